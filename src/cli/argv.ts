@@ -1,0 +1,75 @@
+import { UsageError } from '../errors.js';
+
+/**
+ * Options of `run`: one typed table. Everything else after <exec> belongs to
+ * the renderer (`-b`, `-o`, `-f` of Blender, `+W` of POV-Ray...), so distray
+ * takes only its own long options out of the argument list, wherever they
+ * stand; after a `--`, nothing more is taken.
+ */
+export const RUN_OPTIONS = {
+  in: { value: true, repeat: true, help: 'copy local SRC to DEST on the host (relative to its workdir) before running; SRC[=DEST], repeatable' },
+  out: { value: true, repeat: true, help: 'copy SRC on the host back to local DEST after running; SRC[=DEST], repeatable' },
+  retries: { value: true, help: 'attempts after the first, per task (default 2)' },
+  timeout: { value: true, help: 'limit per attempt: 90s, 30m, 2h' },
+  tiles: { value: true, help: 'split every frame into C columns by R rows of tiles (CxR)' },
+  size: { value: true, help: 'the full image size WxH; required with --tiles' },
+  stitch: { value: true, help: "with --tiles: the local file each frame's tiles are stitched into" },
+  report: { value: true, help: 'write a JSON summary when the run ends, however it ends' },
+  'log-dir': { value: true, help: "where each attempt's output is kept (default .distray/logs/<time>)" },
+  'ssh-config': { value: true, help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
+  'dry-run': { value: false, help: "print every task's command line and copies, connect to nothing" },
+  force: { value: false, help: 'render again tasks whose outputs are already complete locally' },
+  plain: { value: false, help: 'one line per event instead of the live view, even on a terminal' },
+} as const satisfies Record<string, { value: boolean; repeat?: boolean; help: string }>;
+
+export type RunOptionName = keyof typeof RUN_OPTIONS;
+
+export interface RunArgv {
+  positionals: string[];
+  options: Partial<Record<RunOptionName, string | string[] | true>>;
+  help: boolean;
+}
+
+/** Splits the words after `run` into distray's options and the positional words (inventory, frames, exec, args). */
+export function splitRunArgv(words: readonly string[]): RunArgv {
+  const positionals: string[] = [];
+  const options: RunArgv['options'] = {};
+  let help = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--') {
+      positionals.push(...words.slice(i + 1));
+      break;
+    }
+    if ((word === '--help' || word === '-h') && positionals.length < 3) {
+      help = true;
+      continue;
+    }
+    const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(word);
+    const name = m?.[1] as RunOptionName | undefined;
+    if (!m || !name || !(name in RUN_OPTIONS)) {
+      positionals.push(word);
+      continue;
+    }
+    const spec = RUN_OPTIONS[name];
+    if (!spec.value) {
+      if (m[2] !== undefined) throw new UsageError(`--${name} takes no value`);
+      options[name] = true;
+      continue;
+    }
+    let value = m[2];
+    if (value === undefined) {
+      value = words[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    }
+    if ('repeat' in spec && spec.repeat) {
+      const list = (options[name] as string[] | undefined) ?? [];
+      list.push(value);
+      options[name] = list;
+    } else {
+      if (options[name] !== undefined) throw new UsageError(`--${name} is given twice`);
+      options[name] = value;
+    }
+  }
+  return { positionals, options, help };
+}

@@ -1,0 +1,69 @@
+/**
+ * The few error classes distray raises. Each has a stable `code`; the CLI maps
+ * them to exit statuses in exactly one place (src/cli/exitCode.ts).
+ * A task failure is not an exception: it is a value in the run's summary.
+ */
+export type ErrorCode =
+  | 'USAGE' // bad command line, frame spec, placeholder or path: exit 2
+  | 'INVENTORY' // bad hosts file: exit 2
+  | 'CONNECTION' // a host could not be reached or logged into
+  | 'TRANSFER' // a copy to or from a host failed
+  | 'REMOTE' // the renderer failed
+  | 'STITCH'; // tiles could not be stitched
+
+export class DistrayError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Anything the user must fix before a run can start: exit 2, nothing connects. */
+export class UsageError extends DistrayError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('USAGE', message, options);
+  }
+}
+
+export class InventoryError extends DistrayError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVENTORY', message, options);
+  }
+}
+
+export type ConnectionFailure =
+  | 'unreachable'
+  | 'auth failed'
+  | 'host key unknown'
+  | 'host key mismatch'
+  | 'host key revoked'
+  | 'timeout'
+  | 'lost'
+  | 'workdir'
+  | 'error';
+
+export class ConnectionError extends DistrayError {
+  readonly state: ConnectionFailure;
+  constructor(state: ConnectionFailure, message: string, options?: { cause?: unknown }) {
+    super('CONNECTION', message, options);
+    this.state = state;
+  }
+}
+
+export class TransferError extends DistrayError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TRANSFER', message, options);
+  }
+}
+
+export class StitchError extends DistrayError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STITCH', message, options);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,42 @@
+/** What the rest of distray needs from a host, over SSH or on this machine. */
+
+export interface ExecOptions {
+  env: Readonly<Record<string, string>>;
+  /** Aborting stops the renderer's whole process group (TERM, then KILL). */
+  signal: AbortSignal;
+  onOutput(chunk: Buffer): void;
+}
+
+export interface ExecResult {
+  /** Exit status, or null when the renderer did not exit normally. */
+  code: number | null;
+  /** Set when the connection to the host was lost while the command ran. */
+  lost?: Error | undefined;
+}
+
+export interface RemoteStat {
+  size: number;
+  isDirectory: boolean;
+}
+
+/**
+ * One host. Paths are relative to the host's workdir, already checked by
+ * the plan; the session joins them to the workdir.
+ */
+export interface HostSession {
+  readonly name: string;
+  /** Settles (never rejects) when the host's connection is lost. */
+  readonly lost: Promise<Error>;
+  /** Runs argv in the workdir, in its own process group. */
+  exec(argv: readonly string[], options: ExecOptions): Promise<ExecResult>;
+  stat(path: string): Promise<RemoteStat | null>;
+  readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;
+  mkdirp(path: string): Promise<void>;
+  putFile(localPath: string, path: string): Promise<void>;
+  getFile(path: string, localPath: string): Promise<void>;
+  /** Renames, replacing `to` if it exists. */
+  rename(from: string, to: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,203 @@
+import type { SFTPWrapper, Stats } from 'ssh2';
+import { ConnectionError } from '../errors.js';
+import type { HostConfig } from '../inventory/types.js';
+import { joinRemote } from '../plan/paths.js';
+import { connectEndpoint, type Client, type ConnectContext } from '../ssh/connect.js';
+import { shellJoin } from '../ssh/quote.js';
+import { wrapperCommand } from '../ssh/wrapper.js';
+import type { ExecOptions, ExecResult, HostSession, RemoteStat } from './session.js';
+
+/**
+ * Channels per connection. OpenSSH's MaxSessions defaults to 10 and counts
+ * the SFTP channel too; a host with more slots gets more connections.
+ */
+export const CHANNELS_PER_CONNECTION = 8;
+
+const SFTP_NO_SUCH_FILE = 2;
+
+interface Connection {
+  client: Client;
+  channels: number;
+}
+
+export class SshSession implements HostSession {
+  readonly name: string;
+  readonly lost: Promise<Error>;
+  private markLost!: (err: Error) => void;
+  private lostError: Error | undefined;
+  private closing = false;
+
+  private constructor(
+    private readonly host: HostConfig,
+    private readonly connections: Connection[],
+    private readonly sftp: SFTPWrapper,
+  ) {
+    this.name = host.name;
+    this.lost = new Promise((resolve) => (this.markLost = resolve));
+    for (const c of connections) {
+      const onGone = (err?: Error): void => {
+        if (this.closing || this.lostError) return;
+        this.lostError = new ConnectionError('lost', `lost the connection to ${host.name}${err ? `: ${err.message}` : ''}`);
+        this.markLost(this.lostError);
+      };
+      c.client.on('error', onGone);
+      c.client.on('close', () => onGone());
+    }
+  }
+
+  /** Connects (as many connections as the slots need), opens SFTP and creates the workdir. */
+  static async open(host: HostConfig, ctx: ConnectContext): Promise<SshSession> {
+    const count = Math.ceil((host.slots + 1) / CHANNELS_PER_CONNECTION);
+    const clients: Client[] = [];
+    try {
+      for (let i = 0; i < count; i++) clients.push(await connectEndpoint(host, ctx));
+      const first = clients[0]!;
+      await mkdirWorkdir(first, host);
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+        first.sftp((err, s) => (err ? reject(new ConnectionError('error', `${host.name}: cannot start SFTP: ${err.message}`)) : resolve(s))),
+      );
+      sftp.on('error', () => {});
+      const connections = clients.map((client, i) => ({ client, channels: i === 0 ? 1 : 0 }));
+      return new SshSession(host, connections, sftp);
+    } catch (err) {
+      for (const c of clients) c.end();
+      throw err;
+    }
+  }
+
+  private path(p: string): string {
+    return joinRemote(this.host.workdir, p);
+  }
+
+  private pick(): Connection {
+    return this.connections.reduce((a, b) => (b.channels < a.channels ? b : a));
+  }
+
+  exec(argv: readonly string[], options: ExecOptions): Promise<ExecResult> {
+    const conn = this.pick();
+    conn.channels++;
+    const command = wrapperCommand(this.host.workdir, { ...this.host.env, ...options.env }, argv);
+    return new Promise<ExecResult>((resolve) => {
+      let finished = false;
+      const finish = (result: ExecResult): void => {
+        if (finished) return;
+        finished = true;
+        conn.channels--;
+        options.signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      let stop = (): void => {};
+      const onAbort = (): void => stop();
+      options.signal.addEventListener('abort', onAbort, { once: true });
+      conn.client.exec(command, (err, channel) => {
+        if (err) {
+          finish({ code: null, lost: this.lostError ?? new ConnectionError('error', `${this.name}: cannot open a channel: ${err.message}`) });
+          return;
+        }
+        let code: number | null = null;
+        stop = () => {
+          // The wrapper stops the renderer's process group when it reads this (or EOF).
+          channel.write('stop\n');
+        };
+        if (options.signal.aborted) stop();
+        channel.on('data', (c: Buffer) => options.onOutput(c));
+        channel.stderr.on('data', (c: Buffer) => options.onOutput(c));
+        channel.on('exit', (status: number | null) => {
+          code = status;
+        });
+        channel.on('error', () => {});
+        channel.on('close', () => {
+          finish({ code, lost: code === null ? this.lostError ?? new ConnectionError('lost', `${this.name}: the channel closed without an exit status`) : undefined });
+        });
+      });
+      void this.lost.then((e) => finish({ code: null, lost: e }));
+    });
+  }
+
+  private sftpCall<T>(what: string, p: string, call: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      call((err, value) => {
+        if (err) {
+          const e = err as Error & { code?: number };
+          reject(Object.assign(new Error(`${this.name}: ${what} ${p}: ${e.message}`), { code: e.code === SFTP_NO_SUCH_FILE ? 'ENOENT' : e.code }));
+        } else resolve(value as T);
+      });
+    });
+  }
+
+  async stat(p: string): Promise<RemoteStat | null> {
+    try {
+      const s = await this.sftpCall<Stats>('stat', p, (cb) => this.sftp.stat(this.path(p), cb));
+      return { size: s.size, isDirectory: s.isDirectory() };
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async readdir(p: string): Promise<Array<{ name: string } & RemoteStat>> {
+    const list = await this.sftpCall<Array<{ filename: string; attrs: Stats }>>('readdir', p, (cb) =>
+      this.sftp.readdir(this.path(p), cb as never),
+    );
+    return list.map((e) => ({ name: e.filename, size: e.attrs.size, isDirectory: e.attrs.isDirectory() }));
+  }
+
+  async mkdirp(p: string): Promise<void> {
+    const parts = p.split('/').filter((s) => s && s !== '.');
+    for (let i = 1; i <= parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      const s = await this.stat(dir);
+      if (s?.isDirectory) continue;
+      await this.sftpCall<void>('mkdir', dir, (cb) => this.sftp.mkdir(this.path(dir), cb));
+    }
+  }
+
+  putFile(localPath: string, p: string): Promise<void> {
+    return this.sftpCall<void>('upload to', p, (cb) => this.sftp.fastPut(localPath, this.path(p), { concurrency: 64, chunkSize: 32768 }, cb));
+  }
+
+  getFile(p: string, localPath: string): Promise<void> {
+    return this.sftpCall<void>('download of', p, (cb) => this.sftp.fastGet(this.path(p), localPath, { concurrency: 64, chunkSize: 32768 }, cb));
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    // posix-rename replaces the target atomically; plain SFTP rename refuses to.
+    await this.sftpCall<void>('rename', from, (cb) => this.sftp.ext_openssh_rename(this.path(from), this.path(to), cb));
+  }
+
+  unlink(p: string): Promise<void> {
+    return this.sftpCall<void>('remove', p, (cb) => this.sftp.unlink(this.path(p), cb));
+  }
+
+  rmdir(p: string): Promise<void> {
+    return this.sftpCall<void>('remove directory', p, (cb) => this.sftp.rmdir(this.path(p), cb));
+  }
+
+  close(): Promise<void> {
+    this.closing = true;
+    for (const c of this.connections) c.client.end();
+    return Promise.resolve();
+  }
+}
+
+async function mkdirWorkdir(client: Client, host: HostConfig): Promise<void> {
+  const command = `mkdir -p -- ${shellJoin([host.workdir])} && test -w ${shellJoin([host.workdir])}`;
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    client.exec(command, (err, channel) => {
+      if (err) return reject(new ConnectionError('error', `${host.name}: cannot run commands: ${err.message}`));
+      let output = '';
+      let status: number | null = null;
+      channel.on('data', (c: Buffer) => (output += c.toString()));
+      channel.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      channel.on('exit', (s: number | null) => (status = s));
+      channel.on('close', () => resolve({ code: status, output }));
+    });
+  });
+  if (code !== 0) {
+    throw new ConnectionError(
+      'workdir',
+      `${host.name}: cannot create a writable workdir "${host.workdir}" (exit ${code}${output.trim() ? `: ${output.trim()}` : ''}); fix "workdir:" for this host`,
+    );
+  }
+}
+

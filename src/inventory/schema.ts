@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+const hostKeyPolicy = z.enum(['strict', 'accept-new', 'off']);
+const port = z.number().int().min(1).max(65535);
+const stringList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+export const jumpSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    host: z.string().min(1),
+    user: z.string().min(1).optional(),
+    port: port.optional(),
+    identityFile: stringList.optional(),
+    knownHosts: z.string().min(1).optional(),
+    hostKeyPolicy: hostKeyPolicy.optional(),
+  }),
+]);
+
+const envSchema = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name: letters, digits and _'),
+  z.union([z.string(), z.number(), z.boolean()]).transform(String),
+);
+
+/** Fields a host and `defaults` share. */
+const common = {
+  user: z.string().min(1).optional(),
+  port: port.optional(),
+  slots: z.number().int().min(1).max(1024).optional(),
+  workdir: z.string().min(1).optional(),
+  identityFile: stringList.optional(),
+  knownHosts: z.string().min(1).optional(),
+  hostKeyPolicy: hostKeyPolicy.optional(),
+  jump: jumpSchema.optional(),
+  env: envSchema.optional(),
+};
+
+export const hostSchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    host: z.string().min(1).optional(),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.@:-]+$/, 'a name of letters, digits and . _ - @ : (it is used in file names)')
+      .optional(),
+    local: z.boolean().optional(),
+    ...common,
+  }),
+]);
+
+export const inventorySchema = z.strictObject({
+  defaults: z.strictObject(common).optional(),
+  sshConfig: z.string().min(1).optional(),
+  hosts: z.array(hostSchema).min(1, 'list at least one host'),
+});
+
+export type RawInventory = z.infer<typeof inventorySchema>;
+export type RawHost = z.infer<typeof hostSchema>;
+export type RawJump = z.infer<typeof jumpSchema>;
+export type HostKeyPolicy = z.infer<typeof hostKeyPolicy>;
+
+/** Every field name the inventory knows, for "did you mean" hints. */
+export const KNOWN_FIELDS = ['defaults', 'sshConfig', 'hosts', 'host', 'name', 'local', ...Object.keys(common)];

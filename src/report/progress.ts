@@ -1,0 +1,138 @@
+import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { AttemptOutcome, HostRecord, Scheduler, TaskRecord } from '../scheduler/scheduler.js';
+
+/** What the user sees while a run goes: fed by scheduler events, never the other way round. */
+export interface Progress {
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void;
+  /** A warning or note that is not a task event. */
+  note(text: string): void;
+  stop(): Promise<void>;
+}
+
+class Counter {
+  done = 0;
+  failed = 0;
+  private readonly started = Date.now();
+  constructor(
+    readonly total: number,
+    readonly skipped: number,
+  ) {}
+  line(): string {
+    const finished = this.done + this.failed;
+    const elapsed = (Date.now() - this.started) / 1000;
+    const rate = elapsed > 0 ? this.done / elapsed : 0;
+    const left = this.total - this.skipped - finished;
+    const eta = rate > 0 ? `, ETA ${formatSeconds(left / rate)}` : '';
+    return `${this.done + this.skipped}/${this.total} done${this.failed ? `, ${this.failed} failed` : ''}${this.skipped ? ` (${this.skipped} already complete)` : ''}, ${rate.toFixed(2)}/s${eta}`;
+  }
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${Math.ceil(s)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? '';
+}
+
+/** One plain line per event: for CI logs and anything that is not a terminal. */
+export class PlainProgress implements Progress {
+  private counter = new Counter(0, 0);
+  constructor(private readonly write: (line: string) => void) {}
+
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void {
+    this.counter = new Counter(counts.total, counts.skipped);
+    if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} tasks already complete, skipping them (--force renders them again)`);
+    scheduler.on('host-state', (h) => this.write(`distray: host ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`));
+    scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: AttemptOutcome) => {
+      if (o.kind === 'done') {
+        this.counter.done++;
+        this.write(`distray: ${r.task.label} done on ${h.name} in ${r.seconds.toFixed(1)}s [${this.counter.line()}]`);
+      } else if (o.kind === 'failed') {
+        if (r.status === 'failed') this.counter.failed++;
+        const next = r.status === 'failed' ? 'giving up' : 'will retry';
+        this.write(`distray: ${r.task.label} failed on ${h.name} (attempt ${r.attempts}, ${next}): ${o.message}`);
+      } else if (o.kind === 'lost') {
+        this.write(`distray: ${r.task.label} interrupted: ${h.name} was lost; it goes back to the queue`);
+      }
+    });
+  }
+
+  note(text: string): void {
+    this.write(`distray: ${text}`);
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A live view on a terminal: a line per host and the overall count, rate and ETA. */
+export class TerminalProgress implements Progress {
+  private list: Listr | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+  private release: Array<() => void> = [];
+  private notes: string[] = [];
+
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void {
+    const counter = new Counter(counts.total, counts.skipped);
+    const hostLine = (h: HostRecord): string => {
+      const current = [...h.running].map((r) => r.task.label.replace('frame ', '')).join(', ');
+      const state = h.state === 'ok' ? (current ? `rendering ${current}` : 'idle') : h.state;
+      return `${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`;
+    };
+    const hostTasks = new Map<string, ListrTaskWrapper<unknown, never, never>>();
+    let overall: ListrTaskWrapper<unknown, never, never> | undefined;
+    const refresh = (h?: HostRecord): void => {
+      if (overall) overall.title = counter.line();
+      if (h) {
+        const t = hostTasks.get(h.name);
+        if (t) t.title = hostLine(h);
+      }
+    };
+    const until = (): Promise<void> => new Promise((resolve) => this.release.push(resolve));
+    this.list = new Listr(
+      [
+        {
+          title: counter.line(),
+          task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
+            overall = task as never;
+            await until();
+          },
+        },
+        ...[...scheduler.hosts.values()].map((h) => ({
+          title: hostLine(h),
+          task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
+            hostTasks.set(h.name, task);
+            await until();
+          },
+        })),
+      ] as never,
+      { concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false } } as never,
+    );
+    scheduler.on('host-state', (h) => refresh(h));
+    scheduler.on('task-start', (_r, h) => refresh(h));
+    scheduler.on('task-end', (r, h, o) => {
+      if (o.kind === 'done') counter.done++;
+      if (o.kind === 'failed' && r.status === 'failed') {
+        counter.failed++;
+        this.notes.push(`${r.task.label} failed on ${h.name}: ${o.message}`);
+      }
+      refresh(h);
+    });
+    this.running = this.list.run().catch(() => {});
+  }
+
+  note(text: string): void {
+    this.notes.push(text);
+  }
+
+  async stop(): Promise<void> {
+    for (const r of this.release) r();
+    await this.running;
+    for (const n of this.notes) process.stderr.write(`distray: ${n}\n`);
+  }
+}

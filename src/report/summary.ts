@@ -1,0 +1,74 @@
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { HostRecord, TaskRecord } from '../scheduler/scheduler.js';
+
+export interface TaskSummary {
+  frame: number;
+  tile: number | null;
+  status: TaskRecord['status'];
+  host: string | null;
+  attempts: number;
+  seconds: number;
+  error?: string;
+  log?: string;
+}
+
+export interface HostSummary {
+  name: string;
+  state: string;
+  tasksDone: number;
+  failures: number;
+  message?: string;
+}
+
+export interface RunSummary {
+  ok: boolean;
+  exitCode: number;
+  startedAt: string;
+  seconds: number;
+  tasks: TaskSummary[];
+  hosts: HostSummary[];
+  /** Problems that are not one task's: a per-host output that could not be fetched, a usage error. */
+  errors: string[];
+}
+
+const round = (s: number): number => Math.round(s * 1000) / 1000;
+
+export function summarise(
+  records: readonly TaskRecord[],
+  hosts: Iterable<HostRecord>,
+  extra: { exitCode: number; startedAt: Date; seconds: number; errors: string[] },
+): RunSummary {
+  return {
+    ok: extra.exitCode === 0,
+    exitCode: extra.exitCode,
+    startedAt: extra.startedAt.toISOString(),
+    seconds: round(extra.seconds),
+    tasks: records.map((r) => ({
+      frame: r.task.frame,
+      tile: r.task.tile?.index ?? null,
+      status: r.status,
+      host: r.host,
+      attempts: r.attempts,
+      seconds: round(r.seconds),
+      ...(r.status !== 'done' && r.status !== 'skipped' && r.error ? { error: r.error } : {}),
+      ...(r.status === 'failed' && r.log ? { log: r.log } : {}),
+    })),
+    hosts: [...hosts].map((h) => ({
+      name: h.name,
+      state: h.state,
+      tasksDone: h.tasksDone,
+      failures: h.failures,
+      ...(h.message ? { message: h.message } : {}),
+    })),
+    errors: extra.errors,
+  };
+}
+
+/** Written to a temporary name and renamed, so a reader never sees half a report. */
+export async function writeReport(path: string, summary: RunSummary): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.distray-tmp`;
+  await writeFile(tmp, JSON.stringify(summary, null, 2) + '\n');
+  await rename(tmp, path);
+}

@@ -1,0 +1,213 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import PQueue from 'p-queue';
+import { ConnectionError, UsageError, errorMessage } from './errors.js';
+import { HostRunner } from './execute/attempt.js';
+import { LocalSession } from './hosts/localSession.js';
+import type { HostSession } from './hosts/session.js';
+import { SshSession } from './hosts/sshSession.js';
+import { loadInventory } from './inventory/load.js';
+import type { HostConfig } from './inventory/types.js';
+import { parseFrameSpec } from './plan/frames.js';
+import { Plan } from './plan/plan.js';
+import { parseGrid, parseSize } from './plan/tiles.js';
+import type { Progress } from './report/progress.js';
+import { summarise, writeReport, type RunSummary } from './report/summary.js';
+import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
+import { HostKeyChecker } from './ssh/hostKeys.js';
+import { shellJoin } from './ssh/quote.js';
+import type { Client, ConnectContext } from './ssh/connect.js';
+import { isComplete } from './transfer/complete.js';
+import { download, upload } from './transfer/copies.js';
+
+export interface RunOptions {
+  inventory: string;
+  frames: string;
+  exec: string;
+  args: string[];
+  ins?: string[];
+  outs?: string[];
+  retries?: number;
+  /** Per attempt, e.g. "90s", "30m", "2h". */
+  timeout?: string | undefined;
+  tiles?: string | undefined;
+  size?: string | undefined;
+  stitch?: string | undefined;
+  report?: string | undefined;
+  dryRun?: boolean;
+  force?: boolean;
+  /** Where each attempt's output is kept; defaults to .distray/logs/<start time>. */
+  logDir?: string | undefined;
+  /** ~/.ssh/config unless given (tests point it at their own). */
+  sshConfig?: string | undefined;
+  progress: Progress;
+  /** Where --dry-run prints. */
+  print?: (line: string) => void;
+  /** Aborting cancels the run: renderers are stopped, the report says `cancelled`. */
+  signal?: AbortSignal | undefined;
+}
+
+/** Hosts opening their SSH handshakes at once; OpenSSH's MaxStartups drops more than 10 per server. */
+const CONNECT_CONCURRENCY = 10;
+const MAX_CONSECUTIVE_FAILURES = 3;
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new UsageError(`--timeout "${text}": expected a duration such as 90s, 30m or 2h`);
+  const n = Number(m[1]);
+  const ms = n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  if (ms <= 0) throw new UsageError(`--timeout "${text}" must be more than zero`);
+  return ms;
+}
+
+interface Prepared {
+  hosts: HostConfig[];
+  plan: Plan;
+  timeoutMs: number | undefined;
+  retries: number;
+}
+
+/** Everything that can be wrong with the command line or inventory, found before anything connects. */
+export function prepare(opts: RunOptions): Prepared {
+  const frames = parseFrameSpec(opts.frames);
+  const retries = opts.retries ?? 2;
+  if (!Number.isInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
+  const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
+  if (opts.tiles && !opts.size) throw new UsageError('--tiles needs --size WxH, the full image size');
+  const tiles = opts.tiles ? { grid: parseGrid(opts.tiles), size: parseSize(opts.size!) } : undefined;
+  const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
+  const plan = new Plan({
+    frames,
+    exec: opts.exec,
+    args: opts.args,
+    ins: opts.ins ?? [],
+    outs: opts.outs ?? [],
+    tiles,
+    stitch: opts.stitch,
+    hostNames: hosts.map((h) => h.name),
+  });
+  for (const input of plan.localInputs()) {
+    if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
+  }
+  return { hosts, plan, timeoutMs, retries };
+}
+
+function printDryRun(p: Prepared, print: (line: string) => void): void {
+  const host = p.hosts[0]!.name;
+  for (const c of p.plan.hostIns(host)) print(`once per host: copy ${c.local} -> <host>:${c.remote}`);
+  for (const task of p.plan.tasks) {
+    print(`${task.label}: ${shellJoin(p.plan.argv(task, host))}`);
+    for (const c of p.plan.taskIns(task, host)) print(`  in:  ${c.local} -> <host>:${c.remote}`);
+    for (const c of p.plan.taskOuts(task, host)) print(`  out: <host>:${c.remote} -> ${c.local}`);
+  }
+  for (const h of p.hosts) for (const c of p.plan.hostOuts(h.name)) print(`after ${h.name}'s last task: copy ${h.name}:${c.remote} -> ${c.local}`);
+  print(`${p.plan.tasks.length} tasks on ${p.hosts.length} hosts (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
+}
+
+async function openSession(host: HostConfig, ctx: ConnectContext): Promise<HostSession> {
+  return host.local ? LocalSession.open(host.name, host.workdir) : SshSession.open(host, ctx);
+}
+
+/** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
+export async function run(opts: RunOptions): Promise<RunSummary> {
+  const startedAt = new Date();
+  const prepared = prepare(opts);
+  const { hosts, plan } = prepared;
+  if (opts.dryRun) {
+    printDryRun(prepared, opts.print ?? ((l) => process.stdout.write(l + '\n')));
+    return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
+  }
+
+  const records = plan.tasks.map(Scheduler.record);
+  if (!opts.force) await markComplete(plan, records);
+  const skipped = records.filter((r) => r.status === 'skipped').length;
+  const scheduler = new Scheduler(records, { retries: prepared.retries, maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES, now: () => performance.now() });
+  for (const h of hosts) scheduler.expectHost(h.name);
+  const toRun = records.length - skipped;
+  const errors: string[] = [];
+  const logDir = resolve(opts.logDir ?? join('.distray', 'logs', startedAt.toISOString().replace(/[:.]/g, '-')));
+
+  const onAbort = (): void => scheduler.cancel();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) scheduler.cancel();
+
+  const jumps = new Map<string, Promise<Client>>();
+  const sessions = new Map<string, HostSession>();
+  const connectAbort = new AbortController();
+  if (toRun > 0) {
+    opts.progress.attach(scheduler, { total: records.length, skipped });
+    const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => opts.progress.note(m), jumps, signal: connectAbort.signal };
+    const connecting = new PQueue({ concurrency: CONNECT_CONCURRENCY });
+    for (const host of hosts) {
+      void connecting.add(async () => {
+        if (scheduler.cancelled) return scheduler.hostUnavailable(host.name, 'cancelled', 'the run was cancelled before it connected');
+        try {
+          const session = await openSession(host, ctx);
+          sessions.set(host.name, session);
+          for (const copy of plan.hostIns(host.name)) {
+            await upload(session, copy);
+          }
+          void session.lost.then((e) => scheduler.removeHost(host.name, 'lost', e.message));
+          scheduler.addHost(new HostRunner(session, host.slots, { plan, timeoutMs: prepared.timeoutMs, logDir }));
+        } catch (err) {
+          const state = err instanceof ConnectionError ? err.state : 'error';
+          scheduler.hostUnavailable(host.name, state, errorMessage(err));
+        }
+      });
+    }
+    await scheduler.finished;
+    connectAbort.abort();
+    await scheduler.drained();
+    await connecting.onIdle();
+
+    // Outputs that are not one task's come back once per host, after its last task.
+    for (const host of hosts) {
+      const session = sessions.get(host.name);
+      const record = scheduler.hosts.get(host.name);
+      if (!session || record?.state === 'lost' || scheduler.cancelled) continue;
+      for (const copy of plan.hostOuts(host.name)) {
+        try {
+          await download(session, copy);
+        } catch (err) {
+          errors.push(`${host.name}: ${errorMessage(err)}`);
+        }
+      }
+    }
+  }
+  opts.signal?.removeEventListener('abort', onAbort);
+  await Promise.all([...sessions.values()].map((s) => s.close()));
+  for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
+  await opts.progress.stop();
+
+  for (const h of scheduler.hosts.values()) if (h.state === 'ok') h.state = 'done';
+  const everUsable = [...scheduler.hosts.values()].some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked');
+  const exitCode = scheduler.cancelled
+    ? 130
+    : toRun > 0 && !everUsable
+      ? 3
+      : records.some((r) => r.status === 'failed') || errors.length > 0
+        ? 1
+        : 0;
+  const summary = summarise(records, scheduler.hosts.values(), {
+    exitCode,
+    startedAt,
+    seconds: (Date.now() - startedAt.getTime()) / 1000,
+    errors,
+  });
+  if (opts.report) await writeReport(opts.report, summary);
+  return summary;
+}
+
+/** Tasks whose local outputs are already complete are not rendered again. */
+async function markComplete(plan: Plan, records: TaskRecord[]): Promise<void> {
+  const queue = new PQueue({ concurrency: 8 });
+  for (const r of records) {
+    const outputs = plan.localOutputs(r.task);
+    if (outputs.length === 0) continue;
+    void queue.add(async () => {
+      const complete = await Promise.all(outputs.map(isComplete));
+      if (complete.every(Boolean)) r.status = 'skipped';
+    });
+  }
+  await queue.onIdle();
+}

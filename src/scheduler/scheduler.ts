@@ -1,0 +1,263 @@
+import { EventEmitter } from 'node:events';
+import type { Task } from '../plan/plan.js';
+
+export type AttemptOutcome =
+  | { kind: 'done' }
+  /** The renderer or a copy failed: uses up one attempt. */
+  | { kind: 'failed'; message: string; log?: string | undefined }
+  /** The host went away: the task goes back to the front without using an attempt. */
+  | { kind: 'lost'; message: string }
+  | { kind: 'cancelled' };
+
+export interface SchedulerHost {
+  readonly name: string;
+  readonly slots: number;
+  run(task: Task, attempt: number, signal: AbortSignal): Promise<AttemptOutcome>;
+}
+
+export type TaskStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
+
+export interface TaskRecord {
+  readonly task: Task;
+  status: TaskStatus;
+  /** Attempts that ran to an outcome on a host (a lost host's attempt is not counted). */
+  attempts: number;
+  host: string | null;
+  seconds: number;
+  error?: string | undefined;
+  log?: string | undefined;
+  /** Hosts this task has failed on: a retry goes elsewhere while another host can take it. */
+  readonly failedOn: Set<string>;
+}
+
+export type HostState = 'connecting' | 'ok' | 'lost' | 'blocked' | 'done' | string;
+
+export interface HostRecord {
+  name: string;
+  state: HostState;
+  tasksDone: number;
+  failures: number;
+  message?: string | undefined;
+  running: Set<TaskRecord>;
+}
+
+export interface SchedulerEvents {
+  'task-start': [TaskRecord, HostRecord, number];
+  'task-end': [TaskRecord, HostRecord, AttemptOutcome];
+  'host-state': [HostRecord];
+}
+
+export interface SchedulerOptions {
+  retries: number;
+  /** A host whose last attempts failed on this many different tasks is taken out of the run. */
+  maxConsecutiveFailures: number;
+  now(): number;
+}
+
+interface ActiveHost {
+  host: SchedulerHost;
+  record: HostRecord;
+  removed: boolean;
+  streak: Set<number>;
+}
+
+/**
+ * One queue of tasks pulled by free host slots: a fast host simply comes back
+ * for more. Scheduling decisions are synchronous; only attempts are async.
+ */
+export class Scheduler extends EventEmitter<SchedulerEvents> {
+  readonly records: TaskRecord[];
+  readonly hosts = new Map<string, HostRecord>();
+  private readonly queue: TaskRecord[];
+  private readonly active: ActiveHost[] = [];
+  private pendingHosts = 0;
+  private running = 0;
+  private readonly abort = new AbortController();
+  private waiters: Array<() => void> = [];
+  private resolveFinished!: () => void;
+  readonly finished = new Promise<void>((resolve) => (this.resolveFinished = resolve));
+  private isFinished = false;
+  private workers: Promise<void>[] = [];
+
+  constructor(
+    records: TaskRecord[],
+    private readonly options: SchedulerOptions,
+  ) {
+    super();
+    this.records = records;
+    this.queue = records.filter((r) => r.status === 'pending');
+  }
+
+  static record(task: Task): TaskRecord {
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, failedOn: new Set() };
+  }
+
+  /** A host that is still connecting: the run does not give up on tasks while one might come. */
+  expectHost(name: string): void {
+    this.pendingHosts++;
+    this.hosts.set(name, { name, state: 'connecting', tasksDone: 0, failures: 0, running: new Set() });
+  }
+
+  /** A host that never became usable. */
+  hostUnavailable(name: string, state: HostState, message: string): void {
+    this.pendingHosts--;
+    const rec = this.hosts.get(name) ?? { name, state, tasksDone: 0, failures: 0, running: new Set() };
+    rec.state = state;
+    rec.message = message;
+    this.hosts.set(name, rec);
+    this.emit('host-state', rec);
+    this.changed();
+  }
+
+  /** A host that is ready: its slots start pulling tasks. */
+  addHost(host: SchedulerHost): void {
+    this.pendingHosts--;
+    const record = this.hosts.get(host.name) ?? { name: host.name, state: 'ok', tasksDone: 0, failures: 0, running: new Set() };
+    record.state = 'ok';
+    this.hosts.set(host.name, record);
+    const active: ActiveHost = { host, record, removed: false, streak: new Set() };
+    this.active.push(active);
+    this.emit('host-state', record);
+    for (let i = 0; i < host.slots; i++) this.workers.push(this.worker(active));
+    this.changed();
+  }
+
+  /** The host is gone (connection lost): its running attempts report `lost` themselves. */
+  removeHost(name: string, state: HostState, message: string): void {
+    const a = this.active.find((x) => x.host.name === name && !x.removed);
+    if (!a) return;
+    a.removed = true;
+    a.record.state = state;
+    a.record.message = message;
+    this.emit('host-state', a.record);
+    this.changed();
+  }
+
+  /** Stops the run: queued tasks are cancelled, running attempts are aborted. */
+  cancel(): void {
+    if (this.abort.signal.aborted) return;
+    this.abort.abort();
+    for (const r of this.queue.splice(0)) r.status = 'cancelled';
+    this.changed();
+  }
+
+  get cancelled(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  /** Resolves when every worker has returned (after finished, renderers included). */
+  async drained(): Promise<void> {
+    await this.finished;
+    await Promise.all(this.workers);
+  }
+
+  private usableHosts(): ActiveHost[] {
+    return this.active.filter((a) => !a.removed);
+  }
+
+  private changed(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+    this.checkFinished();
+  }
+
+  private checkFinished(): void {
+    if (this.isFinished) return;
+    if (this.queue.length > 0 && this.usableHosts().length === 0 && this.pendingHosts <= 0 && this.running === 0) {
+      const why = this.active.length === 0 ? 'no host was usable' : 'no host is left to run it (every host was lost or taken out)';
+      for (const r of this.queue.splice(0)) {
+        r.status = 'failed';
+        r.error = r.error ? `${r.error}; then ${why}` : why;
+      }
+    }
+    if (this.queue.length === 0 && this.running === 0) {
+      this.isFinished = true;
+      this.resolveFinished();
+    }
+  }
+
+  private take(a: ActiveHost): TaskRecord | undefined {
+    const usable = this.usableHosts();
+    const i = this.queue.findIndex((r) => !r.failedOn.has(a.host.name) || usable.every((u) => r.failedOn.has(u.host.name)));
+    if (i < 0) return undefined;
+    return this.queue.splice(i, 1)[0];
+  }
+
+  private async worker(a: ActiveHost): Promise<void> {
+    while (!a.removed && !this.abort.signal.aborted && !this.isFinished) {
+      const rec = this.take(a);
+      if (!rec) {
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        continue;
+      }
+      await this.attempt(a, rec);
+    }
+  }
+
+  private async attempt(a: ActiveHost, rec: TaskRecord): Promise<void> {
+    this.running++;
+    rec.status = 'running';
+    rec.host = a.host.name;
+    a.record.running.add(rec);
+    const attempt = rec.attempts + 1;
+    const started = this.options.now();
+    this.emit('task-start', rec, a.record, attempt);
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await a.host.run(rec.task, attempt, this.abort.signal);
+    } catch (err) {
+      outcome = { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
+    }
+    rec.seconds += (this.options.now() - started) / 1000;
+    a.record.running.delete(rec);
+    this.running--;
+    this.settle(a, rec, outcome);
+    this.emit('task-end', rec, a.record, outcome);
+    this.changed();
+  }
+
+  private settle(a: ActiveHost, rec: TaskRecord, outcome: AttemptOutcome): void {
+    switch (outcome.kind) {
+      case 'done':
+        rec.status = 'done';
+        rec.attempts++;
+        rec.error = undefined;
+        a.record.tasksDone++;
+        a.streak.clear();
+        return;
+      case 'cancelled':
+        rec.status = 'cancelled';
+        return;
+      case 'lost':
+        rec.status = this.abort.signal.aborted ? 'cancelled' : 'pending';
+        rec.error = outcome.message;
+        if (!this.abort.signal.aborted) this.queue.unshift(rec);
+        this.removeHost(a.host.name, 'lost', outcome.message);
+        return;
+      case 'failed':
+        rec.attempts++;
+        rec.error = outcome.message;
+        rec.log = outcome.log;
+        rec.failedOn.add(a.host.name);
+        a.record.failures++;
+        a.streak.add(rec.task.index);
+        if (this.abort.signal.aborted) {
+          rec.status = 'cancelled';
+        } else if (rec.attempts > this.options.retries) {
+          rec.status = 'failed';
+        } else {
+          rec.status = 'pending';
+          this.queue.unshift(rec);
+        }
+        if (a.streak.size >= this.options.maxConsecutiveFailures) {
+          this.removeHost(
+            a.host.name,
+            'blocked',
+            `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${outcome.message})`,
+          );
+        }
+        return;
+    }
+  }
+}

@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import ssh2 from 'ssh2';
+import type { AuthenticationType, Client as ClientType, ConnectConfig } from 'ssh2';
+import type { Duplex } from 'node:stream';
+import { ConnectionError, errorMessage } from '../errors.js';
+import type { Endpoint } from '../inventory/types.js';
+import { HostKeyChecker } from './hostKeys.js';
+import { hostKeyAlgorithms } from './knownHosts.js';
+
+const { Client, utils } = ssh2;
+export type Client = ClientType;
+
+/** The environment variables secrets come from; never the inventory. */
+export const PASSPHRASE_ENV = 'DISTRAY_KEY_PASSPHRASE';
+export const PASSWORD_ENV = 'DISTRAY_PASSWORD';
+
+/** A silent network drop is noticed after about KEEPALIVE_MS * KEEPALIVE_COUNT. */
+export const KEEPALIVE_MS = 10_000;
+export const KEEPALIVE_COUNT = 3;
+export const READY_TIMEOUT_MS = 20_000;
+
+export interface ConnectContext {
+  hostKeys: HostKeyChecker;
+  /** Where warnings go (accept-new additions, hostKeyPolicy off). */
+  warn(message: string): void;
+  /** Shared connections to jump hosts, so the hosts behind one jump share it. */
+  jumps: Map<string, Promise<Client>>;
+  signal?: AbortSignal | undefined;
+}
+
+function endpointKey(ep: Endpoint): string {
+  return `${ep.user}@${ep.host}:${ep.port}` + (ep.jump ? ` via ${endpointKey(ep.jump)}` : '');
+}
+
+export function describeEndpoint(ep: Endpoint): string {
+  return `${ep.user}@${ep.host}:${ep.port}` + (ep.jump ? ` (through ${describeEndpoint(ep.jump)})` : '');
+}
+
+interface AuthPlan {
+  methods: Array<Record<string, unknown> & { type: AuthenticationType }>;
+  notes: string[];
+}
+
+function authMethods(ep: Endpoint): AuthPlan {
+  const methods: AuthPlan['methods'] = [];
+  const notes: string[] = [];
+  const agent = process.env.SSH_AUTH_SOCK;
+  if (agent) methods.push({ type: 'agent', username: ep.user, agent });
+  const passphrase = process.env[PASSPHRASE_ENV];
+  for (const file of ep.identityFiles) {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch (err) {
+      if (ep.identityFilesRequired) notes.push(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+      continue;
+    }
+    const parsed = utils.parseKey(data, passphrase);
+    if (parsed instanceof Error) {
+      notes.push(
+        /encrypted|passphrase/i.test(parsed.message)
+          ? `${file} is encrypted: set ${PASSPHRASE_ENV} to its passphrase${passphrase ? ' (the one set did not decrypt it)' : ''}`
+          : `${file}: ${parsed.message}`,
+      );
+      continue;
+    }
+    methods.push({ type: 'publickey', username: ep.user, key: Array.isArray(parsed) ? parsed[0] : parsed });
+  }
+  const password = process.env[PASSWORD_ENV];
+  if (password) methods.push({ type: 'password', username: ep.user, password });
+  return { methods, notes };
+}
+
+/**
+ * Opens an authenticated connection to `ep`, through its jump host if it has
+ * one. The jump's own connection is shared and opened once.
+ */
+export async function connectEndpoint(ep: Endpoint, ctx: ConnectContext): Promise<Client> {
+  let sock: Duplex | undefined;
+  if (ep.jump) {
+    const jump = ep.jump;
+    const key = endpointKey(jump);
+    let jumpClient = ctx.jumps.get(key);
+    if (!jumpClient) {
+      jumpClient = connectEndpoint(jump, ctx);
+      ctx.jumps.set(key, jumpClient);
+      // A failed jump is not cached, so a later attempt can try again.
+      jumpClient.catch(() => ctx.jumps.delete(key));
+    }
+    let client: Client;
+    try {
+      client = await jumpClient;
+    } catch (err) {
+      if (err instanceof ConnectionError) throw new ConnectionError(err.state, `jump host ${describeEndpoint(jump)}: ${err.message}`, { cause: err });
+      throw err;
+    }
+    sock = await new Promise<Duplex>((resolve, reject) => {
+      client.forwardOut('127.0.0.1', 0, ep.host, ep.port, (err, stream) => {
+        if (err) reject(new ConnectionError('unreachable', `jump host ${jump.host} could not reach ${ep.host}:${ep.port}: ${err.message}`));
+        else resolve(stream);
+      });
+    });
+  }
+  return connectDirect(ep, ctx, sock);
+}
+
+function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefined): Promise<Client> {
+  const auth = authMethods(ep);
+  return new Promise<Client>((resolve, reject) => {
+    const client = new Client();
+    let refusal: ConnectionError | undefined;
+    let settled = false;
+    const fail = (err: ConnectionError): void => {
+      if (settled) return;
+      settled = true;
+      ctx.signal?.removeEventListener('abort', onAbort);
+      client.end();
+      reject(err);
+    };
+    const onAbort = (): void => fail(new ConnectionError('error', 'cancelled'));
+    ctx.signal?.addEventListener('abort', onAbort, { once: true });
+
+    if (auth.methods.length === 0) {
+      fail(
+        new ConnectionError(
+          'auth failed',
+          `no way to log in as ${ep.user}: no SSH agent (SSH_AUTH_SOCK), no usable identity file (${ep.identityFiles.join(', ') || 'none'})` +
+            (auth.notes.length ? `; ${auth.notes.join('; ')}` : ''),
+        ),
+      );
+      return;
+    }
+    client.on('ready', () => {
+      if (settled) return;
+      settled = true;
+      ctx.signal?.removeEventListener('abort', onAbort);
+      resolve(client);
+    });
+    // An emitter without an error listener crashes the process on a reset: keep one for its whole life.
+    client.on('error', (err: Error & { level?: string; code?: string }) => {
+      if (settled) return;
+      if (refusal) return fail(refusal);
+      fail(classify(err, ep, auth));
+    });
+    client.on('close', () => fail(refusal ?? new ConnectionError('unreachable', `${describeEndpoint(ep)} closed the connection during login`)));
+
+    const config: ConnectConfig = {
+      host: ep.host,
+      port: ep.port,
+      username: ep.user,
+      readyTimeout: READY_TIMEOUT_MS,
+      keepaliveInterval: KEEPALIVE_MS,
+      keepaliveCountMax: KEEPALIVE_COUNT,
+      authHandler: auth.methods as unknown as ConnectConfig['authHandler'],
+      algorithms: { serverHostKey: hostKeyAlgorithms(ctx.hostKeys.preferredTypes(ep)) as never },
+      hostVerifier: (key: Buffer): boolean => {
+        const decision = ctx.hostKeys.decide(ep, key);
+        if (decision.accept) {
+          if (decision.warning) ctx.warn(decision.warning);
+          return true;
+        }
+        refusal = new ConnectionError(decision.state, decision.message);
+        return false;
+      },
+      ...(sock ? { sock } : {}),
+    };
+    try {
+      client.connect(config);
+    } catch (err) {
+      fail(new ConnectionError('error', `${describeEndpoint(ep)}: ${errorMessage(err)}`));
+    }
+  });
+}
+
+function classify(err: Error & { level?: string; code?: string }, ep: Endpoint, auth: AuthPlan): ConnectionError {
+  const where = `${ep.user}@${ep.host}:${ep.port}`;
+  if (err.level === 'client-authentication') {
+    const tried = auth.methods.map((m) => (m.type === 'publickey' ? 'publickey' : m.type));
+    return new ConnectionError(
+      'auth failed',
+      `${where} refused the login (tried ${[...new Set(tried)].join(', ')}` +
+        `${auth.notes.length ? `; ${auth.notes.join('; ')}` : ''}); check the user and that the key is in its authorized_keys`,
+    );
+  }
+  if (err.level === 'client-timeout') return new ConnectionError('timeout', `${where} did not complete the SSH handshake within ${READY_TIMEOUT_MS / 1000} s`);
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return new ConnectionError('unreachable', `${where} refused the connection: is sshd running on port ${ep.port}?`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConnectionError('unreachable', `${ep.host}: no such host (DNS lookup failed)`);
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new ConnectionError('unreachable', `${where} is unreachable (${err.code})`);
+    case 'ETIMEDOUT':
+      return new ConnectionError('timeout', `${where} did not answer (connection timed out)`);
+  }
+  return new ConnectionError('unreachable', `${where}: ${err.message}`);
+}

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { TransferError, errorMessage } from '../errors.js';
+import type { HostSession } from '../hosts/session.js';
+import type { Copy } from '../plan/plan.js';
+
+function tempName(path: string): string {
+  const dir = dirname(path);
+  const tmp = `.${basename(path)}.distray-${randomBytes(4).toString('hex')}.part`;
+  return dir === '.' ? tmp : join(dir, tmp);
+}
+
+function remoteDirname(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? '.' : p.slice(0, i);
+}
+
+/**
+ * Sends a local file or directory to the host. Each file is written under a
+ * temporary name and renamed into place, so a renderer never reads half a file.
+ */
+export async function upload(session: HostSession, copy: Copy): Promise<void> {
+  let info;
+  try {
+    info = await stat(copy.local);
+  } catch (err) {
+    throw new TransferError(`--in ${copy.local}: cannot read it: ${errorMessage(err)}`);
+  }
+  try {
+    if (info.isDirectory()) await uploadDir(session, copy.local, copy.remote);
+    else await uploadFile(session, copy.local, copy.remote, info.size);
+  } catch (err) {
+    if (err instanceof TransferError) throw err;
+    throw new TransferError(`copying ${copy.local} to ${session.name}:${copy.remote} failed: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+async function uploadDir(session: HostSession, local: string, remote: string): Promise<void> {
+  await session.mkdirp(remote);
+  for (const entry of await readdir(local, { withFileTypes: true })) {
+    const l = join(local, entry.name);
+    const r = `${remote}/${entry.name}`;
+    if (entry.isDirectory()) await uploadDir(session, l, r);
+    else if (entry.isFile()) await uploadFile(session, l, r, (await stat(l)).size);
+  }
+}
+
+async function uploadFile(session: HostSession, local: string, remote: string, size: number): Promise<void> {
+  const dir = remoteDirname(remote);
+  if (dir !== '.') await session.mkdirp(dir);
+  const tmp = tempName(remote);
+  await session.putFile(local, tmp);
+  // Fast transfers write out of order: check the result before trusting it.
+  const written = await session.stat(tmp);
+  if (written?.size !== size) {
+    await session.unlink(tmp).catch(() => {});
+    throw new TransferError(`${session.name}:${remote}: wrote ${written?.size ?? 'no'} bytes of ${size}`);
+  }
+  await session.rename(tmp, remote);
+}
+
+/**
+ * Fetches a file or directory from the host to a temporary local name, checks
+ * it, and only then renames it to its final path. A missing or empty output
+ * is an error: the attempt did not produce what was asked of it.
+ */
+export async function download(
+  session: HostSession,
+  copy: Copy,
+  /** Checks a downloaded file (an image decodes) before it may take its final name. */
+  verify?: (path: string) => Promise<boolean>,
+): Promise<void> {
+  const info = await session.stat(copy.remote);
+  if (!info) throw new TransferError(`${copy.remote} was not produced on ${session.name}`);
+  if (!info.isDirectory && info.size === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
+  await mkdir(dirname(copy.local), { recursive: true });
+  const tmp = tempName(copy.local);
+  try {
+    if (info.isDirectory) await downloadDir(session, copy.remote, tmp);
+    else await downloadFile(session, copy.remote, tmp, info.size);
+    if (verify && !info.isDirectory && !(await verify(tmp))) {
+      throw new TransferError(`${copy.remote} from ${session.name} is not a complete image (it does not decode)`);
+    }
+    if (info.isDirectory) await rm(copy.local, { recursive: true, force: true });
+    await rename(tmp, copy.local);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    if (err instanceof TransferError) throw err;
+    throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+async function downloadDir(session: HostSession, remote: string, local: string): Promise<void> {
+  await mkdir(local, { recursive: true });
+  for (const entry of await session.readdir(remote)) {
+    const r = `${remote}/${entry.name}`;
+    if (entry.isDirectory) await downloadDir(session, r, join(local, entry.name));
+    else await downloadFile(session, r, join(local, entry.name), entry.size);
+  }
+}
+
+async function downloadFile(session: HostSession, remote: string, local: string, size: number): Promise<void> {
+  await session.getFile(remote, local);
+  const got = (await stat(local)).size;
+  if (got !== size) throw new TransferError(`${session.name}:${remote}: received ${got} bytes of ${size}`);
+}
+
+/** Removes a remote file or directory tree if it exists: a stale output must never pass for a new one. */
+export async function removeRemote(session: HostSession, path: string): Promise<void> {
+  const info = await session.stat(path);
+  if (!info) return;
+  if (!info.isDirectory) return session.unlink(path);
+  for (const entry of await session.readdir(path)) await removeRemote(session, `${path}/${entry.name}`);
+  await session.rmdir(path);
+}
