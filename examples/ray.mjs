@@ -4,7 +4,7 @@
 // It is a single file on purpose: distray copies it to each host with --in, so
 // it may use nothing but Node's own modules.
 //
-//   node ray.mjs FRAME OUT.png [--size WxH] [--frames N] [--region X0,Y0,X1,Y1]
+//   node ray.mjs FRAME OUT.png [--res WxH] [--frames N] [--region X0,Y0,X1,Y1]
 //
 // --region renders only the pixels X0 <= x < X1, Y0 <= y < Y1 (origin top-left)
 // and writes an image of just that region, identical to the same pixels of the
@@ -13,23 +13,23 @@ import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 
 function usage(msg) {
-  process.stderr.write(`ray.mjs: ${msg}\nusage: node ray.mjs FRAME OUT.png [--size WxH] [--frames N] [--region X0,Y0,X1,Y1]\n`);
+  process.stderr.write(`ray.mjs: ${msg}\nusage: node ray.mjs FRAME OUT.png [--res WxH] [--frames N] [--region X0,Y0,X1,Y1]\n`);
   process.exit(2);
 }
 
 const positional = [];
-const opts = { size: '320x180', frames: '48', region: undefined };
+const opts = { res: '320x180', frames: '48', region: undefined };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
-  const m = /^--(size|frames|region)(?:=(.*))?$/.exec(a);
+  const m = /^--(res|frames|region)(?:=(.*))?$/.exec(a);
   if (m) opts[m[1]] = m[2] ?? process.argv[++i];
   else positional.push(a);
 }
 const [frameText, out] = positional;
 if (frameText === undefined || out === undefined || !/^-?\d+$/.test(frameText)) usage('FRAME and OUT are required');
 const frame = Number(frameText);
-const sm = /^(\d+)x(\d+)$/.exec(opts.size);
-if (!sm) usage(`--size ${opts.size} is not WxH`);
+const sm = /^(\d+)x(\d+)$/.exec(opts.res);
+if (!sm) usage(`--res ${opts.res} is not WxH`);
 const W = Number(sm[1]);
 const H = Number(sm[2]);
 const frames = Number(opts.frames);

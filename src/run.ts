@@ -74,6 +74,11 @@ export function prepare(opts: RunOptions): Prepared {
   if (!Number.isInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
   const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
   if (opts.tiles && !opts.size) throw new UsageError('--tiles needs --size WxH, the full image size');
+  if (opts.size && !opts.tiles) {
+    throw new UsageError(
+      '--size is distray\'s option and only means something with --tiles; if it is meant for the renderer, put the renderer\'s words after "--" (distray run INV FRAMES [options] -- EXEC ARGS...)',
+    );
+  }
   const tiles = opts.tiles ? { grid: parseGrid(opts.tiles), size: parseSize(opts.size!) } : undefined;
   const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
   const plan = new Plan({
@@ -118,7 +123,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
-  const records = plan.tasks.map(Scheduler.record);
+  const records = plan.tasks.map((t) => Scheduler.record(t));
   if (!opts.force) await markComplete(plan, records);
   const skipped = records.filter((r) => r.status === 'skipped').length;
   const scheduler = new Scheduler(records, { retries: prepared.retries, maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES, now: () => performance.now() });

@@ -47,6 +47,8 @@ export class HostRunner implements SchedulerHost {
   readonly name: string;
   readonly slots: number;
   private lostError: Error | undefined;
+  /** Output directories already made on this host: renderers rarely create their own. */
+  private readonly madeDirs = new Set<string>();
 
   constructor(
     private readonly session: HostSession,
@@ -65,7 +67,14 @@ export class HostRunner implements SchedulerHost {
     try {
       for (const copy of plan.taskIns(task, host)) await upload(this.session, copy);
       // A stale output from an earlier run must never pass for this attempt's.
-      for (const copy of outs) await removeRemote(this.session, copy.remote);
+      for (const copy of outs) {
+        await removeRemote(this.session, copy.remote);
+        const dir = copy.remote.includes('/') ? copy.remote.slice(0, copy.remote.lastIndexOf('/')) : '';
+        if (dir && !this.madeDirs.has(dir)) {
+          await this.session.mkdirp(dir);
+          this.madeDirs.add(dir);
+        }
+      }
     } catch (err) {
       return this.lostOr({ kind: 'failed', message: errorMessage(err) });
     }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { wrapperArgv } from '../ssh/wrapper.js';
 import type { ExecOptions, ExecResult, HostSession, RemoteStat } from './session.js';
@@ -74,8 +74,9 @@ export class LocalSession implements HostSession {
     await mkdir(this.path(p), { recursive: true });
   }
 
-  async putFile(localPath: string, p: string): Promise<void> {
+  async putFile(localPath: string, p: string, mode: number): Promise<void> {
     await copyFile(localPath, this.path(p));
+    await chmod(this.path(p), mode & 0o777);
   }
 
   async getFile(p: string, localPath: string): Promise<void> {

@@ -32,7 +32,8 @@ export interface HostSession {
   stat(path: string): Promise<RemoteStat | null>;
   readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;
   mkdirp(path: string): Promise<void>;
-  putFile(localPath: string, path: string): Promise<void>;
+  /** Writes a file with the given permission bits (an uploaded renderer stays executable). */
+  putFile(localPath: string, path: string, mode: number): Promise<void>;
   getFile(path: string, localPath: string): Promise<void>;
   /** Renames, replacing `to` if it exists. */
   rename(from: string, to: string): Promise<void>;

@@ -137,7 +137,7 @@ export class SshSession implements HostSession {
 
   async readdir(p: string): Promise<Array<{ name: string } & RemoteStat>> {
     const list = await this.sftpCall<Array<{ filename: string; attrs: Stats }>>('readdir', p, (cb) =>
-      this.sftp.readdir(this.path(p), cb as never),
+      this.sftp.readdir(this.path(p), cb),
     );
     return list.map((e) => ({ name: e.filename, size: e.attrs.size, isDirectory: e.attrs.isDirectory() }));
   }
@@ -152,8 +152,10 @@ export class SshSession implements HostSession {
     }
   }
 
-  putFile(localPath: string, p: string): Promise<void> {
-    return this.sftpCall<void>('upload to', p, (cb) => this.sftp.fastPut(localPath, this.path(p), { concurrency: 64, chunkSize: 32768 }, cb));
+  putFile(localPath: string, p: string, mode: number): Promise<void> {
+    return this.sftpCall<void>('upload to', p, (cb) =>
+      this.sftp.fastPut(localPath, this.path(p), { concurrency: 64, chunkSize: 32768, mode: mode & 0o777 }, cb),
+    );
   }
 
   getFile(p: string, localPath: string): Promise<void> {

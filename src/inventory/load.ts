@@ -89,7 +89,7 @@ function describeIssue(issue: z.core.$ZodIssue, locator: Locator): string {
   if (issue.code === 'invalid_union') {
     // A host or jump is "a string or a mapping": report the mapping's problem, which is the informative one.
     const branch = issue.errors.find((errs) => errs.length > 0 && !errs.every((e) => e.code === 'invalid_type' && e.path.length === 0));
-    if (branch) return branch.map((e) => describeIssue({ ...e, path: [...issue.path, ...e.path] } as z.core.$ZodIssue, locator)).join('\n');
+    if (branch) return branch.map((e) => describeIssue({ ...e, path: [...issue.path, ...e.path] }, locator)).join('\n');
   }
   return `${locator.at(issue.path)}: ${field}: ${issue.message}`;
 }
@@ -137,7 +137,7 @@ function list(v: string | string[] | undefined): string[] {
 function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOptions): HostConfig[] {
   const sshConfigPath = expandHome(raw.sshConfig ?? options.sshConfigPath ?? '~/.ssh/config');
   const sshConfig = readSshConfig(sshConfigPath);
-  const lookup = (host: string): Computed => (sshConfig ? (sshConfig.compute(host) as Computed) : {});
+  const lookup = (host: string): Computed => (sshConfig ? (sshConfig.compute(host)) : {});
   const defaults = raw.defaults ?? {};
   const localUser = userInfo().username;
 

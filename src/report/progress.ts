@@ -99,7 +99,7 @@ export class TerminalProgress implements Progress {
         {
           title: counter.line(),
           task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
-            overall = task as never;
+            overall = task;
             await until();
           },
         },

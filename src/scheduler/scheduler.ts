@@ -30,7 +30,11 @@ export interface TaskRecord {
   readonly failedOn: Set<string>;
 }
 
-export type HostState = 'connecting' | 'ok' | 'lost' | 'blocked' | 'done' | string;
+/**
+ * 'connecting', 'ok', 'lost', 'blocked', 'done', or why a host never became
+ * usable ('unreachable', 'auth failed', 'host key mismatch', ...).
+ */
+export type HostState = string;
 
 export interface HostRecord {
   name: string;

@@ -29,7 +29,7 @@ export async function upload(session: HostSession, copy: Copy): Promise<void> {
   }
   try {
     if (info.isDirectory()) await uploadDir(session, copy.local, copy.remote);
-    else await uploadFile(session, copy.local, copy.remote, info.size);
+    else await uploadFile(session, copy.local, copy.remote, info.size, info.mode);
   } catch (err) {
     if (err instanceof TransferError) throw err;
     throw new TransferError(`copying ${copy.local} to ${session.name}:${copy.remote} failed: ${errorMessage(err)}`, { cause: err });
@@ -42,15 +42,18 @@ async function uploadDir(session: HostSession, local: string, remote: string): P
     const l = join(local, entry.name);
     const r = `${remote}/${entry.name}`;
     if (entry.isDirectory()) await uploadDir(session, l, r);
-    else if (entry.isFile()) await uploadFile(session, l, r, (await stat(l)).size);
+    else if (entry.isFile()) {
+      const s = await stat(l);
+      await uploadFile(session, l, r, s.size, s.mode);
+    }
   }
 }
 
-async function uploadFile(session: HostSession, local: string, remote: string, size: number): Promise<void> {
+async function uploadFile(session: HostSession, local: string, remote: string, size: number, mode: number): Promise<void> {
   const dir = remoteDirname(remote);
   if (dir !== '.') await session.mkdirp(dir);
   const tmp = tempName(remote);
-  await session.putFile(local, tmp);
+  await session.putFile(local, tmp, mode);
   // Fast transfers write out of order: check the result before trusting it.
   const written = await session.stat(tmp);
   if (written?.size !== size) {

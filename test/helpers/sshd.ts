@@ -1,0 +1,153 @@
+/**
+ * Starts real OpenSSH servers on loopback for integration tests: each with its
+ * own host key and config, all trusting one client key, and a known_hosts
+ * that lists them. Servers are stopped by `stop()`.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+
+export const SSHD = '/usr/sbin/sshd';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function keygen(path: string, type = 'ed25519', passphrase = ''): string {
+  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', passphrase, '-f', path, '-C', 'distray-test']);
+  return readFileSync(`${path}.pub`, 'utf8').trim();
+}
+
+export interface SshdHost {
+  name: string;
+  port: number;
+  /** "type base64" of its host key. */
+  hostKey: string;
+  workdir: string;
+  log: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export interface Farm {
+  dir: string;
+  user: string;
+  clientKey: string;
+  knownHosts: string;
+  hosts: SshdHost[];
+  start(name: string, extraConfig?: string): Promise<SshdHost>;
+  /** Writes an inventory file and returns its path. */
+  inventory(yaml: string, file?: string): string;
+  stop(): Promise<void>;
+}
+
+async function waitReady(child: ChildProcess, logPath: string, port: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = `sshd exited early (code ${code}, signal ${signal})`));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`${exited}: ${existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''}`);
+    if (existsSync(logPath) && readFileSync(logPath, 'utf8').includes(`Server listening on 127.0.0.1 port ${port}`)) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`sshd on port ${port} did not start: ${existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''}`);
+}
+
+export function startFarm(): Farm {
+  const dir = mkdtempSync(join(tmpdir(), 'distray-farm-'));
+  mkdirSync('/run/sshd', { recursive: true });
+  const clientKey = join(dir, 'client_ed25519');
+  const clientPub = keygen(clientKey);
+  const authorized = join(dir, 'authorized_keys');
+  writeFileSync(authorized, clientPub + '\n');
+  const knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, '');
+  const hosts: SshdHost[] = [];
+
+  const farm: Farm = {
+    dir,
+    user: userInfo().username,
+    clientKey,
+    knownHosts,
+    hosts,
+    async start(name, extraConfig = '') {
+      const port = await freePort();
+      const hdir = join(dir, name);
+      mkdirSync(hdir, { recursive: true });
+      const hostKeyPath = join(hdir, 'ssh_host_ed25519_key');
+      const pub = keygen(hostKeyPath);
+      const hostKey = pub.split(' ').slice(0, 2).join(' ');
+      const workdir = join(hdir, 'work');
+      mkdirSync(workdir);
+      const log = join(hdir, 'sshd.log');
+      const config = join(hdir, 'sshd_config');
+      writeFileSync(
+        config,
+        [
+          `Port ${port}`,
+          'ListenAddress 127.0.0.1',
+          `HostKey ${hostKeyPath}`,
+          `PidFile ${join(hdir, 'sshd.pid')}`,
+          `AuthorizedKeysFile ${authorized}`,
+          'StrictModes no',
+          'PermitRootLogin yes',
+          'PasswordAuthentication no',
+          'KbdInteractiveAuthentication no',
+          'UsePAM no',
+          'Subsystem sftp internal-sftp',
+          'LogLevel DEBUG1',
+          extraConfig,
+        ].join('\n') + '\n',
+      );
+      const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });
+      await waitReady(child, log, port);
+      writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`, { flag: 'a' });
+      const host: SshdHost = {
+        name,
+        port,
+        hostKey,
+        workdir,
+        log,
+        process: child,
+        stop: () =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+      };
+      hosts.push(host);
+      return host;
+    },
+    inventory(yaml, file = 'hosts.yaml') {
+      const path = join(dir, file);
+      writeFileSync(path, yaml);
+      return path;
+    },
+    async stop() {
+      await Promise.all(hosts.map((h) => h.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return farm;
+}
+
+/** An inventory host entry for one of the farm's servers. */
+export function hostEntry(farm: Farm, h: SshdHost, extra: Record<string, unknown> = {}): string {
+  const fields: Record<string, unknown> = { host: '127.0.0.1', name: h.name, port: h.port, workdir: h.workdir, ...extra };
+  return '  - ' + Object.entries(fields).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n    ');
+}
+
+export function defaultsBlock(farm: Farm, extra = ''): string {
+  return `defaults:\n  user: ${farm.user}\n  identityFile: ${farm.clientKey}\n  knownHosts: ${farm.knownHosts}\n${extra}`;
+}

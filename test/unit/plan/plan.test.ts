@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { parseFrameSpec } from '../../../src/plan/frames.js';
+import { Plan, type PlanOptions } from '../../../src/plan/plan.js';
+import { tilesOf } from '../../../src/plan/tiles.js';
+
+const base = (over: Partial<PlanOptions> = {}): PlanOptions => ({
+  frames: parseFrameSpec('1,3'),
+  exec: 'build/ray',
+  args: ['%d', 'out/%04d.png'],
+  ins: [],
+  outs: [],
+  hostNames: ['a', 'b'],
+  ...over,
+});
+
+describe('Plan', () => {
+  it('makes one task per frame with expanded argv', () => {
+    const plan = new Plan(base());
+    expect(plan.tasks.map((t) => t.frame)).toEqual([1, 2, 3]);
+    expect(plan.argv(plan.tasks[1]!, 'a')).toEqual(['build/ray', '2', 'out/0002.png']);
+  });
+
+  it('tells per-task copies from per-host ones', () => {
+    const plan = new Plan(base({ ins: ['scene.blend', 'cams/%d.json=cam.json'], outs: ['out/%04d.png=anim/%04d.png', 'stats.txt=stats/%{host}.txt'] }));
+    const t = plan.tasks[0]!;
+    expect(plan.hostIns('a')).toEqual([{ local: 'scene.blend', remote: 'scene.blend' }]);
+    expect(plan.taskIns(t, 'a')).toEqual([{ local: 'cams/1.json', remote: 'cam.json' }]);
+    expect(plan.taskOuts(t, 'a')).toEqual([{ local: 'anim/0001.png', remote: 'out/0001.png' }]);
+    expect(plan.hostOuts('b')).toEqual([{ local: 'stats/b.txt', remote: 'stats.txt' }]);
+    expect(plan.localOutputs(t)).toEqual(['anim/0001.png']);
+  });
+
+  it.each([
+    [{ outs: ['stats.txt'] }, /must contain %\{host\}/],
+    [{ outs: ['/etc/passwd=x%d'] }, /relative to the host's workdir/],
+    [{ ins: ['x=../x%d'] }, /must not contain "\.\."/],
+    [{ exec: '../bin/ray' }, /must not contain "\.\."/],
+    [{ outs: ['out/%d.png=anim/%{host}/%d.png'] }, /must not depend on the host/],
+    [{ outs: ['out/x.png=anim/x.png'] }, /%\{host\}/],
+    [{ args: ['%{tile}'] }, /tile names need --tiles/],
+    [{ args: ['%{10/(frame-2)}'] }, /division by zero/],
+    [{ exec: '' }, /empty/],
+  ])('refuses %j', (over, message) => {
+    expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);
+  });
+
+  it('allows an absolute exec', () => {
+    expect(() => new Plan(base({ exec: '/usr/bin/povray' }))).not.toThrow();
+  });
+
+  it('makes frames x tiles tasks and refuses outputs that collide', () => {
+    const tiles = { grid: { cols: 2, rows: 2 }, size: { width: 10, height: 10 } };
+    const plan = new Plan(base({ tiles, args: ['%{x0}', '%{y1}'], outs: ['t%{tile}.png=tiles/%d-%{tile}.png'] }));
+    expect(plan.tasks).toHaveLength(12);
+    expect(plan.tasks[3]!.label).toBe('frame 1 tile 3');
+    expect(() => new Plan(base({ tiles, outs: ['t.png=tiles/%d.png'] }))).toThrow(/would both write/);
+  });
+});
+
+describe('tilesOf', () => {
+  it('covers every pixel exactly once on uneven grids', () => {
+    for (const [cols, rows, width, height] of [[3, 2, 100, 67], [7, 5, 13, 11], [1, 1, 5, 5], [4, 4, 4, 4]] as const) {
+      const tiles = tilesOf({ cols, rows }, { width, height });
+      const hits = new Uint8Array(width * height);
+      for (const t of tiles) for (let y = t.y0; y < t.y1; y++) for (let x = t.x0; x < t.x1; x++) hits[y * width + x]!++;
+      expect([...hits].every((h) => h === 1)).toBe(true);
+      expect(tiles.map((t) => t.index)).toEqual([...Array(cols * rows).keys()]);
+    }
+  });
+
+  it('numbers tiles row-major from the top-left', () => {
+    const [t0, t1, t2] = tilesOf({ cols: 2, rows: 2 }, { width: 5, height: 3 });
+    expect(t0).toMatchObject({ x0: 0, y0: 0, x1: 2, y1: 1 });
+    expect(t1).toMatchObject({ x0: 2, y0: 0, x1: 5, y1: 1 });
+    expect(t2).toMatchObject({ x0: 0, y0: 1, x1: 2, y1: 3 });
+  });
+
+  it('refuses a grid finer than the image', () => {
+    expect(() => tilesOf({ cols: 6, rows: 1 }, { width: 5, height: 5 })).toThrow(/finer than the image/);
+  });
+});

@@ -1,0 +1,171 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { parseFrameSpec } from '../../../src/plan/frames.js';
+import { Plan, type Task } from '../../../src/plan/plan.js';
+import { Scheduler, type AttemptOutcome, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+
+function tasks(n: number): Task[] {
+  return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
+}
+
+type Behaviour = (task: Task, attempt: number, signal: AbortSignal) => AttemptOutcome | Promise<AttemptOutcome>;
+
+/** A host whose attempts take `ms` of (fake) time each and whose outcome `behaviour` decides. */
+class FakeHost implements SchedulerHost {
+  running = 0;
+  maxRunning = 0;
+  ran: number[] = [];
+  constructor(
+    readonly name: string,
+    readonly slots: number,
+    private readonly ms: number,
+    private readonly behaviour: Behaviour = () => ({ kind: 'done' }),
+  ) {}
+  async run(task: Task, attempt: number, signal: AbortSignal): Promise<AttemptOutcome> {
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    this.ran.push(task.frame);
+    try {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.ms);
+        signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      if (signal.aborted) return { kind: 'cancelled' };
+      return await this.behaviour(task, attempt, signal);
+    } finally {
+      this.running--;
+    }
+  }
+}
+
+function scheduler(n: number, retries = 2): Scheduler {
+  return new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now() });
+}
+
+function start(s: Scheduler, hosts: FakeHost[]): void {
+  for (const h of hosts) s.expectHost(h.name);
+  for (const h of hosts) s.addHost(h);
+}
+
+async function finish(s: Scheduler): Promise<void> {
+  await vi.runAllTimersAsync();
+  await s.drained();
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('Scheduler', () => {
+  it('lets a fast host take more tasks than a slow one, and ends when all are done', async () => {
+    const s = scheduler(40);
+    const fast = new FakeHost('fast', 1, 10);
+    const slow = new FakeHost('slow', 1, 40);
+    start(s, [fast, slow]);
+    await finish(s);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    expect(fast.ran.length).toBe(32);
+    expect(slow.ran.length).toBe(8);
+  });
+
+  it('never runs more than slots at once, and fills them', async () => {
+    const s = scheduler(30);
+    const a = new FakeHost('a', 4, 10);
+    const b = new FakeHost('b', 2, 10);
+    start(s, [a, b]);
+    await finish(s);
+    expect(a.maxRunning).toBe(4);
+    expect(b.maxRunning).toBe(2);
+  });
+
+  it('retries a failed task on a host where it has not failed, then gives up', async () => {
+    const s = scheduler(3, 2);
+    const failing: Behaviour = (t) => (t.frame === 2 ? { kind: 'failed', message: 'boom' } : { kind: 'done' });
+    const hosts = [new FakeHost('a', 1, 10, failing), new FakeHost('b', 1, 10, failing), new FakeHost('c', 1, 10, failing)];
+    start(s, hosts);
+    await finish(s);
+    const two = s.records[1]!;
+    expect(two).toMatchObject({ status: 'failed', attempts: 3, error: 'boom' });
+    expect([...two.failedOn].sort()).toEqual(['a', 'b', 'c']);
+    expect(s.records.filter((r) => r.status === 'done')).toHaveLength(2);
+  });
+
+  it('retries on the same host when it is the only one', async () => {
+    const s = scheduler(1, 2);
+    let calls = 0;
+    const host = new FakeHost('a', 1, 10, () => (++calls < 3 ? { kind: 'failed', message: 'flaky' } : { kind: 'done' }));
+    start(s, [host]);
+    await finish(s);
+    expect(s.records[0]).toMatchObject({ status: 'done', attempts: 3 });
+  });
+
+  it('puts a lost host\'s task back at the front without using a retry', async () => {
+    const s = scheduler(5, 0);
+    const dying = new FakeHost('dying', 1, 10, (t) => ({ kind: 'lost', message: `lost during frame ${t.frame}` }));
+    const healthy = new FakeHost('healthy', 1, 25);
+    start(s, [dying, healthy]);
+    await finish(s);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    expect(s.hosts.get('dying')!.state).toBe('lost');
+    expect(dying.ran).toEqual([1]);
+    // Frame 1 was held by the lost host; it ran right after on the healthy one, as its first attempt.
+    expect(healthy.ran.slice(0, 2)).toEqual([2, 1]);
+    expect(s.records[0]!.attempts).toBe(1);
+  });
+
+  it('takes a host out after it fails three different tasks in a row', async () => {
+    const s = scheduler(12);
+    const broken = new FakeHost('broken', 1, 5, () => ({ kind: 'failed', message: 'renderer missing' }));
+    const good = new FakeHost('good', 1, 20);
+    start(s, [broken, good]);
+    await finish(s);
+    expect(s.hosts.get('broken')).toMatchObject({ state: 'blocked', failures: 3 });
+    expect(s.hosts.get('broken')!.message).toMatch(/3 different tasks in a row/);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+  });
+
+  it('fails the remaining tasks clearly when no host is left', async () => {
+    const s = scheduler(6);
+    const broken = new FakeHost('broken', 2, 5, () => ({ kind: 'failed', message: 'exit 127' }));
+    start(s, [broken]);
+    await finish(s);
+    expect(s.records.every((r) => r.status === 'failed')).toBe(true);
+    expect(s.records.at(-1)!.error).toMatch(/no host is left/);
+  });
+
+  it('fails every task when no host ever connects', async () => {
+    const s = scheduler(3);
+    s.expectHost('a');
+    s.hostUnavailable('a', 'unreachable', 'refused');
+    await s.finished;
+    expect(s.records.map((r) => r.status)).toEqual(['failed', 'failed', 'failed']);
+    expect(s.records[0]!.error).toBe('no host was usable');
+  });
+
+  it('waits for hosts still connecting instead of giving up', async () => {
+    const s = scheduler(2);
+    s.expectHost('a');
+    s.expectHost('late');
+    s.hostUnavailable('a', 'unreachable', 'refused');
+    const late = new FakeHost('late', 1, 10);
+    setTimeout(() => s.addHost(late), 100);
+    await finish(s);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+  });
+
+  it('cancels queued tasks and aborts running ones', async () => {
+    const s = scheduler(10);
+    const a = new FakeHost('a', 2, 1000);
+    start(s, [a]);
+    await vi.advanceTimersByTimeAsync(100);
+    s.cancel();
+    await finish(s);
+    expect(s.records.filter((r) => r.status === 'cancelled')).toHaveLength(10);
+    expect(a.ran).toEqual([1, 2]);
+  });
+});
