@@ -1,0 +1,133 @@
+/**
+ * npm run bench: distray against the ideal and against GNU parallel, on a
+ * loopback sshd farm this script starts and stops. Prints times and ratios;
+ * the test suite has no timed assertions, this is where speed is measured.
+ *
+ *   npm run bench                 # every scenario
+ *   npm run bench -- overhead     # only the named ones
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../test/helpers/sshd.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+
+interface Row {
+  scenario: string;
+  tool: string;
+  seconds: number;
+  ideal: number;
+  note?: string;
+}
+
+function timeCommand(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ seconds: number; code: number | null; stderr: string }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ seconds: (performance.now() - started) / 1000, code, stderr }));
+  });
+}
+
+const RENDERER = `#!/bin/sh
+# bench renderer: render.sh FRAME OUT SECONDS
+sleep "$3"
+head -c 10240 /dev/zero | tr '\\0' "$(printf '%s' "$1" | tail -c 1)" > "$2"
+`;
+
+function workspace(farm: Farm, name: string): string {
+  const dir = join(farm.dir, 'bench', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'render.sh'), RENDERER, { mode: 0o755 });
+  return dir;
+}
+
+async function distray(farm: Farm, name: string, hosts: SshdHost[], slots: number[], frames: number, secondsPerFrame: number[]): Promise<number> {
+  const cwd = workspace(farm, name);
+  const entries = hosts.map((h, i) =>
+    hostEntry(farm, h, { slots: slots[i], workdir: join(h.workdir, name), env: { BENCH_SLEEP: String(secondsPerFrame[i]) } }),
+  );
+  const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, `${name}.yaml`);
+  // The per-host sleep comes from the host's env, so one command line serves uneven hosts.
+  const r = await timeCommand(
+    process.execPath,
+    [CLI, 'run', inv, `1,${frames}`, 'sh', '-c', './render.sh "$0" "$1" "$BENCH_SLEEP"', '%d', 'out/%d.bin', '--in', 'render.sh', '--out', 'out/%d.bin=out/%d.bin', '--plain'],
+    cwd,
+  );
+  if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(-2000)}`);
+  const got = readdirSync(join(cwd, 'out')).length;
+  if (got !== frames) throw new Error(`${name}: ${got} of ${frames} outputs`);
+  return r.seconds;
+}
+
+async function gnuParallel(farm: Farm, name: string, hosts: SshdHost[], slots: number, frames: number, seconds: number): Promise<number> {
+  const cwd = workspace(farm, name);
+  mkdirSync(join(cwd, 'out'));
+  const logins = hosts.flatMap((h) => [
+    '-S',
+    `${slots}/ssh -p ${h.port} -i ${farm.clientKey} -o UserKnownHostsFile=${farm.knownHosts} -o BatchMode=yes -o ControlMaster=no ${farm.user}@127.0.0.1`,
+  ]);
+  const seq = Array.from({ length: frames }, (_, i) => String(i + 1)).join('\n');
+  writeFileSync(join(cwd, 'frames.txt'), seq + '\n');
+  const r = await timeCommand(
+    'parallel',
+    [...logins, '--transferfile', 'render.sh', '--return', 'out/{}.bin', '--cleanup', '-a', 'frames.txt', `mkdir -p out && ./render.sh {} out/{}.bin ${seconds}`],
+    cwd,
+    { PARALLEL_HOME: join(cwd, '.parallel') },
+  );
+  if (r.code !== 0) throw new Error(`parallel failed in ${name}:\n${r.stderr.slice(-2000)}`);
+  const got = readdirSync(join(cwd, 'out')).length;
+  if (got !== frames) throw new Error(`${name} (parallel): ${got} of ${frames} outputs`);
+  return r.seconds;
+}
+
+function hasParallel(): boolean {
+  try {
+    execFileSync('parallel', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const want = (s: string): boolean => only.length === 0 || only.includes(s);
+  const farm = startFarm();
+  const rows: Row[] = [];
+  try {
+    const hosts = [await farm.start('b1', 'MaxStartups 100'), await farm.start('b2', 'MaxStartups 100'), await farm.start('b3', 'MaxStartups 100')];
+    if (want('small')) {
+      // The issue's first measure: 120 frames of 0.1 s on 3 hosts x 4 slots; ideal 120 * 0.1 / 12 = 1.0 s.
+      const s = await distray(farm, 'small', hosts, [4, 4, 4], 120, [0.1, 0.1, 0.1]);
+      rows.push({ scenario: '120 frames x 0.1 s, 3 hosts x 4 slots', tool: 'distray', seconds: s, ideal: 1.0 });
+    }
+    if (want('overhead')) {
+      const s = await distray(farm, 'overhead', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.1]);
+      rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'distray', seconds: s, ideal: 2.0 });
+      if (hasParallel()) {
+        const p = await gnuParallel(farm, 'overhead-parallel', hosts, 4, 240, 0.1);
+        rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'GNU parallel -S --return', seconds: p, ideal: 2.0 });
+      }
+    }
+    if (want('uneven')) {
+      // One host 4x slower. Pull scheduling's best makespan: the fast hosts' 8 slots do
+      // 1 unit per frame, the slow host's 4 slots 1/4 unit: capacity 8 + 1 = 9 frames per 0.1 s.
+      const s = await distray(farm, 'uneven', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.4]);
+      rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray', seconds: s, ideal: (240 / 9) * 0.1 });
+    }
+  } finally {
+    await farm.stop();
+  }
+  const w = Math.max(...rows.map((r) => r.scenario.length));
+  console.log(`${'scenario'.padEnd(w)}  ${'tool'.padEnd(26)} ${'seconds'.padStart(8)} ${'ideal'.padStart(7)} ${'ratio'.padStart(6)}`);
+  for (const r of rows) {
+    console.log(`${r.scenario.padEnd(w)}  ${r.tool.padEnd(26)} ${r.seconds.toFixed(2).padStart(8)} ${r.ideal.toFixed(2).padStart(7)} ${(r.seconds / r.ideal).toFixed(2).padStart(6)}`);
+  }
+}
+
+await main();
