@@ -58,7 +58,7 @@ async function distray(farm: Farm, name: string, hosts: SshdHost[], slots: numbe
     [CLI, 'run', inv, `1,${frames}`, 'sh', '-c', './render.sh "$0" "$1" "$BENCH_SLEEP"', '%d', 'out/%d.bin', '--in', 'render.sh', '--out', 'out/%d.bin=out/%d.bin', '--plain'],
     cwd,
   );
-  if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(-2000)}`);
+  if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(0, 3000)}`);
   const got = readdirSync(join(cwd, 'out')).length;
   if (got !== frames) throw new Error(`${name}: ${got} of ${frames} outputs`);
   return r.seconds;

@@ -110,7 +110,7 @@ function printDryRun(p: Prepared, print: (line: string) => void): void {
 }
 
 async function openSession(host: HostConfig, ctx: ConnectContext): Promise<HostSession> {
-  return host.local ? LocalSession.open(host.name, host.workdir) : SshSession.open(host, ctx);
+  return host.local ? LocalSession.open(host.name, host.workdir, host.env) : SshSession.open(host, ctx);
 }
 
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */

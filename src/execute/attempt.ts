@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
+import type { SlotShell } from '../hosts/slotShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import type { AttemptOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
@@ -48,7 +49,9 @@ export class HostRunner implements SchedulerHost {
   readonly slots: number;
   private lostError: Error | undefined;
   /** Output directories already made on this host: renderers rarely create their own. */
-  private readonly madeDirs = new Set<string>();
+  private readonly madeDirs = new Map<string, Promise<void>>();
+  /** Slot shells between tasks: one per slot at most, reused for the whole run. */
+  private readonly idle: SlotShell[] = [];
 
   constructor(
     private readonly session: HostSession,
@@ -70,9 +73,14 @@ export class HostRunner implements SchedulerHost {
       for (const copy of outs) {
         await removeRemote(this.session, copy.remote);
         const dir = copy.remote.includes('/') ? copy.remote.slice(0, copy.remote.lastIndexOf('/')) : '';
-        if (dir && !this.madeDirs.has(dir)) {
-          await this.session.mkdirp(dir);
-          this.madeDirs.add(dir);
+        if (dir) {
+          let made = this.madeDirs.get(dir);
+          if (!made) {
+            made = this.session.mkdirp(dir);
+            this.madeDirs.set(dir, made);
+            made.catch(() => this.madeDirs.delete(dir));
+          }
+          await made;
         }
       }
     } catch (err) {
@@ -87,14 +95,21 @@ export class HostRunner implements SchedulerHost {
     const tail = new Tail();
     const argv = plan.argv(task, host);
     log.write(`# ${task.label} on ${host}, attempt ${attempt}\n# ${JSON.stringify(argv)}\n`);
-    const result = await this.session.exec(argv, {
-      env: {},
+    let slot: SlotShell;
+    try {
+      slot = this.idle.pop() ?? (await this.session.openSlot());
+    } catch (err) {
+      log.end();
+      return this.lostOr({ kind: 'failed', message: `cannot start a shell on ${host}: ${errorMessage(err)}` });
+    }
+    const result = await slot.run(argv, {
       signal: stop,
       onOutput: (chunk) => {
         log.write(chunk);
         tail.push(chunk);
       },
     });
+    if (slot.usable) this.idle.push(slot);
     log.write(`\n# exit status: ${result.code ?? 'none'}${result.lost ? ` (${result.lost.message})` : ''}\n`);
     await new Promise((resolve) => log.end(resolve));
 

@@ -1,27 +1,30 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { wrapperArgv } from '../ssh/wrapper.js';
-import type { ExecOptions, ExecResult, HostSession, RemoteStat } from './session.js';
+import { newToken, slotShellArgv } from '../ssh/wrapper.js';
+import type { HostSession, RemoteStat } from './session.js';
+import { SlotShell } from './slotShell.js';
 
 /**
- * The controller machine as a host: the same wrapper script as over SSH, run
- * by the local `sh`, so local and remote tasks stop and behave alike.
+ * The controller machine as a host: the same slot shell as over SSH, run by
+ * the local `sh`, so local and remote tasks stop and behave alike.
  * A relative workdir is relative to the directory distray runs in.
  */
 export class LocalSession implements HostSession {
   readonly lost = new Promise<Error>(() => {});
   private readonly workdir: string;
+  private readonly children = new Set<ChildProcess>();
 
   constructor(
     readonly name: string,
     workdir: string,
+    private readonly env: Readonly<Record<string, string>>,
   ) {
     this.workdir = resolve(workdir);
   }
 
-  static async open(name: string, workdir: string): Promise<LocalSession> {
-    const session = new LocalSession(name, workdir);
+  static async open(name: string, workdir: string, env: Readonly<Record<string, string>>): Promise<LocalSession> {
+    const session = new LocalSession(name, workdir, env);
     await mkdir(session.workdir, { recursive: true });
     return session;
   }
@@ -30,25 +33,20 @@ export class LocalSession implements HostSession {
     return resolve(this.workdir, p);
   }
 
-  exec(argv: readonly string[], options: ExecOptions): Promise<ExecResult> {
-    return new Promise((resolvePromise) => {
-      const child = spawn('sh', wrapperArgv(this.workdir, options.env, argv), { stdio: ['pipe', 'pipe', 'pipe'] });
-      child.stdout.on('data', (c: Buffer) => options.onOutput(c));
-      child.stderr.on('data', (c: Buffer) => options.onOutput(c));
-      child.stdin.on('error', () => {});
-      const stop = (): void => {
-        child.stdin.end('stop\n');
-      };
-      options.signal.addEventListener('abort', stop, { once: true });
-      child.on('error', (err) => {
-        options.onOutput(Buffer.from(`distray: cannot start sh: ${err.message}\n`));
-      });
+  openSlot(): Promise<SlotShell> {
+    const token = newToken();
+    const child = spawn('sh', slotShellArgv(this.workdir, this.env, token), { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.children.add(child);
+    const closed = new Promise<Error | undefined>((resolve) => {
+      child.on('error', (err) => resolve(new Error(`cannot start sh: ${err.message}`)));
       child.on('close', (code) => {
-        options.signal.removeEventListener('abort', stop);
-        child.stdin.destroy();
-        resolvePromise({ code });
+        this.children.delete(child);
+        resolve(new Error(`the local slot shell exited (status ${code})`));
       });
     });
+    return Promise.resolve(
+      new SlotShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end() }, token),
+    );
   }
 
   async stat(p: string): Promise<RemoteStat | null> {
@@ -95,5 +93,7 @@ export class LocalSession implements HostSession {
     await rmdir(this.path(p));
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    for (const child of this.children) child.stdin?.end();
+  }
 }

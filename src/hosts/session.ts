@@ -1,7 +1,7 @@
 /** What the rest of distray needs from a host, over SSH or on this machine. */
+import type { SlotShell } from './slotShell.js';
 
 export interface ExecOptions {
-  env: Readonly<Record<string, string>>;
   /** Aborting stops the renderer's whole process group (TERM, then KILL). */
   signal: AbortSignal;
   onOutput(chunk: Buffer): void;
@@ -27,8 +27,8 @@ export interface HostSession {
   readonly name: string;
   /** Settles (never rejects) when the host's connection is lost. */
   readonly lost: Promise<Error>;
-  /** Runs argv in the workdir, in its own process group. */
-  exec(argv: readonly string[], options: ExecOptions): Promise<ExecResult>;
+  /** Starts a slot shell: a long-lived shell in the workdir that runs one task at a time. */
+  openSlot(): Promise<SlotShell>;
   stat(path: string): Promise<RemoteStat | null>;
   readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;
   mkdirp(path: string): Promise<void>;

@@ -4,8 +4,9 @@ import type { HostConfig } from '../inventory/types.js';
 import { joinRemote } from '../plan/paths.js';
 import { connectEndpoint, type Client, type ConnectContext } from '../ssh/connect.js';
 import { shellJoin } from '../ssh/quote.js';
-import { wrapperCommand } from '../ssh/wrapper.js';
-import type { ExecOptions, ExecResult, HostSession, RemoteStat } from './session.js';
+import { EXIT_NO_WORKDIR, newToken, slotShellCommand } from '../ssh/wrapper.js';
+import type { HostSession, RemoteStat } from './session.js';
+import { SlotShell } from './slotShell.js';
 
 /**
  * Channels per connection. OpenSSH's MaxSessions defaults to 10 and counts
@@ -73,44 +74,36 @@ export class SshSession implements HostSession {
     return this.connections.reduce((a, b) => (b.channels < a.channels ? b : a));
   }
 
-  exec(argv: readonly string[], options: ExecOptions): Promise<ExecResult> {
+  openSlot(): Promise<SlotShell> {
+    if (this.lostError) return Promise.reject(this.lostError);
     const conn = this.pick();
     conn.channels++;
-    const command = wrapperCommand(this.host.workdir, { ...this.host.env, ...options.env }, argv);
-    return new Promise<ExecResult>((resolve) => {
-      let finished = false;
-      const finish = (result: ExecResult): void => {
-        if (finished) return;
-        finished = true;
-        conn.channels--;
-        options.signal.removeEventListener('abort', onAbort);
-        resolve(result);
-      };
-      let stop = (): void => {};
-      const onAbort = (): void => stop();
-      options.signal.addEventListener('abort', onAbort, { once: true });
-      conn.client.exec(command, (err, channel) => {
+    const token = newToken();
+    return new Promise<SlotShell>((resolve, reject) => {
+      conn.client.exec(slotShellCommand(this.host.workdir, this.host.env, token), (err, channel) => {
         if (err) {
-          finish({ code: null, lost: this.lostError ?? new ConnectionError('error', `${this.name}: cannot open a channel: ${err.message}`) });
+          conn.channels--;
+          reject(this.lostError ?? new ConnectionError('error', `${this.name}: cannot open a channel: ${err.message}`));
           return;
         }
-        let code: number | null = null;
-        stop = () => {
-          // The wrapper stops the renderer's process group when it reads this (or EOF).
-          channel.write('stop\n');
-        };
-        if (options.signal.aborted) stop();
-        channel.on('data', (c: Buffer) => options.onOutput(c));
-        channel.stderr.on('data', (c: Buffer) => options.onOutput(c));
-        channel.on('exit', (status: number | null) => {
-          code = status;
-        });
         channel.on('error', () => {});
-        channel.on('close', () => {
-          finish({ code, lost: code === null ? this.lostError ?? new ConnectionError('lost', `${this.name}: the channel closed without an exit status`) : undefined });
+        const closed = new Promise<Error | undefined>((done) => {
+          let status: number | null = null;
+          channel.on('exit', (code: number | null) => (status = code));
+          channel.on('close', () => {
+            conn.channels--;
+            done(
+              this.lostError ??
+                new ConnectionError(
+                  status === EXIT_NO_WORKDIR ? 'workdir' : 'lost',
+                  status === EXIT_NO_WORKDIR ? `${this.name}: cannot enter the workdir ${this.host.workdir}` : `${this.name}: the slot shell exited (status ${status ?? 'none'})`,
+                ),
+            );
+          });
+          void this.lost.then((e) => done(e));
         });
+        resolve(new SlotShell({ stdin: channel, stdout: channel, stderr: channel.stderr, closed, end: () => channel.end() }, token));
       });
-      void this.lost.then((e) => finish({ code: null, lost: e }));
     });
   }
 
@@ -148,7 +141,12 @@ export class SshSession implements HostSession {
       const dir = parts.slice(0, i).join('/');
       const s = await this.stat(dir);
       if (s?.isDirectory) continue;
-      await this.sftpCall<void>('mkdir', dir, (cb) => this.sftp.mkdir(this.path(dir), cb));
+      try {
+        await this.sftpCall<void>('mkdir', dir, (cb) => this.sftp.mkdir(this.path(dir), cb));
+      } catch (err) {
+        // Another slot may have made it in the meantime.
+        if (!(await this.stat(dir))?.isDirectory) throw err;
+      }
     }
   }
 
