@@ -55,7 +55,7 @@ async function distray(farm: Farm, name: string, hosts: SshdHost[], slots: numbe
   // The per-host sleep comes from the host's env, so one command line serves uneven hosts.
   const r = await timeCommand(
     process.execPath,
-    [CLI, 'run', inv, `1,${frames}`, 'sh', '-c', './render.sh "$0" "$1" "$BENCH_SLEEP"', '%d', 'out/%d.bin', '--in', 'render.sh', '--out', 'out/%d.bin=out/%d.bin', '--plain'],
+    [CLI, 'run', inv, `1,${frames}`, 'sh', '-c', './render.sh "$0" "$1" "$BENCH_SLEEP"', '%d', 'out/%d.bin', '--in', 'render.sh', '--out', 'out/%d.bin=out/%d.bin', '--plain', '--report', 'report.json'],
     cwd,
   );
   if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(0, 3000)}`);

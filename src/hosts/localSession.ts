@@ -94,6 +94,13 @@ export class LocalSession implements HostSession {
   }
 
   async close(): Promise<void> {
-    for (const child of this.children) child.stdin?.end();
+    // The slot shells exit on end of input; a renderer's stray child holding
+    // their output must not keep distray itself alive.
+    for (const child of this.children) {
+      child.stdin?.end();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      child.unref();
+    }
   }
 }

@@ -14,6 +14,8 @@ export const EXIT_NO_WORKDIR = 125;
  * user's rc files: 85 ms of CPU for root on our CI image, seconds with some
  * conda setups).
  *
+ * Note `kill -TERM -PID`, not `kill -TERM -- -PID`: dash refuses the latter.
+ *
  * Protocol, one line each way:
  * - controller -> stdin: `run ARGV` (ARGV single-quoted, newlines as "$nl"),
  *   or `stop` to stop the running task. End of file (the controller closed
@@ -43,16 +45,16 @@ while IFS= read -r line <&3; do
   pid=$!
   (
     while IFS= read -r cmd <&3; do [ "$cmd" = stop ] && break; done
-    kill -TERM -- -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
+    kill -TERM -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
     sleep ${KILL_GRACE_SECONDS}
-    kill -KILL -- -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+    kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
   ) >/dev/null 2>&1 &
   watchdog=$!
   wait "$pid"
   status=$?
   kill "$watchdog" 2>/dev/null
   wait "$watchdog" 2>/dev/null
-  kill -KILL -- -"$pid" 2>/dev/null
+  kill -KILL -"$pid" 2>/dev/null
   printf '\\n%s\\n' "$token" >&2
   printf 'exit %s\\n' "$status"
 done`;

@@ -1,0 +1,110 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
+import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
+
+let farm: Farm;
+let hosts: SshdHost[];
+
+/** Processes whose command line starts with `marker`, anywhere on this machine (the hosts are on loopback). */
+function running(marker: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-af', `^${marker}`]).toString().trim().split('\n').filter((l) => l && !l.includes('pgrep'));
+  } catch {
+    return [];
+  }
+}
+
+async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return check();
+}
+
+beforeAll(async () => {
+  farm = startFarm();
+  hosts = [await farm.start('s1'), await farm.start('s2')];
+});
+
+afterAll(async () => {
+  await farm?.stop();
+});
+
+describe('stopping renderers', () => {
+  it('stops an attempt past --timeout on the host and counts it as failed', async () => {
+    const cwd = join(farm.dir, 'timeout');
+    mkdirSync(cwd);
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'timeout') })).join('\n')}\n`, 'timeout.yaml');
+    const marker = 'sleep 41.25';
+    // Frame 2 hangs (and forks a child that would outlive a plain kill); the others finish.
+    const script = `if [ "$0" = 2 ]; then (${marker}) & ${marker}; fi; echo done > out$0`;
+    const started = Date.now();
+    const r = await runCli(['run', inv, '1,3', 'sh', '-c', script, '%d', '--out', 'out%d=f%d', '--timeout', '2s', '--retries', '1', '--report', 'r.json'], { cwd });
+    expect(r.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Array<{ frame: number; status: string; attempts: number; error?: string }> };
+    expect(report.tasks.find((t) => t.frame === 2)).toMatchObject({ status: 'failed', attempts: 2 });
+    expect(report.tasks.find((t) => t.frame === 2)!.error).toContain('timed out after 2s');
+    expect(report.tasks.filter((t) => t.status === 'done')).toHaveLength(2);
+    expect(running(marker)).toEqual([]);
+  });
+
+  it('on SIGINT stops every remote renderer, writes the report and exits 130', async () => {
+    const cwd = join(farm.dir, 'sigint');
+    mkdirSync(cwd);
+    const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'sigint') })).join('\n')}\n`, 'sigint.yaml');
+    const marker = 'sleep 42.5';
+    expect(running(marker)).toEqual([]);
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,8', 'sh', '-c', `${marker}; echo x > out$0`, '%d', '--out', 'out%d=f%d', '--report', 'r.json'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    expect(await eventually(() => running(marker).length === 4, 15_000)).toBe(true);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(130);
+    expect(await eventually(() => running(marker).length === 0, 8_000)).toBe(true);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { ok: boolean; tasks: Array<{ status: string }> };
+    expect(report.ok).toBe(false);
+    expect(report.tasks.every((t) => t.status === 'cancelled')).toBe(true);
+    // No partial output reached a final path.
+    expect(readdirSync(cwd).filter((f) => f.startsWith('f') || f.includes('.part'))).toEqual([]);
+  });
+
+  it('exits 2 on a usage error without connecting', async () => {
+    const cwd = join(farm.dir, 'usage');
+    mkdirSync(cwd);
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, hosts[0]!)}\n`, 'usage.yaml');
+    const before = readFileSync(hosts[0]!.log, 'utf8').split('Accepted publickey').length;
+    for (const args of [
+      ['run', inv, '1,10,0', 'r'],
+      ['run', inv, '1,3', 'r', '%{nope}'],
+      ['run', inv, '1,3', 'r', '--out', '/etc/x%d'],
+      ['run', inv, '1,3', 'r', '--in', 'missing-file'],
+      ['run', inv, '1,3', 'r', '--timeout', 'soon'],
+      ['run', join(cwd, 'no-such.yaml'), '1', 'r'],
+      ['run', inv],
+    ]) {
+      const r = await runCli(args, { cwd });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/^distray: /);
+    }
+    expect(readFileSync(hosts[0]!.log, 'utf8').split('Accepted publickey').length).toBe(before);
+  });
+
+  it('prints the plan with --dry-run and connects to nothing', async () => {
+    const cwd = join(farm.dir, 'dry');
+    mkdirSync(cwd);
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, hosts[0]!)}\n`, 'dry.yaml');
+    const r = await runCli(['run', inv, '1,2', 'povray', '+Ia b.pov', '+Of%04d.png', '--out', 'f%04d.png=anim/f%04d.png', '--dry-run'], { cwd });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("frame 1: povray '+Ia b.pov' +Of0001.png");
+    expect(r.stdout).toContain('out: <host>:f0002.png -> anim/f0002.png');
+  });
+});
