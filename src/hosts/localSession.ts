@@ -93,7 +93,7 @@ export class LocalSession implements HostSession {
     await rmdir(this.path(p));
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     // The slot shells exit on end of input; a renderer's stray child holding
     // their output must not keep distray itself alive.
     for (const child of this.children) {
@@ -102,5 +102,6 @@ export class LocalSession implements HostSession {
       child.stderr?.destroy();
       child.unref();
     }
+    return Promise.resolve();
   }
 }
