@@ -182,9 +182,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   opts.signal?.removeEventListener('abort', onAbort);
   await Promise.all([...sessions.values()].map((s) => s.close()));
   for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
-  await opts.progress.stop();
-
   for (const h of scheduler.hosts.values()) if (h.state === 'ok') h.state = 'done';
+  await opts.progress.stop();
   const everUsable = [...scheduler.hosts.values()].some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked');
   const exitCode = scheduler.cancelled
     ? 130

@@ -76,6 +76,7 @@ export class TerminalProgress implements Progress {
   private running: Promise<unknown> = Promise.resolve();
   private release: Array<() => void> = [];
   private notes: string[] = [];
+  private refreshAll: () => void = () => {};
 
   attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void {
     const counter = new Counter(counts.total, counts.skipped);
@@ -113,6 +114,10 @@ export class TerminalProgress implements Progress {
       ] as never,
       { concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false } } as never,
     );
+    this.refreshAll = () => {
+      refresh();
+      for (const h of scheduler.hosts.values()) refresh(h);
+    };
     scheduler.on('host-state', (h) => refresh(h));
     scheduler.on('task-start', (_r, h) => refresh(h));
     scheduler.on('task-end', (r, h, o) => {
@@ -131,6 +136,7 @@ export class TerminalProgress implements Progress {
   }
 
   async stop(): Promise<void> {
+    this.refreshAll();
     for (const r of this.release) r();
     await this.running;
     for (const n of this.notes) process.stderr.write(`distray: ${n}\n`);
