@@ -10,7 +10,8 @@ import { loadInventory } from './inventory/load.js';
 import type { HostConfig } from './inventory/types.js';
 import { parseFrameSpec } from './plan/frames.js';
 import { Plan } from './plan/plan.js';
-import { parseGrid, parseSize } from './plan/tiles.js';
+import { parseGrid, parseSize, type Size } from './plan/tiles.js';
+import { FrameStitcher } from './stitch/frames.js';
 import type { Progress } from './report/progress.js';
 import { summarise, writeReport, type RunSummary } from './report/summary.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
@@ -36,6 +37,8 @@ export interface RunOptions {
   report?: string | undefined;
   dryRun?: boolean;
   force?: boolean;
+  /** With --stitch: keep the tile images after a frame is stitched. */
+  keepTiles?: boolean;
   /** Where each attempt's output is kept; defaults to .distray/logs/<start time>. */
   logDir?: string | undefined;
   /** ~/.ssh/config unless given (tests point it at their own). */
@@ -63,6 +66,7 @@ export function parseDuration(text: string): number {
 interface Prepared {
   hosts: HostConfig[];
   plan: Plan;
+  size: Size | undefined;
   timeoutMs: number | undefined;
   retries: number;
 }
@@ -91,10 +95,18 @@ export function prepare(opts: RunOptions): Prepared {
     stitch: opts.stitch,
     hostNames: hosts.map((h) => h.name),
   });
+  const busy = hosts.filter((h) => h.slots > 1);
+  const shared = plan.sharedRemotePaths();
+  if (busy.length > 0 && shared.length > 0) {
+    throw new UsageError(
+      `${shared[0]}: its remote path is the same for every task, but ${busy[0]!.name} runs ${busy[0]!.slots} tasks at once, which would write it at the same time; ` +
+        `put the task's placeholders in the remote path too (such as %d${plan.tiled ? ' and %{tile}' : ''}), or use slots: 1`,
+    );
+  }
   for (const input of plan.localInputs()) {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
   }
-  return { hosts, plan, timeoutMs, retries };
+  return { hosts, plan, timeoutMs, retries, size: tiles?.size };
 }
 
 function printDryRun(p: Prepared, print: (line: string) => void): void {
@@ -124,7 +136,14 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   }
 
   const records = plan.tasks.map((t) => Scheduler.record(t));
-  if (!opts.force) await markComplete(plan, records);
+  const stitcher =
+    plan.stitching && prepared.size
+      ? new FrameStitcher(plan, records, prepared.size, { keepTiles: opts.keepTiles ?? false, note: (m) => opts.progress.note(m) })
+      : undefined;
+  if (!opts.force) {
+    await stitcher?.skipComplete();
+    await markComplete(plan, records);
+  }
   const skipped = records.filter((r) => r.status === 'skipped').length;
   const scheduler = new Scheduler(records, { retries: prepared.retries, maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES, now: () => performance.now() });
   for (const h of hosts) scheduler.expectHost(h.name);
@@ -139,6 +158,12 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   const jumps = new Map<string, Promise<Client>>();
   const sessions = new Map<string, HostSession>();
   const connectAbort = new AbortController();
+  if (stitcher) {
+    scheduler.on('task-end', (r) => {
+      if (r.status === 'done') stitcher.tileDone(r);
+    });
+    stitcher.start();
+  }
   if (toRun > 0) {
     opts.progress.attach(scheduler, { total: records.length, skipped });
     const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => opts.progress.note(m), jumps, signal: connectAbort.signal };
@@ -153,7 +178,14 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
             await upload(session, copy);
           }
           void session.lost.then((e) => scheduler.removeHost(host.name, 'lost', e.message));
-          scheduler.addHost(new HostRunner(session, host.slots, { plan, timeoutMs: prepared.timeoutMs, logDir }));
+          scheduler.addHost(
+            new HostRunner(session, host.slots, {
+              plan,
+              timeoutMs: prepared.timeoutMs,
+              logDir,
+              onOutputs: stitcher ? (task) => stitcher.verifyTile(task, host.name) : undefined,
+            }),
+          );
         } catch (err) {
           const state = err instanceof ConnectionError ? err.state : 'error';
           scheduler.hostUnavailable(host.name, state, errorMessage(err));
@@ -179,17 +211,19 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       }
     }
   }
+  await stitcher?.idle();
   opts.signal?.removeEventListener('abort', onAbort);
   await Promise.all([...sessions.values()].map((s) => s.close()));
   for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
   for (const h of scheduler.hosts.values()) if (h.state === 'ok') h.state = 'done';
   await opts.progress.stop();
   const everUsable = [...scheduler.hosts.values()].some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked');
+  const frames = stitcher?.records();
   const exitCode = scheduler.cancelled
     ? 130
     : toRun > 0 && !everUsable
       ? 3
-      : records.some((r) => r.status === 'failed') || errors.length > 0
+      : records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed')
         ? 1
         : 0;
   const summary = summarise(records, scheduler.hosts.values(), {
@@ -198,6 +232,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     errors,
   });
+  if (frames) summary.frames = frames;
   if (opts.report) await writeReport(opts.report, summary);
   return summary;
 }

@@ -18,6 +18,7 @@ export const RUN_OPTIONS = {
   'log-dir': { value: true, help: "where each attempt's output is kept (default .distray/logs/<time>)" },
   'ssh-config': { value: true, help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
   'dry-run': { value: false, help: "print every task's command line and copies, connect to nothing" },
+  'keep-tiles': { value: false, help: 'with --stitch: keep the tile images after a frame is stitched' },
   force: { value: false, help: 'render again tasks whose outputs are already complete locally' },
   plain: { value: false, help: 'one line per event instead of the live view, even on a terminal' },
 } as const satisfies Record<string, { value: boolean; repeat?: boolean; help: string }>;

@@ -104,6 +104,7 @@ async function runCommand(words: string[]): Promise<number> {
       sshConfig: stringOption(o, 'ssh-config'),
       dryRun: o['dry-run'] === true,
       force: o.force === true,
+      keepTiles: o['keep-tiles'] === true,
       progress: plain ? new PlainProgress((l) => process.stderr.write(l + '\n')) : new TerminalProgress(),
       signal: interrupt.signal,
     });

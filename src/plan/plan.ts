@@ -109,6 +109,11 @@ export class Plan {
     }
     this.tasks = tasks;
     this.validate();
+    if (this.stitchTemplate && this.tasks[0] && this.tileImage(this.tasks[0]) === undefined) {
+      throw new UsageError(
+        '--stitch needs the tiles back: add an --out whose local path is a per-tile image, such as --out tile.png=tiles/f%04d-t%{tile}.png',
+      );
+    }
   }
 
   private copyTemplate(option: '--in' | '--out', spec: string, allowed: Set<string>): CopyTemplate {
@@ -209,6 +214,25 @@ export class Plan {
   /** The local files that prove a task done: its per-task outputs (host-independent by construction). */
   localOutputs(task: Task): string[] {
     return this.taskOuts(task, this.hostNames[0]!).map((c) => c.local);
+  }
+
+  /**
+   * Per-task copies whose remote path is the same for every task: two tasks
+   * running at once on one host would write the same file.
+   */
+  sharedRemotePaths(): string[] {
+    return this.copies
+      .filter((c) => c.perTask && !usesAny(c.option === '--in' ? c.dest : c.src, TASK_SCOPED))
+      .map((c) => `${c.option} ${c.src.source}${c.src.source === c.dest.source ? '' : `=${c.dest.source}`}`);
+  }
+
+  /** With --stitch: the local file of a tile's image, the first per-task --out that is an image. */
+  tileImage(task: Task): string | undefined {
+    return this.localOutputs(task).find((p) => /\.(png|tiff?|jpe?g|webp|exr|gif|avif)$/i.test(p));
+  }
+
+  get stitching(): boolean {
+    return this.stitchTemplate !== undefined;
   }
 
   stitchPath(frame: number): string | undefined {

@@ -47,10 +47,18 @@ export class PlainProgress implements Progress {
     this.counter = new Counter(counts.total, counts.skipped);
     if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} tasks already complete, skipping them (--force renders them again)`);
     scheduler.on('host-state', (h) => this.write(`distray: host ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`));
+    const byFrame = new Map<number, TaskRecord[]>();
+    for (const r of scheduler.records) if (r.task.tile) byFrame.set(r.task.frame, [...(byFrame.get(r.task.frame) ?? []), r]);
+    const tilesOf = (r: TaskRecord): string => {
+      const tiles = byFrame.get(r.task.frame);
+      if (!tiles) return '';
+      const done = tiles.filter((t) => t.status === 'done' || t.status === 'skipped').length;
+      return ` (${done}/${tiles.length} tiles of frame ${r.task.frame})`;
+    };
     scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: AttemptOutcome) => {
       if (o.kind === 'done') {
         this.counter.done++;
-        this.write(`distray: ${r.task.label} done on ${h.name} in ${r.seconds.toFixed(1)}s [${this.counter.line()}]`);
+        this.write(`distray: ${r.task.label} done on ${h.name} in ${r.seconds.toFixed(1)}s${tilesOf(r)} [${this.counter.line()}]`);
       } else if (o.kind === 'failed') {
         if (r.status === 'failed') this.counter.failed++;
         const next = r.status === 'failed' ? 'giving up' : 'will retry';

@@ -1,6 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostRecord, TaskRecord } from '../scheduler/scheduler.js';
+import type { FrameRecord } from '../stitch/frames.js';
 
 export interface TaskSummary {
   frame: number;
@@ -28,6 +29,8 @@ export interface RunSummary {
   seconds: number;
   tasks: TaskSummary[];
   hosts: HostSummary[];
+  /** With --stitch: per frame, its tiles and its stitched image. */
+  frames?: FrameRecord[];
   /** Problems that are not one task's: a per-host output that could not be fetched, a usage error. */
   errors: string[];
 }
