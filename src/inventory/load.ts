@@ -1,16 +1,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import SSHConfig from 'ssh-config';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InventoryError } from '../errors.js';
+import { SshConfigFile } from './sshConfig.js';
 import { KNOWN_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';
 import type { Endpoint, HostConfig } from './types.js';
 
 export const DEFAULT_WORKDIR = 'distray-work';
 export const DEFAULT_LOCAL_WORKDIR = '.distray/work';
-const DEFAULT_IDENTITIES = ['~/.ssh/id_ed25519', '~/.ssh/id_ecdsa', '~/.ssh/id_rsa'];
+/** OpenSSH's defaults, in its order, less the kinds ssh2 cannot use (security keys, XMSS, DSA). */
+const DEFAULT_IDENTITIES = ['~/.ssh/id_rsa', '~/.ssh/id_ecdsa', '~/.ssh/id_ed25519'];
 
 export function expandHome(path: string): string {
   if (path === '~') return homedir();
@@ -121,23 +122,18 @@ export function loadInventory(file: string, options: LoadOptions = {}): HostConf
   return resolveInventory(parsed.data, locator, options);
 }
 
-function readSshConfig(path: string): SSHConfig | undefined {
-  if (!existsSync(path)) return undefined;
-  return SSHConfig.parse(readFileSync(path, 'utf8'));
-}
-
-type Computed = Record<string, string | string[] | undefined>;
-function first(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
 function list(v: string | string[] | undefined): string[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
 
 function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOptions): HostConfig[] {
   const sshConfigPath = expandHome(raw.sshConfig ?? options.sshConfigPath ?? '~/.ssh/config');
-  const sshConfig = readSshConfig(sshConfigPath);
-  const lookup = (host: string): Computed => (sshConfig ? (sshConfig.compute(host)) : {});
+  let sshConfig: SshConfigFile;
+  try {
+    sshConfig = new SshConfigFile(sshConfigPath);
+  } catch (err) {
+    throw new InventoryError(`cannot read the SSH config ${sshConfigPath}: ${(err as Error).message}`);
+  }
   const defaults = raw.defaults ?? {};
   const localUser = userInfo().username;
 
@@ -148,36 +144,56 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
   };
 
   const endpointFrom = (
-    target: { host: string; user?: string | undefined; port?: number | undefined; identityFile?: string | string[] | undefined; knownHosts?: string | undefined; hostKeyPolicy?: Endpoint['hostKeyPolicy'] | undefined },
-    inherited: { identityFile?: string | string[] | undefined; knownHosts?: string | undefined; hostKeyPolicy?: Endpoint['hostKeyPolicy'] | undefined; jump?: RawJump | undefined },
+    target: {
+      host: string;
+      user?: string | undefined;
+      port?: number | undefined;
+      identityFile?: string | string[] | undefined;
+      identitiesOnly?: boolean | undefined;
+      knownHosts?: string | undefined;
+      hostKeyPolicy?: Endpoint['hostKeyPolicy'] | undefined;
+    },
+    inherited: {
+      identityFile?: string | string[] | undefined;
+      identitiesOnly?: boolean | undefined;
+      knownHosts?: string | undefined;
+      hostKeyPolicy?: Endpoint['hostKeyPolicy'] | undefined;
+      jump?: RawJump | undefined;
+    },
     where: string,
     depth: number,
     followProxyJump = true,
   ): Endpoint => {
     if (depth > 8) throw new InventoryError(`${where}: jump hosts nest more than 8 deep; is there a loop in ProxyJump?`);
-    const cfg = lookup(target.host);
+    const cfg = sshConfig.lookup(target.host, target.user);
     const inventoryIdentities = list(target.identityFile ?? inherited.identityFile).map(expandHome);
     checkIdentity(inventoryIdentities, where);
     const identityFiles = inventoryIdentities.length
       ? inventoryIdentities
-      : list(cfg.IdentityFile).length
-        ? list(cfg.IdentityFile).map(expandHome)
+      : cfg.IdentityFile?.length
+        ? cfg.IdentityFile.map(expandHome)
         : DEFAULT_IDENTITIES.map(expandHome);
     const endpoint: Endpoint = {
-      host: first(cfg.HostName)?.replace(/%h/g, target.host) ?? target.host,
-      port: target.port ?? (first(cfg.Port) ? Number(first(cfg.Port)) : 22),
-      user: target.user ?? first(cfg.User) ?? localUser,
+      host: cfg.HostName ?? target.host,
+      port: target.port ?? (cfg.Port ? Number(cfg.Port) : 22),
+      user: target.user ?? cfg.User ?? localUser,
       identityFiles,
       identityFilesRequired: inventoryIdentities.length > 0,
+      identitiesOnly: target.identitiesOnly ?? inherited.identitiesOnly ?? cfg.IdentitiesOnly === 'yes',
       knownHosts: expandHome(target.knownHosts ?? inherited.knownHosts ?? '~/.ssh/known_hosts'),
       hostKeyPolicy: target.hostKeyPolicy ?? inherited.hostKeyPolicy ?? 'strict',
     };
-    const jumpInherited = { identityFile: inherited.identityFile, knownHosts: inherited.knownHosts, hostKeyPolicy: inherited.hostKeyPolicy };
+    const jumpInherited = {
+      identityFile: inherited.identityFile,
+      identitiesOnly: inherited.identitiesOnly,
+      knownHosts: inherited.knownHosts,
+      hostKeyPolicy: inherited.hostKeyPolicy,
+    };
     if (inherited.jump !== undefined) {
       const j = typeof inherited.jump === 'string' ? parseJump(inherited.jump, where) : inherited.jump;
       endpoint.jump = endpointFrom(j, jumpInherited, `${where} (jump ${j.host})`, depth + 1);
     } else {
-      const proxyJump = followProxyJump ? first(cfg.ProxyJump) : undefined;
+      const proxyJump = followProxyJump ? cfg.ProxyJump : undefined;
       if (proxyJump && proxyJump.toLowerCase() !== 'none') {
         // ProxyJump a,b: reach a, then b through a, then the target through b.
         let chain: Endpoint | undefined;
@@ -213,10 +229,24 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
     seen.set(name, where);
     const merged = { ...defaults, ...own };
     const endpoint = isLocal
-      ? { host: 'localhost', port: 0, user: localUser, identityFiles: [], identityFilesRequired: false, knownHosts: '', hostKeyPolicy: 'strict' as const }
+      ? { host: 'localhost', port: 0, user: localUser, identityFiles: [], identityFilesRequired: false, identitiesOnly: false, knownHosts: '', hostKeyPolicy: 'strict' as const }
       : endpointFrom(
-          { host: own.host!, user: merged.user, port: merged.port, identityFile: merged.identityFile, knownHosts: merged.knownHosts, hostKeyPolicy: merged.hostKeyPolicy },
-          { identityFile: merged.identityFile, knownHosts: merged.knownHosts, hostKeyPolicy: merged.hostKeyPolicy, jump: merged.jump },
+          {
+            host: own.host!,
+            user: merged.user,
+            port: merged.port,
+            identityFile: merged.identityFile,
+            identitiesOnly: merged.identitiesOnly,
+            knownHosts: merged.knownHosts,
+            hostKeyPolicy: merged.hostKeyPolicy,
+          },
+          {
+            identityFile: merged.identityFile,
+            identitiesOnly: merged.identitiesOnly,
+            knownHosts: merged.knownHosts,
+            hostKeyPolicy: merged.hostKeyPolicy,
+            jump: merged.jump,
+          },
           where,
           0,
         );

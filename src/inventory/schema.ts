@@ -11,6 +11,7 @@ export const jumpSchema = z.union([
     user: z.string().min(1).optional(),
     port: port.optional(),
     identityFile: stringList.optional(),
+    identitiesOnly: z.boolean().optional(),
     knownHosts: z.string().min(1).optional(),
     hostKeyPolicy: hostKeyPolicy.optional(),
   }),
@@ -28,6 +29,8 @@ const common = {
   slots: z.number().int().min(1).max(1024).optional(),
   workdir: z.string().min(1).optional(),
   identityFile: stringList.optional(),
+  /** Use only the identity files, not every key of the agent (as OpenSSH's IdentitiesOnly). */
+  identitiesOnly: z.boolean().optional(),
   knownHosts: z.string().min(1).optional(),
   hostKeyPolicy: hostKeyPolicy.optional(),
   jump: jumpSchema.optional(),

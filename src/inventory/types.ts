@@ -8,6 +8,8 @@ export interface Endpoint {
   identityFiles: string[];
   /** Identity files named in the inventory must exist; ssh_config's and the defaults may not. */
   identityFilesRequired: boolean;
+  /** Only the identity files: the agent's other keys could use up the server's MaxAuthTries. */
+  identitiesOnly: boolean;
   knownHosts: string;
   hostKeyPolicy: HostKeyPolicy;
   /** The hop before this one (ProxyJump), if any. */

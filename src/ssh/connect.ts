@@ -45,7 +45,7 @@ function authMethods(ep: Endpoint): AuthPlan {
   const methods: AuthPlan['methods'] = [];
   const notes: string[] = [];
   const agent = process.env.SSH_AUTH_SOCK;
-  if (agent) methods.push({ type: 'agent', username: ep.user, agent });
+  if (agent && !ep.identitiesOnly) methods.push({ type: 'agent', username: ep.user, agent });
   const passphrase = process.env[PASSPHRASE_ENV];
   for (const file of ep.identityFiles) {
     let data: Buffer;
