@@ -84,7 +84,7 @@ export class SshConfigFile {
   private parse(path: string): Line[] {
     let lines = this.cache.get(path);
     if (!lines) {
-      lines = [...SSHConfig.parse(readFileSync(path, 'utf8'))] as unknown as Line[];
+      lines = [...SSHConfig.parse(readFileSync(path, 'utf8'))];
       this.cache.set(path, lines);
     }
     return lines;
@@ -127,7 +127,7 @@ export class SshConfigFile {
 
     const walk = (lines: Line[], active: boolean, neverMatch: boolean, depth: number): void => {
       for (const line of lines) {
-        if (line.type !== SSHConfig.DIRECTIVE || !line.param) continue;
+        if (line.type !== (SSHConfig.DIRECTIVE as number) || !line.param) continue;
         const param = line.param.toLowerCase();
         if (param === 'host' || param === 'match') {
           const applies = !neverMatch && (param === 'host' ? matchPatternList(values(line.value), host) : criteriaMatch(line.criteria));
