@@ -4,6 +4,7 @@ import { cac } from 'cac';
 import { DistrayError, UsageError, errorMessage } from '../errors.js';
 import { PlainProgress, TerminalProgress } from '../report/progress.js';
 import { writeReport } from '../report/summary.js';
+import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
 import { RUN_OPTIONS, splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
@@ -149,11 +150,24 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'run') return runCommand(rest);
   const cli = cac('distray');
   cli.command('run <inventory> <frames> <exec> [...args]', 'render frames across the hosts of <inventory> (distray run --help)');
+  cli
+    .command('check <inventory>', 'connect to every host, verify it, and print what it has; runs nothing else')
+    .option('--exec <name>', 'also check that this program is found on each host', { type: [String] })
+    .option('--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)', { type: [String] })
+    .option('--json', 'print the rows as JSON');
   cli.version(pkg.version);
   cli.help();
   try {
     const parsed = cli.parse(['node', 'distray', ...argv], { run: false });
     if (parsed.options.help || parsed.options.version) return 0;
+    if (cli.matchedCommandName === 'check') {
+      const last = (v: unknown): string | undefined => (Array.isArray(v) ? (v.at(-1) as string | undefined) : undefined);
+      const exec = last(parsed.options.exec);
+      const result = await check({ inventory: String(parsed.args[0]), exec, sshConfig: last(parsed.options.sshConfig) });
+      for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
+      process.stdout.write((parsed.options.json ? JSON.stringify(result.rows, null, 2) : formatCheck(result.rows, exec)) + '\n');
+      return result.exitCode;
+    }
     if (!cli.matchedCommand) {
       process.stderr.write(`distray: ${command ? `unknown command "${command}"` : 'no command given'}; try distray --help\n`);
       return 2;
@@ -161,7 +175,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     process.stderr.write(`distray: ${errorMessage(err)}\n`);
-    return 2;
+    return exitCodeFor(err) === 2 || !(err instanceof DistrayError) ? 2 : 1;
   }
 }
 

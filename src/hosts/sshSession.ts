@@ -3,6 +3,7 @@ import { ConnectionError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
 import { joinRemote } from '../plan/paths.js';
 import { connectEndpoint, type Client, type ConnectContext } from '../ssh/connect.js';
+import { execOnce } from '../ssh/exec.js';
 import { shellJoin } from '../ssh/quote.js';
 import { EXIT_NO_WORKDIR, newToken, slotShellCommand } from '../ssh/wrapper.js';
 import type { HostSession, RemoteStat } from './session.js';
@@ -182,22 +183,16 @@ export class SshSession implements HostSession {
 
 async function mkdirWorkdir(client: Client, host: HostConfig): Promise<void> {
   const command = `mkdir -p -- ${shellJoin([host.workdir])} && test -w ${shellJoin([host.workdir])}`;
-  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-    client.exec(command, (err, channel) => {
-      if (err) return reject(new ConnectionError('error', `${host.name}: cannot run commands: ${err.message}`));
-      let output = '';
-      let status: number | null = null;
-      channel.on('data', (c: Buffer) => (output += c.toString()));
-      channel.stderr.on('data', (c: Buffer) => (output += c.toString()));
-      channel.on('exit', (s: number | null) => (status = s));
-      channel.on('close', () => resolve({ code: status, output }));
-    });
-  });
-  if (code !== 0) {
+  let result: { code: number | null; output: string };
+  try {
+    result = await execOnce(client, command);
+  } catch (err) {
+    throw new ConnectionError('error', `${host.name}: cannot run commands: ${(err as Error).message}`);
+  }
+  if (result.code !== 0) {
     throw new ConnectionError(
       'workdir',
-      `${host.name}: cannot create a writable workdir "${host.workdir}" (exit ${code}${output.trim() ? `: ${output.trim()}` : ''}); fix "workdir:" for this host`,
+      `${host.name}: cannot create a writable workdir "${host.workdir}" (exit ${result.code}${result.output.trim() ? `: ${result.output.trim()}` : ''}); fix "workdir:" for this host`,
     );
   }
 }
-

@@ -183,7 +183,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private take(a: ActiveHost): TaskRecord | undefined {
     const usable = this.usableHosts();
-    const i = this.queue.findIndex((r) => !r.failedOn.has(a.host.name) || usable.every((u) => r.failedOn.has(u.host.name)));
+    // A task goes back to a host it failed on only when no other host can take it,
+    // now or once the hosts still connecting are up.
+    const i = this.queue.findIndex(
+      (r) => !r.failedOn.has(a.host.name) || (this.pendingHosts <= 0 && usable.every((u) => r.failedOn.has(u.host.name))),
+    );
     if (i < 0) return undefined;
     return this.queue.splice(i, 1)[0];
   }

@@ -26,6 +26,13 @@ export interface ConnectContext {
   /** Shared connections to jump hosts, so the hosts behind one jump share it. */
   jumps: Map<string, Promise<Client>>;
   signal?: AbortSignal | undefined;
+  /** Told the server's software version (such as OpenSSH_9.2p1) as soon as it is known. */
+  onServerVersion?: ((ep: Endpoint, version: string) => void) | undefined;
+}
+
+/** ssh2 keeps the server's identification in a private field; `check` reports it. */
+function serverVersion(client: Client): string | undefined {
+  return (client as unknown as { _remoteVer?: string })._remoteVer;
 }
 
 function endpointKey(ep: Endpoint): string {
@@ -154,6 +161,8 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
       authHandler: auth.methods as unknown as ConnectConfig['authHandler'],
       algorithms: { serverHostKey: hostKeyAlgorithms(ctx.hostKeys.preferredTypes(ep)) as never },
       hostVerifier: (key: Buffer): boolean => {
+        const version = serverVersion(client);
+        if (version) ctx.onServerVersion?.(ep, version);
         const decision = ctx.hostKeys.decide(ep, key);
         if (decision.accept) {
           if (decision.warning) ctx.warn(decision.warning);

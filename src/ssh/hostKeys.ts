@@ -1,8 +1,10 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Endpoint } from '../inventory/types.js';
 import {
   checkHostKey,
+  entryMatches,
   fingerprint,
   keyTypeOf,
   knownHostsName,
@@ -10,6 +12,58 @@ import {
   parseKnownHosts,
   type KnownHostEntry,
 } from './knownHosts.js';
+
+const LOCK_WAIT_MS = 10_000;
+const LOCK_STALE_MS = 30_000;
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Runs `fn` holding `path.lock` (created exclusively), so that every distray
+ * (and every host of one run) adding keys at once adds each exactly once.
+ * Synchronous on purpose: ssh2 asks for a host key verdict synchronously.
+ */
+function withFileLock<T>(path: string, fn: () => T): T {
+  const lock = `${path}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx'));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > LOCK_STALE_MS) unlinkSync(lock);
+      } catch {
+        // It went away between the two calls: try again.
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} is held by another process; remove it if no distray is running`);
+      sleepSync(20);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    unlinkSync(lock);
+  }
+}
+
+/** Appends a key line under the lock: re-read, written to a temporary file, renamed over the original. */
+export function addKnownHost(path: string, name: string, key: Buffer): boolean {
+  mkdirSync(dirname(path), { recursive: true });
+  return withFileLock(path, () => {
+    const current = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    if (checkHostKey(parseKnownHosts(current), name, key).verdict === 'known') return false;
+    const mode = existsSync(path) ? statSync(path).mode & 0o777 : 0o644;
+    const tmp = `${path}.distray-${randomBytes(4).toString('hex')}`;
+    const sep = current === '' || current.endsWith('\n') ? '' : '\n';
+    writeFileSync(tmp, `${current}${sep}${name} ${keyTypeOf(key)} ${key.toString('base64')}\n`, { mode });
+    renameSync(tmp, path);
+    return true;
+  });
+}
 
 export type HostKeyDecision =
   | { accept: true; warning?: string }
@@ -53,11 +107,20 @@ export class HostKeyChecker {
             `the host key of ${name} has CHANGED: it offered ${keyTypeOf(key)} ${fp}, which differs from ${ep.knownHosts}:${verdict.line}. ` +
             `This could be an attack or a reinstalled host; if you trust the new key, remove the old one with ssh-keygen -R '${name}' -f ${ep.knownHosts}`,
         };
-      case 'unknown':
+      case 'unknown': {
+        const ca = this.entries(ep.knownHosts).find((e) => e.marker === '@cert-authority' && entryMatches(e.hosts, name));
+        if (ca) {
+          return {
+            accept: false,
+            state: 'host key unknown',
+            message:
+              `${ep.knownHosts}:${ca.line} trusts a @cert-authority for ${name}, but distray does not support host certificates and will not trust it silently; ` +
+              `add the host's own key (${keyTypeOf(key)} ${fp}) to ${ep.knownHosts}`,
+          };
+        }
         if (ep.hostKeyPolicy === 'accept-new') {
-          mkdirSync(dirname(ep.knownHosts), { recursive: true });
-          appendFileSync(ep.knownHosts, `${name} ${keyTypeOf(key)} ${key.toString('base64')}\n`);
-          return { accept: true, warning: `added ${name} (${keyTypeOf(key)} ${fp}) to ${ep.knownHosts}` };
+          const added = addKnownHost(ep.knownHosts, name, key);
+          return { accept: true, ...(added ? { warning: `added ${name} (${keyTypeOf(key)} ${fp}) to ${ep.knownHosts}` } : {}) };
         }
         return {
           accept: false,
@@ -66,6 +129,7 @@ export class HostKeyChecker {
             `${name} offered ${keyTypeOf(key)} ${fp}, which is not in ${ep.knownHosts}. ` +
             `Check the fingerprint, then add it (ssh -p ${ep.port} ${ep.user}@${ep.host} once, or ssh-keyscan -p ${ep.port} ${ep.host} >> ${ep.knownHosts}), or set hostKeyPolicy: accept-new`,
         };
+      }
     }
   }
 }

@@ -94,6 +94,8 @@ export function startFarm(): Farm {
       writeFileSync(
         config,
         [
+          // First: sshd keeps the first value it reads, so these override the defaults below.
+          extraConfig,
           `Port ${port}`,
           'ListenAddress 127.0.0.1',
           `HostKey ${hostKeyPath}`,
@@ -106,7 +108,6 @@ export function startFarm(): Farm {
           'UsePAM no',
           'Subsystem sftp internal-sftp',
           'LogLevel DEBUG1',
-          extraConfig,
         ].join('\n') + '\n',
       );
       const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });

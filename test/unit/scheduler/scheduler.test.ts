@@ -169,3 +169,32 @@ describe('Scheduler', () => {
     expect(a.ran).toEqual([1, 2]);
   });
 });
+
+describe('Scheduler retries and connecting hosts', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('keeps a failed task for a host still connecting rather than retrying where it failed', async () => {
+    const s = new Scheduler(tasks(1).map((t) => Scheduler.record(t)), { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now() });
+    let first = true;
+    const a = new FakeHost('a', 1, 10, () => {
+      const outcome: AttemptOutcome = first ? { kind: 'failed', message: 'boom' } : { kind: 'done' };
+      first = false;
+      return outcome;
+    });
+    const late = new FakeHost('late', 1, 10);
+    s.expectHost('a');
+    s.expectHost('late');
+    s.addHost(a);
+    setTimeout(() => s.addHost(late), 500);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(a.ran).toEqual([1]);
+    expect(late.ran).toEqual([1]);
+    expect(s.records[0]).toMatchObject({ status: 'done', attempts: 2, host: 'late' });
+  });
+});
