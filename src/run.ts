@@ -1,11 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
-import { ConnectionError, UsageError, errorMessage } from './errors.js';
-import { HostRunner } from './execute/attempt.js';
-import { LocalSession } from './hosts/localSession.js';
-import type { HostSession } from './hosts/session.js';
-import { SshSession } from './hosts/sshSession.js';
+import { UsageError, errorMessage } from './errors.js';
+import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
 import type { HostConfig } from './inventory/types.js';
 import { parseFrameSpec } from './plan/frames.js';
@@ -19,7 +16,7 @@ import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
 import type { Client, ConnectContext } from './ssh/connect.js';
 import { isComplete } from './transfer/complete.js';
-import { download, upload } from './transfer/copies.js';
+import { download } from './transfer/copies.js';
 
 export interface RunOptions {
   inventory: string;
@@ -50,8 +47,6 @@ export interface RunOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** Hosts opening their SSH handshakes at once; OpenSSH's MaxStartups drops more than 10 per server. */
-const CONNECT_CONCURRENCY = 10;
 const MAX_CONSECUTIVE_FAILURES = 3;
 
 export function parseDuration(text: string): number {
@@ -121,10 +116,6 @@ function printDryRun(p: Prepared, print: (line: string) => void): void {
   print(`${p.plan.tasks.length} tasks on ${p.hosts.length} hosts (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
 }
 
-async function openSession(host: HostConfig, ctx: ConnectContext): Promise<HostSession> {
-  return host.local ? LocalSession.open(host.name, host.workdir, host.env) : SshSession.open(host, ctx);
-}
-
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
 export async function run(opts: RunOptions): Promise<RunSummary> {
   const startedAt = new Date();
@@ -156,8 +147,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   if (opts.signal?.aborted) scheduler.cancel();
 
   const jumps = new Map<string, Promise<Client>>();
-  const sessions = new Map<string, HostSession>();
   const connectAbort = new AbortController();
+  let lifecycle: HostLifecycle | undefined;
   if (stitcher) {
     scheduler.on('task-end', (r) => {
       if (r.status === 'done') stitcher.tileDone(r);
@@ -167,39 +158,21 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   if (toRun > 0) {
     opts.progress.attach(scheduler, { total: records.length, skipped });
     const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => opts.progress.note(m), jumps, signal: connectAbort.signal };
-    const connecting = new PQueue({ concurrency: CONNECT_CONCURRENCY });
-    for (const host of hosts) {
-      void connecting.add(async () => {
-        if (scheduler.cancelled) return scheduler.hostUnavailable(host.name, 'cancelled', 'the run was cancelled before it connected');
-        try {
-          const session = await openSession(host, ctx);
-          sessions.set(host.name, session);
-          for (const copy of plan.hostIns(host.name)) {
-            await upload(session, copy);
-          }
-          void session.lost.then((e) => scheduler.removeHost(host.name, 'lost', e.message));
-          scheduler.addHost(
-            new HostRunner(session, host.slots, {
-              plan,
-              timeoutMs: prepared.timeoutMs,
-              logDir,
-              onOutputs: stitcher ? (task) => stitcher.verifyTile(task, host.name) : undefined,
-            }),
-          );
-        } catch (err) {
-          const state = err instanceof ConnectionError ? err.state : 'error';
-          scheduler.hostUnavailable(host.name, state, errorMessage(err));
-        }
-      });
-    }
+    lifecycle = new HostLifecycle(scheduler, plan, ctx, {
+      plan,
+      timeoutMs: prepared.timeoutMs,
+      logDir,
+      verify: stitcher ? (task, host) => stitcher.verifyTile(task, host) : undefined,
+    });
+    lifecycle.start(hosts);
     await scheduler.finished;
     connectAbort.abort();
     await scheduler.drained();
-    await connecting.onIdle();
+    await lifecycle.stop();
 
     // Outputs that are not one task's come back once per host, after its last task.
     for (const host of hosts) {
-      const session = sessions.get(host.name);
+      const session = lifecycle.sessions.get(host.name);
       const record = scheduler.hosts.get(host.name);
       if (!session || record?.state === 'lost' || scheduler.cancelled) continue;
       for (const copy of plan.hostOuts(host.name)) {
@@ -213,7 +186,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   }
   await stitcher?.idle();
   opts.signal?.removeEventListener('abort', onAbort);
-  await Promise.all([...sessions.values()].map((s) => s.close()));
+  await Promise.all([...(lifecycle?.sessions.values() ?? [])].map((s) => s.close()));
   for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
   for (const h of scheduler.hosts.values()) if (h.state === 'ok') h.state = 'done';
   await opts.progress.stop();

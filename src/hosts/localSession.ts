@@ -19,12 +19,13 @@ export class LocalSession implements HostSession {
     readonly name: string,
     workdir: string,
     private readonly env: Readonly<Record<string, string>>,
+    private readonly slots: number,
   ) {
     this.workdir = resolve(workdir);
   }
 
-  static async open(name: string, workdir: string, env: Readonly<Record<string, string>>): Promise<LocalSession> {
-    const session = new LocalSession(name, workdir, env);
+  static async open(name: string, workdir: string, env: Readonly<Record<string, string>>, slots: number): Promise<LocalSession> {
+    const session = new LocalSession(name, workdir, env, slots);
     await mkdir(session.workdir, { recursive: true });
     return session;
   }
@@ -35,7 +36,7 @@ export class LocalSession implements HostSession {
 
   openSlot(): Promise<SlotShell> {
     const token = newToken();
-    const child = spawn('sh', slotShellArgv(this.workdir, this.env, token), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('sh', slotShellArgv(this.workdir, this.env, token, this.slots), { stdio: ['pipe', 'pipe', 'pipe'] });
     this.children.add(child);
     const closed = new Promise<Error | undefined>((resolve) => {
       child.on('error', (err) => resolve(new Error(`cannot start sh: ${err.message}`)));

@@ -13,6 +13,9 @@ export interface SlotPipes {
   end(): void;
 }
 
+/** How long the end-of-output token may lag behind the exit line. */
+const OUTPUT_GRACE_MS = 2000;
+
 /**
  * The controller's side of one slot shell (see wrapper.ts): runs one task at
  * a time, streams its output, and reports its exit status once both the
@@ -81,8 +84,15 @@ export class SlotShell {
       this.stdoutBuf = this.stdoutBuf.slice(nl + 1);
       const m = /^exit (\d+)$/.exec(line);
       if (m && this.current) {
-        this.current.status = Number(m[1]);
+        const cur = this.current;
+        cur.status = Number(m[1]);
         this.maybeFinish();
+        // The token should follow at once; never hang a slot if it does not.
+        if (this.current === cur) setTimeout(() => {
+          if (this.current !== cur) return;
+          cur.outputDone = true;
+          this.maybeFinish();
+        }, OUTPUT_GRACE_MS).unref();
       }
     }
   }

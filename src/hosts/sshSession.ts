@@ -17,9 +17,17 @@ export const CHANNELS_PER_CONNECTION = 8;
 
 const SFTP_NO_SUCH_FILE = 2;
 
+class ChannelRefused extends Error {
+  constructor(override readonly cause: ConnectionError) {
+    super(cause.message);
+  }
+}
+
 interface Connection {
   client: Client;
   channels: number;
+  /** Channels this connection takes; lowered when the server refuses one (a smaller MaxSessions). */
+  capacity: number;
 }
 
 export class SshSession implements HostSession {
@@ -29,41 +37,59 @@ export class SshSession implements HostSession {
   private lostError: Error | undefined;
   private closing = false;
 
+  private readonly connections: Connection[] = [];
+  private opening: Promise<Connection> | undefined;
+
   private constructor(
     private readonly host: HostConfig,
-    private readonly connections: Connection[],
+    private readonly ctx: ConnectContext,
+    first: Client,
     private readonly sftp: SFTPWrapper,
   ) {
     this.name = host.name;
     this.lost = new Promise((resolve) => (this.markLost = resolve));
-    for (const c of connections) {
-      const onGone = (err?: Error): void => {
-        if (this.closing || this.lostError) return;
-        this.lostError = new ConnectionError('lost', `lost the connection to ${host.name}${err ? `: ${err.message}` : ''}`);
-        this.markLost(this.lostError);
-      };
-      c.client.on('error', onGone);
-      c.client.on('close', () => onGone());
-    }
+    this.attach(first, 1);
   }
 
-  /** Connects (as many connections as the slots need), opens SFTP and creates the workdir. */
+  private attach(client: Client, channels: number): Connection {
+    const conn: Connection = { client, channels, capacity: CHANNELS_PER_CONNECTION };
+    this.connections.push(conn);
+    const onGone = (err?: Error): void => {
+      if (this.closing || this.lostError) return;
+      this.lostError = new ConnectionError('lost', `lost the connection to ${this.host.name}${err ? `: ${err.message}` : ''}`);
+      this.markLost(this.lostError);
+    };
+    client.on('error', onGone);
+    client.on('close', () => onGone());
+    return conn;
+  }
+
+  /** Connects, opens SFTP and creates the workdir. More connections are opened as slots need channels. */
   static async open(host: HostConfig, ctx: ConnectContext): Promise<SshSession> {
-    const count = Math.ceil((host.slots + 1) / CHANNELS_PER_CONNECTION);
-    const clients: Client[] = [];
+    const first = await connectEndpoint(host, ctx);
     try {
-      for (let i = 0; i < count; i++) clients.push(await connectEndpoint(host, ctx));
-      const first = clients[0]!;
       await mkdirWorkdir(first, host);
       const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
         first.sftp((err, s) => (err ? reject(new ConnectionError('error', `${host.name}: cannot start SFTP: ${err.message}`)) : resolve(s))),
       );
       sftp.on('error', () => {});
-      const connections = clients.map((client, i) => ({ client, channels: i === 0 ? 1 : 0 }));
-      return new SshSession(host, connections, sftp);
+      return new SshSession(host, ctx, first, sftp);
     } catch (err) {
-      for (const c of clients) c.end();
+      first.end();
       throw err;
+    }
+  }
+
+  /** A connection with room for one more channel, opening another one if none has room. */
+  private async roomyConnection(): Promise<Connection> {
+    for (;;) {
+      const conn = this.connections.find((c) => c.channels < c.capacity);
+      if (conn) return conn;
+      // One new connection at a time, shared by every slot waiting for room.
+      this.opening ??= connectEndpoint(this.host, this.ctx)
+        .then((client) => this.attach(client, 0))
+        .finally(() => (this.opening = undefined));
+      await this.opening;
     }
   }
 
@@ -71,20 +97,29 @@ export class SshSession implements HostSession {
     return joinRemote(this.host.workdir, p);
   }
 
-  private pick(): Connection {
-    return this.connections.reduce((a, b) => (b.channels < a.channels ? b : a));
+  async openSlot(): Promise<SlotShell> {
+    for (;;) {
+      if (this.lostError) throw this.lostError;
+      const conn = await this.roomyConnection();
+      try {
+        return await this.openSlotOn(conn);
+      } catch (err) {
+        // A refused channel on a live connection means the server allows fewer sessions
+        // per connection than we assumed (MaxSessions): use the rest elsewhere.
+        if (this.lostError || !(err instanceof ChannelRefused) || conn.channels === 0) throw err instanceof ChannelRefused ? err.cause : err;
+        conn.capacity = conn.channels;
+      }
+    }
   }
 
-  openSlot(): Promise<SlotShell> {
-    if (this.lostError) return Promise.reject(this.lostError);
-    const conn = this.pick();
+  private openSlotOn(conn: Connection): Promise<SlotShell> {
     conn.channels++;
     const token = newToken();
     return new Promise<SlotShell>((resolve, reject) => {
-      conn.client.exec(slotShellCommand(this.host.workdir, this.host.env, token), (err, channel) => {
+      conn.client.exec(slotShellCommand(this.host.workdir, this.host.env, token, this.host.slots), (err, channel) => {
         if (err) {
           conn.channels--;
-          reject(this.lostError ?? new ConnectionError('error', `${this.name}: cannot open a channel: ${err.message}`));
+          reject(this.lostError ?? new ChannelRefused(new ConnectionError('error', `${this.name}: cannot open a channel: ${err.message}`)));
           return;
         }
         channel.on('error', () => {});
@@ -176,6 +211,7 @@ export class SshSession implements HostSession {
 
   close(): Promise<void> {
     this.closing = true;
+    void this.opening?.then((c) => c.client.end()).catch(() => {});
     for (const c of this.connections) c.client.end();
     return Promise.resolve();
   }

@@ -97,9 +97,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
-  expectHost(name: string): void {
+  expectHost(name: string, state: HostState = 'connecting'): void {
     this.pendingHosts++;
-    this.hosts.set(name, { name, state: 'connecting', tasksDone: 0, failures: 0, running: new Set() });
+    const rec = this.hosts.get(name) ?? { name, state, tasksDone: 0, failures: 0, running: new Set() };
+    rec.state = state;
+    this.hosts.set(name, rec);
+    if (state !== 'connecting') this.emit('host-state', rec);
+  }
+
+  /** A host being reconnected failed one more try: say why, keep counting on it. */
+  hostStillPending(name: string, message: string): void {
+    const rec = this.hosts.get(name);
+    if (rec) rec.message = message;
+  }
+
+  /** True once every task has ended. */
+  get done(): boolean {
+    return this.isFinished;
   }
 
   /** A host that never became usable. */
@@ -118,6 +132,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.pendingHosts--;
     const record = this.hosts.get(host.name) ?? { name: host.name, state: 'ok', tasksDone: 0, failures: 0, running: new Set() };
     record.state = 'ok';
+    record.message = undefined;
     this.hosts.set(host.name, record);
     const active: ActiveHost = { host, record, removed: false, streak: new Set() };
     this.active.push(active);

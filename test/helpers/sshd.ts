@@ -37,6 +37,21 @@ export interface SshdHost {
   log: string;
   process: ChildProcess;
   stop(): Promise<void>;
+  /** The host dies: its sshd, every session and every process they started, at once (SIGKILL). */
+  crash(): Promise<void>;
+  /** Starts its sshd again on the same port with the same host key. */
+  restart(): Promise<void>;
+}
+
+/** Every descendant of a process (children first found through /proc via pgrep -P). */
+export function descendants(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((c) => [c, ...descendants(c)]);
 }
 
 export interface Farm {
@@ -51,13 +66,13 @@ export interface Farm {
   stop(): Promise<void>;
 }
 
-async function waitReady(child: ChildProcess, logPath: string, port: number): Promise<void> {
+async function waitReady(child: ChildProcess, logPath: string, port: number, fromOffset: number): Promise<void> {
   const deadline = Date.now() + 15_000;
   let exited: string | undefined;
   child.once('exit', (code, signal) => (exited = `sshd exited early (code ${code}, signal ${signal})`));
   while (Date.now() < deadline) {
     if (exited) throw new Error(`${exited}: ${existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''}`);
-    if (existsSync(logPath) && readFileSync(logPath, 'utf8').includes(`Server listening on 127.0.0.1 port ${port}`)) return;
+    if (existsSync(logPath) && readFileSync(logPath).subarray(fromOffset).toString().includes(`Server listening on 127.0.0.1 port ${port}`)) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`sshd on port ${port} did not start: ${existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''}`);
@@ -110,9 +125,15 @@ export function startFarm(): Farm {
           'LogLevel DEBUG1',
         ].join('\n') + '\n',
       );
-      const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });
-      await waitReady(child, log, port);
+      const launch = async (): Promise<ChildProcess> => {
+        const offset = existsSync(log) ? readFileSync(log).length : 0;
+        const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });
+        await waitReady(child, log, port, offset);
+        return child;
+      };
+      const child = await launch();
       writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`, { flag: 'a' });
+      const exited = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
       const host: SshdHost = {
         name,
         port,
@@ -122,10 +143,26 @@ export function startFarm(): Farm {
         process: child,
         stop: () =>
           new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
+            const c = host.process;
+            if (exited(c)) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
           }),
+        crash: async () => {
+          const c = host.process;
+          const all = [c.pid!, ...descendants(c.pid!)];
+          for (const pid of all) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // Already gone.
+            }
+          }
+          if (!exited(c)) await new Promise((resolve) => c.once('exit', resolve));
+        },
+        restart: async () => {
+          host.process = await launch();
+        },
       };
       hosts.push(host);
       return host;

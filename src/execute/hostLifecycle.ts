@@ -1,0 +1,145 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import PQueue from 'p-queue';
+import { ConnectionError, errorMessage } from '../errors.js';
+import { LocalSession } from '../hosts/localSession.js';
+import type { HostSession } from '../hosts/session.js';
+import { SshSession } from '../hosts/sshSession.js';
+import type { HostConfig } from '../inventory/types.js';
+import type { Plan } from '../plan/plan.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { ConnectContext } from '../ssh/connect.js';
+import { upload } from '../transfer/copies.js';
+import { HostRunner, type AttemptOptions } from './attempt.js';
+
+/** Hosts opening their SSH handshakes at once; OpenSSH's MaxStartups drops more than 10 per server. */
+export const CONNECT_CONCURRENCY = 10;
+/** Attempts to open a host whose handshake was dropped (MaxStartups) or reset. */
+const CONNECT_ATTEMPTS = 4;
+/** A lost host is waited for this long before the run stops counting on it (it keeps being retried). */
+const REJOIN_WINDOW_MS = 60_000;
+const MAX_BACKOFF_MS = 30_000;
+
+/** Refusals that another try will not change: a host key, a login, a workdir. */
+function isPermanent(err: unknown): boolean {
+  return err instanceof ConnectionError && ['auth failed', 'host key unknown', 'host key mismatch', 'host key revoked', 'workdir'].includes(err.state);
+}
+
+/** A dropped or reset handshake, as sshd does past MaxStartups: worth another try soon. */
+function isTransient(err: unknown): boolean {
+  return err instanceof ConnectionError && /reset|lost before handshake|closed the connection during login|ECONNRESET/i.test(err.message);
+}
+
+/**
+ * Brings hosts into the run and keeps them there: connects them (bounded
+ * handshakes, retried when dropped), sends the once-per-host inputs, hands
+ * them to the scheduler, and when one is lost reconnects it with backoff so
+ * it rejoins the run. Authentication and host key refusals are never retried.
+ */
+export class HostLifecycle {
+  readonly sessions = new Map<string, HostSession>();
+  private readonly handshakes = new PQueue({ concurrency: CONNECT_CONCURRENCY });
+  private readonly stopped = new AbortController();
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly plan: Plan,
+    private readonly ctx: ConnectContext,
+    private readonly attempt: Omit<AttemptOptions, 'onOutputs'> & { verify?: ((task: Parameters<NonNullable<AttemptOptions['onOutputs']>>[0], host: string) => Promise<void>) | undefined },
+  ) {}
+
+  start(hosts: readonly HostConfig[]): void {
+    for (const host of hosts) this.track(this.connectFirst(host));
+  }
+
+  /** No more connecting: the run is over. */
+  async stop(): Promise<void> {
+    this.stopped.abort();
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private track(p: Promise<void>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  private async open(host: HostConfig): Promise<HostSession> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.handshakes.add(
+          (): Promise<HostSession> => (host.local ? LocalSession.open(host.name, host.workdir, host.env, host.slots) : SshSession.open(host, this.ctx)),
+        );
+      } catch (err) {
+        if (attempt >= CONNECT_ATTEMPTS || !isTransient(err) || this.stopped.signal.aborted) throw err;
+        await sleep(250 * 2 ** attempt, undefined, { signal: this.stopped.signal }).catch(() => {});
+      }
+    }
+  }
+
+  /** Opens, sends the per-host inputs, and hands the host to the scheduler. */
+  private async join(host: HostConfig): Promise<void> {
+    const session = await this.open(host);
+    try {
+      for (const copy of this.plan.hostIns(host.name)) await upload(session, copy);
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
+    if (this.stopped.signal.aborted) {
+      await session.close();
+      throw new ConnectionError('error', 'the run ended while it connected');
+    }
+    this.sessions.set(host.name, session);
+    void session.lost.then((e) => {
+      this.scheduler.removeHost(host.name, 'lost', e.message);
+      if (!this.stopped.signal.aborted && !this.scheduler.cancelled) this.track(this.rejoin(host));
+    });
+    const verify = this.attempt.verify;
+    this.scheduler.addHost(
+      new HostRunner(session, host.slots, { ...this.attempt, onOutputs: verify ? (task) => verify(task, host.name) : undefined }),
+    );
+  }
+
+  private async connectFirst(host: HostConfig): Promise<void> {
+    if (this.scheduler.cancelled) return this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run was cancelled before it connected');
+    try {
+      await this.join(host);
+    } catch (err) {
+      this.scheduler.hostUnavailable(host.name, err instanceof ConnectionError ? err.state : 'error', errorMessage(err));
+    }
+  }
+
+  /** A lost host is retried with backoff until it is back or the run ends. */
+  private async rejoin(host: HostConfig): Promise<void> {
+    const lostAt = Date.now();
+    let counted = true;
+    this.scheduler.expectHost(host.name, 'reconnecting');
+    for (let delay = 1000; !this.stopped.signal.aborted; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
+      try {
+        await sleep(delay, undefined, { signal: this.stopped.signal });
+      } catch {
+        break;
+      }
+      try {
+        if (!counted) this.scheduler.expectHost(host.name, 'reconnecting');
+        counted = true;
+        await this.join(host);
+        this.ctx.warn(`host ${host.name} is back after ${Math.round((Date.now() - lostAt) / 1000)} s`);
+        return;
+      } catch (err) {
+        if (isPermanent(err)) {
+          this.scheduler.hostUnavailable(host.name, (err as ConnectionError).state, errorMessage(err));
+          return;
+        }
+        if (Date.now() - lostAt > REJOIN_WINDOW_MS) {
+          // Keep trying, but let the run finish (or fail its tasks) without this host.
+          this.scheduler.hostUnavailable(host.name, 'lost', `still unreachable ${Math.round((Date.now() - lostAt) / 1000)} s after it was lost: ${errorMessage(err)}`);
+          counted = false;
+        } else {
+          this.scheduler.hostStillPending(host.name, errorMessage(err));
+        }
+      }
+    }
+    if (counted) this.scheduler.hostUnavailable(host.name, 'lost', 'the run ended before it came back');
+  }
+}

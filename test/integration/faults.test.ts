@@ -1,0 +1,157 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
+import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
+
+const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
+
+let farm: Farm;
+let hosts: SshdHost[];
+let n = 0;
+
+interface Report {
+  ok: boolean;
+  tasks: Array<{ frame: number; status: string; host: string | null; attempts: number; error?: string }>;
+  hosts: Array<{ name: string; state: string; tasksDone: number; failures: number; message?: string }>;
+}
+
+function workspace(): string {
+  const dir = join(farm.dir, `f${++n}`);
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(fixtures, 'render.sh'), join(dir, 'render.sh'));
+  execFileSync('chmod', ['+x', join(dir, 'render.sh')]);
+  return dir;
+}
+
+function running(marker: string): number {
+  try {
+    return execFileSync('pgrep', ['-f', `^${marker}`]).toString().trim().split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
+
+async function eventually(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return check();
+}
+
+/** Every output is present and right, and nothing temporary is left at a final path. */
+function expectFrames(cwd: string, first: number, last: number): void {
+  for (let f = first; f <= last; f++) {
+    expect(readFileSync(join(cwd, 'f', `${f}.txt`), 'utf8')).toMatch(new RegExp(`^frame ${f} rendered by \\w+\\n$`));
+  }
+  expect(readdirSync(join(cwd, 'f')).filter((x) => !/^\d+\.txt$/.test(x))).toEqual([]);
+}
+
+const RENDER = (pause: string): string[] => ['./render.sh', '%d', 'out/%d.txt', '%{host}', pause, '--in', 'render.sh', '--out', 'out/%d.txt=f/%d.txt'];
+
+beforeAll(async () => {
+  farm = startFarm();
+  hosts = [await farm.start('k1'), await farm.start('k2'), await farm.start('k3')];
+});
+
+afterAll(async () => {
+  await farm?.stop();
+});
+
+describe('faults', () => {
+  it('two controllers sharing hosts with slots: 2 never run more than 2 renderers at once on a host', async () => {
+    const cwd = workspace();
+    const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'shared') })).join('\n')}\n`, 'shared.yaml');
+    const [a, b] = await Promise.all([
+      runCli(['run', inv, '1,18', ...RENDER('0.3'), '--log-dir', 'logs-a'], { cwd }),
+      runCli(['run', inv, '101,118', ...RENDER('0.3'), '--log-dir', 'logs-b'], { cwd }),
+    ]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    for (const h of hosts) {
+      const counts = readFileSync(join(h.workdir, 'shared', 'concurrency.log'), 'utf8').trim().split('\n').map(Number);
+      expect(Math.max(...counts), h.name).toBeLessThanOrEqual(2);
+    }
+    expectFrames(cwd, 1, 18);
+    expectFrames(cwd, 101, 118);
+  });
+
+  it('runs more slots than MaxSessions allows on one connection', async () => {
+    const cwd = workspace();
+    const tight = await farm.start('tight', 'MaxSessions 3');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, tight, { slots: 6 })}\n`, 'tight.yaml');
+    const r = await runCli(['run', inv, '1,24', ...RENDER('0.3')], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    const counts = readFileSync(join(tight.workdir, 'concurrency.log'), 'utf8').trim().split('\n').map(Number);
+    expect(Math.max(...counts)).toBe(6);
+    expectFrames(cwd, 1, 24);
+    await tight.stop();
+  });
+
+  it('takes out a host whose renderer always fails, and the others finish the job', async () => {
+    const cwd = workspace();
+    // k1's renderer install is broken (the program is missing there); k2 and k3 have it.
+    const entries = hosts.map((h, i) =>
+      hostEntry(farm, h, { workdir: join(h.workdir, 'broken'), env: { RENDERER: i === 0 ? '/opt/missing/render' : './render.sh' } }),
+    );
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, 'broken.yaml');
+    const r = await runCli(
+      ['run', inv, '1,24', 'sh', '-c', 'exec "$RENDERER" "$@"', 'render', '%d', 'out/%d.txt', '%{host}', '0.2', '--in', 'render.sh', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json'],
+      { cwd },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    const k1 = report.hosts.find((h) => h.name === 'k1')!;
+    expect(k1).toMatchObject({ state: 'blocked', tasksDone: 0, failures: 3 });
+    expect(k1.message).toMatch(/3 different tasks in a row.*not found/s);
+    expect(report.tasks.every((t) => t.status === 'done' && t.host !== 'k1')).toBe(true);
+    expectFrames(cwd, 1, 24);
+  });
+
+  it('puts the frame of a host that dies mid-frame back in the queue, and the host rejoins when it is back', async () => {
+    const cwd = workspace();
+    const victim = await farm.start('victim');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${[victim, hosts[1]!].map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'crash') })).join('\n')}\n`,
+      'crash.yaml',
+    );
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,24', ...RENDER('0.5'), '--report', 'r.json', '--retries', '0', '--plain'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    expect(await eventually(() => /done on victim/.test(stderr), 20_000)).toBe(true);
+    await victim.crash();
+    await new Promise((r) => setTimeout(r, 1500));
+    await victim.restart();
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).toMatch(/interrupted: victim was lost; it goes back to the queue/);
+    expect(stderr).toMatch(/host victim is back after \d+ s/);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    // --retries 0: the frame the lost host held was not counted as a failed attempt.
+    expect(report.tasks.every((t) => t.status === 'done' && t.attempts === 1)).toBe(true);
+    const after = stderr.slice(stderr.indexOf('is back'));
+    expect(after).toMatch(/done on victim/);
+    expectFrames(cwd, 1, 24);
+    await victim.stop();
+  });
+
+  it('stops the renderers by themselves when the controller is killed outright', async () => {
+    const cwd = workspace();
+    const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'sigkill') })).join('\n')}\n`, 'sigkill.yaml');
+    const marker = 'sleep 43.75';
+    expect(running(marker)).toBe(0);
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,6', 'sh', '-c', `${marker}; echo x > out$0`, '%d', '--out', 'out%d=f%d'], { cwd, env, stdio: 'ignore' });
+    expect(await eventually(() => running(marker) === 6, 15_000)).toBe(true);
+    child.kill('SIGKILL');
+    // sshd closes the sessions, each slot shell's watchdog sees end of input and stops its renderer.
+    expect(await eventually(() => running(marker) === 0, 10_000)).toBe(true);
+  });
+});
