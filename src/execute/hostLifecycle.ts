@@ -13,8 +13,8 @@ import { HostRunner, type AttemptOptions } from './attempt.js';
 
 /** Hosts opening their SSH handshakes at once; OpenSSH's MaxStartups drops more than 10 per server. */
 export const CONNECT_CONCURRENCY = 10;
-/** Attempts to open a host whose handshake was dropped (MaxStartups) or reset. */
-const CONNECT_ATTEMPTS = 4;
+/** Backoff between tries of a host whose handshake was dropped (MaxStartups) or reset. */
+const HANDSHAKE_BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 /** A lost host is waited for this long before the run stops counting on it (it keeps being retried). */
 const REJOIN_WINDOW_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
@@ -63,15 +63,17 @@ export class HostLifecycle {
     void p.finally(() => this.pending.delete(p));
   }
 
+  /** Opens a host; a dropped handshake is tried again (with jitter, so retries spread) for as long as the run lasts. */
   private async open(host: HostConfig): Promise<HostSession> {
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       try {
         return await this.handshakes.add(
           (): Promise<HostSession> => (host.local ? LocalSession.open(host.name, host.workdir, host.env, host.slots) : SshSession.open(host, this.ctx)),
         );
       } catch (err) {
-        if (attempt >= CONNECT_ATTEMPTS || !isTransient(err) || this.stopped.signal.aborted) throw err;
-        await sleep(250 * 2 ** attempt, undefined, { signal: this.stopped.signal }).catch(() => {});
+        if (!isTransient(err) || this.stopped.signal.aborted) throw err;
+        const base = HANDSHAKE_BACKOFF_MS[Math.min(attempt, HANDSHAKE_BACKOFF_MS.length - 1)]!;
+        await sleep(base * (0.5 + Math.random()), undefined, { signal: this.stopped.signal }).catch(() => {});
       }
     }
   }

@@ -1,9 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
+import { startProxy } from '../helpers/proxy.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -139,6 +140,53 @@ describe('faults', () => {
     expect(after).toMatch(/done on victim/);
     expectFrames(cwd, 1, 24);
     await victim.stop();
+  });
+
+  it('notices a host that silently stops answering (keepalive) and renders its frame elsewhere', async () => {
+    const cwd = workspace();
+    const quiet = await farm.start('quiet');
+    const proxy = await startProxy(quiet.port);
+    // distray reaches "quiet" only through the proxy, and checks its key under the proxy's port.
+    writeFileSync(farm.knownHosts, `[127.0.0.1]:${proxy.port} ${quiet.hostKey}\n`, { flag: 'a' });
+    const entries = [
+      `  - host: 127.0.0.1\n    name: quiet\n    port: ${proxy.port}\n    workdir: ${join(quiet.workdir, 'silent')}`,
+      hostEntry(farm, hosts[1]!, { workdir: join(hosts[1]!.workdir, 'silent') }),
+    ];
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, 'silent.yaml');
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,8', ...RENDER('1'), '--report', 'r.json', '--retries', '0', '--plain'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    expect(await eventually(() => /done on quiet/.test(stderr), 20_000)).toBe(true);
+    proxy.cut();
+    const cutAt = Date.now();
+    expect(await eventually(() => /host quiet: lost/.test(stderr), 45_000)).toBe(true);
+    const noticedAfter = (Date.now() - cutAt) / 1000;
+    expect(noticedAfter).toBeLessThan(45);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    expect(report.tasks.every((t) => t.status === 'done' && t.attempts === 1)).toBe(true);
+    expectFrames(cwd, 1, 8);
+    await proxy.close();
+    await quiet.stop();
+  }, 90_000);
+
+  it('opens many hosts on a server with a small MaxStartups without losing any', async () => {
+    const cwd = workspace();
+    const busy = await farm.start('busy', 'MaxStartups 3');
+    const entries = Array.from({ length: 12 }, (_, i) => `  - host: 127.0.0.1\n    name: b${i}\n    port: ${busy.port}\n    workdir: ${join(busy.workdir, `b${i}`)}`);
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, 'startups.yaml');
+    const r = await runCli(['run', inv, '1,48', ...RENDER('0.5'), '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(busy.log, 'utf8')).toMatch(/drop connection #\d+ .*past MaxStartups|beginning MaxStartups throttling/);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    // Dropped handshakes were tried again: no host was given up as unreachable.
+    expect(report.hosts.filter((h) => h.state === 'unreachable'), JSON.stringify(report.hosts)).toEqual([]);
+    expect(report.hosts.filter((h) => h.tasksDone > 0).length).toBeGreaterThanOrEqual(10);
+    expectFrames(cwd, 1, 48);
+    await busy.stop();
   });
 
   it('stops the renderers by themselves when the controller is killed outright', async () => {
