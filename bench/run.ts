@@ -75,7 +75,7 @@ async function gnuParallel(farm: Farm, name: string, hosts: SshdHost[], slots: n
   writeFileSync(join(cwd, 'frames.txt'), seq + '\n');
   const r = await timeCommand(
     'parallel',
-    [...logins, '--transferfile', 'render.sh', '--return', 'out/{}.bin', '--cleanup', '-a', 'frames.txt', `mkdir -p out && ./render.sh {} out/{}.bin ${seconds}`],
+    [...logins, '--workdir', '...', '--transferfile', 'render.sh', '--return', 'out/{}.bin', '--cleanup', '-a', 'frames.txt', `mkdir -p out && ./render.sh {} out/{}.bin ${seconds}`],
     cwd,
     { PARALLEL_HOME: join(cwd, '.parallel') },
   );
