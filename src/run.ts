@@ -28,6 +28,8 @@ export interface RunOptions {
   retries?: number;
   /** Per attempt, e.g. "90s", "30m", "2h". */
   timeout?: string | undefined;
+  /** How long renderers outlive a lost controller connection, waiting to be picked up (default 30s). */
+  grace?: string | undefined;
   tiles?: string | undefined;
   size?: string | undefined;
   stitch?: string | undefined;
@@ -49,12 +51,15 @@ export interface RunOptions {
 
 const MAX_CONSECUTIVE_FAILURES = 3;
 
-export function parseDuration(text: string): number {
+/** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
+export const DEFAULT_GRACE_MS = 30_000;
+
+export function parseDuration(text: string, option = '--timeout', zeroAllowed = false): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`--timeout "${text}": expected a duration such as 90s, 30m or 2h`);
+  if (!m) throw new UsageError(`${option} "${text}": expected a duration such as 90s, 30m or 2h`);
   const n = Number(m[1]);
   const ms = n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  if (ms <= 0) throw new UsageError(`--timeout "${text}" must be more than zero`);
+  if (ms <= 0 && !zeroAllowed) throw new UsageError(`${option} "${text}" must be more than zero`);
   return ms;
 }
 
@@ -63,6 +68,7 @@ interface Prepared {
   plan: Plan;
   size: Size | undefined;
   timeoutMs: number | undefined;
+  graceMs: number;
   retries: number;
 }
 
@@ -101,7 +107,8 @@ export function prepare(opts: RunOptions): Prepared {
   for (const input of plan.localInputs()) {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
   }
-  return { hosts, plan, timeoutMs, retries, size: tiles?.size };
+  const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
+  return { hosts, plan, timeoutMs, graceMs, retries, size: tiles?.size };
 }
 
 function printDryRun(p: Prepared, print: (line: string) => void): void {
@@ -161,6 +168,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     lifecycle = new HostLifecycle(scheduler, plan, ctx, {
       plan,
       timeoutMs: prepared.timeoutMs,
+      graceMs: prepared.graceMs,
+      note: (m) => opts.progress.note(m),
       logDir,
       verify: stitcher ? (task, host) => stitcher.verifyTile(task, host) : undefined,
     });

@@ -11,6 +11,7 @@ export const RUN_OPTIONS = {
   out: { value: true, repeat: true, help: 'copy SRC on the host back to local DEST after running; SRC[=DEST], repeatable' },
   retries: { value: true, help: 'attempts after the first, per task (default 2)' },
   timeout: { value: true, help: 'limit per attempt: 90s, 30m, 2h' },
+  grace: { value: true, help: 'how long renderers outlive a lost connection, waiting to be picked up again (default 30s)' },
   tiles: { value: true, help: 'split every frame into C columns by R rows of tiles (CxR)' },
   size: { value: true, help: 'the full image size WxH; required with --tiles' },
   stitch: { value: true, help: "with --tiles: the local file each frame's tiles are stitched into" },

@@ -97,6 +97,7 @@ async function runCommand(words: string[]): Promise<number> {
       outs: listOption(o, 'out'),
       retries: retries === undefined ? undefined : Number(retries),
       timeout: stringOption(o, 'timeout'),
+      grace: stringOption(o, 'grace'),
       tiles: stringOption(o, 'tiles'),
       size: stringOption(o, 'size'),
       stitch: stringOption(o, 'stitch'),

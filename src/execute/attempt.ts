@@ -1,14 +1,14 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
-import type { SlotShell } from '../hosts/slotShell.js';
+import type { HostShell } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import type { AttemptOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
 import { download, removeRemote, upload } from '../transfer/copies.js';
-import { EXIT_NO_WORKDIR } from '../ssh/wrapper.js';
+import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir } from '../ssh/wrapper.js';
 
 export interface AttemptOptions {
   plan: Plan;
@@ -17,20 +17,23 @@ export interface AttemptOptions {
   logDir: string;
   /** Called once a task's outputs are all in place locally (stitching hooks in here). */
   onOutputs?: ((task: Task) => Promise<void>) | undefined;
+  /** How long tasks outlive a lost connection on the host, waiting to be adopted. */
+  graceMs: number;
+  /** After the host's connection is lost: its runner once it is back, if that is within `withinMs`. */
+  rejoined?: ((host: string, withinMs: number) => Promise<HostRunner | undefined>) | undefined;
+  note?: ((text: string) => void) | undefined;
 }
 
-const TAIL_BYTES = 2048;
+const TAIL_LINES = 10;
 
-/** Keeps the last bytes of a renderer's output for error messages. */
-class Tail {
-  private buf = Buffer.alloc(0);
-  push(chunk: Buffer): void {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    if (this.buf.length > TAIL_BYTES * 2) this.buf = this.buf.subarray(this.buf.length - TAIL_BYTES);
-  }
-  lines(n = 10): string {
-    return this.buf.toString('utf8').trimEnd().split('\n').slice(-n).join('\n');
-  }
+function tailOf(output: Buffer): string {
+  return output
+    .subarray(Math.max(0, output.length - 4096))
+    .toString('utf8')
+    .trimEnd()
+    .split('\n')
+    .slice(-TAIL_LINES)
+    .join('\n');
 }
 
 function slug(text: string): string {
@@ -43,6 +46,15 @@ export function formatDuration(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+interface Started {
+  task: Task;
+  attempt: number;
+  id: string;
+  /** The host shell that started it: its files live under that shell's run directory. */
+  token: string;
+  argv: string[];
+}
+
 /** Runs attempts of tasks on one host session: copies in, renderer, copies out. */
 export class HostRunner implements SchedulerHost {
   readonly name: string;
@@ -50,8 +62,7 @@ export class HostRunner implements SchedulerHost {
   private lostError: Error | undefined;
   /** Output directories already made on this host: renderers rarely create their own. */
   private readonly madeDirs = new Map<string, Promise<void>>();
-  /** Slot shells between tasks: one per slot at most, reused for the whole run. */
-  private readonly idle: SlotShell[] = [];
+  private shell: Promise<HostShell> | undefined;
 
   constructor(
     private readonly session: HostSession,
@@ -63,77 +74,126 @@ export class HostRunner implements SchedulerHost {
     void session.lost.then((e) => (this.lostError = e));
   }
 
-  async run(task: Task, attempt: number, signal: AbortSignal): Promise<AttemptOutcome> {
-    const { plan } = this.options;
-    const host = this.name;
-    const outs = plan.taskOuts(task, host);
-    try {
-      for (const copy of plan.taskIns(task, host)) await upload(this.session, copy);
-      // A stale output from an earlier run must never pass for this attempt's.
-      for (const copy of outs) {
-        await removeRemote(this.session, copy.remote);
-        const dir = copy.remote.includes('/') ? copy.remote.slice(0, copy.remote.lastIndexOf('/')) : '';
-        if (dir) {
-          let made = this.madeDirs.get(dir);
-          if (!made) {
-            made = this.session.mkdirp(dir);
-            this.madeDirs.set(dir, made);
-            made.catch(() => this.madeDirs.delete(dir));
-          }
-          await made;
-        }
+  /** The host shell, started on first use and again if it died while the connection lives. */
+  private async hostShell(): Promise<HostShell> {
+    const current = this.shell ? await this.shell.catch(() => undefined) : undefined;
+    if (current?.alive) return current;
+    this.shell = this.session.openShell();
+    return this.shell;
+  }
+
+  close(): void {
+    void this.shell?.then((s) => s.close()).catch(() => {});
+  }
+
+  private async prepareOutputs(task: Task): Promise<void> {
+    for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy);
+    // A stale output from an earlier run must never pass for this attempt's.
+    for (const copy of this.options.plan.taskOuts(task, this.name)) {
+      await removeRemote(this.session, copy.remote);
+      const dir = copy.remote.includes('/') ? copy.remote.slice(0, copy.remote.lastIndexOf('/')) : '';
+      if (!dir) continue;
+      let made = this.madeDirs.get(dir);
+      if (!made) {
+        made = this.session.mkdirp(dir);
+        this.madeDirs.set(dir, made);
+        made.catch(() => this.madeDirs.delete(dir));
       }
+      await made;
+    }
+  }
+
+  async run(task: Task, attempt: number, signal: AbortSignal): Promise<AttemptOutcome> {
+    try {
+      await this.prepareOutputs(task);
     } catch (err) {
       return this.lostOr({ kind: 'failed', message: errorMessage(err) });
     }
-
+    let shell: HostShell;
+    try {
+      shell = await this.hostShell();
+    } catch (err) {
+      return this.lostOr({ kind: 'failed', message: `cannot start a shell on ${this.name}: ${errorMessage(err)}` });
+    }
+    const started: Started = {
+      task,
+      attempt,
+      id: `${task.index}-${attempt}-${randomBytes(3).toString('hex')}`,
+      token: shell.token,
+      argv: this.options.plan.argv(task, this.name),
+    };
     const timeout = this.options.timeoutMs !== undefined ? AbortSignal.timeout(this.options.timeoutMs) : undefined;
     const stop = timeout ? AbortSignal.any([signal, timeout]) : signal;
-    await mkdir(this.options.logDir, { recursive: true });
-    const logPath = join(this.options.logDir, `${slug(task.label)}.${slug(host)}.${attempt}.log`);
-    const log = createWriteStream(logPath);
-    const tail = new Tail();
-    const argv = plan.argv(task, host);
-    log.write(`# ${task.label} on ${host}, attempt ${attempt}\n# ${JSON.stringify(argv)}\n`);
-    let slot: SlotShell;
-    try {
-      slot = this.idle.pop() ?? (await this.session.openSlot());
-    } catch (err) {
-      log.end();
-      return this.lostOr({ kind: 'failed', message: `cannot start a shell on ${host}: ${errorMessage(err)}` });
+    const exit = await shell.run(started.id, started.argv, stop);
+    if (exit.lost) {
+      // The renderer may well still be running on the host (a network blip):
+      // if the host is back within the grace period, pick up its result there.
+      const next = signal.aborted ? undefined : await this.options.rejoined?.(this.name, this.options.graceMs);
+      if (!next) return { kind: 'lost', message: exit.lost.message };
+      return next.adopt(started, signal);
     }
-    const result = await slot.run(argv, {
-      signal: stop,
-      onOutput: (chunk) => {
-        log.write(chunk);
-        tail.push(chunk);
-      },
-    });
-    if (slot.usable) this.idle.push(slot);
-    log.write(`\n# exit status: ${result.code ?? 'none'}${result.lost ? ` (${result.lost.message})` : ''}\n`);
-    await new Promise((resolve) => log.end(resolve));
+    return this.finish(shell, started, exit.code, signal, timeout);
+  }
 
-    if (result.lost) return { kind: 'lost', message: result.lost.message };
+  /** Takes over a task that this host's previous connection started. */
+  private async adopt(started: Started, signal: AbortSignal): Promise<AttemptOutcome> {
+    let shell: HostShell;
+    try {
+      shell = await this.hostShell();
+    } catch (err) {
+      return { kind: 'lost', message: errorMessage(err) };
+    }
+    const exit = await shell.adopt(started.id, started.token, signal);
+    if (exit.lost) return { kind: 'lost', message: exit.lost.message };
+    if (exit.code === EXIT_NOT_STARTED || exit.code === EXIT_VANISHED) {
+      return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
+    }
+    this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
+    return this.finish(shell, started, exit.code, signal, undefined);
+  }
+
+  private async finish(shell: HostShell, s: Started, code: number | null, signal: AbortSignal, timeout: AbortSignal | undefined): Promise<AttemptOutcome> {
+    const { plan } = this.options;
+    const host = this.name;
+    let output: Buffer = Buffer.alloc(0);
+    try {
+      output = await this.session.readFile(`${runDir(s.token)}/${s.id}.log`);
+    } catch {
+      // No output file (the task never started, or the host lost it): the log says so.
+    }
+    shell.forget(s.id, s.token);
+    await mkdir(this.options.logDir, { recursive: true });
+    const logPath = join(this.options.logDir, `${slug(s.task.label)}.${slug(host)}.${s.attempt}.log`);
+    await writeFile(
+      logPath,
+      Buffer.concat([
+        Buffer.from(`# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`),
+        output,
+        Buffer.from(`\n# exit status: ${code ?? 'none'}\n`),
+      ]),
+    );
+
     if (signal.aborted) return { kind: 'cancelled' };
     const failed = (message: string): AttemptOutcome => {
-      const lines = tail.lines();
+      const lines = tailOf(output);
       return { kind: 'failed', message: lines ? `${message}; last output:\n${lines}` : message, log: logPath };
     };
+    const program = s.argv[0];
     if (timeout?.aborted) return failed(`timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped`);
-    if (result.code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`);
-    if (result.code === 127) return failed(`${argv[0]} was not found on ${host} (exit 127): install it there or fix <exec>`);
-    if (result.code !== 0) {
-      const how = result.code === null ? 'was killed' : result.code > 128 ? `was killed by signal ${result.code - 128}` : `exited with status ${result.code}`;
-      return failed(`${argv[0]} ${how} (log: ${logPath})`);
+    if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`);
+    if (code === 127) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
+    if (code !== 0) {
+      const how = code === null ? 'was killed' : code > 128 ? `was killed by signal ${code - 128}` : `exited with status ${code}`;
+      return failed(`${program} ${how} (log: ${logPath})`);
     }
 
     try {
-      for (const copy of outs) {
+      for (const copy of plan.taskOuts(s.task, host)) {
         const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
         await download(this.session, copy, image ? decodes : undefined);
         await removeRemote(this.session, copy.remote);
       }
-      await this.options.onOutputs?.(task);
+      await this.options.onOutputs?.(s.task);
     } catch (err) {
       return this.lostOr(failed(errorMessage(err)));
     }

@@ -40,13 +40,34 @@ export class HostLifecycle {
   private readonly handshakes = new PQueue({ concurrency: CONNECT_CONCURRENCY });
   private readonly stopped = new AbortController();
   private readonly pending = new Set<Promise<void>>();
+  /** Attempts held by a lost connection, waiting for their host to come back (to adopt their tasks). */
+  private readonly rejoinWaiters = new Map<string, Set<(runner: HostRunner | undefined) => void>>();
+  private readonly runners = new Map<string, HostRunner>();
 
   constructor(
     private readonly scheduler: Scheduler,
     private readonly plan: Plan,
     private readonly ctx: ConnectContext,
-    private readonly attempt: Omit<AttemptOptions, 'onOutputs'> & { verify?: ((task: Parameters<NonNullable<AttemptOptions['onOutputs']>>[0], host: string) => Promise<void>) | undefined },
+    private readonly attempt: Omit<AttemptOptions, 'onOutputs' | 'rejoined'> & {
+      verify?: ((task: Parameters<NonNullable<AttemptOptions['onOutputs']>>[0], host: string) => Promise<void>) | undefined;
+    },
   ) {}
+
+  /** The runner of `host` once it has rejoined the run, if that happens within `withinMs`. */
+  private rejoined(host: string, withinMs: number): Promise<HostRunner | undefined> {
+    if (this.stopped.signal.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiters = this.rejoinWaiters.get(host) ?? new Set();
+      this.rejoinWaiters.set(host, waiters);
+      const done = (runner: HostRunner | undefined): void => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve(runner);
+      };
+      const timer = setTimeout(() => done(undefined), withinMs);
+      waiters.add(done);
+    });
+  }
 
   start(hosts: readonly HostConfig[]): void {
     for (const host of hosts) this.track(this.connectFirst(host));
@@ -55,6 +76,8 @@ export class HostLifecycle {
   /** No more connecting: the run is over. */
   async stop(): Promise<void> {
     this.stopped.abort();
+    for (const waiters of this.rejoinWaiters.values()) for (const w of [...waiters]) w(undefined);
+    for (const r of this.runners.values()) r.close();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
@@ -68,7 +91,10 @@ export class HostLifecycle {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.handshakes.add(
-          (): Promise<HostSession> => (host.local ? LocalSession.open(host.name, host.workdir, host.env, host.slots) : SshSession.open(host, this.ctx)),
+          (): Promise<HostSession> =>
+            host.local
+              ? LocalSession.open(host.name, host.workdir, host.env, host.slots, this.attempt.graceMs / 1000)
+              : SshSession.open(host, this.ctx, this.attempt.graceMs / 1000),
         );
       } catch (err) {
         if (!isTransient(err) || this.stopped.signal.aborted) throw err;
@@ -97,9 +123,15 @@ export class HostLifecycle {
       if (!this.stopped.signal.aborted && !this.scheduler.cancelled) this.track(this.rejoin(host));
     });
     const verify = this.attempt.verify;
-    this.scheduler.addHost(
-      new HostRunner(session, host.slots, { ...this.attempt, onOutputs: verify ? (task) => verify(task, host.name) : undefined }),
-    );
+    const runner = new HostRunner(session, host.slots, {
+      ...this.attempt,
+      onOutputs: verify ? (task) => verify(task, host.name) : undefined,
+      rejoined: (name, ms) => this.rejoined(name, ms),
+    });
+    this.runners.get(host.name)?.close();
+    this.runners.set(host.name, runner);
+    this.scheduler.addHost(runner);
+    for (const w of [...(this.rejoinWaiters.get(host.name) ?? [])]) w(runner);
   }
 
   private async connectFirst(host: HostConfig): Promise<void> {

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { newToken, slotShellArgv } from '../ssh/wrapper.js';
+import { hostShellArgv, newToken } from '../ssh/wrapper.js';
 import type { HostSession, RemoteStat } from './session.js';
-import { SlotShell } from './slotShell.js';
+import { HostShell } from './hostShell.js';
 
 /**
- * The controller machine as a host: the same slot shell as over SSH, run by
+ * The controller machine as a host: the same host shell as over SSH, run by
  * the local `sh`, so local and remote tasks stop and behave alike.
  * A relative workdir is relative to the directory distray runs in.
  */
@@ -20,12 +20,13 @@ export class LocalSession implements HostSession {
     workdir: string,
     private readonly env: Readonly<Record<string, string>>,
     private readonly slots: number,
+    private readonly graceSeconds: number,
   ) {
     this.workdir = resolve(workdir);
   }
 
-  static async open(name: string, workdir: string, env: Readonly<Record<string, string>>, slots: number): Promise<LocalSession> {
-    const session = new LocalSession(name, workdir, env, slots);
+  static async open(name: string, workdir: string, env: Readonly<Record<string, string>>, slots: number, graceSeconds: number): Promise<LocalSession> {
+    const session = new LocalSession(name, workdir, env, slots, graceSeconds);
     await mkdir(session.workdir, { recursive: true });
     return session;
   }
@@ -34,20 +35,23 @@ export class LocalSession implements HostSession {
     return resolve(this.workdir, p);
   }
 
-  openSlot(): Promise<SlotShell> {
+  openShell(): Promise<HostShell> {
     const token = newToken();
-    const child = spawn('sh', slotShellArgv(this.workdir, this.env, token, this.slots), { stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = hostShellArgv({ workdir: this.workdir, env: this.env, token, slots: this.slots, graceSeconds: this.graceSeconds });
+    const child = spawn('sh', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.children.add(child);
-    const closed = new Promise<Error | undefined>((resolve) => {
+    const closed = new Promise<Error>((resolve) => {
       child.on('error', (err) => resolve(new Error(`cannot start sh: ${err.message}`)));
       child.on('close', (code) => {
         this.children.delete(child);
-        resolve(new Error(`the local slot shell exited (status ${code})`));
+        resolve(new Error(`the local host shell exited (status ${code})`));
       });
     });
-    return Promise.resolve(
-      new SlotShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end() }, token),
-    );
+    return Promise.resolve(new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end() }, token));
+  }
+
+  readFile(p: string): Promise<Buffer> {
+    return readFile(this.path(p));
   }
 
   async stat(p: string): Promise<RemoteStat | null> {

@@ -1,18 +1,5 @@
 /** What the rest of distray needs from a host, over SSH or on this machine. */
-import type { SlotShell } from './slotShell.js';
-
-export interface ExecOptions {
-  /** Aborting stops the renderer's whole process group (TERM, then KILL). */
-  signal: AbortSignal;
-  onOutput(chunk: Buffer): void;
-}
-
-export interface ExecResult {
-  /** Exit status, or null when the renderer did not exit normally. */
-  code: number | null;
-  /** Set when the connection to the host was lost while the command ran. */
-  lost?: Error | undefined;
-}
+import type { HostShell } from './hostShell.js';
 
 export interface RemoteStat {
   size: number;
@@ -27,8 +14,9 @@ export interface HostSession {
   readonly name: string;
   /** Settles (never rejects) when the host's connection is lost. */
   readonly lost: Promise<Error>;
-  /** Starts a slot shell: a long-lived shell in the workdir that runs one task at a time. */
-  openSlot(): Promise<SlotShell>;
+  /** Starts the host shell: a long-lived shell in the workdir that runs the tasks. */
+  openShell(): Promise<HostShell>;
+  readFile(path: string): Promise<Buffer>;
   stat(path: string): Promise<RemoteStat | null>;
   readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;
   mkdirp(path: string): Promise<void>;

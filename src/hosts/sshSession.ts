@@ -5,9 +5,9 @@ import { joinRemote } from '../plan/paths.js';
 import { connectEndpoint, type Client, type ConnectContext } from '../ssh/connect.js';
 import { execOnce } from '../ssh/exec.js';
 import { shellJoin } from '../ssh/quote.js';
-import { EXIT_NO_WORKDIR, newToken, slotShellCommand } from '../ssh/wrapper.js';
+import { EXIT_NO_WORKDIR, hostShellCommand, newToken } from '../ssh/wrapper.js';
 import type { HostSession, RemoteStat } from './session.js';
-import { SlotShell } from './slotShell.js';
+import { HostShell } from './hostShell.js';
 
 /**
  * Channels per connection. OpenSSH's MaxSessions defaults to 10 and counts
@@ -45,6 +45,7 @@ export class SshSession implements HostSession {
     private readonly ctx: ConnectContext,
     first: Client,
     private readonly sftp: SFTPWrapper,
+    private readonly graceSeconds: number,
   ) {
     this.name = host.name;
     this.lost = new Promise((resolve) => (this.markLost = resolve));
@@ -65,7 +66,7 @@ export class SshSession implements HostSession {
   }
 
   /** Connects, opens SFTP and creates the workdir. More connections are opened as slots need channels. */
-  static async open(host: HostConfig, ctx: ConnectContext): Promise<SshSession> {
+  static async open(host: HostConfig, ctx: ConnectContext, graceSeconds: number): Promise<SshSession> {
     const first = await connectEndpoint(host, ctx);
     try {
       await mkdirWorkdir(first, host);
@@ -73,7 +74,7 @@ export class SshSession implements HostSession {
         first.sftp((err, s) => (err ? reject(new ConnectionError('error', `${host.name}: cannot start SFTP: ${err.message}`)) : resolve(s))),
       );
       sftp.on('error', () => {});
-      return new SshSession(host, ctx, first, sftp);
+      return new SshSession(host, ctx, first, sftp, graceSeconds);
     } catch (err) {
       first.end();
       throw err;
@@ -97,33 +98,35 @@ export class SshSession implements HostSession {
     return joinRemote(this.host.workdir, p);
   }
 
-  async openSlot(): Promise<SlotShell> {
+  /** The host shell, on a connection with room for one more channel. */
+  async openShell(): Promise<HostShell> {
     for (;;) {
       if (this.lostError) throw this.lostError;
       const conn = await this.roomyConnection();
       try {
-        return await this.openSlotOn(conn);
+        return await this.openShellOn(conn);
       } catch (err) {
         // A refused channel on a live connection means the server allows fewer sessions
-        // per connection than we assumed (MaxSessions): use the rest elsewhere.
+        // per connection than we assumed (MaxSessions): go elsewhere.
         if (this.lostError || !(err instanceof ChannelRefused) || conn.channels === 0) throw err instanceof ChannelRefused ? err.cause : err;
         conn.capacity = conn.channels;
       }
     }
   }
 
-  private openSlotOn(conn: Connection): Promise<SlotShell> {
+  private openShellOn(conn: Connection): Promise<HostShell> {
     conn.channels++;
     const token = newToken();
-    return new Promise<SlotShell>((resolve, reject) => {
-      conn.client.exec(slotShellCommand(this.host.workdir, this.host.env, token, this.host.slots), (err, channel) => {
+    const command = hostShellCommand({ workdir: this.host.workdir, env: this.host.env, token, slots: this.host.slots, graceSeconds: this.graceSeconds });
+    return new Promise<HostShell>((resolve, reject) => {
+      conn.client.exec(command, (err, channel) => {
         if (err) {
           conn.channels--;
           reject(this.lostError ?? new ChannelRefused(new ConnectionError('error', `${this.name}: cannot open a channel: ${err.message}`)));
           return;
         }
         channel.on('error', () => {});
-        const closed = new Promise<Error | undefined>((done) => {
+        const closed = new Promise<Error>((done) => {
           let status: number | null = null;
           channel.on('exit', (code: number | null) => (status = code));
           channel.on('close', () => {
@@ -132,15 +135,19 @@ export class SshSession implements HostSession {
               this.lostError ??
                 new ConnectionError(
                   status === EXIT_NO_WORKDIR ? 'workdir' : 'lost',
-                  status === EXIT_NO_WORKDIR ? `${this.name}: cannot enter the workdir ${this.host.workdir}` : `${this.name}: the slot shell exited (status ${status ?? 'none'})`,
+                  status === EXIT_NO_WORKDIR ? `${this.name}: cannot enter the workdir ${this.host.workdir}` : `${this.name}: the host shell exited (status ${status ?? 'none'})`,
                 ),
             );
           });
           void this.lost.then((e) => done(e));
         });
-        resolve(new SlotShell({ stdin: channel, stdout: channel, stderr: channel.stderr, closed, end: () => channel.end() }, token));
+        resolve(new HostShell({ stdin: channel, stdout: channel, stderr: channel.stderr, closed, end: () => channel.end() }, token));
       });
     });
+  }
+
+  readFile(p: string): Promise<Buffer> {
+    return this.sftpCall<Buffer>('read', p, (cb) => this.sftp.readFile(this.path(p), cb));
   }
 
   private sftpCall<T>(what: string, p: string, call: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {

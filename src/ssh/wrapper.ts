@@ -4,55 +4,73 @@ import { ENV_NAME, shellJoin, shellQuote } from './quote.js';
 /** Seconds between TERM and KILL when a renderer is stopped. */
 export const KILL_GRACE_SECONDS = 5;
 
-/** Exit status of the slot shell when the workdir cannot be entered. */
+/** Exit status of the host shell when the workdir cannot be entered. */
 export const EXIT_NO_WORKDIR = 125;
 
+/** `adopt` of a task that had not started yet: it is simply run again. */
+export const EXIT_NOT_STARTED = 254;
+/** `adopt` of a task whose renderer is gone without a status (its shell died with the host). */
+export const EXIT_VANISHED = 255;
+
+/** Where a host shell keeps its tasks' pid, output and status, relative to the workdir. */
+export function runDir(token: string): string {
+  return `.distray/run/${token}`;
+}
+
 /**
- * The slot shell: one long-lived `sh` per host slot that runs the slot's
- * tasks one after another. Starting it costs one SSH channel and one login
- * shell for the whole run instead of one per task (a login shell reads the
- * user's rc files: 85 ms of CPU for root on our CI image, seconds with some
- * conda setups).
+ * The host shell: one long-lived `sh` per host and run, on one SSH channel,
+ * that starts tasks, stops them, and reports when they end. One login shell
+ * per host instead of one per task or slot: a login shell reads the user's
+ * rc files (85 ms of CPU for root on our CI image, seconds with some conda
+ * setups).
  *
- * Note `kill -TERM -PID`, not `kill -TERM -- -PID`: dash refuses the latter.
+ * Each task's pid, output and exit status live in files under
+ * <workdir>/.distray/run/<token>/, so they survive the controller: a
+ * controller that reconnects after a network blip adopts a running task
+ * (`adopt`) and picks up its result instead of rendering it again.
  *
  * Protocol, one line each way:
- * - controller -> stdin: `run ARGV` (ARGV single-quoted, newlines as "$nl"),
- *   or `stop` to stop the running task. End of file (the controller closed
- *   the channel or died and sshd closed the pipe) stops it too.
- * - stdout -> controller: `exit STATUS` when a task has ended.
- * - stderr: the renderer's stdout and stderr, then a line holding the
- *   session's token, so the controller knows the task's output is complete.
+ * - stdin: `run ID ARGV` (ARGV single-quoted, newlines as "$nl"),
+ *   `stop ID`, `adopt ID TOKEN` (a task an earlier shell TOKEN started), or
+ *   `forget ID TOKEN` (its files are no longer needed).
+ * - stdout: `exit ID STATUS` when a task has ended (one write each, so lines
+ *   from concurrent tasks never interleave).
  *
- * Before each task the slot shell takes a lease: an flock on one of
- * <workdir>/.distray/leases/0..slots-1.lock, held while the task runs. Two
- * controllers sharing a host and workdir (two CI pipelines) thus never run
- * more than `slots` tasks there together; the kernel releases a lease when
- * its shell dies, however it dies. Hosts without flock(1) run unleased.
+ * Before a task runs it takes a lease: an flock on one of
+ * <workdir>/.distray/leases/0..slots-1.lock, held while it runs, so two
+ * controllers on one host never run more than `slots` tasks there together;
+ * the kernel releases a lease however its holder dies. Hosts without
+ * flock(1) run unleased.
  *
  * Each renderer runs in its own process group (setsid): OpenSSH 9.2 neither
  * forwards signals for root logins nor kills a pty-less process when the
- * channel closes, so the watchdog stops the group itself, TERM then KILL.
- * The watchdog reads fd 3, a copy of stdin, because sh gives background jobs
- * /dev/null as their stdin.
+ * channel closes, so the shell stops the group itself, TERM then KILL.
+ * At end of input (the controller closed the channel, or its connection is
+ * gone) the shell waits GRACE seconds for a controller to adopt what still
+ * runs, then stops the rest. `stop` is immediate.
+ *
+ * Notes for whoever edits this: `kill -TERM -PID`, not `kill -TERM -- -PID`
+ * (dash refuses the latter); never `exec ... 2>/dev/null` (the redirection
+ * would stay for the rest of the shell); sh gives background jobs /dev/null
+ * as stdin, hence the controller's input on fd 3.
  */
 const SCRIPT = `cd -- "$1" 2>/dev/null || { printf 'distray: cannot enter the workdir %s\\n' "$1" >&2; exit ${EXIT_NO_WORKDIR}; }
-token=$2
-slots=$3
+token=$2 slots=$3 grace=$4
 nl='
 '
+run=.distray/run/$token
+mkdir -p "$run" .distray/leases || exit ${EXIT_NO_WORKDIR}
 exec 3<&0 </dev/null
-leases=.distray/leases
-mkdir -p "$leases" 2>/dev/null
 have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
+have_setsid=; command -v setsid >/dev/null 2>&1 && have_setsid=1
 lease() {
   [ -n "$have_flock" ] || return 0
   while :; do
+    [ -e "$run/$id.stop" ] && return 1
     i=0
     while [ "$i" -lt "$slots" ]; do
-      f="$leases/$i.lock"
+      f=.distray/leases/$i.lock
       [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
-      # No redirection on exec itself: "exec 9<f 2>/dev/null" would silence the shell for good.
       if [ -r "$f" ] && exec 9<"$f" && flock -n 9; then return 0; fi
       exec 9<&-
       i=$((i + 1))
@@ -60,34 +78,85 @@ lease() {
     sleep 0.2
   done
 }
+start() {
+  id=$1
+  shift
+  (
+    exec 3<&-
+    if ! lease; then echo 143 >"$run/$id.status"; printf 'exit %s 143\\n' "$id"; exit 0; fi
+    if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 9<&- & else "$@" >"$run/$id.log" 2>&1 9<&- & fi
+    pid=$!
+    echo "$pid" >"$run/$id.pid"
+    wait "$pid"
+    st=$?
+    kill -KILL -"$pid" 2>/dev/null
+    echo "$st" >"$run/$id.status"
+    printf 'exit %s %s\\n' "$id" "$st"
+  ) &
+}
+stop_pid() {
+  kill -TERM -"$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
+  ( exec 3<&-; sleep ${KILL_GRACE_SECONDS}; kill -KILL -"$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null ) >/dev/null 2>&1 &
+}
+stop() {
+  : >"$run/$1.stop"
+  [ -e "$run/$1.status" ] && return 0
+  p=$(cat "$run/$1.pid" 2>/dev/null) && stop_pid "$p"
+}
+adopt() {
+  id=$1 from=.distray/run/$2
+  if [ ! -e "$from/$id.pid" ] && [ ! -e "$from/$id.status" ]; then
+    : >"$from/$id.stop"
+    printf 'exit %s ${EXIT_NOT_STARTED}\n' "$id"
+    return 0
+  fi
+  : >"$from/$id.adopted"
+  echo "$2" >"$run/$id.adopted-from"
+  (
+    exec 3<&-
+    while [ ! -e "$from/$id.status" ]; do
+      p=$(cat "$from/$id.pid" 2>/dev/null)
+      if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; then
+        sleep 0.5
+        [ -e "$from/$id.status" ] || echo ${EXIT_VANISHED} >"$from/$id.status"
+        break
+      fi
+      sleep 0.2
+    done
+    printf 'exit %s %s\n' "$id" "$(cat "$from/$id.status")"
+  ) &
+}
+unfinished() {
+  for p in "$run"/*.pid; do
+    [ -e "$p" ] || continue
+    id=\${p##*/}; id=\${id%.pid}
+    [ -e "$run/$id.status" ] || [ -e "$run/$id.adopted" ] || echo "$run/$id"
+  done
+  for a in "$run"/*.adopted-from; do
+    [ -e "$a" ] || continue
+    id=\${a##*/}; id=\${id%.adopted-from}
+    from=.distray/run/$(cat "$a")
+    [ -e "$from/$id.status" ] || echo "$from/$id"
+  done
+}
 while IFS= read -r line <&3; do
   case $line in
-    'run '*) ;;
-    *) continue ;;
+    'run '*) eval "set -- \${line#run }"; start "$@" ;;
+    'stop '*) stop "\${line#stop }" ;;
+    'adopt '*) set -- \${line#adopt }; adopt "$1" "$2" ;;
+    'forget '*) set -- \${line#forget }; rm -f ".distray/run/$2/$1".* "$run/$1.adopted-from" ;;
   esac
-  eval "set -- \${line#run }"
-  lease
-  if command -v setsid >/dev/null 2>&1; then setsid "$@" >&2 3<&- 9<&- & else "$@" >&2 3<&- 9<&- & fi
-  pid=$!
-  (
-    exec 9<&-
-    while IFS= read -r cmd <&3; do [ "$cmd" = stop ] && break; done
-    kill -TERM -"$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-    sleep ${KILL_GRACE_SECONDS}
-    kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
-  ) >/dev/null 2>&1 &
-  watchdog=$!
-  wait "$pid"
-  status=$?
-  kill "$watchdog" 2>/dev/null
-  wait "$watchdog" 2>/dev/null
-  kill -KILL -"$pid" 2>/dev/null
-  exec 9<&-
-  printf '\\n%s\\n' "$token" >&2
-  printf 'exit %s\\n' "$status"
-done`;
+done
+waited=0
+while [ "$waited" -lt "$grace" ] && [ -n "$(unfinished)" ]; do sleep 1; waited=$((waited + 1)); done
+for t in $(unfinished); do
+  p=$(cat "$t.pid" 2>/dev/null) && stop_pid "$p"
+done
+wait
+rmdir "$run" 2>/dev/null
+exit 0`;
 
-/** Quotes one argument for the slot shell's `eval`: single quotes, with newlines spliced in as "$nl". */
+/** Quotes one argument for the host shell's `eval`: single quotes, with newlines spliced in as "$nl". */
 export function slotQuote(arg: string): string {
   return arg
     .split('\n')
@@ -96,26 +165,35 @@ export function slotQuote(arg: string): string {
 }
 
 /** The `run` line for a task. */
-export function runLine(argv: readonly string[]): string {
-  return `run ${argv.map(slotQuote).join(' ')}\n`;
+export function runLine(id: string, argv: readonly string[]): string {
+  return `run ${id} ${argv.map(slotQuote).join(' ')}\n`;
 }
 
 export function newToken(): string {
-  return `distray-end-${randomBytes(12).toString('hex')}`;
+  return `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
 }
 
-/** The argument vector for a local `sh` that becomes a slot shell in `workdir` with `env`. */
-export function slotShellArgv(workdir: string, env: Readonly<Record<string, string>>, token: string, slots: number): string[] {
-  const exports = Object.entries(env)
+export interface HostShellOptions {
+  workdir: string;
+  env: Readonly<Record<string, string>>;
+  token: string;
+  slots: number;
+  /** Seconds tasks outlive a lost controller, waiting to be adopted. */
+  graceSeconds: number;
+}
+
+/** The argument vector for a local `sh` that becomes a host shell. */
+export function hostShellArgv(o: HostShellOptions): string[] {
+  const exports = Object.entries(o.env)
     .map(([k, v]) => {
       if (!ENV_NAME.test(k)) throw new Error(`environment variable name "${k}" is not valid`);
       return `export ${k}=${shellQuote(v)}\n`;
     })
     .join('');
-  return ['-c', exports + SCRIPT, 'distray-slot', workdir, token, String(slots)];
+  return ['-c', exports + SCRIPT, 'distray-host', o.workdir, o.token, String(o.slots), String(Math.max(0, Math.round(o.graceSeconds)))];
 }
 
 /** The same as one command line, for a remote login shell to run. */
-export function slotShellCommand(workdir: string, env: Readonly<Record<string, string>>, token: string, slots: number): string {
-  return `exec sh ${shellJoin(slotShellArgv(workdir, env, token, slots))}`;
+export function hostShellCommand(o: HostShellOptions): string {
+  return `exec sh ${shellJoin(hostShellArgv(o))}`;
 }

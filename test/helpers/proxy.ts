@@ -8,6 +8,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 export interface SilentProxy {
   port: number;
   cut(): void;
+  /** Drops every connection at once (a reset), while new ones still get through. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -37,6 +39,9 @@ export function startProxy(targetPort: number): Promise<SilentProxy> {
         port: typeof address === 'object' && address ? address.port : 0,
         cut: () => {
           silent = true;
+        },
+        reset: () => {
+          for (const s of sockets) s.resetAndDestroy();
         },
         close: () =>
           new Promise<void>((done) => {

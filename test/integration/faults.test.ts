@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -173,6 +173,40 @@ describe('faults', () => {
     await quiet.stop();
   }, 90_000);
 
+  it('picks up the result of a frame that ran on through a short network blip, instead of rendering it again', async () => {
+    const cwd = workspace();
+    const blip = await farm.start('blip');
+    const proxy = await startProxy(blip.port);
+    writeFileSync(farm.knownHosts, `[127.0.0.1]:${proxy.port} ${blip.hostKey}\n`, { flag: 'a' });
+    const workdir = join(blip.workdir, 'blip');
+    const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n  - host: 127.0.0.1\n    name: blip\n    port: ${proxy.port}\n    workdir: ${workdir}\n`, 'blip.yaml');
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    // Every start of a renderer is counted on the host.
+    const script = 'echo "$0" >> starts.log; sleep 3; echo "frame $0 rendered by blip" > "out/$0.txt"';
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,2', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain'], {
+      cwd,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const starts = (): string[] => (existsSync(join(workdir, 'starts.log')) ? readFileSync(join(workdir, 'starts.log'), 'utf8').trim().split('\n') : []);
+    expect(await eventually(() => starts().length === 2, 15_000)).toBe(true);
+    proxy.reset();
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).toMatch(/host blip: lost/);
+    expect(stderr).toMatch(/frame 1: picked up its result on blip after the connection came back/);
+    // Each frame was rendered exactly once.
+    expect(starts().sort()).toEqual(['1', '2']);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    expect(report.tasks.map((t) => [t.status, t.attempts])).toEqual([['done', 1], ['done', 1]]);
+    expectFrames(cwd, 1, 2);
+    await proxy.close();
+    await blip.stop();
+  });
+
   it('opens many hosts on a server with a small MaxStartups without losing any', async () => {
     const cwd = workspace();
     const busy = await farm.start('busy', 'MaxStartups 3');
@@ -196,7 +230,7 @@ describe('faults', () => {
     expect(running(marker)).toBe(0);
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,6', 'sh', '-c', `${marker}; echo x > out$0`, '%d', '--out', 'out%d=f%d'], { cwd, env, stdio: 'ignore' });
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,6', 'sh', '-c', `${marker}; echo x > out$0`, '%d', '--out', 'out%d=f%d', '--grace', '2s'], { cwd, env, stdio: 'ignore' });
     expect(await eventually(() => running(marker) === 6, 15_000)).toBe(true);
     child.kill('SIGKILL');
     // sshd closes the sessions, each slot shell's watchdog sees end of input and stops its renderer.

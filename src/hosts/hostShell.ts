@@ -1,0 +1,100 @@
+import type { Readable, Writable } from 'node:stream';
+import { runLine } from '../ssh/wrapper.js';
+
+/** The pipes of a host shell, whether an SSH channel or a local child process. */
+export interface ShellPipes {
+  stdin: Writable;
+  stdout: Readable;
+  stderr: Readable;
+  /** Resolves when the channel or process is gone, with why. */
+  closed: Promise<Error>;
+  /** Closes stdin: the shell waits out its grace for adoption, then stops what still runs. */
+  end(): void;
+}
+
+export interface TaskExit {
+  /** Exit status, or null when the shell went away first (the task may still run on the host). */
+  code: number | null;
+  lost?: Error | undefined;
+}
+
+/**
+ * The controller's side of a host shell (see ssh/wrapper.ts): many tasks
+ * at once over one channel, each known by its id.
+ */
+export class HostShell {
+  private dead: Error | undefined;
+  private stdoutBuf = '';
+  private stderrText = '';
+  private readonly waiting = new Map<string, (r: TaskExit) => void>();
+
+  constructor(
+    private readonly pipes: ShellPipes,
+    /** The shell's own directory of task files is .distray/run/<token>. */
+    readonly token: string,
+  ) {
+    pipes.stdin.on('error', () => {});
+    pipes.stdout.on('data', (c: Buffer) => this.onStdout(c));
+    pipes.stderr.on('data', (c: Buffer) => {
+      this.stderrText = (this.stderrText + c.toString()).slice(-2000);
+    });
+    void pipes.closed.then((err) => {
+      this.dead = this.stderrText.trim() ? new Error(`${err.message}: ${this.stderrText.trim()}`) : err;
+      for (const resolve of this.waiting.values()) resolve({ code: null, lost: this.dead });
+      this.waiting.clear();
+    });
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  /** Runs argv as task `id`; aborting the signal stops it (its whole process group). */
+  run(id: string, argv: readonly string[], signal: AbortSignal): Promise<TaskExit> {
+    return this.await(id, runLine(id, argv), signal);
+  }
+
+  /** Waits for task `id` that an earlier shell (`fromToken`) started, and takes over stopping it. */
+  adopt(id: string, fromToken: string, signal: AbortSignal): Promise<TaskExit> {
+    return this.await(id, `adopt ${id} ${fromToken}\n`, signal);
+  }
+
+  private await(id: string, line: string, signal: AbortSignal): Promise<TaskExit> {
+    if (this.dead) return Promise.resolve({ code: null, lost: this.dead });
+    return new Promise<TaskExit>((resolve) => {
+      const onAbort = (): void => {
+        this.pipes.stdin.write(`stop ${id}\n`);
+      };
+      this.waiting.set(id, (r) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(r);
+      });
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.pipes.stdin.write(line);
+      if (signal.aborted) onAbort();
+    });
+  }
+
+  /** The task's files on the host are no longer needed. */
+  forget(id: string, token: string): void {
+    if (!this.dead) this.pipes.stdin.write(`forget ${id} ${token}\n`);
+  }
+
+  close(): void {
+    this.pipes.end();
+  }
+
+  private onStdout(chunk: Buffer): void {
+    this.stdoutBuf += chunk.toString('latin1');
+    let nl: number;
+    while ((nl = this.stdoutBuf.indexOf('\n')) >= 0) {
+      const line = this.stdoutBuf.slice(0, nl);
+      this.stdoutBuf = this.stdoutBuf.slice(nl + 1);
+      const m = /^exit (\S+) (\d+)$/.exec(line);
+      if (!m) continue;
+      const resolve = this.waiting.get(m[1]!);
+      this.waiting.delete(m[1]!);
+      resolve?.({ code: Number(m[2]) });
+    }
+  }
+}
