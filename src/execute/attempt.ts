@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { HostShell } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
-import type { AttemptOutcome, SchedulerHost } from '../scheduler/scheduler.js';
+import type { AttemptOutcome, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
 import { download, removeRemote, upload } from '../transfer/copies.js';
 import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir } from '../ssh/wrapper.js';
@@ -132,11 +132,14 @@ export class HostRunner implements SchedulerHost {
       if (!next) return { kind: 'lost', message: exit.lost.message };
       return next.adopt(started, signal);
     }
-    return this.finish(shell, started, exit.code, signal, timeout);
+    // A renderer that succeeded frees its slot now: its outputs are fetched while the next task renders.
+    // A failure is settled first, so a host that fails everything is taken out before it takes more.
+    const outcome = this.finish(shell, started, exit.code, signal, timeout);
+    return exit.code === 0 && !signal.aborted ? { kind: 'released', outcome } : outcome;
   }
 
   /** Takes over a task that this host's previous connection started. */
-  private async adopt(started: Started, signal: AbortSignal): Promise<AttemptOutcome> {
+  private async adopt(started: Started, signal: AbortSignal): Promise<FinalOutcome> {
     let shell: HostShell;
     try {
       shell = await this.hostShell();
@@ -152,7 +155,7 @@ export class HostRunner implements SchedulerHost {
     return this.finish(shell, started, exit.code, signal, undefined);
   }
 
-  private async finish(shell: HostShell, s: Started, code: number | null, signal: AbortSignal, timeout: AbortSignal | undefined): Promise<AttemptOutcome> {
+  private async finish(shell: HostShell, s: Started, code: number | null, signal: AbortSignal, timeout: AbortSignal | undefined): Promise<FinalOutcome> {
     const { plan } = this.options;
     const host = this.name;
     let output: Buffer = Buffer.alloc(0);
@@ -174,7 +177,7 @@ export class HostRunner implements SchedulerHost {
     );
 
     if (signal.aborted) return { kind: 'cancelled' };
-    const failed = (message: string): AttemptOutcome => {
+    const failed = (message: string): FinalOutcome => {
       const lines = tailOf(output);
       return { kind: 'failed', message: lines ? `${message}; last output:\n${lines}` : message, log: logPath };
     };
@@ -201,7 +204,7 @@ export class HostRunner implements SchedulerHost {
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */
-  private lostOr(outcome: AttemptOutcome): AttemptOutcome {
+  private lostOr(outcome: FinalOutcome): FinalOutcome {
     return this.lostError ? { kind: 'lost', message: this.lostError.message } : outcome;
   }
 }

@@ -1,5 +1,5 @@
 import { Listr, type ListrTaskWrapper } from 'listr2';
-import type { AttemptOutcome, HostRecord, Scheduler, TaskRecord } from '../scheduler/scheduler.js';
+import type { FinalOutcome, HostRecord, Scheduler, TaskRecord } from '../scheduler/scheduler.js';
 
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
 export interface Progress {
@@ -55,7 +55,7 @@ export class PlainProgress implements Progress {
       const done = tiles.filter((t) => t.status === 'done' || t.status === 'skipped').length;
       return ` (${done}/${tiles.length} tiles of frame ${r.task.frame})`;
     };
-    scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: AttemptOutcome) => {
+    scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
       if (o.kind === 'done') {
         this.counter.done++;
         this.write(`distray: ${r.task.label} done on ${h.name} in ${r.seconds.toFixed(1)}s${tilesOf(r)} [${this.counter.line()}]`);

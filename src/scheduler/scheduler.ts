@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Task } from '../plan/plan.js';
 
 export type AttemptOutcome =
@@ -7,7 +7,15 @@ export type AttemptOutcome =
   | { kind: 'failed'; message: string; log?: string | undefined }
   /** The host went away: the task goes back to the front without using an attempt. */
   | { kind: 'lost'; message: string }
-  | { kind: 'cancelled' };
+  | { kind: 'cancelled' }
+  /**
+   * The renderer has ended and the host's slot is free; collecting the
+   * outputs goes on, and `outcome` says how the attempt ends. The host takes
+   * its next task meanwhile, so downloads overlap the next render.
+   */
+  | { kind: 'released'; outcome: Promise<Exclude<AttemptOutcome, { kind: 'released' }>> };
+
+export type FinalOutcome = Exclude<AttemptOutcome, { kind: 'released' }>;
 
 export interface SchedulerHost {
   readonly name: string;
@@ -47,7 +55,7 @@ export interface HostRecord {
 
 export interface SchedulerEvents {
   'task-start': [TaskRecord, HostRecord, number];
-  'task-end': [TaskRecord, HostRecord, AttemptOutcome];
+  'task-end': [TaskRecord, HostRecord, FinalOutcome];
   'host-state': [HostRecord];
 }
 
@@ -76,7 +84,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly active: ActiveHost[] = [];
   private pendingHosts = 0;
   private running = 0;
-  private readonly abort = new AbortController();
+  private readonly abort = (() => {
+    const c = new AbortController();
+    // Every running attempt listens to it: a large farm has hundreds at once.
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
   private waiters: Array<() => void> = [];
   private resolveFinished!: () => void;
   readonly finished = new Promise<void>((resolve) => (this.resolveFinished = resolve));
@@ -226,21 +239,30 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const attempt = rec.attempts + 1;
     const started = this.options.now();
     this.emit('task-start', rec, a.record, attempt);
+    const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
     let outcome: AttemptOutcome;
     try {
       outcome = await a.host.run(rec.task, attempt, this.abort.signal);
     } catch (err) {
-      outcome = { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
+      outcome = internal(err);
     }
-    rec.seconds += (this.options.now() - started) / 1000;
     a.record.running.delete(rec);
-    this.running--;
-    this.settle(a, rec, outcome);
-    this.emit('task-end', rec, a.record, outcome);
-    this.changed();
+    const end = (final: FinalOutcome): void => {
+      rec.seconds += (this.options.now() - started) / 1000;
+      this.running--;
+      this.settle(a, rec, final);
+      this.emit('task-end', rec, a.record, final);
+      this.changed();
+    };
+    if (outcome.kind === 'released') {
+      // The slot is free now; the attempt still counts as running until its outputs are in.
+      void outcome.outcome.catch(internal).then(end);
+      return;
+    }
+    end(outcome);
   }
 
-  private settle(a: ActiveHost, rec: TaskRecord, outcome: AttemptOutcome): void {
+  private settle(a: ActiveHost, rec: TaskRecord, outcome: FinalOutcome): void {
     switch (outcome.kind) {
       case 'done':
         rec.status = 'done';

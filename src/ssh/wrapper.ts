@@ -32,7 +32,8 @@ export function runDir(token: string): string {
  * Protocol, one line each way:
  * - stdin: `run ID ARGV` (ARGV single-quoted, newlines as "$nl"),
  *   `stop ID`, `adopt ID TOKEN` (a task an earlier shell TOKEN started), or
- *   `forget ID TOKEN` (its files are no longer needed).
+ *   `forget ID TOKEN` (its files are no longer needed; a shell's own are
+ *   removed in one go when it exits, which costs less than one rm a task).
  * - stdout: `exit ID STATUS` when a task has ended (one write each, so lines
  *   from concurrent tasks never interleave).
  *
@@ -63,17 +64,19 @@ mkdir -p "$run" .distray/leases || exit ${EXIT_NO_WORKDIR}
 exec 3<&0 </dev/null
 have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
 have_setsid=; command -v setsid >/dev/null 2>&1 && have_setsid=1
+n=0
 lease() {
   [ -n "$have_flock" ] || return 0
   while :; do
     [ -e "$run/$id.stop" ] && return 1
-    i=0
-    while [ "$i" -lt "$slots" ]; do
-      f=.distray/leases/$i.lock
+    # Start at a different lock each task, so the first try usually finds a free one.
+    k=0
+    while [ "$k" -lt "$slots" ]; do
+      f=.distray/leases/$(( (n + k) % slots )).lock
       [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
       if [ -r "$f" ] && exec 9<"$f" && flock -n 9; then return 0; fi
       exec 9<&-
-      i=$((i + 1))
+      k=$((k + 1))
     done
     sleep 0.2
   done
@@ -93,6 +96,7 @@ start() {
     echo "$st" >"$run/$id.status"
     printf 'exit %s %s\\n' "$id" "$st"
   ) &
+  n=$((n + 1))
 }
 stop_pid() {
   kill -TERM -"$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
@@ -144,7 +148,7 @@ while IFS= read -r line <&3; do
     'run '*) eval "set -- \${line#run }"; start "$@" ;;
     'stop '*) stop "\${line#stop }" ;;
     'adopt '*) set -- \${line#adopt }; adopt "$1" "$2" ;;
-    'forget '*) set -- \${line#forget }; rm -f ".distray/run/$2/$1".* "$run/$1.adopted-from" ;;
+    'forget '*) set -- \${line#forget }; [ "$2" = "$token" ] || rm -f ".distray/run/$2/$1".* "$run/$1.adopted-from" ;;
   esac
 done
 waited=0
@@ -153,7 +157,9 @@ for t in $(unfinished); do
   p=$(cat "$t.pid" 2>/dev/null) && stop_pid "$p"
 done
 wait
-rmdir "$run" 2>/dev/null
+# A task another shell adopted keeps its files until that shell has read them.
+for a in "$run"/*.adopted; do [ -e "$a" ] && exit 0; done
+rm -rf "$run"
 exit 0`;
 
 /** Quotes one argument for the host shell's `eval`: single quotes, with newlines spliced in as "$nl". */

@@ -198,3 +198,45 @@ describe('Scheduler retries and connecting hosts', () => {
     expect(s.records[0]).toMatchObject({ status: 'done', attempts: 2, host: 'late' });
   });
 });
+
+describe('Scheduler with released slots', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('lets a host start its next task while the previous one collects its outputs', async () => {
+    const s = new Scheduler(tasks(4).map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => Date.now() });
+    let running = 0;
+    let collecting = 0;
+    let overlap = 0;
+    const host: SchedulerHost = {
+      name: 'a',
+      slots: 1,
+      async run(): Promise<AttemptOutcome> {
+        running++;
+        overlap = Math.max(overlap, collecting);
+        await new Promise((r) => setTimeout(r, 10));
+        running--;
+        collecting++;
+        const outcome = new Promise<{ kind: 'done' }>((r) =>
+          setTimeout(() => {
+            collecting--;
+            r({ kind: 'done' });
+          }, 25),
+        );
+        return { kind: 'released', outcome };
+      },
+    };
+    s.expectHost('a');
+    s.addHost(host);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    // The next render started while an earlier task was still collecting; never two renders at once.
+    expect(overlap).toBeGreaterThan(0);
+    expect(running).toBe(0);
+  });
+});

@@ -1,0 +1,13 @@
+import { defaultsBlock, hostEntry, startFarm } from '../test/helpers/sshd.js';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+const farm = startFarm();
+const hs = [await farm.start('x'), await farm.start('y'), await farm.start('z')];
+const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hs.map((h) => hostEntry(farm, h, { slots: 4 })).join('\n')}\n`);
+const dir = '/tmp/probe3'; mkdirSync(dir, { recursive: true });
+const t0 = Date.now();
+const child = spawn(process.execPath, ['/work/main/dist/cli/main.js', 'run', inv, '1,240', 'sleep', '0.1', '--plain', '--force'], { cwd: dir, env: { ...process.env, SSH_AUTH_SOCK: '' } });
+let buf = ''; let n = 0;
+child.stderr.on('data', (c) => { buf += c; let i; while ((i = buf.indexOf('\n')) >= 0) { const l = buf.slice(0, i); buf = buf.slice(i + 1); n++; if (n <= 6 || /exit/.test(l) || n % 40 === 0) console.log(Date.now() - t0, l.slice(0, 90)); } });
+await new Promise((r) => child.on('close', r));
+await farm.stop();
