@@ -7,7 +7,8 @@
  *   npm run bench -- overhead     # only the named ones
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../test/helpers/sshd.js';
@@ -85,6 +86,34 @@ async function gnuParallel(farm: Farm, name: string, hosts: SshdHost[], slots: n
   return r.seconds;
 }
 
+/** Per-host inputs: the time distray reports for sending them (the slowest host), and how many files it sent. */
+async function distrayInputs(farm: Farm, name: string, hosts: SshdHost[], src: string, cwd: string): Promise<{ seconds: number; sent: number }> {
+  const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, name) })).join('\n')}\n`, `${name}.yaml`);
+  const r = await timeCommand(process.execPath, [CLI, 'run', inv, `1,${hosts.length}`, 'true', '--in', src, '--plain', '--force'], cwd);
+  if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(0, 3000)}`);
+  const lines = [...r.stderr.matchAll(/inputs: sent (\d+) of \d+ files \([\d.]+ MB\) in ([\d.]+) s/g)];
+  if (lines.length !== hosts.length) throw new Error(`${name}: expected an inputs line per host:\n${r.stderr}`);
+  return { seconds: Math.max(...lines.map((m) => Number(m[2]))), sent: lines.reduce((n, m) => n + Number(m[1]), 0) };
+}
+
+/** OpenSSH's scp (SFTP underneath in OpenSSH 9) to every host at once, as a user would script it. */
+async function scpInputs(farm: Farm, hosts: SshdHost[], src: string, cwd: string, name: string): Promise<number> {
+  const started = performance.now();
+  await Promise.all(
+    hosts.map(async (h) => {
+      const dest = join(h.workdir, name);
+      mkdirSync(dest, { recursive: true });
+      const r = await timeCommand(
+        'scp',
+        ['-q', '-r', '-P', String(h.port), '-i', farm.clientKey, '-o', `UserKnownHostsFile=${farm.knownHosts}`, '-o', 'BatchMode=yes', src, `${farm.user}@127.0.0.1:${dest}/`],
+        cwd,
+      );
+      if (r.code !== 0) throw new Error(`scp failed: ${r.stderr}`);
+    }),
+  );
+  return (performance.now() - started) / 1000;
+}
+
 function hasParallel(): boolean {
   try {
     execFileSync('parallel', ['--version'], { stdio: 'ignore' });
@@ -114,6 +143,25 @@ async function main(): Promise<void> {
         rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'GNU parallel -S --return', seconds: p, ideal: 2.0 });
       }
     }
+    if (want('inputs')) {
+      const cwd = workspace(farm, 'inputs');
+      execFileSync('head', ['-c', String(200 * 1024 * 1024), '/dev/urandom'], { stdio: ['ignore', openSync(join(cwd, 'big.bin'), 'w'), 'ignore'] });
+      mkdirSync(join(cwd, 'tex'));
+      for (let i = 0; i < 500; i++) writeFileSync(join(cwd, 'tex', `t${i}.dat`), randomBytes(2048 + ((i * 997) % 8192)));
+      const mb = 3 * 200 * 1.048576;
+      const d = await distrayInputs(farm, 'in-big', hosts, 'big.bin', cwd);
+      const s = await scpInputs(farm, hosts, 'big.bin', cwd, 'scp-big');
+      rows.push({ scenario: 'inputs: 200 MB to 3 hosts', tool: `distray (${(mb / d.seconds).toFixed(0)} MB/s)`, seconds: d.seconds, ideal: s, note: 'vs scp' });
+      rows.push({ scenario: 'inputs: 200 MB to 3 hosts', tool: `scp (${(mb / s).toFixed(0)} MB/s)`, seconds: s, ideal: s });
+      const again = await distrayInputs(farm, 'in-big', hosts, 'big.bin', cwd);
+      rows.push({ scenario: 'inputs: 200 MB again, unchanged', tool: `distray (sent ${again.sent} files)`, seconds: again.seconds, ideal: s });
+      const dt = await distrayInputs(farm, 'in-tex', hosts, 'tex', cwd);
+      const st = await scpInputs(farm, hosts, 'tex', cwd, 'scp-tex');
+      rows.push({ scenario: 'inputs: 500 small files to 3 hosts', tool: 'distray', seconds: dt.seconds, ideal: st });
+      rows.push({ scenario: 'inputs: 500 small files to 3 hosts', tool: 'scp -r', seconds: st, ideal: st });
+      const againTex = await distrayInputs(farm, 'in-tex', hosts, 'tex', cwd);
+      rows.push({ scenario: 'inputs: 500 files again, unchanged', tool: `distray (sent ${againTex.sent} files)`, seconds: againTex.seconds, ideal: st });
+    }
     if (want('uneven')) {
       // One host 4x slower. Pull scheduling's best makespan: the fast hosts' 8 slots do
       // 1 unit per frame, the slow host's 4 slots 1/4 unit: capacity 8 + 1 = 9 frames per 0.1 s.
@@ -125,6 +173,7 @@ async function main(): Promise<void> {
   }
   const w = Math.max(...rows.map((r) => r.scenario.length));
   console.log(`${'scenario'.padEnd(w)}  ${'tool'.padEnd(26)} ${'seconds'.padStart(8)} ${'ideal'.padStart(7)} ${'ratio'.padStart(6)}`);
+  console.log('(for inputs, "ideal" is OpenSSH scp\'s time to the same hosts: a ratio under 1.11 is at least 0.9x its throughput)');
   for (const r of rows) {
     console.log(`${r.scenario.padEnd(w)}  ${r.tool.padEnd(26)} ${r.seconds.toFixed(2).padStart(8)} ${r.ideal.toFixed(2).padStart(7)} ${(r.seconds / r.ideal).toFixed(2).padStart(6)}`);
   }

@@ -8,7 +8,7 @@ import type { HostConfig } from '../inventory/types.js';
 import type { Plan } from '../plan/plan.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { ConnectContext } from '../ssh/connect.js';
-import { upload } from '../transfer/copies.js';
+import { LocalHashes, syncInputs } from '../transfer/inputs.js';
 import { HostRunner, type AttemptOptions } from './attempt.js';
 
 /** Hosts opening their SSH handshakes at once; OpenSSH's MaxStartups drops more than 10 per server. */
@@ -43,6 +43,7 @@ export class HostLifecycle {
   /** Attempts held by a lost connection, waiting for their host to come back (to adopt their tasks). */
   private readonly rejoinWaiters = new Map<string, Set<(runner: HostRunner | undefined) => void>>();
   private readonly runners = new Map<string, HostRunner>();
+  private readonly hashes = new LocalHashes();
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -108,7 +109,14 @@ export class HostLifecycle {
   private async join(host: HostConfig): Promise<void> {
     const session = await this.open(host);
     try {
-      for (const copy of this.plan.hostIns(host.name)) await upload(session, copy);
+      const inputs = this.plan.hostIns(host.name);
+      if (inputs.length > 0) {
+        const stats = await syncInputs(session, inputs, this.hashes);
+        const mb = (stats.bytesSent / 1e6).toFixed(1);
+        this.ctx.warn(
+          `host ${host.name}: inputs: sent ${stats.sent} of ${stats.files} files (${mb} MB) in ${stats.seconds.toFixed(2)} s, ${stats.unchanged} already there unchanged`,
+        );
+      }
     } catch (err) {
       await session.close();
       throw err;

@@ -3,6 +3,7 @@ import { chmod, copyFile, mkdir, readFile, readdir, rename, rmdir, stat, unlink 
 import { resolve } from 'node:path';
 import { hostShellArgv, newToken } from '../ssh/wrapper.js';
 import type { HostSession, RemoteStat } from './session.js';
+import { LocalHashes } from '../transfer/inputs.js';
 import { HostShell } from './hostShell.js';
 
 /**
@@ -48,6 +49,16 @@ export class LocalSession implements HostSession {
       });
     });
     return Promise.resolve(new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end() }, token));
+  }
+
+  async hashFiles(paths: readonly string[]): Promise<Map<string, string>> {
+    const hashes = new Map<string, string>();
+    const local = new LocalHashes();
+    for (const p of paths) {
+      const s = await this.stat(p);
+      if (s && !s.isDirectory) hashes.set(p, await local.of(this.path(p)));
+    }
+    return hashes;
   }
 
   readFile(p: string): Promise<Buffer> {

@@ -17,6 +17,8 @@ export interface HostSession {
   /** Starts the host shell: a long-lived shell in the workdir that runs the tasks. */
   openShell(): Promise<HostShell>;
   readFile(path: string): Promise<Buffer>;
+  /** SHA-256 (hex) of the regular files among `paths` that exist, or undefined if the host cannot hash. */
+  hashFiles(paths: readonly string[]): Promise<Map<string, string> | undefined>;
   stat(path: string): Promise<RemoteStat | null>;
   readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;
   mkdirp(path: string): Promise<void>;

@@ -2,7 +2,7 @@ import type { SFTPWrapper, Stats } from 'ssh2';
 import { ConnectionError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
 import { joinRemote } from '../plan/paths.js';
-import { connectEndpoint, type Client, type ConnectContext } from '../ssh/connect.js';
+import { connectEndpoint, serverVersion, type Client, type ConnectContext } from '../ssh/connect.js';
 import { execOnce } from '../ssh/exec.js';
 import { shellJoin } from '../ssh/quote.js';
 import { EXIT_NO_WORKDIR, hostShellCommand, newToken } from '../ssh/wrapper.js';
@@ -16,6 +16,18 @@ import { HostShell } from './hostShell.js';
 export const CHANNELS_PER_CONNECTION = 8;
 
 const SFTP_NO_SUCH_FILE = 2;
+
+/** Lines of sha256sum: `HASH  NAME`, or `\\HASH  NAME` with \\\\ and \\n escaped in NAME. */
+export function parseChecksums(output: string): Array<[string, string]> {
+  const result: Array<[string, string]> = [];
+  for (const line of output.split('\n')) {
+    const m = /^(\\?)([0-9a-f]{64}) [ *](.*)$/.exec(line);
+    if (!m) continue;
+    const name = m[1] ? m[3]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c)) : m[3]!;
+    result.push([name, m[2]!]);
+  }
+  return result;
+}
 
 class ChannelRefused extends Error {
   constructor(override readonly cause: ConnectionError) {
@@ -146,6 +158,24 @@ export class SshSession implements HostSession {
     });
   }
 
+  /** One sha256sum (or shasum -a 256) for all the files that exist, through xargs. */
+  async hashFiles(paths: readonly string[]): Promise<Map<string, string> | undefined> {
+    const hashes = new Map<string, string>();
+    const script =
+      'cd -- "$1" || exit 125; shift; ' +
+      'if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; elif command -v shasum >/dev/null 2>&1; then h="shasum -a 256"; else exit 3; fi; ' +
+      'for f; do [ -f "$f" ] && printf "%s\\0" "$f"; done | xargs -0 $h --; exit 0';
+    // Batches keep each command line well under any ARG_MAX.
+    for (let i = 0; i < paths.length; i += 1000) {
+      const batch = paths.slice(i, i + 1000);
+      const { code, output } = await execOnce(this.connections[0]!.client, `exec sh ${shellJoin(['-c', script, 'distray-hash', this.host.workdir, ...batch])}`);
+      if (code === 3) return undefined;
+      if (code !== 0) throw new ConnectionError('error', `${this.name}: cannot hash files in the workdir (exit ${code}): ${output.trim()}`);
+      for (const [name, hash] of parseChecksums(output)) hashes.set(name, hash);
+    }
+    return hashes;
+  }
+
   readFile(p: string): Promise<Buffer> {
     return this.sftpCall<Buffer>('read', p, (cb) => this.sftp.readFile(this.path(p), cb));
   }
@@ -193,14 +223,21 @@ export class SshSession implements HostSession {
     }
   }
 
+  /**
+   * Transfer chunks: OpenSSH's sftp-server takes messages up to 256 KiB, and
+   * 255 KiB chunks move about twice as fast as the 32 KiB every server must
+   * accept (724 vs 347 MB/s on loopback here). What is written is verified.
+   */
+  private get transfer(): { chunkSize: number; concurrency: number } {
+    return /^OpenSSH_/.test(serverVersion(this.connections[0]!.client) ?? '') ? { chunkSize: 255 * 1024, concurrency: 16 } : { chunkSize: 32 * 1024, concurrency: 64 };
+  }
+
   putFile(localPath: string, p: string, mode: number): Promise<void> {
-    return this.sftpCall<void>('upload to', p, (cb) =>
-      this.sftp.fastPut(localPath, this.path(p), { concurrency: 64, chunkSize: 32768, mode: mode & 0o777 }, cb),
-    );
+    return this.sftpCall<void>('upload to', p, (cb) => this.sftp.fastPut(localPath, this.path(p), { ...this.transfer, mode: mode & 0o777 }, cb));
   }
 
   getFile(p: string, localPath: string): Promise<void> {
-    return this.sftpCall<void>('download of', p, (cb) => this.sftp.fastGet(this.path(p), localPath, { concurrency: 64, chunkSize: 32768 }, cb));
+    return this.sftpCall<void>('download of', p, (cb) => this.sftp.fastGet(this.path(p), localPath, this.transfer, cb));
   }
 
   async rename(from: string, to: string): Promise<void> {

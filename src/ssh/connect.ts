@@ -31,7 +31,7 @@ export interface ConnectContext {
 }
 
 /** ssh2 keeps the server's identification in a private field; `check` reports it. */
-function serverVersion(client: Client): string | undefined {
+export function serverVersion(client: Client): string | undefined {
   return (client as unknown as { _remoteVer?: string })._remoteVer;
 }
 

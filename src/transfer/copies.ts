@@ -49,16 +49,25 @@ async function uploadDir(session: HostSession, local: string, remote: string): P
   }
 }
 
-async function uploadFile(session: HostSession, local: string, remote: string, size: number, mode: number): Promise<void> {
+export async function uploadFile(
+  session: HostSession,
+  local: string,
+  remote: string,
+  size: number,
+  mode: number,
+  options: { mkdir: boolean; checkSize: boolean } = { mkdir: true, checkSize: true },
+): Promise<void> {
   const dir = remoteDirname(remote);
-  if (dir !== '.') await session.mkdirp(dir);
+  if (options.mkdir && dir !== '.') await session.mkdirp(dir);
   const tmp = tempName(remote);
   await session.putFile(local, tmp, mode);
-  // Fast transfers write out of order: check the result before trusting it.
-  const written = await session.stat(tmp);
-  if (written?.size !== size) {
-    await session.unlink(tmp).catch(() => {});
-    throw new TransferError(`${session.name}:${remote}: wrote ${written?.size ?? 'no'} bytes of ${size}`);
+  if (options.checkSize) {
+    // Fast transfers write out of order: check the result before trusting it.
+    const written = await session.stat(tmp);
+    if (written?.size !== size) {
+      await session.unlink(tmp).catch(() => {});
+      throw new TransferError(`${session.name}:${remote}: wrote ${written?.size ?? 'no'} bytes of ${size}`);
+    }
   }
   await session.rename(tmp, remote);
 }

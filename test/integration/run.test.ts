@@ -205,6 +205,30 @@ describe('distray run against real sshd hosts', () => {
     expect(r.stderr).toContain('FAILED frame 4');
   });
 
+  it('sends once-per-host inputs, then only what changed', async () => {
+    const cwd = workspace();
+    mkdirSync(join(cwd, 'tex', 'sub'), { recursive: true });
+    for (let i = 0; i < 20; i++) writeFileSync(join(cwd, 'tex', i % 2 ? 'sub' : '', `t${i}.txt`), `texture ${i}\n`.repeat(i + 1));
+    writeFileSync(join(cwd, 'big.bin'), Buffer.alloc(3_000_000, 7));
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${[h1, h2].map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'inputs') })).join('\n')}\n`, 'inputs.yaml');
+    const args = ['run', inv, '1,2', 'sh', '-c', 'cat assets/tex/sub/t3.txt > out$0', '%d', '--in', 'tex=assets/tex', '--in', 'big.bin', '--out', 'out%d=o%d', '--force'];
+    const first = await runCli(args, { cwd });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/host h1: inputs: sent 21 of 21 files \(3\.0 MB\)/);
+    expect(readFileSync(join(cwd, 'o1'), 'utf8')).toBe('texture 3\n'.repeat(4));
+    for (const h of [h1, h2]) {
+      expect(readFileSync(join(h.workdir, 'inputs', 'assets', 'tex', 'sub', 't9.txt'))).toEqual(readFileSync(join(cwd, 'tex', 'sub', 't9.txt')));
+      expect(readFileSync(join(h.workdir, 'inputs', 'big.bin')).equals(readFileSync(join(cwd, 'big.bin')))).toBe(true);
+    }
+    const second = await runCli(args, { cwd });
+    expect(second.stderr).toMatch(/host h1: inputs: sent 0 of 21 files \(0\.0 MB\) .* 21 already there unchanged/);
+    expect(second.stderr).toMatch(/host h2: inputs: sent 0 of 21 files/);
+    writeFileSync(join(cwd, 'tex', 'sub', 't3.txt'), 'changed, same size?\n');
+    const third = await runCli(args, { cwd });
+    expect(third.stderr).toMatch(/host h1: inputs: sent 1 of 21 files/);
+    expect(readFileSync(join(cwd, 'o2'), 'utf8')).toBe('changed, same size?\n');
+  });
+
   it('renders frames with POV-Ray from Debian', async () => {
     const cwd = workspace();
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${[h1, h2].map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'pov') })).join('\n')}\n`, 'pov.yaml');

@@ -35,3 +35,14 @@ describe('shellQuote', () => {
     for (const argv of randomArgs(42, 200)) expect(throughShell(argv)).toEqual(argv);
   });
 });
+
+describe('parseChecksums', () => {
+  it('reads sha256sum output, escaped names included', async () => {
+    const { parseChecksums } = await import('../../../src/hosts/sshSession.js');
+    const h = 'a'.repeat(64);
+    expect(parseChecksums(`${h}  plain.txt\n\\${h}  back\\\\slash\\nnewline\nsha256sum: missing: No such file\n`)).toEqual([
+      ['plain.txt', h],
+      ['back\\slash\nnewline', h],
+    ]);
+  });
+});
