@@ -3,6 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFi
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, processesStartingWith } from '../helpers/wait.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { startProxy } from '../helpers/proxy.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
@@ -27,22 +28,8 @@ function workspace(): string {
   return dir;
 }
 
-function running(marker: string): number {
-  try {
-    return execFileSync('pgrep', ['-f', `^${marker}`]).toString().trim().split('\n').filter(Boolean).length;
-  } catch {
-    return 0;
-  }
-}
+const running = (marker: string): number => processesStartingWith(marker).length;
 
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
-}
 
 /** Every output is present and right, and nothing temporary is left at a final path. */
 function expectFrames(cwd: string, first: number, last: number): void {

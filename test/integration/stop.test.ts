@@ -1,30 +1,16 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, processesStartingWith } from '../helpers/wait.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 
 let farm: Farm;
 let hosts: SshdHost[];
 
-/** Processes whose command line starts with `marker`, anywhere on this machine (the hosts are on loopback). */
-function running(marker: string): string[] {
-  try {
-    return execFileSync('pgrep', ['-af', `^${marker}`]).toString().trim().split('\n').filter((l) => l && !l.includes('pgrep'));
-  } catch {
-    return [];
-  }
-}
+const running = processesStartingWith;
 
-async function eventually(check: () => boolean, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return check();
-}
 
 beforeAll(async () => {
   farm = startFarm();
