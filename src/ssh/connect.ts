@@ -14,8 +14,8 @@ export type Client = ClientType;
 export const PASSPHRASE_ENV = 'DISTRAY_KEY_PASSPHRASE';
 export const PASSWORD_ENV = 'DISTRAY_PASSWORD';
 
-/** A silent network drop is noticed after about KEEPALIVE_MS * KEEPALIVE_COUNT. */
-export const KEEPALIVE_MS = 10_000;
+/** A silent network drop is noticed after about KEEPALIVE_MS * (KEEPALIVE_COUNT + 1): 30 s (ssh2 gives up on the keepalive after the last one unanswered). */
+export const KEEPALIVE_MS = 7_500;
 export const KEEPALIVE_COUNT = 3;
 export const READY_TIMEOUT_MS = 20_000;
 
@@ -125,6 +125,7 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
       reject(err);
     };
     const onAbort = (): void => fail(new ConnectionError('error', 'cancelled'));
+    if (ctx.signal?.aborted) return onAbort();
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
 
     if (auth.methods.length === 0) {
