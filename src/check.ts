@@ -121,7 +121,9 @@ export async function check(opts: { inventory: string; exec?: string | undefined
           }
         } catch (err) {
           row.state = err instanceof ConnectionError ? err.state : 'error';
-          row.message = `${describeEndpoint(host)}: ${errorMessage(err)}`;
+          const message = errorMessage(err);
+          // Most connection messages name the endpoint already; a jump host's path is worth adding.
+          row.message = host.jump || !message.includes(`${host.host}`) ? `${describeEndpoint(host)}: ${message}` : message;
         } finally {
           client?.end();
         }

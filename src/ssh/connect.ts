@@ -192,6 +192,12 @@ function classify(err: Error & { level?: string; code?: string }, ep: Endpoint, 
         `${auth.notes.length ? `; ${auth.notes.join('; ')}` : ''}); check the user and that the key is in its authorized_keys`,
     );
   }
+  if (/too many authentication failures/i.test(err.message)) {
+    return new ConnectionError(
+      'auth failed',
+      `${where} closed the login after too many authentication failures (its MaxAuthTries): the SSH agent offers its keys first; set identitiesOnly: true to use only the identity files`,
+    );
+  }
   if (err.level === 'client-timeout') return new ConnectionError('timeout', `${where} did not complete the SSH handshake within ${READY_TIMEOUT_MS / 1000} s`);
   switch (err.code) {
     case 'ECONNREFUSED':

@@ -166,6 +166,75 @@ describe('reaching hosts the way ssh does', () => {
   });
 });
 
+describe('the agent and IdentitiesOnly', () => {
+  it('logs in with a key from the SSH agent, and IdentitiesOnly keeps a crowded agent from using up MaxAuthTries', async () => {
+    const cwd = dir();
+    const agentOut = execFileSync('ssh-agent', ['-s', '-a', join(cwd, 'agent.sock')]).toString();
+    const pid = /SSH_AGENT_PID=(\d+)/.exec(agentOut)![1]!;
+    const env = { SSH_AUTH_SOCK: join(cwd, 'agent.sock') };
+    try {
+      // Four keys the server does not know, then the right one (sshd's default MaxAuthTries is 6).
+      for (let i = 0; i < 4; i++) {
+        keygen(join(cwd, `stranger${i}`));
+        execFileSync('ssh-add', [join(cwd, `stranger${i}`)], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      }
+      execFileSync('ssh-add', [farm.clientKey], { env: { ...process.env, ...env }, stdio: 'ignore' });
+      const strict = await farm.start('maxauth', 'MaxAuthTries 3');
+      const unknownKey = join(cwd, 'not_authorized');
+      keygen(unknownKey);
+      const inv = (extra: string): string =>
+        farm.inventory(`defaults:\n  user: ${farm.user}\n  knownHosts: ${farm.knownHosts}\n${extra}hosts:\n${hostEntry(farm, good)}\n${hostEntry(farm, strict)}\n`, `agent${n}.yaml`);
+      // The identity file is not authorized anywhere: only the agent can log in.
+      const viaAgent = await runCliWithAgent(['check', inv(`  identityFile: ${unknownKey}\n`), '--json'], cwd, env);
+      const rows = JSON.parse(viaAgent.stdout) as Row[];
+      expect(rows.find((r) => r.name === 'good')!.state, JSON.stringify(rows)).toBe('ok');
+      // 5 agent keys against MaxAuthTries 3: the right one comes too late.
+      const maxauth = rows.find((r) => r.name === 'maxauth')!;
+      expect(maxauth.state).toBe('auth failed');
+      expect(maxauth.message).toMatch(/too many authentication failures.*identitiesOnly: true/);
+      const only = await runCliWithAgent(['check', inv(`  identityFile: ${farm.clientKey}\n  identitiesOnly: true\n`), '--json'], cwd, env);
+      expect((JSON.parse(only.stdout) as Row[]).map((r) => r.state)).toEqual(['ok', 'ok']);
+      await strict.stop();
+    } finally {
+      process.kill(Number(pid));
+    }
+  });
+});
+
+/** runCli drops SSH_AUTH_SOCK so no developer's agent leaks in; this one passes a test agent on purpose. */
+async function runCliWithAgent(args: string[], cwd: string, env: Record<string, string>): Promise<CliResult> {
+  const { spawn } = await import('node:child_process');
+  const { CLI } = await import('../helpers/cli.js');
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('arguments through the remote shells', () => {
+  it('delivers random arguments byte for byte through sshd, the login shell and the host shell', async () => {
+    const cwd = dir();
+    writeFileSync(join(cwd, 'argv.sh'), '#!/bin/sh\nout=$1\nshift\nprintf "%s\\0" "$@" > "$out"\n', { mode: 0o755 });
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, good, { workdir: join(good.workdir, 'fuzz') })}\n`, 'fuzz.yaml');
+    let seed = 1234;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    const alphabet = ' \t\n\'"\\$`;|&<>(){}[]*?!#~=,.-_/aZ09é✓\u00a0';
+    for (let round = 0; round < 3; round++) {
+      const args = Array.from({ length: 60 }, () => Array.from({ length: next() % 14 }, () => alphabet[next() % alphabet.length]).join(''));
+      // distray's own words and placeholders are not what this test is about.
+      const safe = args.map((a) => a.replace(/%/g, '%%')).filter((a) => !/^--/.test(a));
+      const r = await runCli(['run', inv, String(round), './argv.sh', 'out.bin', ...safe, '--in', 'argv.sh', '--out', 'out.bin=got%d.bin'], { cwd });
+      expect(r.code, r.stderr).toBe(0);
+      const got = readFileSync(join(cwd, `got${round}.bin`), 'utf8').split('\0').slice(0, -1);
+      expect(got).toEqual(safe.map((a) => a.replace(/%%/g, '%')));
+    }
+  });
+});
+
 describe('secrets', () => {
   it('uses an encrypted key with the passphrase from the environment, and explains when it is missing', async () => {
     const cwd = dir();
