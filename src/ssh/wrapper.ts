@@ -100,7 +100,13 @@ start() {
 }
 stop_pid() {
   kill -TERM -"$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
-  ( exec 3<&-; sleep ${KILL_GRACE_SECONDS}; kill -KILL -"$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null ) >/dev/null 2>&1 &
+  # KILL what is left after the grace; return as soon as the group is gone, so the shell's last wait is short.
+  (
+    exec 3<&-
+    i=0
+    while [ "$i" -lt ${KILL_GRACE_SECONDS * 5} ] && kill -0 -"$1" 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
+    kill -KILL -"$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
+  ) >/dev/null 2>&1 &
 }
 stop() {
   : >"$run/$1.stop"
