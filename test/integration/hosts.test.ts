@@ -77,6 +77,15 @@ describe('host keys', () => {
     expect(table.stdout).toContain('other: host key mismatch:');
   });
 
+  it('reports a workdir that cannot be created', async () => {
+    const cwd = dir();
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, good, { workdir: '/etc/hostname/work' })}\n`, 'badwd.yaml');
+    const r = await check(inv, cwd);
+    expect(r.code).toBe(3);
+    expect(r.rows[0]).toMatchObject({ state: 'workdir' });
+    expect(r.rows[0]!.message).toMatch(/\/etc\/hostname\/work.*cannot be created/);
+  });
+
   it('exits 3 from check when no host is usable, and reports a missing program', async () => {
     const cwd = dir();
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, good)}\n`, 'check3.yaml');
