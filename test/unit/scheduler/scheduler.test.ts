@@ -171,13 +171,6 @@ describe('Scheduler', () => {
 });
 
 describe('Scheduler retries and connecting hosts', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('keeps a failed task for a host still connecting rather than retrying where it failed', async () => {
     const s = new Scheduler(tasks(1).map((t) => Scheduler.record(t)), { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now() });
     let first = true;
@@ -200,13 +193,6 @@ describe('Scheduler retries and connecting hosts', () => {
 });
 
 describe('Scheduler with released slots', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('lets a host start its next task while the previous one collects its outputs', async () => {
     const s = new Scheduler(tasks(4).map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => Date.now() });
     let running = 0;
