@@ -62,7 +62,6 @@ export class HostRunner implements SchedulerHost {
   private lostError: Error | undefined;
   /** Output directories already made on this host: renderers rarely create their own. */
   private readonly madeDirs = new Map<string, Promise<void>>();
-  private shell: Promise<HostShell> | undefined;
 
   constructor(
     private readonly session: HostSession,
@@ -74,17 +73,10 @@ export class HostRunner implements SchedulerHost {
     void session.lost.then((e) => (this.lostError = e));
   }
 
-  /** The host shell, started on first use and again if it died while the connection lives. */
-  private async hostShell(): Promise<HostShell> {
-    const current = this.shell ? await this.shell.catch(() => undefined) : undefined;
-    if (current?.alive) return current;
-    this.shell = this.session.openShell();
-    return this.shell;
+  private hostShell(): Promise<HostShell> {
+    return this.session.shell();
   }
 
-  close(): void {
-    void this.shell?.then((s) => s.close()).catch(() => {});
-  }
 
   private async prepareOutputs(task: Task): Promise<void> {
     for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy);

@@ -42,7 +42,6 @@ export class HostLifecycle {
   private readonly pending = new Set<Promise<void>>();
   /** Attempts held by a lost connection, waiting for their host to come back (to adopt their tasks). */
   private readonly rejoinWaiters = new Map<string, Set<(runner: HostRunner | undefined) => void>>();
-  private readonly runners = new Map<string, HostRunner>();
   private readonly hashes = new LocalHashes();
 
   constructor(
@@ -78,7 +77,6 @@ export class HostLifecycle {
   async stop(): Promise<void> {
     this.stopped.abort();
     for (const waiters of this.rejoinWaiters.values()) for (const w of [...waiters]) w(undefined);
-    for (const r of this.runners.values()) r.close();
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 
@@ -136,8 +134,6 @@ export class HostLifecycle {
       onOutputs: verify ? (task) => verify(task, host.name) : undefined,
       rejoined: (name, ms) => this.rejoined(name, ms),
     });
-    this.runners.get(host.name)?.close();
-    this.runners.set(host.name, runner);
     this.scheduler.addHost(runner);
     for (const w of [...(this.rejoinWaiters.get(host.name) ?? [])]) w(runner);
   }

@@ -36,7 +36,14 @@ export class LocalSession implements HostSession {
     return resolve(this.workdir, p);
   }
 
-  openShell(): Promise<HostShell> {
+  private currentShell: HostShell | undefined;
+
+  shell(): Promise<HostShell> {
+    if (!this.currentShell?.alive) this.currentShell = this.openShell();
+    return Promise.resolve(this.currentShell);
+  }
+
+  private openShell(): HostShell {
     const token = newToken();
     const argv = hostShellArgv({ workdir: this.workdir, env: this.env, token, slots: this.slots, graceSeconds: this.graceSeconds });
     const child = spawn('sh', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -48,7 +55,7 @@ export class LocalSession implements HostSession {
         resolve(new Error(`the local host shell exited (status ${code})`));
       });
     });
-    return Promise.resolve(new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end() }, token));
+    return new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end() }, token);
   }
 
   async hashFiles(paths: readonly string[]): Promise<Map<string, string>> {

@@ -14,8 +14,8 @@ export interface HostSession {
   readonly name: string;
   /** Settles (never rejects) when the host's connection is lost. */
   readonly lost: Promise<Error>;
-  /** Starts the host shell: a long-lived shell in the workdir that runs the tasks. */
-  openShell(): Promise<HostShell>;
+  /** The host shell (a long-lived shell in the workdir that runs the tasks), started on first use and again if it died. */
+  shell(): Promise<HostShell>;
   readFile(path: string): Promise<Buffer>;
   /** SHA-256 (hex) of the regular files among `paths` that exist, or undefined if the host cannot hash. */
   hashFiles(paths: readonly string[]): Promise<Map<string, string> | undefined>;

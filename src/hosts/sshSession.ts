@@ -4,9 +4,7 @@ import { ConnectionError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
 import { joinRemote } from '../plan/paths.js';
 import { connectEndpoint, serverVersion, type Client, type ConnectContext } from '../ssh/connect.js';
-import { execOnce } from '../ssh/exec.js';
-import { shellJoin } from '../ssh/quote.js';
-import { EXIT_NO_WORKDIR, hostShellCommand, newToken } from '../ssh/wrapper.js';
+import { EXIT_NO_WORKDIR, hostShellCommand, newToken, runDir } from '../ssh/wrapper.js';
 import type { HostSession, RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
 
@@ -148,8 +146,17 @@ export class SshSession implements HostSession {
     return joinRemote(this.host.workdir, p);
   }
 
-  /** The host shell, on a connection with room for one more channel. */
-  async openShell(): Promise<HostShell> {
+  private currentShell: Promise<HostShell> | undefined;
+
+  async shell(): Promise<HostShell> {
+    const current = this.currentShell ? await this.currentShell.catch(() => undefined) : undefined;
+    if (current?.alive) return current;
+    this.currentShell = this.openShell();
+    return this.currentShell;
+  }
+
+  /** A new host shell, on a connection with room for one more channel. */
+  private async openShell(): Promise<HostShell> {
     for (;;) {
       if (this.lostError) throw this.lostError;
       const conn = await this.roomyConnection();
@@ -196,19 +203,27 @@ export class SshSession implements HostSession {
     });
   }
 
-  /** One sha256sum (or shasum -a 256) for all the files that exist, through xargs. */
+  /**
+   * One sha256sum (or shasum -a 256) for all the files that exist, through
+   * xargs, run by the host shell: an exec of its own would start one more
+   * login shell.
+   */
   async hashFiles(paths: readonly string[]): Promise<Map<string, string> | undefined> {
     const hashes = new Map<string, string>();
     const script =
-      'cd -- "$1" || exit 125; shift; ' +
       'if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; elif command -v shasum >/dev/null 2>&1; then h="shasum -a 256"; else exit 3; fi; ' +
       'for f; do [ -f "$f" ] && printf "%s\\0" "$f"; done | xargs -0 $h --; exit 0';
+    const shell = await this.shell();
     // Batches keep each command line well under any ARG_MAX.
     for (let i = 0; i < paths.length; i += 1000) {
       const batch = paths.slice(i, i + 1000);
-      const { code, output } = await execOnce(this.connections[0]!.client, `exec sh ${shellJoin(['-c', script, 'distray-hash', this.host.workdir, ...batch])}`);
+      const id = `hash-${randomBytes(4).toString('hex')}`;
+      const { code, lost } = await shell.run(id, ['sh', '-c', script, 'distray-hash', ...batch], new AbortController().signal);
+      if (lost) throw lost;
+      const output = (await this.readFile(`${runDir(shell.token)}/${id}.log`)).toString();
+      shell.forget(id, shell.token);
       if (code === 3) return undefined;
-      if (code !== 0) throw new ConnectionError('error', `${this.name}: cannot hash files in the workdir (exit ${code}): ${output.trim()}`);
+      if (code !== 0) throw new ConnectionError('error', `${this.name}: cannot hash files in the workdir (exit ${code}): ${output.trim().slice(-500)}`);
       for (const [name, hash] of parseChecksums(output)) hashes.set(name, hash);
     }
     return hashes;
