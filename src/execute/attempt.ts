@@ -60,8 +60,6 @@ export class HostRunner implements SchedulerHost {
   readonly name: string;
   readonly slots: number;
   private lostError: Error | undefined;
-  /** Output directories already made on this host: renderers rarely create their own. */
-  private readonly madeDirs = new Map<string, Promise<void>>();
 
   constructor(
     private readonly session: HostSession,
@@ -73,25 +71,14 @@ export class HostRunner implements SchedulerHost {
     void session.lost.then((e) => (this.lostError = e));
   }
 
-  private hostShell(): Promise<HostShell> {
-    return this.session.shell();
-  }
-
-
   private async prepareOutputs(task: Task): Promise<void> {
     for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy);
     // A stale output from an earlier run must never pass for this attempt's.
     for (const copy of this.options.plan.taskOuts(task, this.name)) {
       await removeRemote(this.session, copy.remote);
+      // Renderers rarely create their output directories.
       const dir = copy.remote.includes('/') ? copy.remote.slice(0, copy.remote.lastIndexOf('/')) : '';
-      if (!dir) continue;
-      let made = this.madeDirs.get(dir);
-      if (!made) {
-        made = this.session.mkdirp(dir);
-        this.madeDirs.set(dir, made);
-        made.catch(() => this.madeDirs.delete(dir));
-      }
-      await made;
+      if (dir) await this.session.mkdirp(dir);
     }
   }
 
@@ -103,7 +90,7 @@ export class HostRunner implements SchedulerHost {
     }
     let shell: HostShell;
     try {
-      shell = await this.hostShell();
+      shell = await this.session.shell();
     } catch (err) {
       return this.lostOr({ kind: 'failed', message: `cannot start a shell on ${this.name}: ${errorMessage(err)}` });
     }
@@ -134,7 +121,7 @@ export class HostRunner implements SchedulerHost {
   private async adopt(started: Started, signal: AbortSignal): Promise<FinalOutcome> {
     let shell: HostShell;
     try {
-      shell = await this.hostShell();
+      shell = await this.session.shell();
     } catch (err) {
       return { kind: 'lost', message: errorMessage(err) };
     }

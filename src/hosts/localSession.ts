@@ -117,7 +117,7 @@ export class LocalSession implements HostSession {
   }
 
   close(): Promise<void> {
-    // The slot shells exit on end of input; a renderer's stray child holding
+    // The host shell exits on end of input (once its tasks are done); a renderer's stray child holding
     // their output must not keep distray itself alive.
     for (const child of this.children) {
       child.stdin?.end();

@@ -9,8 +9,9 @@ import type { HostSession, RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
 
 /**
- * Channels per connection. OpenSSH's MaxSessions defaults to 10 and counts
- * the SFTP channel too; a host with more slots gets more connections.
+ * Channels assumed per connection (the SFTP channel and the host shell need
+ * two). OpenSSH's MaxSessions defaults to 10; a server that refuses a
+ * channel lowers this for that connection and another connection is opened.
  */
 export const CHANNELS_PER_CONNECTION = 8;
 
@@ -101,16 +102,7 @@ export class SshSession implements HostSession {
     const wd = this.host.workdir;
     const probe = `.distray-probe-${randomBytes(4).toString('hex')}`;
     try {
-      const parts = wd.split('/');
-      for (let i = 1; i <= parts.length; i++) {
-        const dir = parts.slice(0, i).join('/');
-        if (dir === '' || dir === '.') continue;
-        const s = await this.rawStat(dir);
-        if (s?.isDirectory) continue;
-        await this.sftpCall<void>('mkdir', dir, (cb) => this.sftp.mkdir(dir, cb)).catch(async (err: Error) => {
-          if (!(await this.rawStat(dir))?.isDirectory) throw err;
-        });
-      }
+      await this.mkdirpAbsolute(wd);
       await this.sftpCall<void>('write', probe, (cb) => this.sftp.writeFile(joinRemote(wd, probe), '', cb));
       await this.sftpCall<void>('remove', probe, (cb) => this.sftp.unlink(joinRemote(wd, probe), cb));
     } catch (err) {
@@ -244,14 +236,8 @@ export class SshSession implements HostSession {
     });
   }
 
-  async stat(p: string): Promise<RemoteStat | null> {
-    try {
-      const s = await this.sftpCall<Stats>('stat', p, (cb) => this.sftp.stat(this.path(p), cb));
-      return { size: s.size, isDirectory: s.isDirectory() };
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') return null;
-      throw err;
-    }
+  stat(p: string): Promise<RemoteStat | null> {
+    return this.rawStat(this.path(p));
   }
 
   async readdir(p: string): Promise<Array<{ name: string } & RemoteStat>> {
@@ -261,20 +247,37 @@ export class SshSession implements HostSession {
     return list.map((e) => ({ name: e.filename, size: e.attrs.size, isDirectory: e.attrs.isDirectory() }));
   }
 
-  async mkdirp(p: string): Promise<void> {
-    const parts = p.split('/').filter((s) => s && s !== '.');
-    for (let i = 1; i <= parts.length; i++) {
-      const dir = parts.slice(0, i).join('/');
-      const s = await this.stat(dir);
-      if (s?.isDirectory) continue;
-      try {
-        await this.sftpCall<void>('mkdir', dir, (cb) => this.sftp.mkdir(this.path(dir), cb));
-      } catch (err) {
-        // Another slot may have made it in the meantime.
-        if (!(await this.stat(dir))?.isDirectory) throw err;
-      }
-    }
+  /** Directories this session made or found, so a directory is checked once however many tasks write into it. */
+  private readonly madeDirs = new Map<string, Promise<void>>();
+
+  mkdirp(p: string): Promise<void> {
+    return this.mkdirpAbsolute(this.path(p));
   }
+
+  /** mkdir -p over SFTP, for a path as the server sees it (relative to the login directory, or absolute). */
+  private mkdirpAbsolute(path: string): Promise<void> {
+    let made = this.madeDirs.get(path);
+    if (!made) {
+      made = (async () => {
+        const parts = path.split('/');
+        for (let i = 1; i <= parts.length; i++) {
+          const dir = parts.slice(0, i).join('/');
+          if (dir === '' || dir === '.') continue;
+          if ((await this.rawStat(dir))?.isDirectory) continue;
+          try {
+            await this.sftpCall<void>('mkdir', dir, (cb) => this.sftp.mkdir(dir, cb));
+          } catch (err) {
+            // Another task may have made it in the meantime.
+            if (!(await this.rawStat(dir))?.isDirectory) throw err;
+          }
+        }
+      })();
+      this.madeDirs.set(path, made);
+      made.catch(() => this.madeDirs.delete(path));
+    }
+    return made;
+  }
+
 
   /**
    * Transfer chunks: OpenSSH's sftp-server takes messages up to 256 KiB, and

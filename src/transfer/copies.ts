@@ -16,36 +16,45 @@ function remoteDirname(p: string): string {
   return i < 0 ? '.' : p.slice(0, i);
 }
 
-/**
- * Sends a local file or directory to the host. Each file is written under a
- * temporary name and renamed into place, so a renderer never reads half a file.
- */
-export async function upload(session: HostSession, copy: Copy): Promise<void> {
+/** A local file of an --in copy, with where it goes on the host. */
+export interface LocalFile {
+  local: string;
+  remote: string;
+  size: number;
+  mode: number;
+}
+
+/** Everything an --in copy holds: its directories (empty ones too) and its files, with their remote paths. */
+export async function localTree(copy: Copy): Promise<{ dirs: string[]; files: LocalFile[] }> {
   let info;
   try {
     info = await stat(copy.local);
   } catch (err) {
     throw new TransferError(`--in ${copy.local}: cannot read it: ${errorMessage(err)}`);
   }
+  if (!info.isDirectory()) return { dirs: [], files: [{ local: copy.local, remote: copy.remote, size: info.size, mode: info.mode }] };
+  const tree = { dirs: [copy.remote], files: [] as LocalFile[] };
+  for (const entry of await readdir(copy.local, { withFileTypes: true })) {
+    if (!entry.isDirectory() && !entry.isFile()) continue;
+    const sub = await localTree({ local: join(copy.local, entry.name), remote: `${copy.remote}/${entry.name}` });
+    tree.dirs.push(...sub.dirs);
+    tree.files.push(...sub.files);
+  }
+  return tree;
+}
+
+/**
+ * Sends a local file or directory to the host. Each file is written under a
+ * temporary name and renamed into place, so a renderer never reads half a file.
+ */
+export async function upload(session: HostSession, copy: Copy): Promise<void> {
+  const tree = await localTree(copy);
   try {
-    if (info.isDirectory()) await uploadDir(session, copy.local, copy.remote);
-    else await uploadFile(session, copy.local, copy.remote, info.size, info.mode);
+    for (const dir of tree.dirs) await session.mkdirp(dir);
+    for (const f of tree.files) await uploadFile(session, f.local, f.remote, f.size, f.mode);
   } catch (err) {
     if (err instanceof TransferError) throw err;
     throw new TransferError(`copying ${copy.local} to ${session.name}:${copy.remote} failed: ${errorMessage(err)}`, { cause: err });
-  }
-}
-
-async function uploadDir(session: HostSession, local: string, remote: string): Promise<void> {
-  await session.mkdirp(remote);
-  for (const entry of await readdir(local, { withFileTypes: true })) {
-    const l = join(local, entry.name);
-    const r = `${remote}/${entry.name}`;
-    if (entry.isDirectory()) await uploadDir(session, l, r);
-    else if (entry.isFile()) {
-      const s = await stat(l);
-      await uploadFile(session, l, r, s.size, s.mode);
-    }
   }
 }
 
@@ -55,10 +64,10 @@ export async function uploadFile(
   remote: string,
   size: number,
   mode: number,
-  options: { mkdir: boolean; checkSize: boolean } = { mkdir: true, checkSize: true },
+  options: { checkSize: boolean } = { checkSize: true },
 ): Promise<void> {
   const dir = remoteDirname(remote);
-  if (options.mkdir && dir !== '.') await session.mkdirp(dir);
+  if (dir !== '.') await session.mkdirp(dir);
   const tmp = tempName(remote);
   await session.putFile(local, tmp, mode);
   if (options.checkSize) {

@@ -1,22 +1,13 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { TransferError, errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
-import { uploadFile } from './copies.js';
+import { localTree, uploadFile, type LocalFile } from './copies.js';
 
 /** Files uploaded at once to one host: small files are round-trip bound, large ones are not hurt. */
 const PARALLEL_UPLOADS = 64;
-
-interface InputFile {
-  local: string;
-  remote: string;
-  size: number;
-  mode: number;
-}
 
 export interface SyncStats {
   files: number;
@@ -45,22 +36,6 @@ export class LocalHashes {
   }
 }
 
-async function listFiles(copy: Copy): Promise<InputFile[]> {
-  let info;
-  try {
-    info = await stat(copy.local);
-  } catch (err) {
-    throw new TransferError(`--in ${copy.local}: cannot read it: ${errorMessage(err)}`);
-  }
-  if (!info.isDirectory()) return [{ local: copy.local, remote: copy.remote, size: info.size, mode: info.mode }];
-  const files: InputFile[] = [];
-  for (const entry of await readdir(copy.local, { withFileTypes: true })) {
-    const sub = { local: join(copy.local, entry.name), remote: `${copy.remote}/${entry.name}` };
-    if (entry.isDirectory() || entry.isFile()) files.push(...(await listFiles(sub)));
-  }
-  return files;
-}
-
 /**
  * Sends the once-per-host inputs: a file whose copy on the host already has
  * the same SHA-256 is not sent again, so a rerun with unchanged inputs sends
@@ -69,31 +44,23 @@ async function listFiles(copy: Copy): Promise<InputFile[]> {
  */
 export async function syncInputs(session: HostSession, copies: readonly Copy[], hashes: LocalHashes): Promise<SyncStats> {
   const started = performance.now();
-  const files = (await Promise.all(copies.map(listFiles))).flat();
+  const trees = await Promise.all(copies.map(localTree));
+  const files = trees.flatMap((t) => t.files);
   // Local hashes are computed while the host hashes its copies and while files are sent.
   for (const f of files) void hashes.of(f.local).catch(() => {});
   const remote = await session.hashFiles(files.map((f) => f.remote));
-  const changed: InputFile[] = [];
+  const changed: LocalFile[] = [];
   for (const f of files) {
     const there = remote?.get(f.remote);
     if (there === undefined || there !== (await hashes.of(f.local))) changed.push(f);
   }
   const queue = new PQueue({ concurrency: PARALLEL_UPLOADS });
-  const dirs = new Map<string, Promise<void>>();
-  const mkdirOnce = (dir: string): Promise<void> => {
-    let made = dirs.get(dir);
-    if (!made) dirs.set(dir, (made = session.mkdirp(dir)));
-    return made;
-  };
   try {
+    for (const dir of trees.flatMap((t) => t.dirs)) await session.mkdirp(dir);
     await Promise.all(
       changed.map((f) =>
-        queue.add(async () => {
-          const dir = f.remote.includes('/') ? f.remote.slice(0, f.remote.lastIndexOf('/')) : '';
-          if (dir) await mkdirOnce(dir);
-          // Checked by size here only when the host cannot hash; otherwise by SHA-256 below.
-          await uploadFile(session, f.local, f.remote, f.size, f.mode, { mkdir: false, checkSize: remote === undefined });
-        }),
+        // Checked by size here only when the host cannot hash; otherwise by SHA-256 below.
+        queue.add(() => uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: remote === undefined })),
       ),
     );
   } catch (err) {

@@ -223,7 +223,7 @@ describe('faults', () => {
     const child = spawn(process.execPath, [CLI, 'run', inv, '1,6', 'sh', '-c', `${marker}; echo x > out$0`, '%d', '--out', 'out%d=f%d', '--grace', '2s'], { cwd, env, stdio: 'ignore' });
     expect(await eventually(() => running(marker) === 6, 15_000)).toBe(true);
     child.kill('SIGKILL');
-    // sshd closes the sessions, each slot shell's watchdog sees end of input and stops its renderer.
+    // sshd closes the sessions; each host shell sees end of input, waits out --grace, and stops its renderers.
     expect(await eventually(() => running(marker) === 0, 10_000)).toBe(true);
   });
 });
