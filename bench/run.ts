@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { tilesOf } from '../src/plan/tiles.js';
 import { stitchFrame } from '../src/stitch/stitch.js';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../test/helpers/sshd.js';
@@ -26,13 +26,30 @@ interface Row {
   note?: string;
 }
 
-function timeCommand(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<{ seconds: number; code: number | null; stderr: string }> {
+/** This machine's CPU time so far (all processes, user + system), in seconds: every loopback host shares it. */
+function machineCpu(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  const busy = fields[0]! + fields[1]! + fields[2]! + fields[5]! + fields[6]! + fields[7]!;
+  return busy / 100;
+}
+
+interface Timed {
+  seconds: number;
+  code: number | null;
+  stderr: string;
+  /** CPU seconds the whole machine spent meanwhile: controller, sshd, host shells, renderers. */
+  cpu: number;
+}
+
+function timeCommand(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<Timed> {
   const started = performance.now();
+  const cpu = machineCpu();
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ seconds: (performance.now() - started) / 1000, code, stderr }));
+    child.on('close', (code) => resolve({ seconds: (performance.now() - started) / 1000, code, stderr, cpu: machineCpu() - cpu }));
   });
 }
 
@@ -65,7 +82,23 @@ async function distray(farm: Farm, name: string, hosts: SshdHost[], slots: numbe
   if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(0, 3000)}`);
   const got = readdirSync(join(cwd, 'out')).length;
   if (got !== frames) throw new Error(`${name}: ${got} of ${frames} outputs`);
+  phases(name, r, join(cwd, 'report.json'));
   return r.seconds;
+}
+
+/** Where a run's time went, from its report: start-up, rendering, and what came after. */
+function phases(name: string, r: Timed, reportPath: string): void {
+  const wall = r.seconds;
+  const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { seconds: number; tasks: Array<{ start?: number; end?: number; host: string }> };
+  const starts = report.tasks.flatMap((t) => (t.start === undefined ? [] : [t.start]));
+  const ends = report.tasks.flatMap((t) => (t.end === undefined ? [] : [t.end]));
+  const first = Math.min(...starts);
+  const last = Math.max(...ends);
+  const perHost = new Map<string, number>();
+  for (const t of report.tasks) perHost.set(t.host, (perHost.get(t.host) ?? 0) + 1);
+  console.error(
+    `${name}: wall ${wall.toFixed(2)} s = node start ${(wall - report.seconds).toFixed(2)} + first task after ${first.toFixed(2)} + tasks ${(last - first).toFixed(2)} + after ${(report.seconds - last).toFixed(2)}; frames per host ${[...perHost.values()].join('/')}; machine CPU ${r.cpu.toFixed(1)} s (${((100 * r.cpu) / wall).toFixed(0)}%)`,
+  );
 }
 
 async function gnuParallel(farm: Farm, name: string, hosts: SshdHost[], slots: number, frames: number, seconds: number): Promise<number> {

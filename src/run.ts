@@ -126,6 +126,7 @@ function printDryRun(p: Prepared, print: (line: string) => void): void {
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
 export async function run(opts: RunOptions): Promise<RunSummary> {
   const startedAt = new Date();
+  const clockOrigin = performance.now();
   const prepared = prepare(opts);
   const { hosts, plan } = prepared;
   if (opts.dryRun) {
@@ -213,6 +214,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     errors,
+    clockOrigin,
   });
   if (frames) summary.frames = frames;
   if (opts.report) await writeReport(opts.report, summary);

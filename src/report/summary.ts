@@ -10,6 +10,9 @@ export interface TaskSummary {
   host: string | null;
   attempts: number;
   seconds: number;
+  /** When its last attempt started and ended, in seconds after the run started. */
+  start?: number;
+  end?: number;
   error?: string;
   log?: string;
 }
@@ -40,7 +43,14 @@ const round = (s: number): number => Math.round(s * 1000) / 1000;
 export function summarise(
   records: readonly TaskRecord[],
   hosts: Iterable<HostRecord>,
-  extra: { exitCode: number; startedAt: Date; seconds: number; errors: string[] },
+  extra: {
+    exitCode: number;
+    startedAt: Date;
+    seconds: number;
+    errors: string[];
+    /** The scheduler clock's reading when the run started. */
+    clockOrigin?: number;
+  },
 ): RunSummary {
   return {
     ok: extra.exitCode === 0,
@@ -54,6 +64,8 @@ export function summarise(
       host: r.host,
       attempts: r.attempts,
       seconds: round(r.seconds),
+      ...(r.startedAt !== null && extra.clockOrigin !== undefined ? { start: round((r.startedAt - extra.clockOrigin) / 1000) } : {}),
+      ...(r.endedAt !== null && extra.clockOrigin !== undefined ? { end: round((r.endedAt - extra.clockOrigin) / 1000) } : {}),
       ...(r.status !== 'done' && r.status !== 'skipped' && r.error ? { error: r.error } : {}),
       ...(r.status === 'failed' && r.log ? { log: r.log } : {}),
     })),

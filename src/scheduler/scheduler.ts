@@ -32,6 +32,9 @@ export interface TaskRecord {
   attempts: number;
   host: string | null;
   seconds: number;
+  /** `now()` when the last attempt started and when it ended (outputs in), or null. */
+  startedAt: number | null;
+  endedAt: number | null;
   error?: string | undefined;
   log?: string | undefined;
   /** Hosts this task has failed on: a retry goes elsewhere while another host can take it. */
@@ -106,7 +109,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   static record(task: Task): TaskRecord {
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, failedOn: new Set() };
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: new Set() };
   }
 
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
@@ -238,6 +241,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     a.record.running.add(rec);
     const attempt = rec.attempts + 1;
     const started = this.options.now();
+    rec.startedAt = started;
+    rec.endedAt = null;
     this.emit('task-start', rec, a.record, attempt);
     const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
     let outcome: AttemptOutcome;
@@ -248,7 +253,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     a.record.running.delete(rec);
     const end = (final: FinalOutcome): void => {
-      rec.seconds += (this.options.now() - started) / 1000;
+      rec.endedAt = this.options.now();
+      rec.seconds += (rec.endedAt - started) / 1000;
       this.running--;
       this.settle(a, rec, final);
       this.emit('task-end', rec, a.record, final);

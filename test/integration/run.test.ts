@@ -12,7 +12,8 @@ const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 
 interface Report {
   ok: boolean;
-  tasks: Array<{ frame: number; tile: number | null; status: string; host: string | null; attempts: number; error?: string }>;
+  seconds: number;
+  tasks: Array<{ frame: number; tile: number | null; status: string; host: string | null; attempts: number; error?: string; start?: number; end?: number }>;
   hosts: Array<{ name: string; state: string; tasksDone: number; failures: number; message?: string }>;
 }
 
@@ -59,6 +60,12 @@ describe('distray run against real sshd hosts', () => {
     const report = readReport(join(cwd, 'report.json'));
     expect(report.ok).toBe(true);
     expect(report.tasks.map((t) => t.status)).toEqual(Array(12).fill('done'));
+    // Each task says when it ran, within the run.
+    for (const t of report.tasks) {
+      expect(t.start).toBeGreaterThan(0);
+      expect(t.end).toBeGreaterThanOrEqual(t.start!);
+      expect(t.end).toBeLessThanOrEqual(report.seconds);
+    }
     // Frames spread over the hosts, and each frame is exactly what a local render gives.
     expect(new Set(report.tasks.map((t) => t.host)).size).toBeGreaterThan(1);
     for (const f of [0, 5, 11]) {
