@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
-import type { HostShell } from '../hosts/hostShell.js';
+import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import type { AttemptOutcome, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
@@ -60,6 +60,7 @@ export class HostRunner implements SchedulerHost {
   readonly name: string;
   readonly slots: number;
   private lostError: Error | undefined;
+  private logDirMade: Promise<unknown> | undefined;
 
   constructor(
     private readonly session: HostSession,
@@ -71,20 +72,9 @@ export class HostRunner implements SchedulerHost {
     void session.lost.then((e) => (this.lostError = e));
   }
 
-  private async prepareOutputs(task: Task): Promise<void> {
-    for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy);
-    // A stale output from an earlier run must never pass for this attempt's.
-    for (const copy of this.options.plan.taskOuts(task, this.name)) {
-      await removeRemote(this.session, copy.remote);
-      // Renderers rarely create their output directories.
-      const dir = copy.remote.includes('/') ? copy.remote.slice(0, copy.remote.lastIndexOf('/')) : '';
-      if (dir) await this.session.mkdirp(dir);
-    }
-  }
-
   async run(task: Task, attempt: number, signal: AbortSignal): Promise<AttemptOutcome> {
     try {
-      await this.prepareOutputs(task);
+      for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy);
     } catch (err) {
       return this.lostOr({ kind: 'failed', message: errorMessage(err) });
     }
@@ -103,7 +93,9 @@ export class HostRunner implements SchedulerHost {
     };
     const timeout = this.options.timeoutMs !== undefined ? AbortSignal.timeout(this.options.timeoutMs) : undefined;
     const stop = timeout ? AbortSignal.any([signal, timeout]) : signal;
-    const exit = await shell.run(started.id, started.argv, stop);
+    // The host shell removes stale outputs (one must never pass for this attempt's) and creates their directories.
+    const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
+    const exit = await shell.run(started.id, started.argv, stop, outputs);
     if (exit.lost) {
       // The renderer may well still be running on the host (a network blip):
       // if the host is back within the grace period, pick up its result there.
@@ -113,7 +105,7 @@ export class HostRunner implements SchedulerHost {
     }
     // A renderer that succeeded frees its slot now: its outputs are fetched while the next task renders.
     // A failure is settled first, so a host that fails everything is taken out before it takes more.
-    const outcome = this.finish(shell, started, exit.code, signal, timeout);
+    const outcome = this.finish(shell, started, exit, signal, timeout);
     return exit.code === 0 && !signal.aborted ? { kind: 'released', outcome } : outcome;
   }
 
@@ -131,20 +123,23 @@ export class HostRunner implements SchedulerHost {
       return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
     }
     this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
-    return this.finish(shell, started, exit.code, signal, undefined);
+    return this.finish(shell, started, exit, signal, undefined);
   }
 
-  private async finish(shell: HostShell, s: Started, code: number | null, signal: AbortSignal, timeout: AbortSignal | undefined): Promise<FinalOutcome> {
+  private async finish(shell: HostShell, s: Started, exit: TaskExit, signal: AbortSignal, timeout: AbortSignal | undefined): Promise<FinalOutcome> {
     const { plan } = this.options;
     const host = this.name;
+    const code = exit.code;
     let output: Buffer = Buffer.alloc(0);
     try {
-      output = await this.session.readFile(`${runDir(s.token)}/${s.id}.log`);
+      // A quiet renderer costs no round trips for its log.
+      if (exit.wrote !== false) output = await this.session.readFile(`${runDir(s.token)}/${s.id}.log`);
     } catch {
       // No output file (the task never started, or the host lost it): the log says so.
     }
     shell.forget(s.id, s.token);
-    await mkdir(this.options.logDir, { recursive: true });
+    this.logDirMade ??= mkdir(this.options.logDir, { recursive: true });
+    await this.logDirMade;
     const logPath = join(this.options.logDir, `${slug(s.task.label)}.${slug(host)}.${s.attempt}.log`);
     await writeFile(
       logPath,
@@ -170,10 +165,12 @@ export class HostRunner implements SchedulerHost {
     }
 
     try {
-      for (const copy of plan.taskOuts(s.task, host)) {
+      for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
         const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        await download(this.session, copy, image ? decodes : undefined);
-        await removeRemote(this.session, copy.remote);
+        const state = exit.outputs?.[i];
+        await download(this.session, copy, image ? decodes : undefined, state);
+        if (state === 'file') await this.session.unlink(copy.remote);
+        else await removeRemote(this.session, copy.remote);
       }
       await this.options.onOutputs?.(s.task);
     } catch (err) {

@@ -12,10 +12,19 @@ export interface ShellPipes {
   end(): void;
 }
 
+/** What the host shell saw of an output after its task: a non-empty file, an empty one, a directory, or nothing. */
+export type OutputState = 'file' | 'empty' | 'dir' | 'missing';
+
+const OUTPUT_STATES: Record<string, OutputState> = { f: 'file', e: 'empty', d: 'dir', '-': 'missing' };
+
 export interface TaskExit {
   /** Exit status, or null when the shell went away first (the task may still run on the host). */
   code: number | null;
   lost?: Error | undefined;
+  /** Whether the task wrote anything to its log; unknown for an adopted task. */
+  wrote?: boolean | undefined;
+  /** The state of each output given to `run`, in order; unknown for an adopted task. */
+  outputs?: OutputState[] | undefined;
 }
 
 /**
@@ -49,9 +58,13 @@ export class HostShell {
     return !this.dead;
   }
 
-  /** Runs argv as task `id`; aborting the signal stops it (its whole process group). */
-  run(id: string, argv: readonly string[], signal: AbortSignal): Promise<TaskExit> {
-    return this.await(id, runLine(id, argv), signal);
+  /**
+   * Runs argv as task `id`; aborting the signal stops it (its whole process
+   * group). `outputs` (workdir-relative) are removed before it starts, their
+   * directories created, and their states reported when it ends.
+   */
+  run(id: string, argv: readonly string[], signal: AbortSignal, outputs: readonly string[] = []): Promise<TaskExit> {
+    return this.await(id, runLine(id, argv, outputs), signal);
   }
 
   /** Waits for task `id` that an earlier shell (`fromToken`) started, and takes over stopping it. */
@@ -90,11 +103,15 @@ export class HostShell {
     while ((nl = this.stdoutBuf.indexOf('\n')) >= 0) {
       const line = this.stdoutBuf.slice(0, nl);
       this.stdoutBuf = this.stdoutBuf.slice(nl + 1);
-      const m = /^exit (\S+) (\d+)$/.exec(line);
+      const m = /^exit (\S+) (\d+)(?: ([01])([fed-]*))?$/.exec(line);
       if (!m) continue;
       const resolve = this.waiting.get(m[1]!);
       this.waiting.delete(m[1]!);
-      resolve?.({ code: Number(m[2]) });
+      resolve?.({
+        code: Number(m[2]),
+        wrote: m[3] === undefined ? undefined : m[3] === '1',
+        outputs: m[4] === undefined ? undefined : [...m[4]].map((c) => OUTPUT_STATES[c]!),
+      });
     }
   }
 }

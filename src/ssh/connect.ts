@@ -141,6 +141,9 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
     client.on('ready', () => {
       if (settled) return;
       settled = true;
+      // Task lines are small and answered at once: Nagle's algorithm would hold a
+      // second one until the first is acknowledged (40 ms of delayed ACK each).
+      client.setNoDelay(true);
       ctx.signal?.removeEventListener('abort', onAbort);
       resolve(client);
     });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TransferError, errorMessage } from '../errors.js';
+import type { OutputState } from '../hosts/hostShell.js';
 import type { HostSession } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
 
@@ -91,8 +92,12 @@ export async function download(
   copy: Copy,
   /** Checks a downloaded file (an image decodes) before it may take its final name. */
   verify?: (path: string) => Promise<boolean>,
+  /** What the host shell already saw there, which spares a stat. */
+  known?: OutputState,
 ): Promise<void> {
-  const info = await session.stat(copy.remote);
+  if (known === 'missing') throw new TransferError(`${copy.remote} was not produced on ${session.name}`);
+  if (known === 'empty') throw new TransferError(`${copy.remote} on ${session.name} is empty`);
+  const info = known === 'file' ? { isDirectory: false, size: undefined } : await session.stat(copy.remote);
   if (!info) throw new TransferError(`${copy.remote} was not produced on ${session.name}`);
   if (!info.isDirectory && info.size === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
   await mkdir(dirname(copy.local), { recursive: true });
@@ -121,10 +126,11 @@ async function downloadDir(session: HostSession, remote: string, local: string):
   }
 }
 
-async function downloadFile(session: HostSession, remote: string, local: string, size: number): Promise<void> {
+/** `size` is the size a stat saw; unknown, the file is only known to be non-empty. */
+async function downloadFile(session: HostSession, remote: string, local: string, size: number | undefined): Promise<void> {
   await session.getFile(remote, local);
   const got = (await stat(local)).size;
-  if (got !== size) throw new TransferError(`${session.name}:${remote}: received ${got} bytes of ${size}`);
+  if (size === undefined ? got === 0 : got !== size) throw new TransferError(`${session.name}:${remote}: received ${got} bytes of ${size ?? 'a non-empty file'}`);
 }
 
 /** Removes a remote file or directory tree if it exists: a stale output must never pass for a new one. */

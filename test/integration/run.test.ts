@@ -140,6 +140,37 @@ describe('distray run against real sshd hosts', () => {
     expect(existsSync(canary)).toBe(false);
   });
 
+  it('never takes a stale remote output for a new one, and makes output directories', async () => {
+    const cwd = workspace();
+    const wd = join(h1.workdir, 'stale');
+    // Left on the host by an earlier run: a file, another file, a directory.
+    mkdirSync(join(wd, 'out', '3.txt'), { recursive: true });
+    writeFileSync(join(wd, 'out', '1.txt'), 'stale frame 1\n');
+    writeFileSync(join(wd, 'out', '2.txt'), 'stale frame 2\n');
+    writeFileSync(join(wd, 'out', '3.txt', 'old.txt'), 'stale\n');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: wd })}\n`, 'stale.yaml');
+    // Frame 1 writes nothing, frame 2 an empty file, frame 3 a directory.
+    const script = 'case $0 in 1) ;; 2) : > out/2.txt ;; 3) mkdir out/3.txt && echo new > out/3.txt/new.txt ;; esac';
+    const r = await runCli(['run', inv, '1,3', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    const byFrame = new Map(readReport(join(cwd, 'r.json')).tasks.map((t) => [t.frame, t]));
+    expect(byFrame.get(1)).toMatchObject({ status: 'failed', error: expect.stringMatching(/out\/1\.txt was not produced on h1/) as unknown });
+    expect(byFrame.get(2)).toMatchObject({ status: 'failed', error: expect.stringMatching(/out\/2\.txt on h1 is empty/) as unknown });
+    expect(byFrame.get(3)?.status).toBe('done');
+    expect(existsSync(join(cwd, 'f', '1.txt'))).toBe(false);
+    expect(existsSync(join(cwd, 'f', '2.txt'))).toBe(false);
+    expect(readdirSync(join(cwd, 'f', '3.txt'))).toEqual(['new.txt']);
+    // The stale file is gone from the host, and so is the fetched directory.
+    expect(existsSync(join(wd, 'out', '1.txt'))).toBe(false);
+    expect(existsSync(join(wd, 'out', '3.txt'))).toBe(false);
+
+    // A renderer that does not create its output's directories finds them made.
+    const r2 = await runCli(['run', inv, '4,5', 'sh', '-c', 'echo "frame $0" > "$1"', '%d', 'deep/er/%d.txt', '--out', 'deep/er/%d.txt=f/%d.txt'], { cwd });
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(readFileSync(join(cwd, 'f', '4.txt'), 'utf8')).toBe('frame 4\n');
+    expect(existsSync(join(wd, 'deep', 'er', '4.txt'))).toBe(false);
+  });
+
   it('refuses a host whose key does not match known_hosts and finishes on the others', async () => {
     const cwd = workspace();
     // A known_hosts where h2 is listed with h1's key: h2 now offers a "changed" key.
