@@ -1,4 +1,4 @@
-import { Listr, type ListrTaskWrapper } from 'listr2';
+import type { Listr, ListrTaskWrapper } from 'listr2';
 import type { FinalOutcome, HostRecord, Scheduler, TaskRecord } from '../scheduler/scheduler.js';
 
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
@@ -103,7 +103,7 @@ export class TerminalProgress implements Progress {
       }
     };
     const until = (): Promise<void> => new Promise((resolve) => this.release.push(resolve));
-    this.list = new Listr(
+    const tasks = (Listr: typeof import('listr2').Listr): Listr => new Listr(
       [
         {
           title: counter.line(),
@@ -136,7 +136,13 @@ export class TerminalProgress implements Progress {
       }
       refresh(h);
     });
-    this.running = this.list.run().catch(() => {});
+    // listr2 is loaded only for a terminal: plain and scripted runs start that much sooner.
+    this.running = import('listr2')
+      .then(({ Listr }) => {
+        this.list = tasks(Listr);
+        return this.list.run();
+      })
+      .catch(() => {});
   }
 
   note(text: string): void {

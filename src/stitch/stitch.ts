@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from '../transfer/sharp.js';
 import { StitchError, errorMessage } from '../errors.js';
 import type { Size, Tile } from '../plan/tiles.js';
 
@@ -31,6 +31,7 @@ function describeTile(t: TileImage): string {
 
 /** Tells the layout from the image's dimensions, or refuses an image that is neither. */
 export async function tileLayout(t: TileImage, size: Size): Promise<TileLayout> {
+  const sharp = await loadSharp();
   const meta = await sharp(t.path).metadata();
   const w = t.tile.x1 - t.tile.x0;
   const h = t.tile.y1 - t.tile.y0;
@@ -43,6 +44,7 @@ export async function tileLayout(t: TileImage, size: Size): Promise<TileLayout> 
 
 async function inspect(t: TileImage, size: Size): Promise<TileInfo> {
   const layout = await tileLayout(t, size);
+  const sharp = await loadSharp();
   const meta = await sharp(t.path).metadata();
   return { ...t, layout, channels: meta.channels ?? 3, sixteenBit: meta.depth === 'ushort' };
 }
@@ -53,6 +55,7 @@ async function inspect(t: TileImage, size: Size): Promise<TileInfo> {
  * have them, and the result is written under a temporary name and renamed.
  */
 export async function stitchFrame(tiles: readonly TileImage[], size: Size, out: string): Promise<void> {
+  const sharp = await loadSharp();
   const infos = await Promise.all(tiles.map((t) => inspect(t, size)));
   const sixteenBit = infos.some((i) => i.sixteenBit);
   const colour = infos.some((i) => i.channels >= 3);

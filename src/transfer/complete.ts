@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import sharp from 'sharp';
+import { loadSharp } from './sharp.js';
 
 /** Formats sharp decodes; other outputs are judged by being present and non-empty. */
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif']);
@@ -8,6 +8,7 @@ export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif
 /** Can this image be decoded to the last pixel? A truncated PNG has a valid header. */
 export async function decodes(path: string): Promise<boolean> {
   try {
+    const sharp = await loadSharp();
     await sharp(path, { failOn: 'truncated', sequentialRead: true, limitInputPixels: false }).raw().toBuffer();
     return true;
   } catch {
