@@ -52,11 +52,13 @@ export class SshSession implements HostSession {
   private readonly connections: Connection[] = [];
   private opening: Promise<Connection> | undefined;
 
+  /** Set by open() before the session is handed out. */
+  private sftp!: SFTPWrapper;
+
   private constructor(
     private readonly host: HostConfig,
     private readonly ctx: ConnectContext,
     first: Client,
-    private readonly sftp: SFTPWrapper,
     private readonly graceSeconds: number,
   ) {
     this.name = host.name;
@@ -80,16 +82,21 @@ export class SshSession implements HostSession {
   /** Connects, opens SFTP and creates the workdir. More connections are opened as slots need channels. */
   static async open(host: HostConfig, ctx: ConnectContext, graceSeconds: number): Promise<SshSession> {
     const first = await connectEndpoint(host, ctx);
+    const session = new SshSession(host, ctx, first, graceSeconds);
     try {
-      const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+      // SFTP's channel is asked for first, so a server that allows one session per connection gives it that one.
+      const sftp = new Promise<SFTPWrapper>((resolve, reject) =>
         first.sftp((err, s) => (err ? reject(new ConnectionError('error', `${host.name}: cannot start SFTP: ${err.message}`)) : resolve(s))),
       );
-      sftp.on('error', () => {});
-      const session = new SshSession(host, ctx, first, sftp, graceSeconds);
+      // The host shell's login (the user's rc files) overlaps SFTP and the workdir's creation;
+      // if it gets there first, it makes the workdir itself.
+      session.shell().catch(() => {});
+      session.sftp = await sftp;
+      session.sftp.on('error', () => {});
       await session.makeWorkdir();
       return session;
     } catch (err) {
-      first.end();
+      await session.close();
       throw err;
     }
   }

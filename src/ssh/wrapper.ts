@@ -65,7 +65,7 @@ export function runDir(token: string): string {
  * would stay for the rest of the shell); sh gives background jobs /dev/null
  * as stdin, hence the controller's input on fd 3.
  */
-const SCRIPT = `cd -- "$1" 2>/dev/null || { printf 'distray: cannot enter the workdir %s\\n' "$1" >&2; exit ${EXIT_NO_WORKDIR}; }
+const SCRIPT = `cd -- "$1" 2>/dev/null || { mkdir -p -- "$1" 2>/dev/null && cd -- "$1"; } || { printf 'distray: cannot enter the workdir %s\\n' "$1" >&2; exit ${EXIT_NO_WORKDIR}; }
 token=$2 slots=$3 grace=$4
 nl='
 '
