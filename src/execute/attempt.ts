@@ -5,10 +5,10 @@ import { errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
-import type { AttemptOutcome, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
+import type { AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
 import { download, removeRemote, upload } from '../transfer/copies.js';
-import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir } from '../ssh/wrapper.js';
+import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
 
 export interface AttemptOptions {
   plan: Plan;
@@ -25,6 +25,9 @@ export interface AttemptOptions {
 }
 
 const TAIL_LINES = 10;
+
+/** Longest run line that may wait in a lane's pipe on the host (pipes hold 64 KiB on Linux, 4 KiB at the least). */
+const MAX_QUEUED_LINE = 3 * 1024;
 
 function tailOf(output: Buffer): string {
   return output
@@ -72,7 +75,16 @@ export class HostRunner implements SchedulerHost {
     void session.lost.then((e) => (this.lostError = e));
   }
 
-  async run(task: Task, attempt: number, signal: AbortSignal): Promise<AttemptOutcome> {
+  /** Its host shell queues a slot's next task behind the running one (see ssh/wrapper.ts). */
+  readonly queues = true;
+
+  /** A queued task's line waits in a pipe on the host: keep it well inside the pipe's buffer. */
+  canQueue(task: Task): boolean {
+    const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
+    return runLine(0, 'id', this.options.plan.argv(task, this.name), outputs).length <= MAX_QUEUED_LINE;
+  }
+
+  async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
     try {
       for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy);
     } catch (err) {
@@ -91,11 +103,20 @@ export class HostRunner implements SchedulerHost {
       token: shell.token,
       argv: this.options.plan.argv(task, this.name),
     };
-    const timeout = this.options.timeoutMs !== undefined ? AbortSignal.timeout(this.options.timeoutMs) : undefined;
+    // --timeout counts from when the renderer starts, not from when the task was queued behind another.
+    const { timeoutMs } = this.options;
+    const timeoutCtl = timeoutMs !== undefined ? new AbortController() : undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const onStart = (): void => {
+      slot.started();
+      if (timeoutCtl) timer = setTimeout(() => timeoutCtl.abort(), timeoutMs);
+    };
+    const timeout = timeoutCtl?.signal;
     const stop = timeout ? AbortSignal.any([signal, timeout]) : signal;
     // The host shell removes stale outputs (one must never pass for this attempt's) and creates their directories.
     const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
-    const exit = await shell.run(started.id, started.argv, stop, outputs);
+    const exit = await shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart);
+    clearTimeout(timer);
     if (exit.lost) {
       // The renderer may well still be running on the host (a network blip):
       // if the host is back within the grace period, pick up its result there.
@@ -138,20 +159,26 @@ export class HostRunner implements SchedulerHost {
       // No output file (the task never started, or the host lost it): the log says so.
     }
     shell.forget(s.id, s.token);
-    this.logDirMade ??= mkdir(this.options.logDir, { recursive: true });
-    await this.logDirMade;
     const logPath = join(this.options.logDir, `${slug(s.task.label)}.${slug(host)}.${s.attempt}.log`);
-    await writeFile(
-      logPath,
-      Buffer.concat([
-        Buffer.from(`# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`),
-        output,
-        Buffer.from(`\n# exit status: ${code ?? 'none'}\n`),
-      ]),
-    );
+    const writeLog = async (): Promise<void> => {
+      this.logDirMade ??= mkdir(this.options.logDir, { recursive: true });
+      await this.logDirMade;
+      await writeFile(
+        logPath,
+        Buffer.concat([
+          Buffer.from(`# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`),
+          output,
+          Buffer.from(`\n# exit status: ${code ?? 'none'}\n`),
+        ]),
+      );
+    };
+    // A renderer that succeeded without a word leaves no log: there is nothing to keep.
+    const quiet = code === 0 && output.length === 0;
+    if (!quiet) await writeLog();
 
     if (signal.aborted) return { kind: 'cancelled' };
-    const failed = (message: string): FinalOutcome => {
+    const failed = async (message: string): Promise<FinalOutcome> => {
+      if (quiet) await writeLog();
       const lines = tailOf(output);
       return { kind: 'failed', message: lines ? `${message}; last output:\n${lines}` : message, log: logPath };
     };
@@ -174,7 +201,7 @@ export class HostRunner implements SchedulerHost {
       }
       await this.options.onOutputs?.(s.task);
     } catch (err) {
-      return this.lostOr(failed(errorMessage(err)));
+      return this.lostOr(await failed(errorMessage(err)));
     }
     return { kind: 'done' };
   }

@@ -123,6 +123,10 @@ export class HostLifecycle {
       await session.close();
       throw new ConnectionError('error', 'the run ended while it connected');
     }
+    // A shell of the lost connection may live on, unaware (a silent drop): retire it, so its
+    // lanes give up their leases once what they run has ended.
+    const previous = this.sessions.get(host.name)?.shellToken;
+    if (previous) (await session.shell().catch(() => undefined))?.retire(previous);
     this.sessions.set(host.name, session);
     void session.lost.then((e) => {
       this.scheduler.removeHost(host.name, 'lost', e.message);

@@ -36,6 +36,7 @@ export class HostShell {
   private stdoutBuf = '';
   private stderrText = '';
   private readonly waiting = new Map<string, (r: TaskExit) => void>();
+  private readonly starting = new Map<string, () => void>();
 
   constructor(
     private readonly pipes: ShellPipes,
@@ -59,12 +60,16 @@ export class HostShell {
   }
 
   /**
-   * Runs argv as task `id`; aborting the signal stops it (its whole process
-   * group). `outputs` (workdir-relative) are removed before it starts, their
-   * directories created, and their states reported when it ends.
+   * Runs argv as task `id` in `lane` (one per slot: a lane runs its tasks one
+   * after another, so a task sent while the lane is busy waits there and
+   * starts the moment the lane is free). Aborting the signal stops it (its
+   * whole process group). `outputs` (workdir-relative) are removed before it
+   * starts, their directories created, and their states reported when it
+   * ends. `onStart` is called when its renderer starts.
    */
-  run(id: string, argv: readonly string[], signal: AbortSignal, outputs: readonly string[] = []): Promise<TaskExit> {
-    return this.await(id, runLine(id, argv, outputs), signal);
+  run(lane: number, id: string, argv: readonly string[], signal: AbortSignal, outputs: readonly string[] = [], onStart?: () => void): Promise<TaskExit> {
+    if (onStart) this.starting.set(id, onStart);
+    return this.await(id, runLine(lane, id, argv, outputs), signal);
   }
 
   /** Waits for task `id` that an earlier shell (`fromToken`) started, and takes over stopping it. */
@@ -79,6 +84,7 @@ export class HostShell {
         this.pipes.stdin.write(`stop ${id}\n`);
       };
       this.waiting.set(id, (r) => {
+        this.starting.delete(id);
         signal.removeEventListener('abort', onAbort);
         resolve(r);
       });
@@ -86,6 +92,15 @@ export class HostShell {
       this.pipes.stdin.write(line);
       if (signal.aborted) onAbort();
     });
+  }
+
+  /**
+   * Retires an earlier host shell of this host, one whose connection was
+   * lost but which may not know it yet: it starts nothing more, and its
+   * lanes end (giving up their leases) once their running tasks end.
+   */
+  retire(token: string): void {
+    if (!this.dead && token !== this.token) this.pipes.stdin.write(`retire ${token}\n`);
   }
 
   /** The task's files on the host are no longer needed. */
@@ -103,6 +118,12 @@ export class HostShell {
     while ((nl = this.stdoutBuf.indexOf('\n')) >= 0) {
       const line = this.stdoutBuf.slice(0, nl);
       this.stdoutBuf = this.stdoutBuf.slice(nl + 1);
+      if (line.startsWith('start ')) {
+        const id = line.slice(6);
+        this.starting.get(id)?.();
+        this.starting.delete(id);
+        continue;
+      }
       const m = /^exit (\S+) (\d+)(?: ([01])([fed-]*))?$/.exec(line);
       if (!m) continue;
       const resolve = this.waiting.get(m[1]!);

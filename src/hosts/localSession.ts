@@ -38,6 +38,8 @@ export class LocalSession implements HostSession {
 
   private currentShell: HostShell | undefined;
 
+  shellToken: string | undefined;
+
   shell(): Promise<HostShell> {
     if (!this.currentShell?.alive) this.currentShell = this.openShell();
     return Promise.resolve(this.currentShell);
@@ -45,6 +47,7 @@ export class LocalSession implements HostSession {
 
   private openShell(): HostShell {
     const token = newToken();
+    this.shellToken = token;
     const argv = hostShellArgv({ workdir: this.workdir, env: this.env, token, slots: this.slots, graceSeconds: this.graceSeconds });
     const child = spawn('sh', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.children.add(child);

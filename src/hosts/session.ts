@@ -16,6 +16,8 @@ export interface HostSession {
   readonly lost: Promise<Error>;
   /** The host shell (a long-lived shell in the workdir that runs the tasks), started on first use and again if it died. */
   shell(): Promise<HostShell>;
+  /** The token of the host shell started last, if any (see HostShell.retire). */
+  readonly shellToken: string | undefined;
   readFile(path: string): Promise<Buffer>;
   /** SHA-256 (hex) of the regular files among `paths` that exist, or undefined if the host cannot hash. */
   hashFiles(paths: readonly string[]): Promise<Map<string, string> | undefined>;

@@ -170,9 +170,12 @@ export class SshSession implements HostSession {
     }
   }
 
+  shellToken: string | undefined;
+
   private openShellOn(conn: Connection): Promise<HostShell> {
     conn.channels++;
     const token = newToken();
+    this.shellToken = token;
     const command = hostShellCommand({ workdir: this.host.workdir, env: this.host.env, token, slots: this.host.slots, graceSeconds: this.graceSeconds });
     return new Promise<HostShell>((resolve, reject) => {
       conn.client.exec(command, (err, channel) => {
@@ -217,7 +220,8 @@ export class SshSession implements HostSession {
     for (let i = 0; i < paths.length; i += 1000) {
       const batch = paths.slice(i, i + 1000);
       const id = `hash-${randomBytes(4).toString('hex')}`;
-      const { code, lost } = await shell.run(id, ['sh', '-c', script, 'distray-hash', ...batch], new AbortController().signal);
+      // Lane 0 is free: the host has not been given a task yet.
+      const { code, lost } = await shell.run(0, id, ['sh', '-c', script, 'distray-hash', ...batch], new AbortController().signal);
       if (lost) throw lost;
       const output = (await this.readFile(`${runDir(shell.token)}/${id}.log`)).toString();
       shell.forget(id, shell.token);

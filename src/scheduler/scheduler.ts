@@ -17,10 +17,25 @@ export type AttemptOutcome =
 
 export type FinalOutcome = Exclude<AttemptOutcome, { kind: 'released' }>;
 
+/** Where an attempt runs on its host, and how it says it has started. */
+export interface AttemptSlot {
+  /** The slot (0..slots-1): a host runs one attempt at a time per slot, in the order they were given. */
+  lane: number;
+  /** Called when the renderer actually starts (a queued attempt waits for the one before it). */
+  started(): void;
+}
+
 export interface SchedulerHost {
   readonly name: string;
   readonly slots: number;
-  run(task: Task, attempt: number, signal: AbortSignal): Promise<AttemptOutcome>;
+  /**
+   * True if the host can be given a slot's next attempt while the current
+   * one runs (it queues it, and starts it the moment the slot is free).
+   */
+  readonly queues?: boolean;
+  /** Whether this task may wait in a queue on the host (a very long command line may not). */
+  canQueue?(task: Task): boolean;
+  run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome>;
 }
 
 export type TaskStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
@@ -74,7 +89,12 @@ interface ActiveHost {
   record: HostRecord;
   removed: boolean;
   streak: Set<number>;
+  /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
+  estimate?: number | undefined;
 }
+
+/** Weight of the newest attempt in a host's moving average of task time. */
+const ESTIMATE_WEIGHT = 0.3;
 
 /**
  * One queue of tasks pulled by free host slots: a fast host simply comes back
@@ -153,7 +173,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const active: ActiveHost = { host, record, removed: false, streak: new Set() };
     this.active.push(active);
     this.emit('host-state', record);
-    for (let i = 0; i < host.slots; i++) this.workers.push(this.worker(active));
+    for (let i = 0; i < host.slots; i++) this.workers.push(this.worker(active, i));
     this.changed();
   }
 
@@ -212,46 +232,103 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  private take(a: ActiveHost): TaskRecord | undefined {
+  /** Tasks per millisecond the usable hosts get through, or undefined while a host's pace is unknown. */
+  private pace(): number | undefined {
+    let rate = 0;
+    for (const u of this.usableHosts()) {
+      if (u.estimate === undefined) return undefined;
+      rate += u.host.slots / u.estimate;
+    }
+    return rate;
+  }
+
+  /**
+   * Whether a slot of `a` should take the next task now. Pull scheduling, with
+   * two looks ahead once every host's pace is known: near the end a slow host
+   * leaves a task to faster ones that would finish it sooner (the rest of the
+   * queue drains before it could), and a slot queues a second task behind its
+   * running one only while the queue is long enough that the wait cannot
+   * delay the end of the run.
+   */
+  private shouldTake(a: ActiveHost, queued: boolean): boolean {
+    if (queued && (!a.host.queues || this.pendingHosts > 0)) return false;
+    const pace = this.pace();
+    if (pace === undefined || a.estimate === undefined) return !queued;
+    const drain = this.queue.length / pace;
+    if (queued) return 2 * a.estimate < drain;
+    const fastest = Math.min(...this.usableHosts().map((u) => u.estimate!));
+    return a.estimate <= drain + fastest;
+  }
+
+  private take(a: ActiveHost, queued: boolean): TaskRecord | undefined {
+    if (this.queue.length === 0 || !this.shouldTake(a, queued)) return undefined;
     const usable = this.usableHosts();
     // A task goes back to a host it failed on only when no other host can take it,
     // now or once the hosts still connecting are up.
     const i = this.queue.findIndex(
-      (r) => !r.failedOn.has(a.host.name) || (this.pendingHosts <= 0 && usable.every((u) => r.failedOn.has(u.host.name))),
+      (r) =>
+        (!r.failedOn.has(a.host.name) || (this.pendingHosts <= 0 && usable.every((u) => r.failedOn.has(u.host.name)))) &&
+        (!queued || (a.host.canQueue?.(r.task) ?? true)),
     );
     if (i < 0) return undefined;
     return this.queue.splice(i, 1)[0];
   }
 
-  private async worker(a: ActiveHost): Promise<void> {
-    while (!a.removed && !this.abort.signal.aborted && !this.isFinished) {
-      const rec = this.take(a);
-      if (!rec) {
-        await new Promise<void>((resolve) => this.waiters.push(resolve));
-        continue;
-      }
-      await this.attempt(a, rec);
-    }
+  private nextChange(): Promise<void> {
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
-  private async attempt(a: ActiveHost, rec: TaskRecord): Promise<void> {
+  /**
+   * One slot of a host: takes a task, and may queue one more behind it on
+   * the host (see shouldTake), so the host starts it without waiting for us.
+   */
+  private async worker(a: ActiveHost, lane: number): Promise<void> {
+    const inflight = new Set<Promise<void>>();
+    while (!a.removed && !this.abort.signal.aborted && !this.isFinished) {
+      const rec = inflight.size < 2 ? this.take(a, inflight.size > 0) : undefined;
+      if (!rec) {
+        // Wait for this slot's running attempt to end, or for anything else to change.
+        await Promise.race([this.nextChange(), ...inflight]);
+        continue;
+      }
+      const p: Promise<void> = this.attempt(a, rec, lane).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await Promise.all(inflight);
+  }
+
+  private async attempt(a: ActiveHost, rec: TaskRecord, lane: number): Promise<void> {
     this.running++;
     rec.status = 'running';
     rec.host = a.host.name;
     a.record.running.add(rec);
     const attempt = rec.attempts + 1;
-    const started = this.options.now();
+    let started = this.options.now();
+    let running = false;
     rec.startedAt = started;
     rec.endedAt = null;
     this.emit('task-start', rec, a.record, attempt);
     const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
+    const slot: AttemptSlot = {
+      lane,
+      started: () => {
+        // A queued attempt's time counts from when its renderer started.
+        started = this.options.now();
+        running = true;
+        rec.startedAt = started;
+      },
+    };
     let outcome: AttemptOutcome;
     try {
-      outcome = await a.host.run(rec.task, attempt, this.abort.signal);
+      outcome = await a.host.run(rec.task, attempt, this.abort.signal, slot);
     } catch (err) {
       outcome = internal(err);
     }
     a.record.running.delete(rec);
+    if (running && (outcome.kind === 'released' || outcome.kind === 'done')) {
+      const ms = this.options.now() - started;
+      a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
+    }
     const end = (final: FinalOutcome): void => {
       rec.endedAt = this.options.now();
       rec.seconds += (rec.endedAt - started) / 1000;
@@ -263,6 +340,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (outcome.kind === 'released') {
       // The slot is free now; the attempt still counts as running until its outputs are in.
       void outcome.outcome.catch(internal).then(end);
+      this.changed();
       return;
     }
     end(outcome);

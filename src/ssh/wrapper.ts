@@ -12,7 +12,7 @@ export const EXIT_NOT_STARTED = 254;
 /** `adopt` of a task whose renderer is gone without a status (its shell died with the host). */
 export const EXIT_VANISHED = 255;
 
-/** Where a host shell keeps its tasks' pid, output and status, relative to the workdir. */
+/** Where a host shell keeps its tasks' files (ID.task, ID.log), relative to the workdir. */
 export function runDir(token: string): string {
   return `.distray/run/${token}`;
 }
@@ -24,46 +24,61 @@ export function runDir(token: string): string {
  * rc files (85 ms of CPU for root on our CI image, seconds with some conda
  * setups).
  *
- * Each task's pid, output and exit status live in files under
- * <workdir>/.distray/run/<token>/, so they survive the controller: a
+ * Tasks run in lanes, one per slot of the controller: a lane is a
+ * long-lived subshell reading its tasks from a FIFO, one after another. The
+ * controller may queue a lane's next task while the current one renders, so
+ * the next starts the moment the current ends, without waiting for a round
+ * trip to the controller; and a lane costs no fork of its own per task.
+ *
+ * Each task has two files under <workdir>/.distray/run/<token>/: ID.log,
+ * the renderer's output, and ID.task, empty when the task is claimed, then
+ * "PID" while it runs and "PID STATUS" when it has ended (rewriting a file
+ * costs far less than creating one). They survive the controller: a
  * controller that reconnects after a network blip adopts a running task
- * (`adopt`) and picks up its result instead of rendering it again.
+ * (`adopt`) and picks up its result instead of rendering it again. A lane
+ * claims a task (creates ID.task, O_EXCL) before starting it, and so does
+ * `adopt` for one that has not started: whoever claims first decides, so a
+ * task is never both run and given back.
  *
  * Protocol, one line each way:
- * - stdin: `run ID ARGV` (ARGV single-quoted, newlines as "$nl"), after an
- *   optional `outs PATHS` (quoted the same way) naming the task's outputs,
- *   `stop ID`, `adopt ID TOKEN` (a task an earlier shell TOKEN started), or
+ * - stdin: `run LANE ID NOUT OUTPUT... ARGV...` (words single-quoted,
+ *   newlines as "$nl"; NOUT outputs, workdir-relative), `stop ID`,
+ *   `adopt ID TOKEN` (a task an earlier shell TOKEN started), or
  *   `forget ID TOKEN` (its files are no longer needed; a shell's own are
  *   removed in one go when it exits, which costs less than one rm a task).
- * - stdout: `exit ID STATUS INFO` when a task has ended (one write each, so
- *   lines from concurrent tasks never interleave). INFO is `1` if the task
- *   wrote any output (its log is not empty) else `0`, then one letter per
- *   output: `f` a non-empty file, `e` an empty one, `d` a directory, `-`
- *   missing. `adopt` answers without INFO.
+ * - stdout (one write a line, so lines from lanes never interleave):
+ *   `start ID` when its renderer starts, and `exit ID STATUS INFO` when it
+ *   has ended. INFO is `1` if the task wrote any output (its log is not
+ *   empty) else `0`, then a letter per output: `f` a non-empty file, `e` an
+ *   empty one, `d` a directory, `-` missing. `adopt` answers without INFO.
  *
  * Outputs are looked after here rather than over SFTP, with shell builtins
  * (no process is started unless there is something to remove or create):
  * before the renderer starts a stale output is removed, so it can never pass
  * for this attempt's, and its directory is created; after it ends the INFO
- * says what to fetch. That is ten SFTP round trips a task fewer.
+ * says what to fetch.
  *
- * Before a task runs it takes a lease: an flock on one of
- * <workdir>/.distray/leases/0..slots-1.lock, held while it runs, so two
- * controllers on one host never run more than `slots` tasks there together;
- * the kernel releases a lease however its holder dies. Hosts without
- * flock(1) run unleased.
+ * A task runs under a lease: an flock on one of
+ * <workdir>/.distray/leases/0..slots-1.lock, taken before it starts and
+ * given up when it ends, so two controllers on one host never run more than
+ * `slots` tasks there together, and the kernel releases a lease however its
+ * holder dies. (Held for a lane's whole life it would save a process per
+ * task, but two controllers could then each hold one host and wait on the
+ * other's for ever.) Hosts without flock(1) run unleased.
  *
  * Each renderer runs in its own process group (setsid): OpenSSH 9.2 neither
  * forwards signals for root logins nor kills a pty-less process when the
  * channel closes, so the shell stops the group itself, TERM then KILL.
  * At end of input (the controller closed the channel, or its connection is
- * gone) the shell waits GRACE seconds for a controller to adopt what still
- * runs, then stops the rest. `stop` is immediate.
+ * gone) lanes start nothing more, the shell waits GRACE seconds for a
+ * controller to adopt what still runs, then stops the rest. `stop` is
+ * immediate.
  *
  * Notes for whoever edits this: `kill -TERM -PID`, not `kill -TERM -- -PID`
  * (dash refuses the latter); never `exec ... 2>/dev/null` (the redirection
  * would stay for the rest of the shell); sh gives background jobs /dev/null
- * as stdin, hence the controller's input on fd 3.
+ * as stdin, hence the controller's input on fd 3; `true >f` under `set -C`
+ * fails without ending the shell, `: >f` would end it.
  */
 const SCRIPT = `cd -- "$1" 2>/dev/null || { mkdir -p -- "$1" 2>/dev/null && cd -- "$1"; } || { printf 'distray: cannot enter the workdir %s\\n' "$1" >&2; exit ${EXIT_NO_WORKDIR}; }
 token=$2 slots=$3 grace=$4
@@ -74,79 +89,99 @@ mkdir -p "$run" .distray/leases || exit ${EXIT_NO_WORKDIR}
 exec 3<&0 </dev/null
 have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
 have_setsid=; command -v setsid >/dev/null 2>&1 && have_setsid=1
-n=0
-outs=
+claim() {
+  set -C
+  if { true >"$1"; } 2>/dev/null; then set +C; return 0; fi
+  set +C
+  return 1
+}
 lease() {
   [ -n "$have_flock" ] || return 0
   while :; do
-    [ -e "$run/$id.stop" ] && return 1
-    # Start at a different lock each task, so the first try usually finds a free one.
-    k=0
-    while [ "$k" -lt "$slots" ]; do
-      f=.distray/leases/$(( (n + k) % slots )).lock
+    [ -e "$run/$id.stop" ] || [ -e "$run/eof" ] && return 1
+    # Lane k tries lock k first, so it usually gets it at once.
+    j=0
+    while [ "$j" -lt "$slots" ]; do
+      f=.distray/leases/$(( (lane + j) % slots )).lock
       [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
       if [ -r "$f" ] && exec 9<"$f" && flock -n 9; then return 0; fi
       exec 9<&-
-      k=$((k + 1))
+      j=$((j + 1))
     done
     sleep 0.2
   done
 }
-clear_outs() {
-  eval "set -- $1"
-  for f; do
-    if [ -e "$f" ] || [ -L "$f" ]; then rm -rf -- "$f"; fi
-    case $f in */*) [ -d "\${f%/*}" ] || mkdir -p -- "\${f%/*}" 2>/dev/null ;; esac
-  done
+clear_out() {
+  if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1"; fi
+  case $1 in */*) [ -d "\${1%/*}" ] || mkdir -p -- "\${1%/*}" 2>/dev/null ;; esac
 }
-out_states() {
-  eval "set -- $1"
-  states=
-  for f; do
-    if [ -d "$f" ]; then states=\${states}d; elif [ -s "$f" ]; then states=\${states}f; elif [ -e "$f" ]; then states=\${states}e; else states=\${states}-; fi
-  done
+out_state() {
+  if [ -d "$1" ]; then states=\${states}d; elif [ -s "$1" ]; then states=\${states}f; elif [ -e "$1" ]; then states=\${states}e; else states=\${states}-; fi
 }
-start() {
-  id=$1
-  shift
-  o=$outs
-  outs=
-  (
-    exec 3<&-
-    clear_outs "$o"
-    if ! lease; then echo 143 >"$run/$id.status"; printf 'exit %s 143\\n' "$id"; exit 0; fi
-    if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 9<&- & else "$@" >"$run/$id.log" 2>&1 9<&- & fi
+refuse() {
+  echo "- 143" >"$run/$id.task"
+  printf 'exit %s 143\\n' "$id"
+}
+lane_loop() {
+  lane=$1
+  exec 3<&- 4<>"$run/lane.$lane"
+  while IFS= read -r task <&4; do
+    [ "$task" = quit ] && break
+    eval "set -- $task"
+    id=$1 nout=$2
+    shift 2
+    # Nothing new starts once the controller is gone; an adopt may have claimed it.
+    [ -e "$run/eof" ] && continue
+    # Claimed by an adopting shell first: it is not ours to run (nor to write a state for).
+    claim "$run/$id.task" || { printf 'exit %s 143\\n' "$id"; continue; }
+    if [ -e "$run/$id.stop" ]; then refuse; continue; fi
+    i=0
+    while [ "$i" -lt "$nout" ]; do clear_out "$1"; shift; i=$((i + 1)); done
+    if ! lease; then refuse; continue; fi
+    if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & else "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & fi
     pid=$!
-    echo "$pid" >"$run/$id.pid"
+    echo "$pid" >"$run/$id.task"
+    # A stop that came before the pid was written has nobody to signal: do it here.
+    [ -e "$run/$id.stop" ] && stop_pid "$pid"
+    printf 'start %s\\n' "$id"
     wait "$pid"
     st=$?
     kill -KILL -"$pid" 2>/dev/null
-    echo "$st" >"$run/$id.status"
-    out_states "$o"
+    exec 9<&-
+    echo "$pid $st" >"$run/$id.task"
+    eval "set -- $task"
+    shift 2
+    states= i=0
+    while [ "$i" -lt "$nout" ]; do out_state "$1"; shift; i=$((i + 1)); done
     if [ -s "$run/$id.log" ]; then wrote=1; else wrote=0; fi
     printf 'exit %s %s %s%s\\n' "$id" "$st" "$wrote" "$states"
-  ) &
-  n=$((n + 1))
+  done
 }
 stop_pid() {
   kill -TERM -"$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
   # KILL what is left after the grace; return as soon as the group is gone, so the shell's last wait is short.
   (
-    exec 3<&-
+    exec 3<&- 4<&-
     i=0
     while [ "$i" -lt ${KILL_GRACE_SECONDS * 5} ] && kill -0 -"$1" 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
     kill -KILL -"$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
   ) >/dev/null 2>&1 &
 }
+# Reads a task file: p (pid, or - if it never started) and st (exit status once it has ended).
+task_state() {
+  p= st=
+  [ -f "$1" ] && read -r p st <"$1"
+}
 stop() {
   : >"$run/$1.stop"
-  [ -e "$run/$1.status" ] && return 0
-  p=$(cat "$run/$1.pid" 2>/dev/null) && stop_pid "$p"
+  task_state "$run/$1.task"
+  [ -n "$p" ] && [ "$p" != - ] && [ -z "$st" ] && stop_pid "$p"
 }
 adopt() {
   id=$1 from=.distray/run/$2
-  if [ ! -e "$from/$id.pid" ] && [ ! -e "$from/$id.status" ]; then
-    : >"$from/$id.stop"
+  # Not started yet: claimed here, so its lane never starts it; the controller runs it again.
+  if claim "$from/$id.task"; then
+    echo "- ${EXIT_NOT_STARTED}" >"$from/$id.task"
     printf 'exit %s ${EXIT_NOT_STARTED}\n' "$id"
     return 0
   fi
@@ -154,45 +189,69 @@ adopt() {
   echo "$2" >"$run/$id.adopted-from"
   (
     exec 3<&-
-    while [ ! -e "$from/$id.status" ]; do
-      p=$(cat "$from/$id.pid" 2>/dev/null)
-      if [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; then
+    empty=0
+    while task_state "$from/$id.task"; [ -z "$st" ]; do
+      if [ -z "$p" ]; then empty=$((empty + 1)); else empty=0; fi
+      # Gone without a status (its shell died with the host), or claimed and never started.
+      if { [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; } || [ "$empty" -ge 10 ]; then
         sleep 0.5
-        [ -e "$from/$id.status" ] || echo ${EXIT_VANISHED} >"$from/$id.status"
+        task_state "$from/$id.task"
+        [ -n "$st" ] || { st=${EXIT_VANISHED}; echo "\${p:--} $st" >"$from/$id.task"; }
         break
       fi
       sleep 0.2
     done
-    printf 'exit %s %s\n' "$id" "$(cat "$from/$id.status")"
+    printf 'exit %s %s\n' "$id" "$st"
   ) &
 }
 unfinished() {
-  for p in "$run"/*.pid; do
-    [ -e "$p" ] || continue
-    id=\${p##*/}; id=\${id%.pid}
-    [ -e "$run/$id.status" ] || [ -e "$run/$id.adopted" ] || echo "$run/$id"
+  for t in "$run"/*.task; do
+    [ -e "$t" ] || continue
+    id=\${t##*/}; id=\${id%.task}
+    task_state "$t"
+    [ -n "$p" ] && [ -z "$st" ] && [ ! -e "$run/$id.adopted" ] && echo "$run/$id"
   done
   for a in "$run"/*.adopted-from; do
     [ -e "$a" ] || continue
     id=\${a##*/}; id=\${id%.adopted-from}
-    from=.distray/run/$(cat "$a")
-    [ -e "$from/$id.status" ] || echo "$from/$id"
+    read -r from <"$a"
+    task_state ".distray/run/$from/$id.task"
+    [ -z "$st" ] && echo ".distray/run/$from/$id"
   done
+}
+# Ends a shell's lanes once their running tasks end: they start nothing more and give up their leases.
+# Opened read-write, a FIFO whose lane is gone takes the line instead of blocking.
+retire() {
+  [ -d "$1" ] || return 0
+  : >"$1/eof"
+  for f in "$1"/lane.*; do [ -p "$f" ] && printf 'quit\\n' 1<>"$f"; done
 }
 while IFS= read -r line <&3; do
   case $line in
-    'outs '*) outs=\${line#outs } ;;
-    'run '*) eval "set -- \${line#run }"; start "$@" ;;
+    'run '*)
+      rest=\${line#run }
+      l=\${rest%% *}
+      case $l in ''|*[!0-9]*) continue ;; esac
+      if [ ! -p "$run/lane.$l" ]; then
+        if ! mkfifo "$run/lane.$l"; then t=\${rest#* }; printf 'exit %s ${EXIT_NO_WORKDIR}\\n' "\${t%% *}"; continue; fi
+        lane_loop "$l" &
+      fi
+      printf '%s\\n' "\${rest#* }" >"$run/lane.$l"
+      ;;
     'stop '*) stop "\${line#stop }" ;;
     'adopt '*) set -- \${line#adopt }; adopt "$1" "$2" ;;
     'forget '*) set -- \${line#forget }; [ "$2" = "$token" ] || rm -f ".distray/run/$2/$1".* "$run/$1.adopted-from" ;;
+    'retire '*) t=\${line#retire }; case $t in ''|*[!A-Za-z0-9-]*) ;; *) [ "$t" = "$token" ] || retire ".distray/run/$t" ;; esac ;;
   esac
 done
+: >"$run/eof"
 waited=0
 while [ "$waited" -lt "$grace" ] && [ -n "$(unfinished)" ]; do sleep 1; waited=$((waited + 1)); done
 for t in $(unfinished); do
-  p=$(cat "$t.pid" 2>/dev/null) && stop_pid "$p"
+  task_state "$t.task"
+  [ -n "$p" ] && [ "$p" != - ] && stop_pid "$p"
 done
+retire "$run"
 wait
 # A task another shell adopted keeps its files until that shell has read them.
 for a in "$run"/*.adopted; do [ -e "$a" ] && exit 0; done
@@ -207,10 +266,9 @@ export function slotQuote(arg: string): string {
     .join('"$nl"');
 }
 
-/** The lines that run a task: its outputs (cleared before it starts, reported after), then its argv. */
-export function runLine(id: string, argv: readonly string[], outputs: readonly string[] = []): string {
-  const outs = outputs.length > 0 ? `outs ${outputs.map(slotQuote).join(' ')}\n` : '';
-  return `${outs}run ${id} ${argv.map(slotQuote).join(' ')}\n`;
+/** The line that runs a task in a lane: its outputs (cleared before it starts, reported after), then its argv. */
+export function runLine(lane: number, id: string, argv: readonly string[], outputs: readonly string[] = []): string {
+  return `run ${lane} ${id} ${outputs.length} ${[...outputs, ...argv].map(slotQuote).join(' ')}\n`;
 }
 
 export function newToken(): string {

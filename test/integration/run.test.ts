@@ -151,7 +151,7 @@ describe('distray run against real sshd hosts', () => {
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: wd })}\n`, 'stale.yaml');
     // Frame 1 writes nothing, frame 2 an empty file, frame 3 a directory.
     const script = 'case $0 in 1) ;; 2) : > out/2.txt ;; 3) mkdir out/3.txt && echo new > out/3.txt/new.txt ;; esac';
-    const r = await runCli(['run', inv, '1,3', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    const r = await runCli(['run', inv, '1,3', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--retries', '0', '--report', 'r.json', '--log-dir', 'logs'], { cwd });
     expect(r.code, r.stderr).toBe(1);
     const byFrame = new Map(readReport(join(cwd, 'r.json')).tasks.map((t) => [t.frame, t]));
     expect(byFrame.get(1)).toMatchObject({ status: 'failed', error: expect.stringMatching(/out\/1\.txt was not produced on h1/) as unknown });
@@ -160,6 +160,8 @@ describe('distray run against real sshd hosts', () => {
     expect(existsSync(join(cwd, 'f', '1.txt'))).toBe(false);
     expect(existsSync(join(cwd, 'f', '2.txt'))).toBe(false);
     expect(readdirSync(join(cwd, 'f', '3.txt'))).toEqual(['new.txt']);
+    // The failed attempts keep a log even though they printed nothing; the quiet success leaves none.
+    expect(readdirSync(join(cwd, 'logs')).sort()).toEqual(['frame-1.h1.1.log', 'frame-2.h1.1.log']);
     // The stale file is gone from the host, and so is the fetched directory.
     expect(existsSync(join(wd, 'out', '1.txt'))).toBe(false);
     expect(existsSync(join(wd, 'out', '3.txt'))).toBe(false);

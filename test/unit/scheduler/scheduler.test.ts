@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
-import { Scheduler, type AttemptOutcome, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 function tasks(n: number): Task[] {
   return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
@@ -40,11 +40,48 @@ class FakeHost implements SchedulerHost {
   }
 }
 
+/**
+ * A host like the real one: each slot is a lane that runs its attempts one
+ * after another, so an attempt given to a busy lane waits there (queued).
+ */
+class LaneHost implements SchedulerHost {
+  readonly queues = true;
+  ran: number[] = [];
+  queued = 0;
+  lastEnd = 0;
+  private readonly lanes: Array<Promise<void>> = [];
+  private readonly busy: boolean[] = [];
+  private laneOverlap = false;
+  constructor(
+    readonly name: string,
+    readonly slots: number,
+    private readonly ms: number,
+  ) {}
+  get overlapped(): boolean {
+    return this.laneOverlap;
+  }
+  run(task: Task, _attempt: number, _signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
+    if (this.busy[slot.lane]) this.queued++;
+    const before = this.lanes[slot.lane] ?? Promise.resolve();
+    const mine = before.then(async () => {
+      if (this.busy[slot.lane]) this.laneOverlap = true;
+      this.busy[slot.lane] = true;
+      slot.started();
+      await new Promise((resolve) => setTimeout(resolve, this.ms));
+      this.ran.push(task.frame);
+      this.busy[slot.lane] = false;
+      this.lastEnd = Date.now();
+    });
+    this.lanes[slot.lane] = mine;
+    return mine.then(() => ({ kind: 'done' }));
+  }
+}
+
 function scheduler(n: number, retries = 2): Scheduler {
   return new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now() });
 }
 
-function start(s: Scheduler, hosts: FakeHost[]): void {
+function start(s: Scheduler, hosts: SchedulerHost[]): void {
   for (const h of hosts) s.expectHost(h.name);
   for (const h of hosts) s.addHost(h);
 }
@@ -224,5 +261,31 @@ describe('Scheduler with released slots', () => {
     // The next render started while an earlier task was still collecting; never two renders at once.
     expect(overlap).toBeGreaterThan(0);
     expect(running).toBe(0);
+  });
+
+  it("queues a slot's next task on a host that can, one at a time, while the queue is long", async () => {
+    const s = scheduler(60);
+    const h = new LaneHost('h', 2, 20);
+    const t0 = Date.now();
+    start(s, [h]);
+    await finish(s);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    expect(h.overlapped).toBe(false);
+    // After the first task showed the pace, most tasks were sent ahead; none of the time was lost.
+    expect(h.queued).toBeGreaterThan(20);
+    expect(h.lastEnd - t0).toBe(30 * 20);
+  });
+
+  it('leaves the last tasks to a faster host when a slow one would finish them later', async () => {
+    const s = scheduler(25);
+    const fast = new LaneHost('fast', 1, 10);
+    const slow = new LaneHost('slow', 1, 100);
+    const t0 = Date.now();
+    start(s, [fast, slow]);
+    await finish(s);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    // Plain pull scheduling would let the slow host take the 25th task at 200 ms and end at 300 ms.
+    expect(slow.ran).toHaveLength(2);
+    expect(Math.max(fast.lastEnd, slow.lastEnd) - t0).toBeLessThanOrEqual(230);
   });
 });

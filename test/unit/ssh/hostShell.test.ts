@@ -1,0 +1,90 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LocalSession } from '../../../src/hosts/localSession.js';
+import { EXIT_NOT_STARTED } from '../../../src/ssh/wrapper.js';
+
+// The host shell's protocol (ssh/wrapper.ts) run by the local sh: lanes, leases, adoption, retirement.
+
+let dir: string;
+const sessions: LocalSession[] = [];
+
+async function session(slots: number): Promise<LocalSession> {
+  const s = await LocalSession.open('local', dir, {}, slots, 0);
+  sessions.push(s);
+  return s;
+}
+
+const never = new AbortController().signal;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'distray-hostshell-'));
+});
+afterEach(async () => {
+  await Promise.all(sessions.splice(0).map((s) => s.close()));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('host shell', () => {
+  it('runs a lane’s tasks one after another, the queued one starting as the first ends', async () => {
+    const shell = await (await session(1)).shell();
+    const events: string[] = [];
+    const script = 'echo "$0 begin" >> order.log; sleep 0.3; echo "$0 end" >> order.log';
+    const a = shell.run(0, 'a', ['sh', '-c', script, 'a'], never, [], () => events.push('start a'));
+    const b = shell.run(0, 'b', ['sh', '-c', script, 'b'], never, ['out/b.txt'], () => events.push('start b'));
+    const [ea, eb] = await Promise.all([a, b]);
+    expect(ea).toMatchObject({ code: 0, wrote: false, outputs: [] });
+    expect(eb).toMatchObject({ code: 0, wrote: false, outputs: ['missing'] });
+    expect(events).toEqual(['start a', 'start b']);
+    expect(readFileSync(join(dir, 'order.log'), 'utf8')).toBe('a begin\na end\nb begin\nb end\n');
+    // The output's directory was made before b started.
+    expect(existsSync(join(dir, 'out'))).toBe(true);
+  });
+
+  it('takes a lease per task, so a second shell on the host waits while the first runs one', async () => {
+    const first = await (await session(1)).shell();
+    const second = await (await session(1)).shell();
+    const x = first.run(0, 'x', ['sh', '-c', 'sleep 0.6; echo x >> order.log'], never);
+    await new Promise((r) => setTimeout(r, 200));
+    const y = second.run(0, 'y', ['sh', '-c', 'echo y >> order.log'], never);
+    expect((await x).code).toBe(0);
+    expect((await y).code).toBe(0);
+    // The host's only lease was the first shell's until its task ended; its idle lane then holds none.
+    expect(readFileSync(join(dir, 'order.log'), 'utf8')).toBe('x\ny\n');
+  });
+
+  it('retires a shell: its lane starts nothing more', async () => {
+    const s = await session(1);
+    const old = await s.shell();
+    const fresh = await (await session(1)).shell();
+    const a = old.run(0, 'a', ['sleep', '0.4'], never);
+    const b = old.run(0, 'b', ['sh', '-c', 'echo ran > b.txt'], never);
+    await new Promise((r) => setTimeout(r, 100));
+    fresh.retire(old.token);
+    expect((await a).code).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(existsSync(join(dir, 'b.txt'))).toBe(false);
+    void b;
+  });
+
+  it('gives back a queued task that an adopting shell claims first, and never runs it', async () => {
+    const s = await session(1);
+    const old = await s.shell();
+    writeFileSync(join(dir, 'count.sh'), 'echo ran >> runs.log; sleep "$1"\n');
+    let busyStarted!: () => void;
+    const started = new Promise<void>((resolve) => (busyStarted = resolve));
+    const busy = old.run(0, 'busy', ['sh', 'count.sh', '0.5'], never, [], () => busyStarted());
+    const queued = old.run(0, 'queued', ['sh', 'count.sh', '0'], never);
+    await started;
+    // Another shell (as after a reconnect) adopts both: the running one is picked up, the queued one given back.
+    const fresh = await (await session(1)).shell();
+    const [adoptBusy, adoptQueued] = await Promise.all([fresh.adopt('busy', old.token, never), fresh.adopt('queued', old.token, never)]);
+    expect(adoptQueued.code).toBe(EXIT_NOT_STARTED);
+    expect(adoptBusy.code).toBe(0);
+    await busy;
+    // The old lane reached the queued task after it was claimed: it did not run it.
+    expect((await queued).code).toBe(143);
+    expect(readFileSync(join(dir, 'runs.log'), 'utf8')).toBe('ran\n');
+  });
+});
