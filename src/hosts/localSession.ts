@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, mkdir, readFile, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { hostShellArgv, newToken } from '../ssh/wrapper.js';
-import type { HostSession, RemoteStat } from './session.js';
+import type { HashKind, HostSession, RemoteStat } from './session.js';
 import { LocalHashes } from '../transfer/inputs.js';
 import { HostShell } from './hostShell.js';
 
@@ -61,12 +61,12 @@ export class LocalSession implements HostSession {
     return new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end() }, token);
   }
 
-  async hashFiles(paths: readonly string[]): Promise<Map<string, string>> {
+  async hashFiles(paths: readonly string[], kind: HashKind = 'sha256'): Promise<Map<string, string>> {
     const hashes = new Map<string, string>();
     const local = new LocalHashes();
     for (const p of paths) {
       const s = await this.stat(p);
-      if (s && !s.isDirectory) hashes.set(p, await local.of(this.path(p)));
+      if (s && !s.isDirectory) hashes.set(p, await (kind === 'sha256' ? local.of(this.path(p)) : local.cksum(this.path(p))));
     }
     return hashes;
   }

@@ -1,6 +1,9 @@
 /** What the rest of distray needs from a host, over SSH or on this machine. */
 import type { HostShell } from './hostShell.js';
 
+/** sha256: strong, to tell a file is already there; cksum: cheap, to check what was just written. */
+export type HashKind = 'sha256' | 'cksum';
+
 export interface RemoteStat {
   size: number;
   isDirectory: boolean;
@@ -19,13 +22,16 @@ export interface HostSession {
   /** The token of the host shell started last, if any (see HostShell.retire). */
   readonly shellToken: string | undefined;
   readFile(path: string): Promise<Buffer>;
-  /** SHA-256 (hex) of the regular files among `paths` that exist, or undefined if the host cannot hash. */
-  hashFiles(paths: readonly string[]): Promise<Map<string, string> | undefined>;
+  /**
+   * SHA-256 (hex), or POSIX cksum ("CRC SIZE"), of the regular files among
+   * `paths` that exist, or undefined if the host cannot.
+   */
+  hashFiles(paths: readonly string[], kind?: HashKind): Promise<Map<string, string> | undefined>;
   stat(path: string): Promise<RemoteStat | null>;
   readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;
   mkdirp(path: string): Promise<void>;
   /** Writes a file with the given permission bits (an uploaded renderer stays executable). */
-  putFile(localPath: string, path: string, mode: number): Promise<void>;
+  putFile(localPath: string, path: string, mode: number, size?: number): Promise<void>;
   getFile(path: string, localPath: string): Promise<void>;
   /** Renames, replacing `to` if it exists. */
   rename(from: string, to: string): Promise<void>;

@@ -70,7 +70,7 @@ export async function uploadFile(
   const dir = remoteDirname(remote);
   if (dir !== '.') await session.mkdirp(dir);
   const tmp = tempName(remote);
-  await session.putFile(local, tmp, mode);
+  await session.putFile(local, tmp, mode, size);
   if (options.checkSize) {
     // Fast transfers write out of order: check the result before trusting it.
     const written = await session.stat(tmp);

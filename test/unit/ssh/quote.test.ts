@@ -46,3 +46,15 @@ describe('parseChecksums', () => {
     ]);
   });
 });
+
+describe('parseCksums', () => {
+  it('reads cksum output in the order asked, skipping files that were not there', async () => {
+    const { parseCksums } = await import('../../../src/hosts/sshSession.js');
+    const out = '123 45 a.txt\n678 9 odd\nname 2\n4294967295 0 empty\n';
+    expect(parseCksums(out, ['a.txt', 'gone', 'odd\nname 2', 'empty'])).toEqual([
+      ['a.txt', '123 45'],
+      ['odd\nname 2', '678 9'],
+      ['empty', '4294967295 0'],
+    ]);
+  });
+});
