@@ -150,6 +150,46 @@ async function scpInputs(farm: Farm, hosts: SshdHost[], src: string, cwd: string
   return (performance.now() - started) / 1000;
 }
 
+/**
+ * The makespan pull scheduling reaches with no overhead at all: whichever
+ * slot is free first takes the next frame (the faster one on a tie).
+ */
+function pullMakespan(frames: number, slots: number[], seconds: number[]): number {
+  const free = slots.flatMap((n, h) => Array.from({ length: n }, () => ({ at: 0, takes: seconds[h]! })));
+  let end = 0;
+  for (let i = 0; i < frames; i++) {
+    free.sort((a, b) => a.at - b.at || a.takes - b.takes);
+    const slot = free[0]!;
+    slot.at += slot.takes;
+    end = Math.max(end, slot.at);
+  }
+  return end;
+}
+
+/** What this machine itself costs: the same renders by local shell loops, one per slot, no SSH, no copies. */
+async function localFloor(cwd: string, slots: number, frames: number, seconds: number): Promise<number> {
+  mkdirSync(join(cwd, 'floor'), { recursive: true });
+  const per = frames / slots;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: slots }, (_, s) =>
+      timeCommand('sh', ['-c', `i=${s * per + 1}; while [ $i -le ${(s + 1) * per} ]; do ./render.sh $i floor/$i.bin ${seconds}; i=$((i + 1)); done`], cwd),
+    ),
+  );
+  return (performance.now() - started) / 1000;
+}
+
+/** An SSH login to each of `hosts` and back (`ssh host true`), all at once as a run opens them. */
+async function loginSeconds(farm: Farm, hosts: SshdHost[]): Promise<number> {
+  const started = performance.now();
+  await Promise.all(
+    hosts.map((h) =>
+      timeCommand('ssh', ['-p', String(h.port), '-i', farm.clientKey, '-o', `UserKnownHostsFile=${farm.knownHosts}`, '-o', 'BatchMode=yes', `${farm.user}@127.0.0.1`, 'true'], farm.dir),
+    ),
+  );
+  return (performance.now() - started) / 1000;
+}
+
 function hasParallel(): boolean {
   try {
     execFileSync('parallel', ['--version'], { stdio: 'ignore' });
@@ -174,6 +214,11 @@ async function main(): Promise<void> {
     if (want('overhead')) {
       const s = await distray(farm, 'overhead', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.1]);
       rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'distray', seconds: s, ideal: 2.0 });
+      // Context for the ratio: the renders alone on this machine, and what a login costs here.
+      const floor = await localFloor(workspace(farm, 'floor'), 12, 240, 0.1);
+      rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'same renders, 12 local loops', seconds: floor, ideal: 2.0 });
+      const login = await loginSeconds(farm, hosts);
+      rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: '3 logins at once (ssh true)', seconds: login, ideal: 2.0 });
       if (hasParallel()) {
         const p = await gnuParallel(farm, 'overhead-parallel', hosts, 4, 240, 0.1);
         rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'GNU parallel -S --return', seconds: p, ideal: 2.0 });
@@ -205,9 +250,10 @@ async function main(): Promise<void> {
       const cwd = workspace(farm, 'scale');
       const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${many.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'scale') })).join('\n')}\n`, 'scale.yaml');
       const started = performance.now();
+      const cpuBefore = machineCpu();
       let firstDone = 0;
       const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn('/usr/bin/time', ['-f', 'maxrss %M', process.execPath, CLI, 'run', inv, '1,640', 'sleep', '0.05', '--plain'], {
+        const child = spawn('/usr/bin/time', ['-f', 'maxrss %M cpu %U %S', process.execPath, CLI, 'run', inv, '1,640', 'sleep', '0.05', '--plain', '--report', 'report.json'], {
           cwd,
           env: { ...process.env, SSH_AUTH_SOCK: '' },
           stdio: ['ignore', 'ignore', 'pipe'],
@@ -221,10 +267,15 @@ async function main(): Promise<void> {
       });
       const seconds = (performance.now() - started) / 1000;
       if (r.code !== 0) throw new Error(`scale failed:\n${r.stderr.slice(-2000)}`);
+      phases('scale', { seconds, code: r.code, stderr: r.stderr, cpu: machineCpu() - cpuBefore }, join(cwd, 'report.json'));
       const rss = Number(/maxrss (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
+      const own = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
+      console.error(`scale: the controller itself used ${own ? (Number(own[1]) + Number(own[2])).toFixed(1) : '?'} s of CPU`);
       const firstStart = (firstDone - started) / 1000 - 0.05;
       rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: `distray (peak ${rss.toFixed(0)} MB)`, seconds, ideal: 0.5 });
       rows.push({ scenario: 'scale: first frame started after', tool: 'distray', seconds: firstStart, ideal: 3, note: 'target: within 3 s' });
+      // What the 64 logins alone cost on this machine's 2 cores, with no work at all.
+      rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: '64 logins at once (ssh true)', seconds: await loginSeconds(farm, many), ideal: 0.5 });
       await Promise.all(many.map((h) => h.stop()));
     }
     if (want('stitch')) {
@@ -256,10 +307,12 @@ async function main(): Promise<void> {
       rows.push({ scenario: 'stitch: 16 tiles of 3840x2160 to PNG', tool: 'ImageMagick convert', seconds: im, ideal: im });
     }
     if (want('uneven')) {
-      // One host 4x slower. Pull scheduling's best makespan: the fast hosts' 8 slots do
-      // 1 unit per frame, the slow host's 4 slots 1/4 unit: capacity 8 + 1 = 9 frames per 0.1 s.
+      // One host 4x slower. The issue's measure is the best makespan for pull scheduling (2.8 s,
+      // simulated with no overhead); no schedule at all beats 240 / (8 + 1) * 0.1 = 2.67 s.
       const s = await distray(farm, 'uneven', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.4]);
-      rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray', seconds: s, ideal: (240 / 9) * 0.1 });
+      const pull = pullMakespan(240, [4, 4, 4], [0.1, 0.1, 0.4]);
+      rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray', seconds: s, ideal: pull, note: 'vs pull, no overhead' });
+      rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray vs any schedule', seconds: s, ideal: (240 / 9) * 0.1 });
     }
   } finally {
     await farm.stop();
