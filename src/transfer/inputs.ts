@@ -18,10 +18,23 @@ export interface SyncStats {
   seconds: number;
 }
 
-/** SHA-256 and cksum of local files, computed once per run however many hosts need them. */
+/** Local files' trees, SHA-256 and cksum, computed once per run however many hosts need them. */
 export class LocalHashes {
   private readonly cache = new Map<string, Promise<string>>();
   private readonly cksums = new Map<string, Promise<string>>();
+
+  private readonly trees = new Map<string, ReturnType<typeof localTree>>();
+
+  /** An --in copy's local files, walked once however many hosts receive them. */
+  tree(copy: Copy): ReturnType<typeof localTree> {
+    const key = `${copy.local}\0${copy.remote}`;
+    let t = this.trees.get(key);
+    if (!t) {
+      t = localTree(copy);
+      this.trees.set(key, t);
+    }
+    return t;
+  }
 
   cksum(path: string, size?: number): Promise<string> {
     let c = this.cksums.get(path);
@@ -83,7 +96,7 @@ async function existingFiles(session: HostSession, files: readonly LocalFile[]):
 
 export async function syncInputs(session: HostSession, copies: readonly Copy[], hashes: LocalHashes): Promise<SyncStats> {
   const started = performance.now();
-  const trees = await Promise.all(copies.map(localTree));
+  const trees = await Promise.all(copies.map((c) => hashes.tree(c)));
   const files = trees.flatMap((t) => t.files);
   // Only files already on the host are hashed there (a fresh host needs no hashing, nor
   // its login shell, before sending starts); local hashes are computed meanwhile.
