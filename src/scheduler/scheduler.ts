@@ -232,12 +232,25 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
+  /**
+   * A host's task time as far as we can tell now: its moving average, or how
+   * long its oldest running attempt has taken so far if that is longer (a
+   * host whose renders hang is not counted on to finish the queue).
+   */
+  private taskTime(u: ActiveHost, now: number): number | undefined {
+    if (u.estimate === undefined) return undefined;
+    let t = u.estimate;
+    for (const r of u.record.running) if (r.startedAt !== null) t = Math.max(t, now - r.startedAt);
+    return t;
+  }
+
   /** Tasks per millisecond the usable hosts get through, or undefined while a host's pace is unknown. */
-  private pace(): number | undefined {
+  private pace(now: number): number | undefined {
     let rate = 0;
     for (const u of this.usableHosts()) {
-      if (u.estimate === undefined) return undefined;
-      rate += u.host.slots / u.estimate;
+      const t = this.taskTime(u, now);
+      if (t === undefined) return undefined;
+      rate += u.host.slots / t;
     }
     return rate;
   }
@@ -252,11 +265,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private shouldTake(a: ActiveHost, queued: boolean): boolean {
     if (queued && (!a.host.queues || this.pendingHosts > 0)) return false;
-    const pace = this.pace();
+    const now = this.options.now();
+    const pace = this.pace(now);
     if (pace === undefined || a.estimate === undefined) return !queued;
     const drain = this.queue.length / pace;
     if (queued) return 2 * a.estimate < drain;
-    const fastest = Math.min(...this.usableHosts().map((u) => u.estimate!));
+    const fastest = Math.min(...this.usableHosts().map((u) => this.taskTime(u, now)!));
     return a.estimate <= drain + fastest;
   }
 
@@ -287,8 +301,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     while (!a.removed && !this.abort.signal.aborted && !this.isFinished) {
       const rec = inflight.size < 2 ? this.take(a, inflight.size > 0) : undefined;
       if (!rec) {
-        // Wait for this slot's running attempt to end, or for anything else to change.
-        await Promise.race([this.nextChange(), ...inflight]);
+        // Wait for this slot's running attempt to end, or for anything else to change; a slot
+        // that left tasks to faster hosts looks again after a while, in case they stall.
+        const declined = inflight.size === 0 && this.queue.length > 0;
+        let timer: NodeJS.Timeout | undefined;
+        const recheck = declined ? new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(100, a.estimate ?? 0)))) : undefined;
+        await Promise.race([this.nextChange(), ...inflight, ...(recheck ? [recheck] : [])]);
+        clearTimeout(timer);
         continue;
       }
       const p: Promise<void> = this.attempt(a, rec, lane).finally(() => inflight.delete(p));

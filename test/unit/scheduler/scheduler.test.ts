@@ -288,4 +288,21 @@ describe('Scheduler with released slots', () => {
     expect(slow.ran).toHaveLength(2);
     expect(Math.max(fast.lastEnd, slow.lastEnd) - t0).toBeLessThanOrEqual(230);
   });
+
+  it('does not leave the last tasks to a faster host whose renders have stalled', async () => {
+    const s = scheduler(12);
+    const fast = new LaneHost('fast', 1, 10);
+    const slow = new LaneHost('slow', 1, 100);
+    // The fast host's 8th task hangs for 10 s (no --timeout): the slow host must not wait for it.
+    const run = fast.run.bind(fast);
+    let n = 0;
+    fast.run = (task, attempt, signal, slot) => (++n === 8 ? new Promise((r) => setTimeout(() => r({ kind: 'done' }), 10_000)) : run(task, attempt, signal, slot));
+    const t0 = Date.now();
+    start(s, [fast, slow]);
+    await vi.advanceTimersByTimeAsync(2_000);
+    // All but the stalled task are done within 2 s: the slow host took what was left.
+    expect(s.records.filter((r) => r.status === 'done')).toHaveLength(11);
+    await finish(s);
+    expect(Date.now() - t0).toBeLessThanOrEqual(10_100);
+  });
 });
