@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadInventory, parseHostString } from '../../../src/inventory/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-inv-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const noSshConfig = join(dir, 'no-ssh-config');
 let n = 0;
 function load(yaml: string, sshConfig?: string): ReturnType<typeof loadInventory> {

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { expandHome, loadInventory } from '../../../src/inventory/load.js';
 import type { Endpoint } from '../../../src/inventory/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-sshcfg-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 mkdirSync(join(dir, 'conf.d'));
 const config = join(dir, 'config');
 writeFileSync(

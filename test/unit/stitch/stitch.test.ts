@@ -1,12 +1,13 @@
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { tilesOf } from '../../../src/plan/tiles.js';
 import { stitchFrame } from '../../../src/stitch/stitch.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-stitch-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const size = { width: 23, height: 17 };
 const tiles = tilesOf({ cols: 3, rows: 2 }, size);
 
