@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
-import { runLine } from '../ssh/wrapper.js';
+import { randomBytes } from 'node:crypto';
+import { runDir, runLine } from '../ssh/wrapper.js';
 
 /** The pipes of a host shell, whether an SSH channel or a local child process. */
 export interface ShellPipes {
@@ -101,6 +102,19 @@ export class HostShell {
    */
   retire(token: string): void {
     if (!this.dead && token !== this.token) this.pipes.stdin.write(`retire ${token}\n`);
+  }
+
+  /**
+   * Runs a short command of distray's own in lane 0 and returns its status
+   * and output (read by `readFile`, workdir-relative).
+   */
+  async command(argv: readonly string[], readFile: (path: string) => Promise<Buffer>): Promise<{ code: number; output: string }> {
+    const id = `cmd-${randomBytes(4).toString('hex')}`;
+    const { code, lost, wrote } = await this.run(0, id, argv, new AbortController().signal);
+    if (lost) throw lost;
+    const output = wrote === false ? '' : (await readFile(`${runDir(this.token)}/${id}.log`)).toString();
+    this.forget(id, this.token);
+    return { code: code ?? -1, output };
   }
 
   /** The task's files on the host are no longer needed. */

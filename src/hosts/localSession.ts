@@ -75,6 +75,10 @@ export class LocalSession implements HostSession {
     return readFile(this.path(p));
   }
 
+  async command(argv: readonly string[]): Promise<{ code: number; output: string }> {
+    return (await this.shell()).command(argv, (p) => this.readFile(p));
+  }
+
   async stat(p: string): Promise<RemoteStat | null> {
     try {
       const s = await stat(this.path(p));

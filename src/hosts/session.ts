@@ -22,6 +22,8 @@ export interface HostSession {
   /** The token of the host shell started last, if any (see HostShell.retire). */
   readonly shellToken: string | undefined;
   readFile(path: string): Promise<Buffer>;
+  /** Runs a short command in the workdir through the host shell (lane 0: before the host takes tasks). */
+  command(argv: readonly string[]): Promise<{ code: number; output: string }>;
   /**
    * SHA-256 (hex), or POSIX cksum ("CRC SIZE"), of the regular files among
    * `paths` that exist, or undefined if the host cannot.

@@ -5,7 +5,7 @@ import { ConnectionError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
 import { joinRemote } from '../plan/paths.js';
 import { connectEndpoint, serverVersion, type Client, type ConnectContext } from '../ssh/connect.js';
-import { EXIT_NO_WORKDIR, hostShellCommand, newToken, runDir } from '../ssh/wrapper.js';
+import { EXIT_NO_WORKDIR, hostShellCommand, newToken } from '../ssh/wrapper.js';
 import type { HashKind, HostSession, RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
 
@@ -234,16 +234,10 @@ export class SshSession implements HostSession {
         ? 'if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; elif command -v shasum >/dev/null 2>&1; then h="shasum -a 256"; else exit 3; fi; '
         : 'command -v cksum >/dev/null 2>&1 || exit 3; h=cksum; ';
     const script = pick + 'for f; do [ -f "$f" ] && printf "%s\\0" "$f"; done | xargs -0 $h --; exit 0';
-    const shell = await this.shell();
     // Batches keep each command line well under any ARG_MAX.
     for (let i = 0; i < paths.length; i += 1000) {
       const batch = paths.slice(i, i + 1000);
-      const id = `hash-${randomBytes(4).toString('hex')}`;
-      // Lane 0: inputs are sent before the host is given a task.
-      const { code, lost } = await shell.run(0, id, ['sh', '-c', script, 'distray-hash', ...batch], new AbortController().signal);
-      if (lost) throw lost;
-      const output = (await this.readFile(`${runDir(shell.token)}/${id}.log`)).toString();
-      shell.forget(id, shell.token);
+      const { code, output } = await this.command(['sh', '-c', script, 'distray-hash', ...batch]);
       if (code === 3) return undefined;
       if (code !== 0) throw new ConnectionError('error', `${this.name}: cannot hash files in the workdir (exit ${code}): ${output.trim().slice(-500)}`);
       for (const [name, hash] of kind === 'sha256' ? parseChecksums(output) : parseCksums(output, batch)) hashes.set(name, hash);
@@ -253,6 +247,10 @@ export class SshSession implements HostSession {
 
   readFile(p: string): Promise<Buffer> {
     return this.sftpCall<Buffer>('read', p, (cb) => this.sftp.readFile(this.path(p), cb));
+  }
+
+  async command(argv: readonly string[]): Promise<{ code: number; output: string }> {
+    return (await this.shell()).command(argv, (p) => this.readFile(p));
   }
 
   private sftpCall<T>(what: string, p: string, call: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {

@@ -1,11 +1,14 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, rmSync } from 'node:fs';
+import { mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import PQueue from 'p-queue';
 import { TransferError, errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
 import { cksumFile } from './cksum.js';
-import { localTree, uploadFile, type LocalFile } from './copies.js';
+import { localTree, removeRemote, uploadFile, type LocalFile } from './copies.js';
 
 /** Files uploaded at once to one host: small files are round-trip bound, large ones are not hurt. */
 const PARALLEL_UPLOADS = 64;
@@ -34,6 +37,26 @@ export class LocalHashes {
       this.trees.set(key, t);
     }
     return t;
+  }
+
+  private readonly archives = new Map<string, Promise<{ path: string; size: number }>>();
+
+  /** A local directory as a tar archive (written once, removed when distray exits). */
+  archive(dir: string): Promise<{ path: string; size: number }> {
+    let a = this.archives.get(dir);
+    if (!a) {
+      a = (async () => {
+        const { create } = await import('tar');
+        const tmp = await mkdtemp(join(tmpdir(), 'distray-pack-'));
+        process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
+        const path = join(tmp, 'in.tar');
+        // portable: no owner names or ids, so the files belong to whoever unpacks them.
+        await create({ file: path, cwd: dir, portable: true }, ['.']);
+        return { path, size: (await stat(path)).size };
+      })();
+      this.archives.set(dir, a);
+    }
+    return a;
   }
 
   cksum(path: string, size?: number): Promise<string> {
@@ -71,7 +94,7 @@ export class LocalHashes {
  * tenth of SHA-256's time (which cost the 200 MB benchmark 0.6 s on 2 cores).
  */
 /** The remote paths among `files` that are regular files on the host now: one listing per directory. */
-async function existingFiles(session: HostSession, files: readonly LocalFile[]): Promise<Set<string>> {
+async function existingFiles(session: HostSession, files: readonly LocalFile[]): Promise<{ found: Set<string>; missingDirs: Set<string> }> {
   const dirs = new Map<string, LocalFile[]>();
   for (const f of files) {
     const i = f.remote.lastIndexOf('/');
@@ -79,28 +102,86 @@ async function existingFiles(session: HostSession, files: readonly LocalFile[]):
     dirs.set(dir, [...(dirs.get(dir) ?? []), f]);
   }
   const found = new Set<string>();
+  const missingDirs = new Set<string>();
   await Promise.all(
     [...dirs.keys()].map(async (dir) => {
       let entries;
       try {
         entries = await session.readdir(dir);
       } catch {
-        return; // no such directory yet: nothing in it is there
+        missingDirs.add(dir); // no such directory yet: nothing in it is there
+        return;
       }
       const prefix = dir === '.' ? '' : `${dir}/`;
       for (const e of entries) if (!e.isDirectory) found.add(prefix + e.name);
     }),
   );
-  return found;
+  return { found, missingDirs };
+}
+
+/** A directory of at least this many files, new to a host, goes as one archive. */
+const PACK_MIN_FILES = 16;
+
+interface Tree {
+  copy: Copy;
+  dirs: string[];
+  files: LocalFile[];
+}
+
+/**
+ * Sends a directory tree the host does not have yet as one tar archive,
+ * unpacked there (`tar -xpf`, modes kept) into a temporary directory that is
+ * checked and then renamed into place. Small files one by one cost a few
+ * requests each on one SFTP channel: 500 of them took 0.9 s per host here,
+ * against scp's 0.6 s for three hosts.
+ */
+async function sendPacked(session: HostSession, tree: Tree, hashes: LocalHashes): Promise<void> {
+  const root = tree.copy.remote;
+  const slash = root.lastIndexOf('/');
+  const parent = slash < 0 ? '.' : root.slice(0, slash);
+  const tmp = `${slash < 0 ? '' : `${parent}/`}.${root.slice(slash + 1)}.distray-${randomBytes(4).toString('hex')}.part`;
+  const archive = await hashes.archive(tree.copy.local);
+  if (parent !== '.') await session.mkdirp(parent);
+  await uploadFile(session, archive.path, `${tmp}.tar`, archive.size, 0o600);
+  const unpack = await session.command([
+    'sh',
+    '-c',
+    'mkdir -- "$1" && tar -xpf "$1.tar" -C "$1"; s=$?; rm -f -- "$1.tar"; exit $s',
+    'distray-unpack',
+    tmp,
+  ]);
+  try {
+    if (unpack.code !== 0) throw new TransferError(`${session.name}: cannot unpack ${tree.copy.local} into ${root} (tar exit ${unpack.code}): ${unpack.output.trim().slice(-300)}`);
+    const inTmp = (f: LocalFile): string => tmp + f.remote.slice(root.length);
+    await verify(session, tree.files, hashes, inTmp);
+    await session.rename(tmp, root);
+  } catch (err) {
+    await removeRemote(session, tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** Checks sent files on the host with cksum (CRC and size) against the local ones. */
+async function verify(session: HostSession, files: readonly LocalFile[], hashes: LocalHashes, at: (f: LocalFile) => string = (f) => f.remote): Promise<void> {
+  if (files.length === 0) return;
+  const written = await session.hashFiles(files.map(at), 'cksum');
+  for (const f of files) {
+    // A host without cksum (none we know of) has its copies checked by size.
+    const there = written ? written.get(at(f)) : await session.stat(at(f)).then((s) => (s ? `size ${s.size}` : undefined));
+    const expected = written ? await hashes.cksum(f.local, f.size) : `size ${f.size}`;
+    if (there !== expected) {
+      throw new TransferError(`${session.name}:${f.remote} differs from ${f.local} after sending it (cksum ${there ?? 'missing'}, expected ${expected})`);
+    }
+  }
 }
 
 export async function syncInputs(session: HostSession, copies: readonly Copy[], hashes: LocalHashes): Promise<SyncStats> {
   const started = performance.now();
-  const trees = await Promise.all(copies.map((c) => hashes.tree(c)));
+  const trees: Tree[] = await Promise.all(copies.map(async (c) => ({ copy: c, ...(await hashes.tree(c)) })));
   const files = trees.flatMap((t) => t.files);
   // Only files already on the host are hashed there (a fresh host needs no hashing, nor
   // its login shell, before sending starts); local hashes are computed meanwhile.
-  const existing = await existingFiles(session, files);
+  const { found: existing, missingDirs } = await existingFiles(session, files);
   const there = files.filter((f) => existing.has(f.remote));
   for (const f of there) void hashes.of(f.local).catch(() => {});
   const remote = there.length > 0 ? await session.hashFiles(there.map((f) => f.remote)) : undefined;
@@ -111,33 +192,26 @@ export async function syncInputs(session: HostSession, copies: readonly Copy[], 
   }
   // The local CRCs are computed while the files go out.
   for (const f of changed) void hashes.cksum(f.local, f.size).catch(() => {});
+  // Whole directories new to the host go as one archive each; the rest file by file.
+  const packed = trees.filter((t) => t.dirs.length > 0 && t.files.length >= PACK_MIN_FILES && missingDirs.has(t.copy.remote));
+  const packedFiles = new Set(packed.flatMap((t) => t.files));
+  const single = changed.filter((f) => !packedFiles.has(f));
   const queue = new PQueue({ concurrency: PARALLEL_UPLOADS });
   try {
-    for (const dir of trees.flatMap((t) => t.dirs)) await session.mkdirp(dir);
-    await Promise.all(
-      changed.map((f) =>
+    const archives = Promise.all(packed.map((t) => sendPacked(session, t, hashes)));
+    for (const dir of trees.filter((t) => !packed.includes(t)).flatMap((t) => t.dirs)) await session.mkdirp(dir);
+    await Promise.all([
+      archives,
+      ...single.map((f) =>
         // Checked below, all at once.
         queue.add(() => uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: false })),
       ),
-    );
+    ]);
   } catch (err) {
     if (err instanceof TransferError) throw err;
     throw new TransferError(`sending inputs to ${session.name} failed: ${errorMessage(err)}`, { cause: err });
   }
-  if (changed.length > 0) {
-    const written = await session.hashFiles(
-      changed.map((f) => f.remote),
-      'cksum',
-    );
-    for (const f of changed) {
-      // A host without cksum (none we know of) has its copies checked by size.
-      const there = written ? written.get(f.remote) : await session.stat(f.remote).then((s) => (s ? `size ${s.size}` : undefined));
-      const expected = written ? await hashes.cksum(f.local, f.size) : `size ${f.size}`;
-      if (there !== expected) {
-        throw new TransferError(`${session.name}:${f.remote} differs from ${f.local} after sending it (cksum ${there ?? 'missing'}, expected ${expected})`);
-      }
-    }
-  }
+  await verify(session, single, hashes);
   return {
     files: files.length,
     sent: changed.length,

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +139,24 @@ describe('distray run against real sshd hosts', () => {
     const received = readFileSync(join(cwd, 'argv-7.bin'), 'utf8').split('\0').slice(0, -1);
     expect(received).toEqual(nasty.map((a) => a.replace('100%% of %d', '100% of 7')));
     expect(existsSync(canary)).toBe(false);
+  });
+
+  it('sends a directory of inputs new to a host as one archive, byte for byte, and nothing the second time', async () => {
+    const cwd = workspace();
+    mkdirSync(join(cwd, 'tex', 'sub'), { recursive: true });
+    const names = [...Array.from({ length: 20 }, (_, i) => `t${i}.dat`), 'sub/nested file.dat'];
+    for (const [i, n] of names.entries()) writeFileSync(join(cwd, 'tex', n), randomBytes(1000 + i));
+    const wd = join(h2.workdir, 'packed');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h2, { workdir: wd })}\n`, 'packed.yaml');
+    const args = ['run', inv, '1,2', 'sh', '-c', 'ls assets/tex | wc -l > "$1"', '%d', 'out/%d.txt', '--in', 'tex=assets/tex', '--out', 'out/%d.txt=f/%d.txt'];
+    const r = await runCli(args, { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/inputs: sent 21 of 21 files/);
+    for (const n of names) expect(readFileSync(join(wd, 'assets', 'tex', n)).equals(readFileSync(join(cwd, 'tex', n))), n).toBe(true);
+    expect(readdirSync(join(wd, 'assets'))).toEqual(['tex']);
+    const again = await runCli([...args, '--force'], { cwd });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/inputs: sent 0 of 21 files/);
   });
 
   it('never takes a stale remote output for a new one, and makes output directories', async () => {

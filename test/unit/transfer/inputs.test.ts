@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,5 +43,40 @@ describe('syncInputs', () => {
     await expect(syncInputs(host, [{ local: join(dir, 'scene.bin'), remote: 'scene.bin' }], new LocalHashes())).rejects.toThrow(
       /h:scene\.bin differs from .*scene\.bin after sending it \(cksum \d+ 300000, expected \d+ 300000\)/,
     );
+  });
+
+  it('sends a directory new to the host as one archive: every file, mode and empty directory, nothing left over', async () => {
+    const src = join(dir, 'tex');
+    mkdirSync(join(src, 'sub', 'deeper'), { recursive: true });
+    mkdirSync(join(src, 'empty'));
+    const long = `${'n'.repeat(120)}.dat`;
+    const names = [...Array.from({ length: 17 }, (_, i) => `t${i}.dat`), 'with space.dat', `sub/${long}`, 'sub/deeper/run.sh'];
+    for (const n of names) writeFileSync(join(src, n), randomBytes(100 + names.indexOf(n)));
+    chmodSync(join(src, 'sub/deeper/run.sh'), 0o755);
+    const host = new LocalSession('h', join(dir, 'host'), {}, 1, 0);
+    mkdirSync(join(dir, 'host'));
+    const copies = [{ local: src, remote: 'assets/tex' }];
+    expect(await syncInputs(host, copies, new LocalHashes())).toMatchObject({ files: 20, sent: 20 });
+    const got = join(dir, 'host', 'assets', 'tex');
+    for (const n of names) expect(readFileSync(join(got, n)).equals(readFileSync(join(src, n))), n).toBe(true);
+    expect(statSync(join(got, 'sub/deeper/run.sh')).mode & 0o777).toBe(0o755);
+    expect(statSync(join(got, 'empty')).isDirectory()).toBe(true);
+    expect(readdirSync(join(dir, 'host', 'assets'))).toEqual(['tex']);
+    expect(readdirSync(join(dir, 'host')).sort()).toEqual(['.distray', 'assets']);
+    // The directory is there now: a second run sends nothing.
+    expect(await syncInputs(host, copies, new LocalHashes())).toMatchObject({ files: 20, sent: 0, unchanged: 20 });
+    await host.close();
+  });
+
+  it('leaves nothing in place when the archive arrives damaged', async () => {
+    const src = join(dir, 'tex');
+    mkdirSync(src);
+    for (let i = 0; i < 20; i++) writeFileSync(join(src, `t${i}.dat`), randomBytes(5000));
+    const host = new CorruptingSession('h', join(dir, 'host'), {}, 1, 0);
+    host.root = join(dir, 'host');
+    mkdirSync(host.root);
+    await expect(syncInputs(host, [{ local: src, remote: 'tex' }], new LocalHashes())).rejects.toThrow(/h:tex\/t\d+\.dat differs|cannot unpack/);
+    expect(readdirSync(host.root).filter((n) => n !== '.distray')).toEqual([]);
+    await host.close();
   });
 });
