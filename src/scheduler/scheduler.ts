@@ -275,7 +275,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private take(a: ActiveHost, queued: boolean): TaskRecord | undefined {
-    if (this.queue.length === 0 || !this.shouldTake(a, queued)) return undefined;
+    if (this.queue.length === 0) return undefined;
     const usable = this.usableHosts();
     // A task goes back to a host it failed on only when no other host can take it,
     // now or once the hosts still connecting are up.
@@ -285,6 +285,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         (!queued || (a.host.canQueue?.(r.task) ?? true)),
     );
     if (i < 0) return undefined;
+    // A task that failed somewhere is not left to faster hosts: they may be where it failed.
+    if (queued || this.queue[i]!.failedOn.size === 0) {
+      if (!this.shouldTake(a, queued)) return undefined;
+    }
     return this.queue.splice(i, 1)[0];
   }
 

@@ -56,6 +56,8 @@ class LaneHost implements SchedulerHost {
     readonly name: string,
     readonly slots: number,
     private readonly ms: number,
+    /** Frames that fail here. */
+    private readonly fails: ReadonlySet<number> = new Set(),
   ) {}
   get overlapped(): boolean {
     return this.laneOverlap;
@@ -73,7 +75,7 @@ class LaneHost implements SchedulerHost {
       this.lastEnd = Date.now();
     });
     this.lanes[slot.lane] = mine;
-    return mine.then(() => ({ kind: 'done' }));
+    return mine.then(() => (this.fails.has(task.frame) ? { kind: 'failed', message: 'bad frame' } : { kind: 'done' }));
   }
 }
 
@@ -304,5 +306,15 @@ describe('Scheduler with released slots', () => {
     expect(s.records.filter((r) => r.status === 'done')).toHaveLength(11);
     await finish(s);
     expect(Date.now() - t0).toBeLessThanOrEqual(10_100);
+  });
+
+  it('gives a task that failed on the fast host to the slow one, even at the end', async () => {
+    const s = scheduler(20);
+    const fast = new LaneHost('fast', 1, 10, new Set([20]));
+    const slow = new LaneHost('slow', 1, 50);
+    start(s, [fast, slow]);
+    await finish(s);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    expect(slow.ran).toContain(20);
   });
 });
