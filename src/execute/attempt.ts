@@ -72,11 +72,22 @@ export class HostRunner implements SchedulerHost {
   ) {
     this.name = session.name;
     this.slots = slots;
+    this.sharedPaths = options.plan.sharedRemotePaths().length > 0;
     void session.lost.then((e) => (this.lostError = e));
   }
 
+  /**
+   * Whether tasks share a remote path (an --in or --out the same for every
+   * task, allowed with one slot): then a slot's next task neither waits in
+   * its lane nor starts before this one's outputs are in, or it would
+   * replace them (or its inputs would change under this one).
+   */
+  private readonly sharedPaths: boolean;
+
   /** Its host shell queues a slot's next task behind the running one (see ssh/wrapper.ts). */
-  readonly queues = true;
+  get queues(): boolean {
+    return !this.sharedPaths;
+  }
 
   /** A queued task's line waits in a pipe on the host: keep it well inside the pipe's buffer. */
   canQueue(task: Task): boolean {
@@ -124,10 +135,11 @@ export class HostRunner implements SchedulerHost {
       if (!next) return { kind: 'lost', message: exit.lost.message };
       return next.adopt(started, signal);
     }
-    // A renderer that succeeded frees its slot now: its outputs are fetched while the next task renders.
-    // A failure is settled first, so a host that fails everything is taken out before it takes more.
+    // A renderer that succeeded frees its slot now: its outputs are fetched while the next task renders
+    // (unless tasks share a remote path). A failure is settled first, so a host that fails everything
+    // is taken out before it takes more.
     const outcome = this.finish(shell, started, exit, signal, timeout);
-    return exit.code === 0 && !signal.aborted ? { kind: 'released', outcome } : outcome;
+    return exit.code === 0 && !signal.aborted && !this.sharedPaths ? { kind: 'released', outcome } : outcome;
   }
 
   /** Takes over a task that this host's previous connection started. */

@@ -159,6 +159,15 @@ describe('distray run against real sshd hosts', () => {
     expect(again.stderr).toMatch(/inputs: sent 0 of 21 files/);
   });
 
+  it('with one slot and one remote output path for every frame, gives each frame its own output', async () => {
+    const cwd = workspace();
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h3, { workdir: join(h3.workdir, 'shared-out') })}\n`, 'shared-out.yaml');
+    // Every frame writes out.txt: the next frame must not start (nor clear it) before it is fetched.
+    const r = await runCli(['run', inv, '1,30', 'sh', '-c', 'sleep 0.05; echo "frame $0" > out.txt', '%d', '--out', 'out.txt=f/%d.txt'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    for (let f = 1; f <= 30; f++) expect(readFileSync(join(cwd, 'f', `${f}.txt`), 'utf8')).toBe(`frame ${f}\n`);
+  });
+
   it('never takes a stale remote output for a new one, and makes output directories', async () => {
     const cwd = workspace();
     const wd = join(h1.workdir, 'stale');
