@@ -50,8 +50,9 @@ export class LocalHashes {
         const tmp = await mkdtemp(join(tmpdir(), 'distray-pack-'));
         process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
         const path = join(tmp, 'in.tar');
-        // portable: no owner names or ids, so the files belong to whoever unpacks them.
-        await create({ file: path, cwd: dir, portable: true }, ['.']);
+        // portable: no owner names or ids, so the files belong to whoever unpacks them. Only files
+        // and directories, as a tree is sent file by file (a symbolic link is not followed nor sent).
+        await create({ file: path, cwd: dir, portable: true, filter: (_p, st) => ('isFile' in st ? st.isFile() || st.isDirectory() : true) }, ['.']);
         return { path, size: (await stat(path)).size };
       })();
       this.archives.set(dir, a);

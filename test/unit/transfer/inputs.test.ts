@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,6 +53,7 @@ describe('syncInputs', () => {
     const names = [...Array.from({ length: 17 }, (_, i) => `t${i}.dat`), 'with space.dat', `sub/${long}`, 'sub/deeper/run.sh'];
     for (const n of names) writeFileSync(join(src, n), randomBytes(100 + names.indexOf(n)));
     chmodSync(join(src, 'sub/deeper/run.sh'), 0o755);
+    symlinkSync('/etc/hostname', join(src, 'link'));
     const host = new LocalSession('h', join(dir, 'host'), {}, 1, 0);
     mkdirSync(join(dir, 'host'));
     const copies = [{ local: src, remote: 'assets/tex' }];
@@ -61,6 +62,8 @@ describe('syncInputs', () => {
     for (const n of names) expect(readFileSync(join(got, n)).equals(readFileSync(join(src, n))), n).toBe(true);
     expect(statSync(join(got, 'sub/deeper/run.sh')).mode & 0o777).toBe(0o755);
     expect(statSync(join(got, 'empty')).isDirectory()).toBe(true);
+    // As file by file: a symbolic link is not sent.
+    expect(existsSync(join(got, 'link'))).toBe(false);
     expect(readdirSync(join(dir, 'host', 'assets'))).toEqual(['tex']);
     expect(readdirSync(join(dir, 'host')).sort()).toEqual(['.distray', 'assets']);
     // The directory is there now: a second run sends nothing.
