@@ -91,6 +91,8 @@ interface ActiveHost {
   streak: Set<number>;
   /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
   estimate?: number | undefined;
+  /** When each of its attempts whose renderer has started (not one still queued) started. */
+  rendering: Set<{ since: number }>;
 }
 
 /** Weight of the newest attempt in a host's moving average of task time. */
@@ -170,7 +172,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     record.state = 'ok';
     record.message = undefined;
     this.hosts.set(host.name, record);
-    const active: ActiveHost = { host, record, removed: false, streak: new Set() };
+    const active: ActiveHost = { host, record, removed: false, streak: new Set(), rendering: new Set() };
     this.active.push(active);
     this.emit('host-state', record);
     for (let i = 0; i < host.slots; i++) this.workers.push(this.worker(active, i));
@@ -240,7 +242,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private taskTime(u: ActiveHost, now: number): number | undefined {
     if (u.estimate === undefined) return undefined;
     let t = u.estimate;
-    for (const r of u.record.running) if (r.startedAt !== null) t = Math.max(t, now - r.startedAt);
+    for (const r of u.rendering) t = Math.max(t, now - r.since);
     return t;
   }
 
@@ -332,6 +334,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.endedAt = null;
     this.emit('task-start', rec, a.record, attempt);
     const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
+    const rendering = { since: started };
     const slot: AttemptSlot = {
       lane,
       started: () => {
@@ -339,6 +342,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         started = this.options.now();
         running = true;
         rec.startedAt = started;
+        rendering.since = started;
+        a.rendering.add(rendering);
       },
     };
     let outcome: AttemptOutcome;
@@ -348,6 +353,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       outcome = internal(err);
     }
     a.record.running.delete(rec);
+    a.rendering.delete(rendering);
     if (running && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - started;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);

@@ -298,7 +298,11 @@ describe('Scheduler with released slots', () => {
     // The fast host's 8th task hangs for 10 s (no --timeout): the slow host must not wait for it.
     const run = fast.run.bind(fast);
     let n = 0;
-    fast.run = (task, attempt, signal, slot) => (++n === 8 ? new Promise((r) => setTimeout(() => r({ kind: 'done' }), 10_000)) : run(task, attempt, signal, slot));
+    fast.run = (task, attempt, signal, slot) => {
+      if (++n !== 8) return run(task, attempt, signal, slot);
+      slot.started();
+      return new Promise((r) => setTimeout(() => r({ kind: 'done' }), 10_000));
+    };
     const t0 = Date.now();
     start(s, [fast, slow]);
     await vi.advanceTimersByTimeAsync(2_000);
