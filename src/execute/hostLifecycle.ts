@@ -78,6 +78,8 @@ export class HostLifecycle {
     this.stopped.abort();
     for (const waiters of this.rejoinWaiters.values()) for (const w of [...waiters]) w(undefined);
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    // No host joins any more: the input archives are not needed.
+    await this.hashes.dispose();
   }
 
   private track(p: Promise<void>): void {

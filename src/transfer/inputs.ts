@@ -40,14 +40,16 @@ export class LocalHashes {
   }
 
   private readonly archives = new Map<string, Promise<{ path: string; size: number }>>();
+  private readonly archiveDirs = new Set<string>();
 
-  /** A local directory as a tar archive (written once, removed when distray exits). */
+  /** A local directory as a tar archive (written once; removed by dispose(), or when distray exits). */
   archive(dir: string): Promise<{ path: string; size: number }> {
     let a = this.archives.get(dir);
     if (!a) {
       a = (async () => {
         const { create } = await import('tar');
         const tmp = await mkdtemp(join(tmpdir(), 'distray-pack-'));
+        this.archiveDirs.add(tmp);
         process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
         const path = join(tmp, 'in.tar');
         // portable: no owner names or ids, so the files belong to whoever unpacks them. Only files
@@ -58,6 +60,14 @@ export class LocalHashes {
       this.archives.set(dir, a);
     }
     return a;
+  }
+
+  /** Removes the archives made so far. */
+  async dispose(): Promise<void> {
+    await Promise.allSettled(this.archives.values());
+    for (const dir of this.archiveDirs) rmSync(dir, { recursive: true, force: true });
+    this.archiveDirs.clear();
+    this.archives.clear();
   }
 
   cksum(path: string, size?: number): Promise<string> {

@@ -57,7 +57,9 @@ describe('syncInputs', () => {
     const host = new LocalSession('h', join(dir, 'host'), {}, 1, 0);
     mkdirSync(join(dir, 'host'));
     const copies = [{ local: src, remote: 'assets/tex' }];
-    expect(await syncInputs(host, copies, new LocalHashes())).toMatchObject({ files: 20, sent: 20 });
+    const hashes = new LocalHashes();
+    expect(await syncInputs(host, copies, hashes)).toMatchObject({ files: 20, sent: 20 });
+    await hashes.dispose();
     const got = join(dir, 'host', 'assets', 'tex');
     for (const n of names) expect(readFileSync(join(got, n)).equals(readFileSync(join(src, n))), n).toBe(true);
     expect(statSync(join(got, 'sub/deeper/run.sh')).mode & 0o777).toBe(0o755);
@@ -78,7 +80,9 @@ describe('syncInputs', () => {
     const host = new CorruptingSession('h', join(dir, 'host'), {}, 1, 0);
     host.root = join(dir, 'host');
     mkdirSync(host.root);
-    await expect(syncInputs(host, [{ local: src, remote: 'tex' }], new LocalHashes())).rejects.toThrow(/h:tex\/t\d+\.dat differs|cannot unpack/);
+    const hashes = new LocalHashes();
+    await expect(syncInputs(host, [{ local: src, remote: 'tex' }], hashes)).rejects.toThrow(/h:tex\/t\d+\.dat differs|cannot unpack/);
+    await hashes.dispose();
     expect(readdirSync(host.root).filter((n) => n !== '.distray')).toEqual([]);
     await host.close();
   });
