@@ -86,4 +86,24 @@ describe('syncInputs', () => {
     expect(readdirSync(host.root).filter((n) => n !== '.distray')).toEqual([]);
     await host.close();
   });
+
+  it('packs a new directory even when its files are all in subdirectories', async () => {
+    const src = join(dir, 'nested');
+    mkdirSync(join(src, 'a'), { recursive: true });
+    for (let i = 0; i < 16; i++) writeFileSync(join(src, 'a', `t${i}.dat`), randomBytes(100));
+    const unpacks: string[] = [];
+    const host = new (class extends LocalSession {
+      override command(argv: readonly string[]): Promise<{ code: number; output: string }> {
+        if (argv[3] === 'distray-unpack') unpacks.push(argv[4]!);
+        return super.command(argv);
+      }
+    })('h', join(dir, 'host'), {}, 1, 0);
+    mkdirSync(join(dir, 'host'));
+    const hashes = new LocalHashes();
+    expect(await syncInputs(host, [{ local: src, remote: 'nested' }], hashes)).toMatchObject({ files: 16, sent: 16 });
+    await hashes.dispose();
+    expect(unpacks).toHaveLength(1);
+    expect(readFileSync(join(dir, 'host', 'nested', 'a', 't3.dat')).equals(readFileSync(join(src, 'a', 't3.dat')))).toBe(true);
+    await host.close();
+  });
 });
