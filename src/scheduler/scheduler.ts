@@ -329,7 +329,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     a.record.running.add(rec);
     const attempt = rec.attempts + 1;
     let started = this.options.now();
-    let running = false;
     rec.startedAt = started;
     rec.endedAt = null;
     this.emit('task-start', rec, a.record, attempt);
@@ -340,7 +339,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       started: () => {
         // A queued attempt's time counts from when its renderer started.
         started = this.options.now();
-        running = true;
         rec.startedAt = started;
         rendering.since = started;
         a.rendering.add(rendering);
@@ -353,8 +351,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       outcome = internal(err);
     }
     a.record.running.delete(rec);
-    a.rendering.delete(rendering);
-    if (running && (outcome.kind === 'released' || outcome.kind === 'done')) {
+    const rendered = a.rendering.delete(rendering);
+    if (rendered && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - started;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
     }
