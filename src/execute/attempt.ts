@@ -7,7 +7,7 @@ import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
-import { download, removeRemote, upload } from '../transfer/copies.js';
+import { download, upload } from '../transfer/copies.js';
 import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
 
 export interface AttemptOptions {
@@ -206,10 +206,7 @@ export class HostRunner implements SchedulerHost {
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
         const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        const state = exit.outputs?.[i];
-        await download(this.session, copy, image ? decodes : undefined, state);
-        if (state === 'file') await this.session.unlink(copy.remote);
-        else await removeRemote(this.session, copy.remote);
+        await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true });
       }
       await this.options.onOutputs?.(s.task);
     } catch (err) {

@@ -107,8 +107,10 @@ export class LocalSession implements HostSession {
     await chmod(this.path(p), mode & 0o777);
   }
 
-  async getFile(p: string, localPath: string): Promise<void> {
+  async fetchFile(p: string, localPath: string, options: { remove?: boolean } = {}): Promise<number> {
     await copyFile(this.path(p), localPath);
+    if (options.remove) await unlink(this.path(p));
+    return (await stat(localPath)).size;
   }
 
   async rename(from: string, to: string): Promise<void> {

@@ -34,7 +34,12 @@ export interface HostSession {
   mkdirp(path: string): Promise<void>;
   /** Writes a file with the given permission bits (an uploaded renderer stays executable). */
   putFile(localPath: string, path: string, mode: number, size?: number): Promise<void>;
-  getFile(path: string, localPath: string): Promise<void>;
+  /**
+   * Copies a file from the host to `localPath` and returns how many bytes it
+   * wrote; with `remove`, the host's copy is removed once it has been read.
+   * Fails if fewer bytes arrive than the host's stat said.
+   */
+  fetchFile(path: string, localPath: string, options?: { remove?: boolean }): Promise<number>;
   /** Renames, replacing `to` if it exists. */
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat as localStat, writeFile } from 'node:fs/promises';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { ConnectionError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
@@ -17,6 +17,9 @@ import { HostShell } from './hostShell.js';
 export const CHANNELS_PER_CONNECTION = 8;
 
 const SFTP_NO_SUCH_FILE = 2;
+
+/** Files up to this size are fetched into memory with every chunk requested at once; larger ones stream to disk. */
+const IN_MEMORY_FETCH = 8 * 1024 * 1024;
 
 /** Lines of sha256sum: `HASH  NAME`, or `\\HASH  NAME` with \\\\ and \\n escaped in NAME. */
 export function parseChecksums(output: string): Array<[string, string]> {
@@ -332,8 +335,48 @@ export class SshSession implements HostSession {
     await Promise.all([written, closed]);
   }
 
-  getFile(p: string, localPath: string): Promise<void> {
-    return this.sftpCall<void>('download of', p, (cb) => this.sftp.fastGet(this.path(p), localPath, this.transfer, cb));
+  async fetchFile(p: string, localPath: string, options: { remove?: boolean } = {}): Promise<number> {
+    const path = this.path(p);
+    const sftp = this.sftp;
+    const close = (handle: Buffer): Promise<void> => this.sftpCall<void>('close', p, (cb) => sftp.close(handle, cb));
+    // open and stat in one round trip (the server answers a channel's requests in order).
+    const [opened, stated] = await Promise.allSettled([
+      this.sftpCall<Buffer>('download of', p, (cb) => sftp.open(path, 'r', cb)),
+      this.sftpCall<Stats>('download of', p, (cb) => sftp.stat(path, cb)),
+    ]);
+    if (opened.status === 'rejected') throw opened.reason;
+    const handle = opened.value;
+    if (stated.status === 'rejected') {
+      await close(handle).catch(() => {});
+      throw stated.reason;
+    }
+    const size = stated.value.size;
+    if (size <= IN_MEMORY_FETCH) {
+      // A frame or a tile: every chunk asked for at once, then close (and remove) in one more round trip.
+      const data = Buffer.allocUnsafe(size);
+      const { chunkSize } = this.transfer;
+      const reads: Array<Promise<number>> = [];
+      for (let at = 0; at < size; at += chunkSize) {
+        const len = Math.min(chunkSize, size - at);
+        reads.push(this.sftpCall<number>('download of', p, (cb) => sftp.read(handle, data, at, len, at, (err, n) => cb(err, n))));
+      }
+      const got = await Promise.all(reads).catch(async (err: unknown) => {
+        await close(handle).catch(() => {});
+        throw err;
+      });
+      // A server may answer a read with less than asked (none we know of does for a file): then stream it.
+      if (got.every((n, i) => n === Math.min(chunkSize, size - i * chunkSize))) {
+        const removed = options.remove ? this.unlink(p) : undefined;
+        await Promise.all([close(handle), removed, writeFile(localPath, data)]);
+        return size;
+      }
+    }
+    await close(handle);
+    await this.sftpCall<void>('download of', p, (cb) => sftp.fastGet(path, localPath, this.transfer, cb));
+    const got = (await localStat(localPath)).size;
+    if (got !== size) throw new Error(`${this.name}: download of ${p}: received ${got} bytes of ${size}`);
+    if (options.remove) await this.unlink(p);
+    return got;
   }
 
   async rename(from: string, to: string): Promise<void> {

@@ -83,29 +83,53 @@ export async function uploadFile(
   await session.rename(tmp, remote);
 }
 
+/** Local directories made (or found) this run: a run writes thousands of outputs into a handful of them. */
+const localDirs = new Set<string>();
+
+async function localDir(dir: string): Promise<void> {
+  if (localDirs.has(dir)) return;
+  await mkdir(dir, { recursive: true });
+  localDirs.add(dir);
+}
+
 /**
  * Fetches a file or directory from the host to a temporary local name, checks
  * it, and only then renames it to its final path. A missing or empty output
- * is an error: the attempt did not produce what was asked of it.
+ * is an error: the attempt did not produce what was asked of it. With
+ * `remove`, the host's copy is removed once it has been read (a task's
+ * outputs are of no more use there; a failed check renders the task again).
  */
 export async function download(
   session: HostSession,
   copy: Copy,
-  /** Checks a downloaded file (an image decodes) before it may take its final name. */
-  verify?: (path: string) => Promise<boolean>,
-  /** What the host shell already saw there, which spares a stat. */
-  known?: OutputState,
+  options: {
+    /** Checks a downloaded file (an image decodes) before it may take its final name. */
+    verify?: ((path: string) => Promise<boolean>) | undefined;
+    /** What the host shell already saw there, which spares a stat. */
+    known?: OutputState | undefined;
+    remove?: boolean;
+  } = {},
 ): Promise<void> {
+  const { verify, known, remove = false } = options;
   if (known === 'missing') throw new TransferError(`${copy.remote} was not produced on ${session.name}`);
   if (known === 'empty') throw new TransferError(`${copy.remote} on ${session.name} is empty`);
   const info = known === 'file' ? { isDirectory: false, size: undefined } : await session.stat(copy.remote);
   if (!info) throw new TransferError(`${copy.remote} was not produced on ${session.name}`);
   if (!info.isDirectory && info.size === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
-  await mkdir(dirname(copy.local), { recursive: true });
   const tmp = tempName(copy.local);
   try {
+    // Made once per directory; if it has gone since (someone tidied up mid-run), made again.
+    await localDir(dirname(copy.local));
     if (info.isDirectory) await downloadDir(session, copy.remote, tmp);
-    else await downloadFile(session, copy.remote, tmp, info.size);
+    else {
+      const got = await session.fetchFile(copy.remote, tmp, { remove }).catch(async (err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        localDirs.delete(dirname(copy.local));
+        await localDir(dirname(copy.local));
+        return session.fetchFile(copy.remote, tmp, { remove });
+      });
+      if (got === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
+    }
     if (verify && !info.isDirectory && !(await verify(tmp))) {
       throw new TransferError(`${copy.remote} from ${session.name} is not a complete image (it does not decode)`);
     }
@@ -116,6 +140,7 @@ export async function download(
     if (err instanceof TransferError) throw err;
     throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, { cause: err });
   }
+  if (remove && info.isDirectory) await removeRemote(session, copy.remote);
 }
 
 async function downloadDir(session: HostSession, remote: string, local: string): Promise<void> {
@@ -123,15 +148,8 @@ async function downloadDir(session: HostSession, remote: string, local: string):
   for (const entry of await session.readdir(remote)) {
     const r = `${remote}/${entry.name}`;
     if (entry.isDirectory) await downloadDir(session, r, join(local, entry.name));
-    else await downloadFile(session, r, join(local, entry.name), entry.size);
+    else await session.fetchFile(r, join(local, entry.name));
   }
-}
-
-/** `size` is the size a stat saw; unknown, the file is only known to be non-empty. */
-async function downloadFile(session: HostSession, remote: string, local: string, size: number | undefined): Promise<void> {
-  await session.getFile(remote, local);
-  const got = (await stat(local)).size;
-  if (size === undefined ? got === 0 : got !== size) throw new TransferError(`${session.name}:${remote}: received ${got} bytes of ${size ?? 'a non-empty file'}`);
 }
 
 /** Removes a remote file or directory tree if it exists: a stale output must never pass for a new one. */

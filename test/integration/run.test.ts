@@ -201,6 +201,21 @@ describe('distray run against real sshd hosts', () => {
     expect(existsSync(join(wd, 'deep', 'er', '4.txt'))).toBe(false);
   });
 
+  it('brings back outputs of every size byte for byte, and leaves none of them on the host', async () => {
+    const cwd = workspace();
+    const wd = join(h2.workdir, 'sizes');
+    // One byte, a few chunks of SFTP reads, and more than is fetched into memory (streamed to disk).
+    const sizes = [1, 600 * 1024 + 7, 9 * 1024 * 1024 + 3];
+    sizes.forEach((size, i) => writeFileSync(join(cwd, `data${i + 1}.bin`), randomBytes(size)));
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h2, { workdir: wd, slots: 3 })}\n`, 'sizes.yaml');
+    const r = await runCli(['run', inv, '1,3', 'cp', 'data%d.bin', 'out/%d.bin', '--in', 'data%d.bin', '--out', 'out/%d.bin=f/%d.bin'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    for (let f = 1; f <= 3; f++) expect(readFileSync(join(cwd, 'f', `${f}.bin`)).equals(readFileSync(join(cwd, `data${f}.bin`)))).toBe(true);
+    expect(readdirSync(join(wd, 'out'))).toEqual([]);
+    // No temporary file is left beside the outputs.
+    expect(readdirSync(join(cwd, 'f')).sort()).toEqual(['1.bin', '2.bin', '3.bin']);
+  });
+
   it('refuses a host whose key does not match known_hosts and finishes on the others', async () => {
     const cwd = workspace();
     // A known_hosts where h2 is listed with h1's key: h2 now offers a "changed" key.
