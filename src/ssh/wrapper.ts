@@ -59,12 +59,15 @@ export function runDir(token: string): string {
  * says what to fetch.
  *
  * A task runs under a lease: an flock on one of
- * <workdir>/.distray/leases/0..slots-1.lock, taken before it starts and
- * given up when it ends, so two controllers on one host never run more than
- * `slots` tasks there together, and the kernel releases a lease however its
- * holder dies. (Held for a lane's whole life it would save a process per
- * task, but two controllers could then each hold one host and wait on the
- * other's for ever.) Hosts without flock(1) run unleased.
+ * <workdir>/.distray/leases/0..slots-1.lock, taken before it starts, so two
+ * controllers on one host never run more than `slots` tasks there together,
+ * and the kernel releases a lease however its holder dies. When a task ends
+ * its lane keeps the lease only if its next task is already queued (the
+ * shell notes the last task it queued to each lane in lane.N.last), so
+ * back-to-back tasks cost no flock process each (1.5-2 ms of CPU here), and
+ * an idle lane holds nothing. (Held for a lane's whole life, two controllers
+ * could each hold part of one host and wait on the other's for ever.) Hosts
+ * without flock(1) run unleased.
  *
  * Each renderer runs in its own process group (setsid): OpenSSH 9.2 neither
  * forwards signals for root logins nor kills a pty-less process when the
@@ -97,6 +100,7 @@ claim() {
 }
 lease() {
   [ -n "$have_flock" ] || return 0
+  [ -n "$leased" ] && return 0
   while :; do
     [ -e "$run/$id.stop" ] || [ -e "$run/eof" ] && return 1
     # Lane k tries lock k first, so it usually gets it at once.
@@ -104,7 +108,7 @@ lease() {
     while [ "$j" -lt "$slots" ]; do
       f=.distray/leases/$(( (lane + j) % slots )).lock
       [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
-      if [ -r "$f" ] && exec 9<"$f" && flock -n 9; then return 0; fi
+      if [ -r "$f" ] && exec 9<"$f" && flock -n 9; then leased=1; return 0; fi
       exec 9<&-
       j=$((j + 1))
     done
@@ -122,39 +126,49 @@ refuse() {
   echo "- 143" >"$run/$id.task"
   printf 'exit %s 143\\n' "$id"
 }
+release() {
+  [ -n "$leased" ] && exec 9<&-
+  leased=
+}
+lane_task() {
+  eval "set -- $task"
+  id=$1 nout=$2
+  shift 2
+  # Nothing new starts once the controller is gone; an adopt may have claimed it.
+  [ -e "$run/eof" ] && return
+  # Claimed by an adopting shell first: it is not ours to run (nor to write a state for).
+  claim "$run/$id.task" || { printf 'exit %s 143\\n' "$id"; return; }
+  if [ -e "$run/$id.stop" ]; then refuse; return; fi
+  i=0
+  while [ "$i" -lt "$nout" ]; do clear_out "$1"; shift; i=$((i + 1)); done
+  if ! lease; then refuse; return; fi
+  if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & else "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & fi
+  pid=$!
+  echo "$pid" >"$run/$id.task"
+  # A stop that came before the pid was written has nobody to signal: do it here.
+  [ -e "$run/$id.stop" ] && stop_pid "$pid"
+  printf 'start %s\\n' "$id"
+  wait "$pid"
+  st=$?
+  kill -KILL -"$pid" 2>/dev/null
+  echo "$pid $st" >"$run/$id.task"
+  eval "set -- $task"
+  shift 2
+  states= i=0
+  while [ "$i" -lt "$nout" ]; do out_state "$1"; shift; i=$((i + 1)); done
+  if [ -s "$run/$id.log" ]; then wrote=1; else wrote=0; fi
+  printf 'exit %s %s %s%s\\n' "$id" "$st" "$wrote" "$states"
+}
 lane_loop() {
-  lane=$1
+  lane=$1 leased=
   exec 3<&- 4<>"$run/lane.$lane"
   while IFS= read -r task <&4; do
     [ "$task" = quit ] && break
-    eval "set -- $task"
-    id=$1 nout=$2
-    shift 2
-    # Nothing new starts once the controller is gone; an adopt may have claimed it.
-    [ -e "$run/eof" ] && continue
-    # Claimed by an adopting shell first: it is not ours to run (nor to write a state for).
-    claim "$run/$id.task" || { printf 'exit %s 143\\n' "$id"; continue; }
-    if [ -e "$run/$id.stop" ]; then refuse; continue; fi
-    i=0
-    while [ "$i" -lt "$nout" ]; do clear_out "$1"; shift; i=$((i + 1)); done
-    if ! lease; then refuse; continue; fi
-    if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & else "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & fi
-    pid=$!
-    echo "$pid" >"$run/$id.task"
-    # A stop that came before the pid was written has nobody to signal: do it here.
-    [ -e "$run/$id.stop" ] && stop_pid "$pid"
-    printf 'start %s\\n' "$id"
-    wait "$pid"
-    st=$?
-    kill -KILL -"$pid" 2>/dev/null
-    exec 9<&-
-    echo "$pid $st" >"$run/$id.task"
-    eval "set -- $task"
-    shift 2
-    states= i=0
-    while [ "$i" -lt "$nout" ]; do out_state "$1"; shift; i=$((i + 1)); done
-    if [ -s "$run/$id.log" ]; then wrote=1; else wrote=0; fi
-    printf 'exit %s %s %s%s\\n' "$id" "$st" "$wrote" "$states"
+    lane_task
+    # The lease passes to the next task only if that one is already queued; an idle lane holds none.
+    last=
+    read -r last <"$run/lane.$lane.last"
+    [ "$last" = "$id" ] || [ -e "$run/eof" ] && release
   done
 }
 stop_pid() {
@@ -236,7 +250,9 @@ while IFS= read -r line <&3; do
         if ! mkfifo "$run/lane.$l"; then t=\${rest#* }; printf 'exit %s ${EXIT_NO_WORKDIR}\\n' "\${t%% *}"; continue; fi
         lane_loop "$l" &
       fi
-      printf '%s\\n' "\${rest#* }" >"$run/lane.$l"
+      t=\${rest#* }
+      printf '%s\\n' "\${t%% *}" >"$run/lane.$l.last"
+      printf '%s\\n' "$t" >"$run/lane.$l"
       ;;
     'stop '*) stop "\${line#stop }" ;;
     'adopt '*) set -- \${line#adopt }; adopt "$1" "$2" ;;

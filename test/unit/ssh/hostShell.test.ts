@@ -1,4 +1,5 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -52,6 +53,25 @@ describe('host shell', () => {
     expect((await y).code).toBe(0);
     // The host's only lease was the first shell's until its task ended; its idle lane then holds none.
     expect(readFileSync(join(dir, 'order.log'), 'utf8')).toBe('x\ny\n');
+  });
+
+  it('passes a lease straight to a task queued behind, and gives it up when the lane is idle', async () => {
+    // A flock that notes each time it is run, ahead of the real one on the PATH.
+    const real = execFileSync('sh', ['-c', 'command -v flock']).toString().trim();
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin', 'flock'), `#!/bin/sh\necho flock >> "${join(dir, 'flock.log')}"\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const s = await LocalSession.open('local', dir, { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` }, 1, 0);
+    sessions.push(s);
+    const shell = await s.shell();
+    const runs = ['a', 'b', 'c'].map((id) => shell.run(0, id, ['sleep', '0.1'], never));
+    expect((await Promise.all(runs)).map((e) => e.code)).toEqual([0, 0, 0]);
+    expect(readFileSync(join(dir, 'flock.log'), 'utf8')).toBe('flock\n');
+    // Idle now, the lane holds nothing: another shell's task takes the host's only lease at once.
+    const other = await (await session(1)).shell();
+    expect((await other.run(0, 'd', ['true'], never)).code).toBe(0);
+    const d = await shell.run(0, 'e', ['true'], never);
+    expect(d.code).toBe(0);
+    expect(readFileSync(join(dir, 'flock.log'), 'utf8')).toBe('flock\nflock\n');
   });
 
   it('retires a shell: its lane starts nothing more', async () => {
