@@ -1,0 +1,39 @@
+/**
+ * Bundles the compiled CLI (dist/cli/main.js) and its dependencies into one
+ * CommonJS file, dist/cli/distray.cjs, which bin/distray.cjs loads with a V8
+ * code cache. Loading ~400 ES modules and compiling them cost more start-up
+ * than anything else a run does before its first frame (see the README, Development).
+ */
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['dist/cli/main.js'],
+  outfile: 'dist/cli/distray.cjs',
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // Native addons stay where npm put them: sharp, and ssh2's optional crypto binding and cpu-features.
+  external: ['cpu-features'],
+  plugins: [
+    {
+      // sharp is loaded lazily with import(), which a script run by bin/distray.cjs cannot do:
+      // the import becomes a require() of sharp where npm installed it.
+      name: 'sharp-by-require',
+      setup(b) {
+        b.onResolve({ filter: /^sharp$/ }, (args) => (args.namespace === 'sharp-shim' ? { path: 'sharp', external: true } : { path: 'sharp', namespace: 'sharp-shim' }));
+        b.onLoad({ filter: /.*/, namespace: 'sharp-shim' }, () => ({ contents: "module.exports = require('sharp');", loader: 'js' }));
+      },
+    },
+    {
+      name: 'ssh2-native-binding',
+      setup(b) {
+        b.onResolve({ filter: /sshcrypto\.node$/ }, () => ({ path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node', external: true }));
+      },
+    },
+  ],
+  // The bundle sits beside main.js, so URLs made from import.meta.url (the package.json) resolve alike.
+  define: { 'import.meta.url': '__distray_import_meta_url' },
+  banner: { js: "const __distray_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
