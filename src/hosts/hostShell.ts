@@ -113,13 +113,16 @@ export class HostShell {
     const { code, lost, wrote } = await this.run(0, id, argv, new AbortController().signal);
     if (lost) throw lost;
     const output = wrote === false ? '' : (await readFile(`${runDir(this.token)}/${id}.log`)).toString();
-    this.forget(id, this.token);
     return { code: code ?? -1, output };
   }
 
-  /** The task's files on the host are no longer needed. */
+  /**
+   * The task's files on the host are no longer needed. A shell removes its
+   * own all at once when it ends, so only an earlier shell's (an adopted
+   * task's) cost a line.
+   */
   forget(id: string, token: string): void {
-    if (!this.dead) this.pipes.stdin.write(`forget ${id} ${token}\n`);
+    if (!this.dead && token !== this.token) this.pipes.stdin.write(`forget ${id} ${token}\n`);
   }
 
   close(): void {
