@@ -84,6 +84,9 @@ export interface SchedulerOptions {
   now(): number;
 }
 
+/** See shouldTake: how much longer than needed the queue must be to queue on a host before every pace is known. */
+const QUEUE_MARGIN = 4;
+
 interface ActiveHost {
   host: SchedulerHost;
   record: HostRecord;
@@ -246,32 +249,41 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return t;
   }
 
-  /** Tasks per millisecond the usable hosts get through, or undefined while a host's pace is unknown. */
-  private pace(now: number): number | undefined {
+  /**
+   * Tasks per millisecond the usable hosts whose pace is known get through,
+   * and whether that is every host (none still connecting, every usable one
+   * timed).
+   */
+  private pace(now: number): { rate: number; complete: boolean } {
     let rate = 0;
+    let complete = this.pendingHosts <= 0;
     for (const u of this.usableHosts()) {
       const t = this.taskTime(u, now);
-      if (t === undefined) return undefined;
-      rate += u.host.slots / t;
+      if (t === undefined) complete = false;
+      else rate += u.host.slots / t;
     }
-    return rate;
+    return { rate, complete };
   }
 
   /**
    * Whether a slot of `a` should take the next task now. Pull scheduling, with
-   * two looks ahead once every host's pace is known: near the end a slow host
-   * leaves a task to faster ones that would finish it sooner (the rest of the
-   * queue drains before it could), and a slot queues a second task behind its
-   * running one only while the queue is long enough that the wait cannot
-   * delay the end of the run.
+   * two looks ahead: near the end a slow host leaves a task to faster ones
+   * that would finish it sooner (the rest of the queue drains before it
+   * could), and a slot queues a second task behind its running one only
+   * while the queue is long enough that the wait cannot delay the end of the
+   * run. Until every host's pace is known (hosts still connecting, or not
+   * yet through a task), the queue counts as long only at QUEUE_MARGIN times
+   * what is needed by the hosts timed so far: the others only make it drain
+   * sooner.
    */
   private shouldTake(a: ActiveHost, queued: boolean): boolean {
-    if (queued && (!a.host.queues || this.pendingHosts > 0)) return false;
+    if (queued && !a.host.queues) return false;
     const now = this.options.now();
     const pace = this.pace(now);
-    if (pace === undefined || a.estimate === undefined) return !queued;
-    const drain = this.queue.length / pace;
-    if (queued) return 2 * a.estimate < drain;
+    if (a.estimate === undefined || pace.rate === 0) return !queued;
+    const drain = this.queue.length / pace.rate;
+    if (queued) return (pace.complete ? 2 : 2 * QUEUE_MARGIN) * a.estimate < drain;
+    if (!pace.complete) return true;
     const fastest = Math.min(...this.usableHosts().map((u) => this.taskTime(u, now)!));
     return a.estimate <= drain + fastest;
   }

@@ -278,6 +278,29 @@ describe('Scheduler with released slots', () => {
     expect(h.lastEnd - t0).toBe(30 * 20);
   });
 
+  it('queues while another host is still connecting or untimed, if the queue is long, and still ends on time', async () => {
+    const s = scheduler(200);
+    const fast = new LaneHost('fast', 2, 10);
+    const slow = new LaneHost('slow', 2, 400);
+    const t0 = Date.now();
+    s.expectHost('fast');
+    s.expectHost('slow');
+    s.expectHost('never');
+    s.addHost(fast);
+    await vi.advanceTimersByTimeAsync(50);
+    s.hostUnavailable('never', 'unreachable', 'timed out');
+    // The slow host is still connecting: the fast host does not wait for it to queue.
+    await vi.advanceTimersByTimeAsync(50);
+    expect(fast.queued).toBeGreaterThan(5);
+    s.addHost(slow);
+    await finish(s);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    expect(fast.overlapped || slow.overlapped).toBe(false);
+    // About the best pull scheduling can do: the slow host joins at 100 ms and takes 4 tasks (done by 900 ms), the fast one the rest.
+    expect(slow.ran.length).toBeLessThanOrEqual(4);
+    expect(Math.max(fast.lastEnd, slow.lastEnd) - t0).toBeLessThanOrEqual(1_050);
+  });
+
   it('leaves the last tasks to a faster host when a slow one would finish them later', async () => {
     const s = scheduler(25);
     const fast = new LaneHost('fast', 1, 10);
