@@ -352,7 +352,7 @@ export class SshSession implements HostSession {
     }
     const size = stated.value.size;
     if (size <= IN_MEMORY_FETCH) {
-      // A frame or a tile: every chunk asked for at once, then close (and remove) in one more round trip.
+      // A frame or a tile: every chunk asked for at once, then close (and remove) together.
       const data = Buffer.allocUnsafe(size);
       const { chunkSize } = this.transfer;
       const reads: Array<Promise<number>> = [];
@@ -366,8 +366,12 @@ export class SshSession implements HostSession {
       });
       // A server may answer a read with less than asked (none we know of does for a file): then stream it.
       if (got.every((n, i) => n === Math.min(chunkSize, size - i * chunkSize))) {
-        const removed = options.remove ? this.unlink(p) : undefined;
-        await Promise.all([close(handle), removed, writeFile(localPath, data)]);
+        // Removed only once it is safe here; close and remove go together.
+        await writeFile(localPath, data).catch(async (err: unknown) => {
+          await close(handle).catch(() => {});
+          throw err;
+        });
+        await Promise.all([close(handle), options.remove ? this.unlink(p) : undefined]);
         return size;
       }
     }

@@ -175,7 +175,8 @@ stop_pid() {
   kill -TERM -"$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
   # KILL what is left after the grace; return as soon as the group is gone, so the shell's last wait is short.
   (
-    exec 3<&- 4<&-
+    # Neither the lane's input nor its lease stays with a killer waiting out the grace.
+    exec 3<&- 4<&- 9<&-
     i=0
     while [ "$i" -lt ${KILL_GRACE_SECONDS * 5} ] && kill -0 -"$1" 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
     kill -KILL -"$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null

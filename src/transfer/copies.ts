@@ -118,15 +118,17 @@ export async function download(
   if (!info.isDirectory && info.size === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
   const tmp = tempName(copy.local);
   try {
-    // Made once per directory; if it has gone since (someone tidied up mid-run), made again.
-    await localDir(dirname(copy.local));
+    const dir = dirname(copy.local);
+    await localDir(dir);
     if (info.isDirectory) await downloadDir(session, copy.remote, tmp);
     else {
-      const got = await session.fetchFile(copy.remote, tmp, { remove }).catch(async (err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        localDirs.delete(dirname(copy.local));
-        await localDir(dirname(copy.local));
-        return session.fetchFile(copy.remote, tmp, { remove });
+      const fetch = (): Promise<number> => session.fetchFile(copy.remote, tmp, { remove });
+      const got = await fetch().catch(async (err: unknown) => {
+        // The directory was made once this run; if it has gone since (tidied away mid-run), it is made again.
+        if (await stat(dir).then((s) => s.isDirectory(), () => false)) throw err;
+        localDirs.delete(dir);
+        await localDir(dir);
+        return fetch();
       });
       if (got === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
     }
