@@ -80,11 +80,13 @@ export function runDir(token: string): string {
  * Notes for whoever edits this: `kill -TERM -PID`, not `kill -TERM -- -PID`
  * (dash refuses the latter); never `exec ... 2>/dev/null` (the redirection
  * would stay for the rest of the shell); sh gives background jobs /dev/null
- * as stdin, hence the controller's input on fd 3; `true >f` under `set -C`
- * fails without ending the shell, `: >f` would end it.
+ * as stdin, hence the controller's input on fd 3; a redirection that fails
+ * on `:` (a special builtin) ends the shell, on `true` it does not: write
+ * `true >f`, never `: >f` (the run directory may be gone, or f may exist
+ * under `set -C`).
  */
 const SCRIPT = `cd -- "$1" 2>/dev/null || { mkdir -p -- "$1" 2>/dev/null && cd -- "$1"; } || { printf 'distray: cannot enter the workdir %s\\n' "$1" >&2; exit ${EXIT_NO_WORKDIR}; }
-token=$2 slots=$3 grace=$4
+token=$2 slots=$3 grace=$4 lanes=
 nl='
 '
 run=.distray/run/$token
@@ -188,7 +190,7 @@ task_state() {
   [ -f "$1" ] && read -r p st <"$1"
 }
 stop() {
-  : >"$run/$1.stop"
+  true >"$run/$1.stop"
   task_state "$run/$1.task"
   [ -n "$p" ] && [ "$p" != - ] && [ -z "$st" ] && stop_pid "$p"
 }
@@ -200,7 +202,7 @@ adopt() {
     printf 'exit %s ${EXIT_NOT_STARTED}\n' "$id"
     return 0
   fi
-  : >"$from/$id.adopted"
+  true >"$from/$id.adopted"
   echo "$2" >"$run/$id.adopted-from"
   (
     exec 3<&-
@@ -238,7 +240,7 @@ unfinished() {
 # Opened read-write, a FIFO whose lane is gone takes the line instead of blocking.
 retire() {
   [ -d "$1" ] || return 0
-  : >"$1/eof"
+  true >"$1/eof"
   for f in "$1"/lane.*; do [ -p "$f" ] && printf 'quit\\n' 1<>"$f"; done
 }
 while IFS= read -r line <&3; do
@@ -250,6 +252,7 @@ while IFS= read -r line <&3; do
       if [ ! -p "$run/lane.$l" ]; then
         if ! mkfifo "$run/lane.$l"; then t=\${rest#* }; printf 'exit %s ${EXIT_NO_WORKDIR}\\n' "\${t%% *}"; continue; fi
         lane_loop "$l" &
+        lanes="$lanes $!"
       fi
       t=\${rest#* }
       printf '%s\\n' "\${t%% *}" >"$run/lane.$l.last"
@@ -261,7 +264,9 @@ while IFS= read -r line <&3; do
     'retire '*) t=\${line#retire }; case $t in ''|*[!A-Za-z0-9-]*) ;; *) [ "$t" = "$token" ] || retire ".distray/run/$t" ;; esac ;;
   esac
 done
-: >"$run/eof"
+# The controller is gone: nobody reads what we would say, and a write to its closed pipe would kill this shell (SIGPIPE) and orphan the lanes.
+exec >/dev/null 2>&1
+true >"$run/eof"
 waited=0
 while [ "$waited" -lt "$grace" ] && [ -n "$(unfinished)" ]; do sleep 1; waited=$((waited + 1)); done
 for t in $(unfinished); do
@@ -269,6 +274,8 @@ for t in $(unfinished); do
   [ -n "$p" ] && [ "$p" != - ] && stop_pid "$p"
 done
 retire "$run"
+# Lanes whose FIFOs were removed with the run directory (the workdir deleted under us) never hear quit.
+[ -d "$run" ] || kill $lanes 2>/dev/null
 wait
 # A task another shell adopted keeps its files until that shell has read them.
 for a in "$run"/*.adopted; do [ -e "$a" ] && exit 0; done

@@ -74,6 +74,23 @@ describe('host shell', () => {
     expect(readFileSync(join(dir, 'flock.log'), 'utf8')).toBe('flock\nflock\n');
   });
 
+  it('ends, lanes and all, when its workdir was removed under it', async () => {
+    const s = await session(2);
+    const shell = await s.shell();
+    await Promise.all([shell.run(0, 'a', ['true'], never), shell.run(1, 'b', ['true'], never)]);
+    rmSync(dir, { recursive: true, force: true });
+    await s.close();
+    const alive = (): boolean => {
+      try {
+        return execFileSync('pgrep', ['-f', `distray-host ${dir}`]).toString().trim() !== '';
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false);
+  });
+
   it('retires a shell: its lane starts nothing more', async () => {
     const s = await session(1);
     const old = await s.shell();
