@@ -15,8 +15,14 @@ const { join } = require('node:path');
 const vm = require('node:vm');
 
 const bundle = join(__dirname, '..', 'dist', 'cli', 'distray.cjs');
-// The entry's #! line is only valid at the very start of a file, not inside the module wrapper.
-const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
+let source;
+try {
+  // The entry's #! line is only valid at the very start of a file, not inside the module wrapper.
+  source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
+} catch (err) {
+  process.stderr.write(`distray: cannot read ${bundle} (${err.code ?? err.message}): build it first with npm run build\n`);
+  process.exit(2);
+}
 
 let cacheFile;
 let cached;
@@ -58,6 +64,5 @@ if (cacheFile) {
 }
 const mod = new Module(bundle, module);
 mod.filename = bundle;
-mod.paths = Module._nodeModulePaths(join(__dirname, '..', 'dist', 'cli'));
 const req = Module.createRequire(bundle);
 script.runInThisContext()(mod.exports, req, mod, bundle, join(__dirname, '..', 'dist', 'cli'));
