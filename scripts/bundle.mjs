@@ -1,8 +1,9 @@
 /**
  * Bundles the compiled CLI (dist/cli/main.js) and its dependencies into one
  * CommonJS file, dist/cli/distray.cjs, which bin/distray.cjs loads with a V8
- * code cache. Loading ~400 ES modules and compiling them cost more start-up
- * than anything else a run does before its first frame (see the README, Development).
+ * code cache. Loading and compiling the modules one file at a time cost more
+ * start-up than anything else a run does before its first login (see the
+ * README, Development).
  */
 import { build } from 'esbuild';
 
