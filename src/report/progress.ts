@@ -78,6 +78,19 @@ export class PlainProgress implements Progress {
   }
 }
 
+/**
+ * A host's line in the live view: what renders there now, and what waits
+ * behind it in a lane (sent ahead so it starts without a round trip).
+ */
+export function hostLine(h: HostRecord): string {
+  const labels = (rs: Iterable<TaskRecord>): string => [...rs].map((r) => r.task.label.replace('frame ', '')).join(', ');
+  const rendering = labels(h.rendering);
+  const next = labels(h.waiting);
+  const busy = [rendering && `rendering ${rendering}`, next && `next ${next}`].filter(Boolean).join('; ');
+  const state = h.state === 'ok' ? busy || 'idle' : h.state;
+  return `${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`;
+}
+
 /** A live view on a terminal: a line per host and the overall count, rate and ETA. */
 export class TerminalProgress implements Progress {
   private list: Listr | undefined;
@@ -88,11 +101,6 @@ export class TerminalProgress implements Progress {
 
   attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void {
     const counter = new Counter(counts.total, counts.skipped);
-    const hostLine = (h: HostRecord): string => {
-      const current = [...h.running].map((r) => r.task.label.replace('frame ', '')).join(', ');
-      const state = h.state === 'ok' ? (current ? `rendering ${current}` : 'idle') : h.state;
-      return `${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`;
-    };
     const hostTasks = new Map<string, ListrTaskWrapper<unknown, never, never>>();
     let overall: ListrTaskWrapper<unknown, never, never> | undefined;
     const refresh = (h?: HostRecord): void => {
@@ -128,6 +136,7 @@ export class TerminalProgress implements Progress {
     };
     scheduler.on('host-state', (h) => refresh(h));
     scheduler.on('task-start', (_r, h) => refresh(h));
+    scheduler.on('task-render', (_r, h) => refresh(h));
     scheduler.on('task-end', (r, h, o) => {
       if (o.kind === 'done') counter.done++;
       if (o.kind === 'failed' && r.status === 'failed') {

@@ -68,11 +68,18 @@ export interface HostRecord {
   tasksDone: number;
   failures: number;
   message?: string | undefined;
+  /** Its attempts: sent to the host, waiting in a lane or rendering, until the slot is free again. */
   running: Set<TaskRecord>;
+  /** Those of them whose renderer has started and not yet ended. */
+  rendering: Set<TaskRecord>;
+  /** Those of them whose renderer has not started yet (waiting in a lane behind another). */
+  waiting: Set<TaskRecord>;
 }
 
 export interface SchedulerEvents {
   'task-start': [TaskRecord, HostRecord, number];
+  /** The attempt's renderer has started on the host (a queued one starts later than its task-start). */
+  'task-render': [TaskRecord, HostRecord];
   'task-end': [TaskRecord, HostRecord, FinalOutcome];
   'host-state': [HostRecord];
 }
@@ -96,6 +103,8 @@ interface ActiveHost {
   estimate?: number | undefined;
   /** When each of its attempts whose renderer has started (not one still queued) started. */
   rendering: Set<{ since: number }>;
+  /** The attempt rendering in each lane: the next one starting there means it has ended. */
+  laneRendering: Map<number, TaskRecord>;
 }
 
 /** Weight of the newest attempt in a host's moving average of task time. */
@@ -140,7 +149,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
   expectHost(name: string, state: HostState = 'connecting'): void {
     this.pendingHosts++;
-    const rec = this.hosts.get(name) ?? { name, state, tasksDone: 0, failures: 0, running: new Set() };
+    const rec = this.hosts.get(name) ?? { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
     rec.state = state;
     this.hosts.set(name, rec);
     if (state !== 'connecting') this.emit('host-state', rec);
@@ -160,7 +169,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** A host that never became usable. */
   hostUnavailable(name: string, state: HostState, message: string): void {
     this.pendingHosts--;
-    const rec = this.hosts.get(name) ?? { name, state, tasksDone: 0, failures: 0, running: new Set() };
+    const rec = this.hosts.get(name) ?? { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
     rec.state = state;
     rec.message = message;
     this.hosts.set(name, rec);
@@ -171,11 +180,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** A host that is ready: its slots start pulling tasks. */
   addHost(host: SchedulerHost): void {
     this.pendingHosts--;
-    const record = this.hosts.get(host.name) ?? { name: host.name, state: 'ok', tasksDone: 0, failures: 0, running: new Set() };
+    const record = this.hosts.get(host.name) ?? { name: host.name, state: 'ok', tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
     record.state = 'ok';
     record.message = undefined;
     this.hosts.set(host.name, record);
-    const active: ActiveHost = { host, record, removed: false, streak: new Set(), rendering: new Set() };
+    const active: ActiveHost = { host, record, removed: false, streak: new Set(), rendering: new Set(), laneRendering: new Map() };
     this.active.push(active);
     this.emit('host-state', record);
     for (let i = 0; i < host.slots; i++) this.workers.push(this.worker(active, i));
@@ -339,6 +348,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.status = 'running';
     rec.host = a.host.name;
     a.record.running.add(rec);
+    a.record.waiting.add(rec);
     const attempt = rec.attempts + 1;
     let started = this.options.now();
     rec.startedAt = started;
@@ -354,6 +364,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.startedAt = started;
         rendering.since = started;
         a.rendering.add(rendering);
+        // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
+        const before = a.laneRendering.get(lane);
+        if (before) a.record.rendering.delete(before);
+        a.laneRendering.set(lane, rec);
+        a.record.waiting.delete(rec);
+        a.record.rendering.add(rec);
+        this.emit('task-render', rec, a.record);
       },
     };
     let outcome: AttemptOutcome;
@@ -363,6 +380,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       outcome = internal(err);
     }
     a.record.running.delete(rec);
+    a.record.waiting.delete(rec);
+    a.record.rendering.delete(rec);
+    if (a.laneRendering.get(lane) === rec) a.laneRendering.delete(lane);
     const rendered = a.rendering.delete(rendering);
     if (rendered && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - started;

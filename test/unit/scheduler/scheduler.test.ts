@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
+import { hostLine } from '../../../src/report/progress.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 function tasks(n: number): Task[] {
@@ -299,6 +300,24 @@ describe('Scheduler with released slots', () => {
     // About the best pull scheduling can do: the slow host joins at 100 ms and takes 4 tasks (done by 900 ms), the fast one the rest.
     expect(slow.ran.length).toBeLessThanOrEqual(4);
     expect(Math.max(fast.lastEnd, slow.lastEnd) - t0).toBeLessThanOrEqual(1_050);
+  });
+
+  it('tells a queued task from a rendering one, and the live view shows which is which', async () => {
+    const s = scheduler(6);
+    const h = new LaneHost('h', 1, 100);
+    start(s, [h]);
+    // The first task shows the pace; from the second on, the next one waits in the lane.
+    await vi.advanceTimersByTimeAsync(150);
+    const rec = s.hosts.get('h')!;
+    expect(rec.running.size).toBe(2);
+    expect(rec.rendering.size).toBe(1);
+    expect(rec.waiting.size).toBe(1);
+    const [rendering] = [...rec.rendering];
+    const [next] = [...rec.waiting];
+    expect(hostLine(rec)).toBe(`h: rendering ${rendering!.task.frame}; next ${next!.task.frame}, 1 done`);
+    await finish(s);
+    expect(rec.rendering.size + rec.waiting.size).toBe(0);
+    expect(hostLine(rec)).toBe('h: idle, 6 done');
   });
 
   it('leaves the last tasks to a faster host when a slow one would finish them later', async () => {
