@@ -91,6 +91,10 @@ export interface SchedulerOptions {
   now(): number;
 }
 
+function newHostRecord(name: string, state: HostState): HostRecord {
+  return { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
+}
+
 /** See shouldTake: how much longer than needed the queue must be to queue on a host before every pace is known. */
 const QUEUE_MARGIN = 4;
 
@@ -101,8 +105,6 @@ interface ActiveHost {
   streak: Set<number>;
   /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
   estimate?: number | undefined;
-  /** When each of its attempts whose renderer has started (not one still queued) started. */
-  rendering: Set<{ since: number }>;
   /** The attempt rendering in each lane: the next one starting there means it has ended. */
   laneRendering: Map<number, TaskRecord>;
 }
@@ -149,7 +151,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
   expectHost(name: string, state: HostState = 'connecting'): void {
     this.pendingHosts++;
-    const rec = this.hosts.get(name) ?? { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
+    const rec = this.hosts.get(name) ?? newHostRecord(name, state);
     rec.state = state;
     this.hosts.set(name, rec);
     if (state !== 'connecting') this.emit('host-state', rec);
@@ -169,7 +171,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** A host that never became usable. */
   hostUnavailable(name: string, state: HostState, message: string): void {
     this.pendingHosts--;
-    const rec = this.hosts.get(name) ?? { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
+    const rec = this.hosts.get(name) ?? newHostRecord(name, state);
     rec.state = state;
     rec.message = message;
     this.hosts.set(name, rec);
@@ -180,11 +182,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** A host that is ready: its slots start pulling tasks. */
   addHost(host: SchedulerHost): void {
     this.pendingHosts--;
-    const record = this.hosts.get(host.name) ?? { name: host.name, state: 'ok', tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
+    const record = this.hosts.get(host.name) ?? newHostRecord(host.name, 'ok');
     record.state = 'ok';
     record.message = undefined;
     this.hosts.set(host.name, record);
-    const active: ActiveHost = { host, record, removed: false, streak: new Set(), rendering: new Set(), laneRendering: new Map() };
+    const active: ActiveHost = { host, record, removed: false, streak: new Set(), laneRendering: new Map() };
     this.active.push(active);
     this.emit('host-state', record);
     for (let i = 0; i < host.slots; i++) this.workers.push(this.worker(active, i));
@@ -254,7 +256,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private taskTime(u: ActiveHost, now: number): number | undefined {
     if (u.estimate === undefined) return undefined;
     let t = u.estimate;
-    for (const r of u.rendering) t = Math.max(t, now - r.since);
+    // Attempts whose renderer started and that have not returned (rendering ends earlier, at the lane's next start).
+    for (const r of u.record.running) if (!u.record.waiting.has(r)) t = Math.max(t, now - r.startedAt!);
     return t;
   }
 
@@ -355,15 +358,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.endedAt = null;
     this.emit('task-start', rec, a.record, attempt);
     const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
-    const rendering = { since: started };
+    let rendered = false;
     const slot: AttemptSlot = {
       lane,
       started: () => {
         // A queued attempt's time counts from when its renderer started.
         started = this.options.now();
         rec.startedAt = started;
-        rendering.since = started;
-        a.rendering.add(rendering);
+        rendered = true;
         // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
         const before = a.laneRendering.get(lane);
         if (before) a.record.rendering.delete(before);
@@ -383,7 +385,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     a.record.waiting.delete(rec);
     a.record.rendering.delete(rec);
     if (a.laneRendering.get(lane) === rec) a.laneRendering.delete(lane);
-    const rendered = a.rendering.delete(rendering);
     if (rendered && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - started;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
