@@ -58,6 +58,9 @@ export class TransferError extends DistrayError {
   }
 }
 
+/** A path on a host that is, or goes through, a symbolic link: distray will not use it. */
+export class LinkRefused extends TransferError {}
+
 export class StitchError extends DistrayError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STITCH', message, options);

@@ -2,9 +2,11 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { UsageError, errorMessage } from './errors.js';
+export { parseDuration } from './plan/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
 import type { HostConfig } from './inventory/types.js';
+import { parseDuration } from './plan/duration.js';
 import { parseFrameSpec } from './plan/frames.js';
 import { Plan } from './plan/plan.js';
 import { parseGrid, parseSize, type Size } from './plan/tiles.js';
@@ -54,14 +56,6 @@ const MAX_CONSECUTIVE_FAILURES = 3;
 /** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
 export const DEFAULT_GRACE_MS = 30_000;
 
-export function parseDuration(text: string, option = '--timeout', zeroAllowed = false): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`${option} "${text}": expected a duration such as 90s, 30m or 2h`);
-  const n = Number(m[1]);
-  const ms = n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  if (ms <= 0 && !zeroAllowed) throw new UsageError(`${option} "${text}" must be more than zero`);
-  return ms;
-}
 
 interface Prepared {
   hosts: HostConfig[];

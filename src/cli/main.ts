@@ -8,6 +8,7 @@ import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
 import { RUN_OPTIONS, splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
+import { removePartialsNow } from '../transfer/copies.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -55,6 +56,8 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
   const onSignal = (): void => {
     if (controller.signal.aborted) {
       process.stderr.write('\ndistray: interrupted again, exiting now\n');
+      // No half-written download may stay behind, even now.
+      removePartialsNow();
       process.exit(130);
     }
     process.stderr.write('\ndistray: stopping: renderers are being stopped (press Ctrl+C again to exit at once)\n');

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { errorMessage } from '../errors.js';
-import type { HostSession } from '../hosts/session.js';
+import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
@@ -97,7 +97,7 @@ export class HostRunner implements SchedulerHost {
 
   async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
     try {
-      for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy);
+      for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy, signal);
     } catch (err) {
       return this.lostOr({ kind: 'failed', message: errorMessage(err) });
     }
@@ -128,6 +128,10 @@ export class HostRunner implements SchedulerHost {
     const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
     const exit = await shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart);
     clearTimeout(timer);
+    if (exit.refused !== undefined) {
+      const path = outputs[exit.refused] ?? 'an output';
+      return { kind: 'failed', message: `${task.label} was not run: ${linkMessage(path, this.name)}` };
+    }
     if (exit.lost) {
       // The renderer may well still be running on the host (a network blip):
       // if the host is back within the grace period, pick up its result there.
@@ -206,7 +210,7 @@ export class HostRunner implements SchedulerHost {
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
         const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true });
+        await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal });
       }
       await this.options.onOutputs?.(s.task);
     } catch (err) {

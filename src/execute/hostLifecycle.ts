@@ -15,6 +15,12 @@ import { HostRunner, type AttemptOptions } from './attempt.js';
 export const CONNECT_CONCURRENCY = 10;
 /** Backoff between tries of a host whose handshake was dropped (MaxStartups) or reset. */
 const HANDSHAKE_BACKOFF_MS = [250, 500, 1000, 2000, 4000];
+/**
+ * Tries of a host that never completed a handshake: one that accepts TCP and
+ * closes at once is given up after these (about 12 s of backoff), not retried
+ * for as long as the run lasts.
+ */
+const MAX_HANDSHAKE_TRIES = 7;
 /** A lost host is waited for this long before the run stops counting on it (it keeps being retried). */
 const REJOIN_WINDOW_MS = 60_000;
 const MAX_BACKOFF_MS = 30_000;
@@ -87,18 +93,27 @@ export class HostLifecycle {
     void p.finally(() => this.pending.delete(p));
   }
 
-  /** Opens a host; a dropped handshake is tried again (with jitter, so retries spread) for as long as the run lasts. */
+  /**
+   * Opens a host; a dropped handshake is tried again (with jitter, so retries
+   * spread), MAX_HANDSHAKE_TRIES times in all. The run's end gives up at once.
+   */
   private async open(host: HostConfig): Promise<HostSession> {
+    const signal = this.stopped.signal;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.handshakes.add(
-          (): Promise<HostSession> =>
-            host.local
+          (): Promise<HostSession> => {
+            if (signal.aborted) throw new ConnectionError('error', 'the run ended while it connected');
+            return host.local
               ? LocalSession.open(host.name, host.workdir, host.env, host.slots, this.attempt.graceMs / 1000)
-              : SshSession.open(host, this.ctx, this.attempt.graceMs / 1000),
+              : SshSession.open(host, this.ctx, this.attempt.graceMs / 1000, signal);
+          },
         );
       } catch (err) {
-        if (!isTransient(err) || this.stopped.signal.aborted) throw err;
+        if (!isTransient(err) || signal.aborted) throw err;
+        if (attempt + 1 >= MAX_HANDSHAKE_TRIES) {
+          throw new ConnectionError('unreachable', `${errorMessage(err)} (gave up after ${MAX_HANDSHAKE_TRIES} tries)`, { cause: err });
+        }
         const base = HANDSHAKE_BACKOFF_MS[Math.min(attempt, HANDSHAKE_BACKOFF_MS.length - 1)]!;
         await sleep(base * (0.5 + Math.random()), undefined, { signal: this.stopped.signal }).catch(() => {});
       }
@@ -149,7 +164,8 @@ export class HostLifecycle {
     try {
       await this.join(host);
     } catch (err) {
-      this.scheduler.hostUnavailable(host.name, err instanceof ConnectionError ? err.state : 'error', errorMessage(err));
+      if (this.stopped.signal.aborted) this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run ended before it was ready');
+      else this.scheduler.hostUnavailable(host.name, err instanceof ConnectionError ? err.state : 'error', errorMessage(err));
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { runDir, runLine } from '../ssh/wrapper.js';
+import { ConnectionError } from '../errors.js';
+import { readyLine, runDir, runLine } from '../ssh/wrapper.js';
 
 /** The pipes of a host shell, whether an SSH channel or a local child process. */
 export interface ShellPipes {
@@ -11,12 +12,19 @@ export interface ShellPipes {
   closed: Promise<Error>;
   /** Closes stdin: the shell waits out its grace for adoption, then stops what still runs. */
   end(): void;
+  /** Closes the channel (or kills the process) at once: for a login that never finished. */
+  kill(): void;
 }
 
-/** What the host shell saw of an output after its task: a non-empty file, an empty one, a directory, or nothing. */
-export type OutputState = 'file' | 'empty' | 'dir' | 'missing';
+/**
+ * What the host shell saw of an output after its task (never following a
+ * link): a non-empty regular file, an empty one, a directory, a symbolic
+ * link, something else (a FIFO, a socket, a device), a path that runs
+ * through a link, or nothing.
+ */
+export type OutputState = 'file' | 'empty' | 'dir' | 'link' | 'special' | 'through-link' | 'missing';
 
-const OUTPUT_STATES: Record<string, OutputState> = { f: 'file', e: 'empty', d: 'dir', '-': 'missing' };
+const OUTPUT_STATES: Record<string, OutputState> = { f: 'file', e: 'empty', d: 'dir', l: 'link', s: 'special', p: 'through-link', '-': 'missing' };
 
 export interface TaskExit {
   /** Exit status, or null when the shell went away first (the task may still run on the host). */
@@ -26,6 +34,12 @@ export interface TaskExit {
   wrote?: boolean | undefined;
   /** The state of each output given to `run`, in order; unknown for an adopted task. */
   outputs?: OutputState[] | undefined;
+  /**
+   * The task was not run: the output at this index (of those given to `run`)
+   * runs through a symbolic link, so clearing it or making its directory
+   * could touch something outside the workdir.
+   */
+  refused?: number | undefined;
 }
 
 /**
@@ -38,11 +52,19 @@ export class HostShell {
   private stderrText = '';
   private readonly waiting = new Map<string, (r: TaskExit) => void>();
   private readonly starting = new Map<string, () => void>();
+  /**
+   * Whatever the login prints before the host shell starts (a banner, escape
+   * sequences, text without a newline) is not the protocol: lines count only
+   * after the shell's own ready line, which carries its token.
+   */
+  private isReady = false;
+  private onReady: (() => void) | undefined;
 
   constructor(
     private readonly pipes: ShellPipes,
     /** The shell's own directory of task files is .distray/run/<token>. */
     readonly token: string,
+    private readonly host = 'local',
   ) {
     pipes.stdin.on('error', () => {});
     pipes.stdout.on('data', (c: Buffer) => this.onStdout(c));
@@ -58,6 +80,44 @@ export class HostShell {
 
   get alive(): boolean {
     return !this.dead;
+  }
+
+  /**
+   * Resolves once the login has finished and the host shell has started.
+   * A login that takes longer than `timeoutMs` (a ~/.bashrc waiting on
+   * something) is given up: the channel is closed and this rejects.
+   */
+  ready(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.isReady) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.onReady = undefined;
+        if (err) {
+          this.pipes.kill();
+          reject(err);
+        } else resolve();
+      };
+      const onAbort = (): void => settle(new ConnectionError('error', `${this.host}: the run ended while it logged in`));
+      const timer = setTimeout(
+        () =>
+          settle(
+            new ConnectionError(
+              'timeout',
+              `${this.host}: the login did not finish within ${timeoutMs / 1000} s (is something in its rc files, such as ~/.bashrc, waiting?); ` +
+                `if it is only slow, raise loginTimeout for this host`,
+            ),
+          ),
+        timeoutMs,
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal?.aborted) onAbort();
+      this.onReady = () => settle();
+      void this.pipes.closed.then(() => {
+        if (!this.isReady) settle(this.dead ?? new ConnectionError('lost', `${this.host}: the connection closed during login`));
+      });
+    });
   }
 
   /**
@@ -135,13 +195,29 @@ export class HostShell {
     while ((nl = this.stdoutBuf.indexOf('\n')) >= 0) {
       const line = this.stdoutBuf.slice(0, nl);
       this.stdoutBuf = this.stdoutBuf.slice(nl + 1);
+      if (!this.isReady) {
+        if (line.endsWith(readyLine(this.token))) {
+          this.isReady = true;
+          // What the login said on stderr is not the shell's.
+          this.stderrText = '';
+          this.onReady?.();
+        }
+        continue;
+      }
+      if (line.startsWith('refused ')) {
+        const [id, index] = line.slice(8).split(' ');
+        const resolve = this.waiting.get(id!);
+        this.waiting.delete(id!);
+        resolve?.({ code: null, refused: Number(index) });
+        continue;
+      }
       if (line.startsWith('start ')) {
         const id = line.slice(6);
         this.starting.get(id)?.();
         this.starting.delete(id);
         continue;
       }
-      const m = /^exit (\S+) (\d+)(?: ([01])([fed-]*))?$/.exec(line);
+      const m = /^exit (\S+) (\d+)(?: ([01])([fedlsp-]*))?$/.exec(line);
       if (!m) continue;
       const resolve = this.waiting.get(m[1]!);
       this.waiting.delete(m[1]!);
@@ -151,5 +227,7 @@ export class HostShell {
         outputs: m[4] === undefined ? undefined : [...m[4]].map((c) => OUTPUT_STATES[c]!),
       });
     }
+    // A login that prints without newlines: only the last bytes can hold the ready line.
+    if (!this.isReady && this.stdoutBuf.length > 65536) this.stdoutBuf = this.stdoutBuf.slice(-4096);
   }
 }

@@ -1,10 +1,36 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, mkdir, readFile, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, copyFile, lstat, mkdir, readFile, readdir, realpath, rename, rmdir, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { LinkRefused, TransferError } from '../errors.js';
+import { SECRET_ENV_NAMES } from '../ssh/connect.js';
 import { hostShellArgv, newToken } from '../ssh/wrapper.js';
-import type { HashKind, HostSession, RemoteStat } from './session.js';
-import { LocalHashes } from '../transfer/inputs.js';
+import { cksumFile } from '../transfer/cksum.js';
+import type { EntryStat } from '../transfer/sftp.js';
+import { linkMessage, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
+
+/** distray's environment less its secrets, for what it starts on this machine. */
+export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !SECRET_ENV_NAMES.includes(k)));
+}
+
+function sha256Of(path: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (c) => hash.update(c))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
+}
+
+function entryStat(s: Stats): EntryStat {
+  const type = s.isSymbolicLink() ? 'link' : s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
+  return { size: s.size, type, mode: s.mode & 0o7777 };
+}
 
 /**
  * The controller machine as a host: the same host shell as over SSH, run by
@@ -14,6 +40,8 @@ import { HostShell } from './hostShell.js';
 export class LocalSession implements HostSession {
   readonly lost = new Promise<Error>(() => {});
   private readonly workdir: string;
+  /** The workdir made and resolved (every link on its way followed), once. */
+  private realWorkdir: Promise<string> | undefined;
   private readonly children = new Set<ChildProcess>();
 
   constructor(
@@ -28,8 +56,13 @@ export class LocalSession implements HostSession {
 
   static async open(name: string, workdir: string, env: Readonly<Record<string, string>>, slots: number, graceSeconds: number): Promise<LocalSession> {
     const session = new LocalSession(name, workdir, env, slots, graceSeconds);
-    await mkdir(session.workdir, { recursive: true });
+    await session.real();
     return session;
+  }
+
+  private real(): Promise<string> {
+    this.realWorkdir ??= mkdir(this.workdir, { recursive: true }).then(() => realpath(this.workdir));
+    return this.realWorkdir;
   }
 
   private path(p: string): string {
@@ -40,16 +73,18 @@ export class LocalSession implements HostSession {
 
   shellToken: string | undefined;
 
-  shell(): Promise<HostShell> {
+  async shell(): Promise<HostShell> {
     if (!this.currentShell?.alive) this.currentShell = this.openShell();
-    return Promise.resolve(this.currentShell);
+    const shell = this.currentShell;
+    await shell.ready(60_000);
+    return shell;
   }
 
   private openShell(): HostShell {
     const token = newToken();
     this.shellToken = token;
     const argv = hostShellArgv({ workdir: this.workdir, env: this.env, token, slots: this.slots, graceSeconds: this.graceSeconds });
-    const child = spawn('sh', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('sh', argv, { stdio: ['pipe', 'pipe', 'pipe'], env: environmentWithoutSecrets() });
     this.children.add(child);
     const closed = new Promise<Error>((resolve) => {
       child.on('error', (err) => resolve(new Error(`cannot start sh: ${err.message}`)));
@@ -58,15 +93,14 @@ export class LocalSession implements HostSession {
         resolve(new Error(`the local host shell exited (status ${code})`));
       });
     });
-    return new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end() }, token);
+    return new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end(), kill: () => child.kill() }, token, this.name);
   }
 
   async hashFiles(paths: readonly string[], kind: HashKind = 'sha256'): Promise<Map<string, string>> {
     const hashes = new Map<string, string>();
-    const local = new LocalHashes();
     for (const p of paths) {
       const s = await this.stat(p);
-      if (s && !s.isDirectory) hashes.set(p, await (kind === 'sha256' ? local.of(this.path(p)) : local.cksum(this.path(p))));
+      if (s?.type === 'file') hashes.set(p, await (kind === 'sha256' ? sha256Of(this.path(p)) : cksumFile(this.path(p), s.size)));
     }
     return hashes;
   }
@@ -81,25 +115,42 @@ export class LocalSession implements HostSession {
 
   async stat(p: string): Promise<RemoteStat | null> {
     try {
-      const s = await stat(this.path(p));
-      return { size: s.size, isDirectory: s.isDirectory() };
+      return entryStat(await lstat(this.path(p)));
     } catch {
       return null;
     }
   }
 
   async readdir(p: string): Promise<Array<{ name: string } & RemoteStat>> {
-    const entries = await readdir(this.path(p), { withFileTypes: true });
-    return Promise.all(
-      entries.map(async (e) => {
-        const s = await stat(resolve(this.path(p), e.name));
-        return { name: e.name, size: s.size, isDirectory: s.isDirectory() };
-      }),
-    );
+    const entries = await readdir(this.path(p));
+    return Promise.all(entries.map(async (name) => ({ name, ...entryStat(await lstat(join(this.path(p), name))) })));
+  }
+
+  async checkInside(dir: string): Promise<void> {
+    if (dir === '.' || dir === '') return;
+    const real = await realpath(this.path(dir));
+    if (real !== join(await this.real(), dir)) throw new LinkRefused(linkMessage(dir, this.name, real));
   }
 
   async mkdirp(p: string): Promise<void> {
-    await mkdir(this.path(p), { recursive: true });
+    await this.real();
+    const parts = p.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (dir === '' || dir === '.') continue;
+      let info = await this.stat(dir);
+      if (!info) {
+        try {
+          await mkdir(this.path(dir));
+          continue;
+        } catch (err) {
+          info = await this.stat(dir);
+          if (!info) throw err;
+        }
+      }
+      if (info.type === 'link') throw new LinkRefused(linkMessage(dir, this.name));
+      if (info.type !== 'dir') throw new TransferError(`${dir} on ${this.name} is not a directory: remove it there`);
+    }
   }
 
   async putFile(localPath: string, p: string, mode: number): Promise<void> {
@@ -108,9 +159,11 @@ export class LocalSession implements HostSession {
   }
 
   async fetchFile(p: string, localPath: string, options: { remove?: boolean } = {}): Promise<number> {
+    const info = await lstat(this.path(p));
+    if (!info.isFile()) throw new TransferError(`${p} on ${this.name} is not a regular file`);
     await copyFile(this.path(p), localPath);
     if (options.remove) await unlink(this.path(p));
-    return (await stat(localPath)).size;
+    return info.size;
   }
 
   async rename(from: string, to: string): Promise<void> {

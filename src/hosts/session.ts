@@ -1,24 +1,37 @@
 /** What the rest of distray needs from a host, over SSH or on this machine. */
+import type { EntryStat } from '../transfer/sftp.js';
 import type { HostShell } from './hostShell.js';
 
 /** sha256: strong, to tell a file is already there; cksum: cheap, to check what was just written. */
 export type HashKind = 'sha256' | 'cksum';
 
-export interface RemoteStat {
-  size: number;
-  isDirectory: boolean;
+/**
+ * Why distray will not use a path: it is a symbolic link, or a directory on
+ * its way is one, so what it names may be anywhere on the host.
+ */
+export function linkMessage(path: string, host: string, resolved?: string): string {
+  return (
+    `${path} on ${host} is a symbolic link or goes through one${resolved ? ` (it leads to ${resolved})` : ''}: ` +
+    `distray reads, writes and removes only inside the workdir, never through a link; remove the link there`
+  );
 }
+
+/** An entry as lstat sees it: a symbolic link is a 'link', never what it points to. */
+export type RemoteStat = EntryStat;
 
 /**
  * One host. Paths are relative to the host's workdir, already checked by
- * the plan; the session joins them to the workdir.
+ * the plan; the session joins them to the workdir. Nothing here follows a
+ * symbolic link below the workdir: metadata is lstat's, directories are
+ * made only where no link stands, and `checkInside` proves a directory
+ * resolves inside the workdir before anything is read or written there.
  */
 export interface HostSession {
   readonly name: string;
   /** Settles (never rejects) when the host's connection is lost. */
   readonly lost: Promise<Error>;
   /** The host shell (a long-lived shell in the workdir that runs the tasks), started on first use and again if it died. */
-  shell(): Promise<HostShell>;
+  shell(signal?: AbortSignal): Promise<HostShell>;
   /** The token of the host shell started last, if any (see HostShell.retire). */
   readonly shellToken: string | undefined;
   readFile(path: string): Promise<Buffer>;
@@ -26,21 +39,25 @@ export interface HostSession {
   command(argv: readonly string[]): Promise<{ code: number; output: string }>;
   /**
    * SHA-256 (hex), or POSIX cksum ("CRC SIZE"), of the regular files among
-   * `paths` that exist, or undefined if the host cannot.
+   * `paths` that exist (not through a link), or undefined if the host cannot.
    */
   hashFiles(paths: readonly string[], kind?: HashKind): Promise<Map<string, string> | undefined>;
+  /** lstat: null if nothing is there. */
   stat(path: string): Promise<RemoteStat | null>;
   readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;
+  /** mkdir -p below the workdir; fails if a component is a symbolic link or not a directory. */
   mkdirp(path: string): Promise<void>;
+  /** Fails unless directory `dir` (workdir-relative, existing) resolves to itself inside the workdir: no link on its way. */
+  checkInside(dir: string): Promise<void>;
   /** Writes a file with the given permission bits (an uploaded renderer stays executable). */
-  putFile(localPath: string, path: string, mode: number, size?: number): Promise<void>;
+  putFile(localPath: string, path: string, mode: number, size?: number, signal?: AbortSignal): Promise<void>;
   /**
-   * Copies a file from the host to `localPath` and returns how many bytes it
-   * wrote; with `remove`, the host's copy is removed once it has been read.
-   * Fails if fewer bytes arrive than the host's stat said.
+   * Copies a regular file from the host to `localPath` and returns how many
+   * bytes it wrote; with `remove`, the host's copy is removed once it has
+   * been read. The caller has checked it is a regular file.
    */
-  fetchFile(path: string, localPath: string, options?: { remove?: boolean }): Promise<number>;
-  /** Renames, replacing `to` if it exists. */
+  fetchFile(path: string, localPath: string, options?: { remove?: boolean; signal?: AbortSignal | undefined }): Promise<number>;
+  /** Renames, replacing `to` if it exists (a link at `to` is replaced, not followed). */
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   rmdir(path: string): Promise<void>;

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, stat as localStat, writeFile } from 'node:fs/promises';
-import type { SFTPWrapper, Stats } from 'ssh2';
-import { ConnectionError } from '../errors.js';
+import type { SFTPWrapper } from 'ssh2';
+import { ConnectionError, LinkRefused, TransferError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
 import { joinRemote } from '../plan/paths.js';
 import { connectEndpoint, serverVersion, type Client, type ConnectContext } from '../ssh/connect.js';
 import { EXIT_NO_WORKDIR, hostShellCommand, newToken } from '../ssh/wrapper.js';
-import type { HashKind, HostSession, RemoteStat } from './session.js';
+import { Sftp } from '../transfer/sftp.js';
+import { linkMessage, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
 
 /**
@@ -15,11 +15,6 @@ import { HostShell } from './hostShell.js';
  * channel lowers this for that connection and another connection is opened.
  */
 export const CHANNELS_PER_CONNECTION = 8;
-
-const SFTP_NO_SUCH_FILE = 2;
-
-/** Files up to this size are fetched into memory with every chunk requested at once; larger ones stream to disk. */
-const IN_MEMORY_FETCH = 8 * 1024 * 1024;
 
 /** Lines of sha256sum: `HASH  NAME`, or `\\HASH  NAME` with \\\\ and \\n escaped in NAME. */
 export function parseChecksums(output: string): Array<[string, string]> {
@@ -72,8 +67,10 @@ export class SshSession implements HostSession {
   private readonly connections: Connection[] = [];
   private opening: Promise<Connection> | undefined;
 
-  /** Set by open() before the session is handed out. */
-  private sftp!: SFTPWrapper;
+  /** The SFTP channel; opened again on a connection with room if it breaks (a request left unanswered). */
+  private sftpChannel!: Promise<Sftp>;
+  /** The workdir as the server resolves it (every link on its way followed), set by open(). */
+  private realWorkdir = '';
 
   private constructor(
     private readonly host: HostConfig,
@@ -99,52 +96,102 @@ export class SshSession implements HostSession {
     return conn;
   }
 
-  /** Connects, opens SFTP and creates the workdir. More connections are opened as slots need channels. */
-  static async open(host: HostConfig, ctx: ConnectContext, graceSeconds: number): Promise<SshSession> {
+  /**
+   * Connects, opens SFTP and creates the workdir, and waits for the host
+   * shell: a host is usable once its login has finished, within the host's
+   * login deadline. More connections are opened as slots need channels.
+   * Aborting `signal` (the run is over) gives up at once.
+   */
+  static async open(host: HostConfig, ctx: ConnectContext, graceSeconds: number, signal?: AbortSignal): Promise<SshSession> {
     const first = await connectEndpoint(host, ctx);
     const session = new SshSession(host, ctx, first, graceSeconds);
+    const onAbort = (): void => void session.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      if (signal?.aborted) throw new ConnectionError('error', 'the run ended while it connected');
       // SFTP's channel is asked for first, so a server that allows one session per connection gives it that one.
-      const sftp = new Promise<SFTPWrapper>((resolve, reject) =>
-        first.sftp((err, s) => (err ? reject(new ConnectionError('error', `${host.name}: cannot start SFTP: ${err.message}`)) : resolve(s))),
-      );
+      session.sftpChannel = session.openSftp(session.connections[0]!);
       // The host shell's login (the user's rc files) overlaps SFTP and the workdir's creation;
       // if it gets there first, it makes the workdir itself.
-      session.shell().catch(() => {});
-      session.sftp = await sftp;
-      session.sftp.on('error', () => {});
+      const shell = session.shell(signal);
+      shell.catch(() => {});
+      await session.sftpChannel;
       await session.makeWorkdir();
+      await shell;
       return session;
     } catch (err) {
       await session.close();
-      throw err;
+      throw signal?.aborted ? new ConnectionError('error', 'the run ended while it connected') : err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  private openSftp(conn: Connection): Promise<Sftp> {
+    conn.channels++;
+    return new Promise<Sftp>((resolve, reject) =>
+      conn.client.sftp((err, s: SFTPWrapper) => {
+        if (err) {
+          conn.channels--;
+          reject(this.lostError ?? new ConnectionError('error', `${this.name}: cannot start SFTP: ${err.message}`));
+          return;
+        }
+        s.on('close', () => conn.channels--);
+        resolve(new Sftp(s, this.name, /^OpenSSH_/.test(serverVersion(conn.client) ?? '')));
+      }),
+    );
+  }
+
+  /** The SFTP channel, opened again if the last one broke. */
+  private async sftp(): Promise<Sftp> {
+    const current = await this.sftpChannel;
+    if (!current.broken) return current;
+    if (this.lostError) throw this.lostError;
+    const again = this.roomyConnection().then((conn) => this.openSftp(conn));
+    this.sftpChannel = again;
+    return again;
   }
 
   /**
    * Creates the workdir and proves it writable over SFTP: no command, so no
-   * login shell (which costs 85 ms of CPU per start on some hosts).
+   * login shell (which costs 85 ms of CPU per start on some hosts). Warns
+   * when other users may write there: they could plant links or replace inputs.
    */
   private async makeWorkdir(): Promise<void> {
     const wd = this.host.workdir;
     const probe = `.distray-probe-${randomBytes(4).toString('hex')}`;
+    const sftp = await this.sftp();
     try {
-      await this.mkdirpAbsolute(wd);
-      await this.sftpCall<void>('write', probe, (cb) => this.sftp.writeFile(joinRemote(wd, probe), '', cb));
-      await this.sftpCall<void>('remove', probe, (cb) => this.sftp.unlink(joinRemote(wd, probe), cb));
+      await this.mkdirAbsolute(wd);
+      await sftp.writeFile(joinRemote(wd, probe), '');
+      await sftp.unlink(joinRemote(wd, probe));
+      this.realWorkdir = await sftp.realpath(wd === '' ? '.' : wd);
     } catch (err) {
       throw new ConnectionError('workdir', `${this.name}: cannot create a writable workdir "${wd}" (${(err as Error).message}); fix "workdir:" for this host`);
     }
+    const info = await sftp.lstat(this.realWorkdir);
+    if (info && info.mode & 0o002) {
+      this.ctx.warn(
+        `host ${this.name}: its workdir ${this.realWorkdir} is writable by other users (mode ${info.mode.toString(8)}): they could plant links or replace files there; ` +
+          `distray follows no link there, but make it private (chmod o-w)`,
+      );
+    }
   }
 
-  /** stat of a path as given (not workdir-relative). */
-  private async rawStat(p: string): Promise<RemoteStat | null> {
-    try {
-      const s = await this.sftpCall<Stats>('stat', p, (cb) => this.sftp.stat(p, cb));
-      return { size: s.size, isDirectory: s.isDirectory() };
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') return null;
-      throw err;
+  /** mkdir -p of the workdir itself, as the server sees it (links on its way are the user's to choose). */
+  private async mkdirAbsolute(path: string): Promise<void> {
+    const sftp = await this.sftp();
+    const parts = path.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (dir === '' || dir === '.') continue;
+      if ((await sftp.statFollowing(dir))?.type === 'dir') continue;
+      try {
+        await sftp.mkdir(dir);
+      } catch (err) {
+        // Another run may have made it in the meantime.
+        if ((await sftp.statFollowing(dir))?.type !== 'dir') throw err;
+      }
     }
   }
 
@@ -167,26 +214,30 @@ export class SshSession implements HostSession {
 
   private currentShell: Promise<HostShell> | undefined;
 
-  async shell(): Promise<HostShell> {
+  async shell(signal?: AbortSignal): Promise<HostShell> {
     const current = this.currentShell ? await this.currentShell.catch(() => undefined) : undefined;
     if (current?.alive) return current;
-    this.currentShell = this.openShell();
+    this.currentShell = this.openShell(signal);
     return this.currentShell;
   }
 
-  /** A new host shell, on a connection with room for one more channel. */
-  private async openShell(): Promise<HostShell> {
+  /** A new host shell, on a connection with room for one more channel, once its login has finished. */
+  private async openShell(signal: AbortSignal | undefined): Promise<HostShell> {
     for (;;) {
       if (this.lostError) throw this.lostError;
       const conn = await this.roomyConnection();
+      let shell: HostShell;
       try {
-        return await this.openShellOn(conn);
+        shell = await this.openShellOn(conn);
       } catch (err) {
         // A refused channel on a live connection means the server allows fewer sessions
         // per connection than we assumed (MaxSessions): go elsewhere.
         if (this.lostError || !(err instanceof ChannelRefused) || conn.channels === 0) throw err instanceof ChannelRefused ? err.cause : err;
         conn.capacity = conn.channels;
+        continue;
       }
+      await shell.ready(this.host.loginTimeoutMs, signal);
+      return shell;
     }
   }
 
@@ -220,7 +271,9 @@ export class SshSession implements HostSession {
           });
           void this.lost.then((e) => done(e));
         });
-        resolve(new HostShell({ stdin: channel, stdout: channel, stderr: channel.stderr, closed, end: () => channel.end() }, token));
+        resolve(
+          new HostShell({ stdin: channel, stdout: channel, stderr: channel.stderr, closed, end: () => channel.end(), kill: () => channel.close() }, token, this.name),
+        );
       });
     });
   }
@@ -228,7 +281,8 @@ export class SshSession implements HostSession {
   /**
    * One sha256sum (or shasum -a 256), or one POSIX cksum, for all the files
    * that exist, through xargs, run by the host shell: an exec of its own
-   * would start one more login shell.
+   * would start one more login shell. A link is not a file here: it is
+   * replaced, never followed, when the file is sent.
    */
   async hashFiles(paths: readonly string[], kind: HashKind = 'sha256'): Promise<Map<string, string> | undefined> {
     const hashes = new Map<string, string>();
@@ -236,7 +290,7 @@ export class SshSession implements HostSession {
       kind === 'sha256'
         ? 'if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; elif command -v shasum >/dev/null 2>&1; then h="shasum -a 256"; else exit 3; fi; '
         : 'command -v cksum >/dev/null 2>&1 || exit 3; h=cksum; ';
-    const script = pick + 'for f; do [ -f "$f" ] && printf "%s\\0" "$f"; done | xargs -0 $h --; exit 0';
+    const script = pick + 'for f; do [ -f "$f" ] && [ ! -L "$f" ] && printf "%s\\0" "$f"; done | xargs -0 $h --; exit 0';
     // Batches keep each command line well under any ARG_MAX.
     for (let i = 0; i < paths.length; i += 1000) {
       const batch = paths.slice(i, i + 1000);
@@ -248,159 +302,86 @@ export class SshSession implements HostSession {
     return hashes;
   }
 
-  readFile(p: string): Promise<Buffer> {
-    return this.sftpCall<Buffer>('read', p, (cb) => this.sftp.readFile(this.path(p), cb));
+  async readFile(p: string): Promise<Buffer> {
+    return (await this.sftp()).readFile(this.path(p));
   }
 
   async command(argv: readonly string[]): Promise<{ code: number; output: string }> {
     return (await this.shell()).command(argv, (p) => this.readFile(p));
   }
 
-  private sftpCall<T>(what: string, p: string, call: (cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      call((err, value) => {
-        if (err) {
-          const e = err as Error & { code?: number };
-          reject(Object.assign(new Error(`${this.name}: ${what} ${p}: ${e.message}`), { code: e.code === SFTP_NO_SUCH_FILE ? 'ENOENT' : e.code }));
-        } else resolve(value as T);
-      });
-    });
-  }
-
-  stat(p: string): Promise<RemoteStat | null> {
-    return this.rawStat(this.path(p));
+  async stat(p: string): Promise<RemoteStat | null> {
+    return (await this.sftp()).lstat(this.path(p));
   }
 
   async readdir(p: string): Promise<Array<{ name: string } & RemoteStat>> {
-    const list = await this.sftpCall<Array<{ filename: string; attrs: Stats }>>('readdir', p, (cb) =>
-      this.sftp.readdir(this.path(p), cb),
-    );
-    return list.map((e) => ({ name: e.filename, size: e.attrs.size, isDirectory: e.attrs.isDirectory() }));
+    return (await this.sftp()).readdir(this.path(p));
+  }
+
+  async checkInside(dir: string): Promise<void> {
+    if (dir === '.' || dir === '') return;
+    const real = await (await this.sftp()).realpath(this.path(dir));
+    if (real !== joinRemote(this.realWorkdir, dir)) throw new LinkRefused(linkMessage(dir, this.name, real));
   }
 
   /** Directories this session made or found, so a directory is checked once however many tasks write into it. */
   private readonly madeDirs = new Map<string, Promise<void>>();
 
+  /** mkdir -p below the workdir, refusing to go through a link: what is below one is outside the workdir. */
   mkdirp(p: string): Promise<void> {
-    return this.mkdirpAbsolute(this.path(p));
-  }
-
-  /** mkdir -p over SFTP, for a path as the server sees it (relative to the login directory, or absolute). */
-  private mkdirpAbsolute(path: string): Promise<void> {
-    let made = this.madeDirs.get(path);
+    let made = this.madeDirs.get(p);
     if (!made) {
       made = (async () => {
-        const parts = path.split('/');
+        const sftp = await this.sftp();
+        const parts = p.split('/');
         for (let i = 1; i <= parts.length; i++) {
           const dir = parts.slice(0, i).join('/');
           if (dir === '' || dir === '.') continue;
-          if ((await this.rawStat(dir))?.isDirectory) continue;
-          try {
-            await this.sftpCall<void>('mkdir', dir, (cb) => this.sftp.mkdir(dir, cb));
-          } catch (err) {
-            // Another task may have made it in the meantime.
-            if (!(await this.rawStat(dir))?.isDirectory) throw err;
+          let info = await sftp.lstat(this.path(dir));
+          if (!info) {
+            try {
+              await sftp.mkdir(this.path(dir));
+              continue;
+            } catch (err) {
+              // Another task may have made it in the meantime.
+              info = await sftp.lstat(this.path(dir));
+              if (!info) throw err;
+            }
           }
+          if (info.type === 'link') throw new LinkRefused(linkMessage(dir, this.name));
+          if (info.type !== 'dir') throw new TransferError(`${dir} on ${this.name} is not a directory: remove it there`);
         }
       })();
-      this.madeDirs.set(path, made);
-      made.catch(() => this.madeDirs.delete(path));
+      this.madeDirs.set(p, made);
+      made.catch(() => this.madeDirs.delete(p));
     }
     return made;
   }
 
-
-  /**
-   * Transfer chunks: OpenSSH's sftp-server takes messages up to 256 KiB, and
-   * 255 KiB chunks move about twice as fast as the 32 KiB every server must
-   * accept (724 vs 347 MB/s on loopback here). What is written is verified.
-   */
-  private get transfer(): { chunkSize: number; concurrency: number } {
-    return /^OpenSSH_/.test(serverVersion(this.connections[0]!.client) ?? '') ? { chunkSize: 255 * 1024, concurrency: 16 } : { chunkSize: 32 * 1024, concurrency: 64 };
+  async putFile(localPath: string, p: string, mode: number, size?: number, signal?: AbortSignal): Promise<void> {
+    return (await this.sftp()).putFile(localPath, this.path(p), mode, size, signal);
   }
 
-  async putFile(localPath: string, p: string, mode: number, size?: number): Promise<void> {
-    const { chunkSize } = this.transfer;
-    if (size === undefined || size > chunkSize) {
-      return this.sftpCall<void>('upload to', p, (cb) => this.sftp.fastPut(localPath, this.path(p), { ...this.transfer, mode: mode & 0o777 }, cb));
-    }
-    // A small file in one message: open with its mode, then write and close without waiting in
-    // between (the server handles a channel's requests in order): two round trips instead of
-    // fastPut's four (open, fchmod, write, close).
-    const data = await readFile(localPath);
-    const handle = await this.sftpCall<Buffer>('upload to', p, (cb) => this.sftp.open(this.path(p), 'w', { mode: mode & 0o777 }, cb));
-    const written =
-      data.length > 0 ? this.sftpCall<void>('upload to', p, (cb) => this.sftp.write(handle, data, 0, data.length, 0, (err) => cb(err))) : Promise.resolve();
-    const closed = this.sftpCall<void>('upload to', p, (cb) => this.sftp.close(handle, cb));
-    await Promise.all([written, closed]);
-  }
-
-  async fetchFile(p: string, localPath: string, options: { remove?: boolean } = {}): Promise<number> {
-    const path = this.path(p);
-    const sftp = this.sftp;
-    const close = (handle: Buffer): Promise<void> => this.sftpCall<void>('close', p, (cb) => sftp.close(handle, cb));
-    // open and stat in one round trip (the server answers a channel's requests in order).
-    const [opened, stated] = await Promise.allSettled([
-      this.sftpCall<Buffer>('download of', p, (cb) => sftp.open(path, 'r', cb)),
-      this.sftpCall<Stats>('download of', p, (cb) => sftp.stat(path, cb)),
-    ]);
-    if (opened.status === 'rejected') throw opened.reason;
-    const handle = opened.value;
-    if (stated.status === 'rejected') {
-      await close(handle).catch(() => {});
-      throw stated.reason;
-    }
-    const size = stated.value.size;
-    if (size <= IN_MEMORY_FETCH) {
-      // A frame or a tile: every chunk asked for at once, then close (and remove) together.
-      const data = Buffer.allocUnsafe(size);
-      const { chunkSize } = this.transfer;
-      const reads: Array<Promise<number>> = [];
-      for (let at = 0; at < size; at += chunkSize) {
-        const len = Math.min(chunkSize, size - at);
-        reads.push(this.sftpCall<number>('download of', p, (cb) => sftp.read(handle, data, at, len, at, (err, n) => cb(err, n))));
-      }
-      const got = await Promise.all(reads).catch(async (err: unknown) => {
-        await close(handle).catch(() => {});
-        throw err;
-      });
-      // A server may answer a read with less than asked (none we know of does for a file): then stream it.
-      if (got.every((n, i) => n === Math.min(chunkSize, size - i * chunkSize))) {
-        // Removed only once it is safe here; close and remove go together.
-        await writeFile(localPath, data).catch(async (err: unknown) => {
-          await close(handle).catch(() => {});
-          throw err;
-        });
-        await Promise.all([close(handle), options.remove ? this.unlink(p) : undefined]);
-        return size;
-      }
-    }
-    await close(handle);
-    await this.sftpCall<void>('download of', p, (cb) => sftp.fastGet(path, localPath, this.transfer, cb));
-    const got = (await localStat(localPath)).size;
-    if (got !== size) throw new Error(`${this.name}: download of ${p}: received ${got} bytes of ${size}`);
-    if (options.remove) await this.unlink(p);
-    return got;
+  async fetchFile(p: string, localPath: string, options: { remove?: boolean; signal?: AbortSignal | undefined } = {}): Promise<number> {
+    return (await this.sftp()).fetchFile(this.path(p), localPath, options);
   }
 
   async rename(from: string, to: string): Promise<void> {
-    // posix-rename replaces the target atomically; plain SFTP rename refuses to.
-    await this.sftpCall<void>('rename', from, (cb) => this.sftp.ext_openssh_rename(this.path(from), this.path(to), cb));
+    return (await this.sftp()).rename(this.path(from), this.path(to));
   }
 
-  unlink(p: string): Promise<void> {
-    return this.sftpCall<void>('remove', p, (cb) => this.sftp.unlink(this.path(p), cb));
+  async unlink(p: string): Promise<void> {
+    return (await this.sftp()).unlink(this.path(p));
   }
 
-  rmdir(p: string): Promise<void> {
-    return this.sftpCall<void>('remove directory', p, (cb) => this.sftp.rmdir(this.path(p), cb));
+  async rmdir(p: string): Promise<void> {
+    return (await this.sftp()).rmdir(this.path(p));
   }
 
   close(): Promise<void> {
     this.closing = true;
-    void this.opening?.then((c) => c.client.end()).catch(() => {});
+    void this.opening?.then((c) => c.client.destroy()).catch(() => {});
     for (const c of this.connections) c.client.end();
     return Promise.resolve();
   }
 }
-

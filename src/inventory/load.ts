@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InventoryError } from '../errors.js';
+import { parseDuration } from '../plan/duration.js';
 import { SshConfigFile } from './sshConfig.js';
 import { KNOWN_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';
 import type { Endpoint, HostConfig } from './types.js';
@@ -256,11 +257,25 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
       local: isLocal,
       slots: merged.slots ?? 1,
       workdir: normaliseWorkdir(merged.workdir ?? (isLocal ? DEFAULT_LOCAL_WORKDIR : DEFAULT_WORKDIR)),
+      password: merged.password ?? false,
       env: { ...(defaults.env ?? {}), ...(typeof entry === 'string' ? {} : (entry.env ?? {})) },
+      loginTimeoutMs: loginTimeout(merged.loginTimeout, where),
       source: where,
     });
   });
   return hosts;
+}
+
+/** A login that takes longer is taken for a hung one (a ~/.bashrc waiting on something). */
+export const DEFAULT_LOGIN_TIMEOUT_MS = 30_000;
+
+function loginTimeout(value: string | number | undefined, where: string): number {
+  if (value === undefined) return DEFAULT_LOGIN_TIMEOUT_MS;
+  try {
+    return parseDuration(String(value), 'loginTimeout');
+  } catch (err) {
+    throw new InventoryError(`${where}: ${(err as Error).message}`);
+  }
 }
 
 function parseOwn(text: string, where: string): { host: string; user?: string; port?: number; name?: undefined; local?: undefined } {

@@ -35,6 +35,10 @@ const common = {
   hostKeyPolicy: hostKeyPolicy.optional(),
   jump: jumpSchema.optional(),
   env: envSchema.optional(),
+  /** How long a login may take before the host is given up ("30s"; a number is seconds). */
+  loginTimeout: z.union([z.string().min(1), z.number().positive()]).optional(),
+  /** Offer DISTRAY_PASSWORD to this host, once its keys have failed. */
+  password: z.boolean().optional(),
 };
 
 export const hostSchema = z.union([

@@ -12,6 +12,8 @@ export interface Endpoint {
   identitiesOnly: boolean;
   knownHosts: string;
   hostKeyPolicy: HostKeyPolicy;
+  /** Whether DISTRAY_PASSWORD may be offered to it, after its keys failed. */
+  password?: boolean | undefined;
   /** The hop before this one (ProxyJump), if any. */
   jump?: Endpoint | undefined;
 }
@@ -24,6 +26,8 @@ export interface HostConfig extends Endpoint {
   slots: number;
   workdir: string;
   env: Record<string, string>;
+  /** How long the login (the user's rc files, up to the host shell's first word) may take. */
+  loginTimeoutMs: number;
   /** Where it was written, for messages. */
   source: string;
 }

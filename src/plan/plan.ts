@@ -29,6 +29,8 @@ export interface PlanOptions {
 export interface Copy {
   local: string;
   remote: string;
+  /** An --out whose SRC ends with "/": a directory, copied back whole. Every other output is a regular file. */
+  dir?: boolean;
 }
 
 export interface Task {
@@ -171,7 +173,10 @@ export class Plan {
     const all = { ...vars, host };
     const src = expand(c.src, all);
     const dest = expand(c.dest, all);
-    const copy = c.option === '--in' ? { local: src, remote: dest } : { local: dest, remote: src };
+    // An output ending with "/" is a directory (both sides); any other is a regular file.
+    const dir = c.option === '--out' && src.endsWith('/') && src.replace(/\/+$/, '') !== '';
+    const trim = (p: string): string => (dir ? p.replace(/\/+$/, '') || p : p);
+    const copy: Copy = c.option === '--in' ? { local: src, remote: dest } : { local: trim(dest), remote: trim(src), ...(dir ? { dir } : {}) };
     checkRemotePath(copy.remote, c.option === '--in' ? `--in DEST` : `--out SRC`);
     if (copy.local === '') throw new UsageError(`${c.option} "${c.src.source}": the local path is empty`);
     return copy;
@@ -213,7 +218,8 @@ export class Plan {
 
   /** The local files that prove a task done: its per-task outputs (host-independent by construction). */
   localOutputs(task: Task): string[] {
-    return this.taskOuts(task, this.hostNames[0]!).map((c) => c.local);
+    // A directory output keeps its "/", so a rerun knows a file there is not it.
+    return this.taskOuts(task, this.hostNames[0]!).map((c) => (c.dir ? `${c.local}/` : c.local));
   }
 
   /**

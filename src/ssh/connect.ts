@@ -13,6 +13,8 @@ export type Client = ClientType;
 /** The environment variables secrets come from; never the inventory. */
 export const PASSPHRASE_ENV = 'DISTRAY_KEY_PASSPHRASE';
 export const PASSWORD_ENV = 'DISTRAY_PASSWORD';
+/** Never passed on to anything distray starts. */
+export const SECRET_ENV_NAMES: readonly string[] = [PASSPHRASE_ENV, PASSWORD_ENV];
 
 /** A silent network drop is noticed after about KEEPALIVE_MS * (KEEPALIVE_COUNT + 1): 30 s (ssh2 gives up on the keepalive after the last one unanswered). */
 export const KEEPALIVE_MS = 7_500;
@@ -73,9 +75,31 @@ function authMethods(ep: Endpoint): AuthPlan {
     }
     methods.push({ type: 'publickey', username: ep.user, key: Array.isArray(parsed) ? parsed[0] : parsed });
   }
-  const password = process.env[PASSWORD_ENV];
-  if (password) methods.push({ type: 'password', username: ep.user, password });
   return { methods, notes };
+}
+
+/**
+ * Offers the agent and the keys in order; the password (DISTRAY_PASSWORD)
+ * only to a host the inventory marks `password: true`, and only once the
+ * server has said it takes one after the keys failed: a host whose key
+ * works never sees it.
+ */
+function authHandler(ep: Endpoint, auth: AuthPlan): NonNullable<ConnectConfig['authHandler']> {
+  const password = ep.password ? process.env[PASSWORD_ENV] : undefined;
+  let next = 0;
+  let passwordOffered = false;
+  return ((methodsLeft: string[] | null, _partial: boolean | null, done: (m: unknown) => void) => {
+    while (next < auth.methods.length) {
+      const method = auth.methods[next++]!;
+      if (methodsLeft && !methodsLeft.includes('publickey')) continue;
+      return done(method);
+    }
+    if (password && !passwordOffered && methodsLeft?.includes('password')) {
+      passwordOffered = true;
+      return done({ type: 'password', username: ep.user, password });
+    }
+    return done(false);
+  }) as unknown as NonNullable<ConnectConfig['authHandler']>;
 }
 
 /**
@@ -121,14 +145,15 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
       if (settled) return;
       settled = true;
       ctx.signal?.removeEventListener('abort', onAbort);
-      client.end();
+      // destroy, not end: a server that never answers would keep a half-closed socket (and the process) alive.
+      client.destroy();
       reject(err);
     };
-    const onAbort = (): void => fail(new ConnectionError('error', 'cancelled'));
+    const onAbort = (): void => fail(new ConnectionError('error', 'the run ended while it connected'));
     if (ctx.signal?.aborted) return onAbort();
     ctx.signal?.addEventListener('abort', onAbort, { once: true });
 
-    if (auth.methods.length === 0) {
+    if (auth.methods.length === 0 && !(ep.password && process.env[PASSWORD_ENV])) {
       fail(
         new ConnectionError(
           'auth failed',
@@ -162,7 +187,7 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
       readyTimeout: READY_TIMEOUT_MS,
       keepaliveInterval: KEEPALIVE_MS,
       keepaliveCountMax: KEEPALIVE_COUNT,
-      authHandler: auth.methods as unknown as ConnectConfig['authHandler'],
+      authHandler: authHandler(ep, auth),
       algorithms: { serverHostKey: hostKeyAlgorithms(ctx.hostKeys.preferredTypes(ep)) as never },
       hostVerifier: (key: Buffer): boolean => {
         const version = serverVersion(client);
@@ -188,11 +213,16 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
 function classify(err: Error & { level?: string; code?: string }, ep: Endpoint, auth: AuthPlan): ConnectionError {
   const where = `${ep.user}@${ep.host}:${ep.port}`;
   if (err.level === 'client-authentication') {
-    const tried = auth.methods.map((m) => (m.type === 'publickey' ? 'publickey' : m.type));
+    const tried = auth.methods.map((m) => m.type);
+    const notes = [...auth.notes];
+    if (process.env[PASSWORD_ENV]) {
+      if (ep.password) tried.push('password');
+      else notes.push(`${PASSWORD_ENV} is set but offered only to hosts with "password: true" in the inventory`);
+    }
     return new ConnectionError(
       'auth failed',
-      `${where} refused the login (tried ${[...new Set(tried)].join(', ')}` +
-        `${auth.notes.length ? `; ${auth.notes.join('; ')}` : ''}); check the user and that the key is in its authorized_keys`,
+      `${where} refused the login (tried ${[...new Set(tried)].join(', ') || 'nothing'}` +
+        `${notes.length ? `; ${notes.join('; ')}` : ''}); check the user and that the key is in its authorized_keys`,
     );
   }
   if (/too many authentication failures/i.test(err.message)) {

@@ -12,6 +12,13 @@ export const EXIT_NOT_STARTED = 254;
 /** `adopt` of a task whose renderer is gone without a status (its shell died with the host). */
 export const EXIT_VANISHED = 255;
 
+const READY_WORD = 'distray-ready';
+
+/** The line a host shell prints once it has started, after whatever the login printed. */
+export function readyLine(token: string): string {
+  return `${READY_WORD} ${token}`;
+}
+
 /** Where a host shell keeps its tasks' files (ID.task, ID.log), relative to the workdir. */
 export function runDir(token: string): string {
   return `.distray/run/${token}`;
@@ -47,10 +54,15 @@ export function runDir(token: string): string {
  *   `forget ID TOKEN` (its files are no longer needed; a shell's own are
  *   removed in one go when it exits, which costs less than one rm a task).
  * - stdout (one write a line, so lines from lanes never interleave):
- *   `start ID` when its renderer starts, and `exit ID STATUS INFO` when it
- *   has ended. INFO is `1` if the task wrote any output (its log is not
- *   empty) else `0`, then a letter per output: `f` a non-empty file, `e` an
- *   empty one, `d` a directory, `-` missing. `adopt` answers without INFO.
+ *   first `distray-ready TOKEN` on a line of its own (anything before it is
+ *   the login's, not the protocol), then `start ID` when a renderer starts,
+ *   and `exit ID STATUS INFO` when it has ended. INFO is `1` if the task
+ *   wrote any output (its log is not empty) else `0`, then a letter per
+ *   output, never following a link: `f` a non-empty regular file, `e` an
+ *   empty one, `d` a directory, `l` a symbolic link, `s` anything else, `p`
+ *   a path through a link, `-` missing. `adopt` answers without INFO.
+ *   `refused ID N` instead of start and exit: output N runs through a link,
+ *   so the task was not run (clearing it could remove a file elsewhere).
  *
  * Outputs are looked after here rather than over SFTP, with shell builtins
  * (no process is started unless there is something to remove or create):
@@ -90,8 +102,14 @@ token=$2 slots=$3 grace=$4 lanes=
 nl='
 '
 run=.distray/run/$token
+# Its own files never go through a link planted in the workdir.
+for d in .distray .distray/run .distray/leases; do
+  [ -L "$d" ] && { printf 'distray: %s in the workdir is a symbolic link; remove it\n' "$d" >&2; exit ${EXIT_NO_WORKDIR}; }
+done
 mkdir -p "$run" .distray/leases || exit ${EXIT_NO_WORKDIR}
 exec 3<&0 </dev/null
+# Whatever the login printed before this line is not the protocol.
+printf '\n${READY_WORD} %s\n' "$token"
 have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
 have_setsid=; command -v setsid >/dev/null 2>&1 && have_setsid=1
 claim() {
@@ -109,6 +127,7 @@ lease() {
     j=0
     while [ "$j" -lt "$slots" ]; do
       f=.distray/leases/$(( (lane + j) % slots )).lock
+      [ -L "$f" ] && { j=$((j + 1)); continue; }
       [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
       if [ -r "$f" ] && exec 9<"$f" && flock -n 9; then leased=1; return 0; fi
       exec 9<&-
@@ -117,12 +136,31 @@ lease() {
     sleep 0.2
   done
 }
+# Whether a workdir-relative path runs through a symbolic link: what is below one may be anywhere.
+through_link() {
+  tl_rest=$1 tl_at=
+  while :; do
+    case $tl_rest in */*) ;; *) return 1 ;; esac
+    tl_at=\${tl_at:+$tl_at/}\${tl_rest%%/*}
+    tl_rest=\${tl_rest#*/}
+    [ -L "$tl_at" ] && return 0
+  done
+}
+# rm -rf removes a link itself, never what it points to; its parents were checked first.
 clear_out() {
   if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1"; fi
   case $1 in */*) [ -d "\${1%/*}" ] || mkdir -p -- "\${1%/*}" 2>/dev/null ;; esac
 }
+# Never following a link: f a non-empty regular file, e an empty one, d a directory, l a link,
+# s anything else (a FIFO, a socket, a device), p a path through a link, - nothing.
 out_state() {
-  if [ -d "$1" ]; then states=\${states}d; elif [ -s "$1" ]; then states=\${states}f; elif [ -e "$1" ]; then states=\${states}e; else states=\${states}-; fi
+  if through_link "$1"; then s=p
+  elif [ -L "$1" ]; then s=l
+  elif [ -d "$1" ]; then s=d
+  elif [ -f "$1" ]; then if [ -s "$1" ]; then s=f; else s=e; fi
+  elif [ -e "$1" ]; then s=s
+  else s=-; fi
+  states=$states$s
 }
 refuse() {
   echo "- 143" >"$run/$id.task"
@@ -141,6 +179,13 @@ lane_task() {
   # Claimed by an adopting shell first: it is not ours to run (nor to write a state for).
   claim "$run/$id.task" || { printf 'exit %s 143\\n' "$id"; return; }
   if [ -e "$run/$id.stop" ]; then refuse; return; fi
+  # An output through a link is neither cleared nor given a directory: the task does not run.
+  i=0
+  for o do
+    [ "$i" -lt "$nout" ] || break
+    if through_link "$o"; then echo "- 143" >"$run/$id.task"; printf 'refused %s %s\n' "$id" "$i"; return; fi
+    i=$((i + 1))
+  done
   i=0
   while [ "$i" -lt "$nout" ]; do clear_out "$1"; shift; i=$((i + 1)); done
   if ! lease; then refuse; return; fi

@@ -16,12 +16,16 @@ export async function decodes(path: string): Promise<boolean> {
   }
 }
 
-/** Present, non-empty, and decodable where it is an image: a rerun can trust it. */
+/**
+ * Present, of the right kind, non-empty, and decodable where it is an image:
+ * a rerun can trust it. A path ending with "/" is a directory output; any
+ * other must be a regular file (a directory there is not a finished frame).
+ */
 export async function isComplete(path: string): Promise<boolean> {
   try {
     const info = await stat(path);
-    if (info.isDirectory()) return true;
-    if (info.size === 0) return false;
+    if (path.endsWith('/')) return info.isDirectory();
+    if (!info.isFile() || info.size === 0) return false;
   } catch {
     return false;
   }

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TransferError, errorMessage } from '../errors.js';
 import type { OutputState } from '../hosts/hostShell.js';
-import type { HostSession } from '../hosts/session.js';
+import { linkMessage, type HostSession, type RemoteStat } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
 
 function tempName(path: string): string {
@@ -49,11 +50,13 @@ export async function localTree(copy: Copy): Promise<{ dirs: string[]; files: Lo
  * Sends a local file or directory to the host. Each file is written under a
  * temporary name and renamed into place, so a renderer never reads half a file.
  */
-export async function upload(session: HostSession, copy: Copy): Promise<void> {
+export async function upload(session: HostSession, copy: Copy, signal?: AbortSignal): Promise<void> {
   const tree = await localTree(copy);
   try {
     for (const dir of tree.dirs) await session.mkdirp(dir);
-    for (const f of tree.files) await uploadFile(session, f.local, f.remote, f.size, f.mode);
+    // Made (or found) once per run, but a renderer may have put a link in its place since.
+    for (const dir of new Set([...tree.dirs, ...tree.files.map((f) => remoteDirname(f.remote))])) await session.checkInside(dir);
+    for (const f of tree.files) await uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: true }, signal);
   } catch (err) {
     if (err instanceof TransferError) throw err;
     throw new TransferError(`copying ${copy.local} to ${session.name}:${copy.remote} failed: ${errorMessage(err)}`, { cause: err });
@@ -67,11 +70,17 @@ export async function uploadFile(
   size: number,
   mode: number,
   options: { checkSize: boolean } = { checkSize: true },
+  signal?: AbortSignal,
 ): Promise<void> {
   const dir = remoteDirname(remote);
   if (dir !== '.') await session.mkdirp(dir);
   const tmp = tempName(remote);
-  await session.putFile(local, tmp, mode, size);
+  try {
+    await session.putFile(local, tmp, mode, size, signal);
+  } catch (err) {
+    await session.unlink(tmp).catch(() => {});
+    throw err;
+  }
   if (options.checkSize) {
     // Fast transfers write out of order: check the result before trusting it.
     const written = await session.stat(tmp);
@@ -92,12 +101,58 @@ async function localDir(dir: string): Promise<void> {
   localDirs.add(dir);
 }
 
+/** Temporary local files and directories being written now: removed even when distray is made to exit at once. */
+const partials = new Set<string>();
+
+/** Removes every temporary download in progress (for an exit that cannot wait). */
+export function removePartialsNow(): void {
+  for (const p of partials) rmSync(p, { recursive: true, force: true });
+  partials.clear();
+}
+
+/** Why an output cannot be copied back, from what is there on the host (never following a link). */
+function refusal(state: OutputState, copy: Copy, host: string): string | undefined {
+  const what = copy.remote;
+  switch (state) {
+    case 'missing':
+      return `${what} was not produced on ${host}`;
+    case 'empty':
+      return copy.dir ? `${what} on ${host} is an empty file, not a directory (--out ends with /)` : `${what} on ${host} is empty`;
+    case 'link':
+    case 'through-link':
+      return linkMessage(what, host);
+    case 'special':
+      return `${what} on ${host} is not a regular file (a FIFO, socket or device): distray copies back only files and directories`;
+    case 'dir':
+      return copy.dir ? undefined : `${what} on ${host} is a directory where a file was expected; to copy a directory back, end --out's paths with / (--out ${what}/=...)`;
+    case 'file':
+      return copy.dir ? `${what} on ${host} is a file, but --out ends with / (a directory)` : undefined;
+  }
+}
+
+function stateOf(info: RemoteStat | null): OutputState {
+  if (!info) return 'missing';
+  switch (info.type) {
+    case 'file':
+      return info.size > 0 ? 'file' : 'empty';
+    case 'dir':
+      return 'dir';
+    case 'link':
+      return 'link';
+    case 'other':
+      return 'special';
+  }
+}
+
 /**
  * Fetches a file or directory from the host to a temporary local name, checks
  * it, and only then renames it to its final path. A missing or empty output
- * is an error: the attempt did not produce what was asked of it. With
- * `remove`, the host's copy is removed once it has been read (a task's
- * outputs are of no more use there; a failed check renders the task again).
+ * is an error: the attempt did not produce what was asked of it. So is a
+ * link (it could lead anywhere on the host), anything that is not a regular
+ * file or directory (a FIFO would block the read for ever), and a directory
+ * where a file was expected or the reverse. With `remove`, the host's copy is
+ * removed once it has been read (a task's outputs are of no more use there;
+ * a failed check renders the task again).
  */
 export async function download(
   session: HostSession,
@@ -105,60 +160,75 @@ export async function download(
   options: {
     /** Checks a downloaded file (an image decodes) before it may take its final name. */
     verify?: ((path: string) => Promise<boolean>) | undefined;
-    /** What the host shell already saw there, which spares a stat. */
+    /** What the host shell already saw there (it checked the path for links too), which spares a stat. */
     known?: OutputState | undefined;
     remove?: boolean;
+    signal?: AbortSignal | undefined;
   } = {},
 ): Promise<void> {
-  const { verify, known, remove = false } = options;
-  if (known === 'missing') throw new TransferError(`${copy.remote} was not produced on ${session.name}`);
-  if (known === 'empty') throw new TransferError(`${copy.remote} on ${session.name} is empty`);
-  const info = known === 'file' ? { isDirectory: false, size: undefined } : await session.stat(copy.remote);
-  if (!info) throw new TransferError(`${copy.remote} was not produced on ${session.name}`);
-  if (!info.isDirectory && info.size === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
+  const { verify, remove = false, signal } = options;
+  let state = options.known;
+  if (state === undefined) {
+    state = stateOf(await session.stat(copy.remote));
+    // Not seen by the host shell: prove its directory is inside the workdir.
+    if (state !== 'missing') await session.checkInside(remoteDirname(copy.remote));
+  }
+  const refused = refusal(state, copy, session.name);
+  if (refused) throw new TransferError(refused);
   const tmp = tempName(copy.local);
+  partials.add(tmp);
   try {
     const dir = dirname(copy.local);
     await localDir(dir);
-    if (info.isDirectory) await downloadDir(session, copy.remote, tmp);
+    if (copy.dir) await downloadDir(session, copy.remote, tmp, signal);
     else {
-      const fetch = (): Promise<number> => session.fetchFile(copy.remote, tmp, { remove });
+      const fetch = (): Promise<number> => session.fetchFile(copy.remote, tmp, { remove, signal });
       const got = await fetch().catch(async (err: unknown) => {
         // The directory was made once this run; if it has gone since (tidied away mid-run), it is made again.
-        if (await stat(dir).then((s) => s.isDirectory(), () => false)) throw err;
+        if (signal?.aborted || (await stat(dir).then((s) => s.isDirectory(), () => false))) throw err;
         localDirs.delete(dir);
         await localDir(dir);
         return fetch();
       });
       if (got === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
     }
-    if (verify && !info.isDirectory && !(await verify(tmp))) {
+    if (verify && !copy.dir && !(await verify(tmp))) {
       throw new TransferError(`${copy.remote} from ${session.name} is not a complete image (it does not decode)`);
     }
-    if (info.isDirectory) await rm(copy.local, { recursive: true, force: true });
+    const here = await lstat(copy.local).catch(() => undefined);
+    if (copy.dir) await rm(copy.local, { recursive: true, force: true });
+    else if (here?.isDirectory()) throw new TransferError(`${copy.local} is a directory here, where ${copy.remote} from ${session.name} should go: remove it`);
     await rename(tmp, copy.local);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     if (err instanceof TransferError) throw err;
     throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    partials.delete(tmp);
   }
-  if (remove && info.isDirectory) await removeRemote(session, copy.remote);
+  if (remove && copy.dir) await removeRemote(session, copy.remote);
 }
 
-async function downloadDir(session: HostSession, remote: string, local: string): Promise<void> {
+/** A directory's files and directories, every other kind of entry refused: checked before anything is fetched. */
+async function downloadDir(session: HostSession, remote: string, local: string, signal: AbortSignal | undefined): Promise<void> {
   await mkdir(local, { recursive: true });
   for (const entry of await session.readdir(remote)) {
+    if (signal?.aborted) throw new TransferError(`${session.name}: the transfer was stopped`);
     const r = `${remote}/${entry.name}`;
-    if (entry.isDirectory) await downloadDir(session, r, join(local, entry.name));
-    else await session.fetchFile(r, join(local, entry.name));
+    if (entry.type === 'dir') await downloadDir(session, r, join(local, entry.name), signal);
+    else if (entry.type === 'file') await session.fetchFile(r, join(local, entry.name), { signal });
+    else {
+      const refused = refusal(entry.type === 'link' ? 'link' : 'special', { local, remote: r }, session.name);
+      throw new TransferError(refused!);
+    }
   }
 }
 
-/** Removes a remote file or directory tree if it exists: a stale output must never pass for a new one. */
+/** Removes a remote file or directory tree if it exists, never following a link (a link is removed, not what it points to). */
 export async function removeRemote(session: HostSession, path: string): Promise<void> {
   const info = await session.stat(path);
   if (!info) return;
-  if (!info.isDirectory) return session.unlink(path);
+  if (info.type !== 'dir') return session.unlink(path);
   for (const entry of await session.readdir(path)) await removeRemote(session, `${path}/${entry.name}`);
   await session.rmdir(path);
 }

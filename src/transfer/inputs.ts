@@ -4,7 +4,7 @@ import { mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
-import { TransferError, errorMessage } from '../errors.js';
+import { LinkRefused, TransferError, errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
 import { cksumFile } from './cksum.js';
@@ -116,13 +116,16 @@ async function existingFiles(
     [...dirs].map(async (dir) => {
       let entries;
       try {
+        // A directory that leads out of the workdir is neither listed nor hashed.
+        await session.checkInside(dir);
         entries = await session.readdir(dir);
-      } catch {
+      } catch (err) {
+        if (err instanceof LinkRefused) throw err;
         missingDirs.add(dir); // no such directory yet: nothing in it is there
         return;
       }
       const prefix = dir === '.' ? '' : `${dir}/`;
-      for (const e of entries) if (!e.isDirectory) found.add(prefix + e.name);
+      for (const e of entries) if (e.type === 'file') found.add(prefix + e.name);
     }),
   );
   return { found, missingDirs };

@@ -291,7 +291,7 @@ describe('secrets', () => {
     const workdir = mkdtempSync(join(tmpdir(), 'distraypw-'));
     execFileSync('chown', [user, workdir]);
     const inv = farm.inventory(
-      `defaults:\n  user: ${user}\n  identityFile: ${farm.clientKey}\n  knownHosts: ${farm.knownHosts}\nhosts:\n${hostEntry(farm, host, { workdir })}\n`,
+      `defaults:\n  user: ${user}\n  identityFile: ${farm.clientKey}\n  knownHosts: ${farm.knownHosts}\nhosts:\n${hostEntry(farm, host, { workdir, password: true })}\n`,
       'pw.yaml',
     );
     const without = await check(inv, cwd);

@@ -184,14 +184,21 @@ describe('distray run against real sshd hosts', () => {
     const byFrame = new Map(readReport(join(cwd, 'r.json')).tasks.map((t) => [t.frame, t]));
     expect(byFrame.get(1)).toMatchObject({ status: 'failed', error: expect.stringMatching(/out\/1\.txt was not produced on h1/) as unknown });
     expect(byFrame.get(2)).toMatchObject({ status: 'failed', error: expect.stringMatching(/out\/2\.txt on h1 is empty/) as unknown });
-    expect(byFrame.get(3)?.status).toBe('done');
+    // A file output must be a file: the stale directory was cleared, and the new one is refused.
+    expect(byFrame.get(3)).toMatchObject({ status: 'failed', error: expect.stringMatching(/out\/3\.txt on h1 is a directory where a file was expected/) as unknown });
     expect(existsSync(join(cwd, 'f', '1.txt'))).toBe(false);
     expect(existsSync(join(cwd, 'f', '2.txt'))).toBe(false);
-    expect(readdirSync(join(cwd, 'f', '3.txt'))).toEqual(['new.txt']);
-    // The failed attempts keep a log even though they printed nothing; the quiet success leaves none.
-    expect(readdirSync(join(cwd, 'logs')).sort()).toEqual(['frame-1.h1.1.log', 'frame-2.h1.1.log']);
-    // The stale file is gone from the host, and so is the fetched directory.
+    expect(existsSync(join(cwd, 'f', '3.txt'))).toBe(false);
+    expect(readdirSync(join(wd, 'out', '3.txt'))).toEqual(['new.txt']);
+    // The failed attempts keep a log even though they printed nothing.
+    expect(readdirSync(join(cwd, 'logs')).sort()).toEqual(['frame-1.h1.1.log', 'frame-2.h1.1.log', 'frame-3.h1.1.log']);
+    // The stale file is gone from the host.
     expect(existsSync(join(wd, 'out', '1.txt'))).toBe(false);
+
+    // A directory output ends with "/": fetched whole, then removed from the host.
+    const r1 = await runCli(['run', inv, '3', 'sh', '-c', script, '%d', '--out', 'out/%d.txt/=f/%d.txt/', '--retries', '0'], { cwd });
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(readdirSync(join(cwd, 'f', '3.txt'))).toEqual(['new.txt']);
     expect(existsSync(join(wd, 'out', '3.txt'))).toBe(false);
 
     // A renderer that does not create its output's directories finds them made.
@@ -293,23 +300,24 @@ describe('distray run against real sshd hosts', () => {
     mkdirSync(join(cwd, 'tex', 'sub'), { recursive: true });
     for (let i = 0; i < 20; i++) writeFileSync(join(cwd, 'tex', i % 2 ? 'sub' : '', `t${i}.txt`), `texture ${i}\n`.repeat(i + 1));
     writeFileSync(join(cwd, 'big.bin'), Buffer.alloc(3_000_000, 7));
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${[h1, h2].map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'inputs') })).join('\n')}\n`, 'inputs.yaml');
-    const args = ['run', inv, '1,2', 'sh', '-c', 'cat assets/tex/sub/t3.txt > out$0', '%d', '--in', 'tex=assets/tex', '--in', 'big.bin', '--out', 'out%d=o%d', '--force'];
-    const first = await runCli(args, { cwd });
-    expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toMatch(/host h1: inputs: sent 21 of 21 files \(3\.0 MB\)/);
-    expect(readFileSync(join(cwd, 'o1'), 'utf8')).toBe('texture 3\n'.repeat(4));
+    // One host per run: a run ends when its tasks are done, whether or not another host has joined yet.
     for (const h of [h1, h2]) {
+      const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h, { workdir: join(h.workdir, 'inputs') })}\n`, `inputs-${h.name}.yaml`);
+      const args = ['run', inv, '1,2', 'sh', '-c', 'cat assets/tex/sub/t3.txt > out$0', '%d', '--in', 'tex=assets/tex', '--in', 'big.bin', '--out', 'out%d=o%d', '--force'];
+      writeFileSync(join(cwd, 'tex', 'sub', 't3.txt'), 'texture 3\n'.repeat(4));
+      const first = await runCli(args, { cwd });
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toMatch(new RegExp(`host ${h.name}: inputs: sent 21 of 21 files \\(3\\.0 MB\\)`));
+      expect(readFileSync(join(cwd, 'o1'), 'utf8')).toBe('texture 3\n'.repeat(4));
       expect(readFileSync(join(h.workdir, 'inputs', 'assets', 'tex', 'sub', 't9.txt'))).toEqual(readFileSync(join(cwd, 'tex', 'sub', 't9.txt')));
       expect(readFileSync(join(h.workdir, 'inputs', 'big.bin')).equals(readFileSync(join(cwd, 'big.bin')))).toBe(true);
+      const second = await runCli(args, { cwd });
+      expect(second.stderr).toMatch(new RegExp(`host ${h.name}: inputs: sent 0 of 21 files \\(0\\.0 MB\\) .* 21 already there unchanged`));
+      writeFileSync(join(cwd, 'tex', 'sub', 't3.txt'), 'changed, same size?\n');
+      const third = await runCli(args, { cwd });
+      expect(third.stderr).toMatch(new RegExp(`host ${h.name}: inputs: sent 1 of 21 files`));
+      expect(readFileSync(join(cwd, 'o2'), 'utf8')).toBe('changed, same size?\n');
     }
-    const second = await runCli(args, { cwd });
-    expect(second.stderr).toMatch(/host h1: inputs: sent 0 of 21 files \(0\.0 MB\) .* 21 already there unchanged/);
-    expect(second.stderr).toMatch(/host h2: inputs: sent 0 of 21 files/);
-    writeFileSync(join(cwd, 'tex', 'sub', 't3.txt'), 'changed, same size?\n');
-    const third = await runCli(args, { cwd });
-    expect(third.stderr).toMatch(/host h1: inputs: sent 1 of 21 files/);
-    expect(readFileSync(join(cwd, 'o2'), 'utf8')).toBe('changed, same size?\n');
   });
 
   it('renders frames with POV-Ray from Debian', async () => {

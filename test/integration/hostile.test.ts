@@ -1,0 +1,346 @@
+/**
+ * Hosts that are not under the user's control: what is in their workdir,
+ * what their login prints, how their sshd behaves. distray must never touch
+ * anything outside the workdir, never hang, and never leak a secret.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
+import { eventually } from '../helpers/wait.js';
+import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
+
+let farm: Farm;
+let good: SshdHost;
+let n = 0;
+
+interface Report {
+  ok: boolean;
+  tasks: Array<{ frame: number; status: string; host: string | null; attempts: number; error?: string }>;
+  hosts: Array<{ name: string; state: string; tasksDone: number; failures: number; message?: string }>;
+}
+
+function workspace(): string {
+  const dir = join(farm.dir, `w${++n}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** A renderer script in the workspace, uploaded with --in. */
+function script(cwd: string, name: string, body: string): string {
+  writeFileSync(join(cwd, name), `#!/bin/sh\n${body}\n`);
+  chmodSync(join(cwd, name), 0o755);
+  return name;
+}
+
+function report(cwd: string): Report {
+  return JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+}
+
+/** Every file under `dir` whose name marks it temporary. */
+function partFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.includes('.part'));
+}
+
+function inventoryFor(entries: string[], file: string, extraDefaults = ''): string {
+  return farm.inventory(`${defaultsBlock(farm, extraDefaults)}hosts:\n${entries.join('\n')}\n`, file);
+}
+
+/** A TCP server on loopback that does something unhelpful with each connection. */
+async function badServer(onConnection: (s: Socket) => void): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    onConnection(s);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * An sshd whose sessions run `prelude` before the command (as a user's
+ * ~/.bashrc would), without touching this machine's real rc files. SFTP
+ * goes to sftp-server untouched.
+ */
+function loginPrelude(prelude: string): string {
+  return `ForceCommand case "$SSH_ORIGINAL_COMMAND" in internal-sftp) exec /usr/lib/openssh/sftp-server ;; esac; ${prelude}; eval "$SSH_ORIGINAL_COMMAND"`;
+}
+
+beforeAll(async () => {
+  farm = startFarm();
+  good = await farm.start('good');
+});
+
+afterAll(async () => {
+  await farm?.stop();
+});
+
+describe('data outside the workdir', () => {
+  it('an output directory that is a symbolic link fails the attempt; its target is neither copied nor emptied', async () => {
+    const cwd = workspace();
+    const outside = join(farm.dir, 'outside-dir');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'precious.txt'), 'keep me\n');
+    const mk = script(cwd, 'mk.sh', 'rm -rf "d$1"; ln -s "$2" "d$1"');
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'dirlink') })], 'dirlink.yaml');
+    const r = await runCli(['run', inv, '0', `./${mk}`, '%d', outside, '--in', mk, '--out', 'd%d/=got/d%d/', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(report(cwd).tasks[0]!.error).toMatch(/d0 .*symbolic link/);
+    expect(readFileSync(join(outside, 'precious.txt'), 'utf8')).toBe('keep me\n');
+    expect(existsSync(join(cwd, 'got', 'd0'))).toBe(false);
+    expect(partFiles(join(cwd, 'got'))).toEqual([]);
+  });
+
+  it('an output file that is a symbolic link is not copied back', async () => {
+    const cwd = workspace();
+    const secret = join(farm.dir, 'secret.txt');
+    writeFileSync(secret, 'not for the controller\n');
+    const mk = script(cwd, 'mk.sh', 'rm -f "o$1.txt"; ln -s "$2" "o$1.txt"');
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'filelink') })], 'filelink.yaml');
+    const r = await runCli(['run', inv, '0', `./${mk}`, '%d', secret, '--in', mk, '--out', 'o%d.txt=got/o%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(report(cwd).tasks[0]!.error).toMatch(/o0\.txt .*symbolic link/);
+    expect(existsSync(join(cwd, 'got', 'o0.txt'))).toBe(false);
+    expect(readFileSync(secret, 'utf8')).toBe('not for the controller\n');
+  });
+
+  it('never writes an input through a directory link planted in the workdir', async () => {
+    const cwd = workspace();
+    const wd = join(good.workdir, 'planted-in');
+    const outside = join(farm.dir, 'outside-in');
+    mkdirSync(wd);
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'x.txt'), 'original\n');
+    symlinkSync(outside, join(wd, 'in'));
+    writeFileSync(join(cwd, 'x.txt'), 'new\n');
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'planted-in.yaml');
+    // Once per host, and per task.
+    const once = await runCli(['run', inv, '0', 'true', '--in', 'x.txt=in/x.txt', '--report', 'r.json'], { cwd });
+    expect(once.code, once.stderr).toBe(3);
+    expect(report(cwd).hosts[0]!.message).toMatch(/in .*symbolic link/);
+    const perTask = await runCli(['run', inv, '0', 'true', '--in', 'x.txt=in/x%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(perTask.code, perTask.stderr).toBe(1);
+    expect(report(cwd).tasks[0]!.error).toMatch(/in .*symbolic link/);
+    expect(readdirSync(outside)).toEqual(['x.txt']);
+    expect(readFileSync(join(outside, 'x.txt'), 'utf8')).toBe('original\n');
+  });
+
+  it('never removes a stale output through a directory link planted in the workdir', async () => {
+    const cwd = workspace();
+    const wd = join(good.workdir, 'planted-out');
+    const outside = join(farm.dir, 'outside-out');
+    mkdirSync(wd);
+    mkdirSync(outside);
+    writeFileSync(join(outside, '0.txt'), 'keep me\n');
+    symlinkSync(outside, join(wd, 'out'));
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'planted-out.yaml');
+    const r = await runCli(['run', inv, '0', 'true', '--out', 'out/%d.txt=got/%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(report(cwd).tasks[0]!.error).toMatch(/out\/0\.txt .*symbolic link/);
+    expect(readFileSync(join(outside, '0.txt'), 'utf8')).toBe('keep me\n');
+    expect(existsSync(join(cwd, 'got', '0.txt'))).toBe(false);
+  });
+
+  it('warns when the workdir is writable by other users', async () => {
+    const cwd = workspace();
+    const wd = join(good.workdir, 'open');
+    mkdirSync(wd);
+    chmodSync(wd, 0o777);
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'open.yaml');
+    const r = await runCli(['run', inv, '0', 'true', '--plain'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/good: .*workdir .* is writable by other users/);
+  });
+});
+
+describe('wrong results', () => {
+  it('a directory where a file output is expected fails the attempt, and is not complete locally', async () => {
+    const cwd = workspace();
+    const mk = script(cwd, 'mk.sh', 'mkdir -p "o$1.txt" && echo x >"o$1.txt/inside"');
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'dirout') })], 'dirout.yaml');
+    const r = await runCli(['run', inv, '0', `./${mk}`, '%d', '--in', mk, '--out', 'o%d.txt=got/o%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(report(cwd).tasks[0]!.error).toMatch(/o0\.txt .*is a directory/);
+    // A directory left at a file output's local path is not a finished output: the task runs again.
+    mkdirSync(join(cwd, 'got', 'o1.txt'), { recursive: true });
+    writeFileSync(join(cwd, 'got', 'o1.txt', 'x'), 'x');
+    const again = await runCli(['run', inv, '1', 'sh', '-c', 'echo one >o1.txt', '--out', 'o%d.txt=got/o%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(report(cwd).tasks[0]!.status).not.toBe('skipped');
+    expect(again.code).toBe(1);
+  });
+
+  it('a directory output (trailing slash) is copied back whole', async () => {
+    const cwd = workspace();
+    const mk = script(cwd, 'mk.sh', 'mkdir -p "d$1/sub" && echo a >"d$1/a.txt" && echo b >"d$1/sub/b.txt"');
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'dirs') })], 'dirs.yaml');
+    const r = await runCli(['run', inv, '0,1', `./${mk}`, '%d', '--in', mk, '--out', 'd%d/=got/d%d/'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(cwd, 'got', 'd1', 'sub', 'b.txt'), 'utf8')).toBe('b\n');
+    const rerun = await runCli(['run', inv, '0,1', `./${mk}`, '%d', '--in', mk, '--out', 'd%d/=got/d%d/', '--report', 'r.json'], { cwd });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(report(cwd).tasks.map((t) => t.status)).toEqual(['skipped', 'skipped']);
+  });
+});
+
+describe('hangs', () => {
+  it('a FIFO inside an output directory fails the attempt instead of blocking the download', async () => {
+    const cwd = workspace();
+    const mk = script(cwd, 'mk.sh', 'mkdir -p "d$1" && echo a >"d$1/a.txt" && mkfifo "d$1/pipe"');
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'fifo') })], 'fifo.yaml');
+    const r = await runCli(['run', inv, '0', `./${mk}`, '%d', '--in', mk, '--out', 'd%d/=got/d%d/', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(1);
+    expect(report(cwd).tasks[0]!.error).toMatch(/d0\/pipe .*not a regular file/);
+    expect(existsSync(join(cwd, 'got', 'd0'))).toBe(false);
+    expect(partFiles(join(cwd, 'got'))).toEqual([]);
+  });
+
+  it('gives up a host that accepts TCP and closes at once', async () => {
+    const cwd = workspace();
+    const closer = await badServer((s) => s.destroy());
+    const inv = inventoryFor([`  - host: 127.0.0.1\n    name: closer\n    port: ${closer.port}\n    workdir: /tmp/never`], 'closer.yaml');
+    const r = await runCli(['run', inv, '0,3', 'true', '--report', 'r.json'], { cwd, timeoutMs: 120_000 });
+    await closer.close();
+    expect(r.code, r.stderr).toBe(3);
+    expect(report(cwd).hosts[0]).toMatchObject({ name: 'closer', state: 'unreachable' });
+  });
+
+  it('ends the run when its tasks are done, whatever a host whose login hangs is doing; a login deadline gives such a host up', async () => {
+    const cwd = workspace();
+    const hung = await farm.start('hung', loginPrelude('sleep 600'));
+    const entries = [hostEntry(farm, hung, { workdir: join(hung.workdir, 'h') }), hostEntry(farm, good, { workdir: join(good.workdir, 'h') })];
+    const inv = inventoryFor(entries, 'hung.yaml');
+    const r = await runCli(['run', inv, '0,3', 'sh', '-c', 'echo $0 >f$0.txt', '%d', '--out', 'f%d.txt=got/f%d.txt', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    const rep = report(cwd);
+    expect(rep.tasks.every((t) => t.status === 'done' && t.host === 'good')).toBe(true);
+    expect(rep.hosts.find((h) => h.name === 'hung')!.state).toBe('cancelled');
+    // Alone, with a short login deadline: given up, no host usable.
+    const alone = inventoryFor([hostEntry(farm, hung, { workdir: join(hung.workdir, 'h'), loginTimeout: '2s' })], 'hung-alone.yaml');
+    const a = await runCli(['run', alone, '0', 'true', '--report', 'r.json'], { cwd });
+    expect(a.code, a.stderr).toBe(3);
+    expect(report(cwd).hosts[0]).toMatchObject({ name: 'hung', state: 'timeout' });
+    expect(report(cwd).hosts[0]!.message).toMatch(/login .* 2 s/);
+    await hung.stop();
+  });
+
+  it('a silent host (TCP open, no banner) does not keep the run alive once its tasks are done', async () => {
+    const cwd = workspace();
+    const silent = await badServer(() => {});
+    const entries = [`  - host: 127.0.0.1\n    name: silent\n    port: ${silent.port}\n    workdir: /tmp/never`, hostEntry(farm, good, { workdir: join(good.workdir, 's') })];
+    const inv = inventoryFor(entries, 'silent.yaml');
+    const r = await runCli(['run', inv, '0,1', 'true', '--report', 'r.json'], { cwd });
+    await silent.close();
+    expect(r.code, r.stderr).toBe(0);
+    // Not 'timeout': the run did not wait out the handshake's 20 s.
+    expect(report(cwd).hosts.find((h) => h.name === 'silent')!.state).toBe('cancelled');
+  });
+
+  it('login output of any shape does not shift the host shell protocol', async () => {
+    const cwd = workspace();
+    const noisy = await farm.start(
+      'noisy',
+      loginPrelude(`printf '\\033[2J\\033]0;title\\007welcome, no newline'; printf 'start x\\nexit y 0\\n\\001\\377'; printf 'on stderr\\n' >&2`),
+    );
+    const inv = inventoryFor([hostEntry(farm, noisy, { workdir: join(noisy.workdir, 'n') })], 'noisy.yaml');
+    const ok = await runCli(['run', inv, '0,1', 'sh', '-c', 'echo $0 >f$0.txt', '%d', '--out', 'f%d.txt=got/f%d.txt'], { cwd });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(readFileSync(join(cwd, 'got', 'f1.txt'), 'utf8')).toBe('1\n');
+    // --timeout is applied from the very first task.
+    const slow = await runCli(['run', inv, '0', 'sleep', '30', '--timeout', '1s', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(slow.code, slow.stderr).toBe(1);
+    expect(report(cwd).tasks[0]!.error).toMatch(/timed out/);
+    await noisy.stop();
+  });
+});
+
+describe('leaks', () => {
+  it('a local host renderer never sees DISTRAY_ secrets', async () => {
+    const cwd = workspace();
+    const inv = farm.inventory(`hosts:\n  - local: true\n    workdir: ${join(cwd, 'local-wd')}\n`, 'local.yaml');
+    const r = await runCli(['run', inv, '0', 'sh', '-c', 'env >env$0.txt', '%d', '--out', 'env%d.txt=got/env%d.txt'], {
+      cwd,
+      env: { DISTRAY_PASSWORD: 'hunter2-secret', DISTRAY_KEY_PASSPHRASE: 'passphrase-secret' },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const env = readFileSync(join(cwd, 'got', 'env0.txt'), 'utf8');
+    expect(env).toMatch(/^PATH=/m);
+    expect(env).not.toMatch(/hunter2-secret|passphrase-secret/);
+  });
+
+  it('offers the password only to hosts marked password: true, and only after their keys failed', async () => {
+    const cwd = workspace();
+    // Its authorized keys are elsewhere: the client key fails, the server then asks for a password.
+    const pw = await farm.start('pw', `AuthorizedKeysFile ${join(farm.dir, 'nobody_keys')}\nPasswordAuthentication yes`);
+    const env = { DISTRAY_PASSWORD: 'wrong-password' };
+    const inv = inventoryFor([hostEntry(farm, pw, { workdir: join(pw.workdir, 'p') })], 'pw.yaml');
+    const r = await runCli(['run', inv, '0', 'true', '--report', 'r.json'], { cwd, env });
+    expect(r.code, r.stderr).toBe(3);
+    expect(report(cwd).hosts[0]!.message).toMatch(/password: true/);
+    expect(readFileSync(pw.log, 'utf8')).not.toMatch(/Failed password/);
+    // Allowed: offered after the key, and refused (it is wrong).
+    const allowed = inventoryFor([hostEntry(farm, pw, { workdir: join(pw.workdir, 'p'), password: true })], 'pw-ok.yaml');
+    const r2 = await runCli(['run', allowed, '0', 'true', '--report', 'r.json'], { cwd, env });
+    expect(r2.code, r2.stderr).toBe(3);
+    expect(readFileSync(pw.log, 'utf8')).toMatch(/Failed password/);
+    // A host whose key works is never offered the password.
+    const before = readFileSync(good.log, 'utf8').length;
+    const inv3 = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'p'), password: true })], 'pw-good.yaml');
+    const r3 = await runCli(['run', inv3, '0', 'true'], { cwd, env });
+    expect(r3.code, r3.stderr).toBe(0);
+    expect(readFileSync(good.log, 'utf8').slice(before)).not.toMatch(/password/i);
+    await pw.stop();
+  });
+});
+
+describe('size and time', () => {
+  /** Starts a run whose output is a 2 GB (sparse) file, and waits until its download is under way. */
+  async function bigDownload(cwd: string, name: string): Promise<{ child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string }> {
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, name) })], `${name}.yaml`);
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, 'run', inv, '0', 'truncate', '-s', '2G', 'big%d.bin', '--out', 'big%d.bin=got/big%d.bin', '--report', 'r.json', '--plain'], {
+      cwd,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(await eventually(() => partFiles(join(cwd, 'got')).length > 0, 30_000), stderr).toBe(true);
+    return { child, closed, stderr: () => stderr };
+  }
+
+  it('Ctrl+C during a large download stops it, leaves no partial file, and writes the report', async () => {
+    const cwd = workspace();
+    const run = await bigDownload(cwd, 'big1');
+    run.child.kill('SIGINT');
+    const code = await run.closed;
+    expect(code, run.stderr()).toBe(130);
+    expect(partFiles(join(cwd, 'got'))).toEqual([]);
+    expect(existsSync(join(cwd, 'got', 'big0.bin'))).toBe(false);
+    expect(report(cwd).tasks[0]!.status).toBe('cancelled');
+  });
+
+  it('a second Ctrl+C exits at once and still leaves no partial file', async () => {
+    const cwd = workspace();
+    const run = await bigDownload(cwd, 'big2');
+    run.child.kill('SIGINT');
+    run.child.kill('SIGINT');
+    const code = await run.closed;
+    expect(code, run.stderr()).toBe(130);
+    expect(partFiles(join(cwd, 'got'))).toEqual([]);
+  });
+});
