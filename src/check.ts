@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { ConnectionError, errorMessage } from './errors.js';
+import { environmentWithoutSecrets } from './hosts/localSession.js';
 import { loadInventory } from './inventory/load.js';
 import type { HostConfig } from './inventory/types.js';
 import { connectEndpoint, describeEndpoint, type Client, type ConnectContext } from './ssh/connect.js';
@@ -24,6 +26,7 @@ export interface CheckRow {
 
 /** What `check` runs on a host: facts only, plus creating the workdir (the contract says it is created if missing). */
 const PROBE = `wd=$1 exe=$2
+printf '\\n%s\\n' "$3"
 if mkdir -p -- "$wd" 2>/dev/null && [ -d "$wd" ] && [ -w "$wd" ]; then echo "workdir ok"; else echo "workdir bad"; fi
 echo "cpus $(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc 2>/dev/null)"
 echo "mem $(awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo 2>/dev/null || sysctl -n hw.memsize 2>/dev/null)"
@@ -38,9 +41,20 @@ fi`;
 
 const PROBE_TIMEOUT_MS = 30_000;
 
-function parseProbe(row: CheckRow, output: string, host: HostConfig, exec: string | undefined): void {
+/**
+ * The probe's own lines follow its marker, a line of a random word: whatever
+ * the login printed before (a banner, text without a newline, even lines that
+ * look like facts) is not read.
+ */
+function probeLines(output: string, marker: string): string[] {
+  const lines = output.split('\n');
+  const at = lines.findIndex((l) => l.endsWith(marker));
+  return at < 0 ? [] : lines.slice(at + 1);
+}
+
+function parseProbe(row: CheckRow, output: string, marker: string, host: HostConfig, exec: string | undefined): void {
   const facts = new Map<string, string>();
-  for (const line of output.split('\n')) {
+  for (const line of probeLines(output, marker)) {
     const m = /^(workdir|cpus|mem|disk|exec) (.*)$/.exec(line.trim());
     if (m) facts.set(m[1]!, m[2]!);
   }
@@ -71,17 +85,18 @@ function parseProbe(row: CheckRow, output: string, host: HostConfig, exec: strin
   }
 }
 
-function probeLocal(host: HostConfig, exec: string | undefined): Promise<string> {
+function probeLocal(host: HostConfig, exec: string | undefined, marker: string): Promise<string> {
   return new Promise((done, fail) => {
-    execFile('sh', ['-c', PROBE, 'distray-check', resolve(host.workdir), exec ?? ''], { timeout: PROBE_TIMEOUT_MS }, (err, stdout) => {
+    const env = environmentWithoutSecrets();
+    execFile('sh', ['-c', PROBE, 'distray-check', resolve(host.workdir), exec ?? '', marker], { timeout: PROBE_TIMEOUT_MS, env }, (err, stdout) => {
       if (err && !stdout) fail(new Error(err.message));
       else done(stdout);
     });
   });
 }
 
-async function probeRemote(client: Client, host: HostConfig, exec: string | undefined): Promise<string> {
-  const command = `exec sh ${shellJoin(['-c', PROBE, 'distray-check', host.workdir, exec ?? ''])}`;
+async function probeRemote(client: Client, host: HostConfig, exec: string | undefined, marker: string): Promise<string> {
+  const command = `exec sh ${shellJoin(['-c', PROBE, 'distray-check', host.workdir, exec ?? '', marker])}`;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, fail) => {
     timer = setTimeout(() => fail(new ConnectionError('timeout', `the probe did not finish within ${PROBE_TIMEOUT_MS / 1000} s`)), PROBE_TIMEOUT_MS);
@@ -112,12 +127,13 @@ export async function check(opts: { inventory: string; exec?: string | undefined
         const row: CheckRow = { name: host.name, state: 'ok' };
         let client: Client | undefined;
         try {
+          const marker = `distray-check-${randomBytes(8).toString('hex')}`;
           if (host.local) {
             row.server = 'local';
-            parseProbe(row, await probeLocal(host, opts.exec), host, opts.exec);
+            parseProbe(row, await probeLocal(host, opts.exec, marker), marker, host, opts.exec);
           } else {
             client = await connectEndpoint(host, ctx);
-            parseProbe(row, await probeRemote(client, host, opts.exec), host, opts.exec);
+            parseProbe(row, await probeRemote(client, host, opts.exec, marker), marker, host, opts.exec);
           }
         } catch (err) {
           row.state = err instanceof ConnectionError ? err.state : 'error';

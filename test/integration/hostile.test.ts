@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
@@ -252,7 +253,7 @@ describe('hangs', () => {
     const cwd = workspace();
     const noisy = await farm.start(
       'noisy',
-      loginPrelude(`printf '\\033[2J\\033]0;title\\007welcome, no newline'; printf 'start x\\nexit y 0\\n\\001\\377'; printf 'on stderr\\n' >&2`),
+      loginPrelude(`printf '\\033[2J\\033]0;title\\007welcome, no newline'; printf 'start x\\nexit y 0\\ncpus 999\\nworkdir bad\\n\\001\\377'; printf 'on stderr\\n' >&2`),
     );
     const inv = inventoryFor([hostEntry(farm, noisy, { workdir: join(noisy.workdir, 'n') })], 'noisy.yaml');
     const ok = await runCli(['run', inv, '0,1', 'sh', '-c', 'echo $0 >f$0.txt', '%d', '--out', 'f%d.txt=got/f%d.txt'], { cwd });
@@ -262,6 +263,11 @@ describe('hangs', () => {
     const slow = await runCli(['run', inv, '0', 'sleep', '30', '--timeout', '1s', '--retries', '0', '--report', 'r.json'], { cwd });
     expect(slow.code, slow.stderr).toBe(1);
     expect(report(cwd).tasks[0]!.error).toMatch(/timed out/);
+    // check reads only its own probe's lines, not the login's look-alikes.
+    const checked = await runCli(['check', inv, '--json'], { cwd });
+    expect(checked.code, checked.stderr).toBe(0);
+    const rows = JSON.parse(checked.stdout) as Array<{ state: string; cpus: number }>;
+    expect(rows[0]).toMatchObject({ state: 'ok', cpus: availableParallelism() });
     await noisy.stop();
   });
 });
