@@ -5,7 +5,11 @@
  * start-up than anything else a run does before its first login (see the
  * README, Development).
  */
+import { copyFileSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// The host shell is a script of its own, read beside the compiled code (dist/ssh) by src/ssh/wrapper.ts.
+copyFileSync('src/ssh/hostShell.sh', 'dist/ssh/hostShell.sh');
 
 await build({
   entryPoints: ['dist/cli/main.js'],

@@ -50,12 +50,21 @@ export class LocalSession implements HostSession {
     private readonly env: Readonly<Record<string, string>>,
     private readonly slots: number,
     private readonly graceSeconds: number,
+    /** The POSIX shell that runs the host shell script (tests try dash, bash and busybox sh). */
+    private readonly sh: readonly string[] = ['sh'],
   ) {
     this.workdir = resolve(workdir);
   }
 
-  static async open(name: string, workdir: string, env: Readonly<Record<string, string>>, slots: number, graceSeconds: number): Promise<LocalSession> {
-    const session = new LocalSession(name, workdir, env, slots, graceSeconds);
+  static async open(
+    name: string,
+    workdir: string,
+    env: Readonly<Record<string, string>>,
+    slots: number,
+    graceSeconds: number,
+    sh: readonly string[] = ['sh'],
+  ): Promise<LocalSession> {
+    const session = new LocalSession(name, workdir, env, slots, graceSeconds, sh);
     await session.real();
     return session;
   }
@@ -84,7 +93,7 @@ export class LocalSession implements HostSession {
     const token = newToken();
     this.shellToken = token;
     const argv = hostShellArgv({ workdir: this.workdir, env: this.env, token, slots: this.slots, graceSeconds: this.graceSeconds });
-    const child = spawn('sh', argv, { stdio: ['pipe', 'pipe', 'pipe'], env: environmentWithoutSecrets() });
+    const child = spawn(this.sh[0]!, [...this.sh.slice(1), ...argv], { stdio: ['pipe', 'pipe', 'pipe'], env: environmentWithoutSecrets() });
     this.children.add(child);
     const closed = new Promise<Error>((resolve) => {
       child.on('error', (err) => resolve(new Error(`cannot start sh: ${err.message}`)));

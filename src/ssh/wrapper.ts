@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { ENV_NAME, shellJoin, shellQuote } from './quote.js';
 
 /** Seconds between TERM and KILL when a renderer is stopped. */
@@ -89,243 +90,23 @@ export function runDir(token: string): string {
  * controller to adopt what still runs, then stops the rest. `stop` is
  * immediate.
  *
- * Notes for whoever edits this: `kill -TERM -PID`, not `kill -TERM -- -PID`
- * (dash refuses the latter); never `exec ... 2>/dev/null` (the redirection
- * would stay for the rest of the shell); sh gives background jobs /dev/null
- * as stdin, hence the controller's input on fd 3; a redirection that fails
- * on `:` (a special builtin) ends the shell, on `true` it does not: write
- * `true >f`, never `: >f` (the run directory may be gone, or f may exist
- * under `set -C`).
+ * The script itself is src/ssh/hostShell.sh: plain sh, checked by shellcheck
+ * in `npm run lint` and run directly under dash, bash and busybox sh by its
+ * unit tests. Its exit statuses are the constants above.
  */
-const SCRIPT = `cd -- "$1" 2>/dev/null || { mkdir -p -- "$1" 2>/dev/null && cd -- "$1"; } || { printf 'distray: cannot enter the workdir %s\\n' "$1" >&2; exit ${EXIT_NO_WORKDIR}; }
-token=$2 slots=$3 grace=$4 lanes=
-nl='
-'
-run=.distray/run/$token
-# Its own files never go through a link planted in the workdir.
-for d in .distray .distray/run .distray/leases; do
-  [ -L "$d" ] && { printf 'distray: %s in the workdir is a symbolic link; remove it\n' "$d" >&2; exit ${EXIT_NO_WORKDIR}; }
-done
-mkdir -p "$run" .distray/leases || exit ${EXIT_NO_WORKDIR}
-exec 3<&0 </dev/null
-# Whatever the login printed before this line is not the protocol.
-printf '\n${READY_WORD} %s\n' "$token"
-have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
-have_setsid=; command -v setsid >/dev/null 2>&1 && have_setsid=1
-claim() {
-  set -C
-  if { true >"$1"; } 2>/dev/null; then set +C; return 0; fi
-  set +C
-  return 1
+/**
+ * The script (src/ssh/hostShell.sh, beside this file in src and in dist), read
+ * once. Whole-line comments are left out of what is sent: the script travels
+ * on every host shell's command line.
+ */
+let script: string | undefined;
+export function hostShellScript(): string {
+  script ??= readFileSync(new URL('../ssh/hostShell.sh', import.meta.url), 'utf8')
+    .split('\n')
+    .filter((line) => !/^\s*(#|$)/.test(line))
+    .join('\n');
+  return script;
 }
-lease() {
-  [ -n "$have_flock" ] || return 0
-  [ -n "$leased" ] && return 0
-  while :; do
-    [ -e "$run/$id.stop" ] || [ -e "$run/eof" ] && return 1
-    # Lane k tries lock k first, so it usually gets it at once.
-    j=0
-    while [ "$j" -lt "$slots" ]; do
-      f=.distray/leases/$(( (lane + j) % slots )).lock
-      [ -L "$f" ] && { j=$((j + 1)); continue; }
-      [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
-      if [ -r "$f" ] && exec 9<"$f" && flock -n 9; then leased=1; return 0; fi
-      exec 9<&-
-      j=$((j + 1))
-    done
-    sleep 0.2
-  done
-}
-# Whether a workdir-relative path runs through a symbolic link: what is below one may be anywhere.
-through_link() {
-  tl_rest=$1 tl_at=
-  while :; do
-    case $tl_rest in */*) ;; *) return 1 ;; esac
-    tl_at=\${tl_at:+$tl_at/}\${tl_rest%%/*}
-    tl_rest=\${tl_rest#*/}
-    [ -L "$tl_at" ] && return 0
-  done
-}
-# rm -rf removes a link itself, never what it points to; its parents were checked first.
-clear_out() {
-  if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1"; fi
-  case $1 in */*) [ -d "\${1%/*}" ] || mkdir -p -- "\${1%/*}" 2>/dev/null ;; esac
-}
-# Never following a link: f a non-empty regular file, e an empty one, d a directory, l a link,
-# s anything else (a FIFO, a socket, a device), p a path through a link, - nothing.
-out_state() {
-  if through_link "$1"; then s=p
-  elif [ -L "$1" ]; then s=l
-  elif [ -d "$1" ]; then s=d
-  elif [ -f "$1" ]; then if [ -s "$1" ]; then s=f; else s=e; fi
-  elif [ -e "$1" ]; then s=s
-  else s=-; fi
-  states=$states$s
-}
-refuse() {
-  echo "- 143" >"$run/$id.task"
-  printf 'exit %s 143\\n' "$id"
-}
-release() {
-  [ -n "$leased" ] && exec 9<&-
-  leased=
-}
-lane_task() {
-  eval "set -- $task"
-  id=$1 nout=$2
-  shift 2
-  # Nothing new starts once the controller is gone; an adopt may have claimed it.
-  [ -e "$run/eof" ] && return
-  # Claimed by an adopting shell first: it is not ours to run (nor to write a state for).
-  claim "$run/$id.task" || { printf 'exit %s 143\\n' "$id"; return; }
-  if [ -e "$run/$id.stop" ]; then refuse; return; fi
-  # An output through a link is neither cleared nor given a directory: the task does not run.
-  i=0
-  for o do
-    [ "$i" -lt "$nout" ] || break
-    if through_link "$o"; then echo "- 143" >"$run/$id.task"; printf 'refused %s %s\n' "$id" "$i"; return; fi
-    i=$((i + 1))
-  done
-  i=0
-  while [ "$i" -lt "$nout" ]; do clear_out "$1"; shift; i=$((i + 1)); done
-  if ! lease; then refuse; return; fi
-  if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & else "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & fi
-  pid=$!
-  echo "$pid" >"$run/$id.task"
-  # A stop that came before the pid was written has nobody to signal: do it here.
-  [ -e "$run/$id.stop" ] && stop_pid "$pid"
-  printf 'start %s\\n' "$id"
-  wait "$pid"
-  st=$?
-  kill -KILL -"$pid" 2>/dev/null
-  echo "$pid $st" >"$run/$id.task"
-  eval "set -- $task"
-  shift 2
-  states= i=0
-  while [ "$i" -lt "$nout" ]; do out_state "$1"; shift; i=$((i + 1)); done
-  if [ -s "$run/$id.log" ]; then wrote=1; else wrote=0; fi
-  printf 'exit %s %s %s%s\\n' "$id" "$st" "$wrote" "$states"
-}
-lane_loop() {
-  lane=$1 leased=
-  exec 3<&- 4<>"$run/lane.$lane"
-  while IFS= read -r task <&4; do
-    [ "$task" = quit ] && break
-    lane_task
-    # The lease passes to the next task only if that one is already queued; an idle lane holds none.
-    last=
-    read -r last <"$run/lane.$lane.last"
-    [ "$last" = "$id" ] || [ -e "$run/eof" ] && release
-  done
-}
-stop_pid() {
-  kill -TERM -"$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null
-  # KILL what is left after the grace; return as soon as the group is gone, so the shell's last wait is short.
-  (
-    # Neither the lane's input nor its lease stays with a killer waiting out the grace.
-    exec 3<&- 4<&- 9<&-
-    i=0
-    while [ "$i" -lt ${KILL_GRACE_SECONDS * 5} ] && kill -0 -"$1" 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
-    kill -KILL -"$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null
-  ) >/dev/null 2>&1 &
-}
-# Reads a task file: p (pid, or - if it never started) and st (exit status once it has ended).
-task_state() {
-  p= st=
-  [ -f "$1" ] && read -r p st <"$1"
-}
-stop() {
-  true >"$run/$1.stop"
-  task_state "$run/$1.task"
-  [ -n "$p" ] && [ "$p" != - ] && [ -z "$st" ] && stop_pid "$p"
-}
-adopt() {
-  id=$1 from=.distray/run/$2
-  # Not started yet: claimed here, so its lane never starts it; the controller runs it again.
-  if claim "$from/$id.task"; then
-    echo "- ${EXIT_NOT_STARTED}" >"$from/$id.task"
-    printf 'exit %s ${EXIT_NOT_STARTED}\n' "$id"
-    return 0
-  fi
-  true >"$from/$id.adopted"
-  echo "$2" >"$run/$id.adopted-from"
-  (
-    exec 3<&-
-    empty=0
-    while task_state "$from/$id.task"; [ -z "$st" ]; do
-      if [ -z "$p" ]; then empty=$((empty + 1)); else empty=0; fi
-      # Gone without a status (its shell died with the host), or claimed and never started.
-      if { [ -n "$p" ] && ! kill -0 "$p" 2>/dev/null; } || [ "$empty" -ge 10 ]; then
-        sleep 0.5
-        task_state "$from/$id.task"
-        [ -n "$st" ] || { st=${EXIT_VANISHED}; echo "\${p:--} $st" >"$from/$id.task"; }
-        break
-      fi
-      sleep 0.2
-    done
-    printf 'exit %s %s\n' "$id" "$st"
-  ) &
-}
-unfinished() {
-  for t in "$run"/*.task; do
-    [ -e "$t" ] || continue
-    id=\${t##*/}; id=\${id%.task}
-    task_state "$t"
-    [ -n "$p" ] && [ -z "$st" ] && [ ! -e "$run/$id.adopted" ] && echo "$run/$id"
-  done
-  for a in "$run"/*.adopted-from; do
-    [ -e "$a" ] || continue
-    id=\${a##*/}; id=\${id%.adopted-from}
-    read -r from <"$a"
-    task_state ".distray/run/$from/$id.task"
-    [ -z "$st" ] && echo ".distray/run/$from/$id"
-  done
-}
-# Ends a shell's lanes once their running tasks end: they start nothing more and give up their leases.
-# Opened read-write, a FIFO whose lane is gone takes the line instead of blocking.
-retire() {
-  [ -d "$1" ] || return 0
-  true >"$1/eof"
-  for f in "$1"/lane.*; do [ -p "$f" ] && printf 'quit\\n' 1<>"$f"; done
-}
-while IFS= read -r line <&3; do
-  case $line in
-    'run '*)
-      rest=\${line#run }
-      l=\${rest%% *}
-      case $l in ''|*[!0-9]*) continue ;; esac
-      if [ ! -p "$run/lane.$l" ]; then
-        if ! mkfifo "$run/lane.$l"; then t=\${rest#* }; printf 'exit %s ${EXIT_NO_WORKDIR}\\n' "\${t%% *}"; continue; fi
-        lane_loop "$l" &
-        lanes="$lanes $!"
-      fi
-      t=\${rest#* }
-      printf '%s\\n' "\${t%% *}" >"$run/lane.$l.last"
-      printf '%s\\n' "$t" >"$run/lane.$l"
-      ;;
-    'stop '*) stop "\${line#stop }" ;;
-    'adopt '*) set -- \${line#adopt }; adopt "$1" "$2" ;;
-    'forget '*) set -- \${line#forget }; [ "$2" = "$token" ] || rm -f ".distray/run/$2/$1".* "$run/$1.adopted-from" ;;
-    'retire '*) t=\${line#retire }; case $t in ''|*[!A-Za-z0-9-]*) ;; *) [ "$t" = "$token" ] || retire ".distray/run/$t" ;; esac ;;
-  esac
-done
-# The controller is gone: nobody reads what we would say, and a write to its closed pipe would kill this shell (SIGPIPE) and orphan the lanes.
-exec >/dev/null 2>&1
-true >"$run/eof"
-waited=0
-while [ "$waited" -lt "$grace" ] && [ -n "$(unfinished)" ]; do sleep 1; waited=$((waited + 1)); done
-for t in $(unfinished); do
-  task_state "$t.task"
-  [ -n "$p" ] && [ "$p" != - ] && stop_pid "$p"
-done
-retire "$run"
-# Lanes whose FIFOs were removed with the run directory (the workdir deleted under us) never hear quit.
-[ -d "$run" ] || kill $lanes 2>/dev/null
-wait
-# A task another shell adopted keeps its files until that shell has read them.
-for a in "$run"/*.adopted; do [ -e "$a" ] && exit 0; done
-rm -rf "$run"
-exit 0`;
 
 /** Quotes one argument for the host shell's `eval`: single quotes, with newlines spliced in as "$nl". */
 export function slotQuote(arg: string): string {
@@ -361,7 +142,7 @@ export function hostShellArgv(o: HostShellOptions): string[] {
       return `export ${k}=${shellQuote(v)}\n`;
     })
     .join('');
-  return ['-c', exports + SCRIPT, 'distray-host', o.workdir, o.token, String(o.slots), String(Math.max(0, Math.round(o.graceSeconds)))];
+  return ['-c', exports + hostShellScript(), 'distray-host', o.workdir, o.token, String(o.slots), String(Math.max(0, Math.round(o.graceSeconds)))];
 }
 
 /** The same as one command line, for a remote login shell to run. */

@@ -1,18 +1,27 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalSession } from '../../../src/hosts/localSession.js';
-import { EXIT_NOT_STARTED } from '../../../src/ssh/wrapper.js';
+import { EXIT_NOT_STARTED, hostShellArgv, readyLine, runLine } from '../../../src/ssh/wrapper.js';
 
 // The host shell's protocol (ssh/wrapper.ts) run by the local sh: lanes, leases, adoption, retirement.
 
 let dir: string;
 const sessions: LocalSession[] = [];
 
+/** The script runs under any POSIX sh: every test runs under each of these (Debian's dash, bash, busybox). */
+const SHELLS: Array<{ name: string; argv: string[] }> = [
+  { name: 'dash', argv: ['dash'] },
+  { name: 'bash', argv: ['bash', '--posix'] },
+  { name: 'busybox sh', argv: ['busybox', 'sh'] },
+];
+let sh: readonly string[] = ['sh'];
+
 async function session(slots: number): Promise<LocalSession> {
-  const s = await LocalSession.open('local', dir, {}, slots, 0);
+  const s = await LocalSession.open('local', dir, {}, slots, 0, sh);
   sessions.push(s);
   return s;
 }
@@ -27,7 +36,11 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('host shell', () => {
+describe.each(SHELLS)('host shell under $name', ({ argv }) => {
+  beforeEach(() => {
+    sh = argv;
+  });
+
   it('runs a lane’s tasks one after another, the queued one starting as the first ends', async () => {
     const shell = await (await session(1)).shell();
     const events: string[] = [];
@@ -123,5 +136,54 @@ describe('host shell', () => {
     // The old lane reached the queued task after it was claimed: it did not run it.
     expect((await queued).code).toBe(143);
     expect(readFileSync(join(dir, 'runs.log'), 'utf8')).toBe('ran\n');
+  });
+});
+
+describe.each(SHELLS)('the host shell script run directly by $name', ({ argv: shell }) => {
+  /**
+   * Starts the script as a host would, feeds it `lines`, closes its input
+   * once it has said `expect` lines (end of input means the controller is
+   * gone: nothing new starts), and returns all it said until it exited.
+   */
+  function talk(lines: string[], expect: number): Promise<string[]> {
+    const [program, ...before] = shell;
+    const argv = [...before, ...hostShellArgv({ workdir: dir, env: {}, token: 'tok-1', slots: 1, graceSeconds: 0 })];
+    const child: ChildProcessByStdio<Writable, Readable, null> = spawn(program!, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    const said = (): string[] => out.split('\n').filter(Boolean);
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (said().length >= expect) child.stdin.end();
+    });
+    child.stdin.on('error', () => {}); // a shell that refused to start reads nothing
+    child.stdin.write(lines.join(''));
+    if (expect === 0) child.stdin.end();
+    return new Promise((resolve) => child.on('close', () => resolve(said())));
+  }
+
+  it('says it is ready, runs a task, and reports each output without following links', async () => {
+    mkdirSync(join(dir, 'elsewhere'));
+    writeFileSync(join(dir, 'elsewhere', 'x'), 'x');
+    symlinkSync(join(dir, 'elsewhere'), join(dir, 'lnk'));
+    const make = [
+      'echo data > f.txt', // a file
+      ': > e.txt', // an empty file
+      'mkdir -p d.txt', // a directory
+      'ln -s elsewhere/x l.txt', // a link
+      'mkfifo s.txt', // a FIFO
+    ].join('; ');
+    const outputs = ['f.txt', 'e.txt', 'd.txt', 'l.txt', 's.txt', 'm.txt'];
+    const said = await talk([runLine(0, 'one', ['sh', '-c', make], outputs), runLine(0, 'two', ['sh', '-c', 'echo no > lnk/x'], ['lnk/x'])], 4);
+    expect(said).toEqual([readyLine('tok-1'), 'start one', 'exit one 0 0fedls-', 'refused two 0']);
+    // The task refused for a path through a link neither ran nor cleared the file there.
+    expect(readFileSync(join(dir, 'elsewhere', 'x'), 'utf8')).toBe('x');
+  });
+
+  it('refuses to start when its own directory is a link', async () => {
+    mkdirSync(join(dir, 'elsewhere'));
+    symlinkSync(join(dir, 'elsewhere'), join(dir, '.distray'));
+    const said = await talk([runLine(0, 'one', ['true'])], 0);
+    expect(said).toEqual([]);
+    expect(readdirSync(join(dir, 'elsewhere'))).toEqual([]);
   });
 });
