@@ -131,7 +131,9 @@ async function gnuParallel(farm: Farm, name: string, hosts: SshdHost[], slots: n
 /** Per-host inputs: the time distray reports for sending them (the slowest host), and how many files it sent. */
 async function distrayInputs(farm: Farm, name: string, hosts: SshdHost[], src: string, cwd: string): Promise<{ seconds: number; sent: number }> {
   const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, name) })).join('\n')}\n`, `${name}.yaml`);
-  const r = await timeCommand(process.execPath, [CLI, 'run', inv, `1,${hosts.length}`, 'true', '--in', src, '--plain', '--force'], cwd);
+  // A run ends once its tasks are done, stopping hosts still receiving inputs: each task lasts long
+  // enough for every host to have joined (the time measured is each host's own inputs line).
+  const r = await timeCommand(process.execPath, [CLI, 'run', inv, `1,${hosts.length}`, 'sleep', '4', '--in', src, '--plain', '--force'], cwd);
   if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(0, 3000)}`);
   const lines = [...r.stderr.matchAll(/inputs: sent (\d+) of \d+ files \([\d.]+ MB\) in ([\d.]+) s/g)];
   if (lines.length !== hosts.length) throw new Error(`${name}: expected an inputs line per host:\n${r.stderr}`);

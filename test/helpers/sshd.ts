@@ -174,7 +174,8 @@ export function startFarm(): Farm {
     },
     async stop() {
       await Promise.all(hosts.map((h) => h.stop()));
-      rmSync(dir, { recursive: true, force: true });
+      // A host shell may still be ending (its grace for adoption) and remove its run directory meanwhile.
+      rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     },
   };
   return farm;
