@@ -36,6 +36,11 @@ function runHelp(): string {
   ].join('\n');
 }
 
+/** Every line of a message gets the prefix: a multi-line inventory error reads as distray's throughout. */
+function printError(message: string): void {
+  for (const line of message.split('\n')) process.stderr.write(`distray: ${line}\n`);
+}
+
 function stringOption(o: RunArgv['options'], name: keyof RunArgv['options']): string | undefined {
   const v = o[name];
   return typeof v === 'string' ? v : undefined;
@@ -127,7 +132,7 @@ async function runCommand(words: string[]): Promise<number> {
     return summary.exitCode;
   } catch (err) {
     const code = exitCodeFor(err);
-    process.stderr.write(`distray: ${errorMessage(err)}\n`);
+    printError(errorMessage(err));
     if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
     if (report) {
       await writeReport(report, {
@@ -175,7 +180,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    process.stderr.write(`distray: ${errorMessage(err)}\n`);
+    printError(errorMessage(err));
     return exitCodeFor(err) === 2 || !(err instanceof DistrayError) ? 2 : 1;
   }
 }
