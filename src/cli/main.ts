@@ -6,35 +6,12 @@ import { PlainProgress, TerminalProgress } from '../report/progress.js';
 import { writeReport } from '../report/summary.js';
 import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
-import { RUN_OPTIONS, splitRunArgv, type RunArgv } from './argv.js';
+import { splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
+import { CHECK_USAGE, RUN_USAGE, checkHelp, runHelp } from './help.js';
+import { misspeltOptionWarnings } from './suggest.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-const RUN_USAGE = 'distray run <inventory> <frames> <exec> [args...] [options]';
-
-function runHelp(): string {
-  const rows = Object.entries(RUN_OPTIONS).map(([name, spec]) => {
-    const flag = `--${name}${spec.value ? ' <value>' : ''}`;
-    return `  ${flag.padEnd(22)} ${spec.help}`;
-  });
-  return [
-    `Usage: ${RUN_USAGE}`,
-    '',
-    'Runs <exec> [args...] once per frame on the hosts of <inventory>.',
-    '<frames> is FIRST[,LAST[,STEP]]. In args, --in, --out and --stitch:',
-    '  %d frame, %04d zero-padded, %% a literal %, %{EXPR} arithmetic over',
-    '  frame, host (and tile, tiles, x0, y0, x1, y1, w, h, width, height with --tiles).',
-    'Options of distray may stand anywhere; every other word after <exec> goes',
-    'to the renderer. After "--" every word goes to the renderer.',
-    '',
-    'Options:',
-    ...rows,
-    '',
-    'Exit status: 0 all done, 1 some tasks failed, 2 usage or inventory error,',
-    '3 no host was usable, 130 interrupted.',
-  ].join('\n');
-}
 
 /** Every line of a message gets the prefix: a multi-line inventory error reads as distray's throughout. */
 function printError(message: string): void {
@@ -82,6 +59,7 @@ async function runCommand(words: string[]): Promise<number> {
     process.stdout.write(runHelp() + '\n');
     return 0;
   }
+  for (const w of misspeltOptionWarnings(words)) process.stderr.write(`distray: warning: ${w}\n`);
   const [inventory, frames, exec, ...args] = argv.positionals;
   const o = argv.options;
   const report = stringOption(o, 'report');
@@ -154,6 +132,10 @@ async function runCommand(words: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
+  if (command === 'check' && rest.some((w) => w === '--help' || w === '-h')) {
+    process.stdout.write(checkHelp() + '\n');
+    return 0;
+  }
   const cli = cac('distray');
   cli.command('run <inventory> <frames> <exec> [...args]', 'render frames across the hosts of <inventory> (distray run --help)');
   cli
@@ -169,7 +151,9 @@ export async function main(argv: string[]): Promise<number> {
     if (cli.matchedCommandName === 'check') {
       const last = (v: unknown): string | undefined => (Array.isArray(v) ? (v.at(-1) as string | undefined) : undefined);
       const exec = last(parsed.options.exec);
-      const result = await check({ inventory: String(parsed.args[0]), exec, sshConfig: last(parsed.options.sshConfig) });
+      const inventory = parsed.args[0];
+      if (inventory === undefined) throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
+      const result = await check({ inventory: String(inventory), exec, sshConfig: last(parsed.options.sshConfig) });
       for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
       process.stdout.write((parsed.options.json ? JSON.stringify(result.rows, null, 2) : formatCheck(result.rows, exec)) + '\n');
       return result.exitCode;

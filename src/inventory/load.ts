@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InventoryError } from '../errors.js';
+import { levenshtein } from '../text/closest.js';
 import { SshConfigFile } from './sshConfig.js';
 import { DEFAULTS_FIELDS, HOST_FIELDS, JUMP_FIELDS, TOP_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';
 import type { Endpoint, HostConfig } from './types.js';
@@ -40,17 +41,6 @@ export function parseHostString(text: string): { host: string; user?: string; po
     throw new Error(`"${text}" is not [user@]host[:port]`);
   }
   return { host: rest, ...(user ? { user } : {}), ...(port ? { port } : {}) };
-}
-
-function levenshtein(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 /** The closest candidate, never the word itself: suggesting back what was typed helps nobody. */
@@ -132,7 +122,7 @@ function show(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'nothing';
   if (typeof value === 'object') return 'a mapping';
-  return String(value);
+  return String(value as number | boolean | undefined);
 }
 
 const TYPE_NAMES: Record<string, string> = {
@@ -217,7 +207,9 @@ export function loadInventory(file: string, options: LoadOptions = {}): HostConf
   const data: unknown = doc.toJS();
   const parsed = inventorySchema.safeParse(data);
   if (!parsed.success) {
-    throw new InventoryError(parsed.error.issues.map((i) => describeIssue(i, locator, data)).join('\n'));
+    // An unknown field first: it is usually the cause of what follows ("host:" typed, so "hosts:" is missing).
+    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
+    throw new InventoryError(issues.map((i) => describeIssue(i, locator, data)).join('\n'));
   }
   return resolveInventory(parsed.data, locator, options);
 }
