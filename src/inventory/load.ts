@@ -122,7 +122,7 @@ function show(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'nothing';
   if (typeof value === 'object') return 'a mapping';
-  return String(value as number | boolean | undefined);
+  return (JSON.stringify(value) as string | undefined) ?? 'nothing';
 }
 
 const TYPE_NAMES: Record<string, string> = {
