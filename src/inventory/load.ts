@@ -122,7 +122,8 @@ function show(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'nothing';
   if (typeof value === 'object') return 'a mapping';
-  return (JSON.stringify(value) as string | undefined) ?? 'nothing';
+  const text: string | undefined = JSON.stringify(value);
+  return text ?? 'nothing';
 }
 
 const TYPE_NAMES: Record<string, string> = {
