@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { cac } from 'cac';
 import { DistrayError, UsageError, errorMessage } from '../errors.js';
 import { PlainProgress, TerminalProgress } from '../report/progress.js';
+import { finalLines } from '../report/failures.js';
 import { writeReport } from '../report/summary.js';
 import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
@@ -93,20 +94,8 @@ async function runCommand(words: string[]): Promise<number> {
       progress: plain ? new PlainProgress((l) => process.stderr.write(l + '\n')) : new TerminalProgress(),
       signal: interrupt.signal,
     });
-    const counts = new Map<string, number>();
-    for (const t of summary.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
-    if (!o['dry-run']) {
-      const parts = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
-      process.stderr.write(`distray: ${parts || 'nothing to do'} in ${summary.seconds.toFixed(1)}s (exit ${summary.exitCode})\n`);
-      for (const t of summary.tasks.filter((t) => t.status === 'failed')) {
-        process.stderr.write(`distray: FAILED frame ${t.frame}${t.tile !== null ? ` tile ${t.tile}` : ''}: ${t.error ?? ''}\n`);
-      }
-      for (const e of summary.errors) process.stderr.write(`distray: ${e}\n`);
-      if (summary.exitCode === 3) {
-        process.stderr.write('distray: no host was usable:\n');
-        for (const h of summary.hosts) process.stderr.write(`  ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}\n`);
-      }
-    }
+    // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
+    if (!o['dry-run']) for (const entry of finalLines(summary)) process.stderr.write(`distray: ${entry}\n`);
     return summary.exitCode;
   } catch (err) {
     const code = exitCodeFor(err);
