@@ -22,6 +22,7 @@ export const RUN_OPTIONS = {
   'keep-tiles': { value: false, help: 'with --stitch: keep the tile images after a frame is stitched' },
   force: { value: false, help: 'render again tasks whose outputs are already complete locally' },
   plain: { value: false, help: 'one line per event instead of the live view, even on a terminal' },
+  quiet: { value: false, help: 'print only failures and the summary at the end' },
 } as const satisfies Record<string, { value: boolean; repeat?: boolean; help: string }>;
 
 export type RunOptionName = keyof typeof RUN_OPTIONS;

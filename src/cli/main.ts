@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { cac } from 'cac';
 import { DistrayError, UsageError, errorMessage } from '../errors.js';
-import { PlainProgress, TerminalProgress } from '../report/progress.js';
+import { PlainProgress, QuietProgress, TerminalProgress } from '../report/progress.js';
+import { chooseView } from '../report/view.js';
 import { finalLines } from '../report/failures.js';
 import { writeReport } from '../report/summary.js';
 import { check, formatCheck } from '../check.js';
@@ -71,7 +72,8 @@ async function runCommand(words: string[]): Promise<number> {
     }
     const retries = stringOption(o, 'retries');
     if (retries !== undefined && !/^\d+$/.test(retries)) throw new UsageError(`--retries "${retries}": expected a whole number`);
-    const plain = o.plain === true || !process.stderr.isTTY;
+    const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
+    const write = (l: string): void => void process.stderr.write(l + '\n');
     const summary = await run({
       inventory,
       frames,
@@ -91,7 +93,7 @@ async function runCommand(words: string[]): Promise<number> {
       dryRun: o['dry-run'] === true,
       force: o.force === true,
       keepTiles: o['keep-tiles'] === true,
-      progress: plain ? new PlainProgress((l) => process.stderr.write(l + '\n')) : new TerminalProgress(),
+      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress(),
       signal: interrupt.signal,
     });
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.

@@ -90,6 +90,26 @@ export class PlainProgress implements Progress {
   }
 }
 
+/** Failures only (after their last retry), for scripts and crontabs; the CLI prints the summary after. */
+export class QuietProgress implements Progress {
+  constructor(private readonly write: (line: string) => void) {}
+
+  attach(scheduler: Scheduler): void {
+    const repeated = new RepeatedOutput();
+    scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
+      if (o.kind === 'failed' && r.status === 'failed') {
+        this.write(`distray: ${r.task.label} failed on ${h.name} (attempt ${r.attempts}, giving up): ${repeated.shorten(o.message, r.task.label)}`);
+      }
+    });
+  }
+
+  note(): void {}
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
 /**
  * A host's line in the live view: what renders there now, and what waits
  * behind it in a lane (sent ahead so it starts without a round trip).

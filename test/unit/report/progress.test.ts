@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
-import { PlainProgress } from '../../../src/report/progress.js';
+import { PlainProgress, QuietProgress } from '../../../src/report/progress.js';
 import { Scheduler, type AttemptOutcome, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 /** A host whose attempts take `ms` of fake time and end as `outcome` says. */
@@ -24,11 +24,11 @@ class TimedHost implements SchedulerHost {
   }
 }
 
-function watch(frames: string, retries: number, hosts: SchedulerHost[]): { lines: string[]; scheduler: Scheduler } {
+function watch(frames: string, retries: number, hosts: SchedulerHost[], quiet = false): { lines: string[]; scheduler: Scheduler } {
   const plan = new Plan({ frames: parseFrameSpec(frames), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] });
   const scheduler = new Scheduler(plan.tasks.map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 99, now: () => Date.now() });
   const lines: string[] = [];
-  new PlainProgress((l) => lines.push(l)).attach(scheduler, { total: plan.tasks.length, skipped: 0 });
+  (quiet ? new QuietProgress((l) => lines.push(l)) : new PlainProgress((l) => lines.push(l))).attach(scheduler, { total: plan.tasks.length, skipped: 0 });
   for (const h of hosts) scheduler.expectHost(h.name);
   for (const h of hosts) scheduler.addHost(h);
   return { lines, scheduler };
@@ -64,5 +64,16 @@ describe('PlainProgress', () => {
     expect(failures).toHaveLength(9);
     expect(lines.join('\n').split('Parse Error line 9')).toHaveLength(2);
     expect(failures.slice(1).every((l) => /; same output as frame 1 attempt 1$/.test(l))).toBe(true);
+  });
+});
+
+describe('QuietProgress', () => {
+  it('prints only the failures that gave up', async () => {
+    const { lines, scheduler } = watch('1,4', 1, [
+      new TimedHost('h1', 10, (t) => (t.frame === 3 ? { kind: 'failed', message: 'exit 2' } : { kind: 'done' })),
+    ], true);
+    await vi.runAllTimersAsync();
+    await scheduler.drained();
+    expect(lines).toEqual(['distray: frame 3 failed on h1 (attempt 2, giving up): exit 2']);
   });
 });
