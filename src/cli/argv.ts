@@ -17,6 +17,7 @@ export const RUN_OPTIONS = {
   stitch: { value: true, help: "with --tiles: the local file each frame's tiles are stitched into" },
   report: { value: true, help: 'write a JSON summary when the run ends, however it ends' },
   'log-dir': { value: true, help: "where each attempt's output is kept (default .distray/logs/<time>)" },
+  'keep-logs': { value: true, help: 'how many runs to keep in .distray/logs; older ones are removed when a run starts (default 20, 0 keeps all)' },
   'ssh-config': { value: true, help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
   'dry-run': { value: false, help: "print every task's command line and copies, connect to nothing" },
   'keep-tiles': { value: false, help: 'with --stitch: keep the tile images after a frame is stitched' },

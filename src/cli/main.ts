@@ -72,6 +72,8 @@ async function runCommand(words: string[]): Promise<number> {
     }
     const retries = stringOption(o, 'retries');
     if (retries !== undefined && !/^\d+$/.test(retries)) throw new UsageError(`--retries "${retries}": expected a whole number`);
+    const keepLogs = stringOption(o, 'keep-logs');
+    if (keepLogs !== undefined && !/^\d+$/.test(keepLogs)) throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
     const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
     const write = (l: string): void => void process.stderr.write(l + '\n');
     const summary = await run({
@@ -89,6 +91,7 @@ async function runCommand(words: string[]): Promise<number> {
       stitch: stringOption(o, 'stitch'),
       report,
       logDir: stringOption(o, 'log-dir'),
+      keepLogs: keepLogs === undefined ? undefined : Number(keepLogs),
       sshConfig: stringOption(o, 'ssh-config'),
       dryRun: o['dry-run'] === true,
       force: o.force === true,
