@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
+import { pathsMade, recordMade } from './clean/manifest.js';
 import { UsageError, errorMessage } from './errors.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
@@ -140,6 +141,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
+  await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: pathsMade(plan, h.name) })));
   const records = plan.tasks.map((t) => Scheduler.record(t));
   const stitcher =
     plan.stitching && prepared.size

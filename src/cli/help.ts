@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { RUN_OPTIONS } from './argv.js';
 
 export const RUN_USAGE = 'distray run <inventory> <frames> <exec> [args...] [options]';
+export const CLEAN_USAGE = 'distray clean <inventory> [--dry-run] [--ssh-config FILE]';
 export const CHECK_USAGE = 'distray check <inventory> [--exec NAME] [--json] [--ssh-config FILE]';
 
 /** The README shipped next to the bundle: the complete reference, on every machine distray is installed on. */
@@ -68,5 +69,27 @@ export function checkHelp(): string {
     'Example:',
     '  distray check farm.yaml --exec povray',
     ...footer(['0  every host is usable', '1  some hosts are not', '2  usage or inventory error', '3  no host is usable']),
+  ].join('\n');
+}
+
+export function cleanHelp(): string {
+  return [
+    `Usage: ${CLEAN_USAGE}`,
+    '',
+    "Removes from every host's workdir what distray left there: its .distray directory",
+    '(run directories, leases), half-finished uploads, and the inputs and outputs of',
+    "the runs started from this directory (recorded in .distray/made.json). Nothing",
+    'outside the workdir is touched: a symbolic link is removed as a link, never followed.',
+    'A workdir that a run is using is left alone.',
+    '',
+    'Options:',
+    ...optionRows([
+      ['--dry-run', 'print what would be removed on each host, remove nothing'],
+      ['--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)'],
+    ]),
+    '',
+    'Example:',
+    '  distray clean farm.yaml --dry-run',
+    ...footer(['0  every host is clean', '1  some hosts could not be cleaned', '2  usage or inventory error', '3  no host could be cleaned']),
   ].join('\n');
 }

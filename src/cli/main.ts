@@ -10,7 +10,8 @@ import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
 import { splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
-import { CHECK_USAGE, RUN_USAGE, checkHelp, runHelp } from './help.js';
+import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
+import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -126,8 +127,8 @@ async function runCommand(words: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
-  if (command === 'check' && rest.some((w) => w === '--help' || w === '-h')) {
-    process.stdout.write(checkHelp() + '\n');
+  if ((command === 'check' || command === 'clean') && rest.some((w) => w === '--help' || w === '-h')) {
+    process.stdout.write((command === 'check' ? checkHelp() : cleanHelp()) + '\n');
     return 0;
   }
   const cli = cac('distray');
@@ -137,6 +138,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--exec <name>', 'also check that this program is found on each host', { type: [String] })
     .option('--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)', { type: [String] })
     .option('--json', 'print the rows as JSON');
+  cli
+    .command('clean <inventory>', "remove what distray left in every host's workdir (distray clean --help)")
+    .option('--dry-run', 'print what would be removed, remove nothing')
+    .option('--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)', { type: [String] });
   cli.version(pkg.version);
   cli.help();
   try {
@@ -150,6 +155,16 @@ export async function main(argv: string[]): Promise<number> {
       const result = await check({ inventory: String(inventory), exec, sshConfig: last(parsed.options.sshConfig) });
       for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
       process.stdout.write((parsed.options.json ? JSON.stringify(result.rows, null, 2) : formatCheck(result.rows, exec)) + '\n');
+      return result.exitCode;
+    }
+    if (cli.matchedCommandName === 'clean') {
+      const inventory = parsed.args[0];
+      if (inventory === undefined) throw new UsageError(`no inventory given: expected ${CLEAN_USAGE} (distray clean --help for more)`);
+      const sshConfig = parsed.options.sshConfig as string[] | undefined;
+      const dryRun = parsed.options.dryRun === true;
+      const result = await clean({ inventory: String(inventory), dryRun, sshConfig: sshConfig?.at(-1) });
+      for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
+      process.stdout.write(formatClean(result.rows, dryRun) + '\n');
       return result.exitCode;
     }
     if (!cli.matchedCommand) {
