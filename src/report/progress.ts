@@ -169,13 +169,10 @@ export class TerminalProgress implements Progress {
     scheduler.on('host-state', (h) => refresh(h));
     scheduler.on('task-start', (_r, h) => refresh(h));
     scheduler.on('task-render', (_r, h) => refresh(h));
-    const repeated = new RepeatedOutput();
+    // Failures are not kept as notes: the summary at the end lists each of them once.
     scheduler.on('task-end', (r, h, o) => {
       if (o.kind === 'done') counter.done++;
-      if (o.kind === 'failed' && r.status === 'failed') {
-        counter.failed++;
-        this.notes.push(`${r.task.label} failed on ${h.name}: ${repeated.shorten(o.message, r.task.label)}`);
-      }
+      if (o.kind === 'failed' && r.status === 'failed') counter.failed++;
       refresh(h);
     });
     // listr2 is loaded only for a terminal: plain and scripted runs start that much sooner.
