@@ -19,7 +19,7 @@ function onTerminal(env: Record<string, string>): string {
   return r.stdout;
 }
 
-const COLOUR = /\x1b\[(?:2|3\d|9\d)m/;
+const COLOUR = new RegExp(`${String.fromCharCode(27)}\\[(?:2|3\\d|9\\d)m`);
 
 describe('on a terminal', () => {
   it.skipIf(!hasScript)('shows the live view in colour, none with NO_COLOR, and plain lines with TERM=dumb', () => {
