@@ -114,7 +114,8 @@ function unknownField(key: string, path: readonly PropertyKey[], locator: Locato
   const level = levelOf(path);
   const elsewhere = LEVELS.filter((l) => l !== level && l.fields.includes(key)).map((l) => l.where);
   const belongs = elsewhere.length ? `; "${key}:" belongs ${elsewhere.join(' or ')}` : '';
-  return `${locator.at([...path, key])}: unknown field "${key}" ${level.where}${didYouMean(key, level.fields)}${belongs}`;
+  const of = path[0] === 'hosts' && typeof path[1] === 'number' ? ` (host ${path[1] + 1})` : level === LEVELS[3] ? ' (under "defaults:")' : '';
+  return `${locator.at([...path, key])}: unknown field "${key}" ${level.where}${of}${didYouMean(key, level.fields)}${belongs}`;
 }
 
 function show(value: unknown): string {

@@ -89,7 +89,7 @@ hosts:
   });
 
   it.each([
-    ['hosts:\n  - host: a\n    slotz: 2\n', /inv\d+\.yaml:3: unknown field "slotz" in a host entry under "hosts:" \(did you mean "slots"\?\)/],
+    ['hosts:\n  - host: a\n    slotz: 2\n', /inv\d+\.yaml:3: unknown field "slotz" in a host entry under "hosts:" \(host 1\) \(did you mean "slots"\?\)/],
     ['hosts:\n  - host: a\n    slots: 0\n', /inv\d+\.yaml:3: host 1: slots must be at least 1, got 0/],
     ['hosts:\n  - a\n  - a\n', /inv\d+\.yaml:3: the host name "a" is already used/],
     ['hosts: [\n', /inv\d+\.yaml:\d+:\d+: invalid YAML/],
