@@ -141,7 +141,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
-  await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: pathsMade(plan, h.name) })));
+  const made = pathsMade(plan, hosts.map((h) => h.name));
+  await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
   const records = plan.tasks.map((t) => Scheduler.record(t));
   const stitcher =
     plan.stitching && prepared.size

@@ -28,16 +28,29 @@ export async function writeManifest(manifest: Manifest, path = MANIFEST): Promis
   await rename(tmp, path);
 }
 
-/** Every remote path a run may create on a host: its inputs' destinations, its outputs' sources, an uploaded <exec>. */
-export function pathsMade(plan: Plan, host: string): string[] {
-  const paths = new Set<string>();
-  for (const c of plan.hostIns(host)) paths.add(c.remote);
-  for (const c of plan.hostOuts(host)) paths.add(c.remote);
-  for (const t of plan.tasks) {
-    for (const c of plan.taskIns(t, host)) paths.add(c.remote);
-    for (const c of plan.taskOuts(t, host)) paths.add(c.remote);
+/**
+ * Every remote path a run may create on each host: its inputs' destinations,
+ * its outputs' sources. The per-task paths are expanded for every task once,
+ * and again for another host only when they name the host (%{host}).
+ */
+export function pathsMade(plan: Plan, hosts: readonly string[]): Map<string, string[]> {
+  const perTask = (host: string): string[] => {
+    const paths = new Set<string>();
+    for (const t of plan.tasks) {
+      for (const c of plan.taskIns(t, host)) paths.add(c.remote);
+      for (const c of plan.taskOuts(t, host)) paths.add(c.remote);
+    }
+    return [...paths];
+  };
+  const first = plan.tasks[0];
+  const sample = (host: string): string => (first ? JSON.stringify([plan.taskIns(first, host), plan.taskOuts(first, host)]) : '');
+  const shared = hosts[0] === undefined ? [] : perTask(hosts[0]);
+  const made = new Map<string, string[]>();
+  for (const host of hosts) {
+    const tasks = host === hosts[0] || sample(host) === sample(hosts[0]!) ? shared : perTask(host);
+    made.set(host, [...new Set([...plan.hostIns(host).map((c) => c.remote), ...plan.hostOuts(host).map((c) => c.remote), ...tasks])]);
   }
-  return [...paths];
+  return made;
 }
 
 /** Adds what a run is about to make to the manifest, before it connects: a run stopped half-way is cleaned too. */
