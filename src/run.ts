@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
+import { pathsMade, recordMade } from './clean/manifest.js';
 import { UsageError, errorMessage } from './errors.js';
 export { parseDuration } from './plan/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
@@ -11,6 +12,7 @@ import { parseFrameSpec } from './plan/frames.js';
 import { Plan } from './plan/plan.js';
 import { parseGrid, parseSize, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
+import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
 import type { Progress } from './report/progress.js';
 import { summarise, writeReport, type RunSummary } from './report/summary.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
@@ -42,6 +44,8 @@ export interface RunOptions {
   keepTiles?: boolean;
   /** Where each attempt's output is kept; defaults to .distray/logs/<start time>. */
   logDir?: string | undefined;
+  /** Run directories kept under .distray/logs (default 20, 0 keeps all); only without logDir. */
+  keepLogs?: number | undefined;
   /** ~/.ssh/config unless given (tests point it at their own). */
   sshConfig?: string | undefined;
   progress: Progress;
@@ -71,6 +75,9 @@ export function prepare(opts: RunOptions): Prepared {
   const frames = parseFrameSpec(opts.frames);
   const retries = opts.retries ?? 2;
   if (!Number.isInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
+  if (opts.keepLogs !== undefined && (!Number.isInteger(opts.keepLogs) || opts.keepLogs < 0)) {
+    throw new UsageError('--keep-logs must be a whole number of at least 0 (0 keeps every run\'s logs)');
+  }
   const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
   if (opts.tiles && !opts.size) throw new UsageError('--tiles needs --size WxH, the full image size');
   if (opts.size && !opts.tiles) {
@@ -128,6 +135,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
+  const made = pathsMade(plan, hosts.map((h) => h.name));
+  await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
   const records = plan.tasks.map((t) => Scheduler.record(t));
   const stitcher =
     plan.stitching && prepared.size
@@ -142,7 +151,9 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   for (const h of hosts) scheduler.expectHost(h.name);
   const toRun = records.length - skipped;
   const errors: string[] = [];
-  const logDir = resolve(opts.logDir ?? join('.distray', 'logs', startedAt.toISOString().replace(/[:.]/g, '-')));
+  const logBase = join('.distray', 'logs');
+  const logDir = resolve(opts.logDir ?? join(logBase, runLogName(startedAt)));
+  if (opts.logDir === undefined) await pruneRunLogs(logBase, opts.keepLogs ?? DEFAULT_KEEP_LOGS);
 
   const onAbort = (): void => scheduler.cancel();
   opts.signal?.addEventListener('abort', onAbort, { once: true });

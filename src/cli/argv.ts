@@ -10,18 +10,20 @@ export const RUN_OPTIONS = {
   in: { value: true, repeat: true, help: 'copy local SRC to DEST on the host (relative to its workdir) before running; SRC[=DEST], repeatable' },
   out: { value: true, repeat: true, help: 'copy SRC on the host back to local DEST after running; SRC[=DEST], repeatable' },
   retries: { value: true, help: 'attempts after the first, per task (default 2)' },
-  timeout: { value: true, help: 'limit per attempt: 90s, 30m, 2h' },
-  grace: { value: true, help: 'how long renderers outlive a lost connection, waiting to be picked up again (default 30s)' },
+  timeout: { value: true, help: 'limit per attempt: 90s, 30m, 2h (a number alone is seconds)' },
+  grace: { value: true, help: 'how long renderers outlive a lost connection, waiting to be picked up again (default 30s; a number alone is seconds)' },
   tiles: { value: true, help: 'split every frame into C columns by R rows of tiles (CxR)' },
   size: { value: true, help: 'the full image size WxH; required with --tiles' },
   stitch: { value: true, help: "with --tiles: the local file each frame's tiles are stitched into" },
   report: { value: true, help: 'write a JSON summary when the run ends, however it ends' },
   'log-dir': { value: true, help: "where each attempt's output is kept (default .distray/logs/<time>)" },
+  'keep-logs': { value: true, help: 'how many runs to keep in .distray/logs; older ones are removed when a run starts (default 20, 0 keeps all)' },
   'ssh-config': { value: true, help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
   'dry-run': { value: false, help: "print every task's command line and copies, connect to nothing" },
   'keep-tiles': { value: false, help: 'with --stitch: keep the tile images after a frame is stitched' },
   force: { value: false, help: 'render again tasks whose outputs are already complete locally' },
   plain: { value: false, help: 'one line per event instead of the live view, even on a terminal' },
+  quiet: { value: false, help: 'print only failures and the summary at the end' },
 } as const satisfies Record<string, { value: boolean; repeat?: boolean; help: string }>;
 
 export type RunOptionName = keyof typeof RUN_OPTIONS;

@@ -2,39 +2,24 @@
 import { readFileSync } from 'node:fs';
 import { cac } from 'cac';
 import { DistrayError, UsageError, errorMessage } from '../errors.js';
-import { PlainProgress, TerminalProgress } from '../report/progress.js';
+import { PlainProgress, QuietProgress, TerminalProgress } from '../report/progress.js';
+import { chooseView } from '../report/view.js';
+import { finalLines } from '../report/failures.js';
 import { writeReport } from '../report/summary.js';
 import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
-import { RUN_OPTIONS, splitRunArgv, type RunArgv } from './argv.js';
+import { splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
 import { removePartialsNow } from '../transfer/copies.js';
+import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
+import { clean, formatClean } from '../clean/clean.js';
+import { misspeltOptionWarnings } from './suggest.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const RUN_USAGE = 'distray run <inventory> <frames> <exec> [args...] [options]';
-
-function runHelp(): string {
-  const rows = Object.entries(RUN_OPTIONS).map(([name, spec]) => {
-    const flag = `--${name}${spec.value ? ' <value>' : ''}`;
-    return `  ${flag.padEnd(22)} ${spec.help}`;
-  });
-  return [
-    `Usage: ${RUN_USAGE}`,
-    '',
-    'Runs <exec> [args...] once per frame on the hosts of <inventory>.',
-    '<frames> is FIRST[,LAST[,STEP]]. In args, --in, --out and --stitch:',
-    '  %d frame, %04d zero-padded, %% a literal %, %{EXPR} arithmetic over',
-    '  frame, host (and tile, tiles, x0, y0, x1, y1, w, h, width, height with --tiles).',
-    'Options of distray may stand anywhere; every other word after <exec> goes',
-    'to the renderer. After "--" every word goes to the renderer.',
-    '',
-    'Options:',
-    ...rows,
-    '',
-    'Exit status: 0 all done, 1 some tasks failed, 2 usage or inventory error,',
-    '3 no host was usable, 130 interrupted.',
-  ].join('\n');
+/** Every line of a message gets the prefix: a multi-line inventory error reads as distray's throughout. */
+function printError(message: string): void {
+  for (const line of message.split('\n')) process.stderr.write(`distray: ${line}\n`);
 }
 
 function stringOption(o: RunArgv['options'], name: keyof RunArgv['options']): string | undefined {
@@ -80,6 +65,7 @@ async function runCommand(words: string[]): Promise<number> {
     process.stdout.write(runHelp() + '\n');
     return 0;
   }
+  for (const w of misspeltOptionWarnings(words)) process.stderr.write(`distray: warning: ${w}\n`);
   const [inventory, frames, exec, ...args] = argv.positionals;
   const o = argv.options;
   const report = stringOption(o, 'report');
@@ -90,7 +76,10 @@ async function runCommand(words: string[]): Promise<number> {
     }
     const retries = stringOption(o, 'retries');
     if (retries !== undefined && !/^\d+$/.test(retries)) throw new UsageError(`--retries "${retries}": expected a whole number`);
-    const plain = o.plain === true || !process.stderr.isTTY;
+    const keepLogs = stringOption(o, 'keep-logs');
+    if (keepLogs !== undefined && !/^\d+$/.test(keepLogs)) throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
+    const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
+    const write = (l: string): void => void process.stderr.write(l + '\n');
     const summary = await run({
       inventory,
       frames,
@@ -106,31 +95,20 @@ async function runCommand(words: string[]): Promise<number> {
       stitch: stringOption(o, 'stitch'),
       report,
       logDir: stringOption(o, 'log-dir'),
+      keepLogs: keepLogs === undefined ? undefined : Number(keepLogs),
       sshConfig: stringOption(o, 'ssh-config'),
       dryRun: o['dry-run'] === true,
       force: o.force === true,
       keepTiles: o['keep-tiles'] === true,
-      progress: plain ? new PlainProgress((l) => process.stderr.write(l + '\n')) : new TerminalProgress(),
+      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress(),
       signal: interrupt.signal,
     });
-    const counts = new Map<string, number>();
-    for (const t of summary.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
-    if (!o['dry-run']) {
-      const parts = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
-      process.stderr.write(`distray: ${parts || 'nothing to do'} in ${summary.seconds.toFixed(1)}s (exit ${summary.exitCode})\n`);
-      for (const t of summary.tasks.filter((t) => t.status === 'failed')) {
-        process.stderr.write(`distray: FAILED frame ${t.frame}${t.tile !== null ? ` tile ${t.tile}` : ''}: ${t.error ?? ''}\n`);
-      }
-      for (const e of summary.errors) process.stderr.write(`distray: ${e}\n`);
-      if (summary.exitCode === 3) {
-        process.stderr.write('distray: no host was usable:\n');
-        for (const h of summary.hosts) process.stderr.write(`  ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}\n`);
-      }
-    }
+    // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
+    if (!o['dry-run']) for (const entry of finalLines(summary)) process.stderr.write(`distray: ${entry}\n`);
     return summary.exitCode;
   } catch (err) {
     const code = exitCodeFor(err);
-    process.stderr.write(`distray: ${errorMessage(err)}\n`);
+    printError(errorMessage(err));
     if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
     if (report) {
       await writeReport(report, {
@@ -152,6 +130,10 @@ async function runCommand(words: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
+  if ((command === 'check' || command === 'clean') && rest.some((w) => w === '--help' || w === '-h')) {
+    process.stdout.write((command === 'check' ? checkHelp() : cleanHelp()) + '\n');
+    return 0;
+  }
   const cli = cac('distray');
   cli.command('run <inventory> <frames> <exec> [...args]', 'render frames across the hosts of <inventory> (distray run --help)');
   cli
@@ -159,6 +141,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--exec <name>', 'also check that this program is found on each host', { type: [String] })
     .option('--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)', { type: [String] })
     .option('--json', 'print the rows as JSON');
+  cli
+    .command('clean <inventory>', "remove what distray left in every host's workdir (distray clean --help)")
+    .option('--dry-run', 'print what would be removed, remove nothing')
+    .option('--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)', { type: [String] });
   cli.version(pkg.version);
   cli.help();
   try {
@@ -167,9 +153,21 @@ export async function main(argv: string[]): Promise<number> {
     if (cli.matchedCommandName === 'check') {
       const last = (v: unknown): string | undefined => (Array.isArray(v) ? (v.at(-1) as string | undefined) : undefined);
       const exec = last(parsed.options.exec);
-      const result = await check({ inventory: String(parsed.args[0]), exec, sshConfig: last(parsed.options.sshConfig) });
+      const inventory = parsed.args[0];
+      if (inventory === undefined) throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
+      const result = await check({ inventory: String(inventory), exec, sshConfig: last(parsed.options.sshConfig) });
       for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
       process.stdout.write((parsed.options.json ? JSON.stringify(result.rows, null, 2) : formatCheck(result.rows, exec)) + '\n');
+      return result.exitCode;
+    }
+    if (cli.matchedCommandName === 'clean') {
+      const inventory = parsed.args[0];
+      if (inventory === undefined) throw new UsageError(`no inventory given: expected ${CLEAN_USAGE} (distray clean --help for more)`);
+      const sshConfig = parsed.options.sshConfig as string[] | undefined;
+      const dryRun = parsed.options.dryRun === true;
+      const result = await clean({ inventory: String(inventory), dryRun, sshConfig: sshConfig?.at(-1) });
+      for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
+      process.stdout.write(formatClean(result.rows, dryRun) + '\n');
       return result.exitCode;
     }
     if (!cli.matchedCommand) {
@@ -178,7 +176,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (err) {
-    process.stderr.write(`distray: ${errorMessage(err)}\n`);
+    printError(errorMessage(err));
     return exitCodeFor(err) === 2 || !(err instanceof DistrayError) ? 2 : 1;
   }
 }

@@ -1,12 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InventoryError } from '../errors.js';
 import { parseDuration } from '../plan/duration.js';
+import { levenshtein } from '../text/closest.js';
 import { SshConfigFile } from './sshConfig.js';
-import { KNOWN_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';
+import { DEFAULTS_FIELDS, HOST_FIELDS, JUMP_FIELDS, TOP_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';
 import type { Endpoint, HostConfig } from './types.js';
 
 export const DEFAULT_WORKDIR = 'distray-work';
@@ -43,21 +44,12 @@ export function parseHostString(text: string): { host: string; user?: string; po
   return { host: rest, ...(user ? { user } : {}), ...(port ? { port } : {}) };
 }
 
-function levenshtein(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return d[a.length]![b.length]!;
-}
-
+/** The closest candidate, never the word itself: suggesting back what was typed helps nobody. */
 export function didYouMean(word: string, candidates: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
+    if (c === word) continue;
     const dist = levenshtein(word.toLowerCase(), c.toLowerCase());
     if (dist < bestDistance) [best, bestDistance] = [c, dist];
   }
@@ -70,30 +62,133 @@ class Locator {
     private readonly doc: Document,
     private readonly lines: LineCounter,
   ) {}
-  /** "hosts.yaml:12" for the node at `path`, or its nearest existing parent. */
+
+  /** "hosts.yaml:12" for the key (or list item) at `path`, or its nearest existing parent. */
   at(path: readonly PropertyKey[]): string {
     for (let p = [...path]; ; p = p.slice(0, -1)) {
-      const node = (p.length === 0 ? this.doc.contents : this.doc.getIn(p as unknown[], true)) as { range?: [number, number, number] } | null;
-      if (node?.range) return `${this.file}:${this.lines.linePos(node.range[0]).line}`;
+      const line = this.line(p);
+      if (line !== undefined) return `${this.file}:${line}`;
       if (p.length === 0) return this.file;
     }
   }
+
+  /** The line of a mapping's key rather than of its value, which may start on the next line. */
+  private line(path: readonly PropertyKey[]): number | undefined {
+    const parent: unknown = path.length <= 1 ? this.doc.contents : this.doc.getIn(path.slice(0, -1) as unknown[], true);
+    const last = path.at(-1);
+    let node: unknown = parent;
+    if (path.length > 0) {
+      if (isMap(parent)) node = parent.items.find((pair) => (isScalar(pair.key) ? pair.key.value : pair.key) === last)?.key;
+      else if (isSeq(parent) && typeof last === 'number') node = parent.items[last];
+      else node = undefined;
+    }
+    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+    return range ? this.lines.linePos(range[0]).line : undefined;
+  }
 }
 
-function describeIssue(issue: z.core.$ZodIssue, locator: Locator): string {
-  const path = issue.path.map(String);
-  const field = path.length ? path.join('.') : 'the file';
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys
-      .map((k) => `${locator.at([...issue.path, k])}: unknown field "${k}" in ${field}${didYouMean(k, KNOWN_FIELDS)}`)
-      .join('\n');
+const LEVELS: ReadonlyArray<{ fields: readonly string[]; where: string }> = [
+  { fields: TOP_FIELDS, where: 'at the top level of the file' },
+  { fields: DEFAULTS_FIELDS, where: 'under "defaults:"' },
+  { fields: HOST_FIELDS, where: 'in a host entry under "hosts:"' },
+  { fields: JUMP_FIELDS, where: 'in a "jump:" mapping' },
+];
+
+/** Which level of the file a schema path is in, for the fields known there. */
+function levelOf(path: readonly PropertyKey[]): (typeof LEVELS)[number] {
+  if (path.at(-1) === 'jump') return LEVELS[3]!;
+  if (path[0] === 'hosts') return LEVELS[2]!;
+  if (path[0] === 'defaults') return LEVELS[1]!;
+  return LEVELS[0]!;
+}
+
+/** "host 2", "host 2's jump", "defaults", "the file": how a user finds the place. */
+function subjectOf(path: readonly PropertyKey[]): string {
+  if (path[0] === 'hosts' && typeof path[1] === 'number') {
+    return `host ${path[1] + 1}${path.includes('jump') ? "'s jump" : ''}`;
   }
+  if (path[0] === 'defaults') return path.includes('jump') ? "defaults' jump" : 'defaults';
+  return 'the file';
+}
+
+function unknownField(key: string, path: readonly PropertyKey[], locator: Locator): string {
+  const level = levelOf(path);
+  const elsewhere = LEVELS.filter((l) => l !== level && l.fields.includes(key)).map((l) => l.where);
+  const belongs = elsewhere.length ? `; "${key}:" belongs ${elsewhere.join(' or ')}` : '';
+  const of = path[0] === 'hosts' && typeof path[1] === 'number' ? ` (host ${path[1] + 1})` : level === LEVELS[3] ? ' (under "defaults:")' : '';
+  return `${locator.at([...path, key])}: unknown field "${key}" ${level.where}${of}${didYouMean(key, level.fields)}${belongs}`;
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  if (value === null) return 'nothing';
+  if (typeof value === 'object') return 'a mapping';
+  const text: string | undefined = JSON.stringify(value);
+  return text ?? 'nothing';
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  number: 'a number',
+  int: 'a whole number',
+  string: 'text',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping',
+  record: 'a mapping',
+};
+
+function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let v = data;
+  for (const k of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
+/** What the field should hold, in words rather than the validator's. */
+function problemOf(issue: z.core.$ZodIssue, value: unknown): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (value === undefined) return 'is missing';
+      return `must be ${TYPE_NAMES[issue.expected] ?? issue.expected}, got ${show(value)}`;
+    case 'too_small':
+      if (issue.origin === 'number') return `must be at least ${String(issue.minimum)}, got ${show(value)}`;
+      if (issue.origin === 'string') return 'must not be empty';
+      return issue.message.startsWith('Too small') ? `needs at least ${String(issue.minimum)} entries` : issue.message;
+    case 'too_big':
+      return issue.origin === 'number' ? `must be at most ${String(issue.maximum)}, got ${show(value)}` : issue.message;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map(String).join(', ')}, got ${show(value)}`;
+    default:
+      return issue.message;
+  }
+}
+
+function describeIssue(issue: z.core.$ZodIssue, locator: Locator, data: unknown): string {
+  if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => unknownField(k, issue.path, locator)).join('\n');
   if (issue.code === 'invalid_union') {
     // A host or jump is "a string or a mapping": report the mapping's problem, which is the informative one.
     const branch = issue.errors.find((errs) => errs.length > 0 && !errs.every((e) => e.code === 'invalid_type' && e.path.length === 0));
-    if (branch) return branch.map((e) => describeIssue({ ...e, path: [...issue.path, ...e.path] }, locator)).join('\n');
+    if (branch) return branch.map((e) => describeIssue({ ...e, path: [...issue.path, ...e.path] }, locator, data)).join('\n');
+    return `${locator.at(issue.path)}: ${subjectOf(issue.path)} must be "[user@]host[:port]" or a mapping with "host:", got ${show(valueAt(data, issue.path))}`;
   }
-  return `${locator.at(issue.path)}: ${field}: ${issue.message}`;
+  const path = issue.path;
+  if (path.length === 0) return `${locator.file}: the file must be a mapping with a "hosts:" list, got ${show(data)}`;
+  if (path.length === 1 && path[0] === 'hosts' && valueAt(data, path) === undefined) {
+    return `${locator.file}: there is no "hosts:" list; add one with at least one host (see hosts.example.yaml)`;
+  }
+  const field = path.filter((k) => typeof k === 'string' && k !== 'hosts' && k !== 'defaults' && k !== 'jump').map(String).join('.');
+  const subject = subjectOf(path);
+  const what = field ? `${subject}: ${field}` : subject;
+  return `${locator.at(path)}: ${what} ${problemOf(issue, valueAt(data, path))}`;
+}
+
+/** "file:3:8: invalid YAML: ..." then the line itself and a caret under the column. */
+function yamlError(file: string, text: string, e: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] }): string {
+  const headline = (e.message.split('\n')[0] ?? '').replace(/\s*at line \d+, column \d+:?\s*$/, '').replace(/:\s*$/, '');
+  const pos = e.linePos?.[0];
+  if (!pos) return `${file}: invalid YAML: ${headline}`;
+  const source = (text.split(/\r?\n/)[pos.line - 1] ?? '').replace(/\t/g, ' ');
+  return `${file}:${pos.line}:${pos.col}: invalid YAML: ${headline}\n  ${source}\n  ${' '.repeat(Math.max(0, pos.col - 1))}^`;
 }
 
 export interface LoadOptions {
@@ -110,15 +205,14 @@ export function loadInventory(file: string, options: LoadOptions = {}): HostConf
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    throw new InventoryError(`${file}${line ? `:${line}` : ''}: invalid YAML: ${e.message.split('\n')[0]}`);
-  }
+  if (doc.errors.length > 0) throw new InventoryError(yamlError(file, text, doc.errors[0]!));
   const locator = new Locator(file, doc, lines);
-  const parsed = inventorySchema.safeParse(doc.toJS());
+  const data: unknown = doc.toJS();
+  const parsed = inventorySchema.safeParse(data);
   if (!parsed.success) {
-    throw new InventoryError(parsed.error.issues.map((i) => describeIssue(i, locator)).join('\n'));
+    // An unknown field first: it is usually the cause of what follows ("host:" typed, so "hosts:" is missing).
+    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
+    throw new InventoryError(issues.map((i) => describeIssue(i, locator, data)).join('\n'));
   }
   return resolveInventory(parsed.data, locator, options);
 }
@@ -191,7 +285,7 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
       hostKeyPolicy: inherited.hostKeyPolicy,
     };
     if (inherited.jump !== undefined) {
-      const j = typeof inherited.jump === 'string' ? parseJump(inherited.jump, where) : inherited.jump;
+      const j = typeof inherited.jump === 'string' ? parseJump(inherited.jump, where) : withHostString(inherited.jump, where);
       endpoint.jump = endpointFrom(j, jumpInherited, `${where} (jump ${j.host})`, depth + 1);
     } else {
       const proxyJump = followProxyJump ? cfg.ProxyJump : undefined;
@@ -217,14 +311,19 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
     }
   };
 
+  const owns = raw.hosts.map((entry: RawHost, i) => {
+    const where = locator.at(['hosts', i]);
+    const own = typeof entry === 'string' ? parseOwn(entry, where) : withHostString(entry, where);
+    if (own.local !== true && !own.host) throw new InventoryError(`${where}: a host needs "host:" (or "local: true")`);
+    return { entry, own, where };
+  });
+  const names = defaultNames(owns.map(({ own }) => ({ ...own, user: own.user ?? defaults.user, port: own.port ?? defaults.port })));
+
   const hosts: HostConfig[] = [];
   const seen = new Map<string, string>();
-  raw.hosts.forEach((entry: RawHost, i) => {
-    const where = locator.at(['hosts', i]);
-    const own = typeof entry === 'string' ? parseOwn(entry, where) : entry;
+  owns.forEach(({ entry, own, where }, i) => {
     const isLocal = own.local === true;
-    if (!isLocal && !own.host) throw new InventoryError(`${where}: a host needs "host:" (or "local: true")`);
-    const name = own.name ?? (isLocal ? 'local' : own.host!);
+    const name = names[i]!;
     const prev = seen.get(name);
     if (prev) throw new InventoryError(`${where}: the host name "${name}" is already used at ${prev}; give one of them a distinct "name:"`);
     seen.set(name, where);
@@ -276,6 +375,53 @@ function loginTimeout(value: string | number | undefined, where: string): number
   } catch (err) {
     throw new InventoryError(`${where}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * A host's name when it has no `name:`: the host itself, or `host:port` when
+ * several entries share the host (a farm of sshd ports on one machine), and
+ * `user@host:port` when even that repeats.
+ */
+function defaultNames(owns: ReadonlyArray<{ host?: string | undefined; user?: string | undefined; port?: number | undefined; name?: string | undefined; local?: boolean | undefined }>): string[] {
+  const count = (key: (o: (typeof owns)[number]) => string): Map<string, number> => {
+    const m = new Map<string, number>();
+    for (const o of owns) if (o.name === undefined && o.local !== true) m.set(key(o), (m.get(key(o)) ?? 0) + 1);
+    return m;
+  };
+  const hostPort = (o: (typeof owns)[number]): string => `${o.host!}:${o.port ?? 22}`;
+  const byHost = count((o) => o.host!);
+  const byHostPort = count(hostPort);
+  return owns.map((o) => {
+    if (o.name !== undefined) return o.name;
+    if (o.local === true) return 'local';
+    if ((byHost.get(o.host!) ?? 0) < 2) return o.host!;
+    if ((byHostPort.get(hostPort(o)) ?? 0) < 2) return hostPort(o);
+    // The same host, port and user twice is a real duplicate: the error names it as written.
+    return o.user === undefined ? o.host! : `${o.user}@${hostPort(o)}`;
+  });
+}
+
+/** `host: user@h:port` in a mapping means what the plain string does; a field written twice must agree. */
+function withHostString<T extends { host?: string | undefined; user?: string | undefined; port?: number | undefined }>(entry: T, where: string): T {
+  if (entry.host === undefined || !/[@:]/.test(entry.host)) return entry;
+  let parsed: { host: string; user?: string; port?: number };
+  try {
+    parsed = parseHostString(entry.host);
+  } catch (err) {
+    throw new InventoryError(`${where}: host: ${(err as Error).message}`);
+  }
+  if (parsed.user !== undefined && entry.user !== undefined && parsed.user !== entry.user) {
+    throw new InventoryError(`${where}: "host: ${entry.host}" names user ${parsed.user} but "user:" says ${entry.user}; keep one`);
+  }
+  if (parsed.port !== undefined && entry.port !== undefined && parsed.port !== entry.port) {
+    throw new InventoryError(`${where}: "host: ${entry.host}" names port ${parsed.port} but "port:" says ${entry.port}; keep one`);
+  }
+  return {
+    ...entry,
+    host: parsed.host,
+    ...(parsed.user !== undefined ? { user: parsed.user } : {}),
+    ...(parsed.port !== undefined ? { port: parsed.port } : {}),
+  };
 }
 
 function parseOwn(text: string, where: string): { host: string; user?: string; port?: number; name?: undefined; local?: undefined } {

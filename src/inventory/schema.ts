@@ -65,5 +65,8 @@ export type RawHost = z.infer<typeof hostSchema>;
 export type RawJump = z.infer<typeof jumpSchema>;
 export type HostKeyPolicy = z.infer<typeof hostKeyPolicy>;
 
-/** Every field name the inventory knows, for "did you mean" hints. */
-export const KNOWN_FIELDS = ['defaults', 'sshConfig', 'hosts', 'host', 'name', 'local', ...Object.keys(common)];
+/** The fields each level of the inventory knows, for "did you mean" hints and "belongs in" hints. */
+export const TOP_FIELDS = ['defaults', 'sshConfig', 'hosts'] as const;
+export const DEFAULTS_FIELDS = Object.keys(common);
+export const HOST_FIELDS = ['host', 'name', 'local', ...Object.keys(common)];
+export const JUMP_FIELDS = ['host', 'user', 'port', 'identityFile', 'identitiesOnly', 'knownHosts', 'hostKeyPolicy'];

@@ -13,6 +13,8 @@ type Part =
 
 export interface Template {
   readonly source: string;
+  /** How messages name it: "argument 3", "--out". */
+  readonly where: string;
   readonly parts: readonly Part[];
   /** Every name the template reads; `%d` reads `frame`. */
   readonly names: ReadonlySet<string>;
@@ -78,10 +80,24 @@ export function parseTemplate(source: string, where: string, allowed: ReadonlySe
       i += 2 + end;
       continue;
     }
-    fail(`"%${rest.slice(0, 1)}" is not a placeholder; write %% for a literal %`);
+    fail(notAPlaceholder(rest));
   }
   if (text) parts.push({ kind: 'text', text });
-  return { source, parts, names };
+  return { source, where, parts, names };
+}
+
+/**
+ * Quotes the whole sequence as typed (printf's flags, width, precision and
+ * conversion), and suggests the placeholder a printf habit meant.
+ */
+function notAPlaceholder(rest: string): string {
+  // Only printf's conversion letters: in "%04.png" the "p" is the file name's.
+  const seq = /^[-+ #0]*\d*(?:\.\d*)?[dDiouxXeEfFgGcs]?/.exec(rest)?.[0] || rest.slice(0, 1);
+  const typed = `%${seq}`;
+  const width = /^0*(\d+)(?:[dDiu]|\.?$)/.exec(seq)?.[1];
+  const hint =
+    width !== undefined ? ` (did you mean "%0${width}d"? distray pads with zeros only)` : /^[dDiu]$/.test(seq) ? ' (did you mean "%d"?)' : '';
+  return `"${typed}" is not a placeholder${hint}; placeholders are %d, %0Nd, %{EXPR}, and %% for a literal %`;
 }
 
 export function formatFrame(frame: number, width: number): string {
@@ -99,7 +115,10 @@ export function expand(t: Template, vars: Vars): string {
       try {
         out += formatValue(evaluate(p.expr, vars));
       } catch (err) {
-        if (err instanceof ExpressionError) throw new UsageError(`"${t.source}": %{${p.source}}: ${err.message}`);
+        if (err instanceof ExpressionError) {
+          const task = `frame ${String(vars.frame)}${vars.tile !== undefined ? ` tile ${String(vars.tile)}` : ''}`;
+          throw new UsageError(`${t.where} "${t.source}": %{${p.source}}: ${err.message} for ${task}; change the expression so it holds for every frame`);
+        }
         throw err;
       }
     }

@@ -120,6 +120,15 @@ export class Plan {
 
   private copyTemplate(option: '--in' | '--out', spec: string, allowed: Set<string>): CopyTemplate {
     const { src, dest } = splitCopySpec(spec, option);
+    if (!spec.includes('=') && (src.startsWith('/') || src.startsWith('~'))) {
+      // DEST defaults to SRC, and a remote path cannot be absolute: name the host's side instead of "remove the /".
+      const name = src.replace(/\/+$/, '').split('/').at(-1) || 'input';
+      throw new UsageError(
+        option === '--in'
+          ? `--in "${spec}": without =DEST the copy would go to the same absolute path on the host, but remote paths are relative to its workdir; write --in ${src}=${name}`
+          : `--out "${spec}": the host's side must be relative to its workdir; write --out ${name}=${src}`,
+      );
+    }
     const t: CopyTemplate = {
       option,
       src: parseTemplate(src, option, allowed),

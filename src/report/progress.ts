@@ -1,5 +1,6 @@
 import type { Listr, ListrTaskWrapper } from 'listr2';
 import type { FinalOutcome, HostRecord, Scheduler, TaskRecord } from '../scheduler/scheduler.js';
+import { RepeatedOutput } from './failures.js';
 
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
 export interface Progress {
@@ -34,6 +35,15 @@ function formatSeconds(s: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
+/**
+ * The attempt that ended, from its renderer's start to its outputs in: a task
+ * that was lost with its host and ran again elsewhere took this long there,
+ * not the time since its first try.
+ */
+export function attemptSeconds(r: TaskRecord): number {
+  return r.startedAt !== null && r.endedAt !== null ? (r.endedAt - r.startedAt) / 1000 : r.seconds;
+}
+
 function firstLine(text: string): string {
   return text.split('\n')[0] ?? '';
 }
@@ -55,14 +65,16 @@ export class PlainProgress implements Progress {
       const done = tiles.filter((t) => t.status === 'done' || t.status === 'skipped').length;
       return ` (${done}/${tiles.length} tiles of frame ${r.task.frame})`;
     };
+    const repeated = new RepeatedOutput();
     scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
       if (o.kind === 'done') {
         this.counter.done++;
-        this.write(`distray: ${r.task.label} done on ${h.name} in ${r.seconds.toFixed(1)}s${tilesOf(r)} [${this.counter.line()}]`);
+        this.write(`distray: ${r.task.label} done on ${h.name} in ${attemptSeconds(r).toFixed(1)}s${tilesOf(r)} [${this.counter.line()}]`);
       } else if (o.kind === 'failed') {
         if (r.status === 'failed') this.counter.failed++;
         const next = r.status === 'failed' ? 'giving up' : 'will retry';
-        this.write(`distray: ${r.task.label} failed on ${h.name} (attempt ${r.attempts}, ${next}): ${o.message}`);
+        const message = repeated.shorten(o.message, `${r.task.label} attempt ${r.attempts}`);
+        this.write(`distray: ${r.task.label} failed on ${h.name} (attempt ${r.attempts}, ${next}): ${message}`);
       } else if (o.kind === 'lost') {
         this.write(`distray: ${r.task.label} interrupted: ${h.name} was lost; it goes back to the queue`);
       }
@@ -72,6 +84,26 @@ export class PlainProgress implements Progress {
   note(text: string): void {
     this.write(`distray: ${text}`);
   }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Failures only (after their last retry), for scripts and crontabs; the CLI prints the summary after. */
+export class QuietProgress implements Progress {
+  constructor(private readonly write: (line: string) => void) {}
+
+  attach(scheduler: Scheduler): void {
+    const repeated = new RepeatedOutput();
+    scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
+      if (o.kind === 'failed' && r.status === 'failed') {
+        this.write(`distray: ${r.task.label} failed on ${h.name} (attempt ${r.attempts}, giving up): ${repeated.shorten(o.message, r.task.label)}`);
+      }
+    });
+  }
+
+  note(): void {}
 
   stop(): Promise<void> {
     return Promise.resolve();
@@ -137,12 +169,10 @@ export class TerminalProgress implements Progress {
     scheduler.on('host-state', (h) => refresh(h));
     scheduler.on('task-start', (_r, h) => refresh(h));
     scheduler.on('task-render', (_r, h) => refresh(h));
+    // Failures are not kept as notes: the summary at the end lists each of them once.
     scheduler.on('task-end', (r, h, o) => {
       if (o.kind === 'done') counter.done++;
-      if (o.kind === 'failed' && r.status === 'failed') {
-        counter.failed++;
-        this.notes.push(`${r.task.label} failed on ${h.name}: ${o.message}`);
-      }
+      if (o.kind === 'failed' && r.status === 'failed') counter.failed++;
       refresh(h);
     });
     // listr2 is loaded only for a terminal: plain and scripted runs start that much sooner.

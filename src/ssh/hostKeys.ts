@@ -122,6 +122,16 @@ export class HostKeyChecker {
           const added = addKnownHost(ep.knownHosts, name, key);
           return { accept: true, ...(added ? { warning: `added ${name} (${keyTypeOf(key)} ${fp}) to ${ep.knownHosts}` } : {}) };
         }
+        if (!existsSync(ep.knownHosts)) {
+          // Every host of a run fails alike here: the fix is the path, not each host's key.
+          return {
+            accept: false,
+            state: 'host key unknown',
+            message:
+              `the known hosts file ${ep.knownHosts} does not exist, so no host key is known (${name} offered ${keyTypeOf(key)} ${fp}). ` +
+              `Fix knownHosts: in the inventory, or create the file (ssh-keyscan -p ${ep.port} ${ep.host} >> ${ep.knownHosts}), or set hostKeyPolicy: accept-new`,
+          };
+        }
         return {
           accept: false,
           state: 'host key unknown',

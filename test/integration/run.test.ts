@@ -255,11 +255,16 @@ describe('distray run against real sshd hosts', () => {
     const report = readReport(join(cwd, 'r.json'));
     expect(report.hosts.find((h) => h.name === 'dead')).toMatchObject({ state: 'unreachable', tasksDone: 0 });
     expect(report.hosts.find((h) => h.name === 'dead')!.message).toMatch(/refused/);
+    // The final summary names the down host and why, though the run succeeded on the others.
+    expect(r.stderr).toMatch(/distray: 1 of 2 hosts were not used to the end:\ndistray: {3}dead: unreachable: .*refused/);
 
     const none = farm.inventory(`${defaultsBlock(farm)}hosts:\n${dead}`, 'none.yaml');
     const r3 = await runCli(['run', none, '1,4', './render.sh', '%d', 'o', '--report', 'r3.json'], { cwd });
     expect(r3.code).toBe(3);
     expect(r3.stderr).toContain('no host was usable');
+    // One line for the cause and the count, not one per frame.
+    expect(r3.stderr).toContain('distray: FAILED 4 tasks (frames 1-4): no host was usable\n');
+    expect(r3.stderr.match(/FAILED/g)).toHaveLength(1);
     expect(readReport(join(cwd, 'r3.json')).ok).toBe(false);
   });
 

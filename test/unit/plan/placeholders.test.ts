@@ -51,6 +51,21 @@ describe('placeholders', () => {
     expect(() => e(t, { frame: 1, host: 'h' }, plain)).toThrow(message);
   });
 
+  it.each([
+    ['f%4d.png', /"%4d" is not a placeholder \(did you mean "%04d"\?/],
+    ['f%04D.png', /"%04D" is not a placeholder \(did you mean "%04d"\?/],
+    ['f%04.png', /"%04\." is not a placeholder \(did you mean "%04d"\?/],
+    ['f%i', /"%i" is not a placeholder \(did you mean "%d"\?/],
+  ])('%s quotes the sequence as typed and suggests the placeholder meant', (t, message) => {
+    expect(() => e(t, { frame: 1 }, plain)).toThrow(message);
+  });
+
+  it('names the argument and the frame of a division by zero', () => {
+    const t = parseTemplate('x=%{1/(frame-3)}', 'argument 2', plain);
+    expect(expand(t, { frame: 1 })).toBe('x=-0.5');
+    expect(() => expand(t, { frame: 3 })).toThrow(/argument 2 "x=%\{1\/\(frame-3\)\}": .*division by zero for frame 3/);
+  });
+
   it('pads like printf', () => {
     expect(formatFrame(0, 4)).toBe('0000');
     expect(formatFrame(-12345, 4)).toBe('-12345');

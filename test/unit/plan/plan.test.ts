@@ -38,7 +38,9 @@ describe('Plan', () => {
     [{ outs: ['out/%d.png=anim/%{host}/%d.png'] }, /must not depend on the host/],
     [{ outs: ['out/x.png=anim/x.png'] }, /%\{host\}/],
     [{ args: ['%{tile}'] }, /tile names need --tiles/],
-    [{ args: ['%{10/(frame-2)}'] }, /division by zero/],
+    [{ args: ['%{10/(frame-2)}'] }, /argument 1 .*division by zero for frame 2/],
+    [{ ins: ['/usr/share/doc/povray/examples/scene.pov'] }, /write --in \/usr\/share\/doc\/povray\/examples\/scene\.pov=scene\.pov/],
+    [{ outs: ['/tmp/f%d.png'] }, /write --out f%d\.png=\/tmp\/f%d\.png/],
     [{ exec: '' }, /empty/],
   ])('refuses %j', (over, message) => {
     expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);

@@ -1,0 +1,171 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import PQueue from 'p-queue';
+import { ConnectionError, errorMessage } from '../errors.js';
+import { loadInventory } from '../inventory/load.js';
+import type { HostConfig } from '../inventory/types.js';
+import { connectEndpoint, describeEndpoint, type Client, type ConnectContext } from '../ssh/connect.js';
+import { execOnce } from '../ssh/exec.js';
+import { HostKeyChecker } from '../ssh/hostKeys.js';
+import { shellJoin } from '../ssh/quote.js';
+import { readManifest, writeManifest, type Manifest } from './manifest.js';
+
+/**
+ * Runs in the workdir: removes .distray (run directories, leases), distray's
+ * temporary upload names, and the paths given. Nothing is followed through a
+ * symbolic link: a path under a linked directory is skipped (it could lead out
+ * of the workdir), and a link itself is removed as a link (rm does not follow
+ * it), its target untouched. A workdir whose leases are held has a run going:
+ * it is left alone.
+ */
+const SCRIPT = `wd=$1 dry=$2
+shift 2
+cd -- "$wd" 2>/dev/null || { echo "noworkdir"; exit 0; }
+if command -v flock >/dev/null 2>&1; then
+  for f in .distray/leases/*.lock; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    flock -n "$f" true || { echo "busy"; exit 0; }
+  done
+fi
+gone() {
+  case $1 in /*|..|../*|*/..|*/../*|'') return 0 ;; esac
+  d=$(dirname -- "$1")
+  while [ "$d" != . ] && [ "$d" != / ]; do
+    [ -L "$d" ] && return 0
+    d=$(dirname -- "$d")
+  done
+  if [ -e "$1" ] || [ -L "$1" ]; then
+    echo "remove $1"
+    [ -n "$dry" ] || rm -rf -- "$1"
+  fi
+}
+gone .distray
+for p in "$@"; do gone "$p"; done
+find . -path ./.distray -prune -o -name '.*.distray-*.part*' -prune -print 2>/dev/null | while IFS= read -r p; do gone "\${p#./}"; done
+echo "cleaned"`;
+
+const CLEAN_TIMEOUT_MS = 120_000;
+
+export interface CleanRow {
+  name: string;
+  /** ok, busy (a run is using the workdir), no workdir, or why the host could not be reached. */
+  state: string;
+  removed: string[];
+  message?: string;
+}
+
+/** "a/./b/" -> "a/b": a trailing slash would make rm follow a link; ".." or an absolute path is never cleaned. */
+function normalise(path: string): string | undefined {
+  if (path.startsWith('/')) return undefined;
+  const parts = path.split('/').filter((s) => s !== '' && s !== '.');
+  return parts.length === 0 || parts.includes('..') ? undefined : parts.join('/');
+}
+
+function parse(row: CleanRow, output: string): void {
+  const lines = output.split('\n');
+  row.removed = lines.filter((l) => l.startsWith('remove ')).map((l) => l.slice('remove '.length));
+  if (lines.includes('noworkdir')) row.state = 'no workdir';
+  else if (lines.includes('busy')) {
+    row.state = 'busy';
+    row.message = 'a run is using this workdir (its leases are held); clean it when the run has ended';
+  } else if (!lines.includes('cleaned')) {
+    row.state = 'error';
+    row.message = output.trim() || 'the clean-up script did not finish';
+  }
+}
+
+function cleanLocal(host: HostConfig, args: string[]): Promise<string> {
+  return new Promise((done, fail) => {
+    execFile('sh', ['-c', SCRIPT, 'distray-clean', resolve(host.workdir), ...args], { timeout: CLEAN_TIMEOUT_MS }, (err, stdout, stderr) => {
+      if (err && !stdout) fail(new Error(stderr || err.message));
+      else done(stdout + stderr);
+    });
+  });
+}
+
+async function cleanRemote(client: Client, host: HostConfig, args: string[]): Promise<string> {
+  const command = `exec sh ${shellJoin(['-c', SCRIPT, 'distray-clean', host.workdir, ...args])}`;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new ConnectionError('timeout', `cleaning did not finish within ${CLEAN_TIMEOUT_MS / 1000} s`)), CLEAN_TIMEOUT_MS);
+  });
+  try {
+    return (await Promise.race([execOnce(client, command), timeout])).output;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Removes from every host's workdir what distray runs made there: .distray
+ * (run directories, leases), temporary upload names, and the inputs and
+ * outputs recorded in the local manifest by runs from this directory.
+ */
+export async function clean(opts: {
+  inventory: string;
+  dryRun?: boolean;
+  sshConfig?: string | undefined;
+  manifestPath?: string | undefined;
+}): Promise<{ rows: CleanRow[]; exitCode: number; warnings: string[] }> {
+  const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
+  const manifest: Manifest = await readManifest(opts.manifestPath);
+  const warnings: string[] = [];
+  const jumps = new Map<string, Promise<Client>>();
+  const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => warnings.push(m), jumps };
+  const queue = new PQueue({ concurrency: 10 });
+  const rows = await Promise.all(
+    hosts.map((host) =>
+      queue.add(async (): Promise<CleanRow> => {
+        const row: CleanRow = { name: host.name, state: 'ok', removed: [] };
+        const args = [opts.dryRun ? '1' : '', ...(manifest[host.name]?.[host.workdir] ?? []).map(normalise).filter((p) => p !== undefined)];
+        let client: Client | undefined;
+        try {
+          if (host.local) parse(row, await cleanLocal(host, args));
+          else {
+            client = await connectEndpoint(host, ctx);
+            parse(row, await cleanRemote(client, host, args));
+          }
+        } catch (err) {
+          row.state = err instanceof ConnectionError ? err.state : 'error';
+          const message = errorMessage(err);
+          row.message = host.jump || !message.includes(host.host) ? `${describeEndpoint(host)}: ${message}` : message;
+        } finally {
+          client?.end();
+        }
+        return row;
+      }),
+    ),
+  );
+  for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
+  if (!opts.dryRun) {
+    // What was removed need not be removed again; a host that could not be cleaned keeps its record.
+    let changed = false;
+    for (const row of rows) {
+      const host = hosts.find((h) => h.name === row.name)!;
+      const byWorkdir = manifest[row.name];
+      if ((row.state === 'ok' || row.state === 'no workdir') && byWorkdir?.[host.workdir]) {
+        delete byWorkdir[host.workdir];
+        if (Object.keys(byWorkdir).length === 0) delete manifest[row.name];
+        changed = true;
+      }
+    }
+    if (changed) await writeManifest(manifest, opts.manifestPath);
+  }
+  const cleaned = rows.filter((r) => r.state === 'ok' || r.state === 'no workdir').length;
+  const exitCode = cleaned === rows.length ? 0 : cleaned === 0 ? 3 : 1;
+  return { rows, exitCode, warnings };
+}
+
+/** One line per host: what was (or, with --dry-run, would be) removed, or why nothing was. */
+export function formatClean(rows: readonly CleanRow[], dryRun: boolean): string {
+  return rows
+    .map((r) => {
+      if (r.state === 'ok') {
+        if (r.removed.length === 0) return `${r.name}: nothing to remove`;
+        return `${r.name}: ${dryRun ? 'would remove' : 'removed'} ${r.removed.length}: ${r.removed.join(', ')}`;
+      }
+      if (r.state === 'no workdir') return `${r.name}: no workdir, nothing to remove`;
+      return `${r.name}: ${r.state}${r.message ? `: ${r.message}` : ''}`;
+    })
+    .join('\n');
+}

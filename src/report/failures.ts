@@ -1,0 +1,85 @@
+import type { RunSummary, TaskSummary } from './summary.js';
+
+const TAIL_MARK = '; last output:\n';
+
+/** A failure message's own words and the renderer's output tail after them, if any. */
+export function splitTail(message: string): { head: string; tail: string | undefined } {
+  const i = message.indexOf(TAIL_MARK);
+  return i < 0 ? { head: message, tail: undefined } : { head: message.slice(0, i), tail: message.slice(i + TAIL_MARK.length) };
+}
+
+/**
+ * A renderer that fails the same way on every attempt prints the same tail
+ * each time: show each distinct tail once, and name where it was shown.
+ */
+export class RepeatedOutput {
+  private readonly seen = new Map<string, string>();
+
+  /** `where` names this failure ("frame 3", "frame 3 attempt 2") for later ones that repeat it. */
+  shorten(message: string, where: string): string {
+    const { head, tail } = splitTail(message);
+    if (tail === undefined) return message;
+    const first = this.seen.get(tail);
+    if (first === undefined) {
+      this.seen.set(tail, where);
+      return message;
+    }
+    return `${head}; same output as ${first}`;
+  }
+}
+
+function taskLabel(t: TaskSummary): string {
+  return `frame ${t.frame}${t.tile !== null ? ` tile ${t.tile}` : ''}`;
+}
+
+/** "frames 1-3, 7, 9-12": the frames of many tasks in one line. */
+export function frameRanges(frames: readonly number[]): string {
+  const sorted = [...new Set(frames)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return `${sorted.length === 1 ? 'frame' : 'frames'} ${parts.join(', ')}`;
+}
+
+/** Hosts that were not used to the end, whatever the exit status: a run that succeeded on two hosts of three should say so. */
+const FINE_STATES = new Set(['done', 'ok']);
+
+/**
+ * The lines the CLI prints when a run ends: the counts, each distinct failure
+ * once (the same cause for many tasks is one line with their count), and the
+ * hosts that were unusable, lost or taken out, with their reason.
+ */
+export function finalLines(summary: RunSummary): string[] {
+  const counts = new Map<string, number>();
+  for (const t of summary.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
+  const parts = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
+  const lines = [`${parts || 'nothing to do'} in ${summary.seconds.toFixed(1)}s (exit ${summary.exitCode})`];
+
+  const byCause = new Map<string, TaskSummary[]>();
+  for (const t of summary.tasks.filter((t) => t.status === 'failed')) {
+    const key = t.error ?? '';
+    byCause.set(key, [...(byCause.get(key) ?? []), t]);
+  }
+  const repeated = new RepeatedOutput();
+  for (const [cause, tasks] of byCause) {
+    if (tasks.length > 1) {
+      const { head, tail } = splitTail(cause);
+      lines.push(`FAILED ${tasks.length} tasks (${frameRanges(tasks.map((t) => t.frame))}): ${head}${tail === undefined ? '' : `; last output:\n${tail}`}`);
+      continue;
+    }
+    const t = tasks[0]!;
+    lines.push(`FAILED ${taskLabel(t)}: ${repeated.shorten(cause, taskLabel(t))}`);
+  }
+  lines.push(...summary.errors);
+
+  const troubled = summary.hosts.filter((h) => !FINE_STATES.has(h.state));
+  if (troubled.length > 0) {
+    lines.push(summary.exitCode === 3 ? 'no host was usable:' : `${troubled.length} of ${summary.hosts.length} hosts were not used to the end:`);
+    for (const h of troubled) lines.push(`  ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`);
+  }
+  return lines;
+}

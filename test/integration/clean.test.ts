@@ -1,0 +1,74 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
+
+const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
+
+let farm: Farm;
+let h1: SshdHost;
+
+beforeAll(async () => {
+  farm = startFarm();
+  h1 = await farm.start('h1');
+});
+
+afterAll(async () => {
+  await farm?.stop();
+});
+
+describe('distray clean against a real sshd host', () => {
+  it('removes only what distray made, inside the workdir, and a planted link as a link', async () => {
+    const cwd = join(farm.dir, 'local');
+    mkdirSync(join(cwd, 'tex'), { recursive: true });
+    copyFileSync(join(fixtures, 'render.sh'), join(cwd, 'render.sh'));
+    execFileSync('chmod', ['+x', join(cwd, 'render.sh')]);
+    writeFileSync(join(cwd, 'tex', 'a.txt'), 'texture\n');
+    const workdir = join(h1.workdir, 'clean');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir })}\n`, 'clean.yaml');
+    const r = await runCli(['run', inv, '1,3', './render.sh', '%d', 'out/%d.txt', '%{host}', '0', '--in', 'render.sh', '--in', 'tex', '--out', 'out/%d.txt=f/%d.txt'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(workdir, '.distray'))).toBe(true);
+    expect(existsSync(join(workdir, 'tex', 'a.txt'))).toBe(true);
+
+    // What is not distray's: the renderer's own files and a user's; and outside the workdir, a directory and a file.
+    writeFileSync(join(workdir, 'user.txt'), 'mine\n');
+    const outside = join(farm.dir, 'outside');
+    mkdirSync(outside, { recursive: true });
+    writeFileSync(join(outside, 'precious.txt'), 'keep\n');
+    // Planted links: an uploaded input replaced by a link to a file outside, and a link to a directory outside in .distray.
+    rmSync(join(workdir, 'render.sh'));
+    symlinkSync(join(outside, 'precious.txt'), join(workdir, 'render.sh'));
+    symlinkSync(outside, join(workdir, '.distray', 'run', 'evil'));
+    // A half-finished upload of an earlier run.
+    writeFileSync(join(workdir, 'tex', '.b.txt.distray-0123abcd.part'), 'half');
+
+    const dry = await runCli(['clean', inv, '--dry-run'], { cwd });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/^h1: would remove \d+: /m);
+    for (const p of ['.distray', 'render.sh', 'tex', 'tex/.b.txt.distray-0123abcd.part']) expect(dry.stdout).toContain(p);
+    expect(dry.stdout).not.toContain('user.txt');
+    expect(lstatSync(join(workdir, 'render.sh')).isSymbolicLink()).toBe(true);
+    expect(existsSync(join(workdir, '.distray'))).toBe(true);
+
+    const done = await runCli(['clean', inv], { cwd });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/^h1: removed \d+: /m);
+    const left = readdirSync(workdir).sort();
+    expect(left).not.toContain('.distray');
+    expect(left).not.toContain('render.sh');
+    expect(left).not.toContain('tex');
+    expect(left).toContain('user.txt');
+    // render.sh's own bookkeeping is the renderer's, not distray's.
+    expect(left).toContain('concurrency.log');
+    expect(readFileSync(join(outside, 'precious.txt'), 'utf8')).toBe('keep\n');
+    expect(readdirSync(outside)).toEqual(['precious.txt']);
+
+    // Cleaned once, nothing is left to remove.
+    const again = await runCli(['clean', inv], { cwd });
+    expect(again.stdout).toMatch(/^h1: nothing to remove$/m);
+  });
+});

@@ -1,0 +1,44 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../helpers/cli.js';
+import { shellJoin } from '../../src/ssh/quote.js';
+
+// The live view on a real terminal: util-linux's script(1) gives the CLI a pty. Runs on the local host only.
+const hasScript = existsSync('/usr/bin/script');
+const dir = mkdtempSync(join(tmpdir(), 'distray-term-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(join(dir, 'local.yaml'), 'hosts:\n  - local: true\n');
+const RUN = ['run', 'local.yaml', '1,2', 'sh', '-c', 'echo %d > o%d.txt', '--out', 'o%d.txt', '--force'];
+
+function onTerminal(env: Record<string, string>): string {
+  const command = `stty cols 120 rows 40; ${shellJoin([process.execPath, CLI, ...RUN])}`;
+  const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: dir, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return r.stdout;
+}
+
+const COLOUR = new RegExp(`${String.fromCharCode(27)}\\[(?:2|3\\d|9\\d)m`);
+
+describe('on a terminal', () => {
+  it.skipIf(!hasScript)('shows the live view in colour, none with NO_COLOR, and plain lines with TERM=dumb', () => {
+    const live = onTerminal({ TERM: 'xterm' });
+    expect(live).toMatch(/local: /);
+    expect(live).toMatch(COLOUR);
+
+    const noColour = onTerminal({ TERM: 'xterm', NO_COLOR: '1' });
+    expect(noColour).toMatch(/local: /);
+    expect(noColour).not.toMatch(COLOUR);
+
+    const dumb = onTerminal({ TERM: 'dumb' });
+    expect(dumb).toMatch(/^distray: frame 1 done on local in /m);
+    expect(dumb).not.toContain('\x1b');
+  });
+
+  it('prints only failures and the summary with --quiet', async () => {
+    const r = await runCli([...RUN, '--quiet'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^distray: 2 done in \d+\.\ds \(exit 0\)\n$/);
+  });
+});
