@@ -1,30 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, readFile, readdir, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LinkRefused, TransferError } from '../errors.js';
 import { SECRET_ENV_NAMES } from '../ssh/connect.js';
 import { hostShellArgv, newToken } from '../ssh/wrapper.js';
-import { cksumFile } from '../transfer/cksum.js';
-import type { EntryStat } from '../transfer/sftp.js';
+import type { EntryStat } from '../ssh/sftp.js';
+import { hashFiles } from './checksums.js';
 import { linkMessage, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
 
 /** distray's environment less its secrets, for what it starts on this machine. */
 export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !SECRET_ENV_NAMES.includes(k)));
-}
-
-function sha256Of(path: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (c) => hash.update(c))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }
 
 function entryStat(s: Stats): EntryStat {
@@ -105,13 +93,9 @@ export class LocalSession implements HostSession {
     return new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end(), kill: () => child.kill() }, token, this.name);
   }
 
-  async hashFiles(paths: readonly string[], kind: HashKind = 'sha256'): Promise<Map<string, string>> {
-    const hashes = new Map<string, string>();
-    for (const p of paths) {
-      const s = await this.stat(p);
-      if (s?.type === 'file') hashes.set(p, await (kind === 'sha256' ? sha256Of(this.path(p)) : cksumFile(this.path(p), s.size)));
-    }
-    return hashes;
+  /** The host shell hashes here as on any host (sha256sum, cksum), so local and remote hosts agree. */
+  hashFiles(paths: readonly string[], kind: HashKind = 'sha256'): Promise<Map<string, string> | undefined> {
+    return hashFiles(this.name, (argv) => this.command(argv), paths, kind);
   }
 
   readFile(p: string): Promise<Buffer> {

@@ -1,5 +1,5 @@
 /** What the rest of distray needs from a host, over SSH or on this machine. */
-import type { EntryStat } from '../transfer/sftp.js';
+import type { EntryStat } from '../ssh/sftp.js';
 import type { HostShell } from './hostShell.js';
 
 /** sha256: strong, to tell a file is already there; cksum: cheap, to check what was just written. */

@@ -38,7 +38,7 @@ describe('shellQuote', () => {
 
 describe('parseChecksums', () => {
   it('reads sha256sum output, escaped names included', async () => {
-    const { parseChecksums } = await import('../../../src/hosts/sshSession.js');
+    const { parseChecksums } = await import('../../../src/hosts/checksums.js');
     const h = 'a'.repeat(64);
     expect(parseChecksums(`${h}  plain.txt\n\\${h}  back\\\\slash\\nnewline\nsha256sum: missing: No such file\n`)).toEqual([
       ['plain.txt', h],
@@ -49,7 +49,7 @@ describe('parseChecksums', () => {
 
 describe('parseCksums', () => {
   it('reads cksum output in the order asked, skipping files that were not there', async () => {
-    const { parseCksums } = await import('../../../src/hosts/sshSession.js');
+    const { parseCksums } = await import('../../../src/hosts/checksums.js');
     const out = '123 45 a.txt\n678 9 odd\nname 2\n4294967295 0 empty\n';
     expect(parseCksums(out, ['a.txt', 'gone', 'odd\nname 2', 'empty'])).toEqual([
       ['a.txt', '123 45'],
