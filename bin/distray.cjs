@@ -14,6 +14,18 @@ const { homedir } = require('node:os');
 const { join } = require('node:path');
 const vm = require('node:vm');
 
+// A Ctrl+C (or SIGTERM) that comes while the bundle loads, before distray's own handler is in
+// place, is kept for that handler rather than killing the process with no report.
+const earlySignals = [];
+const onEarlySignal = (signal) => earlySignals.push(signal);
+process.on('SIGINT', onEarlySignal);
+process.on('SIGTERM', onEarlySignal);
+globalThis.__distrayEarlySignals = () => {
+  process.off('SIGINT', onEarlySignal);
+  process.off('SIGTERM', onEarlySignal);
+  return earlySignals.splice(0);
+};
+
 const bundle = join(__dirname, '..', 'dist', 'cli', 'distray.cjs');
 let source;
 try {

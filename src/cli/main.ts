@@ -33,6 +33,15 @@ function listOption(o: RunArgv['options'], name: keyof RunArgv['options']): stri
 }
 
 /**
+ * The signals bin/distray.cjs caught while distray loaded (its handler is
+ * removed here, so from now on distray's own, or Node's default, applies).
+ */
+function takeEarlySignals(): string[] {
+  const take = (globalThis as { __distrayEarlySignals?: () => string[] }).__distrayEarlySignals;
+  return take ? take() : [];
+}
+
+/**
  * SIGINT/SIGTERM: the first stops the run gracefully (renderers stopped,
  * report written, exit 130); a second exits at once.
  */
@@ -50,6 +59,8 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // One that came while distray loaded counts as if it came now.
+  for (let n = takeEarlySignals().length; n > 0; n--) onSignal();
   return {
     signal: controller.signal,
     dispose: () => {
@@ -60,8 +71,18 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
 }
 
 async function runCommand(words: string[]): Promise<number> {
-  const argv = splitRunArgv(words);
+  // First of all: from here on a Ctrl+C stops the run cleanly and writes its report.
+  const interrupt = interruptController();
+  let argv: RunArgv;
+  try {
+    argv = splitRunArgv(words);
+  } catch (err) {
+    interrupt.dispose();
+    printError(errorMessage(err));
+    return exitCodeFor(err);
+  }
   if (argv.help) {
+    interrupt.dispose();
     process.stdout.write(runHelp() + '\n');
     return 0;
   }
@@ -69,7 +90,6 @@ async function runCommand(words: string[]): Promise<number> {
   const [inventory, frames, exec, ...args] = argv.positionals;
   const o = argv.options;
   const report = stringOption(o, 'report');
-  const interrupt = interruptController();
   try {
     if (inventory === undefined || frames === undefined || exec === undefined) {
       throw new UsageError(`expected ${RUN_USAGE} (distray run --help for more)`);
@@ -130,6 +150,8 @@ async function runCommand(words: string[]): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
+  // Other commands stop at once on a signal, as Node does by default.
+  if (takeEarlySignals().length > 0) return 130;
   if ((command === 'check' || command === 'clean') && rest.some((w) => w === '--help' || w === '-h')) {
     process.stdout.write((command === 'check' ? checkHelp() : cleanHelp()) + '\n');
     return 0;

@@ -126,7 +126,8 @@ export class HostLifecycle {
     try {
       const inputs = this.plan.hostIns(host.name);
       if (inputs.length > 0) {
-        const stats = await syncInputs(session, inputs, this.hashes);
+        // The run's end (Ctrl+C, or every task done elsewhere) stops an upload under way.
+        const stats = await syncInputs(session, inputs, this.hashes, this.stopped.signal);
         const mb = (stats.bytesSent / 1e6).toFixed(1);
         this.ctx.warn(
           `host ${host.name}: inputs: sent ${stats.sent} of ${stats.files} files (${mb} MB) in ${stats.seconds.toFixed(2)} s, ${stats.unchanged} already there unchanged`,

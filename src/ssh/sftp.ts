@@ -188,7 +188,8 @@ export class Sftp {
           const buf = Buffer.allocUnsafe(len);
           const { bytesRead } = await local.read(buf, 0, len, at);
           if (bytesRead !== len) throw new TransferError(`${localPath} changed while it was being sent`);
-          await this.call<void>('upload to', path, (s, cb) => s.write(handle, buf, 0, len, at, (err) => cb(err)), signal);
+          // The window checks the signal between chunks: a listener per request in flight would be 16 on one signal.
+          await this.call<void>('upload to', path, (s, cb) => s.write(handle, buf, 0, len, at, (err) => cb(err)));
         });
       } finally {
         await local.close();
@@ -225,7 +226,7 @@ export class Sftp {
         } else {
           await this.window(size, signal, async (at, len) => {
             const buf = Buffer.allocUnsafe(len);
-            await this.readChunk(handle, path, buf, at, len, signal, 0);
+            await this.readChunk(handle, path, buf, at, len, undefined, 0);
             await local.write(buf, 0, len, at);
           });
         }

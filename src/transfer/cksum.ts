@@ -46,10 +46,10 @@ export class Cksum {
 }
 
 /** `size`, if known, keeps the read buffer no larger than the file: a 1 MiB buffer per small file kept the GC busy. */
-export function cksumFile(path: string, size?: number): Promise<string> {
+export function cksumFile(path: string, size?: number, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
     const sum = new Cksum();
-    createReadStream(path, { highWaterMark: Math.max(1, Math.min(1 << 20, size ?? 1 << 20)) })
+    createReadStream(path, { highWaterMark: Math.max(1, Math.min(1 << 20, size ?? 1 << 20)), ...(signal ? { signal } : {}) })
       .on('data', (c) => sum.update(c as Buffer))
       .on('error', reject)
       .on('end', () => resolve(sum.digest()));

@@ -3,7 +3,7 @@
  * what their login prints, how their sshd behaves. distray must never touch
  * anything outside the workdir, never hang, and never leak a secret.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -348,5 +348,67 @@ describe('size and time', () => {
     const code = await run.closed;
     expect(code, run.stderr()).toBe(130);
     expect(partFiles(join(cwd, 'got'))).toEqual([]);
+  });
+});
+
+describe('stopping at any moment', () => {
+  /** Whether process `pid` has a handler for SIGINT (its SigCgt mask in /proc), as it has once distray's own code runs. */
+  function catchesSigint(pid: number): boolean {
+    try {
+      const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      return mask !== undefined && (BigInt(`0x${mask}`) & 2n) !== 0n;
+    } catch {
+      return false;
+    }
+  }
+
+  function start(cwd: string, args: string[]): { child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string } {
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    return { child, closed: new Promise((resolve) => child.on('close', resolve)), stderr: () => stderr };
+  }
+
+  it('Ctrl+C as soon as distray starts still stops cleanly and writes the report', async () => {
+    const cwd = workspace();
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'early') })], 'early.yaml');
+    const run = start(cwd, ['run', inv, '0,3', 'true', '--report', 'r.json', '--plain']);
+    expect(await eventually(() => catchesSigint(run.child.pid!), 30_000)).toBe(true);
+    run.child.kill('SIGINT');
+    expect(await run.closed, run.stderr()).toBe(130);
+    expect(report(cwd).tasks.every((t) => t.status === 'cancelled' || t.status === 'done')).toBe(true);
+  });
+
+  it('Ctrl+C while a host is still connecting writes the report, the host cancelled', async () => {
+    const cwd = workspace();
+    let connected!: () => void;
+    const arrived = new Promise<void>((resolve) => (connected = resolve));
+    const silent = await badServer(() => connected());
+    const inv = inventoryFor([`  - host: 127.0.0.1\n    name: silent\n    port: ${silent.port}\n    workdir: /tmp/never`], 'connecting.yaml');
+    const run = start(cwd, ['run', inv, '0,3', 'true', '--report', 'r.json', '--plain']);
+    await arrived;
+    run.child.kill('SIGINT');
+    const code = await run.closed;
+    await silent.close();
+    expect(code, run.stderr()).toBe(130);
+    const rep = report(cwd);
+    expect(rep.hosts[0]!.state).toBe('cancelled');
+    expect(rep.tasks.every((t) => t.status === 'cancelled')).toBe(true);
+  });
+
+  it('Ctrl+C during a large upload stops it and leaves no temporary file on the host', async () => {
+    const cwd = workspace();
+    const wd = join(good.workdir, 'upload');
+    execFileSync('truncate', ['-s', '2G', join(cwd, 'big.bin')]);
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'upload.yaml');
+    const run = start(cwd, ['run', inv, '0', 'true', '--in', 'big.bin', '--report', 'r.json', '--plain']);
+    expect(await eventually(() => partFiles(wd).length > 0, 30_000), run.stderr()).toBe(true);
+    run.child.kill('SIGINT');
+    expect(await run.closed, run.stderr()).toBe(130);
+    expect(partFiles(wd)).toEqual([]);
+    expect(existsSync(join(wd, 'big.bin'))).toBe(false);
+    expect(report(cwd).tasks[0]!.status).toBe('cancelled');
   });
 });
