@@ -71,8 +71,33 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
+/** Prints why the run could not go, writes the report if one was asked for, and returns the exit status. */
+async function runFailed(err: unknown, report: string | undefined): Promise<number> {
+  const code = exitCodeFor(err);
+  process.stderr.write(`distray: ${errorMessage(err)}\n`);
+  if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+  if (report) {
+    await writeReport(report, {
+      ok: false,
+      exitCode: code,
+      startedAt: new Date().toISOString(),
+      seconds: 0,
+      tasks: [],
+      hosts: [],
+      errors: [errorMessage(err)],
+    }).catch(() => {});
+  }
+  return code;
+}
+
 async function runCommand(words: string[]): Promise<number> {
-  const argv = splitRunArgv(words);
+  let argv: RunArgv;
+  try {
+    argv = splitRunArgv(words);
+  } catch (err) {
+    // A malformed command line (an option twice, a missing value) is a usage error like any other.
+    return runFailed(err, undefined);
+  }
   if (argv.help) {
     process.stdout.write(runHelp() + '\n');
     return 0;
@@ -126,21 +151,7 @@ async function runCommand(words: string[]): Promise<number> {
     }
     return summary.exitCode;
   } catch (err) {
-    const code = exitCodeFor(err);
-    process.stderr.write(`distray: ${errorMessage(err)}\n`);
-    if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-    if (report) {
-      await writeReport(report, {
-        ok: false,
-        exitCode: code,
-        startedAt: new Date().toISOString(),
-        seconds: 0,
-        tasks: [],
-        hosts: [],
-        errors: [errorMessage(err)],
-      }).catch(() => {});
-    }
-    return code;
+    return runFailed(err, report);
   } finally {
     interrupt.dispose();
   }

@@ -1,0 +1,55 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+
+/**
+ * Command lines that must be refused before anything runs: exit 2 and one
+ * line that says what is wrong, never "internal error" and a stack trace.
+ * A `local: true` host is enough: a refused run never creates its workdir.
+ */
+let cwd: string;
+let inv: string;
+
+beforeAll(() => {
+  cwd = mkdtempSync(join(tmpdir(), 'distray-usage-'));
+  inv = join(cwd, 'hosts.yaml');
+  writeFileSync(inv, 'hosts:\n  - local: true\n    workdir: work\n');
+  writeFileSync(join(cwd, 'x'), 'input\n');
+});
+
+afterAll(() => {
+  rmSync(cwd, { recursive: true, force: true });
+});
+
+async function expectUsageError(args: string[], message: RegExp): Promise<void> {
+  const r = await runCli(['run', inv, ...args], { cwd });
+  const what = `${args.join(' ')}: ${r.stderr}`;
+  expect(r.code, what).toBe(2);
+  expect(r.stderr, what).toMatch(/^distray: [^\n]*\n$/);
+  expect(r.stderr, what).toMatch(message);
+  expect(r.stderr, what).not.toMatch(/internal error|\n\s+at /);
+  expect(existsSync(join(cwd, 'work')), what).toBe(false);
+}
+
+describe('malformed command lines', () => {
+  it.each([
+    [['1', 'true', '--timeout', '1s', '--timeout', '2s'], /--timeout is given twice/],
+    [['1', 'true', '--dry-run=yes'], /--dry-run takes no value/],
+    [['1', 'true', '--in'], /--in needs a value/],
+    [['1', 'true', '--retries', 'abc'], /--retries/],
+    [['1', 'true', '--retries', '1.5'], /--retries/],
+    [['1', 'true', '--tiles', '0x3', '--size', '10x10'], /--tiles "0x3"/],
+    [['1', 'true', '--tiles', '1x1', '--size', '0x0'], /--size "0x0"/],
+    [['', 'true'], /frames ""/],
+  ])('refuses %j with exit 2 and one line', async (args, message) => {
+    await expectUsageError(args, message);
+  });
+
+  it('writes the asked-for report when the rest of the line is fine but an option is malformed', async () => {
+    const r = await runCli(['run', inv, '1', 'true', '--report', 'r.json', '--timeout', 'x'], { cwd });
+    expect(r.code).toBe(2);
+    expect(existsSync(join(cwd, 'r.json'))).toBe(true);
+  });
+});
