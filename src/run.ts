@@ -54,12 +54,21 @@ const MAX_CONSECUTIVE_FAILURES = 3;
 /** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
 export const DEFAULT_GRACE_MS = 30_000;
 
+/**
+ * The longest delay a Node.js timer keeps (2^31-1 ms, about 596 hours):
+ * a longer one fires at once, which would time every attempt out.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 export function parseDuration(text: string, option = '--timeout', zeroAllowed = false): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
   if (!m) throw new UsageError(`${option} "${text}": expected a duration such as 90s, 30m or 2h`);
   const n = Number(m[1]);
   const ms = n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   if (ms <= 0 && !zeroAllowed) throw new UsageError(`${option} "${text}" must be more than zero`);
+  if (!(ms <= MAX_DURATION_MS)) {
+    throw new UsageError(`${option} "${text}" is too long: at most 596h (24 days), the longest delay a Node.js timer can wait`);
+  }
   return ms;
 }
 

@@ -43,6 +43,8 @@ describe('malformed command lines', () => {
     [['1', 'true', '--tiles', '0x3', '--size', '10x10'], /--tiles "0x3"/],
     [['1', 'true', '--tiles', '1x1', '--size', '0x0'], /--size "0x0"/],
     [['', 'true'], /frames ""/],
+    [['1', 'true', '--timeout', '597h'], /--timeout "597h" is too long/],
+    [['1', 'true', '--grace', '1000h'], /--grace "1000h" is too long/],
   ])('refuses %j with exit 2 and one line', async (args, message) => {
     await expectUsageError(args, message);
   });
