@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { UsageError, errorMessage } from './errors.js';
@@ -6,6 +6,7 @@ import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
 import type { HostConfig } from './inventory/types.js';
 import { parseFrameSpec } from './plan/frames.js';
+import { entryProblem } from './plan/paths.js';
 import { Plan } from './plan/plan.js';
 import { parseGrid, parseSize, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
@@ -72,6 +73,10 @@ export function parseDuration(text: string, option = '--timeout', zeroAllowed = 
   return ms;
 }
 
+function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
 interface Prepared {
   hosts: HostConfig[];
   plan: Plan;
@@ -84,6 +89,12 @@ interface Prepared {
 /** Everything that can be wrong with the command line or inventory, found before anything connects. */
 export function prepare(opts: RunOptions): Prepared {
   const frames = parseFrameSpec(opts.frames);
+  // Found now, not when the report is written after the whole render.
+  if (opts.report !== undefined) {
+    const problem = entryProblem(opts.report);
+    if (problem !== undefined) throw new UsageError(`--report "${opts.report}" ${problem}; name the JSON file to write, such as --report run.json`);
+    if (isDirectory(opts.report)) throw new UsageError(`--report "${opts.report}" is a directory; name the JSON file to write, such as --report ${join(opts.report, 'run.json')}`);
+  }
   const retries = opts.retries ?? 2;
   if (!Number.isInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
   const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;

@@ -4,6 +4,7 @@ import { cac } from 'cac';
 import { DistrayError, UsageError, errorMessage } from '../errors.js';
 import { PlainProgress, TerminalProgress } from '../report/progress.js';
 import { writeReport } from '../report/summary.js';
+import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
 import { RUN_OPTIONS, splitRunArgv, type RunArgv } from './argv.js';
@@ -76,7 +77,8 @@ async function runFailed(err: unknown, report: string | undefined): Promise<numb
   const code = exitCodeFor(err);
   process.stderr.write(`distray: ${errorMessage(err)}\n`);
   if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  if (report) {
+  // Not where the report itself is what is wrong (a directory, a name ending in "/").
+  if (report && entryProblem(report) === undefined) {
     await writeReport(report, {
       ok: false,
       exitCode: code,

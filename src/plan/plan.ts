@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
 import { framesOf, type FrameSpec } from './frames.js';
-import { checkRemotePath, splitCopySpec } from './paths.js';
+import { checkRemotePath, entryProblem, entrySuggestion, splitCopySpec } from './paths.js';
 import {
   HOST_NAMES,
   TASK_NAMES,
@@ -162,8 +162,11 @@ export class Plan {
       }
     }
     if (this.stitchTemplate) {
-      const seen = new Set<string>();
-      for (const t of this.tasks) seen.add(expand(this.stitchTemplate, t.vars));
+      for (const t of this.tasks) {
+        const path = expand(this.stitchTemplate, t.vars);
+        const problem = entryProblem(path);
+        if (problem !== undefined) throw new UsageError(`--stitch "${this.stitchTemplate.source}": "${path}" ${problem}; name the image file to write, such as frames/f%04d.png`);
+      }
     }
   }
 
@@ -174,6 +177,26 @@ export class Plan {
     const copy = c.option === '--in' ? { local: src, remote: dest } : { local: dest, remote: src };
     checkRemotePath(copy.remote, c.option === '--in' ? `--in DEST` : `--out SRC`);
     if (copy.local === '') throw new UsageError(`${c.option} "${c.src.source}": the local path is empty`);
+    // What a copy writes must be one entry: on the host for --in, here for --out.
+    const [written, read] = c.option === '--in' ? [copy.remote, copy.local] : [copy.local, copy.remote];
+    const problem = entryProblem(written);
+    if (problem !== undefined) {
+      const spec = c.src.source === c.dest.source ? c.src.source : `${c.src.source}=${c.dest.source}`;
+      const side = c.option === '--in' ? "its DEST, the path on the host," : 'its DEST, the local path,';
+      const fixed = entrySuggestion(dest, read);
+      throw new UsageError(
+        `${c.option} "${spec}": ${side} "${written}" ${problem}; DEST must name the file or directory the copy creates, ` +
+          `such as ${c.option} ${src}=${fixed}`,
+      );
+    }
+    if (c.option === '--out') {
+      const remoteProblem = entryProblem(copy.remote);
+      if (remoteProblem !== undefined) {
+        throw new UsageError(
+          `--out "${c.src.source}": its SRC, the path on the host, "${copy.remote}" ${remoteProblem}; name the file or directory the renderer writes inside the workdir`,
+        );
+      }
+    }
     return copy;
   }
 

@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostRecord, TaskRecord } from '../scheduler/scheduler.js';
 import type { FrameRecord } from '../stitch/frames.js';
@@ -85,5 +85,10 @@ export async function writeReport(path: string, summary: RunSummary): Promise<vo
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.distray-tmp`;
   await writeFile(tmp, JSON.stringify(summary, null, 2) + '\n');
-  await rename(tmp, path);
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

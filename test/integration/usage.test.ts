@@ -45,6 +45,12 @@ describe('malformed command lines', () => {
     [['', 'true'], /frames ""/],
     [['1', 'true', '--timeout', '597h'], /--timeout "597h" is too long/],
     [['1', 'true', '--grace', '1000h'], /--grace "1000h" is too long/],
+    [['1', 'true', '--in', 'x=.'], /--in "x=\.": its DEST, the path on the host, "\." ends in "\."/],
+    [['1', 'true', '--in', 'x=sub/'], /such as --in x=sub\/x$/m],
+    [['1', 'true', '--out', 'o%d=.'], /--out "o%d=\.": its DEST, the local path/],
+    [['1', 'true', '--out', '.=o%d'], /its SRC, the path on the host/],
+    [['1', 'true', '--report', 'reports/'], /--report "reports\/" ends in "\/"/],
+    [['1', 'true', '--report', '.'], /--report "\."/],
   ])('refuses %j with exit 2 and one line', async (args, message) => {
     await expectUsageError(args, message);
   });

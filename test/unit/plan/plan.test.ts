@@ -44,6 +44,39 @@ describe('Plan', () => {
     expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);
   });
 
+  // A copy creates or replaces the one entry its DEST names: never the workdir or the current directory itself.
+  it.each([
+    [{ ins: ['x=.'] }, /--in "x=\.": its DEST, the path on the host, "\." ends in "\.".* such as --in x=x$/],
+    [{ ins: ['x=./'] }, /"\.\/" ends in "\/".* such as --in x=x$/],
+    [{ ins: ['x=dir/'] }, /"dir\/" ends in "\/".* such as --in x=dir\/x$/],
+    [{ ins: ['x=x/'] }, /such as --in x=x$/],
+    [{ ins: ['x=dir/.'] }, /such as --in x=dir\/x$/],
+    [{ ins: ['.'] }, /--in "\.": its DEST/],
+    [{ ins: ['x='] }, /expected SRC or SRC=DEST/],
+    [{ outs: ['.=y%d'] }, /--out "\.": its SRC, the path on the host, "\." ends in "\."/],
+    [{ outs: ['./=y%d'] }, /its SRC, the path on the host/],
+    [{ outs: ['x%d=.'] }, /--out "x%d=\.": its DEST, the local path, "\." ends in "\.".* such as --out x1=x1$/],
+    [{ outs: ['x%d=..'] }, /its DEST, the local path, "\.\." ends in "\.\."/],
+    [{ outs: ['x%d=out/'] }, /"out\/" ends in "\/".* such as --out x1=out\/x1$/],
+    [{ outs: ['x%d=out%d/'] }, /"out1\/" ends in "\/"/],
+  ])('refuses a copy whose DEST is not an entry: %j', (over, message) => {
+    expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);
+  });
+
+  it('reads a trailing "/" of a SRC-only copy, as a shell completes it, as the directory itself', () => {
+    const plan = new Plan(base({ ins: ['assets/'], outs: ['out%d/', 'logs%d/=got/logs%d'] }));
+    expect(plan.hostIns('a')).toEqual([{ local: 'assets/', remote: 'assets' }]);
+    expect(plan.taskOuts(plan.tasks[0]!, 'a')).toEqual([
+      { local: 'out1', remote: 'out1' },
+      { local: 'got/logs1', remote: 'logs1' },
+    ]);
+  });
+
+  it('refuses a --stitch path that names no file', () => {
+    const tiles = { grid: { cols: 2, rows: 1 }, size: { width: 10, height: 10 } };
+    expect(() => new Plan(base({ tiles, outs: ['t%{tile}.png=tiles/%d-%{tile}.png'], stitch: 'frames%d/' }))).toThrow(/--stitch "frames%d\/": "frames1\/" ends in "\/"/);
+  });
+
   it('allows an absolute exec', () => {
     expect(() => new Plan(base({ exec: '/usr/bin/povray' }))).not.toThrow();
   });
