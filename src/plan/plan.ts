@@ -11,6 +11,7 @@ import {
   type Template,
   type Vars,
 } from './placeholders.js';
+import { namesOf, type Expr } from './expression.js';
 import { tilesOf, type Grid, type Size, type Tile } from './tiles.js';
 
 export interface PlanOptions {
@@ -33,12 +34,48 @@ export interface Copy {
 
 export interface Task {
   /** Position in the plan; stable across reruns of the same command. */
-  index: number;
-  frame: number;
-  tile: Tile | null;
+  readonly index: number;
+  readonly frame: number;
+  readonly tile: Tile | null;
   /** "frame 7" or "frame 7 tile 3": how messages name the task. */
-  label: string;
-  vars: Vars;
+  readonly label: string;
+  readonly vars: Vars;
+}
+
+/**
+ * A task as the plan keeps it: its frame and tile, and nothing derived. A run
+ * can hold a million of them for its whole length, so the label and the
+ * placeholder values are made when asked for.
+ */
+class PlannedTask implements Task {
+  constructor(
+    readonly index: number,
+    readonly frame: number,
+    readonly tile: Tile | null,
+    private readonly size: Size | undefined,
+  ) {}
+
+  get label(): string {
+    return this.tile ? `frame ${this.frame} tile ${this.tile.index}` : `frame ${this.frame}`;
+  }
+
+  get vars(): Vars {
+    const t = this.tile;
+    if (!t || !this.size) return { frame: this.frame };
+    return {
+      frame: this.frame,
+      tile: t.index,
+      tiles: t.count,
+      x0: t.x0,
+      y0: t.y0,
+      x1: t.x1,
+      y1: t.y1,
+      w: t.x1 - t.x0,
+      h: t.y1 - t.y0,
+      width: this.size.width,
+      height: this.size.height,
+    };
+  }
 }
 
 interface CopyTemplate {
@@ -49,6 +86,43 @@ interface CopyTemplate {
 }
 
 const TASK_SCOPED = [...TASK_NAMES, ...TILE_NAMES];
+
+function divides(e: Expr): boolean {
+  if (e.kind === 'bin') return e.op === '/' || divides(e.left) || divides(e.right);
+  return e.kind === 'neg' && divides(e.operand);
+}
+
+/**
+ * Can this template fail for some tasks and not others? Only a division can
+ * (by zero). Its shape cannot change: a placeholder always becomes a number,
+ * which is never empty and never holds "/" or is "." or "..", so the first
+ * task's paths pass the path rules exactly when every task's do.
+ */
+function mayFailPerTask(t: Template): boolean {
+  return t.parts.some((p) => p.kind === 'expr' && divides(p.expr) && TASK_SCOPED.some((n) => namesOf(p.expr).has(n)));
+}
+
+const isName = (p: Template['parts'][number], name: string): boolean => p.kind === 'expr' && p.expr.kind === 'name' && p.expr.name === name;
+const numberLike = /^[-0-9]*$/;
+
+/**
+ * Does this template give every task its own path, by construction? One %d
+ * (or %0Nd) does when the run has no tiles: distinct numbers give distinct
+ * digits, and the text around them is the same for every frame. With tiles,
+ * one %d and one %{tile} do when the text between them holds a character no
+ * number has (as in f%04d-t%{tile}.png): that is where one ends and the other begins.
+ */
+function distinctPerTask(t: Template, tiled: boolean): boolean {
+  const frames = t.parts.filter((p) => p.kind === 'frame');
+  const exprs = t.parts.filter((p) => p.kind === 'expr');
+  if (frames.length !== 1) return false;
+  if (!tiled) return exprs.length === 0;
+  if (exprs.length !== 1 || !isName(exprs[0]!, 'tile')) return false;
+  const a = t.parts.indexOf(frames[0]!);
+  const b = t.parts.indexOf(exprs[0]!);
+  const between = t.parts.slice(Math.min(a, b) + 1, Math.max(a, b));
+  return between.some((p) => p.kind === 'text' && !numberLike.test(p.text));
+}
 
 /**
  * The pure plan of a run: frames x tiles -> tasks, with every placeholder and
@@ -62,6 +136,11 @@ export class Plan {
   private readonly copies: CopyTemplate[];
   private readonly stitchTemplate: Template | undefined;
   private readonly hostNames: readonly string[];
+  /** The copies by kind, sorted once: asked for per task, per attempt. */
+  private readonly perTaskIns: CopyTemplate[];
+  private readonly perTaskOuts: CopyTemplate[];
+  private readonly perHostIns: CopyTemplate[];
+  private readonly perHostOuts: CopyTemplate[];
 
   constructor(opts: PlanOptions) {
     const allowed = new Set<string>([...TASK_NAMES, ...HOST_NAMES, ...(opts.tiles ? TILE_NAMES : [])]);
@@ -76,39 +155,26 @@ export class Plan {
       ...opts.ins.map((spec) => this.copyTemplate('--in', spec, allowed)),
       ...opts.outs.map((spec) => this.copyTemplate('--out', spec, allowed)),
     ];
+    this.perTaskIns = this.copies.filter((c) => c.perTask && c.option === '--in');
+    this.perTaskOuts = this.copies.filter((c) => c.perTask && c.option === '--out');
+    this.perHostIns = this.copies.filter((c) => !c.perTask && c.option === '--in');
+    this.perHostOuts = this.copies.filter((c) => !c.perTask && c.option === '--out');
+    const frames = framesOf(opts.frames);
     if (opts.stitch !== undefined) {
       if (!opts.tiles) throw new UsageError('--stitch needs --tiles (and --size)');
       this.stitchTemplate = parseTemplate(opts.stitch, '--stitch', new Set([...TASK_NAMES]));
-      if (!this.stitchTemplate.names.has('frame') && framesOf(opts.frames).length > 1) {
+      if (!this.stitchTemplate.names.has('frame') && frames.length > 1) {
         throw new UsageError(`--stitch "${opts.stitch}" has no frame placeholder (%d, %04d) but the run has several frames`);
       }
     }
 
+    const size = opts.tiles?.size;
     const tiles = opts.tiles ? tilesOf(opts.tiles.grid, opts.tiles.size) : [null];
-    const tasks: Task[] = [];
-    for (const frame of framesOf(opts.frames)) {
-      for (const tile of tiles) {
-        const vars: Record<string, number> = { frame };
-        if (tile && opts.tiles) {
-          Object.assign(vars, {
-            tile: tile.index,
-            tiles: tile.count,
-            x0: tile.x0,
-            y0: tile.y0,
-            x1: tile.x1,
-            y1: tile.y1,
-            w: tile.x1 - tile.x0,
-            h: tile.y1 - tile.y0,
-            width: opts.tiles.size.width,
-            height: opts.tiles.size.height,
-          });
-        }
-        const label = tile ? `frame ${frame} tile ${tile.index}` : `frame ${frame}`;
-        tasks.push({ index: tasks.length, frame, tile, label, vars });
-      }
-    }
+    const tasks: Task[] = new Array<Task>(frames.length * tiles.length);
+    let index = 0;
+    for (const frame of frames) for (const tile of tiles) tasks[index] = new PlannedTask(index++, frame, tile, size);
     this.tasks = tasks;
-    this.validate();
+    this.validate(frames);
     if (this.stitchTemplate && this.tasks[0] && this.tileImage(this.tasks[0]) === undefined) {
       throw new UsageError(
         '--stitch needs the tiles back: add an --out whose local path is a per-tile image, such as --out tile.png=tiles/f%04d-t%{tile}.png',
@@ -138,40 +204,64 @@ export class Plan {
     return t;
   }
 
-  /** Expands every template of every task (for each host where `%{host}` is used) so errors surface now. */
-  private validate(): void {
+  /**
+   * Expands every template that can fail or change shape for some task (for
+   * each host where `%{host}` is used) so errors surface now. A template of
+   * text and %d expands alike for every task: the first task stands for all.
+   */
+  private validate(frames: readonly number[]): void {
     const hosts = this.hostNames;
     const usesHost = this.args.some((a) => a.names.has('host')) || this.copies.some((c) => c.src.names.has('host') || c.dest.names.has('host'));
     const sample = usesHost ? hosts : hosts.slice(0, 1);
-    const seenOutputs = new Map<string, string>();
+    const first = this.tasks[0];
     for (const host of sample) {
-      for (const c of this.copies.filter((c) => !c.perTask)) this.expandCopy(c, {}, host);
+      for (const c of this.copies.filter((c) => !c.perTask)) this.expandCopy(c, { host });
+      if (!first) continue;
+      this.argv(first, host);
+      for (const c of this.copies.filter((c) => c.perTask)) this.expandCopy(c, { ...first.vars, host });
+      const templates = [...this.args, ...this.copies.filter((c) => c.perTask).flatMap((c) => [c.src, c.dest])].filter(mayFailPerTask);
+      if (templates.length === 0) continue;
       for (const task of this.tasks) {
-        this.argv(task, host);
-        for (const c of this.copies.filter((c) => c.perTask)) {
-          const copy = this.expandCopy(c, task.vars, host);
-          if (c.option !== '--out') continue;
-          const other = seenOutputs.get(copy.local);
-          if (other !== undefined && other !== task.label) {
-            throw new UsageError(
-              `--out "${c.dest.source}": ${other} and ${task.label} would both write ${copy.local}; add ${this.tiled ? '%{tile}' : '%d'} to it`,
-            );
-          }
-          seenOutputs.set(copy.local, task.label);
-        }
+        const vars = { ...task.vars, host };
+        for (const t of templates) expand(t, vars);
       }
     }
+    for (const c of this.perTaskOuts) this.checkDistinctOutputs(c);
     if (this.stitchTemplate) {
-      for (const t of this.tasks) {
-        const path = expand(this.stitchTemplate, t.vars);
+      for (const frame of mayFailPerTask(this.stitchTemplate) ? frames : frames.slice(0, 1)) {
+        const path = expand(this.stitchTemplate, { frame });
         const problem = entryProblem(path);
         if (problem !== undefined) throw new UsageError(`--stitch "${this.stitchTemplate.source}": "${path}" ${problem}; name the image file to write, such as frames/f%04d.png`);
       }
     }
   }
 
-  private expandCopy(c: CopyTemplate, vars: Vars, host: string): Copy {
-    const all = { ...vars, host };
+  /** Two tasks writing one local file would overwrite each other's output. */
+  private checkDistinctOutputs(c: CopyTemplate): void {
+    if (distinctPerTask(c.dest, this.tiled)) return;
+    // The task's index, not its label: a million labels would be a hundred MB.
+    const seen = new Map<string, number>();
+    for (const task of this.tasks) {
+      const local = expand(c.dest, task.vars);
+      const other = seen.get(local);
+      if (other !== undefined) {
+        throw new UsageError(
+          `--out "${c.dest.source}": ${this.tasks[other]!.label} and ${task.label} would both write ${local}; ${this.distinctHint(c.dest)}`,
+        );
+      }
+      seen.set(local, task.index);
+    }
+  }
+
+  private distinctHint(t: Template): string {
+    const needed = this.tiled ? ['frame', 'tile'] : ['frame'];
+    const missing = needed.filter((n) => !t.names.has(n));
+    if (missing.length > 0) return `add ${missing.map((n) => (n === 'frame' ? '%d' : '%{tile}')).join(' and ')} to it`;
+    return `keep the numbers apart, such as ${this.tiled ? 'f%04d-t%{tile}' : 'f%04d'}`;
+  }
+
+  /** `all` holds the task's values and `host`. */
+  private expandCopy(c: CopyTemplate, all: Vars): Copy {
     const src = expand(c.src, all);
     const dest = expand(c.dest, all);
     const copy = c.option === '--in' ? { local: src, remote: dest } : { local: dest, remote: src };
@@ -206,19 +296,21 @@ export class Plan {
   }
 
   taskIns(task: Task, host: string): Copy[] {
-    return this.copies.filter((c) => c.perTask && c.option === '--in').map((c) => this.expandCopy(c, task.vars, host));
+    const all = { ...task.vars, host };
+    return this.perTaskIns.map((c) => this.expandCopy(c, all));
   }
 
   taskOuts(task: Task, host: string): Copy[] {
-    return this.copies.filter((c) => c.perTask && c.option === '--out').map((c) => this.expandCopy(c, task.vars, host));
+    const all = { ...task.vars, host };
+    return this.perTaskOuts.map((c) => this.expandCopy(c, all));
   }
 
   hostIns(host: string): Copy[] {
-    return this.copies.filter((c) => !c.perTask && c.option === '--in').map((c) => this.expandCopy(c, {}, host));
+    return this.perHostIns.map((c) => this.expandCopy(c, { host }));
   }
 
   hostOuts(host: string): Copy[] {
-    return this.copies.filter((c) => !c.perTask && c.option === '--out').map((c) => this.expandCopy(c, {}, host));
+    return this.perHostOuts.map((c) => this.expandCopy(c, { host }));
   }
 
   /** Every local input the run reads, for checking they exist before connecting. */
@@ -228,15 +320,23 @@ export class Plan {
       const hosts = c.src.names.has('host') ? this.hostNames : this.hostNames.slice(0, 1);
       for (const host of hosts) {
         if (!c.perTask) paths.add(expand(c.src, { host }));
+        else if (!usesAny(c.src, TASK_SCOPED)) paths.add(expand(c.src, { host }));
         else for (const t of this.tasks) paths.add(expand(c.src, { ...t.vars, host }));
       }
     }
     return [...paths];
   }
 
-  /** The local files that prove a task done: its per-task outputs (host-independent by construction). */
+  /** The local files that prove a task done: its per-task outputs (host-independent by construction, and checked already). */
   localOutputs(task: Task): string[] {
-    return this.taskOuts(task, this.hostNames[0]!).map((c) => c.local);
+    if (this.perTaskOuts.length === 0) return [];
+    const vars = task.vars;
+    return this.perTaskOuts.map((c) => expand(c.dest, vars));
+  }
+
+  /** Whether any task has a local output to find on a rerun. */
+  get hasLocalOutputs(): boolean {
+    return this.perTaskOuts.length > 0;
   }
 
   /**

@@ -52,8 +52,11 @@ export interface TaskRecord {
   endedAt: number | null;
   error?: string | undefined;
   log?: string | undefined;
-  /** Hosts this task has failed on: a retry goes elsewhere while another host can take it. */
-  readonly failedOn: Set<string>;
+  /**
+   * Hosts this task has failed on: a retry goes elsewhere while another host can take it.
+   * One shared empty set until its first failure: a run can hold a million records.
+   */
+  failedOn: ReadonlySet<string>;
 }
 
 /**
@@ -90,6 +93,8 @@ export interface SchedulerOptions {
   maxConsecutiveFailures: number;
   now(): number;
 }
+
+const NO_HOSTS: ReadonlySet<string> = new Set();
 
 function newHostRecord(name: string, state: HostState): HostRecord {
   return { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
@@ -145,7 +150,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   static record(task: Task): TaskRecord {
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: new Set() };
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS };
   }
 
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
@@ -428,7 +433,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.attempts++;
         rec.error = outcome.message;
         rec.log = outcome.log;
-        rec.failedOn.add(a.host.name);
+        rec.failedOn = new Set([...rec.failedOn, a.host.name]);
         a.record.failures++;
         a.streak.add(rec.task.index);
         if (this.abort.signal.aborted) {

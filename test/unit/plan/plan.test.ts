@@ -90,6 +90,37 @@ describe('Plan', () => {
   });
 });
 
+describe('Plan: outputs of different tasks', () => {
+  const tiles = (cols: number) => ({ grid: { cols, rows: 1 }, size: { width: cols, height: 1 } });
+
+  // Frame 1 tile 10 and frame 11 tile 0 both make "110" when nothing separates the two numbers.
+  it.each([
+    [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%d%{tile}'] }, /frame 1 tile 10 and frame 11 tile 0 would both write o\/110; keep the numbers apart, such as f%04d-t%\{tile\}/],
+    [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%{tile}%d'] }, /would both write/],
+    [{ frames: parseFrameSpec('0,3'), outs: ['o%d=o/%{frame*0}'] }, /frame 0 and frame 1 would both write o\/0/],
+    [{ frames: parseFrameSpec('-1,1'), outs: ['o%d=o/%{frame*frame}'] }, /frame -1 and frame 1 would both write o\/1/],
+    [{ frames: parseFrameSpec('1,2'), tiles: tiles(2), outs: ['t%{tile}=o/%d-%{tiles}'] }, /would both write/],
+  ])('refuses outputs that collide: %j', (over, message) => {
+    expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);
+  });
+
+  it.each([
+    [{ frames: parseFrameSpec('-20,20'), outs: ['o%d=o/%04d.png'] }],
+    [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/f%d-t%{tile}.png'] }],
+    [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%{tile}/%d.png'] }],
+    [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%{x0}_%d.png'] }],
+  ])('accepts outputs that differ per task: %j', (over) => {
+    const plan = new Plan(base(over));
+    const locals = plan.tasks.map((t) => plan.localOutputs(t)[0]);
+    expect(new Set(locals).size).toBe(plan.tasks.length);
+  });
+
+  it('finds a division by zero in any task, however far into the run', () => {
+    expect(() => new Plan(base({ frames: parseFrameSpec('1,100000'), args: ['%{1/(frame-99999)}'] }))).toThrow(/division by zero/);
+    expect(() => new Plan(base({ frames: parseFrameSpec('1,100000'), outs: ['o%d=o/%{1/(frame-99999)}'] }))).toThrow(/division by zero/);
+  });
+});
+
 describe('tilesOf', () => {
   it('covers every pixel exactly once on uneven grids', () => {
     for (const [cols, rows, width, height] of [[3, 2, 100, 67], [7, 5, 13, 11], [1, 1, 5, 5], [4, 4, 4, 4]] as const) {
