@@ -52,6 +52,9 @@ export interface RunOptions {
 
 const MAX_CONSECUTIVE_FAILURES = 3;
 
+/** A stitched frame's canvas is width x height x up to 8 bytes: 2 GB at this many pixels (sharp's own default limit). */
+export const MAX_STITCH_PIXELS = 16383 * 16383;
+
 /** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
 export const DEFAULT_GRACE_MS = 30_000;
 
@@ -105,6 +108,12 @@ export function prepare(opts: RunOptions): Prepared {
     );
   }
   const tiles = opts.tiles ? { grid: parseGrid(opts.tiles), size: parseSize(opts.size!) } : undefined;
+  if (tiles && opts.stitch !== undefined && tiles.size.width * tiles.size.height > MAX_STITCH_PIXELS) {
+    throw new UsageError(
+      `--size ${opts.size} is too large to --stitch: the stitcher holds a whole frame in memory (up to 8 bytes a pixel), ` +
+        `and at most ${MAX_STITCH_PIXELS} pixels (such as 16383x16383) are allowed; render tiles without --stitch and assemble them with another tool`,
+    );
+  }
   const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
   const plan = new Plan({
     frames,

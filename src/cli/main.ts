@@ -12,6 +12,9 @@ import { exitCodeFor } from './exitCode.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+/** Failed tasks named at the end of a run; a run of a million can fail a million. */
+const MAX_FAILED_LINES = 50;
+
 const RUN_USAGE = 'distray run <inventory> <frames> <exec> [args...] [options]';
 
 function runHelp(): string {
@@ -142,8 +145,12 @@ async function runCommand(words: string[]): Promise<number> {
     if (!o['dry-run']) {
       const parts = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
       process.stderr.write(`distray: ${parts || 'nothing to do'} in ${summary.seconds.toFixed(1)}s (exit ${summary.exitCode})\n`);
-      for (const t of summary.tasks.filter((t) => t.status === 'failed')) {
+      const failed = summary.tasks.filter((t) => t.status === 'failed');
+      for (const t of failed.slice(0, MAX_FAILED_LINES)) {
         process.stderr.write(`distray: FAILED frame ${t.frame}${t.tile !== null ? ` tile ${t.tile}` : ''}: ${t.error ?? ''}\n`);
+      }
+      if (failed.length > MAX_FAILED_LINES) {
+        process.stderr.write(`distray: ... and ${failed.length - MAX_FAILED_LINES} more failed tasks${report ? ` (${report} lists them all)` : ' (--report FILE lists them all)'}\n`);
       }
       for (const e of summary.errors) process.stderr.write(`distray: ${e}\n`);
       if (summary.exitCode === 3) {

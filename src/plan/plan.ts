@@ -1,5 +1,5 @@
 import { UsageError } from '../errors.js';
-import { framesOf, type FrameSpec } from './frames.js';
+import { MAX_FRAMES, framesOf, type FrameSpec } from './frames.js';
 import { checkRemotePath, entryProblem, entrySuggestion, splitCopySpec } from './paths.js';
 import {
   HOST_NAMES,
@@ -87,6 +87,9 @@ interface CopyTemplate {
 
 const TASK_SCOPED = [...TASK_NAMES, ...TILE_NAMES];
 
+/** Tasks in one run, tiles included: as many as frames may be. A million plans in well under a second. */
+export const MAX_TASKS = MAX_FRAMES;
+
 function divides(e: Expr): boolean {
   if (e.kind === 'bin') return e.op === '/' || divides(e.left) || divides(e.right);
   return e.kind === 'neg' && divides(e.operand);
@@ -170,6 +173,11 @@ export class Plan {
 
     const size = opts.tiles?.size;
     const tiles = opts.tiles ? tilesOf(opts.tiles.grid, opts.tiles.size) : [null];
+    if (frames.length * tiles.length > MAX_TASKS) {
+      throw new UsageError(
+        `${frames.length} frames of ${tiles.length} tiles make ${frames.length * tiles.length} tasks; at most ${MAX_TASKS} are allowed in one run (split it into several runs, or use fewer tiles)`,
+      );
+    }
     const tasks: Task[] = new Array<Task>(frames.length * tiles.length);
     let index = 0;
     for (const frame of frames) for (const tile of tiles) tasks[index] = new PlannedTask(index++, frame, tile, size);
