@@ -2,14 +2,16 @@
  * One planning measure, in a process of its own so its peak memory is its
  * own: `tsx bench/plan.ts FRAMES [--out SPEC]... [--tiles CxR --size WxH]` plans FRAMES on a local
  * inventory in an empty directory, marks the complete tasks (none are) as a
- * run does before connecting, and prints {seconds, markSeconds, tasks, peakMB}.
+ * run does before connecting, ends every task through the progress view and
+ * writes the report, and prints {tasks, seconds, markSeconds, reportSeconds, planPeakMB, peakMB}.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { markComplete, prepare } from '../src/run.js';
 import { PlainProgress } from '../src/report/progress.js';
-import { Scheduler } from '../src/scheduler/scheduler.js';
+import { summarise, writeReport } from '../src/report/summary.js';
+import { Scheduler, type TaskRecord } from '../src/scheduler/scheduler.js';
 
 const [frames = '0,999999', ...rest] = process.argv.slice(2);
 const outs: string[] = [];
@@ -33,11 +35,24 @@ try {
   const records = prepared.plan.tasks.map((t) => Scheduler.record(t));
   await markComplete(prepared.plan, records);
   const marked = performance.now();
+  const planPeakMB = process.resourceUsage().maxRSS / 1024;
+  // The end of the run: the progress view's counts, every task ending, the summary and its report.
+  const scheduler = new Scheduler(records, { retries: 0, maxConsecutiveFailures: 3, now: () => 0 });
+  new PlainProgress(() => {}).attach(scheduler, { total: records.length, skipped: 0 });
+  const host = { name: 'local', state: 'ok', tasksDone: 0, failures: 0, running: new Set<TaskRecord>(), rendering: new Set<TaskRecord>(), waiting: new Set<TaskRecord>() };
+  for (const r of records) {
+    r.status = 'done';
+    scheduler.emit('task-end', r, host, { kind: 'done' });
+  }
+  await writeReport('report.json', summarise(records, [host], { exitCode: 0, startedAt: new Date(), seconds: 0, errors: [] }));
+  const reported = performance.now();
   process.stdout.write(
     JSON.stringify({
       tasks: records.length,
       seconds: (planned - started) / 1000,
       markSeconds: (marked - planned) / 1000,
+      reportSeconds: (reported - marked) / 1000,
+      planPeakMB,
       peakMB: process.resourceUsage().maxRSS / 1024,
     }) + '\n',
   );
