@@ -106,25 +106,27 @@ function mayFailPerTask(t: Template): boolean {
 }
 
 const isName = (p: Template['parts'][number], name: string): boolean => p.kind === 'expr' && p.expr.kind === 'name' && p.expr.name === name;
-const numberLike = /^[-0-9]*$/;
+const digitsOnly = /^[0-9]*$/;
 
 /**
  * Does this template give every task its own path, by construction? One %d
  * (or %0Nd) does when the run has no tiles: distinct numbers give distinct
  * digits, and the text around them is the same for every frame. With tiles,
- * one %d and one %{tile} do when the text between them holds a character no
- * number has (as in f%04d-t%{tile}.png): that is where one ends and the other begins.
+ * one %d and one %{tile} do when the text between them holds a character
+ * that is not a digit (as in f%04d-t%{tile}.png or %d-%{tile}): that is
+ * where one number ends and the other begins.
  */
 function distinctPerTask(t: Template, tiled: boolean): boolean {
-  const frames = t.parts.filter((p) => p.kind === 'frame');
-  const exprs = t.parts.filter((p) => p.kind === 'expr');
+  const frames = t.parts.filter((p) => p.kind === 'frame' || isName(p, 'frame'));
+  const others = t.parts.filter((p) => p.kind === 'expr' && !isName(p, 'frame'));
   if (frames.length !== 1) return false;
-  if (!tiled) return exprs.length === 0;
-  if (exprs.length !== 1 || !isName(exprs[0]!, 'tile')) return false;
+  if (!tiled) return others.length === 0;
+  if (others.length !== 1 || !isName(others[0]!, 'tile')) return false;
+  // A tile number has no "-" and a frame's "-" can only lead it, so any text but digits tells them apart.
   const a = t.parts.indexOf(frames[0]!);
-  const b = t.parts.indexOf(exprs[0]!);
+  const b = t.parts.indexOf(others[0]!);
   const between = t.parts.slice(Math.min(a, b) + 1, Math.max(a, b));
-  return between.some((p) => p.kind === 'text' && !numberLike.test(p.text));
+  return between.some((p) => p.kind === 'text' && !digitsOnly.test(p.text));
 }
 
 /**

@@ -109,6 +109,10 @@ describe('Plan: outputs of different tasks', () => {
     [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/f%d-t%{tile}.png'] }],
     [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%{tile}/%d.png'] }],
     [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%{x0}_%d.png'] }],
+    [{ frames: parseFrameSpec('-12,12'), tiles: tiles(24), outs: ['t%{tile}=o/%d-%{tile}'] }],
+    [{ frames: parseFrameSpec('-12,12'), tiles: tiles(24), outs: ['t%{tile}=o/%{tile}-%{frame}'] }],
+    [{ frames: parseFrameSpec('-12,12'), tiles: tiles(24), outs: ['t%{tile}=o/%{tile}--%{frame}'] }],
+    [{ frames: parseFrameSpec('-12,12'), outs: ['o%d=o/%{frame}'] }],
   ])('accepts outputs that differ per task: %j', (over) => {
     const plan = new Plan(base(over));
     const locals = plan.tasks.map((t) => plan.localOutputs(t)[0]);
