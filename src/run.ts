@@ -1,6 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UsageError, errorMessage } from './errors.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
@@ -18,6 +17,7 @@ import { shellJoin } from './ssh/quote.js';
 import type { Client, ConnectContext } from './ssh/connect.js';
 import { isComplete } from './transfer/complete.js';
 import { download } from './transfer/copies.js';
+import { DirectoryListings } from './transfer/listing.js';
 
 export interface RunOptions {
   inventory: string;
@@ -92,6 +92,9 @@ interface Prepared {
 /** Everything that can be wrong with the command line or inventory, found before anything connects. */
 export function prepare(opts: RunOptions): Prepared {
   const frames = parseFrameSpec(opts.frames);
+  if (opts.logDir !== undefined && existsSync(opts.logDir) && !isDirectory(opts.logDir)) {
+    throw new UsageError(`--log-dir "${opts.logDir}" is a file; name a directory (it is created if missing)`);
+  }
   // Found now, not when the report is written after the whole render.
   if (opts.report !== undefined) {
     const problem = entryProblem(opts.report);
@@ -99,7 +102,7 @@ export function prepare(opts: RunOptions): Prepared {
     if (isDirectory(opts.report)) throw new UsageError(`--report "${opts.report}" is a directory; name the JSON file to write, such as --report ${join(opts.report, 'run.json')}`);
   }
   const retries = opts.retries ?? 2;
-  if (!Number.isInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
+  if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
   const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
   if (opts.tiles && !opts.size) throw new UsageError('--tiles needs --size WxH, the full image size');
   if (opts.size && !opts.tiles) {
@@ -259,23 +262,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
  */
 export async function markComplete(plan: Plan, records: readonly TaskRecord[]): Promise<void> {
   if (!plan.hasLocalOutputs) return;
-  const listings = new Map<string, ReadonlySet<string> | Promise<ReadonlySet<string>>>();
-  const listed = async (path: string): Promise<boolean> => {
-    const dir = dirname(path);
-    let names = listings.get(dir);
-    if (names === undefined) {
-      names = readdir(dir).then(
-        (entries): ReadonlySet<string> => new Set(entries),
-        (): ReadonlySet<string> => new Set(),
-      );
-      listings.set(dir, names);
-      names = await names;
-      listings.set(dir, names);
-    } else if (names instanceof Promise) {
-      names = await names;
-    }
-    return names.has(basename(path));
-  };
+  const listings = new DirectoryListings();
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < records.length) {
@@ -283,7 +270,7 @@ export async function markComplete(plan: Plan, records: readonly TaskRecord[]): 
       if (r.status !== 'pending') continue;
       const outputs = plan.localOutputs(r.task);
       let present = true;
-      for (const o of outputs) if (!(await listed(o))) present = false;
+      for (const o of outputs) if (!(await listings.has(o))) present = false;
       if (!present) continue;
       const complete = await Promise.all(outputs.map(isComplete));
       if (complete.every(Boolean)) r.status = 'skipped';

@@ -51,6 +51,8 @@ describe('malformed command lines', () => {
     [['1', 'true', '--out', '.=o%d'], /its SRC, the path on the host/],
     [['1', 'true', '--report', 'reports/'], /--report "reports\/" ends in "\/"/],
     [['1', 'true', '--report', '.'], /--report "\."/],
+    [['1', 'true', '--retries', '99999999999999999999'], /--retries must be a whole number/],
+    [['1', 'true', '--log-dir', 'x'], /--log-dir "x" is a file/],
     // Sizes that took minutes and gigabytes, or crashed out of memory, before being refused.
     [['1', 'true', '--tiles', '200x200', '--size', '1000x1000'], /--tiles "200x200" makes 40000 tiles per frame; at most 10000/],
     [['1', 'true', '--tiles', '99999x99999', '--size', '99999x99999'], /at most 10000/],
