@@ -278,15 +278,16 @@ export class Plan {
     checkRemotePath(copy.remote, c.option === '--in' ? `--in DEST` : `--out SRC`);
     if (copy.local === '') throw new UsageError(`${c.option} "${c.src.source}": the local path is empty`);
     // What a copy writes must be one entry: on the host for --in, here for --out.
-    const [written, read] = c.option === '--in' ? [copy.remote, copy.local] : [copy.local, copy.remote];
+    const written = c.option === '--in' ? copy.remote : copy.local;
     const problem = entryProblem(written);
     if (problem !== undefined) {
       const spec = c.src.source === c.dest.source ? c.src.source : `${c.src.source}=${c.dest.source}`;
       const side = c.option === '--in' ? "its DEST, the path on the host," : 'its DEST, the local path,';
-      const fixed = entrySuggestion(dest, read);
+      // Spelt with the user's placeholders, not this task's values.
+      const fixed = entrySuggestion(c.dest.source, c.src.source);
       throw new UsageError(
         `${c.option} "${spec}": ${side} "${written}" ${problem}; DEST must name the file or directory the copy creates, ` +
-          `such as ${c.option} ${src}=${fixed}`,
+          `such as ${c.option} ${c.src.source}=${fixed}`,
       );
     }
     if (c.option === '--out') {

@@ -55,10 +55,10 @@ describe('Plan', () => {
     [{ ins: ['x='] }, /expected SRC or SRC=DEST/],
     [{ outs: ['.=y%d'] }, /--out "\.": its SRC, the path on the host, "\." ends in "\."/],
     [{ outs: ['./=y%d'] }, /its SRC, the path on the host/],
-    [{ outs: ['x%d=.'] }, /--out "x%d=\.": its DEST, the local path, "\." ends in "\.".* such as --out x1=x1$/],
+    [{ outs: ['x%d=.'] }, /--out "x%d=\.": its DEST, the local path, "\." ends in "\.".* such as --out x%d=x%d$/],
     [{ outs: ['x%d=..'] }, /its DEST, the local path, "\.\." ends in "\.\."/],
-    [{ outs: ['x%d=out/'] }, /"out\/" ends in "\/".* such as --out x1=out\/x1$/],
-    [{ outs: ['x%d=out%d/'] }, /"out1\/" ends in "\/"/],
+    [{ outs: ['x%d=out/'] }, /"out\/" ends in "\/".* such as --out x%d=out\/x%d$/],
+    [{ outs: ['x%d=out%d/'] }, /"out1\/" ends in "\/".* such as --out x%d=out%d\/x%d$/],
   ])('refuses a copy whose DEST is not an entry: %j', (over, message) => {
     expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);
   });
