@@ -2,8 +2,8 @@
  * One planning measure, in a process of its own so its peak memory is its
  * own: `tsx bench/plan.ts FRAMES [--out SPEC]... [--tiles CxR --size WxH]` plans FRAMES on a local
  * inventory in an empty directory, marks the complete tasks (none are) as a
- * run does before connecting, ends every task through the progress view and
- * writes the report, and prints {tasks, seconds, markSeconds, reportSeconds, planPeakMB, peakMB}.
+ * run does before connecting, schedules every task on a host of 4 slots whose
+ * renders take no time (through the progress view), writes the report, and prints {tasks, seconds, markSeconds, reportSeconds, planPeakMB, peakMB}.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { markComplete, prepare } from '../src/run.js';
 import { PlainProgress } from '../src/report/progress.js';
 import { summarise, writeReport } from '../src/report/summary.js';
-import { Scheduler, type TaskRecord } from '../src/scheduler/scheduler.js';
+import { Scheduler } from '../src/scheduler/scheduler.js';
 
 const [frames = '0,999999', ...rest] = process.argv.slice(2);
 const outs: string[] = [];
@@ -36,15 +36,20 @@ try {
   await markComplete(prepared.plan, records);
   const marked = performance.now();
   const planPeakMB = process.resourceUsage().maxRSS / 1024;
-  // The end of the run: the progress view's counts, every task ending, the summary and its report.
-  const scheduler = new Scheduler(records, { retries: 0, maxConsecutiveFailures: 3, now: () => 0 });
+  // The run itself with renders that take no time, through the progress view, then the report.
+  const scheduler = new Scheduler(records, { retries: 0, maxConsecutiveFailures: 3, now: () => performance.now() });
   new PlainProgress(() => {}).attach(scheduler, { total: records.length, skipped: 0 });
-  const host = { name: 'local', state: 'ok', tasksDone: 0, failures: 0, running: new Set<TaskRecord>(), rendering: new Set<TaskRecord>(), waiting: new Set<TaskRecord>() };
-  for (const r of records) {
-    r.status = 'done';
-    scheduler.emit('task-end', r, host, { kind: 'done' });
-  }
-  await writeReport('report.json', summarise(records, [host], { exitCode: 0, startedAt: new Date(), seconds: 0, errors: [] }));
+  scheduler.expectHost('local');
+  scheduler.addHost({
+    name: 'local',
+    slots: 4,
+    run: (_task, _attempt, _signal, slot) => {
+      slot.started();
+      return Promise.resolve({ kind: 'done' });
+    },
+  });
+  await scheduler.finished;
+  await writeReport('report.json', summarise(records, scheduler.hosts.values(), { exitCode: 0, startedAt: new Date(), seconds: 0, errors: [] }));
   const reported = performance.now();
   process.stdout.write(
     JSON.stringify({

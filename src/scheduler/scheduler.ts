@@ -1,5 +1,6 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Task } from '../plan/plan.js';
+import { TaskQueue } from './taskQueue.js';
 
 export type AttemptOutcome =
   | { kind: 'done' }
@@ -124,7 +125,7 @@ const ESTIMATE_WEIGHT = 0.3;
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly records: TaskRecord[];
   readonly hosts = new Map<string, HostRecord>();
-  private readonly queue: TaskRecord[];
+  private readonly queue: TaskQueue<TaskRecord>;
   private readonly active: ActiveHost[] = [];
   private pendingHosts = 0;
   private running = 0;
@@ -146,7 +147,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ) {
     super();
     this.records = records;
-    this.queue = records.filter((r) => r.status === 'pending');
+    this.queue = new TaskQueue(records.filter((r) => r.status === 'pending'));
   }
 
   static record(task: Task): TaskRecord {
@@ -213,7 +214,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   cancel(): void {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
-    for (const r of this.queue.splice(0)) r.status = 'cancelled';
+    for (const r of this.queue.drain()) r.status = 'cancelled';
     this.changed();
   }
 
@@ -242,7 +243,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.isFinished) return;
     if (this.queue.length > 0 && this.usableHosts().length === 0 && this.pendingHosts <= 0 && this.running === 0) {
       const why = this.active.length === 0 ? 'no host was usable' : 'no host is left to run it (every host was lost or taken out)';
-      for (const r of this.queue.splice(0)) {
+      for (const r of this.queue.drain()) {
         r.status = 'failed';
         r.error = r.error ? `${r.error}; then ${why}` : why;
       }
@@ -317,10 +318,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     );
     if (i < 0) return undefined;
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
-    if (queued || this.queue[i]!.failedOn.size === 0) {
+    if (queued || this.queue.at(i)!.failedOn.size === 0) {
       if (!this.shouldTake(a, queued)) return undefined;
     }
-    return this.queue.splice(i, 1)[0];
+    return this.queue.takeAt(i);
   }
 
   private nextChange(): Promise<void> {
