@@ -11,7 +11,7 @@ import {
   type Template,
   type Vars,
 } from './placeholders.js';
-import { namesOf, type Expr } from './expression.js';
+import { namesOf, type Expr, type Value } from './expression.js';
 import { tilesOf, type Grid, type Size, type Tile } from './tiles.js';
 
 export interface PlanOptions {
@@ -90,19 +90,29 @@ const TASK_SCOPED = [...TASK_NAMES, ...TILE_NAMES];
 /** Tasks in one run, tiles included: as many as frames may be. A million plans in well under a second. */
 export const MAX_TASKS = MAX_FRAMES;
 
-function divides(e: Expr): boolean {
-  if (e.kind === 'bin') return e.op === '/' || divides(e.left) || divides(e.right);
-  return e.kind === 'neg' && divides(e.operand);
-}
+const computes = (e: Expr): boolean => e.kind === 'bin' || (e.kind === 'neg' && computes(e.operand));
 
 /**
- * Can this template fail for some tasks and not others? Only a division can
- * (by zero). Its shape cannot change: a placeholder always becomes a number,
- * which is never empty and never holds "/" or is "." or "..", so the first
- * task's paths pass the path rules exactly when every task's do.
+ * Can this template fail for some tasks and not others? Only arithmetic on a
+ * task's values can (a division by zero, a result too large to print). Its
+ * shape cannot change: a placeholder always becomes a number, which is
+ * never empty and never holds "/" or is "." or "..", so the first task's
+ * paths pass the path rules exactly when every task's do.
  */
 function mayFailPerTask(t: Template): boolean {
-  return t.parts.some((p) => p.kind === 'expr' && divides(p.expr) && TASK_SCOPED.some((n) => namesOf(p.expr).has(n)));
+  return t.parts.some((p) => p.kind === 'expr' && computes(p.expr) && TASK_SCOPED.some((n) => namesOf(p.expr).has(n)));
+}
+
+/** Widths of %0Nd past any frame number's digits: %0999999999d made a string too long for V8. */
+const MAX_PAD = 32;
+
+function checkPadding(t: Template, where: string): Template {
+  for (const p of t.parts) {
+    if (p.kind === 'frame' && p.width > MAX_PAD) {
+      throw new UsageError(`${where} "${t.source}": %0${p.width}d pads to ${p.width} digits; at most ${MAX_PAD}`);
+    }
+  }
+  return t;
 }
 
 const isName = (p: Template['parts'][number], name: string): boolean => p.kind === 'expr' && p.expr.kind === 'name' && p.expr.name === name;
@@ -155,7 +165,7 @@ export class Plan {
     if (opts.exec === '') throw new UsageError('<exec> is empty: name the program to run on each host');
     if (opts.exec.includes('/') && !opts.exec.startsWith('/')) checkRemotePath(opts.exec, '<exec>');
 
-    this.args = opts.args.map((a, i) => parseTemplate(a, `argument ${i + 1}`, allowed));
+    this.args = opts.args.map((a, i) => checkPadding(parseTemplate(a, `argument ${i + 1}`, allowed), `argument ${i + 1}`));
     this.copies = [
       ...opts.ins.map((spec) => this.copyTemplate('--in', spec, allowed)),
       ...opts.outs.map((spec) => this.copyTemplate('--out', spec, allowed)),
@@ -167,7 +177,7 @@ export class Plan {
     const frames = framesOf(opts.frames);
     if (opts.stitch !== undefined) {
       if (!opts.tiles) throw new UsageError('--stitch needs --tiles (and --size)');
-      this.stitchTemplate = parseTemplate(opts.stitch, '--stitch', new Set([...TASK_NAMES]));
+      this.stitchTemplate = checkPadding(parseTemplate(opts.stitch, '--stitch', new Set([...TASK_NAMES])), '--stitch');
       if (!this.stitchTemplate.names.has('frame') && frames.length > 1) {
         throw new UsageError(`--stitch "${opts.stitch}" has no frame placeholder (%d, %04d) but the run has several frames`);
       }
@@ -196,8 +206,8 @@ export class Plan {
     const { src, dest } = splitCopySpec(spec, option);
     const t: CopyTemplate = {
       option,
-      src: parseTemplate(src, option, allowed),
-      dest: parseTemplate(dest, option, allowed),
+      src: checkPadding(parseTemplate(src, option, allowed), option),
+      dest: checkPadding(parseTemplate(dest, option, allowed), option),
       perTask: false,
     };
     t.perTask = usesAny(t.src, TASK_SCOPED) || usesAny(t.dest, TASK_SCOPED);
@@ -232,7 +242,9 @@ export class Plan {
       const templates = [...this.args, ...this.copies.filter((c) => c.perTask).flatMap((c) => [c.src, c.dest])].filter(mayFailPerTask);
       if (templates.length === 0) continue;
       for (const task of this.tasks) {
-        const vars = { ...task.vars, host };
+        // A task's vars are a fresh object each time: adding the host to it saves a copy per task.
+        const vars = task.vars as Record<string, Value>;
+        vars.host = host;
         for (const t of templates) expand(t, vars);
       }
     }

@@ -119,6 +119,15 @@ describe('Plan: outputs of different tasks', () => {
     expect(new Set(locals).size).toBe(plan.tasks.length);
   });
 
+  it.each([
+    [{ args: ['%0999999999d'] }, /argument 1 "%0999999999d": %0999999999d pads to 999999999 digits; at most 32/],
+    [{ outs: ['o%d=o/%033d'] }, /--out "o\/%033d": %033d pads to 33 digits/],
+    [{ args: ['%{99999999999999999999*99999999999999999999}'] }, /too large/],
+    [{ frames: parseFrameSpec('1,100000'), args: ['%{frame*100000000000}'] }, /the result 9007200000000000 is too large/],
+  ])('refuses what cannot be printed: %j', (over, message) => {
+    expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);
+  });
+
   it('finds a division by zero in any task, however far into the run', () => {
     expect(() => new Plan(base({ frames: parseFrameSpec('1,100000'), args: ['%{1/(frame-99999)}'] }))).toThrow(/division by zero/);
     expect(() => new Plan(base({ frames: parseFrameSpec('1,100000'), outs: ['o%d=o/%{1/(frame-99999)}'] }))).toThrow(/division by zero/);
