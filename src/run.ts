@@ -1,5 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { UsageError, errorMessage } from './errors.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
@@ -77,7 +77,29 @@ export function parseDuration(text: string, option = '--timeout', zeroAllowed = 
 }
 
 function isDirectory(path: string): boolean {
-  return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A local file distray will create fails, only when it is written (after
+ * the render), if a directory on its way is a file: found now instead.
+ */
+function refuseUnderFile(path: string, option: string, shown: string): void {
+  for (let dir = dirname(resolve(path)); ; dir = dirname(dir)) {
+    let kind: 'directory' | 'other' | undefined;
+    try {
+      kind = statSync(dir).isDirectory() ? 'directory' : 'other';
+    } catch {
+      kind = undefined;
+    }
+    if (kind === 'directory') return;
+    if (kind === 'other') throw new UsageError(`${option} "${shown}": ${relative('.', dir) || dir} is a file, so nothing can be written under it`);
+    if (dirname(dir) === dir) return;
+  }
 }
 
 interface Prepared {
@@ -92,14 +114,17 @@ interface Prepared {
 /** Everything that can be wrong with the command line or inventory, found before anything connects. */
 export function prepare(opts: RunOptions): Prepared {
   const frames = parseFrameSpec(opts.frames);
+  if (opts.logDir === '') throw new UsageError('--log-dir is empty; name a directory (it is created if missing)');
   if (opts.logDir !== undefined && existsSync(opts.logDir) && !isDirectory(opts.logDir)) {
     throw new UsageError(`--log-dir "${opts.logDir}" is a file; name a directory (it is created if missing)`);
   }
+  if (opts.logDir !== undefined) refuseUnderFile(join(opts.logDir, 'log'), '--log-dir', opts.logDir);
   // Found now, not when the report is written after the whole render.
   if (opts.report !== undefined) {
     const problem = entryProblem(opts.report);
     if (problem !== undefined) throw new UsageError(`--report "${opts.report}" ${problem}; name the JSON file to write, such as --report run.json`);
     if (isDirectory(opts.report)) throw new UsageError(`--report "${opts.report}" is a directory; name the JSON file to write, such as --report ${join(opts.report, 'run.json')}`);
+    refuseUnderFile(opts.report, '--report', opts.report);
   }
   const retries = opts.retries ?? 2;
   if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
@@ -136,6 +161,12 @@ export function prepare(opts: RunOptions): Prepared {
         `put the task's placeholders in the remote path too (such as %d${plan.tiled ? ' and %{tile}' : ''}), or use slots: 1`,
     );
   }
+  // Where outputs land here: checked for the first task and each host (a million stats would cost more than they find).
+  const first = plan.tasks[0];
+  if (first) for (const path of plan.localOutputs(first)) refuseUnderFile(path, '--out', path);
+  for (const h of hosts) for (const c of plan.hostOuts(h.name)) refuseUnderFile(c.local, '--out', c.local);
+  const stitched = first && plan.stitchPath(first.frame);
+  if (stitched !== undefined) refuseUnderFile(stitched, '--stitch', stitched);
   for (const input of plan.localInputs()) {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
   }

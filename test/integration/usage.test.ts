@@ -53,6 +53,11 @@ describe('malformed command lines', () => {
     [['1', 'true', '--report', '.'], /--report "\."/],
     [['1', 'true', '--retries', '99999999999999999999'], /--retries must be a whole number/],
     [['1', 'true', '--log-dir', 'x'], /--log-dir "x" is a file/],
+    [['1', 'true', '--log-dir', ''], /--log-dir is empty/],
+    [['1', 'true', '--log-dir', 'x/logs'], /--log-dir "x\/logs": x is a file, so nothing can be written under it/],
+    [['1', 'true', '--report', 'x/r.json'], /--report "x\/r\.json": x is a file/],
+    [['1', 'true', '--out', 'o%d=x/sub/o%d'], /--out "x\/sub\/o1": x is a file/],
+    [['1', 'true', '--out', 'o=x/o.%{host}'], /--out "x\/o\.local": x is a file/],
     // Sizes that took minutes and gigabytes, or crashed out of memory, before being refused.
     [['1', 'true', '--tiles', '200x200', '--size', '1000x1000'], /--tiles "200x200" makes 40000 tiles per frame; at most 10000/],
     [['1', 'true', '--tiles', '99999x99999', '--size', '99999x99999'], /at most 10000/],
