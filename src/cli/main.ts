@@ -166,6 +166,24 @@ async function runCommand(words: string[]): Promise<number> {
   }
 }
 
+const CHECK_USAGE = 'distray check <inventory> [--exec NAME] [--json] [--ssh-config FILE]';
+
+/**
+ * What cac, parsing without running, lets through: an option without its
+ * value (cac reads `--exec` at the end as the program "true") and a missing
+ * or extra inventory (read as the file "undefined").
+ */
+function checkCheckArgv(words: readonly string[], positionals: number): void {
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--') break;
+    if ((word === '--exec' || word === '--ssh-config') && (words[i + 1] === undefined || words[i + 1]!.startsWith('-'))) {
+      throw new UsageError(`${word} needs a value`);
+    }
+  }
+  if (positionals !== 1) throw new UsageError(`expected ${CHECK_USAGE}`);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
@@ -182,6 +200,8 @@ export async function main(argv: string[]): Promise<number> {
     const parsed = cli.parse(['node', 'distray', ...argv], { run: false });
     if (parsed.options.help || parsed.options.version) return 0;
     if (cli.matchedCommandName === 'check') {
+      checkCheckArgv(argv.slice(1), parsed.args.length);
+      cli.matchedCommand?.checkUnknownOptions();
       const last = (v: unknown): string | undefined => (Array.isArray(v) ? (v.at(-1) as string | undefined) : undefined);
       const exec = last(parsed.options.exec);
       const result = await check({ inventory: String(parsed.args[0]), exec, sshConfig: last(parsed.options.sshConfig) });

@@ -87,7 +87,7 @@ interface CopyTemplate {
 
 const TASK_SCOPED = [...TASK_NAMES, ...TILE_NAMES];
 
-/** Tasks in one run, tiles included: as many as frames may be. A million plans in well under a second. */
+/** Tasks in one run, tiles included: as many as frames may be. A million plan in a second or two. */
 export const MAX_TASKS = MAX_FRAMES;
 
 const computes = (e: Expr): boolean => e.kind === 'bin' || (e.kind === 'neg' && computes(e.operand));

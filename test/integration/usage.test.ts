@@ -69,6 +69,22 @@ describe('malformed command lines', () => {
     await expectUsageError(args, message);
   });
 
+  it.each([
+    [[], /expected distray check <inventory>/],
+    [['INV', 'extra'], /expected distray check <inventory>/],
+    [['INV', '--exec'], /--exec needs a value/],
+    [['INV', '--exec', '--json'], /--exec needs a value/],
+    [['INV', '--ssh-config'], /--ssh-config needs a value/],
+    [['INV', '--bogus'], /Unknown option `--bogus`/],
+  ])('refuses check %j with exit 2 and one line', async (args, message) => {
+    const r = await runCli(['check', ...args.map((a) => (a === 'INV' ? inv : a))], { cwd });
+    const what = `${args.join(' ')}: ${r.stderr}`;
+    expect(r.code, what).toBe(2);
+    expect(r.stderr, what).toMatch(/^distray: [^\n]*\n$/);
+    expect(r.stderr, what).toMatch(message);
+    expect(r.stdout, what).toBe('');
+  });
+
   it('writes the asked-for report when the rest of the line is fine but an option is malformed', async () => {
     const r = await runCli(['run', inv, '1', 'true', '--report', 'r.json', '--timeout', 'x'], { cwd });
     expect(r.code).toBe(2);
