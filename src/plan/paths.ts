@@ -12,7 +12,14 @@ export function checkRemotePath(path: string, what: string): void {
   if (path.split('/').includes('..')) {
     throw new UsageError(`${what} "${path}": remote paths must not contain ".."; they stay inside the host's workdir`);
   }
+  // A copy there would replace or remove the host shell's task records and slot locks.
+  if (path.split('/').find((p) => p !== '' && p !== '.') === CONTROL_DIR) {
+    throw new UsageError(`${what} "${path}": ${CONTROL_DIR}/ in the workdir is distray's own (its running tasks and slot locks); use another name`);
+  }
 }
+
+/** Where the host shell keeps its state in the workdir (src/ssh/wrapper.ts). */
+const CONTROL_DIR = '.distray';
 
 /**
  * Why a copy's path does not name one file or directory, or undefined when

@@ -77,6 +77,20 @@ describe('Plan', () => {
     expect(() => new Plan(base({ tiles, outs: ['t%{tile}.png=tiles/%d-%{tile}.png'], stitch: 'frames%d/' }))).toThrow(/--stitch "frames%d\/": "frames1\/" ends in "\/"/);
   });
 
+  it.each([
+    [{ ins: ['x=.distray'] }],
+    [{ ins: ['x=./.distray/leases/0.lock'] }],
+    [{ outs: ['.distray/run=got/r%d'] }],
+    [{ outs: ['.distray=got.%{host}'] }],
+    [{ exec: '.distray/x' }],
+  ])("refuses remote paths in distray's own .distray directory: %j", (over) => {
+    expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(/\.distray\/ in the workdir is distray's own/);
+  });
+
+  it('allows names that only start like it', () => {
+    expect(() => new Plan(base({ ins: ['x=.distray-assets/x', 'y=sub/.distray'] }))).not.toThrow();
+  });
+
   it('allows an absolute exec', () => {
     expect(() => new Plan(base({ exec: '/usr/bin/povray' }))).not.toThrow();
   });
