@@ -5,6 +5,7 @@
  *
  *   npm run bench                 # every scenario
  *   npm run bench -- overhead     # only the named ones
+ *   npm run bench -- plan         # planning a million tasks only: no hosts are started
  */
 import { execFileSync, spawn } from 'node:child_process';
 import sharp from 'sharp';
@@ -215,126 +216,174 @@ function hasParallel(): boolean {
   }
 }
 
+interface PlanMeasure {
+  tasks: number;
+  seconds: number;
+  markSeconds: number;
+  reportSeconds: number;
+  /** Peak memory once planned and marked, and at the very end. */
+  planPeakMB: number;
+  peakMB: number;
+}
+
+/** bench/plan.ts in a process of its own, so the peak memory is planning's alone. */
+function measurePlan(args: string[]): Promise<PlanMeasure> {
+  const script = fileURLToPath(new URL('./plan.ts', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as PlanMeasure) : reject(new Error(`bench/plan.ts ${args.join(' ')} exited ${code}`))));
+  });
+}
+
+/**
+ * What a run of a million tasks costs before it connects (plan, paths,
+ * complete tasks on a first run) and besides its renders (scheduling them,
+ * the progress view, the report). Target of issue 16: a few seconds and a
+ * few hundred MB.
+ */
+async function planRows(rows: Row[]): Promise<void> {
+  const cases: Array<[string, string[]]> = [
+    ['plan: 1,000,000 frames', ['0,999999']],
+    ['plan: 1,000,000 frames, per-task --out', ['0,999999', '--out', 'out/%04d.png=anim/%04d.png']],
+    ['plan: 100 x 10,000 tiles, --out', ['0,99', '--tiles', '100x100', '--size', '1000x1000', '--out', 't%{tile}.png=tiles/f%04d-t%{tile}.png']],
+    ['plan: 1,000,000, --out needing a collision check', ['0,999999', '--out', 'o%d=anim/%{frame*2}.png']],
+  ];
+  for (const [scenario, args] of cases) {
+    const m = await measurePlan(args);
+    const total = m.seconds + m.markSeconds;
+    rows.push({ scenario, tool: `plan, mark (peak ${m.planPeakMB.toFixed(0)} MB)`, seconds: total, ideal: 3, note: 'target: a few s, a few hundred MB' });
+    // Renders of no time on 4 slots: what remains is distray's own cost; 10 µs a task is the ideal set here.
+    rows.push({ scenario, tool: `schedule, report (peak ${m.peakMB.toFixed(0)} MB)`, seconds: m.reportSeconds, ideal: m.tasks * 10e-6 });
+  }
+}
+
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const want = (s: string): boolean => only.length === 0 || only.includes(s);
-  const farm = startFarm();
   const rows: Row[] = [];
-  try {
-    const hosts = [await farm.start('b1', 'MaxStartups 100'), await farm.start('b2', 'MaxStartups 100'), await farm.start('b3', 'MaxStartups 100')];
-    if (want('small')) {
-      // The issue's first measure: 120 frames of 0.1 s on 3 hosts x 4 slots; ideal 120 * 0.1 / 12 = 1.0 s.
-      const s = await distray(farm, 'small', hosts, [4, 4, 4], 120, [0.1, 0.1, 0.1]);
-      rows.push({ scenario: '120 frames x 0.1 s, 3 hosts x 4 slots', tool: 'distray', seconds: s, ideal: 1.0 });
-    }
-    if (want('overhead')) {
-      const s = await distray(farm, 'overhead', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.1]);
-      rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'distray', seconds: s, ideal: 2.0 });
-      // Context for the ratio: the renders alone on this machine, and what a login costs here.
-      const floor = await localFloor(workspace(farm, 'floor'), Array.from({ length: 12 }, () => ({ frames: 20, seconds: 0.1 })));
-      rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'same renders, 12 local loops', seconds: floor, ideal: 2.0 });
-      const login = await loginSeconds(farm, hosts);
-      rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: '3 logins at once (ssh true)', seconds: login, ideal: 2.0 });
-      if (hasParallel()) {
-        const p = await gnuParallel(farm, 'overhead-parallel', hosts, 4, 240, 0.1);
-        rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'GNU parallel -S --return', seconds: p, ideal: 2.0 });
+  if (want('plan')) await planRows(rows);
+  // Planning needs no hosts: `npm run bench -- plan` starts none.
+  const farmless = only.length > 0 && only.every((s) => s === 'plan');
+  if (!farmless) {
+    const farm = startFarm();
+    try {
+      const hosts = [await farm.start('b1', 'MaxStartups 100'), await farm.start('b2', 'MaxStartups 100'), await farm.start('b3', 'MaxStartups 100')];
+      if (want('small')) {
+        // The issue's first measure: 120 frames of 0.1 s on 3 hosts x 4 slots; ideal 120 * 0.1 / 12 = 1.0 s.
+        const s = await distray(farm, 'small', hosts, [4, 4, 4], 120, [0.1, 0.1, 0.1]);
+        rows.push({ scenario: '120 frames x 0.1 s, 3 hosts x 4 slots', tool: 'distray', seconds: s, ideal: 1.0 });
       }
-    }
-    if (want('inputs')) {
-      const cwd = workspace(farm, 'inputs');
-      execFileSync('head', ['-c', String(200 * 1024 * 1024), '/dev/urandom'], { stdio: ['ignore', openSync(join(cwd, 'big.bin'), 'w'), 'ignore'] });
-      mkdirSync(join(cwd, 'tex'));
-      for (let i = 0; i < 500; i++) writeFileSync(join(cwd, 'tex', `t${i}.dat`), randomBytes(2048 + ((i * 997) % 8192)));
-      const mb = 3 * 200 * 1.048576;
-      const d = await distrayInputs(farm, 'in-big', hosts, 'big.bin', cwd);
-      const s = await scpInputs(farm, hosts, 'big.bin', cwd, 'scp-big');
-      rows.push({ scenario: 'inputs: 200 MB to 3 hosts', tool: `distray (${(mb / d.seconds).toFixed(0)} MB/s)`, seconds: d.seconds, ideal: s, note: 'vs scp' });
-      rows.push({ scenario: 'inputs: 200 MB to 3 hosts', tool: `scp (${(mb / s).toFixed(0)} MB/s)`, seconds: s, ideal: s });
-      const again = await distrayInputs(farm, 'in-big', hosts, 'big.bin', cwd);
-      rows.push({ scenario: 'inputs: 200 MB again, unchanged', tool: `distray (sent ${again.sent} files)`, seconds: again.seconds, ideal: s });
-      const dt = await distrayInputs(farm, 'in-tex', hosts, 'tex', cwd);
-      const st = await scpInputs(farm, hosts, 'tex', cwd, 'scp-tex');
-      rows.push({ scenario: 'inputs: 500 small files to 3 hosts', tool: 'distray', seconds: dt.seconds, ideal: st });
-      rows.push({ scenario: 'inputs: 500 small files to 3 hosts', tool: 'scp -r', seconds: st, ideal: st });
-      const againTex = await distrayInputs(farm, 'in-tex', hosts, 'tex', cwd);
-      rows.push({ scenario: 'inputs: 500 files again, unchanged', tool: `distray (sent ${againTex.sent} files)`, seconds: againTex.seconds, ideal: st });
-    }
-    if (want('scale')) {
-      // 64 hosts of 1 slot; ideal 640 * 0.05 / 64 = 0.5 s. Every host here shares this machine's 2 cores.
-      const many: SshdHost[] = [];
-      for (let i = 0; i < 64; i++) many.push(await farm.start(`s${i}`, 'MaxStartups 100'));
-      const cwd = workspace(farm, 'scale');
-      const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${many.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'scale') })).join('\n')}\n`, 'scale.yaml');
-      const started = performance.now();
-      const cpuBefore = machineCpu();
-      let firstDone = 0;
-      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-        const child = spawn('/usr/bin/time', ['-f', 'maxrss %M cpu %U %S', process.execPath, CLI, 'run', inv, '1,640', 'sleep', '0.05', '--plain', '--report', 'report.json'], {
-          cwd,
-          env: { ...process.env, SSH_AUTH_SOCK: '' },
-          stdio: ['ignore', 'ignore', 'pipe'],
+      if (want('overhead')) {
+        const s = await distray(farm, 'overhead', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.1]);
+        rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'distray', seconds: s, ideal: 2.0 });
+        // Context for the ratio: the renders alone on this machine, and what a login costs here.
+        const floor = await localFloor(workspace(farm, 'floor'), Array.from({ length: 12 }, () => ({ frames: 20, seconds: 0.1 })));
+        rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'same renders, 12 local loops', seconds: floor, ideal: 2.0 });
+        const login = await loginSeconds(farm, hosts);
+        rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: '3 logins at once (ssh true)', seconds: login, ideal: 2.0 });
+        if (hasParallel()) {
+          const p = await gnuParallel(farm, 'overhead-parallel', hosts, 4, 240, 0.1);
+          rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'GNU parallel -S --return', seconds: p, ideal: 2.0 });
+        }
+      }
+      if (want('inputs')) {
+        const cwd = workspace(farm, 'inputs');
+        execFileSync('head', ['-c', String(200 * 1024 * 1024), '/dev/urandom'], { stdio: ['ignore', openSync(join(cwd, 'big.bin'), 'w'), 'ignore'] });
+        mkdirSync(join(cwd, 'tex'));
+        for (let i = 0; i < 500; i++) writeFileSync(join(cwd, 'tex', `t${i}.dat`), randomBytes(2048 + ((i * 997) % 8192)));
+        const mb = 3 * 200 * 1.048576;
+        const d = await distrayInputs(farm, 'in-big', hosts, 'big.bin', cwd);
+        const s = await scpInputs(farm, hosts, 'big.bin', cwd, 'scp-big');
+        rows.push({ scenario: 'inputs: 200 MB to 3 hosts', tool: `distray (${(mb / d.seconds).toFixed(0)} MB/s)`, seconds: d.seconds, ideal: s, note: 'vs scp' });
+        rows.push({ scenario: 'inputs: 200 MB to 3 hosts', tool: `scp (${(mb / s).toFixed(0)} MB/s)`, seconds: s, ideal: s });
+        const again = await distrayInputs(farm, 'in-big', hosts, 'big.bin', cwd);
+        rows.push({ scenario: 'inputs: 200 MB again, unchanged', tool: `distray (sent ${again.sent} files)`, seconds: again.seconds, ideal: s });
+        const dt = await distrayInputs(farm, 'in-tex', hosts, 'tex', cwd);
+        const st = await scpInputs(farm, hosts, 'tex', cwd, 'scp-tex');
+        rows.push({ scenario: 'inputs: 500 small files to 3 hosts', tool: 'distray', seconds: dt.seconds, ideal: st });
+        rows.push({ scenario: 'inputs: 500 small files to 3 hosts', tool: 'scp -r', seconds: st, ideal: st });
+        const againTex = await distrayInputs(farm, 'in-tex', hosts, 'tex', cwd);
+        rows.push({ scenario: 'inputs: 500 files again, unchanged', tool: `distray (sent ${againTex.sent} files)`, seconds: againTex.seconds, ideal: st });
+      }
+      if (want('scale')) {
+        // 64 hosts of 1 slot; ideal 640 * 0.05 / 64 = 0.5 s. Every host here shares this machine's 2 cores.
+        const many: SshdHost[] = [];
+        for (let i = 0; i < 64; i++) many.push(await farm.start(`s${i}`, 'MaxStartups 100'));
+        const cwd = workspace(farm, 'scale');
+        const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${many.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'scale') })).join('\n')}\n`, 'scale.yaml');
+        const started = performance.now();
+        const cpuBefore = machineCpu();
+        let firstDone = 0;
+        const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn('/usr/bin/time', ['-f', 'maxrss %M cpu %U %S', process.execPath, CLI, 'run', inv, '1,640', 'sleep', '0.05', '--plain', '--report', 'report.json'], {
+            cwd,
+            env: { ...process.env, SSH_AUTH_SOCK: '' },
+            stdio: ['ignore', 'ignore', 'pipe'],
+          });
+          let stderr = '';
+          child.stderr.on('data', (c: Buffer) => {
+            stderr += c.toString();
+            if (!firstDone && / done on /.test(stderr)) firstDone = performance.now();
+          });
+          child.on('close', (code) => resolve({ code, stderr }));
         });
-        let stderr = '';
-        child.stderr.on('data', (c: Buffer) => {
-          stderr += c.toString();
-          if (!firstDone && / done on /.test(stderr)) firstDone = performance.now();
-        });
-        child.on('close', (code) => resolve({ code, stderr }));
-      });
-      const seconds = (performance.now() - started) / 1000;
-      if (r.code !== 0) throw new Error(`scale failed:\n${r.stderr.slice(-2000)}`);
-      phases('scale', { seconds, code: r.code, stderr: r.stderr, cpu: machineCpu() - cpuBefore }, join(cwd, 'report.json'));
-      const rss = Number(/maxrss (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
-      const own = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
-      console.error(`scale: the controller itself used ${own ? (Number(own[1]) + Number(own[2])).toFixed(1) : '?'} s of CPU`);
-      const firstStart = (firstDone - started) / 1000 - 0.05;
-      rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: `distray (peak ${rss.toFixed(0)} MB)`, seconds, ideal: 0.5 });
-      rows.push({ scenario: 'scale: first frame started after', tool: 'distray', seconds: firstStart, ideal: 3, note: 'target: within 3 s' });
-      // What the 64 logins alone cost on this machine's 2 cores, with no work at all.
-      rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: '64 logins at once (ssh true)', seconds: await loginSeconds(farm, many), ideal: 0.5 });
-      await Promise.all(many.map((h) => h.stop()));
+        const seconds = (performance.now() - started) / 1000;
+        if (r.code !== 0) throw new Error(`scale failed:\n${r.stderr.slice(-2000)}`);
+        phases('scale', { seconds, code: r.code, stderr: r.stderr, cpu: machineCpu() - cpuBefore }, join(cwd, 'report.json'));
+        const rss = Number(/maxrss (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
+        const own = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
+        console.error(`scale: the controller itself used ${own ? (Number(own[1]) + Number(own[2])).toFixed(1) : '?'} s of CPU`);
+        const firstStart = (firstDone - started) / 1000 - 0.05;
+        rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: `distray (peak ${rss.toFixed(0)} MB)`, seconds, ideal: 0.5 });
+        rows.push({ scenario: 'scale: first frame started after', tool: 'distray', seconds: firstStart, ideal: 3, note: 'target: within 3 s' });
+        // What the 64 logins alone cost on this machine's 2 cores, with no work at all.
+        rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: '64 logins at once (ssh true)', seconds: await loginSeconds(farm, many), ideal: 0.5 });
+        await Promise.all(many.map((h) => h.stop()));
+      }
+      if (want('stitch')) {
+        // 16 tiles of 3840x2160, region-only PNGs, stitched into one PNG; the same composite by ImageMagick.
+        const cwd = workspace(farm, 'stitch');
+        const size = { width: 3840, height: 2160 };
+        const tiles = tilesOf({ cols: 4, rows: 4 }, size);
+        const noise = randomBytes(size.width * size.height * 3);
+        const parts = await Promise.all(
+          tiles.map(async (t) => {
+            const path = join(cwd, `t${t.index}.png`);
+            await sharp(noise, { raw: { ...size, channels: 3 } })
+              .extract({ left: t.x0, top: t.y0, width: t.x1 - t.x0, height: t.y1 - t.y0 })
+              .png({ compressionLevel: 1 })
+              .toFile(path);
+            return { tile: t, path };
+          }),
+        );
+        let started = performance.now();
+        await stitchFrame(parts, size, join(cwd, 'frame.png'));
+        const ours = (performance.now() - started) / 1000;
+        const args = ['-size', `${size.width}x${size.height}`, 'xc:black'];
+        for (const p of parts) args.push(p.path, '-geometry', `+${p.tile.x0}+${p.tile.y0}`, '-composite');
+        args.push(join(cwd, 'frame-im.png'));
+        started = performance.now();
+        execFileSync('/usr/bin/convert', args);
+        const im = (performance.now() - started) / 1000;
+        rows.push({ scenario: 'stitch: 16 tiles of 3840x2160 to PNG', tool: 'distray (sharp)', seconds: ours, ideal: im, note: 'vs ImageMagick' });
+        rows.push({ scenario: 'stitch: 16 tiles of 3840x2160 to PNG', tool: 'ImageMagick convert', seconds: im, ideal: im });
+      }
+      if (want('uneven')) {
+        // One host 4x slower. The issue's measure is the best makespan for pull scheduling (2.8 s,
+        // simulated with no overhead); no schedule at all beats 240 / (8 + 1) * 0.1 = 2.67 s.
+        const s = await distray(farm, 'uneven', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.4]);
+        const pull = pullSchedule(240, [4, 4, 4], [0.1, 0.1, 0.4]);
+        rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray', seconds: s, ideal: pull.makespan, note: 'vs pull, no overhead' });
+        // The machine's own floor: the same renders by 12 local loops, each given the frames pull scheduling gives its slot.
+        const floor = await localFloor(workspace(farm, 'floor-uneven'), pull.lanes);
+        rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'same renders, 12 local loops', seconds: floor, ideal: pull.makespan });
+        rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray vs any schedule', seconds: s, ideal: (240 / 9) * 0.1 });
+      }
+    } finally {
+      await farm.stop();
     }
-    if (want('stitch')) {
-      // 16 tiles of 3840x2160, region-only PNGs, stitched into one PNG; the same composite by ImageMagick.
-      const cwd = workspace(farm, 'stitch');
-      const size = { width: 3840, height: 2160 };
-      const tiles = tilesOf({ cols: 4, rows: 4 }, size);
-      const noise = randomBytes(size.width * size.height * 3);
-      const parts = await Promise.all(
-        tiles.map(async (t) => {
-          const path = join(cwd, `t${t.index}.png`);
-          await sharp(noise, { raw: { ...size, channels: 3 } })
-            .extract({ left: t.x0, top: t.y0, width: t.x1 - t.x0, height: t.y1 - t.y0 })
-            .png({ compressionLevel: 1 })
-            .toFile(path);
-          return { tile: t, path };
-        }),
-      );
-      let started = performance.now();
-      await stitchFrame(parts, size, join(cwd, 'frame.png'));
-      const ours = (performance.now() - started) / 1000;
-      const args = ['-size', `${size.width}x${size.height}`, 'xc:black'];
-      for (const p of parts) args.push(p.path, '-geometry', `+${p.tile.x0}+${p.tile.y0}`, '-composite');
-      args.push(join(cwd, 'frame-im.png'));
-      started = performance.now();
-      execFileSync('/usr/bin/convert', args);
-      const im = (performance.now() - started) / 1000;
-      rows.push({ scenario: 'stitch: 16 tiles of 3840x2160 to PNG', tool: 'distray (sharp)', seconds: ours, ideal: im, note: 'vs ImageMagick' });
-      rows.push({ scenario: 'stitch: 16 tiles of 3840x2160 to PNG', tool: 'ImageMagick convert', seconds: im, ideal: im });
-    }
-    if (want('uneven')) {
-      // One host 4x slower. The issue's measure is the best makespan for pull scheduling (2.8 s,
-      // simulated with no overhead); no schedule at all beats 240 / (8 + 1) * 0.1 = 2.67 s.
-      const s = await distray(farm, 'uneven', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.4]);
-      const pull = pullSchedule(240, [4, 4, 4], [0.1, 0.1, 0.4]);
-      rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray', seconds: s, ideal: pull.makespan, note: 'vs pull, no overhead' });
-      // The machine's own floor: the same renders by 12 local loops, each given the frames pull scheduling gives its slot.
-      const floor = await localFloor(workspace(farm, 'floor-uneven'), pull.lanes);
-      rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'same renders, 12 local loops', seconds: floor, ideal: pull.makespan });
-      rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray vs any schedule', seconds: s, ideal: (240 / 9) * 0.1 });
-    }
-  } finally {
-    await farm.stop();
   }
   const w = Math.max(...rows.map((r) => r.scenario.length));
   console.log(`${'scenario'.padEnd(w)}  ${'tool'.padEnd(26)} ${'seconds'.padStart(8)} ${'ideal'.padStart(7)} ${'ratio'.padStart(6)}`);

@@ -1,14 +1,14 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import PQueue from 'p-queue';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { pathsMade, recordMade } from './clean/manifest.js';
 import { UsageError, errorMessage } from './errors.js';
-export { parseDuration } from './plan/duration.js';
+export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './plan/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
 import type { HostConfig } from './inventory/types.js';
 import { parseDuration } from './plan/duration.js';
 import { parseFrameSpec } from './plan/frames.js';
+import { entryProblem } from './plan/paths.js';
 import { Plan } from './plan/plan.js';
 import { parseGrid, parseSize, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
@@ -21,6 +21,7 @@ import { shellJoin } from './ssh/quote.js';
 import type { Client, ConnectContext } from './ssh/connect.js';
 import { isComplete } from './transfer/complete.js';
 import { download } from './transfer/copies.js';
+import { DirectoryListings } from './transfer/listing.js';
 
 export interface RunOptions {
   inventory: string;
@@ -57,9 +58,38 @@ export interface RunOptions {
 
 const MAX_CONSECUTIVE_FAILURES = 3;
 
+/** A stitched frame's canvas is width x height x up to 8 bytes: 2 GB at this many pixels (sharp's own default limit). */
+export const MAX_STITCH_PIXELS = 16383 * 16383;
+
 /** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
 export const DEFAULT_GRACE_MS = 30_000;
 
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A local file distray will create fails, only when it is written (after
+ * the render), if a directory on its way is a file: found now instead.
+ */
+function refuseUnderFile(path: string, option: string, shown: string): void {
+  for (let dir = dirname(resolve(path)); ; dir = dirname(dir)) {
+    let kind: 'directory' | 'other' | undefined;
+    try {
+      kind = statSync(dir).isDirectory() ? 'directory' : 'other';
+    } catch {
+      kind = undefined;
+    }
+    if (kind === 'directory') return;
+    if (kind === 'other') throw new UsageError(`${option} "${shown}": ${relative('.', dir) || dir} is a file, so nothing can be written under it`);
+    if (dirname(dir) === dir) return;
+  }
+}
 
 interface Prepared {
   hosts: HostConfig[];
@@ -73,8 +103,20 @@ interface Prepared {
 /** Everything that can be wrong with the command line or inventory, found before anything connects. */
 export function prepare(opts: RunOptions): Prepared {
   const frames = parseFrameSpec(opts.frames);
+  if (opts.logDir === '') throw new UsageError('--log-dir is empty; name a directory (it is created if missing)');
+  if (opts.logDir !== undefined && existsSync(opts.logDir) && !isDirectory(opts.logDir)) {
+    throw new UsageError(`--log-dir "${opts.logDir}" is a file; name a directory (it is created if missing)`);
+  }
+  if (opts.logDir !== undefined) refuseUnderFile(join(opts.logDir, 'log'), '--log-dir', opts.logDir);
+  // Found now, not when the report is written after the whole render.
+  if (opts.report !== undefined) {
+    const problem = entryProblem(opts.report);
+    if (problem !== undefined) throw new UsageError(`--report "${opts.report}" ${problem}; name the JSON file to write, such as --report run.json`);
+    if (isDirectory(opts.report)) throw new UsageError(`--report "${opts.report}" is a directory; name the JSON file to write, such as --report ${join(opts.report, 'run.json')}`);
+    refuseUnderFile(opts.report, '--report', opts.report);
+  }
   const retries = opts.retries ?? 2;
-  if (!Number.isInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
+  if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
   if (opts.keepLogs !== undefined && (!Number.isInteger(opts.keepLogs) || opts.keepLogs < 0)) {
     throw new UsageError('--keep-logs must be a whole number of at least 0 (0 keeps every run\'s logs)');
   }
@@ -86,6 +128,12 @@ export function prepare(opts: RunOptions): Prepared {
     );
   }
   const tiles = opts.tiles ? { grid: parseGrid(opts.tiles), size: parseSize(opts.size!) } : undefined;
+  if (tiles && opts.stitch !== undefined && tiles.size.width * tiles.size.height > MAX_STITCH_PIXELS) {
+    throw new UsageError(
+      `--size ${opts.size} is too large to --stitch: the stitcher holds a whole frame in memory (up to 8 bytes a pixel), ` +
+        `and at most ${MAX_STITCH_PIXELS} pixels (such as 16383x16383) are allowed; render tiles without --stitch and assemble them with another tool`,
+    );
+  }
   const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
   const plan = new Plan({
     frames,
@@ -105,6 +153,12 @@ export function prepare(opts: RunOptions): Prepared {
         `put the task's placeholders in the remote path too (such as %d${plan.tiled ? ' and %{tile}' : ''}), or use slots: 1`,
     );
   }
+  // Where outputs land here: checked for the first task and each host (a million stats would cost more than they find).
+  const first = plan.tasks[0];
+  if (first) for (const path of plan.localOutputs(first)) refuseUnderFile(path, '--out', path);
+  for (const h of hosts) for (const c of plan.hostOuts(h.name)) refuseUnderFile(c.local, '--out', c.local);
+  const stitched = first && plan.stitchPath(first.frame);
+  if (stitched !== undefined) refuseUnderFile(stitched, '--stitch', stitched);
   for (const input of plan.localInputs()) {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
   }
@@ -226,16 +280,28 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   return summary;
 }
 
-/** Tasks whose local outputs are already complete are not rendered again. */
-async function markComplete(plan: Plan, records: TaskRecord[]): Promise<void> {
-  const queue = new PQueue({ concurrency: 8 });
-  for (const r of records) {
-    const outputs = plan.localOutputs(r.task);
-    if (outputs.length === 0) continue;
-    void queue.add(async () => {
+/**
+ * Tasks whose local outputs are already complete are not rendered again.
+ * Each output directory is listed once: a file that is not there needs no
+ * stat, so a first run of a million tasks costs a few listings, not a
+ * million system calls. Eight checks at a time, pulled from one cursor
+ * rather than a queue of a million closures.
+ */
+export async function markComplete(plan: Plan, records: readonly TaskRecord[]): Promise<void> {
+  if (!plan.hasLocalOutputs) return;
+  const listings = new DirectoryListings();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < records.length) {
+      const r = records[next++]!;
+      if (r.status !== 'pending') continue;
+      const outputs = plan.localOutputs(r.task);
+      let present = true;
+      for (const o of outputs) if (!(await listings.has(o))) present = false;
+      if (!present) continue;
       const complete = await Promise.all(outputs.map(isComplete));
       if (complete.every(Boolean)) r.status = 'skipped';
-    });
-  }
-  await queue.onIdle();
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
 }

@@ -6,6 +6,7 @@ import { PlainProgress, QuietProgress, TerminalProgress } from '../report/progre
 import { chooseView } from '../report/view.js';
 import { finalLines } from '../report/failures.js';
 import { writeReport } from '../report/summary.js';
+import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
 import { splitRunArgv, type RunArgv } from './argv.js';
@@ -70,6 +71,26 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
+/** Prints why the run could not go, writes the report if one was asked for, and returns the exit status. */
+async function runFailed(err: unknown, report: string | undefined): Promise<number> {
+  const code = exitCodeFor(err);
+  printError(errorMessage(err));
+  if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+  // Not where the report itself is what is wrong (a directory, a name ending in "/").
+  if (report && entryProblem(report) === undefined) {
+    await writeReport(report, {
+      ok: false,
+      exitCode: code,
+      startedAt: new Date().toISOString(),
+      seconds: 0,
+      tasks: [],
+      hosts: [],
+      errors: [errorMessage(err)],
+    }).catch(() => {});
+  }
+  return code;
+}
+
 async function runCommand(words: string[]): Promise<number> {
   // First of all: from here on a Ctrl+C stops the run cleanly and writes its report.
   const interrupt = interruptController();
@@ -78,8 +99,8 @@ async function runCommand(words: string[]): Promise<number> {
     argv = splitRunArgv(words);
   } catch (err) {
     interrupt.dispose();
-    printError(errorMessage(err));
-    return exitCodeFor(err);
+    // A malformed command line (an option twice, a missing value) is a usage error like any other.
+    return runFailed(err, undefined);
   }
   if (argv.help) {
     interrupt.dispose();
@@ -127,24 +148,27 @@ async function runCommand(words: string[]): Promise<number> {
     if (!o['dry-run']) for (const entry of finalLines(summary)) process.stderr.write(`distray: ${entry}\n`);
     return summary.exitCode;
   } catch (err) {
-    const code = exitCodeFor(err);
-    printError(errorMessage(err));
-    if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-    if (report) {
-      await writeReport(report, {
-        ok: false,
-        exitCode: code,
-        startedAt: new Date().toISOString(),
-        seconds: 0,
-        tasks: [],
-        hosts: [],
-        errors: [errorMessage(err)],
-      }).catch(() => {});
-    }
-    return code;
+    return runFailed(err, report);
   } finally {
     interrupt.dispose();
   }
+}
+
+/**
+ * What cac, parsing without running, lets through: an option without its
+ * value (cac reads `--exec` at the end as the program "true") and a missing
+ * or extra inventory (read as the file "undefined").
+ */
+function checkCheckArgv(words: readonly string[], positionals: number): void {
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--') break;
+    if ((word === '--exec' || word === '--ssh-config') && (words[i + 1] === undefined || words[i + 1]!.startsWith('-'))) {
+      throw new UsageError(`${word} needs a value`);
+    }
+  }
+  if (positionals === 0) throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
+  if (positionals !== 1) throw new UsageError(`expected ${CHECK_USAGE}: one inventory`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -173,6 +197,8 @@ export async function main(argv: string[]): Promise<number> {
     const parsed = cli.parse(['node', 'distray', ...argv], { run: false });
     if (parsed.options.help || parsed.options.version) return 0;
     if (cli.matchedCommandName === 'check') {
+      checkCheckArgv(argv.slice(1), parsed.args.length);
+      cli.matchedCommand?.checkUnknownOptions();
       const last = (v: unknown): string | undefined => (Array.isArray(v) ? (v.at(-1) as string | undefined) : undefined);
       const exec = last(parsed.options.exec);
       const inventory = parsed.args[0];

@@ -1,6 +1,6 @@
 import { UsageError } from '../errors.js';
-import { framesOf, type FrameSpec } from './frames.js';
-import { checkRemotePath, splitCopySpec } from './paths.js';
+import { MAX_FRAMES, framesOf, type FrameSpec } from './frames.js';
+import { checkRemotePath, entryProblem, entrySuggestion, splitCopySpec } from './paths.js';
 import {
   HOST_NAMES,
   TASK_NAMES,
@@ -11,6 +11,7 @@ import {
   type Template,
   type Vars,
 } from './placeholders.js';
+import { namesOf, type Expr, type Value } from './expression.js';
 import { tilesOf, type Grid, type Size, type Tile } from './tiles.js';
 
 export interface PlanOptions {
@@ -35,12 +36,48 @@ export interface Copy {
 
 export interface Task {
   /** Position in the plan; stable across reruns of the same command. */
-  index: number;
-  frame: number;
-  tile: Tile | null;
+  readonly index: number;
+  readonly frame: number;
+  readonly tile: Tile | null;
   /** "frame 7" or "frame 7 tile 3": how messages name the task. */
-  label: string;
-  vars: Vars;
+  readonly label: string;
+  readonly vars: Vars;
+}
+
+/**
+ * A task as the plan keeps it: its frame and tile, and nothing derived. A run
+ * can hold a million of them for its whole length, so the label and the
+ * placeholder values are made when asked for.
+ */
+class PlannedTask implements Task {
+  constructor(
+    readonly index: number,
+    readonly frame: number,
+    readonly tile: Tile | null,
+    private readonly size: Size | undefined,
+  ) {}
+
+  get label(): string {
+    return this.tile ? `frame ${this.frame} tile ${this.tile.index}` : `frame ${this.frame}`;
+  }
+
+  get vars(): Vars {
+    const t = this.tile;
+    if (!t || !this.size) return { frame: this.frame };
+    return {
+      frame: this.frame,
+      tile: t.index,
+      tiles: t.count,
+      x0: t.x0,
+      y0: t.y0,
+      x1: t.x1,
+      y1: t.y1,
+      w: t.x1 - t.x0,
+      h: t.y1 - t.y0,
+      width: this.size.width,
+      height: this.size.height,
+    };
+  }
 }
 
 interface CopyTemplate {
@@ -51,6 +88,58 @@ interface CopyTemplate {
 }
 
 const TASK_SCOPED = [...TASK_NAMES, ...TILE_NAMES];
+
+/** Tasks in one run, tiles included: as many as frames may be. A million plan in a second or two. */
+export const MAX_TASKS = MAX_FRAMES;
+
+const computes = (e: Expr): boolean => e.kind === 'bin' || (e.kind === 'neg' && computes(e.operand));
+
+/**
+ * Can this template fail for some tasks and not others? Only arithmetic on a
+ * task's values can (a division by zero, a result too large to print). Its
+ * shape cannot change: a placeholder always becomes a number, which is
+ * never empty and never holds "/" or is "." or "..", so the first task's
+ * paths pass the path rules exactly when every task's do.
+ */
+function mayFailPerTask(t: Template): boolean {
+  return t.parts.some((p) => p.kind === 'expr' && computes(p.expr) && TASK_SCOPED.some((n) => namesOf(p.expr).has(n)));
+}
+
+/** Widths of %0Nd past any frame number's digits: %0999999999d made a string too long for V8. */
+const MAX_PAD = 32;
+
+function checkPadding(t: Template, where: string): Template {
+  for (const p of t.parts) {
+    if (p.kind === 'frame' && p.width > MAX_PAD) {
+      throw new UsageError(`${where} "${t.source}": %0${p.width}d pads to ${p.width} digits; at most ${MAX_PAD}`);
+    }
+  }
+  return t;
+}
+
+const isName = (p: Template['parts'][number], name: string): boolean => p.kind === 'expr' && p.expr.kind === 'name' && p.expr.name === name;
+const digitsOnly = /^[0-9]*$/;
+
+/**
+ * Does this template give every task its own path, by construction? One %d
+ * (or %0Nd) does when the run has no tiles: distinct numbers give distinct
+ * digits, and the text around them is the same for every frame. With tiles,
+ * one %d and one %{tile} do when the text between them holds a character
+ * that is not a digit (as in f%04d-t%{tile}.png or %d-%{tile}): that is
+ * where one number ends and the other begins.
+ */
+function distinctPerTask(t: Template, tiled: boolean): boolean {
+  const frames = t.parts.filter((p) => p.kind === 'frame' || isName(p, 'frame'));
+  const others = t.parts.filter((p) => p.kind === 'expr' && !isName(p, 'frame'));
+  if (frames.length !== 1) return false;
+  if (!tiled) return others.length === 0;
+  if (others.length !== 1 || !isName(others[0]!, 'tile')) return false;
+  // A tile number has no "-" and a frame's "-" can only lead it, so any text but digits tells them apart.
+  const a = t.parts.indexOf(frames[0]!);
+  const b = t.parts.indexOf(others[0]!);
+  const between = t.parts.slice(Math.min(a, b) + 1, Math.max(a, b));
+  return between.some((p) => p.kind === 'text' && !digitsOnly.test(p.text));
+}
 
 /**
  * The pure plan of a run: frames x tiles -> tasks, with every placeholder and
@@ -64,6 +153,11 @@ export class Plan {
   private readonly copies: CopyTemplate[];
   private readonly stitchTemplate: Template | undefined;
   private readonly hostNames: readonly string[];
+  /** The copies by kind, sorted once: asked for per task, per attempt. */
+  private readonly perTaskIns: CopyTemplate[];
+  private readonly perTaskOuts: CopyTemplate[];
+  private readonly perHostIns: CopyTemplate[];
+  private readonly perHostOuts: CopyTemplate[];
 
   constructor(opts: PlanOptions) {
     const allowed = new Set<string>([...TASK_NAMES, ...HOST_NAMES, ...(opts.tiles ? TILE_NAMES : [])]);
@@ -73,44 +167,36 @@ export class Plan {
     if (opts.exec === '') throw new UsageError('<exec> is empty: name the program to run on each host');
     if (opts.exec.includes('/') && !opts.exec.startsWith('/')) checkRemotePath(opts.exec, '<exec>');
 
-    this.args = opts.args.map((a, i) => parseTemplate(a, `argument ${i + 1}`, allowed));
+    this.args = opts.args.map((a, i) => checkPadding(parseTemplate(a, `argument ${i + 1}`, allowed), `argument ${i + 1}`));
     this.copies = [
       ...opts.ins.map((spec) => this.copyTemplate('--in', spec, allowed)),
       ...opts.outs.map((spec) => this.copyTemplate('--out', spec, allowed)),
     ];
+    this.perTaskIns = this.copies.filter((c) => c.perTask && c.option === '--in');
+    this.perTaskOuts = this.copies.filter((c) => c.perTask && c.option === '--out');
+    this.perHostIns = this.copies.filter((c) => !c.perTask && c.option === '--in');
+    this.perHostOuts = this.copies.filter((c) => !c.perTask && c.option === '--out');
+    const frames = framesOf(opts.frames);
     if (opts.stitch !== undefined) {
       if (!opts.tiles) throw new UsageError('--stitch needs --tiles (and --size)');
-      this.stitchTemplate = parseTemplate(opts.stitch, '--stitch', new Set([...TASK_NAMES]));
-      if (!this.stitchTemplate.names.has('frame') && framesOf(opts.frames).length > 1) {
+      this.stitchTemplate = checkPadding(parseTemplate(opts.stitch, '--stitch', new Set([...TASK_NAMES])), '--stitch');
+      if (!this.stitchTemplate.names.has('frame') && frames.length > 1) {
         throw new UsageError(`--stitch "${opts.stitch}" has no frame placeholder (%d, %04d) but the run has several frames`);
       }
     }
 
+    const size = opts.tiles?.size;
     const tiles = opts.tiles ? tilesOf(opts.tiles.grid, opts.tiles.size) : [null];
-    const tasks: Task[] = [];
-    for (const frame of framesOf(opts.frames)) {
-      for (const tile of tiles) {
-        const vars: Record<string, number> = { frame };
-        if (tile && opts.tiles) {
-          Object.assign(vars, {
-            tile: tile.index,
-            tiles: tile.count,
-            x0: tile.x0,
-            y0: tile.y0,
-            x1: tile.x1,
-            y1: tile.y1,
-            w: tile.x1 - tile.x0,
-            h: tile.y1 - tile.y0,
-            width: opts.tiles.size.width,
-            height: opts.tiles.size.height,
-          });
-        }
-        const label = tile ? `frame ${frame} tile ${tile.index}` : `frame ${frame}`;
-        tasks.push({ index: tasks.length, frame, tile, label, vars });
-      }
+    if (frames.length * tiles.length > MAX_TASKS) {
+      throw new UsageError(
+        `${frames.length} frames of ${tiles.length} tiles make ${frames.length * tiles.length} tasks; at most ${MAX_TASKS} are allowed in one run (split it into several runs, or use fewer tiles)`,
+      );
     }
+    const tasks: Task[] = new Array<Task>(frames.length * tiles.length);
+    let index = 0;
+    for (const frame of frames) for (const tile of tiles) tasks[index] = new PlannedTask(index++, frame, tile, size);
     this.tasks = tasks;
-    this.validate();
+    this.validate(frames);
     if (this.stitchTemplate && this.tasks[0] && this.tileImage(this.tasks[0]) === undefined) {
       throw new UsageError(
         '--stitch needs the tiles back: add an --out whose local path is a per-tile image, such as --out tile.png=tiles/f%04d-t%{tile}.png',
@@ -131,8 +217,8 @@ export class Plan {
     }
     const t: CopyTemplate = {
       option,
-      src: parseTemplate(src, option, allowed),
-      dest: parseTemplate(dest, option, allowed),
+      src: checkPadding(parseTemplate(src, option, allowed), option),
+      dest: checkPadding(parseTemplate(dest, option, allowed), option),
       perTask: false,
     };
     t.perTask = usesAny(t.src, TASK_SCOPED) || usesAny(t.dest, TASK_SCOPED);
@@ -149,37 +235,66 @@ export class Plan {
     return t;
   }
 
-  /** Expands every template of every task (for each host where `%{host}` is used) so errors surface now. */
-  private validate(): void {
+  /**
+   * Expands every template that can fail or change shape for some task (for
+   * each host where `%{host}` is used) so errors surface now. A template of
+   * text and %d expands alike for every task: the first task stands for all.
+   */
+  private validate(frames: readonly number[]): void {
     const hosts = this.hostNames;
     const usesHost = this.args.some((a) => a.names.has('host')) || this.copies.some((c) => c.src.names.has('host') || c.dest.names.has('host'));
     const sample = usesHost ? hosts : hosts.slice(0, 1);
-    const seenOutputs = new Map<string, string>();
+    const first = this.tasks[0];
     for (const host of sample) {
-      for (const c of this.copies.filter((c) => !c.perTask)) this.expandCopy(c, {}, host);
+      for (const c of this.copies.filter((c) => !c.perTask)) this.expandCopy(c, { host });
+      if (!first) continue;
+      this.argv(first, host);
+      for (const c of this.copies.filter((c) => c.perTask)) this.expandCopy(c, { ...first.vars, host });
+      const templates = [...this.args, ...this.copies.filter((c) => c.perTask).flatMap((c) => [c.src, c.dest])].filter(mayFailPerTask);
+      if (templates.length === 0) continue;
       for (const task of this.tasks) {
-        this.argv(task, host);
-        for (const c of this.copies.filter((c) => c.perTask)) {
-          const copy = this.expandCopy(c, task.vars, host);
-          if (c.option !== '--out') continue;
-          const other = seenOutputs.get(copy.local);
-          if (other !== undefined && other !== task.label) {
-            throw new UsageError(
-              `--out "${c.dest.source}": ${other} and ${task.label} would both write ${copy.local}; add ${this.tiled ? '%{tile}' : '%d'} to it`,
-            );
-          }
-          seenOutputs.set(copy.local, task.label);
-        }
+        // A task's vars are a fresh object each time: adding the host to it saves a copy per task.
+        const vars = task.vars as Record<string, Value>;
+        vars.host = host;
+        for (const t of templates) expand(t, vars);
       }
     }
+    for (const c of this.perTaskOuts) this.checkDistinctOutputs(c);
     if (this.stitchTemplate) {
-      const seen = new Set<string>();
-      for (const t of this.tasks) seen.add(expand(this.stitchTemplate, t.vars));
+      for (const frame of mayFailPerTask(this.stitchTemplate) ? frames : frames.slice(0, 1)) {
+        const path = expand(this.stitchTemplate, { frame });
+        const problem = entryProblem(path);
+        if (problem !== undefined) throw new UsageError(`--stitch "${this.stitchTemplate.source}": "${path}" ${problem}; name the image file to write, such as frames/f%04d.png`);
+      }
     }
   }
 
-  private expandCopy(c: CopyTemplate, vars: Vars, host: string): Copy {
-    const all = { ...vars, host };
+  /** Two tasks writing one local file would overwrite each other's output. */
+  private checkDistinctOutputs(c: CopyTemplate): void {
+    if (distinctPerTask(c.dest, this.tiled)) return;
+    // The task's index, not its label: a million labels would be a hundred MB.
+    const seen = new Map<string, number>();
+    for (const task of this.tasks) {
+      const local = expand(c.dest, task.vars);
+      const other = seen.get(local);
+      if (other !== undefined) {
+        throw new UsageError(
+          `--out "${c.dest.source}": ${this.tasks[other]!.label} and ${task.label} would both write ${local}; ${this.distinctHint(c.dest)}`,
+        );
+      }
+      seen.set(local, task.index);
+    }
+  }
+
+  private distinctHint(t: Template): string {
+    const needed = this.tiled ? ['frame', 'tile'] : ['frame'];
+    const missing = needed.filter((n) => !t.names.has(n));
+    if (missing.length > 0) return `add ${missing.map((n) => (n === 'frame' ? '%d' : '%{tile}')).join(' and ')} to it`;
+    return `keep the numbers apart, such as ${this.tiled ? 'f%04d-t%{tile}' : 'f%04d'}`;
+  }
+
+  /** `all` holds the task's values and `host`. */
+  private expandCopy(c: CopyTemplate, all: Vars): Copy {
     const src = expand(c.src, all);
     const dest = expand(c.dest, all);
     // An output ending with "/" is a directory (both sides); any other is a regular file.
@@ -188,6 +303,27 @@ export class Plan {
     const copy: Copy = c.option === '--in' ? { local: src, remote: dest } : { local: trim(dest), remote: trim(src), ...(dir ? { dir } : {}) };
     checkRemotePath(copy.remote, c.option === '--in' ? `--in DEST` : `--out SRC`);
     if (copy.local === '') throw new UsageError(`${c.option} "${c.src.source}": the local path is empty`);
+    // What a copy writes must be one entry: on the host for --in, here for --out.
+    const written = c.option === '--in' ? copy.remote : copy.local;
+    const problem = entryProblem(written);
+    if (problem !== undefined) {
+      const spec = c.src.source === c.dest.source ? c.src.source : `${c.src.source}=${c.dest.source}`;
+      const side = c.option === '--in' ? "its DEST, the path on the host," : 'its DEST, the local path,';
+      // Spelt with the user's placeholders, not this task's values.
+      const fixed = entrySuggestion(c.dest.source, c.src.source);
+      throw new UsageError(
+        `${c.option} "${spec}": ${side} "${written}" ${problem}; DEST must name the file or directory the copy creates, ` +
+          `such as ${c.option} ${c.src.source}=${fixed}`,
+      );
+    }
+    if (c.option === '--out') {
+      const remoteProblem = entryProblem(copy.remote);
+      if (remoteProblem !== undefined) {
+        throw new UsageError(
+          `--out "${c.src.source}": its SRC, the path on the host, "${copy.remote}" ${remoteProblem}; name the file or directory the renderer writes inside the workdir`,
+        );
+      }
+    }
     return copy;
   }
 
@@ -197,19 +333,21 @@ export class Plan {
   }
 
   taskIns(task: Task, host: string): Copy[] {
-    return this.copies.filter((c) => c.perTask && c.option === '--in').map((c) => this.expandCopy(c, task.vars, host));
+    const all = { ...task.vars, host };
+    return this.perTaskIns.map((c) => this.expandCopy(c, all));
   }
 
   taskOuts(task: Task, host: string): Copy[] {
-    return this.copies.filter((c) => c.perTask && c.option === '--out').map((c) => this.expandCopy(c, task.vars, host));
+    const all = { ...task.vars, host };
+    return this.perTaskOuts.map((c) => this.expandCopy(c, all));
   }
 
   hostIns(host: string): Copy[] {
-    return this.copies.filter((c) => !c.perTask && c.option === '--in').map((c) => this.expandCopy(c, {}, host));
+    return this.perHostIns.map((c) => this.expandCopy(c, { host }));
   }
 
   hostOuts(host: string): Copy[] {
-    return this.copies.filter((c) => !c.perTask && c.option === '--out').map((c) => this.expandCopy(c, {}, host));
+    return this.perHostOuts.map((c) => this.expandCopy(c, { host }));
   }
 
   /** Every local input the run reads, for checking they exist before connecting. */
@@ -219,16 +357,27 @@ export class Plan {
       const hosts = c.src.names.has('host') ? this.hostNames : this.hostNames.slice(0, 1);
       for (const host of hosts) {
         if (!c.perTask) paths.add(expand(c.src, { host }));
+        else if (!usesAny(c.src, TASK_SCOPED)) paths.add(expand(c.src, { host }));
         else for (const t of this.tasks) paths.add(expand(c.src, { ...t.vars, host }));
       }
     }
     return [...paths];
   }
 
-  /** The local files that prove a task done: its per-task outputs (host-independent by construction). */
+  /** The local files that prove a task done: its per-task outputs (host-independent by construction, and checked already). */
   localOutputs(task: Task): string[] {
-    // A directory output keeps its "/", so a rerun knows a file there is not it.
-    return this.taskOuts(task, this.hostNames[0]!).map((c) => (c.dir ? `${c.local}/` : c.local));
+    if (this.perTaskOuts.length === 0) return [];
+    const vars = task.vars;
+    // A directory output (its SRC ends with "/") keeps a "/", so a rerun knows a file there is not it.
+    return this.perTaskOuts.map((c) => {
+      const local = expand(c.dest, vars);
+      return c.src.source.endsWith('/') ? `${local.replace(/\/+$/, '')}/` : local;
+    });
+  }
+
+  /** Whether any task has a local output to find on a rerun. */
+  get hasLocalOutputs(): boolean {
+    return this.perTaskOuts.length > 0;
   }
 
   /**

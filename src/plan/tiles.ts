@@ -18,12 +18,30 @@ export interface Tile {
   y1: number;
 }
 
+/**
+ * Tiles per frame. Every tile is a renderer start (the scene parsed again),
+ * a download and a piece of its frame's stitch; past a few thousand, those
+ * costs outgrow the render they split, and a typo such as 1000x1000 would
+ * plan a million tasks for one image.
+ */
+export const MAX_TILES = 10_000;
+/** Pixels per side: far past any renderer's output, and small enough for exact tile arithmetic. */
+export const MAX_SIDE = 1_000_000;
+
 export function parseGrid(text: string): Grid {
   const m = /^(\d+)x(\d+)$/i.exec(text.trim());
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
     throw new UsageError(`--tiles "${text}": expected CxR with whole numbers of at least 1, such as 4x2`);
   }
-  return { cols: Number(m[1]), rows: Number(m[2]) };
+  const cols = Number(m[1]);
+  const rows = Number(m[2]);
+  if (cols * rows > MAX_TILES) {
+    throw new UsageError(
+      `--tiles "${text}" makes ${cols * rows} tiles per frame; at most ${MAX_TILES} (such as 100x100) are allowed: ` +
+        'every tile is a renderer start and a download of its own, which past that outweigh the render they split',
+    );
+  }
+  return { cols, rows };
 }
 
 export function parseSize(text: string): Size {
@@ -31,7 +49,10 @@ export function parseSize(text: string): Size {
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) {
     throw new UsageError(`--size "${text}": expected WxH in pixels, such as 1920x1080`);
   }
-  return { width: Number(m[1]), height: Number(m[2]) };
+  const width = Number(m[1]);
+  const height = Number(m[2]);
+  if (width > MAX_SIDE || height > MAX_SIDE) throw new UsageError(`--size "${text}": at most ${MAX_SIDE} pixels a side`);
+  return { width, height };
 }
 
 /**

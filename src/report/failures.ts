@@ -53,6 +53,9 @@ const FINE_STATES = new Set(['done', 'ok']);
  * once (the same cause for many tasks is one line with their count), and the
  * hosts that were unusable, lost or taken out, with their reason.
  */
+/** Failure entries at the end of a run (each a task, or tasks that failed the same way). */
+const MAX_FAILURE_LINES = 50;
+
 export function finalLines(summary: RunSummary): string[] {
   const counts = new Map<string, number>();
   for (const t of summary.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
@@ -60,12 +63,22 @@ export function finalLines(summary: RunSummary): string[] {
   const lines = [`${parts || 'nothing to do'} in ${summary.seconds.toFixed(1)}s (exit ${summary.exitCode})`];
 
   const byCause = new Map<string, TaskSummary[]>();
-  for (const t of summary.tasks.filter((t) => t.status === 'failed')) {
+  for (const t of summary.tasks) {
+    if (t.status !== 'failed') continue;
     const key = t.error ?? '';
-    byCause.set(key, [...(byCause.get(key) ?? []), t]);
+    const same = byCause.get(key);
+    if (same) same.push(t);
+    else byCause.set(key, [t]);
   }
   const repeated = new RepeatedOutput();
+  // A run of a million tasks can fail a million ways: the first few are listed, the report has them all.
+  let listed = 0;
   for (const [cause, tasks] of byCause) {
+    if (listed++ === MAX_FAILURE_LINES) {
+      const rest = [...byCause.values()].slice(MAX_FAILURE_LINES).reduce((n, ts) => n + ts.length, 0);
+      lines.push(`... and ${rest} more failed tasks (--report FILE lists them all)`);
+      break;
+    }
     if (tasks.length > 1) {
       const { head, tail } = splitTail(cause);
       lines.push(`FAILED ${tasks.length} tasks (${frameRanges(tasks.map((t) => t.frame))}): ${head}${tail === undefined ? '' : `; last output:\n${tail}`}`);

@@ -10,6 +10,8 @@ export interface Progress {
   stop(): Promise<void>;
 }
 
+/** Failed tasks the live view lists when it ends; the summary after it names the rest. */
+
 class Counter {
   done = 0;
   failed = 0;
@@ -57,18 +59,25 @@ export class PlainProgress implements Progress {
     this.counter = new Counter(counts.total, counts.skipped);
     if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} tasks already complete, skipping them (--force renders them again)`);
     scheduler.on('host-state', (h) => this.write(`distray: host ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`));
-    const byFrame = new Map<number, TaskRecord[]>();
-    for (const r of scheduler.records) if (r.task.tile) byFrame.set(r.task.frame, [...(byFrame.get(r.task.frame) ?? []), r]);
+    // Counts per frame, kept up to date by the events: one pass at the start, constant work per event.
+    const byFrame = new Map<number, { done: number; tiles: number }>();
+    for (const r of scheduler.records) {
+      if (!r.task.tile) continue;
+      let f = byFrame.get(r.task.frame);
+      if (!f) byFrame.set(r.task.frame, (f = { done: 0, tiles: 0 }));
+      f.tiles++;
+      if (r.status === 'done' || r.status === 'skipped') f.done++;
+    }
     const tilesOf = (r: TaskRecord): string => {
-      const tiles = byFrame.get(r.task.frame);
-      if (!tiles) return '';
-      const done = tiles.filter((t) => t.status === 'done' || t.status === 'skipped').length;
-      return ` (${done}/${tiles.length} tiles of frame ${r.task.frame})`;
+      const f = byFrame.get(r.task.frame);
+      return f ? ` (${f.done}/${f.tiles} tiles of frame ${r.task.frame})` : '';
     };
     const repeated = new RepeatedOutput();
     scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
       if (o.kind === 'done') {
         this.counter.done++;
+        const f = byFrame.get(r.task.frame);
+        if (f && r.task.tile) f.done++;
         this.write(`distray: ${r.task.label} done on ${h.name} in ${attemptSeconds(r).toFixed(1)}s${tilesOf(r)} [${this.counter.line()}]`);
       } else if (o.kind === 'failed') {
         if (r.status === 'failed') this.counter.failed++;

@@ -1,4 +1,5 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HostRecord, TaskRecord } from '../scheduler/scheduler.js';
 import type { FrameRecord } from '../stitch/frames.js';
@@ -80,10 +81,33 @@ export function summarise(
   };
 }
 
-/** Written to a temporary name and renamed, so a reader never sees half a report. */
+/**
+ * Written to a temporary name and renamed, so a reader never sees half a
+ * report. One line per task, written a batch at a time: the report of a
+ * million tasks never exists as one string (it would be hundreds of MB,
+ * near V8's limit on a string's length).
+ */
 export async function writeReport(path: string, summary: RunSummary): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.distray-tmp`;
-  await writeFile(tmp, JSON.stringify(summary, null, 2) + '\n');
-  await rename(tmp, path);
+  const marker = `distray-tasks-${randomBytes(8).toString('hex')}`;
+  const [head, tail] = JSON.stringify({ ...summary, tasks: marker }, null, 2).split(`"${marker}"`) as [string, string];
+  const file = await open(tmp, 'w');
+  try {
+    await file.write(summary.tasks.length === 0 ? `${head}[]` : `${head}[\n`);
+    for (let i = 0; i < summary.tasks.length; i += REPORT_BATCH) {
+      const batch = summary.tasks.slice(i, i + REPORT_BATCH).map((t) => `    ${JSON.stringify(t)}`);
+      const last = i + REPORT_BATCH >= summary.tasks.length;
+      await file.write(batch.join(',\n') + (last ? '\n  ]' : ',\n'));
+    }
+    await file.write(`${tail}\n`);
+    await file.close();
+    await rename(tmp, path);
+  } catch (err) {
+    await file.close().catch(() => {});
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }
+
+const REPORT_BATCH = 1000;

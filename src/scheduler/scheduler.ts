@@ -1,5 +1,6 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Task } from '../plan/plan.js';
+import { TaskQueue } from './taskQueue.js';
 
 export type AttemptOutcome =
   | { kind: 'done' }
@@ -52,8 +53,11 @@ export interface TaskRecord {
   endedAt: number | null;
   error?: string | undefined;
   log?: string | undefined;
-  /** Hosts this task has failed on: a retry goes elsewhere while another host can take it. */
-  readonly failedOn: Set<string>;
+  /**
+   * Hosts this task has failed on: a retry goes elsewhere while another host can take it.
+   * One shared empty set until its first failure: a run can hold a million records.
+   */
+  failedOn: ReadonlySet<string>;
 }
 
 /**
@@ -91,6 +95,8 @@ export interface SchedulerOptions {
   now(): number;
 }
 
+const NO_HOSTS: ReadonlySet<string> = new Set();
+
 function newHostRecord(name: string, state: HostState): HostRecord {
   return { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
 }
@@ -119,7 +125,7 @@ const ESTIMATE_WEIGHT = 0.3;
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly records: TaskRecord[];
   readonly hosts = new Map<string, HostRecord>();
-  private readonly queue: TaskRecord[];
+  private readonly queue: TaskQueue<TaskRecord>;
   private readonly active: ActiveHost[] = [];
   private pendingHosts = 0;
   private running = 0;
@@ -141,11 +147,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ) {
     super();
     this.records = records;
-    this.queue = records.filter((r) => r.status === 'pending');
+    this.queue = new TaskQueue(records.filter((r) => r.status === 'pending'));
   }
 
   static record(task: Task): TaskRecord {
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: new Set() };
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS };
   }
 
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
@@ -208,7 +214,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   cancel(): void {
     if (this.abort.signal.aborted) return;
     this.abort.abort();
-    for (const r of this.queue.splice(0)) r.status = 'cancelled';
+    for (const r of this.queue.drain()) r.status = 'cancelled';
     this.changed();
   }
 
@@ -237,7 +243,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.isFinished) return;
     if (this.queue.length > 0 && this.usableHosts().length === 0 && this.pendingHosts <= 0 && this.running === 0) {
       const why = this.active.length === 0 ? 'no host was usable' : 'no host is left to run it (every host was lost or taken out)';
-      for (const r of this.queue.splice(0)) {
+      for (const r of this.queue.drain()) {
         r.status = 'failed';
         r.error = r.error ? `${r.error}; then ${why}` : why;
       }
@@ -312,10 +318,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     );
     if (i < 0) return undefined;
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
-    if (queued || this.queue[i]!.failedOn.size === 0) {
+    if (queued || this.queue.at(i)!.failedOn.size === 0) {
       if (!this.shouldTake(a, queued)) return undefined;
     }
-    return this.queue.splice(i, 1)[0];
+    return this.queue.takeAt(i);
   }
 
   private nextChange(): Promise<void> {
@@ -428,7 +434,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.attempts++;
         rec.error = outcome.message;
         rec.log = outcome.log;
-        rec.failedOn.add(a.host.name);
+        rec.failedOn = new Set([...rec.failedOn, a.host.name]);
         a.record.failures++;
         a.streak.add(rec.task.index);
         if (this.abort.signal.aborted) {

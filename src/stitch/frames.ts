@@ -5,6 +5,7 @@ import type { Plan, Task } from '../plan/plan.js';
 import type { Size } from '../plan/tiles.js';
 import type { TaskRecord } from '../scheduler/scheduler.js';
 import { isComplete } from '../transfer/complete.js';
+import { DirectoryListings } from '../transfer/listing.js';
 import { stitchFrame, tileLayout } from './stitch.js';
 
 export interface FrameRecord {
@@ -44,8 +45,9 @@ export class FrameStitcher {
 
   /** Before the run: a frame whose stitched image is complete needs none of its tiles. */
   async skipComplete(): Promise<void> {
+    const listings = new DirectoryListings();
     for (const f of this.frames.values()) {
-      if (await isComplete(f.record.output)) {
+      if ((await listings.has(f.record.output)) && (await isComplete(f.record.output))) {
         f.record.status = 'skipped';
         f.record.tilesDone = f.record.tiles;
         for (const t of f.tasks) t.status = 'skipped';

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { parseFrameSpec } from '../../../src/plan/frames.js';
+import { Plan } from '../../../src/plan/plan.js';
+import { PlainProgress } from '../../../src/report/progress.js';
+import { Scheduler, type HostRecord } from '../../../src/scheduler/scheduler.js';
+
+function tiledScheduler(frames: string, cols: number): Scheduler {
+  const plan = new Plan({
+    frames: parseFrameSpec(frames),
+    exec: 'r',
+    args: [],
+    ins: [],
+    outs: ['t%{tile}.png=tiles/f%d-t%{tile}.png'],
+    tiles: { grid: { cols, rows: 1 }, size: { width: cols, height: 1 } },
+    hostNames: ['h'],
+  });
+  return new Scheduler(plan.tasks.map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => 0 });
+}
+
+const host: HostRecord = { name: 'h', state: 'ok', tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
+
+describe('PlainProgress', () => {
+  it("counts a frame's tiles as they end, from the ones already complete", () => {
+    const s = tiledScheduler('1,2', 3);
+    s.records[0]!.status = 'skipped';
+    const lines: string[] = [];
+    new PlainProgress((l) => lines.push(l)).attach(s, { total: 6, skipped: 1 });
+    for (const i of [1, 4, 2]) {
+      const r = s.records[i]!;
+      r.status = 'done';
+      s.emit('task-end', r, host, { kind: 'done' });
+    }
+    expect(lines.filter((l) => l.includes(' done on ')).map((l) => /\((\d+\/\d+ tiles of frame \d+)\)/.exec(l)?.[1])).toEqual([
+      '2/3 tiles of frame 1',
+      '1/3 tiles of frame 2',
+      '3/3 tiles of frame 1',
+    ]);
+  });
+
+  // 10,000 tiles ending one by one: the view's work per event must not grow with the frame.
+  it('keeps up with a frame of the largest grid', () => {
+    const s = tiledScheduler('1', 10_000);
+    let last = '';
+    new PlainProgress((l) => (last = l)).attach(s, { total: 10_000, skipped: 0 });
+    for (const r of s.records) {
+      r.status = 'done';
+      s.emit('task-end', r, host, { kind: 'done' });
+    }
+    expect(last).toContain('(10000/10000 tiles of frame 1)');
+  });
+});

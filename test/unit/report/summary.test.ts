@@ -1,0 +1,37 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { writeReport, type RunSummary } from '../../../src/report/summary.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'distray-report-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function summary(tasks: number): RunSummary {
+  return {
+    ok: false,
+    exitCode: 1,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    seconds: 1.5,
+    tasks: Array.from({ length: tasks }, (_, i) => ({ frame: i, tile: null, status: i % 7 ? 'done' : 'failed', host: 'h', attempts: 1, seconds: 0.25, error: i % 7 ? undefined : 'a "quoted"\nline' })),
+    hosts: [{ name: 'h', state: 'done', tasksDone: tasks, failures: 0 }],
+    errors: ['x'],
+  };
+}
+
+describe('writeReport', () => {
+  it.each([0, 1, 2, 1000, 2500])('writes %i tasks as JSON, one task a line', async (n) => {
+    const path = join(dir, `r${n}.json`);
+    const s = summary(n);
+    await writeReport(path, s);
+    const text = readFileSync(path, 'utf8');
+    expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(s)));
+    expect(text.split('\n').filter((l) => l.startsWith('    {"frame":'))).toHaveLength(n);
+    expect(readdirSync(dir).filter((f) => f.includes('distray-tmp'))).toEqual([]);
+  });
+
+  it('leaves no temporary file behind when the report cannot be renamed into place', async () => {
+    await expect(writeReport(dir, summary(1))).rejects.toThrow();
+    expect(readdirSync(join(dir, '..')).filter((f) => f.startsWith('distray-report-') && f.includes('distray-tmp'))).toEqual([]);
+  });
+});
