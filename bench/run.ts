@@ -5,6 +5,7 @@
  *
  *   npm run bench                 # every scenario
  *   npm run bench -- overhead     # only the named ones
+ *   npm run bench -- sim          # the scheduler alone on a simulated farm (bench/sim.ts)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import sharp from 'sharp';
@@ -14,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { simBench } from './sim.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../test/helpers/sshd.js';
 
 const CLI = fileURLToPath(new URL('../bin/distray.cjs', import.meta.url));
@@ -216,6 +218,9 @@ function hasParallel(): boolean {
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const want = (s: string): boolean => only.length === 0 || only.includes(s);
+  // The simulated farm needs no sshd: `npm run bench -- sim` runs it alone.
+  if (want('sim')) await simBench();
+  if (only.length > 0 && only.every((s) => s === 'sim')) return;
   const farm = startFarm();
   const rows: Row[] = [];
   try {
