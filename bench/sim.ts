@@ -181,10 +181,20 @@ class SimHost implements SchedulerHost {
     this.loseLater(all);
   }
 
+  /**
+   * Its attempts wait out the grace period, then come back `lost`; stopped
+   * sooner (a speculative copy won), one ends `cancelled` at once, which is
+   * what the attempt layer's wait for a host to rejoin must do too.
+   */
   private loseLater(ps: Pending[]): void {
-    this.clock.at(this.clock.now + DETECT_MS + GRACE_MS, () => {
-      for (const p of ps) p.resolve({ kind: 'lost', message: `${this.name} was lost` });
-    });
+    for (const p of ps) {
+      const onAbort = (): void => p.resolve({ kind: 'cancelled' });
+      p.signal.addEventListener('abort', onAbort, { once: true });
+      this.clock.at(this.clock.now + DETECT_MS + GRACE_MS, () => {
+        p.signal.removeEventListener('abort', onAbort);
+        p.resolve({ kind: 'lost', message: `${this.name} was lost` });
+      });
+    }
   }
 
   /** Its renders stall from now on: each runs into the attempt timeout. */

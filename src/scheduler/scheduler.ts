@@ -1,6 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Task } from '../plan/plan.js';
+import type { AttemptRef, SchedulerEvent, TaskRef } from './events.js';
 import { Fifo } from './fifo.js';
+import { Heap } from './heap.js';
+
+export type { SchedulerEvent } from './events.js';
 
 export type AttemptOutcome =
   | { kind: 'done' }
@@ -24,6 +28,13 @@ export interface AttemptSlot {
   lane: number;
   /** Called when the renderer actually starts (a queued attempt waits for the one before it). */
   started(): void;
+  /**
+   * True once another attempt of the same task has won (its outputs are
+   * complete and kept): this one must not move its outputs into place
+   * locally, and its signal is aborted. Asked by the attempt layer just
+   * before it renames downloaded outputs over the final paths.
+   */
+  superseded?(): boolean;
 }
 
 export interface SchedulerHost {
@@ -55,6 +66,10 @@ export interface TaskRecord {
   log?: string | undefined;
   /** Hosts this task has failed on: a retry goes elsewhere while another host can take it. */
   readonly failedOn: Set<string>;
+  /** Attempts started for it in all, speculative copies included (an attempt's number is its place in this count). */
+  copies: number;
+  /** The attempt whose outputs were kept, once done. */
+  won: AttemptRef | null;
 }
 
 /**
@@ -83,6 +98,8 @@ export interface SchedulerEvents {
   'task-render': [TaskRecord, HostRecord];
   'task-end': [TaskRecord, HostRecord, FinalOutcome];
   'host-state': [HostRecord];
+  /** Every change, as a frozen object (see events.ts). */
+  event: [SchedulerEvent];
 }
 
 export interface SchedulerOptions {
@@ -90,6 +107,12 @@ export interface SchedulerOptions {
   /** A host whose last attempts failed on this many different tasks is taken out of the run. */
   maxConsecutiveFailures: number;
   now(): number;
+  /**
+   * When the queue is empty and a slot idle, start a second copy of the
+   * running attempt expected to end last if the copy is expected to end
+   * sooner, and copy a lost host's tasks elsewhere at once. Default off.
+   */
+  speculate?: boolean | undefined;
 }
 
 function newHostRecord(name: string, state: HostState): HostRecord {
@@ -118,9 +141,10 @@ type Timer = ReturnType<typeof setTimeout>;
  * listed to take a task), `queue` (rendering one, listed to queue the next
  * behind it), `held` (idle, leaving the last tasks to faster hosts), `qheld`
  * (rendering one, not queueing another now), `idle` (no task it may take:
- * every queued one failed here), or nowhere (busy).
+ * every queued one failed here), `spare` (idle with the queue empty, no
+ * running attempt worth a copy on it now), or nowhere (busy).
  */
-type Listing = 'free' | 'queue' | 'held' | 'qheld' | 'idle' | null;
+type Listing = 'free' | 'queue' | 'held' | 'qheld' | 'idle' | 'spare' | null;
 
 interface Lane {
   readonly host: ActiveHost;
@@ -129,8 +153,46 @@ interface Lane {
   inflight: number;
   listed: Listing;
   /** The attempt rendering in this lane: the next one starting there means it has ended. */
-  rendering: TaskRecord | undefined;
+  rendering: Attempt | undefined;
 }
+
+/** One attempt of a task on a host's slot, from when it is sent until it ends. */
+interface Attempt {
+  readonly rec: TaskRecord;
+  readonly host: ActiveHost;
+  readonly lane: Lane;
+  readonly number: number;
+  readonly controller: AbortController;
+  readonly speculative: boolean;
+  /** When it was sent, then when its renderer started. */
+  start: number;
+  rendering: boolean;
+  /** Its slot is free again (renderer ended), and it has ended (outputs in, or not). */
+  freed: boolean;
+  ended: boolean;
+}
+
+/** An entry of the speculation heaps: stale once the attempt has ended or restarted (`start` differs). */
+interface Expected {
+  readonly att: Attempt;
+  readonly start: number;
+  /** When it is expected to end by its host's pace at the time (start + task time). */
+  readonly end: number;
+}
+
+/** A render that has run t so far is expected to take this multiple of t in all (it is not counted on to end just now). */
+const RUNNING_FACTOR = 1.5;
+
+/**
+ * A copy must be expected to take no more than 1 / COPY_MARGIN of the time
+ * the original is expected to need still: task times vary, and a host's
+ * pace is an average, so a copy that would win only narrowly is as likely
+ * to lose, and takes a slot a better copy could have had.
+ */
+const COPY_MARGIN = 1.5;
+
+/** Live attempts of one task at most: the original and two copies (the first may have gone to a slow host, the only one free then). */
+const MAX_COPIES = 3;
 
 interface ActiveHost {
   readonly host: SchedulerHost;
@@ -147,10 +209,13 @@ interface ActiveHost {
   time: number | undefined;
   /** Its oldest render has run well past its estimate: its pace counts as that render's time so far. */
   overdue: boolean;
+  /** Its attempts rendering now, oldest first. */
+  readonly renders: Set<Attempt>;
   stallTimer: Timer | undefined;
-  /** Free slots held back (leaving the last tasks to faster hosts), and slots not queueing now. */
+  /** Free slots held back (leaving the last tasks to faster hosts), slots not queueing now, and spare ones. */
   readonly held: Lane[];
   readonly qheld: Lane[];
+  readonly spare: Lane[];
 }
 
 /**
@@ -170,20 +235,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly usable = new Set<ActiveHost>();
   private everActive = false;
   private pendingHosts = 0;
+  /** Attempts not yet ended, and tasks with at least one of them (not yet settled). */
   private running = 0;
+  private openTasks = 0;
+  private readonly opened = new Set<TaskRecord>();
   private readonly abort = new AbortController();
-  /** Each running attempt's own controller: cancel aborts them one by one (no listener per attempt on one signal). */
-  private readonly live = new Set<AbortController>();
+  /** Each task's attempts that have not ended: more than one while a speculative copy races the original. */
+  private readonly live = new Map<TaskRecord, Attempt[]>();
   private readonly attempts = new Set<Promise<void>>();
   private resolveFinished!: () => void;
   readonly finished = new Promise<void>((resolve) => (this.resolveFinished = resolve));
   private isFinished = false;
+  private begun = false;
 
   private readonly free = new Fifo<Lane>();
   private readonly queueable = new Fifo<Lane>();
   private readonly idle: Lane[] = [];
   private readonly heldHosts = new Set<ActiveHost>();
   private readonly qheldHosts = new Set<ActiveHost>();
+  private readonly spareHosts = new Set<ActiveHost>();
+  /** A timer says time has passed: spare slots look for a render worth a copy again. */
+  private spareDirty = false;
   /** Σ slots / time over the usable hosts that are timed. */
   private rateSum = 0;
   private untimed = 0;
@@ -195,6 +267,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private heldComplete = false;
   private heldDirty = false;
 
+  /**
+   * Running attempts by when they are expected to end (latest first), and by
+   * when they started (earliest first: a render that has run long is
+   * expected to run longer still). Kept only with speculation.
+   */
+  private readonly byEnd = new Heap<Expected>((a, b) => a.end > b.end);
+  private readonly byStart = new Heap<Expected>((a, b) => a.start < b.start);
+  private expecting = false;
+  /** Tasks of a lost host, to be copied to the next free slots while the host may still come back. */
+  private readonly urgent: TaskRecord[] = [];
+
   constructor(
     records: TaskRecord[],
     private readonly options: SchedulerOptions,
@@ -205,15 +288,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   static record(task: Task): TaskRecord {
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: new Set() };
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: new Set(), copies: 0, won: null };
   }
 
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
   expectHost(name: string, state: HostState = 'connecting'): void {
+    this.begin();
     this.pendingHosts++;
     const rec = this.hosts.get(name) ?? newHostRecord(name, state);
     rec.state = state;
     this.hosts.set(name, rec);
+    this.hostEvent(rec);
     if (state !== 'connecting') this.emit('host-state', rec);
   }
 
@@ -230,11 +315,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** A host that never became usable. */
   hostUnavailable(name: string, state: HostState, message: string): void {
+    this.begin();
     this.pendingHosts--;
     const rec = this.hosts.get(name) ?? newHostRecord(name, state);
     rec.state = state;
     rec.message = message;
     this.hosts.set(name, rec);
+    this.hostEvent(rec);
     this.emit('host-state', rec);
     // A task kept for a host that will not come may now go back where it failed.
     this.wakeIdle();
@@ -243,6 +330,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** A host that is ready: its slots start taking tasks. */
   addHost(host: SchedulerHost): void {
+    this.begin();
     this.pendingHosts--;
     const record = this.hosts.get(host.name) ?? newHostRecord(host.name, 'ok');
     record.state = 'ok';
@@ -258,15 +346,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       time: undefined,
       contribution: 0,
       overdue: false,
+      renders: new Set(),
       stallTimer: undefined,
       held: [],
       qheld: [],
+      spare: [],
     };
     for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined });
     this.byName.set(host.name, a);
     this.usable.add(a);
     this.untimed++;
     this.everActive = true;
+    this.hostEvent(record);
     this.emit('host-state', record);
     for (const lane of a.lanes) this.list(lane);
     this.wakeIdle();
@@ -282,9 +373,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Stops the run: queued tasks are cancelled, running attempts are aborted. */
   cancel(): void {
     if (this.abort.signal.aborted) return;
+    this.begin();
     this.abort.abort();
-    for (const c of [...this.live]) c.abort();
-    for (const r of this.queue.drain()) r.status = 'cancelled';
+    for (const atts of [...this.live.values()]) for (const att of atts) att.controller.abort();
+    for (const r of this.queue.drain()) this.final(r, 'cancelled');
+    this.urgent.length = 0;
     this.schedule();
   }
 
@@ -292,10 +385,35 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return this.abort.signal.aborted;
   }
 
-  /** Resolves when every attempt has returned (after finished, renderers included). */
+  /** Resolves when every attempt has returned (after finished, renderers and losing copies included). */
   async drained(): Promise<void> {
     await this.finished;
     while (this.attempts.size > 0) await Promise.all([...this.attempts]);
+  }
+
+  private get speculating(): boolean {
+    return this.options.speculate === true && !this.abort.signal.aborted;
+  }
+
+  private event(e: SchedulerEvent): void {
+    this.emit('event', Object.freeze(e));
+  }
+
+  private get observed(): boolean {
+    return this.listenerCount('event') > 0;
+  }
+
+  private begin(): void {
+    if (this.begun) return;
+    this.begun = true;
+    if (this.observed) {
+      const pending = this.records.filter((r) => r.status === 'pending').length;
+      this.event({ type: 'run-start', at: this.options.now(), tasks: this.records.length, pending });
+    }
+  }
+
+  private hostEvent(rec: HostRecord): void {
+    if (this.observed) this.event({ type: 'host-state', at: this.options.now(), host: rec.name, state: rec.state, reason: rec.message });
   }
 
   private takeOut(a: ActiveHost, state: HostState, message: string): void {
@@ -311,7 +429,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
     a.record.state = state;
     a.record.message = message;
+    this.hostEvent(a.record);
     this.emit('host-state', a.record);
+    if (state === 'lost' && this.speculating) {
+      // Its renders may live on and be picked up if it comes back within the grace period; meanwhile
+      // a copy runs elsewhere, and whichever is complete first wins.
+      for (const atts of this.live.values()) for (const att of atts) if (att.host === a && !att.ended) this.urgent.push(att.rec);
+      // Spare slots (idle, nothing worth a copy until now) are the first to take them.
+      for (const h of [...this.spareHosts]) this.release(h, 'spare');
+    }
     // A task that failed everywhere else may now go back to a host where it failed.
     this.wakeIdle();
     this.schedule();
@@ -320,7 +446,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Puts a slot on the list its state calls for (a removed host's slots go nowhere). */
   private list(lane: Lane): void {
     const a = lane.host;
-    if (a.removed || lane.listed === 'held' || lane.listed === 'idle') return;
+    if (a.removed || lane.listed === 'held' || lane.listed === 'idle' || lane.listed === 'spare') return;
     if (lane.inflight === 0 && lane.listed !== 'free') {
       lane.listed = 'free';
       this.free.push(lane);
@@ -333,6 +459,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private wakeIdle(): void {
     this.heldDirty = true;
     for (const lane of this.idle.splice(0)) {
+      if (lane.listed !== 'idle') continue;
       lane.listed = null;
       this.list(lane);
     }
@@ -357,7 +484,20 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private pass(): void {
-    if (this.isFinished || this.abort.signal.aborted || this.queue.length === 0) return;
+    if (this.isFinished || this.abort.signal.aborted) return;
+    if (this.urgent.length > 0) this.copyUrgent();
+    if (this.queue.length === 0) {
+      if (this.speculating && this.openTasks > 0) {
+        if (!this.expecting) {
+          // The heaps are filled from here on: until the queue is empty no copy is made, and they would only grow.
+          this.expecting = true;
+          for (const atts of this.live.values()) for (const att of atts) this.expect(att);
+        }
+        this.speculate();
+      }
+      return;
+    }
+    this.expecting = false;
     const pace = new Pace(this);
     // Hosts that left the last tasks to faster ones, and slots that did not queue: looked at again when
     // the queue would now take longer to drain (a host lost or stalled, a task back), not on every change.
@@ -367,8 +507,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (recheck) {
       this.heldDrain = drain;
       this.heldComplete = pace.complete;
+      this.recheckHeld(pace);
     }
-    if (recheck) this.recheckHeld(pace);
     let lane: Lane | undefined;
     while (this.queue.length > 0 && (lane = this.free.shift())) {
       if (lane.listed !== 'free') continue;
@@ -383,16 +523,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (lane.host.removed || lane.inflight !== 1) continue;
       this.offer(lane, true, pace);
     }
-    if (this.heldHosts.size > 0 && this.queue.length > 0 && this.recheck === undefined) {
+    if (this.queue.length === 0) {
+      // The last task is out: held slots are free for copies now.
+      for (const a of [...this.heldHosts]) this.release(a, 'held');
+      this.wakeIdle();
+      if (this.speculating) this.again = true;
+    } else if (this.heldHosts.size > 0) {
       // A render that stalls makes its host's pace worse by the minute, with nothing else changing: look again.
       let wait = Infinity;
       for (const a of this.heldHosts) wait = Math.min(wait, a.estimate ?? 0);
-      this.recheck = setTimeout(() => {
-        this.recheck = undefined;
-        this.heldDirty = true;
-        this.schedule();
-      }, Math.max(100, wait));
+      this.lookAgainIn(Math.max(100, wait));
     }
+  }
+
+  private lookAgainIn(ms: number): void {
+    if (this.recheck !== undefined) return;
+    this.recheck = setTimeout(() => {
+      this.recheck = undefined;
+      this.heldDirty = true;
+      this.spareDirty = true;
+      this.schedule();
+    }, ms);
   }
 
   private recheckHeld(pace: Pace): void {
@@ -405,8 +556,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const a of this.qheldHosts) if (this.shouldQueue(a, pace)) this.release(a, 'qheld');
   }
 
-  private release(a: ActiveHost, how: 'held' | 'qheld'): void {
-    (how === 'held' ? this.heldHosts : this.qheldHosts).delete(a);
+  private release(a: ActiveHost, how: 'held' | 'qheld' | 'spare'): void {
+    (how === 'held' ? this.heldHosts : how === 'qheld' ? this.qheldHosts : this.spareHosts).delete(a);
     for (const lane of a[how].splice(0)) {
       if (lane.listed !== how) continue;
       lane.listed = null;
@@ -444,6 +595,164 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       a.qheld.push(lane);
       this.qheldHosts.add(a);
     }
+  }
+
+  /** The next free slot that is still free, taken off its list; or none. */
+  private nextFree(): Lane | undefined {
+    let lane: Lane | undefined;
+    while ((lane = this.free.shift())) {
+      if (lane.listed !== 'free') continue;
+      lane.listed = null;
+      if (!lane.host.removed && lane.inflight === 0) return lane;
+    }
+    return undefined;
+  }
+
+  /** A lost host's tasks, copied to free slots elsewhere at once. */
+  private copyUrgent(): void {
+    const waiting: TaskRecord[] = [];
+    const skipped: Lane[] = [];
+    for (const rec of this.urgent.splice(0)) {
+      const atts = this.live.get(rec);
+      // Done meanwhile, or already copied to a host that is still there.
+      if (!atts || atts.some((x) => !x.host.removed)) continue;
+      let lane: Lane | undefined;
+      while ((lane = this.nextFree()) && (atts.some((x) => x.host === lane!.host) || rec.failedOn.has(lane.host.host.name))) skipped.push(lane);
+      if (!lane) {
+        waiting.push(rec);
+        continue;
+      }
+      this.start(lane, rec, atts[0]);
+    }
+    for (const lane of skipped) this.list(lane);
+    this.urgent.push(...waiting);
+  }
+
+  /**
+   * With the queue empty: gives each free slot a copy of the running attempt
+   * expected to end last, while the copy is expected to end sooner.
+   */
+  private speculate(): void {
+    const now = this.options.now();
+    let lane: Lane | undefined;
+    while ((lane = this.nextFree())) {
+      const time = lane.host.time;
+      const target = time === undefined ? undefined : this.latest(now, lane.host, now + time);
+      if (target) this.start(lane, target.rec, target);
+      else {
+        lane.listed = 'spare';
+        lane.host.spare.push(lane);
+        this.spareHosts.add(lane.host);
+      }
+    }
+    if (this.spareDirty) {
+      this.spareDirty = false;
+      this.respeculate(now);
+    }
+    // Renders that run on and on become worth a copy with nothing else changing: look again.
+    if (this.spareHosts.size > 0 && this.openTasks > 0) {
+      let fastest = Infinity;
+      for (const a of this.spareHosts) fastest = Math.min(fastest, a.time ?? Infinity);
+      this.lookAgainIn(Math.max(100, Number.isFinite(fastest) ? fastest / 2 : 1000));
+    }
+  }
+
+  /**
+   * Spare slots, fastest hosts first, each given a copy while one is worth
+   * it: once the fastest spare host has nothing worth copying, the slower
+   * ones have nothing either.
+   */
+  private respeculate(now: number): void {
+    const hosts = [...this.spareHosts].filter((a) => !a.removed && a.time !== undefined).sort((x, y) => x.time! - y.time!);
+    for (const a of this.spareHosts) if (a.removed) this.spareHosts.delete(a);
+    for (const a of hosts) {
+      let lane: Lane | undefined;
+      while ((lane = a.spare.at(-1))) {
+        if (lane.listed !== 'spare' || lane.inflight !== 0) {
+          a.spare.pop();
+          continue;
+        }
+        const target = this.latest(now, a, now + a.time!);
+        if (!target) return;
+        a.spare.pop();
+        lane.listed = null;
+        this.start(lane, target.rec, target);
+      }
+      this.spareHosts.delete(a);
+    }
+  }
+
+  /** When the heap entry's attempt is expected to end: by its host's pace then, and no sooner than half as long again as it has run. */
+  private expectedEnd(e: Expected, now: number): number {
+    return Math.max(e.end, e.start + RUNNING_FACTOR * (now - e.start));
+  }
+
+  /**
+   * Whether a copy of `rec` on a host whose task time is `copyTime` is
+   * expected to end before every running attempt of it. A render that has
+   * run for t on a host whose task time is T is a task of about
+   * max(1, RUNNING_FACTOR * t / T) such times, on the copy's host too: so a
+   * copy on a host no faster never wins, unless the original's host has
+   * stalled (its time then grows with its oldest render). See COPY_MARGIN.
+   */
+  private copyWins(rec: TaskRecord, now: number, copyTime: number): boolean {
+    for (const x of this.live.get(rec) ?? []) {
+      if (x.host.removed) continue;
+      const elapsed = now - x.start;
+      const time = x.host.time ?? elapsed;
+      if (!x.rendering) {
+        // Waiting behind another render: that one ends, then this one takes its time.
+        if (COPY_MARGIN * copyTime >= 2 * time) return false;
+        continue;
+      }
+      const size = Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1));
+      if (COPY_MARGIN * size * copyTime >= x.start + size * time - now) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The running attempt expected to end last, if its task (the first of its
+   * copies) is expected to end after `copyEnd` and a copy may go to `host`
+   * (not where the task runs or failed, no more than MAX_COPIES at once).
+   * Entries of ended attempts are dropped as they come up; a task already
+   * at MAX_COPIES drops out of the heaps for good.
+   */
+  private latest(now: number, host: ActiveHost, copyEnd: number): Attempt | undefined {
+    const put: Expected[] = [];
+    let found: Attempt | undefined;
+    for (let tries = 0; tries < 32 && !found; tries++) {
+      const e1 = this.fresh(this.byEnd);
+      const e2 = this.fresh(this.byStart);
+      const best = !e1 ? e2 : !e2 ? e1 : this.expectedEnd(e1, now) >= this.expectedEnd(e2, now) ? e1 : e2;
+      if (!best) break;
+      if (this.expectedEnd(best, now) <= copyEnd) break;
+      (best === e1 ? this.byEnd : this.byStart).pop();
+      const atts = this.live.get(best.att.rec) ?? [];
+      if (atts.length >= MAX_COPIES) continue;
+      put.push(best);
+      if (atts.some((x) => x.host === host) || best.att.rec.failedOn.has(host.host.name)) continue;
+      if (!this.copyWins(best.att.rec, now, copyEnd - now)) continue;
+      found = best.att;
+    }
+    for (const e of put) if (e.att !== found) (e.end === e.start ? this.byStart : this.byEnd).push(e);
+    return found;
+  }
+
+  private fresh(h: Heap<Expected>): Expected | undefined {
+    let e: Expected | undefined;
+    while ((e = h.peek()) && (e.att.ended || e.att.start !== e.start || e.att.rec.status !== 'running')) h.pop();
+    return e;
+  }
+
+  /** Enters a running attempt in the speculation heaps (again, when its renderer starts). */
+  private expect(att: Attempt): void {
+    if (!this.expecting) return;
+    const time = att.host.time;
+    // A queued attempt renders after the one before it in its lane: about one task time later.
+    const end = time === undefined ? att.start : att.start + (att.rendering ? time : 2 * time);
+    this.byStart.push({ att, start: att.start, end: att.start });
+    if (end !== att.start) this.byEnd.push({ att, start: att.start, end });
   }
 
   /**
@@ -528,9 +837,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     a.stallTimer = undefined;
     const est = a.estimate;
     let time = est;
-    const oldest = oldestOf(a.record.rendering);
-    if (!a.removed && est !== undefined && oldest?.startedAt != null) {
-      const elapsed = this.options.now() - oldest.startedAt;
+    const oldest = oldestOf(a.renders);
+    if (!a.removed && est !== undefined && oldest) {
+      const elapsed = this.options.now() - oldest.start;
       const late = elapsed > est * STALL_LATE;
       if (late) time = elapsed;
       const next = late ? elapsed * STALL_STEP : est * STALL_LATE;
@@ -544,7 +853,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         next - elapsed + 1,
       );
     }
-    a.time = time;
+    a.time = a.removed ? undefined : time;
     a.overdue = time !== est;
     const c = a.removed || time === undefined ? 0 : a.host.slots / time;
     this.rateSum += c - a.contribution;
@@ -556,73 +865,133 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.queue.length > 0 && this.usable.size === 0 && this.pendingHosts <= 0 && this.running === 0) {
       const why = this.everActive ? 'no host is left to run it (every host was lost or taken out)' : 'no host was usable';
       for (const r of this.queue.drain()) {
-        r.status = 'failed';
         r.error = r.error ? `${r.error}; then ${why}` : why;
+        this.final(r, 'failed');
       }
     }
-    if (this.queue.length === 0 && this.running === 0) {
+    // Losing copies still being stopped do not hold the run up: drained() waits for them.
+    if (this.queue.length === 0 && this.openTasks === 0) {
       this.isFinished = true;
       clearTimeout(this.recheck);
       for (const a of this.byName.values()) clearTimeout(a.stallTimer);
+      if (this.observed) {
+        const count = (st: TaskStatus): number => this.records.filter((r) => r.status === st).length;
+        this.event({ type: 'run-end', at: this.options.now(), done: count('done'), failed: count('failed'), cancelled: count('cancelled'), skipped: count('skipped') });
+      }
       this.resolveFinished();
     }
   }
 
-  /** Sends `rec` to `lane` (behind its running attempt when the lane is busy). */
-  private start(lane: Lane, rec: TaskRecord): void {
+  /** Sends `rec` to `lane` (behind its running attempt when the lane is busy); `against` makes it a speculative copy. */
+  private start(lane: Lane, rec: TaskRecord, against?: Attempt): void {
     const a = lane.host;
+    const behind = lane.inflight > 0;
     lane.inflight++;
     this.running++;
+    let atts = this.live.get(rec);
+    if (!atts) {
+      atts = [];
+      this.live.set(rec, atts);
+    }
+    if (!this.opened.has(rec)) {
+      this.opened.add(rec);
+      this.openTasks++;
+    }
+    const att: Attempt = {
+      rec,
+      host: a,
+      lane,
+      number: ++rec.copies,
+      controller: new AbortController(),
+      speculative: against !== undefined,
+      start: this.options.now(),
+      rendering: false,
+      freed: false,
+      ended: false,
+    };
+    atts.push(att);
     rec.status = 'running';
     rec.host = a.host.name;
     a.record.running.add(rec);
     a.record.waiting.add(rec);
-    rec.startedAt = this.options.now();
+    rec.startedAt = att.start;
     rec.endedAt = null;
-    this.emit('task-start', rec, a.record, rec.attempts + 1);
-    const p: Promise<void> = this.attempt(lane, rec).finally(() => this.attempts.delete(p));
+    if (this.observed) {
+      const task = refOf(rec.task);
+      this.event({ type: 'attempt-queued', at: att.start, task, attempt: att.number, host: a.host.name, lane: lane.index, behind, speculative: att.speculative });
+      if (against) {
+        const reason = against.host.removed ? 'lost' : 'slow';
+        this.event({ type: 'speculation-started', at: att.start, task, attempt: att.number, host: a.host.name, against: { host: against.host.host.name, attempt: against.number }, reason });
+      }
+    }
+    this.emit('task-start', rec, a.record, att.number);
+    this.expect(att);
+    const p: Promise<void> = this.attempt(att).finally(() => this.attempts.delete(p));
     this.attempts.add(p);
     this.list(lane);
   }
 
-  private async attempt(lane: Lane, rec: TaskRecord): Promise<void> {
-    const a = lane.host;
-    const attempt = rec.attempts + 1;
-    let started = rec.startedAt ?? this.options.now();
+  private async attempt(att: Attempt): Promise<void> {
+    const { rec, lane, host: a } = att;
     const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
-    let rendered = false;
     const slot: AttemptSlot = {
       lane: lane.index,
       started: () => {
+        if (att.rendering || att.ended) return;
         // A queued attempt's time counts from when its renderer started.
-        started = this.options.now();
-        rec.startedAt = started;
-        rendered = true;
+        att.start = this.options.now();
+        att.rendering = true;
+        rec.startedAt = att.start;
         // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
-        if (lane.rendering) a.record.rendering.delete(lane.rendering);
-        lane.rendering = rec;
+        const before = lane.rendering;
+        if (before) {
+          a.record.rendering.delete(before.rec);
+          a.renders.delete(before);
+        }
+        lane.rendering = att;
         a.record.waiting.delete(rec);
         a.record.rendering.add(rec);
+        a.renders.add(att);
         this.watchStall(a);
+        this.expect(att);
+        if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
         this.emit('task-render', rec, a.record);
       },
+      superseded: () => rec.won !== null && (rec.won.host !== a.host.name || rec.won.attempt !== att.number),
     };
-    const controller = new AbortController();
-    this.live.add(controller);
-    if (this.abort.signal.aborted) controller.abort();
+    if (this.abort.signal.aborted) att.controller.abort();
     let outcome: AttemptOutcome;
     try {
-      outcome = await a.host.run(rec.task, attempt, controller.signal, slot);
+      outcome = await a.host.run(rec.task, att.number, att.controller.signal, slot);
     } catch (err) {
       outcome = internal(err);
     }
-    a.record.running.delete(rec);
-    a.record.waiting.delete(rec);
-    a.record.rendering.delete(rec);
-    if (lane.rendering === rec) lane.rendering = undefined;
+    this.freeSlot(att, outcome);
+    if (outcome.kind === 'released') {
+      // The slot is free now; the attempt still counts as running until its outputs are in.
+      const final = outcome.outcome;
+      if (this.observed) this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null });
+      this.schedule();
+      this.end(att, await final.catch(internal));
+      return;
+    }
+    this.end(att, outcome);
+  }
+
+  private freeSlot(att: Attempt, outcome: AttemptOutcome): void {
+    const { rec, lane, host: a } = att;
+    att.freed = true;
+    // The same task may run on this host again later (a retry): only this attempt's traces go.
+    if (!(this.live.get(rec) ?? []).some((x) => x !== att && x.host === a && !x.freed)) {
+      a.record.running.delete(rec);
+      a.record.waiting.delete(rec);
+      a.record.rendering.delete(rec);
+    }
+    a.renders.delete(att);
+    if (lane.rendering === att) lane.rendering = undefined;
     lane.inflight--;
-    if (rendered && (outcome.kind === 'released' || outcome.kind === 'done')) {
-      const ms = this.options.now() - started;
+    if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
+      const ms = this.options.now() - att.start;
       if (a.estimate === undefined && !a.removed) this.untimed--;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
     }
@@ -630,41 +999,64 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.list(lane);
     // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
     if (this.qheldHosts.has(a) && this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
-    const end = (final: FinalOutcome): void => {
-      this.live.delete(controller);
-      rec.endedAt = this.options.now();
-      rec.seconds += (rec.endedAt - started) / 1000;
-      this.running--;
-      this.settle(a, rec, final);
-      this.emit('task-end', rec, a.record, final);
-      this.schedule();
-    };
-    if (outcome.kind === 'released') {
-      // The slot is free now; the attempt still counts as running until its outputs are in.
-      const final = outcome.outcome;
-      this.schedule();
-      end(await final.catch(internal));
-      return;
-    }
-    end(outcome);
   }
 
-  private settle(a: ActiveHost, rec: TaskRecord, outcome: FinalOutcome): void {
+  private end(att: Attempt, outcome: FinalOutcome): void {
+    const { rec, host: a } = att;
+    att.ended = true;
+    this.running--;
+    const atts = this.live.get(rec) ?? [];
+    atts.splice(atts.indexOf(att), 1);
+    const others = atts.length;
+    if (others === 0) this.live.delete(rec);
+    // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
+    const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending');
+    if (this.observed) {
+      const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
+      this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored });
+    }
+    if (ignored) {
+      if (outcome.kind === 'done') a.streak.clear();
+      this.schedule();
+      return;
+    }
+    rec.endedAt = this.options.now();
+    rec.seconds += (rec.endedAt - att.start) / 1000;
+    this.settle(att, outcome, others);
+    this.emit('task-end', rec, a.record, outcome);
+    this.schedule();
+  }
+
+  private settle(att: Attempt, outcome: FinalOutcome, others: number): void {
+    const { rec, host: a } = att;
     switch (outcome.kind) {
       case 'done':
-        rec.status = 'done';
+        rec.host = a.host.name;
+        rec.startedAt = att.start;
         rec.attempts++;
         rec.error = undefined;
+        rec.won = Object.freeze({ host: a.host.name, attempt: att.number });
         a.record.tasksDone++;
         a.streak.clear();
+        for (const loser of this.live.get(rec) ?? []) {
+          if (this.observed) this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(rec.task), attempt: loser.number, host: loser.host.host.name, winner: rec.won });
+          loser.controller.abort();
+        }
+        this.final(rec, 'done');
         return;
       case 'cancelled':
-        rec.status = 'cancelled';
+        if (others === 0) this.final(rec, 'cancelled');
         return;
       case 'lost':
-        rec.status = this.abort.signal.aborted ? 'cancelled' : 'pending';
         rec.error = outcome.message;
-        if (!this.abort.signal.aborted) this.requeue(rec);
+        if (others === 0) {
+          if (this.abort.signal.aborted) this.final(rec, 'cancelled');
+          else {
+            rec.status = 'pending';
+            this.close(rec);
+            this.requeue(rec);
+          }
+        }
         if (!a.removed) this.takeOut(a, 'lost', outcome.message);
         return;
       case 'failed':
@@ -674,12 +1066,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.failedOn.add(a.host.name);
         a.record.failures++;
         a.streak.add(rec.task.index);
-        if (this.abort.signal.aborted) {
-          rec.status = 'cancelled';
+        if (others > 0) {
+          // Another copy still runs: the task goes on there.
+        } else if (this.abort.signal.aborted) {
+          this.final(rec, 'cancelled');
         } else if (rec.attempts > this.options.retries) {
-          rec.status = 'failed';
+          this.final(rec, 'failed');
         } else {
           rec.status = 'pending';
+          this.close(rec);
           this.requeue(rec);
         }
         if (a.streak.size >= this.options.maxConsecutiveFailures && !a.removed) {
@@ -689,10 +1084,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
+  /** The task is settled or back in the queue: the run no longer waits for it. */
+  private close(rec: TaskRecord): void {
+    if (this.opened.delete(rec)) this.openTasks--;
+  }
+
+  private final(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled'): void {
+    rec.status = status;
+    this.close(rec);
+    if (this.observed) {
+      this.event({ type: 'task-done', at: this.options.now(), task: refOf(rec.task), status, host: rec.host, attempts: rec.attempts, winner: rec.won, copies: rec.copies, error: status === 'done' ? undefined : rec.error });
+    }
+  }
+
   /** A task back at the front of the queue; slots that had nothing they could take look again. */
   private requeue(rec: TaskRecord): void {
     this.queue.unshift(rec);
     this.wakeIdle();
+    for (const a of [...this.spareHosts]) this.release(a, 'spare');
   }
 }
 
@@ -710,7 +1119,11 @@ class Pace {
 }
 
 /** The first of a host's rendering attempts: sets keep insertion order, and a render is added when it starts. */
-function oldestOf(rendering: Set<TaskRecord>): TaskRecord | undefined {
+function oldestOf(rendering: Set<Attempt>): Attempt | undefined {
   for (const r of rendering) return r;
   return undefined;
+}
+
+function refOf(t: Task): TaskRef {
+  return Object.freeze({ index: t.index, frame: t.frame, tile: t.tile?.index ?? null, label: t.label });
 }
