@@ -107,6 +107,10 @@ async function runCommand(words: string[]): Promise<number> {
       dryRun: o['dry-run'] === true,
       force: o.force === true,
       keepTiles: o['keep-tiles'] === true,
+      speculate: o['no-speculate'] !== true,
+      order: stringOption(o, 'order'),
+      hosts: stringOption(o, 'hosts'),
+      exclude: stringOption(o, 'exclude'),
       progress: plain ? new PlainProgress((l) => process.stderr.write(l + '\n')) : new TerminalProgress(),
       signal: interrupt.signal,
     });

@@ -113,6 +113,8 @@ export interface SchedulerOptions {
    * sooner, and copy a lost host's tasks elsewhere at once. Default off.
    */
   speculate?: boolean | undefined;
+  /** Indexes of the records in the order their tasks are queued (default: as they are). */
+  order?: readonly number[] | undefined;
 }
 
 function newHostRecord(name: string, state: HostState): HostRecord {
@@ -284,7 +286,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ) {
     super();
     this.records = records;
-    for (const r of records) if (r.status === 'pending') this.queue.push(r);
+    for (const i of options.order ?? records.keys()) {
+      const r = records[i];
+      if (r?.status === 'pending') this.queue.push(r);
+    }
   }
 
   static record(task: Task): TaskRecord {

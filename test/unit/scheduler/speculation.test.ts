@@ -200,3 +200,14 @@ describe('Scheduler with hosts joining and leaving', () => {
     expect(b.ran.length).toBeGreaterThan(10);
   });
 });
+
+describe('Scheduler queue order', () => {
+  it('queues tasks in the order given (preview: first, last, middle, ...)', async () => {
+    const s = new Scheduler(tasks(5).map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => Date.now(), order: [0, 4, 2, 1, 3] });
+    const a = new Host('a', 1, () => 10);
+    start(s, [a]);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(a.ran.map((r) => r.frame)).toEqual([1, 5, 3, 2, 4]);
+  });
+});
