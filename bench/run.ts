@@ -6,6 +6,7 @@
  *   npm run bench                 # every scenario
  *   npm run bench -- overhead     # only the named ones
  *   npm run bench -- plan         # planning a million tasks only: no hosts are started
+ *   npm run bench -- sim          # the scheduler alone on a simulated farm (bench/sim.ts)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import sharp from 'sharp';
@@ -15,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { simBench } from './sim.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../test/helpers/sshd.js';
 
 const CLI = fileURLToPath(new URL('../bin/distray.cjs', import.meta.url));
@@ -262,10 +264,12 @@ async function planRows(rows: Row[]): Promise<void> {
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const want = (s: string): boolean => only.length === 0 || only.includes(s);
+  // The simulated farm needs no sshd: `npm run bench -- sim` runs it alone.
+  if (want('sim')) await simBench();
   const rows: Row[] = [];
   if (want('plan')) await planRows(rows);
-  // Planning needs no hosts: `npm run bench -- plan` starts none.
-  const farmless = only.length > 0 && only.every((s) => s === 'plan');
+  // Planning and the simulated farm need no hosts: `npm run bench -- plan sim` starts none.
+  const farmless = only.length > 0 && only.every((s) => s === 'plan' || s === 'sim');
   if (!farmless) {
     const farm = startFarm();
     try {

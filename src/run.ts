@@ -5,10 +5,12 @@ import { UsageError, errorMessage } from './errors.js';
 export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './plan/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
+import { selectHosts } from './inventory/select.js';
 import type { HostConfig } from './inventory/types.js';
 import { parseDuration } from './plan/duration.js';
 import { parseFrameSpec } from './plan/frames.js';
 import { entryProblem } from './plan/paths.js';
+import { parseOrder, taskOrder } from './plan/order.js';
 import { Plan } from './plan/plan.js';
 import { parseGrid, parseSize, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
@@ -43,6 +45,13 @@ export interface RunOptions {
   force?: boolean;
   /** With --stitch: keep the tile images after a frame is stitched. */
   keepTiles?: boolean;
+  /** Copies of slow, hung or lost tasks on idle slots once the queue is empty (default on). */
+  speculate?: boolean;
+  /** "sequential" (default) or "preview". */
+  order?: string | undefined;
+  /** --hosts and --exclude: comma-separated host names of the inventory. */
+  hosts?: string | undefined;
+  exclude?: string | undefined;
   /** Where each attempt's output is kept; defaults to .distray/logs/<start time>. */
   logDir?: string | undefined;
   /** Run directories kept under .distray/logs (default 20, 0 keeps all); only without logDir. */
@@ -98,6 +107,8 @@ interface Prepared {
   timeoutMs: number | undefined;
   graceMs: number;
   retries: number;
+  /** Indexes of plan.tasks in the order they are queued. */
+  order: number[];
 }
 
 /** Everything that can be wrong with the command line or inventory, found before anything connects. */
@@ -134,7 +145,8 @@ export function prepare(opts: RunOptions): Prepared {
         `and at most ${MAX_STITCH_PIXELS} pixels (such as 16383x16383) are allowed; render tiles without --stitch and assemble them with another tool`,
     );
   }
-  const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
+  const order = parseOrder(opts.order);
+  const hosts = selectHosts(loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }), opts.hosts, opts.exclude);
   const plan = new Plan({
     frames,
     exec: opts.exec,
@@ -163,7 +175,7 @@ export function prepare(opts: RunOptions): Prepared {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
   }
   const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
-  return { hosts, plan, timeoutMs, graceMs, retries, size: tiles?.size };
+  return { hosts, plan, timeoutMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order) };
 }
 
 function printDryRun(p: Prepared, print: (line: string) => void): void {
@@ -201,7 +213,13 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     await markComplete(plan, records);
   }
   const skipped = records.filter((r) => r.status === 'skipped').length;
-  const scheduler = new Scheduler(records, { retries: prepared.retries, maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES, now: () => performance.now() });
+  const scheduler = new Scheduler(records, {
+    retries: prepared.retries,
+    maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
+    now: () => performance.now(),
+    speculate: opts.speculate ?? true,
+    order: prepared.order,
+  });
   for (const h of hosts) scheduler.expectHost(h.name);
   const toRun = records.length - skipped;
   const errors: string[] = [];

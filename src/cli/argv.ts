@@ -24,6 +24,11 @@ export const RUN_OPTIONS = {
   force: { value: false, help: 'render again tasks whose outputs are already complete locally' },
   plain: { value: false, help: 'one line per event instead of the live view, even on a terminal' },
   quiet: { value: false, help: 'print only failures and the summary at the end' },
+  speculate: { value: false, help: 'copy a running task to an idle faster slot when the queue is empty, first result wins (the default)' },
+  'no-speculate': { value: false, help: 'never run a second copy of a task' },
+  order: { value: true, help: 'sequential (the default) or preview: first, last and middle frames first, then halving the gaps' },
+  hosts: { value: true, help: 'run only on these hosts of the inventory: NAME,...' },
+  exclude: { value: true, help: 'leave these hosts of the inventory out: NAME,...' },
 } as const satisfies Record<string, { value: boolean; repeat?: boolean; help: string }>;
 
 export type RunOptionName = keyof typeof RUN_OPTIONS;

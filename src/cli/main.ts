@@ -141,6 +141,10 @@ async function runCommand(words: string[]): Promise<number> {
       dryRun: o['dry-run'] === true,
       force: o.force === true,
       keepTiles: o['keep-tiles'] === true,
+      speculate: o['no-speculate'] !== true,
+      order: stringOption(o, 'order'),
+      hosts: stringOption(o, 'hosts'),
+      exclude: stringOption(o, 'exclude'),
       progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress(),
       signal: interrupt.signal,
     });

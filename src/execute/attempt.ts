@@ -7,7 +7,7 @@ import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
-import { download, upload } from '../transfer/copies.js';
+import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
 import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
 
 export interface AttemptOptions {
@@ -20,7 +20,7 @@ export interface AttemptOptions {
   /** How long tasks outlive a lost connection on the host, waiting to be adopted. */
   graceMs: number;
   /** After the host's connection is lost: its runner once it is back, if that is within `withinMs`. */
-  rejoined?: ((host: string, withinMs: number) => Promise<HostRunner | undefined>) | undefined;
+  rejoined?: ((host: string, withinMs: number, signal: AbortSignal) => Promise<HostRunner | undefined>) | undefined;
   note?: ((text: string) => void) | undefined;
 }
 
@@ -135,19 +135,19 @@ export class HostRunner implements SchedulerHost {
     if (exit.lost) {
       // The renderer may well still be running on the host (a network blip):
       // if the host is back within the grace period, pick up its result there.
-      const next = signal.aborted ? undefined : await this.options.rejoined?.(this.name, this.options.graceMs);
+      const next = signal.aborted ? undefined : await this.options.rejoined?.(this.name, this.options.graceMs, signal);
       if (!next) return { kind: 'lost', message: exit.lost.message };
-      return next.adopt(started, signal);
+      return next.adopt(started, signal, slot);
     }
     // A renderer that succeeded frees its slot now: its outputs are fetched while the next task renders
     // (unless tasks share a remote path). A failure is settled first, so a host that fails everything
     // is taken out before it takes more.
-    const outcome = this.finish(shell, started, exit, signal, timeout);
+    const outcome = this.finish(shell, started, exit, signal, timeout, slot);
     return exit.code === 0 && !signal.aborted && !this.sharedPaths ? { kind: 'released', outcome } : outcome;
   }
 
   /** Takes over a task that this host's previous connection started. */
-  private async adopt(started: Started, signal: AbortSignal): Promise<FinalOutcome> {
+  private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot): Promise<FinalOutcome> {
     let shell: HostShell;
     try {
       shell = await this.session.shell();
@@ -160,10 +160,17 @@ export class HostRunner implements SchedulerHost {
       return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
     }
     this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
-    return this.finish(shell, started, exit, signal, undefined);
+    return this.finish(shell, started, exit, signal, undefined, slot);
   }
 
-  private async finish(shell: HostShell, s: Started, exit: TaskExit, signal: AbortSignal, timeout: AbortSignal | undefined): Promise<FinalOutcome> {
+  private async finish(
+    shell: HostShell,
+    s: Started,
+    exit: TaskExit,
+    signal: AbortSignal,
+    timeout: AbortSignal | undefined,
+    slot: AttemptSlot | undefined,
+  ): Promise<FinalOutcome> {
     const { plan } = this.options;
     const host = this.name;
     const code = exit.code;
@@ -192,7 +199,11 @@ export class HostRunner implements SchedulerHost {
     const quiet = code === 0 && output.length === 0;
     if (!quiet) await writeLog();
 
-    if (signal.aborted) return { kind: 'cancelled' };
+    if (signal.aborted) {
+      // Stopped (a copy elsewhere won, or the run is over): what it wrote on the host is of no use.
+      for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
+      return { kind: 'cancelled' };
+    }
     const failed = async (message: string): Promise<FinalOutcome> => {
       if (quiet) await writeLog();
       const lines = tailOf(output);
@@ -207,13 +218,19 @@ export class HostRunner implements SchedulerHost {
       return failed(`${program} ${how} (log: ${logPath})`);
     }
 
+    // A speculative copy of this task may finish too: the first to claim the outputs keeps them,
+    // and a copy that is beaten keeps none (it never writes over the winner's files).
+    const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
         const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal });
+        await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal, claim });
       }
+      if (claim && !claim()) return { kind: 'cancelled' };
       await this.options.onOutputs?.(s.task);
     } catch (err) {
+      if (err instanceof Superseded || signal.aborted) return { kind: 'cancelled' };
+      slot?.unclaim?.();
       return this.lostOr(await failed(errorMessage(err)));
     }
     return { kind: 'done' };

@@ -60,17 +60,21 @@ export class HostLifecycle {
   ) {}
 
   /** The runner of `host` once it has rejoined the run, if that happens within `withinMs`. */
-  private rejoined(host: string, withinMs: number): Promise<HostRunner | undefined> {
-    if (this.stopped.signal.aborted) return Promise.resolve(undefined);
+  private rejoined(host: string, withinMs: number, signal: AbortSignal): Promise<HostRunner | undefined> {
+    if (this.stopped.signal.aborted || signal.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       const waiters = this.rejoinWaiters.get(host) ?? new Set();
       this.rejoinWaiters.set(host, waiters);
+      // An attempt that is stopped (a copy elsewhere won, or the run is over) stops waiting too.
+      const onAbort = (): void => done(undefined);
       const done = (runner: HostRunner | undefined): void => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
         waiters.delete(done);
         resolve(runner);
       };
       const timer = setTimeout(() => done(undefined), withinMs);
+      signal.addEventListener('abort', onAbort, { once: true });
       waiters.add(done);
     });
   }
@@ -154,7 +158,7 @@ export class HostLifecycle {
     const runner = new HostRunner(session, host.slots, {
       ...this.attempt,
       onOutputs: verify ? (task) => verify(task, host.name) : undefined,
-      rejoined: (name, ms) => this.rejoined(name, ms),
+      rejoined: (name, ms, signal) => this.rejoined(name, ms, signal),
     });
     this.scheduler.addHost(runner);
     for (const w of [...(this.rejoinWaiters.get(host.name) ?? [])]) w(runner);

@@ -88,6 +88,14 @@ export class PlainProgress implements Progress {
         this.write(`distray: ${r.task.label} interrupted: ${h.name} was lost; it goes back to the queue`);
       }
     });
+    scheduler.on('event', (e) => {
+      if (e.type === 'speculation-started') {
+        const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;
+        this.write(`distray: ${e.task.label}: a copy starts on ${e.host} (${why}); the first complete result wins`);
+      } else if (e.type === 'speculation-lost') {
+        this.write(`distray: ${e.task.label}: ${e.winner.host} finished first; stopping the copy on ${e.host}`);
+      }
+    });
   }
 
   note(text: string): void {

@@ -16,6 +16,9 @@ export interface TaskSummary {
   end?: number;
   error?: string;
   log?: string;
+  /** Attempts started for the task, speculative copies included, and the one whose outputs were kept. */
+  copies: number;
+  won?: { host: string; attempt: number };
 }
 
 export interface HostSummary {
@@ -64,6 +67,8 @@ export function summarise(
       status: r.status,
       host: r.host,
       attempts: r.attempts,
+      copies: r.copies,
+      ...(r.won ? { won: { host: r.won.host, attempt: r.won.attempt } } : {}),
       seconds: round(r.seconds),
       ...(r.startedAt !== null && extra.clockOrigin !== undefined ? { start: round((r.startedAt - extra.clockOrigin) / 1000) } : {}),
       ...(r.endedAt !== null && extra.clockOrigin !== undefined ? { end: round((r.endedAt - extra.clockOrigin) / 1000) } : {}),

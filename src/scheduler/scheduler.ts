@@ -1,6 +1,10 @@
-import { EventEmitter, setMaxListeners } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { Task } from '../plan/plan.js';
-import { TaskQueue } from './taskQueue.js';
+import type { AttemptRef, SchedulerEvent, TaskRef } from './events.js';
+import { Fifo } from './fifo.js';
+import { Heap } from './heap.js';
+
+export type { SchedulerEvent } from './events.js';
 
 export type AttemptOutcome =
   | { kind: 'done' }
@@ -24,6 +28,22 @@ export interface AttemptSlot {
   lane: number;
   /** Called when the renderer actually starts (a queued attempt waits for the one before it). */
   started(): void;
+  /**
+   * True once another attempt of the same task has won (its outputs are
+   * complete and kept): this one must not move its outputs into place
+   * locally, and its signal is aborted. Asked by the attempt layer just
+   * before it renames downloaded outputs over the final paths.
+   */
+  superseded?(): boolean;
+  /**
+   * Claims the task's final outputs for this attempt, just before it moves
+   * them into place: true for the first attempt of the task to ask (and again
+   * for it), false for every other copy, which must then discard its
+   * outputs. Decided synchronously, so two copies finishing together never
+   * both write. An attempt that fails after claiming calls `unclaim`.
+   */
+  claim?(): boolean;
+  unclaim?(): void;
 }
 
 export interface SchedulerHost {
@@ -53,11 +73,16 @@ export interface TaskRecord {
   endedAt: number | null;
   error?: string | undefined;
   log?: string | undefined;
+  /** Hosts this task has failed on: a retry goes elsewhere while another host can take it. */
   /**
    * Hosts this task has failed on: a retry goes elsewhere while another host can take it.
    * One shared empty set until its first failure: a run can hold a million records.
    */
   failedOn: ReadonlySet<string>;
+  /** Attempts started for it in all, speculative copies included (an attempt's number is its place in this count). */
+  copies: number;
+  /** The attempt whose outputs were kept, once done. */
+  won: AttemptRef | null;
 }
 
 /**
@@ -86,6 +111,8 @@ export interface SchedulerEvents {
   'task-render': [TaskRecord, HostRecord];
   'task-end': [TaskRecord, HostRecord, FinalOutcome];
   'host-state': [HostRecord];
+  /** Every change, as a frozen object (see events.ts). */
+  event: [SchedulerEvent];
 }
 
 export interface SchedulerOptions {
@@ -93,9 +120,15 @@ export interface SchedulerOptions {
   /** A host whose last attempts failed on this many different tasks is taken out of the run. */
   maxConsecutiveFailures: number;
   now(): number;
+  /**
+   * When the queue is empty and a slot idle, start a second copy of the
+   * running attempt expected to end last if the copy is expected to end
+   * sooner, and copy a lost host's tasks elsewhere at once. Default off.
+   */
+  speculate?: boolean | undefined;
+  /** Indexes of the records in the order their tasks are queued (default: as they are). */
+  order?: readonly number[] | undefined;
 }
-
-const NO_HOSTS: ReadonlySet<string> = new Set();
 
 function newHostRecord(name: string, state: HostState): HostRecord {
   return { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
@@ -104,42 +137,165 @@ function newHostRecord(name: string, state: HostState): HostRecord {
 /** See shouldTake: how much longer than needed the queue must be to queue on a host before every pace is known. */
 const QUEUE_MARGIN = 4;
 
-interface ActiveHost {
-  host: SchedulerHost;
-  record: HostRecord;
-  removed: boolean;
-  streak: Set<number>;
-  /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
-  estimate?: number | undefined;
-  /** The attempt rendering in each lane: the next one starting there means it has ended. */
-  laneRendering: Map<number, TaskRecord>;
-}
+/** A render counts as late at this multiple of its host's estimate, and is looked at again each time it has run this much longer. */
+const STALL_LATE = 1.25;
+const STALL_STEP = 1.5;
 
 /** Weight of the newest attempt in a host's moving average of task time. */
 const ESTIMATE_WEIGHT = 0.3;
 
+/** candidate(): the first fresh task (never tried), or none. */
+const FRESH = -1;
+const NONE = -2;
+
+/** A timer of the scheduler's own (the clock of a simulated farm may replace setTimeout). */
+type Timer = ReturnType<typeof setTimeout>;
+
 /**
- * One queue of tasks pulled by free host slots: a fast host simply comes back
- * for more. Scheduling decisions are synchronous; only attempts are async.
+ * Where a slot of a host stands in the dispatcher's lists: `free` (idle,
+ * listed to take a task), `queue` (rendering one, listed to queue the next
+ * behind it), `held` (idle, leaving the last tasks to faster hosts), `qheld`
+ * (rendering one, not queueing another now), `idle` (no task it may take:
+ * every queued one failed here), `spare` (idle with the queue empty, no
+ * running attempt worth a copy on it now), or nowhere (busy).
  */
+type Listing = 'free' | 'queue' | 'held' | 'qheld' | 'idle' | 'spare' | null;
+
+interface Lane {
+  readonly host: ActiveHost;
+  readonly index: number;
+  /** Attempts given to this slot and not yet freed: 0, 1, or 2 (one rendering, one queued behind it). */
+  inflight: number;
+  listed: Listing;
+  /** The attempt rendering in this lane: the next one starting there means it has ended. */
+  rendering: Attempt | undefined;
+}
+
+/** One attempt of a task on a host's slot, from when it is sent until it ends. */
+interface Attempt {
+  readonly rec: TaskRecord;
+  readonly host: ActiveHost;
+  readonly lane: Lane;
+  readonly number: number;
+  readonly controller: AbortController;
+  readonly speculative: boolean;
+  /** When it was sent, then when its renderer started. */
+  start: number;
+  rendering: boolean;
+  /** Its slot is free again (renderer ended), and it has ended (outputs in, or not). */
+  freed: boolean;
+  ended: boolean;
+}
+
+/** An entry of the speculation heaps: stale once the attempt has ended or restarted (`start` differs). */
+interface Expected {
+  readonly att: Attempt;
+  readonly start: number;
+  /** When it is expected to end by its host's pace at the time (start + task time). */
+  readonly end: number;
+}
+
+/** A render that has run t so far is expected to take this multiple of t in all (it is not counted on to end just now). */
+const RUNNING_FACTOR = 1.5;
+
+/**
+ * A copy must be expected to take no more than 1 / COPY_MARGIN of the time
+ * the original is expected to need still: task times vary, and a host's
+ * pace is an average, so a copy that would win only narrowly is as likely
+ * to lose, and takes a slot a better copy could have had.
+ */
+const COPY_MARGIN = 1.5;
+
+/** Live attempts of one task at most: the original and two copies (the first may have gone to a slow host, the only one free then). */
+const MAX_COPIES = 3;
+
+interface ActiveHost {
+  readonly host: SchedulerHost;
+  readonly record: HostRecord;
+  readonly lanes: Lane[];
+  removed: boolean;
+  /** Tasks it failed in a row (different ones): at maxConsecutiveFailures it is taken out. */
+  readonly streak: Set<number>;
+  /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
+  estimate: number | undefined;
+  /** What it adds to the dispatcher's rateSum now: slots / time, or 0 (untimed or removed). */
+  contribution: number;
+  /** Its task time now (see watchStall), once known. */
+  time: number | undefined;
+  /** Its oldest render has run well past its estimate: its pace counts as that render's time so far. */
+  overdue: boolean;
+  /** Its attempts rendering now, oldest first. */
+  readonly renders: Set<Attempt>;
+  stallTimer: Timer | undefined;
+  /** Free slots held back (leaving the last tasks to faster hosts), slots not queueing now, and spare ones. */
+  readonly held: Lane[];
+  readonly qheld: Lane[];
+  readonly spare: Lane[];
+}
+
+/**
+ * One dispatcher for every host slot (Playwright's runner dispatcher is the
+ * model): a queue of tasks, lists of slots that can take one, and one
+ * synchronous schedule() that pairs them whenever anything changes. A slot
+ * is found without looking at every host, and the farm's pace is kept as a
+ * running sum, so a decision costs the same on 10 hosts as on 1,000.
+ * Attempts are async; decisions are not.
+ */
+const NO_HOSTS: ReadonlySet<string> = new Set();
+
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly records: TaskRecord[];
   readonly hosts = new Map<string, HostRecord>();
-  private readonly queue: TaskQueue<TaskRecord>;
-  private readonly active: ActiveHost[] = [];
+  /** Tasks waiting for a slot: fresh ones in plan order, those put back (retries, lost) at the front. */
+  private readonly queue = new Fifo<TaskRecord>();
+  private readonly byName = new Map<string, ActiveHost>();
+  private readonly usable = new Set<ActiveHost>();
+  private everActive = false;
   private pendingHosts = 0;
+  /** Attempts not yet ended, and tasks with at least one of them (not yet settled). */
+  /** The attempt moving a task's outputs into place, while it does (see AttemptSlot.claim). */
+  private readonly claims = new Map<TaskRecord, Attempt>();
   private running = 0;
-  private readonly abort = (() => {
-    const c = new AbortController();
-    // Every running attempt listens to it: a large farm has hundreds at once.
-    setMaxListeners(0, c.signal);
-    return c;
-  })();
-  private waiters: Array<() => void> = [];
+  private openTasks = 0;
+  private readonly opened = new Set<TaskRecord>();
+  private readonly abort = new AbortController();
+  /** Each task's attempts that have not ended: more than one while a speculative copy races the original. */
+  private readonly live = new Map<TaskRecord, Attempt[]>();
+  private readonly attempts = new Set<Promise<void>>();
   private resolveFinished!: () => void;
   readonly finished = new Promise<void>((resolve) => (this.resolveFinished = resolve));
   private isFinished = false;
-  private workers: Promise<void>[] = [];
+  private begun = false;
+
+  private readonly free = new Fifo<Lane>();
+  private readonly queueable = new Fifo<Lane>();
+  private readonly idle: Lane[] = [];
+  private readonly heldHosts = new Set<ActiveHost>();
+  private readonly qheldHosts = new Set<ActiveHost>();
+  private readonly spareHosts = new Set<ActiveHost>();
+  /** A timer says time has passed: spare slots look for a render worth a copy again. */
+  private spareDirty = false;
+  /** Σ slots / time over the usable hosts that are timed. */
+  private rateSum = 0;
+  private untimed = 0;
+  private recheck: Timer | undefined;
+  private scheduling = false;
+  private again = false;
+  /** When held slots were last looked at: the queue's drain time then, whether every pace was known; or a change that calls for a look. */
+  private heldDrain = 0;
+  private heldComplete = false;
+  private heldDirty = false;
+
+  /**
+   * Running attempts by when they are expected to end (latest first), and by
+   * when they started (earliest first: a render that has run long is
+   * expected to run longer still). Kept only with speculation.
+   */
+  private readonly byEnd = new Heap<Expected>((a, b) => a.end > b.end);
+  private readonly byStart = new Heap<Expected>((a, b) => a.start < b.start);
+  private expecting = false;
+  /** Tasks of a lost host, to be copied to the next free slots while the host may still come back. */
+  private readonly urgent: TaskRecord[] = [];
 
   constructor(
     records: TaskRecord[],
@@ -147,19 +303,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ) {
     super();
     this.records = records;
-    this.queue = new TaskQueue(records.filter((r) => r.status === 'pending'));
+    for (const i of options.order ?? records.keys()) {
+      const r = records[i];
+      if (r?.status === 'pending') this.queue.push(r);
+    }
   }
 
   static record(task: Task): TaskRecord {
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS };
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS, copies: 0, won: null };
   }
 
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
   expectHost(name: string, state: HostState = 'connecting'): void {
+    this.begin();
     this.pendingHosts++;
     const rec = this.hosts.get(name) ?? newHostRecord(name, state);
     rec.state = state;
     this.hosts.set(name, rec);
+    this.hostEvent(rec);
     if (state !== 'connecting') this.emit('host-state', rec);
   }
 
@@ -176,259 +337,759 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** A host that never became usable. */
   hostUnavailable(name: string, state: HostState, message: string): void {
+    this.begin();
     this.pendingHosts--;
     const rec = this.hosts.get(name) ?? newHostRecord(name, state);
     rec.state = state;
     rec.message = message;
     this.hosts.set(name, rec);
+    this.hostEvent(rec);
     this.emit('host-state', rec);
-    this.changed();
+    // A task kept for a host that will not come may now go back where it failed.
+    this.wakeIdle();
+    this.schedule();
   }
 
-  /** A host that is ready: its slots start pulling tasks. */
+  /** A host that is ready: its slots start taking tasks. */
   addHost(host: SchedulerHost): void {
+    this.begin();
     this.pendingHosts--;
     const record = this.hosts.get(host.name) ?? newHostRecord(host.name, 'ok');
     record.state = 'ok';
     record.message = undefined;
     this.hosts.set(host.name, record);
-    const active: ActiveHost = { host, record, removed: false, streak: new Set(), laneRendering: new Map() };
-    this.active.push(active);
+    const a: ActiveHost = {
+      host,
+      record,
+      lanes: [],
+      removed: false,
+      streak: new Set(),
+      estimate: undefined,
+      time: undefined,
+      contribution: 0,
+      overdue: false,
+      renders: new Set(),
+      stallTimer: undefined,
+      held: [],
+      qheld: [],
+      spare: [],
+    };
+    for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined });
+    this.byName.set(host.name, a);
+    this.usable.add(a);
+    this.untimed++;
+    this.everActive = true;
+    this.hostEvent(record);
     this.emit('host-state', record);
-    for (let i = 0; i < host.slots; i++) this.workers.push(this.worker(active, i));
-    this.changed();
+    for (const lane of a.lanes) this.list(lane);
+    this.wakeIdle();
+    this.schedule();
   }
 
   /** The host is gone (connection lost): its running attempts report `lost` themselves. */
   removeHost(name: string, state: HostState, message: string): void {
-    const a = this.active.find((x) => x.host.name === name && !x.removed);
-    if (!a) return;
-    a.removed = true;
-    a.record.state = state;
-    a.record.message = message;
-    this.emit('host-state', a.record);
-    this.changed();
+    const a = this.byName.get(name);
+    if (a && !a.removed) this.takeOut(a, state, message);
   }
 
   /** Stops the run: queued tasks are cancelled, running attempts are aborted. */
   cancel(): void {
     if (this.abort.signal.aborted) return;
+    this.begin();
     this.abort.abort();
-    for (const r of this.queue.drain()) r.status = 'cancelled';
-    this.changed();
+    for (const atts of [...this.live.values()]) for (const att of atts) att.controller.abort();
+    for (const r of this.queue.drain()) this.final(r, 'cancelled');
+    this.urgent.length = 0;
+    this.schedule();
   }
 
   get cancelled(): boolean {
     return this.abort.signal.aborted;
   }
 
-  /** Resolves when every worker has returned (after finished, renderers included). */
+  /** Resolves when every attempt has returned (after finished, renderers and losing copies included). */
   async drained(): Promise<void> {
     await this.finished;
-    await Promise.all(this.workers);
+    while (this.attempts.size > 0) await Promise.all([...this.attempts]);
   }
 
-  private usableHosts(): ActiveHost[] {
-    return this.active.filter((a) => !a.removed);
+  private get speculating(): boolean {
+    return this.options.speculate === true && !this.abort.signal.aborted;
   }
 
-  private changed(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const w of waiters) w();
+  private event(e: SchedulerEvent): void {
+    this.emit('event', Object.freeze(e));
+  }
+
+  private get observed(): boolean {
+    return this.listenerCount('event') > 0;
+  }
+
+  private begin(): void {
+    if (this.begun) return;
+    this.begun = true;
+    if (this.observed) {
+      const pending = this.records.filter((r) => r.status === 'pending').length;
+      this.event({ type: 'run-start', at: this.options.now(), tasks: this.records.length, pending });
+    }
+  }
+
+  private hostEvent(rec: HostRecord): void {
+    if (this.observed) this.event({ type: 'host-state', at: this.options.now(), host: rec.name, state: rec.state, reason: rec.message });
+  }
+
+  private takeOut(a: ActiveHost, state: HostState, message: string): void {
+    a.removed = true;
+    this.usable.delete(a);
+    if (a.estimate === undefined) this.untimed--;
+    this.rateSum -= a.contribution;
+    a.contribution = 0;
+    a.time = undefined;
+    this.heldHosts.delete(a);
+    this.qheldHosts.delete(a);
+    clearTimeout(a.stallTimer);
+    if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
+    a.record.state = state;
+    a.record.message = message;
+    this.hostEvent(a.record);
+    this.emit('host-state', a.record);
+    if (state === 'lost' && this.speculating) {
+      // Its renders may live on and be picked up if it comes back within the grace period; meanwhile
+      // a copy runs elsewhere, and whichever is complete first wins.
+      for (const atts of this.live.values()) for (const att of atts) if (att.host === a && !att.ended) this.urgent.push(att.rec);
+      // Spare slots (idle, nothing worth a copy until now) are the first to take them.
+      for (const h of [...this.spareHosts]) this.release(h, 'spare');
+    }
+    // A task that failed everywhere else may now go back to a host where it failed.
+    this.wakeIdle();
+    this.schedule();
+  }
+
+  /** Puts a slot on the list its state calls for (a removed host's slots go nowhere). */
+  private list(lane: Lane): void {
+    const a = lane.host;
+    if (a.removed || lane.listed === 'held' || lane.listed === 'idle' || lane.listed === 'spare') return;
+    if (lane.inflight === 0 && lane.listed !== 'free') {
+      lane.listed = 'free';
+      this.free.push(lane);
+    } else if (lane.inflight === 1 && a.host.queues && lane.listed !== 'queue' && lane.listed !== 'qheld') {
+      lane.listed = 'queue';
+      this.queueable.push(lane);
+    }
+  }
+
+  private wakeIdle(): void {
+    this.heldDirty = true;
+    for (const lane of this.idle.splice(0)) {
+      if (lane.listed !== 'idle') continue;
+      lane.listed = null;
+      this.list(lane);
+    }
+  }
+
+  /** Pairs tasks with slots until no pair is left: called whenever anything changes. */
+  private schedule(): void {
+    if (this.scheduling) {
+      this.again = true;
+      return;
+    }
+    this.scheduling = true;
+    try {
+      do {
+        this.again = false;
+        this.pass();
+      } while (this.again);
+    } finally {
+      this.scheduling = false;
+    }
     this.checkFinished();
   }
 
-  private checkFinished(): void {
-    if (this.isFinished) return;
-    if (this.queue.length > 0 && this.usableHosts().length === 0 && this.pendingHosts <= 0 && this.running === 0) {
-      const why = this.active.length === 0 ? 'no host was usable' : 'no host is left to run it (every host was lost or taken out)';
-      for (const r of this.queue.drain()) {
-        r.status = 'failed';
-        r.error = r.error ? `${r.error}; then ${why}` : why;
+  private pass(): void {
+    if (this.isFinished || this.abort.signal.aborted) return;
+    if (this.urgent.length > 0) this.copyUrgent();
+    if (this.queue.length === 0) {
+      if (this.speculating && this.openTasks > 0) {
+        if (!this.expecting) {
+          // The heaps are filled from here on: until the queue is empty no copy is made, and they would only grow.
+          this.expecting = true;
+          for (const atts of this.live.values()) for (const att of atts) this.expect(att);
+        }
+        this.speculate();
+      }
+      return;
+    }
+    this.expecting = false;
+    const pace = new Pace(this);
+    // Hosts that left the last tasks to faster ones, and slots that did not queue: looked at again when
+    // the queue would now take longer to drain (a host lost or stalled, a task back), not on every change.
+    const drain = pace.rate > 0 ? this.queue.length / pace.rate : Infinity;
+    const recheck = this.heldDirty || drain > this.heldDrain * 1.05 || pace.complete !== this.heldComplete;
+    this.heldDirty = false;
+    if (recheck) {
+      this.heldDrain = drain;
+      this.heldComplete = pace.complete;
+      this.recheckHeld(pace);
+    }
+    let lane: Lane | undefined;
+    while (this.queue.length > 0 && (lane = this.free.shift())) {
+      if (lane.listed !== 'free') continue;
+      lane.listed = null;
+      if (lane.host.removed || lane.inflight !== 0) continue;
+      this.offer(lane, false, pace);
+    }
+    for (let n = this.queueable.length; n > 0 && this.queue.length > 0; n--) {
+      lane = this.queueable.shift();
+      if (!lane || lane.listed !== 'queue') continue;
+      lane.listed = null;
+      if (lane.host.removed || lane.inflight !== 1) continue;
+      this.offer(lane, true, pace);
+    }
+    if (this.queue.length === 0) {
+      // The last task is out: held slots are free for copies now.
+      for (const a of [...this.heldHosts]) this.release(a, 'held');
+      this.wakeIdle();
+      if (this.speculating) this.again = true;
+    } else if (this.heldHosts.size > 0) {
+      // A render that stalls makes its host's pace worse by the minute, with nothing else changing: look again.
+      let wait = Infinity;
+      for (const a of this.heldHosts) wait = Math.min(wait, a.estimate ?? 0);
+      this.lookAgainIn(Math.max(100, wait));
+    }
+  }
+
+  private lookAgainIn(ms: number): void {
+    if (this.recheck !== undefined) return;
+    this.recheck = setTimeout(() => {
+      this.recheck = undefined;
+      this.heldDirty = true;
+      this.spareDirty = true;
+      this.schedule();
+    }, ms);
+  }
+
+  private recheckHeld(pace: Pace): void {
+    for (const a of this.heldHosts) {
+      if (this.queue.length === 0) break;
+      const next = this.candidate(a, false);
+      if (next === NONE || (this.at(next).failedOn.size === 0 && !this.shouldTakeFree(a, pace))) continue;
+      this.release(a, 'held');
+    }
+    for (const a of this.qheldHosts) if (this.shouldQueue(a, pace)) this.release(a, 'qheld');
+  }
+
+  private release(a: ActiveHost, how: 'held' | 'qheld' | 'spare'): void {
+    (how === 'held' ? this.heldHosts : how === 'qheld' ? this.qheldHosts : this.spareHosts).delete(a);
+    for (const lane of a[how].splice(0)) {
+      if (lane.listed !== how) continue;
+      lane.listed = null;
+      this.list(lane);
+    }
+  }
+
+  /** Gives `lane` the next task it may take, or lists it where it waits. */
+  private offer(lane: Lane, queued: boolean, pace: Pace): void {
+    const a = lane.host;
+    const found = this.candidate(a, queued);
+    if (found === NONE) {
+      if (queued) this.hold(lane, 'qheld');
+      else {
+        lane.listed = 'idle';
+        this.idle.push(lane);
+      }
+      return;
+    }
+    // A task that failed somewhere is not left to faster hosts: they may be where it failed.
+    if (queued ? !this.shouldQueue(a, pace) : this.at(found).failedOn.size === 0 && !this.shouldTakeFree(a, pace)) {
+      this.hold(lane, queued ? 'qheld' : 'held');
+      return;
+    }
+    this.start(lane, this.takeAt(found));
+  }
+
+  private hold(lane: Lane, how: 'held' | 'qheld'): void {
+    lane.listed = how;
+    const a = lane.host;
+    if (how === 'held') {
+      a.held.push(lane);
+      this.heldHosts.add(a);
+    } else {
+      a.qheld.push(lane);
+      this.qheldHosts.add(a);
+    }
+  }
+
+  /** The next free slot that is still free, taken off its list; or none. */
+  private nextFree(): Lane | undefined {
+    let lane: Lane | undefined;
+    while ((lane = this.free.shift())) {
+      if (lane.listed !== 'free') continue;
+      lane.listed = null;
+      if (!lane.host.removed && lane.inflight === 0) return lane;
+    }
+    return undefined;
+  }
+
+  /** A lost host's tasks, copied to free slots elsewhere at once. */
+  private copyUrgent(): void {
+    const waiting: TaskRecord[] = [];
+    const skipped: Lane[] = [];
+    for (const rec of this.urgent.splice(0)) {
+      const atts = this.live.get(rec);
+      // Done meanwhile, or already copied to a host that is still there.
+      if (!atts || atts.some((x) => !x.host.removed)) continue;
+      let lane: Lane | undefined;
+      while ((lane = this.nextFree()) && (atts.some((x) => x.host === lane!.host) || rec.failedOn.has(lane.host.host.name))) skipped.push(lane);
+      if (!lane) {
+        waiting.push(rec);
+        continue;
+      }
+      this.start(lane, rec, atts[0]);
+    }
+    for (const lane of skipped) this.list(lane);
+    this.urgent.push(...waiting);
+  }
+
+  /**
+   * With the queue empty: gives each free slot a copy of the running attempt
+   * expected to end last, while the copy is expected to end sooner.
+   */
+  private speculate(): void {
+    const now = this.options.now();
+    let lane: Lane | undefined;
+    while ((lane = this.nextFree())) {
+      const time = lane.host.time;
+      const target = time === undefined ? undefined : this.latest(now, lane.host, now + time);
+      if (target) this.start(lane, target.rec, target);
+      else {
+        lane.listed = 'spare';
+        lane.host.spare.push(lane);
+        this.spareHosts.add(lane.host);
       }
     }
-    if (this.queue.length === 0 && this.running === 0) {
-      this.isFinished = true;
-      this.resolveFinished();
+    if (this.spareDirty) {
+      this.spareDirty = false;
+      this.respeculate(now);
+    }
+    // Renders that run on and on become worth a copy with nothing else changing: look again.
+    if (this.spareHosts.size > 0 && this.openTasks > 0) {
+      let fastest = Infinity;
+      for (const a of this.spareHosts) fastest = Math.min(fastest, a.time ?? Infinity);
+      this.lookAgainIn(Math.max(100, Number.isFinite(fastest) ? fastest / 2 : 1000));
     }
   }
 
   /**
-   * A host's task time as far as we can tell now: its moving average, or how
-   * long its oldest running attempt has taken so far if that is longer (a
-   * host whose renders hang is not counted on to finish the queue).
+   * Spare slots, fastest hosts first, each given a copy while one is worth
+   * it: once the fastest spare host has nothing worth copying, the slower
+   * ones have nothing either.
    */
-  private taskTime(u: ActiveHost, now: number): number | undefined {
-    if (u.estimate === undefined) return undefined;
-    let t = u.estimate;
-    // Attempts whose renderer started and that have not returned (rendering ends earlier, at the lane's next start).
-    for (const r of u.record.running) if (!u.record.waiting.has(r)) t = Math.max(t, now - r.startedAt!);
+  private respeculate(now: number): void {
+    const hosts = [...this.spareHosts].filter((a) => !a.removed && a.time !== undefined).sort((x, y) => x.time! - y.time!);
+    for (const a of this.spareHosts) if (a.removed) this.spareHosts.delete(a);
+    for (const a of hosts) {
+      let lane: Lane | undefined;
+      while ((lane = a.spare.at(-1))) {
+        if (lane.listed !== 'spare' || lane.inflight !== 0) {
+          a.spare.pop();
+          continue;
+        }
+        const target = this.latest(now, a, now + a.time!);
+        if (!target) return;
+        a.spare.pop();
+        lane.listed = null;
+        this.start(lane, target.rec, target);
+      }
+      this.spareHosts.delete(a);
+    }
+  }
+
+  /** When the heap entry's attempt is expected to end: by its host's pace then, and no sooner than half as long again as it has run. */
+  private expectedEnd(e: Expected, now: number): number {
+    return Math.max(e.end, e.start + RUNNING_FACTOR * (now - e.start));
+  }
+
+  /**
+   * Whether a copy of `rec` on a host whose task time is `copyTime` is
+   * expected to end before every running attempt of it. A render that has
+   * run for t on a host whose task time is T is a task of about
+   * max(1, RUNNING_FACTOR * t / T) such times, on the copy's host too: so a
+   * copy on a host no faster never wins, unless the original's host has
+   * stalled (its time then grows with its oldest render). See COPY_MARGIN.
+   */
+  private copyWins(rec: TaskRecord, now: number, copyTime: number): boolean {
+    for (const x of this.live.get(rec) ?? []) {
+      if (x.host.removed) continue;
+      const elapsed = now - x.start;
+      const time = x.host.time ?? elapsed;
+      if (!x.rendering) {
+        // Waiting behind another render: that one ends, then this one takes its time.
+        if (COPY_MARGIN * copyTime >= 2 * time) return false;
+        continue;
+      }
+      const size = Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1));
+      if (COPY_MARGIN * size * copyTime >= x.start + size * time - now) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The running attempt expected to end last, if its task (the first of its
+   * copies) is expected to end after `copyEnd` and a copy may go to `host`
+   * (not where the task runs or failed, no more than MAX_COPIES at once).
+   * Entries of ended attempts are dropped as they come up; a task already
+   * at MAX_COPIES drops out of the heaps for good.
+   */
+  private latest(now: number, host: ActiveHost, copyEnd: number): Attempt | undefined {
+    const put: Expected[] = [];
+    let found: Attempt | undefined;
+    for (let tries = 0; tries < 32 && !found; tries++) {
+      const e1 = this.fresh(this.byEnd);
+      const e2 = this.fresh(this.byStart);
+      const best = !e1 ? e2 : !e2 ? e1 : this.expectedEnd(e1, now) >= this.expectedEnd(e2, now) ? e1 : e2;
+      if (!best) break;
+      if (this.expectedEnd(best, now) <= copyEnd) break;
+      (best === e1 ? this.byEnd : this.byStart).pop();
+      const atts = this.live.get(best.att.rec) ?? [];
+      if (atts.length >= MAX_COPIES) continue;
+      put.push(best);
+      if (atts.some((x) => x.host === host) || best.att.rec.failedOn.has(host.host.name)) continue;
+      if (!this.copyWins(best.att.rec, now, copyEnd - now)) continue;
+      found = best.att;
+    }
+    for (const e of put) if (e.att !== found) (e.end === e.start ? this.byStart : this.byEnd).push(e);
+    return found;
+  }
+
+  private fresh(h: Heap<Expected>): Expected | undefined {
+    let e: Expected | undefined;
+    while ((e = h.peek()) && (e.att.ended || e.att.start !== e.start || e.att.rec.status !== 'running')) h.pop();
+    return e;
+  }
+
+  /** Enters a running attempt in the speculation heaps (again, when its renderer starts). */
+  private expect(att: Attempt): void {
+    if (!this.expecting) return;
+    const time = att.host.time;
+    // A queued attempt renders after the one before it in its lane: about one task time later.
+    const end = time === undefined ? att.start : att.start + (att.rendering ? time : 2 * time);
+    this.byStart.push({ att, start: att.start, end: att.start });
+    if (end !== att.start) this.byEnd.push({ att, start: att.start, end });
+  }
+
+  /**
+   * The first queued task `a` may take. A task goes back to a host it failed
+   * on only when no other host can take it, now or once the hosts still
+   * connecting are up. Tasks never tried are all alike here: only the first
+   * of them is looked at.
+   */
+  private candidate(a: ActiveHost, queued: boolean): number {
+    const front = this.queue.front;
+    for (let i = front.length - 1; i >= 0; i--) if (this.may(front[i]!, a, queued)) return i;
+    const rec = this.queue.peekPushed();
+    return rec && this.may(rec, a, queued) ? FRESH : NONE;
+  }
+
+  private at(i: number): TaskRecord {
+    return i === FRESH ? this.queue.peekPushed()! : this.queue.front[i]!;
+  }
+
+  private takeAt(i: number): TaskRecord {
+    return i === FRESH ? this.queue.shiftPushed()! : this.queue.front.splice(i, 1)[0]!;
+  }
+
+  private may(r: TaskRecord, a: ActiveHost, queued: boolean): boolean {
+    return this.mayRunOn(r, a) && (!queued || (a.host.canQueue?.(r.task) ?? true));
+  }
+
+  private mayRunOn(r: TaskRecord, a: ActiveHost): boolean {
+    if (!r.failedOn.has(a.host.name)) return true;
+    if (this.pendingHosts > 0 || r.failedOn.size < this.usable.size) return false;
+    for (const u of this.usable) if (!r.failedOn.has(u.host.name)) return false;
+    return true;
+  }
+
+  /**
+   * Whether an idle slot of `a` takes the next task now. Pull scheduling with
+   * a look ahead: near the end a slow host leaves a task to faster ones that
+   * would finish it sooner (the rest of the queue drains before it could).
+   */
+  private shouldTakeFree(a: ActiveHost, pace: Pace): boolean {
+    if (a.estimate === undefined || pace.rate === 0 || !pace.complete) return true;
+    const drain = this.queue.length / pace.rate;
+    return a.estimate <= drain || a.estimate <= drain + pace.fastest();
+  }
+
+  /**
+   * Whether a busy slot of `a` queues a second task behind its running one:
+   * only while the queue is long enough that the wait cannot delay the end
+   * of the run. Until every host's pace is known (hosts still connecting, or
+   * not yet through a task), the queue counts as long only at QUEUE_MARGIN
+   * times what is needed by the hosts timed so far: the others only make it
+   * drain sooner. Never behind a render that has stalled.
+   */
+  private shouldQueue(a: ActiveHost, pace: Pace): boolean {
+    if (!a.host.queues || a.overdue || a.estimate === undefined || pace.rate === 0) return false;
+    const drain = this.queue.length / pace.rate;
+    return (pace.complete ? 2 : 2 * QUEUE_MARGIN) * a.estimate < drain;
+  }
+
+  /** For Pace: the farm's rate (kept as a running sum) and whether every host's pace is known. */
+  paceOf(): { rate: number; complete: boolean } {
+    return { rate: this.rateSum, complete: this.pendingHosts <= 0 && this.untimed === 0 };
+  }
+
+  /** The fastest usable host's task time: looked at only near the end of a run, when a slow host might leave a task. */
+  fastestTime(): number {
+    let t = Infinity;
+    for (const a of this.usable) if (a.time !== undefined && a.time < t) t = a.time;
     return t;
   }
 
   /**
-   * Tasks per millisecond the usable hosts whose pace is known get through,
-   * and whether that is every host (none still connecting, every usable one
-   * timed).
+   * Keeps `a.time`, the host's task time as far as we can tell: its moving
+   * average, or how long its oldest rendering attempt has taken so far if
+   * that is longer (a host whose renders hang is not counted on to finish
+   * the queue). A render's time so far grows by itself: a timer updates it
+   * when the render is a quarter late, then each time it has run half as
+   * long again, so the farm's pace stays a sum kept up to date in O(1).
    */
-  private pace(now: number): { rate: number; complete: boolean } {
-    let rate = 0;
-    let complete = this.pendingHosts <= 0;
-    for (const u of this.usableHosts()) {
-      const t = this.taskTime(u, now);
-      if (t === undefined) complete = false;
-      else rate += u.host.slots / t;
+  private watchStall(a: ActiveHost): void {
+    clearTimeout(a.stallTimer);
+    a.stallTimer = undefined;
+    const est = a.estimate;
+    let time = est;
+    const oldest = oldestOf(a.renders);
+    if (!a.removed && est !== undefined && oldest) {
+      const elapsed = this.options.now() - oldest.start;
+      const late = elapsed > est * STALL_LATE;
+      if (late) time = elapsed;
+      const next = late ? elapsed * STALL_STEP : est * STALL_LATE;
+      a.stallTimer = setTimeout(
+        () => {
+          a.stallTimer = undefined;
+          this.watchStall(a);
+          this.heldDirty = true;
+          this.schedule();
+        },
+        next - elapsed + 1,
+      );
     }
-    return { rate, complete };
+    a.time = a.removed ? undefined : time;
+    a.overdue = time !== est;
+    const c = a.removed || time === undefined ? 0 : a.host.slots / time;
+    this.rateSum += c - a.contribution;
+    a.contribution = c;
   }
 
-  /**
-   * Whether a slot of `a` should take the next task now. Pull scheduling, with
-   * two looks ahead: near the end a slow host leaves a task to faster ones
-   * that would finish it sooner (the rest of the queue drains before it
-   * could), and a slot queues a second task behind its running one only
-   * while the queue is long enough that the wait cannot delay the end of the
-   * run. Until every host's pace is known (hosts still connecting, or not
-   * yet through a task), the queue counts as long only at QUEUE_MARGIN times
-   * what is needed by the hosts timed so far: the others only make it drain
-   * sooner.
-   */
-  private shouldTake(a: ActiveHost, queued: boolean): boolean {
-    if (queued && !a.host.queues) return false;
-    const now = this.options.now();
-    const pace = this.pace(now);
-    if (a.estimate === undefined || pace.rate === 0) return !queued;
-    const drain = this.queue.length / pace.rate;
-    if (queued) return (pace.complete ? 2 : 2 * QUEUE_MARGIN) * a.estimate < drain;
-    if (!pace.complete) return true;
-    const fastest = Math.min(...this.usableHosts().map((u) => this.taskTime(u, now)!));
-    return a.estimate <= drain + fastest;
-  }
-
-  private take(a: ActiveHost, queued: boolean): TaskRecord | undefined {
-    if (this.queue.length === 0) return undefined;
-    const usable = this.usableHosts();
-    // A task goes back to a host it failed on only when no other host can take it,
-    // now or once the hosts still connecting are up.
-    const i = this.queue.findIndex(
-      (r) =>
-        (!r.failedOn.has(a.host.name) || (this.pendingHosts <= 0 && usable.every((u) => r.failedOn.has(u.host.name)))) &&
-        (!queued || (a.host.canQueue?.(r.task) ?? true)),
-    );
-    if (i < 0) return undefined;
-    // A task that failed somewhere is not left to faster hosts: they may be where it failed.
-    if (queued || this.queue.at(i)!.failedOn.size === 0) {
-      if (!this.shouldTake(a, queued)) return undefined;
-    }
-    return this.queue.takeAt(i);
-  }
-
-  private nextChange(): Promise<void> {
-    return new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-
-  /**
-   * One slot of a host: takes a task, and may queue one more behind it on
-   * the host (see shouldTake), so the host starts it without waiting for us.
-   */
-  private async worker(a: ActiveHost, lane: number): Promise<void> {
-    const inflight = new Set<Promise<void>>();
-    while (!a.removed && !this.abort.signal.aborted && !this.isFinished) {
-      const rec = inflight.size < 2 ? this.take(a, inflight.size > 0) : undefined;
-      if (!rec) {
-        // Wait for this slot's running attempt to end, or for anything else to change; a slot
-        // that left tasks to faster hosts looks again after a while, in case they stall.
-        const declined = inflight.size === 0 && this.queue.length > 0;
-        let timer: NodeJS.Timeout | undefined;
-        const recheck = declined ? new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(100, a.estimate ?? 0)))) : undefined;
-        await Promise.race([this.nextChange(), ...inflight, ...(recheck ? [recheck] : [])]);
-        clearTimeout(timer);
-        continue;
+  private checkFinished(): void {
+    if (this.isFinished) return;
+    if (this.queue.length > 0 && this.usable.size === 0 && this.pendingHosts <= 0 && this.running === 0) {
+      const why = this.everActive ? 'no host is left to run it (every host was lost or taken out)' : 'no host was usable';
+      for (const r of this.queue.drain()) {
+        r.error = r.error ? `${r.error}; then ${why}` : why;
+        this.final(r, 'failed');
       }
-      const p: Promise<void> = this.attempt(a, rec, lane).finally(() => inflight.delete(p));
-      inflight.add(p);
     }
-    await Promise.all(inflight);
+    // Losing copies still being stopped do not hold the run up: drained() waits for them.
+    if (this.queue.length === 0 && this.openTasks === 0) {
+      this.isFinished = true;
+      clearTimeout(this.recheck);
+      for (const a of this.byName.values()) clearTimeout(a.stallTimer);
+      if (this.observed) {
+        const count = (st: TaskStatus): number => this.records.filter((r) => r.status === st).length;
+        this.event({ type: 'run-end', at: this.options.now(), done: count('done'), failed: count('failed'), cancelled: count('cancelled'), skipped: count('skipped') });
+      }
+      this.resolveFinished();
+    }
   }
 
-  private async attempt(a: ActiveHost, rec: TaskRecord, lane: number): Promise<void> {
+  /** Sends `rec` to `lane` (behind its running attempt when the lane is busy); `against` makes it a speculative copy. */
+  private start(lane: Lane, rec: TaskRecord, against?: Attempt): void {
+    const a = lane.host;
+    const behind = lane.inflight > 0;
+    lane.inflight++;
     this.running++;
+    let atts = this.live.get(rec);
+    if (!atts) {
+      atts = [];
+      this.live.set(rec, atts);
+    }
+    if (!this.opened.has(rec)) {
+      this.opened.add(rec);
+      this.openTasks++;
+    }
+    const att: Attempt = {
+      rec,
+      host: a,
+      lane,
+      number: ++rec.copies,
+      controller: new AbortController(),
+      speculative: against !== undefined,
+      start: this.options.now(),
+      rendering: false,
+      freed: false,
+      ended: false,
+    };
+    atts.push(att);
     rec.status = 'running';
     rec.host = a.host.name;
     a.record.running.add(rec);
     a.record.waiting.add(rec);
-    const attempt = rec.attempts + 1;
-    let started = this.options.now();
-    rec.startedAt = started;
+    rec.startedAt = att.start;
     rec.endedAt = null;
-    this.emit('task-start', rec, a.record, attempt);
+    if (this.observed) {
+      const task = refOf(rec.task);
+      this.event({ type: 'attempt-queued', at: att.start, task, attempt: att.number, host: a.host.name, lane: lane.index, behind, speculative: att.speculative });
+      if (against) {
+        const reason = against.host.removed ? 'lost' : 'slow';
+        this.event({ type: 'speculation-started', at: att.start, task, attempt: att.number, host: a.host.name, against: { host: against.host.host.name, attempt: against.number }, reason });
+      }
+    }
+    this.emit('task-start', rec, a.record, att.number);
+    this.expect(att);
+    const p: Promise<void> = this.attempt(att).finally(() => this.attempts.delete(p));
+    this.attempts.add(p);
+    this.list(lane);
+  }
+
+  private async attempt(att: Attempt): Promise<void> {
+    const { rec, lane, host: a } = att;
     const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
-    let rendered = false;
     const slot: AttemptSlot = {
-      lane,
+      lane: lane.index,
       started: () => {
+        if (att.rendering || att.ended) return;
         // A queued attempt's time counts from when its renderer started.
-        started = this.options.now();
-        rec.startedAt = started;
-        rendered = true;
+        att.start = this.options.now();
+        att.rendering = true;
+        rec.startedAt = att.start;
         // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
-        const before = a.laneRendering.get(lane);
-        if (before) a.record.rendering.delete(before);
-        a.laneRendering.set(lane, rec);
+        const before = lane.rendering;
+        if (before) {
+          a.record.rendering.delete(before.rec);
+          a.renders.delete(before);
+        }
+        lane.rendering = att;
         a.record.waiting.delete(rec);
         a.record.rendering.add(rec);
+        a.renders.add(att);
+        this.watchStall(a);
+        this.expect(att);
+        if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
         this.emit('task-render', rec, a.record);
       },
+      superseded: () => rec.won !== null && (rec.won.host !== a.host.name || rec.won.attempt !== att.number),
+      claim: () => {
+        const holder = this.claims.get(rec);
+        if (rec.won !== null || (holder !== undefined && holder !== att)) return false;
+        this.claims.set(rec, att);
+        return true;
+      },
+      unclaim: () => {
+        if (this.claims.get(rec) === att) this.claims.delete(rec);
+      },
     };
+    if (this.abort.signal.aborted) att.controller.abort();
     let outcome: AttemptOutcome;
     try {
-      outcome = await a.host.run(rec.task, attempt, this.abort.signal, slot);
+      outcome = await a.host.run(rec.task, att.number, att.controller.signal, slot);
     } catch (err) {
       outcome = internal(err);
     }
-    a.record.running.delete(rec);
-    a.record.waiting.delete(rec);
-    a.record.rendering.delete(rec);
-    if (a.laneRendering.get(lane) === rec) a.laneRendering.delete(lane);
-    if (rendered && (outcome.kind === 'released' || outcome.kind === 'done')) {
-      const ms = this.options.now() - started;
-      a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
-    }
-    const end = (final: FinalOutcome): void => {
-      rec.endedAt = this.options.now();
-      rec.seconds += (rec.endedAt - started) / 1000;
-      this.running--;
-      this.settle(a, rec, final);
-      this.emit('task-end', rec, a.record, final);
-      this.changed();
-    };
+    this.freeSlot(att, outcome);
     if (outcome.kind === 'released') {
       // The slot is free now; the attempt still counts as running until its outputs are in.
-      void outcome.outcome.catch(internal).then(end);
-      this.changed();
+      const final = outcome.outcome;
+      if (this.observed) this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null });
+      this.schedule();
+      this.end(att, await final.catch(internal));
       return;
     }
-    end(outcome);
+    this.end(att, outcome);
   }
 
-  private settle(a: ActiveHost, rec: TaskRecord, outcome: FinalOutcome): void {
+  private freeSlot(att: Attempt, outcome: AttemptOutcome): void {
+    const { rec, lane, host: a } = att;
+    att.freed = true;
+    // The same task may run on this host again later (a retry): only this attempt's traces go.
+    if (!(this.live.get(rec) ?? []).some((x) => x !== att && x.host === a && !x.freed)) {
+      a.record.running.delete(rec);
+      a.record.waiting.delete(rec);
+      a.record.rendering.delete(rec);
+    }
+    a.renders.delete(att);
+    if (lane.rendering === att) lane.rendering = undefined;
+    lane.inflight--;
+    if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
+      const ms = this.options.now() - att.start;
+      if (a.estimate === undefined && !a.removed) this.untimed--;
+      a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
+    }
+    this.watchStall(a);
+    this.list(lane);
+    // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
+    if (this.qheldHosts.has(a) && this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
+  }
+
+  private end(att: Attempt, outcome: FinalOutcome): void {
+    const { rec, host: a } = att;
+    att.ended = true;
+    if (this.claims.get(rec) === att) this.claims.delete(rec);
+    this.running--;
+    const atts = this.live.get(rec) ?? [];
+    atts.splice(atts.indexOf(att), 1);
+    const others = atts.length;
+    if (others === 0) this.live.delete(rec);
+    // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
+    const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending');
+    if (this.observed) {
+      const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
+      this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored });
+    }
+    if (ignored) {
+      if (outcome.kind === 'done') a.streak.clear();
+      this.schedule();
+      return;
+    }
+    rec.endedAt = this.options.now();
+    rec.seconds += (rec.endedAt - att.start) / 1000;
+    this.settle(att, outcome, others);
+    this.emit('task-end', rec, a.record, outcome);
+    this.schedule();
+  }
+
+  private settle(att: Attempt, outcome: FinalOutcome, others: number): void {
+    const { rec, host: a } = att;
     switch (outcome.kind) {
       case 'done':
-        rec.status = 'done';
+        rec.host = a.host.name;
+        rec.startedAt = att.start;
         rec.attempts++;
         rec.error = undefined;
+        rec.won = Object.freeze({ host: a.host.name, attempt: att.number });
         a.record.tasksDone++;
         a.streak.clear();
+        for (const loser of this.live.get(rec) ?? []) {
+          if (this.observed) this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(rec.task), attempt: loser.number, host: loser.host.host.name, winner: rec.won });
+          loser.controller.abort();
+        }
+        this.final(rec, 'done');
         return;
       case 'cancelled':
-        rec.status = 'cancelled';
+        if (others === 0) this.final(rec, 'cancelled');
         return;
       case 'lost':
-        rec.status = this.abort.signal.aborted ? 'cancelled' : 'pending';
         rec.error = outcome.message;
-        if (!this.abort.signal.aborted) this.queue.unshift(rec);
-        this.removeHost(a.host.name, 'lost', outcome.message);
+        if (others === 0) {
+          if (this.abort.signal.aborted) this.final(rec, 'cancelled');
+          else {
+            rec.status = 'pending';
+            this.close(rec);
+            this.requeue(rec);
+          }
+        }
+        if (!a.removed) this.takeOut(a, 'lost', outcome.message);
         return;
       case 'failed':
         rec.attempts++;
@@ -437,22 +1098,64 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.failedOn = new Set([...rec.failedOn, a.host.name]);
         a.record.failures++;
         a.streak.add(rec.task.index);
-        if (this.abort.signal.aborted) {
-          rec.status = 'cancelled';
+        if (others > 0) {
+          // Another copy still runs: the task goes on there.
+        } else if (this.abort.signal.aborted) {
+          this.final(rec, 'cancelled');
         } else if (rec.attempts > this.options.retries) {
-          rec.status = 'failed';
+          this.final(rec, 'failed');
         } else {
           rec.status = 'pending';
-          this.queue.unshift(rec);
+          this.close(rec);
+          this.requeue(rec);
         }
-        if (a.streak.size >= this.options.maxConsecutiveFailures) {
-          this.removeHost(
-            a.host.name,
-            'blocked',
-            `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${outcome.message})`,
-          );
+        if (a.streak.size >= this.options.maxConsecutiveFailures && !a.removed) {
+          this.takeOut(a, 'blocked', `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${outcome.message})`);
         }
         return;
     }
   }
+
+  /** The task is settled or back in the queue: the run no longer waits for it. */
+  private close(rec: TaskRecord): void {
+    if (this.opened.delete(rec)) this.openTasks--;
+  }
+
+  private final(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled'): void {
+    rec.status = status;
+    this.close(rec);
+    if (this.observed) {
+      this.event({ type: 'task-done', at: this.options.now(), task: refOf(rec.task), status, host: rec.host, attempts: rec.attempts, winner: rec.won, copies: rec.copies, error: status === 'done' ? undefined : rec.error });
+    }
+  }
+
+  /** A task back at the front of the queue; slots that had nothing they could take look again. */
+  private requeue(rec: TaskRecord): void {
+    this.queue.unshift(rec);
+    this.wakeIdle();
+    for (const a of [...this.spareHosts]) this.release(a, 'spare');
+  }
+}
+
+/** The farm's pace for one pass of the dispatcher: computed once, the fastest host only if asked. */
+class Pace {
+  readonly rate: number;
+  readonly complete: boolean;
+  private fast: number | undefined;
+  constructor(private readonly s: Scheduler) {
+    ({ rate: this.rate, complete: this.complete } = s.paceOf());
+  }
+  fastest(): number {
+    return (this.fast ??= this.s.fastestTime());
+  }
+}
+
+/** The first of a host's rendering attempts: sets keep insertion order, and a render is added when it starts. */
+function oldestOf(rendering: Set<Attempt>): Attempt | undefined {
+  for (const r of rendering) return r;
+  return undefined;
+}
+
+function refOf(t: Task): TaskRef {
+  return Object.freeze({ index: t.index, frame: t.frame, tile: t.tile?.index ?? null, label: t.label });
 }

@@ -101,6 +101,9 @@ async function localDir(dir: string): Promise<void> {
   localDirs.add(dir);
 }
 
+/** Another attempt of the same task (a speculative copy) put its outputs in place first: this one keeps none. */
+export class Superseded extends Error {}
+
 /** Temporary local files and directories being written now: removed even when distray is made to exit at once. */
 const partials = new Set<string>();
 
@@ -164,9 +167,15 @@ export async function download(
     known?: OutputState | undefined;
     remove?: boolean;
     signal?: AbortSignal | undefined;
+    /**
+     * Asked just before the output takes its final name: false when another
+     * attempt of the task (a speculative copy) has the outputs already, and
+     * this one must not touch them (it throws Superseded, its download gone).
+     */
+    claim?: (() => boolean) | undefined;
   } = {},
 ): Promise<void> {
-  const { verify, remove = false, signal } = options;
+  const { verify, remove = false, signal, claim } = options;
   let state = options.known;
   if (state === undefined) {
     state = stateOf(await session.stat(copy.remote));
@@ -196,12 +205,13 @@ export async function download(
       throw new TransferError(`${copy.remote} from ${session.name} is not a complete image (it does not decode)`);
     }
     const here = await lstat(copy.local).catch(() => undefined);
+    if (claim && !claim()) throw new Superseded(`${copy.local}: another copy of the task got there first`);
     if (copy.dir) await rm(copy.local, { recursive: true, force: true });
     else if (here?.isDirectory()) throw new TransferError(`${copy.local} is a directory here, where ${copy.remote} from ${session.name} should go: remove it`);
     await rename(tmp, copy.local);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
-    if (err instanceof TransferError) throw err;
+    if (err instanceof TransferError || err instanceof Superseded) throw err;
     throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, { cause: err });
   } finally {
     partials.delete(tmp);

@@ -135,6 +135,7 @@ describe('faults', () => {
     const proxy = await startProxy(quiet.port);
     // distray reaches "quiet" only through the proxy, and checks its key under the proxy's port.
     // --grace 5s: once keepalive gives up, the frame waits 5 s (not 30) for the host to come back.
+    // --no-speculate: this is the path without copies (with them, frame 4 is done elsewhere before the loss is noticed).
     writeFileSync(farm.knownHosts, `[127.0.0.1]:${proxy.port} ${quiet.hostKey}\n`, { flag: 'a' });
     const entries = [
       `  - host: 127.0.0.1\n    name: quiet\n    port: ${proxy.port}\n    workdir: ${join(quiet.workdir, 'silent')}`,
@@ -143,7 +144,7 @@ describe('faults', () => {
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, 'silent.yaml');
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,8', ...RENDER('1'), '--report', 'r.json', '--retries', '0', '--plain', '--grace', '5s'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,8', ...RENDER('1'), '--report', 'r.json', '--retries', '0', '--plain', '--grace', '5s', '--no-speculate'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     expect(await eventually(() => /done on quiet/.test(stderr), 20_000)).toBe(true);
@@ -172,9 +173,9 @@ describe('faults', () => {
     const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n  - host: 127.0.0.1\n    name: blip\n    port: ${proxy.port}\n    workdir: ${workdir}\n`, 'blip.yaml');
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    // Every start of a renderer is counted on the host.
+    // Every start of a renderer is counted on the host. --no-speculate: a copy elsewhere would be a second start.
     const script = 'echo "$0" >> starts.log; sleep 3; echo "frame $0 rendered by blip" > "out/$0.txt"';
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,2', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain'], {
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,2', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain', '--no-speculate'], {
       cwd,
       env,
       stdio: ['ignore', 'ignore', 'pipe'],

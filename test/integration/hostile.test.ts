@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
-import { eventually } from '../helpers/wait.js';
+import { eventually, processesStartingWith } from '../helpers/wait.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 
 let farm: Farm;
@@ -410,5 +410,35 @@ describe('stopping at any moment', () => {
     expect(partFiles(wd)).toEqual([]);
     expect(existsSync(join(wd, 'big.bin'))).toBe(false);
     expect(report(cwd).tasks[0]!.status).toBe('cancelled');
+  });
+});
+
+describe('speculation', () => {
+  it('a hung renderer is overtaken by a copy: the loser is stopped and its files removed on its host, the winner kept', async () => {
+    const cwd = workspace();
+    const slow = await farm.start('slowpoke');
+    const marker = `sleep ${900 + Math.floor(Math.random() * 99)}.5`;
+    const flag = join(cwd, 'slowpoke-started');
+    // Whatever slowpoke takes, it writes part of its output and hangs; good renders only once slowpoke
+    // has started one (both hosts are this machine), so slowpoke surely holds a task to overtake.
+    const mk = script(
+      cwd,
+      'mk.sh',
+      `mkdir -p out; if [ "$2" = slowpoke ]; then echo partial >"out/$1.txt"; touch '${flag}'; exec ${marker}; fi\n` +
+        `while [ ! -e '${flag}' ]; do sleep 0.05; done; echo "$1 by $2" >"out/$1.txt"`,
+    );
+    const wd = (h: SshdHost): string => join(h.workdir, 'spec');
+    const inv = inventoryFor([hostEntry(farm, slow, { workdir: wd(slow) }), hostEntry(farm, good, { workdir: wd(good) })], 'spec.yaml');
+    const r = await runCli(['run', inv, '0,3', `./${mk}`, '%d', '%{host}', '--in', mk, '--out', 'out/%d.txt=got/%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    for (let f = 0; f <= 3; f++) expect(readFileSync(join(cwd, 'got', `${f}.txt`), 'utf8')).toBe(`${f} by good\n`);
+    const rep = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Array<{ frame: number; host: string; copies: number; won?: { host: string } }> };
+    const overtaken = rep.tasks.filter((t) => t.copies === 2);
+    expect(overtaken.length).toBeGreaterThan(0);
+    for (const t of overtaken) expect(t).toMatchObject({ host: 'good', won: { host: 'good' } });
+    // The losers' renderers are gone, and so is what they wrote.
+    expect(await eventually(() => processesStartingWith(marker).length === 0, 30_000)).toBe(true);
+    expect(readdirSync(join(wd(slow), 'out'))).toEqual([]);
+    await slow.stop();
   });
 });

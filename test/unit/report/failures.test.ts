@@ -8,6 +8,7 @@ const task = (frame: number, status: TaskSummary['status'], error?: string): Tas
   status,
   host: null,
   attempts: 1,
+  copies: 1,
   seconds: 1,
   ...(error ? { error } : {}),
 });

@@ -1,0 +1,355 @@
+/**
+ * The `sim` benchmark: the real Scheduler, driven by in-process fake hosts
+ * on a virtual clock. No SSH, no I/O, no real timers: a discrete-event loop
+ * advances time to the next event, so a run of 100,000 tasks of half a
+ * minute each takes as long as the controller's own bookkeeping does, and
+ * that is what it measures (process.cpuUsage around the run).
+ *
+ *   npm run bench -- sim
+ *   SIM_HOSTS=10,100 SIM_TASKS=20000 SIM_SPECULATE=0 npm run bench -- sim
+ *
+ * The farm: `slots` per host; a tenth of the hosts 4x slower; 1% die
+ * mid-run (noticed after the keepalive, their attempts return `lost` after
+ * the grace period, as the attempt layer does); 1% hang mid-run (every
+ * render there from then on runs into the attempt --timeout). Task times
+ * are log-normal (median 30 s), the same task as long on any host of one
+ * speed. The CPU figure includes this harness (heap of events, fake hosts).
+ *
+ * Makespan is compared with the list-scheduling bound W/C + pmax: the time
+ * by which the farm's capacity (slow hosts count a quarter, a dying or
+ * hanging host only until its fate) covers the total work, plus the longest
+ * task; greedy list scheduling on identical machines is never worse than
+ * that, and no schedule beats W/C.
+ */
+import { parseFrameSpec } from '../src/plan/frames.js';
+import { Plan } from '../src/plan/plan.js';
+import { Scheduler, type AttemptOutcome, type AttemptSlot, type FinalOutcome, type SchedulerHost } from '../src/scheduler/scheduler.js';
+import type { Task } from '../src/plan/plan.js';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const MEDIAN_MS = 30_000;
+const SIGMA = 0.6;
+const SLOW = 4;
+const DOWNLOAD_MS = 300;
+const DETECT_MS = 30_000;
+const GRACE_MS = 30_000;
+const TIMEOUT_MS = 10 * MEDIAN_MS;
+
+/** A seeded PRNG (mulberry32): every run of the bench sees the same farm. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Event {
+  t: number;
+  seq: number;
+  fn: () => void;
+  cancelled: boolean;
+}
+
+/** The virtual clock: a binary heap of events by time (then by order of scheduling). */
+class Clock {
+  now = 0;
+  private heap: Event[] = [];
+  private seq = 0;
+  at(t: number, fn: () => void): Event {
+    const e: Event = { t: Math.max(t, this.now), seq: this.seq++, fn, cancelled: false };
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (less(h[p]!, e)) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = e;
+    return e;
+  }
+  pop(): Event | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= h.length) break;
+        const r = l + 1;
+        const c = r < h.length && less(h[r]!, h[l]!) ? r : l;
+        if (less(last, h[c]!)) break;
+        h[i] = h[c]!;
+        i = c;
+      }
+      h[i] = last;
+    }
+    return top;
+  }
+  get size(): number {
+    return this.heap.length;
+  }
+}
+
+function less(a: Event, b: Event): boolean {
+  return a.t < b.t || (a.t === b.t && a.seq < b.seq);
+}
+
+interface Pending {
+  task: Task;
+  signal: AbortSignal;
+  slot: AttemptSlot;
+  resolve(o: AttemptOutcome): void;
+  end?: Event;
+  onAbort?: () => void;
+}
+
+/** A host whose slots are lanes (like the host shell): an attempt given to a busy lane waits there. */
+class SimHost implements SchedulerHost {
+  readonly queues = true;
+  private readonly lanes: Pending[][] = [];
+  private dead = false;
+  private hung = false;
+  ran = 0;
+  constructor(
+    readonly name: string,
+    readonly slots: number,
+    private readonly factor: number,
+    private readonly clock: Clock,
+    private readonly duration: (t: Task) => number,
+  ) {
+    for (let i = 0; i < slots; i++) this.lanes.push([]);
+  }
+
+  run(task: Task, _attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
+    return new Promise((resolve) => {
+      const p: Pending = { task, signal, slot, resolve };
+      if (this.dead) return this.loseLater([p]);
+      const lane = this.lanes[slot.lane]!;
+      lane.push(p);
+      p.onAbort = () => this.abort(p);
+      signal.addEventListener('abort', p.onAbort, { once: true });
+      if (lane.length === 1) this.start(p);
+    });
+  }
+
+  private start(p: Pending): void {
+    p.slot.started();
+    this.ran++;
+    const ms = this.hung ? TIMEOUT_MS : this.duration(p.task) * this.factor;
+    p.end = this.clock.at(this.clock.now + ms, () => this.end(p));
+  }
+
+  private end(p: Pending): void {
+    const hungNow = this.hung;
+    this.leave(p);
+    if (hungNow) p.resolve({ kind: 'failed', message: 'timed out' });
+    else {
+      const outcome = new Promise<FinalOutcome>((r) => this.clock.at(this.clock.now + DOWNLOAD_MS, () => r({ kind: 'done' })));
+      p.resolve({ kind: 'released', outcome });
+    }
+  }
+
+  private leave(p: Pending): void {
+    if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+    const lane = this.lanes[p.slot.lane]!;
+    const i = lane.indexOf(p);
+    if (i >= 0) lane.splice(i, 1);
+    if (i === 0 && lane[0] && !this.dead) this.start(lane[0]);
+  }
+
+  private abort(p: Pending): void {
+    if (p.end) p.end.cancelled = true;
+    this.leave(p);
+    p.resolve({ kind: 'cancelled' });
+  }
+
+  /** The host stops answering: noticed after the keepalive, its attempts come back `lost` after the grace period. */
+  die(removeHost: () => void): void {
+    this.dead = true;
+    const all = this.lanes.flatMap((l) => l.splice(0));
+    for (const p of all) {
+      if (p.end) p.end.cancelled = true;
+      if (p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
+    }
+    this.clock.at(this.clock.now + DETECT_MS, removeHost);
+    this.loseLater(all);
+  }
+
+  /**
+   * Its attempts wait out the grace period, then come back `lost`; stopped
+   * sooner (a speculative copy won), one ends `cancelled` at once, which is
+   * what the attempt layer's wait for a host to rejoin must do too.
+   */
+  private loseLater(ps: Pending[]): void {
+    for (const p of ps) {
+      const onAbort = (): void => p.resolve({ kind: 'cancelled' });
+      p.signal.addEventListener('abort', onAbort, { once: true });
+      this.clock.at(this.clock.now + DETECT_MS + GRACE_MS, () => {
+        p.signal.removeEventListener('abort', onAbort);
+        p.resolve({ kind: 'lost', message: `${this.name} was lost` });
+      });
+    }
+  }
+
+  /** Its renders stall from now on: each runs into the attempt timeout. */
+  hang(): void {
+    this.hung = true;
+    for (const lane of this.lanes) {
+      const p = lane[0];
+      if (!p?.end) continue;
+      const started = p.end.t - this.duration(p.task) * this.factor;
+      p.end.cancelled = true;
+      p.end = this.clock.at(Math.max(this.clock.now, started + TIMEOUT_MS), () => this.end(p));
+    }
+  }
+}
+
+export interface SimResult {
+  hosts: number;
+  slots: number;
+  tasks: number;
+  done: number;
+  finished: boolean;
+  cpuUsPerTask: number;
+  peakRssMb: number;
+  makespan: number;
+  bound: number;
+}
+
+export async function simulate(opts: { hosts: number; slots: number; tasks: number; speculate?: boolean; cpuBudgetS?: number; seed?: number }): Promise<SimResult> {
+  const random = rng(opts.seed ?? 42);
+  const clock = new Clock();
+  const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const base = Array.from({ length: opts.tasks }, () => MEDIAN_MS * Math.exp(SIGMA * normal()));
+  const plan = new Plan({ frames: parseFrameSpec(`1,${opts.tasks}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] });
+  const records = plan.tasks.map((t) => Scheduler.record(t));
+
+  // The farm: every tenth host slow, 1% (at least one) dying and 1% hanging, spread over the list.
+  const odd = Math.max(1, Math.round(opts.hosts / 100));
+  const hosts: Array<{ host: SimHost; fate: 'ok' | 'die' | 'hang'; factor: number }> = [];
+  for (let i = 0; i < opts.hosts; i++) {
+    const factor = i % 10 === 9 ? SLOW : 1;
+    const fate = i % Math.floor(opts.hosts / odd) === 3 ? 'die' : i % Math.floor(opts.hosts / odd) === 5 ? 'hang' : 'ok';
+    hosts.push({ host: new SimHost(`h${i}`, opts.slots, factor, clock, (t) => base[t.index]!), fate, factor });
+  }
+  const work = base.reduce((a, b) => a + b, 0);
+  const capacity = hosts.filter((h) => h.fate === 'ok').reduce((c, h) => c + opts.slots / h.factor, 0);
+  const expected = work / capacity;
+  // Fates strike between a fifth and three fifths of the expected makespan.
+  const fateAt = new Map(hosts.filter((h) => h.fate !== 'ok').map((h) => [h, expected * (0.2 + 0.4 * random())]));
+  // The time by which the farm (a fated host only until its fate) could have done all the work, plus the longest task.
+  let lb = expected;
+  for (let i = 0; i < 50; i++) {
+    let done = capacity * lb;
+    for (const [h, t] of fateAt) done += (opts.slots / h.factor) * Math.min(lb, t);
+    lb *= work / done;
+  }
+  const bound = lb + Math.max(...base);
+
+  // The scheduler's own timers (its re-check of slots that left tasks to faster hosts) run on the virtual clock.
+  const realSetTimeout = globalThis.setTimeout;
+  const realClearTimeout = globalThis.clearTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) => clock.at(clock.now + (ms ?? 0), fn)) as unknown as typeof setTimeout;
+  globalThis.clearTimeout = ((e?: Event) => {
+    if (e && typeof e === 'object' && 'cancelled' in e) e.cancelled = true;
+  }) as unknown as typeof clearTimeout;
+
+  let peakRss = process.memoryUsage().rss;
+  const cpu0 = process.cpuUsage();
+  const budgetUs = (opts.cpuBudgetS ?? 120) * 1e6;
+  let finished = false;
+  try {
+    const schedulerOptions = { retries: 2, maxConsecutiveFailures: 3, now: () => clock.now, speculate: opts.speculate ?? true };
+    const s = new Scheduler(records, schedulerOptions);
+    void s.finished.then(() => (finished = true));
+    for (const h of hosts) s.expectHost(h.host.name);
+    for (const h of hosts) s.addHost(h.host);
+    for (const [h, when] of fateAt) {
+      clock.at(when, () => (h.fate === 'die' ? h.host.die(() => s.removeHost(h.host.name, 'lost', 'keepalive timed out')) : h.host.hang()));
+    }
+    let events = 0;
+    while (!finished) {
+      // Every promise continuation of the last event runs before the next event: a macrotask turn drains them.
+      await new Promise<void>((r) => setImmediate(r));
+      if (finished) break;
+      let e = clock.pop();
+      while (e?.cancelled) e = clock.pop();
+      if (!e) break;
+      clock.now = e.t;
+      e.fn();
+      if (++events % 2000 === 0) {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        const used = process.cpuUsage(cpu0);
+        if (used.user + used.system > budgetUs) break;
+      }
+    }
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+    globalThis.clearTimeout = realClearTimeout;
+  }
+  const used = process.cpuUsage(cpu0);
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const done = records.filter((r) => r.status === 'done').length;
+  return {
+    hosts: opts.hosts,
+    slots: opts.slots,
+    tasks: opts.tasks,
+    done,
+    finished,
+    cpuUsPerTask: (used.user + used.system) / Math.max(1, done),
+    peakRssMb: peakRss / 2 ** 20,
+    makespan: clock.now / 1000,
+    bound: bound / 1000,
+  };
+}
+
+export async function simBench(): Promise<void> {
+  const sizes = (process.env.SIM_HOSTS ?? '10,100,1000').split(',').map(Number);
+  const tasks = Number(process.env.SIM_TASKS ?? 100_000);
+  const slots = Number(process.env.SIM_SLOTS ?? 8);
+  // Both by default, side by side: speculation must never make a run slower.
+  const modes = process.env.SIM_SPECULATE === '0' ? [false] : process.env.SIM_SPECULATE === '1' ? [true] : [false, true];
+  const budget = Number(process.env.SIM_BUDGET ?? 120);
+  console.log(`sim: ${tasks} tasks, log-normal (median 30 s), a tenth of hosts 4x slower, 1% dying, 1% hanging (attempt timeout ${TIMEOUT_MS / 1000} s)`);
+  console.log('targets: CPU <= 25 us/task at 1,000 hosts and <= 1.5x that of 10 hosts; makespan <= 1.1x the bound; < 400 MB');
+  console.log(
+    `${'hosts x slots'.padEnd(14)} ${'speculate'.padEnd(9)} ${'done'.padStart(7)} ${'CPU us/task'.padStart(12)} ${'vs 10 hosts'.padStart(11)} ${'peak RSS MB'.padStart(12)} ${'makespan s'.padStart(11)} ${'bound s'.padStart(9)} ${'ratio'.padStart(6)}`,
+  );
+  const first = new Map<boolean, number>();
+  for (const hosts of sizes) {
+    for (const speculate of modes) {
+      const r = inChild({ hosts, slots, tasks, speculate, cpuBudgetS: budget });
+      if (!first.has(speculate)) first.set(speculate, r.cpuUsPerTask);
+      const ratio = r.finished ? (r.makespan / r.bound).toFixed(2) : 'n/a';
+      console.log(
+        `${`${hosts} x ${slots}`.padEnd(14)} ${(speculate ? 'on' : 'off').padEnd(9)} ${String(r.done).padStart(7)} ${r.cpuUsPerTask.toFixed(1).padStart(12)} ${`${(r.cpuUsPerTask / first.get(speculate)!).toFixed(2)}x`.padStart(11)} ${r.peakRssMb.toFixed(0).padStart(12)} ${(r.finished ? r.makespan.toFixed(0) : 'unfinished').padStart(11)} ${r.bound.toFixed(0).padStart(9)} ${ratio.padStart(6)}` +
+          (r.finished ? '' : `  (stopped after ${budget} s of CPU)`),
+      );
+    }
+  }
+}
+
+type SimOptions = Parameters<typeof simulate>[0];
+
+/** Each run in a process of its own: peak memory and the heap's state are that run's alone. */
+function inChild(opts: SimOptions): SimResult {
+  const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
+    env: { ...process.env, SIM_CHILD: JSON.stringify(opts) },
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as SimResult;
+}
+
+if (process.env.SIM_CHILD) {
+  const r = await simulate(JSON.parse(process.env.SIM_CHILD) as SimOptions);
+  console.log(JSON.stringify(r));
+}

@@ -1,0 +1,97 @@
+/**
+ * The scheduler's events: plain frozen objects, each complete in itself (no
+ * live records, no sets that change later), for the terminal view, the
+ * report, a JSON event stream and a browser view. `at` is the scheduler
+ * clock's reading (milliseconds; performance.now() in a real run).
+ *
+ * run-start            the scheduler took its first call: `tasks` in the
+ *                      plan, `pending` of them to run (the rest were
+ *                      complete already).
+ * host-state           a host changed state: 'connecting', 'reconnecting',
+ *                      'ok' (usable), 'lost', 'blocked' (taken out after
+ *                      failing different tasks in a row), 'cancelled', or
+ *                      why it never became usable ('unreachable', 'auth
+ *                      failed', ...); `reason` says why in words.
+ * attempt-queued       an attempt of `task` was sent to `host`, slot
+ *                      `lane`; `behind` is true when it waits there behind
+ *                      the slot's running one; `speculative` when it is a
+ *                      second copy of a task running elsewhere.
+ * attempt-started      its renderer started on the host.
+ * attempt-ended        the attempt ended: `outcome` 'released' (renderer
+ *                      done, slot free, outputs still coming: another
+ *                      attempt-ended follows), 'done', 'failed', 'lost',
+ *                      'cancelled'; `message` for failed and lost;
+ *                      `ignored` when the task was already done elsewhere
+ *                      (the losing copy of a speculation).
+ * speculation-started  a copy of `task` (`attempt` on `host`) races the
+ *                      attempt `against` on another host; `reason` 'slow'
+ *                      (expected to end sooner) or 'lost' (its host was
+ *                      lost and may yet come back).
+ * speculation-lost     `attempt` on `host` lost the race to `winner` and is
+ *                      being stopped.
+ * task-done            the task reached its final status ('done',
+ *                      'failed', 'cancelled'); `winner` is the attempt
+ *                      whose outputs were kept, `copies` how many attempts
+ *                      were started for it in all.
+ * run-end              every task has ended; counts by final status.
+ */
+export interface TaskRef {
+  readonly index: number;
+  readonly frame: number;
+  readonly tile: number | null;
+  readonly label: string;
+}
+
+export interface AttemptRef {
+  readonly host: string;
+  readonly attempt: number;
+}
+
+export type SchedulerEvent =
+  | { readonly type: 'run-start'; readonly at: number; readonly tasks: number; readonly pending: number }
+  | { readonly type: 'host-state'; readonly at: number; readonly host: string; readonly state: string; readonly reason?: string | undefined }
+  | {
+      readonly type: 'attempt-queued';
+      readonly at: number;
+      readonly task: TaskRef;
+      readonly attempt: number;
+      readonly host: string;
+      readonly lane: number;
+      readonly behind: boolean;
+      readonly speculative: boolean;
+    }
+  | { readonly type: 'attempt-started'; readonly at: number; readonly task: TaskRef; readonly attempt: number; readonly host: string; readonly lane: number }
+  | {
+      readonly type: 'attempt-ended';
+      readonly at: number;
+      readonly task: TaskRef;
+      readonly attempt: number;
+      readonly host: string;
+      readonly outcome: 'released' | 'done' | 'failed' | 'lost' | 'cancelled';
+      readonly message?: string | undefined;
+      readonly ignored: boolean;
+    }
+  | {
+      readonly type: 'speculation-started';
+      readonly at: number;
+      readonly task: TaskRef;
+      readonly attempt: number;
+      readonly host: string;
+      readonly against: AttemptRef;
+      readonly reason: 'slow' | 'lost';
+    }
+  | { readonly type: 'speculation-lost'; readonly at: number; readonly task: TaskRef; readonly attempt: number; readonly host: string; readonly winner: AttemptRef }
+  | {
+      readonly type: 'task-done';
+      readonly at: number;
+      readonly task: TaskRef;
+      readonly status: 'done' | 'failed' | 'cancelled';
+      readonly host: string | null;
+      readonly attempts: number;
+      readonly winner: AttemptRef | null;
+      readonly copies: number;
+      readonly error?: string | undefined;
+    }
+  | { readonly type: 'run-end'; readonly at: number; readonly done: number; readonly failed: number; readonly cancelled: number; readonly skipped: number };
+
+export type SchedulerEventType = SchedulerEvent['type'];
