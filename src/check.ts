@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import PQueue from 'p-queue';
+import { exitCode } from './outcome.js';
 import { ConnectionError, errorMessage } from './errors.js';
 import { environmentWithoutSecrets } from './hosts/localSession.js';
 import { loadInventory } from './inventory/load.js';
@@ -151,8 +152,7 @@ export async function check(opts: { inventory: string; exec?: string | undefined
   );
   for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
   const usable = rows.filter((r) => r.state === 'ok').length;
-  const exitCode = usable === rows.length ? 0 : usable === 0 ? 3 : 1;
-  return { rows, exitCode, warnings };
+  return { rows, exitCode: exitCode({ kind: 'hosts', usable: usable, total: rows.length }), warnings };
 }
 
 function bytes(n: number | undefined): string {

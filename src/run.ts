@@ -2,6 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathsMade, recordMade } from './clean/manifest.js';
 import { UsageError, errorMessage } from './errors.js';
+import { exitCode } from './outcome.js';
+import { Teardown } from './teardown.js';
 export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './plan/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { loadInventory } from './inventory/load.js';
@@ -204,90 +206,122 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   const made = pathsMade(plan, hosts.map((h) => h.name));
   await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
   const records = plan.tasks.map((t) => Scheduler.record(t));
-  const stitcher =
-    plan.stitching && prepared.size
-      ? new FrameStitcher(plan, records, prepared.size, { keepTiles: opts.keepTiles ?? false, note: (m) => opts.progress.note(m) })
-      : undefined;
-  if (!opts.force) {
-    await stitcher?.skipComplete();
-    await markComplete(plan, records);
-  }
-  const skipped = records.filter((r) => r.status === 'skipped').length;
-  const scheduler = new Scheduler(records, {
-    retries: prepared.retries,
-    maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
-    now: () => performance.now(),
-    speculate: opts.speculate ?? true,
-    order: prepared.order,
-  });
-  for (const h of hosts) scheduler.expectHost(h.name);
-  const toRun = records.length - skipped;
+  // Made once the complete tasks are marked (it queues every pending task); until then a stop is only noted.
+  let scheduler: Scheduler | undefined;
+  let stopped = false;
   const errors: string[] = [];
-  const logBase = join('.distray', 'logs');
-  const logDir = resolve(opts.logDir ?? join(logBase, runLogName(startedAt)));
-  if (opts.logDir === undefined) await pruneRunLogs(logBase, opts.keepLogs ?? DEFAULT_KEEP_LOGS);
-
-  const onAbort = (): void => scheduler.cancel();
+  const teardown = new Teardown();
+  const onAbort = (): void => {
+    stopped = true;
+    scheduler?.cancel();
+  };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  if (opts.signal?.aborted) scheduler.cancel();
-
-  const jumps = new Map<string, Promise<Client>>();
-  const connectAbort = new AbortController();
-  let lifecycle: HostLifecycle | undefined;
-  if (stitcher) {
-    scheduler.on('task-end', (r) => {
-      if (r.status === 'done') stitcher.tileDone(r);
+  teardown.add(() => opts.signal?.removeEventListener('abort', onAbort));
+  if (opts.signal?.aborted) stopped = true;
+  let toRun = 0;
+  let stitcher: FrameStitcher | undefined;
+  // An exception anywhere below still closes what was opened and writes the report.
+  let crash: unknown;
+  try {
+    stitcher =
+      plan.stitching && prepared.size
+        ? new FrameStitcher(plan, records, prepared.size, { keepTiles: opts.keepTiles ?? false, note: (m) => opts.progress.note(m) })
+        : undefined;
+    if (!opts.force) {
+      await stitcher?.skipComplete();
+      await markComplete(plan, records);
+    }
+    const skipped = records.filter((r) => r.status === 'skipped').length;
+    toRun = records.length - skipped;
+    scheduler = new Scheduler(records, {
+      retries: prepared.retries,
+      maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
+      now: () => performance.now(),
+      speculate: opts.speculate ?? true,
+      order: prepared.order,
     });
-    stitcher.start();
-  }
-  if (toRun > 0) {
-    opts.progress.attach(scheduler, { total: records.length, skipped });
-    const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => opts.progress.note(m), jumps, signal: connectAbort.signal };
-    lifecycle = new HostLifecycle(scheduler, plan, ctx, {
-      plan,
-      timeoutMs: prepared.timeoutMs,
-      graceMs: prepared.graceMs,
-      note: (m) => opts.progress.note(m),
-      logDir,
-      verify: stitcher ? (task, host) => stitcher.verifyTile(task, host) : undefined,
-    });
-    lifecycle.start(hosts);
-    await scheduler.finished;
-    connectAbort.abort();
-    await scheduler.drained();
-    await lifecycle.stop();
+    const sched = scheduler;
+    // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
+    if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
+    if (stopped) sched.cancel();
+    const logBase = join('.distray', 'logs');
+    const logDir = resolve(opts.logDir ?? join(logBase, runLogName(startedAt)));
+    if (opts.logDir === undefined) await pruneRunLogs(logBase, opts.keepLogs ?? DEFAULT_KEEP_LOGS);
 
-    // Outputs that are not one task's come back once per host, after its last task.
-    for (const host of hosts) {
-      const session = lifecycle.sessions.get(host.name);
-      const record = scheduler.hosts.get(host.name);
-      if (!session || record?.state === 'lost' || scheduler.cancelled) continue;
-      for (const copy of plan.hostOuts(host.name)) {
-        try {
-          await download(session, copy);
-        } catch (err) {
-          errors.push(`${host.name}: ${errorMessage(err)}`);
+    if (stitcher) {
+      const s = stitcher;
+      sched.on('task-end', (r) => {
+        if (r.status === 'done') s.tileDone(r);
+      });
+      s.start();
+      teardown.add(() => s.idle());
+    }
+    if (toRun > 0) {
+      opts.progress.attach(sched, { total: records.length, skipped });
+      teardown.add(() => opts.progress.stop());
+      const jumps = new Map<string, Promise<Client>>();
+      teardown.add(() => {
+        for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
+      });
+      const connectAbort = new AbortController();
+      const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => opts.progress.note(m), jumps, signal: connectAbort.signal };
+      const lifecycle = new HostLifecycle(sched, plan, ctx, {
+        plan,
+        timeoutMs: prepared.timeoutMs,
+        graceMs: prepared.graceMs,
+        note: (m) => opts.progress.note(m),
+        logDir,
+        verify: stitcher ? (task, host) => stitcher!.verifyTile(task, host) : undefined,
+      });
+      teardown.add(() => Promise.all([...lifecycle.sessions.values()].map((s) => s.close())));
+      teardown.add(async () => {
+        connectAbort.abort();
+        await lifecycle.stop();
+      });
+      lifecycle.start(hosts);
+      await sched.finished;
+      connectAbort.abort();
+      await sched.drained();
+      await lifecycle.stop();
+
+      // Outputs that are not one task's come back once per host, after its last task.
+      for (const host of hosts) {
+        const session = lifecycle.sessions.get(host.name);
+        const record = sched.hosts.get(host.name);
+        if (!session || record?.state === 'lost' || sched.cancelled) continue;
+        for (const copy of plan.hostOuts(host.name)) {
+          try {
+            await download(session, copy, { signal: opts.signal });
+          } catch (err) {
+            errors.push(`${host.name}: ${errorMessage(err)}`);
+          }
         }
       }
     }
+  } catch (err) {
+    crash = err;
+    scheduler?.cancel();
+    for (const r of records) if (r.status === 'pending') r.status = 'cancelled';
+    errors.push(`internal error: ${errorMessage(err)}`);
+  } finally {
+    for (const err of await teardown.run()) errors.push(`while closing the run: ${errorMessage(err)}`);
   }
-  await stitcher?.idle();
-  opts.signal?.removeEventListener('abort', onAbort);
-  await Promise.all([...(lifecycle?.sessions.values() ?? [])].map((s) => s.close()));
-  for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
-  for (const h of scheduler.hosts.values()) if (h.state === 'ok') h.state = 'done';
-  await opts.progress.stop();
-  const everUsable = [...scheduler.hosts.values()].some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked');
+  const cancelled = scheduler?.cancelled ?? stopped;
+  const hostRecords = [...(scheduler?.hosts.values() ?? [])];
+  // A host still usable at the end is done with the run, or was stopped with it.
+  for (const h of hostRecords) if (h.state === 'ok') h.state = cancelled && !crash ? 'cancelled' : 'done';
+  const everUsable = hostRecords.some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked' || h.state === 'cancelled');
   const frames = stitcher?.records();
-  const exitCode = scheduler.cancelled
-    ? 130
-    : toRun > 0 && !everUsable
-      ? 3
-      : records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed')
-        ? 1
-        : 0;
-  const summary = summarise(records, scheduler.hosts.values(), {
-    exitCode,
+  const status = crash
+    ? exitCode({ kind: 'error', error: crash })
+    : exitCode({
+        kind: 'run',
+        interrupted: cancelled,
+        noHostUsable: toRun > 0 && !everUsable,
+        failed: records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
+      });
+  const summary = summarise(records, hostRecords, {
+    exitCode: status,
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     errors,
@@ -295,6 +329,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   });
   if (frames) summary.frames = frames;
   if (opts.report) await writeReport(opts.report, summary);
+  if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
   return summary;
 }
 

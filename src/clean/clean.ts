@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import PQueue from 'p-queue';
+import { exitCode } from '../outcome.js';
 import { ConnectionError, errorMessage } from '../errors.js';
 import { loadInventory } from '../inventory/load.js';
 import type { HostConfig } from '../inventory/types.js';
@@ -152,8 +153,7 @@ export async function clean(opts: {
     if (changed) await writeManifest(manifest, opts.manifestPath);
   }
   const cleaned = rows.filter((r) => r.state === 'ok' || r.state === 'no workdir').length;
-  const exitCode = cleaned === rows.length ? 0 : cleaned === 0 ? 3 : 1;
-  return { rows, exitCode, warnings };
+  return { rows, exitCode: exitCode({ kind: 'hosts', usable: cleaned, total: rows.length }), warnings };
 }
 
 /** One line per host: what was (or, with --dry-run, would be) removed, or why nothing was. */

@@ -1,7 +1,6 @@
-import { DistrayError } from '../errors.js';
+import { exitCode } from '../outcome.js';
 
-/** The one place errors become exit statuses (see the contract). */
+/** The exit status for an error that ended a command (see src/outcome.ts, the one place statuses are decided). */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof DistrayError && (err.code === 'USAGE' || err.code === 'INVENTORY')) return 2;
-  return 1;
+  return exitCode({ kind: 'error', error: err });
 }

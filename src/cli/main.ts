@@ -11,6 +11,7 @@ import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
 import { splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
+import { EXIT } from '../outcome.js';
 import { removePartialsNow } from '../transfer/copies.js';
 import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
 import { clean, formatClean } from '../clean/clean.js';
@@ -53,7 +54,7 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
       process.stderr.write('\ndistray: interrupted again, exiting now\n');
       // No half-written download may stay behind, even now.
       removePartialsNow();
-      process.exit(130);
+      process.exit(EXIT.interrupted);
     }
     process.stderr.write('\ndistray: stopping: renderers are being stopped (press Ctrl+C again to exit at once)\n');
     controller.abort();
@@ -76,8 +77,9 @@ async function runFailed(err: unknown, report: string | undefined): Promise<numb
   const code = exitCodeFor(err);
   printError(errorMessage(err));
   if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  // Not where the report itself is what is wrong (a directory, a name ending in "/").
-  if (report && entryProblem(report) === undefined) {
+  // Not where the report itself is what is wrong (a directory, a name ending in "/"), nor where the run wrote it already.
+  const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
+  if (report && !written && entryProblem(report) === undefined) {
     await writeReport(report, {
       ok: false,
       exitCode: code,
@@ -179,7 +181,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
   // Other commands stop at once on a signal, as Node does by default.
-  if (takeEarlySignals().length > 0) return 130;
+  if (takeEarlySignals().length > 0) return EXIT.interrupted;
   if ((command === 'check' || command === 'clean') && rest.some((w) => w === '--help' || w === '-h')) {
     process.stdout.write((command === 'check' ? checkHelp() : cleanHelp()) + '\n');
     return 0;
@@ -223,13 +225,13 @@ export async function main(argv: string[]): Promise<number> {
       return result.exitCode;
     }
     if (!cli.matchedCommand) {
-      process.stderr.write(`distray: ${command ? `unknown command "${command}"` : 'no command given'}; try distray --help\n`);
-      return 2;
+      throw new UsageError(`${command ? `unknown command "${command}"` : 'no command given'}; try distray --help`);
     }
     return 0;
   } catch (err) {
     printError(errorMessage(err));
-    return exitCodeFor(err) === 2 || !(err instanceof DistrayError) ? 2 : 1;
+    // cac's own complaints (an unknown option, a missing argument) are usage errors.
+    return exitCodeFor((err as Error | null)?.name === 'CACError' ? new UsageError(errorMessage(err)) : err);
   }
 }
 
@@ -239,6 +241,6 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`distray: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = exitCodeFor(err);
   },
 );

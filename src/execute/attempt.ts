@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { extname, join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
-import type { AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
+import type { AttemptFailure, AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
 import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
@@ -41,6 +42,16 @@ function tailOf(output: Buffer): string {
 
 function slug(text: string): string {
   return text.replace(/[^A-Za-z0-9_.-]+/g, '-');
+}
+
+/** An attempt that failed before its renderer ran. */
+function notRun(stage: AttemptFailure['stage']): AttemptFailure {
+  return { stage, exitCode: null, signal: null, timedOut: false, notFound: false };
+}
+
+/** SIGTERM for 15, as Node names signals; the number itself for one it does not know. */
+function signalName(n: number): string {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
 export function formatDuration(ms: number): string {
@@ -99,13 +110,13 @@ export class HostRunner implements SchedulerHost {
     try {
       for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy, signal);
     } catch (err) {
-      return this.lostOr({ kind: 'failed', message: errorMessage(err) });
+      return this.lostOr({ kind: 'failed', message: errorMessage(err), failure: notRun('input') });
     }
     let shell: HostShell;
     try {
       shell = await this.session.shell();
     } catch (err) {
-      return this.lostOr({ kind: 'failed', message: `cannot start a shell on ${this.name}: ${errorMessage(err)}` });
+      return this.lostOr({ kind: 'failed', message: `cannot start a shell on ${this.name}: ${errorMessage(err)}`, failure: notRun('start') });
     }
     const started: Started = {
       task,
@@ -130,7 +141,7 @@ export class HostRunner implements SchedulerHost {
     clearTimeout(timer);
     if (exit.refused !== undefined) {
       const path = outputs[exit.refused] ?? 'an output';
-      return { kind: 'failed', message: `${task.label} was not run: ${linkMessage(path, this.name)}` };
+      return { kind: 'failed', message: `${task.label} was not run: ${linkMessage(path, this.name)}`, failure: notRun('start') };
     }
     if (exit.lost) {
       // The renderer may well still be running on the host (a network blip):
@@ -204,17 +215,27 @@ export class HostRunner implements SchedulerHost {
       for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
       return { kind: 'cancelled' };
     }
-    const failed = async (message: string): Promise<FinalOutcome> => {
+    const timedOut = timeout?.aborted === true;
+    // The shell's status of a renderer a signal ended is 128 + the signal's number.
+    const signalled = code !== null && code > 128 && code < 160 ? signalName(code - 128) : null;
+    const rendered: AttemptFailure = {
+      stage: 'render',
+      exitCode: timedOut || signalled ? null : code,
+      signal: signalled,
+      timedOut,
+      notFound: code === 127,
+    };
+    const failed = async (message: string, failure: AttemptFailure = rendered): Promise<FinalOutcome> => {
       if (quiet) await writeLog();
       const lines = tailOf(output);
-      return { kind: 'failed', message: lines ? `${message}; last output:\n${lines}` : message, log: logPath };
+      return { kind: 'failed', message: lines ? `${message}; last output:\n${lines}` : message, log: logPath, failure };
     };
     const program = s.argv[0];
-    if (timeout?.aborted) return failed(`timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped`);
-    if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`);
-    if (code === 127) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
+    if (timedOut) return failed(`timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped`);
+    if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
+    if (rendered.notFound) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
     if (code !== 0) {
-      const how = code === null ? 'was killed' : code > 128 ? `was killed by signal ${code - 128}` : `exited with status ${code}`;
+      const how = code === null ? 'was killed' : signalled ? `was killed by ${signalled}` : `exited with status ${code}`;
       return failed(`${program} ${how} (log: ${logPath})`);
     }
 
@@ -231,7 +252,7 @@ export class HostRunner implements SchedulerHost {
     } catch (err) {
       if (err instanceof Superseded || signal.aborted) return { kind: 'cancelled' };
       slot?.unclaim?.();
-      return this.lostOr(await failed(errorMessage(err)));
+      return this.lostOr(await failed(errorMessage(err), { ...rendered, stage: 'output' }));
     }
     return { kind: 'done' };
   }

@@ -10,8 +10,6 @@ export interface Progress {
   stop(): Promise<void>;
 }
 
-/** Failed tasks the live view lists when it ends; the summary after it names the rest. */
-
 class Counter {
   done = 0;
   failed = 0;

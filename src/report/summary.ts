@@ -19,6 +19,20 @@ export interface TaskSummary {
   /** Attempts started for the task, speculative copies included, and the one whose outputs were kept. */
   copies: number;
   won?: { host: string; attempt: number };
+  /**
+   * How it ended, as fields: the renderer's exit status (0 when done; null
+   * when it did not exit by itself), the signal that ended it, whether
+   * --timeout stopped it, how many attempts were lost with their host, and
+   * whether the run was stopped before it was done. Of its last failed
+   * attempt when it failed; `stage` says where that failed (input, start,
+   * render, output).
+   */
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  lost: number;
+  cancelled: boolean;
+  stage?: 'input' | 'start' | 'render' | 'output';
 }
 
 export interface HostSummary {
@@ -69,6 +83,12 @@ export function summarise(
       attempts: r.attempts,
       copies: r.copies,
       ...(r.won ? { won: { host: r.won.host, attempt: r.won.attempt } } : {}),
+      exitCode: r.status === 'done' ? 0 : (r.failure?.exitCode ?? null),
+      signal: r.status === 'done' ? null : (r.failure?.signal ?? null),
+      timedOut: r.status !== 'done' && (r.failure?.timedOut ?? false),
+      lost: r.lost,
+      cancelled: r.status === 'cancelled',
+      ...(r.status !== 'done' && r.failure ? { stage: r.failure.stage } : {}),
       seconds: round(r.seconds),
       ...(r.startedAt !== null && extra.clockOrigin !== undefined ? { start: round((r.startedAt - extra.clockOrigin) / 1000) } : {}),
       ...(r.endedAt !== null && extra.clockOrigin !== undefined ? { end: round((r.endedAt - extra.clockOrigin) / 1000) } : {}),

@@ -6,10 +6,27 @@ import { Heap } from './heap.js';
 
 export type { SchedulerEvent } from './events.js';
 
+/**
+ * Why an attempt failed, as fields (execa's result is the model): the
+ * report and the event stream carry them, and the message is made from them.
+ */
+export interface AttemptFailure {
+  /** Where it failed: sending its inputs, starting it, the renderer itself, or fetching its outputs. */
+  stage: 'input' | 'start' | 'render' | 'output';
+  /** The renderer's exit status; null when it did not exit by itself (a signal, a timeout, never started). */
+  exitCode: number | null;
+  /** The signal that ended the renderer (SIGTERM, SIGKILL, ...), or null. */
+  signal: string | null;
+  /** Stopped by --timeout. */
+  timedOut: boolean;
+  /** The program was not found on the host (exit 127). */
+  notFound: boolean;
+}
+
 export type AttemptOutcome =
   | { kind: 'done' }
   /** The renderer or a copy failed: uses up one attempt. */
-  | { kind: 'failed'; message: string; log?: string | undefined }
+  | { kind: 'failed'; message: string; log?: string | undefined; failure?: AttemptFailure | undefined }
   /** The host went away: the task goes back to the front without using an attempt. */
   | { kind: 'lost'; message: string }
   | { kind: 'cancelled' }
@@ -81,6 +98,10 @@ export interface TaskRecord {
   failedOn: ReadonlySet<string>;
   /** Attempts started for it in all, speculative copies included (an attempt's number is its place in this count). */
   copies: number;
+  /** How its last failed attempt failed (cleared when it is done). */
+  failure?: AttemptFailure | undefined;
+  /** Attempts that were lost with their host (the task went back to the queue, no attempt used). */
+  lost: number;
   /** The attempt whose outputs were kept, once done. */
   won: AttemptRef | null;
 }
@@ -310,7 +331,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   static record(task: Task): TaskRecord {
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS, copies: 0, won: null };
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS, copies: 0, won: null, lost: 0 };
   }
 
   /** A host that is still connecting: the run does not give up on tasks while one might come. */
@@ -1067,6 +1088,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.startedAt = att.start;
         rec.attempts++;
         rec.error = undefined;
+        rec.failure = undefined;
         rec.won = Object.freeze({ host: a.host.name, attempt: att.number });
         a.record.tasksDone++;
         a.streak.clear();
@@ -1081,6 +1103,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         return;
       case 'lost':
         rec.error = outcome.message;
+        rec.lost++;
         if (others === 0) {
           if (this.abort.signal.aborted) this.final(rec, 'cancelled');
           else {
@@ -1095,6 +1118,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.attempts++;
         rec.error = outcome.message;
         rec.log = outcome.log;
+        rec.failure = outcome.failure;
         rec.failedOn = new Set([...rec.failedOn, a.host.name]);
         a.record.failures++;
         a.streak.add(rec.task.index);

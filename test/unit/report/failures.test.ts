@@ -9,6 +9,11 @@ const task = (frame: number, status: TaskSummary['status'], error?: string): Tas
   host: null,
   attempts: 1,
   copies: 1,
+  exitCode: null,
+  signal: null,
+  timedOut: false,
+  lost: 0,
+  cancelled: false,
   seconds: 1,
   ...(error ? { error } : {}),
 });
