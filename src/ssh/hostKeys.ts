@@ -55,10 +55,11 @@ export class KnownHostsCache {
     const cached = this.files.get(path);
     if (cached?.version === version) return cached.file;
     // One read shared by every handshake that asks while it is under way.
-    const file = this.read(path, version, mode);
-    this.files.set(path, { version, file });
-    file.catch(() => this.files.delete(path));
-    return file;
+    const entry = { version, file: this.read(path, version, mode) };
+    this.files.set(path, entry);
+    // A failed read is not kept: the next handshake tries again.
+    entry.file.catch(() => this.files.get(path) === entry && this.files.delete(path));
+    return entry.file;
   }
 
   private async read(path: string, version: string, mode: number): Promise<KnownHostsFile> {
