@@ -124,6 +124,8 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     const b = old.run(0, 'b', ['sh', '-c', 'echo ran > b.txt'], never);
     await started;
     fresh.retire(old.token);
+    // The other shell has retired it once it marked the old run directory (retire() in hostShell.sh).
+    expect(await eventually(() => existsSync(join(dir, '.distray', 'run', old.token, 'eof')), 60_000)).toBe(true);
     writeFileSync(join(dir, 'go'), '');
     expect((await a).code).toBe(0);
     // b would have started at once as a ended; a second is ample for that even on a loaded machine
