@@ -132,10 +132,12 @@ export async function connectEndpoint(ep: Endpoint, ctx: ConnectContext): Promis
       });
     });
   }
-  return connectDirect(ep, ctx, sock);
+  // Read here, before the handshake: ssh2 wants the algorithm list up front.
+  const knownTypes = await ctx.hostKeys.preferredTypes(ep);
+  return connectDirect(ep, ctx, sock, knownTypes);
 }
 
-function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefined): Promise<Client> {
+function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefined, knownTypes: string[]): Promise<Client> {
   const auth = authMethods(ep);
   return new Promise<Client>((resolve, reject) => {
     const client = new Client();
@@ -188,17 +190,26 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
       keepaliveInterval: KEEPALIVE_MS,
       keepaliveCountMax: KEEPALIVE_COUNT,
       authHandler: authHandler(ep, auth),
-      algorithms: { serverHostKey: hostKeyAlgorithms(ctx.hostKeys.preferredTypes(ep)) as never },
-      hostVerifier: (key: Buffer): boolean => {
+      algorithms: { serverHostKey: hostKeyAlgorithms(knownTypes) as never },
+      // The callback form: the verdict may wait for known_hosts (a read, or accept-new's
+      // lock) without holding up any other host's handshake, keepalive or transfer.
+      hostVerifier: (key: Buffer, verify: (valid: boolean) => void): void => {
         const version = serverVersion(client);
         if (version) ctx.onServerVersion?.(ep, version);
-        const decision = ctx.hostKeys.decide(ep, key);
-        if (decision.accept) {
-          if (decision.warning) ctx.warn(decision.warning);
-          return true;
-        }
-        refusal = new ConnectionError(decision.state, decision.message);
-        return false;
+        ctx.hostKeys.decide(ep, key).then(
+          (decision) => {
+            // Said even when the run ended meanwhile: the key is in the file now.
+            if (decision.accept && decision.warning) ctx.warn(decision.warning);
+            if (settled) return;
+            if (decision.accept) {
+              verify(true);
+              return;
+            }
+            refusal = new ConnectionError(decision.state, decision.message);
+            verify(false);
+          },
+          (err: unknown) => fail(new ConnectionError('error', `${describeEndpoint(ep)}: checking the host key: ${errorMessage(err)}`)),
+        );
       },
       ...(sock ? { sock } : {}),
     };

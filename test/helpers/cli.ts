@@ -9,7 +9,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI as a user would, without the developer's SSH agent or config. */
+/**
+ * Runs the built CLI as a user would, without the developer's SSH agent or config.
+ * The default limit (3 min) is for a loaded machine at a quarter of its speed and
+ * below vitest's, so that a run that hangs fails with its own stderr.
+ */
 export function runCli(args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...opts.env };
   delete env.SSH_AUTH_SOCK;
@@ -24,7 +28,7 @@ export function runCli(args: string[], opts: { cwd: string; env?: Record<string,
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`distray ${args.join(' ')} did not finish in time:\n${stderr}`));
-    }, opts.timeoutMs ?? 60_000);
+    }, opts.timeoutMs ?? 180_000);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });

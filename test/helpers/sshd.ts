@@ -67,7 +67,8 @@ export interface Farm {
 }
 
 async function waitReady(child: ChildProcess, logPath: string, port: number, fromOffset: number): Promise<void> {
-  const deadline = Date.now() + 15_000;
+  // Generous: sshd starts in milliseconds, but a loaded machine can take seconds to schedule it.
+  const deadline = Date.now() + 60_000;
   let exited: string | undefined;
   child.once('exit', (code, signal) => (exited = `sshd exited early (code ${code}, signal ${signal})`));
   while (Date.now() < deadline) {
@@ -96,7 +97,6 @@ export function startFarm(): Farm {
     knownHosts,
     hosts,
     async start(name, extraConfig = '') {
-      const port = await freePort();
       const hdir = join(dir, name);
       mkdirSync(hdir, { recursive: true });
       const hostKeyPath = join(hdir, 'ssh_host_ed25519_key');
@@ -106,7 +106,7 @@ export function startFarm(): Farm {
       mkdirSync(workdir);
       const log = join(hdir, 'sshd.log');
       const config = join(hdir, 'sshd_config');
-      writeFileSync(
+      const writeConfig = (port: number): void => writeFileSync(
         config,
         [
           // First: sshd keeps the first value it reads, so these override the defaults below.
@@ -131,7 +131,19 @@ export function startFarm(): Farm {
         await waitReady(child, log, port, offset);
         return child;
       };
-      const child = await launch();
+      // Other test runs on this machine pick free ports too: one may take ours between
+      // freePort() and sshd's bind. Then sshd says so and exits, and another port is tried.
+      let port = 0;
+      let child: ChildProcess | undefined;
+      for (let attempt = 1; !child; attempt++) {
+        port = await freePort();
+        writeConfig(port);
+        try {
+          child = await launch();
+        } catch (err) {
+          if (attempt >= 5 || !/Address already in use/.test(String(err))) throw err;
+        }
+      }
       writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`, { flag: 'a' });
       const exited = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
       const host: SshdHost = {

@@ -212,7 +212,7 @@ describe('hangs', () => {
     const cwd = workspace();
     const closer = await badServer((s) => s.destroy());
     const inv = inventoryFor([`  - host: 127.0.0.1\n    name: closer\n    port: ${closer.port}\n    workdir: /tmp/never`], 'closer.yaml');
-    const r = await runCli(['run', inv, '0,3', 'true', '--report', 'r.json'], { cwd, timeoutMs: 120_000 });
+    const r = await runCli(['run', inv, '0,3', 'true', '--report', 'r.json'], { cwd });
     await closer.close();
     expect(r.code, r.stderr).toBe(3);
     expect(report(cwd).hosts[0]).toMatchObject({ name: 'closer', state: 'unreachable' });
@@ -325,7 +325,7 @@ describe('size and time', () => {
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(await eventually(() => partFiles(join(cwd, 'got')).length > 0, 30_000), stderr).toBe(true);
+    expect(await eventually(() => partFiles(join(cwd, 'got')).length > 0, 120_000), stderr).toBe(true);
     return { child, closed, stderr: () => stderr };
   }
 

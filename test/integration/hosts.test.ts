@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { defaultsBlock, freePort, hostEntry, keygen, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 
@@ -278,13 +279,18 @@ describe('secrets', () => {
   it('logs in with a password from the environment and never writes it anywhere', async () => {
     if (process.getuid?.() !== 0) return expect.fail('the password test creates a user and needs root (CI runs as root)');
     const cwd = dir();
-    const user = 'distraypw';
+    // A user of this run's own: other checkouts run this test at the same time on this
+    // machine, and each sets its own password (with one shared user, the last one won).
+    const user = `distraypw${randomInt(100_000, 1_000_000)}`;
     const password = `pw-${Math.random().toString(36).slice(2)}-S3cret!`;
-    try {
-      execFileSync('id', [user], { stdio: 'ignore' });
-    } catch {
-      execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
-    }
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
+    onTestFinished(() => {
+      try {
+        execFileSync('userdel', ['-f', '-r', user], { stdio: 'ignore' });
+      } catch {
+        // Still logged in somewhere, or its mail spool missing: a leftover user is harmless.
+      }
+    });
     execFileSync('chpasswd', { input: `${user}:${password}\n` });
     const host = await farm.start('pw', 'PasswordAuthentication yes');
     // The farm's directories are root's; this user works in one of its own.

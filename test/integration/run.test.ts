@@ -330,7 +330,7 @@ describe('distray run against real sshd hosts', () => {
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${[h1, h2].map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'pov') })).join('\n')}\n`, 'pov.yaml');
     const r = await runCli(
       ['run', inv, '0,3', 'povray', '+Iscene.pov', '+Opov-%02d.png', '+W80', '+H60', '-D', '-V', '+FN', 'Declare=frame=%d', '--in', 'scene.pov', '--out', 'pov-%02d.png=pov/%02d.png'],
-      { cwd, timeoutMs: 120_000 },
+      { cwd },
     );
     expect(r.code, r.stderr).toBe(0);
     const metas = await Promise.all([0, 1, 2, 3].map((f) => sharp(join(cwd, 'pov', `0${f}.png`)).metadata()));

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, processesStartingWith } from '../helpers/wait.js';
+import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 
@@ -26,13 +26,16 @@ describe('stopping renderers', () => {
     const cwd = join(farm.dir, 'timeout');
     mkdirSync(cwd);
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'timeout') })).join('\n')}\n`, 'timeout.yaml');
-    const marker = 'sleep 41.25';
+    // Far longer than any limit below: a run that waited for it could not pass.
+    const marker = uniqueSleep(600);
     // Frame 2 hangs (and forks a child that would outlive a plain kill); the others finish.
     const script = `if [ "$0" = 2 ]; then (${marker}) & ${marker}; fi; echo done > out$0`;
     const started = Date.now();
     const r = await runCli(['run', inv, '1,3', 'sh', '-c', script, '%d', '--out', 'out%d=f%d', '--timeout', '2s', '--retries', '1', '--report', 'r.json'], { cwd });
     expect(r.code).toBe(1);
-    expect(Date.now() - started).toBeLessThan(20_000);
+    // Not a speed claim: the hung renderer sleeps 600 s, so a run that waited for it (instead of
+    // stopping it at --timeout) would take far longer. Generous for a loaded machine.
+    expect(Date.now() - started).toBeLessThan(150_000);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Array<{ frame: number; status: string; attempts: number; error?: string }> };
     expect(report.tasks.find((t) => t.frame === 2)).toMatchObject({ status: 'failed', attempts: 2 });
     expect(report.tasks.find((t) => t.frame === 2)!.error).toContain('timed out after 2s');
@@ -44,18 +47,18 @@ describe('stopping renderers', () => {
     const cwd = join(farm.dir, 'sigint');
     mkdirSync(cwd);
     const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'sigint') })).join('\n')}\n`, 'sigint.yaml');
-    const marker = 'sleep 42.5';
+    const marker = uniqueSleep(600);
     expect(running(marker)).toEqual([]);
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
     const child = spawn(process.execPath, [CLI, 'run', inv, '1,8', 'sh', '-c', `${marker}; echo x > out$0`, '%d', '--out', 'out%d=f%d', '--report', 'r.json'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    expect(await eventually(() => running(marker).length === 4, 15_000)).toBe(true);
+    expect(await eventually(() => running(marker).length === 4, 120_000)).toBe(true);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code, stderr).toBe(130);
-    expect(await eventually(() => running(marker).length === 0, 8_000)).toBe(true);
+    expect(await eventually(() => running(marker).length === 0, 60_000)).toBe(true);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { ok: boolean; tasks: Array<{ status: string }> };
     expect(report.ok).toBe(false);
     expect(report.tasks.every((t) => t.status === 'cancelled')).toBe(true);

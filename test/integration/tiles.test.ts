@@ -85,10 +85,7 @@ describe('tiles', () => {
     const cwd = workspace();
     const pov = ['povray', '+Iscene.pov', '+Ot%d-%{tile}.png', '+W%{width}', '+H%{height}', '-D', '-V', '-A', '+FN16', 'Declare=frame=%d'];
     const region = ['+SC%{x0+1}', '+EC%{x1}', '+SR%{y0+1}', '+ER%{y1}'];
-    const r = await runCli(['run', inv, '1', ...pov, ...region, '--in', 'scene.pov', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', ...TILED, '--keep-tiles'], {
-      cwd,
-      timeoutMs: 120_000,
-    });
+    const r = await runCli(['run', inv, '1', ...pov, ...region, '--in', 'scene.pov', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', ...TILED, '--keep-tiles'], { cwd });
     expect(r.code, r.stderr).toBe(0);
     execFileSync('povray', ['+Iscene.pov', '+Owhole.png', '+W101', '+H67', '-D', '-V', '-A', '+FN16', 'Declare=frame=1'], { cwd, stdio: 'ignore' });
     const tile = await sharp(join(cwd, 'tiles', '1-4.png')).metadata();

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../helpers/wait.js';
 import { LocalSession } from '../../../src/hosts/localSession.js';
 import { EXIT_NOT_STARTED, hostShellArgv, readyLine, runLine } from '../../../src/ssh/wrapper.js';
 
@@ -27,6 +28,9 @@ async function session(slots: number): Promise<LocalSession> {
 }
 
 const never = new AbortController().signal;
+
+/** A shell command that waits until `file` (relative to the workdir) exists: tasks end when the test says, not after a guessed time. */
+const untilExists = (file: string): string => `while [ ! -e ${file} ]; do sleep 0.02; done`;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'distray-hostshell-'));
@@ -59,9 +63,14 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
   it('takes a lease per task, so a second shell on the host waits while the first runs one', async () => {
     const first = await (await session(1)).shell();
     const second = await (await session(1)).shell();
-    const x = first.run(0, 'x', ['sh', '-c', 'sleep 0.6; echo x >> order.log'], never);
-    await new Promise((r) => setTimeout(r, 200));
+    // x holds the lease from its start until the test lets it end: no race with y, however slow the machine.
+    let xStarted!: () => void;
+    const started = new Promise<void>((resolve) => (xStarted = resolve));
+    const x = first.run(0, 'x', ['sh', '-c', `${untilExists('go')}; echo x >> order.log`], never, [], () => xStarted());
+    await started;
     const y = second.run(0, 'y', ['sh', '-c', 'echo y >> order.log'], never);
+    // y is queued on the lease now (it cannot have started: x has not ended). Let x end.
+    writeFileSync(join(dir, 'go'), '');
     expect((await x).code).toBe(0);
     expect((await y).code).toBe(0);
     // The host's only lease was the first shell's until its task ended; its idle lane then holds none.
@@ -100,20 +109,28 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
         return false;
       }
     };
-    for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive()).toBe(false);
+    // Generous: the shell notices on its next look at the workdir, which a loaded machine may delay by seconds.
+    expect(await eventually(() => !alive(), 60_000)).toBe(true);
   });
 
   it('retires a shell: its lane starts nothing more', async () => {
     const s = await session(1);
     const old = await s.shell();
     const fresh = await (await session(1)).shell();
-    const a = old.run(0, 'a', ['sleep', '0.4'], never);
+    // a runs until the test lets it end, so b is still queued behind it when the shell is retired.
+    let aStarted!: () => void;
+    const started = new Promise<void>((resolve) => (aStarted = resolve));
+    const a = old.run(0, 'a', ['sh', '-c', untilExists('go')], never, [], () => aStarted());
     const b = old.run(0, 'b', ['sh', '-c', 'echo ran > b.txt'], never);
-    await new Promise((r) => setTimeout(r, 100));
+    await started;
     fresh.retire(old.token);
+    // The other shell has retired it once it marked the old run directory (retire() in hostShell.sh).
+    expect(await eventually(() => existsSync(join(dir, '.distray', 'run', old.token, 'eof')), 60_000)).toBe(true);
+    writeFileSync(join(dir, 'go'), '');
     expect((await a).code).toBe(0);
-    await new Promise((r) => setTimeout(r, 300));
+    // b would have started at once as a ended; a second is ample for that even on a loaded machine
+    // (a slower machine can only make this pass wrongly, never fail).
+    await new Promise((r) => setTimeout(r, 1000));
     expect(existsSync(join(dir, 'b.txt'))).toBe(false);
     void b;
   });
@@ -121,17 +138,21 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
   it('gives back a queued task that an adopting shell claims first, and never runs it', async () => {
     const s = await session(1);
     const old = await s.shell();
-    writeFileSync(join(dir, 'count.sh'), 'echo ran >> runs.log; sleep "$1"\n');
+    // Counts its starts; with an argument, runs until that file exists (the test says when).
+    writeFileSync(join(dir, 'count.sh'), `echo ran >> runs.log; [ -z "$1" ] || ${untilExists('"$1"')}\n`);
     let busyStarted!: () => void;
     const started = new Promise<void>((resolve) => (busyStarted = resolve));
-    const busy = old.run(0, 'busy', ['sh', 'count.sh', '0.5'], never, [], () => busyStarted());
-    const queued = old.run(0, 'queued', ['sh', 'count.sh', '0'], never);
+    const busy = old.run(0, 'busy', ['sh', 'count.sh', 'go'], never, [], () => busyStarted());
+    const queued = old.run(0, 'queued', ['sh', 'count.sh'], never);
     await started;
     // Another shell (as after a reconnect) adopts both: the running one is picked up, the queued one given back.
     const fresh = await (await session(1)).shell();
-    const [adoptBusy, adoptQueued] = await Promise.all([fresh.adopt('busy', old.token, never), fresh.adopt('queued', old.token, never)]);
+    const adoptingBusy = fresh.adopt('busy', old.token, never);
+    const adoptQueued = await fresh.adopt('queued', old.token, never);
     expect(adoptQueued.code).toBe(EXIT_NOT_STARTED);
-    expect(adoptBusy.code).toBe(0);
+    // Only now may the busy task end (and the old lane move on to the claimed one).
+    writeFileSync(join(dir, 'go'), '');
+    expect((await adoptingBusy).code).toBe(0);
     await busy;
     // The old lane reached the queued task after it was claimed: it did not run it.
     expect((await queued).code).toBe(143);
