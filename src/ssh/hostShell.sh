@@ -249,8 +249,13 @@ done
 # The controller is gone: nobody reads what we would say, and a write to its closed pipe would kill this shell (SIGPIPE) and orphan the lanes.
 exec >/dev/null 2>&1
 true >"$run/eof"
+# A task still running when the controller went (not one it stopped) may end before a controller
+# comes back: its result is kept for the whole grace, for that controller to collect, not only
+# until it ends.
+keep=''
+for t in $(unfinished); do [ -e "$t.stop" ] || keep=1; done
 waited=0
-while [ "$waited" -lt "$grace" ] && [ -n "$(unfinished)" ]; do sleep 1; waited=$((waited + 1)); done
+while [ "$waited" -lt "$grace" ] && { [ -n "$keep" ] || [ -n "$(unfinished)" ]; }; do sleep 1; waited=$((waited + 1)); done
 for t in $(unfinished); do
   task_state "$t.task"
   [ -n "$p" ] && [ "$p" != - ] && stop_pid "$p"

@@ -224,6 +224,38 @@ describe('faults', () => {
     await blip.stop();
   });
 
+  it('picks up the result of a frame that ended while the connection was down', async () => {
+    const cwd = workspace();
+    const blip = await farm.start('blip2');
+    const proxy = await startProxy(blip.port);
+    writeFileSync(farm.knownHosts, `[127.0.0.1]:${proxy.port} ${blip.hostKey}\n`, { flag: 'a' });
+    const workdir = join(blip.workdir, 'blip2');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n  - host: 127.0.0.1\n    name: blip2\n    port: ${proxy.port}\n    workdir: ${workdir}\n`, 'blip2.yaml');
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    // The frame runs until the test has seen the connection lost (the file go): it ends while no controller is there.
+    const script = 'echo "$0" >> starts.log; while [ ! -e go ]; do sleep 0.05; done; echo "frame $0 rendered by blip2" > "out/$0.txt"';
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain', '--no-speculate'], {
+      cwd,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const starts = (): string[] => (existsSync(join(workdir, 'starts.log')) ? readFileSync(join(workdir, 'starts.log'), 'utf8').trim().split('\n') : []);
+    expect(await eventually(() => starts().length === 1, 120_000)).toBe(true);
+    proxy.reset();
+    expect(await eventually(() => /host blip2: lost/.test(stderr), 120_000), stderr).toBe(true);
+    writeFileSync(join(workdir, 'go'), '');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).toMatch(/frame 1: picked up its result on blip2 after the connection came back/);
+    expect(starts()).toEqual(['1']);
+    expectFrames(cwd, 1, 1);
+    await proxy.close();
+    await blip.stop();
+  });
+
   it('opens many hosts on a server with a small MaxStartups without losing any', async () => {
     const cwd = workspace();
     const busy = await farm.start('busy', 'MaxStartups 3');
