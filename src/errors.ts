@@ -44,11 +44,22 @@ export type ConnectionFailure =
   | 'workdir'
   | 'error';
 
+/**
+ * Whether another try can help: `never` for a refusal (a host key, a login,
+ * a workdir), `soon` for a handshake the server dropped or reset (as sshd
+ * does past MaxStartups), `later` for the rest (a host down or unreachable).
+ */
+export type Retry = 'never' | 'soon' | 'later';
+
+const REFUSALS: ReadonlySet<ConnectionFailure> = new Set(['auth failed', 'host key unknown', 'host key mismatch', 'host key revoked', 'workdir']);
+
 export class ConnectionError extends DistrayError {
   readonly state: ConnectionFailure;
-  constructor(state: ConnectionFailure, message: string, options?: { cause?: unknown }) {
+  readonly retry: Retry;
+  constructor(state: ConnectionFailure, message: string, options?: { cause?: unknown; retry?: Retry }) {
     super('CONNECTION', message, options);
     this.state = state;
+    this.retry = options?.retry ?? (REFUSALS.has(state) ? 'never' : 'later');
   }
 }
 

@@ -27,12 +27,12 @@ const MAX_BACKOFF_MS = 30_000;
 
 /** Refusals that another try will not change: a host key, a login, a workdir. */
 function isPermanent(err: unknown): boolean {
-  return err instanceof ConnectionError && ['auth failed', 'host key unknown', 'host key mismatch', 'host key revoked', 'workdir'].includes(err.state);
+  return err instanceof ConnectionError && err.retry === 'never';
 }
 
 /** A dropped or reset handshake, as sshd does past MaxStartups: worth another try soon. */
 function isTransient(err: unknown): boolean {
-  return err instanceof ConnectionError && /reset|lost before handshake|closed the connection during login|ECONNRESET/i.test(err.message);
+  return err instanceof ConnectionError && err.retry === 'soon';
 }
 
 /**

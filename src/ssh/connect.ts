@@ -122,7 +122,7 @@ export async function connectEndpoint(ep: Endpoint, ctx: ConnectContext): Promis
     try {
       client = await jumpClient;
     } catch (err) {
-      if (err instanceof ConnectionError) throw new ConnectionError(err.state, `jump host ${describeEndpoint(jump)}: ${err.message}`, { cause: err });
+      if (err instanceof ConnectionError) throw new ConnectionError(err.state, `jump host ${describeEndpoint(jump)}: ${err.message}`, { cause: err, retry: err.retry });
       throw err;
     }
     sock = await new Promise<Duplex>((resolve, reject) => {
@@ -180,7 +180,7 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
       if (refusal) return fail(refusal);
       fail(classify(err, ep, auth));
     });
-    client.on('close', () => fail(refusal ?? new ConnectionError('unreachable', `${describeEndpoint(ep)} closed the connection during login`)));
+    client.on('close', () => fail(refusal ?? new ConnectionError('unreachable', `${describeEndpoint(ep)} closed the connection during login`, { retry: 'soon' })));
 
     const config: ConnectConfig = {
       host: ep.host,
@@ -255,5 +255,7 @@ function classify(err: Error & { level?: string; code?: string }, ep: Endpoint, 
     case 'ETIMEDOUT':
       return new ConnectionError('timeout', `${where} did not answer (connection timed out)`);
   }
-  return new ConnectionError('unreachable', `${where}: ${err.message}`);
+  // A handshake the server reset or dropped (sshd past MaxStartups): worth another try soon.
+  const dropped = err.code === 'ECONNRESET' || /lost before handshake|reset/i.test(err.message);
+  return new ConnectionError('unreachable', `${where}: ${err.message}`, dropped ? { retry: 'soon' } : {});
 }
