@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { SFTPWrapper } from 'ssh2';
 import { ConnectionError, LinkRefused, TransferError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
-import { joinRemote } from '../plan/paths.js';
 import { connectEndpoint, serverVersion, type Client, type ConnectContext } from '../ssh/connect.js';
 import { ConnectionPool, type Connection } from './connectionPool.js';
 import { hostShellCommand, newToken } from '../ssh/wrapper.js';
@@ -12,6 +11,12 @@ import { linkMessage, type HashKind, type HostSession, type RemoteStat } from '.
 import type { HostShell } from './hostShell.js';
 import { ChannelRefused, launchHostShell } from './hostShellLauncher.js';
 
+
+/** Joins a workdir-relative path to the workdir without doubling slashes. */
+export function joinRemote(workdir: string, rel: string): string {
+  if (workdir === '' || workdir === '.') return rel;
+  return `${workdir.replace(/\/+$/, '')}/${rel}`;
+}
 
 export class SshSession implements HostSession {
   readonly name: string;

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { InventoryError } from '../errors.js';
-import { parseDuration } from '../plan/duration.js';
+import { parseDuration } from '../text/duration.js';
 import { levenshtein } from '../text/closest.js';
 import { SshConfigFile } from './sshConfig.js';
 import { DEFAULTS_FIELDS, HOST_FIELDS, JUMP_FIELDS, TOP_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';

@@ -62,8 +62,3 @@ function withoutTrailingSlash(path: string): string {
   return path.replace(/\/+$/, '') || path;
 }
 
-/** Joins a workdir-relative path to the workdir without doubling slashes. */
-export function joinRemote(workdir: string, rel: string): string {
-  if (workdir === '' || workdir === '.') return rel;
-  return `${workdir.replace(/\/+$/, '')}/${rel}`;
-}
