@@ -225,7 +225,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   try {
     stitcher =
       plan.stitching && prepared.size
-        ? new FrameStitcher(plan, records, prepared.size, { keepTiles: opts.keepTiles ?? false, note: (m) => opts.progress.note(m) })
+        ? new FrameStitcher(plan, records, prepared.size, { keepTiles: opts.keepTiles ?? false, note: (m) => opts.progress.note(m), signal: opts.signal })
         : undefined;
     if (!opts.force) {
       await stitcher?.skipComplete();

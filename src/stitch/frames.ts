@@ -30,8 +30,10 @@ export class FrameStitcher {
     private readonly plan: Plan,
     records: readonly TaskRecord[],
     private readonly size: Size,
-    private readonly options: { keepTiles: boolean; note(text: string): void },
+    private readonly options: { keepTiles: boolean; note(text: string): void; signal?: AbortSignal | undefined },
   ) {
+    // A stopped run stitches nothing more: frames not yet stitched stay pending (a rerun stitches them from their tiles).
+    options.signal?.addEventListener('abort', () => this.queue.clear(), { once: true });
     for (const r of records) {
       let f = this.frames.get(r.task.frame);
       if (!f) {
@@ -88,11 +90,13 @@ export class FrameStitcher {
     void this.queue.add(async () => {
       const tiles = f.tasks.map((r) => ({ tile: r.task.tile!, path: this.plan.tileImage(r.task)!, host: r.host ?? undefined }));
       try {
-        await stitchFrame(tiles, this.size, f.record.output);
+        if (this.options.signal?.aborted) return;
+        await stitchFrame(tiles, this.size, f.record.output, this.options.signal);
         f.record.status = 'stitched';
         this.options.note(`frame ${frame} stitched from ${tiles.length} tiles into ${f.record.output}`);
         if (!this.options.keepTiles) await Promise.all(tiles.map((t) => rm(t.path, { force: true })));
       } catch (err) {
+        if (this.options.signal?.aborted) return;
         f.record.status = 'failed';
         f.record.error = errorMessage(err);
         this.options.note(`frame ${frame} could not be stitched: ${f.record.error}`);

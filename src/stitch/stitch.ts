@@ -54,7 +54,11 @@ async function inspect(t: TileImage, size: Size): Promise<TileInfo> {
  * copied into one raw canvas, keeping 16-bit depth and alpha when the tiles
  * have them, and the result is written under a temporary name and renamed.
  */
-export async function stitchFrame(tiles: readonly TileImage[], size: Size, out: string): Promise<void> {
+/** Aborting `signal` stops between tiles and before the frame is written: nothing is left at `out`, nor a temporary file. */
+export async function stitchFrame(tiles: readonly TileImage[], size: Size, out: string, signal?: AbortSignal): Promise<void> {
+  const stopped = (): void => {
+    if (signal?.aborted) throw new StitchError(`stitching ${out} was stopped`);
+  };
   const sharp = await loadSharp();
   const infos = await Promise.all(tiles.map((t) => inspect(t, size)));
   const sixteenBit = infos.some((i) => i.sixteenBit);
@@ -66,6 +70,7 @@ export async function stitchFrame(tiles: readonly TileImage[], size: Size, out: 
   const space = colour ? (sixteenBit ? 'rgb16' : 'srgb') : sixteenBit ? 'grey16' : 'b-w';
 
   for (const t of infos) {
+    stopped();
     const w = t.tile.x1 - t.tile.x0;
     const h = t.tile.y1 - t.tile.y0;
     let img = sharp(t.path, { limitInputPixels: false });
@@ -107,7 +112,9 @@ export async function stitchFrame(tiles: readonly TileImage[], size: Size, out: 
   await mkdir(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.distray-${randomBytes(4).toString('hex')}.part${ext}`);
   try {
+    stopped();
     await img.toFile(tmp);
+    stopped();
     await rename(tmp, out);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -4,10 +4,12 @@
  * anything outside the workdir, never hang, and never leak a secret.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
 import { eventually, processesStartingWith } from '../helpers/wait.js';
@@ -396,6 +398,30 @@ describe('stopping at any moment', () => {
     const rep = report(cwd);
     expect(rep.hosts[0]!.state).toBe('cancelled');
     expect(rep.tasks.every((t) => t.status === 'cancelled')).toBe(true);
+  });
+
+  it('Ctrl+C while frames are being stitched leaves no partial frame, and every stitched frame whole', async () => {
+    const cwd = workspace();
+    copyFileSync(fileURLToPath(new URL('../../examples/ray.mjs', import.meta.url)), join(cwd, 'ray.mjs'));
+    const inv = farm.inventory(`hosts:\n  - local: true\n    slots: 2\n    workdir: ${join(cwd, 'wd')}\n`, 'stitch-local.yaml');
+    const run = start(cwd, [
+      'run', inv, '0,39', 'node', 'ray.mjs', '%d', 't%d-%{tile}.png', '--res', '640x360', '--region', '%{x0},%{y0},%{x1},%{y1}',
+      '--in', 'ray.mjs', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', '--tiles', '2x2', '--size', '640x360', '--stitch', 'anim/%04d.png',
+      '--report', 'r.json', '--plain',
+    ]);
+    expect(await eventually(() => /frame \d+ stitched/.test(run.stderr()), 120_000), run.stderr()).toBe(true);
+    run.child.kill('SIGINT');
+    expect(await run.closed, run.stderr()).toBe(130);
+    expect(partFiles(join(cwd, 'anim'))).toEqual([]);
+    const frames = (JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { frames: Array<{ frame: number; status: string; output: string }> }).frames;
+    const stitched = frames.filter((f) => f.status === 'stitched');
+    expect(stitched.length).toBeGreaterThan(0);
+    expect(frames.length).toBe(40);
+    // Whatever is at a final path is a whole frame.
+    for (const name of readdirSync(join(cwd, 'anim'))) {
+      const meta = await sharp(join(cwd, 'anim', name)).metadata();
+      expect([meta.width, meta.height]).toEqual([640, 360]);
+    }
   });
 
   it('Ctrl+C during a large upload stops it and leaves no temporary file on the host', async () => {
