@@ -4,6 +4,7 @@ import { pathsMade, recordMade } from './clean/manifest.js';
 import { UsageError, errorMessage } from './errors.js';
 export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './plan/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
+import { LiveInventory } from './execute/liveInventory.js';
 import { loadInventory } from './inventory/load.js';
 import { selectHosts } from './inventory/select.js';
 import type { HostConfig } from './inventory/types.js';
@@ -252,13 +253,18 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       verify: stitcher ? (task, host) => stitcher.verifyTile(task, host) : undefined,
     });
     lifecycle.start(hosts);
+    // Hosts come and go with edits of the inventory file (or SIGHUP) until every task has ended.
+    const live = new LiveInventory(hosts, { file: opts.inventory, sshConfig: opts.sshConfig, only: opts.hosts, exclude: opts.exclude, plan, lifecycle, note: (m) => opts.progress.note(m) });
+    live.start();
     await scheduler.finished;
+    await live.stop();
     connectAbort.abort();
     await scheduler.drained();
     await lifecycle.stop();
+    errors.push(...lifecycle.errors);
 
-    // Outputs that are not one task's come back once per host, after its last task.
-    for (const host of hosts) {
+    // Outputs that are not one task's come back once per host, after its last task (hosts that left did so as they left).
+    for (const host of lifecycle.current()) {
       const session = lifecycle.sessions.get(host.name);
       const record = scheduler.hosts.get(host.name);
       if (!session || record?.state === 'lost' || scheduler.cancelled) continue;
@@ -277,7 +283,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
   for (const h of scheduler.hosts.values()) if (h.state === 'ok') h.state = 'done';
   await opts.progress.stop();
-  const everUsable = [...scheduler.hosts.values()].some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked');
+  const everUsable = [...scheduler.hosts.values()].some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked' || h.state === 'removed');
   const frames = stitcher?.records();
   const exitCode = scheduler.cancelled
     ? 130
