@@ -166,7 +166,8 @@ export class HostLifecycle {
    * connection's tasks have ended.
    */
   update(diff: { added: readonly HostConfig[]; removed: readonly HostConfig[]; changed: ReadonlyArray<{ after: HostConfig }> }): void {
-    if (this.stopped.signal.aborted || this.scheduler.cancelled) return;
+    // Once every task has ended, an edit has nothing to change (a host joining now would only be cancelled).
+    if (this.stopped.signal.aborted || this.scheduler.cancelled || this.scheduler.done) return;
     for (const h of diff.removed) this.retire(h.name, 'removed', 'removed from the inventory: it takes no new task and leaves once its running ones end');
     for (const { after } of diff.changed) {
       // Counted on before the old entry is taken out, so the run never sees a moment without it.

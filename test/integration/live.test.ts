@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 import { eventually } from '../helpers/wait.js';
+
+const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
 let farm: Farm;
 let n = 0;
@@ -139,5 +142,29 @@ describe('hosts that go away and come during a run', () => {
     // Excluded by --exclude: never connected, never ran anything.
     expect(host('e4')).toBeUndefined();
     expect(started(wd(e1, 'e4'))).toEqual([]);
+  }, 120_000);
+
+  it('takes a changed slots: at the next task, and never runs more than the new count at once', async () => {
+    const cwd = workspace();
+    copyFileSync(join(fixtures, 'render.sh'), join(cwd, 'render.sh'));
+    const h = await farm.start('grow');
+    const workdir = join(h.workdir, 'grow');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h, { workdir })}\n`, 'grow.yaml');
+    // render.sh notes in concurrency.log how many copies of itself run at once in the workdir. --no-speculate: a copy
+    // stopped as the loser of a race would leave its mark there (render.sh does not clean up when killed).
+    const args = ['run', inv, '1,12', 'sh', 'render.sh', '%d', 'out/%d.txt', '%{host}', '1', '--in', 'render.sh', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain', '--no-speculate'];
+    const run = background(args, cwd);
+    expect(await eventually(() => /done on grow/.test(run.stderr()), 30_000)).toBe(true);
+    writeFileSync(inv, `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h, { workdir, slots: 3 })}\n`);
+    expect(await eventually(() => /grow\.yaml re-read \(changed\): grow \(slots 1 -> 3\)/.test(run.stderr()), 20_000)).toBe(true);
+    const code = await run.exit;
+    expect(code, run.stderr()).toBe(0);
+    expectFrames(cwd, 1, 12);
+    const counts = readFileSync(join(workdir, 'concurrency.log'), 'utf8').trim().split('\n').map(Number);
+    // One at a time before the edit; three at once after it, and never more (the old connection's lease counts).
+    expect(counts[0]).toBe(1);
+    expect(Math.max(...counts)).toBe(3);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    expect(report.hosts).toEqual([expect.objectContaining({ name: 'grow', state: 'done', tasksDone: 12 })]);
   }, 120_000);
 });
