@@ -218,7 +218,8 @@ export class HostLifecycle {
       }
     }
     await j.session.close();
-    this.ctx.warn(`host ${name} left the run (its tasks are done)`);
+    // A changed entry goes on under the same name on its new connection.
+    this.ctx.warn(this.wanted.has(name) ? `host ${name}: its old connection is closed (its tasks there are done)` : `host ${name} left the run (its tasks are done)`);
   }
 
   private entrySignal(host: HostConfig): AbortSignal {
@@ -293,14 +294,15 @@ export class HostLifecycle {
       await session.close();
       throw new ConnectionError('error', 'the run ended while it connected');
     }
-    if (!this.isWanted(host)) {
-      await session.close();
-      throw new EntryGone();
-    }
     // A shell of the lost connection may live on, unaware (a silent drop): retire it, so its
     // lanes give up their leases once what they run has ended.
     const previous = this.sessions.get(host.name)?.shellToken;
     if (previous) (await session.shell().catch(() => undefined))?.retire(previous);
+    // Checked after the last wait: an edit of the inventory may have removed or replaced the entry meanwhile.
+    if (!this.isWanted(host)) {
+      await session.close();
+      throw new EntryGone();
+    }
     this.sessions.set(host.name, session);
     void session.lost.then((e) => {
       // A connection that already left the run (its entry was removed or replaced) is no one's concern.
