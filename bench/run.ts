@@ -7,6 +7,7 @@
  *   npm run bench -- overhead     # only the named ones
  *   npm run bench -- plan         # planning a million tasks only: no hosts are started
  *   npm run bench -- sim          # the scheduler alone on a simulated farm (bench/sim.ts)
+ *   npm run bench -- speculate    # speculation on vs off: uneven farm, a hung host, a host killed mid-run
  */
 import { execFileSync, spawn } from 'node:child_process';
 import sharp from 'sharp';
@@ -64,6 +65,8 @@ function timeCommand(cmd: string, args: string[], cwd: string, env: Record<strin
  */
 const RENDERER = `#!/bin/sh
 # bench renderer: render.sh FRAME OUT [SECONDS], else $BENCH_SLEEP seconds
+# With $BENCH_HANG its host's first frame hangs that long (builtins only: others pay nothing).
+[ -z "$BENCH_HANG" ] || [ -e hung ] || { : > hung; sleep "$BENCH_HANG"; }
 sleep "\${3:-$BENCH_SLEEP}"
 printf '%010240d' "$1" > "$2"
 `;
@@ -76,18 +79,29 @@ function workspace(farm: Farm, name: string): string {
   return dir;
 }
 
-async function distray(farm: Farm, name: string, hosts: SshdHost[], slots: number[], frames: number, secondsPerFrame: number[]): Promise<number> {
+interface DistrayExtra {
+  /** More options of distray (--no-speculate). */
+  args?: string[];
+  /** More environment for each host (by index), e.g. BENCH_HANG. */
+  env?: Array<Record<string, string>>;
+  /** Called as the run starts (a host killed some time in). */
+  during?: () => void;
+}
+
+async function distray(farm: Farm, name: string, hosts: SshdHost[], slots: number[], frames: number, secondsPerFrame: number[], extra: DistrayExtra = {}): Promise<number> {
   const cwd = workspace(farm, name);
   const entries = hosts.map((h, i) =>
-    hostEntry(farm, h, { slots: slots[i], workdir: join(h.workdir, name), env: { BENCH_SLEEP: String(secondsPerFrame[i]) } }),
+    hostEntry(farm, h, { slots: slots[i], workdir: join(h.workdir, name), env: { BENCH_SLEEP: String(secondsPerFrame[i]), ...extra.env?.[i] } }),
   );
   const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, `${name}.yaml`);
   // The per-host sleep comes from the host's env, so one command line serves uneven hosts.
-  const r = await timeCommand(
+  const running = timeCommand(
     process.execPath,
-    [CLI, 'run', inv, `1,${frames}`, './render.sh', '%d', 'out/%d.bin', '--in', 'render.sh', '--out', 'out/%d.bin=out/%d.bin', '--plain', '--report', 'report.json'],
+    [CLI, 'run', inv, `1,${frames}`, './render.sh', '%d', 'out/%d.bin', '--in', 'render.sh', '--out', 'out/%d.bin=out/%d.bin', '--plain', '--report', 'report.json', ...(extra.args ?? [])],
     cwd,
   );
+  extra.during?.();
+  const r = await running;
   if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(0, 3000)}`);
   const got = readdirSync(join(cwd, 'out')).length;
   if (got !== frames) throw new Error(`${name}: ${got} of ${frames} outputs`);
@@ -261,6 +275,41 @@ async function planRows(rows: Row[]): Promise<void> {
   }
 }
 
+/**
+ * Speculation on and off, side by side (issue 11): the uneven farm, a farm
+ * where one host's first frame hangs for 20 s, and the host-loss scenario
+ * (24 frames of 1 s on 3 hosts x 2 slots, one host killed 2.5 s in; ideal
+ * 4 s; default --grace of 30 s).
+ */
+async function speculationRows(farm: Farm, hosts: SshdHost[], rows: Row[]): Promise<void> {
+  const modes: Array<[string, string[]]> = [
+    ['speculation on', []],
+    ['--no-speculate', ['--no-speculate']],
+  ];
+  const pull = pullSchedule(240, [4, 4, 4], [0.1, 0.1, 0.4]);
+  for (const [tool, args] of modes) {
+    const s = await distray(farm, `uneven-${args.length}`, hosts, [4, 4, 4], 240, [0.1, 0.1, 0.4], { args });
+    rows.push({ scenario: 'speculate: 240 frames, one host 4x slower', tool, seconds: s, ideal: pull.makespan, note: 'vs pull, no overhead' });
+  }
+  for (const [tool, args] of modes) {
+    const s = await distray(farm, `hang-${args.length}`, hosts, [4, 4, 4], 240, [0.1, 0.1, 0.1], { args, env: [{}, {}, { BENCH_HANG: '20' }] });
+    rows.push({ scenario: 'speculate: 240 x 0.1 s, one frame hangs 20 s', tool, seconds: s, ideal: 2.0 });
+  }
+  const victim = await farm.start('victim', 'MaxStartups 100');
+  const three = [hosts[0]!, hosts[1]!, victim];
+  for (const [tool, args] of modes) {
+    let killed: Promise<void> | undefined;
+    const s = await distray(farm, `loss-${args.length}`, three, [2, 2, 2], 24, [1, 1, 1], {
+      args,
+      during: () => void setTimeout(() => (killed = victim.crash()), 2500),
+    });
+    await killed;
+    rows.push({ scenario: 'host loss: 24 x 1 s, 3x2 slots, one killed at 2.5 s', tool, seconds: s, ideal: 4.0 });
+    await victim.restart();
+  }
+  await victim.stop();
+}
+
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const want = (s: string): boolean => only.length === 0 || only.includes(s);
@@ -385,6 +434,7 @@ async function main(): Promise<void> {
         rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'same renders, 12 local loops', seconds: floor, ideal: pull.makespan });
         rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray vs any schedule', seconds: s, ideal: (240 / 9) * 0.1 });
       }
+      if (want('speculate')) await speculationRows(farm, hosts, rows);
     } finally {
       await farm.stop();
     }

@@ -6,6 +6,7 @@ import { exitCode } from './outcome.js';
 import { Teardown } from './teardown.js';
 export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './text/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
+import { LiveInventory } from './execute/liveInventory.js';
 import { loadInventory } from './inventory/load.js';
 import { selectHosts } from './inventory/select.js';
 import type { HostConfig } from './inventory/types.js';
@@ -279,13 +280,19 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         await lifecycle.stop();
       });
       lifecycle.start(hosts);
+      // Hosts come and go with edits of the inventory file (or SIGHUP) until every task has ended.
+      const live = new LiveInventory(hosts, { file: opts.inventory, sshConfig: opts.sshConfig, only: opts.hosts, exclude: opts.exclude, plan, lifecycle, note: (m) => opts.progress.note(m) });
+      live.start();
+      teardown.add(() => live.stop());
       await sched.finished;
+      await live.stop();
       connectAbort.abort();
       await sched.drained();
       await lifecycle.stop();
+      errors.push(...lifecycle.errors);
 
-      // Outputs that are not one task's come back once per host, after its last task.
-      for (const host of hosts) {
+      // Outputs that are not one task's come back once per host, after its last task (hosts that left did so as they left).
+      for (const host of lifecycle.current()) {
         const session = lifecycle.sessions.get(host.name);
         const record = sched.hosts.get(host.name);
         if (!session || record?.state === 'lost' || sched.cancelled) continue;
@@ -310,7 +317,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   const hostRecords = [...(scheduler?.hosts.values() ?? [])];
   // A host still usable at the end is done with the run, or was stopped with it.
   for (const h of hostRecords) if (h.state === 'ok') h.state = cancelled && !crash ? 'cancelled' : 'done';
-  const everUsable = hostRecords.some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked' || h.state === 'cancelled');
+  const everUsable = hostRecords.some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked' || h.state === 'cancelled' || h.state === 'removed');
   const frames = stitcher?.records();
   const status = crash
     ? exitCode({ kind: 'error', error: crash })

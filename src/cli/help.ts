@@ -29,6 +29,7 @@ export function runHelp(): string {
     '  frame, host (and tile, tiles, x0, y0, x1, y1, w, h, width, height with --tiles).',
     'Options of distray may stand anywhere; every other word after <exec> goes',
     'to the renderer. After "--" every word goes to the renderer.',
+    'Editing <inventory> during the run (or SIGHUP) adds and removes hosts.',
     '',
     'Options:',
     ...optionRows(rows),

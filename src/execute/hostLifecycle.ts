@@ -6,7 +6,9 @@ import type { HostSession } from '../hosts/session.js';
 import { SshSession } from '../hosts/sshSession.js';
 import type { HostConfig } from '../inventory/types.js';
 import type { Plan } from '../plan/plan.js';
-import type { Scheduler } from '../scheduler/scheduler.js';
+import type { AttemptOutcome, AttemptSlot, Scheduler, SchedulerHost } from '../scheduler/scheduler.js';
+import type { Task } from '../plan/plan.js';
+import { download } from '../transfer/copies.js';
 import type { ConnectContext } from '../ssh/connect.js';
 import { LocalHashes, syncInputs } from '../transfer/inputs.js';
 import { HostRunner, type AttemptOptions } from './attempt.js';
@@ -35,6 +37,57 @@ function isTransient(err: unknown): boolean {
   return err instanceof ConnectionError && err.retry === 'soon';
 }
 
+/** A host's inventory entry was replaced or removed while it connected: it does not join. */
+class EntryGone extends Error {}
+
+/**
+ * A host as the scheduler sees it, counting the attempts it has been given
+ * until they have ended (outputs in): a host that leaves the run closes its
+ * connection only once they have.
+ */
+class TrackedHost implements SchedulerHost {
+  private active = 0;
+  private waiters: Array<() => void> = [];
+  constructor(private readonly runner: HostRunner) {}
+  get name(): string {
+    return this.runner.name;
+  }
+  get slots(): number {
+    return this.runner.slots;
+  }
+  get queues(): boolean {
+    return this.runner.queues;
+  }
+  canQueue(task: Task): boolean {
+    return this.runner.canQueue(task);
+  }
+  async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
+    this.active++;
+    let outcome: AttemptOutcome | undefined;
+    try {
+      outcome = await this.runner.run(task, attempt, signal, slot);
+      return outcome;
+    } finally {
+      if (outcome?.kind === 'released') void outcome.outcome.finally(() => this.ended());
+      else this.ended();
+    }
+  }
+  private ended(): void {
+    if (--this.active === 0) for (const w of this.waiters.splice(0)) w();
+  }
+  /** Resolves once every attempt it was given has ended. */
+  idle(): Promise<void> {
+    return this.active === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+}
+
+/** A host in the run: the inventory entry it joined with, its connection, and what the scheduler was given. */
+interface Joined {
+  readonly config: HostConfig;
+  readonly session: HostSession;
+  readonly host: TrackedHost;
+}
+
 /**
  * Brings hosts into the run and keeps them there: connects them (bounded
  * handshakes, retried when dropped), sends the once-per-host inputs, hands
@@ -49,6 +102,17 @@ export class HostLifecycle {
   /** Attempts held by a lost connection, waiting for their host to come back (to adopt their tasks). */
   private readonly rejoinWaiters = new Map<string, Set<(runner: HostRunner | undefined) => void>>();
   private readonly hashes = new LocalHashes();
+  /**
+   * Each host's inventory entry now. Connecting, reconnecting and joining go
+   * on only while a host's entry is the one they started with: an edit of the
+   * inventory (see update) replaces or removes it.
+   */
+  private readonly wanted = new Map<string, HostConfig>();
+  /** Aborted when an entry is replaced or removed: its connecting and reconnecting give up. */
+  private readonly entryAbort = new Map<HostConfig, AbortController>();
+  private readonly joined = new Map<string, Joined>();
+  /** What went wrong collecting the once-per-host outputs of hosts that left during the run. */
+  readonly errors: string[] = [];
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -79,8 +143,93 @@ export class HostLifecycle {
     });
   }
 
+  /** Connects the run's first hosts (the scheduler counts on them already). */
   start(hosts: readonly HostConfig[]): void {
-    for (const host of hosts) this.track(this.connectFirst(host));
+    for (const host of hosts) {
+      this.wanted.set(host.name, host);
+      this.track(this.connectFirst(host, true));
+    }
+  }
+
+  /** The hosts of the inventory as it is now (after the edits made during the run). */
+  current(): HostConfig[] {
+    return [...this.wanted.values()];
+  }
+
+  /**
+   * The inventory was edited during the run: hosts added connect and take
+   * tasks; hosts removed take no new task, finish what they were given (it is
+   * not stopped) and leave; a host whose entry changed (slots, port, user,
+   * ...) does the same on its old connection while a new one, with the new
+   * entry, takes its next tasks. The remote host shells share their lease
+   * files, so a host runs no more than its new slot count once the old
+   * connection's tasks have ended.
+   */
+  update(diff: { added: readonly HostConfig[]; removed: readonly HostConfig[]; changed: ReadonlyArray<{ after: HostConfig }> }): void {
+    // Once every task has ended, an edit has nothing to change (a host joining now would only be cancelled).
+    if (this.stopped.signal.aborted || this.scheduler.cancelled || this.scheduler.done) return;
+    for (const h of diff.removed) this.retire(h.name, 'removed', 'removed from the inventory: it takes no new task and leaves once its running ones end');
+    for (const { after } of diff.changed) {
+      // Counted on before the old entry is taken out, so the run never sees a moment without it.
+      this.scheduler.expectHost(after.name, 'reconnecting');
+      this.retire(after.name, 'reconnecting', 'its inventory entry changed: its running tasks finish, a new connection takes the next ones');
+      this.wanted.set(after.name, after);
+      this.track(this.connectFirst(after, true));
+    }
+    for (const h of diff.added) this.add(h);
+  }
+
+  private add(host: HostConfig): void {
+    this.wanted.set(host.name, host);
+    this.track(this.connectFirst(host));
+  }
+
+  /** The host's entry is gone: whatever it was doing to join stops, and a joined host leaves after its running tasks. */
+  private retire(name: string, state: string, message: string): void {
+    const entry = this.wanted.get(name);
+    if (entry === undefined) return;
+    this.wanted.delete(name);
+    this.entryAbort.get(entry)?.abort();
+    this.entryAbort.delete(entry);
+    // Attempts waiting for the old entry's connection to come back give up now (their tasks go back to the queue).
+    for (const w of [...(this.rejoinWaiters.get(name) ?? [])]) w(undefined);
+    const j = this.joined.get(name);
+    if (!j || j.config !== entry) return;
+    this.joined.delete(name);
+    if (this.sessions.get(name) === j.session) this.sessions.delete(name);
+    this.scheduler.removeHost(name, state, message);
+    this.track(this.farewell(j));
+  }
+
+  /** A host that left the inventory: once what it runs has ended, its once-per-host outputs come back and it disconnects. */
+  private async farewell(j: Joined): Promise<void> {
+    await j.host.idle();
+    const name = j.config.name;
+    let lost = false;
+    void j.session.lost.then(() => (lost = true));
+    await Promise.resolve();
+    if (!lost && !this.scheduler.cancelled) {
+      for (const copy of this.plan.hostOuts(name)) {
+        try {
+          await download(j.session, copy);
+        } catch (err) {
+          this.errors.push(`${name}: ${errorMessage(err)}`);
+        }
+      }
+    }
+    await j.session.close();
+    // A changed entry goes on under the same name on its new connection.
+    this.ctx.warn(this.wanted.has(name) ? `host ${name}: its old connection is closed (its tasks there are done)` : `host ${name} left the run (its tasks are done)`);
+  }
+
+  private entrySignal(host: HostConfig): AbortSignal {
+    let c = this.entryAbort.get(host);
+    if (!c) this.entryAbort.set(host, (c = new AbortController()));
+    return AbortSignal.any([this.stopped.signal, c.signal]);
+  }
+
+  private isWanted(host: HostConfig): boolean {
+    return this.wanted.get(host.name) === host;
   }
 
   /** No more connecting: the run is over. */
@@ -102,12 +251,12 @@ export class HostLifecycle {
    * spread), MAX_HANDSHAKE_TRIES times in all. The run's end gives up at once.
    */
   private async open(host: HostConfig): Promise<HostSession> {
-    const signal = this.stopped.signal;
+    const signal = this.entrySignal(host);
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.handshakes.add(
           (): Promise<HostSession> => {
-            if (signal.aborted) throw new ConnectionError('error', 'the run ended while it connected');
+            if (signal.aborted) throw this.isWanted(host) ? new ConnectionError('error', 'the run ended while it connected') : new EntryGone();
             return host.local
               ? LocalSession.open(host.name, host.workdir, host.env, host.slots, this.attempt.graceMs / 1000)
               : SshSession.open(host, this.ctx, this.attempt.graceMs / 1000, signal);
@@ -119,7 +268,7 @@ export class HostLifecycle {
           throw new ConnectionError('unreachable', `${errorMessage(err)} (gave up after ${MAX_HANDSHAKE_TRIES} tries)`, { cause: err });
         }
         const base = HANDSHAKE_BACKOFF_MS[Math.min(attempt, HANDSHAKE_BACKOFF_MS.length - 1)]!;
-        await sleep(base * (0.5 + Math.random()), undefined, { signal: this.stopped.signal }).catch(() => {});
+        await sleep(base * (0.5 + Math.random()), undefined, { signal }).catch(() => {});
       }
     }
   }
@@ -149,27 +298,43 @@ export class HostLifecycle {
     // lanes give up their leases once what they run has ended.
     const previous = this.sessions.get(host.name)?.shellToken;
     if (previous) (await session.shell().catch(() => undefined))?.retire(previous);
+    // Checked after the last wait: an edit of the inventory may have removed or replaced the entry meanwhile.
+    if (!this.isWanted(host)) {
+      await session.close();
+      throw new EntryGone();
+    }
     this.sessions.set(host.name, session);
     void session.lost.then((e) => {
+      // A connection that already left the run (its entry was removed or replaced) is no one's concern.
+      if (this.joined.get(host.name)?.session !== session) return;
+      this.joined.delete(host.name);
       this.scheduler.removeHost(host.name, 'lost', e.message);
-      if (!this.stopped.signal.aborted && !this.scheduler.cancelled) this.track(this.rejoin(host));
+      if (!this.stopped.signal.aborted && !this.scheduler.cancelled && this.isWanted(host)) this.track(this.rejoin(host));
     });
     const verify = this.attempt.verify;
     const runner = new HostRunner(session, host.slots, {
       ...this.attempt,
       onOutputs: verify ? (task) => verify(task, host.name) : undefined,
-      rejoined: (name, ms, signal) => this.rejoined(name, ms, signal),
+      // An attempt of an entry no longer in the inventory does not wait for its connection to come back.
+      rejoined: (name, ms, signal) => (this.isWanted(host) ? this.rejoined(name, ms, signal) : Promise.resolve(undefined)),
     });
-    this.scheduler.addHost(runner);
+    const tracked = new TrackedHost(runner);
+    this.joined.set(host.name, { config: host, session, host: tracked });
+    this.scheduler.addHost(tracked);
     for (const w of [...(this.rejoinWaiters.get(host.name) ?? [])]) w(runner);
   }
 
-  private async connectFirst(host: HostConfig): Promise<void> {
+  /** `expected`: the scheduler already counts on the host (an entry that replaced another). */
+  private async connectFirst(host: HostConfig, expected = false): Promise<void> {
+    if (!expected) this.scheduler.expectHost(host.name);
     if (this.scheduler.cancelled) return this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run was cancelled before it connected');
     try {
       await this.join(host);
     } catch (err) {
-      if (this.stopped.signal.aborted) this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run ended before it was ready');
+      if (err instanceof EntryGone || !this.isWanted(host)) {
+        // Replaced: the new entry's connection goes on (and says how it went); removed: it never joins.
+        this.scheduler.hostUnavailable(host.name, this.wanted.has(host.name) ? 'connecting' : 'removed', 'its inventory entry was edited while it connected');
+      } else if (this.stopped.signal.aborted) this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run ended before it was ready');
       else this.scheduler.hostUnavailable(host.name, err instanceof ConnectionError ? err.state : 'error', errorMessage(err));
     }
   }
@@ -179,9 +344,10 @@ export class HostLifecycle {
     const lostAt = Date.now();
     let counted = true;
     this.scheduler.expectHost(host.name, 'reconnecting');
-    for (let delay = 1000; !this.stopped.signal.aborted; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
+    const signal = this.entrySignal(host);
+    for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
       try {
-        await sleep(delay, undefined, { signal: this.stopped.signal });
+        await sleep(delay, undefined, { signal });
       } catch {
         break;
       }
@@ -192,6 +358,7 @@ export class HostLifecycle {
         this.ctx.warn(`host ${host.name} is back after ${Math.round((Date.now() - lostAt) / 1000)} s`);
         return;
       } catch (err) {
+        if (err instanceof EntryGone) break;
         if (isPermanent(err)) {
           this.scheduler.hostUnavailable(host.name, (err as ConnectionError).state, errorMessage(err));
           return;
@@ -205,6 +372,8 @@ export class HostLifecycle {
         }
       }
     }
-    if (counted) this.scheduler.hostUnavailable(host.name, 'lost', 'the run ended before it came back');
+    if (counted && !this.isWanted(host)) {
+      this.scheduler.hostUnavailable(host.name, this.wanted.has(host.name) ? 'connecting' : 'removed', 'removed from the inventory while it was lost');
+    } else if (counted) this.scheduler.hostUnavailable(host.name, 'lost', 'the run ended before it came back');
   }
 }

@@ -8,6 +8,7 @@
  *                      plan, `pending` of them to run (the rest were
  *                      complete already).
  * host-state           a host changed state: 'connecting', 'reconnecting',
+ *                      'removed' (taken out of the inventory during the run),
  *                      'ok' (usable), 'lost', 'blocked' (taken out after
  *                      failing different tasks in a row), 'cancelled', or
  *                      why it never became usable ('unreachable', 'auth

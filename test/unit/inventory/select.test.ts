@@ -24,3 +24,15 @@ describe('selectHosts', () => {
     expect(() => selectHosts(hosts, 'render1', 'render1')).toThrow(/leave no host/);
   });
 });
+
+describe('selectHosts on an inventory re-read during a run', () => {
+  it('keeps applying --hosts and --exclude, and a name no longer in the file is no error', () => {
+    const edited = [...hosts, { name: 'render3' } as HostConfig].filter((h) => h.name !== 'render2');
+    expect(selectHosts(edited, 'render1,render2', undefined, { reread: true }).map((h) => h.name)).toEqual(['render1']);
+    expect(selectHosts(edited, undefined, 'render2,gpu-box', { reread: true }).map((h) => h.name)).toEqual(['render1', 'render3']);
+  });
+
+  it('still refuses a selection that leaves no host', () => {
+    expect(() => selectHosts(hosts, 'render9', undefined, { reread: true })).toThrow(/leave no host/);
+  });
+});

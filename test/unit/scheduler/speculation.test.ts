@@ -199,6 +199,41 @@ describe('Scheduler with hosts joining and leaving', () => {
     expect(b.ran.length).toBe(40 - before);
     expect(b.ran.length).toBeGreaterThan(10);
   });
+  it('changes a host\'s slots at its next task: the old entry finishes its running task, the new one takes the rest (as an inventory edit does it)', async () => {
+    const { s, events } = scheduler(30, true);
+    let running = 0;
+    let most = 0;
+    const counting = (name: string, slots: number): SchedulerHost => {
+      const inner = new Host(name, slots, () => 100);
+      return {
+        name,
+        slots,
+        run: async (task, attempt, signal, slot) => {
+          most = Math.max(most, ++running);
+          try {
+            return await inner.run(task, attempt, signal, slot);
+          } finally {
+            running--;
+          }
+        },
+      };
+    };
+    s.expectHost('a');
+    s.addHost(counting('a', 1));
+    await vi.advanceTimersByTimeAsync(550);
+    expect(most).toBe(1);
+    // What HostLifecycle.update does for a changed entry: counted on again first, so the run never has no host.
+    s.expectHost('a', 'reconnecting');
+    s.removeHost('a', 'reconnecting', 'its inventory entry changed');
+    s.addHost(counting('a', 3));
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    // The old entry's running task and the new entry's three slots, together for a moment, then three.
+    expect(most).toBe(4);
+    expect(s.hosts.get('a')).toMatchObject({ state: 'ok', tasksDone: 30 });
+    expect(events.filter((e) => e.type === 'host-state').map((e) => e.state)).toEqual(['connecting', 'ok', 'reconnecting', 'reconnecting', 'ok']);
+  });
 });
 
 describe('Scheduler queue order', () => {
