@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import PQueue from 'p-queue';
 import { exitCode } from '../outcome.js';
@@ -19,10 +20,13 @@ import { readManifest, writeManifest, type Manifest } from './manifest.js';
  * it), its target untouched. A workdir whose leases are held has a run going:
  * it is left alone.
  */
-const SCRIPT = `wd=$1 dry=$2
-shift 2
+const SCRIPT = `wd=$1 dry=$2 marker=$3
+# What the login printed before this is not the script's.
+printf '\\n%s\\n' "$marker"
 cd -- "$wd" 2>/dev/null || { echo "noworkdir"; exit 0; }
 if command -v flock >/dev/null 2>&1; then
+  # Every host shell holds .distray/active (shared) for its whole life: a run is going.
+  if [ -f .distray/active ] && [ ! -L .distray/active ]; then flock -n -x .distray/active true || { echo "busy"; exit 0; }; fi
   for f in .distray/leases/*.lock; do
     [ -f "$f" ] && [ ! -L "$f" ] || continue
     flock -n "$f" true || { echo "busy"; exit 0; }
@@ -41,7 +45,8 @@ gone() {
   fi
 }
 gone .distray
-for p in "$@"; do gone "$p"; done
+# The paths come on stdin, one a line: a run of a million frames has more than a command line holds.
+while IFS= read -r p; do gone "$p"; done
 find . -path ./.distray -prune -o -name '.*.distray-*.part*' -prune -print 2>/dev/null | while IFS= read -r p; do gone "\${p#./}"; done
 echo "cleaned"`;
 
@@ -58,40 +63,53 @@ export interface CleanRow {
 /** "a/./b/" -> "a/b": a trailing slash would make rm follow a link; ".." or an absolute path is never cleaned. */
 function normalise(path: string): string | undefined {
   if (path.startsWith('/')) return undefined;
+  // Sent one a line: a name with a newline in it is not cleaned.
+  if (path.includes('\n')) return undefined;
   const parts = path.split('/').filter((s) => s !== '' && s !== '.');
   return parts.length === 0 || parts.includes('..') ? undefined : parts.join('/');
 }
 
-function parse(row: CleanRow, output: string): void {
-  const lines = output.split('\n');
+function parse(row: CleanRow, output: string, marker: string): void {
+  // Only what follows the script's marker: a login's own lines could look like ours.
+  const all = output.split('\n');
+  const at = all.findIndex((l) => l.endsWith(marker));
+  const lines = at < 0 ? [] : all.slice(at + 1);
   row.removed = lines.filter((l) => l.startsWith('remove ')).map((l) => l.slice('remove '.length));
   if (lines.includes('noworkdir')) row.state = 'no workdir';
   else if (lines.includes('busy')) {
     row.state = 'busy';
-    row.message = 'a run is using this workdir (its leases are held); clean it when the run has ended';
+    row.message = 'a run is using this workdir; clean it when the run has ended';
   } else if (!lines.includes('cleaned')) {
     row.state = 'error';
     row.message = output.trim() || 'the clean-up script did not finish';
   }
 }
 
-function cleanLocal(host: HostConfig, args: string[]): Promise<string> {
+function cleanLocal(host: HostConfig, dry: string, marker: string, paths: readonly string[]): Promise<string> {
   return new Promise((done, fail) => {
-    execFile('sh', ['-c', SCRIPT, 'distray-clean', resolve(host.workdir), ...args], { timeout: CLEAN_TIMEOUT_MS }, (err, stdout, stderr) => {
-      if (err && !stdout) fail(new Error(stderr || err.message));
-      else done(stdout + stderr);
+    const child = spawn('sh', ['-c', SCRIPT, 'distray-clean', resolve(host.workdir), dry, marker], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const timer = setTimeout(() => child.kill(), CLEAN_TIMEOUT_MS);
+    child.on('error', (err) => fail(err));
+    child.on('close', () => {
+      clearTimeout(timer);
+      done(output);
     });
+    child.stdin.on('error', () => {});
+    child.stdin.end(paths.map((p) => `${p}\n`).join(''));
   });
 }
 
-async function cleanRemote(client: Client, host: HostConfig, args: string[]): Promise<string> {
-  const command = `exec sh ${shellJoin(['-c', SCRIPT, 'distray-clean', host.workdir, ...args])}`;
+async function cleanRemote(client: Client, host: HostConfig, dry: string, marker: string, paths: readonly string[]): Promise<string> {
+  const command = `exec sh ${shellJoin(['-c', SCRIPT, 'distray-clean', host.workdir, dry, marker])}`;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, fail) => {
     timer = setTimeout(() => fail(new ConnectionError('timeout', `cleaning did not finish within ${CLEAN_TIMEOUT_MS / 1000} s`)), CLEAN_TIMEOUT_MS);
   });
   try {
-    return (await Promise.race([execOnce(client, command), timeout])).output;
+    return (await Promise.race([execOnce(client, command, paths.map((p) => `${p}\n`).join('')), timeout])).output;
   } finally {
     clearTimeout(timer);
   }
@@ -118,13 +136,15 @@ export async function clean(opts: {
     hosts.map((host) =>
       queue.add(async (): Promise<CleanRow> => {
         const row: CleanRow = { name: host.name, state: 'ok', removed: [] };
-        const args = [opts.dryRun ? '1' : '', ...(manifest[host.name]?.[host.workdir] ?? []).map(normalise).filter((p) => p !== undefined)];
+        const dry = opts.dryRun ? '1' : '';
+        const marker = `distray-clean-${randomBytes(8).toString('hex')}`;
+        const paths = (manifest[host.name]?.[host.workdir] ?? []).map(normalise).filter((p) => p !== undefined);
         let client: Client | undefined;
         try {
-          if (host.local) parse(row, await cleanLocal(host, args));
+          if (host.local) parse(row, await cleanLocal(host, dry, marker, paths), marker);
           else {
             client = await connectEndpoint(host, ctx);
-            parse(row, await cleanRemote(client, host, args));
+            parse(row, await cleanRemote(client, host, dry, marker, paths), marker);
           }
         } catch (err) {
           row.state = err instanceof ConnectionError ? err.state : 'error';

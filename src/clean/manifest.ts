@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Plan } from '../plan/plan.js';
@@ -34,7 +34,7 @@ export async function readManifest(path = MANIFEST): Promise<Manifest> {
   const manifest: Manifest = {};
   const parse = async (file: string): Promise<void> => {
     try {
-      merge(manifest, JSON.parse(await readFile(file, 'utf8')) as Manifest);
+      merge(manifest, expand(JSON.parse(await readFile(file, 'utf8')) as Manifest | RunRecord));
     } catch {
       // Missing, or half-written by a run that was killed: nothing to take from it.
     }
@@ -78,16 +78,66 @@ export function pathsMade(plan: Plan, hosts: readonly string[]): Map<string, str
   const sample = (host: string): string => (first ? JSON.stringify([plan.taskIns(first, host), plan.taskOuts(first, host)]) : '');
   const shared = hosts[0] === undefined ? [] : perTask(hosts[0]);
   const made = new Map<string, string[]>();
+  // Hosts whose paths are the same share one list (recordMade writes each distinct list once).
+  const lists = new Map<string, string[]>();
   for (const host of hosts) {
-    const tasks = host === hosts[0] || sample(host) === sample(hosts[0]!) ? shared : perTask(host);
-    made.set(host, [...new Set([...plan.hostIns(host).map((c) => c.remote), ...plan.hostOuts(host).map((c) => c.remote), ...tasks])]);
+    const own = [...plan.hostIns(host).map((c) => c.remote), ...plan.hostOuts(host).map((c) => c.remote)];
+    const sameTasks = host === hosts[0] || sample(host) === sample(hosts[0]!);
+    const key = sameTasks ? JSON.stringify(own) : undefined;
+    let list = key === undefined ? undefined : lists.get(key);
+    if (!list) {
+      list = [...new Set([...own, ...(sameTasks ? shared : perTask(host))])];
+      if (key !== undefined) lists.set(key, list);
+    }
+    made.set(host, list);
   }
   return made;
 }
 
-/** Records what a run is about to make, before it connects: a run stopped half-way is cleaned too. */
-export async function recordMade(entries: ReadonlyArray<{ host: string; workdir: string; paths: readonly string[] }>, path = MANIFEST): Promise<void> {
+/**
+ * A run's own record: each distinct list of paths once, and per host and
+ * workdir the index of its list. Hosts of one run mostly share the same
+ * per-task paths: written out per host, a million tasks on 20 hosts made a
+ * 360 MB file.
+ */
+interface RunRecord {
+  lists: string[][];
+  hosts: Record<string, Record<string, number>>;
+}
+
+function expand(record: Manifest | RunRecord): Manifest {
+  if (!('lists' in record && Array.isArray(record.lists))) return record as Manifest;
+  const r = record as RunRecord;
   const manifest: Manifest = {};
-  for (const e of entries) merge(manifest, { [e.host]: { [e.workdir]: [...e.paths] } });
-  await writeAtomically(join(runsDir(path), `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}.json`), manifest);
+  for (const [host, byWorkdir] of Object.entries(r.hosts)) {
+    manifest[host] = {};
+    for (const [workdir, i] of Object.entries(byWorkdir)) manifest[host][workdir] = r.lists[i] ?? [];
+  }
+  return manifest;
+}
+
+/**
+ * Records what a run is about to make, before it connects: a run stopped
+ * half-way is cleaned too. Named by its content, so the same command run
+ * again records nothing new.
+ */
+export async function recordMade(entries: ReadonlyArray<{ host: string; workdir: string; paths: readonly string[] }>, path = MANIFEST): Promise<void> {
+  const lists: string[][] = [];
+  const index = new Map<readonly string[], number>();
+  const record: RunRecord = { lists, hosts: {} };
+  for (const e of entries) {
+    let i = index.get(e.paths);
+    if (i === undefined) {
+      i = lists.push([...e.paths]) - 1;
+      index.set(e.paths, i);
+    }
+    (record.hosts[e.host] ??= {})[e.workdir] = i;
+  }
+  const text = JSON.stringify(record);
+  const name = createHash('sha256').update(text).digest('hex').slice(0, 32);
+  const file = join(runsDir(path), `${name}.json`);
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
 }

@@ -250,7 +250,11 @@ export class HostRunner implements SchedulerHost {
       if (claim && !claim()) return { kind: 'cancelled' };
       await this.options.onOutputs?.(s.task);
     } catch (err) {
-      if (err instanceof Superseded || signal.aborted) return { kind: 'cancelled' };
+      if (err instanceof Superseded || signal.aborted) {
+        // Beaten or stopped while its outputs came back: what is left of them on the host goes too.
+        for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
+        return { kind: 'cancelled' };
+      }
       slot?.unclaim?.();
       return this.lostOr(await failed(errorMessage(err), { ...rendered, stage: 'output' }));
     }

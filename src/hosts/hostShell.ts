@@ -58,7 +58,8 @@ export class HostShell {
    * after the shell's own ready line, which carries its token.
    */
   private isReady = false;
-  private onReady: (() => void) | undefined;
+  /** Everyone waiting for the ready line (each slot of a host may ask at once). */
+  private readonly readyWaiters = new Set<() => void>();
 
   constructor(
     private readonly pipes: ShellPipes,
@@ -90,10 +91,11 @@ export class HostShell {
   ready(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.isReady) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
+      const onReady = (): void => settle();
       const settle = (err?: Error): void => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.onReady = undefined;
+        this.readyWaiters.delete(onReady);
         if (err) {
           this.pipes.kill();
           reject(err);
@@ -111,9 +113,9 @@ export class HostShell {
           ),
         timeoutMs,
       );
+      this.readyWaiters.add(onReady);
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted) onAbort();
-      this.onReady = () => settle();
       void this.pipes.closed.then(() => {
         if (!this.isReady) settle(this.dead ?? new ConnectionError('lost', `${this.host}: the connection closed during login`));
       });
@@ -200,7 +202,7 @@ export class HostShell {
           this.isReady = true;
           // What the login said on stderr is not the shell's.
           this.stderrText = '';
-          this.onReady?.();
+          for (const w of [...this.readyWaiters]) w();
         }
         continue;
       }

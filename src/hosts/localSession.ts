@@ -10,6 +10,9 @@ import { hashFiles } from './checksums.js';
 import { linkMessage, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
 
+/** How long the local sh may take to start its host shell: a machine at a standstill, not a login. */
+const LOCAL_START_MS = 120_000;
+
 /** distray's environment less its secrets, for what it starts on this machine. */
 export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !SECRET_ENV_NAMES.includes(k)));
@@ -70,10 +73,11 @@ export class LocalSession implements HostSession {
 
   shellToken: string | undefined;
 
-  async shell(): Promise<HostShell> {
+  async shell(signal?: AbortSignal): Promise<HostShell> {
     if (!this.currentShell?.alive) this.currentShell = this.openShell();
     const shell = this.currentShell;
-    await shell.ready(60_000);
+    // No login here, only sh starting: the deadline is generous, and every caller waits on the same line.
+    await shell.ready(LOCAL_START_MS, signal);
     return shell;
   }
 

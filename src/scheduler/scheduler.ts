@@ -660,7 +660,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       // Done meanwhile, or already copied to a host that is still there.
       if (!atts || atts.some((x) => !x.host.removed)) continue;
       let lane: Lane | undefined;
-      while ((lane = this.nextFree()) && (atts.some((x) => x.host === lane!.host) || rec.failedOn.has(lane.host.host.name))) skipped.push(lane);
+      // By name: a host that reconnected is a new entry here, but its renderers (and workdir) are the same.
+      while ((lane = this.nextFree()) && (atts.some((x) => x.host.host.name === lane!.host.host.name) || rec.failedOn.has(lane.host.host.name))) skipped.push(lane);
       if (!lane) {
         waiting.push(rec);
         continue;
@@ -774,7 +775,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const atts = this.live.get(best.att.rec) ?? [];
       if (atts.length >= MAX_COPIES) continue;
       put.push(best);
-      if (atts.some((x) => x.host === host) || best.att.rec.failedOn.has(host.host.name)) continue;
+      if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
       if (!this.copyWins(best.att.rec, now, copyEnd - now)) continue;
       found = best.att;
     }

@@ -35,6 +35,12 @@ exec 3<&0 </dev/null
 # Whatever the login printed before this line is not the protocol.
 printf '\ndistray-ready %s\n' "$token"
 have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
+# Held (shared) for the shell's whole life, so distray clean can tell a run is going (it takes it exclusively).
+# (A failed redirection on exec would end the shell: it is tried in a subshell first.)
+if [ -n "$have_flock" ] && [ ! -L .distray/active ] && (true >>.distray/active) 2>/dev/null; then
+  exec 7>>.distray/active
+  flock -s -n 7
+fi
 have_setsid=; command -v setsid >/dev/null 2>&1 && have_setsid=1
 claim() {
   set -C
@@ -112,10 +118,11 @@ lane_task() {
     if through_link "$o"; then echo "- 143" >"$run/$id.task"; printf 'refused %s %s\n' "$id" "$i"; return; fi
     i=$((i + 1))
   done
+  # Outputs are cleared only under the lease: while it waits, another run's renderer may be writing them.
+  if ! lease; then refuse; return; fi
   i=0
   while [ "$i" -lt "$nout" ]; do clear_out "$1"; shift; i=$((i + 1)); done
-  if ! lease; then refuse; return; fi
-  if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & else "$@" >"$run/$id.log" 2>&1 4<&- 9<&- & fi
+  if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 4<&- 7<&- 9<&- & else "$@" >"$run/$id.log" 2>&1 4<&- 7<&- 9<&- & fi
   pid=$!
   echo "$pid" >"$run/$id.task"
   # A stop that came before the pid was written has nobody to signal: do it here.

@@ -53,9 +53,12 @@ export async function localTree(copy: Copy): Promise<{ dirs: string[]; files: Lo
 export async function upload(session: HostSession, copy: Copy, signal?: AbortSignal): Promise<void> {
   const tree = await localTree(copy);
   try {
-    for (const dir of tree.dirs) await session.mkdirp(dir);
-    // Made (or found) once per run, but a renderer may have put a link in its place since.
-    for (const dir of new Set([...tree.dirs, ...tree.files.map((f) => remoteDirname(f.remote))])) await session.checkInside(dir);
+    // Made (or found) once per run, but a renderer may have put a link in its place since: checked each time.
+    for (const dir of new Set([...tree.dirs, ...tree.files.map((f) => remoteDirname(f.remote))])) {
+      if (dir === '.') continue;
+      await session.mkdirp(dir);
+      await session.checkInside(dir);
+    }
     for (const f of tree.files) await uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: true }, signal);
   } catch (err) {
     if (err instanceof TransferError) throw err;

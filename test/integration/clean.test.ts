@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.js';
+import { CLI, runCli } from '../helpers/cli.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -70,5 +70,28 @@ describe('distray clean against a real sshd host', () => {
     // Cleaned once, nothing is left to remove.
     const again = await runCli(['clean', inv], { cwd });
     expect(again.stdout).toMatch(/^h1: nothing to remove$/m);
+  });
+
+  it('leaves a workdir alone while a run is using it, even between its tasks', async () => {
+    const cwd = join(farm.dir, 'busy');
+    mkdirSync(cwd, { recursive: true });
+    const workdir = join(h1.workdir, 'busy');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir })}\n`, 'busy.yaml');
+    // Frame 1 renders and ends; frame 2 waits for the file go: in between no lease need be held.
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, 'run', inv, '1,2', 'sh', '-c', 'while [ "$0" = 2 ] && [ ! -e go ]; do sleep 0.05; done; echo $0 > o$0', '%d', '--out', 'o%d=f%d'], {
+      cwd,
+      env,
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const started = (): boolean => existsSync(join(workdir, '.distray', 'run')) && readdirSync(join(workdir, '.distray', 'run')).length > 0;
+    for (let i = 0; i < 1200 && !started(); i++) await new Promise((r) => setTimeout(r, 100));
+    const busy = await runCli(['clean', inv], { cwd });
+    expect(busy.stdout).toMatch(/^h1: busy/m);
+    expect(existsSync(join(workdir, '.distray', 'run'))).toBe(true);
+    writeFileSync(join(workdir, 'go'), '');
+    expect(await closed).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,5 +29,20 @@ describe('pathsMade', () => {
     await recordMade([{ host: 'a', workdir: 'w', paths: ['x', 'y'] }], file);
     await recordMade([{ host: 'a', workdir: 'w', paths: ['y', 'z'] }, { host: 'b', workdir: 'v', paths: ['q'] }], file);
     expect(await readManifest(file)).toEqual({ a: { w: ['x', 'y', 'z'] }, b: { v: ['q'] } });
+  });
+
+  it('writes each distinct list of paths once, and the same run twice as one record', async () => {
+    const file = join(dir, 'shared', 'made.json');
+    const hosts = ['a', 'b', 'c'];
+    const plan = new Plan({ frames: parseFrameSpec('1,3'), exec: 'r', args: [], ins: [], outs: ['f%d.png'], hostNames: hosts });
+    const made = pathsMade(plan, hosts);
+    expect(made.get('a')).toBe(made.get('c'));
+    const entries = hosts.map((h) => ({ host: h, workdir: 'w', paths: made.get(h)! }));
+    await recordMade(entries, file);
+    await recordMade(entries, file);
+    const records = readdirSync(join(dir, 'shared', 'made.d'));
+    expect(records).toHaveLength(1);
+    expect((JSON.parse(readFileSync(join(dir, 'shared', 'made.d', records[0]!), 'utf8')) as { lists: string[][] }).lists).toEqual([['f1.png', 'f2.png', 'f3.png']]);
+    expect((await readManifest(file)).b).toEqual({ w: ['f1.png', 'f2.png', 'f3.png'] });
   });
 });

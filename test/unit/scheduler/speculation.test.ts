@@ -163,6 +163,25 @@ describe('Scheduler speculation', () => {
   });
 });
 
+describe('Scheduler with a host that reconnects', () => {
+  it('never gives the reconnected host a copy of a task its previous connection still renders', async () => {
+    const { s } = scheduler(2, true);
+    // Frame 1 renders on a for 5 s (it survives the drop, to be adopted); frame 2 on b.
+    const a = new Host('a', 1, (f) => (f === 1 ? 5_000 : 100));
+    const b = new Host('b', 1, () => 100);
+    start(s, [a, b]);
+    await vi.advanceTimersByTimeAsync(50);
+    s.removeHost('a', 'lost', 'connection reset');
+    // a is back at once, as a new entry with the same name (its renderer still runs there).
+    const again = new Host('a', 1, () => 100);
+    s.addHost(again);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(again.ran.map((r) => r.frame)).not.toContain(1);
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+  });
+});
+
 describe('Scheduler events', () => {
   it('are frozen, start with run-start, end with run-end, and report every task once', async () => {
     const { s, events } = scheduler(5, true);

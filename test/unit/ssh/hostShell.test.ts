@@ -37,7 +37,8 @@ beforeEach(() => {
 });
 afterEach(async () => {
   await Promise.all(sessions.splice(0).map((s) => s.close()));
-  rmSync(dir, { recursive: true, force: true });
+  // A host shell may still be ending, removing its run directory meanwhile.
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
 describe.each(SHELLS)('host shell under $name', ({ argv }) => {
@@ -81,19 +82,21 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     // A flock that notes each time it is run, ahead of the real one on the PATH.
     const real = execFileSync('sh', ['-c', 'command -v flock']).toString().trim();
     mkdirSync(join(dir, 'bin'));
-    writeFileSync(join(dir, 'bin', 'flock'), `#!/bin/sh\necho flock >> "${join(dir, 'flock.log')}"\nexec ${real} "$@"\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'bin', 'flock'), `#!/bin/sh\necho "flock $*" >> "${join(dir, 'flock.log')}"\nexec ${real} "$@"\n`, { mode: 0o755 });
+    // Leases are taken on fd 9 (the shell's own lifelong shared lock, on fd 7, is not one).
+    const leases = (): number => readFileSync(join(dir, 'flock.log'), 'utf8').split('\n').filter((l) => l === 'flock -n 9').length;
     const s = await LocalSession.open('local', dir, { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` }, 1, 0);
     sessions.push(s);
     const shell = await s.shell();
     const runs = ['a', 'b', 'c'].map((id) => shell.run(0, id, ['sleep', '0.1'], never));
     expect((await Promise.all(runs)).map((e) => e.code)).toEqual([0, 0, 0]);
-    expect(readFileSync(join(dir, 'flock.log'), 'utf8')).toBe('flock\n');
+    expect(leases()).toBe(1);
     // Idle now, the lane holds nothing: another shell's task takes the host's only lease at once.
     const other = await (await session(1)).shell();
     expect((await other.run(0, 'd', ['true'], never)).code).toBe(0);
     const d = await shell.run(0, 'e', ['true'], never);
     expect(d.code).toBe(0);
-    expect(readFileSync(join(dir, 'flock.log'), 'utf8')).toBe('flock\nflock\n');
+    expect(leases()).toBe(2);
   });
 
   it('ends, lanes and all, when its workdir was removed under it', async () => {
@@ -206,5 +209,26 @@ describe.each(SHELLS)('the host shell script run directly by $name', ({ argv: sh
     const said = await talk([runLine(0, 'one', ['true'])], 0);
     expect(said).toEqual([]);
     expect(readdirSync(join(dir, 'elsewhere'))).toEqual([]);
+  });
+});
+
+describe('HostShell.ready', () => {
+  it('answers every caller waiting at once (each slot of a host asks)', async () => {
+    const s = await session(2);
+    const [a, b, c] = await Promise.all([s.shell(), s.shell(), s.shell()]);
+    expect(a).toBe(b);
+    expect(b).toBe(c);
+    expect(a.alive).toBe(true);
+    // Its end (removing its run directory) is over before the test's directory is removed.
+    await s.close();
+    const gone = (): boolean => {
+      try {
+        return execFileSync('pgrep', ['-f', `distray-host ${dir}`]).toString().trim() === '';
+      } catch {
+        return true;
+      }
+    };
+    for (let i = 0; i < 600 && !gone(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(gone()).toBe(true);
   });
 });
