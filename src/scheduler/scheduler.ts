@@ -171,20 +171,59 @@ interface Lane {
   rendering: Attempt | undefined;
 }
 
-/** One attempt of a task on a host's slot, from when it is sent until it ends. */
-interface Attempt {
-  readonly rec: TaskRecord;
-  readonly host: ActiveHost;
-  readonly lane: Lane;
-  readonly number: number;
-  readonly controller: AbortController;
-  readonly speculative: boolean;
-  /** When it was sent, then when its renderer started. */
-  start: number;
-  rendering: boolean;
+/** The Scheduler's side of AttemptSlot, by keys only this module holds. */
+const STARTED = Symbol('started');
+const CLAIM = Symbol('claim');
+const UNCLAIM = Symbol('unclaim');
+
+/**
+ * One attempt of a task on a host's slot, from when it is sent until it
+ * ends. It is also the AttemptSlot its host is given: methods on a class
+ * rather than closures per attempt, since a farm of a thousand hosts has
+ * thousands of attempts in flight and their garbage is most of what a
+ * decision costs there.
+ */
+class Attempt implements AttemptSlot {
+  readonly controller = new AbortController();
+  /** AttemptSlot.lane: the slot's index on its host. */
+  readonly lane: number;
+  rendering = false;
   /** Its slot is free again (renderer ended), and it has ended (outputs in, or not). */
-  freed: boolean;
-  ended: boolean;
+  freed = false;
+  ended = false;
+  constructor(
+    private readonly scheduler: Scheduler,
+    readonly rec: TaskRecord,
+    readonly host: ActiveHost,
+    readonly place: Lane,
+    readonly number: number,
+    readonly speculative: boolean,
+    /** When it was sent, then when its renderer started. */
+    public start: number,
+  ) {
+    this.lane = place.index;
+  }
+
+  started(): void {
+    this.scheduler[STARTED](this);
+  }
+
+  superseded(): boolean {
+    const won = this.rec.won;
+    return won !== null && (won.host !== this.host.host.name || won.attempt !== this.number);
+  }
+
+  claim(): boolean {
+    return this.scheduler[CLAIM](this);
+  }
+
+  unclaim(): void {
+    this.scheduler[UNCLAIM](this);
+  }
+}
+
+function internalError(err: unknown): FinalOutcome {
+  return { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
 }
 
 /** An entry of the speculation heaps: stale once the attempt has ended or restarted (`start` differs). */
@@ -261,7 +300,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly abort = new AbortController();
   /** Each task's attempts that have not ended: more than one while a speculative copy races the original. */
   private readonly live = new Map<TaskRecord, Attempt[]>();
-  private readonly attempts = new Set<Promise<void>>();
+  /** Attempts whose run has not returned (outputs in, or not), and who waits for there to be none. */
+  private unreturned = 0;
+  private readonly whenReturned: Array<() => void> = [];
   private resolveFinished!: () => void;
   readonly finished = new Promise<void>((resolve) => (this.resolveFinished = resolve));
   private isFinished = false;
@@ -410,7 +451,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Resolves when every attempt has returned (after finished, renderers and losing copies included). */
   async drained(): Promise<void> {
     await this.finished;
-    while (this.attempts.size > 0) await Promise.all([...this.attempts]);
+    while (this.unreturned > 0) await new Promise<void>((resolve) => this.whenReturned.push(resolve));
   }
 
   private get speculating(): boolean {
@@ -550,8 +591,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (const a of [...this.heldHosts]) this.release(a, 'held');
       this.wakeIdle();
       if (this.speculating) this.again = true;
-    } else if (this.heldHosts.size > 0) {
+    } else if (this.heldHosts.size > 0 && this.recheck === undefined) {
       // A render that stalls makes its host's pace worse by the minute, with nothing else changing: look again.
+      // (Only when no look is due yet: the held hosts can be most of a farm, and this runs on every change.)
       let wait = Infinity;
       for (const a of this.heldHosts) wait = Math.min(wait, a.estimate ?? 0);
       this.lookAgainIn(Math.max(100, wait));
@@ -672,7 +714,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.respeculate(now);
     }
     // Renders that run on and on become worth a copy with nothing else changing: look again.
-    if (this.spareHosts.size > 0 && this.openTasks > 0) {
+    if (this.spareHosts.size > 0 && this.openTasks > 0 && this.recheck === undefined) {
       let fastest = Infinity;
       for (const a of this.spareHosts) fastest = Math.min(fastest, a.time ?? Infinity);
       this.lookAgainIn(Math.max(100, Number.isFinite(fastest) ? fastest / 2 : 1000));
@@ -919,18 +961,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.opened.add(rec);
       this.openTasks++;
     }
-    const att: Attempt = {
-      rec,
-      host: a,
-      lane,
-      number: ++rec.copies,
-      controller: new AbortController(),
-      speculative: against !== undefined,
-      start: this.options.now(),
-      rendering: false,
-      freed: false,
-      ended: false,
-    };
+    const att = new Attempt(this, rec, a, lane, ++rec.copies, against !== undefined, this.options.now());
     atts.push(att);
     rec.status = 'running';
     rec.host = a.host.name;
@@ -948,72 +979,78 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     this.emit('task-start', rec, a.record, att.number);
     this.expect(att);
-    const p: Promise<void> = this.attempt(att).finally(() => this.attempts.delete(p));
-    this.attempts.add(p);
+    this.unreturned++;
+    void this.attempt(att);
     this.list(lane);
   }
 
+  /** AttemptSlot.started: the attempt's renderer has started on its host. */
+  [STARTED](att: Attempt): void {
+    if (att.rendering || att.ended) return;
+    const { rec, place: lane, host: a } = att;
+    // A queued attempt's time counts from when its renderer started.
+    att.start = this.options.now();
+    att.rendering = true;
+    rec.startedAt = att.start;
+    // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
+    const before = lane.rendering;
+    if (before) {
+      a.record.rendering.delete(before.rec);
+      a.renders.delete(before);
+    }
+    lane.rendering = att;
+    a.record.waiting.delete(rec);
+    a.record.rendering.add(rec);
+    a.renders.add(att);
+    this.watchStall(a);
+    this.expect(att);
+    if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
+    this.emit('task-render', rec, a.record);
+  }
+
+  /** AttemptSlot.claim. */
+  [CLAIM](att: Attempt): boolean {
+    const holder = this.claims.get(att.rec);
+    if (att.rec.won !== null || (holder !== undefined && holder !== att)) return false;
+    this.claims.set(att.rec, att);
+    return true;
+  }
+
+  /** AttemptSlot.unclaim. */
+  [UNCLAIM](att: Attempt): void {
+    if (this.claims.get(att.rec) === att) this.claims.delete(att.rec);
+  }
+
   private async attempt(att: Attempt): Promise<void> {
-    const { rec, lane, host: a } = att;
-    const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
-    const slot: AttemptSlot = {
-      lane: lane.index,
-      started: () => {
-        if (att.rendering || att.ended) return;
-        // A queued attempt's time counts from when its renderer started.
-        att.start = this.options.now();
-        att.rendering = true;
-        rec.startedAt = att.start;
-        // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
-        const before = lane.rendering;
-        if (before) {
-          a.record.rendering.delete(before.rec);
-          a.renders.delete(before);
-        }
-        lane.rendering = att;
-        a.record.waiting.delete(rec);
-        a.record.rendering.add(rec);
-        a.renders.add(att);
-        this.watchStall(a);
-        this.expect(att);
-        if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
-        this.emit('task-render', rec, a.record);
-      },
-      superseded: () => rec.won !== null && (rec.won.host !== a.host.name || rec.won.attempt !== att.number),
-      claim: () => {
-        const holder = this.claims.get(rec);
-        if (rec.won !== null || (holder !== undefined && holder !== att)) return false;
-        this.claims.set(rec, att);
-        return true;
-      },
-      unclaim: () => {
-        if (this.claims.get(rec) === att) this.claims.delete(rec);
-      },
-    };
-    if (this.abort.signal.aborted) att.controller.abort();
-    let outcome: AttemptOutcome;
     try {
-      outcome = await a.host.run(rec.task, att.number, att.controller.signal, slot);
-    } catch (err) {
-      outcome = internal(err);
+      const { rec, host: a } = att;
+      if (this.abort.signal.aborted) att.controller.abort();
+      let outcome: AttemptOutcome;
+      try {
+        outcome = await a.host.run(rec.task, att.number, att.controller.signal, att);
+      } catch (err) {
+        outcome = internalError(err);
+      }
+      this.freeSlot(att, outcome);
+      if (outcome.kind === 'released') {
+        // The slot is free now; the attempt still counts as running until its outputs are in.
+        const final = outcome.outcome;
+        if (this.observed) this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null });
+        this.schedule();
+        this.end(att, await final.catch(internalError));
+        return;
+      }
+      this.end(att, outcome);
+    } finally {
+      if (--this.unreturned === 0) for (const resolve of this.whenReturned.splice(0)) resolve();
     }
-    this.freeSlot(att, outcome);
-    if (outcome.kind === 'released') {
-      // The slot is free now; the attempt still counts as running until its outputs are in.
-      const final = outcome.outcome;
-      if (this.observed) this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null });
-      this.schedule();
-      this.end(att, await final.catch(internal));
-      return;
-    }
-    this.end(att, outcome);
   }
 
   private freeSlot(att: Attempt, outcome: AttemptOutcome): void {
-    const { rec, lane, host: a } = att;
+    const { rec, place: lane, host: a } = att;
     att.freed = true;
     // The same task may run on this host again later (a retry): only this attempt's traces go.
-    if (!(this.live.get(rec) ?? []).some((x) => x !== att && x.host === a && !x.freed)) {
+    if (!this.runsElsewhereOn(att)) {
       a.record.running.delete(rec);
       a.record.waiting.delete(rec);
       a.record.rendering.delete(rec);
@@ -1032,6 +1069,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.qheldHosts.has(a) && this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
   }
 
+  /** Whether another attempt of att's task holds a slot of att's host. */
+  private runsElsewhereOn(att: Attempt): boolean {
+    const atts = this.live.get(att.rec);
+    if (atts) for (const x of atts) if (x !== att && x.host === att.host && !x.freed) return true;
+    return false;
+  }
+
   private end(att: Attempt, outcome: FinalOutcome): void {
     const { rec, host: a } = att;
     att.ended = true;
@@ -1048,7 +1092,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored });
     }
     if (ignored) {
-      if (outcome.kind === 'done') a.streak.clear();
+      if (outcome.kind === 'done') clearStreak(a);
       this.schedule();
       return;
     }
@@ -1069,7 +1113,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.error = undefined;
         rec.won = Object.freeze({ host: a.host.name, attempt: att.number });
         a.record.tasksDone++;
-        a.streak.clear();
+        clearStreak(a);
         for (const loser of this.live.get(rec) ?? []) {
           if (this.observed) this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(rec.task), attempt: loser.number, host: loser.host.host.name, winner: rec.won });
           loser.controller.abort();
@@ -1154,6 +1198,11 @@ class Pace {
 function oldestOf(rendering: Set<Attempt>): Attempt | undefined {
   for (const r of rendering) return r;
   return undefined;
+}
+
+/** Set#clear makes a new table even for an empty set: done on every task a host finishes. */
+function clearStreak(a: ActiveHost): void {
+  if (a.streak.size > 0) a.streak.clear();
 }
 
 function refOf(t: Task): TaskRef {
