@@ -265,7 +265,16 @@ interface ActiveHost {
   overdue: boolean;
   /** Its attempts rendering now, oldest first. */
   readonly renders: Set<Attempt>;
+  /**
+   * When watchStall is next due for it, and the timer for that: armed no
+   * later than it is due, and kept when the check moves later (which most
+   * changes do) to be re-armed when it fires, rather than made anew on
+   * every change; `onStall` is its callback, one per host.
+   */
+  stallDue: number | undefined;
   stallTimer: Timer | undefined;
+  stallArmed: number;
+  onStall: () => void;
   /** Free slots held back (leaving the last tasks to faster hosts), slots not queueing now, and spare ones. */
   readonly held: Lane[];
   readonly qheld: Lane[];
@@ -318,6 +327,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private spareDirty = false;
   /** Σ slots / time over the usable hosts that are timed. */
   private rateSum = 0;
+  /** fastestTime(), kept as hosts' times change; looked for again only once the fastest host slowed or left. */
+  private fastest = Infinity;
+  private fastestHost: ActiveHost | undefined;
+  private fastestKnown = true;
   private untimed = 0;
   private recheck: Timer | undefined;
   private scheduling = false;
@@ -410,7 +423,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       contribution: 0,
       overdue: false,
       renders: new Set(),
+      stallDue: undefined,
       stallTimer: undefined,
+      stallArmed: 0,
+      onStall: () => this.stallCheck(a),
       held: [],
       qheld: [],
       spare: [],
@@ -488,7 +504,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     a.time = undefined;
     this.heldHosts.delete(a);
     this.qheldHosts.delete(a);
-    clearTimeout(a.stallTimer);
+    this.armStall(a, undefined);
+    if (a === this.fastestHost) this.fastestKnown = false;
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
     a.record.state = state;
     a.record.message = message;
@@ -883,9 +900,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** The fastest usable host's task time: looked at only near the end of a run, when a slow host might leave a task. */
   fastestTime(): number {
-    let t = Infinity;
-    for (const a of this.usable) if (a.time !== undefined && a.time < t) t = a.time;
-    return t;
+    if (!this.fastestKnown) {
+      this.fastest = Infinity;
+      this.fastestHost = undefined;
+      for (const a of this.usable) {
+        if (a.time !== undefined && a.time < this.fastest) {
+          this.fastest = a.time;
+          this.fastestHost = a;
+        }
+      }
+      this.fastestKnown = true;
+    }
+    return this.fastest;
   }
 
   /**
@@ -897,31 +923,53 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * long again, so the farm's pace stays a sum kept up to date in O(1).
    */
   private watchStall(a: ActiveHost): void {
-    clearTimeout(a.stallTimer);
-    a.stallTimer = undefined;
     const est = a.estimate;
     let time = est;
+    let due: number | undefined;
     const oldest = oldestOf(a.renders);
     if (!a.removed && est !== undefined && oldest) {
-      const elapsed = this.options.now() - oldest.start;
+      const now = this.options.now();
+      const elapsed = now - oldest.start;
       const late = elapsed > est * STALL_LATE;
       if (late) time = elapsed;
       const next = late ? elapsed * STALL_STEP : est * STALL_LATE;
-      a.stallTimer = setTimeout(
-        () => {
-          a.stallTimer = undefined;
-          this.watchStall(a);
-          this.heldDirty = true;
-          this.schedule();
-        },
-        next - elapsed + 1,
-      );
+      due = now + (next - elapsed + 1);
     }
+    this.armStall(a, due);
+    const was = a.time;
     a.time = a.removed ? undefined : time;
+    if (this.fastestKnown && a.time !== was) {
+      if (a.time !== undefined && a.time < this.fastest) {
+        this.fastest = a.time;
+        this.fastestHost = a;
+      } else if (a === this.fastestHost) this.fastestKnown = false;
+    }
     a.overdue = time !== est;
     const c = a.removed || time === undefined ? 0 : a.host.slots / time;
     this.rateSum += c - a.contribution;
     a.contribution = c;
+  }
+
+  /** Has watchStall look at `a` again at `due` (or never). */
+  private armStall(a: ActiveHost, due: number | undefined): void {
+    a.stallDue = due;
+    if (a.stallTimer !== undefined && due !== undefined && a.stallArmed <= due) return;
+    clearTimeout(a.stallTimer);
+    a.stallTimer = undefined;
+    if (due === undefined) return;
+    a.stallArmed = due;
+    a.stallTimer = setTimeout(a.onStall, due - this.options.now());
+  }
+
+  private stallCheck(a: ActiveHost): void {
+    a.stallTimer = undefined;
+    const due = a.stallDue;
+    if (due === undefined) return;
+    // Armed for a check that has since moved later: wait for that.
+    if (this.options.now() < due) return this.armStall(a, due);
+    this.watchStall(a);
+    this.heldDirty = true;
+    this.schedule();
   }
 
   private checkFinished(): void {
