@@ -634,6 +634,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (next === NONE || (this.at(next).failedOn.size === 0 && !this.shouldTakeFree(a, pace))) continue;
       this.release(a, 'held');
     }
+    // A host queues only if not overdue, when its estimate is its time, no shorter than the fastest:
+    // when the fastest could not queue, none of them can, and they can be most of a farm.
+    if (this.qheldHosts.size === 0 || pace.rate === 0 || this.queueFactor(pace) * this.fastestTime() >= this.queue.length / pace.rate) return;
     for (const a of this.qheldHosts) if (this.shouldQueue(a, pace)) this.release(a, 'qheld');
   }
 
@@ -890,7 +893,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private shouldQueue(a: ActiveHost, pace: Pace): boolean {
     if (!a.host.queues || a.overdue || a.estimate === undefined || pace.rate === 0) return false;
     const drain = this.queue.length / pace.rate;
-    return (pace.complete ? 2 : 2 * QUEUE_MARGIN) * a.estimate < drain;
+    return this.queueFactor(pace) * a.estimate < drain;
+  }
+
+  private queueFactor(pace: Pace): number {
+    return pace.complete ? 2 : 2 * QUEUE_MARGIN;
   }
 
   /** For Pace: the farm's rate (kept as a running sum) and whether every host's pace is known. */
