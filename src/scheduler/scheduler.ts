@@ -188,6 +188,8 @@ class Attempt implements AttemptSlot {
   /** AttemptSlot.lane: the slot's index on its host. */
   readonly lane: number;
   rendering = false;
+  /** The order its renderer started in, among all attempts (see oldestOf). */
+  renderSeq = 0;
   /** Its slot is free again (renderer ended), and it has ended (outputs in, or not). */
   freed = false;
   ended = false;
@@ -263,8 +265,6 @@ interface ActiveHost {
   time: number | undefined;
   /** Its oldest render has run well past its estimate: its pace counts as that render's time so far. */
   overdue: boolean;
-  /** Its attempts rendering now, oldest first. */
-  readonly renders: Set<Attempt>;
   /**
    * When watchStall is next due for it, and the timer for that: armed no
    * later than it is due, and kept when the check moves later (which most
@@ -339,6 +339,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private heldDrain = 0;
   private heldComplete = false;
   private heldDirty = false;
+  /** Renders started so far (see oldestOf). */
+  private renders = 0;
+  /** No more than the least estimate of the held hosts (see noneTakesFree). */
+  private heldLeast = Infinity;
 
   /**
    * Running attempts by when they are expected to end (latest first), and by
@@ -422,7 +426,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       time: undefined,
       contribution: 0,
       overdue: false,
-      renders: new Set(),
       stallDue: undefined,
       stallTimer: undefined,
       stallArmed: 0,
@@ -628,11 +631,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private recheckHeld(pace: Pace): void {
-    for (const a of this.heldHosts) {
-      if (this.queue.length === 0) break;
-      const next = this.candidate(a, false);
-      if (next === NONE || (this.at(next).failedOn.size === 0 && !this.shouldTakeFree(a, pace))) continue;
-      this.release(a, 'held');
+    if (this.queue.length > 0 && !this.noneTakesFree(pace)) {
+      let least = Infinity;
+      for (const a of this.heldHosts) {
+        const next = this.candidate(a, false);
+        if (next === NONE || (this.at(next).failedOn.size === 0 && !this.shouldTakeFree(a, pace))) {
+          least = Math.min(least, a.estimate ?? -Infinity);
+          continue;
+        }
+        this.release(a, 'held');
+      }
+      this.heldLeast = least;
     }
     // A host queues only if not overdue, when its estimate is its time, no shorter than the fastest:
     // when the fastest could not queue, none of them can, and they can be most of a farm.
@@ -669,12 +678,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.start(lane, this.takeAt(found));
   }
 
+  /**
+   * True when no held slot would take a task now: only fresh tasks are
+   * queued, and every held host's estimate (heldLeast is no more than the
+   * least) is longer than the queue's drain time plus the fastest host's
+   * task time (see shouldTakeFree). Held hosts can be most of a farm near
+   * the end of a run, and are looked at again on every stall check.
+   */
+  private noneTakesFree(pace: Pace): boolean {
+    return this.queue.front.length === 0 && pace.complete && pace.rate > 0 && this.heldLeast > this.queue.length / pace.rate + pace.fastest();
+  }
+
   private hold(lane: Lane, how: 'held' | 'qheld'): void {
     lane.listed = how;
     const a = lane.host;
     if (how === 'held') {
       a.held.push(lane);
       this.heldHosts.add(a);
+      this.heldLeast = Math.min(this.heldLeast, a.estimate ?? -Infinity);
     } else {
       a.qheld.push(lane);
       this.qheldHosts.add(a);
@@ -933,7 +954,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const est = a.estimate;
     let time = est;
     let due: number | undefined;
-    const oldest = oldestOf(a.renders);
+    const oldest = oldestOf(a);
     if (!a.removed && est !== undefined && oldest) {
       const now = this.options.now();
       const elapsed = now - oldest.start;
@@ -1049,14 +1070,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.startedAt = att.start;
     // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
     const before = lane.rendering;
-    if (before) {
-      a.record.rendering.delete(before.rec);
-      a.renders.delete(before);
-    }
+    if (before) a.record.rendering.delete(before.rec);
+    att.renderSeq = ++this.renders;
     lane.rendering = att;
     a.record.waiting.delete(rec);
     a.record.rendering.add(rec);
-    a.renders.add(att);
     this.watchStall(a);
     this.expect(att);
     if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
@@ -1110,13 +1128,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       a.record.waiting.delete(rec);
       a.record.rendering.delete(rec);
     }
-    a.renders.delete(att);
     if (lane.rendering === att) lane.rendering = undefined;
     lane.inflight--;
     if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - att.start;
       if (a.estimate === undefined && !a.removed) this.untimed--;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
+      if (a.estimate < this.heldLeast && this.heldHosts.has(a)) this.heldLeast = a.estimate;
     }
     this.watchStall(a);
     this.list(lane);
@@ -1249,10 +1267,14 @@ class Pace {
   }
 }
 
-/** The first of a host's rendering attempts: sets keep insertion order, and a render is added when it starts. */
-function oldestOf(rendering: Set<Attempt>): Attempt | undefined {
-  for (const r of rendering) return r;
-  return undefined;
+/** The first of a host's attempts rendering now to have started (its lanes' renders: a host has a handful of slots). */
+function oldestOf(a: ActiveHost): Attempt | undefined {
+  let oldest: Attempt | undefined;
+  for (const lane of a.lanes) {
+    const r = lane.rendering;
+    if (r && (oldest === undefined || r.renderSeq < oldest.renderSeq)) oldest = r;
+  }
+  return oldest;
 }
 
 /** Set#clear makes a new table even for an empty set: done on every task a host finishes. */
