@@ -171,6 +171,12 @@ interface Lane {
   rendering: Attempt | undefined;
 }
 
+/** A task's attempts that have not ended, and whether the run waits for the task (not settled, not back in the queue). */
+interface TaskRun {
+  readonly atts: Attempt[];
+  open: boolean;
+}
+
 /** The Scheduler's side of AttemptSlot, by keys only this module holds. */
 const STARTED = Symbol('started');
 const CLAIM = Symbol('claim');
@@ -195,6 +201,8 @@ class Attempt implements AttemptSlot {
   ended = false;
   constructor(
     private readonly scheduler: Scheduler,
+    /** Its task's entry in the scheduler's live attempts. */
+    readonly run: TaskRun,
     readonly rec: TaskRecord,
     readonly host: ActiveHost,
     readonly place: Lane,
@@ -300,15 +308,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly usable = new Set<ActiveHost>();
   private everActive = false;
   private pendingHosts = 0;
-  /** Attempts not yet ended, and tasks with at least one of them (not yet settled). */
   /** The attempt moving a task's outputs into place, while it does (see AttemptSlot.claim). */
   private readonly claims = new Map<TaskRecord, Attempt>();
+  /** Attempts not yet ended, and tasks with at least one of them (not yet settled: see TaskRun.open). */
   private running = 0;
   private openTasks = 0;
-  private readonly opened = new Set<TaskRecord>();
   private readonly abort = new AbortController();
-  /** Each task's attempts that have not ended: more than one while a speculative copy races the original. */
-  private readonly live = new Map<TaskRecord, Attempt[]>();
+  /** Each task with attempts that have not ended: more than one while a speculative copy races the original. */
+  private readonly live = new Map<TaskRecord, TaskRun>();
   /** Attempts whose run has not returned (outputs in, or not), and who waits for there to be none. */
   private unreturned = 0;
   private readonly whenReturned: Array<() => void> = [];
@@ -457,7 +464,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.abort.signal.aborted) return;
     this.begin();
     this.abort.abort();
-    for (const atts of [...this.live.values()]) for (const att of atts) att.controller.abort();
+    for (const run of [...this.live.values()]) for (const att of run.atts) att.controller.abort();
     for (const r of this.queue.drain()) this.final(r, 'cancelled');
     this.urgent.length = 0;
     this.schedule();
@@ -517,7 +524,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (state === 'lost' && this.speculating) {
       // Its renders may live on and be picked up if it comes back within the grace period; meanwhile
       // a copy runs elsewhere, and whichever is complete first wins.
-      for (const atts of this.live.values()) for (const att of atts) if (att.host === a && !att.ended) this.urgent.push(att.rec);
+      for (const run of this.live.values()) for (const att of run.atts) if (att.host === a && !att.ended) this.urgent.push(att.rec);
       // Spare slots (idle, nothing worth a copy until now) are the first to take them.
       for (const h of [...this.spareHosts]) this.release(h, 'spare');
     }
@@ -574,7 +581,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (!this.expecting) {
           // The heaps are filled from here on: until the queue is empty no copy is made, and they would only grow.
           this.expecting = true;
-          for (const atts of this.live.values()) for (const att of atts) this.expect(att);
+          for (const run of this.live.values()) for (const att of run.atts) this.expect(att);
         }
         this.speculate();
       }
@@ -718,7 +725,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const waiting: TaskRecord[] = [];
     const skipped: Lane[] = [];
     for (const rec of this.urgent.splice(0)) {
-      const atts = this.live.get(rec);
+      const atts = this.live.get(rec)?.atts;
       // Done meanwhile, or already copied to a host that is still there.
       if (!atts || atts.some((x) => !x.host.removed)) continue;
       let lane: Lane | undefined;
@@ -801,7 +808,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * stalled (its time then grows with its oldest render). See COPY_MARGIN.
    */
   private copyWins(rec: TaskRecord, now: number, copyTime: number): boolean {
-    for (const x of this.live.get(rec) ?? []) {
+    for (const x of this.live.get(rec)?.atts ?? []) {
       if (x.host.removed) continue;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;
@@ -833,7 +840,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!best) break;
       if (this.expectedEnd(best, now) <= copyEnd) break;
       (best === e1 ? this.byEnd : this.byStart).pop();
-      const atts = this.live.get(best.att.rec) ?? [];
+      const atts = best.att.run.atts;
       if (atts.length >= MAX_COPIES) continue;
       put.push(best);
       if (atts.some((x) => x.host === host) || best.att.rec.failedOn.has(host.host.name)) continue;
@@ -1028,17 +1035,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const behind = lane.inflight > 0;
     lane.inflight++;
     this.running++;
-    let atts = this.live.get(rec);
-    if (!atts) {
-      atts = [];
-      this.live.set(rec, atts);
+    let run = this.live.get(rec);
+    if (!run) {
+      run = { atts: [], open: false };
+      this.live.set(rec, run);
     }
-    if (!this.opened.has(rec)) {
-      this.opened.add(rec);
+    if (!run.open) {
+      run.open = true;
       this.openTasks++;
     }
-    const att = new Attempt(this, rec, a, lane, ++rec.copies, against !== undefined, this.options.now());
-    atts.push(att);
+    const att = new Attempt(this, run, rec, a, lane, ++rec.copies, against !== undefined, this.options.now());
+    run.atts.push(att);
     rec.status = 'running';
     rec.host = a.host.name;
     a.record.running.add(rec);
@@ -1144,8 +1151,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** Whether another attempt of att's task holds a slot of att's host. */
   private runsElsewhereOn(att: Attempt): boolean {
-    const atts = this.live.get(att.rec);
-    if (atts) for (const x of atts) if (x !== att && x.host === att.host && !x.freed) return true;
+    for (const x of att.run.atts) if (x !== att && x.host === att.host && !x.freed) return true;
     return false;
   }
 
@@ -1154,7 +1160,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     att.ended = true;
     if (this.claims.get(rec) === att) this.claims.delete(rec);
     this.running--;
-    const atts = this.live.get(rec) ?? [];
+    const atts = att.run.atts;
     atts.splice(atts.indexOf(att), 1);
     const others = atts.length;
     if (others === 0) this.live.delete(rec);
@@ -1187,22 +1193,22 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.won = Object.freeze({ host: a.host.name, attempt: att.number });
         a.record.tasksDone++;
         clearStreak(a);
-        for (const loser of this.live.get(rec) ?? []) {
+        for (const loser of att.run.atts) {
           if (this.observed) this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(rec.task), attempt: loser.number, host: loser.host.host.name, winner: rec.won });
           loser.controller.abort();
         }
-        this.final(rec, 'done');
+        this.final(rec, 'done', att.run);
         return;
       case 'cancelled':
-        if (others === 0) this.final(rec, 'cancelled');
+        if (others === 0) this.final(rec, 'cancelled', att.run);
         return;
       case 'lost':
         rec.error = outcome.message;
         if (others === 0) {
-          if (this.abort.signal.aborted) this.final(rec, 'cancelled');
+          if (this.abort.signal.aborted) this.final(rec, 'cancelled', att.run);
           else {
             rec.status = 'pending';
-            this.close(rec);
+            this.close(rec, att.run);
             this.requeue(rec);
           }
         }
@@ -1218,12 +1224,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (others > 0) {
           // Another copy still runs: the task goes on there.
         } else if (this.abort.signal.aborted) {
-          this.final(rec, 'cancelled');
+          this.final(rec, 'cancelled', att.run);
         } else if (rec.attempts > this.options.retries) {
-          this.final(rec, 'failed');
+          this.final(rec, 'failed', att.run);
         } else {
           rec.status = 'pending';
-          this.close(rec);
+          this.close(rec, att.run);
           this.requeue(rec);
         }
         if (a.streak.size >= this.options.maxConsecutiveFailures && !a.removed) {
@@ -1234,13 +1240,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** The task is settled or back in the queue: the run no longer waits for it. */
-  private close(rec: TaskRecord): void {
-    if (this.opened.delete(rec)) this.openTasks--;
+  private close(rec: TaskRecord, run = this.live.get(rec)): void {
+    if (run?.open) {
+      run.open = false;
+      this.openTasks--;
+    }
   }
 
-  private final(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled'): void {
+  /** `run`: the task's live attempts, when settled by one of them (its entry may have left `live` already). */
+  private final(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled', run?: TaskRun): void {
     rec.status = status;
-    this.close(rec);
+    this.close(rec, run);
     if (this.observed) {
       this.event({ type: 'task-done', at: this.options.now(), task: refOf(rec.task), status, host: rec.host, attempts: rec.attempts, winner: rec.won, copies: rec.copies, error: status === 'done' ? undefined : rec.error });
     }
