@@ -175,6 +175,8 @@ interface Lane {
 interface TaskRun {
   readonly atts: Attempt[];
   open: boolean;
+  /** Its place in the order of the live map's entries. */
+  readonly seq: number;
 }
 
 /** The Scheduler's side of AttemptSlot, by keys only this module holds. */
@@ -196,6 +198,8 @@ class Attempt implements AttemptSlot {
   rendering = false;
   /** The order its renderer started in, among all attempts (see oldestOf). */
   renderSeq = 0;
+  /** Its index in its host's live attempts. */
+  onHost = -1;
   /** Its slot is free again (renderer ended), and it has ended (outputs in, or not). */
   freed = false;
   ended = false;
@@ -263,6 +267,8 @@ interface ActiveHost {
   readonly record: HostRecord;
   readonly lanes: Lane[];
   removed: boolean;
+  /** Its attempts that have not ended, in no order (each knows its index: see Attempt.onHost). */
+  readonly live: Attempt[];
   /** Tasks it failed in a row (different ones): at maxConsecutiveFailures it is taken out. */
   readonly streak: Set<number>;
   /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
@@ -316,6 +322,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly abort = new AbortController();
   /** Each task with attempts that have not ended: more than one while a speculative copy races the original. */
   private readonly live = new Map<TaskRecord, TaskRun>();
+  /** Entries made in `live` so far. */
+  private runs = 0;
   /** Attempts whose run has not returned (outputs in, or not), and who waits for there to be none. */
   private unreturned = 0;
   private readonly whenReturned: Array<() => void> = [];
@@ -428,6 +436,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       record,
       lanes: [],
       removed: false,
+      live: [],
       streak: new Set(),
       estimate: undefined,
       time: undefined,
@@ -524,7 +533,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (state === 'lost' && this.speculating) {
       // Its renders may live on and be picked up if it comes back within the grace period; meanwhile
       // a copy runs elsewhere, and whichever is complete first wins.
-      for (const run of this.live.values()) for (const att of run.atts) if (att.host === a && !att.ended) this.urgent.push(att.rec);
+      // In the order of the live map, as every other look at the running tasks goes (one attempt of a task per host).
+      for (const att of [...a.live].sort((x, y) => x.run.seq - y.run.seq)) this.urgent.push(att.rec);
       // Spare slots (idle, nothing worth a copy until now) are the first to take them.
       for (const h of [...this.spareHosts]) this.release(h, 'spare');
     }
@@ -1037,7 +1047,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.running++;
     let run = this.live.get(rec);
     if (!run) {
-      run = { atts: [], open: false };
+      run = { atts: [], open: false, seq: this.runs++ };
       this.live.set(rec, run);
     }
     if (!run.open) {
@@ -1046,6 +1056,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     const att = new Attempt(this, run, rec, a, lane, ++rec.copies, against !== undefined, this.options.now());
     run.atts.push(att);
+    att.onHost = a.live.push(att) - 1;
     rec.status = 'running';
     rec.host = a.host.name;
     a.record.running.add(rec);
@@ -1158,6 +1169,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private end(att: Attempt, outcome: FinalOutcome): void {
     const { rec, host: a } = att;
     att.ended = true;
+    const last = a.live.pop()!;
+    if (last !== att) {
+      a.live[att.onHost] = last;
+      last.onHost = att.onHost;
+    }
     if (this.claims.get(rec) === att) this.claims.delete(rec);
     this.running--;
     const atts = att.run.atts;
