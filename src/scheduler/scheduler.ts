@@ -1030,7 +1030,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.queue.length === 0 && this.openTasks === 0) {
       this.isFinished = true;
       clearTimeout(this.recheck);
-      for (const a of this.byName.values()) clearTimeout(a.stallTimer);
+      for (const a of this.byName.values()) this.armStall(a, undefined);
       if (this.observed) {
         const count = (st: TaskStatus): number => this.records.filter((r) => r.status === st).length;
         this.event({ type: 'run-end', at: this.options.now(), done: count('done'), failed: count('failed'), cancelled: count('cancelled'), skipped: count('skipped') });
