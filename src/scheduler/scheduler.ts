@@ -192,20 +192,73 @@ interface Lane {
   rendering: Attempt | undefined;
 }
 
-/** One attempt of a task on a host's slot, from when it is sent until it ends. */
-interface Attempt {
-  readonly rec: TaskRecord;
-  readonly host: ActiveHost;
-  readonly lane: Lane;
-  readonly number: number;
-  readonly controller: AbortController;
-  readonly speculative: boolean;
-  /** When it was sent, then when its renderer started. */
-  start: number;
-  rendering: boolean;
+/** A task's attempts that have not ended, and whether the run waits for the task (not settled, not back in the queue). */
+interface TaskRun {
+  readonly atts: Attempt[];
+  open: boolean;
+  /** Its place in the order of the live map's entries. */
+  readonly seq: number;
+}
+
+/** The Scheduler's side of AttemptSlot, by keys only this module holds. */
+const STARTED = Symbol('started');
+const CLAIM = Symbol('claim');
+const UNCLAIM = Symbol('unclaim');
+
+/**
+ * One attempt of a task on a host's slot, from when it is sent until it
+ * ends. It is also the AttemptSlot its host is given: methods on a class
+ * rather than closures per attempt, since a farm of a thousand hosts has
+ * thousands of attempts in flight and their garbage is most of what a
+ * decision costs there.
+ */
+class Attempt implements AttemptSlot {
+  readonly controller = new AbortController();
+  /** AttemptSlot.lane: the slot's index on its host. */
+  readonly lane: number;
+  rendering = false;
+  /** The order its renderer started in, among all attempts (see oldestOf). */
+  renderSeq = 0;
+  /** Its index in its host's live attempts. */
+  onHost = -1;
   /** Its slot is free again (renderer ended), and it has ended (outputs in, or not). */
-  freed: boolean;
-  ended: boolean;
+  freed = false;
+  ended = false;
+  constructor(
+    private readonly scheduler: Scheduler,
+    /** Its task's entry in the scheduler's live attempts. */
+    readonly run: TaskRun,
+    readonly rec: TaskRecord,
+    readonly host: ActiveHost,
+    readonly place: Lane,
+    readonly number: number,
+    readonly speculative: boolean,
+    /** When it was sent, then when its renderer started. */
+    public start: number,
+  ) {
+    this.lane = place.index;
+  }
+
+  started(): void {
+    this.scheduler[STARTED](this);
+  }
+
+  superseded(): boolean {
+    const won = this.rec.won;
+    return won !== null && (won.host !== this.host.host.name || won.attempt !== this.number);
+  }
+
+  claim(): boolean {
+    return this.scheduler[CLAIM](this);
+  }
+
+  unclaim(): void {
+    this.scheduler[UNCLAIM](this);
+  }
+}
+
+function internalError(err: unknown): FinalOutcome {
+  return { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
 }
 
 /** An entry of the speculation heaps: stale once the attempt has ended or restarted (`start` differs). */
@@ -235,6 +288,8 @@ interface ActiveHost {
   readonly record: HostRecord;
   readonly lanes: Lane[];
   removed: boolean;
+  /** Its attempts that have not ended, in no order (each knows its index: see Attempt.onHost). */
+  readonly live: Attempt[];
   /** Tasks it failed in a row (different ones): at maxConsecutiveFailures it is taken out. */
   readonly streak: Set<number>;
   /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
@@ -245,9 +300,16 @@ interface ActiveHost {
   time: number | undefined;
   /** Its oldest render has run well past its estimate: its pace counts as that render's time so far. */
   overdue: boolean;
-  /** Its attempts rendering now, oldest first. */
-  readonly renders: Set<Attempt>;
+  /**
+   * When watchStall is next due for it, and the timer for that: armed no
+   * later than it is due, and kept when the check moves later (which most
+   * changes do) to be re-armed when it fires, rather than made anew on
+   * every change; `onStall` is its callback, one per host.
+   */
+  stallDue: number | undefined;
   stallTimer: Timer | undefined;
+  stallArmed: number;
+  onStall: () => void;
   /** Free slots held back (leaving the last tasks to faster hosts), slots not queueing now, and spare ones. */
   readonly held: Lane[];
   readonly qheld: Lane[];
@@ -273,16 +335,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly usable = new Set<ActiveHost>();
   private everActive = false;
   private pendingHosts = 0;
-  /** Attempts not yet ended, and tasks with at least one of them (not yet settled). */
   /** The attempt moving a task's outputs into place, while it does (see AttemptSlot.claim). */
   private readonly claims = new Map<TaskRecord, Attempt>();
+  /** Attempts not yet ended, and tasks with at least one of them (not yet settled: see TaskRun.open). */
   private running = 0;
   private openTasks = 0;
-  private readonly opened = new Set<TaskRecord>();
   private readonly abort = new AbortController();
-  /** Each task's attempts that have not ended: more than one while a speculative copy races the original. */
-  private readonly live = new Map<TaskRecord, Attempt[]>();
-  private readonly attempts = new Set<Promise<void>>();
+  /** Each task with attempts that have not ended: more than one while a speculative copy races the original. */
+  private readonly live = new Map<TaskRecord, TaskRun>();
+  /** Entries made in `live` so far. */
+  private runs = 0;
+  /** Attempts whose run has not returned (outputs in, or not), and who waits for there to be none. */
+  private unreturned = 0;
+  private readonly whenReturned: Array<() => void> = [];
   private resolveFinished!: () => void;
   readonly finished = new Promise<void>((resolve) => (this.resolveFinished = resolve));
   private isFinished = false;
@@ -298,6 +363,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private spareDirty = false;
   /** Σ slots / time over the usable hosts that are timed. */
   private rateSum = 0;
+  /** fastestTime(), kept as hosts' times change; looked for again only once the fastest host slowed or left. */
+  private fastest = Infinity;
+  private fastestHost: ActiveHost | undefined;
+  private fastestKnown = true;
   private untimed = 0;
   private recheck: Timer | undefined;
   private scheduling = false;
@@ -306,6 +375,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private heldDrain = 0;
   private heldComplete = false;
   private heldDirty = false;
+  /** Renders started so far (see oldestOf). */
+  private renders = 0;
+  /** No more than the least estimate of the held hosts (see noneTakesFree). */
+  private heldLeast = Infinity;
 
   /**
    * Running attempts by when they are expected to end (latest first), and by
@@ -384,13 +457,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       record,
       lanes: [],
       removed: false,
+      live: [],
       streak: new Set(),
       estimate: undefined,
       time: undefined,
       contribution: 0,
       overdue: false,
-      renders: new Set(),
+      stallDue: undefined,
       stallTimer: undefined,
+      stallArmed: 0,
+      onStall: () => this.stallCheck(a),
       held: [],
       qheld: [],
       spare: [],
@@ -418,7 +494,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.abort.signal.aborted) return;
     this.begin();
     this.abort.abort();
-    for (const atts of [...this.live.values()]) for (const att of atts) att.controller.abort();
+    for (const run of [...this.live.values()]) for (const att of run.atts) att.controller.abort();
     for (const r of this.queue.drain()) this.final(r, 'cancelled');
     this.urgent.length = 0;
     this.schedule();
@@ -431,7 +507,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Resolves when every attempt has returned (after finished, renderers and losing copies included). */
   async drained(): Promise<void> {
     await this.finished;
-    while (this.attempts.size > 0) await Promise.all([...this.attempts]);
+    while (this.unreturned > 0) await new Promise<void>((resolve) => this.whenReturned.push(resolve));
   }
 
   private get speculating(): boolean {
@@ -468,7 +544,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     a.time = undefined;
     this.heldHosts.delete(a);
     this.qheldHosts.delete(a);
-    clearTimeout(a.stallTimer);
+    this.armStall(a, undefined);
+    if (a === this.fastestHost) this.fastestKnown = false;
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
     a.record.state = state;
     a.record.message = message;
@@ -477,7 +554,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (state === 'lost' && this.speculating) {
       // Its renders may live on and be picked up if it comes back within the grace period; meanwhile
       // a copy runs elsewhere, and whichever is complete first wins.
-      for (const atts of this.live.values()) for (const att of atts) if (att.host === a && !att.ended) this.urgent.push(att.rec);
+      // In the order of the live map, as every other look at the running tasks goes (one attempt of a task per host).
+      for (const att of [...a.live].sort((x, y) => x.run.seq - y.run.seq)) this.urgent.push(att.rec);
       // Spare slots (idle, nothing worth a copy until now) are the first to take them.
       for (const h of [...this.spareHosts]) this.release(h, 'spare');
     }
@@ -534,7 +612,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (!this.expecting) {
           // The heaps are filled from here on: until the queue is empty no copy is made, and they would only grow.
           this.expecting = true;
-          for (const atts of this.live.values()) for (const att of atts) this.expect(att);
+          for (const run of this.live.values()) for (const att of run.atts) this.expect(att);
         }
         this.speculate();
       }
@@ -571,8 +649,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (const a of [...this.heldHosts]) this.release(a, 'held');
       this.wakeIdle();
       if (this.speculating) this.again = true;
-    } else if (this.heldHosts.size > 0) {
+    } else if (this.heldHosts.size > 0 && this.recheck === undefined) {
       // A render that stalls makes its host's pace worse by the minute, with nothing else changing: look again.
+      // (Only when no look is due yet: the held hosts can be most of a farm, and this runs on every change.)
       let wait = Infinity;
       for (const a of this.heldHosts) wait = Math.min(wait, a.estimate ?? 0);
       this.lookAgainIn(Math.max(100, wait));
@@ -590,12 +669,21 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private recheckHeld(pace: Pace): void {
-    for (const a of this.heldHosts) {
-      if (this.queue.length === 0) break;
-      const next = this.candidate(a, false);
-      if (next === NONE || (this.at(next).failedOn.size === 0 && !this.shouldTakeFree(a, pace))) continue;
-      this.release(a, 'held');
+    if (this.queue.length > 0 && !this.noneTakesFree(pace)) {
+      let least = Infinity;
+      for (const a of this.heldHosts) {
+        const next = this.candidate(a, false);
+        if (next === NONE || (this.at(next).failedOn.size === 0 && !this.shouldTakeFree(a, pace))) {
+          least = Math.min(least, a.estimate ?? -Infinity);
+          continue;
+        }
+        this.release(a, 'held');
+      }
+      this.heldLeast = least;
     }
+    // A host queues only if not overdue, when its estimate is its time, no shorter than the fastest:
+    // when the fastest could not queue, none of them can, and they can be most of a farm.
+    if (this.qheldHosts.size === 0 || pace.rate === 0 || this.queueFactor(pace) * this.fastestTime() >= this.queue.length / pace.rate) return;
     for (const a of this.qheldHosts) if (this.shouldQueue(a, pace)) this.release(a, 'qheld');
   }
 
@@ -628,12 +716,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.start(lane, this.takeAt(found));
   }
 
+  /**
+   * True when no held slot would take a task now: only fresh tasks are
+   * queued, and every held host's estimate (heldLeast is no more than the
+   * least) is longer than the queue's drain time plus the fastest host's
+   * task time (see shouldTakeFree). Held hosts can be most of a farm near
+   * the end of a run, and are looked at again on every stall check.
+   */
+  private noneTakesFree(pace: Pace): boolean {
+    return this.queue.front.length === 0 && pace.complete && pace.rate > 0 && this.heldLeast > this.queue.length / pace.rate + pace.fastest();
+  }
+
   private hold(lane: Lane, how: 'held' | 'qheld'): void {
     lane.listed = how;
     const a = lane.host;
     if (how === 'held') {
       a.held.push(lane);
       this.heldHosts.add(a);
+      this.heldLeast = Math.min(this.heldLeast, a.estimate ?? -Infinity);
     } else {
       a.qheld.push(lane);
       this.qheldHosts.add(a);
@@ -656,7 +756,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const waiting: TaskRecord[] = [];
     const skipped: Lane[] = [];
     for (const rec of this.urgent.splice(0)) {
-      const atts = this.live.get(rec);
+      const atts = this.live.get(rec)?.atts;
       // Done meanwhile, or already copied to a host that is still there.
       if (!atts || atts.some((x) => !x.host.removed)) continue;
       let lane: Lane | undefined;
@@ -694,7 +794,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.respeculate(now);
     }
     // Renders that run on and on become worth a copy with nothing else changing: look again.
-    if (this.spareHosts.size > 0 && this.openTasks > 0) {
+    if (this.spareHosts.size > 0 && this.openTasks > 0 && this.recheck === undefined) {
       let fastest = Infinity;
       for (const a of this.spareHosts) fastest = Math.min(fastest, a.time ?? Infinity);
       this.lookAgainIn(Math.max(100, Number.isFinite(fastest) ? fastest / 2 : 1000));
@@ -740,7 +840,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * stalled (its time then grows with its oldest render). See COPY_MARGIN.
    */
   private copyWins(rec: TaskRecord, now: number, copyTime: number): boolean {
-    for (const x of this.live.get(rec) ?? []) {
+    for (const x of this.live.get(rec)?.atts ?? []) {
       if (x.host.removed) continue;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;
@@ -772,7 +872,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!best) break;
       if (this.expectedEnd(best, now) <= copyEnd) break;
       (best === e1 ? this.byEnd : this.byStart).pop();
-      const atts = this.live.get(best.att.rec) ?? [];
+      const atts = best.att.run.atts;
       if (atts.length >= MAX_COPIES) continue;
       put.push(best);
       if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
@@ -853,7 +953,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private shouldQueue(a: ActiveHost, pace: Pace): boolean {
     if (!a.host.queues || a.overdue || a.estimate === undefined || pace.rate === 0) return false;
     const drain = this.queue.length / pace.rate;
-    return (pace.complete ? 2 : 2 * QUEUE_MARGIN) * a.estimate < drain;
+    return this.queueFactor(pace) * a.estimate < drain;
+  }
+
+  private queueFactor(pace: Pace): number {
+    return pace.complete ? 2 : 2 * QUEUE_MARGIN;
   }
 
   /** For Pace: the farm's rate (kept as a running sum) and whether every host's pace is known. */
@@ -863,9 +967,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** The fastest usable host's task time: looked at only near the end of a run, when a slow host might leave a task. */
   fastestTime(): number {
-    let t = Infinity;
-    for (const a of this.usable) if (a.time !== undefined && a.time < t) t = a.time;
-    return t;
+    if (!this.fastestKnown) {
+      this.fastest = Infinity;
+      this.fastestHost = undefined;
+      for (const a of this.usable) {
+        if (a.time !== undefined && a.time < this.fastest) {
+          this.fastest = a.time;
+          this.fastestHost = a;
+        }
+      }
+      this.fastestKnown = true;
+    }
+    return this.fastest;
   }
 
   /**
@@ -877,31 +990,53 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * long again, so the farm's pace stays a sum kept up to date in O(1).
    */
   private watchStall(a: ActiveHost): void {
-    clearTimeout(a.stallTimer);
-    a.stallTimer = undefined;
     const est = a.estimate;
     let time = est;
-    const oldest = oldestOf(a.renders);
+    let due: number | undefined;
+    const oldest = oldestOf(a);
     if (!a.removed && est !== undefined && oldest) {
-      const elapsed = this.options.now() - oldest.start;
+      const now = this.options.now();
+      const elapsed = now - oldest.start;
       const late = elapsed > est * STALL_LATE;
       if (late) time = elapsed;
       const next = late ? elapsed * STALL_STEP : est * STALL_LATE;
-      a.stallTimer = setTimeout(
-        () => {
-          a.stallTimer = undefined;
-          this.watchStall(a);
-          this.heldDirty = true;
-          this.schedule();
-        },
-        next - elapsed + 1,
-      );
+      due = now + (next - elapsed + 1);
     }
+    this.armStall(a, due);
+    const was = a.time;
     a.time = a.removed ? undefined : time;
+    if (this.fastestKnown && a.time !== was) {
+      if (a.time !== undefined && a.time < this.fastest) {
+        this.fastest = a.time;
+        this.fastestHost = a;
+      } else if (a === this.fastestHost) this.fastestKnown = false;
+    }
     a.overdue = time !== est;
     const c = a.removed || time === undefined ? 0 : a.host.slots / time;
     this.rateSum += c - a.contribution;
     a.contribution = c;
+  }
+
+  /** Has watchStall look at `a` again at `due` (or never). */
+  private armStall(a: ActiveHost, due: number | undefined): void {
+    a.stallDue = due;
+    if (a.stallTimer !== undefined && due !== undefined && a.stallArmed <= due) return;
+    clearTimeout(a.stallTimer);
+    a.stallTimer = undefined;
+    if (due === undefined) return;
+    a.stallArmed = due;
+    a.stallTimer = setTimeout(a.onStall, due - this.options.now());
+  }
+
+  private stallCheck(a: ActiveHost): void {
+    a.stallTimer = undefined;
+    const due = a.stallDue;
+    if (due === undefined) return;
+    // Armed for a check that has since moved later: wait for that.
+    if (this.options.now() < due) return this.armStall(a, due);
+    this.watchStall(a);
+    this.heldDirty = true;
+    this.schedule();
   }
 
   private checkFinished(): void {
@@ -917,7 +1052,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.queue.length === 0 && this.openTasks === 0) {
       this.isFinished = true;
       clearTimeout(this.recheck);
-      for (const a of this.byName.values()) clearTimeout(a.stallTimer);
+      for (const a of this.byName.values()) this.armStall(a, undefined);
       if (this.observed) {
         const count = (st: TaskStatus): number => this.records.filter((r) => r.status === st).length;
         this.event({ type: 'run-end', at: this.options.now(), done: count('done'), failed: count('failed'), cancelled: count('cancelled'), skipped: count('skipped') });
@@ -932,28 +1067,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const behind = lane.inflight > 0;
     lane.inflight++;
     this.running++;
-    let atts = this.live.get(rec);
-    if (!atts) {
-      atts = [];
-      this.live.set(rec, atts);
+    let run = this.live.get(rec);
+    if (!run) {
+      run = { atts: [], open: false, seq: this.runs++ };
+      this.live.set(rec, run);
     }
-    if (!this.opened.has(rec)) {
-      this.opened.add(rec);
+    if (!run.open) {
+      run.open = true;
       this.openTasks++;
     }
-    const att: Attempt = {
-      rec,
-      host: a,
-      lane,
-      number: ++rec.copies,
-      controller: new AbortController(),
-      speculative: against !== undefined,
-      start: this.options.now(),
-      rendering: false,
-      freed: false,
-      ended: false,
-    };
-    atts.push(att);
+    const att = new Attempt(this, run, rec, a, lane, ++rec.copies, against !== undefined, this.options.now());
+    run.atts.push(att);
+    att.onHost = a.live.push(att) - 1;
     rec.status = 'running';
     rec.host = a.host.name;
     a.record.running.add(rec);
@@ -970,83 +1095,113 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     this.emit('task-start', rec, a.record, att.number);
     this.expect(att);
-    const p: Promise<void> = this.attempt(att).finally(() => this.attempts.delete(p));
-    this.attempts.add(p);
+    this.unreturned++;
+    this.attempt(att);
     this.list(lane);
   }
 
-  private async attempt(att: Attempt): Promise<void> {
-    const { rec, lane, host: a } = att;
-    const internal = (err: unknown): FinalOutcome => ({ kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` });
-    const slot: AttemptSlot = {
-      lane: lane.index,
-      started: () => {
-        if (att.rendering || att.ended) return;
-        // A queued attempt's time counts from when its renderer started.
-        att.start = this.options.now();
-        att.rendering = true;
-        rec.startedAt = att.start;
-        // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
-        const before = lane.rendering;
-        if (before) {
-          a.record.rendering.delete(before.rec);
-          a.renders.delete(before);
-        }
-        lane.rendering = att;
-        a.record.waiting.delete(rec);
-        a.record.rendering.add(rec);
-        a.renders.add(att);
-        this.watchStall(a);
-        this.expect(att);
-        if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
-        this.emit('task-render', rec, a.record);
-      },
-      superseded: () => rec.won !== null && (rec.won.host !== a.host.name || rec.won.attempt !== att.number),
-      claim: () => {
-        const holder = this.claims.get(rec);
-        if (rec.won !== null || (holder !== undefined && holder !== att)) return false;
-        this.claims.set(rec, att);
-        return true;
-      },
-      unclaim: () => {
-        if (this.claims.get(rec) === att) this.claims.delete(rec);
-      },
-    };
+  /** AttemptSlot.started: the attempt's renderer has started on its host. */
+  [STARTED](att: Attempt): void {
+    if (att.rendering || att.ended) return;
+    const { rec, place: lane, host: a } = att;
+    // A queued attempt's time counts from when its renderer started.
+    att.start = this.options.now();
+    att.rendering = true;
+    rec.startedAt = att.start;
+    // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
+    const before = lane.rendering;
+    if (before) a.record.rendering.delete(before.rec);
+    att.renderSeq = ++this.renders;
+    lane.rendering = att;
+    a.record.waiting.delete(rec);
+    a.record.rendering.add(rec);
+    this.watchStall(a);
+    this.expect(att);
+    if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
+    this.emit('task-render', rec, a.record);
+  }
+
+  /** AttemptSlot.claim. */
+  [CLAIM](att: Attempt): boolean {
+    const holder = this.claims.get(att.rec);
+    if (att.rec.won !== null || (holder !== undefined && holder !== att)) return false;
+    this.claims.set(att.rec, att);
+    return true;
+  }
+
+  /** AttemptSlot.unclaim. */
+  [UNCLAIM](att: Attempt): void {
+    if (this.claims.get(att.rec) === att) this.claims.delete(att.rec);
+  }
+
+  /**
+   * Runs the attempt on its host. Callbacks rather than an async function:
+   * with thousands of attempts in flight, an async frame and its await
+   * closures per attempt were much of what each scavenge copied. The steps
+   * take the same turns as the awaits did (a host that throws at once is
+   * answered at once).
+   */
+  private attempt(att: Attempt): void {
     if (this.abort.signal.aborted) att.controller.abort();
-    let outcome: AttemptOutcome;
+    let running: Promise<AttemptOutcome>;
     try {
-      outcome = await a.host.run(rec.task, att.number, att.controller.signal, slot);
+      running = att.host.host.run(att.rec.task, att.number, att.controller.signal, att);
     } catch (err) {
-      outcome = internal(err);
-    }
-    this.freeSlot(att, outcome);
-    if (outcome.kind === 'released') {
-      // The slot is free now; the attempt still counts as running until its outputs are in.
-      const final = outcome.outcome;
-      if (this.observed) this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null });
-      this.schedule();
-      this.end(att, await final.catch(internal));
+      this.ran(att, internalError(err));
       return;
     }
-    this.end(att, outcome);
+    void Promise.resolve(running).then(
+      (outcome) => this.ran(att, outcome),
+      (err: unknown) => this.ran(att, internalError(err)),
+    );
+  }
+
+  /** The host's run() has returned: the slot is free, and the attempt ends now or once its outputs are in. */
+  private ran(att: Attempt, outcome: AttemptOutcome): void {
+    let later = false;
+    try {
+      this.freeSlot(att, outcome);
+      if (outcome.kind !== 'released') {
+        this.end(att, outcome);
+        return;
+      }
+      // The slot is free now; the attempt still counts as running until its outputs are in.
+      const { rec, host: a } = att;
+      if (this.observed) this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null });
+      this.schedule();
+      void outcome.outcome.catch(internalError).then((final) => {
+        try {
+          this.end(att, final);
+        } finally {
+          this.returned();
+        }
+      });
+      later = true;
+    } finally {
+      if (!later) this.returned();
+    }
+  }
+
+  private returned(): void {
+    if (--this.unreturned === 0) for (const resolve of this.whenReturned.splice(0)) resolve();
   }
 
   private freeSlot(att: Attempt, outcome: AttemptOutcome): void {
-    const { rec, lane, host: a } = att;
+    const { rec, place: lane, host: a } = att;
     att.freed = true;
     // The same task may run on this host again later (a retry): only this attempt's traces go.
-    if (!(this.live.get(rec) ?? []).some((x) => x !== att && x.host === a && !x.freed)) {
+    if (!this.runsElsewhereOn(att)) {
       a.record.running.delete(rec);
       a.record.waiting.delete(rec);
       a.record.rendering.delete(rec);
     }
-    a.renders.delete(att);
     if (lane.rendering === att) lane.rendering = undefined;
     lane.inflight--;
     if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - att.start;
       if (a.estimate === undefined && !a.removed) this.untimed--;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
+      if (a.estimate < this.heldLeast && this.heldHosts.has(a)) this.heldLeast = a.estimate;
     }
     this.watchStall(a);
     this.list(lane);
@@ -1054,12 +1209,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.qheldHosts.has(a) && this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
   }
 
+  /** Whether another attempt of att's task holds a slot of att's host. */
+  private runsElsewhereOn(att: Attempt): boolean {
+    for (const x of att.run.atts) if (x !== att && x.host === att.host && !x.freed) return true;
+    return false;
+  }
+
   private end(att: Attempt, outcome: FinalOutcome): void {
     const { rec, host: a } = att;
     att.ended = true;
+    const last = a.live.pop()!;
+    if (last !== att) {
+      a.live[att.onHost] = last;
+      last.onHost = att.onHost;
+    }
     if (this.claims.get(rec) === att) this.claims.delete(rec);
     this.running--;
-    const atts = this.live.get(rec) ?? [];
+    const atts = att.run.atts;
     atts.splice(atts.indexOf(att), 1);
     const others = atts.length;
     if (others === 0) this.live.delete(rec);
@@ -1070,7 +1236,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored });
     }
     if (ignored) {
-      if (outcome.kind === 'done') a.streak.clear();
+      if (outcome.kind === 'done') clearStreak(a);
       this.schedule();
       return;
     }
@@ -1092,24 +1258,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         rec.failure = undefined;
         rec.won = Object.freeze({ host: a.host.name, attempt: att.number });
         a.record.tasksDone++;
-        a.streak.clear();
-        for (const loser of this.live.get(rec) ?? []) {
+        clearStreak(a);
+        for (const loser of att.run.atts) {
           if (this.observed) this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(rec.task), attempt: loser.number, host: loser.host.host.name, winner: rec.won });
           loser.controller.abort();
         }
-        this.final(rec, 'done');
+        this.final(rec, 'done', att.run);
         return;
       case 'cancelled':
-        if (others === 0) this.final(rec, 'cancelled');
+        if (others === 0) this.final(rec, 'cancelled', att.run);
         return;
       case 'lost':
         rec.error = outcome.message;
         rec.lost++;
         if (others === 0) {
-          if (this.abort.signal.aborted) this.final(rec, 'cancelled');
+          if (this.abort.signal.aborted) this.final(rec, 'cancelled', att.run);
           else {
             rec.status = 'pending';
-            this.close(rec);
+            this.close(rec, att.run);
             this.requeue(rec);
           }
         }
@@ -1126,12 +1292,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (others > 0) {
           // Another copy still runs: the task goes on there.
         } else if (this.abort.signal.aborted) {
-          this.final(rec, 'cancelled');
+          this.final(rec, 'cancelled', att.run);
         } else if (rec.attempts > this.options.retries) {
-          this.final(rec, 'failed');
+          this.final(rec, 'failed', att.run);
         } else {
           rec.status = 'pending';
-          this.close(rec);
+          this.close(rec, att.run);
           this.requeue(rec);
         }
         if (a.streak.size >= this.options.maxConsecutiveFailures && !a.removed) {
@@ -1142,13 +1308,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** The task is settled or back in the queue: the run no longer waits for it. */
-  private close(rec: TaskRecord): void {
-    if (this.opened.delete(rec)) this.openTasks--;
+  private close(rec: TaskRecord, run = this.live.get(rec)): void {
+    if (run?.open) {
+      run.open = false;
+      this.openTasks--;
+    }
   }
 
-  private final(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled'): void {
+  /** `run`: the task's live attempts, when settled by one of them (its entry may have left `live` already). */
+  private final(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled', run?: TaskRun): void {
     rec.status = status;
-    this.close(rec);
+    this.close(rec, run);
     if (this.observed) {
       this.event({ type: 'task-done', at: this.options.now(), task: refOf(rec.task), status, host: rec.host, attempts: rec.attempts, winner: rec.won, copies: rec.copies, error: status === 'done' ? undefined : rec.error });
     }
@@ -1175,10 +1345,19 @@ class Pace {
   }
 }
 
-/** The first of a host's rendering attempts: sets keep insertion order, and a render is added when it starts. */
-function oldestOf(rendering: Set<Attempt>): Attempt | undefined {
-  for (const r of rendering) return r;
-  return undefined;
+/** The first of a host's attempts rendering now to have started (its lanes' renders: a host has a handful of slots). */
+function oldestOf(a: ActiveHost): Attempt | undefined {
+  let oldest: Attempt | undefined;
+  for (const lane of a.lanes) {
+    const r = lane.rendering;
+    if (r && (oldest === undefined || r.renderSeq < oldest.renderSeq)) oldest = r;
+  }
+  return oldest;
+}
+
+/** Set#clear makes a new table even for an empty set: done on every task a host finishes. */
+function clearStreak(a: ActiveHost): void {
+  if (a.streak.size > 0) a.streak.clear();
 }
 
 function refOf(t: Task): TaskRef {
