@@ -243,7 +243,8 @@ export class HostLifecycle {
 
   private track(p: Promise<void>): void {
     this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
+    // Its failure is the caller's (stop() waits for it with allSettled): this chain must not add an unhandled one.
+    void p.finally(() => this.pending.delete(p)).catch(() => {});
   }
 
   /**

@@ -212,6 +212,9 @@ export class Sftp {
     // open and fstat in one round trip (requests are answered in order).
     const opened = this.call<Buffer>('download of', path, (s, cb) => s.open(path, 'r', cb), signal);
     const stated = opened.then((h) => this.call<Stats>('download of', path, (s, cb) => s.fstat(h, cb), signal));
+    // Awaited below once the open has succeeded; if the open fails, this fails with it and is not awaited
+    // (unhandled, it would end the process: a speculative copy stopped just as it fetched).
+    stated.catch(() => {});
     const handle = await opened;
     try {
       const st = await stated;
