@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { ConnectionError } from '../errors.js';
+import { ConnectionError, TransferError } from '../errors.js';
 import { readyLine, runDir, runLine } from '../ssh/wrapper.js';
 
 /** The pipes of a host shell, whether an SSH channel or a local child process. */
@@ -168,12 +168,14 @@ export class HostShell {
 
   /**
    * Runs a short command of distray's own in lane 0 and returns its status
-   * and output (read by `readFile`, workdir-relative).
+   * and output (read by `readFile`, workdir-relative). Aborting `signal`
+   * stops it (or its wait for a lease) and rejects.
    */
-  async command(argv: readonly string[], readFile: (path: string) => Promise<Buffer>): Promise<{ code: number; output: string }> {
+  async command(argv: readonly string[], readFile: (path: string) => Promise<Buffer>, signal?: AbortSignal): Promise<{ code: number; output: string }> {
     const id = `cmd-${randomBytes(4).toString('hex')}`;
-    const { code, lost, wrote } = await this.run(0, id, argv, new AbortController().signal);
+    const { code, lost, wrote } = await this.run(0, id, argv, signal ?? new AbortController().signal);
     if (lost) throw lost;
+    if (signal?.aborted) throw new TransferError(`${this.host}: ${argv[0] ?? 'a command'} was stopped`);
     const output = wrote === false ? '' : (await readFile(`${runDir(this.token)}/${id}.log`)).toString();
     return { code: code ?? -1, output };
   }

@@ -98,16 +98,16 @@ export class LocalSession implements HostSession {
   }
 
   /** The host shell hashes here as on any host (sha256sum, cksum), so local and remote hosts agree. */
-  hashFiles(paths: readonly string[], kind: HashKind = 'sha256'): Promise<Map<string, string> | undefined> {
-    return hashFiles(this.name, (argv) => this.command(argv), paths, kind);
+  hashFiles(paths: readonly string[], kind: HashKind = 'sha256', signal?: AbortSignal): Promise<Map<string, string> | undefined> {
+    return hashFiles(this.name, (argv) => this.command(argv, signal), paths, kind);
   }
 
   readFile(p: string): Promise<Buffer> {
     return readFile(this.path(p));
   }
 
-  async command(argv: readonly string[]): Promise<{ code: number; output: string }> {
-    return (await this.shell()).command(argv, (p) => this.readFile(p));
+  async command(argv: readonly string[], signal?: AbortSignal): Promise<{ code: number; output: string }> {
+    return (await this.shell()).command(argv, (p) => this.readFile(p), signal);
   }
 
   async stat(p: string): Promise<RemoteStat | null> {

@@ -36,12 +36,12 @@ export interface HostSession {
   readonly shellToken: string | undefined;
   readFile(path: string): Promise<Buffer>;
   /** Runs a short command in the workdir through the host shell (lane 0: before the host takes tasks). */
-  command(argv: readonly string[]): Promise<{ code: number; output: string }>;
+  command(argv: readonly string[], signal?: AbortSignal): Promise<{ code: number; output: string }>;
   /**
    * SHA-256 (hex), or POSIX cksum ("CRC SIZE"), of the regular files among
    * `paths` that exist (not through a link), or undefined if the host cannot.
    */
-  hashFiles(paths: readonly string[], kind?: HashKind): Promise<Map<string, string> | undefined>;
+  hashFiles(paths: readonly string[], kind?: HashKind, signal?: AbortSignal): Promise<Map<string, string> | undefined>;
   /** lstat: null if nothing is there. */
   stat(path: string): Promise<RemoteStat | null>;
   readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;

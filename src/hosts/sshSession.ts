@@ -189,16 +189,16 @@ export class SshSession implements HostSession {
 
 
 
-  hashFiles(paths: readonly string[], kind: HashKind = 'sha256'): Promise<Map<string, string> | undefined> {
-    return hashFiles(this.name, (argv) => this.command(argv), paths, kind);
+  hashFiles(paths: readonly string[], kind: HashKind = 'sha256', signal?: AbortSignal): Promise<Map<string, string> | undefined> {
+    return hashFiles(this.name, (argv) => this.command(argv, signal), paths, kind);
   }
 
   async readFile(p: string): Promise<Buffer> {
     return (await this.sftp()).readFile(this.path(p));
   }
 
-  async command(argv: readonly string[]): Promise<{ code: number; output: string }> {
-    return (await this.shell()).command(argv, (p) => this.readFile(p));
+  async command(argv: readonly string[], signal?: AbortSignal): Promise<{ code: number; output: string }> {
+    return (await this.shell()).command(argv, (p) => this.readFile(p), signal);
   }
 
   async stat(p: string): Promise<RemoteStat | null> {

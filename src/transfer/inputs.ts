@@ -159,28 +159,33 @@ async function sendPacked(session: HostSession, tree: Tree, hashes: LocalHashes,
   const archive = await hashes.archive(tree.copy.local);
   if (parent !== '.') await session.mkdirp(parent);
   await uploadFile(session, archive.path, `${tmp}.tar`, archive.size, 0o600, { checkSize: true }, signal);
-  const unpack = await session.command([
-    'sh',
-    '-c',
-    'mkdir -- "$1" && tar -xpf "$1.tar" -C "$1"; s=$?; rm -f -- "$1.tar"; exit $s',
-    'distray-unpack',
-    tmp,
-  ]);
   try {
+    const unpack = await session.command(
+      ['sh', '-c', 'mkdir -- "$1" && tar -xpf "$1.tar" -C "$1"; s=$?; rm -f -- "$1.tar"; exit $s', 'distray-unpack', tmp],
+      signal,
+    );
     if (unpack.code !== 0) throw new TransferError(`${session.name}: cannot unpack ${tree.copy.local} into ${root} (tar exit ${unpack.code}): ${unpack.output.trim().slice(-300)}`);
     const inTmp = (f: LocalFile): string => tmp + f.remote.slice(root.length);
-    await verify(session, tree.files, hashes, inTmp);
+    await verify(session, tree.files, hashes, inTmp, signal);
     await session.rename(tmp, root);
   } catch (err) {
+    // Stopped or failed half-way: neither the unpacked directory nor the archive stays on the host.
     await removeRemote(session, tmp).catch(() => {});
+    await removeRemote(session, `${tmp}.tar`).catch(() => {});
     throw err;
   }
 }
 
 /** Checks sent files on the host with cksum (CRC and size) against the local ones. */
-async function verify(session: HostSession, files: readonly LocalFile[], hashes: LocalHashes, at: (f: LocalFile) => string = (f) => f.remote): Promise<void> {
+async function verify(
+  session: HostSession,
+  files: readonly LocalFile[],
+  hashes: LocalHashes,
+  at: (f: LocalFile) => string = (f) => f.remote,
+  signal?: AbortSignal,
+): Promise<void> {
   if (files.length === 0) return;
-  const written = await session.hashFiles(files.map(at), 'cksum');
+  const written = await session.hashFiles(files.map(at), 'cksum', signal);
   for (const f of files) {
     // A host without cksum (none we know of) has its copies checked by size.
     const there = written ? written.get(at(f)) : await session.stat(at(f)).then((s) => (s ? `size ${s.size}` : undefined));
@@ -210,7 +215,7 @@ export async function syncInputs(session: HostSession, copies: readonly Copy[], 
   const { found: existing, missingDirs } = await existingFiles(session, files, roots);
   const there = files.filter((f) => existing.has(f.remote));
   for (const f of there) void hashes.of(f.local).catch(() => {});
-  const remote = there.length > 0 ? await session.hashFiles(there.map((f) => f.remote)) : undefined;
+  const remote = there.length > 0 ? await session.hashFiles(there.map((f) => f.remote), 'sha256', signal) : undefined;
   const changed: LocalFile[] = [];
   for (const f of files) {
     const hash = remote?.get(f.remote);
@@ -248,7 +253,7 @@ export async function syncInputs(session: HostSession, copies: readonly Copy[], 
     if (err instanceof TransferError) throw err;
     throw new TransferError(`sending inputs to ${session.name} failed: ${errorMessage(err)}`, { cause: err });
   }
-  await verify(session, single, hashes);
+  await verify(session, single, hashes, undefined, signal);
   return {
     files: files.length,
     sent: changed.length,

@@ -232,3 +232,22 @@ describe('HostShell.ready', () => {
     expect(gone()).toBe(true);
   });
 });
+
+describe('HostShell.command', () => {
+  it('stops a command still waiting for a lease when its signal is aborted, and never runs it', async () => {
+    const first = await (await session(1)).shell();
+    let holding!: () => void;
+    const held = new Promise<void>((r) => (holding = r));
+    // The host's only lease, held until the file go exists.
+    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], () => holding());
+    await held;
+    const s2 = await session(1);
+    const stop = new AbortController();
+    const cmd = s2.command(['sh', '-c', 'echo ran > cmd.txt'], stop.signal);
+    stop.abort();
+    await expect(cmd).rejects.toThrow(/stopped/);
+    writeFileSync(join(dir, 'go'), '');
+    expect((await busy).code).toBe(0);
+    expect(existsSync(join(dir, 'cmd.txt'))).toBe(false);
+  });
+});
