@@ -7,7 +7,7 @@ import { SECRET_ENV_NAMES } from '../ssh/connect.js';
 import { hostShellArgv, newToken } from '../ssh/wrapper.js';
 import type { EntryStat } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
-import { linkMessage, type HashKind, type HostSession, type RemoteStat } from './session.js';
+import { linkMessage, mkdirNoLinks, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
 
 /** How long the local sh may take to start its host shell: a machine at a standstill, not a login. */
@@ -131,23 +131,7 @@ export class LocalSession implements HostSession {
 
   async mkdirp(p: string): Promise<void> {
     await this.real();
-    const parts = p.split('/');
-    for (let i = 1; i <= parts.length; i++) {
-      const dir = parts.slice(0, i).join('/');
-      if (dir === '' || dir === '.') continue;
-      let info = await this.stat(dir);
-      if (!info) {
-        try {
-          await mkdir(this.path(dir));
-          continue;
-        } catch (err) {
-          info = await this.stat(dir);
-          if (!info) throw err;
-        }
-      }
-      if (info.type === 'link') throw new LinkRefused(linkMessage(dir, this.name));
-      if (info.type !== 'dir') throw new TransferError(`${dir} on ${this.name} is not a directory: remove it there`);
-    }
+    await mkdirNoLinks(p, this.name, (dir) => this.stat(dir), (dir) => mkdir(this.path(dir)));
   }
 
   async putFile(localPath: string, p: string, mode: number): Promise<void> {

@@ -1,4 +1,5 @@
 /** What the rest of distray needs from a host, over SSH or on this machine. */
+import { LinkRefused, TransferError } from '../errors.js';
 import type { EntryStat } from '../ssh/sftp.js';
 import type { HostShell } from './hostShell.js';
 
@@ -14,6 +15,38 @@ export function linkMessage(path: string, host: string, resolved?: string): stri
     `${path} on ${host} is a symbolic link or goes through one${resolved ? ` (it leads to ${resolved})` : ''}: ` +
     `distray reads, writes and removes only inside the workdir, never through a link; remove the link there`
   );
+}
+
+/**
+ * mkdir -p of a workdir-relative path, one component at a time, refusing to
+ * go through a link (what is below one may be outside the workdir) or a
+ * non-directory. The SSH and local sessions differ only in `stat` (lstat)
+ * and `mkdir`.
+ */
+export async function mkdirNoLinks(
+  path: string,
+  host: string,
+  stat: (dir: string) => Promise<RemoteStat | null>,
+  mkdir: (dir: string) => Promise<unknown>,
+): Promise<void> {
+  const parts = path.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    if (dir === '' || dir === '.') continue;
+    let info = await stat(dir);
+    if (!info) {
+      try {
+        await mkdir(dir);
+        continue;
+      } catch (err) {
+        // Another task may have made it in the meantime.
+        info = await stat(dir);
+        if (!info) throw err;
+      }
+    }
+    if (info.type === 'link') throw new LinkRefused(linkMessage(dir, host));
+    if (info.type !== 'dir') throw new TransferError(`${dir} on ${host} is not a directory: remove it there`);
+  }
 }
 
 /** An entry as lstat sees it: a symbolic link is a 'link', never what it points to. */

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { SFTPWrapper } from 'ssh2';
-import { ConnectionError, LinkRefused, TransferError } from '../errors.js';
+import { ConnectionError, LinkRefused } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
 import { connectEndpoint, serverVersion, type Client, type ConnectContext } from '../ssh/connect.js';
 import { ConnectionPool, type Connection } from './connectionPool.js';
 import { hostShellCommand, newToken } from '../ssh/wrapper.js';
 import { Sftp } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
-import { linkMessage, type HashKind, type HostSession, type RemoteStat } from './session.js';
+import { linkMessage, mkdirNoLinks, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import type { HostShell } from './hostShell.js';
 import { ChannelRefused, launchHostShell } from './hostShellLauncher.js';
 
@@ -224,24 +224,7 @@ export class SshSession implements HostSession {
     if (!made) {
       made = (async () => {
         const sftp = await this.sftp();
-        const parts = p.split('/');
-        for (let i = 1; i <= parts.length; i++) {
-          const dir = parts.slice(0, i).join('/');
-          if (dir === '' || dir === '.') continue;
-          let info = await sftp.lstat(this.path(dir));
-          if (!info) {
-            try {
-              await sftp.mkdir(this.path(dir));
-              continue;
-            } catch (err) {
-              // Another task may have made it in the meantime.
-              info = await sftp.lstat(this.path(dir));
-              if (!info) throw err;
-            }
-          }
-          if (info.type === 'link') throw new LinkRefused(linkMessage(dir, this.name));
-          if (info.type !== 'dir') throw new TransferError(`${dir} on ${this.name} is not a directory: remove it there`);
-        }
+        await mkdirNoLinks(p, this.name, (dir) => sftp.lstat(this.path(dir)), (dir) => sftp.mkdir(this.path(dir)));
       })();
       this.madeDirs.set(p, made);
       made.catch(() => this.madeDirs.delete(p));

@@ -90,7 +90,6 @@ export interface TaskRecord {
   endedAt: number | null;
   error?: string | undefined;
   log?: string | undefined;
-  /** Hosts this task has failed on: a retry goes elsewhere while another host can take it. */
   /**
    * Hosts this task has failed on: a retry goes elsewhere while another host can take it.
    * One shared empty set until its first failure: a run can hold a million records.

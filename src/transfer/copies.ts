@@ -13,7 +13,7 @@ function tempName(path: string): string {
   return dir === '.' ? tmp : join(dir, tmp);
 }
 
-function remoteDirname(p: string): string {
+export function remoteDirname(p: string): string {
   const i = p.lastIndexOf('/');
   return i < 0 ? '.' : p.slice(0, i);
 }

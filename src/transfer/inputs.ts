@@ -8,7 +8,7 @@ import { LinkRefused, TransferError, errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
 import { cksumFile } from './cksum.js';
-import { localTree, removeRemote, uploadFile, type LocalFile } from './copies.js';
+import { localTree, remoteDirname, removeRemote, uploadFile, type LocalFile } from './copies.js';
 
 /** Files uploaded at once to one host: small files are round-trip bound, large ones are not hurt. */
 const PARALLEL_UPLOADS = 64;
@@ -110,10 +110,7 @@ async function existingFiles(
   roots: readonly string[],
 ): Promise<{ found: Set<string>; missingDirs: Set<string> }> {
   const dirs = new Set(roots);
-  for (const f of files) {
-    const i = f.remote.lastIndexOf('/');
-    dirs.add(i < 0 ? '.' : f.remote.slice(0, i));
-  }
+  for (const f of files) dirs.add(remoteDirname(f.remote));
   const found = new Set<string>();
   const missingDirs = new Set<string>();
   await Promise.all(
