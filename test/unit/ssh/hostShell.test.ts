@@ -82,9 +82,10 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     // A flock that notes each time it is run, ahead of the real one on the PATH.
     const real = execFileSync('sh', ['-c', 'command -v flock']).toString().trim();
     mkdirSync(join(dir, 'bin'));
-    writeFileSync(join(dir, 'bin', 'flock'), `#!/bin/sh\necho "flock $*" >> "${join(dir, 'flock.log')}"\nexec ${real} "$@"\n`, { mode: 0o755 });
-    // Leases are taken on fd 9 (the shell's own lifelong shared lock, on fd 7, is not one).
-    const leases = (): number => readFileSync(join(dir, 'flock.log'), 'utf8').split('\n').filter((l) => l === 'flock -n 9').length;
+    writeFileSync(join(dir, 'bin', 'flock'), `#!/bin/sh\n${real} "$@"\ns=$?\necho "flock $* $s" >> "${join(dir, 'flock.log')}"\nexit $s\n`, { mode: 0o755 });
+    // Leases taken: successful locks on fd 9 (the shell's own lifelong shared lock, on fd 7, is not one;
+    // a try while another shell still holds the lease, as on a busy machine, is not one either).
+    const leases = (): number => readFileSync(join(dir, 'flock.log'), 'utf8').split('\n').filter((l) => l === 'flock -n 9 0').length;
     const s = await LocalSession.open('local', dir, { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` }, 1, 0);
     sessions.push(s);
     const shell = await s.shell();
