@@ -29,6 +29,8 @@ export const RUN_OPTIONS = {
   order: { value: true, help: 'sequential (the default) or preview: first, last and middle frames first, then halving the gaps' },
   hosts: { value: true, help: 'run only on these hosts of the inventory: NAME,...' },
   exclude: { value: true, help: 'leave these hosts of the inventory out: NAME,...' },
+  chunk: { value: true, help: 'N consecutive frames per task, or auto (sized to --chunk-target); args use %{first} %{last} %{count}' },
+  'chunk-target': { value: true, help: 'with --chunk auto: about how long a task should take (default 2m)' },
 } as const satisfies Record<string, { value: boolean; repeat?: boolean; help: string }>;
 
 export type RunOptionName = keyof typeof RUN_OPTIONS;

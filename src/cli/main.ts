@@ -147,6 +147,8 @@ async function runCommand(words: string[]): Promise<number> {
       order: stringOption(o, 'order'),
       hosts: stringOption(o, 'hosts'),
       exclude: stringOption(o, 'exclude'),
+      chunk: stringOption(o, 'chunk'),
+      chunkTarget: stringOption(o, 'chunk-target'),
       progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress(),
       signal: interrupt.signal,
     });

@@ -44,6 +44,11 @@ export function attemptSeconds(r: TaskRecord): number {
   return r.startedAt !== null && r.endedAt !== null ? (r.endedAt - r.startedAt) / 1000 : r.seconds;
 }
 
+/** What a task counts for in the view: its frames (a chunk has several; it is counted in frames). */
+function framesIn(r: TaskRecord): number {
+  return r.task.chunk?.count ?? 1;
+}
+
 function firstLine(text: string): string {
   return text.split('\n')[0] ?? '';
 }
@@ -73,12 +78,12 @@ export class PlainProgress implements Progress {
     const repeated = new RepeatedOutput();
     scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
       if (o.kind === 'done') {
-        this.counter.done++;
+        this.counter.done += framesIn(r);
         const f = byFrame.get(r.task.frame);
         if (f && r.task.tile) f.done++;
         this.write(`distray: ${r.task.label} done on ${h.name} in ${attemptSeconds(r).toFixed(1)}s${tilesOf(r)} [${this.counter.line()}]`);
       } else if (o.kind === 'failed') {
-        if (r.status === 'failed') this.counter.failed++;
+        if (r.status === 'failed') this.counter.failed += framesIn(r);
         const next = r.status === 'failed' ? 'giving up' : 'will retry';
         const message = repeated.shorten(o.message, `${r.task.label} attempt ${r.attempts}`);
         this.write(`distray: ${r.task.label} failed on ${h.name} (attempt ${r.attempts}, ${next}): ${message}`);
@@ -186,8 +191,8 @@ export class TerminalProgress implements Progress {
     scheduler.on('task-render', (_r, h) => refresh(h));
     // Failures are not kept as notes: the summary at the end lists each of them once.
     scheduler.on('task-end', (r, h, o) => {
-      if (o.kind === 'done') counter.done++;
-      if (o.kind === 'failed' && r.status === 'failed') counter.failed++;
+      if (o.kind === 'done') counter.done += framesIn(r);
+      if (o.kind === 'failed' && r.status === 'failed') counter.failed += framesIn(r);
       refresh(h);
     });
     // listr2 is loaded only for a terminal: plain and scripted runs start that much sooner.
