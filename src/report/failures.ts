@@ -103,7 +103,8 @@ export function finalLines(summary: RunSummary): string[] {
     lines.push(`FAILED ${taskLabel(t)}: ${repeated.shorten(cause, taskLabel(t))}`);
   }
   if (summary.missingFrames !== undefined && summary.missingFrames.length > 0) {
-    lines.push(`${summary.missingFrames.length} frames not done: ${shortRanges(summary.missingFrames)} (run the same command again to render just them)`);
+    const n = summary.missingFrames.length;
+    lines.push(`${n} ${n === 1 ? 'frame' : 'frames'} not done: ${shortRanges(summary.missingFrames)} (run the same command again to render just them)`);
   }
   lines.push(...summary.errors);
 
