@@ -282,7 +282,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     if (toRun > 0) {
       // With --chunk the view counts frames: tasks are formed and split as the run goes.
       const frames = (st?: string): number => records.reduce((n, r) => (st === undefined || r.status === st ? n + plan.framesOf(r.task).length : n), 0);
-      opts.progress.attach(sched, chunks ? { total: frames(), skipped: frames('skipped') } : { total: records.length, skipped });
+      opts.progress.attach(sched, chunks ? { total: frames(), skipped: frames('skipped'), unit: 'frames' } : { total: records.length, skipped });
       teardown.add(() => opts.progress.stop());
       const jumps = new Map<string, Promise<Client>>();
       teardown.add(() => {

@@ -4,7 +4,8 @@ import { RepeatedOutput } from './failures.js';
 
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
 export interface Progress {
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void;
+  /** `unit` is what `total` and `skipped` count: tasks, or with --chunk frames. */
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void;
   /** A warning or note that is not a task event. */
   note(text: string): void;
   stop(): Promise<void>;
@@ -58,9 +59,9 @@ export class PlainProgress implements Progress {
   private counter = new Counter(0, 0);
   constructor(private readonly write: (line: string) => void) {}
 
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void {
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
     this.counter = new Counter(counts.total, counts.skipped);
-    if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} tasks already complete, skipping them (--force renders them again)`);
+    if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} ${counts.unit ?? 'tasks'} already complete, skipping them (--force renders them again)`);
     scheduler.on('host-state', (h) => this.write(`distray: host ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`));
     // Counts per frame, kept up to date by the events: one pass at the start, constant work per event.
     const byFrame = new Map<number, { done: number; tiles: number }>();
