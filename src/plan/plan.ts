@@ -305,7 +305,9 @@ export class Plan {
     const hosts = this.hostNames;
     const usesHost = this.args.some((a) => a.names.has('host')) || this.copies.some((c) => c.src.names.has('host') || c.dest.names.has('host'));
     const sample = usesHost ? hosts : hosts.slice(0, 1);
-    const first = this.tasks[0];
+    // With a fixed --chunk N, the first task is a chunk of N frames (%{count} is N there, not 1).
+    const n = typeof this.chunking === 'number' ? Math.min(this.chunking, frames.length) : 0;
+    const first = n > 0 ? this.chunkTask(frames[0]!, n, 0) : this.tasks[0];
     for (const host of sample) {
       for (const c of this.copies.filter((c) => !c.perTask)) this.expandCopy(c, { host });
       if (!first) continue;

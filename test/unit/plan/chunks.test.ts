@@ -1,8 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkSizer, describeFrames, framesOfChunk, parseChunk, runsOf, type ChunkSize } from '../../../src/plan/chunks.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type PlanOptions, type Task } from '../../../src/plan/plan.js';
-import { chunkRecords } from '../../../src/run.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Progress } from '../../../src/report/progress.js';
+import { chunkRecords, prepare, type RunOptions } from '../../../src/run.js';
 import { Scheduler } from '../../../src/scheduler/scheduler.js';
 
 const base = (over: Partial<PlanOptions> = {}): PlanOptions => ({
@@ -89,6 +93,12 @@ describe('chunks of a frame spec', () => {
     expect(plan.taskOuts(t, 'a').map((c) => c.remote)).toEqual(['out/f0010.png', 'out/f0012.png', 'out/f0014.png']);
     // A rerun looks for each frame's own outputs.
     expect(plan.localOutputs(plan.tasks[3]!)).toEqual(['anim/f0006.png']);
+  });
+
+  it('checks the command against the chunks a fixed N makes, not single frames', () => {
+    const plan = new Plan(base({ frames: parseFrameSpec('1,10'), chunk: 5, args: ['%{100/(count-1)}'] }));
+    expect(plan.argv(plan.chunkTask(1, 5, 0), 'a')).toEqual(['blender', '25']);
+    expect(() => new Plan(base({ frames: parseFrameSpec('1,11'), chunk: 5, args: ['%{100/(count-1)}'] }))).toThrow(/division by zero/);
   });
 
   it('labels a chunk of one frame as that frame', () => {
@@ -209,4 +219,30 @@ describe('auto sizing', () => {
     s.timed(plan.chunkTask(0, 1, 0), 'fast', 0);
     expect(s.frames('fast')).toBe(10_000);
   });
+});
+
+describe('the command line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'distray-chunks-'));
+  const inventory = join(dir, 'farm.yaml');
+  writeFileSync(inventory, 'hosts:\n  - local: true\n    workdir: w\n');
+  const progress: Progress = { attach: () => {}, note: () => {}, stop: () => Promise.resolve() };
+  const opts = (over: Partial<RunOptions>): RunOptions => ({ inventory, frames: '1,100', exec: 'blender', args: ['-s', '%{first}', '-e', '%{last}', '-a'], outs: ['f%d.png'], progress, ...over });
+
+  it('takes --chunk N, --chunk auto and --chunk-target', () => {
+    expect(prepare(opts({ chunk: '10' }))).toMatchObject({ chunk: 10, chunkTargetMs: 120_000 });
+    expect(prepare(opts({ chunk: 'auto', chunkTarget: '30s' }))).toMatchObject({ chunk: 'auto', chunkTargetMs: 30_000 });
+  });
+
+  it.each([
+    [{ chunk: '0' }, /--chunk "0": expected a number of frames from 1 to 10000, or auto/],
+    [{ chunk: '10', chunkTarget: '1m' }, /--chunk-target sizes chunks of --chunk auto/],
+    [{ chunkTarget: '1m' }, /--chunk-target sizes chunks of --chunk auto/],
+    [{ chunk: 'auto', chunkTarget: 'soon' }, /--chunk-target "soon": expected a duration/],
+    [{ chunk: 'auto', order: 'preview' }, /--order preview and --chunk/],
+    [{ chunk: '4', tiles: '2x2', size: '64x64', args: ['%{first}', '%{tile}'], outs: ['t%d-%{tile}.png'] }, /--chunk and --tiles together/],
+  ])('refuses %j before anything connects', (over, message) => {
+    expect(() => prepare(opts(over))).toThrow(message);
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 });
