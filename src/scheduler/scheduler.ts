@@ -174,7 +174,7 @@ export interface SchedulerOptions {
  */
 export interface Chunks {
   carve(task: Task, host: string, index: number): { taken: Task; rest: Task } | undefined;
-  /** A task's renderer ended well after `ms` on `host`. */
+  /** A task's renderer ran for `ms` on `host` and exited 0 (its outputs may still be coming). */
   timed(task: Task, host: string, ms: number): void;
   /** Frames a task typically takes now: the queue's frames over this are the tasks it holds, for its pace. */
   frames(): number;
@@ -805,7 +805,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       const r = Scheduler.record(p.task);
       r.copies = rec.copies;
-      r.lost = 0;
       this.records.push(r);
       return r;
     });
