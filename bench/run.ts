@@ -197,6 +197,36 @@ interface Lane {
   seconds: number;
 }
 
+/**
+ * The host-loss scenario's own bound: pull scheduling of `frames` frames of
+ * 1 s on `slots` equal slots, `lostSlots` of them dying at `at` seconds with
+ * the frames they were rendering started again at once elsewhere (a loss
+ * noticed instantly, no overhead). No scheduler can beat it; the run's
+ * start and logins come on top.
+ */
+function lossBound(frames: number, slots: number, lostSlots: number, at: number): number {
+  const free = Array.from({ length: slots }, (_, i) => ({ at: 0, dies: i < lostSlots }));
+  let fresh = frames;
+  let redo = 0;
+  let end = 0;
+  while (fresh + redo > 0 && free.length > 0) {
+    free.sort((a, b) => a.at - b.at);
+    const slot = free[0]!;
+    // From the loss on, its frames go first; before it there are none.
+    const start = fresh > 0 && (redo === 0 || slot.at < at) ? slot.at : Math.max(slot.at, at);
+    if (redo > 0 && start >= at) redo--;
+    else fresh--;
+    if (slot.dies && start + 1 > at) {
+      redo++;
+      free.shift();
+      continue;
+    }
+    slot.at = start + 1;
+    end = Math.max(end, slot.at);
+  }
+  return end;
+}
+
 /** What this machine itself costs: the same renders by local shell loops, one per slot, no SSH, no copies. */
 async function localFloor(cwd: string, lanes: Lane[]): Promise<number> {
   mkdirSync(join(cwd, 'floor'), { recursive: true });
@@ -323,6 +353,12 @@ async function speculationRows(farm: Farm, hosts: SshdHost[], rows: Row[]): Prom
     rows.push({ scenario: 'host loss: 24 x 1 s, 3x2 slots, one killed at 2.5 s', tool, seconds: s, ideal: 4.0 });
     await victim.restart();
   }
+  // What the machine and the loss itself cost: the scenario's bound (a loss noticed at once, its frames
+  // started again elsewhere, nothing else), plus the command's start and the three logins.
+  const bound = lossBound(24, 6, 2, 2.5);
+  const f = floorRow('host loss: 24 x 1 s, 3x2 slots, one killed at 2.5 s', { start: await nodeStartSeconds(farm.dir), logins: await loginSeconds(farm, three.slice(0, 2)), renders: bound, loginsLabel: '2 logins' });
+  f.tool = `floor: start + logins + ${bound.toFixed(1)} s bound`;
+  rows.push(f);
   await victim.stop();
 }
 
