@@ -109,7 +109,8 @@ release() {
 # rewritten each tick rather than created per task. On a stall it writes ID.stalled, then stops the
 # renderer; the lane reports the stall before the exit (it prints nothing itself: its channel may be gone).
 watch_stall() {
-  exec 3<&- 4<&- 9<&-
+  # Neither the lane's input, the run's shared lock nor the task's lease stays with the watcher.
+  exec 3<&- 4<&- 7<&- 9<&-
   ws_sleep=
   trap '[ -n "$ws_sleep" ] && kill "$ws_sleep" 2>/dev/null; exit 0' TERM
   ws_tick=${watch%,*} ws_need=${watch#*,}
