@@ -238,19 +238,23 @@ export class HostRunner implements SchedulerHost {
     };
     const program = s.argv[0];
     const how = code === null ? 'was killed' : signalled ? `was killed by ${signalled}` : `exited with status ${code}`;
+    const span = this.options.stallMs === undefined ? 'a while' : formatDuration(this.options.stallMs);
+    // How the renderer failed, if it did (stopped by --timeout or --stall, or its own exit status).
+    const renderProblem = timedOut
+      ? `timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped`
+      : stalled
+        ? `${program} stalled on ${host}: no output and no change to its output files for ${span} (--stall), so it was stopped`
+        : code !== 0
+          ? `${program} ${how} (log: ${logPath})`
+          : undefined;
     if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && !rendered.notFound) {
       // A chunk's frames that are complete count even when its renderer failed half-way.
-      const why = timedOut ? `timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped` : code !== 0 ? `${program} ${how} (log: ${logPath})` : undefined;
-      return this.collectChunk(s, exit, signal, slot, why, failed, rendered);
+      return this.collectChunk(s, exit, signal, slot, renderProblem, failed, rendered);
     }
-    if (timedOut) return failed(`timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped`);
-    if (stalled) {
-      const span = this.options.stallMs === undefined ? 'a while' : formatDuration(this.options.stallMs);
-      return failed(`${program} stalled on ${host}: no output and no change to its output files for ${span} (--stall), so it was stopped`);
-    }
+    if (timedOut || stalled) return failed(renderProblem!);
     if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
     if (rendered.notFound) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
-    if (code !== 0) return failed(`${program} ${how} (log: ${logPath})`);
+    if (renderProblem !== undefined) return failed(renderProblem);
 
     // A speculative copy of this task may finish too: the first to claim the outputs keeps them,
     // and a copy that is beaten keeps none (it never writes over the winner's files).
