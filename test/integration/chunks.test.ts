@@ -43,7 +43,7 @@ afterAll(async () => {
 /**
  * A renderer of frames $0 to $1 (step 1) that logs "START first-last" and a
  * "FRAME f" line per frame it writes to `log`; it dies (exit 5) just before
- * frame $DIE the first time it gets there, and never writes frame $SKIP
+ * frame $DIE the first time it gets there (or hangs there, for $HANG), and never writes frame $SKIP
  * (exiting 0 all the same: a frame a renderer skipped).
  */
 function renderer(log: string, marker: string): string {
@@ -52,6 +52,7 @@ function renderer(log: string, marker: string): string {
     'f=$0',
     'while [ "$f" -le "$1" ]; do',
     `  if [ "$f" = "$DIE" ] && [ ! -e ${marker} ]; then touch ${marker}; echo "died before frame $f" >&2; exit 5; fi`,
+    `  if [ "$f" = "$HANG" ] && [ ! -e ${marker} ]; then touch ${marker}; echo "hangs before frame $f" >&2; exec sleep 600; fi`,
     '  if [ "$f" != "$SKIP" ]; then',
     '    mkdir -p out',
     '    echo "frame $f" > out/f$f.txt',
@@ -109,6 +110,25 @@ describe('--chunk', () => {
     const rerun = readFileSync(log, 'utf8').trim().split('\n');
     expect(starts(log)).toEqual(['11-11', '2-3']);
     expect(rerun.filter((l) => l.startsWith('FRAME ')).map((l) => Number(l.slice(6)))).toEqual([2, 3]);
+  });
+
+  it('keeps the frames a chunk finished before --timeout stopped it', async () => {
+    const cwd = join(farm.dir, `chunks${++n}`);
+    mkdirSync(cwd);
+    const log = join(cwd, 'render.log');
+    const script = renderer(log, join(cwd, 'hung'));
+    const inv = farm.inventory(`${defaultsBlock(farm, '  env: { HANG: "5" }\n')}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n`, `c${n}.yaml`);
+    const r = await runCli(['run', inv, '1,8', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '8', '--timeout', '5s', '--out', 'out/f%d.txt=frames/f%d.txt', '--report', 'r.json', '--plain'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    expect(starts(log)).toEqual(['1-8', '5-8']);
+    const frames = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('FRAME ')).map((l) => Number(l.slice(6)));
+    expect(frames).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(r.stderr).toMatch(/frames 5-8 failed on c1 .*timed out after 5s and was stopped; frames 1-4 done, frames 5-8 to render again/);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    expect(report.tasks.map((t) => [t.label, t.status])).toEqual([
+      ['frames 1-4', 'done'],
+      ['frames 5-8', 'done'],
+    ]);
   });
 
   it('spreads a split chunk over two hosts, each frame rendered once, every frame done', async () => {
