@@ -58,20 +58,56 @@ export function runsOf(c: Chunk, done: (frame: number) => boolean): Array<{ firs
   return runs;
 }
 
-/** Weight of the newest measurement in the moving averages of time per frame. */
-const WEIGHT = 0.3;
+/** How much of the past a new measurement leaves in the fit: older chunks fade, so a change of pace shows. */
+const KEEP = 0.7;
+
+/**
+ * A chunk's time as a start-up plus a time per frame, `ms = startup +
+ * perFrame * frames`, fitted by least squares to the chunks measured (the
+ * older ones weighing less). Until chunks of two sizes are measured, the
+ * start-up cannot be told from the frames: the time per frame is the
+ * whole time over the frames then.
+ */
+class Pace {
+  private w = 0;
+  private n = 0;
+  private t = 0;
+  private nn = 0;
+  private nt = 0;
+
+  add(frames: number, ms: number): void {
+    this.w = this.w * KEEP + 1;
+    this.n = this.n * KEEP + frames;
+    this.t = this.t * KEEP + ms;
+    this.nn = this.nn * KEEP + frames * frames;
+    this.nt = this.nt * KEEP + frames * ms;
+  }
+
+  /** Frames that fill `targetMs`, or undefined before any measurement. */
+  framesIn(targetMs: number): number | undefined {
+    if (this.w === 0) return undefined;
+    const spread = this.w * this.nn - this.n * this.n;
+    // Sizes measured all (nearly) alike: no start-up can be told apart.
+    if (spread > 1e-9 * this.w * this.nn) {
+      const perFrame = (this.w * this.nt - this.n * this.t) / spread;
+      const startup = (this.t - perFrame * this.n) / this.w;
+      if (perFrame > 0 && startup >= 0) return (targetMs - startup) / perFrame;
+    }
+    return targetMs / Math.max(this.t / this.n, 1e-3);
+  }
+}
 
 /**
  * Decides how many frames each task takes as slots take them: a fixed N, or
- * with `auto` as many as fill about `targetMs` at the measured time per
- * frame (the host's own once it has one, else the farm's, else 1 frame:
- * the first tasks measure). A chunk that took a renderer's start-up once
- * measures more per frame than a long one, so sizes grow as they are
- * measured. Nothing here touches a clock: the scheduler reports times.
+ * with `auto` as many as fill about `targetMs` (the host's own pace once it
+ * has one, else the farm's, else 1 frame: the first tasks measure). The
+ * pace is a start-up plus a time per frame (see Pace): a first chunk of one
+ * frame measures the two together, the next, larger one tells them apart.
+ * Nothing here touches a clock: the scheduler reports times.
  */
 export class ChunkSizer {
-  private farm: number | undefined;
-  private readonly hosts = new Map<string, number>();
+  private readonly farm = new Pace();
+  private readonly hosts = new Map<string, Pace>();
 
   constructor(
     private readonly make: (first: number, count: number, index: number) => Task,
@@ -82,9 +118,9 @@ export class ChunkSizer {
   /** Frames a task of `host` takes now (every host's typical one without a name). */
   frames(host?: string): number {
     if (this.size !== 'auto') return this.size;
-    const perFrame = (host === undefined ? undefined : this.hosts.get(host)) ?? this.farm;
-    if (perFrame === undefined) return 1;
-    return Math.max(1, Math.min(MAX_CHUNK, Math.round(this.targetMs / Math.max(perFrame, 1e-3))));
+    const n = (host === undefined ? undefined : this.hosts.get(host)?.framesIn(this.targetMs)) ?? this.farm.framesIn(this.targetMs);
+    if (n === undefined) return 1;
+    return Math.max(1, Math.min(MAX_CHUNK, Math.round(n)));
   }
 
   /** Scheduler hook: the part of a queued chunk a slot of `host` takes, or undefined to take it whole. */
@@ -97,10 +133,11 @@ export class ChunkSizer {
 
   /** Scheduler hook: a task whose renderer ran `ms` on `host` and produced all its frames. */
   timed(task: Task, host: string, ms: number): void {
-    const perFrame = ms / (task.chunk?.count ?? 1);
-    const was = this.hosts.get(host);
-    this.hosts.set(host, was === undefined ? perFrame : was + WEIGHT * (perFrame - was));
-    this.farm = this.farm === undefined ? perFrame : this.farm + WEIGHT * (perFrame - this.farm);
+    const frames = task.chunk?.count ?? 1;
+    let pace = this.hosts.get(host);
+    if (!pace) this.hosts.set(host, (pace = new Pace()));
+    pace.add(frames, ms);
+    this.farm.add(frames, ms);
   }
 
   /** Scheduler hook: a chunk split into its runs of frames done and not, the first run keeping its index. */

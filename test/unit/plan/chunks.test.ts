@@ -187,21 +187,44 @@ describe('reruns', () => {
 });
 
 describe('auto sizing', () => {
-  it('starts at one frame, then sizes chunks to the target from the measured time per frame', () => {
+  it('starts at one frame, then sizes chunks to the target from the measured start-up and time per frame', () => {
     const plan = new Plan(base({ chunk: 'auto' }));
     const s = sizer(plan, 'auto', 120_000);
     expect(s.frames('a')).toBe(1);
-    // A frame of 10 s (start-up included): 12 frames make two minutes.
+    // A frame in 10 s: start-up and frame cannot be told apart yet, so 12 frames make two minutes.
     s.timed(plan.chunkTask(0, 1, 0), 'a', 10_000);
     expect(s.frames('a')).toBe(12);
-    // A host not measured yet goes by the farm's time per frame.
+    // A host not measured yet goes by the farm's pace.
     expect(s.frames('b')).toBe(12);
-    // A chunk of 12 in 60 s: 5 s a frame (one start-up over 12 frames), so the next ones grow.
+    // 12 frames in 60 s: 50 s more for 11 more frames, so 4.55 s a frame after a start-up of 5.45 s.
     s.timed(plan.chunkTask(2, 12, 1), 'a', 60_000);
-    expect(s.frames('a')).toBe(Math.round(120_000 / (10_000 + 0.3 * (5_000 - 10_000))));
-    // A host of its own pace: twice as slow, half as many frames.
+    const perFrame = 50_000 / 11;
+    expect(s.frames('a')).toBe(Math.round((120_000 - (10_000 - perFrame)) / perFrame));
+    expect(s.frames('a')).toBe(25);
+    // A host of its own pace, measured once: 17 s a frame, 7 frames.
     s.timed(plan.chunkTask(30, 4, 2), 'b', 4 * 17_000);
     expect(s.frames('b')).toBe(7);
+  });
+
+  it('follows a change of pace: older chunks weigh less', () => {
+    const plan = new Plan(base({ chunk: 'auto' }));
+    const s = sizer(plan, 'auto', 60_000);
+    for (let i = 0; i < 5; i++) s.timed(plan.chunkTask(0, 10, 0), 'a', 10 * 1_000);
+    expect(s.frames('a')).toBe(60);
+    // The scene gets heavy: 6 s a frame from now on.
+    for (let i = 0; i < 12; i++) s.timed(plan.chunkTask(0, 10, 0), 'a', 10 * 6_000);
+    expect(s.frames('a')).toBe(10);
+  });
+
+  it('falls back to the time per frame when noise makes the start-up negative', () => {
+    const plan = new Plan(base({ chunk: 'auto' }));
+    const s = sizer(plan, 'auto', 60_000);
+    // Larger chunks slower per frame than a whole start-up explains: no line fits with a start-up of 0 or more.
+    s.timed(plan.chunkTask(0, 1, 0), 'a', 1_000);
+    s.timed(plan.chunkTask(0, 3, 0), 'a', 9_000);
+    // 10 s over 4 frames, older ones weighing less: about 2.4 s a frame.
+    expect(s.frames('a')).toBeGreaterThanOrEqual(22);
+    expect(s.frames('a')).toBeLessThanOrEqual(27);
   });
 
   it('keeps to N with a fixed size, whatever the times', () => {
