@@ -19,8 +19,12 @@ import { parseGrid, parseSize, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
 import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
 import type { Progress } from './report/progress.js';
-import { summarise, writeReport, type RunSummary } from './report/summary.js';
-import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
+import { endSummary, summarise, writeReport, type RunSummary } from './report/summary.js';
+import { EventStream } from './report/eventStream.js';
+import { HostFigures } from './report/hostFigures.js';
+import { writeJunit } from './report/junit.js';
+import type { RunEvent, RunStartEvent } from './report/runEvents.js';
+import { Scheduler, type SchedulerEvent, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
 import type { Client, ConnectContext } from './ssh/connect.js';
@@ -44,6 +48,10 @@ export interface RunOptions {
   size?: string | undefined;
   stitch?: string | undefined;
   report?: string | undefined;
+  /** --events: every event as a JSON line, to this file, or `-` for stdout. */
+  events?: string | undefined;
+  /** --junit: JUnit XML written when the run ends. */
+  junit?: string | undefined;
   dryRun?: boolean;
   force?: boolean;
   /** With --stitch: keep the tile images after a frame is stitched. */
@@ -103,6 +111,14 @@ function refuseUnderFile(path: string, option: string, shown: string): void {
   }
 }
 
+/** A file distray writes (--report, --junit, --events): a name it can write, checked before anything connects. */
+function checkOutputFile(path: string, option: string, what: string, example: string): void {
+  const problem = entryProblem(path);
+  if (problem !== undefined) throw new UsageError(`${option} "${path}" ${problem}; name ${what} to write, such as ${option} ${example}`);
+  if (isDirectory(path)) throw new UsageError(`${option} "${path}" is a directory; name ${what} to write, such as ${option} ${join(path, example)}`);
+  refuseUnderFile(path, option, path);
+}
+
 interface Prepared {
   hosts: HostConfig[];
   plan: Plan;
@@ -123,12 +139,9 @@ export function prepare(opts: RunOptions): Prepared {
   }
   if (opts.logDir !== undefined) refuseUnderFile(join(opts.logDir, 'log'), '--log-dir', opts.logDir);
   // Found now, not when the report is written after the whole render.
-  if (opts.report !== undefined) {
-    const problem = entryProblem(opts.report);
-    if (problem !== undefined) throw new UsageError(`--report "${opts.report}" ${problem}; name the JSON file to write, such as --report run.json`);
-    if (isDirectory(opts.report)) throw new UsageError(`--report "${opts.report}" is a directory; name the JSON file to write, such as --report ${join(opts.report, 'run.json')}`);
-    refuseUnderFile(opts.report, '--report', opts.report);
-  }
+  if (opts.report !== undefined) checkOutputFile(opts.report, '--report', 'the JSON file', 'run.json');
+  if (opts.junit !== undefined) checkOutputFile(opts.junit, '--junit', 'the XML file', 'junit.xml');
+  if (opts.events !== undefined && opts.events !== '-') checkOutputFile(opts.events, '--events', 'the file (or - for stdout)', 'events.ndjson');
   const retries = opts.retries ?? 2;
   if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
   if (opts.keepLogs !== undefined && (!Number.isInteger(opts.keepLogs) || opts.keepLogs < 0)) {
@@ -204,6 +217,38 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
+  // The run's events: per-host figures are kept from them, and --events writes them as they happen.
+  const figures = new HostFigures();
+  let progressStopped = false;
+  const note = (m: string): void => {
+    if (progressStopped) process.stderr.write(`distray: ${m}\n`);
+    else opts.progress.note(m);
+  };
+  const stream = opts.events !== undefined ? EventStream.open(opts.events, note) : undefined;
+  let runStart: RunStartEvent | undefined;
+  let runEnd: RunEvent | undefined;
+  const publish = (e: RunEvent): void => {
+    figures.add(e);
+    stream?.write(e);
+  };
+  const tilesPerFrame = plan.tasks[0]?.tile?.count ?? 1;
+  const startFacts = {
+    startedAt: startedAt.toISOString(),
+    frames: plan.tasks.length / tilesPerFrame,
+    tiles: plan.tiled ? tilesPerFrame : 0,
+    hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
+  };
+  const onSchedulerEvent = (e: SchedulerEvent): void => {
+    if (e.type === 'run-start') {
+      runStart = Object.freeze({ ...e, ...startFacts });
+      publish(runStart);
+    } else if (e.type === 'run-end') {
+      // Written when the summary is known, with it; counted now.
+      runEnd = e;
+      figures.add(e);
+    } else publish(e);
+  };
+
   const made = pathsMade(plan, hosts.map((h) => h.name));
   await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
   const records = plan.tasks.map((t) => Scheduler.record(t));
@@ -226,7 +271,15 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   try {
     stitcher =
       plan.stitching && prepared.size
-        ? new FrameStitcher(plan, records, prepared.size, { keepTiles: opts.keepTiles ?? false, note: (m) => opts.progress.note(m), signal: opts.signal })
+        ? new FrameStitcher(plan, records, prepared.size, {
+            keepTiles: opts.keepTiles ?? false,
+            note: (m) => opts.progress.note(m),
+            signal: opts.signal,
+            onFrame: (f) => {
+              const { frame, tiles, output, error } = f;
+              publish(Object.freeze({ type: 'frame-stitched', at: performance.now(), frame, tiles, output, status: f.status === 'stitched' ? 'stitched' : 'failed', ...(error ? { error } : {}) }));
+            },
+          })
         : undefined;
     if (!opts.force) {
       await stitcher?.skipComplete();
@@ -242,6 +295,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       order: prepared.order,
     });
     const sched = scheduler;
+    sched.on('event', onSchedulerEvent);
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -259,7 +313,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     }
     if (toRun > 0) {
       opts.progress.attach(sched, { total: records.length, skipped });
-      teardown.add(() => opts.progress.stop());
+      teardown.add(async () => {
+        await opts.progress.stop();
+        progressStopped = true;
+      });
       const jumps = new Map<string, Promise<Client>>();
       teardown.add(() => {
         for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
@@ -333,9 +390,20 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     errors,
     clockOrigin,
+    figures: figures.figures(),
   });
   if (frames) summary.frames = frames;
+  if (stream) {
+    // A run with nothing to render (or that ended before its scheduler started) still has its start and end.
+    const now = performance.now();
+    if (!runStart) stream.write(Object.freeze({ type: 'run-start', at: now, tasks: records.length, pending: toRun, ...startFacts }));
+    const counts = endSummary(summary);
+    const end = runEnd ?? { type: 'run-end', at: now, done: counts.counts.done, failed: counts.counts.failed, cancelled: counts.counts.cancelled, skipped: counts.counts.skipped };
+    stream.write({ ...end, summary: counts });
+    await stream.close();
+  }
   if (opts.report) await writeReport(opts.report, summary);
+  if (opts.junit) await writeJunit(opts.junit, summary);
   if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
   return summary;
 }

@@ -1,3 +1,4 @@
+import { figureLines } from './figuresText.js';
 import type { RunSummary, TaskSummary } from './summary.js';
 
 const TAIL_MARK = '; last output:\n';
@@ -88,6 +89,7 @@ export function finalLines(summary: RunSummary): string[] {
     lines.push(`FAILED ${taskLabel(t)}: ${repeated.shorten(cause, taskLabel(t))}`);
   }
   lines.push(...summary.errors);
+  lines.push(...figureLines(summary));
 
   const troubled = summary.hosts.filter((h) => !FINE_STATES.has(h.state));
   if (troubled.length > 0) {
