@@ -30,7 +30,7 @@ export function onEndEnv(summary: RunSummary): Record<string, string> {
  * Returns what went wrong with it, or undefined: never throws, since the
  * command's failure must not change the run's outcome.
  */
-export function runOnEnd(command: string, summary: RunSummary, options: { timeoutMs?: number } = {}): Promise<string | undefined> {
+export function runOnEnd(command: string, summary: RunSummary, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string | undefined> {
   const timeoutMs = options.timeoutMs ?? ON_END_TIMEOUT_MS;
   return new Promise((resolve) => {
     let child;
@@ -57,13 +57,17 @@ export function runOnEnd(command: string, summary: RunSummary, options: { timeou
     // distray made to exit at once (a second Ctrl+C) takes the command with it.
     const onExit = (): void => killGroup('SIGKILL');
     process.once('exit', onExit);
-    let timedOut = false;
+    let stopped: 'timeout' | 'signal' | undefined;
     let killer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const stop = (why: 'timeout' | 'signal'): void => {
+      if (stopped) return;
+      stopped = why;
       killGroup('SIGTERM');
       killer = setTimeout(() => killGroup('SIGKILL'), KILL_AFTER_MS);
-    }, timeoutMs);
+    };
+    const timer = setTimeout(() => stop('timeout'), timeoutMs);
+    const onAbort = (): void => stop('signal');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     child.once('error', (err) => {
       clearTimeout(timer);
       process.off('exit', onExit);
@@ -73,9 +77,11 @@ export function runOnEnd(command: string, summary: RunSummary, options: { timeou
       clearTimeout(timer);
       clearTimeout(killer);
       process.off('exit', onExit);
+      options.signal?.removeEventListener('abort', onAbort);
       // What it started in the background goes with it, so nothing of it outlives the run.
-      if (timedOut) killGroup('SIGKILL');
-      if (timedOut) resolve(`--on-end: "${command}" did not end within ${timeoutMs / 1000}s and was stopped`);
+      if (stopped) killGroup('SIGKILL');
+      if (stopped === 'timeout') resolve(`--on-end: "${command}" did not end within ${timeoutMs / 1000}s and was stopped`);
+      else if (stopped === 'signal') resolve(`--on-end: "${command}" was stopped`);
       else if (signal) resolve(`--on-end: "${command}" was killed by ${signal}`);
       else if (code === 127) resolve(`--on-end: "${command}" exited with status 127 (command not found?)`);
       else if (code !== 0) resolve(`--on-end: "${command}" exited with status ${code}`);
