@@ -81,15 +81,28 @@ interface EndActions {
   onEnd?: string | undefined;
 }
 
-/** Runs --on-end's command; its failure is reported and changes nothing else. */
-async function onEnd(command: string | undefined, summary: RunSummary): Promise<void> {
+/**
+ * Runs --on-end's command; its failure is reported and changes nothing else.
+ * The run is over: from here a Ctrl+C (or SIGTERM) stops the command, no longer the run.
+ */
+async function onEnd(command: string | undefined, summary: RunSummary, runSignals: { dispose(): void }): Promise<void> {
   if (command === undefined) return;
-  const problem = await runOnEnd(command, summary);
-  if (problem !== undefined) printError(problem);
+  runSignals.dispose();
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const problem = await runOnEnd(command, summary, { signal: stop.signal });
+    if (problem !== undefined) printError(problem);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /** Prints why the run could not go, writes the report (and JUnit file) if asked for, runs --on-end, and returns the exit status. */
-async function runFailed(err: unknown, end: EndActions): Promise<number> {
+async function runFailed(err: unknown, end: EndActions, runSignals: { dispose(): void }): Promise<number> {
   const code = exitCodeFor(err);
   printError(errorMessage(err));
   if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
@@ -106,7 +119,7 @@ async function runFailed(err: unknown, end: EndActions): Promise<number> {
   const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
   if (end.report && !written && entryProblem(end.report) === undefined) await writeReport(end.report, summary).catch(() => {});
   if (end.junit && !written && entryProblem(end.junit) === undefined) await writeJunit(end.junit, summary).catch(() => {});
-  await onEnd(end.onEnd, summary);
+  await onEnd(end.onEnd, summary, runSignals);
   return code;
 }
 
@@ -119,7 +132,7 @@ async function runCommand(words: string[]): Promise<number> {
   } catch (err) {
     interrupt.dispose();
     // A malformed command line (an option twice, a missing value) is a usage error like any other.
-    return runFailed(err, {});
+    return runFailed(err, {}, interrupt);
   }
   if (argv.help) {
     interrupt.dispose();
@@ -175,11 +188,11 @@ async function runCommand(words: string[]): Promise<number> {
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
     if (!o['dry-run']) {
       for (const entry of finalLines(summary)) process.stderr.write(`distray: ${entry}\n`);
-      await onEnd(end.onEnd, summary);
+      await onEnd(end.onEnd, summary, interrupt);
     }
     return summary.exitCode;
   } catch (err) {
-    return runFailed(err, end);
+    return runFailed(err, end, interrupt);
   } finally {
     interrupt.dispose();
   }
