@@ -384,13 +384,16 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         noHostUsable: toRun > 0 && !everUsable,
         failed: records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
       });
-  const summary = summarise(records, hostRecords, {
+  // The report's hosts are made from the run's events, as a live view (or the event stream's reader) sees them.
+  const hostFigures = figures.figures();
+  const reportHosts = hostFigures.hosts.map((h) => (h.state === 'ok' ? { ...h, state: cancelled && !crash ? 'cancelled' : 'done' } : h));
+  const summary = summarise(records, reportHosts, {
     exitCode: status,
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     errors,
     clockOrigin,
-    figures: figures.figures(),
+    figures: hostFigures,
   });
   if (frames) summary.frames = frames;
   if (stream) {

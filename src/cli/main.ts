@@ -187,7 +187,8 @@ async function runCommand(words: string[]): Promise<number> {
     });
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
     if (!o['dry-run']) {
-      for (const entry of finalLines(summary)) process.stderr.write(`distray: ${entry}\n`);
+      // --quiet keeps to the counts and the failures.
+      for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${entry}\n`);
       await onEnd(end.onEnd, summary, interrupt);
     }
     return summary.exitCode;

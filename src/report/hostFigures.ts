@@ -1,8 +1,11 @@
 import type { RunEvent } from './runEvents.js';
 
-/** One host's figures over a run. Seconds are per attempt, from its renderer's start to its outputs in. */
+/** One host's state and figures over a run. Seconds are per attempt, from its renderer's start to its outputs in. */
 export interface HostFigure {
   name: string;
+  /** Its last state (see the host-state event: 'connecting', 'ok', 'lost', 'unreachable', ...), and why in words. */
+  state: string;
+  message?: string;
   /** Its slots: as given when the run started, else the most it was seen to use. */
   slots: number;
   /** Tasks it completed (a losing speculative copy is not counted). */
@@ -33,6 +36,8 @@ export interface RunFigures {
 
 interface Tally {
   name: string;
+  state: string | undefined;
+  message: string | undefined;
   slots: number | undefined;
   lanesSeen: number;
   usable: boolean;
@@ -85,11 +90,14 @@ export class HostFigures {
         return;
       case 'host-state': {
         const h = this.host(e.host);
+        h.state = e.state;
+        h.message = e.reason;
         if (e.state === 'ok') h.usable = true;
         return;
       }
       case 'attempt-queued': {
         const h = this.host(e.host);
+        h.state ??= 'ok';
         h.usable = true;
         h.lanesSeen = Math.max(h.lanesSeen, e.lane + 1);
         return;
@@ -97,6 +105,7 @@ export class HostFigures {
       case 'attempt-ended': {
         if (e.outcome === 'released') return;
         const h = this.host(e.host);
+        h.state ??= 'ok';
         h.bytesIn += e.bytesIn;
         h.bytesOut += e.bytesOut;
         if (e.ignored) return;
@@ -117,6 +126,8 @@ export class HostFigures {
     let slots = 0;
     const hosts: HostFigure[] = [];
     for (const h of this.hosts.values()) {
+      // Known only from the run's start (its slots), not yet from an event of its own.
+      if (h.state === undefined) continue;
       const sum = h.seconds.reduce((a, b) => a + b, 0);
       taskSeconds += sum;
       const hostSlots = h.slots ?? h.lanesSeen;
@@ -125,6 +136,8 @@ export class HostFigures {
       const med = median(sorted);
       hosts.push({
         name: h.name,
+        state: h.state,
+        ...(h.message !== undefined ? { message: h.message } : {}),
         slots: hostSlots,
         tasksDone: h.tasksDone,
         failures: h.failures,
@@ -143,7 +156,7 @@ export class HostFigures {
   private host(name: string): Tally {
     let h = this.hosts.get(name);
     if (!h) {
-      h = { name, slots: undefined, lanesSeen: 0, usable: false, tasksDone: 0, failures: 0, lost: 0, seconds: [], bytesIn: 0, bytesOut: 0 };
+      h = { name, state: undefined, message: undefined, slots: undefined, lanesSeen: 0, usable: false, tasksDone: 0, failures: 0, lost: 0, seconds: [], bytesIn: 0, bytesOut: 0 };
       this.hosts.set(name, h);
     }
     return h;

@@ -72,7 +72,8 @@ const round = (s: number): number => Math.round(s * 1000) / 1000;
 
 export function summarise(
   records: readonly TaskRecord[],
-  hosts: Iterable<HostRecord>,
+  /** The hosts' states and counts: the figures' hosts (from the events), or the scheduler's records. */
+  hosts: Iterable<Pick<HostRecord, 'name' | 'state' | 'tasksDone' | 'failures' | 'message'>>,
   extra: {
     exitCode: number;
     startedAt: Date;

@@ -49,11 +49,12 @@ describe('HostFigures', () => {
       ended('b', 3, 'done', 4, { bytesIn: 10, bytesOut: 50 }),
       ended('b', 4, 'done', 6, { bytesIn: 10, bytesOut: 50 }),
       ended('b', 5, 'lost', 1),
+      { type: 'host-state', at: 12_000, host: 'b', state: 'lost', reason: 'gone' },
       { type: 'run-end', at: 13_000, done: 5, failed: 0, cancelled: 0, skipped: 0 },
     ]).figures();
     expect(f.hosts).toEqual([
-      { name: 'a', slots: 2, tasksDone: 3, failures: 0, lost: 0, meanSeconds: 4, medianSeconds: 3, bytesIn: 30, bytesOut: 300 },
-      { name: 'b', slots: 1, tasksDone: 2, failures: 1, lost: 1, meanSeconds: 5, medianSeconds: 5, bytesIn: 30, bytesOut: 100 },
+      { name: 'a', state: 'ok', slots: 2, tasksDone: 3, failures: 0, lost: 0, meanSeconds: 4, medianSeconds: 3, bytesIn: 30, bytesOut: 300 },
+      { name: 'b', state: 'lost', message: 'gone', slots: 1, tasksDone: 2, failures: 1, lost: 1, meanSeconds: 5, medianSeconds: 5, bytesIn: 30, bytesOut: 100 },
     ]);
     // 22 s of completed tasks over 3 slots; the run took 12 s from its start to its end.
     expect(f).toMatchObject({ makespan: 12, taskSeconds: 22, slots: 3, ideal: 7.333 });
@@ -84,11 +85,12 @@ describe('HostFigures', () => {
       ended('late', 0, 'done', 2),
       ended('a', 1, 'done', 4),
     ]).figures();
-    expect(f.hosts.map((h) => [h.name, h.slots])).toEqual([
-      ['a', 4],
-      ['down', 8],
-      ['late', 3],
+    expect(f.hosts.map((h) => [h.name, h.state, h.slots])).toEqual([
+      ['a', 'ok', 4],
+      ['down', 'unreachable', 8],
+      ['late', 'ok', 3],
     ]);
+    expect(f.hosts[1]!.message).toBe('no route');
     expect(f.slots).toBe(7);
     expect(f.ideal).toBe(0.857);
   });
@@ -97,6 +99,14 @@ describe('HostFigures', () => {
     const f = feed([ended('a', 0, 'done', 1), ended('a', 1, 'done', 10), ended('a', 2, 'done', 2), ended('a', 3, 'done', 3)]).figures();
     expect(f.hosts[0]).toMatchObject({ meanSeconds: 4, medianSeconds: 2.5 });
     expect(new HostFigures().figures()).toEqual({ hosts: [], makespan: null, ideal: null, taskSeconds: 0, slots: 0 });
+  });
+
+  it('lists a host once an event of its own names it, not from the run start alone', () => {
+    const f = new HostFigures();
+    f.add({ type: 'run-start', at: 0, tasks: 1, pending: 1, hosts: [{ name: 'a', slots: 1 }, { name: 'b', slots: 1 }] });
+    f.add({ type: 'host-state', at: 0, host: 'b', state: 'connecting' });
+    expect(f.figures().hosts.map((h) => [h.name, h.state])).toEqual([['b', 'connecting']]);
+    expect(f.figures().slots).toBe(0);
   });
 
   it('gives a makespan up to the last event while the run goes on', () => {
