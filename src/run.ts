@@ -44,6 +44,8 @@ export interface RunOptions {
   timeout?: string | undefined;
   /** How long renderers outlive a lost controller connection, waiting to be picked up (default 30s). */
   grace?: string | undefined;
+  /** --stall: an attempt whose output and output files have not changed this long is stopped and retried, e.g. "5m". */
+  stall?: string | undefined;
   tiles?: string | undefined;
   size?: string | undefined;
   stitch?: string | undefined;
@@ -119,11 +121,23 @@ function checkOutputFile(path: string, option: string, what: string, example: st
   refuseUnderFile(path, option, path);
 }
 
+/** The shortest --stall: the host looks every eighth of it, and a renderer's start-up alone can be quiet for a second. */
+export const MIN_STALL_MS = 1000;
+
+function parseStall(text: string): number {
+  const ms = parseDuration(text, '--stall');
+  if (ms < MIN_STALL_MS) {
+    throw new UsageError(`--stall "${text}" is too short: at least 1s (it is how long a renderer may go without output or a change to its outputs; minutes suit most renderers)`);
+  }
+  return ms;
+}
+
 interface Prepared {
   hosts: HostConfig[];
   plan: Plan;
   size: Size | undefined;
   timeoutMs: number | undefined;
+  stallMs: number | undefined;
   graceMs: number;
   retries: number;
   /** Indexes of plan.tasks in the order they are queued. */
@@ -148,6 +162,7 @@ export function prepare(opts: RunOptions): Prepared {
     throw new UsageError('--keep-logs must be a whole number of at least 0 (0 keeps every run\'s logs)');
   }
   const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
+  const stallMs = opts.stall !== undefined ? parseStall(opts.stall) : undefined;
   if (opts.tiles && !opts.size) throw new UsageError('--tiles needs --size WxH, the full image size');
   if (opts.size && !opts.tiles) {
     throw new UsageError(
@@ -191,7 +206,7 @@ export function prepare(opts: RunOptions): Prepared {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
   }
   const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
-  return { hosts, plan, timeoutMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order) };
+  return { hosts, plan, timeoutMs, stallMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order) };
 }
 
 function printDryRun(p: Prepared, print: (line: string) => void): void {
@@ -293,6 +308,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       now: () => performance.now(),
       speculate: opts.speculate ?? true,
       order: prepared.order,
+      // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
+      onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
     const sched = scheduler;
     sched.on('event', onSchedulerEvent);
@@ -326,6 +343,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       const lifecycle = new HostLifecycle(sched, plan, ctx, {
         plan,
         timeoutMs: prepared.timeoutMs,
+        stallMs: prepared.stallMs,
         graceMs: prepared.graceMs,
         note: (m) => opts.progress.note(m),
         logDir,
@@ -371,10 +389,9 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     for (const err of await teardown.run()) errors.push(`while closing the run: ${errorMessage(err)}`);
   }
   const cancelled = scheduler?.cancelled ?? stopped;
-  const hostRecords = [...(scheduler?.hosts.values() ?? [])];
   // A host still usable at the end is done with the run, or was stopped with it.
-  for (const h of hostRecords) if (h.state === 'ok') h.state = cancelled && !crash ? 'cancelled' : 'done';
-  const everUsable = hostRecords.some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked' || h.state === 'cancelled' || h.state === 'removed');
+  scheduler?.closeHosts(cancelled && !crash ? 'cancelled' : 'done');
+  const everUsable = scheduler?.everReady ?? false;
   const frames = stitcher?.records();
   const status = crash
     ? exitCode({ kind: 'error', error: crash })
@@ -384,10 +401,9 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         noHostUsable: toRun > 0 && !everUsable,
         failed: records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
       });
-  // The report's hosts are made from the run's events, as a live view (or the event stream's reader) sees them.
+  // The report's hosts are made from the run's events (closeHosts above sent the last), as a live view or the event stream's reader sees them.
   const hostFigures = figures.figures();
-  const reportHosts = hostFigures.hosts.map((h) => (h.state === 'ok' ? { ...h, state: cancelled && !crash ? 'cancelled' : 'done' } : h));
-  const summary = summarise(records, reportHosts, {
+  const summary = summarise(records, hostFigures.hosts, {
     exitCode: status,
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { HostRecord, TaskRecord } from '../scheduler/scheduler.js';
+import type { TaskRecord } from '../scheduler/scheduler.js';
 import type { FrameRecord } from '../stitch/frames.js';
 import type { RunFigures } from './hostFigures.js';
 
@@ -23,7 +23,7 @@ export interface TaskSummary {
   /**
    * How it ended, as fields: the renderer's exit status (0 when done; null
    * when it did not exit by itself), the signal that ended it, whether
-   * --timeout stopped it, how many attempts were lost with their host, and
+   * --timeout stopped it, whether --stall did, how many attempts were lost with their host, and
    * whether the run was stopped before it was done. Of its last failed
    * attempt when it failed; `stage` says where that failed (input, start,
    * render, output).
@@ -31,6 +31,7 @@ export interface TaskSummary {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
+  stalled: boolean;
   lost: number;
   cancelled: boolean;
   stage?: 'input' | 'start' | 'render' | 'output';
@@ -73,7 +74,7 @@ const round = (s: number): number => Math.round(s * 1000) / 1000;
 export function summarise(
   records: readonly TaskRecord[],
   /** The hosts' states and counts: the figures' hosts (from the events), or the scheduler's records. */
-  hosts: Iterable<Pick<HostRecord, 'name' | 'state' | 'tasksDone' | 'failures' | 'message'>>,
+  hosts: Iterable<{ name: string; state: string; tasksDone: number; failures: number; message?: string | undefined }>,
   extra: {
     exitCode: number;
     startedAt: Date;
@@ -102,6 +103,7 @@ export function summarise(
       exitCode: r.status === 'done' ? 0 : (r.failure?.exitCode ?? null),
       signal: r.status === 'done' ? null : (r.failure?.signal ?? null),
       timedOut: r.status !== 'done' && (r.failure?.timedOut ?? false),
+      stalled: r.status !== 'done' && (r.failure?.stalled ?? false),
       lost: r.lost,
       cancelled: r.status === 'cancelled',
       ...(r.status !== 'done' && r.failure ? { stage: r.failure.stage } : {}),

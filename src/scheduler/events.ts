@@ -26,7 +26,7 @@
  *                      (the losing copy of a speculation). Its facts:
  *                      `seconds` since its renderer started (since it was
  *                      queued if it never started), `exitCode`, `signal`,
- *                      `timedOut`, `stage` (failed only), `bytesIn` and
+ *                      `timedOut`, `stalled`, `stage` (failed only), `bytesIn` and
  *                      `bytesOut` (its --in and --out copies; 0 on a
  *                      'released', whose final attempt-ended has them).
  * speculation-started  a copy of `task` (`attempt` on `host`) races the
@@ -111,6 +111,8 @@ export interface AttemptFacts {
   readonly exitCode: number | null;
   readonly signal: string | null;
   readonly timedOut: boolean;
+  /** Stopped by --stall (a hung renderer). */
+  readonly stalled: boolean;
   /** Where a failed attempt failed. */
   readonly stage?: AttemptFailure['stage'] | undefined;
   readonly bytesIn: number;
@@ -127,6 +129,7 @@ export function attemptFacts(outcome: AttemptOutcome, seconds: number): AttemptF
     exitCode: succeeded ? 0 : (failure?.exitCode ?? null),
     signal: failure?.signal ?? null,
     timedOut: failure?.timedOut ?? false,
+    stalled: failure?.stalled ?? false,
     ...(failure ? { stage: failure.stage } : {}),
     bytesIn: bytes?.in ?? 0,
     bytesOut: bytes?.out ?? 0,

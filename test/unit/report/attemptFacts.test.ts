@@ -9,20 +9,25 @@ describe('attempt facts', () => {
     ['done', { kind: 'done', bytes: { in: 5, out: 7 } }, { exitCode: 0, signal: null, timedOut: false, bytesIn: 5, bytesOut: 7 }],
     [
       'failed by a signal at render',
-      { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: 'SIGKILL', timedOut: false, notFound: false }, bytes: { in: 1, out: 0 } },
+      { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: 'SIGKILL', timedOut: false, stalled: false, notFound: false }, bytes: { in: 1, out: 0 } },
       { exitCode: null, signal: 'SIGKILL', timedOut: false, stage: 'render', bytesIn: 1, bytesOut: 0 },
     ],
     [
       'timed out',
-      { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: null, timedOut: true, notFound: false } },
+      { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: null, timedOut: true, stalled: false, notFound: false } },
       { exitCode: null, timedOut: true, stage: 'render', bytesIn: 0, bytesOut: 0 },
     ],
     [
       'a missing output',
-      { kind: 'failed', message: 'x', failure: { stage: 'output', exitCode: 0, signal: null, timedOut: false, notFound: false } },
+      { kind: 'failed', message: 'x', failure: { stage: 'output', exitCode: 0, signal: null, timedOut: false, stalled: false, notFound: false } },
       { exitCode: 0, stage: 'output' },
     ],
-    ['lost', { kind: 'lost', message: 'gone' }, { exitCode: null, signal: null, timedOut: false }],
+    [
+      'stalled',
+      { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: null, timedOut: false, stalled: true, notFound: false } },
+      { exitCode: null, timedOut: false, stalled: true, stage: 'render' },
+    ],
+    ['lost', { kind: 'lost', message: 'gone' }, { exitCode: null, signal: null, timedOut: false, stalled: false }],
     ['released', { kind: 'released', outcome: Promise.resolve({ kind: 'done' }) }, { exitCode: 0, bytesIn: 0, bytesOut: 0 }],
   ])('%s', (_name, outcome, expected) => {
     const facts = attemptFacts(outcome, 1.23456);
@@ -43,7 +48,7 @@ describe('attempt facts', () => {
         return Promise.resolve(
           task.frame === 1
             ? { kind: 'done', bytes: { in: 10, out: 20 } }
-            : { kind: 'failed', message: 'exit 3', failure: { stage: 'render', exitCode: 3, signal: null, timedOut: false, notFound: false }, bytes: { in: 10, out: 0 } },
+            : { kind: 'failed', message: 'exit 3', failure: { stage: 'render', exitCode: 3, signal: null, timedOut: false, stalled: false, notFound: false }, bytes: { in: 10, out: 0 } },
         );
       },
     };

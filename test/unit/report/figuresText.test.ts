@@ -3,9 +3,8 @@ import { finalLines } from '../../../src/report/failures.js';
 import { figureLines, formatBytes } from '../../../src/report/figuresText.js';
 import { HostFigures } from '../../../src/report/hostFigures.js';
 import { summarise } from '../../../src/report/summary.js';
-import type { HostRecord } from '../../../src/scheduler/scheduler.js';
 
-const record = (name: string, tasksDone: number, state = 'done'): HostRecord => ({ name, state, tasksDone, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() });
+const record = (name: string, tasksDone: number, state = 'done'): { name: string; state: string; tasksDone: number; failures: number } => ({ name, state, tasksDone, failures: 0 });
 
 function figures(): HostFigures {
   const f = new HostFigures();
@@ -14,7 +13,7 @@ function figures(): HostFigures {
   for (const [i, s] of [2, 4, 9].entries()) {
     f.add({
       type: 'attempt-ended', at: 0, task: { index: i, frame: i, tile: null, label: `frame ${i}` }, attempt: 1, host: 'fast', outcome: 'done',
-      ignored: false, seconds: s, exitCode: 0, signal: null, timedOut: false, bytesIn: 1500, bytesOut: 2_500_000,
+      ignored: false, seconds: s, exitCode: 0, signal: null, timedOut: false, stalled: false, bytesIn: 1500, bytesOut: 2_500_000,
     });
   }
   f.add({ type: 'run-end', at: 10_000, done: 3, failed: 0, cancelled: 0, skipped: 0 });

@@ -20,6 +20,7 @@ function ended(host: string, index: number, outcome: Ended['outcome'], seconds: 
     exitCode: outcome === 'done' ? 0 : 1,
     signal: null,
     timedOut: false,
+    stalled: false,
     bytesIn: 0,
     bytesOut: 0,
     ...more,

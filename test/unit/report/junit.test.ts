@@ -10,7 +10,7 @@ const dir = mkdtempSync(join(tmpdir(), 'distray-junit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function task(frame: number, status: TaskSummary['status'], more: Partial<TaskSummary> = {}): TaskSummary {
-  return { frame, tile: null, status, host: 'render1', attempts: 1, copies: 1, exitCode: 0, signal: null, timedOut: false, lost: 0, cancelled: false, seconds: 1.25, ...more };
+  return { frame, tile: null, status, host: 'render1', attempts: 1, copies: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, lost: 0, cancelled: false, seconds: 1.25, ...more };
 }
 
 /** Everything a renderer may print that XML cannot hold, or must escape. */

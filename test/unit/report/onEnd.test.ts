@@ -10,7 +10,7 @@ const dir = mkdtempSync(join(tmpdir(), 'distray-onend-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function task(frame: number, status: TaskSummary['status']): TaskSummary {
-  return { frame, tile: null, status, host: 'h', attempts: 1, copies: 1, exitCode: 0, signal: null, timedOut: false, lost: 0, cancelled: false, seconds: 1 };
+  return { frame, tile: null, status, host: 'h', attempts: 1, copies: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, lost: 0, cancelled: false, seconds: 1 };
 }
 
 const summary = (n = 3): RunSummary => ({
