@@ -19,12 +19,10 @@ import { parseGrid, parseSize, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
 import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
 import type { Progress } from './report/progress.js';
-import { endSummary, summarise, writeReport, type RunSummary } from './report/summary.js';
-import { EventStream } from './report/eventStream.js';
-import { HostFigures } from './report/hostFigures.js';
+import { summarise, writeReport, type RunSummary } from './report/summary.js';
 import { writeJunit } from './report/junit.js';
-import type { RunEvent, RunStartEvent } from './report/runEvents.js';
-import { Scheduler, type SchedulerEvent, type TaskRecord } from './scheduler/scheduler.js';
+import { RunLog } from './report/runLog.js';
+import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
 import type { Client, ConnectContext } from './ssh/connect.js';
@@ -233,36 +231,15 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   }
 
   // The run's events: per-host figures are kept from them, and --events writes them as they happen.
-  const figures = new HostFigures();
   let progressStopped = false;
-  const note = (m: string): void => {
-    if (progressStopped) process.stderr.write(`distray: ${m}\n`);
-    else opts.progress.note(m);
-  };
-  const stream = opts.events !== undefined ? EventStream.open(opts.events, note) : undefined;
-  let runStart: RunStartEvent | undefined;
-  let runEnd: RunEvent | undefined;
-  const publish = (e: RunEvent): void => {
-    figures.add(e);
-    stream?.write(e);
-  };
-  const tilesPerFrame = plan.tasks[0]?.tile?.count ?? 1;
-  const startFacts = {
-    startedAt: startedAt.toISOString(),
-    frames: plan.tasks.length / tilesPerFrame,
-    tiles: plan.tiled ? tilesPerFrame : 0,
-    hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
-  };
-  const onSchedulerEvent = (e: SchedulerEvent): void => {
-    if (e.type === 'run-start') {
-      runStart = Object.freeze({ ...e, ...startFacts });
-      publish(runStart);
-    } else if (e.type === 'run-end') {
-      // Written when the summary is known, with it; counted now.
-      runEnd = e;
-      figures.add(e);
-    } else publish(e);
-  };
+  const log = new RunLog({
+    events: opts.events,
+    plan,
+    hosts,
+    startedAt,
+    // A stream that breaks after the view has closed is still reported.
+    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${m}\n`) : opts.progress.note(m)),
+  });
 
   const made = pathsMade(plan, hosts.map((h) => h.name));
   await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
@@ -290,10 +267,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
             keepTiles: opts.keepTiles ?? false,
             note: (m) => opts.progress.note(m),
             signal: opts.signal,
-            onFrame: (f) => {
-              const { frame, tiles, output, error } = f;
-              publish(Object.freeze({ type: 'frame-stitched', at: performance.now(), frame, tiles, output, status: f.status === 'stitched' ? 'stitched' : 'failed', ...(error ? { error } : {}) }));
-            },
+            onFrame: log.frame,
           })
         : undefined;
     if (!opts.force) {
@@ -312,7 +286,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
     const sched = scheduler;
-    sched.on('event', onSchedulerEvent);
+    sched.on('event', log.scheduler);
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -402,7 +376,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         failed: records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
       });
   // The report's hosts are made from the run's events (closeHosts above sent the last), as a live view or the event stream's reader sees them.
-  const hostFigures = figures.figures();
+  const hostFigures = log.figures.figures();
   const summary = summarise(records, hostFigures.hosts, {
     exitCode: status,
     startedAt,
@@ -412,15 +386,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     figures: hostFigures,
   });
   if (frames) summary.frames = frames;
-  if (stream) {
-    // A run with nothing to render (or that ended before its scheduler started) still has its start and end.
-    const now = performance.now();
-    if (!runStart) stream.write(Object.freeze({ type: 'run-start', at: now, tasks: records.length, pending: toRun, ...startFacts }));
-    const counts = endSummary(summary);
-    const end = runEnd ?? { type: 'run-end', at: now, done: counts.counts.done, failed: counts.counts.failed, cancelled: counts.counts.cancelled, skipped: counts.counts.skipped };
-    stream.write({ ...end, summary: counts });
-    await stream.close();
-  }
+  await log.finish(summary);
   if (opts.report) await writeReport(opts.report, summary);
   if (opts.junit) await writeJunit(opts.junit, summary);
   if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
