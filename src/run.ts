@@ -389,7 +389,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   await log.finish(summary);
   if (opts.report) await writeReport(opts.report, summary);
   if (opts.junit) await writeJunit(opts.junit, summary);
-  if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
+  if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true, summary });
   return summary;
 }
 

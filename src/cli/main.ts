@@ -106,7 +106,8 @@ async function runFailed(err: unknown, end: EndActions, runSignals: { dispose():
   const code = exitCodeFor(err);
   printError(errorMessage(err));
   if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  const summary: RunSummary = {
+  // A run that crashed part-way has its summary (it wrote the report and JUnit file from it already).
+  const summary: RunSummary = (err as { summary?: RunSummary } | null)?.summary ?? {
     ok: false,
     exitCode: code,
     startedAt: new Date().toISOString(),
