@@ -32,6 +32,11 @@ function checkRun(words: string[]): { junit: string; report: string; framesDir: 
 }
 
 describe('the CI recipe (examples/ci)', () => {
+  it('is shown in the README as it is in the files', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const name of ['farm.yaml', 'github-actions.yml', 'gitlab-ci.yml']) expect(readme, name).toContain('```yaml\n' + file(name) + '```');
+  });
+
   it('has a farm that verifies every host key', () => {
     expect(file('farm.yaml')).not.toMatch(/hostKeyPolicy:\s*(off|accept-new)/);
     // As the CI job leaves it: the key and known_hosts written from the secrets.
