@@ -20,6 +20,11 @@ import { FrameStitcher } from './stitch/frames.js';
 import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
 import type { Progress } from './report/progress.js';
 import { summarise, writeReport, type RunSummary } from './report/summary.js';
+import { finalLines } from './report/failures.js';
+import { writeHtmlReport } from './report/html.js';
+import { RunModel } from './ui/model.js';
+import type { LivePage } from './ui/server.js';
+import { isImage } from './ui/thumbs.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
@@ -64,6 +69,10 @@ export interface RunOptions {
   progress: Progress;
   /** Where --dry-run prints. */
   print?: (line: string) => void;
+  /** --html FILE: the self-contained HTML report, written when the run ends, however it ends. */
+  html?: string | undefined;
+  /** --ui: the live page, opened by the caller (so its URL is known before the run starts); fed and controlled from here. */
+  page?: LivePage | undefined;
   /** Aborting cancels the run: renderers are stopped, the report says `cancelled`. */
   signal?: AbortSignal | undefined;
 }
@@ -128,6 +137,12 @@ export function prepare(opts: RunOptions): Prepared {
     if (problem !== undefined) throw new UsageError(`--report "${opts.report}" ${problem}; name the JSON file to write, such as --report run.json`);
     if (isDirectory(opts.report)) throw new UsageError(`--report "${opts.report}" is a directory; name the JSON file to write, such as --report ${join(opts.report, 'run.json')}`);
     refuseUnderFile(opts.report, '--report', opts.report);
+  }
+  if (opts.html !== undefined) {
+    const problem = entryProblem(opts.html);
+    if (problem !== undefined) throw new UsageError(`--html "${opts.html}" ${problem}; name the HTML file to write, such as --html run.html`);
+    if (isDirectory(opts.html)) throw new UsageError(`--html "${opts.html}" is a directory; name the HTML file to write, such as --html ${join(opts.html, 'run.html')}`);
+    refuseUnderFile(opts.html, '--html', opts.html);
   }
   const retries = opts.retries ?? 2;
   if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
@@ -221,6 +236,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   if (opts.signal?.aborted) stopped = true;
   let toRun = 0;
   let stitcher: FrameStitcher | undefined;
+  let model: RunModel | undefined;
   // An exception anywhere below still closes what was opened and writes the report.
   let crash: unknown;
   try {
@@ -242,6 +258,13 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       order: prepared.order,
     });
     const sched = scheduler;
+    // Fed from the first event on: the live page and the HTML report show the same model.
+    if (opts.html !== undefined || opts.page) {
+      model = pageModel(plan, hosts, { startedAt, clockOrigin, records, title: `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}` });
+      const m = model;
+      sched.on('event', (e) => m.apply(e));
+      opts.page?.attach(m, { image: (i) => pictureOf(plan, i), retry: (i) => sched.retry(i) });
+    }
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -336,8 +359,41 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   });
   if (frames) summary.frames = frames;
   if (opts.report) await writeReport(opts.report, summary);
+  if (model) {
+    for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
+    model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
+    opts.page?.flush();
+    if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i));
+  }
   if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
   return summary;
+}
+
+/** The model of the live page and the HTML report, over the plan's tasks as they stand before the run. */
+function pageModel(plan: Plan, hosts: readonly HostConfig[], run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; title: string }): RunModel {
+  return new RunModel({
+    title: run.title,
+    startedAt: run.startedAt,
+    origin: run.clockOrigin,
+    hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
+    tasks: run.records.map((r) => ({
+      index: r.task.index,
+      frame: r.task.frame,
+      tile: r.task.tile?.index ?? null,
+      label: r.task.label,
+      skipped: r.status === 'skipped',
+      image: plan.stitchPath(r.task.frame) !== undefined || plan.localOutputs(r.task).some(isImage),
+    })),
+  });
+}
+
+/** The picture of task `i`: its frame once stitched, else its own first image output. */
+function pictureOf(plan: Plan, i: number): string | undefined {
+  const task = plan.tasks[i];
+  if (!task) return undefined;
+  const stitched = plan.stitchPath(task.frame);
+  if (stitched !== undefined && existsSync(stitched)) return stitched;
+  return plan.localOutputs(task).find(isImage);
 }
 
 /**
