@@ -197,6 +197,36 @@ interface Lane {
   seconds: number;
 }
 
+/**
+ * The host-loss scenario's own bound: pull scheduling of `frames` frames of
+ * 1 s on `slots` equal slots, `lostSlots` of them dying at `at` seconds with
+ * the frames they were rendering started again at once elsewhere (a loss
+ * noticed instantly, no overhead). No scheduler can beat it; the run's
+ * start and logins come on top.
+ */
+function lossBound(frames: number, slots: number, lostSlots: number, at: number): number {
+  const free = Array.from({ length: slots }, (_, i) => ({ at: 0, dies: i < lostSlots }));
+  let fresh = frames;
+  let redo = 0;
+  let end = 0;
+  while (fresh + redo > 0 && free.length > 0) {
+    free.sort((a, b) => a.at - b.at);
+    const slot = free[0]!;
+    // From the loss on, its frames go first; before it there are none.
+    const start = fresh > 0 && (redo === 0 || slot.at < at) ? slot.at : Math.max(slot.at, at);
+    if (redo > 0 && start >= at) redo--;
+    else fresh--;
+    if (slot.dies && start + 1 > at) {
+      redo++;
+      free.shift();
+      continue;
+    }
+    slot.at = start + 1;
+    end = Math.max(end, slot.at);
+  }
+  return end;
+}
+
 /** What this machine itself costs: the same renders by local shell loops, one per slot, no SSH, no copies. */
 async function localFloor(cwd: string, lanes: Lane[]): Promise<number> {
   mkdirSync(join(cwd, 'floor'), { recursive: true });
@@ -221,6 +251,22 @@ async function loginSeconds(farm: Farm, hosts: SshdHost[]): Promise<number> {
     ),
   );
   return (performance.now() - started) / 1000;
+}
+
+/** A start of the command itself, doing nothing (`distray --version`): the part of every run no scheduler can save. */
+async function nodeStartSeconds(cwd: string): Promise<number> {
+  const started = performance.now();
+  await timeCommand(process.execPath, [CLI, '--version'], cwd);
+  return (performance.now() - started) / 1000;
+}
+
+/**
+ * The machine's floor for a run, in the same run of the bench: the command's
+ * start, the hosts' logins (all at once, as a run opens them) and the same
+ * renders in local loops. What distray adds on top is its own cost.
+ */
+function floorRow(scenario: string, parts: { start: number; logins: number; renders: number; loginsLabel: string }): Row {
+  return { scenario, tool: `floor: start + ${parts.loginsLabel} + renders`, seconds: parts.start + parts.logins + parts.renders, ideal: parts.start + parts.logins + parts.renders };
 }
 
 function hasParallel(): boolean {
@@ -307,6 +353,12 @@ async function speculationRows(farm: Farm, hosts: SshdHost[], rows: Row[]): Prom
     rows.push({ scenario: 'host loss: 24 x 1 s, 3x2 slots, one killed at 2.5 s', tool, seconds: s, ideal: 4.0 });
     await victim.restart();
   }
+  // What the machine and the loss itself cost: the scenario's bound (a loss noticed at once, its frames
+  // started again elsewhere, nothing else), plus the command's start and the three logins.
+  const bound = lossBound(24, 6, 2, 2.5);
+  const f = floorRow('host loss: 24 x 1 s, 3x2 slots, one killed at 2.5 s', { start: await nodeStartSeconds(farm.dir), logins: await loginSeconds(farm, three.slice(0, 2)), renders: bound, loginsLabel: '2 logins' });
+  f.tool = `floor: start + logins + ${bound.toFixed(1)} s bound`;
+  rows.push(f);
   await victim.stop();
 }
 
@@ -336,6 +388,9 @@ async function main(): Promise<void> {
         rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'same renders, 12 local loops', seconds: floor, ideal: 2.0 });
         const login = await loginSeconds(farm, hosts);
         rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: '3 logins at once (ssh true)', seconds: login, ideal: 2.0 });
+        const start = await nodeStartSeconds(farm.dir);
+        const f = floorRow('overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', { start, logins: login, renders: floor, loginsLabel: '3 logins' });
+        rows.push(f, { scenario: f.scenario, tool: 'distray vs floor', seconds: s, ideal: f.seconds, note: 'target 1.05' });
         if (hasParallel()) {
           const p = await gnuParallel(farm, 'overhead-parallel', hosts, 4, 240, 0.1);
           rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'GNU parallel -S --return', seconds: p, ideal: 2.0 });
@@ -392,7 +447,11 @@ async function main(): Promise<void> {
         rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: `distray (peak ${rss.toFixed(0)} MB)`, seconds, ideal: 0.5 });
         rows.push({ scenario: 'scale: first frame started after', tool: 'distray', seconds: firstStart, ideal: 3, note: 'target: within 3 s' });
         // What the 64 logins alone cost on this machine's 2 cores, with no work at all.
-        rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: '64 logins at once (ssh true)', seconds: await loginSeconds(farm, many), ideal: 0.5 });
+        const logins = await loginSeconds(farm, many);
+        rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: '64 logins at once (ssh true)', seconds: logins, ideal: 0.5 });
+        const renders = await localFloor(workspace(farm, 'floor-scale'), Array.from({ length: 64 }, () => ({ frames: 10, seconds: 0.05 })));
+        const f = floorRow('scale: 64 hosts x 1, 640 x 0.05 s', { start: await nodeStartSeconds(farm.dir), logins, renders, loginsLabel: '64 logins' });
+        rows.push(f, { scenario: f.scenario, tool: 'distray vs floor', seconds, ideal: f.seconds, note: 'target 1.15' });
         await Promise.all(many.map((h) => h.stop()));
       }
       if (want('stitch')) {
@@ -432,6 +491,8 @@ async function main(): Promise<void> {
         // The machine's own floor: the same renders by 12 local loops, each given the frames pull scheduling gives its slot.
         const floor = await localFloor(workspace(farm, 'floor-uneven'), pull.lanes);
         rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'same renders, 12 local loops', seconds: floor, ideal: pull.makespan });
+        const f = floorRow('uneven: 240 frames, one host 4x slower', { start: await nodeStartSeconds(farm.dir), logins: await loginSeconds(farm, hosts), renders: floor, loginsLabel: '3 logins' });
+        rows.push(f, { scenario: f.scenario, tool: 'distray vs floor', seconds: s, ideal: f.seconds, note: 'target 1.05' });
         rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray vs any schedule', seconds: s, ideal: (240 / 9) * 0.1 });
       }
       if (want('speculate')) await speculationRows(farm, hosts, rows);

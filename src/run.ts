@@ -256,6 +256,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       now: () => performance.now(),
       speculate: opts.speculate ?? true,
       order: prepared.order,
+      // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
+      onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
     const sched = scheduler;
     // Fed from the first event on: the live page and the HTML report show the same model.
@@ -337,10 +339,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     for (const err of await teardown.run()) errors.push(`while closing the run: ${errorMessage(err)}`);
   }
   const cancelled = scheduler?.cancelled ?? stopped;
-  const hostRecords = [...(scheduler?.hosts.values() ?? [])];
   // A host still usable at the end is done with the run, or was stopped with it.
-  for (const h of hostRecords) if (h.state === 'ok') h.state = cancelled && !crash ? 'cancelled' : 'done';
-  const everUsable = hostRecords.some((h) => h.state === 'done' || h.state === 'lost' || h.state === 'blocked' || h.state === 'cancelled' || h.state === 'removed');
+  scheduler?.closeHosts(cancelled && !crash ? 'cancelled' : 'done');
+  const hostRecords = [...(scheduler?.hosts.values() ?? [])];
+  const everUsable = scheduler?.everReady ?? false;
   const frames = stitcher?.records();
   const status = crash
     ? exitCode({ kind: 'error', error: crash })

@@ -171,7 +171,7 @@ export class HostLifecycle {
     for (const h of diff.removed) this.retire(h.name, 'removed', 'removed from the inventory: it takes no new task and leaves once its running ones end');
     for (const { after } of diff.changed) {
       // Counted on before the old entry is taken out, so the run never sees a moment without it.
-      this.scheduler.expectHost(after.name, 'reconnecting');
+      this.scheduler.expectHost(after.name, 'reconnecting', 'its inventory entry changed');
       this.retire(after.name, 'reconnecting', 'its inventory entry changed: its running tasks finish, a new connection takes the next ones');
       this.wanted.set(after.name, after);
       this.track(this.connectFirst(after, true));
@@ -185,7 +185,7 @@ export class HostLifecycle {
   }
 
   /** The host's entry is gone: whatever it was doing to join stops, and a joined host leaves after its running tasks. */
-  private retire(name: string, state: string, message: string): void {
+  private retire(name: string, state: 'removed' | 'reconnecting', message: string): void {
     const entry = this.wanted.get(name);
     if (entry === undefined) return;
     this.wanted.delete(name);
@@ -194,6 +194,7 @@ export class HostLifecycle {
     // Attempts waiting for the old entry's connection to come back give up now (their tasks go back to the queue).
     for (const w of [...(this.rejoinWaiters.get(name) ?? [])]) w(undefined);
     const j = this.joined.get(name);
+    // Not joined (connecting, or lost and being retried): that stops now, and says so itself.
     if (!j || j.config !== entry) return;
     this.joined.delete(name);
     if (this.sessions.get(name) === j.session) this.sessions.delete(name);
@@ -310,7 +311,7 @@ export class HostLifecycle {
       if (this.joined.get(host.name)?.session !== session) return;
       this.joined.delete(host.name);
       this.scheduler.removeHost(host.name, 'lost', e.message);
-      if (!this.stopped.signal.aborted && !this.scheduler.cancelled && this.isWanted(host)) this.track(this.rejoin(host));
+      if (!this.stopped.signal.aborted && !this.scheduler.cancelled && this.isWanted(host)) this.track(this.rejoin(host, `connection lost: ${e.message}`));
     });
     const verify = this.attempt.verify;
     const runner = new HostRunner(session, host.slots, {
@@ -321,7 +322,13 @@ export class HostLifecycle {
     });
     const tracked = new TrackedHost(runner);
     this.joined.set(host.name, { config: host, session, host: tracked });
-    this.scheduler.addHost(tracked);
+    if (!this.scheduler.addHost(tracked)) {
+      // The run no longer takes it (it was stopped meanwhile).
+      this.joined.delete(host.name);
+      this.sessions.delete(host.name);
+      await session.close();
+      throw new ConnectionError('error', 'the run ended while it connected');
+    }
     for (const w of [...(this.rejoinWaiters.get(host.name) ?? [])]) w(runner);
   }
 
@@ -333,18 +340,17 @@ export class HostLifecycle {
       await this.join(host);
     } catch (err) {
       if (err instanceof EntryGone || !this.isWanted(host)) {
-        // Replaced: the new entry's connection goes on (and says how it went); removed: it never joins.
-        this.scheduler.hostUnavailable(host.name, this.wanted.has(host.name) ? 'connecting' : 'removed', 'its inventory entry was edited while it connected');
+        // Replaced: the new entry's connection goes on and says how it went; removed: it never joins.
+        if (!this.wanted.has(host.name)) this.scheduler.hostUnavailable(host.name, 'removed', 'removed from the inventory while it connected');
       } else if (this.stopped.signal.aborted) this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run ended before it was ready');
       else this.scheduler.hostUnavailable(host.name, err instanceof ConnectionError ? err.state : 'error', errorMessage(err));
     }
   }
 
   /** A lost host is retried with backoff until it is back or the run ends. */
-  private async rejoin(host: HostConfig): Promise<void> {
+  private async rejoin(host: HostConfig, why: string): Promise<void> {
     const lostAt = Date.now();
-    let counted = true;
-    this.scheduler.expectHost(host.name, 'reconnecting');
+    this.scheduler.expectHost(host.name, 'reconnecting', why);
     const signal = this.entrySignal(host);
     for (let delay = 1000; !signal.aborted; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
       try {
@@ -353,8 +359,8 @@ export class HostLifecycle {
         break;
       }
       try {
-        if (!counted) this.scheduler.expectHost(host.name, 'reconnecting');
-        counted = true;
+        // Counted on again while it is tried (after REJOIN_WINDOW_MS it is not between tries).
+        this.scheduler.expectHost(host.name, 'reconnecting', why);
         await this.join(host);
         this.ctx.warn(`host ${host.name} is back after ${Math.round((Date.now() - lostAt) / 1000)} s`);
         return;
@@ -367,14 +373,13 @@ export class HostLifecycle {
         if (Date.now() - lostAt > REJOIN_WINDOW_MS) {
           // Keep trying, but let the run finish (or fail its tasks) without this host.
           this.scheduler.hostUnavailable(host.name, 'lost', `still unreachable ${Math.round((Date.now() - lostAt) / 1000)} s after it was lost: ${errorMessage(err)}`);
-          counted = false;
         } else {
-          this.scheduler.hostStillPending(host.name, errorMessage(err));
+          this.scheduler.expectHost(host.name, 'reconnecting', errorMessage(err));
         }
       }
     }
-    if (counted && !this.isWanted(host)) {
-      this.scheduler.hostUnavailable(host.name, this.wanted.has(host.name) ? 'connecting' : 'removed', 'removed from the inventory while it was lost');
-    } else if (counted) this.scheduler.hostUnavailable(host.name, 'lost', 'the run ended before it came back');
+    // Replaced: the new entry's connection says how it goes.
+    if (this.isWanted(host)) this.scheduler.hostUnavailable(host.name, 'lost', 'the run ended before it came back');
+    else if (!this.wanted.has(host.name)) this.scheduler.hostUnavailable(host.name, 'removed', 'removed from the inventory while it was lost');
   }
 }

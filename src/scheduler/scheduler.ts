@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
+import { HostStates, type HostState, type HostStateRecord } from '../hosts/state.js';
 import type { Task } from '../plan/plan.js';
 import type { AttemptRef, SchedulerEvent, TaskRef } from './events.js';
 import { Fifo } from './fifo.js';
 import { Heap } from './heap.js';
 
 export type { SchedulerEvent } from './events.js';
+export type { HostState } from '../hosts/state.js';
 
 /**
  * Why an attempt failed, as fields (execa's result is the model): the
@@ -105,18 +107,10 @@ export interface TaskRecord {
   won: AttemptRef | null;
 }
 
-/**
- * 'connecting', 'ok', 'lost', 'blocked', 'done', or why a host never became
- * usable ('unreachable', 'auth failed', 'host key mismatch', ...).
- */
-export type HostState = string;
-
-export interface HostRecord {
-  name: string;
-  state: HostState;
+/** A host as the run sees it: its state (see hosts/state.ts, moved only by the scheduler) and what it did. */
+export interface HostRecord extends HostStateRecord {
   tasksDone: number;
   failures: number;
-  message?: string | undefined;
   /** Its attempts: sent to the host, waiting in a lane or rendering, until the slot is free again. */
   running: Set<TaskRecord>;
   /** Those of them whose renderer has started and not yet ended. */
@@ -148,10 +142,12 @@ export interface SchedulerOptions {
   speculate?: boolean | undefined;
   /** Indexes of the records in the order their tasks are queued (default: as they are). */
   order?: readonly number[] | undefined;
+  /** Told of a host state change that cannot happen (tests make it throw; a run ignores the change). */
+  onRefusedMove?: ((host: string, from: HostState, to: HostState) => void) | undefined;
 }
 
-function newHostRecord(name: string, state: HostState): HostRecord {
-  return { name, state, tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
+function newHostRecord(name: string): HostRecord {
+  return { name, state: 'connecting', tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
 }
 
 /** See shouldTake: how much longer than needed the queue must be to queue on a host before every pace is known. */
@@ -332,8 +328,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly queue = new Fifo<TaskRecord>();
   private readonly byName = new Map<string, ActiveHost>();
   private readonly usable = new Set<ActiveHost>();
-  private everActive = false;
-  private pendingHosts = 0;
+  /** Every host's state; the count of hosts the run still counts on (connecting or reconnecting). */
+  private readonly states: HostStates;
   /** The attempt moving a task's outputs into place, while it does (see AttemptSlot.claim). */
   private readonly claims = new Map<TaskRecord, Attempt>();
   /** Attempts not yet ended, and tasks with at least one of them (not yet settled: see TaskRun.open). */
@@ -398,6 +394,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ) {
     super();
     this.records = records;
+    this.states = new HostStates(options.onRefusedMove);
     for (const i of options.order ?? records.keys()) {
       const r = records[i];
       if (r?.status === 'pending') this.queue.push(r);
@@ -408,21 +405,40 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS, copies: 0, won: null, lost: 0 };
   }
 
-  /** A host that is still connecting: the run does not give up on tasks while one might come. */
-  expectHost(name: string, state: HostState = 'connecting'): void {
+  /**
+   * Moves a host to `state` (see hosts/state.ts for the moves that can
+   * happen); false, with nothing changed, for one that cannot (a late word
+   * from a connection that is no longer the host's).
+   */
+  private moveHost(name: string, state: HostState, message: string | undefined, loud = true): HostRecord | undefined {
     this.begin();
-    this.pendingHosts++;
-    const rec = this.hosts.get(name) ?? newHostRecord(name, state);
-    rec.state = state;
+    const known = this.hosts.get(name);
+    const rec = known ?? newHostRecord(name);
+    if (!this.states.move(rec, state, message, known === undefined)) return undefined;
     this.hosts.set(name, rec);
     this.hostEvent(rec);
-    if (state !== 'connecting') this.emit('host-state', rec);
+    if (loud) this.emit('host-state', rec);
+    return rec;
   }
 
-  /** A host being reconnected failed one more try: say why, keep counting on it. */
-  hostStillPending(name: string, message: string): void {
-    const rec = this.hosts.get(name);
-    if (rec) rec.message = message;
+  /**
+   * A host that is connecting ('connecting') or connecting again
+   * ('reconnecting'): the run does not give up on tasks while one might
+   * come. Saying it again (each try) only updates `message`.
+   */
+  expectHost(name: string, state: 'connecting' | 'reconnecting' = 'connecting', message?: string): void {
+    const was = this.hosts.get(name)?.state;
+    this.moveHost(name, state, message, state !== 'connecting' && was !== state);
+  }
+
+  /** Hosts connecting or reconnecting: the run counts on them. */
+  get pendingHosts(): number {
+    return this.states.pending;
+  }
+
+  /** True once any host has been ready. */
+  get everReady(): boolean {
+    return this.states.everReady;
   }
 
   /** True once every task has ended. */
@@ -430,28 +446,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return this.isFinished;
   }
 
-  /** A host that never became usable. */
+  /** A host that did not become usable (again): why, as the state and in words. */
   hostUnavailable(name: string, state: HostState, message: string): void {
-    this.begin();
-    this.pendingHosts--;
-    const rec = this.hosts.get(name) ?? newHostRecord(name, state);
-    rec.state = state;
-    rec.message = message;
-    this.hosts.set(name, rec);
-    this.hostEvent(rec);
-    this.emit('host-state', rec);
+    if (!this.moveHost(name, state, message)) return;
     // A task kept for a host that will not come may now go back where it failed.
     this.wakeIdle();
     this.schedule();
   }
 
-  /** A host that is ready: its slots start taking tasks. */
-  addHost(host: SchedulerHost): void {
+  /**
+   * A host that is ready: its slots start taking tasks. False if it cannot
+   * be (the run was cancelled, or its state says it is ended): the caller
+   * closes its connection.
+   */
+  addHost(host: SchedulerHost): boolean {
+    const known = this.hosts.get(host.name);
+    const record = known ?? newHostRecord(host.name);
+    if (!this.states.move(record, 'ok', undefined, known === undefined)) return false;
     this.begin();
-    this.pendingHosts--;
-    const record = this.hosts.get(host.name) ?? newHostRecord(host.name, 'ok');
-    record.state = 'ok';
-    record.message = undefined;
     this.hosts.set(host.name, record);
     const a: ActiveHost = {
       host,
@@ -476,18 +488,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.byName.set(host.name, a);
     this.usable.add(a);
     this.untimed++;
-    this.everActive = true;
     this.hostEvent(record);
     this.emit('host-state', record);
     for (const lane of a.lanes) this.list(lane);
     this.wakeIdle();
     this.schedule();
+    return true;
   }
 
-  /** The host is gone (connection lost): its running attempts report `lost` themselves. */
-  removeHost(name: string, state: HostState, message: string): void {
+  /**
+   * The host leaves the run: 'lost' (its connection; its running attempts
+   * report `lost` themselves), 'removed' (its inventory entry) or
+   * 'reconnecting' (its entry changed: the attempts it runs go on).
+   */
+  removeHost(name: string, state: 'lost' | 'removed' | 'reconnecting', message: string): void {
     const a = this.byName.get(name);
     if (a && !a.removed) this.takeOut(a, state, message);
+  }
+
+  /** The run is over: the hosts still ready are closed, `done`, or `cancelled` with a stopped run. */
+  closeHosts(state: 'done' | 'cancelled'): void {
+    for (const rec of this.hosts.values()) if (rec.state === 'ok') this.moveHost(rec.name, state, undefined, false);
   }
 
   /** Stops the run: queued tasks are cancelled, running attempts are aborted. */
@@ -570,10 +591,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.armStall(a, undefined);
     if (a === this.fastestHost) this.fastestKnown = false;
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
-    a.record.state = state;
-    a.record.message = message;
-    this.hostEvent(a.record);
-    this.emit('host-state', a.record);
+    this.moveHost(a.host.name, state, message);
     if (state === 'lost' && this.speculating) {
       // Its renders may live on and be picked up if it comes back within the grace period; meanwhile
       // a copy runs elsewhere, and whichever is complete first wins.
@@ -1065,7 +1083,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private checkFinished(): void {
     if (this.isFinished) return;
     if (this.queue.length > 0 && this.usable.size === 0 && this.pendingHosts <= 0 && this.running === 0) {
-      const why = this.everActive ? 'no host is left to run it (every host was lost or taken out)' : 'no host was usable';
+      const why = this.states.everReady ? 'no host is left to run it (every host was lost or taken out)' : 'no host was usable';
       for (const r of this.queue.drain()) {
         r.error = r.error ? `${r.error}; then ${why}` : why;
         this.final(r, 'failed');

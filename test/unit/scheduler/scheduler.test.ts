@@ -4,6 +4,11 @@ import { Plan, type Task } from '../../../src/plan/plan.js';
 import { hostLine } from '../../../src/report/progress.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
+/** A host state change that cannot happen fails the test (a run would ignore it). */
+const refused = (host: string, from: string, to: string): never => {
+  throw new Error(`host ${host}: ${from} -> ${to} is not a move a host can make`);
+};
+
 function tasks(n: number): Task[] {
   return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
 }
@@ -81,7 +86,7 @@ class LaneHost implements SchedulerHost {
 }
 
 function scheduler(n: number, retries = 2): Scheduler {
-  return new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now() });
+  return new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now(), onRefusedMove: refused });
 }
 
 function start(s: Scheduler, hosts: SchedulerHost[]): void {

@@ -3,6 +3,11 @@ import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
+/** A host state change that cannot happen fails the test (a run would ignore it). */
+const refused = (host: string, from: string, to: string): never => {
+  throw new Error(`host ${host}: ${from} -> ${to} is not a move a host can make`);
+};
+
 function tasks(n: number): Task[] {
   return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
 }
@@ -38,7 +43,7 @@ class Host implements SchedulerHost {
 }
 
 function scheduler(n: number, speculate: boolean): { s: Scheduler; events: SchedulerEvent[] } {
-  const s = new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now(), speculate });
+  const s = new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now(), speculate, onRefusedMove: refused });
   const events: SchedulerEvent[] = [];
   s.on('event', (e) => events.push(e));
   return { s, events };
@@ -172,8 +177,9 @@ describe('Scheduler with a host that reconnects', () => {
     start(s, [a, b]);
     await vi.advanceTimersByTimeAsync(50);
     s.removeHost('a', 'lost', 'connection reset');
-    // a is back at once, as a new entry with the same name (its renderer still runs there).
+    // a is back at once, on a new connection (its renderer still runs there).
     const again = new Host('a', 1, () => 100);
+    s.expectHost('a', 'reconnecting');
     s.addHost(again);
     await vi.runAllTimersAsync();
     await s.drained();
@@ -208,7 +214,7 @@ describe('Scheduler with hosts joining and leaving', () => {
     await vi.advanceTimersByTimeAsync(1_050);
     s.addHost(b);
     await vi.advanceTimersByTimeAsync(1_000);
-    s.removeHost('a', 'blocked', 'removed from the inventory');
+    s.removeHost('a', 'removed', 'removed from the inventory');
     const before = a.ran.length;
     await vi.runAllTimersAsync();
     await s.drained();
