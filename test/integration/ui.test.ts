@@ -7,8 +7,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, get } from 'node:http';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, get, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -85,6 +85,18 @@ function fetchRaw(url: string): Promise<{ status: number; body: Buffer; type: st
   });
 }
 
+function postRaw(url: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** Errors the page printed or threw: there must be none. */
 function watchConsole(page: Page): string[] {
   const errors: string[] = [];
@@ -112,7 +124,7 @@ describe('the live page (--ui)', () => {
     r.open(0, 1);
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const args = ['run', inv, '0,9', 'sh', r.script, '%d', '--out', 'out/f-%d.png=anim/f-%d.png', '--retries', '0', '--ui', '--plain', '--no-speculate'];
+    const args = ['run', inv, '0,9', 'sh', r.script, '%d', '--out', 'out/f-%d.png=anim/f-%d.png', '--retries', '0', '--ui', '--plain', '--no-speculate', '--html', 'stopped.html'];
     child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -188,8 +200,42 @@ describe('the live page (--ui)', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'ui-end.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
-    // Done frames are in place.
+    // Done frames are in place, and the HTML report was written for the stopped run too.
     expect(existsSync(join(cwd, 'anim', 'f-0.png')) && existsSync(join(cwd, 'anim', 'f-1.png'))).toBe(true);
+    expect(readFileSync(join(cwd, 'stopped.html'), 'utf8')).toContain('"exitCode":130');
+  });
+
+  it('with --ui-keep stays up after the run until Ctrl+C, and exits with the run\'s status', async () => {
+    const cwd = workspace('keep');
+    const inv = inventory('keep');
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const keep = spawn(process.execPath, [CLI, 'run', inv, '0,1', 'node', 'ray.mjs', '%d', 'f-%d.png', '--res', '64x36', '--in', 'ray.mjs', '--out', 'f-%d.png', '--ui', '--ui-keep', '--plain'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    keep.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => keep.on('close', resolve));
+    try {
+      expect(await eventually(() => stderr.includes('until Ctrl+C'), WAIT), stderr).toBe(true);
+      const url = /live page: (http:\S+)/.exec(stderr)![1]!;
+      const page = await browser.newPage();
+      const errors = watchConsole(page);
+      await page.goto(url);
+      await page.waitForSelector('#summary', { state: 'visible', timeout: WAIT });
+      expect(await page.textContent('#summary')).toContain('2 done');
+      expect(await page.$$eval('#grid [data-state="done"]', (c) => c.length)).toBe(2);
+      expect((await fetchRaw(`${url}thumb/1`)).status).toBe(200);
+      // Once every task has ended nothing can be retried: a rerun of the command does that.
+      const retry = await postRaw(`${url}retry/0`);
+      expect(retry.status).toBe(409);
+      expect(retry.body.toString()).toContain('the run has ended; run the same command again');
+      expect((await postRaw(`${new URL(url).origin}/retry/0`)).status).toBe(403);
+      expect(errors).toEqual([]);
+      await page.close();
+      keep.kill('SIGINT');
+      expect(await exited, stderr).toBe(0);
+    } finally {
+      if (keep.exitCode === null) keep.kill('SIGKILL');
+    }
   });
 
   it('refuses a port in use, a port that is not a number, and --ui-keep without --ui, before anything connects', async () => {
