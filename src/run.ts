@@ -377,6 +377,7 @@ function pageModel(plan: Plan, hosts: readonly HostConfig[], run: { startedAt: D
     title: run.title,
     startedAt: run.startedAt,
     origin: run.clockOrigin,
+    perFrame: plan.stitching,
     hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
     tasks: run.records.map((r) => ({
       index: r.task.index,

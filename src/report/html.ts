@@ -16,7 +16,15 @@ const THUMB_CONCURRENCY = 4;
 export async function writeHtmlReport(path: string, snapshot: Snapshot, image: (i: number) => string | undefined): Promise<void> {
   const thumbs: Record<number, string> = {};
   const cache = new Thumbnails();
-  const wanted = snapshot.tasks.filter((t) => t.image && (t.state === 'done' || t.state === 'skipped'));
+  // With --stitch a frame's tiles share its picture: embedded once, with its first finished tile.
+  const framesSeen = new Set<number>();
+  const wanted = snapshot.tasks.filter((t) => {
+    if (!t.image || (t.state !== 'done' && t.state !== 'skipped')) return false;
+    if (!snapshot.perFrame) return true;
+    if (framesSeen.has(t.frame)) return false;
+    framesSeen.add(t.frame);
+    return true;
+  });
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < wanted.length) {

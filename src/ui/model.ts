@@ -96,6 +96,8 @@ export interface RunEnd {
 export interface Snapshot {
   title: string;
   startedAt: string;
+  /** The tiles of a frame share one picture (their stitched frame): a contact sheet shows it once. */
+  perFrame: boolean;
   tasks: TaskView[];
   hosts: HostRow[];
   bars: AttemptBar[];
@@ -135,6 +137,8 @@ export interface ModelOptions {
   origin: number;
   tasks: readonly ModelTask[];
   hosts: ReadonlyArray<{ name: string; slots: number }>;
+  /** With --stitch: a task's picture is its whole frame. */
+  perFrame?: boolean;
 }
 
 /** Failures kept for the page (the newest); the JSON report lists them all. */
@@ -281,6 +285,7 @@ export class RunModel {
     return {
       title: this.options.title,
       startedAt: this.options.startedAt.toISOString(),
+      perFrame: this.options.perFrame ?? false,
       tasks: this.tasks.map((t) => ({ ...t })),
       hosts: [...this.hosts.values()].map((h) => ({ ...h.row })),
       bars: [...this.bars.values()].map((b) => ({ ...b })),

@@ -196,7 +196,7 @@ describe('the live page (--ui)', () => {
     // No renderer is left on any host (both are this machine).
     expect(await eventually(() => processesStartingWith(`sh ${r.script}`).length === 0, WAIT)).toBe(true);
     await page.waitForSelector('#summary', { state: 'visible', timeout: WAIT });
-    expect(await page.textContent('[role="status"]')).toContain('Ended (exit 130)');
+    expect(await page.textContent('#progress-text')).toContain('Ended (exit 130)');
     await page.screenshot({ path: join(ARTIFACTS, 'ui-end.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
@@ -291,7 +291,7 @@ describe('the HTML report (--html)', () => {
       expect(await page.$$eval('#timeline .bar.o-failed', (b) => b.length)).toBe(2);
       expect(await page.$$eval('#timeline .tl-row', (rows) => rows.map((r) => r.querySelector('.tl-name')!.textContent))).toEqual(['u1 slot 1', 'u2 slot 1']);
       expect(await page.textContent('#hosts')).toMatch(/u1[\s\S]*u2/);
-      expect(await page.textContent('[role="status"]')).toContain('Ended (exit 1)');
+      expect(await page.textContent('#progress-text')).toContain('Ended (exit 1)');
       // Nothing fetched but the file itself; the page fits a narrow window.
       expect(requests.filter((u) => !u.startsWith('data:'))).toEqual([pathToFileURL(file).href]);
       expect(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)).toBe(true);

@@ -39,8 +39,15 @@
     return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
   }
 
+  /** With --stitch the tiles of a frame share its picture, embedded once in the report (with its first finished tile). */
   function thumbUrl(t, size) {
-    if (!live) return (report.thumbs && report.thumbs[t.i]) || null;
+    if (!live) {
+      const thumbs = report.thumbs || {};
+      if (thumbs[t.i]) return thumbs[t.i];
+      if (!run.perFrame) return null;
+      const same = run.tasks.find((o) => o.frame === t.frame && thumbs[o.i]);
+      return same ? thumbs[same.i] : null;
+    }
     return `${size}/${t.i}?v=${t.copies}`;
   }
 
@@ -49,6 +56,7 @@
   function applySnapshot(s) {
     run = {
       title: s.title,
+      perFrame: s.perFrame,
       startedAt: s.startedAt,
       tasks: s.tasks,
       hosts: new Map(s.hosts.map((h) => [h.name, h])),
@@ -95,10 +103,12 @@
   function build() {
     app.replaceChildren();
     document.title = `distray: ${run.title}`;
-    parts.status = el('p', { class: 'counts', role: 'status', 'aria-live': 'polite' });
+    // The counts change several times a second: not a live region (a screen reader would never stop); the end of the run is announced once.
+    parts.status = el('p', { class: 'counts', id: 'progress-text' });
+    parts.announce = el('p', { class: 'visually-hidden', role: 'status' });
     parts.bar = el('progress', { max: 1, value: 0, 'aria-label': 'tasks finished' });
     parts.conn = el('span', { class: 'note' });
-    const header = el('header', {}, el('h1', { text: `distray: ${run.title}` }), el('div', { class: 'status' }, parts.bar, parts.status, parts.conn));
+    const header = el('header', {}, el('h1', { text: `distray: ${run.title}` }), el('div', { class: 'status' }, parts.bar, parts.status, parts.conn), parts.announce);
     if (live) {
       parts.stop = el('button', { id: 'stop', class: 'danger', type: 'button', onclick: confirmStop }, 'Stop the run…');
       header.querySelector('.status').append(parts.stop);
@@ -216,6 +226,8 @@
       parts.stop.disabled = run.end !== null;
     }
     if (run.end) {
+      const said = `The run has ended (exit ${run.end.exitCode}).`;
+      if (parts.announce.textContent !== said) parts.announce.textContent = said;
       parts.summary.hidden = false;
       parts.summary.querySelector('pre').textContent = run.end.lines.join('\n');
     }
@@ -346,11 +358,17 @@
 
   function contactSheet() {
     const list = el('ul', { class: 'sheet', id: 'sheet' });
+    const frames = new Set();
     for (const t of run.tasks) {
       if (t.state !== 'done' && t.state !== 'skipped') continue;
+      if (run.perFrame) {
+        if (frames.has(t.frame)) continue;
+        frames.add(t.frame);
+      }
       const src = thumbUrl(t, 'thumb');
       const body = t.image && src ? el('img', { src, alt: `picture of ${t.label}`, loading: 'lazy' }) : el('div', { class: 'noimg', text: t.image ? 'no picture' : 'not an image' });
-      list.append(el('li', {}, el('figure', {}, body, el('figcaption', { text: `${SYMBOLS[t.state]} ${t.label}${t.host ? ` (${t.host})` : ''}` }))));
+      const caption = run.perFrame ? `frame ${t.frame}` : `${SYMBOLS[t.state]} ${t.label}${t.host ? ` (${t.host})` : ''}`;
+      list.append(el('li', {}, el('figure', {}, body, el('figcaption', { text: caption }))));
     }
     return el('section', { 'aria-labelledby': 'h-sheet' }, el('h2', { id: 'h-sheet', text: 'Contact sheet' }), list.childElementCount ? list : el('p', { class: 'note', text: 'No frame was rendered.' }));
   }
