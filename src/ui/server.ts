@@ -97,7 +97,9 @@ export class LivePage {
   attach(model: RunModel, control: RunControl): void {
     this.model = model;
     this.control = control;
-    for (const res of this.streams) this.sendSnapshot(res);
+    // Pages that connected before the run started get its state now; the changes so far are in it.
+    this.model.takeDelta();
+    for (const res of this.streams) res.write(snapshotEvent(model));
     this.flushTimer = setInterval(() => this.flush(), FLUSH_MS);
     this.flushTimer.unref();
   }
@@ -168,9 +170,10 @@ export class LivePage {
     res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
     // The browser waits this long before reconnecting to a page that went away.
     res.write('retry: 1000\n\n');
+    // The snapshot first, then into the set that gets the deltas after it.
+    if (this.model) this.sendSnapshot(res);
     this.streams.add(res);
     res.on('close', () => this.streams.delete(res));
-    if (this.model) this.sendSnapshot(res);
     if (!this.heartbeat) {
       this.heartbeat = setInterval(() => {
         for (const s of this.streams) s.write(': still here\n\n');
@@ -182,7 +185,7 @@ export class LivePage {
   private sendSnapshot(res: ServerResponse): void {
     // Changes not yet sent go to the other pages first, so none misses them once this snapshot has them.
     this.flush();
-    res.write(`event: snapshot\ndata: ${JSON.stringify(this.model!.snapshot())}\n\n`);
+    res.write(snapshotEvent(this.model!));
   }
 
   private async sendThumb(res: ServerResponse, i: number, size: ThumbSize): Promise<void> {
@@ -196,6 +199,10 @@ export class LivePage {
       send(res, 404, 'text/plain; charset=utf-8', `${path}: no picture yet (${errorMessage(err)})\n`);
     }
   }
+}
+
+function snapshotEvent(model: RunModel): string {
+  return `event: snapshot\ndata: ${JSON.stringify(model.snapshot())}\n\n`;
 }
 
 function digest(text: string): Buffer {
