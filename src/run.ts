@@ -22,9 +22,9 @@ import type { Progress } from './report/progress.js';
 import { summarise, writeReport, type RunSummary } from './report/summary.js';
 import { finalLines } from './report/failures.js';
 import { writeHtmlReport } from './report/html.js';
-import { RunModel } from './ui/model.js';
+import type { RunModel } from './ui/model.js';
 import type { LivePage } from './ui/server.js';
-import { isImage } from './ui/thumbs.js';
+import { modelOfPlan, pictureOf } from './ui/fromPlan.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
@@ -262,7 +262,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     const sched = scheduler;
     // Fed from the first event on: the live page and the HTML report show the same model.
     if (opts.html !== undefined || opts.page) {
-      model = pageModel(plan, hosts, { startedAt, clockOrigin, records, title: `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}` });
+      model = modelOfPlan(plan, hosts, { startedAt, clockOrigin, records, title: `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}` });
       const m = model;
       sched.on('event', (e) => m.apply(e));
       opts.page?.attach(m, { image: (i) => pictureOf(plan, i), retry: (i) => sched.retry(i) });
@@ -369,34 +369,6 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   }
   if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
   return summary;
-}
-
-/** The model of the live page and the HTML report, over the plan's tasks as they stand before the run. */
-function pageModel(plan: Plan, hosts: readonly HostConfig[], run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; title: string }): RunModel {
-  return new RunModel({
-    title: run.title,
-    startedAt: run.startedAt,
-    origin: run.clockOrigin,
-    perFrame: plan.stitching,
-    hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
-    tasks: run.records.map((r) => ({
-      index: r.task.index,
-      frame: r.task.frame,
-      tile: r.task.tile?.index ?? null,
-      label: r.task.label,
-      skipped: r.status === 'skipped',
-      image: plan.stitchPath(r.task.frame) !== undefined || plan.localOutputs(r.task).some(isImage),
-    })),
-  });
-}
-
-/** The picture of task `i`: its frame once stitched, else its own first image output. */
-function pictureOf(plan: Plan, i: number): string | undefined {
-  const task = plan.tasks[i];
-  if (!task) return undefined;
-  const stitched = plan.stitchPath(task.frame);
-  if (stitched !== undefined && existsSync(stitched)) return stitched;
-  return plan.localOutputs(task).find(isImage);
 }
 
 /**
