@@ -45,6 +45,8 @@ export interface RunOptions {
   timeout?: string | undefined;
   /** How long renderers outlive a lost controller connection, waiting to be picked up (default 30s). */
   grace?: string | undefined;
+  /** --stall: an attempt whose output and output files have not changed this long is stopped and retried, e.g. "5m". */
+  stall?: string | undefined;
   tiles?: string | undefined;
   size?: string | undefined;
   stitch?: string | undefined;
@@ -112,11 +114,23 @@ function refuseUnderFile(path: string, option: string, shown: string): void {
   }
 }
 
+/** The shortest --stall: the host looks every eighth of it, and a renderer's start-up alone can be quiet for a second. */
+export const MIN_STALL_MS = 1000;
+
+function parseStall(text: string): number {
+  const ms = parseDuration(text, '--stall');
+  if (ms < MIN_STALL_MS) {
+    throw new UsageError(`--stall "${text}" is too short: at least 1s (it is how long a renderer may go without output or a change to its outputs; minutes suit most renderers)`);
+  }
+  return ms;
+}
+
 interface Prepared {
   hosts: HostConfig[];
   plan: Plan;
   size: Size | undefined;
   timeoutMs: number | undefined;
+  stallMs: number | undefined;
   graceMs: number;
   retries: number;
   /** Indexes of plan.tasks in the order they are queued. */
@@ -150,6 +164,7 @@ export function prepare(opts: RunOptions): Prepared {
     throw new UsageError('--keep-logs must be a whole number of at least 0 (0 keeps every run\'s logs)');
   }
   const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
+  const stallMs = opts.stall !== undefined ? parseStall(opts.stall) : undefined;
   if (opts.tiles && !opts.size) throw new UsageError('--tiles needs --size WxH, the full image size');
   if (opts.size && !opts.tiles) {
     throw new UsageError(
@@ -193,7 +208,7 @@ export function prepare(opts: RunOptions): Prepared {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
   }
   const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
-  return { hosts, plan, timeoutMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order) };
+  return { hosts, plan, timeoutMs, stallMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order) };
 }
 
 function printDryRun(p: Prepared, print: (line: string) => void): void {
@@ -294,6 +309,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       const lifecycle = new HostLifecycle(sched, plan, ctx, {
         plan,
         timeoutMs: prepared.timeoutMs,
+        stallMs: prepared.stallMs,
         graceMs: prepared.graceMs,
         note: (m) => opts.progress.note(m),
         logDir,

@@ -11,6 +11,7 @@ export const RUN_OPTIONS = {
   out: { value: true, repeat: true, help: 'copy SRC on the host back to local DEST after running; SRC[=DEST], repeatable' },
   retries: { value: true, help: 'attempts after the first, per task (default 2)' },
   timeout: { value: true, help: 'limit per attempt: 90s, 30m, 2h (a number alone is seconds)' },
+  stall: { value: true, help: 'stop and retry elsewhere an attempt whose output and output files have not changed for this long: 5m, 90s' },
   grace: { value: true, help: 'how long renderers outlive a lost connection, waiting to be picked up again (default 30s; a number alone is seconds)' },
   tiles: { value: true, help: 'split every frame into C columns by R rows of tiles (CxR)' },
   size: { value: true, help: 'the full image size WxH; required with --tiles' },

@@ -144,6 +144,7 @@ async function runCommand(words: string[]): Promise<number> {
       retries: retries === undefined ? undefined : Number(retries),
       timeout: stringOption(o, 'timeout'),
       grace: stringOption(o, 'grace'),
+      stall: stringOption(o, 'stall'),
       tiles: stringOption(o, 'tiles'),
       size: stringOption(o, 'size'),
       stitch: stringOption(o, 'stitch'),

@@ -15,6 +15,8 @@ export interface AttemptOptions {
   plan: Plan;
   /** Per attempt, in milliseconds; undefined for no limit. */
   timeoutMs?: number | undefined;
+  /** --stall, in milliseconds: the host shell stops an attempt whose output and output files have not changed for this long. */
+  stallMs?: number | undefined;
   logDir: string;
   /** Called once a task's outputs are all in place locally (stitching hooks in here). */
   onOutputs?: ((task: Task) => Promise<void>) | undefined;
@@ -46,7 +48,7 @@ function slug(text: string): string {
 
 /** An attempt that failed before its renderer ran. */
 function notRun(stage: AttemptFailure['stage']): AttemptFailure {
-  return { stage, exitCode: null, signal: null, timedOut: false, notFound: false };
+  return { stage, exitCode: null, signal: null, timedOut: false, stalled: false, notFound: false };
 }
 
 /** SIGTERM for 15, as Node names signals; the number itself for one it does not know. */
@@ -137,7 +139,7 @@ export class HostRunner implements SchedulerHost {
     const stop = timeout ? AbortSignal.any([signal, timeout]) : signal;
     // The host shell removes stale outputs (one must never pass for this attempt's) and creates their directories.
     const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
-    const exit = await shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart);
+    const exit = await shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart, this.options.stallMs);
     clearTimeout(timer);
     if (exit.refused !== undefined) {
       const path = outputs[exit.refused] ?? 'an output';
@@ -216,13 +218,16 @@ export class HostRunner implements SchedulerHost {
       return { kind: 'cancelled' };
     }
     const timedOut = timeout?.aborted === true;
+    // A renderer that ended by itself just as it was found stalled did not fail.
+    const stalled = exit.stalled === true && code !== 0 && !timedOut;
     // The shell's status of a renderer a signal ended is 128 + the signal's number.
     const signalled = code !== null && code > 128 && code < 160 ? signalName(code - 128) : null;
     const rendered: AttemptFailure = {
       stage: 'render',
-      exitCode: timedOut || signalled ? null : code,
+      exitCode: timedOut || stalled || signalled ? null : code,
       signal: signalled,
       timedOut,
+      stalled,
       notFound: code === 127,
     };
     const failed = async (message: string, failure: AttemptFailure = rendered): Promise<FinalOutcome> => {
@@ -232,6 +237,10 @@ export class HostRunner implements SchedulerHost {
     };
     const program = s.argv[0];
     if (timedOut) return failed(`timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped`);
+    if (stalled) {
+      const span = this.options.stallMs === undefined ? 'a while' : formatDuration(this.options.stallMs);
+      return failed(`${program} stalled on ${host}: no output and no change to its output files for ${span} (--stall), so it was stopped`);
+    }
     if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
     if (rendered.notFound) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
     if (code !== 0) {

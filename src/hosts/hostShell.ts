@@ -40,6 +40,8 @@ export interface TaskExit {
    * could touch something outside the workdir.
    */
   refused?: number | undefined;
+  /** The host shell stopped it: its log and outputs had not changed for the run's --stall. */
+  stalled?: boolean | undefined;
 }
 
 /**
@@ -52,6 +54,8 @@ export class HostShell {
   private stderrText = '';
   private readonly waiting = new Map<string, (r: TaskExit) => void>();
   private readonly starting = new Map<string, () => void>();
+  /** Tasks the shell said it stopped as stalled; their exit lines follow. */
+  private readonly stalled = new Set<string>();
   /**
    * Whatever the login prints before the host shell starts (a banner, escape
    * sequences, text without a newline) is not the protocol: lines count only
@@ -128,11 +132,21 @@ export class HostShell {
    * starts the moment the lane is free). Aborting the signal stops it (its
    * whole process group). `outputs` (workdir-relative) are removed before it
    * starts, their directories created, and their states reported when it
-   * ends. `onStart` is called when its renderer starts.
+   * ends. `onStart` is called when its renderer starts. With `stallMs` the
+   * host shell stops it once neither its output nor its output files have
+   * changed for that long (its exit then says `stalled`).
    */
-  run(lane: number, id: string, argv: readonly string[], signal: AbortSignal, outputs: readonly string[] = [], onStart?: () => void): Promise<TaskExit> {
+  run(
+    lane: number,
+    id: string,
+    argv: readonly string[],
+    signal: AbortSignal,
+    outputs: readonly string[] = [],
+    onStart?: () => void,
+    stallMs?: number,
+  ): Promise<TaskExit> {
     if (onStart) this.starting.set(id, onStart);
-    return this.await(id, runLine(lane, id, argv, outputs), signal);
+    return this.await(id, runLine(lane, id, argv, outputs, stallMs), signal);
   }
 
   /** Waits for task `id` that an earlier shell (`fromToken`) started, and takes over stopping it. */
@@ -221,12 +235,18 @@ export class HostShell {
         this.starting.delete(id);
         continue;
       }
+      if (line.startsWith('stalled ')) {
+        this.stalled.add(line.slice(8));
+        continue;
+      }
       const m = /^exit (\S+) (\d+)(?: ([01])([fedlsp-]*))?$/.exec(line);
       if (!m) continue;
       const resolve = this.waiting.get(m[1]!);
       this.waiting.delete(m[1]!);
+      const stalled = this.stalled.delete(m[1]!);
       resolve?.({
         code: Number(m[2]),
+        ...(stalled ? { stalled } : {}),
         wrote: m[3] === undefined ? undefined : m[3] === '1',
         outputs: m[4] === undefined ? undefined : [...m[4]].map((c) => OUTPUT_STATES[c]!),
       });

@@ -22,7 +22,7 @@ export interface TaskSummary {
   /**
    * How it ended, as fields: the renderer's exit status (0 when done; null
    * when it did not exit by itself), the signal that ended it, whether
-   * --timeout stopped it, how many attempts were lost with their host, and
+   * --timeout stopped it, whether --stall did, how many attempts were lost with their host, and
    * whether the run was stopped before it was done. Of its last failed
    * attempt when it failed; `stage` says where that failed (input, start,
    * render, output).
@@ -30,6 +30,7 @@ export interface TaskSummary {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
+  stalled: boolean;
   lost: number;
   cancelled: boolean;
   stage?: 'input' | 'start' | 'render' | 'output';
@@ -86,6 +87,7 @@ export function summarise(
       exitCode: r.status === 'done' ? 0 : (r.failure?.exitCode ?? null),
       signal: r.status === 'done' ? null : (r.failure?.signal ?? null),
       timedOut: r.status !== 'done' && (r.failure?.timedOut ?? false),
+      stalled: r.status !== 'done' && (r.failure?.stalled ?? false),
       lost: r.lost,
       cancelled: r.status === 'cancelled',
       ...(r.status !== 'done' && r.failure ? { stage: r.failure.stage } : {}),

@@ -21,6 +21,8 @@ export interface AttemptFailure {
   signal: string | null;
   /** Stopped by --timeout. */
   timedOut: boolean;
+  /** Stopped by --stall: neither its output nor its output files changed for that long. */
+  stalled: boolean;
   /** The program was not found on the host (exit 127). */
   notFound: boolean;
 }

@@ -100,12 +100,61 @@ release() {
   [ -n "$leased" ] && exec 9<&-
   leased=
 }
+# With --stall: stops the task's renderer ($pid) once neither its log nor its outputs have changed for
+# a whole DURATION, given as $watch = "TICK,N" (N ticks of TICK seconds). Run in the background by its
+# lane. All on the host's own clock: a change is an mtime newer than a mark this watcher wrote, and
+# time is counted in sleeps (a loaded host only sleeps longer, so a stall is never declared early).
+# Each tick compares with the mark written two ticks before, so a write in the same second as a mark
+# (busybox's find compares whole seconds) is still seen at the next tick. The marks are the lane's,
+# rewritten each tick rather than created per task. On a stall it writes ID.stalled, then stops the
+# renderer; the lane reports the stall before the exit (it prints nothing itself: its channel may be gone).
+watch_stall() {
+  # Neither the lane's input, the run's shared lock nor the task's lease stays with the watcher.
+  exec 3<&- 4<&- 7<&- 9<&-
+  ws_sleep=
+  trap '[ -n "$ws_sleep" ] && kill "$ws_sleep" 2>/dev/null; exit 0' TERM
+  ws_tick=${watch%,*} ws_need=${watch#*,}
+  # The files to watch: the outputs (the first $nout words after ID NOUT WATCH; workdir-relative, and
+  # led by ./ so that find never takes one for an expression), then the log.
+  eval "set -- $task"
+  shift 3
+  ws_n=$# ws_i=0
+  for ws_a do
+    [ "$ws_i" -lt "$nout" ] && set -- "$@" "./$ws_a"
+    ws_i=$((ws_i + 1))
+  done
+  shift "$ws_n"
+  set -- "$@" "$run/$id.log"
+  ws_mark=$run/lane.$lane.mark
+  echo >"$ws_mark.0"
+  ws_k=0 ws_changed=0
+  while :; do
+    sleep "$ws_tick" &
+    ws_sleep=$!
+    wait "$ws_sleep"
+    ws_sleep=
+    ws_k=$((ws_k + 1))
+    echo >"$ws_mark.$((ws_k % 3))"
+    ws_ref=$((ws_k - 2))
+    [ "$ws_ref" -lt 0 ] && ws_ref=0
+    if [ -n "$(find "$@" -newer "$ws_mark.$((ws_ref % 3))" -print 2>/dev/null)" ]; then
+      ws_changed=$ws_k
+    else
+      # Quiet at every tick since the last change: nothing was written since the mark before it.
+      ws_since=$((ws_changed - 1))
+      [ "$ws_since" -lt 0 ] && ws_since=0
+      [ $((ws_k - ws_since)) -ge "$ws_need" ] && break
+    fi
+  done
+  true >"$run/$id.stalled"
+  stop_pid "$pid"
+}
 # Runs the task in $task (eval'd into the positional parameters).
 # shellcheck disable=SC2120
 lane_task() {
   eval "set -- $task"
-  id=$1 nout=$2
-  shift 2
+  id=$1 nout=$2 watch=$3
+  shift 3
   # Nothing new starts once the controller is gone; an adopt may have claimed it.
   [ -e "$run/eof" ] && return
   # Claimed by an adopting shell first: it is not ours to run (nor to write a state for).
@@ -127,13 +176,17 @@ lane_task() {
   echo "$pid" >"$run/$id.task"
   # A stop that came before the pid was written has nobody to signal: do it here.
   [ -e "$run/$id.stop" ] && stop_pid "$pid"
+  watcher=
+  [ "$watch" = - ] || { watch_stall & watcher=$!; }
   printf 'start %s\n' "$id"
   wait "$pid"
   st=$?
   kill -KILL -"$pid" 2>/dev/null
+  [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
   echo "$pid $st" >"$run/$id.task"
+  [ -e "$run/$id.stalled" ] && printf 'stalled %s\n' "$id"
   eval "set -- $task"
-  shift 2
+  shift 3
   states='' i=0
   while [ "$i" -lt "$nout" ]; do out_state "$1"; shift; i=$((i + 1)); done
   if [ -s "$run/$id.log" ]; then wrote=1; else wrote=0; fi
@@ -199,6 +252,7 @@ adopt() {
       fi
       sleep 0.2
     done
+    [ -e "$from/$id.stalled" ] && printf 'stalled %s\n' "$id"
     printf 'exit %s %s\n' "$id" "$st"
   ) &
 }

@@ -49,8 +49,9 @@ export function runDir(token: string): string {
  * task is never both run and given back.
  *
  * Protocol, one line each way:
- * - stdin: `run LANE ID NOUT OUTPUT... ARGV...` (words single-quoted,
- *   newlines as "$nl"; NOUT outputs, workdir-relative), `stop ID`,
+ * - stdin: `run LANE ID NOUT WATCH OUTPUT... ARGV...` (words single-quoted,
+ *   newlines as "$nl"; NOUT outputs, workdir-relative; WATCH `-`, or
+ *   `TICK,N` for --stall: see stallWatch), `stop ID`,
  *   `adopt ID TOKEN` (a task an earlier shell TOKEN started), or
  *   `forget ID TOKEN` (its files are no longer needed; a shell's own are
  *   removed in one go when it exits, which costs less than one rm a task).
@@ -64,6 +65,9 @@ export function runDir(token: string): string {
  *   a path through a link, `-` missing. `adopt` answers without INFO.
  *   `refused ID N` instead of start and exit: output N runs through a link,
  *   so the task was not run (clearing it could remove a file elsewhere).
+ *   `stalled ID` just before `exit ID ...` (also for `adopt`): the host
+ *   shell stopped the renderer because neither its log nor its outputs had
+ *   changed for its WATCH's whole duration (--stall).
  *
  * Outputs are looked after here rather than over SFTP, with shell builtins
  * (no process is started unless there is something to remove or create):
@@ -116,9 +120,28 @@ export function slotQuote(arg: string): string {
     .join('"$nl"');
 }
 
-/** The line that runs a task in a lane: its outputs (cleared before it starts, reported after), then its argv. */
-export function runLine(lane: number, id: string, argv: readonly string[], outputs: readonly string[] = []): string {
-  return `run ${lane} ${id} ${outputs.length} ${[...outputs, ...argv].map(slotQuote).join(' ')}\n`;
+/** A --stall DURATION checked every eighth of it: a stall is seen between DURATION and 1.125 x DURATION after the last change. */
+const STALL_TICKS = 8;
+
+/**
+ * The WATCH word of a run line for --stall `ms`: "TICK,N", N sleeps of
+ * TICK seconds without a change (see watch_stall in hostShell.sh). The host
+ * counts the time itself, so --stall costs the controller no round trip and
+ * never depends on the host's clock agreeing with this one.
+ */
+export function stallWatch(ms: number): string {
+  const tickMs = Math.max(1, Math.round(ms / STALL_TICKS));
+  return `${tickMs / 1000},${Math.ceil(ms / tickMs)}`;
+}
+
+/**
+ * The line that runs a task in a lane: its outputs (cleared before it starts,
+ * reported after), then its argv; with `stallMs`, the host shell stops it
+ * once its log and outputs have not changed for that long.
+ */
+export function runLine(lane: number, id: string, argv: readonly string[], outputs: readonly string[] = [], stallMs?: number): string {
+  const watch = stallMs === undefined ? '-' : stallWatch(stallMs);
+  return `run ${lane} ${id} ${outputs.length} ${watch} ${[...outputs, ...argv].map(slotQuote).join(' ')}\n`;
 }
 
 export function newToken(): string {

@@ -12,6 +12,7 @@ const task = (frame: number, status: TaskSummary['status'], error?: string): Tas
   exitCode: null,
   signal: null,
   timedOut: false,
+  stalled: false,
   lost: 0,
   cancelled: false,
   seconds: 1,

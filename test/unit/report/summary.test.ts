@@ -13,7 +13,7 @@ function summary(tasks: number): RunSummary {
     exitCode: 1,
     startedAt: '2026-01-01T00:00:00.000Z',
     seconds: 1.5,
-    tasks: Array.from({ length: tasks }, (_, i) => ({ frame: i, tile: null, status: i % 7 ? 'done' : 'failed', host: 'h', attempts: 1, copies: 1, exitCode: null, signal: null, timedOut: false, lost: 0, cancelled: false, seconds: 0.25, error: i % 7 ? undefined : 'a "quoted"\nline' })),
+    tasks: Array.from({ length: tasks }, (_, i) => ({ frame: i, tile: null, status: i % 7 ? 'done' : 'failed', host: 'h', attempts: 1, copies: 1, exitCode: null, signal: null, timedOut: false, stalled: false, lost: 0, cancelled: false, seconds: 0.25, error: i % 7 ? undefined : 'a "quoted"\nline' })),
     hosts: [{ name: 'h', state: 'done', tasksDone: tasks, failures: 0 }],
     errors: ['x'],
   };
