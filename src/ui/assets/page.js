@@ -62,6 +62,7 @@
       hosts: new Map(s.hosts.map((h) => [h.name, h])),
       bars: new Map(s.bars.map((b) => [`${b.i}:${b.attempt}`, b])),
       failures: s.failures,
+      failuresSeen: s.failures.length,
       progress: s.progress,
       latest: s.latest,
       retryable: s.retryable,
@@ -80,6 +81,9 @@
     for (const h of d.hosts) run.hosts.set(h.name, h);
     for (const b of d.bars) run.bars.set(`${b.i}:${b.attempt}`, b);
     run.failures.push(...d.failures);
+    run.failuresSeen += d.failures.length;
+    // As the server keeps them: the newest 500.
+    if (run.failures.length > 500) run.failures.splice(0, run.failures.length - 500);
     run.progress = d.progress;
     run.latest = d.latest;
     run.retryable = d.retryable;
@@ -102,6 +106,8 @@
 
   function build() {
     app.replaceChildren();
+    detailShown = null;
+    failuresShown = null;
     document.title = `distray: ${run.title}`;
     // The counts change several times a second: not a live region (a screen reader would never stop); the end of the run is announced once.
     parts.status = el('p', { class: 'counts', id: 'progress-text' });
@@ -237,10 +243,19 @@
     renderTimeline();
   }
 
+  let detailShown = '';
   function renderPicture() {
     const i = selected ?? run.latest;
     const t = i === null ? null : run.tasks[i];
-    parts.detail.replaceChildren();
+    const own = t ? run.failures.filter((f) => f.i === t.i) : [];
+    // Rebuilt only when it changes: a focused Retry button must stay focused while the run goes on.
+    const detailKey = t ? `${t.i}:${t.state}:${own.length}:${run.retryable}` : '';
+    if (detailKey !== detailShown) {
+      detailShown = detailKey;
+      parts.detail.replaceChildren();
+      if (own.length > 0) parts.detail.append(failureBlock(own[own.length - 1]));
+      if (t && t.state === 'failed' && live) parts.detail.append(retryButton(t));
+    }
     if (!t) {
       parts.picture.hidden = true;
       parts.caption.textContent = 'No picture yet.';
@@ -259,9 +274,6 @@
       const where = t.host && t.state === 'running' ? ` on ${t.host}` : '';
       parts.caption.textContent = `${t.label}: ${WORDS[t.state]}${where}${t.image || t.state !== 'done' ? '' : ' (its outputs are not images)'}`;
     }
-    const own = run.failures.filter((f) => f.i === t.i);
-    if (own.length > 0) parts.detail.append(failureBlock(own[own.length - 1]));
-    if (t.state === 'failed' && live) parts.detail.append(retryButton(t));
   }
 
   function renderHosts() {
@@ -283,9 +295,9 @@
     );
   }
 
-  let failuresShown = -1;
+  let failuresShown = '';
   function renderFailures() {
-    const key = run.failures.length * 2 + (run.retryable ? 1 : 0) + run.tasks.filter((t) => t.state === 'failed').length * 1000;
+    const key = `${run.failuresSeen}:${run.retryable}:${run.tasks.filter((t) => t.state === 'failed').length}`;
     if (key === failuresShown) return;
     failuresShown = key;
     if (run.failures.length === 0) {
