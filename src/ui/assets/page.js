@@ -228,8 +228,9 @@
     const state = run.end ? `Ended (exit ${run.end.exitCode}).` : 'Running.';
     parts.status.textContent = `${state} ${bits.join(', ')}`;
     parts.conn.textContent = live && !run.end && connection !== 'open' ? '(reconnecting to distray…)' : '';
-    if (parts.stop) {
-      parts.stop.disabled = run.end !== null;
+    if (parts.stop && run.end) {
+      parts.stop.disabled = true;
+      parts.stop.textContent = run.end.exitCode === 130 ? 'Stopped' : 'The run has ended';
     }
     if (run.end) {
       const said = `The run has ended (exit ${run.end.exitCode}).`;
