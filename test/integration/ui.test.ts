@@ -30,6 +30,7 @@ let hosts: SshdHost[];
 let browser: Browser;
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`the browser tests need Debian's chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   farm = startFarm();
   hosts = [await farm.start('u1'), await farm.start('u2')];
