@@ -114,7 +114,9 @@
     parts.announce = el('p', { class: 'visually-hidden', role: 'status' });
     parts.bar = el('progress', { max: 1, value: 0, 'aria-label': 'tasks finished' });
     parts.conn = el('span', { class: 'note' });
-    const header = el('header', {}, el('h1', { text: `distray: ${run.title}` }), el('div', { class: 'status' }, parts.bar, parts.status, parts.conn), parts.announce);
+    // What distray answered to a button (a retry it refused, a stop it could not hear).
+    parts.message = el('p', { class: 'note', id: 'message', role: 'alert' });
+    const header = el('header', {}, el('h1', { text: `distray: ${run.title}` }), el('div', { class: 'status' }, parts.bar, parts.status, parts.conn), parts.message, parts.announce);
     if (live) {
       parts.stop = el('button', { id: 'stop', class: 'danger', type: 'button', onclick: confirmStop }, 'Stop the run…');
       header.querySelector('.status').append(parts.stop);
@@ -428,13 +430,14 @@
   }
 
   function post(path) {
+    parts.message.textContent = '';
     fetch(path, { method: 'POST' })
       .then((res) => (res.ok ? null : res.text().then((text) => alertText(text))))
       .catch(() => alertText('distray did not answer; is the run still going?'));
   }
 
   function alertText(text) {
-    parts.conn.textContent = text.trim();
+    parts.message.textContent = text.trim();
   }
 
   // ---- start ----
