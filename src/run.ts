@@ -371,8 +371,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     errors,
     clockOrigin,
   });
-  if (frames) summary.frames = frames;
   if (model) await showEnd(model, summary, plan, opts);
+  if (frames) summary.frames = frames;
   if (opts.report) await writeReport(opts.report, summary);
   if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
   return summary;
