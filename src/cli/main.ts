@@ -120,9 +120,9 @@ async function runCommand(words: string[]): Promise<number> {
   for (const w of misspeltOptionWarnings(words)) process.stderr.write(`distray: warning: ${w}\n`);
   const [inventory, frames, exec, ...args] = argv.positionals;
   const o = argv.options;
-  const report = stringOption(o, 'report');
   const html = stringOption(o, 'html');
   let page: LivePage | undefined;
+  const report = stringOption(o, 'report');
   try {
     if (inventory === undefined || frames === undefined || exec === undefined) {
       throw new UsageError(`expected ${RUN_USAGE} (distray run --help for more)`);
@@ -148,6 +148,8 @@ async function runCommand(words: string[]): Promise<number> {
       tiles: stringOption(o, 'tiles'),
       size: stringOption(o, 'size'),
       stitch: stringOption(o, 'stitch'),
+      html,
+      page,
       report,
       logDir: stringOption(o, 'log-dir'),
       keepLogs: keepLogs === undefined ? undefined : Number(keepLogs),
@@ -159,8 +161,6 @@ async function runCommand(words: string[]): Promise<number> {
       order: stringOption(o, 'order'),
       hosts: stringOption(o, 'hosts'),
       exclude: stringOption(o, 'exclude'),
-      html,
-      page,
       progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress(),
       signal: interrupt.signal,
     });
