@@ -127,6 +127,8 @@ export interface SchedulerEvents {
   'task-render': [TaskRecord, HostRecord];
   'task-end': [TaskRecord, HostRecord, FinalOutcome];
   'host-state': [HostRecord];
+  /** A failed task was put back in the queue by retry() (views that counted it failed count it again). */
+  'task-retry': [TaskRecord];
   /** Every change, as a frozen object (see events.ts). */
   event: [SchedulerEvent];
 }
@@ -545,6 +547,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.status = 'pending';
     rec.failedOn = NO_HOSTS;
     if (this.observed) this.event({ type: 'task-retried', at: this.options.now(), task: refOf(rec.task), attempts: rec.attempts });
+    this.emit('task-retry', rec);
     this.requeue(rec);
     this.schedule();
     return undefined;

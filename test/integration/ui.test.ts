@@ -194,6 +194,10 @@ describe('the live page (--ui)', () => {
     await page.keyboard.press('Enter');
     expect(await exited, stderr).toBe(130);
     expect(stderr).toContain('stopping (asked from the live page)');
+    expect(stderr).toContain('distray: frame 1: retried from the live page');
+    // Counted done once retried, no longer failed.
+    expect(stderr).toMatch(/frame 1 done on u\d .*\[\d+\/10 done, /);
+    expect(stderr).not.toMatch(/frame 1 done on .*failed\]/);
     // No renderer is left on any host (both are this machine).
     expect(await eventually(() => processesStartingWith(`sh ${r.script}`).length === 0, WAIT)).toBe(true);
     await page.waitForSelector('#summary', { state: 'visible', timeout: WAIT });

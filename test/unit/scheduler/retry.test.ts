@@ -35,6 +35,8 @@ describe('Scheduler.retry', () => {
     const s = new Scheduler(records(4), { retries: 1, maxConsecutiveFailures: 10, now: () => Date.now() });
     const events: SchedulerEvent[] = [];
     s.on('event', (e) => events.push(e));
+    const retried: number[] = [];
+    s.on('task-retry', (r) => retried.push(r.task.index));
     // Frame 1 fails until it is retried by hand; the others take long enough for the run to be live then.
     let fixed = false;
     s.expectHost('a');
@@ -47,6 +49,7 @@ describe('Scheduler.retry', () => {
     expect(s.retry(0)).toBeUndefined();
     expect(one.status).toBe('pending');
     expect(events.at(-1)).toMatchObject({ type: 'task-retried', task: { index: 0 }, attempts: 2 });
+    expect(retried).toEqual([0]);
     await vi.runAllTimersAsync();
     await s.drained();
     expect(one).toMatchObject({ status: 'done', attempts: 3 });
