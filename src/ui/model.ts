@@ -177,6 +177,9 @@ export class RunModel {
   private readonly dirtyHosts = new Set<string>();
   private readonly dirtyBars = new Set<string>();
   private newFailures: FailureView[] = [];
+  /** What the last delta said of the run's end, so the next one is made when that changes. */
+  private sentEnd = false;
+  private sentFinished = false;
 
   constructor(private readonly options: ModelOptions) {
     this.tasks = options.tasks.map((t) => ({
@@ -324,9 +327,6 @@ export class RunModel {
     this.sentFinished = this.finished;
     return delta;
   }
-
-  private sentEnd = false;
-  private sentFinished = false;
 
   private endDirty(): boolean {
     return (this.end !== null) !== this.sentEnd || this.finished !== this.sentFinished;
