@@ -29,6 +29,11 @@ import type { Client, ConnectContext } from './ssh/connect.js';
 import { isComplete } from './transfer/complete.js';
 import { download } from './transfer/copies.js';
 import { DirectoryListings } from './transfer/listing.js';
+import { finalLines } from './report/failures.js';
+import { writeHtmlReport } from './report/html.js';
+import type { RunModel } from './ui/model.js';
+import type { LivePage } from './ui/server.js';
+import { modelOfPlan, pictureOf } from './ui/fromPlan.js';
 
 export interface RunOptions {
   inventory: string;
@@ -72,6 +77,10 @@ export interface RunOptions {
   progress: Progress;
   /** Where --dry-run prints. */
   print?: (line: string) => void;
+  /** --html FILE: the self-contained HTML report, written when the run ends, however it ends. */
+  html?: string | undefined;
+  /** --ui: the live page, opened by the caller (so its URL is known before the run starts); fed and controlled from here. */
+  page?: LivePage | undefined;
   /** Aborting cancels the run: renderers are stopped, the report says `cancelled`. */
   signal?: AbortSignal | undefined;
 }
@@ -174,6 +183,13 @@ export function prepare(opts: RunOptions): Prepared {
         `and at most ${MAX_STITCH_PIXELS} pixels (such as 16383x16383) are allowed; render tiles without --stitch and assemble them with another tool`,
     );
   }
+  // Like --report: found now, not after the render.
+  if (opts.html !== undefined) {
+    const problem = entryProblem(opts.html);
+    if (problem !== undefined) throw new UsageError(`--html "${opts.html}" ${problem}; name the HTML file to write, such as --html run.html`);
+    if (isDirectory(opts.html)) throw new UsageError(`--html "${opts.html}" is a directory; name the HTML file to write, such as --html ${join(opts.html, 'run.html')}`);
+    refuseUnderFile(opts.html, '--html', opts.html);
+  }
   const order = parseOrder(opts.order);
   const hosts = selectHosts(loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }), opts.hosts, opts.exclude);
   const plan = new Plan({
@@ -258,6 +274,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   if (opts.signal?.aborted) stopped = true;
   let toRun = 0;
   let stitcher: FrameStitcher | undefined;
+  let model: RunModel | undefined;
   // An exception anywhere below still closes what was opened and writes the report.
   let crash: unknown;
   try {
@@ -285,6 +302,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
       onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
+    // Fed from the first event on: the live page and the HTML report show the same model.
+    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records });
     const sched = scheduler;
     sched.on('event', log.scheduler);
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
@@ -385,12 +404,36 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     clockOrigin,
     figures: hostFigures,
   });
+  if (model) await showEnd(model, summary, plan, opts);
   if (frames) summary.frames = frames;
   await log.finish(summary);
   if (opts.report) await writeReport(opts.report, summary);
   if (opts.junit) await writeJunit(opts.junit, summary);
   if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true, summary });
   return summary;
+}
+
+/** The model the live page and the HTML report show, fed by the scheduler's events; the page is given it and the run's controls. */
+function watchRun(
+  sched: Scheduler,
+  plan: Plan,
+  hosts: readonly HostConfig[],
+  opts: RunOptions,
+  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[] },
+): RunModel {
+  const title = `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
+  const model = modelOfPlan(plan, hosts, { ...run, title });
+  sched.on('event', (e) => model.apply(e));
+  opts.page?.attach(model, { image: (i) => pictureOf(plan, i), retry: (i) => sched.retry(i) });
+  return model;
+}
+
+/** The run's end on the page (its summary, the hosts' final states), and the HTML report. */
+async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: RunOptions): Promise<void> {
+  for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
+  model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
+  opts.page?.flush();
+  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i));
 }
 
 /**

@@ -18,6 +18,8 @@ import { removePartialsNow } from '../transfer/copies.js';
 import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
 import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
+import { LivePage } from '../ui/server.js';
+import { writeErrorHtml } from '../report/htmlError.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -49,8 +51,13 @@ function takeEarlySignals(): string[] {
  * SIGINT/SIGTERM: the first stops the run gracefully (renderers stopped,
  * report written, exit 130); a second exits at once.
  */
-function interruptController(): { signal: AbortSignal; dispose(): void } {
+function interruptController(): { signal: AbortSignal; dispose(): void; stop(from: string): void } {
   const controller = new AbortController();
+  const stop = (from: string): void => {
+    if (controller.signal.aborted) return;
+    process.stderr.write(`\ndistray: stopping${from}: renderers are being stopped (press Ctrl+C again to exit at once)\n`);
+    controller.abort();
+  };
   const onSignal = (): void => {
     if (controller.signal.aborted) {
       process.stderr.write('\ndistray: interrupted again, exiting now\n');
@@ -58,8 +65,7 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
       removePartialsNow();
       process.exit(EXIT.interrupted);
     }
-    process.stderr.write('\ndistray: stopping: renderers are being stopped (press Ctrl+C again to exit at once)\n');
-    controller.abort();
+    stop('');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -67,6 +73,7 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
   for (let n = takeEarlySignals().length; n > 0; n--) onSignal();
   return {
     signal: controller.signal,
+    stop,
     dispose: () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -77,6 +84,7 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
 /** Files written when the run ends and the command run then, however it ended. */
 interface EndActions {
   report?: string | undefined;
+  html?: string | undefined;
   junit?: string | undefined;
   onEnd?: string | undefined;
 }
@@ -120,6 +128,7 @@ async function runFailed(err: unknown, end: EndActions, runSignals: { dispose():
   const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
   if (end.report && !written && entryProblem(end.report) === undefined) await writeReport(end.report, summary).catch(() => {});
   if (end.junit && !written && entryProblem(end.junit) === undefined) await writeJunit(end.junit, summary).catch(() => {});
+  if (end.html && !written && entryProblem(end.html) === undefined) await writeErrorHtml(end.html, errorMessage(err), code).catch(() => {});
   await onEnd(end.onEnd, summary, runSignals);
   return code;
 }
@@ -143,8 +152,10 @@ async function runCommand(words: string[]): Promise<number> {
   for (const w of misspeltOptionWarnings(words)) process.stderr.write(`distray: warning: ${w}\n`);
   const [inventory, frames, exec, ...args] = argv.positionals;
   const o = argv.options;
+  const html = stringOption(o, 'html');
+  let page: LivePage | undefined;
   const report = stringOption(o, 'report');
-  const end: EndActions = { report, junit: stringOption(o, 'junit'), onEnd: stringOption(o, 'on-end') };
+  const end: EndActions = { report, html, junit: stringOption(o, 'junit'), onEnd: stringOption(o, 'on-end') };
   const events = stringOption(o, 'events');
   try {
     if (inventory === undefined || frames === undefined || exec === undefined) {
@@ -154,6 +165,7 @@ async function runCommand(words: string[]): Promise<number> {
     if (retries !== undefined && !/^\d+$/.test(retries)) throw new UsageError(`--retries "${retries}": expected a whole number`);
     const keepLogs = stringOption(o, 'keep-logs');
     if (keepLogs !== undefined && !/^\d+$/.test(keepLogs)) throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
+    page = await openPage(o, (from) => interrupt.stop(from));
     const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
     const write = (l: string): void => void process.stderr.write(l + '\n');
     const summary = await run({
@@ -170,6 +182,8 @@ async function runCommand(words: string[]): Promise<number> {
       tiles: stringOption(o, 'tiles'),
       size: stringOption(o, 'size'),
       stitch: stringOption(o, 'stitch'),
+      html,
+      page,
       report,
       junit: end.junit,
       events,
@@ -193,12 +207,50 @@ async function runCommand(words: string[]): Promise<number> {
       for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${entry}\n`);
       await onEnd(end.onEnd, summary, interrupt);
     }
+    if (page && o['ui-keep'] === true) {
+      interrupt.dispose();
+      process.stderr.write(`distray: the page stays up at ${page.url} until Ctrl+C\n`);
+      await nextSignal();
+    }
     return summary.exitCode;
   } catch (err) {
     return runFailed(err, end, interrupt);
   } finally {
     interrupt.dispose();
+    await page?.close();
   }
+}
+
+/** --ui, --ui-host, --ui-keep: the live page, listening before the run starts, its URL printed; or none. */
+async function openPage(o: RunArgv['options'], stop: (from: string) => void): Promise<LivePage | undefined> {
+  const ui = o.ui;
+  if (ui === undefined) {
+    for (const name of ['ui-host', 'ui-keep'] as const) if (o[name] !== undefined) throw new UsageError(`--${name} only means something with --ui; add --ui (or --ui=PORT)`);
+    return undefined;
+  }
+  let port = 0;
+  if (typeof ui === 'string') {
+    if (!/^\d+$/.test(ui) || Number(ui) < 1 || Number(ui) > 65535) throw new UsageError(`--ui=${ui}: expected a port number from 1 to 65535 (or --ui alone for any free port)`);
+    port = Number(ui);
+  }
+  const host = stringOption(o, 'ui-host') ?? '127.0.0.1';
+  const page = await LivePage.open({ port, host, stop: () => stop(' (asked from the live page)') });
+  for (const w of page.warnings) process.stderr.write(`distray: warning: ${w}\n`);
+  process.stderr.write(`distray: live page: ${page.url}\n`);
+  return page;
+}
+
+/** Resolves at the next SIGINT or SIGTERM (distray's own handlers are gone by then). */
+function nextSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
 }
 
 /**

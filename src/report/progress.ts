@@ -71,6 +71,10 @@ export class PlainProgress implements Progress {
       return f ? ` (${f.done}/${f.tiles} tiles of frame ${r.task.frame})` : '';
     };
     const repeated = new RepeatedOutput();
+    scheduler.on('task-retry', (r) => {
+      this.counter.failed--;
+      this.write(`distray: ${r.task.label}: retried from the live page`);
+    });
     scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
       if (o.kind === 'done') {
         this.counter.done++;
@@ -204,6 +208,10 @@ export class TerminalProgress implements Progress {
     scheduler.on('host-state', (h) => refresh(h));
     scheduler.on('task-start', (_r, h) => refresh(h));
     scheduler.on('task-render', (_r, h) => refresh(h));
+    scheduler.on('task-retry', () => {
+      counter.failed--;
+      refresh();
+    });
     // Failures are not kept as notes: the summary at the end lists each of them once.
     scheduler.on('task-end', (r, h, o) => {
       if (o.kind === 'done') counter.done++;

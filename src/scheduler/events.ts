@@ -39,6 +39,9 @@
  *                      'failed', 'cancelled'); `winner` is the attempt
  *                      whose outputs were kept, `copies` how many attempts
  *                      were started for it in all.
+ * task-retried         a failed task was put back in the queue by
+ *                      Scheduler.retry (the live page's retry button);
+ *                      `attempts` it had used, which no longer count.
  * run-end              every task has ended; counts by final status.
  */
 import type { AttemptFailure, AttemptOutcome } from './scheduler.js';
@@ -100,6 +103,7 @@ export type SchedulerEvent =
       readonly copies: number;
       readonly error?: string | undefined;
     }
+  | { readonly type: 'task-retried'; readonly at: number; readonly task: TaskRef; readonly attempts: number }
   | { readonly type: 'run-end'; readonly at: number; readonly done: number; readonly failed: number; readonly cancelled: number; readonly skipped: number };
 
 export type SchedulerEventType = SchedulerEvent['type'];

@@ -133,6 +133,8 @@ export interface SchedulerEvents {
   'task-render': [TaskRecord, HostRecord];
   'task-end': [TaskRecord, HostRecord, FinalOutcome];
   'host-state': [HostRecord];
+  /** A failed task was put back in the queue by retry() (views that counted it failed count it again). */
+  'task-retry': [TaskRecord];
   /** Every change, as a frozen object (see events.ts). */
   event: [SchedulerEvent];
 }
@@ -393,6 +395,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private expecting = false;
   /** Tasks of a lost host, to be copied to the next free slots while the host may still come back. */
   private readonly urgent: TaskRecord[] = [];
+  /** Failed tasks put back by retry(): the attempts they had used by then, which no longer count against --retries. */
+  private readonly retried = new Map<TaskRecord, number>();
 
   constructor(
     records: TaskRecord[],
@@ -530,6 +534,29 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   get cancelled(): boolean {
     return this.abort.signal.aborted;
+  }
+
+  /**
+   * Puts a task that failed after its retries back at the front of the
+   * queue, with its attempts counted afresh (--retries more after this one)
+   * and free to go to any host again, while the run is live. Returns why it
+   * cannot, or undefined: once every task has ended the run is over and a
+   * rerun of the same command renders what failed.
+   */
+  retry(index: number): string | undefined {
+    const rec = this.records[index];
+    if (!rec) return `there is no task ${index}`;
+    if (this.isFinished) return 'the run has ended; run the same command again to render the failed tasks (complete ones are skipped)';
+    if (this.abort.signal.aborted) return 'the run is being stopped';
+    if (rec.status !== 'failed') return `${rec.task.label} is ${rec.status === 'pending' ? 'waiting to run' : rec.status}, not failed`;
+    this.retried.set(rec, rec.attempts);
+    rec.status = 'pending';
+    rec.failedOn = NO_HOSTS;
+    if (this.observed) this.event({ type: 'task-retried', at: this.options.now(), task: refOf(rec.task), attempts: rec.attempts });
+    this.emit('task-retry', rec);
+    this.requeue(rec);
+    this.schedule();
+    return undefined;
   }
 
   /** Resolves when every attempt has returned (after finished, renderers and losing copies included). */
@@ -1322,7 +1349,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           // Another copy still runs: the task goes on there.
         } else if (this.abort.signal.aborted) {
           this.final(rec, 'cancelled', att.run);
-        } else if (rec.attempts > this.options.retries) {
+        } else if (rec.attempts - (this.retried.get(rec) ?? 0) > this.options.retries) {
           this.final(rec, 'failed', att.run);
         } else {
           rec.status = 'pending';
