@@ -20,6 +20,8 @@ import { FrameStitcher } from './stitch/frames.js';
 import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
 import type { Progress } from './report/progress.js';
 import { summarise, writeReport, type RunSummary } from './report/summary.js';
+import { writeJunit } from './report/junit.js';
+import { RunLog } from './report/runLog.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
@@ -51,6 +53,10 @@ export interface RunOptions {
   size?: string | undefined;
   stitch?: string | undefined;
   report?: string | undefined;
+  /** --events: every event as a JSON line, to this file, or `-` for stdout. */
+  events?: string | undefined;
+  /** --junit: JUnit XML written when the run ends. */
+  junit?: string | undefined;
   dryRun?: boolean;
   force?: boolean;
   /** With --stitch: keep the tile images after a frame is stitched. */
@@ -114,6 +120,14 @@ function refuseUnderFile(path: string, option: string, shown: string): void {
   }
 }
 
+/** A file distray writes (--report, --junit, --events): a name it can write, checked before anything connects. */
+function checkOutputFile(path: string, option: string, what: string, example: string): void {
+  const problem = entryProblem(path);
+  if (problem !== undefined) throw new UsageError(`${option} "${path}" ${problem}; name ${what} to write, such as ${option} ${example}`);
+  if (isDirectory(path)) throw new UsageError(`${option} "${path}" is a directory; name ${what} to write, such as ${option} ${join(path, example)}`);
+  refuseUnderFile(path, option, path);
+}
+
 /** The shortest --stall: the host looks every eighth of it, and a renderer's start-up alone can be quiet for a second. */
 export const MIN_STALL_MS = 1000;
 
@@ -146,12 +160,9 @@ export function prepare(opts: RunOptions): Prepared {
   }
   if (opts.logDir !== undefined) refuseUnderFile(join(opts.logDir, 'log'), '--log-dir', opts.logDir);
   // Found now, not when the report is written after the whole render.
-  if (opts.report !== undefined) {
-    const problem = entryProblem(opts.report);
-    if (problem !== undefined) throw new UsageError(`--report "${opts.report}" ${problem}; name the JSON file to write, such as --report run.json`);
-    if (isDirectory(opts.report)) throw new UsageError(`--report "${opts.report}" is a directory; name the JSON file to write, such as --report ${join(opts.report, 'run.json')}`);
-    refuseUnderFile(opts.report, '--report', opts.report);
-  }
+  if (opts.report !== undefined) checkOutputFile(opts.report, '--report', 'the JSON file', 'run.json');
+  if (opts.junit !== undefined) checkOutputFile(opts.junit, '--junit', 'the XML file', 'junit.xml');
+  if (opts.events !== undefined && opts.events !== '-') checkOutputFile(opts.events, '--events', 'the file (or - for stdout)', 'events.ndjson');
   const retries = opts.retries ?? 2;
   if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
   if (opts.keepLogs !== undefined && (!Number.isInteger(opts.keepLogs) || opts.keepLogs < 0)) {
@@ -235,6 +246,17 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
+  // The run's events: per-host figures are kept from them, and --events writes them as they happen.
+  let progressStopped = false;
+  const log = new RunLog({
+    events: opts.events,
+    plan,
+    hosts,
+    startedAt,
+    // A stream that breaks after the view has closed is still reported.
+    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${m}\n`) : opts.progress.note(m)),
+  });
+
   const made = pathsMade(plan, hosts.map((h) => h.name));
   await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
   const records = plan.tasks.map((t) => Scheduler.record(t));
@@ -258,7 +280,12 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   try {
     stitcher =
       plan.stitching && prepared.size
-        ? new FrameStitcher(plan, records, prepared.size, { keepTiles: opts.keepTiles ?? false, note: (m) => opts.progress.note(m), signal: opts.signal })
+        ? new FrameStitcher(plan, records, prepared.size, {
+            keepTiles: opts.keepTiles ?? false,
+            note: (m) => opts.progress.note(m),
+            signal: opts.signal,
+            onFrame: log.frame,
+          })
         : undefined;
     if (!opts.force) {
       await stitcher?.skipComplete();
@@ -278,6 +305,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     // Fed from the first event on: the live page and the HTML report show the same model.
     if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records });
     const sched = scheduler;
+    sched.on('event', log.scheduler);
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -295,7 +323,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     }
     if (toRun > 0) {
       opts.progress.attach(sched, { total: records.length, skipped });
-      teardown.add(() => opts.progress.stop());
+      teardown.add(async () => {
+        await opts.progress.stop();
+        progressStopped = true;
+      });
       const jumps = new Map<string, Promise<Client>>();
       teardown.add(() => {
         for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
@@ -353,7 +384,6 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   const cancelled = scheduler?.cancelled ?? stopped;
   // A host still usable at the end is done with the run, or was stopped with it.
   scheduler?.closeHosts(cancelled && !crash ? 'cancelled' : 'done');
-  const hostRecords = [...(scheduler?.hosts.values() ?? [])];
   const everUsable = scheduler?.everReady ?? false;
   const frames = stitcher?.records();
   const status = crash
@@ -364,17 +394,22 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         noHostUsable: toRun > 0 && !everUsable,
         failed: records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
       });
-  const summary = summarise(records, hostRecords, {
+  // The report's hosts are made from the run's events (closeHosts above sent the last), as a live view or the event stream's reader sees them.
+  const hostFigures = log.figures.figures();
+  const summary = summarise(records, hostFigures.hosts, {
     exitCode: status,
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     errors,
     clockOrigin,
+    figures: hostFigures,
   });
   if (model) await showEnd(model, summary, plan, opts);
   if (frames) summary.frames = frames;
+  await log.finish(summary);
   if (opts.report) await writeReport(opts.report, summary);
-  if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
+  if (opts.junit) await writeJunit(opts.junit, summary);
+  if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true, summary });
   return summary;
 }
 

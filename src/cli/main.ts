@@ -5,7 +5,9 @@ import { DistrayError, UsageError, errorMessage } from '../errors.js';
 import { PlainProgress, QuietProgress, TerminalProgress } from '../report/progress.js';
 import { chooseView } from '../report/view.js';
 import { finalLines } from '../report/failures.js';
-import { writeReport } from '../report/summary.js';
+import { writeReport, type RunSummary } from '../report/summary.js';
+import { writeJunit } from '../report/junit.js';
+import { runOnEnd } from '../report/onEnd.js';
 import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
@@ -79,25 +81,55 @@ function interruptController(): { signal: AbortSignal; dispose(): void; stop(fro
   };
 }
 
-/** Prints why the run could not go, writes the report if one was asked for, and returns the exit status. */
-async function runFailed(err: unknown, report: string | undefined, html?: string): Promise<number> {
+/** Files written when the run ends and the command run then, however it ended. */
+interface EndActions {
+  report?: string | undefined;
+  html?: string | undefined;
+  junit?: string | undefined;
+  onEnd?: string | undefined;
+}
+
+/**
+ * Runs --on-end's command; its failure is reported and changes nothing else.
+ * The run is over: from here a Ctrl+C (or SIGTERM) stops the command, no longer the run.
+ */
+async function onEnd(command: string | undefined, summary: RunSummary, runSignals: { dispose(): void }): Promise<void> {
+  if (command === undefined) return;
+  runSignals.dispose();
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const problem = await runOnEnd(command, summary, { signal: stop.signal });
+    if (problem !== undefined) printError(problem);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Prints why the run could not go, writes the report (and JUnit file) if asked for, runs --on-end, and returns the exit status. */
+async function runFailed(err: unknown, end: EndActions, runSignals: { dispose(): void }): Promise<number> {
   const code = exitCodeFor(err);
   printError(errorMessage(err));
   if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  // Not where the report itself is what is wrong (a directory, a name ending in "/"), nor where the run wrote it already.
+  // A run that crashed part-way has its summary (it wrote the report and JUnit file from it already).
+  const summary: RunSummary = (err as { summary?: RunSummary } | null)?.summary ?? {
+    ok: false,
+    exitCode: code,
+    startedAt: new Date().toISOString(),
+    seconds: 0,
+    tasks: [],
+    hosts: [],
+    errors: [errorMessage(err)],
+  };
+  // Not where the file itself is what is wrong (a directory, a name ending in "/"), nor where the run wrote it already.
   const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
-  if (report && !written && entryProblem(report) === undefined) {
-    await writeReport(report, {
-      ok: false,
-      exitCode: code,
-      startedAt: new Date().toISOString(),
-      seconds: 0,
-      tasks: [],
-      hosts: [],
-      errors: [errorMessage(err)],
-    }).catch(() => {});
-  }
-  if (html && !written && entryProblem(html) === undefined) await writeErrorHtml(html, errorMessage(err), code).catch(() => {});
+  if (end.report && !written && entryProblem(end.report) === undefined) await writeReport(end.report, summary).catch(() => {});
+  if (end.junit && !written && entryProblem(end.junit) === undefined) await writeJunit(end.junit, summary).catch(() => {});
+  if (end.html && !written && entryProblem(end.html) === undefined) await writeErrorHtml(end.html, errorMessage(err), code).catch(() => {});
+  await onEnd(end.onEnd, summary, runSignals);
   return code;
 }
 
@@ -110,7 +142,7 @@ async function runCommand(words: string[]): Promise<number> {
   } catch (err) {
     interrupt.dispose();
     // A malformed command line (an option twice, a missing value) is a usage error like any other.
-    return runFailed(err, undefined);
+    return runFailed(err, {}, interrupt);
   }
   if (argv.help) {
     interrupt.dispose();
@@ -123,6 +155,8 @@ async function runCommand(words: string[]): Promise<number> {
   const html = stringOption(o, 'html');
   let page: LivePage | undefined;
   const report = stringOption(o, 'report');
+  const end: EndActions = { report, html, junit: stringOption(o, 'junit'), onEnd: stringOption(o, 'on-end') };
+  const events = stringOption(o, 'events');
   try {
     if (inventory === undefined || frames === undefined || exec === undefined) {
       throw new UsageError(`expected ${RUN_USAGE} (distray run --help for more)`);
@@ -151,6 +185,8 @@ async function runCommand(words: string[]): Promise<number> {
       html,
       page,
       report,
+      junit: end.junit,
+      events,
       logDir: stringOption(o, 'log-dir'),
       keepLogs: keepLogs === undefined ? undefined : Number(keepLogs),
       sshConfig: stringOption(o, 'ssh-config'),
@@ -161,11 +197,16 @@ async function runCommand(words: string[]): Promise<number> {
       order: stringOption(o, 'order'),
       hosts: stringOption(o, 'hosts'),
       exclude: stringOption(o, 'exclude'),
-      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress(),
+      // With the events on stdout, the live view draws on stderr alone.
+      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress({ stderrOnly: events === '-' }),
       signal: interrupt.signal,
     });
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
-    if (!o['dry-run']) for (const entry of finalLines(summary)) process.stderr.write(`distray: ${entry}\n`);
+    if (!o['dry-run']) {
+      // --quiet keeps to the counts and the failures.
+      for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${entry}\n`);
+      await onEnd(end.onEnd, summary, interrupt);
+    }
     if (page && o['ui-keep'] === true) {
       interrupt.dispose();
       process.stderr.write(`distray: the page stays up at ${page.url} until Ctrl+C\n`);
@@ -173,7 +214,7 @@ async function runCommand(words: string[]): Promise<number> {
     }
     return summary.exitCode;
   } catch (err) {
-    return runFailed(err, report, html);
+    return runFailed(err, end, interrupt);
   } finally {
     interrupt.dispose();
     await page?.close();

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { HostStates, type HostState, type HostStateRecord } from '../hosts/state.js';
 import type { Task } from '../plan/plan.js';
-import type { AttemptRef, SchedulerEvent, TaskRef } from './events.js';
+import { attemptFacts, type AttemptRef, type SchedulerEvent, type TaskRef } from './events.js';
 import { Fifo } from './fifo.js';
 import { Heap } from './heap.js';
 
@@ -27,13 +27,19 @@ export interface AttemptFailure {
   notFound: boolean;
 }
 
+/** Bytes an attempt sent to its host for its inputs and fetched back for its outputs. */
+export interface AttemptBytes {
+  in: number;
+  out: number;
+}
+
 export type AttemptOutcome =
-  | { kind: 'done' }
+  | { kind: 'done'; bytes?: AttemptBytes | undefined }
   /** The renderer or a copy failed: uses up one attempt. */
-  | { kind: 'failed'; message: string; log?: string | undefined; failure?: AttemptFailure | undefined }
+  | { kind: 'failed'; message: string; log?: string | undefined; failure?: AttemptFailure | undefined; bytes?: AttemptBytes | undefined }
   /** The host went away: the task goes back to the front without using an attempt. */
-  | { kind: 'lost'; message: string }
-  | { kind: 'cancelled' }
+  | { kind: 'lost'; message: string; bytes?: AttemptBytes | undefined }
+  | { kind: 'cancelled'; bytes?: AttemptBytes | undefined }
   /**
    * The renderer has ended and the host's slot is free; collecting the
    * outputs goes on, and `outcome` says how the attempt ends. The host takes
@@ -1213,7 +1219,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       // The slot is free now; the attempt still counts as running until its outputs are in.
       const { rec, host: a } = att;
-      if (this.observed) this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null });
+      if (this.observed) {
+        const at = this.options.now();
+        this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null, ...attemptFacts(outcome, (at - att.start) / 1000) });
+      }
       this.schedule();
       void outcome.outcome.catch(internalError).then((final) => {
         try {
@@ -1279,7 +1288,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending');
     if (this.observed) {
       const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
-      this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored });
+      const at = this.options.now();
+      this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, ...attemptFacts(outcome, (at - att.start) / 1000) });
     }
     if (ignored) {
       if (outcome.kind === 'done') clearStreak(a);
