@@ -121,6 +121,30 @@ export class HostFigures {
     }
   }
 
+  /** One host's figures now (a live view asks for the host an event changed), or undefined before any event of its own. */
+  figure(name: string): HostFigure | undefined {
+    const h = this.hosts.get(name);
+    return h?.state === undefined ? undefined : this.figureOf(h);
+  }
+
+  private figureOf(h: Tally): HostFigure {
+    const sum = h.seconds.reduce((a, b) => a + b, 0);
+    const med = median([...h.seconds].sort((a, b) => a - b));
+    return {
+      name: h.name,
+      state: h.state ?? 'connecting',
+      ...(h.message !== undefined ? { message: h.message } : {}),
+      slots: h.slots ?? h.lanesSeen,
+      tasksDone: h.tasksDone,
+      failures: h.failures,
+      lost: h.lost,
+      meanSeconds: h.seconds.length > 0 ? round(sum / h.seconds.length) : null,
+      medianSeconds: med === null ? null : round(med),
+      bytesIn: h.bytesIn,
+      bytesOut: h.bytesOut,
+    };
+  }
+
   figures(): RunFigures {
     let taskSeconds = 0;
     let slots = 0;
@@ -128,25 +152,10 @@ export class HostFigures {
     for (const h of this.hosts.values()) {
       // Known only from the run's start (its slots), not yet from an event of its own.
       if (h.state === undefined) continue;
-      const sum = h.seconds.reduce((a, b) => a + b, 0);
-      taskSeconds += sum;
-      const hostSlots = h.slots ?? h.lanesSeen;
-      if (h.usable) slots += hostSlots;
-      const sorted = [...h.seconds].sort((a, b) => a - b);
-      const med = median(sorted);
-      hosts.push({
-        name: h.name,
-        state: h.state,
-        ...(h.message !== undefined ? { message: h.message } : {}),
-        slots: hostSlots,
-        tasksDone: h.tasksDone,
-        failures: h.failures,
-        lost: h.lost,
-        meanSeconds: h.seconds.length > 0 ? round(sum / h.seconds.length) : null,
-        medianSeconds: med === null ? null : round(med),
-        bytesIn: h.bytesIn,
-        bytesOut: h.bytesOut,
-      });
+      const f = this.figureOf(h);
+      taskSeconds += h.seconds.reduce((a, b) => a + b, 0);
+      if (h.usable) slots += f.slots;
+      hosts.push(f);
     }
     const end = this.endAt ?? this.lastAt;
     const makespan = this.startAt !== undefined && end !== undefined ? round((end - this.startAt) / 1000) : null;

@@ -1,5 +1,6 @@
 import type { SchedulerEvent } from '../scheduler/events.js';
 import { splitTail } from '../report/failures.js';
+import { HostFigures as FigureModel } from '../report/hostFigures.js';
 
 /**
  * What the live page and the HTML report show, folded from the scheduler's
@@ -144,27 +145,17 @@ export interface ModelOptions {
 /** Failures kept for the page (the newest); the JSON report lists them all. */
 export const MAX_FAILURES = 500;
 
-/**
- * Per-host figures from the host's finished attempts: the one place they
- * are computed for the page and the HTML report.
- */
-export function hostFigures(doneSeconds: readonly number[], failures: number): HostFigures {
-  if (doneSeconds.length === 0) return { tasksDone: 0, failures, meanSeconds: null, medianSeconds: null };
-  const sorted = [...doneSeconds].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  const mean = sorted.reduce((s, x) => s + x, 0) / sorted.length;
-  return { tasksDone: sorted.length, failures, meanSeconds: mean, medianSeconds: median };
-}
-
 interface HostState {
   row: HostRow;
-  done: number[];
 }
+
+const NO_FIGURES: HostFigures = { tasksDone: 0, failures: 0, meanSeconds: null, medianSeconds: null };
 
 export class RunModel {
   private readonly tasks: TaskView[];
   private readonly hosts = new Map<string, HostState>();
+  /** Per-host figures: the same model as the JSON report's and the final summary's. */
+  private readonly figures = new FigureModel();
   private readonly bars = new Map<string, AttemptBar>();
   private readonly failures: FailureView[] = [];
   private readonly counts = { done: 0, failed: 0, cancelled: 0 };
@@ -199,6 +190,7 @@ export class RunModel {
 
   /** Folds one scheduler event in. */
   apply(e: SchedulerEvent): void {
+    this.figures.add(e);
     const at = this.seconds(e.at);
     this.lastAt = Math.max(this.lastAt, at);
     switch (e.type) {
@@ -352,12 +344,8 @@ export class RunModel {
     t.live = Math.max(0, t.live - 1);
     this.dirtyTasks.add(t.i);
     const h = this.host(bar.host);
-    if (e.outcome === 'done' && !e.ignored && bar.start !== null) {
-      h.done.push(at - bar.start);
-      this.refigure(h);
-    }
+    if (e.outcome === 'done' && !e.ignored) this.refigure(h);
     if (e.outcome === 'failed' && !e.ignored) {
-      h.row.failures++;
       this.refigure(h);
       const { head, tail } = splitTail(e.message ?? 'failed');
       const f: FailureView = { i: t.i, label: t.label, host: bar.host, attempt: e.attempt, at, message: head, tail: tail ?? null };
@@ -371,7 +359,8 @@ export class RunModel {
   }
 
   private refigure(h: HostState): void {
-    Object.assign(h.row, hostFigures(h.done, h.row.failures));
+    const f = this.figures.figure(h.row.name);
+    if (f) Object.assign(h.row, { tasksDone: f.tasksDone, failures: f.failures, meanSeconds: f.meanSeconds, medianSeconds: f.medianSeconds });
     this.dirtyHosts.add(h.row.name);
   }
 
@@ -411,7 +400,7 @@ export class RunModel {
   private host(name: string, slots = 1): HostState {
     let h = this.hosts.get(name);
     if (!h) {
-      h = { row: { name, state: 'connecting', reason: null, slots, busy: 0, ...hostFigures([], 0) }, done: [] };
+      h = { row: { name, state: 'connecting', reason: null, slots, busy: 0, ...NO_FIGURES } };
       this.hosts.set(name, h);
       this.dirtyHosts.add(name);
     }

@@ -24,7 +24,7 @@ describe('writeHtmlReport', () => {
     const task = (i: number): Record<string, unknown> => ({ index: i, frame: i, tile: null, label: `frame ${i}` });
     m.apply(ev({ type: 'attempt-queued', at: 0, task: task(0), attempt: 1, host: 'h', lane: 0, behind: false, speculative: false }));
     m.apply(ev({ type: 'attempt-started', at: 0, task: task(0), attempt: 1, host: 'h', lane: 0 }));
-    m.apply(ev({ type: 'attempt-ended', at: 1000, task: task(0), attempt: 1, host: 'h', outcome: 'done', ignored: false }));
+    m.apply(ev({ type: 'attempt-ended', at: 1000, task: task(0), attempt: 1, host: 'h', outcome: 'done', ignored: false, seconds: 1, bytesIn: 0, bytesOut: 0 }));
     m.apply(ev({ type: 'task-done', at: 1000, task: task(0), status: 'done', host: 'h', attempts: 1, winner: { host: 'h', attempt: 1 }, copies: 1 }));
     m.apply(ev({ type: 'attempt-queued', at: 1000, task: task(1), attempt: 1, host: 'h', lane: 0, behind: false, speculative: false }));
     m.apply(ev({ type: 'attempt-started', at: 1000, task: task(1), attempt: 1, host: 'h', lane: 0 }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SchedulerEvent, TaskRef } from '../../../src/scheduler/events.js';
-import { hostFigures, RunModel } from '../../../src/ui/model.js';
+import { RunModel } from '../../../src/ui/model.js';
 
 /** Events as the scheduler sends them, less the fields the model does not read (later issues add some). */
 const ev = (e: Record<string, unknown>): SchedulerEvent => e as unknown as SchedulerEvent;
@@ -16,15 +16,8 @@ function model(): RunModel {
   });
 }
 
-describe('hostFigures', () => {
-  it('counts, means and medians the seconds of done tasks', () => {
-    expect(hostFigures([], 2)).toEqual({ tasksDone: 0, failures: 2, meanSeconds: null, medianSeconds: null });
-    expect(hostFigures([3, 1, 2], 0)).toEqual({ tasksDone: 3, failures: 0, meanSeconds: 2, medianSeconds: 2 });
-    expect(hostFigures([1, 4, 2, 3], 1)).toMatchObject({ medianSeconds: 2.5, meanSeconds: 2.5 });
-  });
-});
-
 describe('RunModel', () => {
+  // attempt-ended's seconds (the attempt's time) feed the host figures, as in a run.
   it('folds a run: states, speculative copies, host rows, failures with their tail, timeline, progress', () => {
     const m = model();
     const events = [
@@ -54,7 +47,7 @@ describe('RunModel', () => {
     m.apply(ev({ type: 'attempt-ended', at: 2500, task: ref(1), attempt: 1, host: 'a', outcome: 'released', ignored: false }));
     m.apply(ev({ type: 'task-done', at: 2500, task: ref(1), status: 'failed', host: 'a', attempts: 1, winner: null, copies: 1, error: 'exit 1' }));
     m.apply(ev({ type: 'attempt-ended', at: 3000, task: ref(0), attempt: 2, host: 'b', outcome: 'released', ignored: false }));
-    m.apply(ev({ type: 'attempt-ended', at: 3500, task: ref(0), attempt: 2, host: 'b', outcome: 'done', ignored: false }));
+    m.apply(ev({ type: 'attempt-ended', at: 3500, task: ref(0), attempt: 2, host: 'b', outcome: 'done', ignored: false, seconds: 1.5, bytesIn: 0, bytesOut: 0 }));
     m.apply(ev({ type: 'task-done', at: 3500, task: ref(0), status: 'done', host: 'b', attempts: 1, winner: { host: 'b', attempt: 2 }, copies: 2 }));
     m.apply(ev({ type: 'attempt-ended', at: 3600, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }));
     s = m.snapshot();
