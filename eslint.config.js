@@ -24,4 +24,14 @@ export default tseslint.config(
     },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
+  // The live page's script runs in the browser as it is (no build step), outside the TypeScript project.
+  {
+    files: ['src/ui/assets/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'script',
+      parserOptions: { projectService: false, program: null },
+      globals: { document: 'readonly', window: 'readonly', EventSource: 'readonly', fetch: 'readonly', setTimeout: 'readonly' },
+    },
+  },
 );

@@ -5,11 +5,13 @@
  * start-up than anything else a run does before its first login (see the
  * README, Development).
  */
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, cpSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // The host shell is a script of its own, read beside the compiled code (dist/ssh) by src/ssh/wrapper.ts.
 copyFileSync('src/ssh/hostShell.sh', 'dist/ssh/hostShell.sh');
+// The live page's files (and the HTML report's, which inlines them), read beside the compiled code (dist/ui/assets) by src/ui/assets.ts.
+cpSync('src/ui/assets', 'dist/ui/assets', { recursive: true });
 
 await build({
   entryPoints: ['dist/cli/main.js'],

@@ -21,6 +21,8 @@ import { FrameStitcher } from './stitch/frames.js';
 import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
 import type { Progress } from './report/progress.js';
 import { summarise, writeReport, type RunSummary } from './report/summary.js';
+import { writeJunit } from './report/junit.js';
+import { RunLog } from './report/runLog.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
@@ -28,6 +30,11 @@ import type { Client, ConnectContext } from './ssh/connect.js';
 import { isComplete } from './transfer/complete.js';
 import { download } from './transfer/copies.js';
 import { DirectoryListings } from './transfer/listing.js';
+import { finalLines } from './report/failures.js';
+import { writeHtmlReport } from './report/html.js';
+import type { RunModel } from './ui/model.js';
+import type { LivePage } from './ui/server.js';
+import { modelOfPlan, pictureOf } from './ui/fromPlan.js';
 
 export interface RunOptions {
   inventory: string;
@@ -47,6 +54,10 @@ export interface RunOptions {
   size?: string | undefined;
   stitch?: string | undefined;
   report?: string | undefined;
+  /** --events: every event as a JSON line, to this file, or `-` for stdout. */
+  events?: string | undefined;
+  /** --junit: JUnit XML written when the run ends. */
+  junit?: string | undefined;
   dryRun?: boolean;
   force?: boolean;
   /** With --stitch: keep the tile images after a frame is stitched. */
@@ -70,6 +81,10 @@ export interface RunOptions {
   progress: Progress;
   /** Where --dry-run prints. */
   print?: (line: string) => void;
+  /** --html FILE: the self-contained HTML report, written when the run ends, however it ends. */
+  html?: string | undefined;
+  /** --ui: the live page, opened by the caller (so its URL is known before the run starts); fed and controlled from here. */
+  page?: LivePage | undefined;
   /** Aborting cancels the run: renderers are stopped, the report says `cancelled`. */
   signal?: AbortSignal | undefined;
 }
@@ -109,6 +124,14 @@ function refuseUnderFile(path: string, option: string, shown: string): void {
   }
 }
 
+/** A file distray writes (--report, --junit, --events): a name it can write, checked before anything connects. */
+function checkOutputFile(path: string, option: string, what: string, example: string): void {
+  const problem = entryProblem(path);
+  if (problem !== undefined) throw new UsageError(`${option} "${path}" ${problem}; name ${what} to write, such as ${option} ${example}`);
+  if (isDirectory(path)) throw new UsageError(`${option} "${path}" is a directory; name ${what} to write, such as ${option} ${join(path, example)}`);
+  refuseUnderFile(path, option, path);
+}
+
 /** The shortest --stall: the host looks every eighth of it, and a renderer's start-up alone can be quiet for a second. */
 export const MIN_STALL_MS = 1000;
 
@@ -143,12 +166,9 @@ export function prepare(opts: RunOptions): Prepared {
   }
   if (opts.logDir !== undefined) refuseUnderFile(join(opts.logDir, 'log'), '--log-dir', opts.logDir);
   // Found now, not when the report is written after the whole render.
-  if (opts.report !== undefined) {
-    const problem = entryProblem(opts.report);
-    if (problem !== undefined) throw new UsageError(`--report "${opts.report}" ${problem}; name the JSON file to write, such as --report run.json`);
-    if (isDirectory(opts.report)) throw new UsageError(`--report "${opts.report}" is a directory; name the JSON file to write, such as --report ${join(opts.report, 'run.json')}`);
-    refuseUnderFile(opts.report, '--report', opts.report);
-  }
+  if (opts.report !== undefined) checkOutputFile(opts.report, '--report', 'the JSON file', 'run.json');
+  if (opts.junit !== undefined) checkOutputFile(opts.junit, '--junit', 'the XML file', 'junit.xml');
+  if (opts.events !== undefined && opts.events !== '-') checkOutputFile(opts.events, '--events', 'the file (or - for stdout)', 'events.ndjson');
   const retries = opts.retries ?? 2;
   if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
   if (opts.keepLogs !== undefined && (!Number.isInteger(opts.keepLogs) || opts.keepLogs < 0)) {
@@ -168,6 +188,13 @@ export function prepare(opts: RunOptions): Prepared {
       `--size ${opts.size} is too large to --stitch: the stitcher holds a whole frame in memory (up to 8 bytes a pixel), ` +
         `and at most ${MAX_STITCH_PIXELS} pixels (such as 16383x16383) are allowed; render tiles without --stitch and assemble them with another tool`,
     );
+  }
+  // Like --report: found now, not after the render.
+  if (opts.html !== undefined) {
+    const problem = entryProblem(opts.html);
+    if (problem !== undefined) throw new UsageError(`--html "${opts.html}" ${problem}; name the HTML file to write, such as --html run.html`);
+    if (isDirectory(opts.html)) throw new UsageError(`--html "${opts.html}" is a directory; name the HTML file to write, such as --html ${join(opts.html, 'run.html')}`);
+    refuseUnderFile(opts.html, '--html', opts.html);
   }
   const order = parseOrder(opts.order);
   const chunk = parseChunk(opts.chunk);
@@ -237,6 +264,17 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
+  // The run's events: per-host figures are kept from them, and --events writes them as they happen.
+  let progressStopped = false;
+  const log = new RunLog({
+    events: opts.events,
+    plan,
+    hosts,
+    startedAt,
+    // A stream that breaks after the view has closed is still reported.
+    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${m}\n`) : opts.progress.note(m)),
+  });
+
   const made = pathsMade(plan, hosts.map((h) => h.name));
   await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
   let records = plan.tasks.map((t) => Scheduler.record(t));
@@ -254,12 +292,18 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   if (opts.signal?.aborted) stopped = true;
   let toRun = 0;
   let stitcher: FrameStitcher | undefined;
+  let model: RunModel | undefined;
   // An exception anywhere below still closes what was opened and writes the report.
   let crash: unknown;
   try {
     stitcher =
       plan.stitching && prepared.size
-        ? new FrameStitcher(plan, records, prepared.size, { keepTiles: opts.keepTiles ?? false, note: (m) => opts.progress.note(m), signal: opts.signal })
+        ? new FrameStitcher(plan, records, prepared.size, {
+            keepTiles: opts.keepTiles ?? false,
+            note: (m) => opts.progress.note(m),
+            signal: opts.signal,
+            onFrame: log.frame,
+          })
         : undefined;
     if (!opts.force) {
       await stitcher?.skipComplete();
@@ -280,7 +324,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
       onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
+    // Fed from the first event on: the live page and the HTML report show the same model.
+    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records });
     const sched = scheduler;
+    sched.on('event', log.scheduler);
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -300,7 +347,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       // With --chunk the view counts frames: tasks are formed and split as the run goes.
       const frames = (st?: string): number => records.reduce((n, r) => (st === undefined || r.status === st ? n + plan.framesOf(r.task).length : n), 0);
       opts.progress.attach(sched, chunks ? { total: frames(), skipped: frames('skipped'), unit: 'frames' } : { total: records.length, skipped });
-      teardown.add(() => opts.progress.stop());
+      teardown.add(async () => {
+        await opts.progress.stop();
+        progressStopped = true;
+      });
       const jumps = new Map<string, Promise<Client>>();
       teardown.add(() => {
         for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
@@ -358,7 +408,6 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   const cancelled = scheduler?.cancelled ?? stopped;
   // A host still usable at the end is done with the run, or was stopped with it.
   scheduler?.closeHosts(cancelled && !crash ? 'cancelled' : 'done');
-  const hostRecords = [...(scheduler?.hosts.values() ?? [])];
   const everUsable = scheduler?.everReady ?? false;
   const frames = stitcher?.records();
   const status = crash
@@ -369,17 +418,46 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         noHostUsable: toRun > 0 && !everUsable,
         failed: records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
       });
-  const summary = summarise(records, hostRecords, {
+  // The report's hosts are made from the run's events (closeHosts above sent the last), as a live view or the event stream's reader sees them.
+  const hostFigures = log.figures.figures();
+  const summary = summarise(records, hostFigures.hosts, {
     exitCode: status,
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     errors,
     clockOrigin,
+    figures: hostFigures,
   });
+  if (model) await showEnd(model, summary, plan, opts);
   if (frames) summary.frames = frames;
+  await log.finish(summary);
   if (opts.report) await writeReport(opts.report, summary);
-  if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true });
+  if (opts.junit) await writeJunit(opts.junit, summary);
+  if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true, summary });
   return summary;
+}
+
+/** The model the live page and the HTML report show, fed by the scheduler's events; the page is given it and the run's controls. */
+function watchRun(
+  sched: Scheduler,
+  plan: Plan,
+  hosts: readonly HostConfig[],
+  opts: RunOptions,
+  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[] },
+): RunModel {
+  const title = `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
+  const model = modelOfPlan(plan, hosts, { ...run, title });
+  sched.on('event', (e) => model.apply(e));
+  opts.page?.attach(model, { image: (i) => pictureOf(plan, i), retry: (i) => sched.retry(i) });
+  return model;
+}
+
+/** The run's end on the page (its summary, the hosts' final states), and the HTML report. */
+async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: RunOptions): Promise<void> {
+  for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
+  model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
+  opts.page?.flush();
+  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i));
 }
 
 /**

@@ -17,6 +17,9 @@ export const RUN_OPTIONS = {
   size: { value: true, help: 'the full image size WxH; required with --tiles' },
   stitch: { value: true, help: "with --tiles: the local file each frame's tiles are stitched into" },
   report: { value: true, help: 'write a JSON summary when the run ends, however it ends' },
+  events: { value: true, help: 'write every event of the run as it happens, one JSON object a line, to FILE (- for stdout; the view goes to stderr)' },
+  junit: { value: true, help: 'write JUnit XML when the run ends, however it ends: a testcase per task, for CI test reports' },
+  'on-end': { value: true, help: 'run this local shell command when the run ends, however it ends, with the JSON summary on its stdin' },
   'log-dir': { value: true, help: "where each attempt's output is kept (default .distray/logs/<time>)" },
   'keep-logs': { value: true, help: 'how many runs to keep in .distray/logs; older ones are removed when a run starts (default 20, 0 keeps all)' },
   'ssh-config': { value: true, help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
@@ -29,10 +32,14 @@ export const RUN_OPTIONS = {
   'no-speculate': { value: false, help: 'never run a second copy of a task' },
   order: { value: true, help: 'sequential (the default) or preview: first, last and middle frames first, then halving the gaps' },
   hosts: { value: true, help: 'run only on these hosts of the inventory: NAME,...' },
+  ui: { value: false, optionalValue: true, help: 'serve a live page of the run (--ui=PORT for a given port); its URL, with its token, is printed at the start' },
+  'ui-host': { value: true, help: 'with --ui: the address the page listens on (default 127.0.0.1; another one is reachable from other machines)' },
+  'ui-keep': { value: false, help: 'with --ui: keep the page up after the run ends, until Ctrl+C' },
+  html: { value: true, help: 'write a self-contained HTML report (pictures, timeline, hosts, failures) when the run ends, however it ends' },
   exclude: { value: true, help: 'leave these hosts of the inventory out: NAME,...' },
   chunk: { value: true, help: 'N consecutive frames per task, or auto (sized to --chunk-target); args use %{first} %{last} %{count}' },
   'chunk-target': { value: true, help: 'with --chunk auto: about how long a task should take (default 2m)' },
-} as const satisfies Record<string, { value: boolean; repeat?: boolean; help: string }>;
+} as const satisfies Record<string, { value: boolean; repeat?: boolean; optionalValue?: boolean; help: string }>;
 
 export type RunOptionName = keyof typeof RUN_OPTIONS;
 
@@ -65,8 +72,10 @@ export function splitRunArgv(words: readonly string[]): RunArgv {
     }
     const spec = RUN_OPTIONS[name];
     if (!spec.value) {
-      if (m[2] !== undefined) throw new UsageError(`--${name} takes no value`);
-      options[name] = true;
+      // A value only as --name=VALUE (--ui=8080): the next word is never taken.
+      if (m[2] !== undefined && !('optionalValue' in spec)) throw new UsageError(`--${name} takes no value`);
+      if (options[name] !== undefined && 'optionalValue' in spec) throw new UsageError(`--${name} is given twice`);
+      options[name] = m[2] ?? true;
       continue;
     }
     let value = m[2];

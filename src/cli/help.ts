@@ -19,7 +19,7 @@ function footer(exitStatus: string[]): string[] {
 }
 
 export function runHelp(): string {
-  const rows = Object.entries(RUN_OPTIONS).map(([name, spec]): [string, string] => [`--${name}${spec.value ? ' <value>' : ''}`, spec.help]);
+  const rows = Object.entries(RUN_OPTIONS).map(([name, spec]): [string, string] => [`--${name}${spec.value ? ' <value>' : 'optionalValue' in spec ? '[=PORT]' : ''}`, spec.help]);
   return [
     `Usage: ${RUN_USAGE}`,
     '',

@@ -5,7 +5,9 @@ import { DistrayError, UsageError, errorMessage } from '../errors.js';
 import { PlainProgress, QuietProgress, TerminalProgress } from '../report/progress.js';
 import { chooseView } from '../report/view.js';
 import { finalLines } from '../report/failures.js';
-import { writeReport } from '../report/summary.js';
+import { writeReport, type RunSummary } from '../report/summary.js';
+import { writeJunit } from '../report/junit.js';
+import { runOnEnd } from '../report/onEnd.js';
 import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
 import { run } from '../run.js';
@@ -16,6 +18,8 @@ import { removePartialsNow } from '../transfer/copies.js';
 import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
 import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
+import { LivePage } from '../ui/server.js';
+import { writeErrorHtml } from '../report/htmlError.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -47,8 +51,13 @@ function takeEarlySignals(): string[] {
  * SIGINT/SIGTERM: the first stops the run gracefully (renderers stopped,
  * report written, exit 130); a second exits at once.
  */
-function interruptController(): { signal: AbortSignal; dispose(): void } {
+function interruptController(): { signal: AbortSignal; dispose(): void; stop(from: string): void } {
   const controller = new AbortController();
+  const stop = (from: string): void => {
+    if (controller.signal.aborted) return;
+    process.stderr.write(`\ndistray: stopping${from}: renderers are being stopped (press Ctrl+C again to exit at once)\n`);
+    controller.abort();
+  };
   const onSignal = (): void => {
     if (controller.signal.aborted) {
       process.stderr.write('\ndistray: interrupted again, exiting now\n');
@@ -56,8 +65,7 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
       removePartialsNow();
       process.exit(EXIT.interrupted);
     }
-    process.stderr.write('\ndistray: stopping: renderers are being stopped (press Ctrl+C again to exit at once)\n');
-    controller.abort();
+    stop('');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -65,6 +73,7 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
   for (let n = takeEarlySignals().length; n > 0; n--) onSignal();
   return {
     signal: controller.signal,
+    stop,
     dispose: () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -72,24 +81,55 @@ function interruptController(): { signal: AbortSignal; dispose(): void } {
   };
 }
 
-/** Prints why the run could not go, writes the report if one was asked for, and returns the exit status. */
-async function runFailed(err: unknown, report: string | undefined): Promise<number> {
+/** Files written when the run ends and the command run then, however it ended. */
+interface EndActions {
+  report?: string | undefined;
+  html?: string | undefined;
+  junit?: string | undefined;
+  onEnd?: string | undefined;
+}
+
+/**
+ * Runs --on-end's command; its failure is reported and changes nothing else.
+ * The run is over: from here a Ctrl+C (or SIGTERM) stops the command, no longer the run.
+ */
+async function onEnd(command: string | undefined, summary: RunSummary, runSignals: { dispose(): void }): Promise<void> {
+  if (command === undefined) return;
+  runSignals.dispose();
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const problem = await runOnEnd(command, summary, { signal: stop.signal });
+    if (problem !== undefined) printError(problem);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Prints why the run could not go, writes the report (and JUnit file) if asked for, runs --on-end, and returns the exit status. */
+async function runFailed(err: unknown, end: EndActions, runSignals: { dispose(): void }): Promise<number> {
   const code = exitCodeFor(err);
   printError(errorMessage(err));
   if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  // Not where the report itself is what is wrong (a directory, a name ending in "/"), nor where the run wrote it already.
+  // A run that crashed part-way has its summary (it wrote the report and JUnit file from it already).
+  const summary: RunSummary = (err as { summary?: RunSummary } | null)?.summary ?? {
+    ok: false,
+    exitCode: code,
+    startedAt: new Date().toISOString(),
+    seconds: 0,
+    tasks: [],
+    hosts: [],
+    errors: [errorMessage(err)],
+  };
+  // Not where the file itself is what is wrong (a directory, a name ending in "/"), nor where the run wrote it already.
   const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
-  if (report && !written && entryProblem(report) === undefined) {
-    await writeReport(report, {
-      ok: false,
-      exitCode: code,
-      startedAt: new Date().toISOString(),
-      seconds: 0,
-      tasks: [],
-      hosts: [],
-      errors: [errorMessage(err)],
-    }).catch(() => {});
-  }
+  if (end.report && !written && entryProblem(end.report) === undefined) await writeReport(end.report, summary).catch(() => {});
+  if (end.junit && !written && entryProblem(end.junit) === undefined) await writeJunit(end.junit, summary).catch(() => {});
+  if (end.html && !written && entryProblem(end.html) === undefined) await writeErrorHtml(end.html, errorMessage(err), code).catch(() => {});
+  await onEnd(end.onEnd, summary, runSignals);
   return code;
 }
 
@@ -102,7 +142,7 @@ async function runCommand(words: string[]): Promise<number> {
   } catch (err) {
     interrupt.dispose();
     // A malformed command line (an option twice, a missing value) is a usage error like any other.
-    return runFailed(err, undefined);
+    return runFailed(err, {}, interrupt);
   }
   if (argv.help) {
     interrupt.dispose();
@@ -112,7 +152,11 @@ async function runCommand(words: string[]): Promise<number> {
   for (const w of misspeltOptionWarnings(words)) process.stderr.write(`distray: warning: ${w}\n`);
   const [inventory, frames, exec, ...args] = argv.positionals;
   const o = argv.options;
+  const html = stringOption(o, 'html');
+  let page: LivePage | undefined;
   const report = stringOption(o, 'report');
+  const end: EndActions = { report, html, junit: stringOption(o, 'junit'), onEnd: stringOption(o, 'on-end') };
+  const events = stringOption(o, 'events');
   try {
     if (inventory === undefined || frames === undefined || exec === undefined) {
       throw new UsageError(`expected ${RUN_USAGE} (distray run --help for more)`);
@@ -121,6 +165,7 @@ async function runCommand(words: string[]): Promise<number> {
     if (retries !== undefined && !/^\d+$/.test(retries)) throw new UsageError(`--retries "${retries}": expected a whole number`);
     const keepLogs = stringOption(o, 'keep-logs');
     if (keepLogs !== undefined && !/^\d+$/.test(keepLogs)) throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
+    page = await openPage(o, (from) => interrupt.stop(from));
     const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
     const write = (l: string): void => void process.stderr.write(l + '\n');
     const summary = await run({
@@ -137,7 +182,11 @@ async function runCommand(words: string[]): Promise<number> {
       tiles: stringOption(o, 'tiles'),
       size: stringOption(o, 'size'),
       stitch: stringOption(o, 'stitch'),
+      html,
+      page,
       report,
+      junit: end.junit,
+      events,
       logDir: stringOption(o, 'log-dir'),
       keepLogs: keepLogs === undefined ? undefined : Number(keepLogs),
       sshConfig: stringOption(o, 'ssh-config'),
@@ -150,17 +199,60 @@ async function runCommand(words: string[]): Promise<number> {
       exclude: stringOption(o, 'exclude'),
       chunk: stringOption(o, 'chunk'),
       chunkTarget: stringOption(o, 'chunk-target'),
-      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress(),
+      // With the events on stdout, the live view draws on stderr alone.
+      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress({ stderrOnly: events === '-' }),
       signal: interrupt.signal,
     });
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
-    if (!o['dry-run']) for (const entry of finalLines(summary)) process.stderr.write(`distray: ${entry}\n`);
+    if (!o['dry-run']) {
+      // --quiet keeps to the counts and the failures.
+      for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${entry}\n`);
+      await onEnd(end.onEnd, summary, interrupt);
+    }
+    if (page && o['ui-keep'] === true) {
+      interrupt.dispose();
+      process.stderr.write(`distray: the page stays up at ${page.url} until Ctrl+C\n`);
+      await nextSignal();
+    }
     return summary.exitCode;
   } catch (err) {
-    return runFailed(err, report);
+    return runFailed(err, end, interrupt);
   } finally {
     interrupt.dispose();
+    await page?.close();
   }
+}
+
+/** --ui, --ui-host, --ui-keep: the live page, listening before the run starts, its URL printed; or none. */
+async function openPage(o: RunArgv['options'], stop: (from: string) => void): Promise<LivePage | undefined> {
+  const ui = o.ui;
+  if (ui === undefined) {
+    for (const name of ['ui-host', 'ui-keep'] as const) if (o[name] !== undefined) throw new UsageError(`--${name} only means something with --ui; add --ui (or --ui=PORT)`);
+    return undefined;
+  }
+  let port = 0;
+  if (typeof ui === 'string') {
+    if (!/^\d+$/.test(ui) || Number(ui) < 1 || Number(ui) > 65535) throw new UsageError(`--ui=${ui}: expected a port number from 1 to 65535 (or --ui alone for any free port)`);
+    port = Number(ui);
+  }
+  const host = stringOption(o, 'ui-host') ?? '127.0.0.1';
+  const page = await LivePage.open({ port, host, stop: () => stop(' (asked from the live page)') });
+  for (const w of page.warnings) process.stderr.write(`distray: warning: ${w}\n`);
+  process.stderr.write(`distray: live page: ${page.url}\n`);
+  return page;
+}
+
+/** Resolves at the next SIGINT or SIGTERM (distray's own handlers are gone by then). */
+function nextSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
 }
 
 /**

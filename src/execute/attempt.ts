@@ -63,6 +63,12 @@ export function formatDuration(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+/** Bytes an attempt sent to its host (its --in copies) and fetched back (its --out copies). */
+interface Moved {
+  in: number;
+  out: number;
+}
+
 interface Started {
   task: Task;
   attempt: number;
@@ -110,8 +116,16 @@ export class HostRunner implements SchedulerHost {
   }
 
   async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
+    // Bytes this attempt moved, whatever its outcome: the events and per-host figures add them up.
+    const moved: Moved = { in: 0, out: 0 };
+    const counted = (o: FinalOutcome): FinalOutcome => ({ ...o, bytes: { in: moved.in, out: moved.out } });
+    const outcome = await this.runMoving(task, attempt, signal, slot, moved);
+    return outcome.kind === 'released' ? { kind: 'released', outcome: outcome.outcome.then(counted) } : counted(outcome);
+  }
+
+  private async runMoving(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<AttemptOutcome> {
     try {
-      for (const copy of this.options.plan.taskIns(task, this.name)) await upload(this.session, copy, signal);
+      for (const copy of this.options.plan.taskIns(task, this.name)) moved.in += await upload(this.session, copy, signal);
     } catch (err) {
       return this.lostOr({ kind: 'failed', message: errorMessage(err), failure: notRun('input') });
     }
@@ -151,17 +165,17 @@ export class HostRunner implements SchedulerHost {
       // if the host is back within the grace period, pick up its result there.
       const next = signal.aborted ? undefined : await this.options.rejoined?.(this.name, this.options.graceMs, signal);
       if (!next) return { kind: 'lost', message: exit.lost.message };
-      return next.adopt(started, signal, slot);
+      return next.adopt(started, signal, slot, moved);
     }
     // A renderer that succeeded frees its slot now: its outputs are fetched while the next task renders
     // (unless tasks share a remote path). A failure is settled first, so a host that fails everything
     // is taken out before it takes more.
-    const outcome = this.finish(shell, started, exit, signal, timeout, slot);
+    const outcome = this.finish(shell, started, exit, signal, timeout, slot, moved);
     return exit.code === 0 && !signal.aborted && !this.sharedPaths ? { kind: 'released', outcome } : outcome;
   }
 
   /** Takes over a task that this host's previous connection started. */
-  private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot): Promise<FinalOutcome> {
+  private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<FinalOutcome> {
     let shell: HostShell;
     try {
       shell = await this.session.shell();
@@ -174,7 +188,7 @@ export class HostRunner implements SchedulerHost {
       return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
     }
     this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
-    return this.finish(shell, started, exit, signal, undefined, slot);
+    return this.finish(shell, started, exit, signal, undefined, slot, moved);
   }
 
   private async finish(
@@ -184,6 +198,7 @@ export class HostRunner implements SchedulerHost {
     signal: AbortSignal,
     timeout: AbortSignal | undefined,
     slot: AttemptSlot | undefined,
+    moved: Moved,
   ): Promise<FinalOutcome> {
     const { plan } = this.options;
     const host = this.name;
@@ -262,7 +277,7 @@ export class HostRunner implements SchedulerHost {
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
         const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal, claim });
+        moved.out += await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal, claim });
       }
       if (claim && !claim()) return { kind: 'cancelled' };
       await this.options.onOutputs?.(s.task);

@@ -1,3 +1,4 @@
+import { figureLines } from './figuresText.js';
 import type { RunSummary, TaskSummary } from './summary.js';
 
 const TAIL_MARK = '; last output:\n';
@@ -71,7 +72,7 @@ const FINE_STATES = new Set(['done', 'ok']);
 /** Failure entries at the end of a run (each a task, or tasks that failed the same way). */
 const MAX_FAILURE_LINES = 50;
 
-export function finalLines(summary: RunSummary): string[] {
+export function finalLines(summary: RunSummary, options: { figures?: boolean } = {}): string[] {
   const counts = new Map<string, number>();
   for (const t of summary.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
   const parts = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
@@ -107,6 +108,7 @@ export function finalLines(summary: RunSummary): string[] {
     lines.push(`${n} ${n === 1 ? 'frame' : 'frames'} not done: ${shortRanges(summary.missingFrames)} (run the same command again to render just them)`);
   }
   lines.push(...summary.errors);
+  if (options.figures !== false) lines.push(...figureLines(summary));
 
   const troubled = summary.hosts.filter((h) => !FINE_STATES.has(h.state));
   if (troubled.length > 0) {

@@ -77,6 +77,10 @@ export class PlainProgress implements Progress {
       return f ? ` (${f.done}/${f.tiles} tiles of frame ${r.task.frame})` : '';
     };
     const repeated = new RepeatedOutput();
+    scheduler.on('task-retry', (r) => {
+      this.counter.failed--;
+      this.write(`distray: ${r.task.label}: retried from the live page`);
+    });
     scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
       if (o.kind === 'done') {
         this.counter.done += framesIn(r);
@@ -144,8 +148,18 @@ export function hostLine(h: HostRecord): string {
   return `${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`;
 }
 
+/** listr2's live view, drawing on stderr whatever stdout is. */
+function stderrRenderer(base: typeof import('listr2').DefaultRenderer): typeof import('listr2').DefaultRenderer {
+  return class extends base {
+    static override nonTTY = true;
+  };
+}
+
 /** A live view on a terminal: a line per host and the overall count, rate and ETA. */
 export class TerminalProgress implements Progress {
+  /** stderrOnly: stdout is taken (--events -), so the view neither draws on it nor holds back what is written to it. */
+  constructor(private readonly options: { stderrOnly?: boolean } = {}) {}
+
   private list: Listr | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private release: Array<() => void> = [];
@@ -164,7 +178,7 @@ export class TerminalProgress implements Progress {
       }
     };
     const until = (): Promise<void> => new Promise((resolve) => this.release.push(resolve));
-    const tasks = (Listr: typeof import('listr2').Listr): Listr => new Listr(
+    const tasks = ({ Listr, ListrLogger, ProcessOutput, DefaultRenderer }: typeof import('listr2')): Listr => new Listr(
       [
         {
           title: counter.line(),
@@ -181,7 +195,17 @@ export class TerminalProgress implements Progress {
           },
         })),
       ] as never,
-      { concurrent: true, exitOnError: false, registerSignalListeners: false, rendererOptions: { collapseSubtasks: false } } as never,
+      {
+        concurrent: true,
+        exitOnError: false,
+        registerSignalListeners: false,
+        // listr2 falls back to plain lines on stdout when stdout is no terminal: here stderr is the terminal that counts.
+        ...(this.options.stderrOnly ? { renderer: stderrRenderer(DefaultRenderer) } : {}),
+        rendererOptions: {
+          collapseSubtasks: false,
+          ...(this.options.stderrOnly ? { logger: new ListrLogger({ useIcons: true, toStderr: [], processOutput: new ProcessOutput(process.stderr, process.stderr) }) } : {}),
+        },
+      } as never,
     );
     this.refreshAll = () => {
       refresh();
@@ -190,6 +214,10 @@ export class TerminalProgress implements Progress {
     scheduler.on('host-state', (h) => refresh(h));
     scheduler.on('task-start', (_r, h) => refresh(h));
     scheduler.on('task-render', (_r, h) => refresh(h));
+    scheduler.on('task-retry', () => {
+      counter.failed--;
+      refresh();
+    });
     // Failures are not kept as notes: the summary at the end lists each of them once.
     scheduler.on('task-end', (r, h, o) => {
       if (o.kind === 'done') counter.done += framesIn(r);
@@ -198,8 +226,8 @@ export class TerminalProgress implements Progress {
     });
     // listr2 is loaded only for a terminal: plain and scripted runs start that much sooner.
     this.running = import('listr2')
-      .then(({ Listr }) => {
-        this.list = tasks(Listr);
+      .then((listr2) => {
+        this.list = tasks(listr2);
         return this.list.run();
       })
       .catch(() => {});

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { HostRecord, TaskRecord } from '../scheduler/scheduler.js';
+import type { TaskRecord } from '../scheduler/scheduler.js';
 import type { FrameRecord } from '../stitch/frames.js';
 import { framesOfChunk, lastOf } from '../plan/chunks.js';
+import type { RunFigures } from './hostFigures.js';
 
 export interface TaskSummary {
   /** Its frame; with --chunk its first frame, `last` its last, `count` how many, and `label` "frames 10-18". */
@@ -47,7 +48,17 @@ export interface HostSummary {
   tasksDone: number;
   failures: number;
   message?: string;
+  /** Its figures (see report/hostFigures.ts), from the run's events. */
+  slots?: number;
+  lost?: number;
+  meanSeconds?: number | null;
+  medianSeconds?: number | null;
+  bytesIn?: number;
+  bytesOut?: number;
 }
+
+/** The run's makespan next to its ideal: see RunFigures. */
+export type FiguresSummary = Omit<RunFigures, 'hosts'>;
 
 export interface RunSummary {
   ok: boolean;
@@ -67,6 +78,7 @@ export interface RunSummary {
   missingFrames?: number[];
   /** Problems that are not one task's: a per-host output that could not be fetched, a usage error. */
   errors: string[];
+  figures?: FiguresSummary;
 }
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
@@ -91,7 +103,8 @@ function missingFrames(records: readonly TaskRecord[]): number[] {
 
 export function summarise(
   records: readonly TaskRecord[],
-  hosts: Iterable<HostRecord>,
+  /** The hosts' states and counts: the figures' hosts (from the events), or the scheduler's records. */
+  hosts: Iterable<{ name: string; state: string; tasksDone: number; failures: number; message?: string | undefined }>,
   extra: {
     exitCode: number;
     startedAt: Date;
@@ -99,9 +112,12 @@ export function summarise(
     errors: string[];
     /** The scheduler clock's reading when the run started. */
     clockOrigin?: number;
+    /** Per-host figures from the run's events. */
+    figures?: RunFigures;
   },
 ): RunSummary {
-  return {
+  const byHost = new Map(extra.figures?.hosts.map((h) => [h.name, h]));
+  const summary: RunSummary = {
     ok: extra.exitCode === 0,
     exitCode: extra.exitCode,
     startedAt: extra.startedAt.toISOString(),
@@ -129,37 +145,57 @@ export function summarise(
       ...(r.status !== 'done' && r.status !== 'skipped' && r.error ? { error: r.error } : {}),
       ...(r.status === 'failed' && r.log ? { log: r.log } : {}),
     })),
-    hosts: [...hosts].map((h) => ({
-      name: h.name,
-      state: h.state,
-      tasksDone: h.tasksDone,
-      failures: h.failures,
-      ...(h.message ? { message: h.message } : {}),
-    })),
+    hosts: [...hosts].map((h) => {
+      const f = byHost.get(h.name);
+      return {
+        name: h.name,
+        state: h.state,
+        tasksDone: h.tasksDone,
+        failures: h.failures,
+        ...(h.message ? { message: h.message } : {}),
+        ...(f
+          ? { slots: f.slots, lost: f.lost, meanSeconds: f.meanSeconds, medianSeconds: f.medianSeconds, bytesIn: f.bytesIn, bytesOut: f.bytesOut }
+          : {}),
+      };
+    }),
     errors: extra.errors,
   };
+  if (extra.figures) {
+    const { makespan, ideal, taskSeconds, slots } = extra.figures;
+    summary.figures = { makespan, ideal, taskSeconds, slots };
+  }
+  return summary;
 }
 
 /**
- * Written to a temporary name and renamed, so a reader never sees half a
- * report. One line per task, written a batch at a time: the report of a
- * million tasks never exists as one string (it would be hundreds of MB,
- * near V8's limit on a string's length).
+ * The report as JSON text, a piece at a time: one line per task, a batch of
+ * lines a piece, so the report of a million tasks never exists as one
+ * string (it would be hundreds of MB, near V8's limit on a string's length).
  */
-export async function writeReport(path: string, summary: RunSummary): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.distray-tmp`;
+export function* reportChunks(summary: RunSummary): Generator<string> {
   const marker = `distray-tasks-${randomBytes(8).toString('hex')}`;
   const [head, tail] = JSON.stringify({ ...summary, tasks: marker }, null, 2).split(`"${marker}"`) as [string, string];
+  yield summary.tasks.length === 0 ? `${head}[]` : `${head}[\n`;
+  for (let i = 0; i < summary.tasks.length; i += REPORT_BATCH) {
+    const batch = summary.tasks.slice(i, i + REPORT_BATCH).map((t) => `    ${JSON.stringify(t)}`);
+    const last = i + REPORT_BATCH >= summary.tasks.length;
+    yield batch.join(',\n') + (last ? '\n  ]' : ',\n');
+  }
+  yield `${tail}\n`;
+}
+
+/** Written to a temporary name and renamed, so a reader never sees half a report. */
+export async function writeReport(path: string, summary: RunSummary): Promise<void> {
+  await writeAtomically(path, reportChunks(summary));
+}
+
+/** Writes the pieces to a temporary name beside `path`, then renames it into place; nothing is left behind on failure. */
+export async function writeAtomically(path: string, chunks: Iterable<string>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.distray-tmp`;
   const file = await open(tmp, 'w');
   try {
-    await file.write(summary.tasks.length === 0 ? `${head}[]` : `${head}[\n`);
-    for (let i = 0; i < summary.tasks.length; i += REPORT_BATCH) {
-      const batch = summary.tasks.slice(i, i + REPORT_BATCH).map((t) => `    ${JSON.stringify(t)}`);
-      const last = i + REPORT_BATCH >= summary.tasks.length;
-      await file.write(batch.join(',\n') + (last ? '\n  ]' : ',\n'));
-    }
-    await file.write(`${tail}\n`);
+    for (const chunk of chunks) await file.write(chunk);
     await file.close();
     await rename(tmp, path);
   } catch (err) {
@@ -167,6 +203,20 @@ export async function writeReport(path: string, summary: RunSummary): Promise<vo
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * What the --events stream's run-end carries: the report without its
+ * per-task and per-frame lists (each task has its task-done event, each
+ * frame its frame-stitched), with the counts by status instead.
+ */
+export function endSummary(summary: RunSummary): Omit<RunSummary, 'tasks' | 'frames'> & { counts: Record<TaskSummary['status'], number> } {
+  const rest: Partial<RunSummary> = { ...summary };
+  delete rest.tasks;
+  delete rest.frames;
+  const counts: Record<TaskSummary['status'], number> = { pending: 0, running: 0, done: 0, failed: 0, skipped: 0, cancelled: 0 };
+  for (const t of summary.tasks) counts[t.status]++;
+  return { ...(rest as Omit<RunSummary, 'tasks' | 'frames'>), counts };
 }
 
 const REPORT_BATCH = 1000;

@@ -23,7 +23,12 @@
  *                      attempt-ended follows), 'done', 'failed', 'lost',
  *                      'cancelled'; `message` for failed and lost;
  *                      `ignored` when the task was already done elsewhere
- *                      (the losing copy of a speculation).
+ *                      (the losing copy of a speculation). Its facts:
+ *                      `seconds` since its renderer started (since it was
+ *                      queued if it never started), `exitCode`, `signal`,
+ *                      `timedOut`, `stalled`, `stage` (failed only), `bytesIn` and
+ *                      `bytesOut` (its --in and --out copies; 0 on a
+ *                      'released', whose final attempt-ended has them).
  * speculation-started  a copy of `task` (`attempt` on `host`) races the
  *                      attempt `against` on another host; `reason` 'slow'
  *                      (expected to end sooner) or 'lost' (its host was
@@ -40,8 +45,13 @@
  *                      failed with some of its frames done: the chunk is
  *                      now `parts`, each `done` (its frames are in place)
  *                      or queued again.
+ * task-retried         a failed task was put back in the queue by
+ *                      Scheduler.retry (the live page's retry button);
+ *                      `attempts` it had used, which no longer count.
  * run-end              every task has ended; counts by final status.
  */
+import type { AttemptFailure, AttemptOutcome } from './scheduler.js';
+
 export interface TaskRef {
   readonly index: number;
   readonly frame: number;
@@ -80,7 +90,7 @@ export type SchedulerEvent =
       readonly outcome: 'released' | 'done' | 'failed' | 'lost' | 'cancelled';
       readonly message?: string | undefined;
       readonly ignored: boolean;
-    }
+    } & AttemptFacts
   | {
       readonly type: 'speculation-started';
       readonly at: number;
@@ -111,6 +121,39 @@ export type SchedulerEvent =
       readonly host: string;
       readonly parts: ReadonlyArray<TaskRef & { readonly done: boolean }>;
     }
+  | { readonly type: 'task-retried'; readonly at: number; readonly task: TaskRef; readonly attempts: number }
   | { readonly type: 'run-end'; readonly at: number; readonly done: number; readonly failed: number; readonly cancelled: number; readonly skipped: number };
 
 export type SchedulerEventType = SchedulerEvent['type'];
+
+/** How an attempt ended, as fields: on every attempt-ended event. */
+export interface AttemptFacts {
+  readonly seconds: number;
+  /** The renderer's exit status: 0 when it succeeded; null when it did not exit by itself or never ran. */
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly timedOut: boolean;
+  /** Stopped by --stall (a hung renderer). */
+  readonly stalled: boolean;
+  /** Where a failed attempt failed. */
+  readonly stage?: AttemptFailure['stage'] | undefined;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/** The facts of an attempt's outcome (pure: the scheduler adds them to attempt-ended). */
+export function attemptFacts(outcome: AttemptOutcome, seconds: number): AttemptFacts {
+  const bytes = outcome.kind === 'released' ? undefined : outcome.bytes;
+  const failure = outcome.kind === 'failed' ? outcome.failure : undefined;
+  const succeeded = outcome.kind === 'done' || outcome.kind === 'released';
+  return {
+    seconds: Math.round(seconds * 1000) / 1000,
+    exitCode: succeeded ? 0 : (failure?.exitCode ?? null),
+    signal: failure?.signal ?? null,
+    timedOut: failure?.timedOut ?? false,
+    stalled: failure?.stalled ?? false,
+    ...(failure ? { stage: failure.stage } : {}),
+    bytesIn: bytes?.in ?? 0,
+    bytesOut: bytes?.out ?? 0,
+  };
+}

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { HostStates, type HostState, type HostStateRecord } from '../hosts/state.js';
 import type { Task } from '../plan/plan.js';
-import type { AttemptRef, SchedulerEvent, TaskRef } from './events.js';
+import { attemptFacts, type AttemptRef, type SchedulerEvent, type TaskRef } from './events.js';
 import { Fifo } from './fifo.js';
 import { Heap } from './heap.js';
 
@@ -27,17 +27,30 @@ export interface AttemptFailure {
   notFound: boolean;
 }
 
+/** Bytes an attempt sent to its host for its inputs and fetched back for its outputs. */
+export interface AttemptBytes {
+  in: number;
+  out: number;
+}
+
 export type AttemptOutcome =
-  | { kind: 'done' }
+  | { kind: 'done'; bytes?: AttemptBytes | undefined }
   /**
    * The renderer or a copy failed: uses up one attempt. `done`: the frames
    * of a chunk that are complete all the same (their outputs are in place):
    * they are done, and only the rest is rendered again (see Chunks).
    */
-  | { kind: 'failed'; message: string; log?: string | undefined; failure?: AttemptFailure | undefined; done?: readonly number[] | undefined }
+  | {
+      kind: 'failed';
+      message: string;
+      log?: string | undefined;
+      failure?: AttemptFailure | undefined;
+      bytes?: AttemptBytes | undefined;
+      done?: readonly number[] | undefined;
+    }
   /** The host went away: the task goes back to the front without using an attempt. */
-  | { kind: 'lost'; message: string }
-  | { kind: 'cancelled' }
+  | { kind: 'lost'; message: string; bytes?: AttemptBytes | undefined }
+  | { kind: 'cancelled'; bytes?: AttemptBytes | undefined }
   /**
    * The renderer has ended and the host's slot is free; collecting the
    * outputs goes on, and `outcome` says how the attempt ends. The host takes
@@ -138,6 +151,8 @@ export interface SchedulerEvents {
   'task-render': [TaskRecord, HostRecord];
   'task-end': [TaskRecord, HostRecord, FinalOutcome];
   'host-state': [HostRecord];
+  /** A failed task was put back in the queue by retry() (views that counted it failed count it again). */
+  'task-retry': [TaskRecord];
   /** Every change, as a frozen object (see events.ts). */
   event: [SchedulerEvent];
 }
@@ -421,6 +436,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** With --chunk: see Chunks; and the frames of the queued chunks. */
   private readonly chunks: Chunks | undefined;
   private queuedFrames = 0;
+  /** Failed tasks put back by retry(): the attempts they had used by then, which no longer count against --retries. */
+  private readonly retried = new Map<TaskRecord, number>();
 
   constructor(
     records: TaskRecord[],
@@ -561,6 +578,29 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   get cancelled(): boolean {
     return this.abort.signal.aborted;
+  }
+
+  /**
+   * Puts a task that failed after its retries back at the front of the
+   * queue, with its attempts counted afresh (--retries more after this one)
+   * and free to go to any host again, while the run is live. Returns why it
+   * cannot, or undefined: once every task has ended the run is over and a
+   * rerun of the same command renders what failed.
+   */
+  retry(index: number): string | undefined {
+    const rec = this.records[index];
+    if (!rec) return `there is no task ${index}`;
+    if (this.isFinished) return 'the run has ended; run the same command again to render the failed tasks (complete ones are skipped)';
+    if (this.abort.signal.aborted) return 'the run is being stopped';
+    if (rec.status !== 'failed') return `${rec.task.label} is ${rec.status === 'pending' ? 'waiting to run' : rec.status}, not failed`;
+    this.retried.set(rec, rec.attempts);
+    rec.status = 'pending';
+    rec.failedOn = NO_HOSTS;
+    if (this.observed) this.event({ type: 'task-retried', at: this.options.now(), task: refOf(rec.task), attempts: rec.attempts });
+    this.emit('task-retry', rec);
+    this.requeue(rec);
+    this.schedule();
+    return undefined;
   }
 
   /** Resolves when every attempt has returned (after finished, renderers and losing copies included). */
@@ -1321,7 +1361,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       // The slot is free now; the attempt still counts as running until its outputs are in.
       const { rec, host: a } = att;
-      if (this.observed) this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null });
+      if (this.observed) {
+        const at = this.options.now();
+        this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null, ...attemptFacts(outcome, (at - att.start) / 1000) });
+      }
       this.schedule();
       void outcome.outcome.catch(internalError).then((final) => {
         try {
@@ -1388,7 +1431,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending');
     if (this.observed) {
       const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
-      this.event({ type: 'attempt-ended', at: this.options.now(), task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored });
+      const at = this.options.now();
+      this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, ...attemptFacts(outcome, (at - att.start) / 1000) });
     }
     if (ignored) {
       if (outcome.kind === 'done') clearStreak(a);
@@ -1451,7 +1495,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           // Another copy still runs: the task goes on there.
         } else if (this.abort.signal.aborted) {
           this.final(rec, 'cancelled', att.run);
-        } else if (rec.attempts - (rec.partial ?? 0) > this.options.retries) {
+        } else if (rec.attempts - Math.max(rec.partial ?? 0, this.retried.get(rec) ?? 0) > this.options.retries) {
           this.final(rec, 'failed', att.run);
         } else {
           rec.status = 'pending';

@@ -30,7 +30,13 @@ export class FrameStitcher {
     private readonly plan: Plan,
     records: readonly TaskRecord[],
     private readonly size: Size,
-    private readonly options: { keepTiles: boolean; note(text: string): void; signal?: AbortSignal | undefined },
+    private readonly options: {
+      keepTiles: boolean;
+      note(text: string): void;
+      signal?: AbortSignal | undefined;
+      /** Told of each frame stitched (or that could not be), once its record says so: the run's frame-stitched event. */
+      onFrame?: ((record: Readonly<FrameRecord>) => void) | undefined;
+    },
   ) {
     // A stopped run stitches nothing more: frames not yet stitched stay pending (a rerun stitches them from their tiles).
     options.signal?.addEventListener('abort', () => this.queue.clear(), { once: true });
@@ -94,12 +100,14 @@ export class FrameStitcher {
         await stitchFrame(tiles, this.size, f.record.output, this.options.signal);
         f.record.status = 'stitched';
         this.options.note(`frame ${frame} stitched from ${tiles.length} tiles into ${f.record.output}`);
+        this.options.onFrame?.(f.record);
         if (!this.options.keepTiles) await Promise.all(tiles.map((t) => rm(t.path, { force: true })));
       } catch (err) {
         if (this.options.signal?.aborted) return;
         f.record.status = 'failed';
         f.record.error = errorMessage(err);
         this.options.note(`frame ${frame} could not be stitched: ${f.record.error}`);
+        this.options.onFrame?.(f.record);
       }
     });
   }

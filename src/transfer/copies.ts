@@ -49,8 +49,9 @@ export async function localTree(copy: Copy): Promise<{ dirs: string[]; files: Lo
 /**
  * Sends a local file or directory to the host. Each file is written under a
  * temporary name and renamed into place, so a renderer never reads half a file.
+ * Returns the bytes sent (the attempt's `bytesIn` in the events and report).
  */
-export async function upload(session: HostSession, copy: Copy, signal?: AbortSignal): Promise<void> {
+export async function upload(session: HostSession, copy: Copy, signal?: AbortSignal): Promise<number> {
   const tree = await localTree(copy);
   try {
     // Made (or found) once per run, but a renderer may have put a link in its place since: checked each time.
@@ -59,7 +60,12 @@ export async function upload(session: HostSession, copy: Copy, signal?: AbortSig
       await session.mkdirp(dir);
       await session.checkInside(dir);
     }
-    for (const f of tree.files) await uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: true }, signal);
+    let sent = 0;
+    for (const f of tree.files) {
+      await uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: true }, signal);
+      sent += f.size;
+    }
+    return sent;
   } catch (err) {
     if (err instanceof TransferError) throw err;
     throw new TransferError(`copying ${copy.local} to ${session.name}:${copy.remote} failed: ${errorMessage(err)}`, { cause: err });
@@ -158,7 +164,7 @@ function stateOf(info: RemoteStat | null): OutputState {
  * file or directory (a FIFO would block the read for ever), and a directory
  * where a file was expected or the reverse. With `remove`, the host's copy is
  * removed once it has been read (a task's outputs are of no more use there;
- * a failed check renders the task again).
+ * a failed check renders the task again). Returns the bytes fetched.
  */
 export async function download(
   session: HostSession,
@@ -177,7 +183,7 @@ export async function download(
      */
     claim?: (() => boolean) | undefined;
   } = {},
-): Promise<void> {
+): Promise<number> {
   const { verify, remove = false, signal, claim } = options;
   let state = options.known;
   if (state === undefined) {
@@ -189,10 +195,11 @@ export async function download(
   if (refused) throw new TransferError(refused);
   const tmp = tempName(copy.local);
   partials.add(tmp);
+  let fetched = 0;
   try {
     const dir = dirname(copy.local);
     await localDir(dir);
-    if (copy.dir) await downloadDir(session, copy.remote, tmp, signal);
+    if (copy.dir) fetched = await downloadDir(session, copy.remote, tmp, signal);
     else {
       const fetch = (): Promise<number> => session.fetchFile(copy.remote, tmp, { remove, signal });
       const got = await fetch().catch(async (err: unknown) => {
@@ -203,6 +210,7 @@ export async function download(
         return fetch();
       });
       if (got === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
+      fetched = got;
     }
     if (verify && !copy.dir && !(await verify(tmp))) {
       throw new TransferError(`${copy.remote} from ${session.name} is not a complete image (it does not decode)`);
@@ -220,21 +228,24 @@ export async function download(
     partials.delete(tmp);
   }
   if (remove && copy.dir) await removeRemote(session, copy.remote);
+  return fetched;
 }
 
 /** A directory's files and directories, every other kind of entry refused: checked before anything is fetched. */
-async function downloadDir(session: HostSession, remote: string, local: string, signal: AbortSignal | undefined): Promise<void> {
+async function downloadDir(session: HostSession, remote: string, local: string, signal: AbortSignal | undefined): Promise<number> {
   await mkdir(local, { recursive: true });
+  let fetched = 0;
   for (const entry of await session.readdir(remote)) {
     if (signal?.aborted) throw new TransferError(`${session.name}: the transfer was stopped`);
     const r = `${remote}/${entry.name}`;
-    if (entry.type === 'dir') await downloadDir(session, r, join(local, entry.name), signal);
-    else if (entry.type === 'file') await session.fetchFile(r, join(local, entry.name), { signal });
+    if (entry.type === 'dir') fetched += await downloadDir(session, r, join(local, entry.name), signal);
+    else if (entry.type === 'file') fetched += await session.fetchFile(r, join(local, entry.name), { signal });
     else {
       const refused = refusal(entry.type === 'link' ? 'link' : 'special', { local, remote: r }, session.name);
       throw new TransferError(refused!);
     }
   }
+  return fetched;
 }
 
 /** Removes a remote file or directory tree if it exists, never following a link (a link is removed, not what it points to). */

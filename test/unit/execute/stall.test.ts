@@ -61,7 +61,7 @@ describe('an attempt stopped by --stall', () => {
     const shell = { token: 'tok', run: (): Promise<TaskExit> => Promise.resolve(exit), forget: () => {} } as unknown as HostShell;
     const session = { name: 'fake', lost: new Promise<Error>(() => {}), shell: () => Promise.resolve(shell) } as unknown as HostSession;
     const runner = new HostRunner(session, 1, { plan, stallMs: 1000, logDir: join(dir, 'logs'), graceMs: 0 });
-    expect(await settle(await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot))).toEqual({ kind: 'done' });
+    expect(await settle(await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot))).toEqual({ kind: 'done', bytes: { in: 0, out: 0 } });
   });
 });
 

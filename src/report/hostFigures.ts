@@ -1,0 +1,173 @@
+import type { RunEvent } from './runEvents.js';
+
+/** One host's state and figures over a run. Seconds are per attempt, from its renderer's start to its outputs in. */
+export interface HostFigure {
+  name: string;
+  /** Its last state (see the host-state event: 'connecting', 'ok', 'lost', 'unreachable', ...), and why in words. */
+  state: string;
+  message?: string;
+  /** Its slots: as given when the run started, else the most it was seen to use. */
+  slots: number;
+  /** Tasks it completed (a losing speculative copy is not counted). */
+  tasksDone: number;
+  /** Attempts that failed there (a retry elsewhere may have succeeded). */
+  failures: number;
+  /** Attempts lost with the host (they went back to the queue). */
+  lost: number;
+  /** Over its completed tasks; null when it completed none. */
+  meanSeconds: number | null;
+  medianSeconds: number | null;
+  /** Bytes sent to it for its attempts' --in copies, and fetched from it for their --out copies (every attempt, losing copies too). */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface RunFigures {
+  hosts: HostFigure[];
+  /** Seconds from the scheduler's start to every task ended; null before the run starts. */
+  makespan: number | null;
+  /** What the makespan would be if the completed tasks' seconds were spread evenly over every usable slot: taskSeconds / slots. */
+  ideal: number | null;
+  /** Seconds of every completed task, added up. */
+  taskSeconds: number;
+  /** Slots of the hosts that were usable at some point. */
+  slots: number;
+}
+
+interface Tally {
+  name: string;
+  state: string | undefined;
+  message: string | undefined;
+  slots: number | undefined;
+  lanesSeen: number;
+  usable: boolean;
+  tasksDone: number;
+  failures: number;
+  lost: number;
+  seconds: number[];
+  bytesIn: number;
+  bytesOut: number;
+}
+
+const round = (s: number): number => Math.round(s * 1000) / 1000;
+
+function median(sorted: readonly number[]): number | null {
+  const n = sorted.length;
+  if (n === 0) return null;
+  const mid = Math.floor(n / 2);
+  return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Per-host figures of a run, fed by its events one at a time: pure, no I/O
+ * and no clock (time comes from the events' `at`), so the same model serves
+ * the final summary, the JSON report and a live view in a browser.
+ *
+ *     const figures = new HostFigures();
+ *     scheduler.on('event', (e) => figures.add(e));
+ *     ...
+ *     figures.figures(); // { hosts: [...], makespan, ideal, taskSeconds, slots }
+ *
+ * figures() may be called at any time (a live view calls it on every
+ * change): it reflects the events added so far, with the makespan up to
+ * the last one.
+ */
+export class HostFigures {
+  private readonly hosts = new Map<string, Tally>();
+  private startAt: number | undefined;
+  private endAt: number | undefined;
+  private lastAt: number | undefined;
+
+  add(e: RunEvent): void {
+    this.lastAt = e.at;
+    switch (e.type) {
+      case 'run-start':
+        this.startAt ??= e.at;
+        for (const h of e.hosts ?? []) this.host(h.name).slots = h.slots;
+        return;
+      case 'run-end':
+        this.endAt = e.at;
+        return;
+      case 'host-state': {
+        const h = this.host(e.host);
+        h.state = e.state;
+        h.message = e.reason;
+        if (e.state === 'ok') h.usable = true;
+        return;
+      }
+      case 'attempt-queued': {
+        const h = this.host(e.host);
+        h.state ??= 'ok';
+        h.usable = true;
+        h.lanesSeen = Math.max(h.lanesSeen, e.lane + 1);
+        return;
+      }
+      case 'attempt-ended': {
+        if (e.outcome === 'released') return;
+        const h = this.host(e.host);
+        h.state ??= 'ok';
+        h.bytesIn += e.bytesIn;
+        h.bytesOut += e.bytesOut;
+        if (e.ignored) return;
+        if (e.outcome === 'done') {
+          h.tasksDone++;
+          h.seconds.push(e.seconds);
+        } else if (e.outcome === 'failed') h.failures++;
+        else if (e.outcome === 'lost') h.lost++;
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** One host's figures now (a live view asks for the host an event changed), or undefined before any event of its own. */
+  figure(name: string): HostFigure | undefined {
+    const h = this.hosts.get(name);
+    return h?.state === undefined ? undefined : this.figureOf(h);
+  }
+
+  private figureOf(h: Tally): HostFigure {
+    const sum = h.seconds.reduce((a, b) => a + b, 0);
+    const med = median([...h.seconds].sort((a, b) => a - b));
+    return {
+      name: h.name,
+      state: h.state ?? 'connecting',
+      ...(h.message !== undefined ? { message: h.message } : {}),
+      slots: h.slots ?? h.lanesSeen,
+      tasksDone: h.tasksDone,
+      failures: h.failures,
+      lost: h.lost,
+      meanSeconds: h.seconds.length > 0 ? round(sum / h.seconds.length) : null,
+      medianSeconds: med === null ? null : round(med),
+      bytesIn: h.bytesIn,
+      bytesOut: h.bytesOut,
+    };
+  }
+
+  figures(): RunFigures {
+    let taskSeconds = 0;
+    let slots = 0;
+    const hosts: HostFigure[] = [];
+    for (const h of this.hosts.values()) {
+      // Known only from the run's start (its slots), not yet from an event of its own.
+      if (h.state === undefined) continue;
+      const f = this.figureOf(h);
+      taskSeconds += h.seconds.reduce((a, b) => a + b, 0);
+      if (h.usable) slots += f.slots;
+      hosts.push(f);
+    }
+    const end = this.endAt ?? this.lastAt;
+    const makespan = this.startAt !== undefined && end !== undefined ? round((end - this.startAt) / 1000) : null;
+    return { hosts, makespan, ideal: slots > 0 ? round(taskSeconds / slots) : null, taskSeconds: round(taskSeconds), slots };
+  }
+
+  private host(name: string): Tally {
+    let h = this.hosts.get(name);
+    if (!h) {
+      h = { name, state: undefined, message: undefined, slots: undefined, lanesSeen: 0, usable: false, tasksDone: 0, failures: 0, lost: 0, seconds: [], bytesIn: 0, bytesOut: 0 };
+      this.hosts.set(name, h);
+    }
+    return h;
+  }
+}

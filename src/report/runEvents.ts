@@ -1,0 +1,41 @@
+import type { SchedulerEvent } from '../scheduler/events.js';
+
+/**
+ * The events of a whole run: the scheduler's (see scheduler/events.ts) and
+ * those of the steps after it. Plain frozen objects, each complete in
+ * itself; `at` is the scheduler's clock (milliseconds, performance.now()).
+ */
+
+/** A host of the inventory as the run started, with its slots (the ideal makespan needs them). */
+export interface HostSlots {
+  readonly name: string;
+  readonly slots: number;
+}
+
+/**
+ * The scheduler's run-start, with what the run knows around it: the plan's
+ * size and the hosts with their slots. A run with nothing to render still
+ * gets one, made by the run.
+ */
+export type RunStartEvent = Extract<SchedulerEvent, { type: 'run-start' }> & {
+  readonly startedAt?: string | undefined;
+  readonly frames?: number | undefined;
+  readonly tiles?: number | undefined;
+  readonly hosts?: readonly HostSlots[] | undefined;
+};
+
+/** With --stitch: a frame's tiles were stitched into its image, or could not be. */
+export interface FrameStitchedEvent {
+  readonly type: 'frame-stitched';
+  readonly at: number;
+  readonly frame: number;
+  readonly tiles: number;
+  readonly output: string;
+  readonly status: 'stitched' | 'failed';
+  readonly error?: string | undefined;
+}
+
+export type RunEvent = Exclude<SchedulerEvent, { type: 'run-start' }> | RunStartEvent | FrameStitchedEvent;
+
+/** Version of the events' shape in the --events stream (`v` on every line): raised only when a field changes meaning or goes. */
+export const EVENTS_VERSION = 1;

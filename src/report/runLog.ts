@@ -1,0 +1,75 @@
+import type { Plan } from '../plan/plan.js';
+import type { SchedulerEvent } from '../scheduler/events.js';
+import type { FrameRecord } from '../stitch/frames.js';
+import { EventStream } from './eventStream.js';
+import { HostFigures } from './hostFigures.js';
+import type { HostSlots, RunEvent, RunStartEvent } from './runEvents.js';
+import { endSummary, type RunSummary } from './summary.js';
+
+/**
+ * A run's events, as the run sees them: the scheduler's, with what the run
+ * adds (run-start's plan size and hosts, frame-stitched, run-end's
+ * summary), kept as per-host figures and, with --events, written as they
+ * happen. The scheduler's run-end is held back until the summary is known,
+ * so that it is the stream's last line and carries it.
+ */
+export class RunLog {
+  readonly figures = new HostFigures();
+  private readonly stream: EventStream | undefined;
+  private readonly startFacts: { startedAt: string; frames: number; tiles: number; hosts: HostSlots[] };
+  private started = false;
+  private ended: Extract<SchedulerEvent, { type: 'run-end' }> | undefined;
+
+  constructor(options: { events?: string | undefined; plan: Plan; hosts: readonly HostSlots[]; startedAt: Date; note: (text: string) => void; now?: () => number }) {
+    this.now = options.now ?? (() => performance.now());
+    this.stream = options.events !== undefined ? EventStream.open(options.events, options.note) : undefined;
+    const { plan } = options;
+    const tilesPerFrame = plan.tasks[0]?.tile?.count ?? 1;
+    this.startFacts = {
+      startedAt: options.startedAt.toISOString(),
+      frames: plan.tasks.length / tilesPerFrame,
+      tiles: plan.tiled ? tilesPerFrame : 0,
+      hosts: options.hosts.map((h) => ({ name: h.name, slots: h.slots })),
+    };
+  }
+
+  private readonly now: () => number;
+
+  /** The scheduler's `event` listener. */
+  readonly scheduler = (e: SchedulerEvent): void => {
+    if (e.type === 'run-start') {
+      this.started = true;
+      this.publish(Object.freeze({ ...e, ...this.startFacts }));
+    } else if (e.type === 'run-end') {
+      this.ended = e;
+      this.figures.add(e);
+    } else this.publish(e);
+  };
+
+  /** FrameStitcher's onFrame: a frame stitched, or that could not be. */
+  readonly frame = (f: Readonly<FrameRecord>): void => {
+    const status = f.status === 'stitched' ? 'stitched' : 'failed';
+    this.publish(Object.freeze({ type: 'frame-stitched', at: this.now(), frame: f.frame, tiles: f.tiles, output: f.output, status, ...(f.error ? { error: f.error } : {}) }));
+  };
+
+  /**
+   * The run is over: the stream gets its run-end with the summary (and a
+   * run-start first, if the scheduler never started: nothing to render, or
+   * stopped before), and is closed.
+   */
+  async finish(summary: RunSummary): Promise<void> {
+    const stream = this.stream;
+    if (!stream) return;
+    const at = this.now();
+    const brief = endSummary(summary);
+    const { done, failed, cancelled, skipped } = brief.counts;
+    if (!this.started) stream.write(Object.freeze({ type: 'run-start', at, tasks: summary.tasks.length, pending: summary.tasks.length - skipped, ...this.startFacts }));
+    stream.write({ ...(this.ended ?? { type: 'run-end', at, done, failed, cancelled, skipped }), summary: brief });
+    await stream.close();
+  }
+
+  private publish(e: RunEvent | RunStartEvent): void {
+    this.figures.add(e);
+    this.stream?.write(e);
+  }
+}

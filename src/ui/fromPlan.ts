@@ -1,0 +1,34 @@
+import { existsSync } from 'node:fs';
+import type { HostConfig } from '../inventory/types.js';
+import type { Plan } from '../plan/plan.js';
+import type { TaskRecord } from '../scheduler/scheduler.js';
+import { RunModel } from './model.js';
+import { isImage } from './thumbs.js';
+
+/** The model of the live page and the HTML report, over the plan's tasks as they stand before the run. */
+export function modelOfPlan(plan: Plan, hosts: readonly HostConfig[], run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; title: string }): RunModel {
+  return new RunModel({
+    title: run.title,
+    startedAt: run.startedAt,
+    origin: run.clockOrigin,
+    perFrame: plan.stitching,
+    hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
+    tasks: run.records.map((r) => ({
+      index: r.task.index,
+      frame: r.task.frame,
+      tile: r.task.tile?.index ?? null,
+      label: r.task.label,
+      skipped: r.status === 'skipped',
+      image: plan.stitchPath(r.task.frame) !== undefined || plan.localOutputs(r.task).some(isImage),
+    })),
+  });
+}
+
+/** The picture of task `i`: its frame once stitched, else its own first image output. */
+export function pictureOf(plan: Plan, i: number): string | undefined {
+  const task = plan.tasks[i];
+  if (!task) return undefined;
+  const stitched = plan.stitchPath(task.frame);
+  if (stitched !== undefined && existsSync(stitched)) return stitched;
+  return plan.localOutputs(task).find(isImage);
+}

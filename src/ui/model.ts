@@ -1,0 +1,419 @@
+import type { SchedulerEvent } from '../scheduler/events.js';
+import { splitTail } from '../report/failures.js';
+import { HostFigures as FigureModel } from '../report/hostFigures.js';
+
+/**
+ * What the live page and the HTML report show, folded from the scheduler's
+ * events: no I/O and no clock of its own (times are the events' `at`, in
+ * seconds after `origin`). The page gets a snapshot when it connects and
+ * then the deltas taken with takeDelta(): the entries that changed since.
+ */
+
+/** A task as the grid shows it. `retrying`: an attempt failed and it waits to run again. */
+export type TaskState = 'queued' | 'running' | 'done' | 'failed' | 'retrying' | 'cancelled' | 'skipped';
+
+export interface TaskView {
+  i: number;
+  frame: number;
+  tile: number | null;
+  label: string;
+  state: TaskState;
+  /** Where its latest attempt went (or the winner's host once done). */
+  host: string | null;
+  /** Attempts of it live now: more than one while a speculative copy races. */
+  live: number;
+  /** Attempts started for it in all (retries and copies). */
+  copies: number;
+  /** Its winning attempt's time, from its renderer's start to its outputs in. */
+  seconds: number | null;
+  /** Its outputs include an image the page can show. */
+  image: boolean;
+}
+
+/** One attempt on one host slot: a bar of the timeline. Times in seconds after the run started. */
+export interface AttemptBar {
+  i: number;
+  label: string;
+  attempt: number;
+  host: string;
+  lane: number;
+  speculative: boolean;
+  queued: number;
+  start: number | null;
+  /** When the slot was free again (the renderer ended), and when the attempt ended (outputs in). */
+  freed: number | null;
+  end: number | null;
+  outcome: 'waiting' | 'running' | 'collecting' | 'done' | 'failed' | 'lost' | 'cancelled';
+  /** The task was settled by another copy when this one ended. */
+  ignored: boolean;
+}
+
+export interface HostFigures {
+  tasksDone: number;
+  failures: number;
+  meanSeconds: number | null;
+  medianSeconds: number | null;
+}
+
+export interface HostRow extends HostFigures {
+  name: string;
+  state: string;
+  reason: string | null;
+  slots: number;
+  busy: number;
+}
+
+export interface FailureView {
+  i: number;
+  label: string;
+  host: string;
+  attempt: number;
+  at: number;
+  message: string;
+  /** The renderer's last lines of output, when it printed any. */
+  tail: string | null;
+}
+
+export interface ProgressView {
+  total: number;
+  skipped: number;
+  done: number;
+  failed: number;
+  cancelled: number;
+  running: number;
+  /** Seconds after the start, at the latest event. */
+  at: number;
+  /** Tasks done per second since the first renderer started, and the seconds left at that rate. */
+  rate: number | null;
+  eta: number | null;
+}
+
+export interface RunEnd {
+  exitCode: number;
+  /** The lines the CLI prints at the end. */
+  lines: string[];
+}
+
+export interface Snapshot {
+  title: string;
+  startedAt: string;
+  /** The tiles of a frame share one picture (their stitched frame): a contact sheet shows it once. */
+  perFrame: boolean;
+  tasks: TaskView[];
+  hosts: HostRow[];
+  bars: AttemptBar[];
+  failures: FailureView[];
+  progress: ProgressView;
+  /** The task most recently done with an image. */
+  latest: number | null;
+  /** Whether failed tasks may be retried now (the run is live). */
+  retryable: boolean;
+  end: RunEnd | null;
+}
+
+export interface Delta {
+  tasks: TaskView[];
+  hosts: HostRow[];
+  bars: AttemptBar[];
+  failures: FailureView[];
+  progress: ProgressView;
+  latest: number | null;
+  retryable: boolean;
+  end: RunEnd | null;
+}
+
+export interface ModelTask {
+  index: number;
+  frame: number;
+  tile: number | null;
+  label: string;
+  skipped: boolean;
+  image: boolean;
+}
+
+export interface ModelOptions {
+  title: string;
+  startedAt: Date;
+  /** The scheduler clock's reading when the run started (events' `at` are on that clock, in ms). */
+  origin: number;
+  tasks: readonly ModelTask[];
+  hosts: ReadonlyArray<{ name: string; slots: number }>;
+  /** With --stitch: a task's picture is its whole frame. */
+  perFrame?: boolean;
+}
+
+/** Failures kept for the page (the newest); the JSON report lists them all. */
+export const MAX_FAILURES = 500;
+
+interface HostState {
+  row: HostRow;
+}
+
+const NO_FIGURES: HostFigures = { tasksDone: 0, failures: 0, meanSeconds: null, medianSeconds: null };
+
+export class RunModel {
+  private readonly tasks: TaskView[];
+  private readonly hosts = new Map<string, HostState>();
+  /** Per-host figures: the same model as the JSON report's and the final summary's. */
+  private readonly figures = new FigureModel();
+  private readonly bars = new Map<string, AttemptBar>();
+  private readonly failures: FailureView[] = [];
+  private readonly counts = { done: 0, failed: 0, cancelled: 0 };
+  private firstStart: number | null = null;
+  private lastAt = 0;
+  private latest: number | null = null;
+  private end: RunEnd | null = null;
+  private finished = false;
+  private readonly dirtyTasks = new Set<number>();
+  private readonly dirtyHosts = new Set<string>();
+  private readonly dirtyBars = new Set<string>();
+  private newFailures: FailureView[] = [];
+  /** What the last delta said of the run's end, so the next one is made when that changes. */
+  private sentEnd = false;
+  private sentFinished = false;
+
+  constructor(private readonly options: ModelOptions) {
+    this.tasks = options.tasks.map((t) => ({
+      i: t.index,
+      frame: t.frame,
+      tile: t.tile,
+      label: t.label,
+      state: t.skipped ? 'skipped' : 'queued',
+      host: null,
+      live: 0,
+      copies: 0,
+      seconds: null,
+      image: t.image,
+    }));
+    for (const h of options.hosts) this.host(h.name, h.slots);
+  }
+
+  /** Folds one scheduler event in. */
+  apply(e: SchedulerEvent): void {
+    this.figures.add(e);
+    const at = this.seconds(e.at);
+    this.lastAt = Math.max(this.lastAt, at);
+    switch (e.type) {
+      case 'run-start':
+        return;
+      case 'host-state': {
+        const h = this.host(e.host);
+        h.row.state = e.state;
+        h.row.reason = e.reason ?? null;
+        this.dirtyHosts.add(e.host);
+        return;
+      }
+      case 'attempt-queued': {
+        const t = this.task(e.task.index);
+        if (!t) return;
+        t.host = e.host;
+        t.live++;
+        t.copies = Math.max(t.copies, e.attempt);
+        const h = this.host(e.host);
+        if (e.lane >= h.row.slots) h.row.slots = e.lane + 1;
+        this.setBar({ i: t.i, label: t.label, attempt: e.attempt, host: e.host, lane: e.lane, speculative: e.speculative, queued: at, start: null, freed: null, end: null, outcome: 'waiting', ignored: false });
+        this.dirtyTasks.add(t.i);
+        return;
+      }
+      case 'attempt-started': {
+        const t = this.task(e.task.index);
+        const bar = this.bars.get(barKey(e.task.index, e.attempt));
+        if (!t || !bar) return;
+        this.firstStart ??= at;
+        bar.start = at;
+        bar.outcome = 'running';
+        this.busy(bar.host, +1);
+        this.dirtyBars.add(barKey(t.i, e.attempt));
+        if (t.state !== 'done' && t.state !== 'failed' && t.state !== 'cancelled') t.state = 'running';
+        this.dirtyTasks.add(t.i);
+        return;
+      }
+      case 'attempt-ended':
+        this.attemptEnded(e, at);
+        return;
+      case 'speculation-started':
+      case 'speculation-lost':
+        return;
+      case 'task-retried': {
+        const t = this.task(e.task.index);
+        if (!t) return;
+        if (t.state === 'failed') this.counts.failed--;
+        t.state = 'retrying';
+        this.dirtyTasks.add(t.i);
+        return;
+      }
+      case 'task-done': {
+        const t = this.task(e.task.index);
+        if (!t) return;
+        t.state = e.status;
+        this.counts[e.status]++;
+        if (e.winner) {
+          t.host = e.winner.host;
+          const bar = this.bars.get(barKey(t.i, e.winner.attempt));
+          if (bar?.start != null && bar.end !== null) t.seconds = bar.end - bar.start;
+        }
+        if (e.status === 'done' && t.image) this.latest = t.i;
+        this.dirtyTasks.add(t.i);
+        return;
+      }
+      case 'run-end':
+        this.finished = true;
+        return;
+    }
+  }
+
+  /** The run is over (the summary is known): the page shows it, and retrying is no longer possible. */
+  ended(end: RunEnd): void {
+    this.finished = true;
+    this.end = end;
+  }
+
+  /** Sets a host's final state (from the summary). */
+  hostEnded(name: string, state: string, reason: string | undefined): void {
+    const h = this.host(name);
+    h.row.state = state;
+    h.row.reason = reason ?? null;
+    this.dirtyHosts.add(name);
+  }
+
+  snapshot(): Snapshot {
+    return {
+      title: this.options.title,
+      startedAt: this.options.startedAt.toISOString(),
+      perFrame: this.options.perFrame ?? false,
+      tasks: this.tasks.map((t) => ({ ...t })),
+      hosts: [...this.hosts.values()].map((h) => ({ ...h.row })),
+      bars: [...this.bars.values()].map((b) => ({ ...b })),
+      failures: this.failures.map((f) => ({ ...f })),
+      progress: this.progress(),
+      latest: this.latest,
+      retryable: !this.finished,
+      end: this.end,
+    };
+  }
+
+  /** What changed since the last call (or since the start), or undefined when nothing did. */
+  takeDelta(): Delta | undefined {
+    if (this.dirtyTasks.size + this.dirtyHosts.size + this.dirtyBars.size + this.newFailures.length === 0 && !this.endDirty()) return undefined;
+    const delta: Delta = {
+      tasks: [...this.dirtyTasks].map((i) => ({ ...this.tasks[i]! })),
+      hosts: [...this.dirtyHosts].flatMap((n) => {
+        const h = this.hosts.get(n);
+        return h ? [{ ...h.row }] : [];
+      }),
+      bars: [...this.dirtyBars].flatMap((k) => {
+        const b = this.bars.get(k);
+        return b ? [{ ...b }] : [];
+      }),
+      failures: this.newFailures,
+      progress: this.progress(),
+      latest: this.latest,
+      retryable: !this.finished,
+      end: this.end,
+    };
+    this.dirtyTasks.clear();
+    this.dirtyHosts.clear();
+    this.dirtyBars.clear();
+    this.newFailures = [];
+    this.sentEnd = this.end !== null;
+    this.sentFinished = this.finished;
+    return delta;
+  }
+
+  private endDirty(): boolean {
+    return (this.end !== null) !== this.sentEnd || this.finished !== this.sentFinished;
+  }
+
+  private attemptEnded(e: Extract<SchedulerEvent, { type: 'attempt-ended' }>, at: number): void {
+    const key = barKey(e.task.index, e.attempt);
+    const bar = this.bars.get(key);
+    const t = this.task(e.task.index);
+    if (!bar || !t) return;
+    const wasRendering = bar.outcome === 'running';
+    if (wasRendering) this.busy(bar.host, -1);
+    this.dirtyBars.add(key);
+    if (e.outcome === 'released') {
+      bar.freed = at;
+      bar.outcome = 'collecting';
+      return;
+    }
+    bar.freed ??= at;
+    bar.end = at;
+    bar.outcome = e.outcome;
+    bar.ignored = e.ignored;
+    t.live = Math.max(0, t.live - 1);
+    this.dirtyTasks.add(t.i);
+    const h = this.host(bar.host);
+    if (e.outcome === 'done' && !e.ignored) this.refigure(h);
+    if (e.outcome === 'failed' && !e.ignored) {
+      this.refigure(h);
+      const { head, tail } = splitTail(e.message ?? 'failed');
+      const f: FailureView = { i: t.i, label: t.label, host: bar.host, attempt: e.attempt, at, message: head, tail: tail ?? null };
+      this.failures.push(f);
+      if (this.failures.length > MAX_FAILURES) this.failures.shift();
+      this.newFailures.push(f);
+      // Settled as failed by the task-done that follows, or run again.
+      if (t.live === 0) t.state = 'retrying';
+    }
+    if (e.outcome === 'lost' && !e.ignored && t.live === 0) t.state = 'queued';
+  }
+
+  private refigure(h: HostState): void {
+    const f = this.figures.figure(h.row.name);
+    if (f) Object.assign(h.row, { tasksDone: f.tasksDone, failures: f.failures, meanSeconds: f.meanSeconds, medianSeconds: f.medianSeconds });
+    this.dirtyHosts.add(h.row.name);
+  }
+
+  private busy(host: string, by: number): void {
+    const h = this.host(host);
+    h.row.busy = Math.max(0, h.row.busy + by);
+    this.dirtyHosts.add(host);
+  }
+
+  private progress(): ProgressView {
+    const skipped = this.tasks.length - this.tasks.filter((t) => t.state !== 'skipped').length;
+    const running = this.tasks.filter((t) => t.state === 'running').length;
+    const elapsed = this.firstStart === null ? 0 : this.lastAt - this.firstStart;
+    const rate = elapsed > 0 && this.counts.done > 0 ? this.counts.done / elapsed : null;
+    const left = this.tasks.length - skipped - this.counts.done - this.counts.failed - this.counts.cancelled;
+    return {
+      total: this.tasks.length,
+      skipped,
+      done: this.counts.done,
+      failed: this.counts.failed,
+      cancelled: this.counts.cancelled,
+      running,
+      at: this.lastAt,
+      rate,
+      eta: rate !== null && !this.finished ? left / rate : null,
+    };
+  }
+
+  private seconds(at: number): number {
+    return Math.max(0, (at - this.options.origin) / 1000);
+  }
+
+  private task(i: number): TaskView | undefined {
+    return this.tasks[i];
+  }
+
+  private host(name: string, slots = 1): HostState {
+    let h = this.hosts.get(name);
+    if (!h) {
+      h = { row: { name, state: 'connecting', reason: null, slots, busy: 0, ...NO_FIGURES } };
+      this.hosts.set(name, h);
+      this.dirtyHosts.add(name);
+    }
+    return h;
+  }
+
+  private setBar(bar: AttemptBar): void {
+    const key = barKey(bar.i, bar.attempt);
+    this.bars.set(key, bar);
+    this.dirtyBars.add(key);
+  }
+}
+
+function barKey(i: number, attempt: number): string {
+  return `${i}:${attempt}`;
+}

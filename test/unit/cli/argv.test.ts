@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { splitRunArgv } from '../../../src/cli/argv.js';
+
+describe('splitRunArgv: --ui, whose value is only ever given with =', () => {
+  it.each([
+    [['inv', '1', 'r', '--ui'], true, ['inv', '1', 'r']],
+    [['inv', '1', 'r', '--ui=8080'], '8080', ['inv', '1', 'r']],
+    // The next word is the renderer's, not a port.
+    [['inv', '1', 'r', '--ui', '8080'], true, ['inv', '1', 'r', '8080']],
+    [['inv', '1', 'r', '--', '--ui'], undefined, ['inv', '1', 'r', '--ui']],
+  ] as const)('%j', (words, ui, positionals) => {
+    const argv = splitRunArgv(words);
+    expect(argv.options.ui).toBe(ui);
+    expect(argv.positionals).toEqual(positionals);
+  });
+
+  it('refuses it twice, and a value for --ui-keep', () => {
+    expect(() => splitRunArgv(['--ui', '--ui=1'])).toThrow('--ui is given twice');
+    expect(() => splitRunArgv(['--ui-keep=yes'])).toThrow('--ui-keep takes no value');
+  });
+
+  it('takes --ui-host and --html with their values', () => {
+    expect(splitRunArgv(['--ui-host', '0.0.0.0', '--html=r.html']).options).toEqual({ 'ui-host': '0.0.0.0', html: 'r.html' });
+  });
+});

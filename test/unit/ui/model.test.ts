@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import type { SchedulerEvent, TaskRef } from '../../../src/scheduler/events.js';
+import { RunModel } from '../../../src/ui/model.js';
+
+/** Events as the scheduler sends them, less the fields the model does not read (later issues add some). */
+const ev = (e: Record<string, unknown>): SchedulerEvent => e as unknown as SchedulerEvent;
+const ref = (index: number): TaskRef => ({ index, frame: index + 1, tile: null, label: `frame ${index + 1}` });
+
+function model(): RunModel {
+  return new RunModel({
+    title: 't',
+    startedAt: new Date(0),
+    origin: 1000,
+    hosts: [{ name: 'a', slots: 2 }, { name: 'b', slots: 1 }],
+    tasks: [0, 1, 2].map((i) => ({ index: i, frame: i + 1, tile: null, label: `frame ${i + 1}`, skipped: i === 2, image: true })),
+  });
+}
+
+describe('RunModel', () => {
+  // attempt-ended's seconds (the attempt's time) feed the host figures, as in a run.
+  it('folds a run: states, speculative copies, host rows, failures with their tail, timeline, progress', () => {
+    const m = model();
+    const events = [
+      { type: 'run-start', at: 1000, tasks: 3, pending: 2 },
+      { type: 'host-state', at: 1000, host: 'a', state: 'ok' },
+      { type: 'host-state', at: 1000, host: 'b', state: 'ok' },
+      { type: 'attempt-queued', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0, behind: false, speculative: false },
+      { type: 'attempt-queued', at: 1000, task: ref(1), attempt: 1, host: 'a', lane: 1, behind: false, speculative: false },
+      { type: 'attempt-started', at: 1500, task: ref(0), attempt: 1, host: 'a', lane: 0 },
+      { type: 'attempt-started', at: 1500, task: ref(1), attempt: 1, host: 'a', lane: 1 },
+    ];
+    for (const e of events) m.apply(ev(e));
+    let s = m.snapshot();
+    expect(s.tasks.map((t) => t.state)).toEqual(['running', 'running', 'skipped']);
+    expect(s.hosts.find((h) => h.name === 'a')).toMatchObject({ state: 'ok', busy: 2, slots: 2 });
+    expect(s.progress).toMatchObject({ total: 3, skipped: 1, running: 2, done: 0 });
+
+    m.apply(ev({ type: 'attempt-ended', at: 2000, task: ref(1), attempt: 1, host: 'a', outcome: 'failed', message: 'exit 1; last output:\nline one\nline two', ignored: false }));
+    m.apply(ev({ type: 'attempt-queued', at: 2000, task: ref(0), attempt: 2, host: 'b', lane: 0, behind: false, speculative: true }));
+    m.apply(ev({ type: 'attempt-started', at: 2000, task: ref(0), attempt: 2, host: 'b', lane: 0 }));
+    s = m.snapshot();
+    expect(s.tasks[0]).toMatchObject({ state: 'running', live: 2, copies: 2 });
+    expect(s.tasks[1]).toMatchObject({ state: 'retrying' });
+    expect(s.failures).toEqual([{ i: 1, label: 'frame 2', host: 'a', attempt: 1, at: 1, message: 'exit 1', tail: 'line one\nline two' }]);
+    expect(s.hosts.find((h) => h.name === 'a')).toMatchObject({ failures: 1, busy: 1 });
+
+    m.apply(ev({ type: 'attempt-ended', at: 2500, task: ref(1), attempt: 1, host: 'a', outcome: 'released', ignored: false }));
+    m.apply(ev({ type: 'task-done', at: 2500, task: ref(1), status: 'failed', host: 'a', attempts: 1, winner: null, copies: 1, error: 'exit 1' }));
+    m.apply(ev({ type: 'attempt-ended', at: 3000, task: ref(0), attempt: 2, host: 'b', outcome: 'released', ignored: false }));
+    m.apply(ev({ type: 'attempt-ended', at: 3500, task: ref(0), attempt: 2, host: 'b', outcome: 'done', ignored: false, seconds: 1.5, bytesIn: 0, bytesOut: 0 }));
+    m.apply(ev({ type: 'task-done', at: 3500, task: ref(0), status: 'done', host: 'b', attempts: 1, winner: { host: 'b', attempt: 2 }, copies: 2 }));
+    m.apply(ev({ type: 'attempt-ended', at: 3600, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }));
+    s = m.snapshot();
+    expect(s.tasks[0]).toMatchObject({ state: 'done', host: 'b', seconds: 1.5, live: 0 });
+    expect(s.tasks[1]!.state).toBe('failed');
+    expect(s.latest).toBe(0);
+    expect(s.hosts.find((h) => h.name === 'b')).toMatchObject({ tasksDone: 1, meanSeconds: 1.5, busy: 0 });
+    expect(s.bars.find((b) => b.i === 0 && b.attempt === 2)).toMatchObject({ speculative: true, start: 1, freed: 2, end: 2.5, outcome: 'done' });
+    expect(s.bars.find((b) => b.i === 0 && b.attempt === 1)).toMatchObject({ outcome: 'cancelled', ignored: true });
+    expect(s.progress).toMatchObject({ done: 1, failed: 1, running: 0 });
+    expect(s.retryable).toBe(true);
+
+    m.apply(ev({ type: 'task-retried', at: 3700, task: ref(1), attempts: 1 }));
+    expect(m.snapshot().tasks[1]!.state).toBe('retrying');
+    expect(m.snapshot().progress.failed).toBe(0);
+  });
+
+  it('hands out what changed since the last delta, and the end of the run once', () => {
+    const m = model();
+    expect(m.takeDelta()?.hosts.map((h) => h.name)).toEqual(['a', 'b']);
+    expect(m.takeDelta()).toBeUndefined();
+    m.apply(ev({ type: 'attempt-queued', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0, behind: false, speculative: false }));
+    const d = m.takeDelta()!;
+    expect(d.tasks.map((t) => t.i)).toEqual([0]);
+    expect(d.bars).toHaveLength(1);
+    expect(m.takeDelta()).toBeUndefined();
+    m.ended({ exitCode: 130, lines: ['stopped'] });
+    expect(m.takeDelta()).toMatchObject({ end: { exitCode: 130 }, retryable: false });
+    expect(m.takeDelta()).toBeUndefined();
+  });
+});
