@@ -428,7 +428,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     clockOrigin,
     figures: hostFigures,
   });
-  if (model) await showEnd(model, summary, plan, opts);
+  if (model) await showEnd(model, summary, plan, opts, records);
   if (frames) summary.frames = frames;
   await log.finish(summary);
   if (opts.report) await writeReport(opts.report, summary);
@@ -448,16 +448,16 @@ function watchRun(
   const title = `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
   const model = modelOfPlan(plan, hosts, { ...run, title });
   sched.on('event', (e) => model.apply(e));
-  opts.page?.attach(model, { image: (i) => pictureOf(plan, i), retry: (i) => sched.retry(i) });
+  opts.page?.attach(model, { image: (i) => pictureOf(plan, i, run.records), retry: (i) => sched.retry(i) });
   return model;
 }
 
 /** The run's end on the page (its summary, the hosts' final states), and the HTML report. */
-async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: RunOptions): Promise<void> {
+async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: RunOptions, records: readonly TaskRecord[]): Promise<void> {
   for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
   model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
   opts.page?.flush();
-  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i));
+  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i, records));
 }
 
 /**

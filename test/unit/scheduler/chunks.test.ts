@@ -4,6 +4,10 @@ import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
 import { summarise } from '../../../src/report/summary.js';
 import { chunkRecords } from '../../../src/run.js';
+import type { HostConfig } from '../../../src/inventory/types.js';
+import { modelOfPlan } from '../../../src/ui/fromPlan.js';
+import { HostFigures } from '../../../src/report/hostFigures.js';
+import { taskName } from '../../../src/report/junit.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost, type TaskRecord } from '../../../src/scheduler/scheduler.js';
 
 /** What one attempt did: the frames it was given, and the outcome the host returned. */
@@ -186,6 +190,27 @@ describe('Scheduler with --chunk', () => {
     expect(sizes).toEqual([1, 5, ...Array<number>(19).fill(20), 14]);
     expect(records.every((r) => r.status === 'done')).toBe(true);
     expect(log.flatMap((r) => r.frames)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+  });
+
+  it('shows the live page every chunk as it is formed and split, with its frames and state', async () => {
+    const { plan, s, records, log } = setup('1,10', 5, { retries: 0 });
+    const model = modelOfPlan(plan, [{ name: 'a', slots: 1 } as HostConfig], { startedAt: new Date(0), clockOrigin: 0, records, title: 't' });
+    const figures = new HostFigures();
+    s.on('event', (e) => {
+      model.apply(e);
+      figures.add(e);
+    });
+    start(s, [new ChunkHost('a', 1, plan, log, 10, 10, (frames, attempt) => (attempt === 1 && frames[0] === 1 ? { kind: 'failed', message: 'died', done: [1, 2] } : { kind: 'done' }))]);
+    await finish(s);
+    const tasks = model.snapshot().tasks.map((t) => [t.i, t.label, t.state]);
+    expect(tasks).toEqual(records.map((r) => [r.task.index, r.task.label, r.status]));
+    expect(tasks.map((t) => t[1]).sort()).toEqual(['frames 1-2', 'frames 3-5', 'frames 6-10']);
+    expect(tasks.every((t) => t[2] === 'done')).toBe(true);
+    // The host finished three tasks, one of them by the attempt that failed half-way.
+    expect(figures.figure('a')).toMatchObject({ tasksDone: 3, failures: 1 });
+    expect(s.hosts.get('a')).toMatchObject({ tasksDone: 3, failures: 1 });
+    const summary = summarise(records, s.hosts.values(), { exitCode: 0, startedAt: new Date(0), seconds: 1, errors: [] });
+    expect(summary.tasks.map(taskName)).toEqual(['frames 1-2', 'frames 3-5', 'frames 6-10']);
   });
 
   it('cancels the queued frames and the running chunk when the run is stopped', async () => {
