@@ -26,9 +26,13 @@ export interface RunFigures {
   hosts: HostFigure[];
   /** Seconds from the scheduler's start to every task ended; null before the run starts. */
   makespan: number | null;
-  /** What the makespan would be if the completed tasks' seconds were spread evenly over every usable slot: taskSeconds / slots. */
+  /** What the makespan would be if the completed tasks' slot time were spread evenly over every usable slot: taskSeconds / slots. */
   ideal: number | null;
-  /** Seconds of every completed task, added up. */
+  /**
+   * The time each completed task held its slot (its renderer's start to the
+   * slot's release: the outputs' copy back overlaps the slot's next render),
+   * added up.
+   */
   taskSeconds: number;
   /** Slots of the hosts that were usable at some point. */
   slots: number;
@@ -45,6 +49,8 @@ interface Tally {
   failures: number;
   lost: number;
   seconds: number[];
+  /** The completed tasks' slot time (see RunFigures.taskSeconds). */
+  slotSeconds: number;
   bytesIn: number;
   bytesOut: number;
 }
@@ -77,6 +83,8 @@ export class HostFigures {
   private startAt: number | undefined;
   private endAt: number | undefined;
   private lastAt: number | undefined;
+  /** Attempts whose slot was released before they ended: how long they held it. */
+  private readonly releasedAfter = new Map<string, number>();
 
   add(e: RunEvent): void {
     this.lastAt = e.at;
@@ -103,7 +111,13 @@ export class HostFigures {
         return;
       }
       case 'attempt-ended': {
-        if (e.outcome === 'released') return;
+        const key = `${e.task.index}/${e.attempt}`;
+        if (e.outcome === 'released') {
+          this.releasedAfter.set(key, e.seconds);
+          return;
+        }
+        const slotSeconds = this.releasedAfter.get(key) ?? e.seconds;
+        this.releasedAfter.delete(key);
         const h = this.host(e.host);
         h.state ??= 'ok';
         h.bytesIn += e.bytesIn;
@@ -112,6 +126,7 @@ export class HostFigures {
         if (e.outcome === 'done') {
           h.tasksDone++;
           h.seconds.push(e.seconds);
+          h.slotSeconds += slotSeconds;
         } else if (e.outcome === 'failed') h.failures++;
         else if (e.outcome === 'lost') h.lost++;
         return;
@@ -159,7 +174,7 @@ export class HostFigures {
       // Known only from the run's start (its slots), not yet from an event of its own.
       if (h.state === undefined) continue;
       const f = this.figureOf(h);
-      taskSeconds += h.seconds.reduce((a, b) => a + b, 0);
+      taskSeconds += h.slotSeconds;
       if (h.usable) slots += f.slots;
       hosts.push(f);
     }
@@ -171,7 +186,7 @@ export class HostFigures {
   private host(name: string): Tally {
     let h = this.hosts.get(name);
     if (!h) {
-      h = { name, state: undefined, message: undefined, slots: undefined, lanesSeen: 0, usable: false, tasksDone: 0, failures: 0, lost: 0, seconds: [], bytesIn: 0, bytesOut: 0 };
+      h = { name, state: undefined, message: undefined, slots: undefined, lanesSeen: 0, usable: false, tasksDone: 0, failures: 0, lost: 0, seconds: [], slotSeconds: 0, bytesIn: 0, bytesOut: 0 };
       this.hosts.set(name, h);
     }
     return h;

@@ -1,5 +1,6 @@
 import type { Listr, ListrTaskWrapper } from 'listr2';
-import type { FinalOutcome, HostRecord, Scheduler, TaskRecord } from '../scheduler/scheduler.js';
+import type { TaskRef } from '../scheduler/events.js';
+import type { Scheduler, SchedulerEvent } from '../scheduler/scheduler.js';
 import { RepeatedOutput } from './failures.js';
 
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
@@ -9,6 +10,16 @@ export interface Progress {
   /** A warning or note that is not a task event. */
   note(text: string): void;
   stop(): Promise<void>;
+}
+
+/** What a task counts for in the views: its frames (a chunk has several; with --chunk the views count frames). */
+function framesIn(task: TaskRef): number {
+  return task.count ?? 1;
+}
+
+/** The frames of the runs a chunk that failed half-way finished: done, though its attempt failed. */
+function framesDone(e: Event<'chunk-split'>): number {
+  return e.parts.reduce((n, p) => (p.done ? n + framesIn(p) : n), 0);
 }
 
 class Counter {
@@ -36,74 +47,100 @@ function formatSeconds(s: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-/**
- * The attempt that ended, from its renderer's start to its outputs in: a task
- * that was lost with its host and ran again elsewhere took this long there,
- * not the time since its first try.
- */
-export function attemptSeconds(r: TaskRecord): number {
-  return r.startedAt !== null && r.endedAt !== null ? (r.endedAt - r.startedAt) / 1000 : r.seconds;
-}
-
-/** What a task counts for in the view: its frames (a chunk has several; it is counted in frames). */
-function framesIn(r: TaskRecord): number {
-  return r.task.chunk?.count ?? 1;
-}
-
 function firstLine(text: string): string {
   return text.split('\n')[0] ?? '';
 }
 
-/** One plain line per event: for CI logs and anything that is not a terminal. */
+type Event<T extends SchedulerEvent['type']> = Extract<SchedulerEvent, { type: T }>;
+
+/**
+ * Tiles done per frame, for "(3/4 tiles of frame 7)": counted once from the
+ * plan's records at the start, then kept by the events.
+ */
+class TileCounts {
+  private readonly byFrame = new Map<number, { done: number; tiles: number }>();
+  constructor(records: Scheduler['records']) {
+    for (const r of records) {
+      if (!r.task.tile) continue;
+      let f = this.byFrame.get(r.task.frame);
+      if (!f) this.byFrame.set(r.task.frame, (f = { done: 0, tiles: 0 }));
+      f.tiles++;
+      if (r.status === 'done' || r.status === 'skipped') f.done++;
+    }
+  }
+  done(task: TaskRef): string {
+    const f = this.byFrame.get(task.frame);
+    if (!f || task.tile === null) return '';
+    f.done++;
+    return ` (${f.done}/${f.tiles} tiles of frame ${task.frame})`;
+  }
+}
+
+/**
+ * Whether a host-state event is worth a line: every change of state, but
+ * not a host's first `connecting` (every host starts so), a reconnecting
+ * host's next try, or its closing at the run's end.
+ */
+function hostLineWorthy(e: Event<'host-state'>, was: string | undefined): boolean {
+  if (e.state === 'connecting' && was === undefined) return false;
+  if (e.state === was && (e.state === 'reconnecting' || e.state === 'connecting')) return false;
+  return !(e.state === 'done' || (e.state === 'cancelled' && was === 'ok'));
+}
+
+/** One plain line per event: for CI logs and anything that is not a terminal. Fed by the scheduler's typed events only. */
 export class PlainProgress implements Progress {
   private counter = new Counter(0, 0);
+  private stopped = false;
   constructor(private readonly write: (line: string) => void) {}
 
   attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
     this.counter = new Counter(counts.total, counts.skipped);
     if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} ${counts.unit ?? 'tasks'} already complete, skipping them (--force renders them again)`);
-    scheduler.on('host-state', (h) => this.write(`distray: host ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`));
-    // Counts per frame, kept up to date by the events: one pass at the start, constant work per event.
-    const byFrame = new Map<number, { done: number; tiles: number }>();
-    for (const r of scheduler.records) {
-      if (!r.task.tile) continue;
-      let f = byFrame.get(r.task.frame);
-      if (!f) byFrame.set(r.task.frame, (f = { done: 0, tiles: 0 }));
-      f.tiles++;
-      if (r.status === 'done' || r.status === 'skipped') f.done++;
-    }
-    const tilesOf = (r: TaskRecord): string => {
-      const f = byFrame.get(r.task.frame);
-      return f ? ` (${f.done}/${f.tiles} tiles of frame ${r.task.frame})` : '';
-    };
+    const tiles = new TileCounts(scheduler.records);
     const repeated = new RepeatedOutput();
-    scheduler.on('task-retry', (r) => {
-      this.counter.failed--;
-      this.write(`distray: ${r.task.label}: retried from the live page`);
-    });
-    scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
-      if (o.kind === 'done') {
-        this.counter.done += framesIn(r);
-        const f = byFrame.get(r.task.frame);
-        if (f && r.task.tile) f.done++;
-        this.write(`distray: ${r.task.label} done on ${h.name} in ${attemptSeconds(r).toFixed(1)}s${tilesOf(r)} [${this.counter.line()}]`);
-      } else if (o.kind === 'failed') {
-        if (r.status === 'failed') this.counter.failed += framesIn(r);
-        const next = r.status === 'failed' ? 'giving up' : 'will retry';
-        const message = repeated.shorten(o.message, `${r.task.label} attempt ${r.attempts}`);
-        this.write(`distray: ${r.task.label} failed on ${h.name} (attempt ${r.attempts}, ${next}): ${message}`);
-      } else if (o.kind === 'lost') {
-        this.write(`distray: ${r.task.label} interrupted: ${h.name} was lost; it goes back to the queue`);
-      }
-    });
+    const states = new Map<string, string>();
     scheduler.on('event', (e) => {
-      if (e.type === 'speculation-started') {
-        const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;
-        this.write(`distray: ${e.task.label}: a copy starts on ${e.host} (${why}); the first complete result wins`);
-      } else if (e.type === 'speculation-lost') {
-        this.write(`distray: ${e.task.label}: ${e.winner.host} finished first; stopping the copy on ${e.host}`);
+      if (this.stopped) return;
+      switch (e.type) {
+        case 'host-state': {
+          if (hostLineWorthy(e, states.get(e.host))) this.write(`distray: host ${e.host}: ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
+          states.set(e.host, e.state);
+          return;
+        }
+        case 'attempt-ended':
+          return this.ended(e, tiles, repeated);
+        case 'task-retried':
+          this.counter.failed -= framesIn(e.task);
+          return this.write(`distray: ${e.task.label}: retried from the live page`);
+        case 'chunk-split': {
+          this.counter.done += framesDone(e);
+          const done = e.parts.filter((p) => p.done).map((p) => p.label);
+          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, whose attempt failed) [${this.counter.line()}]`);
+        }
+        case 'speculation-started': {
+          const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;
+          return this.write(`distray: ${e.task.label}: a copy starts on ${e.host} (${why}); the first complete result wins`);
+        }
+        case 'speculation-lost':
+          return this.write(`distray: ${e.task.label}: ${e.winner.host} finished first; stopping the copy on ${e.host}`);
+        default:
+          return;
       }
     });
+  }
+
+  private ended(e: Event<'attempt-ended'>, tiles: TileCounts, repeated: RepeatedOutput): void {
+    if (e.ignored) return;
+    if (e.outcome === 'done') {
+      this.counter.done += framesIn(e.task);
+      this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tiles.done(e.task)} [${this.counter.line()}]`);
+    } else if (e.outcome === 'failed') {
+      if (e.final) this.counter.failed += framesIn(e.task);
+      const message = repeated.shorten(e.message ?? 'failed', `${e.task.label} attempt ${e.attempts}`);
+      this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${e.final ? 'giving up' : 'will retry'}): ${message}`);
+    } else if (e.outcome === 'lost') {
+      this.write(`distray: ${e.task.label} interrupted: ${e.host} was lost; it goes back to the queue`);
+    }
   }
 
   note(text: string): void {
@@ -111,6 +148,7 @@ export class PlainProgress implements Progress {
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
     return Promise.resolve();
   }
 }
@@ -121,9 +159,9 @@ export class QuietProgress implements Progress {
 
   attach(scheduler: Scheduler): void {
     const repeated = new RepeatedOutput();
-    scheduler.on('task-end', (r: TaskRecord, h: HostRecord, o: FinalOutcome) => {
-      if (o.kind === 'failed' && r.status === 'failed') {
-        this.write(`distray: ${r.task.label} failed on ${h.name} (attempt ${r.attempts}, giving up): ${repeated.shorten(o.message, r.task.label)}`);
+    scheduler.on('event', (e) => {
+      if (e.type === 'attempt-ended' && e.outcome === 'failed' && e.final) {
+        this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, giving up): ${repeated.shorten(e.message ?? 'failed', e.task.label)}`);
       }
     });
   }
@@ -135,12 +173,55 @@ export class QuietProgress implements Progress {
   }
 }
 
+/** A host as the live view shows it, kept from the events. */
+export interface HostView {
+  readonly name: string;
+  state: string;
+  message?: string | undefined;
+  tasksDone: number;
+  failures: number;
+  /** Attempts (by task/attempt) whose renderer runs there now, and those waiting in a lane behind one (sent ahead). */
+  readonly rendering: Map<string, { task: TaskRef; lane: number }>;
+  readonly waiting: Map<string, { task: TaskRef; lane: number }>;
+}
+
+export function newHostView(name: string): HostView {
+  return { name, state: 'connecting', tasksDone: 0, failures: 0, rendering: new Map(), waiting: new Map() };
+}
+
+/** Folds one event into the host views; returns the host it changed, if any. */
+export function foldHostView(hosts: Map<string, HostView>, e: SchedulerEvent): HostView | undefined {
+  if (e.type !== 'host-state' && e.type !== 'attempt-queued' && e.type !== 'attempt-started' && e.type !== 'attempt-ended') return undefined;
+  let h = hosts.get(e.host);
+  if (!h) hosts.set(e.host, (h = newHostView(e.host)));
+  if (e.type === 'host-state') {
+    h.state = e.state;
+    h.message = e.reason;
+    return h;
+  }
+  const key = `${e.task.index}/${e.attempt}`;
+  if (e.type === 'attempt-queued') h.waiting.set(key, { task: e.task, lane: e.lane });
+  else if (e.type === 'attempt-started') {
+    // A lane renders one task at a time: the one before has ended, though its end may not have been told yet.
+    for (const [k, r] of h.rendering) if (r.lane === e.lane) h.rendering.delete(k);
+    h.waiting.delete(key);
+    h.rendering.set(key, { task: e.task, lane: e.lane });
+  } else {
+    // Released (the renderer ended, outputs still coming) or any other end: its slot is free.
+    h.waiting.delete(key);
+    h.rendering.delete(key);
+    if (!e.ignored && e.outcome === 'done') h.tasksDone++;
+    if (!e.ignored && e.outcome === 'failed') h.failures++;
+  }
+  return h;
+}
+
 /**
  * A host's line in the live view: what renders there now, and what waits
  * behind it in a lane (sent ahead so it starts without a round trip).
  */
-export function hostLine(h: HostRecord): string {
-  const labels = (rs: Iterable<TaskRecord>): string => [...rs].map((r) => r.task.label.replace('frame ', '')).join(', ');
+export function hostLine(h: HostView): string {
+  const labels = (rs: HostView['rendering']): string => [...rs.values()].map((r) => r.task.label.replace('frame ', '')).join(', ');
   const rendering = labels(h.rendering);
   const next = labels(h.waiting);
   const busy = [rendering && `rendering ${rendering}`, next && `next ${next}`].filter(Boolean).join('; ');
@@ -166,11 +247,13 @@ export class TerminalProgress implements Progress {
   private notes: string[] = [];
   private refreshAll: () => void = () => {};
 
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void {
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
     const counter = new Counter(counts.total, counts.skipped);
     const hostTasks = new Map<string, ListrTaskWrapper<unknown, never, never>>();
     let overall: ListrTaskWrapper<unknown, never, never> | undefined;
-    const refresh = (h?: HostRecord): void => {
+    // The hosts as the events tell them, starting from those the run expects.
+    const views = new Map<string, HostView>([...scheduler.hosts.keys()].map((name) => [name, newHostView(name)]));
+    const refresh = (h?: HostView): void => {
       if (overall) overall.title = counter.line();
       if (h) {
         const t = hostTasks.get(h.name);
@@ -187,7 +270,7 @@ export class TerminalProgress implements Progress {
             await until();
           },
         },
-        ...[...scheduler.hosts.values()].map((h) => ({
+        ...[...views.values()].map((h) => ({
           title: hostLine(h),
           task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
             hostTasks.set(h.name, task);
@@ -209,20 +292,17 @@ export class TerminalProgress implements Progress {
     );
     this.refreshAll = () => {
       refresh();
-      for (const h of scheduler.hosts.values()) refresh(h);
+      for (const h of views.values()) refresh(h);
     };
-    scheduler.on('host-state', (h) => refresh(h));
-    scheduler.on('task-start', (_r, h) => refresh(h));
-    scheduler.on('task-render', (_r, h) => refresh(h));
-    scheduler.on('task-retry', () => {
-      counter.failed--;
-      refresh();
-    });
-    // Failures are not kept as notes: the summary at the end lists each of them once.
-    scheduler.on('task-end', (r, h, o) => {
-      if (o.kind === 'done') counter.done += framesIn(r);
-      if (o.kind === 'failed' && r.status === 'failed') counter.failed += framesIn(r);
-      refresh(h);
+    scheduler.on('event', (e) => {
+      if (e.type === 'attempt-ended' && !e.ignored) {
+        if (e.outcome === 'done') counter.done += framesIn(e.task);
+        // Failures are not kept as notes: the summary at the end lists each of them once.
+        if (e.outcome === 'failed' && e.final) counter.failed += framesIn(e.task);
+      } else if (e.type === 'task-retried') counter.failed -= framesIn(e.task);
+      else if (e.type === 'chunk-split') counter.done += framesDone(e);
+      const h = foldHostView(views, e);
+      if (h || e.type === 'task-retried') refresh(h);
     });
     // listr2 is loaded only for a terminal: plain and scripted runs start that much sooner.
     this.running = import('listr2')

@@ -90,6 +90,10 @@ export type SchedulerEvent =
       readonly outcome: 'released' | 'done' | 'failed' | 'lost' | 'cancelled';
       readonly message?: string | undefined;
       readonly ignored: boolean;
+      /** The task's attempts that ran to an outcome so far, this one included (a lost one is not counted). */
+      readonly attempts: number;
+      /** This attempt settled its task: a task-done follows (a failed one that is not final is retried). */
+      readonly final: boolean;
     } & AttemptFacts
   | {
       readonly type: 'speculation-started';

@@ -137,24 +137,13 @@ export interface TaskRecord {
 export interface HostRecord extends HostStateRecord {
   tasksDone: number;
   failures: number;
-  /** Its attempts: sent to the host, waiting in a lane or rendering, until the slot is free again. */
-  running: Set<TaskRecord>;
-  /** Those of them whose renderer has started and not yet ended. */
-  rendering: Set<TaskRecord>;
-  /** Those of them whose renderer has not started yet (waiting in a lane behind another). */
-  waiting: Set<TaskRecord>;
 }
 
 export interface SchedulerEvents {
-  'task-start': [TaskRecord, HostRecord, number];
-  /** The attempt's renderer has started on the host (a queued one starts later than its task-start). */
-  'task-render': [TaskRecord, HostRecord];
-  'task-end': [TaskRecord, HostRecord, FinalOutcome];
-  'host-state': [HostRecord];
-  /** A failed task was put back in the queue by retry() (views that counted it failed count it again). */
-  'task-retry': [TaskRecord];
-  /** Every change, as a frozen object (see events.ts). */
+  /** Every change, as a frozen object (see events.ts): what views, the report and the event stream read. */
   event: [SchedulerEvent];
+  /** An attempt that settled its task ended, with the task's live record: for the stitcher, which reads the task's outputs. */
+  'task-end': [TaskRecord, HostRecord, FinalOutcome];
 }
 
 export interface SchedulerOptions {
@@ -195,7 +184,7 @@ export interface Chunks {
 }
 
 function newHostRecord(name: string): HostRecord {
-  return { name, state: 'connecting', tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
+  return { name, state: 'connecting', tasksDone: 0, failures: 0 };
 }
 
 /** See shouldTake: how much longer than needed the queue must be to queue on a host before every pace is known. */
@@ -463,14 +452,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * happen); false, with nothing changed, for one that cannot (a late word
    * from a connection that is no longer the host's).
    */
-  private moveHost(name: string, state: HostState, message: string | undefined, loud = true): HostRecord | undefined {
+  private moveHost(name: string, state: HostState, message: string | undefined): HostRecord | undefined {
     this.begin();
     const known = this.hosts.get(name);
     const rec = known ?? newHostRecord(name);
     if (!this.states.move(rec, state, message, known === undefined)) return undefined;
     this.hosts.set(name, rec);
     this.hostEvent(rec);
-    if (loud) this.emit('host-state', rec);
     return rec;
   }
 
@@ -480,8 +468,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * come. Saying it again (each try) only updates `message`.
    */
   expectHost(name: string, state: 'connecting' | 'reconnecting' = 'connecting', message?: string): void {
-    const was = this.hosts.get(name)?.state;
-    this.moveHost(name, state, message, state !== 'connecting' && was !== state);
+    this.moveHost(name, state, message);
   }
 
   /** Hosts connecting or reconnecting: the run counts on them. */
@@ -542,7 +529,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.usable.add(a);
     this.untimed++;
     this.hostEvent(record);
-    this.emit('host-state', record);
     for (const lane of a.lanes) this.list(lane);
     this.wakeIdle();
     this.schedule();
@@ -561,7 +547,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** The run is over: the hosts still ready are closed, `done`, or `cancelled` with a stopped run. */
   closeHosts(state: 'done' | 'cancelled'): void {
-    for (const rec of this.hosts.values()) if (rec.state === 'ok') this.moveHost(rec.name, state, undefined, false);
+    for (const rec of this.hosts.values()) if (rec.state === 'ok') this.moveHost(rec.name, state, undefined);
   }
 
   /** Stops the run: queued tasks are cancelled, running attempts are aborted. */
@@ -597,7 +583,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.status = 'pending';
     rec.failedOn = NO_HOSTS;
     if (this.observed) this.event({ type: 'task-retried', at: this.options.now(), task: refOf(rec.task), attempts: rec.attempts });
-    this.emit('task-retry', rec);
     this.requeue(rec);
     this.schedule();
     return undefined;
@@ -614,8 +599,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private event(e: SchedulerEvent): void {
-    this.emit('event', Object.freeze(e));
+    if (this.held) this.held.push(Object.freeze(e));
+    else this.emit('event', Object.freeze(e));
   }
+
+  /**
+   * Events made while an attempt's end is settled (its task's task-done, a
+   * retry queued elsewhere) are held, so the attempt-ended that says how the
+   * task goes on comes first.
+   */
+  private held: SchedulerEvent[] | null = null;
 
   private get observed(): boolean {
     return this.listenerCount('event') > 0;
@@ -1275,8 +1268,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     att.onHost = a.live.push(att) - 1;
     rec.status = 'running';
     rec.host = a.host.name;
-    a.record.running.add(rec);
-    a.record.waiting.add(rec);
     rec.startedAt = att.start;
     rec.endedAt = null;
     if (this.observed) {
@@ -1287,7 +1278,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.event({ type: 'speculation-started', at: att.start, task, attempt: att.number, host: a.host.name, against: { host: against.host.host.name, attempt: against.number }, reason });
       }
     }
-    this.emit('task-start', rec, a.record, att.number);
     this.expect(att);
     this.unreturned++;
     this.attempt(att);
@@ -1303,16 +1293,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     att.rendering = true;
     rec.startedAt = att.start;
     // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
-    const before = lane.rendering;
-    if (before) a.record.rendering.delete(before.rec);
     att.renderSeq = ++this.renders;
     lane.rendering = att;
-    a.record.waiting.delete(rec);
-    a.record.rendering.add(rec);
     this.watchStall(a);
     this.expect(att);
     if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
-    this.emit('task-render', rec, a.record);
   }
 
   /** AttemptSlot.claim. */
@@ -1363,7 +1348,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const { rec, host: a } = att;
       if (this.observed) {
         const at = this.options.now();
-        this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null, ...attemptFacts(outcome, (at - att.start) / 1000) });
+        this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null, attempts: rec.attempts, final: false, ...attemptFacts(outcome, (at - att.start) / 1000) });
       }
       this.schedule();
       void outcome.outcome.catch(internalError).then((final) => {
@@ -1384,21 +1369,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private freeSlot(att: Attempt, outcome: AttemptOutcome): void {
-    const { rec, place: lane, host: a } = att;
+    const { place: lane, host: a } = att;
     att.freed = true;
-    // The same task may run on this host again later (a retry): only this attempt's traces go.
-    if (!this.runsElsewhereOn(att)) {
-      a.record.running.delete(rec);
-      a.record.waiting.delete(rec);
-      a.record.rendering.delete(rec);
-    }
     if (lane.rendering === att) lane.rendering = undefined;
     lane.inflight--;
     if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - att.start;
       if (a.estimate === undefined && !a.removed) this.untimed--;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
-      this.chunks?.timed(rec.task, a.host.name, ms);
+      this.chunks?.timed(att.rec.task, a.host.name, ms);
       if (a.estimate < this.heldLeast && this.heldHosts.has(a)) this.heldLeast = a.estimate;
     }
     this.watchStall(a);
@@ -1407,11 +1386,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.qheldHosts.has(a) && this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
   }
 
-  /** Whether another attempt of att's task holds a slot of att's host. */
-  private runsElsewhereOn(att: Attempt): boolean {
-    for (const x of att.run.atts) if (x !== att && x.host === att.host && !x.freed) return true;
-    return false;
-  }
 
   private end(att: Attempt, outcome: FinalOutcome): void {
     const { rec, host: a } = att;
@@ -1429,23 +1403,39 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (others === 0) this.live.delete(rec);
     // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
     const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending');
-    if (this.observed) {
+    const at = this.options.now();
+    // The task as this attempt ran it: a chunk split by its outcome is its first part afterwards.
+    const task = rec.task;
+    let partial = false;
+    const ended = (): SchedulerEvent => {
       const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
-      const at = this.options.now();
-      this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, ...attemptFacts(outcome, (at - att.start) / 1000) });
-    }
+      const final = !ignored && !partial && (rec.status === 'done' || rec.status === 'failed' || rec.status === 'cancelled');
+      return { type: 'attempt-ended', at, task: refOf(task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, attempts: rec.attempts, final, ...attemptFacts(outcome, (at - att.start) / 1000) };
+    };
     if (ignored) {
+      if (this.observed) this.event(ended());
       if (outcome.kind === 'done') clearStreak(a);
       this.schedule();
       return;
     }
-    rec.endedAt = this.options.now();
+    rec.endedAt = at;
     rec.seconds += (rec.endedAt - att.start) / 1000;
-    if (outcome.kind === 'failed' && outcome.done !== undefined && outcome.done.length > 0 && this.chunks && others === 0) this.settlePartial(att, outcome);
-    else {
-      this.settle(att, outcome, others);
-      this.emit('task-end', rec, a.record, outcome);
+    // A chunk that failed with frames done is split (see settlePartial): it goes on as its parts, none of them final by this attempt.
+    partial = outcome.kind === 'failed' && outcome.done !== undefined && outcome.done.length > 0 && this.chunks !== undefined && others === 0;
+    const outer = this.held;
+    const held = (this.held ??= []);
+    const mark = held.length;
+    try {
+      if (partial && outcome.kind === 'failed') this.settlePartial(att, outcome);
+      else this.settle(att, outcome, others);
+    } finally {
+      if (this.observed) held.splice(mark, 0, Object.freeze(ended()));
+      if (!outer) {
+        this.held = null;
+        for (const e of held) this.emit('event', e);
+      }
     }
+    if (!partial) this.emit('task-end', rec, a.record, outcome);
     this.schedule();
   }
 

@@ -95,7 +95,8 @@ describe('--chunk', () => {
     expect(byLabel.get('frame 11')).toMatchObject({ status: 'failed' });
     expect(byLabel.get('frame 12')).toMatchObject({ status: 'done', attempts: 1 });
     expect(report.missingFrames).toEqual([11]);
-    expect(r.stderr).toMatch(/frames 4-6 failed on c1 .*exited with status 5.*frames 1-3 done, frames 4-6 to render again/);
+    expect(r.stderr).toMatch(/frames 1-6 failed on c1 \(attempt 1, will retry\): .*exited with status 5.*frames 1-3 done, frames 4-6 to render again/);
+    expect(r.stderr).toMatch(/frames 1-3 done on c1 \(of frames 1-6, whose attempt failed\)/);
     expect(r.stderr).toMatch(/1 frame not done: frame 11 \(run the same command again/);
 
     // A rerun renders only what is missing here: frame 11 again, and 2-3 removed since, as one chunk.
@@ -123,7 +124,7 @@ describe('--chunk', () => {
     expect(starts(log)).toEqual(['1-8', '5-8']);
     const frames = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('FRAME ')).map((l) => Number(l.slice(6)));
     expect(frames).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(r.stderr).toMatch(/frames 5-8 failed on c1 .*timed out after 5s and was stopped; frames 1-4 done, frames 5-8 to render again/);
+    expect(r.stderr).toMatch(/frames 1-8 failed on c1 .*timed out after 5s and was stopped; frames 1-4 done, frames 5-8 to render again/);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
     expect(report.tasks.map((t) => [t.label, t.status])).toEqual([
       ['frames 1-4', 'done'],

@@ -16,6 +16,8 @@ function ended(host: string, index: number, outcome: Ended['outcome'], seconds: 
     host,
     outcome,
     ignored: false,
+    attempts: 1,
+    final: outcome === 'done',
     seconds,
     exitCode: outcome === 'done' ? 0 : 1,
     signal: null,
@@ -61,7 +63,7 @@ describe('HostFigures', () => {
     expect(f).toMatchObject({ makespan: 12, taskSeconds: 22, slots: 3, ideal: 7.333 });
   });
 
-  it('counts the bytes of a losing copy but not its task, and ignores a released attempt until it ends', () => {
+  it('counts the bytes of a losing copy but not its task, and a released attempt once it ends, with the time it held its slot', () => {
     const f = feed([
       ended('a', 0, 'released', 5, { bytesIn: 0, bytesOut: 0 }),
       ended('a', 0, 'done', 6, { bytesOut: 70 }),
@@ -72,7 +74,8 @@ describe('HostFigures', () => {
       ['a', 1, 0, 70, 6],
       ['b', 0, 5, 20, null],
     ]);
-    expect(f.taskSeconds).toBe(6);
+    // Its slot was free after 5 s (the outputs came back meanwhile): the ideal counts that.
+    expect(f.taskSeconds).toBe(5);
   });
 
   it('takes slots from the run start, else from the lanes a host was seen to use, and leaves unusable hosts out of the ideal', () => {

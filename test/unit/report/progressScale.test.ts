@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { PlainProgress } from '../../../src/report/progress.js';
-import { Scheduler, type HostRecord } from '../../../src/scheduler/scheduler.js';
+import { Scheduler, type SchedulerEvent, type TaskRecord } from '../../../src/scheduler/scheduler.js';
 
 function tiledScheduler(frames: string, cols: number): Scheduler {
   const plan = new Plan({
@@ -17,7 +17,14 @@ function tiledScheduler(frames: string, cols: number): Scheduler {
   return new Scheduler(plan.tasks.map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => 0 });
 }
 
-const host: HostRecord = { name: 'h', state: 'ok', tasksDone: 0, failures: 0, running: new Set(), rendering: new Set(), waiting: new Set() };
+/** The event a task's winning attempt ends with, as the scheduler sends it. */
+function done(r: TaskRecord): SchedulerEvent {
+  const { index, frame, tile, label } = r.task;
+  return Object.freeze({
+    type: 'attempt-ended', at: 0, task: { index, frame, tile: tile?.index ?? null, label }, attempt: 1, host: 'h', outcome: 'done', ignored: false,
+    attempts: 1, final: true, seconds: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, bytesIn: 0, bytesOut: 0,
+  } as const);
+}
 
 describe('PlainProgress', () => {
   it("counts a frame's tiles as they end, from the ones already complete", () => {
@@ -28,7 +35,7 @@ describe('PlainProgress', () => {
     for (const i of [1, 4, 2]) {
       const r = s.records[i]!;
       r.status = 'done';
-      s.emit('task-end', r, host, { kind: 'done' });
+      s.emit('event', done(r));
     }
     expect(lines.filter((l) => l.includes(' done on ')).map((l) => /\((\d+\/\d+ tiles of frame \d+)\)/.exec(l)?.[1])).toEqual([
       '2/3 tiles of frame 1',
@@ -44,7 +51,7 @@ describe('PlainProgress', () => {
     new PlainProgress((l) => (last = l)).attach(s, { total: 10_000, skipped: 0 });
     for (const r of s.records) {
       r.status = 'done';
-      s.emit('task-end', r, host, { kind: 'done' });
+      s.emit('event', done(r));
     }
     expect(last).toContain('(10000/10000 tiles of frame 1)');
   });

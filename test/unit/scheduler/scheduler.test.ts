@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
-import { hostLine } from '../../../src/report/progress.js';
+import { foldHostView, hostLine, type HostView } from '../../../src/report/progress.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 /** A host state change that cannot happen fails the test (a run would ignore it). */
@@ -309,20 +309,21 @@ describe('Scheduler with released slots', () => {
 
   it('tells a queued task from a rendering one, and the live view shows which is which', async () => {
     const s = scheduler(6);
+    const views = new Map<string, HostView>();
+    s.on('event', (e) => foldHostView(views, e));
     const h = new LaneHost('h', 1, 100);
     start(s, [h]);
     // The first task shows the pace; from the second on, the next one waits in the lane.
     await vi.advanceTimersByTimeAsync(150);
-    const rec = s.hosts.get('h')!;
-    expect(rec.running.size).toBe(2);
-    expect(rec.rendering.size).toBe(1);
-    expect(rec.waiting.size).toBe(1);
-    const [rendering] = [...rec.rendering];
-    const [next] = [...rec.waiting];
-    expect(hostLine(rec)).toBe(`h: rendering ${rendering!.task.frame}; next ${next!.task.frame}, 1 done`);
+    const view = views.get('h')!;
+    expect(view.rendering.size).toBe(1);
+    expect(view.waiting.size).toBe(1);
+    const [rendering] = [...view.rendering.values()];
+    const [next] = [...view.waiting.values()];
+    expect(hostLine(view)).toBe(`h: rendering ${rendering!.task.frame}; next ${next!.task.frame}, 1 done`);
     await finish(s);
-    expect(rec.rendering.size + rec.waiting.size).toBe(0);
-    expect(hostLine(rec)).toBe('h: idle, 6 done');
+    expect(view.rendering.size + view.waiting.size).toBe(0);
+    expect(hostLine(view)).toBe('h: idle, 6 done');
   });
 
   it('leaves the last tasks to a faster host when a slow one would finish them later', async () => {
