@@ -326,6 +326,8 @@ export class HostLifecycle {
       // A connection that already left the run (its entry was removed or replaced) is no one's concern.
       if (this.joined.get(host.name)?.session !== session) return;
       this.joined.delete(host.name);
+      // Taken out for failing (blocked): only an edit of its inventory entry brings it back, not a new connection.
+      if (this.scheduler.hosts.get(host.name)?.state === 'blocked') return;
       this.scheduler.removeHost(host.name, 'lost', e.message);
       if (!this.stopped.signal.aborted && !this.scheduler.cancelled && this.isWanted(host)) this.track(this.rejoin(host, `connection lost: ${e.message}`));
     });
@@ -381,7 +383,9 @@ export class HostLifecycle {
         this.ctx.warn(`host ${host.name} is back after ${Math.round((Date.now() - lostAt) / 1000)} s`);
         return;
       } catch (err) {
-        if (err instanceof EntryGone) break;
+        // An edit of the inventory replaced or removed the entry while this try was under way: the
+        // name is the new entry's now (its own connection says how it goes), whatever this try says.
+        if (err instanceof EntryGone || !this.isWanted(host)) break;
         if (isPermanent(err)) {
           this.scheduler.hostUnavailable(host.name, (err as ConnectionError).state, errorMessage(err));
           return;

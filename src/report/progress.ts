@@ -119,9 +119,10 @@ export class PlainProgress implements Progress {
       this.counter.done++;
       this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tiles.done(e.task)} [${this.counter.line()}]`);
     } else if (e.outcome === 'failed') {
-      if (e.final) this.counter.failed++;
+      if (e.settled === 'failed') this.counter.failed++;
+      const next = e.settled === 'failed' ? 'giving up' : e.settled === 'cancelled' ? 'the run is stopping' : 'will retry';
       const message = repeated.shorten(e.message ?? 'failed', `${e.task.label} attempt ${e.attempts}`);
-      this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${e.final ? 'giving up' : 'will retry'}): ${message}`);
+      this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${next}): ${message}`);
     } else if (e.outcome === 'lost') {
       this.write(`distray: ${e.task.label} interrupted: ${e.host} was lost; it goes back to the queue`);
     }
@@ -144,7 +145,7 @@ export class QuietProgress implements Progress {
   attach(scheduler: Scheduler): void {
     const repeated = new RepeatedOutput();
     scheduler.on('event', (e) => {
-      if (e.type === 'attempt-ended' && e.outcome === 'failed' && e.final) {
+      if (e.type === 'attempt-ended' && e.outcome === 'failed' && e.settled === 'failed') {
         this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, giving up): ${repeated.shorten(e.message ?? 'failed', e.task.label)}`);
       }
     });
@@ -282,7 +283,7 @@ export class TerminalProgress implements Progress {
       if (e.type === 'attempt-ended' && !e.ignored) {
         if (e.outcome === 'done') counter.done++;
         // Failures are not kept as notes: the summary at the end lists each of them once.
-        if (e.outcome === 'failed' && e.final) counter.failed++;
+        if (e.outcome === 'failed' && e.settled === 'failed') counter.failed++;
       } else if (e.type === 'task-retried') counter.failed--;
       const h = foldHostView(views, e);
       if (h || e.type === 'task-retried') refresh(h);

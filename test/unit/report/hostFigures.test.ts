@@ -17,7 +17,7 @@ function ended(host: string, index: number, outcome: Ended['outcome'], seconds: 
     outcome,
     ignored: false,
     attempts: 1,
-    final: outcome === 'done',
+    settled: outcome === 'done' ? 'done' : null,
     seconds,
     exitCode: outcome === 'done' ? 0 : 1,
     signal: null,
