@@ -28,7 +28,6 @@ import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
 import type { Client, ConnectContext } from './ssh/connect.js';
 import { isComplete } from './transfer/complete.js';
-import { download } from './transfer/copies.js';
 import { DirectoryListings } from './transfer/listing.js';
 import { finalLines } from './report/failures.js';
 import { writeHtmlReport } from './report/html.js';
@@ -365,6 +364,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         note: (m) => opts.progress.note(m),
         logDir,
         verify: stitcher ? (task, host) => stitcher!.verifyTile(task, host) : undefined,
+        onHostFiles: log.hostFiles,
       });
       teardown.add(() => Promise.all([...lifecycle.sessions.values()].map((s) => s.close())));
       teardown.add(async () => {
@@ -381,21 +381,16 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       connectAbort.abort();
       await sched.drained();
       await lifecycle.stop();
-      errors.push(...lifecycle.errors);
+      errors.push(...lifecycle.errors.splice(0));
 
       // Outputs that are not one task's come back once per host, after its last task (hosts that left did so as they left).
       for (const host of lifecycle.current()) {
         const session = lifecycle.sessions.get(host.name);
         const record = sched.hosts.get(host.name);
         if (!session || record?.state === 'lost' || sched.cancelled) continue;
-        for (const copy of plan.hostOuts(host.name)) {
-          try {
-            await download(session, copy, { signal: opts.signal });
-          } catch (err) {
-            errors.push(`${host.name}: ${errorMessage(err)}`);
-          }
-        }
+        await lifecycle.collectHostOutputs(host.name, session, opts.signal);
       }
+      errors.push(...lifecycle.errors.splice(0));
     }
   } catch (err) {
     crash = err;

@@ -120,6 +120,8 @@ export class HostLifecycle {
     private readonly ctx: ConnectContext,
     private readonly attempt: Omit<AttemptOptions, 'onOutputs' | 'rejoined'> & {
       verify?: ((task: Parameters<NonNullable<AttemptOptions['onOutputs']>>[0], host: string) => Promise<void>) | undefined;
+      /** Files copied once per host: its inputs as it joins, its outputs as it leaves. */
+      onHostFiles?: ((host: string, direction: 'in' | 'out', copied: { files: number; bytes: number; seconds: number }) => void) | undefined;
     },
   ) {}
 
@@ -209,18 +211,31 @@ export class HostLifecycle {
     let lost = false;
     void j.session.lost.then(() => (lost = true));
     await Promise.resolve();
-    if (!lost && !this.scheduler.cancelled) {
-      for (const copy of this.plan.hostOuts(name)) {
-        try {
-          await download(j.session, copy);
-        } catch (err) {
-          this.errors.push(`${name}: ${errorMessage(err)}`);
-        }
-      }
-    }
+    if (!lost && !this.scheduler.cancelled) await this.collectHostOutputs(name, j.session);
     await j.session.close();
     // A changed entry goes on under the same name on its new connection.
     this.ctx.warn(this.wanted.has(name) ? `host ${name}: its old connection is closed (its tasks there are done)` : `host ${name} left the run (its tasks are done)`);
+  }
+
+  /**
+   * Fetches the host's once-per-host outputs (after its last task); what
+   * fails is kept in `errors`, and what came is told as a host-files event.
+   */
+  async collectHostOutputs(name: string, session: HostSession, signal?: AbortSignal): Promise<void> {
+    const copies = this.plan.hostOuts(name);
+    if (copies.length === 0) return;
+    const started = performance.now();
+    let files = 0;
+    let bytes = 0;
+    for (const copy of copies) {
+      try {
+        bytes += await download(session, copy, { signal });
+        files++;
+      } catch (err) {
+        this.errors.push(`${name}: ${errorMessage(err)}`);
+      }
+    }
+    this.attempt.onHostFiles?.(name, 'out', { files, bytes, seconds: (performance.now() - started) / 1000 });
   }
 
   private entrySignal(host: HostConfig): AbortSignal {
@@ -283,6 +298,7 @@ export class HostLifecycle {
       if (inputs.length > 0) {
         // The run's end (Ctrl+C, or every task done elsewhere) stops an upload under way.
         const stats = await syncInputs(session, inputs, this.hashes, this.stopped.signal);
+        this.attempt.onHostFiles?.(host.name, 'in', { files: stats.sent, bytes: stats.bytesSent, seconds: stats.seconds });
         const mb = (stats.bytesSent / 1e6).toFixed(1);
         this.ctx.warn(
           `host ${host.name}: inputs: sent ${stats.sent} of ${stats.files} files (${mb} MB) in ${stats.seconds.toFixed(2)} s, ${stats.unchanged} already there unchanged`,
@@ -310,6 +326,8 @@ export class HostLifecycle {
       // A connection that already left the run (its entry was removed or replaced) is no one's concern.
       if (this.joined.get(host.name)?.session !== session) return;
       this.joined.delete(host.name);
+      // Taken out for failing (blocked): only an edit of its inventory entry brings it back, not a new connection.
+      if (this.scheduler.hosts.get(host.name)?.state === 'blocked') return;
       this.scheduler.removeHost(host.name, 'lost', e.message);
       if (!this.stopped.signal.aborted && !this.scheduler.cancelled && this.isWanted(host)) this.track(this.rejoin(host, `connection lost: ${e.message}`));
     });
@@ -365,7 +383,9 @@ export class HostLifecycle {
         this.ctx.warn(`host ${host.name} is back after ${Math.round((Date.now() - lostAt) / 1000)} s`);
         return;
       } catch (err) {
-        if (err instanceof EntryGone) break;
+        // An edit of the inventory replaced or removed the entry while this try was under way: the
+        // name is the new entry's now (its own connection says how it goes), whatever this try says.
+        if (err instanceof EntryGone || !this.isWanted(host)) break;
         if (isPermanent(err)) {
           this.scheduler.hostUnavailable(host.name, (err as ConnectionError).state, errorMessage(err));
           return;

@@ -17,7 +17,11 @@ export interface HostFigure {
   /** Over its completed tasks; null when it completed none. */
   meanSeconds: number | null;
   medianSeconds: number | null;
-  /** Bytes sent to it for its attempts' --in copies, and fetched from it for their --out copies (every attempt, losing copies too). */
+  /**
+   * Bytes sent to it and fetched from it: its attempts' --in and --out
+   * copies (every attempt, losing copies too) and its once-per-host inputs
+   * and outputs (the host-files event).
+   */
   bytesIn: number;
   bytesOut: number;
 }
@@ -101,6 +105,12 @@ export class HostFigures {
         h.state = e.state;
         h.message = e.reason;
         if (e.state === 'ok') h.usable = true;
+        return;
+      }
+      case 'host-files': {
+        const h = this.host(e.host);
+        if (e.direction === 'in') h.bytesIn += e.bytes;
+        else h.bytesOut += e.bytes;
         return;
       }
       case 'attempt-queued': {

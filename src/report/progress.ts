@@ -135,9 +135,10 @@ export class PlainProgress implements Progress {
       this.counter.done += framesIn(e.task);
       this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tiles.done(e.task)} [${this.counter.line()}]`);
     } else if (e.outcome === 'failed') {
-      if (e.final) this.counter.failed += framesIn(e.task);
+      if (e.settled === 'failed') this.counter.failed += framesIn(e.task);
+      const next = e.settled === 'failed' ? 'giving up' : e.settled === 'cancelled' ? 'the run is stopping' : 'will retry';
       const message = repeated.shorten(e.message ?? 'failed', `${e.task.label} attempt ${e.attempts}`);
-      this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${e.final ? 'giving up' : 'will retry'}): ${message}`);
+      this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${next}): ${message}`);
     } else if (e.outcome === 'lost') {
       this.write(`distray: ${e.task.label} interrupted: ${e.host} was lost; it goes back to the queue`);
     }
@@ -160,7 +161,7 @@ export class QuietProgress implements Progress {
   attach(scheduler: Scheduler): void {
     const repeated = new RepeatedOutput();
     scheduler.on('event', (e) => {
-      if (e.type === 'attempt-ended' && e.outcome === 'failed' && e.final) {
+      if (e.type === 'attempt-ended' && e.outcome === 'failed' && e.settled === 'failed') {
         this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, giving up): ${repeated.shorten(e.message ?? 'failed', e.task.label)}`);
       }
     });
@@ -298,7 +299,7 @@ export class TerminalProgress implements Progress {
       if (e.type === 'attempt-ended' && !e.ignored) {
         if (e.outcome === 'done') counter.done += framesIn(e.task);
         // Failures are not kept as notes: the summary at the end lists each of them once.
-        if (e.outcome === 'failed' && e.final) counter.failed += framesIn(e.task);
+        if (e.outcome === 'failed' && e.settled === 'failed') counter.failed += framesIn(e.task);
       } else if (e.type === 'task-retried') counter.failed -= framesIn(e.task);
       else if (e.type === 'chunk-split') counter.done += framesDone(e);
       const h = foldHostView(views, e);

@@ -35,7 +35,23 @@ export interface FrameStitchedEvent {
   readonly error?: string | undefined;
 }
 
-export type RunEvent = Exclude<SchedulerEvent, { type: 'run-start' }> | RunStartEvent | FrameStitchedEvent;
+/**
+ * Files copied once per host, not for a task: the once-per-host inputs as
+ * the host joins (`in`), its once-per-host outputs as it leaves or the run
+ * ends (`out`).
+ */
+export interface HostFilesEvent {
+  readonly type: 'host-files';
+  readonly at: number;
+  readonly host: string;
+  readonly direction: 'in' | 'out';
+  /** Files sent or fetched (inputs already there unchanged are not sent), their bytes, and the seconds it took. */
+  readonly files: number;
+  readonly bytes: number;
+  readonly seconds: number;
+}
+
+export type RunEvent = Exclude<SchedulerEvent, { type: 'run-start' }> | RunStartEvent | FrameStitchedEvent | HostFilesEvent;
 
 /** Version of the events' shape in the --events stream (`v` on every line): raised only when a field changes meaning or goes. */
 export const EVENTS_VERSION = 1;

@@ -52,6 +52,11 @@ export class RunLog {
     this.publish(Object.freeze({ type: 'frame-stitched', at: this.now(), frame: f.frame, tiles: f.tiles, output: f.output, status, ...(f.error ? { error: f.error } : {}) }));
   };
 
+  /** Files copied once per host (see HostFilesEvent). */
+  readonly hostFiles = (host: string, direction: 'in' | 'out', copied: { files: number; bytes: number; seconds: number }): void => {
+    this.publish(Object.freeze({ type: 'host-files', at: this.now(), host, direction, ...copied }));
+  };
+
   /**
    * The run is over: the stream gets its run-end with the summary (and a
    * run-start first, if the scheduler never started: nothing to render, or

@@ -92,8 +92,12 @@ export type SchedulerEvent =
       readonly ignored: boolean;
       /** The task's attempts that ran to an outcome so far, this one included (a lost one is not counted). */
       readonly attempts: number;
-      /** This attempt settled its task: a task-done follows (a failed one that is not final is retried). */
-      readonly final: boolean;
+      /**
+       * The status this attempt settled its task in (a task-done follows), or
+       * null when it did not: a failed attempt with `settled` null is retried,
+       * one with 'failed' gave up, one with 'cancelled' ended with the run.
+       */
+      readonly settled: 'done' | 'failed' | 'cancelled' | null;
     } & AttemptFacts
   | {
       readonly type: 'speculation-started';

@@ -495,8 +495,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * A host that is ready: its slots start taking tasks. False if it cannot
-   * be (the run was cancelled, or its state says it is ended): the caller
+   * A host that is ready: its slots start taking tasks. False if its state
+   * cannot move to ready (it has ended, or was never expected): the caller
    * closes its connection.
    */
   addHost(host: SchedulerHost): boolean {
@@ -1348,7 +1348,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const { rec, host: a } = att;
       if (this.observed) {
         const at = this.options.now();
-        this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null, attempts: rec.attempts, final: false, ...attemptFacts(outcome, (at - att.start) / 1000) });
+        this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null, attempts: rec.attempts, settled: null, ...attemptFacts(outcome, (at - att.start) / 1000) });
       }
       this.schedule();
       void outcome.outcome.catch(internalError).then((final) => {
@@ -1409,8 +1409,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let partial = false;
     const ended = (): SchedulerEvent => {
       const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
-      const final = !ignored && !partial && (rec.status === 'done' || rec.status === 'failed' || rec.status === 'cancelled');
-      return { type: 'attempt-ended', at, task: refOf(task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, attempts: rec.attempts, final, ...attemptFacts(outcome, (at - att.start) / 1000) };
+      const settled = !ignored && !partial && (rec.status === 'done' || rec.status === 'failed' || rec.status === 'cancelled') ? rec.status : null;
+      return { type: 'attempt-ended', at, task: refOf(task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, attempts: rec.attempts, settled, ...attemptFacts(outcome, (at - att.start) / 1000) };
     };
     if (ignored) {
       if (this.observed) this.event(ended());
@@ -1429,10 +1429,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (partial && outcome.kind === 'failed') this.settlePartial(att, outcome);
       else this.settle(att, outcome, others);
     } finally {
-      if (this.observed) held.splice(mark, 0, Object.freeze(ended()));
-      if (!outer) {
-        this.held = null;
-        for (const e of held) this.emit('event', e);
+      if (!outer) this.held = null;
+      try {
+        if (this.observed) held.splice(mark, 0, Object.freeze(ended()));
+      } finally {
+        if (!outer) for (const e of held) this.emit('event', e);
       }
     }
     if (!partial) this.emit('task-end', rec, a.record, outcome);

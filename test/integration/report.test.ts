@@ -125,13 +125,16 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
     }
     for (const e of failedAttempts) expect([e.bytesIn, e.bytesOut]).toEqual([300, 0]);
 
-    // The report's per-host figures are the events' sums.
+    // The report's per-host figures are the events' sums: the attempts' copies and the once-per-host ones (render.sh).
+    const script = readFileSync(join(cwd, 'render.sh')).length;
     for (const h of report.hosts) {
       const mine = ended.filter((e) => e.host === h.name);
       const done = mine.filter((e) => e.outcome === 'done' && !e.ignored);
+      const once = stream.filter((e) => e.type === 'host-files' && e.host === h.name);
+      expect(once).toEqual([expect.objectContaining({ direction: 'in', files: 1, bytes: script })]);
       expect(h.tasksDone).toBe(done.length);
       expect(h.failures).toBe(mine.filter((e) => e.outcome === 'failed' && !e.ignored).length);
-      expect(h.bytesIn).toBe(mine.reduce((s, e) => s + e.bytesIn!, 0));
+      expect(h.bytesIn).toBe(mine.reduce((s, e) => s + e.bytesIn!, 0) + script);
       expect(h.bytesOut).toBe(mine.reduce((s, e) => s + e.bytesOut!, 0));
       expect(h.slots).toBe(2);
       if (done.length > 0) expect(h.meanSeconds).toBeCloseTo(done.reduce((s, e) => s + e.seconds!, 0) / done.length, 2);

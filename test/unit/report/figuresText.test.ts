@@ -13,7 +13,7 @@ function figures(): HostFigures {
   for (const [i, s] of [2, 4, 9].entries()) {
     f.add({
       type: 'attempt-ended', at: 0, task: { index: i, frame: i, tile: null, label: `frame ${i}` }, attempt: 1, host: 'fast', outcome: 'done',
-      ignored: false, attempts: 1, final: true, seconds: s, exitCode: 0, signal: null, timedOut: false, stalled: false, bytesIn: 1500, bytesOut: 2_500_000,
+      ignored: false, attempts: 1, settled: 'done', seconds: s, exitCode: 0, signal: null, timedOut: false, stalled: false, bytesIn: 1500, bytesOut: 2_500_000,
     });
   }
   f.add({ type: 'run-end', at: 10_000, done: 3, failed: 0, cancelled: 0, skipped: 0 });

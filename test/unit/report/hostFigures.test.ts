@@ -17,7 +17,7 @@ function ended(host: string, index: number, outcome: Ended['outcome'], seconds: 
     outcome,
     ignored: false,
     attempts: 1,
-    final: outcome === 'done',
+    settled: outcome === 'done' ? 'done' : null,
     seconds,
     exitCode: outcome === 'done' ? 0 : 1,
     signal: null,
@@ -61,6 +61,15 @@ describe('HostFigures', () => {
     ]);
     // 22 s of completed tasks over 3 slots; the run took 12 s from its start to its end.
     expect(f).toMatchObject({ makespan: 12, taskSeconds: 22, slots: 3, ideal: 7.333 });
+  });
+
+  it("adds a host's once-per-host inputs and outputs to its bytes", () => {
+    const f = feed([
+      { type: 'host-files', at: 0, host: 'a', direction: 'in', files: 2, bytes: 1000, seconds: 0.1 },
+      ended('a', 0, 'done', 2, { bytesIn: 10, bytesOut: 20 }),
+      { type: 'host-files', at: 5, host: 'a', direction: 'out', files: 1, bytes: 300, seconds: 0.1 },
+    ]).figures();
+    expect(f.hosts.map((h) => [h.name, h.bytesIn, h.bytesOut])).toEqual([['a', 1010, 320]]);
   });
 
   it('counts the bytes of a losing copy but not its task, and a released attempt once it ends, with the time it held its slot', () => {

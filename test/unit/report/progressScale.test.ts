@@ -22,7 +22,7 @@ function done(r: TaskRecord): SchedulerEvent {
   const { index, frame, tile, label } = r.task;
   return Object.freeze({
     type: 'attempt-ended', at: 0, task: { index, frame, tile: tile?.index ?? null, label }, attempt: 1, host: 'h', outcome: 'done', ignored: false,
-    attempts: 1, final: true, seconds: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, bytesIn: 0, bytesOut: 0,
+    attempts: 1, settled: 'done', seconds: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, bytesIn: 0, bytesOut: 0,
   } as const);
 }
 
