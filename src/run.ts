@@ -15,6 +15,7 @@ import { parseFrameSpec } from './plan/frames.js';
 import { entryProblem } from './plan/paths.js';
 import { parseOrder, taskOrder } from './plan/order.js';
 import { Plan } from './plan/plan.js';
+import { ChunkSizer, DEFAULT_CHUNK_TARGET_MS, parseChunk, type ChunkSize } from './plan/chunks.js';
 import { parseGrid, parseSize, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
 import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
@@ -67,6 +68,9 @@ export interface RunOptions {
   /** --hosts and --exclude: comma-separated host names of the inventory. */
   hosts?: string | undefined;
   exclude?: string | undefined;
+  /** --chunk: "N" frames per task, or "auto"; and --chunk-target, how long an auto-sized task should take ("2m"). */
+  chunk?: string | undefined;
+  chunkTarget?: string | undefined;
   /** Where each attempt's output is kept; defaults to .distray/logs/<start time>. */
   logDir?: string | undefined;
   /** Run directories kept under .distray/logs (default 20, 0 keeps all); only without logDir. */
@@ -148,6 +152,8 @@ interface Prepared {
   retries: number;
   /** Indexes of plan.tasks in the order they are queued. */
   order: number[];
+  chunk: ChunkSize | undefined;
+  chunkTargetMs: number;
 }
 
 /** Everything that can be wrong with the command line or inventory, found before anything connects. */
@@ -190,6 +196,12 @@ export function prepare(opts: RunOptions): Prepared {
     refuseUnderFile(opts.html, '--html', opts.html);
   }
   const order = parseOrder(opts.order);
+  const chunk = parseChunk(opts.chunk);
+  if (opts.chunkTarget !== undefined && chunk !== 'auto') throw new UsageError('--chunk-target sizes chunks of --chunk auto; add --chunk auto, or drop --chunk-target');
+  const chunkTargetMs = opts.chunkTarget !== undefined ? parseDuration(opts.chunkTarget, '--chunk-target') : DEFAULT_CHUNK_TARGET_MS;
+  if (chunk !== undefined && order === 'preview') {
+    throw new UsageError('--order preview and --chunk: a chunk is consecutive frames, preview order spreads them apart; drop one of them');
+  }
   const hosts = selectHosts(loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }), opts.hosts, opts.exclude);
   const plan = new Plan({
     frames,
@@ -200,6 +212,7 @@ export function prepare(opts: RunOptions): Prepared {
     tiles,
     stitch: opts.stitch,
     hostNames: hosts.map((h) => h.name),
+    chunk,
   });
   const busy = hosts.filter((h) => h.slots > 1);
   const shared = plan.sharedRemotePaths();
@@ -219,19 +232,24 @@ export function prepare(opts: RunOptions): Prepared {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
   }
   const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
-  return { hosts, plan, timeoutMs, stallMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order) };
+  return { hosts, plan, timeoutMs, stallMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order), chunk, chunkTargetMs };
 }
 
 function printDryRun(p: Prepared, print: (line: string) => void): void {
   const host = p.hosts[0]!.name;
   for (const c of p.plan.hostIns(host)) print(`once per host: copy ${c.local} -> <host>:${c.remote}`);
-  for (const task of p.plan.tasks) {
+  // Chunks of auto are sized as the run measures its frames: shown as the first ones start, a frame each.
+  if (p.chunk === 'auto') print('--chunk auto: chunks are sized as the run measures its frames; the first ones take a frame each, as shown');
+  const n = p.chunk === 'auto' ? 1 : p.chunk;
+  const frames = p.plan.tasks;
+  const tasks = n === undefined ? frames : Array.from({ length: Math.ceil(frames.length / n) }, (_, i) => p.plan.chunkTask(frames[i * n]!.frame, Math.min(n, frames.length - i * n), i));
+  for (const task of tasks) {
     print(`${task.label}: ${shellJoin(p.plan.argv(task, host))}`);
     for (const c of p.plan.taskIns(task, host)) print(`  in:  ${c.local} -> <host>:${c.remote}`);
     for (const c of p.plan.taskOuts(task, host)) print(`  out: <host>:${c.remote} -> ${c.local}`);
   }
   for (const h of p.hosts) for (const c of p.plan.hostOuts(h.name)) print(`after ${h.name}'s last task: copy ${h.name}:${c.remote} -> ${c.local}`);
-  print(`${p.plan.tasks.length} tasks on ${p.hosts.length} hosts (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
+  print(`${tasks.length} tasks on ${p.hosts.length} hosts (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
 }
 
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
@@ -258,7 +276,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
 
   const made = pathsMade(plan, hosts.map((h) => h.name));
   await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
-  const records = plan.tasks.map((t) => Scheduler.record(t));
+  let records = plan.tasks.map((t) => Scheduler.record(t));
   // Made once the complete tasks are marked (it queues every pending task); until then a stop is only noted.
   let scheduler: Scheduler | undefined;
   let stopped = false;
@@ -290,14 +308,18 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       await stitcher?.skipComplete();
       await markComplete(plan, records);
     }
+    if (plan.chunked) records = chunkRecords(plan, records);
     const skipped = records.filter((r) => r.status === 'skipped').length;
     toRun = records.length - skipped;
+    const chunks = prepared.chunk === undefined ? undefined : new ChunkSizer((first, count, index) => plan.chunkTask(first, count, index), prepared.chunk, prepared.chunkTargetMs);
     scheduler = new Scheduler(records, {
       retries: prepared.retries,
       maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
       now: () => performance.now(),
-      speculate: opts.speculate ?? true,
-      order: prepared.order,
+      // A copy of a chunk racing it could not split it where it stopped: chunks are not copied.
+      speculate: (opts.speculate ?? true) && !chunks,
+      order: chunks ? undefined : prepared.order,
+      chunks,
       // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
       onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
@@ -321,7 +343,9 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       teardown.add(() => s.idle());
     }
     if (toRun > 0) {
-      opts.progress.attach(sched, { total: records.length, skipped });
+      // With --chunk the view counts frames: tasks are formed and split as the run goes.
+      const frames = (st?: string): number => records.reduce((n, r) => (st === undefined || r.status === st ? n + plan.framesOf(r.task).length : n), 0);
+      opts.progress.attach(sched, chunks ? { total: frames(), skipped: frames('skipped'), unit: 'frames' } : { total: records.length, skipped });
       teardown.add(async () => {
         await opts.progress.stop();
         progressStopped = true;
@@ -399,7 +423,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     clockOrigin,
     figures: hostFigures,
   });
-  if (model) await showEnd(model, summary, plan, opts);
+  if (model) await showEnd(model, summary, plan, opts, records);
   if (frames) summary.frames = frames;
   await log.finish(summary);
   if (opts.report) await writeReport(opts.report, summary);
@@ -419,16 +443,37 @@ function watchRun(
   const title = `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
   const model = modelOfPlan(plan, hosts, { ...run, title });
   sched.on('event', (e) => model.apply(e));
-  opts.page?.attach(model, { image: (i) => pictureOf(plan, i), retry: (i) => sched.retry(i) });
+  opts.page?.attach(model, { image: (i) => pictureOf(plan, i, run.records), retry: (i) => sched.retry(i) });
   return model;
 }
 
 /** The run's end on the page (its summary, the hosts' final states), and the HTML report. */
-async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: RunOptions): Promise<void> {
+async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: RunOptions, records: readonly TaskRecord[]): Promise<void> {
   for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
   model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
   opts.page?.flush();
-  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i));
+  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i, records));
+}
+
+/**
+ * With --chunk: the frames' records as runs of frames complete and not, one
+ * record each (a first run is one chunk of every frame). A slot takes the
+ * first part of a queued run as it takes it (see Chunks), so a rerun
+ * re-chunks the frames missing, each run from its own first frame.
+ */
+export function chunkRecords(plan: Plan, frames: readonly TaskRecord[]): TaskRecord[] {
+  const records: TaskRecord[] = [];
+  let i = 0;
+  while (i < frames.length) {
+    const status = frames[i]!.status;
+    let j = i + 1;
+    while (j < frames.length && frames[j]!.status === status) j++;
+    const r = Scheduler.record(plan.chunkTask(frames[i]!.task.frame, j - i, records.length));
+    r.status = status;
+    records.push(r);
+    i = j;
+  }
+  return records;
 }
 
 /**

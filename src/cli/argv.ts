@@ -37,6 +37,8 @@ export const RUN_OPTIONS = {
   'ui-keep': { value: false, help: 'with --ui: keep the page up after the run ends, until Ctrl+C' },
   html: { value: true, help: 'write a self-contained HTML report (pictures, timeline, hosts, failures) when the run ends, however it ends' },
   exclude: { value: true, help: 'leave these hosts of the inventory out: NAME,...' },
+  chunk: { value: true, help: 'N consecutive frames per task, or auto (sized to --chunk-target); args use %{first} %{last} %{count}' },
+  'chunk-target': { value: true, help: 'with --chunk auto: about how long a task should take (default 2m)' },
 } as const satisfies Record<string, { value: boolean; repeat?: boolean; optionalValue?: boolean; help: string }>;
 
 export type RunOptionName = keyof typeof RUN_OPTIONS;

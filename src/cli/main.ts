@@ -197,6 +197,8 @@ async function runCommand(words: string[]): Promise<number> {
       order: stringOption(o, 'order'),
       hosts: stringOption(o, 'hosts'),
       exclude: stringOption(o, 'exclude'),
+      chunk: stringOption(o, 'chunk'),
+      chunkTarget: stringOption(o, 'chunk-target'),
       // With the events on stdout, the live view draws on stderr alone.
       progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress({ stderrOnly: events === '-' }),
       signal: interrupt.signal,

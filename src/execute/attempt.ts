@@ -7,6 +7,7 @@ import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import type { AttemptFailure, AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
+import { describeFrames } from '../plan/chunks.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
 import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
@@ -251,17 +252,24 @@ export class HostRunner implements SchedulerHost {
       return { kind: 'failed', message: lines ? `${message}; last output:\n${lines}` : message, log: logPath, failure };
     };
     const program = s.argv[0];
-    if (timedOut) return failed(`timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped`);
-    if (stalled) {
-      const span = this.options.stallMs === undefined ? 'a while' : formatDuration(this.options.stallMs);
-      return failed(`${program} stalled on ${host}: no output and no change to its output files for ${span} (--stall), so it was stopped`);
+    const how = code === null ? 'was killed' : signalled ? `was killed by ${signalled}` : `exited with status ${code}`;
+    const span = this.options.stallMs === undefined ? 'a while' : formatDuration(this.options.stallMs);
+    // How the renderer failed, if it did (stopped by --timeout or --stall, or its own exit status).
+    const renderProblem = timedOut
+      ? `timed out after ${formatDuration(this.options.timeoutMs!)} and was stopped`
+      : stalled
+        ? `${program} stalled on ${host}: no output and no change to its output files for ${span} (--stall), so it was stopped`
+        : code !== 0
+          ? `${program} ${how} (log: ${logPath})`
+          : undefined;
+    if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && !rendered.notFound) {
+      // A chunk's frames that are complete count even when its renderer failed half-way.
+      return this.collectChunk(s, exit, signal, slot, renderProblem, failed, rendered);
     }
+    if (timedOut || stalled) return failed(renderProblem!);
     if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
     if (rendered.notFound) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
-    if (code !== 0) {
-      const how = code === null ? 'was killed' : signalled ? `was killed by ${signalled}` : `exited with status ${code}`;
-      return failed(`${program} ${how} (log: ${logPath})`);
-    }
+    if (renderProblem !== undefined) return failed(renderProblem);
 
     // A speculative copy of this task may finish too: the first to claim the outputs keeps them,
     // and a copy that is beaten keeps none (it never writes over the winner's files).
@@ -283,6 +291,63 @@ export class HostRunner implements SchedulerHost {
       return this.lostOr(await failed(errorMessage(err), { ...rendered, stage: 'output' }));
     }
     return { kind: 'done' };
+  }
+
+  /**
+   * A chunk's outputs, frame by frame: a frame whose outputs are all in
+   * (present on the host, non-empty, decoding where they are images) is
+   * done; the others are not. `why` says how the renderer failed, if it
+   * did. Any frame done makes the outcome carry them (`done`), so that only
+   * the rest is rendered again.
+   */
+  private async collectChunk(
+    s: Started,
+    exit: TaskExit,
+    signal: AbortSignal,
+    slot: AttemptSlot | undefined,
+    why: string | undefined,
+    failed: (message: string, failure?: AttemptFailure) => Promise<FinalOutcome>,
+    rendered: AttemptFailure,
+  ): Promise<FinalOutcome> {
+    const { plan } = this.options;
+    const host = this.name;
+    const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
+    const done: number[] = [];
+    const missing: number[] = [];
+    let problem: string | undefined;
+    let i = 0;
+    for (const { frame, copies } of plan.frameOuts(s.task, host)) {
+      let complete = true;
+      for (const copy of copies) {
+        const known = exit.outputs?.[i++];
+        // One output of a frame missing: the frame is rendered again, its other outputs with it.
+        if (!complete) continue;
+        if (known === 'missing') {
+          complete = false;
+          problem ??= `${copy.remote} was not produced on ${host}`;
+          continue;
+        }
+        try {
+          const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
+          await download(this.session, copy, { verify: image ? decodes : undefined, known, remove: true, signal, claim });
+        } catch (err) {
+          if (err instanceof Superseded || signal.aborted) {
+            for (const c of plan.taskOuts(s.task, host)) await removeRemote(this.session, c.remote).catch(() => {});
+            return { kind: 'cancelled' };
+          }
+          complete = false;
+          problem ??= errorMessage(err);
+        }
+      }
+      (complete ? done : missing).push(frame);
+    }
+    if (why === undefined && missing.length === 0) return claim && !claim() ? { kind: 'cancelled' } : { kind: 'done' };
+    slot?.unclaim?.();
+    const message = why ?? problem ?? `${s.task.label} is incomplete`;
+    const failure = why === undefined ? { ...rendered, stage: 'output' as const } : rendered;
+    if (done.length === 0) return this.lostOr(await failed(message, failure));
+    const outcome = await failed(`${message}; ${describeFrames(done, plan.step)} done, ${describeFrames(missing, plan.step)} to render again`, failure);
+    return outcome.kind === 'failed' ? { ...outcome, done } : outcome;
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */

@@ -5,6 +5,8 @@ import { ExpressionError, evaluate, formatValue, namesOf, parseExpression, type 
 export const TASK_NAMES = ['frame'] as const;
 export const TILE_NAMES = ['tile', 'tiles', 'x0', 'y0', 'x1', 'y1', 'w', 'h', 'width', 'height'] as const;
 export const HOST_NAMES = ['host'] as const;
+/** With --chunk: the chunk's first and last frame and how many it has. */
+export const CHUNK_NAMES = ['first', 'last', 'count'] as const;
 
 type Part =
   | { kind: 'text'; text: string }
@@ -69,7 +71,11 @@ export function parseTemplate(source: string, where: string, allowed: ReadonlySe
       }
       for (const name of namesOf(expr)) {
         if (!allowed.has(name)) {
-          const tileHint = (TILE_NAMES as readonly string[]).includes(name) ? ' (tile names need --tiles)' : '';
+          const tileHint = (TILE_NAMES as readonly string[]).includes(name)
+            ? ' (tile names need --tiles)'
+            : (CHUNK_NAMES as readonly string[]).includes(name)
+              ? ' (first, last and count need --chunk)'
+              : '';
           fail(`unknown name "${name}" in %{${exprText}}${tileHint}; known names: ${[...allowed].join(', ')}`);
         }
         names.add(name);

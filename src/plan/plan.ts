@@ -1,7 +1,9 @@
 import { UsageError } from '../errors.js';
+import { chunkLabel, framesOfChunk, lastOf, type Chunk, type ChunkSize } from './chunks.js';
 import { MAX_FRAMES, framesOf, type FrameSpec } from './frames.js';
 import { checkRemotePath, entryProblem, entrySuggestion, splitCopySpec } from './paths.js';
 import {
+  CHUNK_NAMES,
   HOST_NAMES,
   TASK_NAMES,
   TILE_NAMES,
@@ -24,6 +26,8 @@ export interface PlanOptions {
   stitch?: string | undefined;
   /** Every host's name: `%{host}` is checked against each of them. */
   hostNames: readonly string[];
+  /** --chunk: tasks of N consecutive frames, or of as many as fill --chunk-target. */
+  chunk?: ChunkSize | undefined;
 }
 
 /** A copy between a local path and a path relative to the host's workdir. */
@@ -42,6 +46,8 @@ export interface Task {
   /** "frame 7" or "frame 7 tile 3": how messages name the task. */
   readonly label: string;
   readonly vars: Vars;
+  /** With --chunk: the frames it renders (`frame` is the first of them). */
+  readonly chunk?: Chunk | undefined;
 }
 
 /**
@@ -80,6 +86,37 @@ class PlannedTask implements Task {
   }
 }
 
+/**
+ * A frame of a chunked run, as the plan keeps it before chunks are formed
+ * (finding complete outputs goes frame by frame): a chunk of its own.
+ */
+class PlannedFrame extends PlannedTask {
+  override get vars(): Vars {
+    return { frame: this.frame, first: this.frame, last: this.frame, count: 1 };
+  }
+}
+
+/** A task of --chunk: consecutive frames, in one command. */
+class ChunkTask implements Task {
+  readonly tile = null;
+  constructor(
+    readonly index: number,
+    readonly chunk: Chunk,
+  ) {}
+
+  get frame(): number {
+    return this.chunk.first;
+  }
+
+  get label(): string {
+    return chunkLabel(this.chunk);
+  }
+
+  get vars(): Vars {
+    return { frame: this.chunk.first, first: this.chunk.first, last: lastOf(this.chunk), count: this.chunk.count };
+  }
+}
+
 interface CopyTemplate {
   option: '--in' | '--out';
   src: Template;
@@ -87,7 +124,7 @@ interface CopyTemplate {
   perTask: boolean;
 }
 
-const TASK_SCOPED = [...TASK_NAMES, ...TILE_NAMES];
+const TASK_SCOPED = [...TASK_NAMES, ...TILE_NAMES, ...CHUNK_NAMES];
 
 /** Tasks in one run, tiles included: as many as frames may be. A million plan in a second or two. */
 export const MAX_TASKS = MAX_FRAMES;
@@ -149,6 +186,10 @@ export class Plan {
   readonly exec: string;
   readonly tasks: readonly Task[];
   readonly tiled: boolean;
+  /** --chunk's N or auto; undefined for a task per frame. */
+  readonly chunking: ChunkSize | undefined;
+  /** The frame spec's step: a chunk's frames are this far apart. */
+  readonly step: number;
   private readonly args: Template[];
   private readonly copies: CopyTemplate[];
   private readonly stitchTemplate: Template | undefined;
@@ -160,14 +201,28 @@ export class Plan {
   private readonly perHostOuts: CopyTemplate[];
 
   constructor(opts: PlanOptions) {
-    const allowed = new Set<string>([...TASK_NAMES, ...HOST_NAMES, ...(opts.tiles ? TILE_NAMES : [])]);
+    const allowed = new Set<string>([...TASK_NAMES, ...HOST_NAMES, ...(opts.tiles ? TILE_NAMES : []), ...(opts.chunk !== undefined ? CHUNK_NAMES : [])]);
     this.exec = opts.exec;
     this.tiled = opts.tiles !== undefined;
+    this.chunking = opts.chunk;
+    this.step = opts.frames.step;
+    if (opts.chunk !== undefined && opts.tiles) {
+      throw new UsageError('--chunk and --tiles together: a task is either several whole frames or one tile of a frame; drop one of them');
+    }
     this.hostNames = opts.hostNames.length > 0 ? opts.hostNames : ['host'];
     if (opts.exec === '') throw new UsageError('<exec> is empty: name the program to run on each host');
     if (opts.exec.includes('/') && !opts.exec.startsWith('/')) checkRemotePath(opts.exec, '<exec>');
 
     this.args = opts.args.map((a, i) => checkPadding(parseTemplate(a, `argument ${i + 1}`, allowed), `argument ${i + 1}`));
+    if (this.chunked) {
+      const perFrame = this.args.find((a) => a.names.has('frame'));
+      if (perFrame) {
+        throw new UsageError(
+          `${perFrame.where} "${perFrame.source}": with --chunk a task renders several frames, so %d (or %{frame}) has no one value; ` +
+            'use %{first}, %{last} and %{count} (Blender: -s %{first} -e %{last} -a)',
+        );
+      }
+    }
     this.copies = [
       ...opts.ins.map((spec) => this.copyTemplate('--in', spec, allowed)),
       ...opts.outs.map((spec) => this.copyTemplate('--out', spec, allowed)),
@@ -194,7 +249,8 @@ export class Plan {
     }
     const tasks: Task[] = new Array<Task>(frames.length * tiles.length);
     let index = 0;
-    for (const frame of frames) for (const tile of tiles) tasks[index] = new PlannedTask(index++, frame, tile, size);
+    if (this.chunked) for (const frame of frames) tasks[index] = new PlannedFrame(index++, frame, null, undefined);
+    else for (const frame of frames) for (const tile of tiles) tasks[index] = new PlannedTask(index++, frame, tile, size);
     this.tasks = tasks;
     this.validate(frames);
     if (this.stitchTemplate && this.tasks[0] && this.tileImage(this.tasks[0]) === undefined) {
@@ -222,6 +278,11 @@ export class Plan {
       perTask: false,
     };
     t.perTask = usesAny(t.src, TASK_SCOPED) || usesAny(t.dest, TASK_SCOPED);
+    if (option === '--out' && (usesAny(t.src, CHUNK_NAMES) || usesAny(t.dest, CHUNK_NAMES))) {
+      throw new UsageError(
+        `--out "${spec}": an output is one frame's (%d), whatever chunk rendered it, so that a chunk that stopped half-way and a rerun know which frames are done; remove %{first}, %{last} and %{count} from it`,
+      );
+    }
     if (option === '--out' && t.perTask && t.dest.names.has('host')) {
       throw new UsageError(
         `--out "${spec}": a frame's local output must not depend on the host that rendered it (remove %{host}), or a rerun could not find it`,
@@ -244,13 +305,25 @@ export class Plan {
     const hosts = this.hostNames;
     const usesHost = this.args.some((a) => a.names.has('host')) || this.copies.some((c) => c.src.names.has('host') || c.dest.names.has('host'));
     const sample = usesHost ? hosts : hosts.slice(0, 1);
-    const first = this.tasks[0];
+    // With a fixed --chunk N, the first task is a chunk of N frames (%{count} is N there, not 1).
+    const n = typeof this.chunking === 'number' ? Math.min(this.chunking, frames.length) : 0;
+    const first = n > 0 ? this.chunkTask(frames[0]!, n, 0) : this.tasks[0];
     for (const host of sample) {
       for (const c of this.copies.filter((c) => !c.perTask)) this.expandCopy(c, { host });
       if (!first) continue;
       this.argv(first, host);
       for (const c of this.copies.filter((c) => c.perTask)) this.expandCopy(c, { ...first.vars, host });
-      const templates = [...this.args, ...this.copies.filter((c) => c.perTask).flatMap((c) => [c.src, c.dest])].filter(mayFailPerTask);
+      const all = [...this.args, ...this.copies.filter((c) => c.perTask).flatMap((c) => [c.src, c.dest])].filter(mayFailPerTask);
+      // A chunk's values are known only for a fixed N (auto sizes them as the run goes): checked for every chunk of a first run then.
+      const byChunk = all.filter((t) => usesAny(t, CHUNK_NAMES));
+      const templates = all.filter((t) => !usesAny(t, CHUNK_NAMES));
+      if (byChunk.length > 0 && typeof this.chunking === 'number') {
+        for (let i = 0; i < frames.length; i += this.chunking) {
+          const chunk = this.chunkTask(frames[i]!, Math.min(this.chunking, frames.length - i), 0);
+          this.argv(chunk, host);
+          this.taskIns(chunk, host);
+        }
+      }
       if (templates.length === 0) continue;
       for (const task of this.tasks) {
         // A task's vars are a fresh object each time: adding the host to it saves a copy per task.
@@ -332,14 +405,47 @@ export class Plan {
     return [this.exec, ...this.args.map((a) => expand(a, vars))];
   }
 
-  taskIns(task: Task, host: string): Copy[] {
-    const all = { ...task.vars, host };
-    return this.perTaskIns.map((c) => this.expandCopy(c, all));
+  get chunked(): boolean {
+    return this.chunking !== undefined;
   }
 
-  taskOuts(task: Task, host: string): Copy[] {
+  /** A task of the consecutive frames first, first + step, ... (`count` of them); `index` is its place among the run's tasks. */
+  chunkTask(first: number, count: number, index: number): Task {
+    return new ChunkTask(index, { first, count, step: this.step });
+  }
+
+  /** The frames a task renders: a chunk's, or its one frame. */
+  framesOf(task: Task): number[] {
+    return task.chunk ? framesOfChunk(task.chunk) : [task.frame];
+  }
+
+  /** A chunk's values with one of its frames: what a per-frame copy of a chunk expands with. */
+  private frameVars(task: Task, frame: number, host: string): Vars {
+    return { ...task.vars, frame, host };
+  }
+
+  /** An --in with %d is made for each frame of a chunk; one with only %{first}, %{last}, %{count} once per chunk. */
+  taskIns(task: Task, host: string): Copy[] {
     const all = { ...task.vars, host };
-    return this.perTaskOuts.map((c) => this.expandCopy(c, all));
+    if (!task.chunk) return this.perTaskIns.map((c) => this.expandCopy(c, all));
+    const frames = framesOfChunk(task.chunk);
+    return this.perTaskIns.flatMap((c) =>
+      usesAny(c.src, TASK_NAMES) || usesAny(c.dest, TASK_NAMES) ? frames.map((f) => this.expandCopy(c, this.frameVars(task, f, host))) : [this.expandCopy(c, all)],
+    );
+  }
+
+  /** Every output of the task: a chunk's, frame after frame (see frameOuts). */
+  taskOuts(task: Task, host: string): Copy[] {
+    if (!task.chunk) {
+      const all = { ...task.vars, host };
+      return this.perTaskOuts.map((c) => this.expandCopy(c, all));
+    }
+    return this.frameOuts(task, host).flatMap((f) => f.copies);
+  }
+
+  /** A task's outputs by frame: a frame of a chunk is done when all of its own are in. */
+  frameOuts(task: Task, host: string): Array<{ frame: number; copies: Copy[] }> {
+    return this.framesOf(task).map((frame) => ({ frame, copies: this.perTaskOuts.map((c) => this.expandCopy(c, this.frameVars(task, frame, host))) }));
   }
 
   hostIns(host: string): Copy[] {
@@ -358,6 +464,8 @@ export class Plan {
       for (const host of hosts) {
         if (!c.perTask) paths.add(expand(c.src, { host }));
         else if (!usesAny(c.src, TASK_SCOPED)) paths.add(expand(c.src, { host }));
+        // A chunk's own input (%{first}...) exists only for the chunks a run forms: a missing one fails its task when it is sent.
+        else if (usesAny(c.src, CHUNK_NAMES)) continue;
         else for (const t of this.tasks) paths.add(expand(c.src, { ...t.vars, host }));
       }
     }

@@ -30,6 +30,7 @@ export class RepeatedOutput {
 }
 
 function taskLabel(t: TaskSummary): string {
+  if (t.label !== undefined) return t.label;
   return `frame ${t.frame}${t.tile !== null ? ` tile ${t.tile}` : ''}`;
 }
 
@@ -44,6 +45,20 @@ export function frameRanges(frames: readonly number[]): string {
     i = j + 1;
   }
   return `${sorted.length === 1 ? 'frame' : 'frames'} ${parts.join(', ')}`;
+}
+
+/** A task's frames: a chunk's are `frame` to `last`, `count` of them. */
+function framesOf(t: TaskSummary): number[] {
+  if (t.last === undefined || t.count === undefined || t.count < 2) return [t.frame];
+  const step = (t.last - t.frame) / (t.count - 1);
+  return Array.from({ length: t.count }, (_, i) => t.frame + i * step);
+}
+
+/** frameRanges, its first few ranges only. */
+function shortRanges(frames: readonly number[]): string {
+  const all = frameRanges(frames);
+  const parts = all.split(', ');
+  return parts.length > 8 ? `${parts.slice(0, 8).join(', ')}, ...` : all;
 }
 
 /** Hosts that were not used to the end, whatever the exit status: a run that succeeded on two hosts of three should say so. */
@@ -82,11 +97,15 @@ export function finalLines(summary: RunSummary, options: { figures?: boolean } =
     }
     if (tasks.length > 1) {
       const { head, tail } = splitTail(cause);
-      lines.push(`FAILED ${tasks.length} tasks (${frameRanges(tasks.map((t) => t.frame))}): ${head}${tail === undefined ? '' : `; last output:\n${tail}`}`);
+      lines.push(`FAILED ${tasks.length} tasks (${frameRanges(tasks.flatMap(framesOf))}): ${head}${tail === undefined ? '' : `; last output:\n${tail}`}`);
       continue;
     }
     const t = tasks[0]!;
     lines.push(`FAILED ${taskLabel(t)}: ${repeated.shorten(cause, taskLabel(t))}`);
+  }
+  if (summary.missingFrames !== undefined && summary.missingFrames.length > 0) {
+    const n = summary.missingFrames.length;
+    lines.push(`${n} ${n === 1 ? 'frame' : 'frames'} not done: ${shortRanges(summary.missingFrames)} (run the same command again to render just them)`);
   }
   lines.push(...summary.errors);
   if (options.figures !== false) lines.push(...figureLines(summary));

@@ -141,6 +141,12 @@ export class HostFigures {
         else if (e.outcome === 'lost') h.lost++;
         return;
       }
+      case 'chunk-split': {
+        // The attempt ended failed (counted above), yet the runs of frames it finished are tasks done there.
+        const h = this.host(e.host);
+        h.tasksDone += e.parts.filter((p) => p.done).length;
+        return;
+      }
       default:
         return;
     }

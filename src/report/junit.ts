@@ -28,6 +28,8 @@ function xmlAttr(text: string): string {
 }
 
 export function taskName(t: TaskSummary): string {
+  // With --chunk: "frames 10-18".
+  if (t.label !== undefined) return t.label;
   return `frame ${t.frame}${t.tile !== null ? ` tile ${t.tile}` : ''}`;
 }
 

@@ -5,10 +5,21 @@ import { RepeatedOutput } from './failures.js';
 
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
 export interface Progress {
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void;
+  /** `unit` is what `total` and `skipped` count: tasks, or with --chunk frames. */
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void;
   /** A warning or note that is not a task event. */
   note(text: string): void;
   stop(): Promise<void>;
+}
+
+/** What a task counts for in the views: its frames (a chunk has several; with --chunk the views count frames). */
+function framesIn(task: TaskRef): number {
+  return task.count ?? 1;
+}
+
+/** The frames of the runs a chunk that failed half-way finished: done, though its attempt failed. */
+function framesDone(e: Event<'chunk-split'>): number {
+  return e.parts.reduce((n, p) => (p.done ? n + framesIn(p) : n), 0);
 }
 
 class Counter {
@@ -82,9 +93,9 @@ export class PlainProgress implements Progress {
   private stopped = false;
   constructor(private readonly write: (line: string) => void) {}
 
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void {
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
     this.counter = new Counter(counts.total, counts.skipped);
-    if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} tasks already complete, skipping them (--force renders them again)`);
+    if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} ${counts.unit ?? 'tasks'} already complete, skipping them (--force renders them again)`);
     const tiles = new TileCounts(scheduler.records);
     const repeated = new RepeatedOutput();
     const states = new Map<string, string>();
@@ -99,8 +110,13 @@ export class PlainProgress implements Progress {
         case 'attempt-ended':
           return this.ended(e, tiles, repeated);
         case 'task-retried':
-          this.counter.failed--;
+          this.counter.failed -= framesIn(e.task);
           return this.write(`distray: ${e.task.label}: retried from the live page`);
+        case 'chunk-split': {
+          this.counter.done += framesDone(e);
+          const done = e.parts.filter((p) => p.done).map((p) => p.label);
+          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, whose attempt failed) [${this.counter.line()}]`);
+        }
         case 'speculation-started': {
           const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;
           return this.write(`distray: ${e.task.label}: a copy starts on ${e.host} (${why}); the first complete result wins`);
@@ -116,10 +132,10 @@ export class PlainProgress implements Progress {
   private ended(e: Event<'attempt-ended'>, tiles: TileCounts, repeated: RepeatedOutput): void {
     if (e.ignored) return;
     if (e.outcome === 'done') {
-      this.counter.done++;
+      this.counter.done += framesIn(e.task);
       this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tiles.done(e.task)} [${this.counter.line()}]`);
     } else if (e.outcome === 'failed') {
-      if (e.settled === 'failed') this.counter.failed++;
+      if (e.settled === 'failed') this.counter.failed += framesIn(e.task);
       const next = e.settled === 'failed' ? 'giving up' : e.settled === 'cancelled' ? 'the run is stopping' : 'will retry';
       const message = repeated.shorten(e.message ?? 'failed', `${e.task.label} attempt ${e.attempts}`);
       this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${next}): ${message}`);
@@ -232,7 +248,7 @@ export class TerminalProgress implements Progress {
   private notes: string[] = [];
   private refreshAll: () => void = () => {};
 
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number }): void {
+  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
     const counter = new Counter(counts.total, counts.skipped);
     const hostTasks = new Map<string, ListrTaskWrapper<unknown, never, never>>();
     let overall: ListrTaskWrapper<unknown, never, never> | undefined;
@@ -281,10 +297,11 @@ export class TerminalProgress implements Progress {
     };
     scheduler.on('event', (e) => {
       if (e.type === 'attempt-ended' && !e.ignored) {
-        if (e.outcome === 'done') counter.done++;
+        if (e.outcome === 'done') counter.done += framesIn(e.task);
         // Failures are not kept as notes: the summary at the end lists each of them once.
-        if (e.outcome === 'failed' && e.settled === 'failed') counter.failed++;
-      } else if (e.type === 'task-retried') counter.failed--;
+        if (e.outcome === 'failed' && e.settled === 'failed') counter.failed += framesIn(e.task);
+      } else if (e.type === 'task-retried') counter.failed -= framesIn(e.task);
+      else if (e.type === 'chunk-split') counter.done += framesDone(e);
       const h = foldHostView(views, e);
       if (h || e.type === 'task-retried') refresh(h);
     });

@@ -3,10 +3,15 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { TaskRecord } from '../scheduler/scheduler.js';
 import type { FrameRecord } from '../stitch/frames.js';
+import { framesOfChunk, lastOf } from '../plan/chunks.js';
 import type { RunFigures } from './hostFigures.js';
 
 export interface TaskSummary {
+  /** Its frame; with --chunk its first frame, `last` its last, `count` how many, and `label` "frames 10-18". */
   frame: number;
+  last?: number;
+  count?: number;
+  label?: string;
   tile: number | null;
   status: TaskRecord['status'];
   host: string | null;
@@ -64,12 +69,37 @@ export interface RunSummary {
   hosts: HostSummary[];
   /** With --stitch: per frame, its tiles and its stitched image. */
   frames?: FrameRecord[];
+  /**
+   * With --chunk: every frame of the run not done (failed, cancelled, or
+   * never run), in frame order; empty when every frame is done or was
+   * complete already. Each frame is in exactly one task, whose status is
+   * the frame's.
+   */
+  missingFrames?: number[];
   /** Problems that are not one task's: a per-host output that could not be fetched, a usage error. */
   errors: string[];
   figures?: FiguresSummary;
 }
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
+
+/** With --chunk, the parts a chunk was cut into are added as the run goes: listed by their frames instead. */
+function inFrameOrder(records: readonly TaskRecord[]): readonly TaskRecord[] {
+  const step = records.find((r) => r.task.chunk)?.task.chunk?.step;
+  if (step === undefined) return records;
+  return [...records].sort((a, b) => (a.task.frame - b.task.frame) * Math.sign(step));
+}
+
+function missingFrames(records: readonly TaskRecord[]): number[] {
+  const missing: number[] = [];
+  for (const r of records) {
+    if (r.status === 'done' || r.status === 'skipped') continue;
+    if (r.task.chunk) for (const f of framesOfChunk(r.task.chunk)) missing.push(f);
+    else missing.push(r.task.frame);
+  }
+  // Frames of a spec with a negative step run downwards; the parts of split chunks are listed after the others.
+  return missing.sort((a, b) => a - b);
+}
 
 export function summarise(
   records: readonly TaskRecord[],
@@ -92,8 +122,10 @@ export function summarise(
     exitCode: extra.exitCode,
     startedAt: extra.startedAt.toISOString(),
     seconds: round(extra.seconds),
-    tasks: records.map((r) => ({
+    ...(records.some((r) => r.task.chunk) ? { missingFrames: missingFrames(records) } : {}),
+    tasks: inFrameOrder(records).map((r) => ({
       frame: r.task.frame,
+      ...(r.task.chunk ? { last: lastOf(r.task.chunk), count: r.task.chunk.count, label: r.task.label } : {}),
       tile: r.task.tile?.index ?? null,
       status: r.status,
       host: r.host,

@@ -39,6 +39,12 @@
  *                      'failed', 'cancelled'); `winner` is the attempt
  *                      whose outputs were kept, `copies` how many attempts
  *                      were started for it in all.
+ * chunk-formed         with --chunk: a slot took `task`, the first frames
+ *                      of the queued chunk `from`; `rest` stays queued.
+ * chunk-split          with --chunk: attempt `attempt` of `task` on `host`
+ *                      failed with some of its frames done: the chunk is
+ *                      now `parts`, each `done` (its frames are in place)
+ *                      or queued again.
  * task-retried         a failed task was put back in the queue by
  *                      Scheduler.retry (the live page's retry button);
  *                      `attempts` it had used, which no longer count.
@@ -51,6 +57,9 @@ export interface TaskRef {
   readonly frame: number;
   readonly tile: number | null;
   readonly label: string;
+  /** With --chunk: the task's last frame (`frame` is its first) and how many it renders. */
+  readonly last?: number;
+  readonly count?: number;
 }
 
 export interface AttemptRef {
@@ -110,6 +119,15 @@ export type SchedulerEvent =
       readonly winner: AttemptRef | null;
       readonly copies: number;
       readonly error?: string | undefined;
+    }
+  | { readonly type: 'chunk-formed'; readonly at: number; readonly from: TaskRef; readonly task: TaskRef; readonly rest: TaskRef }
+  | {
+      readonly type: 'chunk-split';
+      readonly at: number;
+      readonly task: TaskRef;
+      readonly attempt: number;
+      readonly host: string;
+      readonly parts: ReadonlyArray<TaskRef & { readonly done: boolean }>;
     }
   | { readonly type: 'task-retried'; readonly at: number; readonly task: TaskRef; readonly attempts: number }
   | { readonly type: 'run-end'; readonly at: number; readonly done: number; readonly failed: number; readonly cancelled: number; readonly skipped: number };

@@ -35,8 +35,19 @@ export interface AttemptBytes {
 
 export type AttemptOutcome =
   | { kind: 'done'; bytes?: AttemptBytes | undefined }
-  /** The renderer or a copy failed: uses up one attempt. */
-  | { kind: 'failed'; message: string; log?: string | undefined; failure?: AttemptFailure | undefined; bytes?: AttemptBytes | undefined }
+  /**
+   * The renderer or a copy failed: uses up one attempt. `done`: the frames
+   * of a chunk that are complete all the same (their outputs are in place):
+   * they are done, and only the rest is rendered again (see Chunks).
+   */
+  | {
+      kind: 'failed';
+      message: string;
+      log?: string | undefined;
+      failure?: AttemptFailure | undefined;
+      bytes?: AttemptBytes | undefined;
+      done?: readonly number[] | undefined;
+    }
   /** The host went away: the task goes back to the front without using an attempt. */
   | { kind: 'lost'; message: string; bytes?: AttemptBytes | undefined }
   | { kind: 'cancelled'; bytes?: AttemptBytes | undefined }
@@ -89,7 +100,8 @@ export interface SchedulerHost {
 export type TaskStatus = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'cancelled';
 
 export interface TaskRecord {
-  readonly task: Task;
+  /** With --chunk, replaced by its first part when a slot takes part of it, or when it is split (see Chunks). */
+  task: Task;
   status: TaskStatus;
   /** Attempts that ran to an outcome on a host (a lost host's attempt is not counted). */
   attempts: number;
@@ -113,6 +125,12 @@ export interface TaskRecord {
   lost: number;
   /** The attempt whose outputs were kept, once done. */
   won: AttemptRef | null;
+  /**
+   * With --chunk: of its attempts, those that failed after completing some
+   * frames of a larger chunk it was part of. They do not use up its retries:
+   * each left fewer frames to render.
+   */
+  partial?: number;
 }
 
 /** A host as the run sees it: its state (see hosts/state.ts, moved only by the scheduler) and what it did. */
@@ -143,6 +161,26 @@ export interface SchedulerOptions {
   order?: readonly number[] | undefined;
   /** Told of a host state change that cannot happen (tests make it throw; a run ignores the change). */
   onRefusedMove?: ((host: string, from: HostState, to: HostState) => void) | undefined;
+  /** With --chunk: forms each task's chunk as a slot takes it, and splits a chunk done in part. */
+  chunks?: Chunks | undefined;
+}
+
+/**
+ * With --chunk, the queue holds chunks of any length (a first run's whole
+ * frame range is one): a slot takes the first part of one, as many frames
+ * as `carve` decides when it takes it, and the rest stays queued. A chunk
+ * whose attempt produced some of its frames is split into runs of frames
+ * done and not, and only the runs not done are queued again. Records are
+ * added to `records` for the parts (the plan stays one record per run of
+ * frames, however many frames a run has).
+ */
+export interface Chunks {
+  carve(task: Task, host: string, index: number): { taken: Task; rest: Task } | undefined;
+  /** A task's renderer ran for `ms` on `host` and exited 0 (its outputs may still be coming). */
+  timed(task: Task, host: string, ms: number): void;
+  /** Frames a task typically takes now: the queue's frames over this are the tasks it holds, for its pace. */
+  frames(): number;
+  split(task: Task, done: ReadonlySet<number>, next: () => number): Array<{ task: Task; done: boolean }>;
 }
 
 function newHostRecord(name: string): HostRecord {
@@ -384,6 +422,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private expecting = false;
   /** Tasks of a lost host, to be copied to the next free slots while the host may still come back. */
   private readonly urgent: TaskRecord[] = [];
+  /** With --chunk: see Chunks; and the frames of the queued chunks. */
+  private readonly chunks: Chunks | undefined;
+  private queuedFrames = 0;
   /** Failed tasks put back by retry(): the attempts they had used by then, which no longer count against --retries. */
   private readonly retried = new Map<TaskRecord, number>();
 
@@ -398,6 +439,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const r = records[i];
       if (r?.status === 'pending') this.queue.push(r);
     }
+    this.chunks = options.chunks;
+    if (this.chunks) for (const r of records) if (r.status === 'pending') this.queuedFrames += framesIn(r.task);
   }
 
   static record(task: Task): TaskRecord {
@@ -514,6 +557,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.abort.abort();
     for (const run of [...this.live.values()]) for (const att of run.atts) att.controller.abort();
     for (const r of this.queue.drain()) this.final(r, 'cancelled');
+    this.queuedFrames = 0;
     this.urgent.length = 0;
     this.schedule();
   }
@@ -667,7 +711,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const pace = new Pace(this);
     // Hosts that left the last tasks to faster ones, and slots that did not queue: looked at again when
     // the queue would now take longer to drain (a host lost or stalled, a task back), not on every change.
-    const drain = pace.rate > 0 ? this.queue.length / pace.rate : Infinity;
+    const drain = pace.rate > 0 ? this.queuedTasks / pace.rate : Infinity;
     const recheck = this.heldDirty || drain > this.heldDrain * 1.05 || pace.complete !== this.heldComplete;
     this.heldDirty = false;
     if (recheck) {
@@ -728,7 +772,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     // A host queues only if not overdue, when its estimate is its time, no shorter than the fastest:
     // when the fastest could not queue, none of them can, and they can be most of a farm.
-    if (this.qheldHosts.size === 0 || pace.rate === 0 || this.queueFactor(pace) * this.fastestTime() >= this.queue.length / pace.rate) return;
+    if (this.qheldHosts.size === 0 || pace.rate === 0 || this.queueFactor(pace) * this.fastestTime() >= this.queuedTasks / pace.rate) return;
     for (const a of this.qheldHosts) if (this.shouldQueue(a, pace)) this.release(a, 'qheld');
   }
 
@@ -758,7 +802,104 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.hold(lane, queued ? 'qheld' : 'held');
       return;
     }
-    this.start(lane, this.takeAt(found));
+    this.start(lane, this.chunks ? this.takeChunk(found, a) : this.takeAt(found));
+  }
+
+  /** Tasks in the queue, for its pace: with --chunk, its frames over the frames a task takes now. */
+  private get queuedTasks(): number {
+    return this.chunks === undefined ? this.queue.length : Math.max(this.queue.length, this.queuedFrames / this.chunks.frames());
+  }
+
+  /** A slot of `a` takes the first part of the queued chunk at `i` (it stays queued with the rest), or all of it. */
+  private takeChunk(i: number, a: ActiveHost): TaskRecord {
+    const rec = this.at(i);
+    const carved = this.chunks!.carve(rec.task, a.host.name, this.records.length);
+    if (!carved) {
+      this.queuedFrames -= framesIn(rec.task);
+      return this.takeAt(i);
+    }
+    const from = rec.task;
+    rec.task = carved.rest;
+    const part = Scheduler.record(carved.taken);
+    // A chunk put back after failing keeps its history in its parts.
+    part.attempts = rec.attempts;
+    part.failedOn = rec.failedOn;
+    part.partial = rec.partial;
+    part.error = rec.error;
+    part.failure = rec.failure;
+    this.records.push(part);
+    this.queuedFrames -= framesIn(part.task);
+    if (this.observed) this.event({ type: 'chunk-formed', at: this.options.now(), from: refOf(from), task: refOf(part.task), rest: refOf(rec.task) });
+    return part;
+  }
+
+  /**
+   * A chunk that produced some of its frames: its runs of frames done are
+   * done (won by this attempt), and its runs of frames not done go back to
+   * the front of the queue as chunks of their own. The attempt counts for
+   * them, but not against their retries (see TaskRecord.partial): each such
+   * attempt leaves fewer frames, so retrying cannot go on for ever.
+   */
+  private settlePartial(att: Attempt, outcome: Extract<FinalOutcome, { kind: 'failed' }>): void {
+    const { rec, host: a } = att;
+    const host = a.host.name;
+    const now = this.options.now();
+    const from = rec.task;
+    let next = this.records.length;
+    const parts = this.chunks!.split(from, new Set(outcome.done), () => next++);
+    const failedOn = new Set([...rec.failedOn, host]);
+    const won = Object.freeze({ host, attempt: att.number });
+    const attempts = rec.attempts;
+    const partial = (rec.partial ?? 0) + 1;
+    const records = parts.map((p, i) => {
+      if (i === 0) {
+        rec.task = p.task;
+        return rec;
+      }
+      const r = Scheduler.record(p.task);
+      r.copies = rec.copies;
+      this.records.push(r);
+      return r;
+    });
+    a.record.failures++;
+    if (this.observed) {
+      this.event({ type: 'chunk-split', at: now, task: refOf(from), attempt: att.number, host, parts: parts.map((p) => ({ ...refOf(p.task), done: p.done })) });
+    }
+    const again: TaskRecord[] = [];
+    let told = false;
+    records.forEach((r, i) => {
+      r.host = host;
+      r.startedAt = att.start;
+      r.endedAt = now;
+      if (r !== rec) r.seconds = (now - att.start) / 1000;
+      if (parts[i]!.done) {
+        r.attempts = attempts + 1;
+        r.error = undefined;
+        r.failure = undefined;
+        r.won = won;
+        a.record.tasksDone++;
+        this.final(r, 'done', r === rec ? att.run : undefined);
+        this.emit('task-end', r, a.record, { kind: 'done' });
+        return;
+      }
+      r.attempts = attempts + 1;
+      r.partial = partial;
+      r.error = outcome.message;
+      r.log = outcome.log;
+      r.failure = outcome.failure;
+      r.failedOn = failedOn;
+      if (this.abort.signal.aborted) this.final(r, 'cancelled', r === rec ? att.run : undefined);
+      else {
+        r.status = 'pending';
+        this.close(r, r === rec ? att.run : undefined);
+        again.push(r);
+      }
+      // Said once, of the first part left: the message names every frame done and left.
+      if (!told) this.emit('task-end', r, a.record, outcome);
+      told = true;
+    });
+    // The front of the queue is taken last-in first: the chunk's first run goes first.
+    for (const r of again.reverse()) this.requeue(r);
   }
 
   /**
@@ -769,7 +910,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * the end of a run, and are looked at again on every stall check.
    */
   private noneTakesFree(pace: Pace): boolean {
-    return this.queue.front.length === 0 && pace.complete && pace.rate > 0 && this.heldLeast > this.queue.length / pace.rate + pace.fastest();
+    return this.queue.front.length === 0 && pace.complete && pace.rate > 0 && this.heldLeast > this.queuedTasks / pace.rate + pace.fastest();
   }
 
   private hold(lane: Lane, how: 'held' | 'qheld'): void {
@@ -966,7 +1107,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private may(r: TaskRecord, a: ActiveHost, queued: boolean): boolean {
-    return this.mayRunOn(r, a) && (!queued || (a.host.canQueue?.(r.task) ?? true));
+    return this.mayRunOn(r, a) && (!queued || (a.host.canQueue?.(this.chunks ? (this.chunks.carve(r.task, a.host.name, -1)?.taken ?? r.task) : r.task) ?? true));
   }
 
   private mayRunOn(r: TaskRecord, a: ActiveHost): boolean {
@@ -983,7 +1124,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private shouldTakeFree(a: ActiveHost, pace: Pace): boolean {
     if (a.estimate === undefined || pace.rate === 0 || !pace.complete) return true;
-    const drain = this.queue.length / pace.rate;
+    const drain = this.queuedTasks / pace.rate;
     return a.estimate <= drain || a.estimate <= drain + pace.fastest();
   }
 
@@ -997,7 +1138,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private shouldQueue(a: ActiveHost, pace: Pace): boolean {
     if (!a.host.queues || a.overdue || a.estimate === undefined || pace.rate === 0) return false;
-    const drain = this.queue.length / pace.rate;
+    const drain = this.queuedTasks / pace.rate;
     return this.queueFactor(pace) * a.estimate < drain;
   }
 
@@ -1088,6 +1229,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.isFinished) return;
     if (this.queue.length > 0 && this.usable.size === 0 && this.pendingHosts <= 0 && this.running === 0) {
       const why = this.states.everReady ? 'no host is left to run it (every host was lost or taken out)' : 'no host was usable';
+      this.queuedFrames = 0;
       for (const r of this.queue.drain()) {
         r.error = r.error ? `${r.error}; then ${why}` : why;
         this.final(r, 'failed');
@@ -1235,6 +1377,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const ms = this.options.now() - att.start;
       if (a.estimate === undefined && !a.removed) this.untimed--;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
+      this.chunks?.timed(att.rec.task, a.host.name, ms);
       if (a.estimate < this.heldLeast && this.heldHosts.has(a)) this.heldLeast = a.estimate;
     }
     this.watchStall(a);
@@ -1261,10 +1404,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
     const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending');
     const at = this.options.now();
+    // The task as this attempt ran it: a chunk split by its outcome is its first part afterwards.
+    const task = rec.task;
+    let partial = false;
     const ended = (): SchedulerEvent => {
       const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
-      const settled = !ignored && (rec.status === 'done' || rec.status === 'failed' || rec.status === 'cancelled') ? rec.status : null;
-      return { type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, attempts: rec.attempts, settled, ...attemptFacts(outcome, (at - att.start) / 1000) };
+      const settled = !ignored && !partial && (rec.status === 'done' || rec.status === 'failed' || rec.status === 'cancelled') ? rec.status : null;
+      return { type: 'attempt-ended', at, task: refOf(task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, attempts: rec.attempts, settled, ...attemptFacts(outcome, (at - att.start) / 1000) };
     };
     if (ignored) {
       if (this.observed) this.event(ended());
@@ -1274,11 +1420,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     rec.endedAt = at;
     rec.seconds += (rec.endedAt - att.start) / 1000;
+    // A chunk that failed with frames done is split (see settlePartial): it goes on as its parts, none of them final by this attempt.
+    partial = outcome.kind === 'failed' && outcome.done !== undefined && outcome.done.length > 0 && this.chunks !== undefined && others === 0;
     const outer = this.held;
     const held = (this.held ??= []);
     const mark = held.length;
     try {
-      this.settle(att, outcome, others);
+      if (partial && outcome.kind === 'failed') this.settlePartial(att, outcome);
+      else this.settle(att, outcome, others);
     } finally {
       if (!outer) this.held = null;
       try {
@@ -1287,7 +1436,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (!outer) for (const e of held) this.emit('event', e);
       }
     }
-    this.emit('task-end', rec, a.record, outcome);
+    if (!partial) this.emit('task-end', rec, a.record, outcome);
     this.schedule();
   }
 
@@ -1337,7 +1486,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           // Another copy still runs: the task goes on there.
         } else if (this.abort.signal.aborted) {
           this.final(rec, 'cancelled', att.run);
-        } else if (rec.attempts - (this.retried.get(rec) ?? 0) > this.options.retries) {
+        } else if (rec.attempts - Math.max(rec.partial ?? 0, this.retried.get(rec) ?? 0) > this.options.retries) {
           this.final(rec, 'failed', att.run);
         } else {
           rec.status = 'pending';
@@ -1371,6 +1520,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** A task back at the front of the queue; slots that had nothing they could take look again. */
   private requeue(rec: TaskRecord): void {
     this.queue.unshift(rec);
+    if (this.chunks) this.queuedFrames += framesIn(rec.task);
     this.wakeIdle();
     for (const a of [...this.spareHosts]) this.release(a, 'spare');
   }
@@ -1405,5 +1555,11 @@ function clearStreak(a: ActiveHost): void {
 }
 
 function refOf(t: Task): TaskRef {
+  const c = t.chunk;
+  if (c) return Object.freeze({ index: t.index, frame: t.frame, tile: null, label: t.label, last: c.first + (c.count - 1) * c.step, count: c.count });
   return Object.freeze({ index: t.index, frame: t.frame, tile: t.tile?.index ?? null, label: t.label });
+}
+
+function framesIn(t: Task): number {
+  return t.chunk?.count ?? 1;
 }

@@ -24,9 +24,13 @@ export function modelOfPlan(plan: Plan, hosts: readonly HostConfig[], run: { sta
   });
 }
 
-/** The picture of task `i`: its frame once stitched, else its own first image output. */
-export function pictureOf(plan: Plan, i: number): string | undefined {
-  const task = plan.tasks[i];
+/**
+ * The picture of task `i`: its frame once stitched, else its own first image
+ * output. With --chunk a task is one of the run's `records` (formed as the
+ * run goes): its first frame's picture.
+ */
+export function pictureOf(plan: Plan, i: number, records?: readonly TaskRecord[]): string | undefined {
+  const task = plan.chunked ? records?.[i]?.task : plan.tasks[i];
   if (!task) return undefined;
   const stitched = plan.stitchPath(task.frame);
   if (stitched !== undefined && existsSync(stitched)) return stitched;

@@ -1,4 +1,4 @@
-import type { SchedulerEvent } from '../scheduler/events.js';
+import type { SchedulerEvent, TaskRef } from '../scheduler/events.js';
 import { splitTail } from '../report/failures.js';
 import { HostFigures as FigureModel } from '../report/hostFigures.js';
 
@@ -234,6 +234,13 @@ export class RunModel {
       case 'speculation-started':
       case 'speculation-lost':
         return;
+      case 'chunk-formed':
+        this.chunkTask(e.rest);
+        this.chunkTask(e.task, e.from.index);
+        return;
+      case 'chunk-split':
+        for (const p of e.parts) this.chunkTask(p, e.task.index);
+        return;
       case 'task-retried': {
         const t = this.task(e.task.index);
         if (!t) return;
@@ -395,6 +402,19 @@ export class RunModel {
 
   private task(i: number): TaskView | undefined {
     return this.tasks[i];
+  }
+
+  /** With --chunk: a task formed or cut as the run goes (after the chunk `from`), or a queued chunk whose frames changed. */
+  private chunkTask(ref: TaskRef, from = ref.index): void {
+    const t = this.tasks[ref.index];
+    if (t) {
+      t.frame = ref.frame;
+      t.label = ref.label;
+    } else {
+      const image = this.tasks[from]?.image ?? false;
+      this.tasks[ref.index] = { i: ref.index, frame: ref.frame, tile: null, label: ref.label, state: 'queued', host: null, live: 0, copies: 0, seconds: null, image };
+    }
+    this.dirtyTasks.add(ref.index);
   }
 
   private host(name: string, slots = 1): HostState {

@@ -202,6 +202,8 @@
   function updateCell(t) {
     const button = cells.get(t.i);
     if (button) paintCell(button, t);
+    // With --chunk, tasks are formed as the run goes: a new one gets its cell.
+    else parts.grid?.append(makeCell(t));
   }
 
   function select(i) {
