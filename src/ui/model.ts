@@ -111,16 +111,8 @@ export interface Snapshot {
   end: RunEnd | null;
 }
 
-export interface Delta {
-  tasks: TaskView[];
-  hosts: HostRow[];
-  bars: AttemptBar[];
-  failures: FailureView[];
-  progress: ProgressView;
-  latest: number | null;
-  retryable: boolean;
-  end: RunEnd | null;
-}
+/** What changed since the last delta: the snapshot's lists hold only the entries that changed (failures: the new ones). */
+export type Delta = Omit<Snapshot, 'title' | 'startedAt' | 'perFrame'>;
 
 export interface ModelTask {
   index: number;

@@ -7,18 +7,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../helpers/wait.js';
 import { LocalSession } from '../../../src/hosts/localSession.js';
 import { EXIT_NOT_STARTED, hostShellArgv, readyLine, runLine } from '../../../src/ssh/wrapper.js';
+import { SHELLS } from '../../helpers/shells.js';
 
 // The host shell's protocol (ssh/wrapper.ts) run by the local sh: lanes, leases, adoption, retirement.
 
 let dir: string;
 const sessions: LocalSession[] = [];
 
-/** The script runs under any POSIX sh: every test runs under each of these (Debian's dash, bash, busybox). */
-const SHELLS: Array<{ name: string; argv: string[] }> = [
-  { name: 'dash', argv: ['dash'] },
-  { name: 'bash', argv: ['bash', '--posix'] },
-  { name: 'busybox sh', argv: ['busybox', 'sh'] },
-];
 let sh: readonly string[] = ['sh'];
 
 async function session(slots: number): Promise<LocalSession> {

@@ -8,6 +8,7 @@ import { eventually, processesStartingWith, uniqueSleep } from '../../helpers/wa
 import { LocalSession } from '../../../src/hosts/localSession.js';
 import type { TaskExit } from '../../../src/hosts/hostShell.js';
 import { hostShellArgv, readyLine, runLine, stallWatch } from '../../../src/ssh/wrapper.js';
+import { SHELLS } from '../../helpers/shells.js';
 
 // --stall on the host: the host shell watches a task's log and outputs with its own clock and stops it
 // once nothing has changed for the whole duration. Every test waits for events (a stall, a start, a
@@ -16,12 +17,6 @@ import { hostShellArgv, readyLine, runLine, stallWatch } from '../../../src/ssh/
 let dir: string;
 const sessions: LocalSession[] = [];
 
-/** The script runs under any POSIX sh: every test runs under each of these (Debian's dash, bash, busybox). */
-const SHELLS: Array<{ name: string; argv: string[] }> = [
-  { name: 'dash', argv: ['dash'] },
-  { name: 'bash', argv: ['bash', '--posix'] },
-  { name: 'busybox sh', argv: ['busybox', 'sh'] },
-];
 
 const never = new AbortController().signal;
 
