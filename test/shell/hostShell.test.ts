@@ -4,10 +4,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventually } from '../../helpers/wait.js';
-import { LocalSession } from '../../../src/hosts/localSession.js';
-import { EXIT_NOT_STARTED, hostShellArgv, readyLine, runLine } from '../../../src/ssh/wrapper.js';
-import { SHELLS } from '../../helpers/shells.js';
+import { eventually } from '../helpers/wait.js';
+import { LocalSession } from '../../src/hosts/localSession.js';
+import { EXIT_NOT_STARTED, hostShellArgv, readyLine, runLine } from '../../src/ssh/wrapper.js';
+import { SHELLS } from '../helpers/shells.js';
 
 // The host shell's protocol (ssh/wrapper.ts) run by the local sh: lanes, leases, adoption, retirement.
 

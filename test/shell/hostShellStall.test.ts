@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventually, processesStartingWith, uniqueSleep } from '../../helpers/wait.js';
-import { LocalSession } from '../../../src/hosts/localSession.js';
-import type { TaskExit } from '../../../src/hosts/hostShell.js';
-import { hostShellArgv, readyLine, runLine, stallWatch } from '../../../src/ssh/wrapper.js';
-import { SHELLS } from '../../helpers/shells.js';
+import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
+import { LocalSession } from '../../src/hosts/localSession.js';
+import type { TaskExit } from '../../src/hosts/hostShell.js';
+import { hostShellArgv, readyLine, runLine, stallWatch } from '../../src/ssh/wrapper.js';
+import { SHELLS } from '../helpers/shells.js';
 
 // --stall on the host: the host shell watches a task's log and outputs with its own clock and stops it
 // once nothing has changed for the whole duration. Every test waits for events (a stall, a start, a
