@@ -1,6 +1,32 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { hostShellArgv } from '../../src/ssh/wrapper.js';
+
 /** The host shell script runs under any POSIX sh: its tests run under each of these (Debian's dash, bash, busybox). */
 export const SHELLS: ReadonlyArray<{ name: string; argv: string[] }> = [
   { name: 'dash', argv: ['dash'] },
   { name: 'bash', argv: ['bash', '--posix'] },
   { name: 'busybox sh', argv: ['busybox', 'sh'] },
 ];
+
+/**
+ * Starts the host shell script directly under `shell`, as a host would, in
+ * `workdir`; feeds it `lines`, closes its input once what it said satisfies
+ * `enough` (end of input means the controller is gone: nothing new starts),
+ * and returns all it said until it exited.
+ */
+export function talkToHostShell(shell: readonly string[], workdir: string, lines: readonly string[], enough: (said: string[]) => boolean): Promise<string[]> {
+  const [program, ...before] = shell;
+  const argv = [...before, ...hostShellArgv({ workdir, env: {}, token: 'tok-1', slots: 1, graceSeconds: 0 })];
+  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(program!, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  const said = (): string[] => out.split('\n').filter(Boolean);
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString();
+    if (enough(said())) child.stdin.end();
+  });
+  child.stdin.on('error', () => {}); // a shell that refused to start reads nothing
+  child.stdin.write(lines.join(''));
+  if (enough([])) child.stdin.end();
+  return new Promise((resolve) => child.on('close', () => resolve(said())));
+}

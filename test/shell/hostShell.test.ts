@@ -1,13 +1,12 @@
-import { execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
-import { EXIT_NOT_STARTED, hostShellArgv, readyLine, runLine } from '../../src/ssh/wrapper.js';
-import { SHELLS } from '../helpers/shells.js';
+import { EXIT_NOT_STARTED, readyLine, runLine } from '../../src/ssh/wrapper.js';
+import { SHELLS, talkToHostShell } from '../helpers/shells.js';
 
 // The host shell's protocol (ssh/wrapper.ts) run by the local sh: lanes, leases, adoption, retirement.
 
@@ -160,26 +159,8 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
 });
 
 describe.each(SHELLS)('the host shell script run directly by $name', ({ argv: shell }) => {
-  /**
-   * Starts the script as a host would, feeds it `lines`, closes its input
-   * once it has said `expect` lines (end of input means the controller is
-   * gone: nothing new starts), and returns all it said until it exited.
-   */
-  function talk(lines: string[], expect: number): Promise<string[]> {
-    const [program, ...before] = shell;
-    const argv = [...before, ...hostShellArgv({ workdir: dir, env: {}, token: 'tok-1', slots: 1, graceSeconds: 0 })];
-    const child: ChildProcessByStdio<Writable, Readable, null> = spawn(program!, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
-    let out = '';
-    const said = (): string[] => out.split('\n').filter(Boolean);
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (said().length >= expect) child.stdin.end();
-    });
-    child.stdin.on('error', () => {}); // a shell that refused to start reads nothing
-    child.stdin.write(lines.join(''));
-    if (expect === 0) child.stdin.end();
-    return new Promise((resolve) => child.on('close', () => resolve(said())));
-  }
+  /** The script's lines for `lines`, its input closed once it has said `expect` of them. */
+  const talk = (lines: string[], expect: number): Promise<string[]> => talkToHostShell(shell, dir, lines, (said) => said.length >= expect);
 
   it('says it is ready, runs a task, and reports each output without following links', async () => {
     mkdirSync(join(dir, 'elsewhere'));

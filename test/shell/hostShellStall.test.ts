@@ -1,5 +1,3 @@
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
 import type { TaskExit } from '../../src/hosts/hostShell.js';
-import { hostShellArgv, readyLine, runLine, stallWatch } from '../../src/ssh/wrapper.js';
-import { SHELLS } from '../helpers/shells.js';
+import { readyLine, runLine, stallWatch } from '../../src/ssh/wrapper.js';
+import { SHELLS, talkToHostShell } from '../helpers/shells.js';
 
 // --stall on the host: the host shell watches a task's log and outputs with its own clock and stops it
 // once nothing has changed for the whole duration. Every test waits for events (a stall, a start, a
@@ -122,17 +120,9 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
   });
 
   it('reports the stall on a line of its own, before the exit', async () => {
-    const [program, ...before] = sh;
-    const argv = [...before, ...hostShellArgv({ workdir: dir, env: {}, token: 'tok-1', slots: 1, graceSeconds: 0 })];
-    const child: ChildProcessByStdio<Writable, Readable, null> = spawn(program!, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
-    let out = '';
-    const said = (): string[] => out.split('\n').filter(Boolean);
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (said().some((l) => l.startsWith('exit '))) child.stdin.end();
-    });
-    child.stdin.write(runLine(0, 'one', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], ['o.png'], STALL_MS));
-    await new Promise((resolve) => child.on('close', resolve));
-    expect(said()).toEqual([readyLine('tok-1'), 'start one', 'stalled one', 'exit one 143 0-']);
+    const said = await talkToHostShell(sh, dir, [runLine(0, 'one', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], ['o.png'], STALL_MS)], (lines) =>
+      lines.some((l) => l.startsWith('exit ')),
+    );
+    expect(said).toEqual([readyLine('tok-1'), 'start one', 'stalled one', 'exit one 143 0-']);
   });
 });
