@@ -108,19 +108,18 @@ export class Sftp {
   }
 
   /** lstat: a symbolic link is reported as one, never followed. Null if there is nothing there. */
-  async lstat(path: string): Promise<EntryStat | null> {
-    try {
-      return entryStat(await this.call<Stats>('stat', path, (s, cb) => s.lstat(path, cb)));
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ENOENT') return null;
-      throw err;
-    }
+  lstat(path: string): Promise<EntryStat | null> {
+    return this.entry(path, 'lstat');
   }
 
   /** stat, following links: for the workdir's own path, whose links are the user's choice. */
-  async statFollowing(path: string): Promise<EntryStat | null> {
+  statFollowing(path: string): Promise<EntryStat | null> {
+    return this.entry(path, 'stat');
+  }
+
+  private async entry(path: string, how: 'lstat' | 'stat'): Promise<EntryStat | null> {
     try {
-      return entryStat(await this.call<Stats>('stat', path, (s, cb) => s.stat(path, cb)));
+      return entryStat(await this.call<Stats>('stat', path, (s, cb) => s[how](path, cb)));
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return null;
       throw err;
