@@ -186,74 +186,77 @@ describe('faults', () => {
     await quiet.stop();
   });
 
-  it('picks up the result of a frame that ran on through a short network blip, instead of rendering it again', async () => {
+  /**
+   * A run of `frames` on one host reached through a proxy the test can reset
+   * (a network blip). Each renderer logs its start on the host and runs until
+   * the test writes `go` in the workdir, so the blip falls inside it however
+   * slow the machine. --no-speculate: a copy elsewhere would be a second start.
+   */
+  async function blipRun(name: string, frames: string, slots: number) {
     const cwd = workspace();
-    const blip = await farm.start('blip');
+    const blip = await farm.start(name);
     const proxy = await startProxy(blip.port);
     writeFileSync(farm.knownHosts, `[127.0.0.1]:${proxy.port} ${blip.hostKey}\n`, { flag: 'a' });
-    const workdir = join(blip.workdir, 'blip');
-    const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n  - host: 127.0.0.1\n    name: blip\n    port: ${proxy.port}\n    workdir: ${workdir}\n`, 'blip.yaml');
+    const workdir = join(blip.workdir, name);
+    const inv = farm.inventory(`${defaultsBlock(farm, `  slots: ${slots}\n`)}hosts:\n  - host: 127.0.0.1\n    name: ${name}\n    port: ${proxy.port}\n    workdir: ${workdir}\n`, `${name}.yaml`);
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    // Every start of a renderer is counted on the host (--no-speculate: a copy elsewhere would be a
-    // second start); each runs until the test has seen the
-    // connection come back (the file go), so the blip falls inside it however slow the machine.
-    const script = 'echo "$0" >> starts.log; while [ ! -e go ]; do sleep 0.05; done; echo "frame $0 rendered by blip" > "out/$0.txt"';
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,2', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain', '--no-speculate'], {
+    const script = `echo "$0" >> starts.log; while [ ! -e go ]; do sleep 0.05; done; echo "frame $0 rendered by ${name}" > "out/$0.txt"`;
+    const child = spawn(process.execPath, [CLI, 'run', inv, frames, 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain', '--no-speculate'], {
       cwd,
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const starts = (): string[] => (existsSync(join(workdir, 'starts.log')) ? readFileSync(join(workdir, 'starts.log'), 'utf8').trim().split('\n') : []);
-    expect(await eventually(() => starts().length === 2, 120_000)).toBe(true);
-    proxy.reset();
-    expect(await eventually(() => /host blip is back/.test(stderr), 120_000), stderr).toBe(true);
-    writeFileSync(join(workdir, 'go'), '');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code, stderr).toBe(0);
-    expect(stderr).toMatch(/host blip: lost/);
-    expect(stderr).toMatch(/frame 1: picked up its result on blip after the connection came back/);
+    return {
+      cwd,
+      proxy,
+      get stderr(): string {
+        return stderr;
+      },
+      /** The frames whose renderer has started on the host, in order. */
+      starts: (): string[] => (existsSync(join(workdir, 'starts.log')) ? readFileSync(join(workdir, 'starts.log'), 'utf8').trim().split('\n') : []),
+      go: (): void => writeFileSync(join(workdir, 'go'), ''),
+      exited: new Promise<number | null>((resolve) => child.on('close', resolve)),
+      async stop(): Promise<void> {
+        await proxy.close();
+        await blip.stop();
+      },
+    };
+  }
+
+  it('picks up the result of a frame that ran on through a short network blip, instead of rendering it again', async () => {
+    const run = await blipRun('blip', '1,2', 2);
+    expect(await eventually(() => run.starts().length === 2, 120_000)).toBe(true);
+    run.proxy.reset();
+    expect(await eventually(() => /host blip is back/.test(run.stderr), 120_000), run.stderr).toBe(true);
+    run.go();
+    const code = await run.exited;
+    expect(code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/host blip: lost/);
+    expect(run.stderr).toMatch(/frame 1: picked up its result on blip after the connection came back/);
     // Each frame was rendered exactly once.
-    expect(starts().sort()).toEqual(['1', '2']);
-    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    expect(run.starts().sort()).toEqual(['1', '2']);
+    const report = JSON.parse(readFileSync(join(run.cwd, 'r.json'), 'utf8')) as Report;
     expect(report.tasks.map((t) => [t.status, t.attempts])).toEqual([['done', 1], ['done', 1]]);
-    expectFrames(cwd, 1, 2);
-    await proxy.close();
-    await blip.stop();
+    expectFrames(run.cwd, 1, 2);
+    await run.stop();
   });
 
   it('picks up the result of a frame that ended while the connection was down', async () => {
-    const cwd = workspace();
-    const blip = await farm.start('blip2');
-    const proxy = await startProxy(blip.port);
-    writeFileSync(farm.knownHosts, `[127.0.0.1]:${proxy.port} ${blip.hostKey}\n`, { flag: 'a' });
-    const workdir = join(blip.workdir, 'blip2');
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n  - host: 127.0.0.1\n    name: blip2\n    port: ${proxy.port}\n    workdir: ${workdir}\n`, 'blip2.yaml');
-    const env = { ...process.env };
-    delete env.SSH_AUTH_SOCK;
-    // The frame runs until the test has seen the connection lost (the file go): it ends while no controller is there.
-    const script = 'echo "$0" >> starts.log; while [ ! -e go ]; do sleep 0.05; done; echo "frame $0 rendered by blip2" > "out/$0.txt"';
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1', 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain', '--no-speculate'], {
-      cwd,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const starts = (): string[] => (existsSync(join(workdir, 'starts.log')) ? readFileSync(join(workdir, 'starts.log'), 'utf8').trim().split('\n') : []);
-    expect(await eventually(() => starts().length === 1, 120_000)).toBe(true);
-    proxy.reset();
-    expect(await eventually(() => /host blip2: lost/.test(stderr), 120_000), stderr).toBe(true);
-    writeFileSync(join(workdir, 'go'), '');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    expect(code, stderr).toBe(0);
-    expect(stderr).toMatch(/frame 1: picked up its result on blip2 after the connection came back/);
-    expect(starts()).toEqual(['1']);
-    expectFrames(cwd, 1, 1);
-    await proxy.close();
-    await blip.stop();
+    const run = await blipRun('blip2', '1', 1);
+    expect(await eventually(() => run.starts().length === 1, 120_000)).toBe(true);
+    run.proxy.reset();
+    // The frame ends while no controller is there.
+    expect(await eventually(() => /host blip2: lost/.test(run.stderr), 120_000), run.stderr).toBe(true);
+    run.go();
+    const code = await run.exited;
+    expect(code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/frame 1: picked up its result on blip2 after the connection came back/);
+    expect(run.starts()).toEqual(['1']);
+    expectFrames(run.cwd, 1, 1);
+    await run.stop();
   });
 
   it('opens many hosts on a server with a small MaxStartups without losing any', async () => {
