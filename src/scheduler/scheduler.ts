@@ -346,6 +346,16 @@ interface ActiveHost {
   readonly held: Lane[];
   readonly qheld: Lane[];
   readonly spare: Lane[];
+  /** Its entry in the dispatcher's qheld heap while its slots do not queue (older entries of it are stale). */
+  qheldEntry: QheldEntry | undefined;
+}
+
+/** A host whose slots do not queue, by its estimate when it was held (or when that changed since). */
+interface QheldEntry {
+  readonly a: ActiveHost;
+  readonly estimate: number;
+  /** When it was held, among the hosts held so far: those that may queue again do, in that order. */
+  readonly seq: number;
 }
 
 /**
@@ -390,6 +400,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly idle: Lane[] = [];
   private readonly heldHosts = new Set<ActiveHost>();
   private readonly qheldHosts = new Set<ActiveHost>();
+  /**
+   * The same hosts by estimate, shortest first: a host queues once its
+   * estimate is short enough for the queue's drain time (see shouldQueue),
+   * so a look at them stops at the first that cannot, instead of going
+   * through them all (they can be most of a farm, looked at on every change
+   * of its pace).
+   */
+  private readonly qheldByEstimate = new Heap<QheldEntry>((x, y) => x.estimate < y.estimate);
+  private qheldSeq = 0;
   private readonly spareHosts = new Set<ActiveHost>();
   /** A timer says time has passed: spare slots look for a render worth a copy again. */
   private spareDirty = false;
@@ -444,7 +463,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   static record(task: Task): TaskRecord {
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS, copies: 0, won: null, lost: 0 };
+    // Every field from the start, none added later: all records share one shape, so the code that reads them stays optimised.
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, error: undefined, log: undefined, failedOn: NO_HOSTS, copies: 0, failure: undefined, lost: 0, won: null, partial: undefined };
   }
 
   /**
@@ -523,6 +543,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       held: [],
       qheld: [],
       spare: [],
+      qheldEntry: undefined,
     };
     for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined });
     this.byName.set(host.name, a);
@@ -636,6 +657,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     a.time = undefined;
     this.heldHosts.delete(a);
     this.qheldHosts.delete(a);
+    a.qheldEntry = undefined;
     this.armStall(a, undefined);
     if (a === this.fastestHost) this.fastestKnown = false;
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
@@ -773,11 +795,31 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // A host queues only if not overdue, when its estimate is its time, no shorter than the fastest:
     // when the fastest could not queue, none of them can, and they can be most of a farm.
     if (this.qheldHosts.size === 0 || pace.rate === 0 || this.queueFactor(pace) * this.fastestTime() >= this.queuedTasks / pace.rate) return;
-    for (const a of this.qheldHosts) if (this.shouldQueue(a, pace)) this.release(a, 'qheld');
+    const heap = this.qheldByEstimate;
+    const queueing: QheldEntry[] = [];
+    // Overdue hosts do not queue whatever their estimate: set aside, so that those behind them are seen.
+    const overdue: QheldEntry[] = [];
+    for (let e = heap.peek(); e; e = heap.peek()) {
+      if (e !== e.a.qheldEntry) heap.pop();
+      else if (this.shouldQueue(e.a, pace)) queueing.push(heap.pop()!);
+      else if (e.a.overdue) overdue.push(heap.pop()!);
+      // Its estimate is too long for the queue, and so is every one behind it.
+      else break;
+    }
+    for (const e of overdue) heap.push(e);
+    // The longest held first: the order their slots are offered tasks in.
+    for (const e of queueing.sort((x, y) => x.seq - y.seq)) this.release(e.a, 'qheld');
+  }
+
+  /** Puts `a`, held from queueing, in the qheld heap by its estimate now (`seq`: when it was held). */
+  private enterQheld(a: ActiveHost, seq = ++this.qheldSeq): void {
+    a.qheldEntry = { a, estimate: a.estimate ?? Infinity, seq };
+    this.qheldByEstimate.push(a.qheldEntry);
   }
 
   private release(a: ActiveHost, how: 'held' | 'qheld' | 'spare'): void {
     (how === 'held' ? this.heldHosts : how === 'qheld' ? this.qheldHosts : this.spareHosts).delete(a);
+    if (how === 'qheld') a.qheldEntry = undefined;
     for (const lane of a[how].splice(0)) {
       if (lane.listed !== how) continue;
       lane.listed = null;
@@ -922,7 +964,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.heldLeast = Math.min(this.heldLeast, a.estimate ?? -Infinity);
     } else {
       a.qheld.push(lane);
-      this.qheldHosts.add(a);
+      if (!this.qheldHosts.has(a)) {
+        this.qheldHosts.add(a);
+        this.enterQheld(a);
+      }
     }
   }
 
@@ -1383,7 +1428,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.watchStall(a);
     this.list(lane);
     // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
-    if (this.qheldHosts.has(a) && this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
+    if (this.qheldHosts.has(a)) {
+      if (this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
+      // Its place among the held hosts follows its estimate.
+      else if (a.qheldEntry && a.qheldEntry.estimate !== (a.estimate ?? Infinity)) this.enterQheld(a, a.qheldEntry.seq);
+    }
   }
 
 

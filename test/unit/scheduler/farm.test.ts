@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { simulate } from '../../../bench/sim.js';
+
+/**
+ * The dispatcher on a farm larger than any test can host: bench/sim.ts's
+ * fake hosts on a virtual clock (no real time passes), with slow, dying and
+ * hanging hosts. What `npm run bench -- sim` times, checked here for what
+ * it does: every task done, and with speculation no later than the
+ * list-scheduling bound allows.
+ */
+describe('the dispatcher on a simulated farm', () => {
+  it('gets every task done on 100 hosts of 8 slots, some slow, dying or hanging, within 1.1x of the bound', async () => {
+    const r = await simulate({ hosts: 100, slots: 8, tasks: 6000, speculate: true });
+    expect(r.finished).toBe(true);
+    expect(r.done).toBe(6000);
+    expect(r.makespan / r.bound).toBeLessThanOrEqual(1.1);
+  });
+
+  it('gets every task done on 200 hosts of 4 slots, with and without speculation', async () => {
+    for (const speculate of [true, false]) {
+      const r = await simulate({ hosts: 200, slots: 4, tasks: 6000, speculate });
+      expect(r.finished).toBe(true);
+      expect(r.done).toBe(6000);
+    }
+  });
+});
