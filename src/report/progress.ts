@@ -226,7 +226,8 @@ export function hostLine(h: HostView): string {
   const rendering = labels(h.rendering);
   const next = labels(h.waiting);
   const busy = [rendering && `rendering ${rendering}`, next && `next ${next}`].filter(Boolean).join('; ');
-  const state = h.state === 'ok' ? busy || 'idle' : h.state;
+  // A removed host finishes what it was given: what it still renders is worth its row.
+  const state = h.state === 'ok' ? busy || 'idle' : h.state === 'removed' && busy ? `removed, ${busy}` : h.state;
   return `${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`;
 }
 
@@ -237,7 +238,62 @@ function stderrRenderer(base: typeof import('listr2').DefaultRenderer): typeof i
   };
 }
 
-/** A live view on a terminal: a line per host and the overall count, rate and ETA. */
+/** The most rows the live view gives hosts: a farm of a thousand shows its hosts in trouble and a count of the rest. */
+export const MAX_HOST_ROWS = 20;
+
+/**
+ * How many host rows fit a terminal of `rows` lines: the overall line and
+ * the cursor's line stay on screen, since what is taller than the terminal
+ * cannot be redrawn in place (it would scroll and repeat).
+ */
+export function hostRowCap(rows: number | undefined): number {
+  return Math.max(1, Math.min(MAX_HOST_ROWS, (rows ?? 24) - 3));
+}
+
+/** Which hosts earn one of few rows: those in trouble first, then those changing, then the rest. */
+function rank(h: HostView): number {
+  if (h.state === 'ok' || h.state === 'done' || h.state === 'cancelled') return 2;
+  if (h.state === 'connecting' || h.state === 'removed') return 1;
+  return 0;
+}
+
+/** "38 ok, 2 lost": the hosts counted by state, the most common first. */
+function stateCounts(hosts: readonly HostView[]): string {
+  const counts = new Map<string, number>();
+  for (const h of hosts) counts.set(h.state, (counts.get(h.state) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([state, n]) => `${n} ${state}`).join(', ');
+}
+
+/**
+ * The live view's host rows, at most `cap`: a row per host (in the order
+ * they appeared: the inventory's, then hosts added during the run) when
+ * they fit; otherwise the hosts in trouble, then those connecting or
+ * removed, then the others, in cap - 1 rows, and a last row that counts the
+ * rest by state ("and 40 more hosts: 38 ok, 2 lost").
+ */
+export function hostRows(hosts: readonly HostView[], cap: number): string[] {
+  if (hosts.length <= cap) return hosts.map(hostLine);
+  const room = Math.max(0, cap - 1);
+  const shown = new Set(
+    hosts
+      .map((h, order) => ({ h, order }))
+      .sort((a, b) => rank(a.h) - rank(b.h) || a.order - b.order)
+      .slice(0, room)
+      .map((x) => x.h),
+  );
+  const rest = hosts.filter((h) => !shown.has(h));
+  const summary = `${room > 0 ? 'and ' : ''}${rest.length} ${room > 0 ? 'more ' : ''}hosts: ${stateCounts(rest)}`;
+  return [...hosts.filter((h) => shown.has(h)).map(hostLine), summary];
+}
+
+/** How often the live view redraws what the events changed: often enough to look live, seldom enough not to flicker on a big farm. */
+const REDRAW_MS = 100;
+
+/**
+ * A live view on a terminal: the overall count, rate and ETA, and a row per
+ * host, hosts added during the run included (see hostRows for a farm
+ * taller than the terminal).
+ */
 export class TerminalProgress implements Progress {
   /** stderrOnly: stdout is taken (--events -), so the view neither draws on it nor holds back what is written to it. */
   constructor(private readonly options: { stderrOnly?: boolean } = {}) {}
@@ -246,22 +302,48 @@ export class TerminalProgress implements Progress {
   private running: Promise<unknown> = Promise.resolve();
   private release: Array<() => void> = [];
   private notes: string[] = [];
-  private refreshAll: () => void = () => {};
+  private redraw: () => void = () => {};
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
     const counter = new Counter(counts.total, counts.skipped);
-    const hostTasks = new Map<string, ListrTaskWrapper<unknown, never, never>>();
-    let overall: ListrTaskWrapper<unknown, never, never> | undefined;
-    // The hosts as the events tell them, starting from those the run expects.
+    const stream = this.options.stderrOnly ? process.stderr : process.stdout;
+    // The hosts as the events tell them, starting from those the run expects; a host added later joins at its first event.
     const views = new Map<string, HostView>([...scheduler.hosts.keys()].map((name) => [name, newHostView(name)]));
-    const refresh = (h?: HostView): void => {
-      if (overall) overall.title = counter.line();
-      if (h) {
-        const t = hostTasks.get(h.name);
-        if (t) t.title = hostLine(h);
+    let overall: ListrTaskWrapper<unknown, never, never> | undefined;
+    /*
+     * listr2 runs the tasks a list was made with, and a task added to a running
+     * list never starts: the host rows are a fixed set of tasks made up front,
+     * as many as a terminal shows, whose titles are whatever hosts there are
+     * now (an empty title draws nothing). Titles are set on the Task itself,
+     * without the wrapper's redraw per title, and the overall line's title
+     * (through the wrapper) draws them all at once.
+     */
+    const rowTasks: Array<ListrTaskWrapper<unknown, never, never>['task'] | undefined> = [];
+    let changed = true;
+    let cap = hostRowCap(stream.rows);
+    this.redraw = () => {
+      // A terminal made smaller or taller gets as many rows as it shows.
+      if (hostRowCap(stream.rows) !== cap) changed = true;
+      if (changed) {
+        cap = hostRowCap(stream.rows);
+        const lines = hostRows([...views.values()], cap);
+        rowTasks.forEach((t, i) => {
+          if (t) t.title = lines[i] ?? '';
+        });
+        changed = false;
       }
+      if (overall) overall.title = counter.line();
     };
-    const until = (): Promise<void> => new Promise((resolve) => this.release.push(resolve));
+    // A task that starts once the run has stopped (a run shorter than loading listr2) draws its last title and ends.
+    const until = (): Promise<void> => {
+      if (!this.stopped) return new Promise((resolve) => this.release.push(resolve));
+      changed = true;
+      this.redraw();
+      return Promise.resolve();
+    };
+    const initial = hostRows([...views.values()], cap);
     const tasks = ({ Listr, ListrLogger, ProcessOutput, DefaultRenderer }: typeof import('listr2')): Listr => new Listr(
       [
         {
@@ -271,10 +353,11 @@ export class TerminalProgress implements Progress {
             await until();
           },
         },
-        ...[...views.values()].map((h) => ({
-          title: hostLine(h),
+        ...Array.from({ length: MAX_HOST_ROWS }, (_, i) => ({
+          title: initial[i] ?? '',
           task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
-            hostTasks.set(h.name, task);
+            rowTasks[i] = task.task;
+            changed = true;
             await until();
           },
         })),
@@ -287,14 +370,12 @@ export class TerminalProgress implements Progress {
         ...(this.options.stderrOnly ? { renderer: stderrRenderer(DefaultRenderer) } : {}),
         rendererOptions: {
           collapseSubtasks: false,
+          // One line per row, however long a host's message: the view's height is its row count.
+          formatOutput: 'truncate',
           ...(this.options.stderrOnly ? { logger: new ListrLogger({ useIcons: true, toStderr: [], processOutput: new ProcessOutput(process.stderr, process.stderr) }) } : {}),
         },
       } as never,
     );
-    this.refreshAll = () => {
-      refresh();
-      for (const h of views.values()) refresh(h);
-    };
     scheduler.on('event', (e) => {
       if (e.type === 'attempt-ended' && !e.ignored) {
         if (e.outcome === 'done') counter.done += framesIn(e.task);
@@ -302,9 +383,11 @@ export class TerminalProgress implements Progress {
         if (e.outcome === 'failed' && e.settled === 'failed') counter.failed += framesIn(e.task);
       } else if (e.type === 'task-retried') counter.failed -= framesIn(e.task);
       else if (e.type === 'chunk-split') counter.done += framesDone(e);
-      const h = foldHostView(views, e);
-      if (h || e.type === 'task-retried') refresh(h);
+      if (foldHostView(views, e)) changed = true;
     });
+    // Events only mark what changed; the view is drawn at most every REDRAW_MS, however many hosts send them.
+    this.timer = setInterval(() => this.redraw(), REDRAW_MS);
+    this.timer.unref();
     // listr2 is loaded only for a terminal: plain and scripted runs start that much sooner.
     this.running = import('listr2')
       .then((listr2) => {
@@ -319,7 +402,9 @@ export class TerminalProgress implements Progress {
   }
 
   async stop(): Promise<void> {
-    this.refreshAll();
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.redraw();
     for (const r of this.release) r();
     await this.running;
     for (const n of this.notes) process.stderr.write(`distray: ${n}\n`);
