@@ -209,10 +209,13 @@ type Timer = ReturnType<typeof setTimeout>;
  * listed to take a task), `queue` (rendering one, listed to queue the next
  * behind it), `held` (idle, leaving the last tasks to faster hosts), `qheld`
  * (rendering one, not queueing another now), `idle` (no task it may take:
- * every queued one failed here), `spare` (idle with the queue empty, no
- * running attempt worth a copy on it now), or nowhere (busy).
+ * every queued one failed here), `qidle` (rendering one, and no queued task
+ * it may take or queue), `spare` (idle with the queue empty, no running
+ * attempt worth a copy on it now), or nowhere (busy). `idle` and `qidle`
+ * slots are looked at again when a task is put back or a host changes, a
+ * `qidle` one also when its render ends.
  */
-type Listing = 'free' | 'queue' | 'held' | 'qheld' | 'idle' | 'spare' | null;
+type Listing = 'free' | 'queue' | 'held' | 'qheld' | 'idle' | 'qidle' | 'spare' | null;
 
 interface Lane {
   readonly host: ActiveHost;
@@ -346,16 +349,19 @@ interface ActiveHost {
   readonly held: Lane[];
   readonly qheld: Lane[];
   readonly spare: Lane[];
-  /** Its entry in the dispatcher's qheld heap while its slots do not queue (older entries of it are stale). */
+  /**
+   * Its entry in the dispatcher's qheld heap while its slots do not queue
+   * (older entries of it are stale; none while it is overdue: it is put back
+   * when it no longer is), and when it was held, among the hosts held so far.
+   */
   qheldEntry: QheldEntry | undefined;
+  qheldSeq: number;
 }
 
 /** A host whose slots do not queue, by its estimate when it was held (or when that changed since). */
 interface QheldEntry {
   readonly a: ActiveHost;
   readonly estimate: number;
-  /** When it was held, among the hosts held so far: those that may queue again do, in that order. */
-  readonly seq: number;
 }
 
 /**
@@ -544,6 +550,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       qheld: [],
       spare: [],
       qheldEntry: undefined,
+      qheldSeq: 0,
     };
     for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined });
     this.byName.set(host.name, a);
@@ -679,6 +686,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private list(lane: Lane): void {
     const a = lane.host;
     if (a.removed || lane.listed === 'held' || lane.listed === 'idle' || lane.listed === 'spare') return;
+    if (lane.listed === 'qidle') {
+      if (lane.inflight === 1) return;
+      // Its render ended: it may take a task now, the way a free slot does.
+      lane.listed = null;
+    }
     if (lane.inflight === 0 && lane.listed !== 'free') {
       lane.listed = 'free';
       this.free.push(lane);
@@ -691,7 +703,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private wakeIdle(): void {
     this.heldDirty = true;
     for (const lane of this.idle.splice(0)) {
-      if (lane.listed !== 'idle') continue;
+      if (lane.listed !== 'idle' && lane.listed !== 'qidle') continue;
       lane.listed = null;
       this.list(lane);
     }
@@ -797,23 +809,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.qheldHosts.size === 0 || pace.rate === 0 || this.queueFactor(pace) * this.fastestTime() >= this.queuedTasks / pace.rate) return;
     const heap = this.qheldByEstimate;
     const queueing: QheldEntry[] = [];
-    // Overdue hosts do not queue whatever their estimate: set aside, so that those behind them are seen.
-    const overdue: QheldEntry[] = [];
     for (let e = heap.peek(); e; e = heap.peek()) {
       if (e !== e.a.qheldEntry) heap.pop();
       else if (this.shouldQueue(e.a, pace)) queueing.push(heap.pop()!);
-      else if (e.a.overdue) overdue.push(heap.pop()!);
+      else if (e.a.overdue) {
+        // It does not queue whatever its estimate until its render is no longer overdue (watchStall puts it back).
+        heap.pop();
+        e.a.qheldEntry = undefined;
+      }
       // Its estimate is too long for the queue, and so is every one behind it.
       else break;
     }
-    for (const e of overdue) heap.push(e);
     // The longest held first: the order their slots are offered tasks in.
-    for (const e of queueing.sort((x, y) => x.seq - y.seq)) this.release(e.a, 'qheld');
+    for (const e of queueing.sort((x, y) => x.a.qheldSeq - y.a.qheldSeq)) this.release(e.a, 'qheld');
   }
 
-  /** Puts `a`, held from queueing, in the qheld heap by its estimate now (`seq`: when it was held). */
-  private enterQheld(a: ActiveHost, seq = ++this.qheldSeq): void {
-    a.qheldEntry = { a, estimate: a.estimate ?? Infinity, seq };
+  /** Puts `a`, held from queueing, in the qheld heap by its estimate now. */
+  private enterQheld(a: ActiveHost): void {
+    a.qheldEntry = { a, estimate: a.estimate ?? Infinity };
     this.qheldByEstimate.push(a.qheldEntry);
   }
 
@@ -832,11 +845,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const a = lane.host;
     const found = this.candidate(a, queued);
     if (found === NONE) {
-      if (queued) this.hold(lane, 'qheld');
-      else {
-        lane.listed = 'idle';
-        this.idle.push(lane);
-      }
+      // Nothing it may take (or queue): it waits for a task put back or a change of hosts, not for the farm's pace.
+      lane.listed = queued ? 'qidle' : 'idle';
+      this.idle.push(lane);
       return;
     }
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
@@ -966,6 +977,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       a.qheld.push(lane);
       if (!this.qheldHosts.has(a)) {
         this.qheldHosts.add(a);
+        // Those that may queue again do in the order they were held.
+        a.qheldSeq = ++this.qheldSeq;
         this.enterQheld(a);
       }
     }
@@ -1242,7 +1255,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.fastestHost = a;
       } else if (a === this.fastestHost) this.fastestKnown = false;
     }
+    const wasOverdue = a.overdue;
     a.overdue = time !== est;
+    if (wasOverdue && !a.overdue && this.qheldHosts.has(a) && !a.qheldEntry) this.enterQheld(a);
     const c = a.removed || time === undefined ? 0 : a.host.slots / time;
     this.rateSum += c - a.contribution;
     a.contribution = c;
@@ -1431,7 +1446,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.qheldHosts.has(a)) {
       if (this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
       // Its place among the held hosts follows its estimate.
-      else if (a.qheldEntry && a.qheldEntry.estimate !== (a.estimate ?? Infinity)) this.enterQheld(a, a.qheldEntry.seq);
+      else if (a.qheldEntry && a.qheldEntry.estimate !== (a.estimate ?? Infinity)) this.enterQheld(a);
     }
   }
 
