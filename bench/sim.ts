@@ -235,6 +235,8 @@ export interface SimResult {
   peakRssMb: number;
   makespan: number;
   bound: number;
+  /** With `events`: copies stopped to make room for a faster one (speculation-lost with `replaced`). */
+  replaced?: number;
 }
 
 /** What drives the farm: the real Scheduler, or the bare dispatcher that measures the harness alone. */
@@ -300,8 +302,10 @@ class BareDispatcher implements Driver {
 }
 
 /** The real Scheduler as a Driver, every host expected before any is added (as while a run connects). */
-function schedulerDriver(records: TaskRecord[], hosts: readonly SimHost[], now: () => number, speculate: boolean): Driver {
+function schedulerDriver(records: TaskRecord[], hosts: readonly SimHost[], now: () => number, speculate: boolean, counts?: { replaced: number }): Driver {
   const s = new Scheduler(records, { retries: 2, maxConsecutiveFailures: 3, now, speculate });
+  // Listening makes the scheduler build its events: only for tests, not for the timed runs.
+  if (counts) s.on('event', (e) => void (e.type === 'speculation-lost' && e.replaced && counts.replaced++));
   let finished = false;
   void s.finished.then(() => (finished = true));
   for (const h of hosts) s.expectHost(h.name);
@@ -355,13 +359,14 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     if (e && typeof e === 'object' && 'cancelled' in e) e.cancelled = true;
   }) as unknown as typeof clearTimeout;
 
+  const counts = opts.events ? { replaced: 0 } : undefined;
   let peakRss = process.memoryUsage().rss;
   const cpu0 = process.cpuUsage();
   const budgetUs = (opts.cpuBudgetS ?? 120) * 1e6;
   let driver: Driver | undefined;
   try {
     const farm = hosts.map((h) => h.host);
-    const d = (driver = opts.bare ? new BareDispatcher(plan.tasks, opts.bare === 'signals') : schedulerDriver(records, farm, () => clock.now, opts.speculate ?? true));
+    const d = (driver = opts.bare ? new BareDispatcher(plan.tasks, opts.bare === 'signals') : schedulerDriver(records, farm, () => clock.now, opts.speculate ?? true, counts));
     for (const h of farm) d.addHost(h);
     for (const [h, when] of fateAt) {
       clock.at(when, () => (h.fate === 'die' ? h.host.die(() => d.removeHost(h.host.name)) : h.host.hang()));
@@ -399,6 +404,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     peakRssMb: peakRss / 2 ** 20,
     makespan: clock.now / 1000,
     bound: bound / 1000,
+    ...(counts ? { replaced: counts.replaced } : {}),
   };
 }
 
@@ -465,7 +471,7 @@ async function compiledChild(): Promise<string> {
   return outfile;
 }
 
-interface SimOptions {
+export interface SimOptions {
   hosts: number;
   slots: number;
   tasks: number;
@@ -474,6 +480,8 @@ interface SimOptions {
   bare?: 'slot' | 'signals';
   cpuBudgetS?: number;
   seed?: number;
+  /** Count what the events tell (see SimResult.replaced): tests only, it costs the scheduler its events. */
+  events?: boolean;
 }
 
 /** The run that took the least CPU (the simulation is deterministic: only the machine's other work varies), with the highest peak of them. */

@@ -122,6 +122,7 @@ export class PlainProgress implements Progress {
           return this.write(`distray: ${e.task.label}: a copy starts on ${e.host} (${why}); the first complete result wins`);
         }
         case 'speculation-lost':
+          if (e.replaced) return this.write(`distray: ${e.task.label}: a copy on ${e.winner.host} is expected to end sooner; stopping the one on ${e.host}`);
           return this.write(`distray: ${e.task.label}: ${e.winner.host} finished first; stopping the copy on ${e.host}`);
         default:
           return;

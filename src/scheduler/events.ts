@@ -34,7 +34,10 @@
  *                      (expected to end sooner) or 'lost' (its host was
  *                      lost and may yet come back).
  * speculation-lost     `attempt` on `host` lost the race to `winner` and is
- *                      being stopped.
+ *                      being stopped; with `replaced`, it was stopped to make
+ *                      room for `winner`, a copy expected to end sooner that
+ *                      is still running (a task runs at most three attempts
+ *                      at once).
  * task-done            the task reached its final status ('done',
  *                      'failed', 'cancelled'); `winner` is the attempt
  *                      whose outputs were kept, `copies` how many attempts
@@ -108,7 +111,16 @@ export type SchedulerEvent =
       readonly against: AttemptRef;
       readonly reason: 'slow' | 'lost';
     }
-  | { readonly type: 'speculation-lost'; readonly at: number; readonly task: TaskRef; readonly attempt: number; readonly host: string; readonly winner: AttemptRef }
+  | {
+      readonly type: 'speculation-lost';
+      readonly at: number;
+      readonly task: TaskRef;
+      readonly attempt: number;
+      readonly host: string;
+      readonly winner: AttemptRef;
+      /** Stopped for a copy expected to end sooner (`winner`, still running), not because the task is done. */
+      readonly replaced?: true | undefined;
+    }
   | {
       readonly type: 'task-done';
       readonly at: number;

@@ -1026,7 +1026,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     while ((lane = this.nextFree())) {
       const time = lane.host.time;
       const target = time === undefined ? undefined : this.latest(now, lane.host, now + time);
-      if (target) this.start(lane, target.rec, target);
+      if (target) this.copy(lane, target);
       else {
         lane.listed = 'spare';
         lane.host.spare.push(lane);
@@ -1064,7 +1064,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (!target) return;
         a.spare.pop();
         lane.listed = null;
-        this.start(lane, target.rec, target);
+        this.copy(lane, target);
       }
       this.spareHosts.delete(a);
     }
@@ -1102,13 +1102,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /**
    * The running attempt expected to end last, if its task (the first of its
    * copies) is expected to end after `copyEnd` and a copy may go to `host`
-   * (not where the task runs or failed, no more than MAX_COPIES at once).
-   * Entries of ended attempts are dropped as they come up; a task already
-   * at MAX_COPIES drops out of the heaps for good.
+   * (not where the task runs or failed). A task has no more than MAX_COPIES
+   * attempts at once: at that many, a copy expected to end before all of
+   * them (as any copy must be) takes the place of the one expected to end
+   * last (`replace`, stopped for it): copies made while only slow hosts were
+   * free do not keep a fast host that frees up later from the task. Entries
+   * of ended attempts are dropped as they come up.
    */
-  private latest(now: number, host: ActiveHost, copyEnd: number): Attempt | undefined {
+  private latest(now: number, host: ActiveHost, copyEnd: number): { against: Attempt; replace: Attempt | undefined } | undefined {
     const put: Expected[] = [];
-    let found: Attempt | undefined;
+    let found: { against: Attempt; replace: Attempt | undefined } | undefined;
     for (let tries = 0; tries < 32 && !found; tries++) {
       const e1 = this.fresh(this.byEnd);
       const e2 = this.fresh(this.byStart);
@@ -1116,15 +1119,48 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!best) break;
       if (this.expectedEnd(best, now) <= copyEnd) break;
       (best === e1 ? this.byEnd : this.byStart).pop();
-      const atts = best.att.run.atts;
-      if (atts.length >= MAX_COPIES) continue;
       put.push(best);
+      const atts = best.att.run.atts;
       if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
+      const replace = atts.length >= MAX_COPIES ? this.lastToEnd(atts, now) : undefined;
+      if (atts.length >= MAX_COPIES && !replace) continue;
       if (!this.copyWins(best.att.rec, now, copyEnd - now)) continue;
-      found = best.att;
+      found = { against: best.att, replace };
     }
-    for (const e of put) if (e.att !== found) (e.end === e.start ? this.byStart : this.byEnd).push(e);
+    for (const e of put) if (e.att !== found?.against) (e.end === e.start ? this.byStart : this.byEnd).push(e);
     return found;
+  }
+
+  /**
+   * Of a task's attempts, the one expected to end last (see copyWins for
+   * the estimate), among those on usable hosts: an attempt on a lost host
+   * holds no slot, and may yet be adopted when its host comes back.
+   */
+  private lastToEnd(atts: readonly Attempt[], now: number): Attempt | undefined {
+    let last: Attempt | undefined;
+    let lastEnd = -Infinity;
+    for (const x of atts) {
+      if (x.host.removed) continue;
+      const elapsed = now - x.start;
+      const time = x.host.time ?? elapsed;
+      const end = x.rendering ? x.start + Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1)) * time : now + 2 * time;
+      if (end > lastEnd) {
+        last = x;
+        lastEnd = end;
+      }
+    }
+    return last;
+  }
+
+  /** A copy of `target.against`'s task on `lane`; the attempt it replaces (see latest) is stopped. */
+  private copy(lane: Lane, target: { against: Attempt; replace: Attempt | undefined }): void {
+    const att = this.start(lane, target.against.rec, target.against);
+    const old = target.replace;
+    if (!old) return;
+    if (this.observed) {
+      this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(old.rec.task), attempt: old.number, host: old.host.host.name, winner: { host: att.host.host.name, attempt: att.number }, replaced: true });
+    }
+    old.controller.abort();
   }
 
   private fresh(h: Heap<Expected>): Expected | undefined {
@@ -1309,7 +1345,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** Sends `rec` to `lane` (behind its running attempt when the lane is busy); `against` makes it a speculative copy. */
-  private start(lane: Lane, rec: TaskRecord, against?: Attempt): void {
+  private start(lane: Lane, rec: TaskRecord, against?: Attempt): Attempt {
     const a = lane.host;
     const behind = lane.inflight > 0;
     lane.inflight++;
@@ -1342,6 +1378,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.unreturned++;
     this.attempt(att);
     this.list(lane);
+    return att;
   }
 
   /** AttemptSlot.started: the attempt's renderer has started on its host. */
