@@ -1134,13 +1134,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /**
    * Of a task's attempts, the one expected to end last (see copyWins for
    * the estimate), among those on usable hosts: an attempt on a lost host
-   * holds no slot, and may yet be adopted when its host comes back.
+   * holds no slot, and may yet be adopted when its host comes back. None
+   * while one has rendered and is bringing its outputs in: the task is all
+   * but done, and that attempt may be moving them into place.
    */
   private lastToEnd(atts: readonly Attempt[], now: number): Attempt | undefined {
     let last: Attempt | undefined;
     let lastEnd = -Infinity;
     for (const x of atts) {
       if (x.host.removed) continue;
+      if (x.freed) return undefined;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;
       const end = x.rendering ? x.start + Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1)) * time : now + 2 * time;
