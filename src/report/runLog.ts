@@ -5,16 +5,19 @@ import { EventStream } from './eventStream.js';
 import { HostFigures } from './hostFigures.js';
 import type { HostSlots, RunEvent, RunStartEvent } from './runEvents.js';
 import { endSummary, type RunSummary } from './summary.js';
+import { TaskFold } from './taskFold.js';
 
 /**
  * A run's events, as the run sees them: the scheduler's, with what the run
  * adds (run-start's plan size and hosts, frame-stitched, run-end's
- * summary), kept as per-host figures and, with --events, written as they
- * happen. The scheduler's run-end is held back until the summary is known,
+ * summary), kept as per-host figures and the report's task list and, with
+ * --events, written as they happen. The scheduler's run-end is held back until the summary is known,
  * so that it is the stream's last line and carries it.
  */
 export class RunLog {
   readonly figures = new HostFigures();
+  /** The report's tasks, folded from the scheduler's events (the run calls `tasks.begin` with the plan's tasks first). */
+  readonly tasks = new TaskFold();
   private readonly stream: EventStream | undefined;
   private readonly startFacts: { startedAt: string; frames: number; tiles: number; hosts: HostSlots[] };
   private started = false;
@@ -37,6 +40,7 @@ export class RunLog {
 
   /** The scheduler's `event` listener. */
   readonly scheduler = (e: SchedulerEvent): void => {
+    this.tasks.add(e);
     if (e.type === 'run-start') {
       this.started = true;
       this.publish(Object.freeze({ ...e, ...this.startFacts }));
