@@ -270,6 +270,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     plan,
     hosts,
     startedAt,
+    clockOrigin,
     // A stream that breaks after the view has closed is still reported.
     note: (m) => (progressStopped ? void process.stderr.write(`distray: ${m}\n`) : opts.progress.note(m)),
   });
@@ -408,7 +409,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   // A host still usable at the end is done with the run, or was stopped with it.
   scheduler?.closeHosts(cancelled && !crash ? 'cancelled' : 'done');
   const everUsable = scheduler?.everReady ?? false;
-  const tasks = log.tasks.list(clockOrigin);
+  const tasks = log.tasks.list();
   const frames = stitcher?.records();
   const status = crash
     ? exitCode({ kind: 'error', error: crash })

@@ -17,14 +17,24 @@ import { TaskFold } from './taskFold.js';
 export class RunLog {
   readonly figures = new HostFigures();
   /** The report's tasks, folded from the scheduler's events (the run calls `tasks.begin` with the plan's tasks first). */
-  readonly tasks = new TaskFold();
+  readonly tasks: TaskFold;
   private readonly stream: EventStream | undefined;
   private readonly startFacts: { startedAt: string; frames: number; tiles: number; hosts: HostSlots[] };
   private started = false;
   private ended: Extract<SchedulerEvent, { type: 'run-end' }> | undefined;
 
-  constructor(options: { events?: string | undefined; plan: Plan; hosts: readonly HostSlots[]; startedAt: Date; note: (text: string) => void; now?: () => number }) {
+  constructor(options: {
+    events?: string | undefined;
+    plan: Plan;
+    hosts: readonly HostSlots[];
+    startedAt: Date;
+    note: (text: string) => void;
+    now?: () => number;
+    /** The scheduler clock's reading when the run started: the report's tasks' `start` and `end` count from it. */
+    clockOrigin?: number;
+  }) {
     this.now = options.now ?? (() => performance.now());
+    this.tasks = new TaskFold(options.clockOrigin);
     this.stream = options.events !== undefined ? EventStream.open(options.events, options.note) : undefined;
     const { plan } = options;
     const tilesPerFrame = plan.tasks[0]?.tile?.count ?? 1;

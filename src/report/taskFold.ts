@@ -22,8 +22,8 @@ interface ChunkFrames {
 }
 
 /**
- * One task as its events have told it so far. Plain fields, no reference
- * to the event objects: a run can hold a million of them to its end.
+ * One task as its events have told it so far, from its first event until
+ * it is done for good (then its summary is kept instead).
  */
 class Entry {
   host: string | null = null;
@@ -41,6 +41,13 @@ class Entry {
   won: AttemptRef | null = null;
   /** Its attempts that have not ended: the task is running while there is one. */
   running = 0;
+  /**
+   * When they started (when queued, then when the renderer started): one
+   * here, as most tasks have at a time; a speculative copy's in `others`.
+   */
+  attempt = 0;
+  attemptStart = 0;
+  others: Map<number, number> | undefined = undefined;
   /** When the last attempt that counted for it started: the parts of a chunk it split start then too. */
   endedStart = 0;
   constructor(
@@ -50,10 +57,40 @@ class Entry {
     public status: Status,
   ) {}
 
+  setStart(attempt: number, at: number): void {
+    if (this.others?.has(attempt)) this.others.set(attempt, at);
+    else if (this.attempt === 0 || this.attempt === attempt) {
+      this.attempt = attempt;
+      this.attemptStart = at;
+    } else (this.others ??= new Map()).set(attempt, at);
+  }
+
+  /** When the attempt that has just ended started (undefined if it was never seen to). */
+  takeStart(attempt: number): number | undefined {
+    if (this.attempt === attempt) {
+      this.attempt = 0;
+      return this.attemptStart;
+    }
+    const start = this.others?.get(attempt);
+    this.others?.delete(attempt);
+    return start;
+  }
+
   /** Now the task `ref` (a chunk cut down to its rest, or its first part). */
   become(ref: TaskRef): void {
     this.frame = ref.frame;
     this.chunk = chunkOfRef(ref);
+  }
+
+  static ofRef(ref: TaskRef): Entry {
+    return new Entry(ref.frame, ref.tile, chunkOfRef(ref), 'pending');
+  }
+
+  /** A task of the plan that no event has named (yet). */
+  static ofTask(task: Task, status: Status): Entry {
+    const c = task.chunk;
+    const chunk = c ? { last: c.first + (c.count - 1) * c.step, count: c.count, label: task.label } : undefined;
+    return new Entry(task.frame, task.tile?.index ?? null, chunk, status);
   }
 }
 
@@ -63,33 +100,37 @@ function chunkOfRef(ref: TaskRef): ChunkFrames | undefined {
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
 
-/** An attempt's key among the live ones: its task and its number (unique within the task). */
-const key = (task: TaskRef, attempt: number): string => `${task.index}/${attempt}`;
-
 /**
  * The report's task list, folded from the scheduler's events alone (see
- * scheduler/events.ts): one entry per task, from the plan's tasks as the
- * run starts (`begin`: those complete already are `skipped`), then each
- * event as it comes (`add`), then `list()` for every task's TaskSummary and,
- * with --chunk, the frames not done. Pure: no I/O, no clock (times are the
- * events' `at`), no scheduler record. With --chunk the tasks formed and
- * split as the run goes (chunk-formed, chunk-split) are entries of their
- * own, listed in frame order.
+ * scheduler/events.ts): from the plan's tasks as the run starts (`begin`:
+ * those complete already are `skipped`), then each event as it comes
+ * (`add`), then `list()` for every task's TaskSummary and, with --chunk,
+ * the frames not done. Pure: no I/O, no clock (times are the events' `at`),
+ * no scheduler record. With --chunk the tasks formed and split as the run
+ * goes (chunk-formed, chunk-split) are tasks of their own, listed in frame
+ * order.
  *
- *     const tasks = new TaskFold();
+ *     const tasks = new TaskFold(clockOrigin);
  *     tasks.begin(records);                       // the plan's tasks, complete ones 'skipped'
  *     scheduler.on('event', (e) => tasks.add(e));
  *     ...
- *     tasks.list(clockOrigin);                    // { tasks: [...], missingFrames? }
+ *     tasks.list();                               // { tasks: [...], missingFrames? }
+ *
+ * A run can have a million tasks: a task has an entry only from its first
+ * event until it is done for good, when its summary (the report's line,
+ * made then rather than at the end) takes its place.
  */
 export class TaskFold {
-  /** By task index: a task's index is its place in the run's tasks (chunk parts are added at the end). */
-  private readonly entries: Entry[] = [];
-  /** When each attempt that has not ended started (when queued, then when its renderer started). */
-  private readonly starts = new Map<string, number>();
+  /** By task index (its place in the run's tasks; chunk parts are added at the end): its entry, or its summary once done for good. */
+  private readonly entries: Array<Entry | TaskSummary | undefined> = [];
+  /** The plan's tasks to run, by index: what the list says of one no event has named. */
+  private readonly planned: Array<Task | undefined> = [];
   /** With --chunk: the frame spec's step (a chunk's frames are this far apart); the list is in its order. */
   private step: number | undefined;
   private begun = false;
+
+  /** `clockOrigin`: the scheduler clock's reading when the run started, for the tasks' `start` and `end` (none without it). */
+  constructor(private readonly clockOrigin?: number) {}
 
   /**
    * The tasks as the run starts, in plan order: status 'skipped' for those
@@ -100,10 +141,9 @@ export class TaskFold {
     if (this.begun) return;
     this.begun = true;
     for (const { task, status } of tasks) {
-      const c = task.chunk;
-      if (c) this.step ??= c.step;
-      const chunk = c ? { last: c.first + (c.count - 1) * c.step, count: c.count, label: task.label } : undefined;
-      this.entries[task.index] = new Entry(task.frame, task.tile?.index ?? null, chunk, status === 'skipped' ? 'skipped' : 'pending');
+      if (task.chunk) this.step ??= task.chunk.step;
+      if (status === 'skipped') this.entries[task.index] = summaryOf(Entry.ofTask(task, 'skipped'), this.clockOrigin);
+      else this.planned[task.index] = task;
     }
   }
 
@@ -111,18 +151,20 @@ export class TaskFold {
     switch (e.type) {
       case 'attempt-queued': {
         const t = this.entry(e.task);
+        if (!t) return;
         t.status = 'running';
         t.host = e.host;
         t.startedAt = e.at;
         t.endedAt = null;
         t.copies = e.attempt;
         t.running++;
-        this.starts.set(key(e.task, e.attempt), e.at);
+        t.setStart(e.attempt, e.at);
         return;
       }
       case 'attempt-started': {
-        this.entry(e.task).startedAt = e.at;
-        this.starts.set(key(e.task, e.attempt), e.at);
+        const t = this.entry(e.task);
+        t?.setStart(e.attempt, e.at);
+        if (t) t.startedAt = e.at;
         return;
       }
       case 'attempt-ended':
@@ -130,22 +172,27 @@ export class TaskFold {
         return;
       case 'task-done': {
         const t = this.entry(e.task);
+        if (!t) return;
         t.status = e.status;
         t.host = e.host;
         t.attempts = e.attempts;
         t.copies = e.copies;
         t.won = e.winner;
         t.error = e.error;
+        this.settle(e.task, t);
         return;
       }
-      case 'task-retried':
-        this.entry(e.task).status = 'pending';
+      case 'task-retried': {
+        const t = this.entry(e.task);
+        if (t) t.status = 'pending';
         return;
+      }
       case 'chunk-formed': {
         // The queued chunk goes on as its rest; the part a slot took keeps its history of failures.
         const from = this.entry(e.from);
-        from.become(e.rest);
         const part = this.entry(e.task);
+        if (!from || !part) return;
+        from.become(e.rest);
         part.attempts = from.attempts;
         part.error = from.error;
         part.failure = from.failure;
@@ -161,44 +208,39 @@ export class TaskFold {
 
   /** A run that stopped on an error: the tasks still waiting to run are cancelled with it. */
   cancelWaiting(): void {
-    for (const t of this.entries) if (t?.status === 'pending') t.status = 'cancelled';
+    for (const [i, task] of this.planned.entries()) if (task && this.entries[i] === undefined) this.entries[i] = Entry.ofTask(task, 'pending');
+    for (const t of this.entries) if (t instanceof Entry && t.status === 'pending') t.status = 'cancelled';
   }
 
-  /**
-   * Every task's summary, in plan order (with --chunk in frame order), and
-   * with --chunk the frames not done. `clockOrigin`: the scheduler clock's
-   * reading when the run started, for the tasks' `start` and `end`.
-   */
-  list(clockOrigin?: number): TaskList {
-    const entries = this.entries.filter((t): t is Entry => t !== undefined);
-    const chunked = entries.some((t) => t.chunk !== undefined);
-    if (chunked) {
-      const sign = Math.sign(this.step ?? 1);
-      entries.sort((a, b) => (a.frame - b.frame) * sign);
+  /** Every task's summary, in plan order (with --chunk in frame order), and with --chunk the frames not done. */
+  list(): TaskList {
+    const tasks: TaskSummary[] = [];
+    const n = Math.max(this.entries.length, this.planned.length);
+    for (let i = 0; i < n; i++) {
+      const t = this.entries[i];
+      const task = this.planned[i];
+      if (t instanceof Entry) tasks.push(summaryOf(t, this.clockOrigin));
+      else if (t) tasks.push(t);
+      else if (task) tasks.push(summaryOf(Entry.ofTask(task, 'pending'), this.clockOrigin));
     }
-    const tasks = entries.map((t) => summaryOf(t, clockOrigin));
-    return chunked ? { tasks, missingFrames: this.missingFrames(entries) } : { tasks };
+    if (!tasks.some((t) => t.count !== undefined)) return { tasks };
+    const sign = Math.sign(this.step ?? 1);
+    tasks.sort((a, b) => (a.frame - b.frame) * sign);
+    return { tasks, missingFrames: missingFrames(tasks) };
   }
 
-  private missingFrames(entries: readonly Entry[]): number[] {
-    const missing: number[] = [];
-    for (const t of entries) {
-      if (t.status === 'done' || t.status === 'skipped') continue;
-      const count = t.chunk?.count ?? 1;
-      const step = count > 1 ? (t.chunk!.last - t.frame) / (count - 1) : 0;
-      for (let i = 0; i < count; i++) missing.push(t.frame + i * step);
-    }
-    return missing.sort((a, b) => a - b);
+  /** A task done, once no copy of it runs any more, is kept as its summary: nothing changes it after that. */
+  private settle(ref: TaskRef, t: Entry): void {
+    if (t.status === 'done' && t.running === 0) this.entries[ref.index] = summaryOf(t, this.clockOrigin);
   }
 
   private ended(e: Ended): void {
-    const k = key(e.task, e.attempt);
-    const start = this.starts.get(k) ?? e.at;
-    this.starts.delete(k);
     const t = this.entry(e.task);
+    if (!t) return;
+    const start = t.takeStart(e.attempt) ?? e.at;
     t.running--;
     // The losing copy of a speculation: the task was done by another.
-    if (e.ignored) return;
+    if (e.ignored) return this.settle(e.task, t);
     t.endedAt = e.at;
     t.seconds += (e.at - start) / 1000;
     t.endedStart = start;
@@ -234,13 +276,15 @@ export class TaskFold {
    */
   private split(e: Extract<SchedulerEvent, { type: 'chunk-split' }>): void {
     const t = this.entry(e.task);
+    if (!t) return;
     const start = t.endedStart;
     const { attempts, copies, error, log, failure } = t;
     e.parts.forEach((p, i) => {
-      let r = t;
+      let r: Entry | undefined = t;
       if (i === 0) t.become(p);
       else {
         r = this.entry(p);
+        if (!r) return;
         r.copies = copies;
         r.seconds = (e.at - start) / 1000;
       }
@@ -260,16 +304,32 @@ export class TaskFold {
     });
   }
 
-  /** The entry of `ref`, made when the task is new (a chunk's part, or a task the run began without). */
-  private entry(ref: TaskRef): Entry {
-    let t = this.entries[ref.index];
-    if (!t) {
-      t = new Entry(ref.frame, ref.tile, chunkOfRef(ref), 'pending');
-      this.entries[ref.index] = t;
-      if (t.chunk && t.chunk.count > 1) this.step ??= (t.chunk.last - t.frame) / (t.chunk.count - 1);
-    }
-    return t;
+  /**
+   * The entry of `ref`, made at its first event; none once it is done for
+   * good (no event of the scheduler's names a task after that: it is here
+   * in case).
+   */
+  private entry(ref: TaskRef): Entry | undefined {
+    const t = this.entries[ref.index];
+    if (t instanceof Entry) return t;
+    if (t !== undefined) return undefined;
+    const made = Entry.ofRef(ref);
+    this.entries[ref.index] = made;
+    if (made.chunk && made.chunk.count > 1) this.step ??= (made.chunk.last - made.frame) / (made.chunk.count - 1);
+    return made;
   }
+}
+
+/** With --chunk: every frame of the tasks not done (failed, cancelled, or never run), in order. */
+function missingFrames(tasks: readonly TaskSummary[]): number[] {
+  const missing: number[] = [];
+  for (const t of tasks) {
+    if (t.status === 'done' || t.status === 'skipped') continue;
+    const count = t.count ?? 1;
+    const step = count > 1 ? (t.last! - t.frame) / (count - 1) : 0;
+    for (let i = 0; i < count; i++) missing.push(t.frame + i * step);
+  }
+  return missing.sort((a, b) => a - b);
 }
 
 function summaryOf(t: Entry, clockOrigin: number | undefined): TaskSummary {
@@ -283,7 +343,8 @@ function summaryOf(t: Entry, clockOrigin: number | undefined): TaskSummary {
     host: t.host,
     attempts: t.attempts,
     copies: t.copies,
-    ...(t.won ? { won: { host: t.won.host, attempt: t.won.attempt } } : {}),
+    // The event's own (frozen) reference: a million done tasks need no copy of it.
+    ...(t.won ? { won: t.won } : {}),
     exitCode: done ? 0 : (failure?.exitCode ?? null),
     signal: done ? null : (failure?.signal ?? null),
     timedOut: !done && (failure?.timedOut ?? false),
