@@ -163,8 +163,9 @@ export class TaskFold {
       }
       case 'attempt-started': {
         const t = this.entry(e.task);
-        t?.setStart(e.attempt, e.at);
-        if (t) t.startedAt = e.at;
+        if (!t) return;
+        t.startedAt = e.at;
+        t.setStart(e.attempt, e.at);
         return;
       }
       case 'attempt-ended':
