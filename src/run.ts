@@ -260,7 +260,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   const { hosts, plan } = prepared;
   if (opts.dryRun) {
     printDryRun(prepared, opts.print ?? ((l) => process.stdout.write(l + '\n')));
-    return summarise([], [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
+    return summarise({ tasks: [] }, [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
   // The run's events: per-host figures are kept from them, and --events writes them as they happen.
@@ -270,6 +270,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     plan,
     hosts,
     startedAt,
+    clockOrigin,
     // A stream that breaks after the view has closed is still reported.
     note: (m) => (progressStopped ? void process.stderr.write(`distray: ${m}\n`) : opts.progress.note(m)),
   });
@@ -309,6 +310,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       await markComplete(plan, records);
     }
     if (plan.chunked) records = chunkRecords(plan, records);
+    // The report's tasks are folded from the scheduler's events, from these on.
+    log.tasks.begin(records);
     const skipped = records.filter((r) => r.status === 'skipped').length;
     toRun = records.length - skipped;
     const chunks = prepared.chunk === undefined ? undefined : new ChunkSizer((first, count, index) => plan.chunkTask(first, count, index), prepared.chunk, prepared.chunkTargetMs);
@@ -395,7 +398,9 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   } catch (err) {
     crash = err;
     scheduler?.cancel();
-    for (const r of records) if (r.status === 'pending') r.status = 'cancelled';
+    // Tasks not yet queued when it failed (the scheduler cancelled those it had) are cancelled with the run.
+    log.tasks.begin(records);
+    log.tasks.cancelWaiting();
     errors.push(`internal error: ${errorMessage(err)}`);
   } finally {
     for (const err of await teardown.run()) errors.push(`while closing the run: ${errorMessage(err)}`);
@@ -404,6 +409,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   // A host still usable at the end is done with the run, or was stopped with it.
   scheduler?.closeHosts(cancelled && !crash ? 'cancelled' : 'done');
   const everUsable = scheduler?.everReady ?? false;
+  const tasks = log.tasks.list();
   const frames = stitcher?.records();
   const status = crash
     ? exitCode({ kind: 'error', error: crash })
@@ -411,11 +417,11 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         kind: 'run',
         interrupted: cancelled,
         noHostUsable: toRun > 0 && !everUsable,
-        failed: records.some((r) => r.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
+        failed: tasks.tasks.some((t) => t.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
       });
-  // The report's hosts are made from the run's events (closeHosts above sent the last), as a live view or the event stream's reader sees them.
+  // The report's tasks and hosts are made from the run's events (closeHosts above sent the last), as a live view or the event stream's reader sees them.
   const hostFigures = log.figures.figures();
-  const summary = summarise(records, hostFigures.hosts, {
+  const summary = summarise(tasks, hostFigures.hosts, {
     exitCode: status,
     startedAt,
     seconds: (Date.now() - startedAt.getTime()) / 1000,

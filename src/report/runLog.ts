@@ -5,23 +5,36 @@ import { EventStream } from './eventStream.js';
 import { HostFigures } from './hostFigures.js';
 import type { HostSlots, RunEvent, RunStartEvent } from './runEvents.js';
 import { endSummary, type RunSummary } from './summary.js';
+import { TaskFold } from './taskFold.js';
 
 /**
  * A run's events, as the run sees them: the scheduler's, with what the run
  * adds (run-start's plan size and hosts, frame-stitched, run-end's
- * summary), kept as per-host figures and, with --events, written as they
- * happen. The scheduler's run-end is held back until the summary is known,
+ * summary), kept as per-host figures and the report's task list and, with
+ * --events, written as they happen. The scheduler's run-end is held back until the summary is known,
  * so that it is the stream's last line and carries it.
  */
 export class RunLog {
   readonly figures = new HostFigures();
+  /** The report's tasks, folded from the scheduler's events (the run calls `tasks.begin` with the plan's tasks first). */
+  readonly tasks: TaskFold;
   private readonly stream: EventStream | undefined;
   private readonly startFacts: { startedAt: string; frames: number; tiles: number; hosts: HostSlots[] };
   private started = false;
   private ended: Extract<SchedulerEvent, { type: 'run-end' }> | undefined;
 
-  constructor(options: { events?: string | undefined; plan: Plan; hosts: readonly HostSlots[]; startedAt: Date; note: (text: string) => void; now?: () => number }) {
+  constructor(options: {
+    events?: string | undefined;
+    plan: Plan;
+    hosts: readonly HostSlots[];
+    startedAt: Date;
+    note: (text: string) => void;
+    now?: () => number;
+    /** The scheduler clock's reading when the run started: the report's tasks' `start` and `end` count from it. */
+    clockOrigin?: number;
+  }) {
     this.now = options.now ?? (() => performance.now());
+    this.tasks = new TaskFold(options.clockOrigin);
     this.stream = options.events !== undefined ? EventStream.open(options.events, options.note) : undefined;
     const { plan } = options;
     const tilesPerFrame = plan.tasks[0]?.tile?.count ?? 1;
@@ -37,6 +50,7 @@ export class RunLog {
 
   /** The scheduler's `event` listener. */
   readonly scheduler = (e: SchedulerEvent): void => {
+    this.tasks.add(e);
     if (e.type === 'run-start') {
       this.started = true;
       this.publish(Object.freeze({ ...e, ...this.startFacts }));

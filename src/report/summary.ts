@@ -83,6 +83,16 @@ export interface RunSummary {
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
 
+/**
+ * The report's tasks: one summary per task, in plan order (with --chunk in
+ * frame order), and with --chunk every frame not done. A run folds them from
+ * its events (see TaskFold in taskFold.ts).
+ */
+export interface TaskList {
+  tasks: TaskSummary[];
+  missingFrames?: number[] | undefined;
+}
+
 /** With --chunk, the parts a chunk was cut into are added as the run goes: listed by their frames instead. */
 function inFrameOrder(records: readonly TaskRecord[]): readonly TaskRecord[] {
   const step = records.find((r) => r.task.chunk)?.task.chunk?.step;
@@ -101,8 +111,44 @@ function missingFrames(records: readonly TaskRecord[]): number[] {
   return missing.sort((a, b) => a - b);
 }
 
+/**
+ * The task list read from the scheduler's live records at the end, as the
+ * report was made before it was folded from the events: kept for the
+ * benchmark's plan measure and as the oracle the fold is tested against
+ * (test/unit/report/taskFold.test.ts).
+ */
+export function tasksOfRecords(records: readonly TaskRecord[], clockOrigin?: number): TaskList {
+  const tasks = inFrameOrder(records).map((r) => ({
+    frame: r.task.frame,
+    ...(r.task.chunk ? { last: lastOf(r.task.chunk), count: r.task.chunk.count, label: r.task.label } : {}),
+    tile: r.task.tile?.index ?? null,
+    status: r.status,
+    host: r.host,
+    attempts: r.attempts,
+    copies: r.copies,
+    ...(r.won ? { won: { host: r.won.host, attempt: r.won.attempt } } : {}),
+    exitCode: r.status === 'done' ? 0 : (r.failure?.exitCode ?? null),
+    signal: r.status === 'done' ? null : (r.failure?.signal ?? null),
+    timedOut: r.status !== 'done' && (r.failure?.timedOut ?? false),
+    stalled: r.status !== 'done' && (r.failure?.stalled ?? false),
+    lost: r.lost,
+    cancelled: r.status === 'cancelled',
+    ...(r.status !== 'done' && r.failure ? { stage: r.failure.stage } : {}),
+    seconds: round(r.seconds),
+    ...(r.startedAt !== null && clockOrigin !== undefined ? { start: round((r.startedAt - clockOrigin) / 1000) } : {}),
+    ...(r.endedAt !== null && clockOrigin !== undefined ? { end: round((r.endedAt - clockOrigin) / 1000) } : {}),
+    ...(r.status !== 'done' && r.status !== 'skipped' && r.error ? { error: r.error } : {}),
+    ...(r.status === 'failed' && r.log ? { log: r.log } : {}),
+  }));
+  return records.some((r) => r.task.chunk) ? { tasks, missingFrames: missingFrames(records) } : { tasks };
+}
+
+/**
+ * The report: `tasks` as a run folds them from its events (a TaskList), or
+ * the scheduler's records (see tasksOfRecords); the hosts and the rest.
+ */
 export function summarise(
-  records: readonly TaskRecord[],
+  tasks: TaskList | readonly TaskRecord[],
   /** The hosts' states and counts: the figures' hosts (from the events), or the scheduler's records. */
   hosts: Iterable<{ name: string; state: string; tasksDone: number; failures: number; message?: string | undefined }>,
   extra: {
@@ -110,41 +156,21 @@ export function summarise(
     startedAt: Date;
     seconds: number;
     errors: string[];
-    /** The scheduler clock's reading when the run started. */
+    /** The scheduler clock's reading when the run started (for records: their tasks' start and end). */
     clockOrigin?: number;
     /** Per-host figures from the run's events. */
     figures?: RunFigures;
   },
 ): RunSummary {
+  const list = isTaskList(tasks) ? tasks : tasksOfRecords(tasks, extra.clockOrigin);
   const byHost = new Map(extra.figures?.hosts.map((h) => [h.name, h]));
   const summary: RunSummary = {
     ok: extra.exitCode === 0,
     exitCode: extra.exitCode,
     startedAt: extra.startedAt.toISOString(),
     seconds: round(extra.seconds),
-    ...(records.some((r) => r.task.chunk) ? { missingFrames: missingFrames(records) } : {}),
-    tasks: inFrameOrder(records).map((r) => ({
-      frame: r.task.frame,
-      ...(r.task.chunk ? { last: lastOf(r.task.chunk), count: r.task.chunk.count, label: r.task.label } : {}),
-      tile: r.task.tile?.index ?? null,
-      status: r.status,
-      host: r.host,
-      attempts: r.attempts,
-      copies: r.copies,
-      ...(r.won ? { won: { host: r.won.host, attempt: r.won.attempt } } : {}),
-      exitCode: r.status === 'done' ? 0 : (r.failure?.exitCode ?? null),
-      signal: r.status === 'done' ? null : (r.failure?.signal ?? null),
-      timedOut: r.status !== 'done' && (r.failure?.timedOut ?? false),
-      stalled: r.status !== 'done' && (r.failure?.stalled ?? false),
-      lost: r.lost,
-      cancelled: r.status === 'cancelled',
-      ...(r.status !== 'done' && r.failure ? { stage: r.failure.stage } : {}),
-      seconds: round(r.seconds),
-      ...(r.startedAt !== null && extra.clockOrigin !== undefined ? { start: round((r.startedAt - extra.clockOrigin) / 1000) } : {}),
-      ...(r.endedAt !== null && extra.clockOrigin !== undefined ? { end: round((r.endedAt - extra.clockOrigin) / 1000) } : {}),
-      ...(r.status !== 'done' && r.status !== 'skipped' && r.error ? { error: r.error } : {}),
-      ...(r.status === 'failed' && r.log ? { log: r.log } : {}),
-    })),
+    ...(list.missingFrames ? { missingFrames: list.missingFrames } : {}),
+    tasks: list.tasks,
     hosts: [...hosts].map((h) => {
       const f = byHost.get(h.name);
       return {
@@ -165,6 +191,10 @@ export function summarise(
     summary.figures = { makespan, ideal, taskSeconds, slots };
   }
   return summary;
+}
+
+function isTaskList(tasks: TaskList | readonly TaskRecord[]): tasks is TaskList {
+  return !Array.isArray(tasks);
 }
 
 /**

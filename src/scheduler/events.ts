@@ -28,7 +28,9 @@
  *                      queued if it never started), `exitCode`, `signal`,
  *                      `timedOut`, `stalled`, `stage` (failed only), `bytesIn` and
  *                      `bytesOut` (its --in and --out copies; 0 on a
- *                      'released', whose final attempt-ended has them).
+ *                      'released', whose final attempt-ended has them),
+ *                      `log` (failed only: where its renderer's output is
+ *                      kept, when it left any).
  * speculation-started  a copy of `task` (`attempt` on `host`) races the
  *                      attempt `against` on another host; `reason` 'slow'
  *                      (expected to end sooner) or 'lost' (its host was
@@ -159,6 +161,8 @@ export interface AttemptFacts {
   readonly stage?: AttemptFailure['stage'] | undefined;
   readonly bytesIn: number;
   readonly bytesOut: number;
+  /** A failed attempt's log: the file its renderer's output is kept in, when it left any (the report's `log`). */
+  readonly log?: string | undefined;
 }
 
 /** The facts of an attempt's outcome (pure: the scheduler adds them to attempt-ended). */
@@ -175,5 +179,6 @@ export function attemptFacts(outcome: AttemptOutcome, seconds: number): AttemptF
     ...(failure ? { stage: failure.stage } : {}),
     bytesIn: bytes?.in ?? 0,
     bytesOut: bytes?.out ?? 0,
+    ...(outcome.kind === 'failed' && outcome.log !== undefined ? { log: outcome.log } : {}),
   };
 }

@@ -27,12 +27,18 @@ describe('attempt facts', () => {
       { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: null, timedOut: false, stalled: true, notFound: false } },
       { exitCode: null, timedOut: false, stalled: true, stage: 'render' },
     ],
+    [
+      'failed, with the log its renderer left',
+      { kind: 'failed', message: 'x', log: '.distray/logs/run/frame-7.a.1.log', failure: { stage: 'render', exitCode: 2, signal: null, timedOut: false, stalled: false, notFound: false } },
+      { exitCode: 2, stage: 'render', log: '.distray/logs/run/frame-7.a.1.log' },
+    ],
     ['lost', { kind: 'lost', message: 'gone' }, { exitCode: null, signal: null, timedOut: false, stalled: false }],
     ['released', { kind: 'released', outcome: Promise.resolve({ kind: 'done' }) }, { exitCode: 0, bytesIn: 0, bytesOut: 0 }],
   ])('%s', (_name, outcome, expected) => {
     const facts = attemptFacts(outcome, 1.23456);
     expect(facts).toMatchObject({ seconds: 1.235, ...expected });
     if (!('stage' in expected)) expect(facts).not.toHaveProperty('stage');
+    if (!('log' in expected)) expect(facts).not.toHaveProperty('log');
   });
 
   it('are on the scheduler\'s attempt-ended events, from what the host returned', async () => {

@@ -74,6 +74,25 @@ describe('RunLog', () => {
     ]);
   });
 
+  it('folds the report\'s tasks from the scheduler events it is given, from the plan\'s tasks on', () => {
+    const log = new RunLog({ plan, hosts: [], startedAt: new Date(0), note: () => {}, clockOrigin: 500 });
+    log.tasks.begin(plan.tasks.map((task) => ({ task, status: task.frame === 1 ? 'skipped' : 'pending' })));
+    const task = { index: 4, frame: 2, tile: 0, label: 'frame 2 tile 0' };
+    log.scheduler({ type: 'attempt-queued', at: 1000, task, attempt: 1, host: 'a', lane: 0, behind: false, speculative: false });
+    log.scheduler({ type: 'attempt-started', at: 1500, task, attempt: 1, host: 'a', lane: 0 });
+    log.scheduler({
+      type: 'attempt-ended', at: 4000, task, attempt: 1, host: 'a', outcome: 'failed', message: 'exit 2', ignored: false, attempts: 1, settled: 'failed',
+      seconds: 2.5, exitCode: 2, signal: null, timedOut: false, stalled: false, stage: 'render', bytesIn: 0, bytesOut: 0, log: 'l/4.log',
+    });
+    log.scheduler({ type: 'task-done', at: 4000, task, status: 'failed', host: 'a', attempts: 1, winner: null, copies: 1, error: 'exit 2' });
+    const { tasks } = log.tasks.list();
+    expect(tasks.map((t) => t.status)).toEqual([...Array<string>(4).fill('skipped'), 'failed', ...Array<string>(7).fill('pending')]);
+    expect(tasks[4]).toEqual({
+      frame: 2, tile: 0, status: 'failed', host: 'a', attempts: 1, copies: 1, exitCode: 2, signal: null, timedOut: false, stalled: false,
+      lost: 0, cancelled: false, stage: 'render', seconds: 2.5, start: 1, end: 3.5, error: 'exit 2', log: 'l/4.log',
+    });
+  });
+
   it('keeps figures without a stream', async () => {
     const log = new RunLog({ plan, hosts: [], startedAt: new Date(0), note: () => {} });
     log.scheduler({ type: 'host-state', at: 0, host: 'x', state: 'ok' });

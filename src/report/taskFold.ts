@@ -1,0 +1,362 @@
+import type { Task } from '../plan/plan.js';
+import type { AttemptRef, SchedulerEvent, TaskRef } from '../scheduler/events.js';
+import type { TaskList, TaskSummary } from './summary.js';
+
+type Status = TaskSummary['status'];
+type Ended = Extract<SchedulerEvent, { type: 'attempt-ended' }>;
+
+/** How a task's last failed attempt failed (the report's exitCode, signal, timedOut, stalled, stage). */
+interface Failure {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly timedOut: boolean;
+  readonly stalled: boolean;
+  readonly stage: NonNullable<TaskSummary['stage']>;
+}
+
+/** With --chunk: the frames a task renders, `frame` being the first. */
+interface ChunkFrames {
+  readonly last: number;
+  readonly count: number;
+  readonly label: string;
+}
+
+/**
+ * One task as its events have told it so far, from its first event until
+ * it is done for good (then its summary is kept instead).
+ */
+class Entry {
+  host: string | null = null;
+  attempts = 0;
+  copies = 0;
+  lost = 0;
+  /** Its counted attempts' time, summed unrounded (rounded once in the report, as one sum). */
+  seconds = 0;
+  /** The scheduler clock when its last attempt started and ended (outputs in), or null. */
+  startedAt: number | null = null;
+  endedAt: number | null = null;
+  error: string | undefined = undefined;
+  log: string | undefined = undefined;
+  failure: Failure | undefined = undefined;
+  won: AttemptRef | null = null;
+  /** Its attempts that have not ended: the task is running while there is one. */
+  running = 0;
+  /**
+   * When they started (when queued, then when the renderer started): one
+   * here, as most tasks have at a time; a speculative copy's in `others`.
+   */
+  attempt = 0;
+  attemptStart = 0;
+  others: Map<number, number> | undefined = undefined;
+  /** When the last attempt that counted for it started: the parts of a chunk it split start then too. */
+  endedStart = 0;
+  constructor(
+    public frame: number,
+    public tile: number | null,
+    public chunk: ChunkFrames | undefined,
+    public status: Status,
+  ) {}
+
+  setStart(attempt: number, at: number): void {
+    if (this.others?.has(attempt)) this.others.set(attempt, at);
+    else if (this.attempt === 0 || this.attempt === attempt) {
+      this.attempt = attempt;
+      this.attemptStart = at;
+    } else (this.others ??= new Map()).set(attempt, at);
+  }
+
+  /** When the attempt that has just ended started (undefined if it was never seen to). */
+  takeStart(attempt: number): number | undefined {
+    if (this.attempt === attempt) {
+      this.attempt = 0;
+      return this.attemptStart;
+    }
+    const start = this.others?.get(attempt);
+    this.others?.delete(attempt);
+    return start;
+  }
+
+  /** Now the task `ref` (a chunk cut down to its rest, or its first part). */
+  become(ref: TaskRef): void {
+    this.frame = ref.frame;
+    this.chunk = chunkOfRef(ref);
+  }
+
+  static ofRef(ref: TaskRef): Entry {
+    return new Entry(ref.frame, ref.tile, chunkOfRef(ref), 'pending');
+  }
+
+  /** A task of the plan that no event has named (yet). */
+  static ofTask(task: Task, status: Status): Entry {
+    const c = task.chunk;
+    const chunk = c ? { last: c.first + (c.count - 1) * c.step, count: c.count, label: task.label } : undefined;
+    return new Entry(task.frame, task.tile?.index ?? null, chunk, status);
+  }
+}
+
+function chunkOfRef(ref: TaskRef): ChunkFrames | undefined {
+  return ref.count !== undefined && ref.last !== undefined ? { last: ref.last, count: ref.count, label: ref.label } : undefined;
+}
+
+const round = (s: number): number => Math.round(s * 1000) / 1000;
+
+/**
+ * The report's task list, folded from the scheduler's events alone (see
+ * scheduler/events.ts): from the plan's tasks as the run starts (`begin`:
+ * those complete already are `skipped`), then each event as it comes
+ * (`add`), then `list()` for every task's TaskSummary and, with --chunk,
+ * the frames not done. Pure: no I/O, no clock (times are the events' `at`),
+ * no scheduler record. With --chunk the tasks formed and split as the run
+ * goes (chunk-formed, chunk-split) are tasks of their own, listed in frame
+ * order.
+ *
+ *     const tasks = new TaskFold(clockOrigin);
+ *     tasks.begin(records);                       // the plan's tasks, complete ones 'skipped'
+ *     scheduler.on('event', (e) => tasks.add(e));
+ *     ...
+ *     tasks.list();                               // { tasks: [...], missingFrames? }
+ *
+ * A run can have a million tasks: a task has an entry only from its first
+ * event until it is done for good, when its summary (the report's line,
+ * made then rather than at the end) takes its place.
+ */
+export class TaskFold {
+  /** By task index (its place in the run's tasks; chunk parts are added at the end): its entry, or its summary once done for good. */
+  private readonly entries: Array<Entry | TaskSummary | undefined> = [];
+  /** The plan's tasks to run, by index: what the list says of one no event has named. */
+  private readonly planned: Array<Task | undefined> = [];
+  /** With --chunk: the frame spec's step (a chunk's frames are this far apart); the list is in its order. */
+  private step: number | undefined;
+  private begun = false;
+
+  /** `clockOrigin`: the scheduler clock's reading when the run started, for the tasks' `start` and `end` (none without it). */
+  constructor(private readonly clockOrigin?: number) {}
+
+  /**
+   * The tasks as the run starts, in plan order: status 'skipped' for those
+   * complete already, anything else is to run. Only the first call counts
+   * (a run that fails before it starts gives the tasks as they were then).
+   */
+  begin(tasks: Iterable<{ readonly task: Task; readonly status: string }>): void {
+    if (this.begun) return;
+    this.begun = true;
+    for (const { task, status } of tasks) {
+      if (task.chunk) this.step ??= task.chunk.step;
+      if (status === 'skipped') this.entries[task.index] = summaryOf(Entry.ofTask(task, 'skipped'), this.clockOrigin);
+      else this.planned[task.index] = task;
+    }
+  }
+
+  add(e: SchedulerEvent): void {
+    switch (e.type) {
+      case 'attempt-queued': {
+        const t = this.entry(e.task);
+        if (!t) return;
+        t.status = 'running';
+        t.host = e.host;
+        t.startedAt = e.at;
+        t.endedAt = null;
+        t.copies = e.attempt;
+        t.running++;
+        t.setStart(e.attempt, e.at);
+        return;
+      }
+      case 'attempt-started': {
+        const t = this.entry(e.task);
+        if (!t) return;
+        t.startedAt = e.at;
+        t.setStart(e.attempt, e.at);
+        return;
+      }
+      case 'attempt-ended':
+        if (e.outcome !== 'released') this.ended(e);
+        return;
+      case 'task-done': {
+        const t = this.entry(e.task);
+        if (!t) return;
+        t.status = e.status;
+        t.host = e.host;
+        t.attempts = e.attempts;
+        t.copies = e.copies;
+        t.won = e.winner;
+        t.error = e.error;
+        this.settle(e.task, t);
+        return;
+      }
+      case 'task-retried': {
+        const t = this.entry(e.task);
+        if (t) t.status = 'pending';
+        return;
+      }
+      case 'chunk-formed': {
+        // The queued chunk goes on as its rest; the part a slot took keeps its history of failures.
+        const from = this.entry(e.from);
+        const part = this.entry(e.task);
+        if (!from || !part) return;
+        from.become(e.rest);
+        part.attempts = from.attempts;
+        part.error = from.error;
+        part.failure = from.failure;
+        return;
+      }
+      case 'chunk-split':
+        this.split(e);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** A run that stopped on an error: the tasks still waiting to run are cancelled with it. */
+  cancelWaiting(): void {
+    for (const [i, task] of this.planned.entries()) if (task && this.entries[i] === undefined) this.entries[i] = Entry.ofTask(task, 'pending');
+    for (const t of this.entries) if (t instanceof Entry && t.status === 'pending') t.status = 'cancelled';
+  }
+
+  /** Every task's summary, in plan order (with --chunk in frame order), and with --chunk the frames not done. */
+  list(): TaskList {
+    const tasks: TaskSummary[] = [];
+    const n = Math.max(this.entries.length, this.planned.length);
+    for (let i = 0; i < n; i++) {
+      const t = this.entries[i];
+      const task = this.planned[i];
+      if (t instanceof Entry) tasks.push(summaryOf(t, this.clockOrigin));
+      else if (t) tasks.push(t);
+      else if (task) tasks.push(summaryOf(Entry.ofTask(task, 'pending'), this.clockOrigin));
+    }
+    if (!tasks.some((t) => t.count !== undefined)) return { tasks };
+    const sign = Math.sign(this.step ?? 1);
+    tasks.sort((a, b) => (a.frame - b.frame) * sign);
+    return { tasks, missingFrames: missingFrames(tasks) };
+  }
+
+  /** A task done, once no copy of it runs any more, is kept as its summary: nothing changes it after that. */
+  private settle(ref: TaskRef, t: Entry): void {
+    if (t.status === 'done' && t.running === 0) this.entries[ref.index] = summaryOf(t, this.clockOrigin);
+  }
+
+  private ended(e: Ended): void {
+    const t = this.entry(e.task);
+    if (!t) return;
+    const start = t.takeStart(e.attempt) ?? e.at;
+    t.running--;
+    // The losing copy of a speculation: the task was done by another.
+    if (e.ignored) return this.settle(e.task, t);
+    t.endedAt = e.at;
+    t.seconds += (e.at - start) / 1000;
+    t.endedStart = start;
+    t.attempts = e.attempts;
+    switch (e.outcome) {
+      case 'done':
+        t.host = e.host;
+        t.startedAt = start;
+        t.error = undefined;
+        t.failure = undefined;
+        break;
+      case 'failed':
+        t.error = e.message;
+        t.log = e.log;
+        t.failure = e.stage === undefined ? undefined : { exitCode: e.exitCode, signal: e.signal, timedOut: e.timedOut, stalled: e.stalled, stage: e.stage };
+        break;
+      case 'lost':
+        t.error = e.message;
+        t.lost++;
+        break;
+      case 'cancelled':
+        break;
+    }
+    // Not settled: another copy goes on, or it is queued again (a task-done follows a settled one).
+    if (e.settled === null) t.status = t.running > 0 ? 'running' : 'pending';
+  }
+
+  /**
+   * A chunk that failed with some frames done is now its parts (its
+   * attempt-ended came just before): the first keeps the chunk's entry,
+   * the others are new; each is done by that attempt (a task-done follows)
+   * or queued again with its failure.
+   */
+  private split(e: Extract<SchedulerEvent, { type: 'chunk-split' }>): void {
+    const t = this.entry(e.task);
+    if (!t) return;
+    const start = t.endedStart;
+    const { attempts, copies, error, log, failure } = t;
+    e.parts.forEach((p, i) => {
+      let r: Entry | undefined = t;
+      if (i === 0) t.become(p);
+      else {
+        r = this.entry(p);
+        if (!r) return;
+        r.copies = copies;
+        r.seconds = (e.at - start) / 1000;
+      }
+      r.host = e.host;
+      r.startedAt = start;
+      r.endedAt = e.at;
+      r.attempts = attempts;
+      // A part done has its task-done next (with its winner, this attempt).
+      if (p.done) {
+        r.error = undefined;
+        r.failure = undefined;
+      } else {
+        r.error = error;
+        r.log = log;
+        r.failure = failure;
+      }
+    });
+  }
+
+  /**
+   * The entry of `ref`, made at its first event; none once it is done for
+   * good (no event of the scheduler's names a task after that: it is here
+   * in case).
+   */
+  private entry(ref: TaskRef): Entry | undefined {
+    const t = this.entries[ref.index];
+    if (t instanceof Entry) return t;
+    if (t !== undefined) return undefined;
+    const made = Entry.ofRef(ref);
+    this.entries[ref.index] = made;
+    if (made.chunk && made.chunk.count > 1) this.step ??= (made.chunk.last - made.frame) / (made.chunk.count - 1);
+    return made;
+  }
+}
+
+/** With --chunk: every frame of the tasks not done (failed, cancelled, or never run), in order. */
+function missingFrames(tasks: readonly TaskSummary[]): number[] {
+  const missing: number[] = [];
+  for (const t of tasks) {
+    if (t.status === 'done' || t.status === 'skipped') continue;
+    const count = t.count ?? 1;
+    const step = count > 1 ? (t.last! - t.frame) / (count - 1) : 0;
+    for (let i = 0; i < count; i++) missing.push(t.frame + i * step);
+  }
+  return missing.sort((a, b) => a - b);
+}
+
+function summaryOf(t: Entry, clockOrigin: number | undefined): TaskSummary {
+  const { status, failure } = t;
+  const done = status === 'done';
+  return {
+    frame: t.frame,
+    ...(t.chunk ? { last: t.chunk.last, count: t.chunk.count, label: t.chunk.label } : {}),
+    tile: t.tile,
+    status,
+    host: t.host,
+    attempts: t.attempts,
+    copies: t.copies,
+    // The event's own (frozen) reference: a million done tasks need no copy of it.
+    ...(t.won ? { won: t.won } : {}),
+    exitCode: done ? 0 : (failure?.exitCode ?? null),
+    signal: done ? null : (failure?.signal ?? null),
+    timedOut: !done && (failure?.timedOut ?? false),
+    stalled: !done && (failure?.stalled ?? false),
+    lost: t.lost,
+    cancelled: status === 'cancelled',
+    ...(!done && failure ? { stage: failure.stage } : {}),
+    seconds: round(t.seconds),
+    ...(t.startedAt !== null && clockOrigin !== undefined ? { start: round((t.startedAt - clockOrigin) / 1000) } : {}),
+    ...(t.endedAt !== null && clockOrigin !== undefined ? { end: round((t.endedAt - clockOrigin) / 1000) } : {}),
+    ...(!done && status !== 'skipped' && t.error ? { error: t.error } : {}),
+    ...(status === 'failed' && t.log ? { log: t.log } : {}),
+  };
+}
