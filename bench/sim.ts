@@ -302,8 +302,9 @@ class BareDispatcher implements Driver {
 }
 
 /** The real Scheduler as a Driver, every host expected before any is added (as while a run connects). */
-function schedulerDriver(records: TaskRecord[], hosts: readonly SimHost[], now: () => number, speculate: boolean, counts?: { replaced: number }): Driver {
+function schedulerDriver(records: TaskRecord[], hosts: readonly SimHost[], now: () => number, speculate: boolean, counts?: { replaced: number }, watch?: SimOptions['watch']): Driver {
   const s = new Scheduler(records, { retries: 2, maxConsecutiveFailures: 3, now, speculate });
+  watch?.(s, records);
   // Listening makes the scheduler build its events: only for tests, not for the timed runs.
   if (counts) s.on('event', (e) => void (e.type === 'speculation-lost' && e.replaced && counts.replaced++));
   let finished = false;
@@ -366,7 +367,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   let driver: Driver | undefined;
   try {
     const farm = hosts.map((h) => h.host);
-    const d = (driver = opts.bare ? new BareDispatcher(plan.tasks, opts.bare === 'signals') : schedulerDriver(records, farm, () => clock.now, opts.speculate ?? true, counts));
+    const d = (driver = opts.bare ? new BareDispatcher(plan.tasks, opts.bare === 'signals') : schedulerDriver(records, farm, () => clock.now, opts.speculate ?? true, counts, opts.watch));
     for (const h of farm) d.addHost(h);
     for (const [h, when] of fateAt) {
       clock.at(when, () => (h.fate === 'die' ? h.host.die(() => d.removeHost(h.host.name)) : h.host.hang()));
@@ -482,6 +483,8 @@ export interface SimOptions {
   seed?: number;
   /** Count what the events tell (see SimResult.replaced): tests only, it costs the scheduler its events. */
   events?: boolean;
+  /** Tests only: given the Scheduler and its records before any host joins (to listen to its events). */
+  watch?: (scheduler: Scheduler, records: readonly TaskRecord[]) => void;
 }
 
 /** The run that took the least CPU (the simulation is deterministic: only the machine's other work varies), with the highest peak of them. */

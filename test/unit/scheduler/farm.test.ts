@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../../../bench/sim.js';
+import { tasksOfRecords } from '../../../src/report/summary.js';
+import { TaskFold } from '../../../src/report/taskFold.js';
+import type { TaskRecord } from '../../../src/scheduler/scheduler.js';
 
 /**
  * The dispatcher on a farm larger than any test can host: bench/sim.ts's
@@ -24,6 +27,29 @@ describe('the dispatcher on a simulated farm', () => {
     expect(r.done).toBe(6000);
     expect(r.replaced).toBeGreaterThan(0);
     expect(r.makespan / r.bound).toBeLessThanOrEqual(1.1);
+  });
+
+  it("folds the farm's events into the same report tasks as its records: copies, replaced copies, lost and hung hosts, retries", async () => {
+    const fold = new TaskFold(0);
+    let records: readonly TaskRecord[] = [];
+    const r = await simulate({
+      hosts: 200,
+      slots: 4,
+      tasks: 6000,
+      speculate: true,
+      seed: 42,
+      events: true,
+      watch: (s, recs) => {
+        records = recs;
+        fold.begin(recs);
+        s.on('event', (e) => fold.add(e));
+      },
+    });
+    expect(r.replaced).toBeGreaterThan(0);
+    const fromEvents = fold.list();
+    const fromRecords = tasksOfRecords(records, 0);
+    expect(fromEvents.tasks.length).toBe(6000);
+    expect(JSON.stringify(fromEvents)).toBe(JSON.stringify(fromRecords));
   });
 
   it('gets every task done on 200 hosts of 4 slots, with and without speculation', async () => {
