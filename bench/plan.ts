@@ -3,7 +3,8 @@
  * own: `tsx bench/plan.ts FRAMES [--out SPEC]... [--tiles CxR --size WxH]` plans FRAMES on a local
  * inventory in an empty directory, marks the complete tasks (none are) as a
  * run does before connecting, schedules every task on a host of 4 slots whose
- * renders take no time (through the progress view), writes the report, and prints {tasks, seconds, markSeconds, reportSeconds, planPeakMB, peakMB}.
+ * renders take no time (through the progress view, the report's tasks folded
+ * from the events as a run does), writes the report, and prints {tasks, seconds, markSeconds, reportSeconds, planPeakMB, peakMB}.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { markComplete, prepare } from '../src/run.js';
 import { PlainProgress } from '../src/report/progress.js';
 import { summarise, writeReport } from '../src/report/summary.js';
+import { TaskFold } from '../src/report/taskFold.js';
 import { Scheduler } from '../src/scheduler/scheduler.js';
 
 const [frames = '0,999999', ...rest] = process.argv.slice(2);
@@ -39,6 +41,10 @@ try {
   // The run itself with renders that take no time, through the progress view, then the report.
   const scheduler = new Scheduler(records, { retries: 0, maxConsecutiveFailures: 3, now: () => performance.now() });
   new PlainProgress(() => {}).attach(scheduler, { total: records.length, skipped: 0 });
+  // The report's tasks as a run makes them: folded from the events.
+  const tasks = new TaskFold(performance.now());
+  tasks.begin(records);
+  scheduler.on('event', (e) => tasks.add(e));
   scheduler.expectHost('local');
   scheduler.addHost({
     name: 'local',
@@ -49,7 +55,7 @@ try {
     },
   });
   await scheduler.finished;
-  await writeReport('report.json', summarise(records, scheduler.hosts.values(), { exitCode: 0, startedAt: new Date(), seconds: 0, errors: [] }));
+  await writeReport('report.json', summarise(tasks.list(), scheduler.hosts.values(), { exitCode: 0, startedAt: new Date(), seconds: 0, errors: [] }));
   const reported = performance.now();
   process.stdout.write(
     JSON.stringify({
