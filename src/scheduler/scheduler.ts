@@ -1122,8 +1122,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       put.push(best);
       const atts = best.att.run.atts;
       if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
-      const replace = atts.length >= MAX_COPIES ? this.lastToEnd(atts, now) : undefined;
-      if (atts.length >= MAX_COPIES && !replace) continue;
+      // An attempt being stopped (replaced by an earlier copy) is on its way out: it is not one of the task's attempts any more.
+      let stopping = 0;
+      for (const x of atts) if (x.controller.signal.aborted) stopping++;
+      const full = atts.length - stopping >= MAX_COPIES;
+      const replace = full ? this.lastToEnd(atts, now) : undefined;
+      if (full && !replace) continue;
       if (!this.copyWins(best.att.rec, now, copyEnd - now)) continue;
       found = { against: best.att, replace };
     }
@@ -1136,13 +1140,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * the estimate), among those on usable hosts: an attempt on a lost host
    * holds no slot, and may yet be adopted when its host comes back. None
    * while one has rendered and is bringing its outputs in: the task is all
-   * but done, and that attempt may be moving them into place.
+   * but done, and that attempt may be moving them into place. Never one
+   * already being stopped: it would be replaced again by every fast slot
+   * that frees up before it has returned.
    */
   private lastToEnd(atts: readonly Attempt[], now: number): Attempt | undefined {
     let last: Attempt | undefined;
     let lastEnd = -Infinity;
     for (const x of atts) {
-      if (x.host.removed) continue;
+      if (x.host.removed || x.controller.signal.aborted) continue;
       if (x.freed) return undefined;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;

@@ -149,4 +149,36 @@ describe('Scheduler: a copy that replaces the attempt expected to end last', () 
     expect(most).toBe(3);
     expect(stopTold.sort()).toEqual(['h#1', 's1#2', 's2#3']);
   });
+
+  it('never replaces an attempt already being stopped: two fast slots freeing together keep the task at three attempts', async () => {
+    // As above with two fast hosts held up together, and hosts that take a round trip to start a render
+    // and to stop one (as real ones do): the attempt replaced for the first fast copy is still being
+    // stopped when the second fast slot looks, and must not count as one of the three again.
+    const { s, events } = scheduler(7);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const slowHung = (fr: number): number => (fr === 1 ? Infinity : 400);
+    const rt = { startMs: 10, stopMs: 50 };
+    const h = new Host('h', { ms: () => Infinity, ...rt });
+    const f1 = new Host('f1', { ms: () => 100, gated: new Set([6, 7]), ...rt }, gate);
+    const f2 = new Host('f2', { ms: () => 100, gated: new Set([6, 7]), ...rt }, gate);
+    const s1 = new Host('s1', { ms: slowHung, ...rt });
+    const s2 = new Host('s2', { ms: slowHung, ...rt });
+    const hosts = [h, f1, f2, s1, s2];
+    for (const x of hosts) s.expectHost(x.name);
+    for (const x of hosts) s.addHost(x);
+    await until(() => copiesOf(events, 1) === 2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    open();
+    await vi.runAllTimersAsync();
+    await s.drained();
+
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    const { most, stopTold } = watchTask(events, 1);
+    // Each attempt is told to stop once, and no more than three run that are not being stopped.
+    expect(new Set(stopTold).size).toBe(stopTold.length);
+    expect(most).toBeLessThanOrEqual(3);
+    expect(s.records[0]).toMatchObject({ status: 'done', attempts: 1 });
+    expect(s.records[0]!.won!.host).toMatch(/^f[12]$/);
+  });
 });
