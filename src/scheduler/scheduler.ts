@@ -225,6 +225,12 @@ interface Lane {
   listed: Listing;
   /** The attempt rendering in this lane: the next one starting there means it has ended. */
   rendering: Attempt | undefined;
+  /**
+   * It has an entry in the dispatcher's idle list (maybe a stale one: it
+   * left `idle` or `qidle` since): a slot that waits there again needs no
+   * second one, or the list would grow by one for every task such a slot renders.
+   */
+  inIdle: boolean;
 }
 
 /** A task's attempts that have not ended, and whether the run waits for the task (not settled, not back in the queue). */
@@ -552,7 +558,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       qheldEntry: undefined,
       qheldSeq: 0,
     };
-    for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined });
+    for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined, inIdle: false });
     this.byName.set(host.name, a);
     this.usable.add(a);
     this.untimed++;
@@ -703,6 +709,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private wakeIdle(): void {
     this.heldDirty = true;
     for (const lane of this.idle.splice(0)) {
+      lane.inIdle = false;
       if (lane.listed !== 'idle' && lane.listed !== 'qidle') continue;
       lane.listed = null;
       this.list(lane);
@@ -847,7 +854,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (found === NONE) {
       // Nothing it may take (or queue): it waits for a task put back or a change of hosts, not for the farm's pace.
       lane.listed = queued ? 'qidle' : 'idle';
-      this.idle.push(lane);
+      if (!lane.inIdle) {
+        lane.inIdle = true;
+        this.idle.push(lane);
+      }
       return;
     }
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
