@@ -127,6 +127,8 @@ export class HostRunner implements SchedulerHost {
     try {
       for (const copy of this.options.plan.taskIns(task, this.name)) moved.in += await upload(this.session, copy, signal);
     } catch (err) {
+      // Stopped while its inputs were sent (a copy elsewhere won or took its place, or the run is stopping): it did not fail.
+      if (signal.aborted) return { kind: 'cancelled' };
       return this.lostOr({ kind: 'failed', message: errorMessage(err), failure: notRun('input') });
     }
     let shell: HostShell;

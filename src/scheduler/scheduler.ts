@@ -225,6 +225,12 @@ interface Lane {
   listed: Listing;
   /** The attempt rendering in this lane: the next one starting there means it has ended. */
   rendering: Attempt | undefined;
+  /**
+   * It has an entry in the dispatcher's idle list (maybe a stale one: it
+   * left `idle` or `qidle` since): a slot that waits there again needs no
+   * second one, or the list would grow by one for every task such a slot renders.
+   */
+  inIdle: boolean;
 }
 
 /** A task's attempts that have not ended, and whether the run waits for the task (not settled, not back in the queue). */
@@ -552,7 +558,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       qheldEntry: undefined,
       qheldSeq: 0,
     };
-    for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined });
+    for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined, inIdle: false });
     this.byName.set(host.name, a);
     this.usable.add(a);
     this.untimed++;
@@ -703,6 +709,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private wakeIdle(): void {
     this.heldDirty = true;
     for (const lane of this.idle.splice(0)) {
+      lane.inIdle = false;
       if (lane.listed !== 'idle' && lane.listed !== 'qidle') continue;
       lane.listed = null;
       this.list(lane);
@@ -847,7 +854,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (found === NONE) {
       // Nothing it may take (or queue): it waits for a task put back or a change of hosts, not for the farm's pace.
       lane.listed = queued ? 'qidle' : 'idle';
-      this.idle.push(lane);
+      if (!lane.inIdle) {
+        lane.inIdle = true;
+        this.idle.push(lane);
+      }
       return;
     }
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
@@ -1122,8 +1132,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       put.push(best);
       const atts = best.att.run.atts;
       if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
-      const replace = atts.length >= MAX_COPIES ? this.lastToEnd(atts, now) : undefined;
-      if (atts.length >= MAX_COPIES && !replace) continue;
+      // An attempt being stopped (replaced by an earlier copy) is on its way out: it is not one of the task's attempts any more.
+      let stopping = 0;
+      for (const x of atts) if (x.controller.signal.aborted) stopping++;
+      const full = atts.length - stopping >= MAX_COPIES;
+      const replace = full ? this.lastToEnd(atts, now) : undefined;
+      if (full && !replace) continue;
       if (!this.copyWins(best.att.rec, now, copyEnd - now)) continue;
       found = { against: best.att, replace };
     }
@@ -1136,13 +1150,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * the estimate), among those on usable hosts: an attempt on a lost host
    * holds no slot, and may yet be adopted when its host comes back. None
    * while one has rendered and is bringing its outputs in: the task is all
-   * but done, and that attempt may be moving them into place.
+   * but done, and that attempt may be moving them into place. Never one
+   * already being stopped: it would be replaced again by every fast slot
+   * that frees up before it has returned.
    */
   private lastToEnd(atts: readonly Attempt[], now: number): Attempt | undefined {
     let last: Attempt | undefined;
     let lastEnd = -Infinity;
     for (const x of atts) {
-      if (x.host.removed) continue;
+      if (x.host.removed || x.controller.signal.aborted) continue;
       if (x.freed) return undefined;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;
