@@ -475,8 +475,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   static record(task: Task): TaskRecord {
-    // Every field from the start, none added later: all records share one shape, so the code that reads them stays optimised.
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, error: undefined, log: undefined, failedOn: NO_HOSTS, copies: 0, failure: undefined, lost: 0, won: null, partial: undefined };
+    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS, copies: 0, won: null, lost: 0 };
   }
 
   /**
