@@ -100,6 +100,99 @@ function chunkOfRef(ref: TaskRef): ChunkFrames | undefined {
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
 
+const NONE = 0;
+const DONE = 1;
+const SKIPPED = 2;
+
+/**
+ * The plan's tasks that are settled for good, kept as numbers by task
+ * index: done (with what the report says of a done task) or skipped. A run
+ * of a million tasks keeps about 50 bytes for each, not a summary object
+ * (about 500): the summaries are made once, by list().
+ */
+class Settled {
+  private readonly state: Uint8Array;
+  private readonly host: Int32Array;
+  private readonly attempts: Uint32Array;
+  private readonly copies: Uint32Array;
+  private readonly lost: Uint32Array;
+  private readonly seconds: Float64Array;
+  private readonly startedAt: Float64Array;
+  private readonly endedAt: Float64Array;
+  private readonly wonHost: Int32Array;
+  private readonly wonAttempt: Uint32Array;
+  /** Host names by number (-1: none). */
+  private readonly names: string[] = [];
+  private readonly numbers = new Map<string, number>();
+
+  constructor(readonly size: number) {
+    this.state = new Uint8Array(size);
+    this.host = new Int32Array(size);
+    this.attempts = new Uint32Array(size);
+    this.copies = new Uint32Array(size);
+    this.lost = new Uint32Array(size);
+    this.seconds = new Float64Array(size);
+    this.startedAt = new Float64Array(size);
+    this.endedAt = new Float64Array(size);
+    this.wonHost = new Int32Array(size);
+    this.wonAttempt = new Uint32Array(size);
+  }
+
+  has(i: number): boolean {
+    return i < this.size && this.state[i] !== NONE;
+  }
+
+  skip(i: number): void {
+    this.state[i] = SKIPPED;
+  }
+
+  /** `t`, done for good: whether it could be kept as numbers (a task of the plan as planned, with its times). */
+  keep(i: number, t: Entry): boolean {
+    if (i >= this.size || t.chunk !== undefined || t.startedAt === null || t.endedAt === null) return false;
+    this.state[i] = DONE;
+    this.host[i] = this.number(t.host);
+    this.attempts[i] = t.attempts;
+    this.copies[i] = t.copies;
+    this.lost[i] = t.lost;
+    this.seconds[i] = t.seconds;
+    this.startedAt[i] = t.startedAt;
+    this.endedAt[i] = t.endedAt;
+    this.wonHost[i] = this.number(t.won?.host ?? null);
+    this.wonAttempt[i] = t.won?.attempt ?? 0;
+    return true;
+  }
+
+  /** The entry `task` (index i) was settled with, made again for its summary. */
+  entry(i: number, task: Task): Entry {
+    if (this.state[i] === SKIPPED) return Entry.ofTask(task, 'skipped');
+    const t = Entry.ofTask(task, 'done');
+    t.host = this.name(this.host[i]!);
+    t.attempts = this.attempts[i]!;
+    t.copies = this.copies[i]!;
+    t.lost = this.lost[i]!;
+    t.seconds = this.seconds[i]!;
+    t.startedAt = this.startedAt[i]!;
+    t.endedAt = this.endedAt[i]!;
+    const won = this.name(this.wonHost[i]!);
+    t.won = won === null ? null : { host: won, attempt: this.wonAttempt[i]! };
+    return t;
+  }
+
+  private number(name: string | null): number {
+    if (name === null) return -1;
+    let n = this.numbers.get(name);
+    if (n === undefined) {
+      n = this.names.push(name) - 1;
+      this.numbers.set(name, n);
+    }
+    return n;
+  }
+
+  private name(n: number): string | null {
+    return n < 0 ? null : this.names[n]!;
+  }
+}
+
 /**
  * The report's task list, folded from the scheduler's events alone (see
  * scheduler/events.ts): from the plan's tasks as the run starts (`begin`:
@@ -117,14 +210,16 @@ const round = (s: number): number => Math.round(s * 1000) / 1000;
  *     tasks.list();                               // { tasks: [...], missingFrames? }
  *
  * A run can have a million tasks: a task has an entry only from its first
- * event until it is done for good, when its summary (the report's line,
- * made then rather than at the end) takes its place.
+ * event until it is done for good, when a few numbers (see Settled) take
+ * its place until list() makes the report's lines.
  */
 export class TaskFold {
-  /** By task index (its place in the run's tasks; chunk parts are added at the end): its entry, or its summary once done for good. */
-  private readonly entries: Array<Entry | TaskSummary | undefined> = [];
-  /** The plan's tasks to run, by index: what the list says of one no event has named. */
+  /** By task index (its place in the run's tasks; chunk parts are added at the end): its entry while it has one. */
+  private readonly entries: Array<Entry | undefined> = [];
+  /** The plan's tasks, by index: what the list says of one no event has named, or of one settled. */
   private readonly planned: Array<Task | undefined> = [];
+  /** The plan's tasks done for good, and those skipped. */
+  private settled = new Settled(0);
   /** With --chunk: the frame spec's step (a chunk's frames are this far apart); the list is in its order. */
   private step: number | undefined;
   private begun = false;
@@ -140,11 +235,14 @@ export class TaskFold {
   begin(tasks: Iterable<{ readonly task: Task; readonly status: string }>): void {
     if (this.begun) return;
     this.begun = true;
+    const skipped: number[] = [];
     for (const { task, status } of tasks) {
       if (task.chunk) this.step ??= task.chunk.step;
-      if (status === 'skipped') this.entries[task.index] = summaryOf(Entry.ofTask(task, 'skipped'), this.clockOrigin);
-      else this.planned[task.index] = task;
+      this.planned[task.index] = task;
+      if (status === 'skipped') skipped.push(task.index);
     }
+    this.settled = new Settled(this.planned.length);
+    for (const i of skipped) this.settled.skip(i);
   }
 
   add(e: SchedulerEvent): void {
@@ -209,7 +307,7 @@ export class TaskFold {
 
   /** A run that stopped on an error: the tasks still waiting to run are cancelled with it. */
   cancelWaiting(): void {
-    for (const [i, task] of this.planned.entries()) if (task && this.entries[i] === undefined) this.entries[i] = Entry.ofTask(task, 'pending');
+    for (const [i, task] of this.planned.entries()) if (task && this.entries[i] === undefined && !this.settled.has(i)) this.entries[i] = Entry.ofTask(task, 'pending');
     for (const t of this.entries) if (t instanceof Entry && t.status === 'pending') t.status = 'cancelled';
   }
 
@@ -220,8 +318,8 @@ export class TaskFold {
     for (let i = 0; i < n; i++) {
       const t = this.entries[i];
       const task = this.planned[i];
-      if (t instanceof Entry) tasks.push(summaryOf(t, this.clockOrigin));
-      else if (t) tasks.push(t);
+      if (t) tasks.push(summaryOf(t, this.clockOrigin));
+      else if (task && this.settled.has(i)) tasks.push(summaryOf(this.settled.entry(i, task), this.clockOrigin));
       else if (task) tasks.push(summaryOf(Entry.ofTask(task, 'pending'), this.clockOrigin));
     }
     if (!tasks.some((t) => t.count !== undefined)) return { tasks };
@@ -230,9 +328,12 @@ export class TaskFold {
     return { tasks, missingFrames: missingFrames(tasks) };
   }
 
-  /** A task done, once no copy of it runs any more, is kept as its summary: nothing changes it after that. */
+  /** A task done, once no copy of it runs any more, is kept as numbers (see Settled): nothing changes it after that. */
   private settle(ref: TaskRef, t: Entry): void {
-    if (t.status === 'done' && t.running === 0) this.entries[ref.index] = summaryOf(t, this.clockOrigin);
+    if (t.status !== 'done' || t.running !== 0) return;
+    const task = this.planned[ref.index];
+    // A task as planned (not a chunk cut or split as the run went): its frame and tile are the plan's.
+    if (task && task.frame === t.frame && (task.tile?.index ?? null) === t.tile && this.settled.keep(ref.index, t)) this.entries[ref.index] = undefined;
   }
 
   private ended(e: Ended): void {
@@ -312,8 +413,8 @@ export class TaskFold {
    */
   private entry(ref: TaskRef): Entry | undefined {
     const t = this.entries[ref.index];
-    if (t instanceof Entry) return t;
-    if (t !== undefined) return undefined;
+    if (t) return t;
+    if (this.settled.has(ref.index)) return undefined;
     const made = Entry.ofRef(ref);
     this.entries[ref.index] = made;
     if (made.chunk && made.chunk.count > 1) this.step ??= (made.chunk.last - made.frame) / (made.chunk.count - 1);
