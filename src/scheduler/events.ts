@@ -22,8 +22,9 @@
  *                      done, slot free, outputs still coming: another
  *                      attempt-ended follows), 'done', 'failed', 'lost',
  *                      'cancelled'; `message` for failed and lost;
- *                      `ignored` when the task was already done elsewhere
- *                      (the losing copy of a speculation). Its facts:
+ *                      `ignored` for the losing copy of a speculation (the
+ *                      task was already done elsewhere, or the copy was
+ *                      stopped to make room for a faster one). Its facts:
  *                      `seconds` since its renderer started (since it was
  *                      queued if it never started), `exitCode`, `signal`,
  *                      `timedOut`, `stalled`, `stage` (failed only), `bytesIn` and

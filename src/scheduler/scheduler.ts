@@ -1094,7 +1094,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private copyWins(rec: TaskRecord, now: number, copyTime: number): boolean {
     for (const x of this.live.get(rec)?.atts ?? []) {
-      if (x.host.removed) continue;
+      // Neither a lost host's attempt nor one being stopped (replaced) holds a copy back.
+      if (x.host.removed || x.controller.signal.aborted) continue;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;
       if (!x.rendering) {
@@ -1521,7 +1522,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const others = atts.length;
     if (others === 0) this.live.delete(rec);
     // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
-    const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending');
+    // A copy stopped to make room for a faster one (see latest) is a losing copy too, unless its result came in complete first.
+    const replaced = outcome.kind !== 'done' && att.controller.signal.aborted && !this.abort.signal.aborted;
+    const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending') || replaced;
     const at = this.options.now();
     // The task as this attempt ran it: a chunk split by its outcome is its first part afterwards.
     const task = rec.task;

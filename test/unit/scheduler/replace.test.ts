@@ -135,9 +135,11 @@ describe('Scheduler: a copy that replaces the attempt expected to end last', () 
     expect(replaced).toHaveLength(1);
     expect(replaced[0]).toMatchObject({ task: { frame: 1 }, host: 'h', attempt: 1, winner: { host: 'f', attempt: 4 }, replaced: true });
     expect(h.aborted).toEqual([1]);
-    // Stopped, not failed: no attempt used, nothing held against h, and the task went on.
+    // Stopped, not failed: a losing copy (ignored), no attempt used, nothing held against h, none of its time counted, and the task went on.
     const ended = events.find((e) => e.type === 'attempt-ended' && e.host === 'h');
-    expect(ended).toMatchObject({ outcome: 'cancelled', ignored: false, settled: null });
+    expect(ended).toMatchObject({ outcome: 'cancelled', ignored: true, settled: null });
+    const won = events.find((e) => e.type === 'attempt-ended' && e.host === 'f' && e.task.frame === 1 && e.outcome === 'done');
+    expect(won?.type === 'attempt-ended' && s.records[0]!.seconds - won.seconds).toBeCloseTo(0, 2);
     expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f', attempt: 4 }, copies: 4, attempts: 1, error: undefined });
     expect(s.records[0]!.failedOn.size).toBe(0);
     expect(s.hosts.get('h')).toMatchObject({ failures: 0, tasksDone: 0 });
