@@ -364,6 +364,8 @@ interface ActiveHost {
   qheldSeq: number;
 }
 
+const qheldFirst = (x: QheldEntry, y: QheldEntry): boolean => x.estimate < y.estimate;
+
 /** A host whose slots do not queue, by its estimate when it was held (or when that changed since). */
 interface QheldEntry {
   readonly a: ActiveHost;
@@ -419,7 +421,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * through them all (they can be most of a farm, looked at on every change
    * of its pace).
    */
-  private readonly qheldByEstimate = new Heap<QheldEntry>((x, y) => x.estimate < y.estimate);
+  private qheldByEstimate = new Heap<QheldEntry>(qheldFirst);
   private qheldSeq = 0;
   private readonly spareHosts = new Set<ActiveHost>();
   /** A timer says time has passed: spare slots look for a render worth a copy again. */
@@ -834,6 +836,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private enterQheld(a: ActiveHost): void {
     a.qheldEntry = { a, estimate: a.estimate ?? Infinity };
     this.qheldByEstimate.push(a.qheldEntry);
+    // Stale entries (a host's estimate changed, or it queues again) leave only when they come to the top: made anew once they are most of it.
+    if (this.qheldByEstimate.size > 2 * this.qheldHosts.size + 64) {
+      this.qheldByEstimate = new Heap<QheldEntry>(qheldFirst);
+      for (const h of this.qheldHosts) if (h.qheldEntry) this.qheldByEstimate.push(h.qheldEntry);
+    }
   }
 
   private release(a: ActiveHost, how: 'held' | 'qheld' | 'spare'): void {
@@ -1129,8 +1136,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!best) break;
       if (this.expectedEnd(best, now) <= copyEnd) break;
       (best === e1 ? this.byEnd : this.byStart).pop();
-      put.push(best);
       const atts = best.att.run.atts;
+      // A task one of whose attempts has rendered and is bringing its outputs in is all but done: no copy of it.
+      if (atts.some((x) => x.freed && !x.host.removed && !x.controller.signal.aborted)) continue;
+      put.push(best);
       if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
       // An attempt being stopped (replaced by an earlier copy) is on its way out: it is not one of the task's attempts any more.
       let stopping = 0;
