@@ -1168,7 +1168,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let lastEnd = -Infinity;
     for (const x of atts) {
       if (x.host.removed || x.controller.signal.aborted) continue;
-      if (x.freed) return undefined;
+      // Rendered and bringing its outputs in, or moving them into place (a slot that never frees early: shared paths).
+      if (x.freed || this.claims.get(x.rec) === x) return undefined;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;
       const end = x.rendering ? x.start + Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1)) * time : now + 2 * time;
