@@ -200,7 +200,7 @@ async function runCommand(words: string[]): Promise<number> {
       chunk: stringOption(o, 'chunk'),
       chunkTarget: stringOption(o, 'chunk-target'),
       // With the events on stdout, the live view draws on stderr alone.
-      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress({ stderrOnly: events === '-' }),
+      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress({ stderrOnly: events === '-' || !process.stdout.isTTY }),
       signal: interrupt.signal,
     });
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -34,6 +34,14 @@ describe('on a terminal', () => {
     const dumb = onTerminal({ TERM: 'dumb' });
     expect(dumb).toMatch(/^distray: frame 1 done on local in /m);
     expect(dumb).not.toContain('\x1b');
+  });
+
+  it.skipIf(!hasScript)('draws the live view on the terminal and writes nothing to stdout when only stdout is redirected', () => {
+    const command = `stty cols 120 rows 40; ${shellJoin([process.execPath, CLI, ...RUN])} > stdout.txt`;
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: dir, env: { ...process.env, TERM: 'xterm' }, encoding: 'utf8', timeout: 60_000 });
+    expect(r.stdout).toMatch(/local: /);
+    expect(r.stdout).toMatch(/distray: 2 done/);
+    expect(readFileSync(join(dir, 'stdout.txt'), 'utf8')).toBe('');
   });
 
   it('prints only failures and the summary with --quiet', async () => {
