@@ -1529,8 +1529,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.running--;
     const atts = att.run.atts;
     atts.splice(atts.indexOf(att), 1);
-    const others = atts.length;
-    if (others === 0) this.live.delete(rec);
+    if (atts.length === 0) this.live.delete(rec);
+    // Attempts being stopped to make room for a faster copy end ignored: the task goes on only with the others (all of them once the run is stopped).
+    let others = atts.length;
+    if (!this.abort.signal.aborted) for (const x of atts) if (x.controller.signal.aborted) others--;
     // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
     // A copy stopped to make room for a faster one (see latest) is a losing copy too, unless its result came in complete first.
     const replaced = outcome.kind !== 'done' && att.controller.signal.aborted && !this.abort.signal.aborted;
