@@ -35,11 +35,20 @@ interface Timing {
   gated?: ReadonlySet<number>;
   /** A round trip before a stopped attempt returns. */
   stopMs?: number;
+  /**
+   * A stopped render that completes all the same: it claims the task's outputs after the stop's round
+   * trip ('after'; done if it may), or as it is stopped, and then moves them into place ('before': done,
+   * or failed and unclaimed with `moveFails`).
+   */
+  completesWhenStopped?: 'before' | 'after';
+  moveFails?: boolean;
 }
 
 /** A fake host: an attempt waits at the gate, renders, ends as `ends` says, and returns `cancelled` stopMs after an abort. */
 class Host implements SchedulerHost {
   aborted: number[] = [];
+  /** What each claim asked for was answered. */
+  claims: boolean[] = [];
   constructor(
     readonly name: string,
     private readonly timing: Timing,
@@ -59,11 +68,24 @@ class Host implements SchedulerHost {
       const how = t.ends?.(task.frame) ?? 'done';
       if (how === 'failed') return { kind: 'failed', message: `frame ${task.frame} failed on ${this.name}` };
       if (how === 'lost') return { kind: 'lost', message: `${this.name} went away` };
-      return { kind: 'done' };
+      // As the attempt layer does: a copy beaten to the claim discards its outputs.
+      return slot.claim?.() === false ? { kind: 'cancelled' } : { kind: 'done' };
     }
     this.aborted.push(task.frame);
+    const claimed = t.completesWhenStopped === 'before' ? this.claim(slot) : false;
     await wait(t.stopMs ?? 0);
+    if (claimed && t.moveFails) {
+      slot.unclaim?.();
+      return { kind: 'failed', message: `frame ${task.frame}: its outputs could not be moved into place` };
+    }
+    if (claimed || (t.completesWhenStopped === 'after' && this.claim(slot))) return { kind: 'done' };
     return { kind: 'cancelled' };
+  }
+
+  private claim(slot: AttemptSlot): boolean {
+    const claimed = slot.claim?.() ?? true;
+    this.claims.push(claimed);
+    return claimed;
   }
 }
 
@@ -149,5 +171,85 @@ describe('Scheduler: the task of an attempt that is being stopped for a faster c
     await s.drained();
     expect(s.records.every((r) => r.status === 'done')).toBe(true);
     expect(s.records[0]).toMatchObject({ status: 'done', attempts: 4, won: { host: 'h' } });
+  });
+
+  it('does not let the replaced attempt claim the outputs of a task its other attempts have failed', async () => {
+    // As the first case, with h's render completing as it is being stopped: the task was reported failed
+    // (task-done said so), so h's outputs must not be moved into place behind that report.
+    const { s, events } = scheduler(6);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const h = new Host('h', { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'after' });
+    const f = new Host('f', { ms: (fr) => (fr === 1 ? 50 : 100), ends: (fr) => (fr === 1 ? 'failed' : 'done'), gated: new Set([6]) }, gate);
+    const slow = { ms: (fr: number) => (fr === 1 ? 10_000 : 400), ends: (fr: number) => (fr === 1 ? ('failed' as const) : ('done' as const)) };
+    const s1 = new Host('s1', slow);
+    const s2 = new Host('s2', slow);
+    const hosts = [h, f, s1, s2];
+    for (const x of hosts) s.expectHost(x.name);
+    for (const x of hosts) s.addHost(x);
+    await until(() => copiesOf(events, 1) === 2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    open();
+    await until(() => replacedOf(events, 1) === 1);
+    await until(() => s.records[0]!.status === 'failed');
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(h.claims).toEqual([false]);
+    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({ outcome: 'cancelled', ignored: true, settled: null });
+    expect(s.records[0]).toMatchObject({ status: 'failed', attempts: 3, won: null });
+    expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'failed' }]);
+  });
+
+  it('keeps the task going while the replaced attempt holds the outputs\' claim, and it wins', async () => {
+    // h's render completes as it is stopped: it claims the outputs at once and takes the stop's round trip
+    // to move them. f's copy, done meanwhile, is beaten to the claim; s1's and s2's copies fail. The task
+    // waits for h, whose result is complete: done by h.
+    const { s, events } = scheduler(6);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const h = new Host('h', { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'before' });
+    const f = new Host('f', { ms: (fr) => (fr === 1 ? 50 : 100), gated: new Set([6]) }, gate);
+    const slow = { ms: (fr: number) => (fr === 1 ? 10_000 : 400), ends: (fr: number) => (fr === 1 ? ('failed' as const) : ('done' as const)) };
+    const s1 = new Host('s1', slow);
+    const s2 = new Host('s2', slow);
+    const hosts = [h, f, s1, s2];
+    for (const x of hosts) s.expectHost(x.name);
+    for (const x of hosts) s.addHost(x);
+    await until(() => copiesOf(events, 1) === 2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    open();
+    await until(() => replacedOf(events, 1) === 1);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(h.claims).toEqual([true]);
+    expect(events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1).map((e) => e.type === 'attempt-ended' && `${e.host} ${e.outcome}`)).toEqual(['f cancelled', 's1 failed', 's2 failed', 'h done']);
+    expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'h', attempt: 1 } });
+    expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'done' }]);
+  });
+
+  it('queues the task again when the replaced attempt holding the outputs\' claim fails to move them and no other attempt is left', async () => {
+    const { s, events } = scheduler(6, 5);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const h = new Host('h', { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'before', moveFails: true });
+    const f = new Host('f', { ms: (fr) => (fr === 1 ? 50 : 100), gated: new Set([6]) }, gate);
+    const slow = { ms: (fr: number) => (fr === 1 ? 10_000 : 400), ends: (fr: number) => (fr === 1 ? ('failed' as const) : ('done' as const)) };
+    const s1 = new Host('s1', slow);
+    const s2 = new Host('s2', slow);
+    const hosts = [h, f, s1, s2];
+    for (const x of hosts) s.expectHost(x.name);
+    for (const x of hosts) s.addHost(x);
+    await until(() => copiesOf(events, 1) === 2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    open();
+    await until(() => replacedOf(events, 1) === 1);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    // h claimed for its first attempt (then again, refused, for the one it took when the task came back and lost to f's).
+    expect(h.claims).toEqual([true, false]);
+    // h's attempt ends ignored (it was replaced), and the task is queued again: f's copy of it (f was beaten to the claim, not failed) wins.
+    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({ outcome: 'failed', ignored: true });
+    expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f' } });
+    expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'done' }]);
   });
 });
