@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
+import { tasksOfRecords } from '../../../src/report/summary.js';
+import { TaskFold } from '../../../src/report/taskFold.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 // An attempt replaced by a faster copy (speculation-lost replaced: true) is on its way out: it ends
@@ -95,11 +97,22 @@ async function until(done: () => boolean): Promise<void> {
   expect(done()).toBe(true);
 }
 
-function scheduler(n: number, retries = 2): { s: Scheduler; events: SchedulerEvent[] } {
+let folded: (() => void) | undefined;
+
+/** The scheduler, its events, and (checked after each test) the report's tasks folded from them, against its records. */
+function scheduler(n: number, retries = 2): { s: Scheduler; events: SchedulerEvent[]; same: () => void } {
   const s = new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now(), speculate: true, onRefusedMove: refused });
   const events: SchedulerEvent[] = [];
-  s.on('event', (e) => events.push(e));
-  return { s, events };
+  const origin = Date.now();
+  const fold = new TaskFold(origin);
+  fold.begin(s.records);
+  s.on('event', (e) => {
+    events.push(e);
+    fold.add(e);
+  });
+  const same = (): void => expect(fold.list()).toStrictEqual(tasksOfRecords(s.records, origin));
+  folded = same;
+  return { s, events, same };
 }
 
 const copiesOf = (events: SchedulerEvent[], frame: number): number => events.filter((e) => e.type === 'speculation-started' && e.task.frame === frame).length;
@@ -110,6 +123,8 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.useRealTimers();
+  folded?.();
+  folded = undefined;
 });
 
 describe('Scheduler: the task of an attempt that is being stopped for a faster copy', () => {
@@ -148,7 +163,7 @@ describe('Scheduler: the task of an attempt that is being stopped for a faster c
 
   it('goes back to the queue when its other attempts fail with retries left while the replaced one is still being stopped', async () => {
     // As above with --retries 5: the task is queued again, and done by h once it is free (every other host has failed it).
-    const { s, events } = scheduler(6, 5);
+    const { s, events, same } = scheduler(6, 5);
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
     let hFrame1 = 0;
@@ -167,6 +182,7 @@ describe('Scheduler: the task of an attempt that is being stopped for a faster c
     await until(() => events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1 && e.outcome === 'failed').length === 3);
     // Three failures, five retries: back in the queue while h is still being stopped.
     expect(s.records[0]!.status).toBe('pending');
+    same();
     await vi.runAllTimersAsync();
     await s.drained();
     expect(s.records.every((r) => r.status === 'done')).toBe(true);
