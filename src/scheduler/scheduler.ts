@@ -1596,6 +1596,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         a.record.tasksDone++;
         clearStreak(a);
         for (const loser of att.run.atts) {
+          // One replaced by a faster copy was told so (speculation-lost replaced) and is being stopped already.
+          if (loser.controller.signal.aborted && !this.abort.signal.aborted) continue;
           if (this.observed) this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(rec.task), attempt: loser.number, host: loser.host.host.name, winner: rec.won });
           loser.controller.abort();
         }

@@ -268,4 +268,26 @@ describe('Scheduler: the task of an attempt that is being stopped for a faster c
     expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f' } });
     expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'done' }]);
   });
+
+  it('tells the replaced attempt to stop once: when the copy that replaced it wins, it is not told again', async () => {
+    const { s, events } = scheduler(6);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const h = new Host('h', { ms: () => Infinity, stopMs: 30_000 });
+    const f = new Host('f', { ms: (fr) => (fr === 1 ? 50 : 100), gated: new Set([6]) }, gate);
+    const slow = { ms: (fr: number) => (fr === 1 ? Infinity : 400) };
+    const s1 = new Host('s1', slow);
+    const s2 = new Host('s2', slow);
+    const hosts = [h, f, s1, s2];
+    for (const x of hosts) s.expectHost(x.name);
+    for (const x of hosts) s.addHost(x);
+    await until(() => copiesOf(events, 1) === 2);
+    await vi.advanceTimersByTimeAsync(1_000);
+    open();
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f' } });
+    const told = events.filter((e) => e.type === 'speculation-lost' && e.task.frame === 1).map((e) => e.type === 'speculation-lost' && `${e.host}#${e.attempt}${e.replaced ? ' replaced' : ''}`);
+    expect(told.sort()).toEqual(['h#1 replaced', 's1#2', 's2#3']);
+  });
 });
