@@ -39,8 +39,10 @@ class Entry {
   log: string | undefined = undefined;
   failure: Failure | undefined = undefined;
   won: AttemptRef | null = null;
-  /** Its attempts that have not ended: the task is running while there is one. */
+  /** Its attempts that have not ended: the task is running while there is one (not counting those in `stopping`). */
   running = 0;
+  /** Its attempts being stopped to make room for a faster copy (speculation-lost replaced): they carry the task no more. */
+  stopping: Set<number> | undefined = undefined;
   /**
    * When they started (when queued, then when the renderer started): one
    * here, as most tasks have at a time; a speculative copy's in `others`.
@@ -300,6 +302,11 @@ export class TaskFold {
       case 'chunk-split':
         this.split(e);
         return;
+      case 'speculation-lost': {
+        const t = e.replaced ? this.entry(e.task) : undefined;
+        if (t) (t.stopping ??= new Set()).add(e.attempt);
+        return;
+      }
       default:
         return;
     }
@@ -341,6 +348,7 @@ export class TaskFold {
     if (!t) return;
     const start = t.takeStart(e.attempt) ?? e.at;
     t.running--;
+    t.stopping?.delete(e.attempt);
     // The losing copy of a speculation: the task was done by another.
     if (e.ignored) return this.settle(e.task, t);
     t.endedAt = e.at;
@@ -367,7 +375,7 @@ export class TaskFold {
         break;
     }
     // Not settled: another copy goes on, or it is queued again (a task-done follows a settled one).
-    if (e.settled === null) t.status = t.running > 0 ? 'running' : 'pending';
+    if (e.settled === null) t.status = t.running > (t.stopping?.size ?? 0) ? 'running' : 'pending';
   }
 
   /**

@@ -1137,8 +1137,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (this.expectedEnd(best, now) <= copyEnd) break;
       (best === e1 ? this.byEnd : this.byStart).pop();
       const atts = best.att.run.atts;
-      // A task one of whose attempts has rendered and is bringing its outputs in is all but done: no copy of it.
-      if (atts.some((x) => x.freed && !x.host.removed && !x.controller.signal.aborted)) continue;
+      // A task one of whose attempts has rendered and is bringing its outputs in, or is moving them into place, is all but done: no copy of it.
+      if (this.claims.has(best.att.rec) || atts.some((x) => x.freed && !x.host.removed && !x.controller.signal.aborted)) continue;
       put.push(best);
       if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
       // An attempt being stopped (replaced by an earlier copy) is on its way out: it is not one of the task's attempts any more.
@@ -1428,9 +1428,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** AttemptSlot.claim. */
   [CLAIM](att: Attempt): boolean {
-    const holder = this.claims.get(att.rec);
-    if (att.rec.won !== null || (holder !== undefined && holder !== att)) return false;
-    this.claims.set(att.rec, att);
+    const { rec } = att;
+    const holder = this.claims.get(rec);
+    // A task settled failed or cancelled while a replaced attempt was still being stopped keeps what it was reported.
+    if (rec.won !== null || rec.status === 'failed' || rec.status === 'cancelled' || (holder !== undefined && holder !== att)) return false;
+    this.claims.set(rec, att);
     return true;
   }
 
@@ -1529,8 +1531,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.running--;
     const atts = att.run.atts;
     atts.splice(atts.indexOf(att), 1);
-    const others = atts.length;
-    if (others === 0) this.live.delete(rec);
+    if (atts.length === 0) this.live.delete(rec);
+    // Attempts being stopped to make room for a faster copy end ignored: the task goes on only with the others (all of them
+    // once the run is stopped), and with the one moving its outputs into place (it may yet be done).
+    let others = atts.length;
+    if (!this.abort.signal.aborted) for (const x of atts) if (x.controller.signal.aborted && this.claims.get(rec) !== x) others--;
     // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
     // A copy stopped to make room for a faster one (see latest) is a losing copy too, unless its result came in complete first.
     const replaced = outcome.kind !== 'done' && att.controller.signal.aborted && !this.abort.signal.aborted;
@@ -1547,6 +1552,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (ignored) {
       if (this.observed) this.event(ended());
       if (outcome.kind === 'done') clearStreak(a);
+      // A replaced attempt that held the outputs' claim, and failed to move them, was the task's last: it goes back to the queue.
+      if (replaced && others === 0 && rec.status === 'running' && rec.won === null) {
+        rec.status = 'pending';
+        this.close(rec, att.run);
+        this.requeue(rec);
+      }
       this.schedule();
       return;
     }
@@ -1585,6 +1596,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         a.record.tasksDone++;
         clearStreak(a);
         for (const loser of att.run.atts) {
+          // One replaced by a faster copy was told so (speculation-lost replaced) and is being stopped already.
+          if (loser.controller.signal.aborted && !this.abort.signal.aborted) continue;
           if (this.observed) this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(rec.task), attempt: loser.number, host: loser.host.host.name, winner: rec.won });
           loser.controller.abort();
         }
