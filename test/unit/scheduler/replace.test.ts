@@ -1,11 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
+import { tasksOfRecords } from '../../../src/report/summary.js';
+import { TaskFold } from '../../../src/report/taskFold.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 // A task at its three live attempts can still get a copy on a faster slot: the copy takes the place of the
-// attempt expected to end last, which is stopped (speculation-lost with replaced: true). The sim test in
-// farm.test.ts shows it pays off on a big farm; these show the mechanics on four or five fake hosts.
+// attempt expected to end last, which is stopped (speculation-lost with replaced: true) and is on its way
+// out: it ends ignored, whatever it ends with. So when the task's other attempts all fail (or are lost)
+// while it is still being stopped, their outcome must decide the task; the stopping one cannot. The sim
+// test in farm.test.ts shows replacing pays off on a big farm; these show the mechanics on a few fake
+// hosts, and after each the report's tasks folded from the events are checked against the records.
 
 const refused = (host: string, from: string, to: string): never => {
   throw new Error(`host ${host}: ${from} -> ${to} is not a move a host can make`);
@@ -28,16 +33,27 @@ const wait = (ms: number, signal?: AbortSignal): Promise<void> =>
 interface Timing {
   /** Fake ms a frame renders; Infinity: it hangs until stopped. */
   ms(frame: number): number;
+  /** How a render that was not stopped ends (done unless said). */
+  ends?(frame: number): 'done' | 'failed' | 'lost';
   /** Frames whose attempt waits here (before its renderer starts) until `open`. */
   gated?: ReadonlySet<number>;
   /** A round trip before the renderer is said to have started, and before a stopped attempt returns. */
   startMs?: number;
   stopMs?: number;
+  /**
+   * A stopped render that completes all the same: it claims the task's outputs after the stop's round
+   * trip ('after'; done if it may), or as it is stopped, and then moves them into place ('before': done,
+   * or failed and unclaimed with `moveFails`).
+   */
+  completesWhenStopped?: 'before' | 'after';
+  moveFails?: boolean;
 }
 
-/** A fake host: an attempt waits at the gate, starts after startMs, renders, and returns `cancelled` stopMs after an abort. */
+/** A fake host: an attempt waits at the gate, renders, ends as `ends` says, and returns `cancelled` stopMs after an abort. */
 class Host implements SchedulerHost {
   aborted: number[] = [];
+  /** What each claim asked for was answered. */
+  claims: boolean[] = [];
   constructor(
     readonly name: string,
     private readonly timing: Timing,
@@ -54,10 +70,28 @@ class Host implements SchedulerHost {
       const ms = t.ms(task.frame);
       await (Number.isFinite(ms) ? wait(ms, signal) : stopped);
     }
-    if (!signal.aborted) return { kind: 'done' };
+    if (!signal.aborted) {
+      const how = t.ends?.(task.frame) ?? 'done';
+      if (how === 'failed') return { kind: 'failed', message: `frame ${task.frame} failed on ${this.name}` };
+      if (how === 'lost') return { kind: 'lost', message: `${this.name} went away` };
+      // As the attempt layer does: a copy beaten to the claim discards its outputs.
+      return slot.claim?.() === false ? { kind: 'cancelled' } : { kind: 'done' };
+    }
     this.aborted.push(task.frame);
+    const claimed = t.completesWhenStopped === 'before' ? this.claim(slot) : false;
     await wait(t.stopMs ?? 0);
+    if (claimed && t.moveFails) {
+      slot.unclaim?.();
+      return { kind: 'failed', message: `frame ${task.frame}: its outputs could not be moved into place` };
+    }
+    if (claimed || (t.completesWhenStopped === 'after' && this.claim(slot))) return { kind: 'done' };
     return { kind: 'cancelled' };
+  }
+
+  private claim(slot: AttemptSlot): boolean {
+    const claimed = slot.claim?.() ?? true;
+    this.claims.push(claimed);
+    return claimed;
   }
 }
 
@@ -90,20 +124,152 @@ async function until(done: () => boolean): Promise<void> {
   expect(done()).toBe(true);
 }
 
-function scheduler(n: number): { s: Scheduler; events: SchedulerEvent[] } {
-  const s = new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now(), speculate: true, onRefusedMove: refused });
+let folded: (() => void) | undefined;
+
+/** The scheduler, its events, and (checked after each test) the report's tasks folded from them, against its records. */
+function scheduler(n: number, retries = 2): { s: Scheduler; events: SchedulerEvent[]; same: () => void } {
+  const s = new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now(), speculate: true, onRefusedMove: refused });
   const events: SchedulerEvent[] = [];
-  s.on('event', (e) => events.push(e));
-  return { s, events };
+  const origin = Date.now();
+  const fold = new TaskFold(origin);
+  fold.begin(s.records);
+  s.on('event', (e) => {
+    events.push(e);
+    fold.add(e);
+  });
+  const same = (): void => expect(fold.list()).toStrictEqual(tasksOfRecords(s.records, origin));
+  folded = same;
+  return { s, events, same };
 }
 
 const copiesOf = (events: SchedulerEvent[], frame: number): number => events.filter((e) => e.type === 'speculation-started' && e.task.frame === frame).length;
+const replacedOf = (events: SchedulerEvent[], frame: number): number => events.filter((e) => e.type === 'speculation-lost' && e.replaced && e.task.frame === frame).length;
+
+/** Frame 1 takes 10 s and fails on a slow host; the others take 400 ms. */
+const SLOW_FAILING: Timing = { ms: (fr) => (fr === 1 ? 10_000 : 400), ends: (fr) => (fr === 1 ? 'failed' : 'done') };
+
+/**
+ * The farm of these tests: frame 1 starts on h (whose render hangs, or as `h` says); s1 and s2 (slow)
+ * take copies of it while f is held up on frame 6 (50 ms for frame 1, 100 ms for others, or as `f`
+ * says), so the task is at three attempts when f frees up, a second after s2's copy started: f's copy
+ * is then expected to end before all three, and replaces the one expected to end last.
+ */
+async function replacingFarm(s: Scheduler, events: SchedulerEvent[], timing: { h: Timing; f?: Partial<Timing>; slow: Timing }): Promise<{ h: Host; f: Host; s1: Host; s2: Host }> {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const h = new Host('h', timing.h);
+  const f = new Host('f', { ms: (fr) => (fr === 1 ? 50 : 100), gated: new Set([6]), ...timing.f }, gate);
+  const s1 = new Host('s1', timing.slow);
+  const s2 = new Host('s2', timing.slow);
+  for (const x of [h, f, s1, s2]) s.expectHost(x.name);
+  for (const x of [h, f, s1, s2]) s.addHost(x);
+  await until(() => copiesOf(events, 1) === 2);
+  expect(s.records[0]).toMatchObject({ status: 'running', copies: 3 });
+  await vi.advanceTimersByTimeAsync(1_000);
+  open();
+  return { h, f, s1, s2 };
+}
 
 beforeEach(() => {
   vi.useFakeTimers();
 });
 afterEach(() => {
   vi.useRealTimers();
+  folded?.();
+  folded = undefined;
+});
+
+describe('Scheduler: the task of an attempt that is being stopped for a faster copy', () => {
+  it('is settled by its other attempts when they all fail while the replaced one is still being stopped', async () => {
+    // Frame 1 hangs on h, whose renders take 30 s to stop; its copies on s1 and s2 fail after 10 s, and
+    // f's copy (made once f is free, replacing h's attempt) fails at once. Three failures with
+    // --retries 2: the task has failed, whether or not h has returned yet.
+    const { s, events } = scheduler(6);
+    const { h } = await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000 }, f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') }, slow: SLOW_FAILING });
+    await until(() => replacedOf(events, 1) === 1);
+    expect(h.aborted).toEqual([1]);
+    // s1's and s2's copies fail long before h has stopped: the task is failed then, not left with no attempt that counts.
+    await until(() => events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1 && e.outcome === 'failed').length === 3);
+    expect(s.records[0]).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'failed' }]);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(s.records.slice(1).every((r) => r.status === 'done')).toBe(true);
+    // h's attempt, stopped, ends ignored and changes nothing.
+    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({ outcome: 'cancelled', ignored: true, settled: null });
+    expect(s.records[0]).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toHaveLength(1);
+  });
+
+  it('goes back to the queue when its other attempts fail with retries left while the replaced one is still being stopped', async () => {
+    // As above with --retries 5: the task is queued again, and done by h once it is free (every other host has failed it).
+    const { s, events, same } = scheduler(6, 5);
+    let hFrame1 = 0;
+    await replacingFarm(s, events, { h: { ms: (fr) => (fr === 1 && hFrame1++ === 0 ? Infinity : 100), stopMs: 30_000 }, f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') }, slow: SLOW_FAILING });
+    await until(() => replacedOf(events, 1) === 1);
+    await until(() => events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1 && e.outcome === 'failed').length === 3);
+    // Three failures, five retries: back in the queue while h is still being stopped.
+    expect(s.records[0]!.status).toBe('pending');
+    same();
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(s.records.every((r) => r.status === 'done')).toBe(true);
+    expect(s.records[0]).toMatchObject({ status: 'done', attempts: 4, won: { host: 'h' } });
+  });
+
+  it('does not let the replaced attempt claim the outputs of a task its other attempts have failed', async () => {
+    // As the first case, with h's render completing as it is being stopped: the task was reported failed
+    // (task-done said so), so h's outputs must not be moved into place behind that report.
+    const { s, events } = scheduler(6);
+    const { h } = await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'after' }, f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') }, slow: SLOW_FAILING });
+    await until(() => replacedOf(events, 1) === 1);
+    await until(() => s.records[0]!.status === 'failed');
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(h.claims).toEqual([false]);
+    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({ outcome: 'cancelled', ignored: true, settled: null });
+    expect(s.records[0]).toMatchObject({ status: 'failed', attempts: 3, won: null });
+    expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'failed' }]);
+  });
+
+  it('keeps the task going while the replaced attempt holds the outputs\' claim, and it wins', async () => {
+    // h's render completes as it is stopped: it claims the outputs at once and takes the stop's round trip
+    // to move them. f's copy, done meanwhile, is beaten to the claim; s1's and s2's copies fail. The task
+    // waits for h, whose result is complete: done by h.
+    const { s, events } = scheduler(6);
+    const { h } = await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'before' }, slow: SLOW_FAILING });
+    await until(() => replacedOf(events, 1) === 1);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(h.claims).toEqual([true]);
+    expect(events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1).map((e) => e.type === 'attempt-ended' && `${e.host} ${e.outcome}`)).toEqual(['f cancelled', 's1 failed', 's2 failed', 'h done']);
+    expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'h', attempt: 1 } });
+    expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'done' }]);
+  });
+
+  it('queues the task again when the replaced attempt holding the outputs\' claim fails to move them and no other attempt is left', async () => {
+    const { s, events } = scheduler(6, 5);
+    const { h } = await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'before', moveFails: true }, slow: SLOW_FAILING });
+    await until(() => replacedOf(events, 1) === 1);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    // h claimed for its first attempt (then again, refused, for the one it took when the task came back and lost to f's).
+    expect(h.claims).toEqual([true, false]);
+    // h's attempt ends ignored (it was replaced), and the task is queued again: f's copy of it (f was beaten to the claim, not failed) wins.
+    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({ outcome: 'failed', ignored: true });
+    expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f' } });
+    expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'done' }]);
+  });
+
+  it('tells the replaced attempt to stop once: when the copy that replaced it wins, it is not told again', async () => {
+    const { s, events } = scheduler(6);
+    await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000 }, slow: { ms: (fr) => (fr === 1 ? Infinity : 400) } });
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f' } });
+    const told = events.filter((e) => e.type === 'speculation-lost' && e.task.frame === 1).map((e) => e.type === 'speculation-lost' && `${e.host}#${e.attempt}${e.replaced ? ' replaced' : ''}`);
+    expect(told.sort()).toEqual(['h#1 replaced', 's1#2', 's2#3']);
+  });
 });
 
 describe('Scheduler: a copy that replaces the attempt expected to end last', () => {
@@ -111,21 +277,7 @@ describe('Scheduler: a copy that replaces the attempt expected to end last', () 
     // Frame 1 hangs on h, s1 and s2 (400 ms a frame); f (100 ms a frame) is held up on frame 6 while
     // s1 and s2 take copies of frame 1, so the task is at three attempts when f frees up.
     const { s, events } = scheduler(6);
-    let open!: () => void;
-    const gate = new Promise<void>((r) => (open = r));
-    const slowHung = (f: number): number => (f === 1 ? Infinity : 400);
-    const h = new Host('h', { ms: () => Infinity });
-    const f = new Host('f', { ms: () => 100, gated: new Set([6]) }, gate);
-    const s1 = new Host('s1', { ms: slowHung });
-    const s2 = new Host('s2', { ms: slowHung });
-    const hosts = [h, f, s1, s2];
-    for (const x of hosts) s.expectHost(x.name);
-    for (const x of hosts) s.addHost(x);
-    await until(() => copiesOf(events, 1) === 2);
-    expect(s.records[0]).toMatchObject({ status: 'running', copies: 3 });
-    // Long enough for s2's copy to count as late too: a copy on f is then expected to end before all three.
-    await vi.advanceTimersByTimeAsync(1_000);
-    open();
+    const { h, s1, s2 } = await replacingFarm(s, events, { h: { ms: () => Infinity }, f: { ms: () => 100 }, slow: { ms: (fr) => (fr === 1 ? Infinity : 400) } });
     await vi.runAllTimersAsync();
     await s.drained();
 
