@@ -20,7 +20,7 @@ export interface TaskView {
   state: TaskState;
   /** Where its latest attempt went (or the winner's host once done). */
   host: string | null;
-  /** Attempts of it live now: more than one while a speculative copy races. */
+  /** Attempts of it live now, not counting one being stopped for a faster copy: more than one while a speculative copy races. */
   live: number;
   /** Attempts started for it in all (retries and copies). */
   copies: number;
@@ -149,6 +149,8 @@ export class RunModel {
   /** Per-host figures: the same model as the JSON report's and the final summary's. */
   private readonly figures = new FigureModel();
   private readonly bars = new Map<string, AttemptBar>();
+  /** Attempts told to stop for a faster copy (speculation-lost replaced), by bar key, until they end: not counted in their task's `live`. */
+  private readonly stopping = new Set<string>();
   private readonly failures: FailureView[] = [];
   private readonly counts = { done: 0, failed: 0, cancelled: 0 };
   private firstStart: number | null = null;
@@ -224,8 +226,16 @@ export class RunModel {
         this.attemptEnded(e, at);
         return;
       case 'speculation-started':
-      case 'speculation-lost':
         return;
+      case 'speculation-lost': {
+        // One stopped to make room for a faster copy no longer carries its task: a task whose other attempts fail meanwhile is retried or failed.
+        const t = this.task(e.task.index);
+        if (!e.replaced || !t || this.stopping.has(barKey(t.i, e.attempt))) return;
+        this.stopping.add(barKey(t.i, e.attempt));
+        t.live = Math.max(0, t.live - 1);
+        this.dirtyTasks.add(t.i);
+        return;
+      }
       case 'chunk-formed':
         this.chunkTask(e.rest);
         this.chunkTask(e.task, e.from.index);
@@ -340,7 +350,7 @@ export class RunModel {
     bar.end = at;
     bar.outcome = e.outcome;
     bar.ignored = e.ignored;
-    t.live = Math.max(0, t.live - 1);
+    if (!this.stopping.delete(key)) t.live = Math.max(0, t.live - 1);
     this.dirtyTasks.add(t.i);
     const h = this.host(bar.host);
     if (e.outcome === 'done' && !e.ignored) this.refigure(h);

@@ -65,6 +65,24 @@ describe('RunModel', () => {
     expect(m.snapshot().progress.failed).toBe(0);
   });
 
+  it('does not count a copy being stopped for a faster one among its task\'s live attempts', () => {
+    const m = model();
+    const queued = (attempt: number, host: string, lane: number): SchedulerEvent => ev({ type: 'attempt-queued', at: 1000, task: ref(0), attempt, host, lane, behind: false, speculative: attempt > 1 });
+    for (const e of [queued(1, 'a', 0), queued(2, 'a', 1), queued(3, 'b', 0)]) m.apply(e);
+    expect(m.snapshot().tasks[0]).toMatchObject({ live: 3 });
+    // Attempt 1 is replaced by a faster copy (4), then 2 and 3 fail while 1 is still being stopped.
+    m.apply(ev({ type: 'speculation-lost', at: 1100, task: ref(0), attempt: 1, host: 'a', winner: { host: 'b', attempt: 4 }, replaced: true }));
+    m.apply(queued(4, 'b', 1));
+    expect(m.snapshot().tasks[0]).toMatchObject({ live: 3 });
+    m.apply(ev({ type: 'attempt-ended', at: 1200, task: ref(0), attempt: 2, host: 'a', outcome: 'failed', message: 'exit 1', ignored: false }));
+    m.apply(ev({ type: 'attempt-ended', at: 1200, task: ref(0), attempt: 4, host: 'b', outcome: 'failed', message: 'exit 1', ignored: false }));
+    m.apply(ev({ type: 'attempt-ended', at: 1200, task: ref(0), attempt: 3, host: 'b', outcome: 'failed', message: 'exit 1', ignored: false }));
+    expect(m.snapshot().tasks[0]).toMatchObject({ live: 0, state: 'retrying' });
+    // Its end, later, is told once and counts nothing.
+    m.apply(ev({ type: 'attempt-ended', at: 1300, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }));
+    expect(m.snapshot().tasks[0]).toMatchObject({ live: 0, state: 'retrying' });
+  });
+
   it('hands out what changed since the last delta, and the end of the run once', () => {
     const m = model();
     expect(m.takeDelta()?.hosts.map((h) => h.name)).toEqual(['a', 'b']);
