@@ -7,6 +7,7 @@ import { summarise, tasksOfRecords } from '../../../src/report/summary.js';
 import { TaskFold } from '../../../src/report/taskFold.js';
 import { chunkRecords } from '../../../src/run.js';
 import { Scheduler, type AttemptFailure, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost, type SchedulerOptions, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import { startHosts as start } from '../../helpers/scheduler.js';
 
 /**
  * The report's task list folded from the scheduler's events must be what the
@@ -115,11 +116,6 @@ function watched(recs: TaskRecord[], options: Partial<SchedulerOptions> = {}) {
     expect(bare.list()).toStrictEqual(tasksOfRecords(s.records));
   };
   return { s, fold, check };
-}
-
-function start(s: Scheduler, hosts: SchedulerHost[]): void {
-  for (const h of hosts) s.expectHost(h.name);
-  for (const h of hosts) s.addHost(h);
 }
 
 /** Runs fake time in steps, comparing the fold with the records after each, then to the end. */

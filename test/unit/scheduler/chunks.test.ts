@@ -9,6 +9,7 @@ import { modelOfPlan } from '../../../src/ui/fromPlan.js';
 import { HostFigures } from '../../../src/report/hostFigures.js';
 import { taskName } from '../../../src/report/junit.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import { startHosts as start } from '../../helpers/scheduler.js';
 
 /** What one attempt did: the frames it was given, and the outcome the host returned. */
 interface Ran {
@@ -62,11 +63,6 @@ function setup(spec: string, size: ChunkSize, opts: { retries?: number; targetMs
   });
   s.on('event', (e) => events.push(e));
   return { plan, s, records, events, log: [] as Ran[] };
-}
-
-function start(s: Scheduler, hosts: SchedulerHost[]): void {
-  for (const h of hosts) s.expectHost(h.name);
-  for (const h of hosts) s.addHost(h);
 }
 
 async function finish(s: Scheduler): Promise<void> {

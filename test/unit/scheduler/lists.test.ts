@@ -1,14 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseFrameSpec } from '../../../src/plan/frames.js';
-import { Plan, type Task } from '../../../src/plan/plan.js';
+import type { Task } from '../../../src/plan/plan.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import { tasks } from '../../helpers/scheduler.js';
 
 // The dispatcher's lists of waiting slots stay as long as the farm has slots, not as the run has tasks:
 // a run can hold a million tasks. Read from the scheduler's private fields (no event tells them).
-
-function tasks(n: number): Task[] {
-  return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
-}
 
 beforeEach(() => {
   vi.useFakeTimers();

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseFrameSpec } from '../../../src/plan/frames.js';
-import { Plan, type Task } from '../../../src/plan/plan.js';
+import type { Task } from '../../../src/plan/plan.js';
 import { tasksOfRecords } from '../../../src/report/summary.js';
 import { TaskFold } from '../../../src/report/taskFold.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import { refused, tasks } from '../../helpers/scheduler.js';
 
 // A task at its three live attempts can still get a copy on a faster slot: the copy takes the place of the
 // attempt expected to end last, which is stopped (speculation-lost with replaced: true) and is on its way
@@ -11,14 +11,6 @@ import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, 
 // while it is still being stopped, their outcome must decide the task; the stopping one cannot. The sim
 // test in farm.test.ts shows replacing pays off on a big farm; these show the mechanics on a few fake
 // hosts, and after each the report's tasks folded from the events are checked against the records.
-
-const refused = (host: string, from: string, to: string): never => {
-  throw new Error(`host ${host}: ${from} -> ${to} is not a move a host can make`);
-};
-
-function tasks(n: number): Task[] {
-  return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
-}
 
 const wait = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve) => {

@@ -1,17 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseFrameSpec } from '../../../src/plan/frames.js';
-import { Plan, type Task } from '../../../src/plan/plan.js';
+import type { Task } from '../../../src/plan/plan.js';
 import { foldHostView, hostLine, type HostView } from '../../../src/report/progress.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
-
-/** A host state change that cannot happen fails the test (a run would ignore it). */
-const refused = (host: string, from: string, to: string): never => {
-  throw new Error(`host ${host}: ${from} -> ${to} is not a move a host can make`);
-};
-
-function tasks(n: number): Task[] {
-  return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
-}
+import { refused, tasks, startHosts as start } from '../../helpers/scheduler.js';
 
 type Behaviour = (task: Task, attempt: number, signal: AbortSignal) => AttemptOutcome | Promise<AttemptOutcome>;
 
@@ -87,11 +78,6 @@ class LaneHost implements SchedulerHost {
 
 function scheduler(n: number, retries = 2): Scheduler {
   return new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now(), onRefusedMove: refused });
-}
-
-function start(s: Scheduler, hosts: SchedulerHost[]): void {
-  for (const h of hosts) s.expectHost(h.name);
-  for (const h of hosts) s.addHost(h);
 }
 
 async function finish(s: Scheduler): Promise<void> {

@@ -1,16 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseFrameSpec } from '../../../src/plan/frames.js';
-import { Plan, type Task } from '../../../src/plan/plan.js';
+import type { Task } from '../../../src/plan/plan.js';
 import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
-
-/** A host state change that cannot happen fails the test (a run would ignore it). */
-const refused = (host: string, from: string, to: string): never => {
-  throw new Error(`host ${host}: ${from} -> ${to} is not a move a host can make`);
-};
-
-function tasks(n: number): Task[] {
-  return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
-}
+import { refused, tasks, startHosts as start } from '../../helpers/scheduler.js';
 
 /**
  * A host whose attempt of a frame takes `ms(frame)` of fake time, or never
@@ -47,11 +38,6 @@ function scheduler(n: number, speculate: boolean): { s: Scheduler; events: Sched
   const events: SchedulerEvent[] = [];
   s.on('event', (e) => events.push(e));
   return { s, events };
-}
-
-function start(s: Scheduler, hosts: SchedulerHost[]): void {
-  for (const h of hosts) s.expectHost(h.name);
-  for (const h of hosts) s.addHost(h);
 }
 
 beforeEach(() => {
