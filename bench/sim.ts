@@ -235,8 +235,6 @@ export interface SimResult {
   peakRssMb: number;
   makespan: number;
   bound: number;
-  /** With `events`: copies stopped to make room for a faster one (speculation-lost with `replaced`). */
-  replaced?: number;
 }
 
 /** What drives the farm: the real Scheduler, or the bare dispatcher that measures the harness alone. */
@@ -302,11 +300,9 @@ class BareDispatcher implements Driver {
 }
 
 /** The real Scheduler as a Driver, every host expected before any is added (as while a run connects). */
-function schedulerDriver(records: TaskRecord[], hosts: readonly SimHost[], now: () => number, speculate: boolean, counts?: { replaced: number }, watch?: SimOptions['watch']): Driver {
+function schedulerDriver(records: TaskRecord[], hosts: readonly SimHost[], now: () => number, speculate: boolean, watch?: SimOptions['watch']): Driver {
   const s = new Scheduler(records, { retries: 2, maxConsecutiveFailures: 3, now, speculate });
   watch?.(s, records);
-  // Listening makes the scheduler build its events: only for tests, not for the timed runs.
-  if (counts) s.on('event', (e) => void (e.type === 'speculation-lost' && e.replaced && counts.replaced++));
   let finished = false;
   void s.finished.then(() => (finished = true));
   for (const h of hosts) s.expectHost(h.name);
@@ -360,14 +356,13 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     if (e && typeof e === 'object' && 'cancelled' in e) e.cancelled = true;
   }) as unknown as typeof clearTimeout;
 
-  const counts = opts.events ? { replaced: 0 } : undefined;
   let peakRss = process.memoryUsage().rss;
   const cpu0 = process.cpuUsage();
   const budgetUs = (opts.cpuBudgetS ?? 120) * 1e6;
   let driver: Driver | undefined;
   try {
     const farm = hosts.map((h) => h.host);
-    const d = (driver = opts.bare ? new BareDispatcher(plan.tasks, opts.bare === 'signals') : schedulerDriver(records, farm, () => clock.now, opts.speculate ?? true, counts, opts.watch));
+    const d = (driver = opts.bare ? new BareDispatcher(plan.tasks, opts.bare === 'signals') : schedulerDriver(records, farm, () => clock.now, opts.speculate ?? true, opts.watch));
     for (const h of farm) d.addHost(h);
     for (const [h, when] of fateAt) {
       clock.at(when, () => (h.fate === 'die' ? h.host.die(() => d.removeHost(h.host.name)) : h.host.hang()));
@@ -405,7 +400,6 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     peakRssMb: peakRss / 2 ** 20,
     makespan: clock.now / 1000,
     bound: bound / 1000,
-    ...(counts ? { replaced: counts.replaced } : {}),
   };
 }
 
@@ -481,9 +475,7 @@ export interface SimOptions {
   bare?: 'slot' | 'signals';
   cpuBudgetS?: number;
   seed?: number;
-  /** Count what the events tell (see SimResult.replaced): tests only, it costs the scheduler its events. */
-  events?: boolean;
-  /** Tests only: given the Scheduler and its records before any host joins (to listen to its events). */
+  /** Tests only: given the Scheduler and its records before any host joins (to listen to its events, which costs the scheduler their making). */
   watch?: (scheduler: Scheduler, records: readonly TaskRecord[]) => void;
 }
 
