@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.js';
 import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
-import type { AttemptFailure, AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
+import { isRunStop, type AttemptFailure, type AttemptOutcome, type AttemptSlot, type FinalOutcome, type SchedulerHost } from '../scheduler/scheduler.js';
 import { describeFrames } from '../plan/chunks.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
@@ -29,6 +29,12 @@ export interface AttemptOptions {
 }
 
 const TAIL_LINES = 10;
+
+/**
+ * How long a stopped run may spend bringing back the outputs of frames that
+ * were finished when it was stopped (a second Ctrl+C exits at once).
+ */
+export const KEEP_FINISHED_MS = 10_000;
 
 /** Longest run line that may wait in a lane's pipe on the host (pipes hold 64 KiB on Linux, 4 KiB at the least). */
 const MAX_QUEUED_LINE = 3 * 1024;
@@ -55,6 +61,22 @@ function notRun(stage: AttemptFailure['stage']): AttemptFailure {
 /** SIGTERM for 15, as Node names signals; the number itself for one it does not know. */
 function signalName(n: number): string {
   return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
+}
+
+/**
+ * The signal an attempt's outputs are fetched under: aborted with the
+ * attempt, except when the whole run is stopping, when what is finished is
+ * still brought back, for at most KEEP_FINISHED_MS.
+ */
+function keepingFinished(signal: AbortSignal): AbortSignal {
+  const ctl = new AbortController();
+  const stopped = (): void => {
+    if (!isRunStop(signal)) return ctl.abort(signal.reason);
+    setTimeout(() => ctl.abort(signal.reason), KEEP_FINISHED_MS).unref();
+  };
+  if (signal.aborted) stopped();
+  else signal.addEventListener('abort', stopped, { once: true });
+  return ctl.signal;
 }
 
 export function formatDuration(ms: number): string {
@@ -230,11 +252,16 @@ export class HostRunner implements SchedulerHost {
     const quiet = code === 0 && output.length === 0;
     if (!quiet) await writeLog();
 
-    if (signal.aborted) {
-      // Stopped (a copy elsewhere won, or the run is over): what it wrote on the host is of no use.
+    // A whole run being stopped keeps what is finished: a renderer that had ended well, and a chunk's complete frames.
+    // They are brought back within KEEP_FINISHED_MS (see keepingFinished); only what was in flight is rendered again.
+    const fetching = keepingFinished(signal);
+    const keeping = isRunStop(signal) && (code === 0 || (s.task.chunk !== undefined && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== 127));
+    if (signal.aborted && !keeping) {
+      // Stopped (a copy elsewhere won): what it wrote on the host is of no use.
       for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
       return { kind: 'cancelled' };
     }
+    if (signal.aborted && code !== 0) return this.keepChunk(s, exit, fetching, slot);
     const timedOut = timeout?.aborted === true;
     // A renderer that ended by itself just as it was found stalled did not fail.
     const stalled = exit.stalled === true && code !== 0 && !timedOut;
@@ -266,7 +293,7 @@ export class HostRunner implements SchedulerHost {
           : undefined;
     if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && !rendered.notFound) {
       // A chunk's frames that are complete count even when its renderer failed half-way.
-      return this.collectChunk(s, exit, signal, slot, renderProblem, failed, rendered);
+      return this.collectChunk(s, exit, fetching, slot, renderProblem, failed, rendered);
     }
     if (timedOut || stalled) return failed(renderProblem!);
     if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
@@ -279,12 +306,12 @@ export class HostRunner implements SchedulerHost {
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
         const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        moved.out += await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal, claim });
+        moved.out += await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal: fetching, claim });
       }
       if (claim && !claim()) return { kind: 'cancelled' };
       await this.options.onOutputs?.(s.task);
     } catch (err) {
-      if (err instanceof Superseded || signal.aborted) {
+      if (err instanceof Superseded || fetching.aborted) {
         // Beaten or stopped while its outputs came back: what is left of them on the host goes too.
         for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
         return { kind: 'cancelled' };
@@ -310,6 +337,8 @@ export class HostRunner implements SchedulerHost {
     why: string | undefined,
     failed: (message: string, failure?: AttemptFailure) => Promise<FinalOutcome>,
     rendered: AttemptFailure,
+    /** A frame not to take, whatever it looks like (the one a stopped renderer may have been writing). */
+    cut?: number,
   ): Promise<FinalOutcome> {
     const { plan } = this.options;
     const host = this.name;
@@ -319,7 +348,7 @@ export class HostRunner implements SchedulerHost {
     let problem: string | undefined;
     let i = 0;
     for (const { frame, copies } of plan.frameOuts(s.task, host)) {
-      let complete = true;
+      let complete = frame !== cut;
       for (const copy of copies) {
         const known = exit.outputs?.[i++];
         // One output of a frame missing: the frame is rendered again, its other outputs with it.
@@ -350,6 +379,39 @@ export class HostRunner implements SchedulerHost {
     if (done.length === 0) return this.lostOr(await failed(message, failure));
     const outcome = await failed(`${message}; ${describeFrames(done, plan.step)} done, ${describeFrames(missing, plan.step)} to render again`, failure);
     return outcome.kind === 'failed' ? { ...outcome, done } : outcome;
+  }
+
+  /**
+   * A chunk whose renderer was stopped with the run: its frames complete on
+   * the host are brought back and done, the rest cancelled. The frame the
+   * renderer was writing when it was stopped may be cut short: an image
+   * that does not decode is not complete, and where no output of a frame can
+   * be checked that way, the last frame present is taken to be that one and
+   * left out.
+   */
+  private async keepChunk(s: Started, exit: TaskExit, keep: AbortSignal, slot: AttemptSlot | undefined): Promise<FinalOutcome> {
+    const { plan } = this.options;
+    const frames = plan.frameOuts(s.task, this.name);
+    let i = 0;
+    let lastPresent = -1;
+    let checkable = true;
+    frames.forEach(({ copies }, f) => {
+      const states = copies.map(() => exit.outputs?.[i++]);
+      if (states.some((st) => st !== undefined && st !== 'missing')) {
+        lastPresent = f;
+        checkable = copies.every((c) => IMAGE_EXTENSIONS.has(extname(c.local).toLowerCase()));
+      }
+    });
+    const cut = checkable ? undefined : frames[lastPresent]?.frame;
+    const outcome = await this.collectChunk(s, exit, keep, slot, undefined, (message) => Promise.resolve({ kind: 'failed', message }), notRun('render'), cut);
+    if (outcome.kind === 'done' || outcome.kind === 'cancelled') return outcome;
+    const done = outcome.kind === 'failed' ? new Set(outcome.done) : new Set<number>();
+    // What is not kept is not left on the host, where a later run could mistake it for finished work.
+    for (const { frame, copies } of frames) {
+      if (done.has(frame)) continue;
+      for (const copy of copies) await removeRemote(this.session, copy.remote).catch(() => {});
+    }
+    return done.size > 0 ? { kind: 'cancelled', done: [...done] } : { kind: 'cancelled' };
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */

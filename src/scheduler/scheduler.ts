@@ -50,7 +50,12 @@ export type AttemptOutcome =
     }
   /** The host went away: the task goes back to the front without using an attempt. */
   | { kind: 'lost'; message: string; bytes?: AttemptBytes | undefined }
-  | { kind: 'cancelled'; bytes?: AttemptBytes | undefined }
+  /**
+   * Stopped. `done`: the frames of a chunk whose outputs were complete on
+   * the host when the run was stopped and are now in place: they are done,
+   * and only the rest of the chunk is cancelled (see Chunks).
+   */
+  | { kind: 'cancelled'; bytes?: AttemptBytes | undefined; done?: readonly number[] | undefined }
   /**
    * The renderer has ended and the host's slot is free; collecting the
    * outputs goes on, and `outcome` says how the attempt ends. The host takes
@@ -239,6 +244,19 @@ interface TaskRun {
   open: boolean;
   /** Its place in the order of the live map's entries. */
   readonly seq: number;
+}
+
+/**
+ * The reason an attempt's signal carries when the whole run is stopped
+ * (Ctrl+C, SIGTERM, the live page's Stop, a stop on error), as opposed to
+ * an attempt stopped alone (a copy that lost, or one replaced by a faster
+ * copy): a stopped run still keeps the frames an attempt has finished.
+ */
+export const RUN_STOPPED: unique symbol = Symbol('distray: the run is stopping');
+
+/** Whether an attempt's aborted signal means the whole run is stopping (not this attempt alone). */
+export function isRunStop(signal: AbortSignal): boolean {
+  return signal.aborted && signal.reason === RUN_STOPPED;
 }
 
 /** The Scheduler's side of AttemptSlot, by keys only this module holds. */
@@ -585,12 +603,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const rec of this.hosts.values()) if (rec.state === 'ok') this.moveHost(rec.name, state, undefined);
   }
 
-  /** Stops the run: queued tasks are cancelled, running attempts are aborted. */
+  /**
+   * Stops the run: queued tasks are cancelled, running attempts are aborted
+   * with RUN_STOPPED as the reason (they keep what they have finished: see
+   * isRunStop).
+   */
   cancel(): void {
     if (this.abort.signal.aborted) return;
     this.begin();
-    this.abort.abort();
-    for (const run of [...this.live.values()]) for (const att of run.atts) att.controller.abort();
+    this.abort.abort(RUN_STOPPED);
+    for (const run of [...this.live.values()]) for (const att of run.atts) att.controller.abort(RUN_STOPPED);
     for (const r of this.queue.drain()) this.final(r, 'cancelled');
     this.queuedFrames = 0;
     this.urgent.length = 0;
@@ -909,7 +931,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * them, but not against their retries (see TaskRecord.partial): each such
    * attempt leaves fewer frames, so retrying cannot go on for ever.
    */
-  private settlePartial(att: Attempt, outcome: Extract<FinalOutcome, { kind: 'failed' }>): void {
+  private settlePartial(att: Attempt, outcome: Extract<FinalOutcome, { kind: 'failed' | 'cancelled' }>): void {
     const { rec, host: a } = att;
     const host = a.host.name;
     const now = this.options.now();
@@ -930,7 +952,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.records.push(r);
       return r;
     });
-    a.record.failures++;
+    // A chunk stopped with the run did not fail: its host is not blamed.
+    const failed = outcome.kind === 'failed';
+    if (failed) a.record.failures++;
     if (this.observed) {
       this.event({ type: 'chunk-split', at: now, task: refOf(from), attempt: att.number, host, parts: parts.map((p) => ({ ...refOf(p.task), done: p.done })) });
     }
@@ -953,10 +977,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       r.attempts = attempts + 1;
       r.partial = partial;
-      r.error = outcome.message;
-      r.log = outcome.log;
-      r.failure = outcome.failure;
-      r.failedOn = failedOn;
+      if (failed) {
+        r.error = outcome.message;
+        r.log = outcome.log;
+        r.failure = outcome.failure;
+        r.failedOn = failedOn;
+      }
       if (this.abort.signal.aborted) this.final(r, 'cancelled', r === rec ? att.run : undefined);
       else {
         r.status = 'pending';
@@ -1449,7 +1475,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * answered at once).
    */
   private attempt(att: Attempt): void {
-    if (this.abort.signal.aborted) att.controller.abort();
+    if (this.abort.signal.aborted) att.controller.abort(RUN_STOPPED);
     let running: Promise<AttemptOutcome>;
     try {
       running = att.host.host.run(att.rec.task, att.number, att.controller.signal, att);
@@ -1564,12 +1590,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.endedAt = at;
     rec.seconds += (rec.endedAt - att.start) / 1000;
     // A chunk that failed with frames done is split (see settlePartial): it goes on as its parts, none of them final by this attempt.
-    partial = outcome.kind === 'failed' && outcome.done !== undefined && outcome.done.length > 0 && this.chunks !== undefined && others === 0;
+    // So is one stopped with the run after some of its frames were complete: those are kept, the rest cancelled.
+    partial = (outcome.kind === 'failed' || outcome.kind === 'cancelled') && outcome.done !== undefined && outcome.done.length > 0 && this.chunks !== undefined && others === 0;
     const outer = this.held;
     const held = (this.held ??= []);
     const mark = held.length;
     try {
-      if (partial && outcome.kind === 'failed') this.settlePartial(att, outcome);
+      if (partial && (outcome.kind === 'failed' || outcome.kind === 'cancelled')) this.settlePartial(att, outcome);
       else this.settle(att, outcome, others);
     } finally {
       if (!outer) this.held = null;

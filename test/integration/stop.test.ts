@@ -66,6 +66,66 @@ describe('stopping renderers', () => {
     expect(readdirSync(cwd).filter((f) => f.startsWith('f') || f.includes('.part'))).toEqual([]);
   });
 
+  /**
+   * A chunked renderer writing a frame at a time (a Blender -s/-e/-a): it writes frames 1-3, then blocks
+   * before frame 4 until the test stops the run. `ext` decides whether the frames can be checked (PNGs
+   * decode) or not (text: the last one written may be cut short by the stop, so it is not kept).
+   */
+  async function stopChunk(name: string, ext: 'png' | 'txt') {
+    const cwd = join(farm.dir, name);
+    mkdirSync(cwd);
+    const workdir = join(hosts[0]!.workdir, name);
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, hosts[0]!, { workdir })}\n`, `${name}.yaml`);
+    const marker = uniqueSleep(600);
+    const write = ext === 'png' ? 'convert -size 8x8 xc:red out/f$f.png' : 'echo "frame $f" > out/f$f.txt';
+    const script = `mkdir -p out; f=$0; while [ $f -le $1 ]; do if [ $f = 4 ] && [ ! -e go ]; then ${marker}; fi; ${write}; f=$((f+1)); done`;
+    const args = ['run', inv, '1,8', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '8', '--out', `out/f%d.${ext}=f%d.${ext}`, '--report', 'r.json'];
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    // Frames 1-3 are written once the renderer blocks before frame 4.
+    expect(await eventually(() => running(marker).length === 1, 120_000)).toBe(true);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(130);
+    expect(await eventually(() => running(marker).length === 0, 60_000)).toBe(true);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Array<{ frame: number; last?: number; status: string }>; missingFrames?: number[] };
+    // Nothing is left half-kept: no temporary file here, and what was not kept is gone from the host.
+    expect(readdirSync(cwd).filter((f) => f.includes('.part'))).toEqual([]);
+    const rerun = await runCli(['run', inv, '1,8', 'sh', '-c', `touch go; ${script}`, '%{first}', '%{last}', '--chunk', '8', '--out', `out/f%d.${ext}=f%d.${ext}`, '--report', 'r2.json'], { cwd });
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const again = JSON.parse(readFileSync(join(cwd, 'r2.json'), 'utf8')) as { tasks: Array<{ frame: number; last?: number; status: string }> };
+    return { cwd, stderr, report, again, workdir };
+  }
+
+  it('keeps the frames a chunk finished when the run is stopped, and a rerun renders only the rest', async () => {
+    const { cwd, report, again } = await stopChunk('stop-chunk-png', 'png');
+    expect(report.tasks.map((t) => [t.frame, t.last, t.status])).toEqual([
+      [1, 3, 'done'],
+      [4, 8, 'cancelled'],
+    ]);
+    expect(report.missingFrames).toEqual([4, 5, 6, 7, 8]);
+    expect(again.tasks.map((t) => [t.frame, t.last, t.status])).toEqual([
+      [1, 3, 'skipped'],
+      [4, 8, 'done'],
+    ]);
+    expect(readdirSync(cwd).filter((f) => f.endsWith('.png')).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((f) => `f${f}.png`));
+  });
+
+  it('on a stop, does not keep the last frame a chunk wrote when it cannot be checked (it may be cut short)', async () => {
+    const { report, again } = await stopChunk('stop-chunk-txt', 'txt');
+    expect(report.tasks.map((t) => [t.frame, t.last, t.status])).toEqual([
+      [1, 2, 'done'],
+      [3, 8, 'cancelled'],
+    ]);
+    expect(again.tasks.map((t) => [t.frame, t.last, t.status])).toEqual([
+      [1, 2, 'skipped'],
+      [3, 8, 'done'],
+    ]);
+  });
+
   it('exits 2 on a usage error without connecting', async () => {
     const cwd = join(farm.dir, 'usage');
     mkdirSync(cwd);

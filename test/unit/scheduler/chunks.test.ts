@@ -8,7 +8,9 @@ import type { HostConfig } from '../../../src/inventory/types.js';
 import { modelOfPlan } from '../../../src/ui/fromPlan.js';
 import { HostFigures } from '../../../src/report/hostFigures.js';
 import { taskName } from '../../../src/report/junit.js';
-import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import { TaskFold } from '../../../src/report/taskFold.js';
+import { tasksOfRecords } from '../../../src/report/summary.js';
+import { Scheduler, isRunStop, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost, type TaskRecord } from '../../../src/scheduler/scheduler.js';
 import { startHosts as start } from '../../helpers/scheduler.js';
 
 /** What one attempt did: the frames it was given, and the outcome the host returned. */
@@ -49,7 +51,7 @@ class ChunkHost implements SchedulerHost {
   }
 }
 
-function setup(spec: string, size: ChunkSize, opts: { retries?: number; targetMs?: number; done?: readonly number[] } = {}) {
+function setup(spec: string, size: ChunkSize, opts: { retries?: number; targetMs?: number; done?: readonly number[]; speculate?: boolean } = {}) {
   const plan = new Plan({ frames: parseFrameSpec(spec), exec: 'r', args: ['%{first}', '%{last}'], ins: [], outs: ['o/f%d.png=f%d.png'], hostNames: ['a', 'b'], chunk: size });
   const frames = plan.tasks.map((t) => Scheduler.record(t));
   for (const r of frames) if (opts.done?.includes(r.task.frame)) r.status = 'skipped';
@@ -59,6 +61,7 @@ function setup(spec: string, size: ChunkSize, opts: { retries?: number; targetMs
     retries: opts.retries ?? 2,
     maxConsecutiveFailures: 3,
     now: () => Date.now(),
+    speculate: opts.speculate,
     chunks: new ChunkSizer((first, count, index) => plan.chunkTask(first, count, index), size, opts.targetMs),
   });
   s.on('event', (e) => events.push(e));
@@ -219,6 +222,50 @@ describe('Scheduler with --chunk', () => {
     expect(status.size).toBe(100);
     expect([...status.values()].filter((st) => st === 'done').length).toBeGreaterThan(0);
     expect([...status.values()].every((st) => st === 'done' || st === 'cancelled')).toBe(true);
+  });
+
+  it('keeps the frames a chunk finished when the run is stopped: they are done, only the rest is cancelled, and the host is not blamed', async () => {
+    const { plan, s, records, events, log } = setup('1,16', 8, { retries: 0 });
+    const fold = new TaskFold(0);
+    fold.begin(records);
+    s.on('event', (e) => fold.add(e));
+    const reasons: boolean[] = [];
+    // A renderer writing a frame every 10 ms: stopped at 35 ms, frames 1-3 of its chunk are complete.
+    class Writing implements SchedulerHost {
+      readonly slots = 1;
+      constructor(readonly name: string) {}
+      async run(task: Task, _attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
+        const frames = plan.framesOf(task);
+        log.push({ host: this.name, frames });
+        slot.started();
+        const began = Date.now();
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 10 * frames.length);
+          signal.addEventListener('abort', () => {
+            clearTimeout(t);
+            resolve();
+          });
+        });
+        if (!signal.aborted) return { kind: 'done' };
+        reasons.push(isRunStop(signal));
+        const finished = Math.floor((Date.now() - began) / 10);
+        return { kind: 'cancelled', done: frames.slice(0, finished) };
+      }
+    }
+    start(s, [new Writing('a'), new Writing('b')]);
+    await vi.advanceTimersByTimeAsync(35);
+    s.cancel();
+    await finish(s);
+    expect(reasons).toEqual([true, true]);
+    const status = frameStatus(plan, records);
+    const frames = (st: string): number[] => [...status].filter(([, x]) => x === st).map(([f]) => f).sort((x, y) => x - y);
+    expect(frames('done')).toEqual([1, 2, 3, 9, 10, 11]);
+    expect(frames('cancelled')).toEqual([4, 5, 6, 7, 8, 12, 13, 14, 15, 16]);
+    expect(s.hosts.get('a')).toMatchObject({ failures: 0 });
+    expect(s.hosts.get('b')).toMatchObject({ failures: 0 });
+    expect(events.filter((e) => e.type === 'chunk-split')).toHaveLength(2);
+    // The report's list, folded from the events, says the same as the records.
+    expect(fold.list()).toStrictEqual(tasksOfRecords(s.records, 0));
   });
 
   it('puts a chunk back whole when its host is lost', async () => {

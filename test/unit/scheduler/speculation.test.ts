@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../../../src/plan/plan.js';
-import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import { Scheduler, isRunStop, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 import { refused, tasks, startHosts as start } from '../../helpers/scheduler.js';
 
 /**
@@ -10,6 +10,8 @@ import { refused, tasks, startHosts as start } from '../../helpers/scheduler.js'
 class Host implements SchedulerHost {
   ran: Array<{ frame: number; attempt: number }> = [];
   aborted: number[] = [];
+  /** For each abort: whether it was the whole run stopping (isRunStop), not this attempt alone. */
+  runStops: boolean[] = [];
   superseded: Array<() => boolean> = [];
   constructor(
     readonly name: string,
@@ -27,6 +29,7 @@ class Host implements SchedulerHost {
       signal.addEventListener('abort', () => {
         clearTimeout(t);
         this.aborted.push(task.frame);
+        this.runStops.push(isRunStop(signal));
         resolve({ kind: 'cancelled' });
       });
     });
@@ -48,6 +51,25 @@ afterEach(() => {
 });
 
 describe('Scheduler speculation', () => {
+  it('stops a losing copy alone (it keeps nothing), and every attempt of a stopped run as the run (they keep what is finished)', async () => {
+    const { s } = scheduler(3, true);
+    const a = new Host('a', 1, (f) => (f === 3 ? Infinity : 100));
+    const b = new Host('b', 1, () => 100);
+    start(s, [a, b]);
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(a.aborted).toEqual([3]);
+    expect(a.runStops).toEqual([false]);
+    const stopped = scheduler(2, true);
+    const c = new Host('c', 2, () => Infinity);
+    start(stopped.s, [c]);
+    await vi.advanceTimersByTimeAsync(10);
+    stopped.s.cancel();
+    await vi.runAllTimersAsync();
+    await stopped.s.drained();
+    expect(c.runStops).toEqual([true, true]);
+  });
+
   it('copies a hung render to an idle faster slot; the copy wins and the original is stopped', async () => {
     const { s, events } = scheduler(6, true);
     // Frame 3 hangs on host a; every other render takes 100 ms.
