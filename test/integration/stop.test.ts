@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
@@ -77,9 +78,11 @@ describe('stopping renderers', () => {
     const workdir = join(hosts[0]!.workdir, name);
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, hosts[0]!, { workdir })}\n`, `${name}.yaml`);
     const marker = uniqueSleep(600);
-    const write = ext === 'png' ? 'convert -size 8x8 xc:red out/f$f.png' : 'echo "frame $f" > out/f$f.txt';
+    // A real image for the PNG frames, sent with the task (the test needs no image tool on the host).
+    writeFileSync(join(cwd, 'seed.png'), await sharp({ create: { width: 8, height: 8, channels: 3, background: '#c00' } }).png().toBuffer());
+    const write = ext === 'png' ? 'cp seed.png out/f$f.png' : 'echo "frame $f" > out/f$f.txt';
     const script = `mkdir -p out; f=$0; while [ $f -le $1 ]; do if [ $f = 4 ] && [ ! -e go ]; then ${marker}; fi; ${write}; f=$((f+1)); done`;
-    const args = ['run', inv, '1,8', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '8', '--out', `out/f%d.${ext}=f%d.${ext}`, '--report', 'r.json'];
+    const args = ['run', inv, '1,8', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '8', '--in', 'seed.png', '--out', `out/f%d.${ext}=f%d.${ext}`, '--report', 'r.json'];
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
     const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -94,7 +97,7 @@ describe('stopping renderers', () => {
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Array<{ frame: number; last?: number; status: string }>; missingFrames?: number[] };
     // Nothing is left half-kept: no temporary file here, and what was not kept is gone from the host.
     expect(readdirSync(cwd).filter((f) => f.includes('.part'))).toEqual([]);
-    const rerun = await runCli(['run', inv, '1,8', 'sh', '-c', `touch go; ${script}`, '%{first}', '%{last}', '--chunk', '8', '--out', `out/f%d.${ext}=f%d.${ext}`, '--report', 'r2.json'], { cwd });
+    const rerun = await runCli(['run', inv, '1,8', 'sh', '-c', `touch go; ${script}`, '%{first}', '%{last}', '--chunk', '8', '--in', 'seed.png', '--out', `out/f%d.${ext}=f%d.${ext}`, '--report', 'r2.json'], { cwd });
     expect(rerun.code, rerun.stderr).toBe(0);
     const again = JSON.parse(readFileSync(join(cwd, 'r2.json'), 'utf8')) as { tasks: Array<{ frame: number; last?: number; status: string }> };
     return { cwd, stderr, report, again, workdir };
@@ -111,7 +114,7 @@ describe('stopping renderers', () => {
       [1, 3, 'skipped'],
       [4, 8, 'done'],
     ]);
-    expect(readdirSync(cwd).filter((f) => f.endsWith('.png')).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((f) => `f${f}.png`));
+    expect(readdirSync(cwd).filter((f) => /^f\d+\.png$/.test(f)).sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((f) => `f${f}.png`));
   });
 
   it('on a stop, does not keep the last frame a chunk wrote when it cannot be checked (it may be cut short)', async () => {
