@@ -9,11 +9,12 @@ import { loadInventory } from '../../../src/inventory/load.js';
 
 const file = (name: string): string => readFileSync(new URL(`../../../examples/ci/${name}`, import.meta.url), 'utf8');
 
-/** The words of a `npx distray run ...` line (the recipes quote only --on-end's command, in single quotes). */
+/** The words of a `npx --no distray run ...` line (the recipes quote only --on-end's command, in single quotes). */
 function distrayRun(script: string): string[] {
   const line = script.trim();
-  expect(line.startsWith('npx distray run ')).toBe(true);
-  const words = line.slice('npx distray run '.length).match(/'[^']*'|\S+/g) ?? [];
+  // --no: a missing devDependency fails the job, rather than npx fetching a package of that name.
+  expect(line.startsWith('npx --no distray run ')).toBe(true);
+  const words = line.slice('npx --no distray run '.length).match(/'[^']*'|\S+/g) ?? [];
   return words.map((w) => (w.startsWith("'") ? w.slice(1, -1) : w));
 }
 
@@ -21,7 +22,10 @@ function distrayRun(script: string): string[] {
 function checkRun(words: string[]): { junit: string; report: string; framesDir: string } {
   const argv = splitRunArgv(words);
   const [inventory] = argv.positionals;
-  expect(inventory).toBe('examples/ci/farm.yaml');
+  // Where the recipe says to keep examples/ci/farm.yaml in the user's repository.
+  expect(inventory).toBe('render/farm.yaml');
+  // Someone is told how the render went.
+  expect(argv.options['on-end']).toMatch(/DISTRAY_DONE/);
   const junit = argv.options.junit as string;
   const report = argv.options.report as string;
   const out = argv.options.out as string[];
@@ -65,8 +69,19 @@ describe('the CI recipe (examples/ci)', () => {
     expect(validateWorkflow(text.replace('runs-on:', 'run-on:')).errors.length).toBeGreaterThan(0);
     const wf = parse(text) as { jobs: { render: { steps: Array<{ uses?: string; run?: string; with?: Record<string, string>; env?: Record<string, string> }> } } };
     const steps = wf.jobs.render.steps;
-    const render = steps.find((s) => s.run?.startsWith('npx distray run'))!;
+    const render = steps.find((s) => s.run?.startsWith('npx --no distray run'))!;
     const { junit, report, framesDir } = checkRun(distrayRun(render.run!));
+    // The frames of earlier attempts come back before the render, and are kept even when it fails: a re-run renders only what is missing.
+    const restore = steps.findIndex((s) => s.uses?.startsWith('actions/cache/restore'));
+    const save = steps.findIndex((s) => s.uses?.startsWith('actions/cache/save'));
+    const at = steps.indexOf(render);
+    expect(restore).toBeGreaterThanOrEqual(0);
+    expect(restore).toBeLessThan(at);
+    expect(save).toBeGreaterThan(at);
+    expect(steps[restore]!.with!.path).toBe(`${framesDir}/`);
+    expect(steps[save]!.with).toEqual({ path: `${framesDir}/`, key: steps[restore]!.with!.key });
+    expect(steps[restore]!.with!.key!.startsWith(steps[restore]!.with!['restore-keys']!)).toBe(true);
+    expect((steps[save] as { if?: string }).if).toContain('!cancelled()');
     const publish = steps.find((s) => s.uses?.startsWith('mikepenz/action-junit-report'))!;
     expect(publish.with!.report_paths).toBe(junit);
     const upload = steps.find((s) => s.uses?.startsWith('actions/upload-artifact'))!;
@@ -81,7 +96,7 @@ describe('the CI recipe (examples/ci)', () => {
     expect(Object.keys(ci).sort()).toEqual(['render', 'stages']);
     const job = ci.render as { stage: string; image: string; before_script: string[]; script: string[]; artifacts: { when: string; paths: string[]; reports: { junit: string } } };
     expect(ci.stages).toContain(job.stage);
-    const allowed = new Set(['stage', 'image', 'resource_group', 'timeout', 'rules', 'before_script', 'script', 'artifacts', 'variables']);
+    const allowed = new Set(['stage', 'image', 'tags', 'resource_group', 'timeout', 'rules', 'cache', 'before_script', 'script', 'artifacts', 'variables']);
     for (const key of Object.keys(job)) expect(allowed).toContain(key);
     expect(job.image).toMatch(/^node:(2\d)/);
     expect(job.before_script.join('\n')).toContain('"$DISTRAY_SSH_KEY"');
@@ -90,5 +105,10 @@ describe('the CI recipe (examples/ci)', () => {
     expect(job.artifacts.when).toBe('always');
     expect(job.artifacts.reports.junit).toBe(junit);
     expect(job.artifacts.paths).toEqual(expect.arrayContaining([`${framesDir}/`, report]));
+    // A retried job gets the frames of the failed one.
+    const cache = (job as unknown as { cache: { paths: string[]; when: string; key: { files: string[] } } }).cache;
+    expect(cache.paths).toEqual([`${framesDir}/`]);
+    expect(cache.when).toBe('always');
+    expect(cache.key.files.length).toBeGreaterThan(0);
   });
 });
