@@ -106,7 +106,7 @@ function parse(row: CleanRow, output: string, marker: string): void {
     row.message = `could not remove ${failed.map(shown).join(', ')}; check their permissions on the host and clean again`;
   } else if (!records.includes('cleaned')) {
     row.state = 'error';
-    row.message = output.trim() || 'the clean-up script did not finish';
+    row.message = output.replaceAll('\0', '\n').trim() || 'the clean-up script did not finish';
   }
 }
 
@@ -170,7 +170,12 @@ export async function clean(opts: {
         const row: CleanRow = { name: host.name, state: 'ok', removed: [] };
         const dry = opts.dryRun ? '1' : '';
         const marker = `distray-clean-${randomBytes(8).toString('hex')}`;
-        const paths = (manifest[host.name]?.[host.workdir] ?? []).map(normalise).filter((p) => p !== undefined);
+        const recorded = manifest[host.name]?.[host.workdir] ?? [];
+        // Said rather than dropped in silence: its record goes once the host is clean.
+        for (const p of recorded.filter((p) => p.includes('\n'))) {
+          warnings.push(`${host.name}: ${shown(p)} in ${host.workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`);
+        }
+        const paths = recorded.map(normalise).filter((p) => p !== undefined);
         let client: Client | undefined;
         try {
           if (host.local) parse(row, await cleanLocal(host, dry, marker, paths), marker);

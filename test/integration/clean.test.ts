@@ -85,6 +85,9 @@ describe('distray clean against a real sshd host', () => {
     writeFileSync(join(workdir, 'sub', '.y.distray-2.part\nprecious.blend\n'), 'planted');
     writeFileSync(join(workdir, 'sub', '.z.distray-3.part'), 'half');
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir })}\n`, 'newline.yaml');
+    // A recorded output with a newline cannot go to the host a line each: it is named, not sent.
+    mkdirSync(join(cwd, '.distray'));
+    writeFileSync(join(cwd, '.distray', 'made.json'), JSON.stringify({ h1: { [workdir]: ['out\nprecious.blend'] } }));
 
     const dry = await runCli(['clean', inv, '--dry-run'], { cwd });
     expect(dry.code, dry.stderr).toBe(0);
@@ -100,6 +103,7 @@ describe('distray clean against a real sshd host', () => {
     const done = await runCli(['clean', inv], { cwd });
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout).toMatch(/^h1: removed 3: /);
+    expect(done.stderr).toContain(`distray: h1: "out\\nprecious.blend" in ${workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`);
     expect(readdirSync(workdir).sort()).toEqual(['precious.blend', 'sub']);
     expect(readdirSync(join(workdir, 'sub'))).toEqual(['precious.blend']);
     expect(readFileSync(join(workdir, 'precious.blend'), 'utf8')).toBe('keep');
