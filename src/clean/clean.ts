@@ -10,45 +10,65 @@ import { connectEndpoint, describeEndpoint, type Client, type ConnectContext } f
 import { execOnce } from '../ssh/exec.js';
 import { HostKeyChecker } from '../ssh/hostKeys.js';
 import { shellJoin } from '../ssh/quote.js';
+import { environmentWithoutSecrets } from '../hosts/localSession.js';
 import { readManifest, writeManifest, type Manifest } from './manifest.js';
 
 /**
- * Runs in the workdir: removes .distray (run directories, leases), distray's
- * temporary upload names, and the paths given. Nothing is followed through a
- * symbolic link: a path under a linked directory is skipped (it could lead out
- * of the workdir), and a link itself is removed as a link (rm does not follow
- * it), its target untouched. A workdir whose leases are held has a run going:
- * it is left alone.
+ * The removal itself, defined both in the script and in the shells `find`
+ * starts for the temporary upload names: no directory on the way to a path
+ * may be a symbolic link (it could lead out of the workdir), and a link
+ * itself is removed as a link (rm does not follow it), its target untouched.
+ * Every message is a record ended by a NUL byte, never a line: a file name
+ * on the host can hold a newline (never a NUL), and a name is only ever an
+ * argument, never read back from a line.
  */
-const SCRIPT = `wd=$1 dry=$2 marker=$3
-# What the login printed before this is not the script's.
-printf '\\n%s\\n' "$marker"
-cd -- "$wd" 2>/dev/null || { echo "noworkdir"; exit 0; }
-if command -v flock >/dev/null 2>&1; then
-  # Every host shell holds .distray/active (shared) for its whole life: a run is going.
-  if [ -f .distray/active ] && [ ! -L .distray/active ]; then flock -n -x .distray/active true || { echo "busy"; exit 0; }; fi
-  for f in .distray/leases/*.lock; do
-    [ -f "$f" ] && [ ! -L "$f" ] || continue
-    flock -n "$f" true || { echo "busy"; exit 0; }
+const REMOVE = `say() { printf '%s\\0' "$1"; }
+# Succeeds when a directory on the way to $1 is a symbolic link (no dirname: $(...) would eat a name's trailing newlines).
+under_link() {
+  d=$1
+  while :; do
+    case $d in */*) d=\${d%/*} ;; *) return 1 ;; esac
+    [ -L "$d" ] && return 0
   done
-fi
+}
 gone() {
   case $1 in /*|..|../*|*/..|*/../*|'') return 0 ;; esac
-  d=$(dirname -- "$1")
-  while [ "$d" != . ] && [ "$d" != / ]; do
-    [ -L "$d" ] && return 0
-    d=$(dirname -- "$d")
-  done
+  under_link "$1" && return 0
   if [ -e "$1" ] || [ -L "$1" ]; then
-    echo "remove $1"
-    [ -n "$dry" ] || rm -rf -- "$1"
+    if [ -z "$dry" ] && ! rm -rf -- "$1" 2>/dev/null; then say "failed $1"; return 0; fi
+    say "remove $1"
   fi
-}
+}`;
+
+/**
+ * Runs in the workdir: removes .distray (run directories, leases), distray's
+ * temporary upload names, and the paths given. A workdir whose leases are
+ * held has a run going: it is left alone. The temporary names are found by
+ * `find`, which hands them to a shell as arguments (POSIX `-exec ... {} +`,
+ * not `-print0`, which a POSIX host need not have): a name such as
+ * `.x.distray-1.part<newline>precious.blend` is one name, removed whole,
+ * and never `precious.blend`.
+ */
+export const CLEAN_SCRIPT = `wd=$1 dry=$2 marker=$3
+# What the login printed before this is not the script's.
+printf '\\n%s\\n' "$marker"
+${REMOVE}
+cd -- "$wd" 2>/dev/null || { say noworkdir; exit 0; }
+if command -v flock >/dev/null 2>&1; then
+  # Every host shell holds .distray/active (shared) for its whole life: a run is going.
+  if [ -f .distray/active ] && [ ! -L .distray/active ]; then flock -n -x .distray/active true || { say busy; exit 0; }; fi
+  for f in .distray/leases/*.lock; do
+    [ -f "$f" ] && [ ! -L "$f" ] || continue
+    flock -n "$f" true || { say busy; exit 0; }
+  done
+fi
 gone .distray
-# The paths come on stdin, one a line: a run of a million frames has more than a command line holds.
+# The paths come on stdin, one a line: a run of a million frames has more than a command line holds (a recorded path with a newline is never sent).
 while IFS= read -r p; do gone "$p"; done
-find . -path ./.distray -prune -o -name '.*.distray-*.part*' -prune -print 2>/dev/null | while IFS= read -r p; do gone "\${p#./}"; done
-echo "cleaned"`;
+find . -path ./.distray -prune -o -name '.*.distray-*.part*' -prune -exec sh -c '${REMOVE.replaceAll("'", `'\\''`)}
+dry=$1; shift
+for p do gone "\${p#./}"; done' distray-clean "$dry" {} + 2>/dev/null
+say cleaned`;
 
 const CLEAN_TIMEOUT_MS = 120_000;
 
@@ -70,24 +90,36 @@ function normalise(path: string): string | undefined {
 }
 
 function parse(row: CleanRow, output: string, marker: string): void {
-  // Only what follows the script's marker: a login's own lines could look like ours.
-  const all = output.split('\n');
-  const at = all.findIndex((l) => l.endsWith(marker));
-  const lines = at < 0 ? [] : all.slice(at + 1);
-  row.removed = lines.filter((l) => l.startsWith('remove ')).map((l) => l.slice('remove '.length));
-  if (lines.includes('noworkdir')) row.state = 'no workdir';
-  else if (lines.includes('busy')) {
+  // Only what follows the script's marker line: a login's own lines could look like ours.
+  const at = output.indexOf(`${marker}\n`);
+  // Records end with a NUL; what follows the last one is no record (a script cut short).
+  const records = at < 0 ? [] : output.slice(at + marker.length + 1).split('\0').slice(0, -1);
+  const named = (kind: string): string[] => records.filter((r) => r.startsWith(`${kind} `)).map((r) => r.slice(kind.length + 1));
+  row.removed = named('remove');
+  const failed = named('failed');
+  if (records.includes('noworkdir')) row.state = 'no workdir';
+  else if (records.includes('busy')) {
     row.state = 'busy';
     row.message = 'a run is using this workdir; clean it when the run has ended';
-  } else if (!lines.includes('cleaned')) {
+  } else if (failed.length > 0) {
     row.state = 'error';
-    row.message = output.trim() || 'the clean-up script did not finish';
+    row.message = `could not remove ${failed.map(shown).join(', ')}; check their permissions on the host and clean again`;
+  } else if (!records.includes('cleaned')) {
+    row.state = 'error';
+    row.message = output.replaceAll('\0', '\n').trim() || 'the clean-up script did not finish';
   }
+}
+
+/** A name from the host as it is, or quoted with escapes when it holds a control character (a newline would read as two names). */
+export function shown(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x1f\x7f]/.test(name) ? JSON.stringify(name) : name;
 }
 
 function cleanLocal(host: HostConfig, dry: string, marker: string, paths: readonly string[]): Promise<string> {
   return new Promise((done, fail) => {
-    const child = spawn('sh', ['-c', SCRIPT, 'distray-clean', resolve(host.workdir), dry, marker], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Without distray's secrets: nothing distray starts gets them.
+    const child = spawn('sh', ['-c', CLEAN_SCRIPT, 'distray-clean', resolve(host.workdir), dry, marker], { stdio: ['pipe', 'pipe', 'pipe'], env: environmentWithoutSecrets() });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -103,7 +135,7 @@ function cleanLocal(host: HostConfig, dry: string, marker: string, paths: readon
 }
 
 async function cleanRemote(client: Client, host: HostConfig, dry: string, marker: string, paths: readonly string[]): Promise<string> {
-  const command = `exec sh ${shellJoin(['-c', SCRIPT, 'distray-clean', host.workdir, dry, marker])}`;
+  const command = `exec sh ${shellJoin(['-c', CLEAN_SCRIPT, 'distray-clean', host.workdir, dry, marker])}`;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, fail) => {
     timer = setTimeout(() => fail(new ConnectionError('timeout', `cleaning did not finish within ${CLEAN_TIMEOUT_MS / 1000} s`)), CLEAN_TIMEOUT_MS);
@@ -138,7 +170,12 @@ export async function clean(opts: {
         const row: CleanRow = { name: host.name, state: 'ok', removed: [] };
         const dry = opts.dryRun ? '1' : '';
         const marker = `distray-clean-${randomBytes(8).toString('hex')}`;
-        const paths = (manifest[host.name]?.[host.workdir] ?? []).map(normalise).filter((p) => p !== undefined);
+        const recorded = manifest[host.name]?.[host.workdir] ?? [];
+        // Said rather than dropped in silence: its record goes once the host is clean.
+        for (const p of recorded.filter((p) => p.includes('\n'))) {
+          warnings.push(`${host.name}: ${shown(p)} in ${host.workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`);
+        }
+        const paths = recorded.map(normalise).filter((p) => p !== undefined);
         let client: Client | undefined;
         try {
           if (host.local) parse(row, await cleanLocal(host, dry, marker, paths), marker);
@@ -182,7 +219,7 @@ export function formatClean(rows: readonly CleanRow[], dryRun: boolean): string 
     .map((r) => {
       if (r.state === 'ok') {
         if (r.removed.length === 0) return `${r.name}: nothing to remove`;
-        return `${r.name}: ${dryRun ? 'would remove' : 'removed'} ${r.removed.length}: ${r.removed.join(', ')}`;
+        return `${r.name}: ${dryRun ? 'would remove' : 'removed'} ${r.removed.length}: ${r.removed.map(shown).join(', ')}`;
       }
       if (r.state === 'no workdir') return `${r.name}: no workdir, nothing to remove`;
       return `${r.name}: ${r.state}${r.message ? `: ${r.message}` : ''}`;

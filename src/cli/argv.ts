@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { looksLikeOption, unknownOption } from './options.js';
 
 /**
  * Options of `run`: one typed table. Everything else after <exec> belongs to
@@ -49,7 +50,21 @@ export interface RunArgv {
   help: boolean;
 }
 
-/** Splits the words after `run` into distray's options and the positional words (inventory, frames, exec, args). */
+/** Whether a word is one of run's own options (`--force`, `--out=x`). */
+function isRunOption(word: string): boolean {
+  const name = /^--([a-z-]+)(?:=.*)?$/s.exec(word)?.[1];
+  return name !== undefined && Object.hasOwn(RUN_OPTIONS, name);
+}
+
+/**
+ * Splits the words after `run` into distray's options and the positional
+ * words (inventory, frames, exec, args). Before <exec> only distray's options
+ * can stand, so an unknown one there is refused (exit 2) with the option it
+ * resembles: `run farm.yaml 1,9 --dryrun ./ray` must not run `--dryrun`.
+ * After <exec> an unknown word is the renderer's (main warns when it looks
+ * like a misspelt option of distray). A negative <frames> (`-5,5`) is not an
+ * option.
+ */
 export function splitRunArgv(words: readonly string[]): RunArgv {
   const positionals: string[] = [];
   const options: RunArgv['options'] = {};
@@ -66,7 +81,8 @@ export function splitRunArgv(words: readonly string[]): RunArgv {
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(word);
     const name = m?.[1] as RunOptionName | undefined;
-    if (!m || !name || !(name in RUN_OPTIONS)) {
+    if (!m || !name || !Object.hasOwn(RUN_OPTIONS, name)) {
+      if (positionals.length < 3 && looksLikeOption(word) && !/^-\d/.test(word)) throw unknownOption(word, RUN_OPTIONS, 'run');
       positionals.push(word);
       continue;
     }
@@ -82,6 +98,8 @@ export function splitRunArgv(words: readonly string[]): RunArgv {
     if (value === undefined) {
       value = words[++i];
       if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      // "--report --force": the value was forgotten; --report=--force if that is really the name.
+      if (value === '--' || isRunOption(value)) throw new UsageError(`--${name} needs a value, and "${value}" is an option of distray; write --${name}=${value} if that is the value`);
     }
     if ('repeat' in spec && spec.repeat) {
       const list = (options[name] as string[] | undefined) ?? [];

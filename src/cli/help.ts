@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { RUN_OPTIONS } from './argv.js';
+import { CHECK_OPTIONS, CLEAN_OPTIONS, type OptionTable } from './options.js';
 
 export const RUN_USAGE = 'distray run <inventory> <frames> <exec> [args...] [options]';
 export const CLEAN_USAGE = 'distray clean <inventory> [--dry-run] [--ssh-config FILE]';
@@ -12,6 +13,11 @@ function readmePath(): string {
 
 function optionRows(options: ReadonlyArray<[string, string]>): string[] {
   return options.map(([flag, help]) => `  ${flag.padEnd(22)} ${help}`);
+}
+
+/** A command's option table as help rows: `--exec <value>`, `--json`. */
+function tableRows(table: OptionTable): Array<[string, string]> {
+  return Object.entries(table).map(([name, spec]) => [`--${name}${spec.value ? ' <value>' : ''}`, spec.help]);
 }
 
 function footer(exitStatus: string[]): string[] {
@@ -29,7 +35,8 @@ export function runHelp(): string {
     '  frame, host (and tile, tiles, x0, y0, x1, y1, w, h, width, height with --tiles;',
     '  first, last, count with --chunk).',
     'Options of distray may stand anywhere; every other word after <exec> goes',
-    'to the renderer. After "--" every word goes to the renderer.',
+    'to the renderer (before <exec> an unknown option is refused). After "--"',
+    'every word goes to the renderer.',
     'Editing <inventory> during the run (or SIGHUP) adds and removes hosts.',
     '',
     'Options:',
@@ -65,11 +72,7 @@ export function checkHelp(): string {
     'the workdir and the OpenSSH version. It creates the workdir and runs nothing else.',
     '',
     'Options:',
-    ...optionRows([
-      ['--exec <name>', 'also check that this program is found on each host (in PATH, or relative to the workdir)'],
-      ['--json', 'print the rows as JSON'],
-      ['--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)'],
-    ]),
+    ...optionRows(tableRows(CHECK_OPTIONS)),
     '',
     'Example:',
     '  distray check farm.yaml --exec povray',
@@ -88,10 +91,7 @@ export function cleanHelp(): string {
     'A workdir that a run is using is left alone.',
     '',
     'Options:',
-    ...optionRows([
-      ['--dry-run', 'print what would be removed on each host, remove nothing'],
-      ['--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)'],
-    ]),
+    ...optionRows(tableRows(CLEAN_OPTIONS)),
     '',
     'Example:',
     '  distray clean farm.yaml --dry-run',

@@ -18,6 +18,7 @@ import { removePartialsNow } from '../transfer/copies.js';
 import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
 import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
+import { CHECK_OPTIONS, CLEAN_OPTIONS, parseCommandArgv } from './options.js';
 import { LivePage } from '../ui/server.js';
 import { writeErrorHtml } from '../report/htmlError.js';
 
@@ -255,21 +256,41 @@ function nextSignal(): Promise<void> {
   });
 }
 
-/**
- * What cac, parsing without running, lets through: an option without its
- * value (cac reads `--exec` at the end as the program "true") and a missing
- * or extra inventory (read as the file "undefined").
- */
-function checkCheckArgv(words: readonly string[], positionals: number): void {
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i]!;
-    if (word === '--') break;
-    if ((word === '--exec' || word === '--ssh-config') && (words[i + 1] === undefined || words[i + 1]!.startsWith('-'))) {
-      throw new UsageError(`${word} needs a value`);
-    }
+/** One string option's value, if given. */
+function valueOf(v: string | string[] | true | undefined): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** distray check: every word checked against CHECK_OPTIONS before anything connects. */
+async function checkCommand(words: readonly string[]): Promise<number> {
+  const argv = parseCommandArgv(words, CHECK_OPTIONS, 'check');
+  if (argv.help) {
+    process.stdout.write(checkHelp() + '\n');
+    return 0;
   }
-  if (positionals === 0) throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
-  if (positionals !== 1) throw new UsageError(`expected ${CHECK_USAGE}: one inventory`);
+  if (argv.positionals.length === 0) throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
+  if (argv.positionals.length !== 1) throw new UsageError(`expected ${CHECK_USAGE}: one inventory`);
+  const exec = valueOf(argv.options.exec);
+  const result = await check({ inventory: argv.positionals[0]!, exec, sshConfig: valueOf(argv.options['ssh-config']) });
+  for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
+  process.stdout.write((argv.options.json ? JSON.stringify(result.rows, null, 2) : formatCheck(result.rows, exec)) + '\n');
+  return result.exitCode;
+}
+
+/** distray clean: every word checked against CLEAN_OPTIONS first, so that a misspelt --dry-run never cleans. */
+async function cleanCommand(words: readonly string[]): Promise<number> {
+  const argv = parseCommandArgv(words, CLEAN_OPTIONS, 'clean');
+  if (argv.help) {
+    process.stdout.write(cleanHelp() + '\n');
+    return 0;
+  }
+  if (argv.positionals.length === 0) throw new UsageError(`no inventory given: expected ${CLEAN_USAGE} (distray clean --help for more)`);
+  if (argv.positionals.length !== 1) throw new UsageError(`expected ${CLEAN_USAGE}: one inventory`);
+  const dryRun = argv.options['dry-run'] === true;
+  const result = await clean({ inventory: argv.positionals[0]!, dryRun, sshConfig: valueOf(argv.options['ssh-config']) });
+  for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
+  process.stdout.write(formatClean(result.rows, dryRun) + '\n');
+  return result.exitCode;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -277,48 +298,17 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'run') return runCommand(rest);
   // Other commands stop at once on a signal, as Node does by default.
   if (takeEarlySignals().length > 0) return EXIT.interrupted;
-  if ((command === 'check' || command === 'clean') && rest.some((w) => w === '--help' || w === '-h')) {
-    process.stdout.write((command === 'check' ? checkHelp() : cleanHelp()) + '\n');
-    return 0;
-  }
   const cli = cac('distray');
   cli.command('run <inventory> <frames> <exec> [...args]', 'render frames across the hosts of <inventory> (distray run --help)');
-  cli
-    .command('check <inventory>', 'connect to every host, verify it, and print what it has; runs nothing else')
-    .option('--exec <name>', 'also check that this program is found on each host', { type: [String] })
-    .option('--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)', { type: [String] })
-    .option('--json', 'print the rows as JSON');
-  cli
-    .command('clean <inventory>', "remove what distray left in every host's workdir (distray clean --help)")
-    .option('--dry-run', 'print what would be removed, remove nothing')
-    .option('--ssh-config <file>', 'the OpenSSH client config to read (default ~/.ssh/config)', { type: [String] });
+  cli.command('check <inventory>', 'connect to every host, verify it, and print what it has; runs nothing else (distray check --help)');
+  cli.command('clean <inventory>', "remove what distray left in every host's workdir (distray clean --help)");
   cli.version(pkg.version);
   cli.help();
   try {
+    if (command === 'check') return await checkCommand(rest);
+    if (command === 'clean') return await cleanCommand(rest);
     const parsed = cli.parse(['node', 'distray', ...argv], { run: false });
     if (parsed.options.help || parsed.options.version) return 0;
-    if (cli.matchedCommandName === 'check') {
-      checkCheckArgv(argv.slice(1), parsed.args.length);
-      cli.matchedCommand?.checkUnknownOptions();
-      const last = (v: unknown): string | undefined => (Array.isArray(v) ? (v.at(-1) as string | undefined) : undefined);
-      const exec = last(parsed.options.exec);
-      const inventory = parsed.args[0];
-      if (inventory === undefined) throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
-      const result = await check({ inventory: String(inventory), exec, sshConfig: last(parsed.options.sshConfig) });
-      for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
-      process.stdout.write((parsed.options.json ? JSON.stringify(result.rows, null, 2) : formatCheck(result.rows, exec)) + '\n');
-      return result.exitCode;
-    }
-    if (cli.matchedCommandName === 'clean') {
-      const inventory = parsed.args[0];
-      if (inventory === undefined) throw new UsageError(`no inventory given: expected ${CLEAN_USAGE} (distray clean --help for more)`);
-      const sshConfig = parsed.options.sshConfig as string[] | undefined;
-      const dryRun = parsed.options.dryRun === true;
-      const result = await clean({ inventory: String(inventory), dryRun, sshConfig: sshConfig?.at(-1) });
-      for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
-      process.stdout.write(formatClean(result.rows, dryRun) + '\n');
-      return result.exitCode;
-    }
     if (!cli.matchedCommand) {
       throw new UsageError(`${command ? `unknown command "${command}"` : 'no command given'}; try distray --help`);
     }

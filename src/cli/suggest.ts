@@ -1,28 +1,12 @@
-import { levenshtein } from '../text/closest.js';
 import { RUN_OPTIONS, type RunOptionName } from './argv.js';
-
-/** distray's option a word was probably meant to be, if any. */
-function meantOption(name: string): RunOptionName | undefined {
-  const lower = name.toLowerCase();
-  let best: RunOptionName | undefined;
-  let bestDistance = Infinity;
-  for (const option of Object.keys(RUN_OPTIONS) as RunOptionName[]) {
-    const distance = levenshtein(lower, option);
-    // "--retry" for --retries, "--output" for --out: a short form or a longer spelling of the same word.
-    const shared = [...lower].findIndex((c, k) => c !== option[k]);
-    const common = shared < 0 ? lower.length : shared;
-    const prefix = common >= 3 && common >= Math.min(lower.length, option.length) - 1 && Math.abs(lower.length - option.length) <= 3;
-    const near = distance <= (lower.length > 4 ? 2 : 1);
-    if ((prefix || near) && distance < bestDistance) [best, bestDistance] = [option, distance];
-  }
-  return best;
-}
+import { meantOption } from './options.js';
 
 /**
  * Words after <exec> that are not distray's options go to the renderer, so a
  * misspelt `--ouput` would reach it silently. These warnings name each such
  * word and the option it looks like; words after `--` are the user's explicit
- * choice and are never warned about.
+ * choice and are never warned about. (Before <exec> such a word is refused:
+ * see splitRunArgv.)
  */
 export function misspeltOptionWarnings(words: readonly string[]): string[] {
   const warnings: string[] = [];
@@ -37,7 +21,7 @@ export function misspeltOptionWarnings(words: readonly string[]): string[] {
       continue;
     }
     if (name === 'help') continue;
-    const meant = meantOption(name);
+    const meant = meantOption(name, Object.keys(RUN_OPTIONS) as RunOptionName[]);
     if (meant) {
       warnings.push(`"${word}" is not an option of distray and was passed to the renderer; did you mean --${meant}? Put the renderer's options after "--" to silence this`);
     }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { errorMessage } from '../errors.js';
+import { environmentWithoutSecrets } from '../hosts/localSession.js';
 import { reportChunks, type RunSummary } from './summary.js';
 
 /** How long --on-end's command may take before it is stopped. */
@@ -8,7 +9,7 @@ export const ON_END_TIMEOUT_MS = 60_000;
 /** After TERM, how long the command's processes have before KILL. */
 const KILL_AFTER_MS = 5_000;
 
-/** What --on-end's command finds in its environment, besides distray's own. */
+/** What --on-end's command finds in its environment, besides distray's own (less its secrets). */
 export function onEndEnv(summary: RunSummary): Record<string, string> {
   const count = (s: string): number => summary.tasks.filter((t) => t.status === s).length;
   return {
@@ -39,7 +40,8 @@ export function runOnEnd(command: string, summary: RunSummary, options: { timeou
         shell: true,
         detached: true,
         stdio: ['pipe', 2, 2],
-        env: { ...process.env, ...onEndEnv(summary) },
+        // distray's environment less its secrets (DISTRAY_PASSWORD, DISTRAY_KEY_PASSPHRASE): nothing distray starts gets them.
+        env: { ...environmentWithoutSecrets(), ...onEndEnv(summary) },
       });
     } catch (err) {
       resolve(`--on-end: cannot start "${command}": ${errorMessage(err)}`);

@@ -72,6 +72,44 @@ describe('distray clean against a real sshd host', () => {
     expect(again.stdout).toMatch(/^h1: nothing to remove$/m);
   });
 
+  it('removes a temporary name holding a newline whole, never the file its second line names', async () => {
+    const cwd = join(farm.dir, 'newline');
+    mkdirSync(cwd, { recursive: true });
+    const workdir = join(h1.workdir, 'newline');
+    mkdirSync(join(workdir, 'sub'), { recursive: true });
+    // A line-by-line reading of .x.distray-1.part<newline>precious.blend finds "precious.blend".
+    const planted = '.x.distray-1.part\nprecious.blend';
+    writeFileSync(join(workdir, planted), 'planted');
+    writeFileSync(join(workdir, 'precious.blend'), 'keep');
+    writeFileSync(join(workdir, 'sub', 'precious.blend'), 'keep');
+    writeFileSync(join(workdir, 'sub', '.y.distray-2.part\nprecious.blend\n'), 'planted');
+    writeFileSync(join(workdir, 'sub', '.z.distray-3.part'), 'half');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir })}\n`, 'newline.yaml');
+    // A recorded output with a newline cannot go to the host a line each: it is named, not sent.
+    mkdirSync(join(cwd, '.distray'));
+    writeFileSync(join(cwd, '.distray', 'made.json'), JSON.stringify({ h1: { [workdir]: ['out\nprecious.blend'] } }));
+
+    const dry = await runCli(['clean', inv, '--dry-run'], { cwd });
+    expect(dry.code, dry.stderr).toBe(0);
+    // One line for the host, the odd names quoted with their escapes.
+    const [line, ...more] = dry.stdout.split('\n');
+    expect(more).toEqual(['']);
+    expect(line).toMatch(/^h1: would remove 3: /);
+    expect(line!.replace(/^h1: would remove 3: /, '').split(', ').sort()).toEqual(
+      [JSON.stringify(planted), JSON.stringify('sub/.y.distray-2.part\nprecious.blend\n'), 'sub/.z.distray-3.part'].sort(),
+    );
+    expect(readdirSync(workdir).sort()).toEqual([planted, 'precious.blend', 'sub'].sort());
+
+    const done = await runCli(['clean', inv], { cwd });
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toMatch(/^h1: removed 3: /);
+    expect(done.stderr).toContain(`distray: h1: "out\\nprecious.blend" in ${workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`);
+    expect(readdirSync(workdir).sort()).toEqual(['precious.blend', 'sub']);
+    expect(readdirSync(join(workdir, 'sub'))).toEqual(['precious.blend']);
+    expect(readFileSync(join(workdir, 'precious.blend'), 'utf8')).toBe('keep');
+    expect(readFileSync(join(workdir, 'sub', 'precious.blend'), 'utf8')).toBe('keep');
+  });
+
   it('leaves a workdir alone while a run is using it, even between its tasks', async () => {
     const cwd = join(farm.dir, 'busy');
     mkdirSync(cwd, { recursive: true });

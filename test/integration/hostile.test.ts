@@ -300,6 +300,35 @@ describe('leaks', () => {
     expect(env).not.toMatch(/hunter2-secret|passphrase-secret/);
   });
 
+  it('--on-end, and the scripts check and clean start on a local host, never see DISTRAY_ secrets', async () => {
+    const cwd = workspace();
+    const secrets = { DISTRAY_PASSWORD: 'hunter2-secret', DISTRAY_KEY_PASSPHRASE: 'passphrase-secret' };
+    const inv = farm.inventory(`hosts:\n  - local: true\n    workdir: ${join(cwd, 'local-wd')}\n`, 'local-end.yaml');
+    const r = await runCli(['run', inv, '0', 'true', '--on-end', 'env > on-end-env.txt'], { cwd, env: secrets });
+    expect(r.code, r.stderr).toBe(0);
+    const env = readFileSync(join(cwd, 'on-end-env.txt'), 'utf8');
+    expect(env).toMatch(/^DISTRAY_DONE=1$/m);
+    expect(env).not.toMatch(/hunter2-secret|passphrase-secret/);
+    // check's probe runs df, clean's script runs find: each, found first in PATH, writes down what it was given.
+    const bin = join(cwd, 'bin');
+    mkdirSync(bin);
+    for (const tool of ['df', 'find']) {
+      const real = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim();
+      writeFileSync(join(bin, tool), `#!/bin/sh\nenv > "${join(cwd, `${tool}-env.txt`)}"\nexec ${real} "$@"\n`);
+      chmodSync(join(bin, tool), 0o755);
+    }
+    const withBin = { ...secrets, PATH: `${bin}:${process.env.PATH ?? ''}` };
+    const checked = await runCli(['check', inv], { cwd, env: withBin });
+    expect(checked.code, checked.stderr).toBe(0);
+    const cleaned = await runCli(['clean', inv], { cwd, env: withBin });
+    expect(cleaned.code, cleaned.stderr).toBe(0);
+    for (const tool of ['df', 'find']) {
+      const seen = readFileSync(join(cwd, `${tool}-env.txt`), 'utf8');
+      expect(seen, tool).toMatch(/^PATH=/m);
+      expect(seen, tool).not.toMatch(/hunter2-secret|passphrase-secret/);
+    }
+  });
+
   it('offers the password only to hosts marked password: true, and only after their keys failed', async () => {
     const cwd = workspace();
     // Its authorized keys are elsewhere: the client key fails, the server then asks for a password.

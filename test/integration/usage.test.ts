@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,7 +75,9 @@ describe('malformed command lines', () => {
     [['INV', '--exec'], /--exec needs a value/],
     [['INV', '--exec', '--json'], /--exec needs a value/],
     [['INV', '--ssh-config'], /--ssh-config needs a value/],
-    [['INV', '--bogus'], /Unknown option `--bogus`/],
+    [['INV', '--bogus'], /unknown option "--bogus" of distray check/],
+    [['INV', '--jsn'], /unknown option "--jsn" of distray check; did you mean --json\?/],
+    [['INV', '--exec', 'a', '--exec', 'b'], /--exec is given twice/],
   ])('refuses check %j with exit 2 and one line', async (args, message) => {
     const r = await runCli(['check', ...args.map((a) => (a === 'INV' ? inv : a))], { cwd });
     const what = `${args.join(' ')}: ${r.stderr}`;
@@ -83,6 +85,40 @@ describe('malformed command lines', () => {
     expect(r.stderr, what).toMatch(/^distray: [^\n]*\n$/);
     expect(r.stderr, what).toMatch(message);
     expect(r.stdout, what).toBe('');
+  });
+
+  it.each([
+    [['1,9', '--dryrun', 'true'], /unknown option "--dryrun" of distray run; did you mean --dry-run\?/],
+    [['--retires', '0', '1', 'true'], /did you mean --retries\?/],
+    [['1', '-n', 'true'], /unknown option "-n" of distray run/],
+    [['1', 'true', '--report', '--force'], /--report needs a value, and "--force" is an option of distray/],
+  ])('refuses run %j before <exec> with exit 2 and one line', async (args, message) => {
+    await expectUsageError(args, message);
+  });
+
+  it.each([
+    [['INV', '--dryrun'], /unknown option "--dryrun" of distray clean; did you mean --dry-run\?/],
+    [['--dry', 'INV'], /did you mean --dry-run\?/],
+    [['INV', '-n'], /unknown option "-n" of distray clean/],
+    [['INV', '--dry-run=no'], /--dry-run takes no value/],
+    [['INV', '--ssh-config'], /--ssh-config needs a value/],
+    [['INV', 'INV'], /expected distray clean <inventory>/],
+  ])('refuses clean %j with exit 2 and one line, removing nothing', async (args, message) => {
+    // A workdir with what clean removes: its .distray directory and a half-finished upload.
+    mkdirSync(join(cwd, 'work', '.distray'), { recursive: true });
+    writeFileSync(join(cwd, 'work', '.x.distray-1.part'), 'half');
+    try {
+      const r = await runCli(['clean', ...args.map((a) => (a === 'INV' ? inv : a))], { cwd });
+      const what = `${args.join(' ')}: ${r.stderr}`;
+      expect(r.code, what).toBe(2);
+      expect(r.stderr, what).toMatch(/^distray: [^\n]*\n$/);
+      expect(r.stderr, what).toMatch(message);
+      expect(r.stdout, what).toBe('');
+      expect(existsSync(join(cwd, 'work', '.distray')), what).toBe(true);
+      expect(existsSync(join(cwd, 'work', '.x.distray-1.part')), what).toBe(true);
+    } finally {
+      rmSync(join(cwd, 'work'), { recursive: true, force: true });
+    }
   });
 
   it('writes the asked-for report when the rest of the line is fine but an option is malformed', async () => {
