@@ -31,6 +31,7 @@ import { isComplete } from './transfer/complete.js';
 import { DirectoryListings } from './transfer/listing.js';
 import { finalLines } from './report/failures.js';
 import { writeHtmlReport } from './report/html.js';
+import { fileErrorReason } from './fsutil/atomicWrite.js';
 import type { RunModel } from './ui/model.js';
 import type { LivePage } from './ui/server.js';
 import { modelOfPlan, pictureOf } from './ui/fromPlan.js';
@@ -432,8 +433,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   if (model) await showEnd(model, summary, plan, opts, records);
   if (frames) summary.frames = frames;
   await log.finish(summary);
-  if (opts.report) await writeReport(opts.report, summary);
-  if (opts.junit) await writeJunit(opts.junit, summary);
+  if (opts.report) await writeEndFile('--report', opts.report, (p) => writeReport(p, summary));
+  if (opts.junit) await writeEndFile('--junit', opts.junit, (p) => writeJunit(p, summary));
   if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true, summary });
   return summary;
 }
@@ -458,7 +459,30 @@ async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: R
   for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
   model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
   opts.page?.flush();
-  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i, records));
+  if (opts.html !== undefined) await writeEndFile('--html', opts.html, (p) => writeHtmlReport(p, model.snapshot(), (i) => pictureOf(plan, i, records)));
+}
+
+const END_FILES = { '--report': 'JSON report', '--junit': 'JUnit file', '--html': 'HTML report' } as const;
+
+/**
+ * Writes a file asked for at the end of a run (--report, --junit, --html).
+ * One that cannot be written is said in one line on stderr, naming the file
+ * and why; the render's own result still decides the exit status, and its
+ * summary is still printed. False if it could not be written.
+ */
+export async function writeEndFile(
+  option: keyof typeof END_FILES,
+  path: string,
+  write: (path: string) => Promise<void>,
+  outcome = 'the render itself is not affected: its summary follows, and its result decides the exit status',
+): Promise<boolean> {
+  try {
+    await write(path);
+    return true;
+  } catch (err) {
+    process.stderr.write(`distray: cannot write the ${END_FILES[option]} ${path}: ${fileErrorReason(err)}; ${outcome}; give ${option} a path you can write to\n`);
+    return false;
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomically } from '../fsutil/atomicWrite.js';
 import type { Plan } from '../plan/plan.js';
 
 /**
@@ -47,16 +48,9 @@ export async function readManifest(path = MANIFEST): Promise<Manifest> {
   return manifest;
 }
 
-async function writeAtomically(file: string, manifest: Manifest): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.distray-${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, JSON.stringify(manifest, null, 1) + '\n');
-  await rename(tmp, file);
-}
-
 /** Replaces the manifest (after `clean`): the run records it was read from are folded into it; later ones stay. */
 export async function writeManifest(manifest: Manifest, path = MANIFEST): Promise<void> {
-  await writeAtomically(path, manifest);
+  await writeFileAtomically(path, JSON.stringify(manifest, null, 1) + '\n');
   await Promise.all((consumed.get(manifest) ?? []).map((f) => rm(f, { force: true })));
 }
 
@@ -136,8 +130,5 @@ export async function recordMade(entries: ReadonlyArray<{ host: string; workdir:
   const text = JSON.stringify(record);
   const name = createHash('sha256').update(text).digest('hex').slice(0, 32);
   const file = join(runsDir(path), `${name}.json`);
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+  await writeFileAtomically(file, text);
 }

@@ -10,7 +10,7 @@ import { writeJunit } from '../report/junit.js';
 import { runOnEnd } from '../report/onEnd.js';
 import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
-import { run } from '../run.js';
+import { run, writeEndFile } from '../run.js';
 import { splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
 import { EXIT } from '../outcome.js';
@@ -125,11 +125,14 @@ async function runFailed(err: unknown, end: EndActions, runSignals: { dispose():
     hosts: [],
     errors: [errorMessage(err)],
   };
-  // Not where the file itself is what is wrong (a directory, a name ending in "/"), nor where the run wrote it already.
+  // Not where the file itself is what is wrong (a directory, a name ending in "/", what the error is about), nor where the run wrote it already.
   const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
-  if (end.report && !written && entryProblem(end.report) === undefined) await writeReport(end.report, summary).catch(() => {});
-  if (end.junit && !written && entryProblem(end.junit) === undefined) await writeJunit(end.junit, summary).catch(() => {});
-  if (end.html && !written && entryProblem(end.html) === undefined) await writeErrorHtml(end.html, errorMessage(err), code).catch(() => {});
+  const writable = (option: string, path: string | undefined): path is string =>
+    path !== undefined && path !== '' && !written && entryProblem(path) === undefined && !errorMessage(err).startsWith(`${option} "`);
+  const outcome = 'the run itself failed as said above';
+  if (writable('--report', end.report)) await writeEndFile('--report', end.report, (p) => writeReport(p, summary), outcome);
+  if (writable('--junit', end.junit)) await writeEndFile('--junit', end.junit, (p) => writeJunit(p, summary), outcome);
+  if (writable('--html', end.html)) await writeEndFile('--html', end.html, (p) => writeErrorHtml(p, errorMessage(err), code), outcome);
   await onEnd(end.onEnd, summary, runSignals);
   return code;
 }

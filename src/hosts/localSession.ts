@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, copyFile, lstat, mkdir, readFile, readdir, realpath, rename, rmdir, unlink } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LinkRefused, TransferError } from '../errors.js';
 import { SECRET_ENV_NAMES } from '../ssh/connect.js';
@@ -142,7 +142,8 @@ export class LocalSession implements HostSession {
   async fetchFile(p: string, localPath: string, options: { remove?: boolean } = {}): Promise<number> {
     const info = await lstat(this.path(p));
     if (!info.isFile()) throw new TransferError(`${p} on ${this.name} is not a regular file`);
-    await copyFile(this.path(p), localPath);
+    // COPYFILE_EXCL creates the copy with O_EXCL: nothing already at localPath is written through.
+    await copyFile(this.path(p), localPath, constants.COPYFILE_EXCL);
     if (options.remove) await unlink(this.path(p));
     return info.size;
   }

@@ -85,9 +85,10 @@ export interface HostSession {
   /** Writes a file with the given permission bits (an uploaded renderer stays executable). */
   putFile(localPath: string, path: string, mode: number, size?: number, signal?: AbortSignal): Promise<void>;
   /**
-   * Copies a regular file from the host to `localPath` and returns how many
-   * bytes it wrote; with `remove`, the host's copy is removed once it has
-   * been read. The caller has checked it is a regular file.
+   * Copies a regular file from the host to `localPath`, created new (it
+   * fails if anything, even a link, is there), and returns how many bytes it
+   * wrote; with `remove`, the host's copy is removed once it has been read.
+   * The caller has checked it is a regular file.
    */
   fetchFile(path: string, localPath: string, options?: { remove?: boolean; signal?: AbortSignal | undefined }): Promise<number>;
   /** Renames, replacing `to` if it exists (a link at `to` is replaced, not followed). */

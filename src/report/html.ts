@@ -1,5 +1,4 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFileAtomically } from '../fsutil/atomicWrite.js';
 import { asset } from '../ui/assets.js';
 import type { Snapshot } from '../ui/model.js';
 import { THUMB_TYPE, Thumbnails } from '../ui/thumbs.js';
@@ -61,15 +60,7 @@ ${asset('page.js').replace(/<\/script/gi, '<\\/script')}
 </body>
 </html>
 `;
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.distray-tmp`;
-  try {
-    await writeFile(tmp, html);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomically(path, html);
 }
 
 function escapeHtml(text: string): string {

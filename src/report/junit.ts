@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import { writeAtomically, type RunSummary, type TaskSummary } from './summary.js';
+import { writeFileAtomically } from '../fsutil/atomicWrite.js';
+import type { RunSummary, TaskSummary } from './summary.js';
 
 /**
  * XML 1.0 allows tab, newline and carriage return among the control
@@ -99,5 +100,5 @@ export function* junitChunks(summary: RunSummary, suite = 'distray'): Generator<
 
 /** Written to a temporary name and renamed, like the report. */
 export async function writeJunit(path: string, summary: RunSummary): Promise<void> {
-  await writeAtomically(path, junitChunks(summary));
+  await writeFileAtomically(path, junitChunks(summary));
 }

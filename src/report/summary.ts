@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { writeFileAtomically } from '../fsutil/atomicWrite.js';
 import type { TaskRecord } from '../scheduler/scheduler.js';
 import type { FrameRecord } from '../stitch/frames.js';
 import { framesOfChunk, lastOf } from '../plan/chunks.js';
@@ -216,23 +215,7 @@ export function* reportChunks(summary: RunSummary): Generator<string> {
 
 /** Written to a temporary name and renamed, so a reader never sees half a report. */
 export async function writeReport(path: string, summary: RunSummary): Promise<void> {
-  await writeAtomically(path, reportChunks(summary));
-}
-
-/** Writes the pieces to a temporary name beside `path`, then renames it into place; nothing is left behind on failure. */
-export async function writeAtomically(path: string, chunks: Iterable<string>): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.distray-tmp`;
-  const file = await open(tmp, 'w');
-  try {
-    for (const chunk of chunks) await file.write(chunk);
-    await file.close();
-    await rename(tmp, path);
-  } catch (err) {
-    await file.close().catch(() => {});
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomically(path, reportChunks(summary));
 }
 
 /**

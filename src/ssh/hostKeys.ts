@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, stat, unlink, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, open, stat, unlink, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileAtomically } from '../fsutil/atomicWrite.js';
 import type { Endpoint } from '../inventory/types.js';
 import {
   checkHostKey,
@@ -128,15 +128,8 @@ export async function addKnownHost(path: string, name: string, key: Buffer, cach
     const current = await cache.get(path);
     if (checkHostKey(current.entries, name, key).verdict === 'known') return false;
     const mode = current.exists ? current.mode : 0o644;
-    const tmp = `${path}.distray-${randomBytes(4).toString('hex')}`;
     const sep = current.text === '' || current.text.endsWith('\n') ? '' : '\n';
-    try {
-      await writeFile(tmp, `${current.text}${sep}${name} ${keyTypeOf(key)} ${key.toString('base64')}\n`, { mode });
-      await rename(tmp, path);
-    } catch (err) {
-      await unlink(tmp).catch(() => undefined);
-      throw err;
-    }
+    await writeFileAtomically(path, `${current.text}${sep}${name} ${keyTypeOf(key)} ${key.toString('base64')}\n`, { mode, fsync: true });
     return true;
   });
 }

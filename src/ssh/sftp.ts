@@ -1,6 +1,7 @@
 import { open as openLocal, readFile, stat as localStat } from 'node:fs/promises';
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { TransferError } from '../errors.js';
+import { CREATE_NEW } from '../fsutil/atomicWrite.js';
 
 /** What an entry is, never following a symbolic link. */
 export type EntryType = 'file' | 'dir' | 'link' | 'other';
@@ -201,7 +202,8 @@ export class Sftp {
   }
 
   /**
-   * Copies the regular file at `path` to `localPath` and returns its size.
+   * Copies the regular file at `path` to `localPath`, a new file (it fails
+   * if anything is there), and returns its size.
    * The caller has made sure it is a regular file (lstat): opening a FIFO
    * would block the server. With `remove`, the host's copy is removed once it
    * has been read and the local one written.
@@ -219,7 +221,8 @@ export class Sftp {
       const st = await stated;
       if (!st.isFile()) throw new TransferError(`${this.host}: ${path} is not a regular file`);
       const size = st.size;
-      const local = await openLocal(localPath, 'w');
+      // Created, never opened: nothing already at the name (a link, a FIFO) is written through or waited on.
+      const local = await openLocal(localPath, CREATE_NEW, 0o666);
       try {
         if (size <= IN_MEMORY_FETCH) {
           const data = Buffer.allocUnsafe(size);

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { TransferError, errorMessage } from '../errors.js';
+import { tempNameBeside } from '../fsutil/atomicWrite.js';
 import type { OutputState } from '../hosts/hostShell.js';
 import { linkMessage, type HostSession, type RemoteStat } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
+import { entryNameProblem, placeProblem, visibleName } from './entryNames.js';
 
 function tempName(path: string): string {
   const dir = dirname(path);
@@ -122,6 +124,12 @@ export function removePartialsNow(): void {
   partials.clear();
 }
 
+/** Whether creating `path` failed because something was there already. */
+function foundAt(err: unknown, path: string): boolean {
+  const e = err as { code?: unknown; path?: unknown; dest?: unknown } | null;
+  return e?.code === 'EEXIST' && (e.path === path || e.dest === path);
+}
+
 /** Why an output cannot be copied back, from what is there on the host (never following a link). */
 function refusal(state: OutputState, copy: Copy, host: string): string | undefined {
   const what = copy.remote;
@@ -193,7 +201,7 @@ export async function download(
   }
   const refused = refusal(state, copy, session.name);
   if (refused) throw new TransferError(refused);
-  const tmp = tempName(copy.local);
+  const tmp = tempNameBeside(copy.local);
   partials.add(tmp);
   let fetched = 0;
   try {
@@ -221,7 +229,8 @@ export async function download(
     else if (here?.isDirectory()) throw new TransferError(`${copy.local} is a directory here, where ${copy.remote} from ${session.name} should go: remove it`);
     await rename(tmp, copy.local);
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    // Something already at the temporary name (it is created new, never opened) is not this download's to remove.
+    if (!foundAt(err, tmp)) await rm(tmp, { recursive: true, force: true });
     if (err instanceof TransferError || err instanceof Superseded) throw err;
     throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, { cause: err });
   } finally {
@@ -231,11 +240,41 @@ export async function download(
   return fetched;
 }
 
-/** A directory's files and directories, every other kind of entry refused: checked before anything is fetched. */
+/**
+ * Refuses a listing of `remote` that holds a name that is not a plain name
+ * (see entryNames.ts), or that would be written outside `local`, or the same
+ * name twice: a host's SFTP server may answer with anything.
+ */
+function checkListing(session: HostSession, remote: string, local: string, entries: ReadonlyArray<{ name: string }>): void {
+  const seen = new Set<string>();
+  for (const { name } of entries) {
+    const inside = dirname(resolve(local, name)) === resolve(local);
+    const misplaced = placeProblem(name) ?? (inside ? undefined : 'a name that leads outside the output');
+    const problem = misplaced ?? entryNameProblem(name);
+    const shown = `${remote}/ on ${session.name} lists an entry named ${visibleName(name)}`;
+    if (problem !== undefined) {
+      const fix = misplaced
+        ? `no directory can hold such an entry: ${session.name}'s SFTP server is not answering truthfully, check it`
+        : 'rename it there, or have the renderer name its files without control characters';
+      throw new TransferError(`${shown}: ${problem}; nothing of this output was copied back; ${fix}`);
+    }
+    if (seen.has(name)) throw new TransferError(`${shown} twice; nothing of this output was copied back: ${session.name}'s SFTP server is not answering truthfully, check it`);
+    seen.add(name);
+  }
+}
+
+/**
+ * A directory's files and directories, every other kind of entry refused:
+ * checked before anything is fetched. `local` is made here, and must not
+ * exist: every directory and file below it is new, made by distray, so
+ * nothing already there is written through.
+ */
 async function downloadDir(session: HostSession, remote: string, local: string, signal: AbortSignal | undefined): Promise<number> {
-  await mkdir(local, { recursive: true });
+  await mkdir(local);
   let fetched = 0;
-  for (const entry of await session.readdir(remote)) {
+  const entries = await session.readdir(remote);
+  checkListing(session, remote, local, entries);
+  for (const entry of entries) {
     if (signal?.aborted) throw new TransferError(`${session.name}: the transfer was stopped`);
     const r = `${remote}/${entry.name}`;
     if (entry.type === 'dir') fetched += await downloadDir(session, r, join(local, entry.name), signal);
@@ -253,6 +292,11 @@ export async function removeRemote(session: HostSession, path: string): Promise<
   const info = await session.stat(path);
   if (!info) return;
   if (info.type !== 'dir') return session.unlink(path);
-  for (const entry of await session.readdir(path)) await removeRemote(session, `${path}/${entry.name}`);
+  for (const entry of await session.readdir(path)) {
+    // A name that is not a plain one (a hostile SFTP server's) could lead the removal elsewhere, or round in circles.
+    const problem = placeProblem(entry.name);
+    if (problem !== undefined) throw new TransferError(`${path}/ on ${session.name} lists an entry named ${visibleName(entry.name)}: ${problem}; it was not removed`);
+    await removeRemote(session, `${path}/${entry.name}`);
+  }
   await session.rmdir(path);
 }

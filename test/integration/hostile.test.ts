@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
 import { eventually, processesStartingWith } from '../helpers/wait.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
+import { LISTED_AS } from '../helpers/hostileSftp.js';
 
 let farm: Farm;
 let good: SshdHost;
@@ -22,7 +23,7 @@ let n = 0;
 
 interface Report {
   ok: boolean;
-  tasks: Array<{ frame: number; status: string; host: string | null; attempts: number; error?: string }>;
+  tasks: Array<{ frame: number; status: string; host: string | null; attempts: number; lost?: number; error?: string }>;
   hosts: Array<{ name: string; state: string; tasksDone: number; failures: number; message?: string }>;
 }
 
@@ -83,6 +84,16 @@ function loginPrelude(prelude: string): string {
   return `ForceCommand case "$SSH_ORIGINAL_COMMAND" in internal-sftp) exec /usr/lib/openssh/sftp-server ;; esac; ${prelude}; eval "$SSH_ORIGINAL_COMMAND"`;
 }
 
+/**
+ * An sshd whose SFTP subsystem is test/helpers/hostileSftp.ts in front of
+ * the real sftp-server: its listings give some entries names no honest
+ * server gives. Other commands run as they are.
+ */
+function hostileSftpCommand(): string {
+  const repo = fileURLToPath(new URL('../..', import.meta.url));
+  return `case "$SSH_ORIGINAL_COMMAND" in internal-sftp) cd ${repo} && exec ${process.execPath} --import tsx test/helpers/hostileSftp.ts ;; esac; eval "$SSH_ORIGINAL_COMMAND"`;
+}
+
 beforeAll(async () => {
   farm = startFarm();
   good = await farm.start('good');
@@ -119,6 +130,38 @@ describe('data outside the workdir', () => {
     expect(report(cwd).tasks[0]!.error).toMatch(/o0\.txt .*symbolic link/);
     expect(existsSync(join(cwd, 'got', 'o0.txt'))).toBe(false);
     expect(readFileSync(secret, 'utf8')).toBe('not for the controller\n');
+  });
+
+  it('a directory listing whose names lead elsewhere (a hostile SFTP server) fails the attempt naming host and entry; nothing is written outside the output', async () => {
+    const cwd = workspace();
+    const liar = await farm.start('liar', `ForceCommand ${hostileSftpCommand()}`);
+    const names = Object.keys(LISTED_AS);
+    // Frame i makes d<i>/ with a.txt and the i-th entry the server lists under another name; and the file
+    // that "../../x" in d0/ names on the host, which the controller would otherwise fetch to ../../x.
+    const mk = script(cwd, 'mk.sh', 'n=$1; shift $((n + 1)); mkdir -p "d$n" && echo a >"d$n/a.txt" && echo evil >"d$n/$1" && echo from-the-host >../x');
+    const inv = inventoryFor([hostEntry(farm, liar, { workdir: join(liar.workdir, 'names') })], 'names.yaml');
+    const shown = ['"../../x"', '"forged\\nline"', '"sub/x"', '"\\x1b[2Jcleared"'];
+    // Two frames a run: a host that fails three different tasks in a row is taken out of the run.
+    for (const frames of [[0, 1], [2, 3]]) {
+      const r = await runCli(['run', inv, frames.join(','), `./${mk}`, '%d', ...names, '--in', mk, '--out', 'd%d/=got/d%d/', '--retries', '1', '--report', 'r.json', '--plain'], { cwd });
+      expect(r.code, r.stderr).toBe(1);
+      const rep = report(cwd);
+      for (const [i, t] of rep.tasks.entries()) {
+        const frame = frames[i]!;
+        // A failed attempt, which uses a retry, on a host that stays: not a lost connection.
+        expect(t, r.stderr).toMatchObject({ frame, status: 'failed', attempts: 2, lost: 0 });
+        expect(t.error).toContain(`d${frame}/ on liar lists an entry named ${shown[frame]}`);
+      }
+      expect(rep.hosts[0]).toMatchObject({ name: 'liar', state: 'done' });
+      // Shown escaped: no forged line, no escape reaching the terminal.
+      expect(r.stderr).not.toMatch(/^line/m);
+      expect(r.stderr).not.toContain('\x1b[2J');
+    }
+    // Nothing of any output was kept, inside or outside it.
+    expect(existsSync(join(cwd, 'x'))).toBe(false);
+    expect(readdirSync(cwd).sort()).toEqual(['.distray', 'mk.sh', 'r.json'].concat(existsSync(join(cwd, 'got')) ? ['got'] : []).sort());
+    expect(existsSync(join(cwd, 'got')) ? readdirSync(join(cwd, 'got')) : []).toEqual([]);
+    await liar.stop();
   });
 
   it('never writes an input through a directory link planted in the workdir', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
@@ -259,6 +259,49 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
     expect(xml).toContain('<testcase name="distray"');
     expect(xml).toContain('no-such.yaml');
     expect(readFileSync(join(cwd, 'hook.env'), 'utf8')).toBe('DISTRAY_EXIT_CODE=2\n');
+  });
+});
+
+/**
+ * A directory nothing can be created in, by this user: one without write
+ * permission, or, for root (whom permissions do not stop), sysfs, where no
+ * one can create a file. Checked before it is used.
+ */
+function unwritableDir(cwd: string): string {
+  let dir = join(cwd, 'locked');
+  if (process.getuid?.() === 0) dir = '/sys/distray-cannot-write-here';
+  else {
+    mkdirSync(dir);
+    chmodSync(dir, 0o500);
+  }
+  expect(() => writeFileSync(join(dir, 'probe'), 'x'), `${dir} should not be writable`).toThrow();
+  return dir;
+}
+
+describe('report files that cannot be written', () => {
+  it('--report, --junit and --html that cannot be written each say so in one line; the summary is printed and the render decides the exit status', async () => {
+    const cwd = workspace();
+    const locked = unwritableDir(cwd);
+    const inv = farm.inventory(`hosts:\n  - local: true\n    workdir: ${join(cwd, 'wd')}\n`, 'unwritable.yaml');
+    const files = { '--report': join(locked, 'r.json'), '--junit': join(locked, 'j.xml'), '--html': join(locked, 'r.html') };
+    const args = Object.entries(files).flat();
+    const ok = await runCli(['run', inv, '0,1', 'true', ...args, '--plain'], { cwd });
+    expect(ok.code, ok.stderr).toBe(0);
+    const what = { '--report': 'JSON report', '--junit': 'JUnit file', '--html': 'HTML report' };
+    for (const [option, path] of Object.entries(files)) {
+      const lines = ok.stderr.split('\n').filter((l) => l.includes(path));
+      expect(lines, ok.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^distray: cannot write the ${what[option as keyof typeof what]} ${path}: (permission denied \\(EACCES\\)|operation not permitted \\(EPERM\\)|read-only file system \\(EROFS\\)); the render itself is not affected`));
+      expect(lines[0]).toContain(`give ${option} a path you can write to`);
+    }
+    expect(ok.stderr).not.toMatch(/^\s+at /m);
+    expect(ok.stderr).toMatch(/^distray: 2 done in [\d.]+s \(exit 0\)$/m);
+    // A failed render still exits as a failed render does.
+    const failed = await runCli(['run', inv, '0', 'false', '--retries', '0', ...args, '--plain'], { cwd });
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(failed.stderr).toMatch(/^distray: 1 failed in [\d.]+s \(exit 1\)$/m);
+    expect(failed.stderr.split('\n').filter((l) => l.startsWith('distray: cannot write the '))).toHaveLength(3);
+    expect(failed.stderr).not.toMatch(/^\s+at /m);
   });
 });
 

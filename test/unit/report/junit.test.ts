@@ -63,7 +63,7 @@ describe('JUnit XML', () => {
     expect(suite.testcase[2]!.properties).toBeUndefined();
     expect(suite.testcase[3]!.skipped!.message).toMatch(/the run was stopped \(stopped\)/);
     expect(suite['system-err']).toContain('could not be fetched');
-    expect(readdirSync(dir).filter((f) => f.includes('distray-tmp'))).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.includes('.distray-'))).toEqual([]);
   });
 
   it('makes a run that could not start one failed testcase', () => {

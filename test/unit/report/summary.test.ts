@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -27,11 +27,20 @@ describe('writeReport', () => {
     const text = readFileSync(path, 'utf8');
     expect(JSON.parse(text)).toEqual(JSON.parse(JSON.stringify(s)));
     expect(text.split('\n').filter((l) => l.startsWith('    {"frame":'))).toHaveLength(n);
-    expect(readdirSync(dir).filter((f) => f.includes('distray-tmp'))).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.includes('.distray-'))).toEqual([]);
   });
 
   it('leaves no temporary file behind when the report cannot be renamed into place', async () => {
     await expect(writeReport(dir, summary(1))).rejects.toThrow();
-    expect(readdirSync(join(dir, '..')).filter((f) => f.startsWith('distray-report-') && f.includes('distray-tmp'))).toEqual([]);
+    expect(readdirSync(join(dir, '..')).filter((f) => f.startsWith('.distray-report-') && f.includes('.distray-'))).toEqual([]);
+  });
+
+  it('never writes through a link at a temporary name beside the report (its names are random, and created afresh)', async () => {
+    const victim = join(dir, 'victim.txt');
+    writeFileSync(victim, 'keep me\n');
+    symlinkSync(victim, join(dir, 'linked.json.distray-tmp'));
+    await writeReport(join(dir, 'linked.json'), summary(3));
+    expect(readFileSync(victim, 'utf8')).toBe('keep me\n');
+    expect(JSON.parse(readFileSync(join(dir, 'linked.json'), 'utf8'))).toMatchObject({ exitCode: 1 });
   });
 });

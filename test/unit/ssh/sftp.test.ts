@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
 import { describe, expect, it } from 'vitest';
 import { Sftp } from '../../../src/ssh/sftp.js';
@@ -25,6 +29,40 @@ describe('Sftp.fetchFile', () => {
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+/** An SFTP channel serving one regular file, whatever path is asked for. */
+function fileChannel(content: Buffer): SFTPWrapper {
+  const handle = Buffer.from('h');
+  const channel = Object.assign(new EventEmitter(), {
+    open: (_p: string, _f: string, cb: (err: Error | null, h: Buffer) => void) => cb(null, handle),
+    fstat: (_h: Buffer, cb: (err: Error | null, s: unknown) => void) => cb(null, { size: content.length, isFile: () => true }),
+    read: (_h: Buffer, buf: Buffer, offset: number, len: number, at: number, cb: (err: Error | null, n: number) => void) =>
+      cb(null, content.copy(buf, offset, at, at + len)),
+    close: (_h: Buffer, cb: (err: Error | null) => void) => cb(null),
+    end: () => {},
+  });
+  return channel as unknown as SFTPWrapper;
+}
+
+describe('Sftp.fetchFile into a local file', () => {
+  it('creates the local file new: a link at its name is refused, never followed, and a FIFO there does not block', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'distray-fetch-'));
+    try {
+      const sftp = new Sftp(fileChannel(Buffer.from('from the host\n')), 'h', true);
+      expect(await sftp.fetchFile('/x', join(dir, 'new.bin'))).toBe(14);
+      expect(readFileSync(join(dir, 'new.bin'), 'utf8')).toBe('from the host\n');
+      const victim = join(dir, 'victim.txt');
+      writeFileSync(victim, 'keep me\n');
+      symlinkSync(victim, join(dir, 'link.bin'));
+      await expect(sftp.fetchFile('/x', join(dir, 'link.bin'))).rejects.toMatchObject({ code: 'EEXIST' });
+      expect(readFileSync(victim, 'utf8')).toBe('keep me\n');
+      execFileSync('mkfifo', [join(dir, 'fifo.bin')]);
+      await expect(sftp.fetchFile('/x', join(dir, 'fifo.bin'))).rejects.toMatchObject({ code: 'EEXIST' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
