@@ -30,6 +30,13 @@ export interface AttemptOptions {
 
 const TAIL_LINES = 10;
 
+/**
+ * Of an attempt's output, the last this many bytes are kept in its log here
+ * (and read from the host at an offset): a renderer that writes gigabytes
+ * costs the controller no more than this.
+ */
+export const LOG_KEPT = 1024 * 1024;
+
 /** Longest run line that may wait in a lane's pipe on the host (pipes hold 64 KiB on Linux, 4 KiB at the least). */
 const MAX_QUEUED_LINE = 3 * 1024;
 
@@ -206,14 +213,16 @@ export class HostRunner implements SchedulerHost {
     const host = this.name;
     const code = exit.code;
     let output: Buffer = Buffer.alloc(0);
+    let outputSize = 0;
     try {
-      // A quiet renderer costs no round trips for its log.
-      if (exit.wrote !== false) output = await this.session.readFile(`${runDir(s.token)}/${s.id}.log`);
+      // A quiet renderer costs no round trips for its log; a loud one costs its last LOG_KEPT bytes, however much it wrote.
+      if (exit.wrote !== false) ({ data: output, size: outputSize } = await this.session.readTail(`${runDir(s.token)}/${s.id}.log`, LOG_KEPT));
     } catch {
       // No output file (the task never started, or the host lost it): the log says so.
     }
     shell.forget(s.id, s.token);
     const logPath = join(this.options.logDir, `${slug(s.task.label)}.${slug(host)}.${s.attempt}.log`);
+    const cut = outputSize - output.length;
     const writeLog = async (): Promise<void> => {
       this.logDirMade ??= mkdir(this.options.logDir, { recursive: true });
       await this.logDirMade;
@@ -221,6 +230,7 @@ export class HostRunner implements SchedulerHost {
         logPath,
         Buffer.concat([
           Buffer.from(`# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`),
+          Buffer.from(cut > 0 ? `# output cut: its first ${cut} bytes of ${outputSize} are not kept, only the last ${output.length}\n` : ''),
           output,
           Buffer.from(`\n# exit status: ${code ?? 'none'}\n`),
         ]),
