@@ -8,7 +8,7 @@ import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import type { AttemptFailure, AttemptOutcome, AttemptSlot, FinalOutcome, SchedulerHost } from '../scheduler/scheduler.js';
 import { describeFrames } from '../plan/chunks.js';
-import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
+import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, imageProblem } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
 import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
 
@@ -26,6 +26,8 @@ export interface AttemptOptions {
   /** After the host's connection is lost: its runner once it is back, if that is within `withinMs`. */
   rejoined?: ((host: string, withinMs: number, signal: AbortSignal) => Promise<HostRunner | undefined>) | undefined;
   note?: ((text: string) => void) | undefined;
+  /** --max-pixels: an image output that declares more is refused undecoded (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number | undefined;
 }
 
 const TAIL_LINES = 10;
@@ -288,8 +290,7 @@ export class HostRunner implements SchedulerHost {
     const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
-        const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        moved.out += await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal, claim });
+        moved.out += await download(this.session, copy, { verify: this.imageCheck(copy.local, s.task.label), known: exit.outputs?.[i], remove: true, signal, claim });
       }
       if (claim && !claim()) return { kind: 'cancelled' };
       await this.options.onOutputs?.(s.task);
@@ -340,8 +341,7 @@ export class HostRunner implements SchedulerHost {
           continue;
         }
         try {
-          const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-          await download(this.session, copy, { verify: image ? decodes : undefined, known, remove: true, signal, claim });
+          await download(this.session, copy, { verify: this.imageCheck(copy.local, `frame ${frame}`), known, remove: true, signal, claim });
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
             for (const c of plan.taskOuts(s.task, host)) await removeRemote(this.session, c.remote).catch(() => {});
@@ -360,6 +360,16 @@ export class HostRunner implements SchedulerHost {
     if (done.length === 0) return this.lostOr(await failed(message, failure));
     const outcome = await failed(`${message}; ${describeFrames(done, plan.step)} done, ${describeFrames(missing, plan.step)} to render again`, failure);
     return outcome.kind === 'failed' ? { ...outcome, done } : outcome;
+  }
+
+  /** For an image output: what makes it untrustworthy (too many pixels, does not decode), naming what it is the output of. */
+  private imageCheck(local: string, of: string): ((path: string) => Promise<string | undefined>) | undefined {
+    if (!IMAGE_EXTENSIONS.has(extname(local).toLowerCase())) return undefined;
+    const maxPixels = this.options.maxPixels ?? DEFAULT_MAX_PIXELS;
+    return async (path) => {
+      const problem = await imageProblem(path, maxPixels);
+      return problem === undefined ? undefined : `(${of}) ${problem}`;
+    };
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */
