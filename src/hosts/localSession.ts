@@ -9,6 +9,7 @@ import type { EntryStat } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
 import { linkMessage, mkdirNoLinks, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
+import { ensureRoom } from './room.js';
 
 /** How long the local sh may take to start its host shell: a machine at a standstill, not a login. */
 const LOCAL_START_MS = 120_000;
@@ -155,6 +156,7 @@ export class LocalSession implements HostSession {
   async fetchFile(p: string, localPath: string, options: { remove?: boolean } = {}): Promise<number> {
     const info = await lstat(this.path(p));
     if (!info.isFile()) throw new TransferError(`${p} on ${this.name} is not a regular file`);
+    await ensureRoom(localPath, info.size, p, this.name);
     await copyFile(this.path(p), localPath);
     if (options.remove) await unlink(this.path(p));
     return info.size;

@@ -10,6 +10,7 @@ import { hashFiles } from './checksums.js';
 import { linkMessage, mkdirNoLinks, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import type { HostShell } from './hostShell.js';
 import { ChannelRefused, launchHostShell } from './hostShellLauncher.js';
+import { ensureRoom } from './room.js';
 
 
 /** Joins a workdir-relative path to the workdir without doubling slashes. */
@@ -241,7 +242,7 @@ export class SshSession implements HostSession {
   }
 
   async fetchFile(p: string, localPath: string, options: { remove?: boolean; signal?: AbortSignal | undefined } = {}): Promise<number> {
-    return (await this.sftp()).fetchFile(this.path(p), localPath, options);
+    return (await this.sftp()).fetchFile(this.path(p), localPath, { ...options, room: (size) => ensureRoom(localPath, size, p, this.name) });
   }
 
   async rename(from: string, to: string): Promise<void> {

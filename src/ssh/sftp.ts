@@ -27,6 +27,13 @@ const IN_MEMORY_FETCH = 8 * 1024 * 1024;
 /** Reads or writes in flight for one streamed file. */
 const STREAM_WINDOW = 16;
 
+/** As large as the largest chunk: compared with a chunk in one memcmp. */
+const ZEROS = Buffer.alloc(255 * 1024);
+
+function isZeros(buf: Buffer): boolean {
+  return buf.length <= ZEROS.length && buf.equals(ZEROS.subarray(0, buf.length));
+}
+
 function typeOf(s: Stats): EntryType {
   if (s.isSymbolicLink()) return 'link';
   if (s.isDirectory()) return 'dir';
@@ -226,7 +233,16 @@ export class Sftp {
    * would block the server. With `remove`, the host's copy is removed once it
    * has been read and the local one written.
    */
-  async fetchFile(path: string, localPath: string, options: { remove?: boolean; signal?: AbortSignal | undefined } = {}): Promise<number> {
+  async fetchFile(
+    path: string,
+    localPath: string,
+    options: {
+      remove?: boolean;
+      signal?: AbortSignal | undefined;
+      /** Told the file's size before anything is written here: throws to refuse it (no room for it). */
+      room?: ((size: number) => Promise<void>) | undefined;
+    } = {},
+  ): Promise<number> {
     const { signal } = options;
     // open and fstat in one round trip (requests are answered in order).
     const opened = this.call<Buffer>('download of', path, (s, cb) => s.open(path, 'r', cb), signal);
@@ -239,6 +255,7 @@ export class Sftp {
       const st = await stated;
       if (!st.isFile()) throw new TransferError(`${this.host}: ${path} is not a regular file`);
       const size = st.size;
+      await options.room?.(size);
       const local = await openLocal(localPath, 'w');
       try {
         if (size <= IN_MEMORY_FETCH) {
@@ -246,10 +263,12 @@ export class Sftp {
           await Promise.all(this.chunks(size).map(([at, len]) => this.readChunk(handle, path, data, at, len, signal)));
           await local.writeFile(data);
         } else {
+          // Its whole size at once, so a chunk of zeros (a sparse file's hole) needs no write: it stays a hole here too.
+          await local.truncate(size);
           await this.window(size, signal, async (at, len) => {
             const buf = Buffer.allocUnsafe(len);
             await this.readChunk(handle, path, buf, at, len, undefined, 0);
-            await local.write(buf, 0, len, at);
+            if (!isZeros(buf)) await local.write(buf, 0, len, at);
           });
         }
       } finally {
