@@ -1,5 +1,5 @@
 import { statfs } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { TransferError } from '../errors.js';
 
 /** Left free besides the file itself: the run's reports and logs, and other downloads of the moment. */
@@ -18,7 +18,7 @@ function amount(bytes: number): string {
  * any size (a sparse 5 TB one is one `truncate`) must not fill this machine.
  */
 export async function ensureRoom(localPath: string, size: number, path: string, host: string): Promise<void> {
-  const dir = dirname(localPath);
+  const dir = resolve(dirname(localPath));
   const fs = await statfs(dir);
   const free = fs.bavail * fs.bsize;
   if (size + SPARE_BYTES <= free) return;
