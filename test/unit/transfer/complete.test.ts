@@ -49,12 +49,26 @@ describe('imageProblem: the pixel limit', () => {
     expect(await imageProblem(bomb, 40000 * 40000)).toBe('is not a complete image (it does not decode)');
   });
 
-  it('still decodes to the last pixel: a PNG cut short by 100 bytes, or not an image at all, is refused', async () => {
+  it.each(['png', 'jpg', 'webp', 'tif', 'gif', 'avif'])('passes a whole %s within the limit', async (ext) => {
+    const path = join(dir, `whole.${ext}`);
+    await sharp({ create: { width: 96, height: 64, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } }).toFile(path);
+    expect(await imageProblem(path)).toBeUndefined();
+    expect(await imageProblem(path, 96 * 64 - 1)).toMatch(/^declares 96x64 pixels/);
+  });
+
+  it('still decodes to the last pixel: a PNG or JPEG cut short, or not an image at all, is refused', async () => {
     const whole = await png('whole.png', 1200, 900);
     const data = readFileSync(whole);
     const cut = join(dir, 'cut.png');
     writeFileSync(cut, data.subarray(0, data.length - 100));
     expect(await imageProblem(cut)).toBe('is not a complete image (it does not decode)');
+    const jpeg = join(dir, 'whole.jpeg');
+    await sharp({ create: { width: 1200, height: 900, channels: 3, background: { r: 200, g: 30, b: 10 } } }).jpeg().toFile(jpeg);
+    const jpegData = readFileSync(jpeg);
+    const cutJpeg = join(dir, 'cut.jpeg');
+    writeFileSync(cutJpeg, jpegData.subarray(0, jpegData.length - 300));
+    expect(await imageProblem(jpeg)).toBeUndefined();
+    expect(await imageProblem(cutJpeg)).toBe('is not a complete image (it does not decode)');
     const text = join(dir, 'text.png');
     writeFileSync(text, 'not a picture\n');
     expect(await imageProblem(text)).toBe('is not a complete image (it does not decode)');
