@@ -19,7 +19,9 @@ function amount(bytes: number): string {
  */
 export async function ensureRoom(localPath: string, size: number, path: string, host: string): Promise<void> {
   const dir = resolve(dirname(localPath));
-  const fs = await statfs(dir);
+  // A file system that tells nothing of its size (some FUSE mounts say 0 blocks) is not judged: the write itself will say.
+  const fs = await statfs(dir).catch(() => undefined);
+  if (!fs || fs.blocks === 0) return;
   const free = fs.bavail * fs.bsize;
   if (size + SPARE_BYTES <= free) return;
   throw new TransferError(
