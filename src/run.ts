@@ -27,7 +27,7 @@ import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
 import type { Client, ConnectContext } from './ssh/connect.js';
-import { isComplete } from './transfer/complete.js';
+import { DEFAULT_MAX_PIXELS, isComplete } from './transfer/complete.js';
 import { DirectoryListings } from './transfer/listing.js';
 import { finalLines } from './report/failures.js';
 import { writeHtmlReport } from './report/html.js';
@@ -76,6 +76,8 @@ export interface RunOptions {
   logDir?: string | undefined;
   /** Run directories kept under .distray/logs (default 20, 0 keeps all); only without logDir. */
   keepLogs?: number | undefined;
+  /** --max-pixels: an image output that declares more pixels is refused without being decoded (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number | undefined;
   /** ~/.ssh/config unless given (tests point it at their own). */
   sshConfig?: string | undefined;
   progress: Progress;
@@ -173,6 +175,9 @@ export function prepare(opts: RunOptions): Prepared {
   if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
   if (opts.keepLogs !== undefined && (!Number.isInteger(opts.keepLogs) || opts.keepLogs < 0)) {
     throw new UsageError('--keep-logs must be a whole number of at least 0 (0 keeps every run\'s logs)');
+  }
+  if (opts.maxPixels !== undefined && (!Number.isSafeInteger(opts.maxPixels) || opts.maxPixels < 1)) {
+    throw new UsageError(`--max-pixels must be a whole number of at least 1 (the default is ${DEFAULT_MAX_PIXELS}, 16383x16383)`);
   }
   const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
   const stallMs = opts.stall !== undefined ? parseStall(opts.stall) : undefined;
@@ -308,7 +313,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         : undefined;
     if (!opts.force) {
       await stitcher?.skipComplete();
-      await markComplete(plan, records);
+      await markComplete(plan, records, opts.maxPixels);
     }
     if (plan.chunked) records = chunkRecords(plan, records);
     // The report's tasks are folded from the scheduler's events, from these on.
@@ -367,6 +372,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         graceMs: prepared.graceMs,
         note: (m) => opts.progress.note(m),
         logDir,
+        maxPixels: opts.maxPixels,
         verify: stitcher ? (task, host) => stitcher!.verifyTile(task, host) : undefined,
         onHostFiles: log.hostFiles,
       });
@@ -513,7 +519,7 @@ export function chunkRecords(plan: Plan, frames: readonly TaskRecord[]): TaskRec
  * million system calls. Eight checks at a time, pulled from one cursor
  * rather than a queue of a million closures.
  */
-export async function markComplete(plan: Plan, records: readonly TaskRecord[]): Promise<void> {
+export async function markComplete(plan: Plan, records: readonly TaskRecord[], maxPixels = DEFAULT_MAX_PIXELS): Promise<void> {
   if (!plan.hasLocalOutputs) return;
   const listings = new DirectoryListings();
   let next = 0;
@@ -525,7 +531,7 @@ export async function markComplete(plan: Plan, records: readonly TaskRecord[]): 
       let present = true;
       for (const o of outputs) if (!(await listings.has(o))) present = false;
       if (!present) continue;
-      const complete = await Promise.all(outputs.map(isComplete));
+      const complete = await Promise.all(outputs.map((o) => isComplete(o, maxPixels)));
       if (complete.every(Boolean)) r.status = 'skipped';
     }
   };

@@ -23,6 +23,7 @@ export const RUN_OPTIONS = {
   'on-end': { value: true, help: 'run this local shell command when the run ends, however it ends, with the JSON summary on its stdin' },
   'log-dir': { value: true, help: "where each attempt's output is kept (default .distray/logs/<time>)" },
   'keep-logs': { value: true, help: 'how many runs to keep in .distray/logs; older ones are removed when a run starts (default 20, 0 keeps all)' },
+  'max-pixels': { value: true, help: 'refuse, without decoding it, an image output that declares more pixels than this (default 268402689, 16383x16383)' },
   'ssh-config': { value: true, help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
   'dry-run': { value: false, help: "print every task's command line and copies, connect to nothing" },
   'keep-tiles': { value: false, help: 'with --stitch: keep the tile images after a frame is stitched' },

@@ -169,6 +169,8 @@ async function runCommand(words: string[]): Promise<number> {
     if (retries !== undefined && !/^\d+$/.test(retries)) throw new UsageError(`--retries "${retries}": expected a whole number`);
     const keepLogs = stringOption(o, 'keep-logs');
     if (keepLogs !== undefined && !/^\d+$/.test(keepLogs)) throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
+    const maxPixels = stringOption(o, 'max-pixels');
+    if (maxPixels !== undefined && !/^[1-9]\d*$/.test(maxPixels)) throw new UsageError(`--max-pixels "${maxPixels}": expected a whole number of pixels, such as 536870912`);
     page = await openPage(o, (from) => interrupt.stop(from));
     const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
     const write = (l: string): void => void process.stderr.write(l + '\n');
@@ -193,6 +195,7 @@ async function runCommand(words: string[]): Promise<number> {
       events,
       logDir: stringOption(o, 'log-dir'),
       keepLogs: keepLogs === undefined ? undefined : Number(keepLogs),
+      maxPixels: maxPixels === undefined ? undefined : Number(maxPixels),
       sshConfig: stringOption(o, 'ssh-config'),
       dryRun: o['dry-run'] === true,
       force: o.force === true,

@@ -8,7 +8,7 @@ import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import { isRunStop, type AttemptFailure, type AttemptOutcome, type AttemptSlot, type FinalOutcome, type SchedulerHost } from '../scheduler/scheduler.js';
 import { describeFrames } from '../plan/chunks.js';
-import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
+import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, imageProblem } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
 import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
 
@@ -26,6 +26,8 @@ export interface AttemptOptions {
   /** After the host's connection is lost: its runner once it is back, if that is within `withinMs`. */
   rejoined?: ((host: string, withinMs: number, signal: AbortSignal) => Promise<HostRunner | undefined>) | undefined;
   note?: ((text: string) => void) | undefined;
+  /** --max-pixels: an image output that declares more is refused undecoded (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number | undefined;
 }
 
 const TAIL_LINES = 10;
@@ -35,6 +37,13 @@ const TAIL_LINES = 10;
  * were finished when it was stopped (a second Ctrl+C exits at once).
  */
 export const KEEP_FINISHED_MS = 10_000;
+
+/**
+ * Of an attempt's output, the last this many bytes are kept in its log here
+ * (and read from the host at an offset): a renderer that writes gigabytes
+ * costs the controller no more than this.
+ */
+export const LOG_KEPT = 1024 * 1024;
 
 /** Longest run line that may wait in a lane's pipe on the host (pipes hold 64 KiB on Linux, 4 KiB at the least). */
 const MAX_QUEUED_LINE = 3 * 1024;
@@ -228,14 +237,16 @@ export class HostRunner implements SchedulerHost {
     const host = this.name;
     const code = exit.code;
     let output: Buffer = Buffer.alloc(0);
+    let outputSize = 0;
     try {
-      // A quiet renderer costs no round trips for its log.
-      if (exit.wrote !== false) output = await this.session.readFile(`${runDir(s.token)}/${s.id}.log`);
+      // A quiet renderer costs no round trips for its log; a loud one costs its last LOG_KEPT bytes, however much it wrote.
+      if (exit.wrote !== false) ({ data: output, size: outputSize } = await this.session.readTail(`${runDir(s.token)}/${s.id}.log`, LOG_KEPT));
     } catch {
       // No output file (the task never started, or the host lost it): the log says so.
     }
     shell.forget(s.id, s.token);
     const logPath = join(this.options.logDir, `${slug(s.task.label)}.${slug(host)}.${s.attempt}.log`);
+    const cut = outputSize - output.length;
     const writeLog = async (): Promise<void> => {
       this.logDirMade ??= mkdir(this.options.logDir, { recursive: true });
       await this.logDirMade;
@@ -243,6 +254,7 @@ export class HostRunner implements SchedulerHost {
         logPath,
         Buffer.concat([
           Buffer.from(`# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`),
+          Buffer.from(cut > 0 ? `# output cut: its first ${cut} bytes of ${outputSize} are not kept, only the last ${output.length}\n` : ''),
           output,
           Buffer.from(`\n# exit status: ${code ?? 'none'}\n`),
         ]),
@@ -305,8 +317,7 @@ export class HostRunner implements SchedulerHost {
     const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
-        const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        moved.out += await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal: fetching, claim });
+        moved.out += await download(this.session, copy, { verify: this.imageCheck(copy.local, s.task.label), known: exit.outputs?.[i], remove: true, signal: fetching, claim });
       }
       if (claim && !claim()) return { kind: 'cancelled' };
       await this.options.onOutputs?.(s.task);
@@ -359,8 +370,7 @@ export class HostRunner implements SchedulerHost {
           continue;
         }
         try {
-          const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-          await download(this.session, copy, { verify: image ? decodes : undefined, known, remove: true, signal, claim });
+          await download(this.session, copy, { verify: this.imageCheck(copy.local, `frame ${frame}`), known, remove: true, signal, claim });
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
             for (const c of plan.taskOuts(s.task, host)) await removeRemote(this.session, c.remote).catch(() => {});
@@ -412,6 +422,16 @@ export class HostRunner implements SchedulerHost {
       for (const copy of copies) await removeRemote(this.session, copy.remote).catch(() => {});
     }
     return done.size > 0 ? { kind: 'cancelled', done: [...done] } : { kind: 'cancelled' };
+  }
+
+  /** For an image output: what makes it untrustworthy (too many pixels, does not decode), naming what it is the output of. */
+  private imageCheck(local: string, of: string): ((path: string) => Promise<string | undefined>) | undefined {
+    if (!IMAGE_EXTENSIONS.has(extname(local).toLowerCase())) return undefined;
+    const maxPixels = this.options.maxPixels ?? DEFAULT_MAX_PIXELS;
+    return async (path) => {
+      const problem = await imageProblem(path, maxPixels);
+      return problem === undefined ? undefined : `(${of}) ${problem}`;
+    };
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */

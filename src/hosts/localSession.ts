@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, lstat, mkdir, readFile, readdir, realpath, rename, rmdir, unlink } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LinkRefused, TransferError } from '../errors.js';
@@ -7,8 +7,9 @@ import { SECRET_ENV_NAMES } from '../ssh/connect.js';
 import { hostShellArgv, newToken } from '../ssh/wrapper.js';
 import type { EntryStat } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
-import { linkMessage, mkdirNoLinks, type HashKind, type HostSession, type RemoteStat } from './session.js';
+import { linkMessage, mkdirNoLinks, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
+import { ensureRoom } from './room.js';
 
 /** How long the local sh may take to start its host shell: a machine at a standstill, not a login. */
 const LOCAL_START_MS = 120_000;
@@ -102,8 +103,21 @@ export class LocalSession implements HostSession {
     return hashFiles(this.name, (argv) => this.command(argv, signal), paths, kind);
   }
 
+  async readTail(p: string, max: number): Promise<{ data: Buffer; size: number }> {
+    const file = await open(this.path(p), 'r');
+    try {
+      const { size } = await file.stat();
+      const from = Math.max(0, size - max);
+      const data = Buffer.alloc(size - from);
+      const { bytesRead } = await file.read(data, 0, data.length, from);
+      return { data: data.subarray(0, bytesRead), size };
+    } finally {
+      await file.close();
+    }
+  }
+
   readFile(p: string): Promise<Buffer> {
-    return readFile(this.path(p));
+    return readWhole(this, p);
   }
 
   async command(argv: readonly string[], signal?: AbortSignal): Promise<{ code: number; output: string }> {
@@ -142,6 +156,7 @@ export class LocalSession implements HostSession {
   async fetchFile(p: string, localPath: string, options: { remove?: boolean } = {}): Promise<number> {
     const info = await lstat(this.path(p));
     if (!info.isFile()) throw new TransferError(`${p} on ${this.name} is not a regular file`);
+    await ensureRoom(localPath, info.size, p, this.name);
     // COPYFILE_EXCL creates the copy with O_EXCL: nothing already at localPath is written through.
     await copyFile(this.path(p), localPath, constants.COPYFILE_EXCL);
     if (options.remove) await unlink(this.path(p));

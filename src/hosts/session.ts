@@ -49,6 +49,18 @@ export async function mkdirNoLinks(
   }
 }
 
+/** The most readFile reads: what distray's own commands print is a few lines a file. */
+export const MAX_WHOLE_READ = 16 * 1024 * 1024;
+
+/** readFile from readTail: the whole file, or an error naming it when it is larger than MAX_WHOLE_READ. */
+export async function readWhole(session: Pick<HostSession, 'name' | 'readTail'>, path: string): Promise<Buffer> {
+  const { data, size } = await session.readTail(path, MAX_WHOLE_READ);
+  if (data.length < size) {
+    throw new TransferError(`${path} on ${session.name} is ${size} bytes, more than distray reads whole (${MAX_WHOLE_READ}); something on the host wrote to it: look there`);
+  }
+  return data;
+}
+
 /** An entry as lstat sees it: a symbolic link is a 'link', never what it points to. */
 export type RemoteStat = EntryStat;
 
@@ -67,6 +79,13 @@ export interface HostSession {
   shell(signal?: AbortSignal): Promise<HostShell>;
   /** The token of the host shell started last, if any (see HostShell.retire). */
   readonly shellToken: string | undefined;
+  /**
+   * The last `max` bytes of a file (all of it when smaller) and its whole
+   * size: what a host wrote is read at an offset, never whole, so a file it
+   * made huge costs no more than `max` (a renderer's log).
+   */
+  readTail(path: string, max: number): Promise<{ data: Buffer; size: number }>;
+  /** A small file of distray's own (a command's output), whole; one over MAX_WHOLE_READ is refused. */
   readFile(path: string): Promise<Buffer>;
   /** Runs a short command in the workdir through the host shell (lane 0: before the host takes tasks). */
   command(argv: readonly string[], signal?: AbortSignal): Promise<{ code: number; output: string }>;

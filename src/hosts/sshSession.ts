@@ -7,9 +7,10 @@ import { ConnectionPool, type Connection } from './connectionPool.js';
 import { hostShellCommand, newToken } from '../ssh/wrapper.js';
 import { Sftp } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
-import { linkMessage, mkdirNoLinks, type HashKind, type HostSession, type RemoteStat } from './session.js';
+import { linkMessage, mkdirNoLinks, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import type { HostShell } from './hostShell.js';
 import { ChannelRefused, launchHostShell } from './hostShellLauncher.js';
+import { ensureRoom } from './room.js';
 
 
 /** Joins a workdir-relative path to the workdir without doubling slashes. */
@@ -193,8 +194,12 @@ export class SshSession implements HostSession {
     return hashFiles(this.name, (argv) => this.command(argv, signal), paths, kind);
   }
 
-  async readFile(p: string): Promise<Buffer> {
-    return (await this.sftp()).readFile(this.path(p));
+  async readTail(p: string, max: number): Promise<{ data: Buffer; size: number }> {
+    return (await this.sftp()).readTail(this.path(p), max);
+  }
+
+  readFile(p: string): Promise<Buffer> {
+    return readWhole(this, p);
   }
 
   async command(argv: readonly string[], signal?: AbortSignal): Promise<{ code: number; output: string }> {
@@ -237,7 +242,7 @@ export class SshSession implements HostSession {
   }
 
   async fetchFile(p: string, localPath: string, options: { remove?: boolean; signal?: AbortSignal | undefined } = {}): Promise<number> {
-    return (await this.sftp()).fetchFile(this.path(p), localPath, options);
+    return (await this.sftp()).fetchFile(this.path(p), localPath, { ...options, room: (size) => ensureRoom(localPath, size, p, this.name) });
   }
 
   async rename(from: string, to: string): Promise<void> {

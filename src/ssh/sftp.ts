@@ -28,6 +28,13 @@ const IN_MEMORY_FETCH = 8 * 1024 * 1024;
 /** Reads or writes in flight for one streamed file. */
 const STREAM_WINDOW = 16;
 
+/** As large as the largest chunk: compared with a chunk in one memcmp. */
+const ZEROS = Buffer.alloc(255 * 1024);
+
+function isZeros(buf: Buffer): boolean {
+  return buf.length <= ZEROS.length && buf.equals(ZEROS.subarray(0, buf.length));
+}
+
 function typeOf(s: Stats): EntryType {
   if (s.isSymbolicLink()) return 'link';
   if (s.isDirectory()) return 'dir';
@@ -159,8 +166,28 @@ export class Sftp {
     return this.call<void>('write', path, (s, cb) => s.writeFile(path, data, cb));
   }
 
-  readFile(path: string, signal?: AbortSignal): Promise<Buffer> {
-    return this.call<Buffer>('read', path, (s, cb) => s.readFile(path, cb), signal);
+  /**
+   * The last `max` bytes of the file at `path` (all of it when smaller) and
+   * its whole size, read at an offset: a file a host made huge (a sparse
+   * 5 GB log) costs no more than `max` here.
+   */
+  async readTail(path: string, max: number, signal?: AbortSignal): Promise<{ data: Buffer; size: number }> {
+    // open and fstat in one round trip, as fetchFile does.
+    const opened = this.call<Buffer>('read', path, (s, cb) => s.open(path, 'r', cb), signal);
+    const stated = opened.then((h) => this.call<Stats>('read', path, (s, cb) => s.fstat(h, cb), signal));
+    stated.catch(() => {});
+    const handle = await opened;
+    try {
+      const { size } = await stated;
+      const from = Math.max(0, size - max);
+      const data = Buffer.allocUnsafe(size - from);
+      await Promise.all(this.chunks(data.length).map(([at, len]) => this.readChunk(handle, path, data, from + at, len, signal, at)));
+      await this.close(handle, path);
+      return { data, size };
+    } catch (err) {
+      await this.close(handle, path).catch(() => {});
+      throw err;
+    }
   }
 
   private close(handle: Buffer, path: string): Promise<void> {
@@ -208,7 +235,16 @@ export class Sftp {
    * would block the server. With `remove`, the host's copy is removed once it
    * has been read and the local one written.
    */
-  async fetchFile(path: string, localPath: string, options: { remove?: boolean; signal?: AbortSignal | undefined } = {}): Promise<number> {
+  async fetchFile(
+    path: string,
+    localPath: string,
+    options: {
+      remove?: boolean;
+      signal?: AbortSignal | undefined;
+      /** Told the file's size before anything is written here: throws to refuse it (no room for it). */
+      room?: ((size: number) => Promise<void>) | undefined;
+    } = {},
+  ): Promise<number> {
     const { signal } = options;
     // open and fstat in one round trip (requests are answered in order).
     const opened = this.call<Buffer>('download of', path, (s, cb) => s.open(path, 'r', cb), signal);
@@ -221,6 +257,7 @@ export class Sftp {
       const st = await stated;
       if (!st.isFile()) throw new TransferError(`${this.host}: ${path} is not a regular file`);
       const size = st.size;
+      await options.room?.(size);
       // Created, never opened: nothing already at the name (a link, a FIFO) is written through or waited on.
       const local = await openLocal(localPath, CREATE_NEW, 0o666);
       try {
@@ -229,10 +266,12 @@ export class Sftp {
           await Promise.all(this.chunks(size).map(([at, len]) => this.readChunk(handle, path, data, at, len, signal)));
           await local.writeFile(data);
         } else {
+          // Its whole size at once, so a chunk of zeros (a sparse file's hole) needs no write: it stays a hole here too.
+          await local.truncate(size);
           await this.window(size, signal, async (at, len) => {
             const buf = Buffer.allocUnsafe(len);
             await this.readChunk(handle, path, buf, at, len, undefined, 0);
-            await local.write(buf, 0, len, at);
+            if (!isZeros(buf)) await local.write(buf, 0, len, at);
           });
         }
       } finally {

@@ -73,7 +73,8 @@ export async function stitchFrame(tiles: readonly TileImage[], size: Size, out: 
     stopped();
     const w = t.tile.x1 - t.tile.x0;
     const h = t.tile.y1 - t.tile.y0;
-    let img = sharp(t.path, { limitInputPixels: false });
+    // Its size was checked above (the frame's or the tile's): a header that says otherwise is refused, not decoded.
+    let img = sharp(t.path, { limitInputPixels: size.width * size.height });
     if (t.layout === 'full-frame') img = img.extract({ left: t.tile.x0, top: t.tile.y0, width: w, height: h });
     img = img.toColourspace(space);
     if (alpha) img = img.ensureAlpha();

@@ -178,8 +178,8 @@ export async function download(
   session: HostSession,
   copy: Copy,
   options: {
-    /** Checks a downloaded file (an image decodes) before it may take its final name. */
-    verify?: ((path: string) => Promise<boolean>) | undefined;
+    /** Checks a downloaded file (an image decodes) before it may take its final name: what is wrong with it, or undefined. */
+    verify?: ((path: string) => Promise<string | undefined>) | undefined;
     /** What the host shell already saw there (it checked the path for links too), which spares a stat. */
     known?: OutputState | undefined;
     remove?: boolean;
@@ -220,9 +220,8 @@ export async function download(
       if (got === 0) throw new TransferError(`${copy.remote} on ${session.name} is empty`);
       fetched = got;
     }
-    if (verify && !copy.dir && !(await verify(tmp))) {
-      throw new TransferError(`${copy.remote} from ${session.name} is not a complete image (it does not decode)`);
-    }
+    const problem = verify && !copy.dir ? await verify(tmp) : undefined;
+    if (problem !== undefined) throw new TransferError(`${copy.remote} from ${session.name} ${problem}`);
     const here = await lstat(copy.local).catch(() => undefined);
     if (claim && !claim()) throw new Superseded(`${copy.local}: another copy of the task got there first`);
     if (copy.dir) await rm(copy.local, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { IMAGE_EXTENSIONS } from '../transfer/complete.js';
+import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS } from '../transfer/complete.js';
 import { loadSharp } from '../transfer/sharp.js';
 
 /** The two sizes the page shows: the grid's and the contact sheet's, and the picture a click opens. */
@@ -43,5 +43,6 @@ export class Thumbnails {
 
 async function encode(path: string, px: number): Promise<Buffer> {
   const sharp = await loadSharp();
-  return sharp(path, { limitInputPixels: false }).rotate().resize({ width: px, height: px, fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer();
+  // Outputs were checked against the run's --max-pixels when they came back; past the default a picture is not shown, never decoded.
+  return sharp(path, { limitInputPixels: DEFAULT_MAX_PIXELS }).rotate().resize({ width: px, height: px, fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer();
 }
