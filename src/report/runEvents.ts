@@ -1,4 +1,5 @@
 import type { SchedulerEvent } from '../scheduler/events.js';
+import type { EndSummary } from './summary.js';
 
 /**
  * The events of a whole run: the scheduler's (see scheduler/events.ts) and
@@ -55,3 +56,12 @@ export type RunEvent = Exclude<SchedulerEvent, { type: 'run-start' }> | RunStart
 
 /** Version of the events' shape in the --events stream (`v` on every line): raised only when a field changes meaning or goes. */
 export const EVENTS_VERSION = 1;
+
+/** The --events stream's last line: the scheduler's run-end with the run's summary (see endSummary). */
+export type RunEndLine = Extract<SchedulerEvent, { type: 'run-end' }> & { readonly summary: EndSummary };
+
+/** What the --events stream holds: the run's events, with the summary on its run-end. */
+export type StreamEvent = Exclude<RunEvent, { type: 'run-end' }> | RunEndLine;
+
+/** A line of the --events stream: an event with the stream's version `v` first (see EventStream). */
+export type EventLine = { [K in StreamEvent['type']]: { readonly v: typeof EVENTS_VERSION } & Extract<StreamEvent, { readonly type: K }> }[StreamEvent['type']];

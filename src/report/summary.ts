@@ -223,7 +223,9 @@ export async function writeReport(path: string, summary: RunSummary): Promise<vo
  * per-task and per-frame lists (each task has its task-done event, each
  * frame its frame-stitched), with the counts by status instead.
  */
-export function endSummary(summary: RunSummary): Omit<RunSummary, 'tasks' | 'frames'> & { counts: Record<TaskSummary['status'], number> } {
+export type EndSummary = Omit<RunSummary, 'tasks' | 'frames'> & { counts: Record<TaskSummary['status'], number> };
+
+export function endSummary(summary: RunSummary): EndSummary {
   const rest: Partial<RunSummary> = { ...summary };
   delete rest.tasks;
   delete rest.frames;

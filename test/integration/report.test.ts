@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
+import { checkEventLines, checkReport } from '../helpers/schemas.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 import { eventually } from '../helpers/wait.js';
 import { shellJoin } from '../../src/ssh/quote.js';
@@ -92,6 +93,9 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
     expect(r.code, r.stderr).toBe(1);
     const report = JSON.parse(readFileSync(join(cwd, 'report.json'), 'utf8')) as Report;
     const stream = events(readFileSync(join(cwd, 'events.ndjson'), 'utf8'));
+    // What other programs read is what the shipped schemas say.
+    checkReport(report);
+    checkEventLines(readFileSync(join(cwd, 'events.ndjson'), 'utf8'));
 
     // Every line has the schema version; the run's start and end frame everything else.
     expect(stream.every((e) => e.v === 1)).toBe(true);
