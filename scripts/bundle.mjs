@@ -2,8 +2,8 @@
  * Bundles the compiled CLI (dist/cli/main.js) and its dependencies into one
  * CommonJS file, dist/cli/distray.cjs, which bin/distray.cjs loads with a V8
  * code cache. Loading and compiling the modules one file at a time cost more
- * start-up than anything else a run does before its first login (see the
- * README, Development).
+ * start-up than anything else a run does before its first login (see
+ * CONTRIBUTING.md, The command's bundle, and BENCHMARKS.md, Start-up).
  */
 import { copyFileSync, cpSync } from 'node:fs';
 import { build } from 'esbuild';

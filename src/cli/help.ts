@@ -6,9 +6,9 @@ export const RUN_USAGE = 'distray run <inventory> <frames> <exec> [args...] [opt
 export const CLEAN_USAGE = 'distray clean <inventory> [--dry-run] [--ssh-config FILE]';
 export const CHECK_USAGE = 'distray check <inventory> [--exec NAME] [--json] [--ssh-config FILE]';
 
-/** The README shipped next to the bundle: the complete reference, on every machine distray is installed on. */
-function readmePath(): string {
-  return fileURLToPath(new URL('../../README.md', import.meta.url));
+/** A page of the documentation shipped in the package (README.md, docs/), beside the bundle: on every machine distray is installed on. */
+function docPath(path: string): string {
+  return fileURLToPath(new URL(`../../${path}`, import.meta.url));
 }
 
 function optionRows(options: ReadonlyArray<[string, string]>): string[] {
@@ -21,7 +21,14 @@ function tableRows(table: OptionTable): Array<[string, string]> {
 }
 
 function footer(exitStatus: string[]): string[] {
-  return ['', 'Exit status:', ...exitStatus.map((l) => `  ${l}`), '', `The complete reference, with recipes and troubleshooting: ${readmePath()}`];
+  return [
+    '',
+    'Exit status:',
+    ...exitStatus.map((l) => `  ${l}`),
+    '',
+    `The complete reference: ${docPath('docs/cli.md')}`,
+    `Recipes, troubleshooting and the other pages: ${docPath('README.md')}`,
+  ];
 }
 
 export function runHelp(): string {

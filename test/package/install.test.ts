@@ -73,6 +73,9 @@ describe('the npm package', () => {
     expect(files).toContain('dist/cli/distray.cjs');
     expect(files).toContain('dist/ssh/hostShell.sh');
     expect(files).toContain('LICENSE');
+    // The pages `distray run --help` names.
+    expect(files).toContain('README.md');
+    expect(files).toContain('docs/cli.md');
     expect(files.filter((f) => /^(src|test|bench|scripts)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'))).toEqual([]);
     const dry = spawnSync('npm', ['publish', '--dry-run', '--ignore-scripts'], { cwd: ROOT, env: npmEnv(), encoding: 'utf8' });
     expect(dry.status, dry.stderr).toBe(0);
