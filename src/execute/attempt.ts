@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { extname, join } from 'node:path';
-import { errorMessage } from '../errors.js';
+import { LinkRefused, errorMessage } from '../errors.js';
 import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
@@ -10,7 +10,7 @@ import type { AttemptFailure, AttemptOutcome, AttemptSlot, FinalOutcome, Schedul
 import { describeFrames } from '../plan/chunks.js';
 import { IMAGE_EXTENSIONS, decodes } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
-import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
+import { EXIT_NOT_STARTED, EXIT_NO_LEASE, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
 
 export interface AttemptOptions {
   plan: Plan;
@@ -232,7 +232,7 @@ export class HostRunner implements SchedulerHost {
 
     if (signal.aborted) {
       // Stopped (a copy elsewhere won, or the run is over): what it wrote on the host is of no use.
-      for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
+      await this.removeOutputs(s.task);
       return { kind: 'cancelled' };
     }
     const timedOut = timeout?.aborted === true;
@@ -264,12 +264,18 @@ export class HostRunner implements SchedulerHost {
         : code !== 0
           ? `${program} ${how} (log: ${logPath})`
           : undefined;
-    if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && !rendered.notFound) {
+    if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== EXIT_NO_LEASE && !rendered.notFound) {
       // A chunk's frames that are complete count even when its renderer failed half-way.
       return this.collectChunk(s, exit, signal, slot, renderProblem, failed, rendered);
     }
     if (timedOut || stalled) return failed(renderProblem!);
     if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
+    if (code === EXIT_NO_LEASE) {
+      return failed(
+        `${s.task.label} was not run: no lease file on ${host} can be taken (.distray/leases/*.lock in its workdir are symbolic links or not regular files); remove them there`,
+        notRun('start'),
+      );
+    }
     if (rendered.notFound) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
     if (renderProblem !== undefined) return failed(renderProblem);
 
@@ -279,14 +285,16 @@ export class HostRunner implements SchedulerHost {
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
         const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-        moved.out += await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], remove: true, signal, claim });
+        moved.out += await download(this.session, copy, { verify: image ? decodes : undefined, known: exit.outputs?.[i], signal, claim });
       }
+      // Fetched: of no more use on the host (a failed check renders the task again, and clears them first).
+      await this.removeOutputs(s.task);
       if (claim && !claim()) return { kind: 'cancelled' };
       await this.options.onOutputs?.(s.task);
     } catch (err) {
       if (err instanceof Superseded || signal.aborted) {
         // Beaten or stopped while its outputs came back: what is left of them on the host goes too.
-        for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
+        await this.removeOutputs(s.task);
         return { kind: 'cancelled' };
       }
       slot?.unclaim?.();
@@ -316,6 +324,7 @@ export class HostRunner implements SchedulerHost {
     const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
     const done: number[] = [];
     const missing: number[] = [];
+    const fetched: string[] = [];
     let problem: string | undefined;
     let i = 0;
     for (const { frame, copies } of plan.frameOuts(s.task, host)) {
@@ -331,10 +340,11 @@ export class HostRunner implements SchedulerHost {
         }
         try {
           const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-          await download(this.session, copy, { verify: image ? decodes : undefined, known, remove: true, signal, claim });
+          await download(this.session, copy, { verify: image ? decodes : undefined, known, signal, claim });
+          fetched.push(copy.remote);
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
-            for (const c of plan.taskOuts(s.task, host)) await removeRemote(this.session, c.remote).catch(() => {});
+            await this.removeOutputs(s.task);
             return { kind: 'cancelled' };
           }
           complete = false;
@@ -343,6 +353,7 @@ export class HostRunner implements SchedulerHost {
       }
       (complete ? done : missing).push(frame);
     }
+    await this.removeOutputs(s.task, fetched);
     if (why === undefined && missing.length === 0) return claim && !claim() ? { kind: 'cancelled' } : { kind: 'done' };
     slot?.unclaim?.();
     const message = why ?? problem ?? `${s.task.label} is incomplete`;
@@ -350,6 +361,22 @@ export class HostRunner implements SchedulerHost {
     if (done.length === 0) return this.lostOr(await failed(message, failure));
     const outcome = await failed(`${message}; ${describeFrames(done, plan.step)} done, ${describeFrames(missing, plan.step)} to render again`, failure);
     return outcome.kind === 'failed' ? { ...outcome, done } : outcome;
+  }
+
+  /**
+   * Removes a task's outputs on the host (or those of `paths`), in one round
+   * trip: the host shell checks the way to each for links as it removes it,
+   * so a directory a renderer swapped for a link is never followed. Not
+   * removing them fails nothing (the next attempt clears them first), but a
+   * link found on the way is said.
+   */
+  private async removeOutputs(task: Task, paths?: readonly string[]): Promise<void> {
+    const list = paths ?? this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
+    try {
+      await removeRemote(this.session, list);
+    } catch (err) {
+      if (err instanceof LinkRefused) this.options.note?.(errorMessage(err));
+    }
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */
