@@ -106,8 +106,24 @@ export async function uploadFile(
 export async function moveIntoPlace(session: HostSession, shell: HostShell, name: string, path: string): Promise<void> {
   const [moved] = await shell.fileOp('mv', [name, path]);
   if (moved === 'done') return;
-  if (moved === 'through-link') throw new LinkRefused(linkMessage(path, session.name));
+  if (moved === 'through-link') throw new LinkRefused(await linkOnWay(session, path));
   throw new TransferError(`${path} on ${session.name}: cannot put it in place (is a directory in the way, or is it not writable?); remove what is in the way there`);
+}
+
+/**
+ * Why the host shell refused `path`: the first directory on its way that is a
+ * symbolic link (or not a directory), named so that the user can remove it.
+ * Only a message: the host shell has already refused to act.
+ */
+async function linkOnWay(session: HostSession, path: string): Promise<string> {
+  const parts = path.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    const info = await session.stat(dir).catch(() => null);
+    if (info?.type === 'link') return linkMessage(dir, session.name);
+    if (info && info.type !== 'dir') return `${dir} on ${session.name} is not a directory, so nothing can be put below it: remove it there`;
+  }
+  return linkMessage(path, session.name);
 }
 
 /** Makes workdir-relative directories (and their parents) on the host, never through a link. */
@@ -118,7 +134,7 @@ export async function makeDirs(session: HostSession, dirs: readonly string[]): P
   const bad = states.findIndex((st) => st !== 'done');
   if (bad >= 0) {
     const dir = list[bad]!;
-    if (states[bad] === 'through-link') throw new LinkRefused(linkMessage(dir, session.name));
+    if (states[bad] === 'through-link') throw new LinkRefused(await linkOnWay(session, dir));
     throw new TransferError(`${dir} on ${session.name}: cannot make this directory (is a file in the way, or no permission?); fix it there`);
   }
 }
@@ -281,6 +297,6 @@ export async function removeRemote(session: HostSession, paths: string | readonl
   const bad = states.findIndex((st) => st !== 'done');
   if (bad < 0) return;
   const path = list[bad]!;
-  if (states[bad] === 'through-link') throw new LinkRefused(`${path} was not removed: ${linkMessage(path, session.name)}`);
+  if (states[bad] === 'through-link') throw new LinkRefused(`${path} was not removed: ${await linkOnWay(session, path)}`);
   throw new TransferError(`${path} on ${session.name} could not be removed (no permission?); remove it there`);
 }
