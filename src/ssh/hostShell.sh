@@ -116,22 +116,23 @@ enter() {
 # Acts on workdir-relative $2 from inside its directory, entered by enter (so never through a link):
 # rm removes it (a file, a link itself or a whole tree: rm -rf never follows a link inside it),
 # clear removes it and makes its directory, mkdir makes it (a directory), and mv moves the file $3
-# (physical path) to it (mv -T neither moves into a directory nor follows a link at $2). Prints -
-# (done), p (not done: a directory on its way is a link or not a directory) or x (it failed).
-# It changes directory: call it only in a command substitution, $(at_path ...).
+# (physical path) to it (mv -T neither moves into a directory nor follows a link at $2). Sets ap_s:
+# - (done), p (not done: a directory on its way is a link or not a directory) or x (it failed).
+# It changes directory: call it only in a subshell.
 at_path() {
   case $2 in */*) ap_dir=${2%/*} ;; *) ap_dir=. ;; esac
-  ap_base=${2##*/} ap_mk=1
-  case $ap_base in ''|.|..) echo p; return ;; esac
+  ap_base=${2##*/} ap_mk=1 ap_s=p
+  case $ap_base in ''|.|..) return ;; esac
   [ "$1" = rm ] && ap_mk=
   [ "$1" = mkdir ] && ap_dir=$2
   enter "$ap_dir" "$ap_mk"
-  case $? in 0) ;; 2) echo -; return ;; *) echo p; return ;; esac
+  case $? in 0) ;; 2) ap_s=-; return ;; *) return ;; esac
+  ap_s=x
   case $1 in
-    rm|clear) if [ -e "$ap_base" ] || [ -L "$ap_base" ]; then rm -rf -- "$ap_base" || { echo x; return; }; fi ;;
-    mv) mv -f -T -- "$3" "$ap_base" 2>/dev/null || { echo x; return; } ;;
+    rm|clear) if [ -e "$ap_base" ] || [ -L "$ap_base" ]; then rm -rf -- "$ap_base" || return; fi ;;
+    mv) mv -f -T -- "$3" "$ap_base" 2>/dev/null || return ;;
   esac
-  echo -
+  ap_s=-
 }
 # Clears a task's output $1 before it starts, and sets cleared: - done, p it runs through a link
 # (now), x it could not be removed. A process is started only when there is something to remove or
@@ -139,12 +140,13 @@ at_path() {
 clear_out() {
   cleared=-
   if through_link "$1"; then cleared=p; return; fi
-  case $1 in */*) [ -d "${1%/*}" ] || { cleared=$(at_path clear "$1"); return; } ;; esac
-  if [ -e "$1" ] || [ -L "$1" ]; then cleared=$(at_path clear "$1"); fi
+  case $1 in */*) [ -d "${1%/*}" ] || { cleared=$(at_path clear "$1"; echo "$ap_s"); return; } ;; esac
+  if [ -e "$1" ] || [ -L "$1" ]; then cleared=$(at_path clear "$1"; echo "$ap_s"); fi
 }
 # A line `rm ID PATH...`, `mkdir ID DIR...` or `mv ID NAME PATH` (NAME a file in the run directory),
-# answered `did ID` and a letter per path (see at_path). Run in the background: a large tree takes
-# a while to remove, and stop lines must not wait for it.
+# answered `did ID` and a letter per path (see at_path). Run in the background (a subshell of its
+# own, so at_path may change its directory): a large tree takes a while to remove, and stop lines
+# must not wait for it.
 file_op() {
   exec 3<&-
   fo_op=${1%% *}
@@ -152,8 +154,15 @@ file_op() {
   fo_id=$1 fo_s=
   shift
   case $fo_op in
-    mv) case $1 in ''|.|..|*/*) fo_s=x ;; *) fo_s=$(at_path mv "$2" "$wd_phys/$run/$1") ;; esac ;;
-    *) for fo_p do fo_s=$fo_s$(at_path "$fo_op" "$fo_p"); done ;;
+    mv) case $1 in ''|.|..|*/*) fo_s=x ;; *) at_path mv "$2" "$wd_phys/$run/$1"; fo_s=$ap_s ;; esac ;;
+    *)
+      for fo_p do
+        # Each path from the workdir: the last one may have left this shell anywhere in it.
+        [ -z "$fo_s" ] || cd -P -- "$wd_phys" || { fo_s=${fo_s}x; continue; }
+        at_path "$fo_op" "$fo_p"
+        fo_s=$fo_s$ap_s
+      done
+      ;;
   esac
   printf 'did %s %s\n' "$fo_id" "$fo_s"
 }
