@@ -394,7 +394,8 @@ while IFS= read -r line <&3; do
     'forget '*)
       # shellcheck disable=SC2086
       set -- ${line#forget }
-      [ "$2" = "$token" ] || rm -f ".distray/run/$2/$1".* "$run/$1.adopted-from" ;;
+      # Removed from inside each run directory, proved to be in the workdir (see enter).
+      [ "$2" = "$token" ] || { (enter "$run" && rm -f -- "$1.adopted-from"); (enter ".distray/run/$2" && rm -f -- "$1".*); } ;;
     'retire '*) t=${line#retire }; case $t in ''|*[!A-Za-z0-9-]*) ;; *) [ "$t" = "$token" ] || retire ".distray/run/$t" ;; esac ;;
   esac
 done
@@ -419,5 +420,5 @@ retire "$run"
 wait
 # A task another shell adopted keeps its files until that shell has read them.
 for a in "$run"/*.adopted; do [ -e "$a" ] && exit 0; done
-rm -rf "$run"
+(at_path rm "$run")
 exit 0

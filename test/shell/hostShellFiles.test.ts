@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,6 +17,8 @@ let root: string;
 let wd: string;
 let outside: string;
 const shells: HostShell[] = [];
+/** Each shell's end (its process exited). */
+const ended = new Map<HostShell, Promise<Error>>();
 const never = new AbortController().signal;
 
 beforeEach(() => {
@@ -46,6 +48,7 @@ async function hostShell(sh: readonly string[], prelude = '', slots = 1): Promis
   const closed = new Promise<Error>((resolve) => child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))));
   const shell = new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end(), kill: () => child.kill() }, token, 'test');
   shells.push(shell);
+  ended.set(shell, closed);
   await shell.ready(60_000);
   return shell;
 }
@@ -144,6 +147,18 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     expect(await waiting).toMatchObject({ refused: 0 });
     expect(existsSync(join(wd, 'ran.txt'))).toBe(false);
     outsideIntact();
+  });
+
+  it('removes its own run directory at its end only from inside the workdir', async () => {
+    const shell = await hostShell(sh);
+    // Its .distray becomes a link to a directory outside that has a run directory of the same name.
+    mkdirSync(join(outside, 'run', shell.token), { recursive: true });
+    writeFileSync(join(outside, 'run', shell.token, 'keep'), 'keep me\n');
+    renameSync(join(wd, '.distray'), join(wd, 'moved'));
+    symlinkSync(outside, join(wd, '.distray'));
+    shell.close();
+    await ended.get(shell);
+    expect(readFileSync(join(outside, 'run', shell.token, 'keep'), 'utf8')).toBe('keep me\n');
   });
 
   it('refuses to start when a lease file is a link, and says which', async () => {
