@@ -214,6 +214,48 @@ export class HostShell {
    * path; rejects if the shell is gone.
    */
   fileOp(op: 'rm' | 'mkdir' | 'mv', args: readonly string[]): Promise<FileOpState[]> {
+    if (op !== 'rm') return this.sendFileOp(op, args);
+    return new Promise<FileOpState[]>((resolve, reject) => {
+      this.removals.push({ paths: args, resolve, reject });
+      if (!this.removing) this.sendRemovals();
+    });
+  }
+
+  /** Removals asked for while one is on its way, sent together when it is answered. */
+  private readonly removals: Array<{ paths: readonly string[]; resolve: (states: FileOpState[]) => void; reject: (err: Error) => void }> = [];
+  private removing = false;
+
+  /**
+   * Sends the removals waiting as one line, paths of one directory next to
+   * each other (the host shell removes them with one rm: a process per
+   * directory, not per path), and the next batch once it is answered. A
+   * host that is busy fetching outputs thus costs fewer processes, not more.
+   */
+  private sendRemovals(): void {
+    const batch = this.removals.splice(0);
+    this.removing = batch.length > 0;
+    if (!this.removing) return;
+    const dirOf = (p: string): string => p.slice(0, Math.max(0, p.lastIndexOf('/')));
+    const entries = batch.flatMap((b, i) => b.paths.map((path, j) => ({ path, i, j, dir: dirOf(path) })));
+    entries.sort((a, b) => (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0));
+    this.sendFileOp(
+      'rm',
+      entries.map((e) => e.path),
+    ).then(
+      (states) => {
+        const results = batch.map((b) => new Array<FileOpState>(b.paths.length).fill('failed'));
+        entries.forEach((e, k) => (results[e.i]![e.j] = states[k] ?? 'failed'));
+        batch.forEach((b, i) => b.resolve(results[i]!));
+        this.sendRemovals();
+      },
+      (err: Error) => {
+        for (const b of batch) b.reject(err);
+        this.sendRemovals();
+      },
+    );
+  }
+
+  private sendFileOp(op: 'rm' | 'mkdir' | 'mv', args: readonly string[]): Promise<FileOpState[]> {
     if (this.dead) return Promise.reject(this.dead);
     const id = `${op}-${randomBytes(4).toString('hex')}`;
     return new Promise<FileOpState[]>((resolve, reject) => {

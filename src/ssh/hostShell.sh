@@ -143,6 +143,14 @@ clear_out() {
   case $1 in */*) [ -d "${1%/*}" ] || { cleared=$(at_path clear "$1"; echo "$ap_s"); return; } ;; esac
   if [ -e "$1" ] || [ -L "$1" ]; then cleared=$(at_path clear "$1"; echo "$ap_s"); fi
 }
+# Removes the names given (of the directory file_op is in) in one rm, unless none is there, and adds
+# a letter for each to fo_s: - done, x failed (rm -rf never follows a link, and refuses . and ..).
+rm_group() {
+  [ "$#" -gt 0 ] || return 0
+  rg_l=-
+  [ -z "$fo_any" ] || rm -rf -- "$@" || rg_l=x
+  while [ "$#" -gt 0 ]; do fo_s=$fo_s$rg_l; shift; done
+}
 # A line `rm ID PATH...`, `mkdir ID DIR...` or `mv ID NAME PATH` (NAME a file in the run directory),
 # answered `did ID` and a letter per path (see at_path). Run in the background (a subshell of its
 # own, so at_path may change its directory): a large tree takes a while to remove, and stop lines
@@ -155,6 +163,32 @@ file_op() {
   shift
   case $fo_op in
     mv) case $1 in ''|.|..|*/*) fo_s=x ;; *) at_path mv "$2" "$wd_phys/$run/$1"; fo_s=$ap_s ;; esac ;;
+    rm)
+      # The paths of one directory (the controller sends them together) go in one rm, from inside it;
+      # the positional parameters become the bases of that directory (the loop's list is already read).
+      fo_dir=/ fo_e=1 fo_any='' fo_new=1
+      for fo_p do
+        [ -n "$fo_new" ] && set --
+        fo_new=
+        case $fo_p in */*) fo_pd=${fo_p%/*} ;; *) fo_pd=. ;; esac
+        if [ "$fo_pd" != "$fo_dir" ]; then
+          rm_group "$@"
+          set --
+          fo_dir=$fo_pd fo_any=''
+          cd -P -- "$wd_phys" && enter "$fo_pd"
+          fo_e=$?
+        fi
+        case $fo_e in
+          0)
+            set -- "$@" "${fo_p##*/}"
+            if [ -e "${fo_p##*/}" ] || [ -L "${fo_p##*/}" ]; then fo_any=1; fi
+            ;;
+          2) fo_s=$fo_s- ;;
+          *) fo_s=${fo_s}p ;;
+        esac
+      done
+      rm_group "$@"
+      ;;
     *)
       for fo_p do
         # Each path from the workdir: the last one may have left this shell anywhere in it.

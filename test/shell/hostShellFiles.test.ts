@@ -77,6 +77,24 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     outsideIntact();
   });
 
+  it('answers each of many removals asked at once with its own paths’ states (sent together, by directory)', async () => {
+    const shell = await hostShell(sh);
+    mkdirSync(join(wd, 'a'));
+    mkdirSync(join(wd, 'b'));
+    symlinkSync(outside, join(wd, 'via'));
+    const asks = Array.from({ length: 30 }, (_, i) => {
+      writeFileSync(join(wd, 'a', `${i}`), 'x');
+      if (i % 3 !== 1) writeFileSync(join(wd, 'b', `${i}`), 'x');
+      // Each ask mixes directories, so that grouping them by directory reorders the paths sent.
+      return i % 3 === 0 ? [`b/${i}`, 'via/f', `a/${i}`] : i % 3 === 1 ? [`a/${i}`, `gone/${i}`] : [`b/${i}`, `a/${i}`];
+    });
+    const states = await Promise.all(asks.map((paths) => shell.fileOp('rm', paths)));
+    states.forEach((st, i) => expect(st).toEqual(i % 3 === 0 ? ['done', 'through-link', 'done'] : ['done', 'done']));
+    expect(readdirSync(join(wd, 'a'))).toEqual([]);
+    expect(readdirSync(join(wd, 'b'))).toEqual([]);
+    outsideIntact();
+  });
+
   it('never removes through a directory swapped for a link between its check and the moment it enters it', async () => {
     mkdirSync(join(wd, 'out'));
     writeFileSync(join(wd, 'out', 'f'), 'stale\n');
