@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { extname, join } from 'node:path';
-import { errorMessage } from '../errors.js';
+import { LinkRefused, errorMessage } from '../errors.js';
 import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
@@ -10,7 +10,7 @@ import { isRunStop, type AttemptFailure, type AttemptOutcome, type AttemptSlot, 
 import { describeFrames } from '../plan/chunks.js';
 import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, imageProblem } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
-import { EXIT_NOT_STARTED, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
+import { EXIT_NOT_STARTED, EXIT_NO_LEASE, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
 
 export interface AttemptOptions {
   plan: Plan;
@@ -270,7 +270,7 @@ export class HostRunner implements SchedulerHost {
     const keeping = isRunStop(signal) && (code === 0 || (s.task.chunk !== undefined && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== 127));
     if (signal.aborted && !keeping) {
       // Stopped (a copy elsewhere won): what it wrote on the host is of no use.
-      for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
+      await this.removeOutputs(s.task);
       return { kind: 'cancelled' };
     }
     if (signal.aborted && code !== 0) return this.keepChunk(s, exit, fetching, slot);
@@ -303,12 +303,18 @@ export class HostRunner implements SchedulerHost {
         : code !== 0
           ? `${program} ${how} (log: ${logPath})`
           : undefined;
-    if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && !rendered.notFound) {
+    if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== EXIT_NO_LEASE && !rendered.notFound) {
       // A chunk's frames that are complete count even when its renderer failed half-way.
       return this.collectChunk(s, exit, fetching, slot, renderProblem, failed, rendered);
     }
     if (timedOut || stalled) return failed(renderProblem!);
     if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
+    if (code === EXIT_NO_LEASE) {
+      return failed(
+        `${s.task.label} was not run: no lease file on ${host} can be taken (.distray/leases/*.lock in its workdir are symbolic links or not regular files); remove them there`,
+        notRun('start'),
+      );
+    }
     if (rendered.notFound) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
     if (renderProblem !== undefined) return failed(renderProblem);
 
@@ -317,14 +323,16 @@ export class HostRunner implements SchedulerHost {
     const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
-        moved.out += await download(this.session, copy, { verify: this.imageCheck(copy.local, s.task.label), known: exit.outputs?.[i], remove: true, signal: fetching, claim });
+        moved.out += await download(this.session, copy, { verify: this.imageCheck(copy.local, s.task.label), known: exit.outputs?.[i], signal: fetching, claim });
       }
+      // Fetched: of no more use on the host (a failed check renders the task again, and clears them first).
+      await this.removeOutputs(s.task);
       if (claim && !claim()) return { kind: 'cancelled' };
       await this.options.onOutputs?.(s.task);
     } catch (err) {
       if (err instanceof Superseded || fetching.aborted) {
         // Beaten or stopped while its outputs came back: what is left of them on the host goes too.
-        for (const copy of plan.taskOuts(s.task, host)) await removeRemote(this.session, copy.remote).catch(() => {});
+        await this.removeOutputs(s.task);
         return { kind: 'cancelled' };
       }
       slot?.unclaim?.();
@@ -356,6 +364,7 @@ export class HostRunner implements SchedulerHost {
     const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
     const done: number[] = [];
     const missing: number[] = [];
+    const fetched: string[] = [];
     let problem: string | undefined;
     let i = 0;
     for (const { frame, copies } of plan.frameOuts(s.task, host)) {
@@ -370,10 +379,11 @@ export class HostRunner implements SchedulerHost {
           continue;
         }
         try {
-          await download(this.session, copy, { verify: this.imageCheck(copy.local, `frame ${frame}`), known, remove: true, signal, claim });
+          await download(this.session, copy, { verify: this.imageCheck(copy.local, `frame ${frame}`), known, signal, claim });
+          fetched.push(copy.remote);
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
-            for (const c of plan.taskOuts(s.task, host)) await removeRemote(this.session, c.remote).catch(() => {});
+            await this.removeOutputs(s.task);
             return { kind: 'cancelled' };
           }
           complete = false;
@@ -382,6 +392,7 @@ export class HostRunner implements SchedulerHost {
       }
       (complete ? done : missing).push(frame);
     }
+    await this.removeOutputs(s.task, fetched);
     if (why === undefined && missing.length === 0) return claim && !claim() ? { kind: 'cancelled' } : { kind: 'done' };
     slot?.unclaim?.();
     const message = why ?? problem ?? `${s.task.label} is incomplete`;
@@ -417,10 +428,7 @@ export class HostRunner implements SchedulerHost {
     if (outcome.kind === 'done' || outcome.kind === 'cancelled') return outcome;
     const done = outcome.kind === 'failed' ? new Set(outcome.done) : new Set<number>();
     // What is not kept is not left on the host, where a later run could mistake it for finished work.
-    for (const { frame, copies } of frames) {
-      if (done.has(frame)) continue;
-      for (const copy of copies) await removeRemote(this.session, copy.remote).catch(() => {});
-    }
+    await this.removeOutputs(s.task, frames.filter(({ frame }) => !done.has(frame)).flatMap(({ copies }) => copies.map((c) => c.remote)));
     return done.size > 0 ? { kind: 'cancelled', done: [...done] } : { kind: 'cancelled' };
   }
 
@@ -432,6 +440,22 @@ export class HostRunner implements SchedulerHost {
       const problem = await imageProblem(path, maxPixels);
       return problem === undefined ? undefined : `(${of}) ${problem}`;
     };
+  }
+
+  /**
+   * Removes a task's outputs on the host (or those of `paths`), in one round
+   * trip: the host shell checks the way to each for links as it removes it,
+   * so a directory a renderer swapped for a link is never followed. Not
+   * removing them fails nothing (the next attempt clears them first), but a
+   * link found on the way is said.
+   */
+  private async removeOutputs(task: Task, paths?: readonly string[]): Promise<void> {
+    const list = paths ?? this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
+    try {
+      await removeRemote(this.session, list);
+    } catch (err) {
+      if (err instanceof LinkRefused) this.options.note?.(errorMessage(err));
+    }
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */

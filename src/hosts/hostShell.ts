@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ConnectionError, TransferError } from '../errors.js';
-import { readyLine, runDir, runLine } from '../ssh/wrapper.js';
+import { fileOpLine, readyLine, runDir, runLine } from '../ssh/wrapper.js';
 
 /** The pipes of a host shell, whether an SSH channel or a local child process. */
 export interface ShellPipes {
@@ -25,6 +25,11 @@ export interface ShellPipes {
 export type OutputState = 'file' | 'empty' | 'dir' | 'link' | 'special' | 'through-link' | 'missing';
 
 const OUTPUT_STATES: Record<string, OutputState> = { f: 'file', e: 'empty', d: 'dir', l: 'link', s: 'special', p: 'through-link', '-': 'missing' };
+
+/** What became of one path of a file operation: done, refused (a directory on its way is a link, or not a directory), or failed. */
+export type FileOpState = 'done' | 'through-link' | 'failed';
+
+const FILE_OP_STATES: Record<string, FileOpState> = { '-': 'done', p: 'through-link', x: 'failed' };
 
 export interface TaskExit {
   /** Exit status, or null when the shell went away first (the task may still run on the host). */
@@ -80,6 +85,8 @@ export class HostShell {
       this.dead = this.stderrText.trim() ? new Error(`${err.message}: ${this.stderrText.trim()}`) : err;
       for (const resolve of this.waiting.values()) resolve({ code: null, lost: this.dead });
       this.waiting.clear();
+      for (const op of this.fileOps.values()) op.reject(this.dead);
+      this.fileOps.clear();
     });
   }
 
@@ -194,6 +201,69 @@ export class HostShell {
     return { code: code ?? -1, output };
   }
 
+  /** File operations sent and not yet answered (see fileOp). */
+  private readonly fileOps = new Map<string, { resolve: (states: FileOpState[]) => void; reject: (err: Error) => void }>();
+
+  /**
+   * Removes (`rm`) workdir-relative paths (a file, a link itself, or a whole
+   * tree), makes directories (`mkdir`, with their parents), or moves a file
+   * of this shell's run directory into place (`mv`, args NAME PATH). The host
+   * shell does it from inside each path's directory, entered one component at
+   * a time and proved to be that directory of the workdir at that moment:
+   * never through a link, however late one appears. Resolves with a state per
+   * path; rejects if the shell is gone.
+   */
+  fileOp(op: 'rm' | 'mkdir' | 'mv', args: readonly string[]): Promise<FileOpState[]> {
+    if (op !== 'rm') return this.sendFileOp(op, args);
+    return new Promise<FileOpState[]>((resolve, reject) => {
+      this.removals.push({ paths: args, resolve, reject });
+      if (!this.removing) this.sendRemovals();
+    });
+  }
+
+  /** Removals asked for while one is on its way, sent together when it is answered. */
+  private readonly removals: Array<{ paths: readonly string[]; resolve: (states: FileOpState[]) => void; reject: (err: Error) => void }> = [];
+  private removing = false;
+
+  /**
+   * Sends the removals waiting as one line, paths of one directory next to
+   * each other (the host shell removes them with one rm: a process per
+   * directory, not per path), and the next batch once it is answered. A
+   * host that is busy fetching outputs thus costs fewer processes, not more.
+   */
+  private sendRemovals(): void {
+    const batch = this.removals.splice(0);
+    this.removing = batch.length > 0;
+    if (!this.removing) return;
+    const dirOf = (p: string): string => p.slice(0, Math.max(0, p.lastIndexOf('/')));
+    const entries = batch.flatMap((b, i) => b.paths.map((path, j) => ({ path, i, j, dir: dirOf(path) })));
+    entries.sort((a, b) => (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0));
+    this.sendFileOp(
+      'rm',
+      entries.map((e) => e.path),
+    ).then(
+      (states) => {
+        const results = batch.map((b) => new Array<FileOpState>(b.paths.length).fill('failed'));
+        entries.forEach((e, k) => (results[e.i]![e.j] = states[k] ?? 'failed'));
+        batch.forEach((b, i) => b.resolve(results[i]!));
+        this.sendRemovals();
+      },
+      (err: Error) => {
+        for (const b of batch) b.reject(err);
+        this.sendRemovals();
+      },
+    );
+  }
+
+  private sendFileOp(op: 'rm' | 'mkdir' | 'mv', args: readonly string[]): Promise<FileOpState[]> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = `${op}-${randomBytes(4).toString('hex')}`;
+    return new Promise<FileOpState[]>((resolve, reject) => {
+      this.fileOps.set(id, { resolve, reject });
+      this.pipes.stdin.write(fileOpLine(op, id, args));
+    });
+  }
+
   /**
    * The task's files on the host are no longer needed. A shell removes its
    * own all at once when it ends, so only an earlier shell's (an adopted
@@ -233,6 +303,13 @@ export class HostShell {
         const id = line.slice(6);
         this.starting.get(id)?.();
         this.starting.delete(id);
+        continue;
+      }
+      const did = /^did (\S+) ([-px]*)$/.exec(line);
+      if (did) {
+        const op = this.fileOps.get(did[1]!);
+        this.fileOps.delete(did[1]!);
+        op?.resolve([...did[2]!].map((c) => FILE_OP_STATES[c]!));
         continue;
       }
       if (line.startsWith('stalled ')) {

@@ -34,7 +34,7 @@ export function launchHostShell(conn: Connection, pool: ConnectionPool, o: { hos
             pool.lostError ??
               new ConnectionError(
                 status === EXIT_NO_WORKDIR ? 'workdir' : 'lost',
-                status === EXIT_NO_WORKDIR ? `${o.host}: cannot enter the workdir ${o.workdir}` : `${o.host}: the host shell exited (status ${status ?? 'none'})`,
+                status === EXIT_NO_WORKDIR ? `${o.host}: cannot use the workdir ${o.workdir}` : `${o.host}: the host shell exited (status ${status ?? 'none'})`,
               ),
           );
         });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, rename, rmdir, unlink } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, unlink } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LinkRefused, TransferError } from '../errors.js';
@@ -7,7 +7,7 @@ import { SECRET_ENV_NAMES } from '../ssh/connect.js';
 import { hostShellArgv, newToken } from '../ssh/wrapper.js';
 import type { EntryStat } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
-import { linkMessage, mkdirNoLinks, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
+import { linkMessage, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import { HostShell } from './hostShell.js';
 import { ensureRoom } from './room.js';
 
@@ -143,36 +143,22 @@ export class LocalSession implements HostSession {
     if (real !== join(await this.real(), dir)) throw new LinkRefused(linkMessage(dir, this.name, real));
   }
 
-  async mkdirp(p: string): Promise<void> {
-    await this.real();
-    await mkdirNoLinks(p, this.name, (dir) => this.stat(dir), (dir) => mkdir(this.path(dir)));
-  }
-
   async putFile(localPath: string, p: string, mode: number): Promise<void> {
     await copyFile(localPath, this.path(p));
     await chmod(this.path(p), mode & 0o777);
   }
 
-  async fetchFile(p: string, localPath: string, options: { remove?: boolean } = {}): Promise<number> {
+  async fetchFile(p: string, localPath: string): Promise<number> {
     const info = await lstat(this.path(p));
     if (!info.isFile()) throw new TransferError(`${p} on ${this.name} is not a regular file`);
     await ensureRoom(localPath, info.size, p, this.name);
     // COPYFILE_EXCL creates the copy with O_EXCL: nothing already at localPath is written through.
     await copyFile(this.path(p), localPath, constants.COPYFILE_EXCL);
-    if (options.remove) await unlink(this.path(p));
     return info.size;
-  }
-
-  async rename(from: string, to: string): Promise<void> {
-    await rename(this.path(from), this.path(to));
   }
 
   async unlink(p: string): Promise<void> {
     await unlink(this.path(p));
-  }
-
-  async rmdir(p: string): Promise<void> {
-    await rmdir(this.path(p));
   }
 
   close(): Promise<void> {

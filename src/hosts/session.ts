@@ -1,5 +1,5 @@
 /** What the rest of distray needs from a host, over SSH or on this machine. */
-import { LinkRefused, TransferError } from '../errors.js';
+import { TransferError } from '../errors.js';
 import type { EntryStat } from '../ssh/sftp.js';
 import type { HostShell } from './hostShell.js';
 
@@ -15,38 +15,6 @@ export function linkMessage(path: string, host: string, resolved?: string): stri
     `${path} on ${host} is a symbolic link or goes through one${resolved ? ` (it leads to ${resolved})` : ''}: ` +
     `distray reads, writes and removes only inside the workdir, never through a link; remove the link there`
   );
-}
-
-/**
- * mkdir -p of a workdir-relative path, one component at a time, refusing to
- * go through a link (what is below one may be outside the workdir) or a
- * non-directory. The SSH and local sessions differ only in `stat` (lstat)
- * and `mkdir`.
- */
-export async function mkdirNoLinks(
-  path: string,
-  host: string,
-  stat: (dir: string) => Promise<RemoteStat | null>,
-  mkdir: (dir: string) => Promise<unknown>,
-): Promise<void> {
-  const parts = path.split('/');
-  for (let i = 1; i <= parts.length; i++) {
-    const dir = parts.slice(0, i).join('/');
-    if (dir === '' || dir === '.') continue;
-    let info = await stat(dir);
-    if (!info) {
-      try {
-        await mkdir(dir);
-        continue;
-      } catch (err) {
-        // Another task may have made it in the meantime.
-        info = await stat(dir);
-        if (!info) throw err;
-      }
-    }
-    if (info.type === 'link') throw new LinkRefused(linkMessage(dir, host));
-    if (info.type !== 'dir') throw new TransferError(`${dir} on ${host} is not a directory: remove it there`);
-  }
 }
 
 /** The most readFile reads: what distray's own commands print is a few lines a file. */
@@ -67,9 +35,10 @@ export type RemoteStat = EntryStat;
 /**
  * One host. Paths are relative to the host's workdir, already checked by
  * the plan; the session joins them to the workdir. Nothing here follows a
- * symbolic link below the workdir: metadata is lstat's, directories are
- * made only where no link stands, and `checkInside` proves a directory
- * resolves inside the workdir before anything is read or written there.
+ * symbolic link below the workdir: metadata is lstat's, and `checkInside`
+ * proves a directory resolves inside the workdir before anything is read
+ * there. Removals, directories and files put in place go through the host
+ * shell, which checks for links as it acts (see transfer/copies.ts).
  */
 export interface HostSession {
   readonly name: string;
@@ -97,8 +66,6 @@ export interface HostSession {
   /** lstat: null if nothing is there. */
   stat(path: string): Promise<RemoteStat | null>;
   readdir(path: string): Promise<Array<{ name: string } & RemoteStat>>;
-  /** mkdir -p below the workdir; fails if a component is a symbolic link or not a directory. */
-  mkdirp(path: string): Promise<void>;
   /** Fails unless directory `dir` (workdir-relative, existing) resolves to itself inside the workdir: no link on its way. */
   checkInside(dir: string): Promise<void>;
   /** Writes a file with the given permission bits (an uploaded renderer stays executable). */
@@ -106,13 +73,10 @@ export interface HostSession {
   /**
    * Copies a regular file from the host to `localPath`, created new (it
    * fails if anything, even a link, is there), and returns how many bytes it
-   * wrote; with `remove`, the host's copy is removed once it has been read.
-   * The caller has checked it is a regular file.
+   * wrote. The caller has checked it is a regular file.
    */
-  fetchFile(path: string, localPath: string, options?: { remove?: boolean; signal?: AbortSignal | undefined }): Promise<number>;
-  /** Renames, replacing `to` if it exists (a link at `to` is replaced, not followed). */
-  rename(from: string, to: string): Promise<void>;
+  fetchFile(path: string, localPath: string, options?: { signal?: AbortSignal | undefined }): Promise<number>;
+  /** Removes a file of the host shell's own run directory (removals elsewhere go through the host shell: see removeRemote). */
   unlink(path: string): Promise<void>;
-  rmdir(path: string): Promise<void>;
   close(): Promise<void>;
 }

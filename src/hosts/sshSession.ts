@@ -7,7 +7,7 @@ import { ConnectionPool, type Connection } from './connectionPool.js';
 import { hostShellCommand, newToken } from '../ssh/wrapper.js';
 import { Sftp } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
-import { linkMessage, mkdirNoLinks, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
+import { linkMessage, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
 import type { HostShell } from './hostShell.js';
 import { ChannelRefused, launchHostShell } from './hostShellLauncher.js';
 import { ensureRoom } from './room.js';
@@ -220,41 +220,16 @@ export class SshSession implements HostSession {
     if (real !== joinRemote(this.realWorkdir, dir)) throw new LinkRefused(linkMessage(dir, this.name, real));
   }
 
-  /** Directories this session made or found, so a directory is checked once however many tasks write into it. */
-  private readonly madeDirs = new Map<string, Promise<void>>();
-
-  /** mkdir -p below the workdir, refusing to go through a link: what is below one is outside the workdir. */
-  mkdirp(p: string): Promise<void> {
-    let made = this.madeDirs.get(p);
-    if (!made) {
-      made = (async () => {
-        const sftp = await this.sftp();
-        await mkdirNoLinks(p, this.name, (dir) => sftp.lstat(this.path(dir)), (dir) => sftp.mkdir(this.path(dir)));
-      })();
-      this.madeDirs.set(p, made);
-      made.catch(() => this.madeDirs.delete(p));
-    }
-    return made;
-  }
-
   async putFile(localPath: string, p: string, mode: number, size?: number, signal?: AbortSignal): Promise<void> {
     return (await this.sftp()).putFile(localPath, this.path(p), mode, size, signal);
   }
 
-  async fetchFile(p: string, localPath: string, options: { remove?: boolean; signal?: AbortSignal | undefined } = {}): Promise<number> {
+  async fetchFile(p: string, localPath: string, options: { signal?: AbortSignal | undefined } = {}): Promise<number> {
     return (await this.sftp()).fetchFile(this.path(p), localPath, { ...options, room: (size) => ensureRoom(localPath, size, p, this.name) });
-  }
-
-  async rename(from: string, to: string): Promise<void> {
-    return (await this.sftp()).rename(this.path(from), this.path(to));
   }
 
   async unlink(p: string): Promise<void> {
     return (await this.sftp()).unlink(this.path(p));
-  }
-
-  async rmdir(p: string): Promise<void> {
-    return (await this.sftp()).rmdir(this.path(p));
   }
 
   close(): Promise<void> {

@@ -15,7 +15,7 @@
 # under `set -C`).
 
 # Exit statuses the controller knows (src/ssh/wrapper.ts has the same values).
-EXIT_NO_WORKDIR=125 EXIT_NOT_STARTED=254 EXIT_VANISHED=255
+EXIT_NO_LEASE=124 EXIT_NO_WORKDIR=125 EXIT_NOT_STARTED=254 EXIT_VANISHED=255
 # TERM, then KILL after this many 0.2 s ticks (5 s).
 KILL_GRACE_TICKS=25
 
@@ -31,6 +31,18 @@ for d in .distray .distray/run .distray/leases; do
   [ -L "$d" ] && { printf 'distray: %s in the workdir is a symbolic link; remove it\n' "$d" >&2; exit "$EXIT_NO_WORKDIR"; }
 done
 mkdir -p "$run" .distray/leases || exit "$EXIT_NO_WORKDIR"
+# A lease file that is a link (or not a file) could never be taken: said now, not waited on for ever.
+i=0
+while [ "$i" -lt "$slots" ]; do
+  f=.distray/leases/$i.lock
+  if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then
+    printf 'distray: %s in the workdir is a symbolic link or not a regular file, so it cannot be a lease; remove it\n' "$f" >&2
+    exit "$EXIT_NO_WORKDIR"
+  fi
+  i=$((i + 1))
+done
+# The workdir as it is physically: every removal and write below proves it is in it (see enter).
+wd_phys=$(pwd -P) || exit "$EXIT_NO_WORKDIR"
 exec 3<&0 </dev/null
 # Whatever the login printed before this line is not the protocol.
 printf '\ndistray-ready %s\n' "$token"
@@ -48,21 +60,25 @@ claim() {
   set +C
   return 1
 }
+# 0: leased; 1: stopped while waiting; 2: no lease file can ever be taken (each is a link, not a
+# regular file, or unreadable, or the leases directory is a link): waiting would be for ever.
 lease() {
   [ -n "$have_flock" ] || return 0
   [ -n "$leased" ] && return 0
   while :; do
     [ -e "$run/$id.stop" ] || [ -e "$run/eof" ] && return 1
+    [ -L .distray ] || [ -L .distray/leases ] && return 2
     # Lane k tries lock k first, so it usually gets it at once.
-    j=0
+    j=0 unusable=0
     while [ "$j" -lt "$slots" ]; do
       f=.distray/leases/$(( (lane + j) % slots )).lock
-      [ -L "$f" ] && { j=$((j + 1)); continue; }
-      [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
-      if [ -r "$f" ] && exec 9<"$f" && flock -n 9; then leased=1; return 0; fi
-      exec 9<&-
       j=$((j + 1))
+      [ -e "$f" ] || [ -L "$f" ] || (umask 0; set -C; true >"$f") 2>/dev/null
+      if [ -L "$f" ] || [ ! -f "$f" ] || [ ! -r "$f" ]; then unusable=$((unusable + 1)); continue; fi
+      if exec 9<"$f" && flock -n 9; then leased=1; return 0; fi
+      exec 9<&-
     done
+    [ "$unusable" -ge "$slots" ] && return 2
     sleep 0.2
   done
 }
@@ -76,10 +92,113 @@ through_link() {
     [ -L "$tl_at" ] && return 0
   done
 }
-# rm -rf removes a link itself, never what it points to; its parents were checked first.
+# Enters the workdir-relative directory $1 one component at a time, never through a link, making
+# missing ones if $2 is 1; then proves that where it is, physically, is that directory of the workdir,
+# so a component swapped for a link between its check and the cd is caught. It changes directory:
+# run it in a subshell. Fails with 1 on a link, a non-directory or .. on the way, 2 when a directory
+# is missing (and not to be made).
+enter() {
+  en_rest=$1/ en_at=${wd_phys%/}
+  while [ -n "$en_rest" ]; do
+    en_c=${en_rest%%/*} en_rest=${en_rest#*/}
+    case $en_c in ''|.) continue ;; ..) return 1 ;; esac
+    [ -L "$en_c" ] && return 1
+    if [ ! -d "$en_c" ]; then
+      [ -e "$en_c" ] && return 1
+      [ "$2" = 1 ] || return 2
+      mkdir -- "$en_c" 2>/dev/null
+    fi
+    cd -P -- "$en_c" 2>/dev/null || return 1
+    en_at=$en_at/$en_c
+    [ "$PWD" = "$en_at" ] || return 1
+  done
+}
+# Acts on workdir-relative $2 from inside its directory, entered by enter (so never through a link):
+# rm removes it (a file, a link itself or a whole tree: rm -rf never follows a link inside it),
+# clear removes it and makes its directory, mkdir makes it (a directory), and mv moves the file $3
+# (physical path) to it (mv -T neither moves into a directory nor follows a link at $2). Sets ap_s:
+# - (done), p (not done: a directory on its way is a link or not a directory) or x (it failed).
+# It changes directory: call it only in a subshell.
+at_path() {
+  case $2 in */*) ap_dir=${2%/*} ;; *) ap_dir=. ;; esac
+  ap_base=${2##*/} ap_mk=1 ap_s=p
+  case $ap_base in ''|.|..) return ;; esac
+  [ "$1" = rm ] && ap_mk=
+  [ "$1" = mkdir ] && ap_dir=$2
+  enter "$ap_dir" "$ap_mk"
+  case $? in 0) ;; 2) ap_s=-; return ;; *) return ;; esac
+  ap_s=x
+  case $1 in
+    rm|clear) if [ -e "$ap_base" ] || [ -L "$ap_base" ]; then rm -rf -- "$ap_base" || return; fi ;;
+    mv) mv -f -T -- "$3" "$ap_base" 2>/dev/null || return ;;
+  esac
+  ap_s=-
+}
+# Clears a task's output $1 before it starts, and sets cleared: - done, p it runs through a link
+# (now), x it could not be removed. A process is started only when there is something to remove or
+# a directory to make.
 clear_out() {
-  if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1"; fi
-  case $1 in */*) [ -d "${1%/*}" ] || mkdir -p -- "${1%/*}" 2>/dev/null ;; esac
+  cleared=-
+  if through_link "$1"; then cleared=p; return; fi
+  case $1 in */*) [ -d "${1%/*}" ] || { cleared=$(at_path clear "$1"; echo "$ap_s"); return; } ;; esac
+  if [ -e "$1" ] || [ -L "$1" ]; then cleared=$(at_path clear "$1"; echo "$ap_s"); fi
+}
+# Removes the names given (of the directory file_op is in) in one rm, unless none is there, and adds
+# a letter for each to fo_s: - done, x failed (rm -rf never follows a link, and refuses . and ..).
+rm_group() {
+  [ "$#" -gt 0 ] || return 0
+  rg_l=-
+  [ -z "$fo_any" ] || rm -rf -- "$@" || rg_l=x
+  while [ "$#" -gt 0 ]; do fo_s=$fo_s$rg_l; shift; done
+}
+# A line `rm ID PATH...`, `mkdir ID DIR...` or `mv ID NAME PATH` (NAME a file in the run directory),
+# answered `did ID` and a letter per path (see at_path). Run in the background (a subshell of its
+# own, so at_path may change its directory): a large tree takes a while to remove, and stop lines
+# must not wait for it.
+file_op() {
+  exec 3<&-
+  fo_op=${1%% *}
+  eval "set -- ${1#* }"
+  fo_id=$1 fo_s=
+  shift
+  case $fo_op in
+    mv) case $1 in ''|.|..|*/*) fo_s=x ;; *) at_path mv "$2" "$wd_phys/$run/$1"; fo_s=$ap_s ;; esac ;;
+    rm)
+      # The paths of one directory (the controller sends them together) go in one rm, from inside it;
+      # the positional parameters become the bases of that directory (the loop's list is already read).
+      fo_dir=/ fo_e=1 fo_any='' fo_new=1
+      for fo_p do
+        [ -n "$fo_new" ] && set --
+        fo_new=
+        case $fo_p in */*) fo_pd=${fo_p%/*} ;; *) fo_pd=. ;; esac
+        if [ "$fo_pd" != "$fo_dir" ]; then
+          rm_group "$@"
+          set --
+          fo_dir=$fo_pd fo_any=''
+          cd -P -- "$wd_phys" && enter "$fo_pd"
+          fo_e=$?
+        fi
+        case $fo_e in
+          0)
+            set -- "$@" "${fo_p##*/}"
+            if [ -e "${fo_p##*/}" ] || [ -L "${fo_p##*/}" ]; then fo_any=1; fi
+            ;;
+          2) fo_s=$fo_s- ;;
+          *) fo_s=${fo_s}p ;;
+        esac
+      done
+      rm_group "$@"
+      ;;
+    *)
+      for fo_p do
+        # Each path from the workdir: the last one may have left this shell anywhere in it.
+        [ -z "$fo_s" ] || cd -P -- "$wd_phys" || { fo_s=${fo_s}x; continue; }
+        at_path "$fo_op" "$fo_p"
+        fo_s=$fo_s$ap_s
+      done
+      ;;
+  esac
+  printf 'did %s %s\n' "$fo_id" "$fo_s"
 }
 # Never following a link: f a non-empty regular file, e an empty one, d a directory, l a link,
 # s anything else (a FIFO, a socket, a device), p a path through a link, - nothing.
@@ -160,17 +279,22 @@ lane_task() {
   # Claimed by an adopting shell first: it is not ours to run (nor to write a state for).
   claim "$run/$id.task" || { printf 'exit %s 143\n' "$id"; return; }
   if [ -e "$run/$id.stop" ]; then refuse; return; fi
+  # Outputs are cleared only under the lease: while it waits, another run's renderer may be writing
+  # them. Each is checked for links as it is cleared, not before the wait (a link may appear meanwhile).
+  lease
+  case $? in
+    0) ;;
+    2) echo "- $EXIT_NO_LEASE" >"$run/$id.task"; printf 'exit %s %s\n' "$id" "$EXIT_NO_LEASE"; return ;;
+    *) refuse; return ;;
+  esac
   # An output through a link is neither cleared nor given a directory: the task does not run.
   i=0
-  for o do
-    [ "$i" -lt "$nout" ] || break
-    if through_link "$o"; then echo "- 143" >"$run/$id.task"; printf 'refused %s %s\n' "$id" "$i"; return; fi
+  while [ "$i" -lt "$nout" ]; do
+    clear_out "$1"
+    if [ "$cleared" = p ]; then echo "- 143" >"$run/$id.task"; printf 'refused %s %s\n' "$id" "$i"; return; fi
+    shift
     i=$((i + 1))
   done
-  # Outputs are cleared only under the lease: while it waits, another run's renderer may be writing them.
-  if ! lease; then refuse; return; fi
-  i=0
-  while [ "$i" -lt "$nout" ]; do clear_out "$1"; shift; i=$((i + 1)); done
   if [ -n "$have_setsid" ]; then setsid "$@" >"$run/$id.log" 2>&1 4<&- 7<&- 9<&- & else "$@" >"$run/$id.log" 2>&1 4<&- 7<&- 9<&- & fi
   pid=$!
   echo "$pid" >"$run/$id.task"
@@ -296,6 +420,7 @@ while IFS= read -r line <&3; do
       printf '%s\n' "$t" >"$run/lane.$l"
       ;;
     'stop '*) stop "${line#stop }" ;;
+    'rm '*|'mkdir '*|'mv '*) file_op "$line" & ;;
     'adopt '*)
       # shellcheck disable=SC2086 # split into its words on purpose
       set -- ${line#adopt }
@@ -303,7 +428,8 @@ while IFS= read -r line <&3; do
     'forget '*)
       # shellcheck disable=SC2086
       set -- ${line#forget }
-      [ "$2" = "$token" ] || rm -f ".distray/run/$2/$1".* "$run/$1.adopted-from" ;;
+      # Removed from inside each run directory, proved to be in the workdir (see enter).
+      [ "$2" = "$token" ] || { (enter "$run" && rm -f -- "$1.adopted-from"); (enter ".distray/run/$2" && rm -f -- "$1".*); } ;;
     'retire '*) t=${line#retire }; case $t in ''|*[!A-Za-z0-9-]*) ;; *) [ "$t" = "$token" ] || retire ".distray/run/$t" ;; esac ;;
   esac
 done
@@ -328,5 +454,5 @@ retire "$run"
 wait
 # A task another shell adopted keeps its files until that shell has read them.
 for a in "$run"/*.adopted; do [ -e "$a" ] && exit 0; done
-rm -rf "$run"
+(at_path rm "$run")
 exit 0

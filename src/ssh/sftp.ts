@@ -153,15 +153,6 @@ export class Sftp {
     return this.call<void>('remove', path, (s, cb) => s.unlink(path, cb));
   }
 
-  rmdir(path: string): Promise<void> {
-    return this.call<void>('remove directory', path, (s, cb) => s.rmdir(path, cb));
-  }
-
-  /** posix-rename replaces the target atomically (plain SFTP rename refuses to), and a link at the target is replaced, not followed. */
-  rename(from: string, to: string): Promise<void> {
-    return this.call<void>('rename', from, (s, cb) => s.ext_openssh_rename(from, to, cb));
-  }
-
   writeFile(path: string, data: string | Buffer): Promise<void> {
     return this.call<void>('write', path, (s, cb) => s.writeFile(path, data, cb));
   }
@@ -232,14 +223,12 @@ export class Sftp {
    * Copies the regular file at `path` to `localPath`, a new file (it fails
    * if anything is there), and returns its size.
    * The caller has made sure it is a regular file (lstat): opening a FIFO
-   * would block the server. With `remove`, the host's copy is removed once it
-   * has been read and the local one written.
+   * would block the server.
    */
   async fetchFile(
     path: string,
     localPath: string,
     options: {
-      remove?: boolean;
       signal?: AbortSignal | undefined;
       /** Told the file's size before anything is written here: throws to refuse it (no room for it). */
       room?: ((size: number) => Promise<void>) | undefined;
@@ -277,8 +266,7 @@ export class Sftp {
       } finally {
         await local.close();
       }
-      // Removed only once it is safe here; close and remove go together.
-      await Promise.all([this.close(handle, path), options.remove ? this.unlink(path) : undefined]);
+      await this.close(handle, path);
       return size;
     } catch (err) {
       await this.close(handle, path).catch(() => {});

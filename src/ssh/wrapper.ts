@@ -5,6 +5,9 @@ import { ENV_NAME, shellJoin, shellQuote } from './quote.js';
 /** Seconds between TERM and KILL when a renderer is stopped. */
 export const KILL_GRACE_SECONDS = 5;
 
+/** A task's status when no lease file on the host can ever be taken (each is a link, or not a file). */
+export const EXIT_NO_LEASE = 124;
+
 /** Exit status of the host shell when the workdir cannot be entered. */
 export const EXIT_NO_WORKDIR = 125;
 
@@ -54,7 +57,10 @@ export function runDir(token: string): string {
  *   `TICK,N` for --stall: see stallWatch), `stop ID`,
  *   `adopt ID TOKEN` (a task an earlier shell TOKEN started), or
  *   `forget ID TOKEN` (its files are no longer needed; a shell's own are
- *   removed in one go when it exits, which costs less than one rm a task).
+ *   removed in one go when it exits, which costs less than one rm a task),
+ *   or a file operation: `rm ID PATH...` (remove, never through a link),
+ *   `mkdir ID DIR...`, `mv ID NAME PATH` (a file NAME of its run directory
+ *   moved into place); see "Removals and writes" below.
  * - stdout (one write a line, so lines from lanes never interleave):
  *   first `distray-ready TOKEN` on a line of its own (anything before it is
  *   the login's, not the protocol), then `start ID` when a renderer starts,
@@ -68,6 +74,21 @@ export function runDir(token: string): string {
  *   `stalled ID` just before `exit ID ...` (also for `adopt`): the host
  *   shell stopped the renderer because neither its log nor its outputs had
  *   changed for its WATCH's whole duration (--stall).
+ *   `did ID STATES` answers a file operation: a letter per path, `-` done,
+ *   `p` not done (a directory on its way is a link, or not a directory),
+ *   `x` failed. A task's status is EXIT_NO_LEASE when no lease file can
+ *   ever be taken (each is a link or not a regular file).
+ *
+ * Removals and writes: whatever distray removes or puts in place on a host
+ * is done by the host shell at the moment it acts, from inside the path's
+ * directory, entered one component at a time (`cd -P`, refusing a link)
+ * and then proved, by its physical path, to be that directory of the
+ * workdir: a directory swapped for a link at any moment before (by a
+ * renderer, during a lease wait) is never followed. So are the outputs
+ * cleared before a task (under its lease, when it clears them); the outputs
+ * of a stopped or superseded attempt and fetched outputs (`rm`); and
+ * uploads, written over SFTP into the shell's own run directory and moved
+ * into place (`mv`).
  *
  * Outputs are looked after here rather than over SFTP, with shell builtins
  * (no process is started unless there is something to remove or create):
@@ -142,6 +163,11 @@ export function stallWatch(ms: number): string {
 export function runLine(lane: number, id: string, argv: readonly string[], outputs: readonly string[] = [], stallMs?: number): string {
   const watch = stallMs === undefined ? '-' : stallWatch(stallMs);
   return `run ${lane} ${id} ${outputs.length} ${watch} ${[...outputs, ...argv].map(slotQuote).join(' ')}\n`;
+}
+
+/** The line of a file operation (see HostShell.fileOp): `rm ID PATH...`, `mkdir ID DIR...` or `mv ID NAME PATH`. */
+export function fileOpLine(op: 'rm' | 'mkdir' | 'mv', id: string, args: readonly string[]): string {
+  return `${op} ${id} ${args.map(slotQuote).join(' ')}\n`;
 }
 
 export function newToken(): string {

@@ -1,19 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { TransferError, errorMessage } from '../errors.js';
+import { dirname, join, resolve } from 'node:path';
+import { LinkRefused, TransferError, errorMessage } from '../errors.js';
 import { tempNameBeside } from '../fsutil/atomicWrite.js';
-import type { OutputState } from '../hosts/hostShell.js';
+import type { HostShell, OutputState } from '../hosts/hostShell.js';
 import { linkMessage, type HostSession, type RemoteStat } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
+import { runDir } from '../ssh/wrapper.js';
 import { entryNameProblem, placeProblem, visibleName } from './entryNames.js';
-
-function tempName(path: string): string {
-  const dir = dirname(path);
-  const tmp = `.${basename(path)}.distray-${randomBytes(4).toString('hex')}.part`;
-  return dir === '.' ? tmp : join(dir, tmp);
-}
 
 export function remoteDirname(p: string): string {
   const i = p.lastIndexOf('/');
@@ -56,12 +51,8 @@ export async function localTree(copy: Copy): Promise<{ dirs: string[]; files: Lo
 export async function upload(session: HostSession, copy: Copy, signal?: AbortSignal): Promise<number> {
   const tree = await localTree(copy);
   try {
-    // Made (or found) once per run, but a renderer may have put a link in its place since: checked each time.
-    for (const dir of new Set([...tree.dirs, ...tree.files.map((f) => remoteDirname(f.remote))])) {
-      if (dir === '.') continue;
-      await session.mkdirp(dir);
-      await session.checkInside(dir);
-    }
+    // A directory copy's directories, empty ones too (a file's own is made as it is moved into place).
+    if (tree.dirs.length > 0) await makeDirs(session, tree.dirs);
     let sent = 0;
     for (const f of tree.files) {
       await uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: true }, signal);
@@ -83,24 +74,65 @@ export async function uploadFile(
   options: { checkSize: boolean } = { checkSize: true },
   signal?: AbortSignal,
 ): Promise<void> {
-  const dir = remoteDirname(remote);
-  if (dir !== '.') await session.mkdirp(dir);
-  const tmp = tempName(remote);
+  // Written into the host shell's own directory, then moved into place by the shell, which checks the
+  // way there for links as it moves it (a renderer may swap a directory for a link at any moment).
+  const shell = await session.shell(signal);
+  const name = `up-${randomBytes(6).toString('hex')}.part`;
+  const tmp = `${runDir(shell.token)}/${name}`;
   try {
     await session.putFile(local, tmp, mode, size, signal);
+    if (options.checkSize) {
+      // Fast transfers write out of order: check the result before trusting it.
+      const written = await session.stat(tmp);
+      if (written?.size !== size) throw new TransferError(`${session.name}:${remote}: wrote ${written?.size ?? 'no'} bytes of ${size}`);
+    }
+    await moveIntoPlace(session, shell, name, remote);
   } catch (err) {
     await session.unlink(tmp).catch(() => {});
     throw err;
   }
-  if (options.checkSize) {
-    // Fast transfers write out of order: check the result before trusting it.
-    const written = await session.stat(tmp);
-    if (written?.size !== size) {
-      await session.unlink(tmp).catch(() => {});
-      throw new TransferError(`${session.name}:${remote}: wrote ${written?.size ?? 'no'} bytes of ${size}`);
-    }
+}
+
+/**
+ * Moves `name`, a file or directory of the host shell's own run directory,
+ * to workdir-relative `path` (making its directories), replacing what is
+ * there unless it is a directory; the shell checks the way for links as it
+ * moves it.
+ */
+export async function moveIntoPlace(session: HostSession, shell: HostShell, name: string, path: string): Promise<void> {
+  const [moved] = await shell.fileOp('mv', [name, path]);
+  if (moved === 'done') return;
+  if (moved === 'through-link') throw new LinkRefused(await linkOnWay(session, path));
+  throw new TransferError(`${path} on ${session.name}: cannot put it in place (is a directory in the way, or is it not writable?); remove what is in the way there`);
+}
+
+/**
+ * Why the host shell refused `path`: the first directory on its way that is a
+ * symbolic link (or not a directory), named so that the user can remove it.
+ * Only a message: the host shell has already refused to act.
+ */
+async function linkOnWay(session: HostSession, path: string): Promise<string> {
+  const parts = path.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const dir = parts.slice(0, i).join('/');
+    const info = await session.stat(dir).catch(() => null);
+    if (info?.type === 'link') return linkMessage(dir, session.name);
+    if (info && info.type !== 'dir') return `${dir} on ${session.name} is not a directory, so nothing can be put below it: remove it there`;
   }
-  await session.rename(tmp, remote);
+  return linkMessage(path, session.name);
+}
+
+/** Makes workdir-relative directories (and their parents) on the host, never through a link. */
+export async function makeDirs(session: HostSession, dirs: readonly string[]): Promise<void> {
+  const list = [...new Set(dirs)].filter((d) => d !== '.' && d !== '');
+  if (list.length === 0) return;
+  const states = await (await session.shell()).fileOp('mkdir', list);
+  const bad = states.findIndex((st) => st !== 'done');
+  if (bad >= 0) {
+    const dir = list[bad]!;
+    if (states[bad] === 'through-link') throw new LinkRefused(await linkOnWay(session, dir));
+    throw new TransferError(`${dir} on ${session.name}: cannot make this directory (is a file in the way, or no permission?); fix it there`);
+  }
 }
 
 /** Local directories made (or found) this run: a run writes thousands of outputs into a handful of them. */
@@ -170,9 +202,8 @@ function stateOf(info: RemoteStat | null): OutputState {
  * is an error: the attempt did not produce what was asked of it. So is a
  * link (it could lead anywhere on the host), anything that is not a regular
  * file or directory (a FIFO would block the read for ever), and a directory
- * where a file was expected or the reverse. With `remove`, the host's copy is
- * removed once it has been read (a task's outputs are of no more use there;
- * a failed check renders the task again). Returns the bytes fetched.
+ * where a file was expected or the reverse. Returns the bytes fetched (the
+ * host's copy stays: see removeRemote).
  */
 export async function download(
   session: HostSession,
@@ -182,7 +213,6 @@ export async function download(
     verify?: ((path: string) => Promise<string | undefined>) | undefined;
     /** What the host shell already saw there (it checked the path for links too), which spares a stat. */
     known?: OutputState | undefined;
-    remove?: boolean;
     signal?: AbortSignal | undefined;
     /**
      * Asked just before the output takes its final name: false when another
@@ -192,7 +222,7 @@ export async function download(
     claim?: (() => boolean) | undefined;
   } = {},
 ): Promise<number> {
-  const { verify, remove = false, signal, claim } = options;
+  const { verify, signal, claim } = options;
   let state = options.known;
   if (state === undefined) {
     state = stateOf(await session.stat(copy.remote));
@@ -209,7 +239,7 @@ export async function download(
     await localDir(dir);
     if (copy.dir) fetched = await downloadDir(session, copy.remote, tmp, signal);
     else {
-      const fetch = (): Promise<number> => session.fetchFile(copy.remote, tmp, { remove, signal });
+      const fetch = (): Promise<number> => session.fetchFile(copy.remote, tmp, { signal });
       const got = await fetch().catch(async (err: unknown) => {
         // The directory was made once this run; if it has gone since (tidied away mid-run), it is made again.
         if (signal?.aborted || (await stat(dir).then((s) => s.isDirectory(), () => false))) throw err;
@@ -235,7 +265,6 @@ export async function download(
   } finally {
     partials.delete(tmp);
   }
-  if (remove && copy.dir) await removeRemote(session, copy.remote);
   return fetched;
 }
 
@@ -286,16 +315,20 @@ async function downloadDir(session: HostSession, remote: string, local: string, 
   return fetched;
 }
 
-/** Removes a remote file or directory tree if it exists, never following a link (a link is removed, not what it points to). */
-export async function removeRemote(session: HostSession, path: string): Promise<void> {
-  const info = await session.stat(path);
-  if (!info) return;
-  if (info.type !== 'dir') return session.unlink(path);
-  for (const entry of await session.readdir(path)) {
-    // A name that is not a plain one (a hostile SFTP server's) could lead the removal elsewhere, or round in circles.
-    const problem = placeProblem(entry.name);
-    if (problem !== undefined) throw new TransferError(`${path}/ on ${session.name} lists an entry named ${visibleName(entry.name)}: ${problem}; it was not removed`);
-    await removeRemote(session, `${path}/${entry.name}`);
-  }
-  await session.rmdir(path);
+/**
+ * Removes remote files or directory trees (workdir-relative) where they
+ * exist, all in one round trip. The host shell does it, checking the way to
+ * each for links at that moment (see HostShell.fileOp): a link is removed,
+ * never followed, wherever it is on the way. Fails naming the first path
+ * not removed.
+ */
+export async function removeRemote(session: HostSession, paths: string | readonly string[]): Promise<void> {
+  const list = typeof paths === 'string' ? [paths] : paths;
+  if (list.length === 0) return;
+  const states = await (await session.shell()).fileOp('rm', list);
+  const bad = states.findIndex((st) => st !== 'done');
+  if (bad < 0) return;
+  const path = list[bad]!;
+  if (states[bad] === 'through-link') throw new LinkRefused(`${path} was not removed: ${await linkOnWay(session, path)}`);
+  throw new TransferError(`${path} on ${session.name} could not be removed (no permission?); remove it there`);
 }

@@ -8,7 +8,8 @@ import { LinkRefused, TransferError, errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
 import { cksumFile } from './cksum.js';
-import { localTree, remoteDirname, removeRemote, uploadFile, type LocalFile } from './copies.js';
+import { localTree, makeDirs, moveIntoPlace, remoteDirname, removeRemote, uploadFile, type LocalFile } from './copies.js';
+import { runDir } from '../ssh/wrapper.js';
 
 /** Files uploaded at once to one host: small files are round-trip bound, large ones are not hurt. */
 const PARALLEL_UPLOADS = 64;
@@ -150,13 +151,15 @@ interface Tree {
  */
 async function sendPacked(session: HostSession, tree: Tree, hashes: LocalHashes, signal?: AbortSignal): Promise<void> {
   const root = tree.copy.remote;
-  const slash = root.lastIndexOf('/');
-  const parent = slash < 0 ? '.' : root.slice(0, slash);
-  const tmp = `${slash < 0 ? '' : `${parent}/`}.${root.slice(slash + 1)}.distray-${randomBytes(4).toString('hex')}.part`;
+  // Unpacked in the host shell's own directory, and moved into place by the shell (see uploadFile).
+  const shell = await session.shell(signal);
+  const name = `pack-${randomBytes(4).toString('hex')}.part`;
+  const tmp = `${runDir(shell.token)}/${name}`;
   const archive = await hashes.archive(tree.copy.local);
-  if (parent !== '.') await session.mkdirp(parent);
-  await uploadFile(session, archive.path, `${tmp}.tar`, archive.size, 0o600, { checkSize: true }, signal);
   try {
+    await session.putFile(archive.path, `${tmp}.tar`, 0o600, archive.size, signal);
+    const written = await session.stat(`${tmp}.tar`);
+    if (written?.size !== archive.size) throw new TransferError(`${session.name}:${tmp}.tar: wrote ${written?.size ?? 'no'} bytes of ${archive.size}`);
     const unpack = await session.command(
       ['sh', '-c', 'mkdir -- "$1" && tar -xpf "$1.tar" -C "$1"; s=$?; rm -f -- "$1.tar"; exit $s', 'distray-unpack', tmp],
       signal,
@@ -164,11 +167,10 @@ async function sendPacked(session: HostSession, tree: Tree, hashes: LocalHashes,
     if (unpack.code !== 0) throw new TransferError(`${session.name}: cannot unpack ${tree.copy.local} into ${root} (tar exit ${unpack.code}): ${unpack.output.trim().slice(-300)}`);
     const inTmp = (f: LocalFile): string => tmp + f.remote.slice(root.length);
     await verify(session, tree.files, hashes, inTmp, signal);
-    await session.rename(tmp, root);
+    await moveIntoPlace(session, shell, name, root);
   } catch (err) {
     // Stopped or failed half-way: neither the unpacked directory nor the archive stays on the host.
-    await removeRemote(session, tmp).catch(() => {});
-    await removeRemote(session, `${tmp}.tar`).catch(() => {});
+    await removeRemote(session, [tmp, `${tmp}.tar`]).catch(() => {});
     throw err;
   }
 }
@@ -230,7 +232,7 @@ export async function syncInputs(session: HostSession, copies: readonly Copy[], 
       const failed = all.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
     });
-    for (const dir of trees.filter((t) => !packed.includes(t)).flatMap((t) => t.dirs)) await session.mkdirp(dir);
+    await makeDirs(session, trees.filter((t) => !packed.includes(t)).flatMap((t) => t.dirs));
     // Every upload settles (and removes its temporary file if it failed or was stopped) before this
     // returns: the caller may close the connection next.
     const settled = await Promise.allSettled([

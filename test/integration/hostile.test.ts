@@ -224,6 +224,84 @@ describe('data outside the workdir', () => {
   });
 });
 
+describe('links that appear while a task runs', () => {
+  /** The CLI in the background, for a test that stops it (SIGINT) at a moment of its choosing. */
+  function background(cwd: string, args: string[]): { child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string } {
+    const env = { ...process.env };
+    delete env.SSH_AUTH_SOCK;
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    return { child, closed: new Promise((resolve) => child.on('close', resolve)), stderr: () => stderr };
+  }
+
+  it('Ctrl+C after a renderer swapped its output directory for a link removes nothing outside the workdir', async () => {
+    const cwd = workspace();
+    const wd = join(good.workdir, 'swap-stop');
+    const outside = join(farm.dir, 'outside-swap-stop');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'x.txt'), 'keep me\n');
+    // Writes its output, then puts a link to the outside in its directory's place, and hangs until stopped.
+    const mk = script(cwd, 'mk.sh', `mkdir -p "out$1" && echo partial >"out$1/x.txt" && rm -rf "out$1" && ln -s '${outside}' "out$1" && touch swapped && exec sleep 900`);
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'swap-stop.yaml');
+    const run = background(cwd, ['run', inv, '0', `./${mk}`, '%d', '--in', mk, '--out', 'out%d/x.txt=got/%d.txt', '--report', 'r.json', '--plain']);
+    expect(await eventually(() => existsSync(join(wd, 'swapped')), 120_000), run.stderr()).toBe(true);
+    run.child.kill('SIGINT');
+    expect(await run.closed, run.stderr()).toBe(130);
+    expect(report(cwd).tasks[0]!.status).toBe('cancelled');
+    // The stopped attempt's output was not removed through the link: it is said instead.
+    expect(readFileSync(join(outside, 'x.txt'), 'utf8')).toBe('keep me\n');
+    expect(run.stderr()).toMatch(/out0\/x\.txt was not removed: .*symbolic link/);
+  });
+
+  it('an output directory swapped for a link while its task waits for a lease is not cleared through it', async () => {
+    const cwd = workspace();
+    const wd = join(good.workdir, 'swap-lease');
+    const outside = join(farm.dir, 'outside-swap-lease');
+    mkdirSync(join(wd, 'out'), { recursive: true });
+    mkdirSync(outside);
+    writeFileSync(join(wd, 'out', '0.txt'), 'stale\n');
+    writeFileSync(join(outside, '0.txt'), 'keep me\n');
+    // A flock that notes each try, ahead of the real one on the host's PATH: a failed try shows a task waiting for its lease.
+    const real = execFileSync('sh', ['-c', 'command -v flock']).toString().trim();
+    const bin = join(farm.dir, 'swap-lease-bin');
+    mkdirSync(bin);
+    const log = join(farm.dir, 'swap-lease-flock.log');
+    writeFileSync(join(bin, 'flock'), `#!/bin/sh\n${real} "$@"\ns=$?\necho "flock $* $s" >> "${log}"\nexit $s\n`, { mode: 0o755 });
+    const entry = hostEntry(farm, good, { workdir: wd, slots: 1, env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } });
+    const inv = inventoryFor([entry], 'swap-lease.yaml');
+    // A first run holds the host's only lease until the file go exists.
+    const holder = runCli(['run', inv, '9', 'sh', '-c', 'touch held; while [ ! -e go ]; do sleep 0.05; done', '--report', 'held.json'], { cwd });
+    expect(await eventually(() => existsSync(join(wd, 'held')), 120_000)).toBe(true);
+    const waiting = runCli(['run', inv, '0', 'sh', '-c', 'echo new >out/$0.txt', '%d', '--out', 'out/%d.txt=got/%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    expect(await eventually(() => existsSync(log) && readFileSync(log, 'utf8').includes('flock -n 9 1'), 120_000)).toBe(true);
+    // The second run's task is waiting for the lease: its output directory becomes a link to the outside.
+    execFileSync('rm', ['-rf', join(wd, 'out')]);
+    symlinkSync(outside, join(wd, 'out'));
+    writeFileSync(join(wd, 'go'), '');
+    expect((await holder).code).toBe(0);
+    const r = await waiting;
+    expect(r.code, r.stderr).toBe(1);
+    expect(report(cwd).tasks[0]!.error).toMatch(/out\/0\.txt .*symbolic link/);
+    expect(readFileSync(join(outside, '0.txt'), 'utf8')).toBe('keep me\n');
+    expect(readdirSync(outside)).toEqual(['0.txt']);
+  });
+
+  it('a lease file that is a link is said, naming the file, instead of a wait for ever', async () => {
+    const cwd = workspace();
+    const wd = join(good.workdir, 'lease-link');
+    const target = join(farm.dir, 'lease-target');
+    writeFileSync(target, 'keep me\n');
+    mkdirSync(join(wd, '.distray', 'leases'), { recursive: true });
+    symlinkSync(target, join(wd, '.distray', 'leases', '0.lock'));
+    const inv = inventoryFor([hostEntry(farm, good, { workdir: wd, slots: 1 })], 'lease-link.yaml');
+    const r = await runCli(['run', inv, '0', 'true', '--report', 'r.json'], { cwd });
+    expect(r.code, r.stderr).toBe(3);
+    expect(report(cwd).hosts[0]!.message).toMatch(/\.distray\/leases\/0\.lock in the workdir is a symbolic link .*remove it/);
+    expect(readFileSync(target, 'utf8')).toBe('keep me\n');
+  });
+});
+
 describe('wrong results', () => {
   it('a directory where a file output is expected fails the attempt, and is not complete locally', async () => {
     const cwd = workspace();

@@ -33,8 +33,7 @@ describe('an attempt stopped while its inputs are being sent', () => {
     const session = {
       name: 'fake',
       lost: new Promise<Error>(() => {}),
-      mkdirp: () => Promise.resolve(),
-      checkInside: () => Promise.resolve(),
+      shell: () => Promise.resolve({ token: 'tok', fileOp: () => Promise.resolve(['done']) }),
       unlink: () => Promise.resolve(),
       putFile: (_local: string, _path: string, _mode: number, _size?: number, signal?: AbortSignal) =>
         new Promise<void>((_resolve, reject) => {
