@@ -15,29 +15,45 @@ import { readManifest, writeManifest, type Manifest } from './manifest.js';
 
 /**
  * The removal itself, defined both in the script and in the shells `find`
- * starts for the temporary upload names: no directory on the way to a path
- * may be a symbolic link (it could lead out of the workdir), and a link
- * itself is removed as a link (rm does not follow it), its target untouched.
- * Every message is a record ended by a NUL byte, never a line: a file name
- * on the host can hold a newline (never a NUL), and a name is only ever an
+ * starts for the temporary upload names. The way to a path is walked one
+ * directory at a time, at the moment of removing it: a component that is a
+ * symbolic link (it could lead out of the workdir) or not a directory
+ * leaves the path alone, and after each `cd -P` the physical directory must
+ * be the workdir's plus the components entered, so a directory swapped for
+ * a link between the look and the `cd` is caught. The last name is removed
+ * from inside its directory: a link itself is removed as a link (rm does
+ * not follow it), its target untouched. Only builtins run per path (no
+ * subshell): a run of a million frames records a million paths. Every
+ * message is a record ended by a NUL byte, never a line: a file name on the
+ * host can hold a newline (never a NUL), and a name is only ever an
  * argument, never read back from a line.
  */
 const REMOVE = `say() { printf '%s\\0' "$1"; }
-# Succeeds when a directory on the way to $1 is a symbolic link (no dirname: $(...) would eat a name's trailing newlines).
-under_link() {
-  d=$1
+# Enters the directory of workdir-relative $1 (from the workdir), never through a link; fails if it cannot.
+enter_dir() {
+  ed_rest=$1 ed_at=\${wd_phys%/}
   while :; do
-    case $d in */*) d=\${d%/*} ;; *) return 1 ;; esac
-    [ -L "$d" ] && return 0
+    case $ed_rest in */*) ;; *) return 0 ;; esac
+    ed_c=\${ed_rest%%/*} ed_rest=\${ed_rest#*/}
+    case $ed_c in ''|.) continue ;; ..) return 1 ;; esac
+    [ -L "$ed_c" ] && return 1
+    [ -d "$ed_c" ] || return 1
+    cd -P -- "$ed_c" 2>/dev/null || return 1
+    ed_at=$ed_at/$ed_c
+    [ "$PWD" = "$ed_at" ] || return 1
   done
 }
 gone() {
   case $1 in /*|..|../*|*/..|*/../*|'') return 0 ;; esac
-  under_link "$1" && return 0
-  if [ -e "$1" ] || [ -L "$1" ]; then
-    if [ -z "$dry" ] && ! rm -rf -- "$1" 2>/dev/null; then say "failed $1"; return 0; fi
-    say "remove $1"
+  : "\${wd_phys:=$(pwd -P)}"
+  if enter_dir "$1"; then
+    g_base=\${1##*/}
+    if [ -e "$g_base" ] || [ -L "$g_base" ]; then
+      if [ -z "$dry" ] && ! rm -rf -- "$g_base" 2>/dev/null; then say "failed $1"
+      else say "remove $1"; fi
+    fi
   fi
+  cd -P -- "$wd_phys" || exit 1
 }`;
 
 /**
