@@ -266,7 +266,7 @@ export class HostRunner implements SchedulerHost {
           : undefined;
     if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && !rendered.notFound) {
       // A chunk's frames that are complete count even when its renderer failed half-way.
-      return this.collectChunk(s, exit, signal, slot, renderProblem, failed, rendered);
+      return this.collectChunk(s, exit, signal, slot, moved, renderProblem, failed, rendered);
     }
     if (timedOut || stalled) return failed(renderProblem!);
     if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
@@ -307,6 +307,7 @@ export class HostRunner implements SchedulerHost {
     exit: TaskExit,
     signal: AbortSignal,
     slot: AttemptSlot | undefined,
+    moved: Moved,
     why: string | undefined,
     failed: (message: string, failure?: AttemptFailure) => Promise<FinalOutcome>,
     rendered: AttemptFailure,
@@ -331,7 +332,7 @@ export class HostRunner implements SchedulerHost {
         }
         try {
           const image = IMAGE_EXTENSIONS.has(extname(copy.local).toLowerCase());
-          await download(this.session, copy, { verify: image ? decodes : undefined, known, remove: true, signal, claim });
+          moved.out += await download(this.session, copy, { verify: image ? decodes : undefined, known, remove: true, signal, claim });
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
             for (const c of plan.taskOuts(s.task, host)) await removeRemote(this.session, c.remote).catch(() => {});

@@ -349,6 +349,8 @@ export class TaskFold {
     const start = t.takeStart(e.attempt) ?? e.at;
     t.running--;
     t.stopping?.delete(e.attempt);
+    // Lost with its host, whether or not another copy settled the task meanwhile.
+    if (e.outcome === 'lost') t.lost++;
     // The losing copy of a speculation: the task was done by another.
     if (e.ignored) return this.settle(e.task, t);
     t.endedAt = e.at;
@@ -369,7 +371,6 @@ export class TaskFold {
         break;
       case 'lost':
         t.error = e.message;
-        t.lost++;
         break;
       case 'cancelled':
         break;
