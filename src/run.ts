@@ -30,6 +30,7 @@ import type { Client, ConnectContext } from './ssh/connect.js';
 import { isComplete } from './transfer/complete.js';
 import { DirectoryListings } from './transfer/listing.js';
 import { finalLines } from './report/failures.js';
+import { visible } from './text/visible.js';
 import { writeHtmlReport } from './report/html.js';
 import type { RunModel } from './ui/model.js';
 import type { LivePage } from './ui/server.js';
@@ -272,7 +273,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     startedAt,
     clockOrigin,
     // A stream that breaks after the view has closed is still reported.
-    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${m}\n`) : opts.progress.note(m)),
+    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${visible(m)}\n`) : opts.progress.note(m)),
   });
 
   const made = pathsMade(plan, hosts.map((h) => h.name));

@@ -20,12 +20,13 @@ import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
 import { LivePage } from '../ui/server.js';
 import { writeErrorHtml } from '../report/htmlError.js';
+import { visible } from '../text/visible.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Every line of a message gets the prefix: a multi-line inventory error reads as distray's throughout. */
 function printError(message: string): void {
-  for (const line of message.split('\n')) process.stderr.write(`distray: ${line}\n`);
+  for (const line of message.split('\n')) process.stderr.write(`distray: ${visible(line)}\n`);
 }
 
 function stringOption(o: RunArgv['options'], name: keyof RunArgv['options']): string | undefined {
@@ -167,7 +168,7 @@ async function runCommand(words: string[]): Promise<number> {
     if (keepLogs !== undefined && !/^\d+$/.test(keepLogs)) throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
     page = await openPage(o, (from) => interrupt.stop(from));
     const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
-    const write = (l: string): void => void process.stderr.write(l + '\n');
+    const write = (l: string): void => void process.stderr.write(visible(l) + '\n');
     const summary = await run({
       inventory,
       frames,
@@ -206,7 +207,7 @@ async function runCommand(words: string[]): Promise<number> {
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
     if (!o['dry-run']) {
       // --quiet keeps to the counts and the failures.
-      for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${entry}\n`);
+      for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${visible(entry)}\n`);
       await onEnd(end.onEnd, summary, interrupt);
     }
     if (page && o['ui-keep'] === true) {
@@ -305,8 +306,8 @@ export async function main(argv: string[]): Promise<number> {
       const inventory = parsed.args[0];
       if (inventory === undefined) throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
       const result = await check({ inventory: String(inventory), exec, sshConfig: last(parsed.options.sshConfig) });
-      for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
-      process.stdout.write((parsed.options.json ? JSON.stringify(result.rows, null, 2) : formatCheck(result.rows, exec)) + '\n');
+      for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
+      process.stdout.write((parsed.options.json ? JSON.stringify(result.rows, null, 2) : visible(formatCheck(result.rows, exec))) + '\n');
       return result.exitCode;
     }
     if (cli.matchedCommandName === 'clean') {
@@ -315,8 +316,8 @@ export async function main(argv: string[]): Promise<number> {
       const sshConfig = parsed.options.sshConfig as string[] | undefined;
       const dryRun = parsed.options.dryRun === true;
       const result = await clean({ inventory: String(inventory), dryRun, sshConfig: sshConfig?.at(-1) });
-      for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
-      process.stdout.write(formatClean(result.rows, dryRun) + '\n');
+      for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
+      process.stdout.write(visible(formatClean(result.rows, dryRun)) + '\n');
       return result.exitCode;
     }
     if (!cli.matchedCommand) {

@@ -2,6 +2,7 @@ import type { Listr, ListrTaskWrapper } from 'listr2';
 import type { TaskRef } from '../scheduler/events.js';
 import type { Scheduler, SchedulerEvent } from '../scheduler/scheduler.js';
 import { RepeatedOutput } from './failures.js';
+import { visible } from '../text/visible.js';
 
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
 export interface Progress {
@@ -91,7 +92,11 @@ function hostLineWorthy(e: Event<'host-state'>, was: string | undefined): boolea
 export class PlainProgress implements Progress {
   private counter = new Counter(0, 0);
   private stopped = false;
-  constructor(private readonly write: (line: string) => void) {}
+  private readonly write: (line: string) => void;
+  /** `write` gets each line with its control characters made visible (a renderer's output, a host's name: see text/visible.ts). */
+  constructor(write: (line: string) => void) {
+    this.write = (line) => write(visible(line));
+  }
 
   attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
     this.counter = new Counter(counts.total, counts.skipped);
@@ -157,7 +162,10 @@ export class PlainProgress implements Progress {
 
 /** Failures only (after their last retry), for scripts and crontabs; the CLI prints the summary after. */
 export class QuietProgress implements Progress {
-  constructor(private readonly write: (line: string) => void) {}
+  private readonly write: (line: string) => void;
+  constructor(write: (line: string) => void) {
+    this.write = (line) => write(visible(line));
+  }
 
   attach(scheduler: Scheduler): void {
     const repeated = new RepeatedOutput();
@@ -229,7 +237,8 @@ export function hostLine(h: HostView): string {
   const busy = [rendering && `rendering ${rendering}`, next && `next ${next}`].filter(Boolean).join('; ');
   // A removed host finishes what it was given: what it still renders is worth its row.
   const state = h.state === 'ok' ? busy || 'idle' : h.state === 'removed' && busy ? `removed, ${busy}` : h.state;
-  return `${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`;
+  // A host's name and message come from elsewhere (the inventory, its login): shown, never acted on by the terminal.
+  return visible(`${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`);
 }
 
 /** listr2's live view, drawing on stderr whatever stdout is. */
@@ -408,6 +417,6 @@ export class TerminalProgress implements Progress {
     this.redraw();
     for (const r of this.release) r();
     await this.running;
-    for (const n of this.notes) process.stderr.write(`distray: ${n}\n`);
+    for (const n of this.notes) process.stderr.write(`distray: ${visible(n)}\n`);
   }
 }

@@ -67,6 +67,22 @@ describe('PlainProgress', () => {
   });
 });
 
+describe('untrusted text in the plain and quiet lines', () => {
+  it("shows a renderer's escape sequences and a host's control characters, never sends them to the terminal", async () => {
+    const hostile = 'render failed; last output:\n\x1b]0;owned\x07\x1b[2Jgone';
+    for (const quiet of [false, true]) {
+      const { lines, scheduler } = watch('1', 0, [new TimedHost('h\x1b[31m1', 10, () => ({ kind: 'failed', message: hostile }))], quiet);
+      await vi.runAllTimersAsync();
+      await scheduler.drained();
+      const text = lines.join('\n');
+      expect(text).toContain('\\x1b]0;owned\\x07\\x1b[2Jgone');
+      expect(text).toContain('h\\x1b[31m1');
+      // eslint-disable-next-line no-control-regex
+      expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    }
+  });
+});
+
 describe('QuietProgress', () => {
   it('prints only the failures that gave up', async () => {
     const { lines, scheduler } = watch('1,4', 1, [
