@@ -23,6 +23,7 @@ import type { Progress } from './report/progress.js';
 import { summarise, writeReport, type RunSummary } from './report/summary.js';
 import { writeJunit } from './report/junit.js';
 import { RunLog } from './report/runLog.js';
+import type { TaskFold } from './report/taskFold.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
@@ -328,9 +329,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
     // Fed from the first event on: the live page and the HTML report show the same model.
-    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records });
     const sched = scheduler;
+    // The run's fold first: every view after it reads it with the event already in.
     sched.on('event', log.scheduler);
+    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records, fold: log.tasks });
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -347,9 +349,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       teardown.add(() => s.idle());
     }
     if (toRun > 0) {
-      // With --chunk the view counts frames: tasks are formed and split as the run goes.
-      const frames = (st?: string): number => records.reduce((n, r) => (st === undefined || r.status === st ? n + plan.framesOf(r.task).length : n), 0);
-      opts.progress.attach(sched, chunks ? { total: frames(), skipped: frames('skipped'), unit: 'frames' } : { total: records.length, skipped });
+      // The view counts frames (with --tiles tiles) as the run's fold has them, the report's tasks being folded first.
+      opts.progress.attach(sched, { fold: log.tasks, unit: plan.tiled ? 'tiles' : 'frames' });
       teardown.add(async () => {
         await opts.progress.stop();
         progressStopped = true;
@@ -445,10 +446,10 @@ function watchRun(
   plan: Plan,
   hosts: readonly HostConfig[],
   opts: RunOptions,
-  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[] },
+  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; fold: TaskFold },
 ): RunModel {
   const title = `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
-  const model = modelOfPlan(plan, hosts, { ...run, title });
+  const model = modelOfPlan(plan, hosts, { ...run, title, now: () => performance.now() });
   sched.on('event', (e) => model.apply(e));
   opts.page?.attach(model, { image: (i) => pictureOf(plan, i, run.records), retry: (i) => sched.retry(i) });
   return model;

@@ -1,43 +1,39 @@
 import type { Listr, ListrTaskWrapper } from 'listr2';
 import type { TaskRef } from '../scheduler/events.js';
 import type { Scheduler, SchedulerEvent } from '../scheduler/scheduler.js';
+import type { TaskFold } from './taskFold.js';
 import { RepeatedOutput } from './failures.js';
 import { visible } from '../text/visible.js';
 
+/**
+ * What the run's views count: the run's fold of the scheduler's events (its
+ * counts of frames; with --tiles of tiles), subscribed to the scheduler
+ * before the view, so that a view reads it with each event already in.
+ */
+export interface Watched {
+  fold: TaskFold;
+  unit?: 'frames' | 'tiles';
+}
+
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
 export interface Progress {
-  /** `unit` is what `total` and `skipped` count: tasks, or with --chunk frames. */
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void;
+  attach(scheduler: Scheduler, run: Watched): void;
   /** A warning or note that is not a task event. */
   note(text: string): void;
   stop(): Promise<void>;
 }
 
-/** What a task counts for in the views: its frames (a chunk has several; with --chunk the views count frames). */
-function framesIn(task: TaskRef): number {
-  return task.count ?? 1;
-}
-
-/** The frames of the runs a chunk that failed half-way finished: done, though its attempt failed. */
-function framesDone(e: Event<'chunk-split'>): number {
-  return e.parts.reduce((n, p) => (p.done ? n + framesIn(p) : n), 0);
-}
-
+/** The overall line: frames done of all, failed, already complete, the rate and the time left, as the run's fold counts them. */
 class Counter {
-  done = 0;
-  failed = 0;
   private readonly started = Date.now();
-  constructor(
-    readonly total: number,
-    readonly skipped: number,
-  ) {}
+  constructor(private readonly run: Watched) {}
   line(): string {
-    const finished = this.done + this.failed;
+    const f = this.run.fold.counts().frames;
     const elapsed = (Date.now() - this.started) / 1000;
-    const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const left = this.total - this.skipped - finished;
+    const rate = elapsed > 0 ? f.done / elapsed : 0;
+    const left = f.pending + f.running;
     const eta = rate > 0 ? `, ETA ${formatSeconds(left / rate)}` : '';
-    return `${this.done + this.skipped}/${this.total} done${this.failed ? `, ${this.failed} failed` : ''}${this.skipped ? ` (${this.skipped} already complete)` : ''}, ${rate.toFixed(2)}/s${eta}`;
+    return `${f.done + f.skipped}/${f.total} done${f.failed ? `, ${f.failed} failed` : ''}${f.skipped ? ` (${f.skipped} already complete)` : ''}, ${rate.toFixed(2)}/s${eta}`;
   }
 }
 
@@ -90,7 +86,7 @@ function hostLineWorthy(e: Event<'host-state'>, was: string | undefined): boolea
 
 /** One plain line per event: for CI logs and anything that is not a terminal. Fed by the scheduler's typed events only. */
 export class PlainProgress implements Progress {
-  private counter = new Counter(0, 0);
+  private counter: Counter | undefined;
   private stopped = false;
   private readonly write: (line: string) => void;
   /** `write` gets each line with its control characters made visible (a renderer's output, a host's name: see text/visible.ts). */
@@ -98,9 +94,10 @@ export class PlainProgress implements Progress {
     this.write = (line) => write(visible(line));
   }
 
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
-    this.counter = new Counter(counts.total, counts.skipped);
-    if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} ${counts.unit ?? 'tasks'} already complete, skipping them (--force renders them again)`);
+  attach(scheduler: Scheduler, run: Watched): void {
+    const counter = (this.counter = new Counter(run));
+    const start = run.fold.counts().frames;
+    if (start.skipped) this.write(`distray: ${start.skipped} of ${start.total} ${run.unit ?? 'frames'} already complete, skipping them (--force renders them again)`);
     const tiles = new TileCounts(scheduler.records);
     const repeated = new RepeatedOutput();
     const states = new Map<string, string>();
@@ -115,12 +112,10 @@ export class PlainProgress implements Progress {
         case 'attempt-ended':
           return this.ended(e, tiles, repeated);
         case 'task-retried':
-          this.counter.failed -= framesIn(e.task);
           return this.write(`distray: ${e.task.label}: retried from the live page`);
         case 'chunk-split': {
-          this.counter.done += framesDone(e);
           const done = e.parts.filter((p) => p.done).map((p) => p.label);
-          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, whose attempt failed) [${this.counter.line()}]`);
+          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, whose attempt failed) [${counter.line()}]`);
         }
         case 'speculation-started': {
           const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;
@@ -138,10 +133,8 @@ export class PlainProgress implements Progress {
   private ended(e: Event<'attempt-ended'>, tiles: TileCounts, repeated: RepeatedOutput): void {
     if (e.ignored) return;
     if (e.outcome === 'done') {
-      this.counter.done += framesIn(e.task);
-      this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tiles.done(e.task)} [${this.counter.line()}]`);
+      this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tiles.done(e.task)} [${this.counter!.line()}]`);
     } else if (e.outcome === 'failed') {
-      if (e.settled === 'failed') this.counter.failed += framesIn(e.task);
       const next = e.settled === 'failed' ? 'giving up' : e.settled === 'cancelled' ? 'the run is stopping' : 'will retry';
       const message = repeated.shorten(e.message ?? 'failed', `${e.task.label} attempt ${e.attempts}`);
       this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${next}): ${message}`);
@@ -316,8 +309,8 @@ export class TerminalProgress implements Progress {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
-    const counter = new Counter(counts.total, counts.skipped);
+  attach(scheduler: Scheduler, run: Watched): void {
+    const counter = new Counter(run);
     const stream = this.options.stderrOnly ? process.stderr : process.stdout;
     // The hosts as the events tell them, starting from those the run expects; a host added later joins at its first event.
     const views = new Map<string, HostView>([...scheduler.hosts.keys()].map((name) => [name, newHostView(name)]));
@@ -386,13 +379,8 @@ export class TerminalProgress implements Progress {
         },
       } as never,
     );
+    // Failures are not kept as notes: the summary at the end lists each of them once. The counts are the fold's.
     scheduler.on('event', (e) => {
-      if (e.type === 'attempt-ended' && !e.ignored) {
-        if (e.outcome === 'done') counter.done += framesIn(e.task);
-        // Failures are not kept as notes: the summary at the end lists each of them once.
-        if (e.outcome === 'failed' && e.settled === 'failed') counter.failed += framesIn(e.task);
-      } else if (e.type === 'task-retried') counter.failed -= framesIn(e.task);
-      else if (e.type === 'chunk-split') counter.done += framesDone(e);
       if (foldHostView(views, e)) changed = true;
     });
     // Events only mark what changed; the view is drawn at most every REDRAW_MS, however many hosts send them.

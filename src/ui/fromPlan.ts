@@ -2,16 +2,24 @@ import { existsSync } from 'node:fs';
 import type { HostConfig } from '../inventory/types.js';
 import type { Plan } from '../plan/plan.js';
 import type { TaskRecord } from '../scheduler/scheduler.js';
+import type { TaskFold } from '../report/taskFold.js';
 import { RunModel } from './model.js';
 import { isImage } from './thumbs.js';
 
 /** The model of the live page and the HTML report, over the plan's tasks as they stand before the run. */
-export function modelOfPlan(plan: Plan, hosts: readonly HostConfig[], run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; title: string }): RunModel {
+export function modelOfPlan(
+  plan: Plan,
+  hosts: readonly HostConfig[],
+  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; title: string; fold?: TaskFold; now?: () => number },
+): RunModel {
   return new RunModel({
     title: run.title,
     startedAt: run.startedAt,
     origin: run.clockOrigin,
     perFrame: plan.stitching,
+    unit: plan.tiled ? 'tiles' : 'frames',
+    ...(run.fold ? { fold: run.fold } : {}),
+    ...(run.now ? { now: run.now } : {}),
     hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
     tasks: run.records.map((r) => ({
       index: r.task.index,
@@ -19,6 +27,7 @@ export function modelOfPlan(plan: Plan, hosts: readonly HostConfig[], run: { sta
       tile: r.task.tile?.index ?? null,
       label: r.task.label,
       skipped: r.status === 'skipped',
+      ...(r.task.chunk ? { count: r.task.chunk.count } : {}),
       image: plan.stitchPath(r.task.frame) !== undefined || plan.localOutputs(r.task).some(isImage),
     })),
   });

@@ -153,6 +153,12 @@ describe('the live page (--ui)', () => {
     await page.waitForSelector('#failures .failure[data-i="1"] pre.tail', { timeout: WAIT });
     expect(await page.textContent('#failures')).toContain('error: the scene has no camera (frame 1)');
 
+    // Nothing happens while the other renderers wait for their gates: the elapsed time moves all the same, without an event.
+    const elapsed = (): Promise<string | undefined> => page.$eval('#progress-text', (p) => /(\S+) elapsed/.exec(p.textContent ?? '')?.[1]);
+    const before = await elapsed();
+    expect(before).toBeDefined();
+    await page.waitForFunction((b) => /(\S+) elapsed/.exec(document.querySelector('#progress-text')?.textContent ?? '')?.[1] !== b, before, { timeout: WAIT });
+
     // A thumbnail is a decodable image, fitted inside 240 px with the frame's proportions.
     const thumb = await fetchRaw(`${url}thumb/0`);
     expect(thumb.status).toBe(200);
@@ -202,6 +208,15 @@ describe('the live page (--ui)', () => {
     expect(await eventually(() => processesStartingWith(`sh ${r.script}`).length === 0, WAIT)).toBe(true);
     await page.waitForSelector('#summary', { state: 'visible', timeout: WAIT });
     expect(await page.textContent('#progress-text')).toContain('Ended (exit 130)');
+    // The bar shows what is done, not what has ended: a stopped run's stops short.
+    const done = await page.$$eval('#grid [data-state="done"]', (c) => c.length);
+    expect(await page.$eval('#app progress', (p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max])).toEqual([done, 10]);
+    expect(done).toBeLessThan(10);
+    // The timeline draws what ran: the renders stopped (one per slot at most, two slots), each with its frame; not those waiting behind them.
+    const stopped = await page.$$eval('#timeline .bar.o-cancelled', (bars) => bars.map((b) => [b.getAttribute('data-i'), b.textContent]));
+    expect(stopped.length).toBeGreaterThan(0);
+    expect(stopped.length).toBeLessThanOrEqual(2);
+    for (const [i, text] of stopped) expect(text).toBe(i);
     await page.screenshot({ path: join(ARTIFACTS, 'ui-end.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
 import { PlainProgress, QuietProgress } from '../../../src/report/progress.js';
+import { TaskFold } from '../../../src/report/taskFold.js';
 import { Scheduler, type AttemptOutcome, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 /** A host whose attempts take `ms` of fake time and end as `outcome` says. */
@@ -28,7 +29,11 @@ function watch(frames: string, retries: number, hosts: SchedulerHost[], quiet = 
   const plan = new Plan({ frames: parseFrameSpec(frames), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] });
   const scheduler = new Scheduler(plan.tasks.map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 99, now: () => Date.now() });
   const lines: string[] = [];
-  (quiet ? new QuietProgress((l) => lines.push(l)) : new PlainProgress((l) => lines.push(l))).attach(scheduler, { total: plan.tasks.length, skipped: 0 });
+  // The run's fold first, as a run subscribes it.
+  const fold = new TaskFold();
+  fold.begin(scheduler.records);
+  scheduler.on('event', (e) => fold.add(e));
+  (quiet ? new QuietProgress((l) => lines.push(l)) : new PlainProgress((l) => lines.push(l))).attach(scheduler, { fold });
   for (const h of hosts) scheduler.expectHost(h.name);
   for (const h of hosts) scheduler.addHost(h);
   return { lines, scheduler };

@@ -4,7 +4,7 @@ import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
 import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
 import { summarise, tasksOfRecords } from '../../../src/report/summary.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import { countTasks, TaskFold } from '../../../src/report/taskFold.js';
 import { chunkRecords } from '../../../src/run.js';
 import { Scheduler, type AttemptFailure, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost, type SchedulerOptions, type TaskRecord } from '../../../src/scheduler/scheduler.js';
 import { startHosts as start } from '../../helpers/scheduler.js';
@@ -114,6 +114,13 @@ function watched(recs: TaskRecord[], options: Partial<SchedulerOptions> = {}) {
     // The same JSON text too: the report's lines keep their keys' order.
     expect(JSON.stringify(got)).toBe(JSON.stringify(want));
     expect(bare.list()).toStrictEqual(tasksOfRecords(s.records));
+    // The counts every view reads, kept as the run goes, are the list's (of tasks, and of frames).
+    const counts = countTasks(want.tasks);
+    for (const f of [fold, bare]) {
+      const now = f.counts();
+      expect({ ...now.tasks, rendering: 0 }).toEqual(counts.tasks);
+      expect({ ...now.frames, rendering: 0 }).toEqual(counts.frames);
+    }
   };
   return { s, fold, check };
 }
