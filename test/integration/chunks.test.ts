@@ -114,7 +114,7 @@ describe('--chunk', () => {
     expect(rerun.filter((l) => l.startsWith('FRAME ')).map((l) => Number(l.slice(6)))).toEqual([2, 3]);
   });
 
-  it('counts the bytes of the frames it brings back', async () => {
+  it('counts frames, and the bytes of the frames it brings back; a rerun says how many frames it skips', async () => {
     const cwd = join(farm.dir, `chunks${++n}`);
     mkdirSync(cwd);
     const log = join(cwd, 'render.log');
@@ -126,6 +126,10 @@ describe('--chunk', () => {
     const bytes = readdirSync(join(cwd, 'frames')).reduce((sum, f) => sum + readFileSync(join(cwd, 'frames', f)).length, 0);
     expect(bytes).toBeGreaterThan(0);
     expect(report.hosts.find((h) => h.name === 'c1')?.bytesOut).toBe(bytes);
+    expect(r.stderr).toMatch(/^distray: 12 frames done \(3 chunks\) in [\d.]+s \(exit 0\)$/m);
+    const again = await runCli(['run', inv, '1,12', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '4', '--out', 'out/f%d.txt=frames/f%d.txt', '--plain'], { cwd });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^distray: 12 frames skipped \(1 chunk\) in [\d.]+s \(exit 0\)$/m);
   });
 
   it('keeps the frames a chunk finished before --timeout stopped it', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { finalLines, frameRanges } from '../../../src/report/failures.js';
+import { countsLine, finalLines, frameRanges } from '../../../src/report/failures.js';
+import { endSummary } from '../../../src/report/summary.js';
 import type { RunSummary, TaskSummary } from '../../../src/report/summary.js';
 
 const task = (frame: number, status: TaskSummary['status'], error?: string): TaskSummary => ({
@@ -28,6 +29,28 @@ const summary = (over: Partial<RunSummary>): RunSummary => ({
   hosts: [],
   errors: [],
   ...over,
+});
+
+const chunk = (frame: number, last: number, status: TaskSummary['status']): TaskSummary => ({ ...task(frame, status), last, count: last - frame + 1, label: `frames ${frame}-${last}` });
+
+describe('countsLine', () => {
+  it('counts frames: a chunk counts its frames, and the chunks are named after them', () => {
+    const tasks = [chunk(1, 4, 'done'), chunk(5, 8, 'done'), chunk(9, 12, 'done')];
+    expect(countsLine({ tasks })).toBe('12 frames done (3 chunks)');
+    expect(finalLines(summary({ tasks }))[0]).toBe('12 frames done (3 chunks) in 1.0s (exit 0)');
+    // A rerun of a complete chunked job skips its frames, one chunk.
+    expect(countsLine({ tasks: [chunk(1, 24, 'skipped')] })).toBe('24 frames skipped (1 chunk)');
+    expect(countsLine({ tasks: [chunk(1, 3, 'done'), { ...task(4, 'failed') }, chunk(5, 12, 'cancelled')] })).toBe('3 frames done, 1 failed, 8 cancelled (3 chunks)');
+    expect(countsLine({ tasks: [{ ...task(1, 'done'), tile: 0 }, { ...task(1, 'failed'), tile: 1 }] })).toBe('1 tile done, 1 failed');
+    expect(countsLine({ tasks: [task(1, 'failed'), task(2, 'done')] })).toBe('1 done, 1 failed');
+    expect(countsLine({ tasks: [] })).toBe('nothing to do');
+  });
+
+  it("gives the --events stream's run-end the counts of frames next to those of tasks", () => {
+    const end = endSummary(summary({ tasks: [chunk(1, 4, 'done'), chunk(5, 12, 'failed')] }));
+    expect(end.counts).toMatchObject({ done: 1, failed: 1 });
+    expect(end.frameCounts).toMatchObject({ done: 4, failed: 8 });
+  });
 });
 
 describe('finalLines', () => {
