@@ -526,8 +526,10 @@ export class TaskFold {
       case 'cancelled':
         break;
     }
-    // Not settled: another copy goes on, or it is queued again (a task-done follows a settled one).
-    if (e.settled === null) t.status = t.running > (t.stopping?.size ?? 0) ? 'running' : 'pending';
+    // Not settled: another copy goes on, or it is queued again. Settled: its task-done follows, and a view that
+    // writes a line for this event (the terminal's "done" line and its counts) counts it in its status already.
+    if (!e.settled) t.status = t.running > (t.stopping?.size ?? 0) ? 'running' : 'pending';
+    else t.status = e.settled;
   }
 
   /**
@@ -555,8 +557,9 @@ export class TaskFold {
       r.endedAt = e.at;
       r.attempts = attempts;
       r.lastFailed = !p.done;
-      // A part done has its task-done next (with its winner, this attempt).
+      // A part done has its task-done next (with its winner, this attempt): done from now, as the views count it.
       if (p.done) {
+        r.status = 'done';
         r.error = undefined;
         r.failure = undefined;
       } else {
