@@ -244,14 +244,27 @@ function printDryRun(p: Prepared, print: (line: string) => void): void {
   if (p.chunk === 'auto') print('--chunk auto: chunks are sized as the run measures its frames; the first ones take a frame each, as shown');
   const n = p.chunk === 'auto' ? 1 : p.chunk;
   const frames = p.plan.tasks;
-  const tasks = n === undefined ? frames : Array.from({ length: Math.ceil(frames.length / n) }, (_, i) => p.plan.chunkTask(frames[i * n]!.frame, Math.min(n, frames.length - i * n), i));
+  // In the order they will start (--order preview spreads them; chunks are consecutive frames).
+  const tasks = n === undefined ? p.order.map((i) => frames[i]!) : Array.from({ length: Math.ceil(frames.length / n) }, (_, i) => p.plan.chunkTask(frames[i * n]!.frame, Math.min(n, frames.length - i * n), i));
   for (const task of tasks) {
     print(`${task.label}: ${shellJoin(p.plan.argv(task, host))}`);
     for (const c of p.plan.taskIns(task, host)) print(`  in:  ${c.local} -> <host>:${c.remote}`);
     for (const c of p.plan.taskOuts(task, host)) print(`  out: <host>:${c.remote} -> ${c.local}`);
   }
   for (const h of p.hosts) for (const c of p.plan.hostOuts(h.name)) print(`after ${h.name}'s last task: copy ${h.name}:${c.remote} -> ${c.local}`);
-  print(`${tasks.length} tasks on ${p.hosts.length} hosts (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
+  const noOut = resultsStayNote(p.plan, p.hosts);
+  if (noOut) print(noOut);
+  print(`${plural(tasks.length, 'task')} on ${plural(p.hosts.length, 'host')} (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** A run that brings nothing back (no --out, no --stitch) says so once: its renderers' results stay in each host's workdir. */
+function resultsStayNote(plan: Plan, hosts: readonly HostConfig[]): string | undefined {
+  if (plan.hasLocalOutputs || plan.stitching || hosts.some((h) => plan.hostOuts(h.name).length > 0)) return undefined;
+  return 'no --out given: what the renderers write stays on the hosts, in each one\'s workdir (add --out FILE to copy results back here)';
 }
 
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
@@ -349,6 +362,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       teardown.add(() => s.idle());
     }
     if (toRun > 0) {
+      const noOut = resultsStayNote(plan, hosts);
+      if (noOut) opts.progress.note(noOut);
       // The view counts frames (with --tiles tiles) as the run's fold has them, the report's tasks being folded first.
       opts.progress.attach(sched, { fold: log.tasks, unit: plan.tiled ? 'tiles' : 'frames' });
       teardown.add(async () => {
