@@ -24,6 +24,7 @@ import { summarise, writeReport, type RunSummary } from './report/summary.js';
 import { writeJunit } from './report/junit.js';
 import { RunLog } from './report/runLog.js';
 import type { TaskFold } from './report/taskFold.js';
+import type { HostFigures } from './report/hostFigures.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
@@ -345,7 +346,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     const sched = scheduler;
     // The run's fold first: every view after it reads it with the event already in.
     sched.on('event', log.scheduler);
-    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records, fold: log.tasks });
+    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records, fold: log.tasks, figures: log.figures });
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -365,7 +366,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       const noOut = resultsStayNote(plan, hosts);
       if (noOut) opts.progress.note(noOut);
       // The view counts frames (with --tiles tiles) as the run's fold has them, the report's tasks being folded first.
-      opts.progress.attach(sched, { fold: log.tasks, unit: plan.tiled ? 'tiles' : 'frames' });
+      opts.progress.attach(sched, { fold: log.tasks, figures: log.figures, unit: plan.tiled ? 'tiles' : 'frames' });
       teardown.add(async () => {
         await opts.progress.stop();
         progressStopped = true;
@@ -461,7 +462,7 @@ function watchRun(
   plan: Plan,
   hosts: readonly HostConfig[],
   opts: RunOptions,
-  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; fold: TaskFold },
+  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; fold: TaskFold; figures: HostFigures },
 ): RunModel {
   const title = `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
   const model = modelOfPlan(plan, hosts, { ...run, title, now: () => performance.now() });

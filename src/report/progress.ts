@@ -1,6 +1,7 @@
 import type { Listr, ListrTaskWrapper } from 'listr2';
 import type { TaskRef } from '../scheduler/events.js';
 import type { Scheduler, SchedulerEvent } from '../scheduler/scheduler.js';
+import type { HostFigures } from './hostFigures.js';
 import type { TaskFold } from './taskFold.js';
 import { RepeatedOutput } from './failures.js';
 import { visible } from '../text/visible.js';
@@ -12,6 +13,8 @@ import { visible } from '../text/visible.js';
  */
 export interface Watched {
   fold: TaskFold;
+  /** The run's per-host figures: the live view's host rows count tasks done and failures from them (as the summary does). */
+  figures?: HostFigures;
   unit?: 'frames' | 'tiles';
 }
 
@@ -331,6 +334,10 @@ export class TerminalProgress implements Progress {
       if (hostRowCap(stream.rows) !== cap) changed = true;
       if (changed) {
         cap = hostRowCap(stream.rows);
+        for (const v of views.values()) {
+          const f = run.figures?.figure(v.name);
+          if (f) Object.assign(v, { tasksDone: f.tasksDone, failures: f.failures });
+        }
         const lines = hostRows([...views.values()], cap);
         rowTasks.forEach((t, i) => {
           if (t) t.title = lines[i] ?? '';
@@ -381,7 +388,7 @@ export class TerminalProgress implements Progress {
     );
     // Failures are not kept as notes: the summary at the end lists each of them once. The counts are the fold's.
     scheduler.on('event', (e) => {
-      if (foldHostView(views, e)) changed = true;
+      if (foldHostView(views, e) || e.type === 'chunk-split') changed = true;
     });
     // Events only mark what changed; the view is drawn at most every REDRAW_MS, however many hosts send them.
     this.timer = setInterval(() => this.redraw(), REDRAW_MS);

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { HostConfig } from '../inventory/types.js';
 import type { Plan } from '../plan/plan.js';
 import type { TaskRecord } from '../scheduler/scheduler.js';
+import type { HostFigures } from '../report/hostFigures.js';
 import type { TaskFold } from '../report/taskFold.js';
 import { RunModel } from './model.js';
 import { isImage } from './thumbs.js';
@@ -10,7 +11,7 @@ import { isImage } from './thumbs.js';
 export function modelOfPlan(
   plan: Plan,
   hosts: readonly HostConfig[],
-  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; title: string; fold?: TaskFold; now?: () => number },
+  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; title: string; fold?: TaskFold; figures?: HostFigures; now?: () => number },
 ): RunModel {
   return new RunModel({
     title: run.title,
@@ -19,6 +20,7 @@ export function modelOfPlan(
     perFrame: plan.stitching,
     unit: plan.tiled ? 'tiles' : 'frames',
     ...(run.fold ? { fold: run.fold } : {}),
+    ...(run.figures ? { figures: run.figures } : {}),
     ...(run.now ? { now: run.now } : {}),
     hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
     tasks: run.records.map((r) => ({

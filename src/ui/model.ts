@@ -148,6 +148,8 @@ export interface ModelOptions {
   fold?: TaskFold;
   /** The scheduler clock, for the snapshots' and deltas' `now`. */
   now?: () => number;
+  /** The run's per-host figures (report/hostFigures.ts), fed before the model; without them the model keeps its own. */
+  figures?: FigureModel;
 }
 
 /** Failures kept for the page (the newest); the JSON report lists them all. */
@@ -162,8 +164,9 @@ const NO_FIGURES: HostFigures = { tasksDone: 0, failures: 0, meanSeconds: null, 
 export class RunModel {
   private readonly tasks: TaskView[];
   private readonly hosts = new Map<string, HostState>();
-  /** Per-host figures: the same model as the JSON report's and the final summary's. */
-  private readonly figures = new FigureModel();
+  /** Per-host figures: the run's (the JSON report's and the final summary's), or its own. */
+  private readonly figures: FigureModel;
+  private readonly ownFigures: boolean;
   private readonly bars = new Map<string, AttemptBar>();
   /** Attempts told to stop for a faster copy (speculation-lost replaced), by bar key, until they end: not counted in their task's `live`. */
   private readonly stopping = new Set<string>();
@@ -199,6 +202,8 @@ export class RunModel {
       image: t.image,
     }));
     for (const h of options.hosts) this.host(h.name, h.slots);
+    this.ownFigures = options.figures === undefined;
+    this.figures = options.figures ?? new FigureModel();
     this.ownFold = options.fold === undefined;
     if (options.fold) this.fold = options.fold;
     else {
@@ -236,7 +241,7 @@ export class RunModel {
   }
 
   private event(e: SchedulerEvent): void {
-    this.figures.add(e);
+    if (this.ownFigures) this.figures.add(e);
     const at = this.seconds(e.at);
     this.lastAt = Math.max(this.lastAt, at);
     switch (e.type) {
@@ -294,6 +299,8 @@ export class RunModel {
         return;
       case 'chunk-split':
         for (const p of e.parts) this.chunkTask(p, e.task.index);
+        // The runs of frames it finished are tasks done on its host.
+        this.refigure(this.host(e.host));
         return;
       case 'task-retried':
         return;

@@ -138,7 +138,7 @@ async function runFarm(seed: number): Promise<void> {
   s.on('event', (e) => figures.add(e));
   const modelTasks = s.records.map((r) => ({ index: r.task.index, frame: r.task.frame, tile: r.task.tile?.index ?? null, label: r.task.label, skipped: r.status === 'skipped', image: true, ...(r.task.chunk ? { count: r.task.chunk.count } : {}) }));
   const options = { title: 't', startedAt: new Date(0), origin, hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })), tasks: modelTasks };
-  const model = new RunModel({ ...options, fold });
+  const model = new RunModel({ ...options, fold, figures });
   const own = new RunModel(options);
   s.on('event', (e) => {
     model.apply(e);
@@ -158,6 +158,11 @@ async function runFarm(seed: number): Promise<void> {
     expect({ ...counts.frames, rendering: 0 }).toEqual(want.frames);
     expectPage(model.snapshot(), counts);
     expectPage(own.snapshot(), counts);
+    // The page's host rows count what the run's per-host figures count (those the report and summary print).
+    for (const h of [...model.snapshot().hosts, ...own.snapshot().hosts]) {
+      const f = figures.figure(h.name);
+      if (f) expect([h.name, h.tasksDone, h.failures]).toEqual([h.name, f.tasksDone, f.failures]);
+    }
   };
 
   startHosts(s, hosts);
