@@ -36,7 +36,7 @@ import { visible } from './text/visible.js';
 import { writeHtmlReport } from './report/html.js';
 import type { RunModel } from './ui/model.js';
 import type { LivePage } from './ui/server.js';
-import { modelOfPlan, pictureOf } from './ui/fromPlan.js';
+import { framePictures, modelOfPlan, pictureOf } from './ui/fromPlan.js';
 
 export interface RunOptions {
   inventory: string;
@@ -476,7 +476,7 @@ async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: R
   for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
   model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
   opts.page?.flush();
-  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i, records));
+  if (opts.html !== undefined) await writeHtmlReport(opts.html, model.snapshot(), (i) => pictureOf(plan, i, records), plan.chunked ? framePictures(plan) : undefined);
 }
 
 /**

@@ -29,6 +29,9 @@ export interface TaskView {
   seconds: number | null;
   /** Its outputs include an image the page can show. */
   image: boolean;
+  /** With --chunk: its last frame and how many it renders (`frame` is its first); the contact sheet has a picture of each. */
+  last?: number;
+  count?: number;
 }
 
 /** One attempt on one host slot, from when its renderer started (one that never started has none): a bar of the timeline. Times in seconds after the run started. */
@@ -125,8 +128,9 @@ export interface ModelTask {
   label: string;
   skipped: boolean;
   image: boolean;
-  /** With --chunk: the frames it renders. */
+  /** With --chunk: the frames it renders, the last of them. */
   count?: number | undefined;
+  last?: number | undefined;
 }
 
 export interface ModelOptions {
@@ -200,6 +204,7 @@ export class RunModel {
       copies: 0,
       seconds: null,
       image: t.image,
+      ...(t.count !== undefined && t.last !== undefined ? { last: t.last, count: t.count } : {}),
     }));
     for (const h of options.hosts) this.host(h.name, h.slots);
     this.ownFigures = options.figures === undefined;
@@ -210,7 +215,13 @@ export class RunModel {
       this.fold = new TaskFold(options.origin);
       this.fold.begin(
         options.tasks.map((t) => ({
-          task: { index: t.index, frame: t.frame, tile: t.tile === null ? null : { index: t.tile }, label: t.label, chunk: t.count === undefined ? undefined : { first: t.frame, count: t.count, step: 1 } },
+          task: {
+            index: t.index,
+            frame: t.frame,
+            tile: t.tile === null ? null : { index: t.tile },
+            label: t.label,
+            chunk: t.count === undefined ? undefined : { first: t.frame, count: t.count, step: t.count > 1 && t.last !== undefined ? (t.last - t.frame) / (t.count - 1) : 1 },
+          },
           status: t.skipped ? 'skipped' : 'pending',
         })),
       );
@@ -469,12 +480,14 @@ export class RunModel {
   /** With --chunk: a task formed or cut as the run goes (after the chunk `from`), or a queued chunk whose frames changed. */
   private chunkTask(ref: TaskRef, from = ref.index): void {
     const t = this.tasks[ref.index];
+    const frames = ref.count !== undefined && ref.last !== undefined ? { last: ref.last, count: ref.count } : {};
     if (t) {
       t.frame = ref.frame;
       t.label = ref.label;
+      Object.assign(t, frames);
     } else {
       const image = this.tasks[from]?.image ?? false;
-      this.tasks[ref.index] = { i: ref.index, frame: ref.frame, tile: null, label: ref.label, state: 'queued', host: null, live: 0, copies: 0, seconds: null, image };
+      this.tasks[ref.index] = { i: ref.index, frame: ref.frame, tile: null, label: ref.label, state: 'queued', host: null, live: 0, copies: 0, seconds: null, image, ...frames };
     }
     this.dirtyTasks.add(ref.index);
   }

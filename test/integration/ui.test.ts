@@ -281,6 +281,26 @@ describe('the live page (--ui)', () => {
 });
 
 describe('the HTML report (--html)', () => {
+  it('of a chunked run has a picture of every finished frame in its contact sheet, in frame order', async () => {
+    const cwd = workspace('report-chunks');
+    const inv = inventory('report-chunks');
+    const script = 'f=$0; while [ "$f" -le "$1" ]; do mkdir -p out; node ray.mjs "$f" "out/f-$f.png" --res 64x36 || exit 1; f=$((f + 1)); done';
+    const res = await runCli(['run', inv, '1,6', 'sh', '-c', script, '%{first}', '%{last}', '--in', 'ray.mjs', '--chunk', '3', '--out', 'out/f-%d.png=anim/f-%d.png', '--html', 'chunks.html', '--plain'], { cwd });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/^distray: 6 frames done \(2 chunks\) in /m);
+    const page = await browser.newPage();
+    const errors = watchConsole(page);
+    await page.goto(pathToFileURL(join(cwd, 'chunks.html')).href);
+    await page.waitForSelector('#sheet', { timeout: WAIT });
+    const sheet = await page.$$eval('#sheet img', (imgs) => imgs.map((i) => (i as HTMLImageElement).alt));
+    expect(sheet).toEqual([1, 2, 3, 4, 5, 6].map((f) => `picture of frame ${f}`));
+    // The grid counts frames and labels each chunk by its frames, in frame order.
+    expect(await page.$$eval('#grid .cell', (cells) => cells.map((c) => c.textContent?.replace(/^\W+/, '')))).toEqual(['1-3', '4-6']);
+    expect(await page.textContent('#progress-text')).toContain('6/6 frames done');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('of a run with a failure opens from file:// with every picture and the failure, and makes no network request', async () => {
     const cwd = workspace('report');
     const inv = inventory('report');

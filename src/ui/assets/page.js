@@ -44,6 +44,8 @@
     if (!live) {
       const thumbs = report.thumbs || {};
       if (thumbs[t.i]) return thumbs[t.i];
+      // A chunk's pictures are its frames': its first frame's stands for it.
+      if (t.count !== undefined && thumbs[`f${t.frame}`]) return thumbs[`f${t.frame}`];
       if (!run.perFrame) return null;
       const same = run.tasks.find((o) => o.frame === t.frame && thumbs[o.i]);
       return same ? thumbs[same.i] : null;
@@ -411,8 +413,20 @@
   function contactSheet() {
     const list = el('ul', { class: 'sheet', id: 'sheet' });
     const frames = new Set();
-    for (const t of run.tasks) {
+    // In frame order: with --chunk the parts formed as the run went come after the others in the list.
+    for (const t of [...run.tasks].filter(Boolean).sort((a, b) => a.frame - b.frame)) {
       if (t.state !== 'done' && t.state !== 'skipped') continue;
+      if (t.count !== undefined && t.last !== undefined) {
+        // A chunk: a picture of each of its frames.
+        const step = t.count > 1 ? (t.last - t.frame) / (t.count - 1) : 0;
+        for (let k = 0; k < t.count; k++) {
+          const f = t.frame + k * step;
+          const src = (report.thumbs || {})[`f${f}`];
+          const body = t.image && src ? el('img', { src, alt: `picture of frame ${f}`, loading: 'lazy' }) : el('div', { class: 'noimg', text: t.image ? 'no picture' : 'not an image' });
+          list.append(el('li', {}, el('figure', {}, body, el('figcaption', { text: `${SYMBOLS[t.state]} frame ${f}${t.host ? ` (${t.host})` : ''}` }))));
+        }
+        continue;
+      }
       if (run.perFrame) {
         if (frames.has(t.frame)) continue;
         frames.add(t.frame);
