@@ -107,7 +107,7 @@ export function finalLines(summary: RunSummary, options: { figures?: boolean } =
   for (const [cause, tasks] of byCause) {
     if (listed++ === MAX_FAILURE_LINES) {
       const rest = [...byCause.values()].slice(MAX_FAILURE_LINES).reduce((n, ts) => n + ts.length, 0);
-      lines.push(`... and ${rest} more failed tasks (--report FILE lists them all)`);
+      lines.push(`... and ${rest} more failed ${rest === 1 ? 'task' : 'tasks'} (--report FILE lists them all)`);
       break;
     }
     if (tasks.length > 1) {
@@ -127,7 +127,7 @@ export function finalLines(summary: RunSummary, options: { figures?: boolean } =
 
   const troubled = summary.hosts.filter((h) => !FINE_STATES.has(h.state));
   if (troubled.length > 0) {
-    lines.push(summary.exitCode === 3 ? 'no host was usable:' : `${troubled.length} of ${summary.hosts.length} hosts were not used to the end:`);
+    lines.push(summary.exitCode === 3 ? 'no host was usable:' : `${troubled.length} of ${summary.hosts.length} ${summary.hosts.length === 1 ? 'host' : 'hosts'} ${troubled.length === 1 ? 'was' : 'were'} not used to the end:`);
     for (const h of troubled) lines.push(`  ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`);
   }
   return lines;

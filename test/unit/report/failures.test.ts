@@ -72,6 +72,8 @@ describe('finalLines', () => {
     const lines = finalLines(summary({ tasks: [task(1, 'done'), task(2, 'done')], hosts }));
     expect(lines[0]).toBe('2 done in 1.0s (exit 0)');
     expect(lines).toContain('2 of 3 hosts were not used to the end:');
+    expect(finalLines(summary({ tasks: [task(1, 'done')], hosts: hosts.slice(0, 2) }))).toContain('1 of 2 hosts was not used to the end:');
+    expect(finalLines(summary({ tasks: [task(1, 'done')], hosts: hosts.slice(1, 2) }))).toContain('1 of 1 host was not used to the end:');
     expect(lines).toContain('  h2: unreachable: connect ECONNREFUSED 127.0.0.1:22302');
     expect(lines).toContain('  h3: lost: connection lost');
     expect(lines.join('\n')).not.toContain('h1:');
