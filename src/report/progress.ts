@@ -53,27 +53,10 @@ function firstLine(text: string): string {
 
 type Event<T extends SchedulerEvent['type']> = Extract<SchedulerEvent, { type: T }>;
 
-/**
- * Tiles done per frame, for "(3/4 tiles of frame 7)": counted once from the
- * plan's records at the start, then kept by the events.
- */
-class TileCounts {
-  private readonly byFrame = new Map<number, { done: number; tiles: number }>();
-  constructor(records: Scheduler['records']) {
-    for (const r of records) {
-      if (!r.task.tile) continue;
-      let f = this.byFrame.get(r.task.frame);
-      if (!f) this.byFrame.set(r.task.frame, (f = { done: 0, tiles: 0 }));
-      f.tiles++;
-      if (r.status === 'done' || r.status === 'skipped') f.done++;
-    }
-  }
-  done(task: TaskRef): string {
-    const f = this.byFrame.get(task.frame);
-    if (!f || task.tile === null) return '';
-    f.done++;
-    return ` (${f.done}/${f.tiles} tiles of frame ${task.frame})`;
-  }
+/** " (3/4 tiles of frame 7)" for a tile done, as the run's fold counts them. */
+function tilesLine(fold: TaskFold, task: TaskRef): string {
+  const f = task.tile === null ? undefined : fold.tilesOf(task.frame);
+  return f ? ` (${f.done}/${f.tiles} tiles of frame ${task.frame})` : '';
 }
 
 /**
@@ -101,7 +84,6 @@ export class PlainProgress implements Progress {
     const counter = (this.counter = new Counter(run));
     const start = run.fold.counts().frames;
     if (start.skipped) this.write(`distray: ${start.skipped} of ${start.total} ${run.unit ?? 'frames'} already complete, skipping them (--force renders them again)`);
-    const tiles = new TileCounts(scheduler.records);
     const repeated = new RepeatedOutput();
     const states = new Map<string, string>();
     scheduler.on('event', (e) => {
@@ -113,7 +95,7 @@ export class PlainProgress implements Progress {
           return;
         }
         case 'attempt-ended':
-          return this.ended(e, tiles, repeated);
+          return this.ended(e, run.fold, repeated);
         case 'task-retried':
           return this.write(`distray: ${e.task.label}: retried from the live page`);
         case 'chunk-split': {
@@ -133,10 +115,10 @@ export class PlainProgress implements Progress {
     });
   }
 
-  private ended(e: Event<'attempt-ended'>, tiles: TileCounts, repeated: RepeatedOutput): void {
+  private ended(e: Event<'attempt-ended'>, fold: TaskFold, repeated: RepeatedOutput): void {
     if (e.ignored) return;
     if (e.outcome === 'done') {
-      this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tiles.done(e.task)} [${this.counter!.line()}]`);
+      this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tilesLine(fold, e.task)} [${this.counter!.line()}]`);
     } else if (e.outcome === 'failed') {
       const next = e.settled === 'failed' ? 'giving up' : e.settled === 'cancelled' ? 'the run is stopping' : 'will retry';
       const message = repeated.shorten(e.message ?? 'failed', `${e.task.label} attempt ${e.attempts}`);

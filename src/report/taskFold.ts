@@ -289,6 +289,8 @@ export class TaskFold {
   private begun = false;
   /** Kept as each task changes (see FoldCounts): read at any time, at no cost. */
   private readonly tally: FoldCounts = { tasks: noCounts(), frames: noCounts() };
+  /** With --tiles: per frame, its tiles and those done or complete already. */
+  private readonly tiles = new Map<number, { done: number; tiles: number }>();
 
   /** `clockOrigin`: the scheduler clock's reading when the run started, for the tasks' `start` and `end` (none without it). */
   constructor(private readonly clockOrigin?: number) {}
@@ -307,6 +309,12 @@ export class TaskFold {
       this.planned[task.index] = task;
       if (status === 'skipped') skipped.push(task.index);
       this.count(status === 'skipped' ? 'skipped' : 'pending', task.chunk?.count ?? 1, false, +1);
+      if (task.tile) {
+        let f = this.tiles.get(task.frame);
+        if (!f) this.tiles.set(task.frame, (f = { done: 0, tiles: 0 }));
+        f.tiles++;
+        if (status === 'skipped') f.done++;
+      }
     }
     this.settled = new Settled(this.planned.length);
     for (const i of skipped) this.settled.skip(i);
@@ -363,11 +371,19 @@ export class TaskFold {
     return out;
   }
 
+  /** With --tiles: the tiles of `frame` done (or complete already) and all of them, or undefined for a frame of no tiles. */
+  tilesOf(frame: number): { done: number; tiles: number } | undefined {
+    const f = this.tiles.get(frame);
+    return f ? { ...f } : undefined;
+  }
+
   /** Takes `t` out of the counts as they have it (whatever changed it since). */
   private uncount(t: Entry): void {
     const was = t.counted;
     if (!was) return;
     this.count(was.status, was.frames, was.rendering, -1);
+    const f = was.status === 'done' && t.tile !== null ? this.tiles.get(t.frame) : undefined;
+    if (f) f.done--;
     t.counted = undefined;
   }
 
@@ -376,6 +392,10 @@ export class TaskFold {
     if (t.counted) return;
     const now = { status: t.status, frames: framesOfEntry(t), rendering: rendering(t) };
     this.count(now.status, now.frames, now.rendering, +1);
+    if (now.status === 'done' && t.tile !== null) {
+      const f = this.tiles.get(t.frame);
+      if (f) f.done++;
+    }
     // One settled for good (kept as numbers, its entry gone) stays counted as it is now.
     if (this.entries[t.index] === t) t.counted = now;
   }

@@ -165,6 +165,13 @@ async function runFarm(seed: number): Promise<void> {
     expect({ ...counts.frames, rendering: 0 }).toEqual(want.frames);
     expectPage(model.snapshot(), counts);
     expectPage(own.snapshot(), counts);
+    // With --tiles: each frame's tiles done, as the terminal's "(3/4 tiles of frame 7)" says, are the list's.
+    if (plan.tiled) {
+      for (const frame of new Set(list.tasks.map((t) => t.frame))) {
+        const mine = list.tasks.filter((t) => t.frame === frame);
+        expect(fold.tilesOf(frame)).toEqual({ done: mine.filter((t) => t.status === 'done' || t.status === 'skipped').length, tiles: mine.length });
+      }
+    }
     // The page's host rows count what the run's per-host figures count (those the report and summary print).
     for (const h of [...model.snapshot().hosts, ...own.snapshot().hosts]) {
       const f = figures.figure(h.name);
