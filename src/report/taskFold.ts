@@ -56,11 +56,14 @@ class Entry {
   /** When the last attempt that counted for it started: the parts of a chunk it split start then too. */
   endedStart = 0;
   /** Its attempts whose renderer has started and that have not ended (the views' `running`), and whether its last counted attempt failed. */
-  started: Set<number> | undefined = undefined;
+  startedOne = 0;
+  startedMore: Set<number> | undefined = undefined;
   lastFailed = false;
   /** Its place in the run's tasks, and what the counts have it as (see TaskFold.counts). */
   index = -1;
-  counted: { status: Status; frames: number; rendering: boolean } | undefined = undefined;
+  counted: Status | undefined = undefined;
+  countedFrames = 0;
+  countedRendering = false;
   constructor(
     public frame: number,
     public tile: number | null,
@@ -112,8 +115,8 @@ function framesOfEntry(t: Entry): number {
 
 /** Whether a renderer of `t` runs now: an attempt started, not ended, and not being stopped for a faster copy. */
 function rendering(t: Entry): boolean {
-  if (!t.started) return false;
-  for (const a of t.started) if (!t.stopping?.has(a)) return true;
+  if (t.startedOne !== 0 && !t.stopping?.has(t.startedOne)) return true;
+  if (t.startedMore) for (const a of t.startedMore) if (!t.stopping?.has(a)) return true;
   return false;
 }
 
@@ -136,6 +139,12 @@ export interface FoldCounts {
   tasks: StatusCounts;
   frames: StatusCounts;
 }
+
+const STATUSES = ['pending', 'running', 'done', 'failed', 'skipped', 'cancelled'] as const satisfies readonly Status[];
+const SLOT: Record<Status, number> = { pending: 0, running: 1, done: 2, failed: 3, skipped: 4, cancelled: 5 };
+const TOTAL = 6;
+const RENDERING = 7;
+const SLOTS = 8;
 
 export function noCounts(): StatusCounts {
   return { total: 0, pending: 0, running: 0, done: 0, failed: 0, skipped: 0, cancelled: 0, rendering: 0 };
@@ -287,8 +296,12 @@ export class TaskFold {
   /** With --chunk: the frame spec's step (a chunk's frames are this far apart); the list is in its order. */
   private step: number | undefined;
   private begun = false;
-  /** Kept as each task changes (see FoldCounts): read at any time, at no cost. */
-  private readonly tally: FoldCounts = { tasks: noCounts(), frames: noCounts() };
+  /**
+   * Kept as each task changes (see FoldCounts), by SLOT: tasks in the first
+   * half, frames in the second (a run of a million tasks adds to them several
+   * times a task, so they are numbers in an array, not an object's fields).
+   */
+  private readonly tally = new Float64Array(2 * SLOTS);
   /** With --tiles: per frame, its tiles and those done or complete already. */
   private readonly tiles = new Map<number, { done: number; tiles: number }>();
 
@@ -321,19 +334,34 @@ export class TaskFold {
   }
 
   add(e: SchedulerEvent): void {
-    // Every task the event names is counted out before and in again after (a chunk formed or split names its parts).
-    const named = this.named(e);
-    for (const t of named) this.uncount(t);
+    // Every task the event names is counted again after it, if it changed (a chunk formed or split names its parts).
+    if (e.type === 'chunk-formed' || e.type === 'chunk-split') {
+      const named = this.named(e);
+      try {
+        this.apply(e);
+      } finally {
+        for (const t of named) this.recount(t);
+      }
+      return;
+    }
+    const t = 'task' in e ? this.entry(e.task) : undefined;
     try {
       this.apply(e);
     } finally {
-      for (const t of named) this.recount(t);
+      if (t) this.recount(t);
     }
   }
 
   /** The counts now (see FoldCounts). */
   counts(): FoldCounts {
-    return { tasks: { ...this.tally.tasks }, frames: { ...this.tally.frames } };
+    const of = (base: number): StatusCounts => {
+      const c = noCounts();
+      for (const k of STATUSES) c[k] = this.tally[base + SLOT[k]]!;
+      c.total = this.tally[base + TOTAL]!;
+      c.rendering = this.tally[base + RENDERING]!;
+      return c;
+    };
+    return { tasks: of(0), frames: of(SLOTS) };
   }
 
   /** How task `index` stands now (see TaskStanding), or undefined for an index no plan or event has named. */
@@ -347,13 +375,15 @@ export class TaskFold {
   }
 
   private count(status: Status, frames: number, isRendering: boolean, by: 1 | -1): void {
-    this.tally.tasks[status] += by;
-    this.tally.frames[status] += by * frames;
-    this.tally.tasks.total += by;
-    this.tally.frames.total += by * frames;
+    const tally = this.tally;
+    const i = SLOT[status];
+    tally[i]! += by;
+    tally[SLOTS + i]! += by * frames;
+    tally[TOTAL]! += by;
+    tally[SLOTS + TOTAL]! += by * frames;
     if (isRendering) {
-      this.tally.tasks.rendering += by;
-      this.tally.frames.rendering += by * frames;
+      tally[RENDERING]! += by;
+      tally[SLOTS + RENDERING]! += by * frames;
     }
   }
 
@@ -377,27 +407,32 @@ export class TaskFold {
     return f ? { ...f } : undefined;
   }
 
-  /** Takes `t` out of the counts as they have it (whatever changed it since). */
-  private uncount(t: Entry): void {
-    const was = t.counted;
-    if (!was) return;
-    this.count(was.status, was.frames, was.rendering, -1);
-    const f = was.status === 'done' && t.tile !== null ? this.tiles.get(t.frame) : undefined;
-    if (f) f.done--;
-    t.counted = undefined;
-  }
-
-  /** Puts `t` in the counts as it is now. */
+  /** Counts `t` as it is now, in place of what the counts had it as (an entry is counted from when it is made). */
   private recount(t: Entry): void {
-    if (t.counted) return;
-    const now = { status: t.status, frames: framesOfEntry(t), rendering: rendering(t) };
-    this.count(now.status, now.frames, now.rendering, +1);
-    if (now.status === 'done' && t.tile !== null) {
+    const frames = framesOfEntry(t);
+    const isRendering = rendering(t);
+    const was = t.counted;
+    if (was === t.status && t.countedFrames === frames && t.countedRendering === isRendering) return;
+    if (was !== undefined) {
+      this.count(was, t.countedFrames, t.countedRendering, -1);
+      const f = was === 'done' && t.tile !== null ? this.tiles.get(t.frame) : undefined;
+      if (f) f.done--;
+    }
+    this.count(t.status, frames, isRendering, +1);
+    if (t.status === 'done' && t.tile !== null) {
       const f = this.tiles.get(t.frame);
       if (f) f.done++;
     }
-    // One settled for good (kept as numbers, its entry gone) stays counted as it is now.
-    if (this.entries[t.index] === t) t.counted = now;
+    t.counted = t.status;
+    t.countedFrames = frames;
+    t.countedRendering = isRendering;
+  }
+
+  /** `t`, a task of the plan, as the counts have had it from the start: pending. */
+  private countedPlanned(t: Entry, task: FoldTask): void {
+    t.counted = 'pending';
+    t.countedFrames = task.chunk?.count ?? 1;
+    t.countedRendering = false;
   }
 
   private apply(e: SchedulerEvent): void {
@@ -419,7 +454,9 @@ export class TaskFold {
         if (!t) return;
         t.startedAt = e.at;
         t.setStart(e.attempt, e.at);
-        (t.started ??= new Set()).add(e.attempt);
+        // One here, as most tasks have at a time; a speculative copy's in startedMore.
+        if (t.startedOne === 0) t.startedOne = e.attempt;
+        else (t.startedMore ??= new Set()).add(e.attempt);
         return;
       }
       case 'attempt-ended':
@@ -476,12 +513,11 @@ export class TaskFold {
       if (!task || this.entries[i] !== undefined || this.settled.has(i)) continue;
       const t = Entry.ofTask(task, 'pending');
       t.index = i;
-      t.counted = { status: 'pending', frames: task.chunk?.count ?? 1, rendering: false };
+      this.countedPlanned(t, task);
       this.entries[i] = t;
     }
     for (const t of this.entries) {
       if (!(t instanceof Entry) || t.status !== 'pending') continue;
-      this.uncount(t);
       t.status = 'cancelled';
       this.recount(t);
     }
@@ -518,7 +554,8 @@ export class TaskFold {
     const start = t.takeStart(e.attempt) ?? e.at;
     t.running--;
     t.stopping?.delete(e.attempt);
-    t.started?.delete(e.attempt);
+    if (t.startedOne === e.attempt) t.startedOne = 0;
+    else t.startedMore?.delete(e.attempt);
     // Lost with its host, whether or not another copy settled the task meanwhile.
     if (e.outcome === 'lost') t.lost++;
     // The losing copy of a speculation: the task was done by another.
@@ -603,7 +640,8 @@ export class TaskFold {
     made.index = ref.index;
     this.entries[ref.index] = made;
     // A task of the plan is counted (pending) from the start; a chunk's part formed as the run goes, from now.
-    if (this.planned[ref.index]) made.counted = { status: 'pending', frames: this.planned[ref.index]!.chunk?.count ?? 1, rendering: false };
+    const task = this.planned[ref.index];
+    if (task) this.countedPlanned(made, task);
     else this.recount(made);
     if (made.chunk && made.chunk.count > 1) this.step ??= (made.chunk.last - made.frame) / (made.chunk.count - 1);
     return made;
