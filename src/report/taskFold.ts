@@ -126,7 +126,12 @@ function chunkOfRef(ref: TaskRef): ChunkFrames | undefined {
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
 
-/** Counts by the report's status, and `rendering`: those whose renderer runs now (a part of `running`, which counts those sent to a host too). */
+/**
+ * Counts by the report's status, and `rendering`: those whose renderer runs
+ * now or whose outputs are coming in (a part of `running`, which counts
+ * those sent to a host to wait there too; not those being stopped for a
+ * faster copy).
+ */
 export type StatusCounts = Record<Status, number> & { total: number; rendering: number };
 
 /**

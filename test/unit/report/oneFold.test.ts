@@ -6,7 +6,7 @@ import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
 import { countsLine, finalLines } from '../../../src/report/failures.js';
 import { HostFigures } from '../../../src/report/hostFigures.js';
 import { junitChunks } from '../../../src/report/junit.js';
-import { PlainProgress } from '../../../src/report/progress.js';
+import { foldHostView, PlainProgress, type HostView } from '../../../src/report/progress.js';
 import { endSummary, summarise, tasksOfRecords } from '../../../src/report/summary.js';
 import { countTasks, TaskFold, type FoldCounts } from '../../../src/report/taskFold.js';
 import { chunkRecords } from '../../../src/run.js';
@@ -153,6 +153,9 @@ async function runFarm(seed: number): Promise<void> {
   });
   const lines: string[] = [];
   new PlainProgress((l) => lines.push(l)).attach(s, { fold });
+  // The live terminal's host rows (what renders on each host now).
+  const rows = new Map<string, HostView>();
+  s.on('event', (e) => foldHostView(rows, e));
   const events: SchedulerEvent[] = [];
   s.on('event', (e) => events.push(e));
 
@@ -172,6 +175,15 @@ async function runFarm(seed: number): Promise<void> {
         expect(fold.tilesOf(frame)).toEqual({ done: mine.filter((t) => t.status === 'done' || t.status === 'skipped').length, tiles: mine.length });
       }
     }
+    // What renders on each host now: the terminal's rows, the page's busy slots and its running bars agree, and add up to the fold's.
+    const snap = model.snapshot();
+    for (const h of snap.hosts) {
+      const bars = snap.bars.filter((b) => b.host === h.name && b.outcome === 'running').length;
+      expect([h.name, h.busy, bars]).toEqual([h.name, rows.get(h.name)?.rendering.size ?? 0, h.busy]);
+    }
+    // The tasks running (a renderer runs, or its outputs come in) have a bar running or fetching each, a copy one more.
+    const live = new Set(snap.bars.filter((b) => b.outcome === 'running' || b.outcome === 'collecting').map((b) => b.i));
+    expect(live.size).toBe(counts.tasks.rendering);
     // The page's host rows count what the run's per-host figures count (those the report and summary print).
     for (const h of [...model.snapshot().hosts, ...own.snapshot().hosts]) {
       const f = figures.figure(h.name);
