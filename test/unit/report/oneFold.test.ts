@@ -6,6 +6,7 @@ import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
 import { countsLine, finalLines } from '../../../src/report/failures.js';
 import { HostFigures } from '../../../src/report/hostFigures.js';
 import { junitChunks } from '../../../src/report/junit.js';
+import { onEndEnv } from '../../../src/report/onEnd.js';
 import { foldHostView, PlainProgress, type HostView } from '../../../src/report/progress.js';
 import { endSummary, summarise, tasksOfRecords } from '../../../src/report/summary.js';
 import { countTasks, TaskFold, type FoldCounts } from '../../../src/report/taskFold.js';
@@ -24,7 +25,7 @@ import { startHosts } from '../../helpers/scheduler.js';
  * records say, and every view's counts must be the fold's: the terminal's
  * overall line, the page's progress and grid (the model reading the run's
  * fold, and one keeping its own), the per-host figures, the summary's first
- * line, JUnit and the --events stream's run-end.
+ * line, JUnit, --on-end's environment and the --events stream's run-end.
  */
 
 /** A host of the farm whose running attempts all end `lost` when it is lost, as the attempt layer's do. */
@@ -240,6 +241,7 @@ async function runFarm(seed: number): Promise<void> {
   // The summary and run-end count what the fold counts.
   const summary = summarise(list, hostFigures, { exitCode: 0, startedAt: new Date(0), seconds: 1, errors: [], figures: figures.figures() });
   expect(finalLines(summary)[0]).toBe(`${countsLine({ tasks: list.tasks })} in 1.0s (exit 0)`);
+  expect(onEndEnv(summary)).toMatchObject({ DISTRAY_DONE: String(counts.frames.done), DISTRAY_FAILED: String(counts.frames.failed), DISTRAY_FRAMES: String(counts.frames.total) });
   const junit = [...junitChunks(summary)].join('');
   expect(/<testsuite name="distray" tests="(\d+)" failures="(\d+)"/.exec(junit)!.slice(1).map(Number)).toEqual([counts.frames.total, counts.frames.failed]);
   const end = endSummary(summary);
