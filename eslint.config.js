@@ -31,7 +31,7 @@ export default tseslint.config(
     languageOptions: {
       sourceType: 'script',
       parserOptions: { projectService: false, program: null },
-      globals: { document: 'readonly', window: 'readonly', EventSource: 'readonly', fetch: 'readonly', setTimeout: 'readonly' },
+      globals: { document: 'readonly', window: 'readonly', EventSource: 'readonly', fetch: 'readonly', setTimeout: 'readonly', setInterval: 'readonly' },
     },
   },
 );

@@ -40,11 +40,11 @@ try {
   const planPeakMB = process.resourceUsage().maxRSS / 1024;
   // The run itself with renders that take no time, through the progress view, then the report.
   const scheduler = new Scheduler(records, { retries: 0, maxConsecutiveFailures: 3, now: () => performance.now() });
-  new PlainProgress(() => {}).attach(scheduler, { total: records.length, skipped: 0 });
-  // The report's tasks as a run makes them: folded from the events.
+  // The report's tasks as a run makes them: folded from the events, the view reading the fold's counts.
   const tasks = new TaskFold(performance.now());
   tasks.begin(records);
   scheduler.on('event', (e) => tasks.add(e));
+  new PlainProgress(() => {}).attach(scheduler, { fold: tasks });
   scheduler.expectHost('local');
   scheduler.addHost({
     name: 'local',

@@ -23,6 +23,8 @@ import type { Progress } from './report/progress.js';
 import { summarise, writeReport, type RunSummary } from './report/summary.js';
 import { writeJunit } from './report/junit.js';
 import { RunLog } from './report/runLog.js';
+import type { TaskFold } from './report/taskFold.js';
+import type { HostFigures } from './report/hostFigures.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
@@ -30,11 +32,12 @@ import type { Client, ConnectContext } from './ssh/connect.js';
 import { DEFAULT_MAX_PIXELS, isComplete } from './transfer/complete.js';
 import { DirectoryListings } from './transfer/listing.js';
 import { finalLines } from './report/failures.js';
+import { visible } from './text/visible.js';
 import { writeHtmlReport } from './report/html.js';
 import { fileErrorReason } from './fsutil/atomicWrite.js';
 import type { RunModel } from './ui/model.js';
 import type { LivePage } from './ui/server.js';
-import { modelOfPlan, pictureOf } from './ui/fromPlan.js';
+import { framePictures, modelOfPlan, pictureOf } from './ui/fromPlan.js';
 
 export interface RunOptions {
   inventory: string;
@@ -248,14 +251,27 @@ function printDryRun(p: Prepared, print: (line: string) => void): void {
   if (p.chunk === 'auto') print('--chunk auto: chunks are sized as the run measures its frames; the first ones take a frame each, as shown');
   const n = p.chunk === 'auto' ? 1 : p.chunk;
   const frames = p.plan.tasks;
-  const tasks = n === undefined ? frames : Array.from({ length: Math.ceil(frames.length / n) }, (_, i) => p.plan.chunkTask(frames[i * n]!.frame, Math.min(n, frames.length - i * n), i));
+  // In the order they will start (--order preview spreads them; chunks are consecutive frames).
+  const tasks = n === undefined ? p.order.map((i) => frames[i]!) : Array.from({ length: Math.ceil(frames.length / n) }, (_, i) => p.plan.chunkTask(frames[i * n]!.frame, Math.min(n, frames.length - i * n), i));
   for (const task of tasks) {
     print(`${task.label}: ${shellJoin(p.plan.argv(task, host))}`);
     for (const c of p.plan.taskIns(task, host)) print(`  in:  ${c.local} -> <host>:${c.remote}`);
     for (const c of p.plan.taskOuts(task, host)) print(`  out: <host>:${c.remote} -> ${c.local}`);
   }
   for (const h of p.hosts) for (const c of p.plan.hostOuts(h.name)) print(`after ${h.name}'s last task: copy ${h.name}:${c.remote} -> ${c.local}`);
-  print(`${tasks.length} tasks on ${p.hosts.length} hosts (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
+  const noOut = resultsStayNote(p.plan, p.hosts);
+  if (noOut) print(noOut);
+  print(`${plural(tasks.length, 'task')} on ${plural(p.hosts.length, 'host')} (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** A run that brings nothing back (no --out, no --stitch) says so once: its renderers' results stay in each host's workdir. */
+function resultsStayNote(plan: Plan, hosts: readonly HostConfig[]): string | undefined {
+  if (plan.hasLocalOutputs || plan.stitching || hosts.some((h) => plan.hostOuts(h.name).length > 0)) return undefined;
+  return 'no --out given: what the renderers write stays on the hosts, in each one\'s workdir (add --out FILE to copy results back here)';
 }
 
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
@@ -278,7 +294,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     startedAt,
     clockOrigin,
     // A stream that breaks after the view has closed is still reported.
-    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${m}\n`) : opts.progress.note(m)),
+    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${visible(m)}\n`) : opts.progress.note(m)),
   });
 
   const made = pathsMade(plan, hosts.map((h) => h.name));
@@ -333,9 +349,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
     // Fed from the first event on: the live page and the HTML report show the same model.
-    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records });
     const sched = scheduler;
+    // The run's fold first: every view after it reads it with the event already in.
     sched.on('event', log.scheduler);
+    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records, fold: log.tasks, figures: log.figures });
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -352,9 +369,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       teardown.add(() => s.idle());
     }
     if (toRun > 0) {
-      // With --chunk the view counts frames: tasks are formed and split as the run goes.
-      const frames = (st?: string): number => records.reduce((n, r) => (st === undefined || r.status === st ? n + plan.framesOf(r.task).length : n), 0);
-      opts.progress.attach(sched, chunks ? { total: frames(), skipped: frames('skipped'), unit: 'frames' } : { total: records.length, skipped });
+      const noOut = resultsStayNote(plan, hosts);
+      if (noOut) opts.progress.note(noOut);
+      // The view counts frames (with --tiles tiles) as the run's fold has them, the report's tasks being folded first.
+      opts.progress.attach(sched, { fold: log.tasks, figures: log.figures, unit: plan.tiled ? 'tiles' : 'frames' });
       teardown.add(async () => {
         await opts.progress.stop();
         progressStopped = true;
@@ -451,10 +469,10 @@ function watchRun(
   plan: Plan,
   hosts: readonly HostConfig[],
   opts: RunOptions,
-  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[] },
+  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; fold: TaskFold; figures: HostFigures },
 ): RunModel {
   const title = `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
-  const model = modelOfPlan(plan, hosts, { ...run, title });
+  const model = modelOfPlan(plan, hosts, { ...run, title, now: () => performance.now() });
   sched.on('event', (e) => model.apply(e));
   opts.page?.attach(model, { image: (i) => pictureOf(plan, i, run.records), retry: (i) => sched.retry(i) });
   return model;
@@ -465,7 +483,7 @@ async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: R
   for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
   model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
   opts.page?.flush();
-  if (opts.html !== undefined) await writeEndFile('--html', opts.html, (p) => writeHtmlReport(p, model.snapshot(), (i) => pictureOf(plan, i, records)));
+  if (opts.html !== undefined) await writeEndFile('--html', opts.html, (p) => writeHtmlReport(p, model.snapshot(), (i) => pictureOf(plan, i, records), plan.chunked ? framePictures(plan) : undefined));
 }
 
 const END_FILES = { '--report': 'JSON report', '--junit': 'JUnit file', '--html': 'HTML report' } as const;

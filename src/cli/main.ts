@@ -21,12 +21,13 @@ import { misspeltOptionWarnings } from './suggest.js';
 import { CHECK_OPTIONS, CLEAN_OPTIONS, parseCommandArgv } from './options.js';
 import { LivePage } from '../ui/server.js';
 import { writeErrorHtml } from '../report/htmlError.js';
+import { visible } from '../text/visible.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Every line of a message gets the prefix: a multi-line inventory error reads as distray's throughout. */
 function printError(message: string): void {
-  for (const line of message.split('\n')) process.stderr.write(`distray: ${line}\n`);
+  for (const line of message.split('\n')) process.stderr.write(`distray: ${visible(line)}\n`);
 }
 
 function stringOption(o: RunArgv['options'], name: keyof RunArgv['options']): string | undefined {
@@ -173,7 +174,7 @@ async function runCommand(words: string[]): Promise<number> {
     if (maxPixels !== undefined && !/^[1-9]\d*$/.test(maxPixels)) throw new UsageError(`--max-pixels "${maxPixels}": expected a whole number of pixels, such as 536870912`);
     page = await openPage(o, (from) => interrupt.stop(from));
     const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
-    const write = (l: string): void => void process.stderr.write(l + '\n');
+    const write = (l: string): void => void process.stderr.write(visible(l) + '\n');
     const summary = await run({
       inventory,
       frames,
@@ -213,7 +214,7 @@ async function runCommand(words: string[]): Promise<number> {
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
     if (!o['dry-run']) {
       // --quiet keeps to the counts and the failures.
-      for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${entry}\n`);
+      for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${visible(entry)}\n`);
       await onEnd(end.onEnd, summary, interrupt);
     }
     if (page && o['ui-keep'] === true) {
@@ -278,8 +279,8 @@ async function checkCommand(words: readonly string[]): Promise<number> {
   if (argv.positionals.length !== 1) throw new UsageError(`expected ${CHECK_USAGE}: one inventory`);
   const exec = valueOf(argv.options.exec);
   const result = await check({ inventory: argv.positionals[0]!, exec, sshConfig: valueOf(argv.options['ssh-config']) });
-  for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
-  process.stdout.write((argv.options.json ? JSON.stringify(result.rows, null, 2) : formatCheck(result.rows, exec)) + '\n');
+  for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
+  process.stdout.write((argv.options.json ? JSON.stringify(result.rows, null, 2) : visible(formatCheck(result.rows, exec))) + '\n');
   return result.exitCode;
 }
 
@@ -294,8 +295,8 @@ async function cleanCommand(words: readonly string[]): Promise<number> {
   if (argv.positionals.length !== 1) throw new UsageError(`expected ${CLEAN_USAGE}: one inventory`);
   const dryRun = argv.options['dry-run'] === true;
   const result = await clean({ inventory: argv.positionals[0]!, dryRun, sshConfig: valueOf(argv.options['ssh-config']) });
-  for (const w of result.warnings) process.stderr.write(`distray: ${w}\n`);
-  process.stdout.write(formatClean(result.rows, dryRun) + '\n');
+  for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
+  process.stdout.write(visible(formatClean(result.rows, dryRun)) + '\n');
   return result.exitCode;
 }
 

@@ -273,7 +273,7 @@ export class HostRunner implements SchedulerHost {
       await this.removeOutputs(s.task);
       return { kind: 'cancelled' };
     }
-    if (signal.aborted && code !== 0) return this.keepChunk(s, exit, fetching, slot);
+    if (signal.aborted && code !== 0) return this.keepChunk(s, exit, fetching, slot, moved);
     const timedOut = timeout?.aborted === true;
     // A renderer that ended by itself just as it was found stalled did not fail.
     const stalled = exit.stalled === true && code !== 0 && !timedOut;
@@ -305,7 +305,7 @@ export class HostRunner implements SchedulerHost {
           : undefined;
     if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== EXIT_NO_LEASE && !rendered.notFound) {
       // A chunk's frames that are complete count even when its renderer failed half-way.
-      return this.collectChunk(s, exit, fetching, slot, renderProblem, failed, rendered);
+      return this.collectChunk(s, exit, fetching, slot, moved, renderProblem, failed, rendered);
     }
     if (timedOut || stalled) return failed(renderProblem!);
     if (code === EXIT_NO_WORKDIR) return failed(`cannot enter the workdir on ${host}`, notRun('start'));
@@ -353,6 +353,7 @@ export class HostRunner implements SchedulerHost {
     exit: TaskExit,
     signal: AbortSignal,
     slot: AttemptSlot | undefined,
+    moved: Moved,
     why: string | undefined,
     failed: (message: string, failure?: AttemptFailure) => Promise<FinalOutcome>,
     rendered: AttemptFailure,
@@ -379,7 +380,7 @@ export class HostRunner implements SchedulerHost {
           continue;
         }
         try {
-          await download(this.session, copy, { verify: this.imageCheck(copy.local, `frame ${frame}`), known, signal, claim });
+          moved.out += await download(this.session, copy, { verify: this.imageCheck(copy.local, `frame ${frame}`), known, signal, claim });
           fetched.push(copy.remote);
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
@@ -410,7 +411,7 @@ export class HostRunner implements SchedulerHost {
    * be checked that way, the last frame present is taken to be that one and
    * left out.
    */
-  private async keepChunk(s: Started, exit: TaskExit, keep: AbortSignal, slot: AttemptSlot | undefined): Promise<FinalOutcome> {
+  private async keepChunk(s: Started, exit: TaskExit, keep: AbortSignal, slot: AttemptSlot | undefined, moved: Moved): Promise<FinalOutcome> {
     const { plan } = this.options;
     const frames = plan.frameOuts(s.task, this.name);
     let i = 0;
@@ -424,7 +425,7 @@ export class HostRunner implements SchedulerHost {
       }
     });
     const cut = checkable ? undefined : frames[lastPresent]?.frame;
-    const outcome = await this.collectChunk(s, exit, keep, slot, undefined, (message) => Promise.resolve({ kind: 'failed', message }), notRun('render'), cut);
+    const outcome = await this.collectChunk(s, exit, keep, slot, moved, undefined, (message) => Promise.resolve({ kind: 'failed', message }), notRun('render'), cut);
     if (outcome.kind === 'done' || outcome.kind === 'cancelled') return outcome;
     const done = outcome.kind === 'failed' ? new Set(outcome.done) : new Set<number>();
     // What is not kept is not left on the host, where a later run could mistake it for finished work.

@@ -1,5 +1,6 @@
 import { figureLines } from './figuresText.js';
 import type { RunSummary, TaskSummary } from './summary.js';
+import { countTasks } from './taskFold.js';
 
 const TAIL_MARK = '; last output:\n';
 
@@ -61,6 +62,23 @@ function shortRanges(frames: readonly number[]): string {
   return parts.length > 8 ? `${parts.slice(0, 8).join(', ')}, ...` : all;
 }
 
+const STATUS_ORDER = ['done', 'failed', 'cancelled', 'skipped', 'running', 'pending'] as const;
+
+/**
+ * The counts the summary starts with, in frames (the report's list counted
+ * as the run's fold counts it): "12 done"; with --chunk "12 frames done (3
+ * chunks)"; with --tiles "7 tiles done, 1 failed".
+ */
+export function countsLine(summary: Pick<RunSummary, 'tasks'>): string {
+  const { tasks, frames } = countTasks(summary.tasks);
+  const chunked = summary.tasks.some((t) => t.count !== undefined);
+  const tiled = !chunked && summary.tasks.some((t) => t.tile !== null);
+  const word = chunked ? 'frame' : tiled ? 'tile' : '';
+  const parts = STATUS_ORDER.filter((s) => frames[s] > 0).map((s, i) => `${frames[s]}${i === 0 && word ? ` ${word}${frames[s] === 1 ? '' : 's'}` : ''} ${s}`);
+  if (parts.length === 0) return 'nothing to do';
+  return chunked ? `${parts.join(', ')} (${tasks.total} ${tasks.total === 1 ? 'chunk' : 'chunks'})` : parts.join(', ');
+}
+
 /** Hosts that were not used to the end, whatever the exit status: a run that succeeded on two hosts of three should say so. */
 const FINE_STATES = new Set(['done', 'ok']);
 
@@ -73,10 +91,7 @@ const FINE_STATES = new Set(['done', 'ok']);
 const MAX_FAILURE_LINES = 50;
 
 export function finalLines(summary: RunSummary, options: { figures?: boolean } = {}): string[] {
-  const counts = new Map<string, number>();
-  for (const t of summary.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
-  const parts = [...counts].map(([s, n]) => `${n} ${s}`).join(', ');
-  const lines = [`${parts || 'nothing to do'} in ${summary.seconds.toFixed(1)}s (exit ${summary.exitCode})`];
+  const lines = [`${countsLine(summary)} in ${summary.seconds.toFixed(1)}s (exit ${summary.exitCode})`];
 
   const byCause = new Map<string, TaskSummary[]>();
   for (const t of summary.tasks) {
@@ -92,7 +107,7 @@ export function finalLines(summary: RunSummary, options: { figures?: boolean } =
   for (const [cause, tasks] of byCause) {
     if (listed++ === MAX_FAILURE_LINES) {
       const rest = [...byCause.values()].slice(MAX_FAILURE_LINES).reduce((n, ts) => n + ts.length, 0);
-      lines.push(`... and ${rest} more failed tasks (--report FILE lists them all)`);
+      lines.push(`... and ${rest} more failed ${rest === 1 ? 'task' : 'tasks'} (--report FILE lists them all)`);
       break;
     }
     if (tasks.length > 1) {
@@ -112,7 +127,7 @@ export function finalLines(summary: RunSummary, options: { figures?: boolean } =
 
   const troubled = summary.hosts.filter((h) => !FINE_STATES.has(h.state));
   if (troubled.length > 0) {
-    lines.push(summary.exitCode === 3 ? 'no host was usable:' : `${troubled.length} of ${summary.hosts.length} hosts were not used to the end:`);
+    lines.push(summary.exitCode === 3 ? 'no host was usable:' : `${troubled.length} of ${summary.hosts.length} ${summary.hosts.length === 1 ? 'host' : 'hosts'} ${troubled.length === 1 ? 'was' : 'were'} not used to the end:`);
     for (const h of troubled) lines.push(`  ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`);
   }
   return lines;

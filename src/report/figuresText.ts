@@ -32,7 +32,7 @@ export function figureLines(summary: RunSummary): string[] {
   }
   if (worked.length > MAX_HOST_LINES) lines.push(`  ... and ${worked.length - MAX_HOST_LINES} more hosts (--report FILE has them all)`);
   if (f.makespan !== null && f.ideal !== null) {
-    lines.push(`makespan ${secs(f.makespan)}, ideal ${secs(f.ideal)} (${secs(f.taskSeconds)} of tasks over ${f.slots} slots)`);
+    lines.push(`makespan ${secs(f.makespan)}, ideal ${secs(f.ideal)} (${secs(f.taskSeconds)} of tasks over ${f.slots} ${f.slots === 1 ? 'slot' : 'slots'})`);
   }
   return lines;
 }

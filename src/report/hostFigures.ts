@@ -12,7 +12,7 @@ export interface HostFigure {
   tasksDone: number;
   /** Attempts that failed there (a retry elsewhere may have succeeded). */
   failures: number;
-  /** Attempts lost with the host (they went back to the queue). */
+  /** Attempts lost with the host (they went back to the queue, or a copy elsewhere had won meanwhile). */
   lost: number;
   /** Over its completed tasks; null when it completed none. */
   meanSeconds: number | null;
@@ -132,13 +132,14 @@ export class HostFigures {
         h.state ??= 'ok';
         h.bytesIn += e.bytesIn;
         h.bytesOut += e.bytesOut;
+        // Lost with the host, even when a copy elsewhere won meanwhile.
+        if (e.outcome === 'lost') h.lost++;
         if (e.ignored) return;
         if (e.outcome === 'done') {
           h.tasksDone++;
           h.seconds.push(e.seconds);
           h.slotSeconds += slotSeconds;
         } else if (e.outcome === 'failed') h.failures++;
-        else if (e.outcome === 'lost') h.lost++;
         return;
       }
       case 'chunk-split': {

@@ -12,8 +12,14 @@ const THUMB_CONCURRENCY = 4;
  * Its content security policy allows nothing from outside the file, so it
  * opens from disk (or a CI artifact) with no server and no network.
  */
-export async function writeHtmlReport(path: string, snapshot: Snapshot, image: (i: number) => string | undefined): Promise<void> {
-  const thumbs: Record<number, string> = {};
+export async function writeHtmlReport(
+  path: string,
+  snapshot: Snapshot,
+  image: (i: number) => string | undefined,
+  /** With --chunk: a frame's picture; a chunk's thumbnails are one per frame, keyed `f<frame>`. */
+  frameImage?: (frame: number) => string | undefined,
+): Promise<void> {
+  const thumbs: Record<string, string> = {};
   const cache = new Thumbnails();
   // With --stitch a frame's tiles share its picture: embedded once, with its first finished tile.
   const framesSeen = new Set<number>();
@@ -24,14 +30,20 @@ export async function writeHtmlReport(path: string, snapshot: Snapshot, image: (
     framesSeen.add(t.frame);
     return true;
   });
+  // A chunk's pictures are its frames'; any other task's is its own.
+  const jobs: Array<{ key: string; file: () => string | undefined }> = wanted.flatMap((t) => {
+    if (t.count === undefined || t.last === undefined || !frameImage) return [{ key: String(t.i), file: () => image(t.i) }];
+    const step = t.count > 1 ? (t.last - t.frame) / (t.count - 1) : 0;
+    return Array.from({ length: t.count }, (_, k) => t.frame + k * step).map((f) => ({ key: `f${f}`, file: () => frameImage(f) }));
+  });
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < wanted.length) {
-      const t = wanted[next++]!;
-      const file = image(t.i);
+    while (next < jobs.length) {
+      const job = jobs[next++]!;
+      const file = job.file();
       if (file === undefined) continue;
       try {
-        thumbs[t.i] = `data:${THUMB_TYPE};base64,${(await cache.get(file, 'small')).toString('base64')}`;
+        thumbs[job.key] = `data:${THUMB_TYPE};base64,${(await cache.get(file, 'small')).toString('base64')}`;
       } catch {
         // Removed or unreadable since: the sheet says "no picture".
       }

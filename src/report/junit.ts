@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { writeFileAtomically } from '../fsutil/atomicWrite.js';
 import type { RunSummary, TaskSummary } from './summary.js';
+import { countTasks } from './taskFold.js';
 
 /**
  * XML 1.0 allows tab, newline and carriage return among the control
@@ -41,9 +42,21 @@ function firstLine(text: string): string {
   return text.split('\n')[0] ?? '';
 }
 
-function testcase(t: TaskSummary, suite: string): string {
-  const open = `    <testcase name="${xmlAttr(taskName(t))}" classname="${xmlAttr(suite)}" time="${seconds(t.seconds)}">\n`;
-  const props = t.host !== null ? `      <properties>\n        <property name="host" value="${xmlAttr(t.host)}"/>\n      </properties>\n` : '';
+/** The testcases of a task: one, or with --chunk one per frame (each a chunk's share of its time, the chunk named as a property). */
+function testcases(t: TaskSummary, suite: string): string {
+  if (t.count === undefined || t.last === undefined || t.count < 2) return testcase(t, suite);
+  const step = (t.last - t.frame) / (t.count - 1);
+  let out = '';
+  for (let k = 0; k < t.count; k++) out += testcase(t, suite, t.frame + k * step);
+  return out;
+}
+
+function testcase(t: TaskSummary, suite: string, frame?: number): string {
+  const name = frame === undefined ? taskName(t) : `frame ${frame}`;
+  const time = frame === undefined ? t.seconds : t.seconds / t.count!;
+  const open = `    <testcase name="${xmlAttr(name)}" classname="${xmlAttr(suite)}" time="${seconds(time)}">\n`;
+  const list = [...(t.host !== null ? [['host', t.host]] : []), ...(frame !== undefined ? [['chunk', taskName(t)]] : [])];
+  const props = list.length > 0 ? `      <properties>\n${list.map(([k, v]) => `        <property name="${k}" value="${xmlAttr(v!)}"/>\n`).join('')}      </properties>\n` : '';
   let body = '';
   switch (t.status) {
     case 'failed': {
@@ -70,15 +83,17 @@ const BATCH = 1000;
 
 /**
  * The run as JUnit XML, a piece at a time: one testsuite, one testcase per
- * task (named as messages name it, its time the seconds of its last
+ * task (with --chunk per frame, the chunk a property; named as messages name it, its time the seconds of its last
  * attempt, its host a property), failures with the renderer's last lines,
  * tasks that were complete already or never done as skipped. A run that
  * could not start (a usage error) is one failed testcase named "distray".
  */
 export function* junitChunks(summary: RunSummary, suite = 'distray'): Generator<string> {
-  const count = (s: TaskSummary['status'][]): number => summary.tasks.filter((t) => s.includes(t.status)).length;
+  // Frames, as every view counts them: with --chunk a testcase per frame.
+  const { frames } = countTasks(summary.tasks);
+  const count = (s: TaskSummary['status'][]): number => s.reduce((n, st) => n + frames[st], 0);
   const runErrors = summary.tasks.length === 0 && summary.errors.length > 0 && !summary.ok;
-  const tests = summary.tasks.length + (runErrors ? 1 : 0);
+  const tests = frames.total + (runErrors ? 1 : 0);
   const failures = count(['failed']) + (runErrors ? 1 : 0);
   const skipped = count(['skipped', 'cancelled', 'pending', 'running']);
   yield '<?xml version="1.0" encoding="UTF-8"?>\n';
@@ -88,7 +103,7 @@ export function* junitChunks(summary: RunSummary, suite = 'distray'): Generator<
     `time="${seconds(summary.seconds)}" timestamp="${xmlAttr(summary.startedAt)}" hostname="${xmlAttr(hostname())}">\n`
   );
   yield `    <properties>\n      <property name="exitCode" value="${summary.exitCode}"/>\n    </properties>\n`;
-  for (let i = 0; i < summary.tasks.length; i += BATCH) yield summary.tasks.slice(i, i + BATCH).map((t) => testcase(t, suite)).join('');
+  for (let i = 0; i < summary.tasks.length; i += BATCH) yield summary.tasks.slice(i, i + BATCH).map((t) => testcases(t, suite)).join('');
   if (runErrors) {
     const message = summary.errors.join('\n');
     yield `    <testcase name="distray" classname="${xmlAttr(suite)}" time="0.000">\n      <failure message="${xmlAttr(firstLine(message))}" type="run">${xmlText(message)}</failure>\n    </testcase>\n`;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { errorMessage } from '../errors.js';
 import { environmentWithoutSecrets } from '../hosts/localSession.js';
 import { reportChunks, type RunSummary } from './summary.js';
+import { countTasks } from './taskFold.js';
 
 /** How long --on-end's command may take before it is stopped. */
 export const ON_END_TIMEOUT_MS = 60_000;
@@ -11,13 +12,15 @@ const KILL_AFTER_MS = 5_000;
 
 /** What --on-end's command finds in its environment, besides distray's own (less its secrets). */
 export function onEndEnv(summary: RunSummary): Record<string, string> {
-  const count = (s: string): number => summary.tasks.filter((t) => t.status === s).length;
+  // Frames, as every view counts them (a chunk counts its frames; with --tiles, tiles); DISTRAY_TASKS counts the tasks.
+  const { frames } = countTasks(summary.tasks);
   return {
     DISTRAY_EXIT_CODE: String(summary.exitCode),
-    DISTRAY_DONE: String(count('done')),
-    DISTRAY_FAILED: String(count('failed')),
-    DISTRAY_SKIPPED: String(count('skipped')),
-    DISTRAY_CANCELLED: String(count('cancelled')),
+    DISTRAY_DONE: String(frames.done),
+    DISTRAY_FAILED: String(frames.failed),
+    DISTRAY_SKIPPED: String(frames.skipped),
+    DISTRAY_CANCELLED: String(frames.cancelled),
+    DISTRAY_FRAMES: String(frames.total),
     DISTRAY_TASKS: String(summary.tasks.length),
   };
 }

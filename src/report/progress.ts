@@ -1,42 +1,42 @@
 import type { Listr, ListrTaskWrapper } from 'listr2';
 import type { TaskRef } from '../scheduler/events.js';
 import type { Scheduler, SchedulerEvent } from '../scheduler/scheduler.js';
+import type { HostFigures } from './hostFigures.js';
+import type { TaskFold } from './taskFold.js';
 import { RepeatedOutput } from './failures.js';
+import { visible } from '../text/visible.js';
+
+/**
+ * What the run's views count: the run's fold of the scheduler's events (its
+ * counts of frames; with --tiles of tiles), subscribed to the scheduler
+ * before the view, so that a view reads it with each event already in.
+ */
+export interface Watched {
+  fold: TaskFold;
+  /** The run's per-host figures: the live view's host rows count tasks done and failures from them (as the summary does). */
+  figures?: HostFigures;
+  unit?: 'frames' | 'tiles';
+}
 
 /** What the user sees while a run goes: fed by scheduler events, never the other way round. */
 export interface Progress {
-  /** `unit` is what `total` and `skipped` count: tasks, or with --chunk frames. */
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void;
+  attach(scheduler: Scheduler, run: Watched): void;
   /** A warning or note that is not a task event. */
   note(text: string): void;
   stop(): Promise<void>;
 }
 
-/** What a task counts for in the views: its frames (a chunk has several; with --chunk the views count frames). */
-function framesIn(task: TaskRef): number {
-  return task.count ?? 1;
-}
-
-/** The frames of the runs a chunk that failed half-way finished: done, though its attempt failed. */
-function framesDone(e: Event<'chunk-split'>): number {
-  return e.parts.reduce((n, p) => (p.done ? n + framesIn(p) : n), 0);
-}
-
+/** The overall line: frames done of all, failed, already complete, the rate and the time left, as the run's fold counts them. */
 class Counter {
-  done = 0;
-  failed = 0;
   private readonly started = Date.now();
-  constructor(
-    readonly total: number,
-    readonly skipped: number,
-  ) {}
+  constructor(private readonly run: Watched) {}
   line(): string {
-    const finished = this.done + this.failed;
+    const f = this.run.fold.counts().frames;
     const elapsed = (Date.now() - this.started) / 1000;
-    const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const left = this.total - this.skipped - finished;
+    const rate = elapsed > 0 ? f.done / elapsed : 0;
+    const left = f.pending + f.running;
     const eta = rate > 0 ? `, ETA ${formatSeconds(left / rate)}` : '';
-    return `${this.done + this.skipped}/${this.total} done${this.failed ? `, ${this.failed} failed` : ''}${this.skipped ? ` (${this.skipped} already complete)` : ''}, ${rate.toFixed(2)}/s${eta}`;
+    return `${f.done + f.skipped}/${f.total} done${f.failed ? `, ${f.failed} failed` : ''}${f.skipped ? ` (${f.skipped} already complete)` : ''}, ${rate.toFixed(2)}/s${eta}`;
   }
 }
 
@@ -53,27 +53,10 @@ function firstLine(text: string): string {
 
 type Event<T extends SchedulerEvent['type']> = Extract<SchedulerEvent, { type: T }>;
 
-/**
- * Tiles done per frame, for "(3/4 tiles of frame 7)": counted once from the
- * plan's records at the start, then kept by the events.
- */
-class TileCounts {
-  private readonly byFrame = new Map<number, { done: number; tiles: number }>();
-  constructor(records: Scheduler['records']) {
-    for (const r of records) {
-      if (!r.task.tile) continue;
-      let f = this.byFrame.get(r.task.frame);
-      if (!f) this.byFrame.set(r.task.frame, (f = { done: 0, tiles: 0 }));
-      f.tiles++;
-      if (r.status === 'done' || r.status === 'skipped') f.done++;
-    }
-  }
-  done(task: TaskRef): string {
-    const f = this.byFrame.get(task.frame);
-    if (!f || task.tile === null) return '';
-    f.done++;
-    return ` (${f.done}/${f.tiles} tiles of frame ${task.frame})`;
-  }
+/** " (3/4 tiles of frame 7)" for a tile done, as the run's fold counts them. */
+function tilesLine(fold: TaskFold, task: TaskRef): string {
+  const f = task.tile === null ? undefined : fold.tilesOf(task.frame);
+  return f ? ` (${f.done}/${f.tiles} tiles of frame ${task.frame})` : '';
 }
 
 /**
@@ -89,14 +72,18 @@ function hostLineWorthy(e: Event<'host-state'>, was: string | undefined): boolea
 
 /** One plain line per event: for CI logs and anything that is not a terminal. Fed by the scheduler's typed events only. */
 export class PlainProgress implements Progress {
-  private counter = new Counter(0, 0);
+  private counter: Counter | undefined;
   private stopped = false;
-  constructor(private readonly write: (line: string) => void) {}
+  private readonly write: (line: string) => void;
+  /** `write` gets each line with its control characters made visible (a renderer's output, a host's name: see text/visible.ts). */
+  constructor(write: (line: string) => void) {
+    this.write = (line) => write(visible(line));
+  }
 
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
-    this.counter = new Counter(counts.total, counts.skipped);
-    if (counts.skipped) this.write(`distray: ${counts.skipped} of ${counts.total} ${counts.unit ?? 'tasks'} already complete, skipping them (--force renders them again)`);
-    const tiles = new TileCounts(scheduler.records);
+  attach(scheduler: Scheduler, run: Watched): void {
+    const counter = (this.counter = new Counter(run));
+    const start = run.fold.counts().frames;
+    if (start.skipped) this.write(`distray: ${start.skipped} of ${start.total} ${run.unit ?? 'frames'} already complete, skipping them (--force renders them again)`);
     const repeated = new RepeatedOutput();
     const states = new Map<string, string>();
     scheduler.on('event', (e) => {
@@ -108,14 +95,12 @@ export class PlainProgress implements Progress {
           return;
         }
         case 'attempt-ended':
-          return this.ended(e, tiles, repeated);
+          return this.ended(e, run.fold, repeated);
         case 'task-retried':
-          this.counter.failed -= framesIn(e.task);
           return this.write(`distray: ${e.task.label}: retried from the live page`);
         case 'chunk-split': {
-          this.counter.done += framesDone(e);
           const done = e.parts.filter((p) => p.done).map((p) => p.label);
-          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, whose attempt failed) [${this.counter.line()}]`);
+          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, whose attempt failed) [${counter.line()}]`);
         }
         case 'speculation-started': {
           const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;
@@ -130,13 +115,11 @@ export class PlainProgress implements Progress {
     });
   }
 
-  private ended(e: Event<'attempt-ended'>, tiles: TileCounts, repeated: RepeatedOutput): void {
+  private ended(e: Event<'attempt-ended'>, fold: TaskFold, repeated: RepeatedOutput): void {
     if (e.ignored) return;
     if (e.outcome === 'done') {
-      this.counter.done += framesIn(e.task);
-      this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tiles.done(e.task)} [${this.counter.line()}]`);
+      this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tilesLine(fold, e.task)} [${this.counter!.line()}]`);
     } else if (e.outcome === 'failed') {
-      if (e.settled === 'failed') this.counter.failed += framesIn(e.task);
       const next = e.settled === 'failed' ? 'giving up' : e.settled === 'cancelled' ? 'the run is stopping' : 'will retry';
       const message = repeated.shorten(e.message ?? 'failed', `${e.task.label} attempt ${e.attempts}`);
       this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${next}): ${message}`);
@@ -157,7 +140,10 @@ export class PlainProgress implements Progress {
 
 /** Failures only (after their last retry), for scripts and crontabs; the CLI prints the summary after. */
 export class QuietProgress implements Progress {
-  constructor(private readonly write: (line: string) => void) {}
+  private readonly write: (line: string) => void;
+  constructor(write: (line: string) => void) {
+    this.write = (line) => write(visible(line));
+  }
 
   attach(scheduler: Scheduler): void {
     const repeated = new RepeatedOutput();
@@ -229,7 +215,8 @@ export function hostLine(h: HostView): string {
   const busy = [rendering && `rendering ${rendering}`, next && `next ${next}`].filter(Boolean).join('; ');
   // A removed host finishes what it was given: what it still renders is worth its row.
   const state = h.state === 'ok' ? busy || 'idle' : h.state === 'removed' && busy ? `removed, ${busy}` : h.state;
-  return `${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`;
+  // A host's name and message come from elsewhere (the inventory, its login): shown, never acted on by the terminal.
+  return visible(`${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`);
 }
 
 /** listr2's live view, drawing on stderr whatever stdout is. */
@@ -307,8 +294,8 @@ export class TerminalProgress implements Progress {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
-  attach(scheduler: Scheduler, counts: { total: number; skipped: number; unit?: 'tasks' | 'frames' }): void {
-    const counter = new Counter(counts.total, counts.skipped);
+  attach(scheduler: Scheduler, run: Watched): void {
+    const counter = new Counter(run);
     const stream = this.options.stderrOnly ? process.stderr : process.stdout;
     // The hosts as the events tell them, starting from those the run expects; a host added later joins at its first event.
     const views = new Map<string, HostView>([...scheduler.hosts.keys()].map((name) => [name, newHostView(name)]));
@@ -329,6 +316,10 @@ export class TerminalProgress implements Progress {
       if (hostRowCap(stream.rows) !== cap) changed = true;
       if (changed) {
         cap = hostRowCap(stream.rows);
+        for (const v of views.values()) {
+          const f = run.figures?.figure(v.name);
+          if (f) Object.assign(v, { tasksDone: f.tasksDone, failures: f.failures });
+        }
         const lines = hostRows([...views.values()], cap);
         rowTasks.forEach((t, i) => {
           if (t) t.title = lines[i] ?? '';
@@ -377,14 +368,9 @@ export class TerminalProgress implements Progress {
         },
       } as never,
     );
+    // Failures are not kept as notes: the summary at the end lists each of them once. The counts are the fold's.
     scheduler.on('event', (e) => {
-      if (e.type === 'attempt-ended' && !e.ignored) {
-        if (e.outcome === 'done') counter.done += framesIn(e.task);
-        // Failures are not kept as notes: the summary at the end lists each of them once.
-        if (e.outcome === 'failed' && e.settled === 'failed') counter.failed += framesIn(e.task);
-      } else if (e.type === 'task-retried') counter.failed -= framesIn(e.task);
-      else if (e.type === 'chunk-split') counter.done += framesDone(e);
-      if (foldHostView(views, e)) changed = true;
+      if (foldHostView(views, e) || e.type === 'chunk-split') changed = true;
     });
     // Events only mark what changed; the view is drawn at most every REDRAW_MS, however many hosts send them.
     this.timer = setInterval(() => this.redraw(), REDRAW_MS);
@@ -408,6 +394,6 @@ export class TerminalProgress implements Progress {
     this.redraw();
     for (const r of this.release) r();
     await this.running;
-    for (const n of this.notes) process.stderr.write(`distray: ${n}\n`);
+    for (const n of this.notes) process.stderr.write(`distray: ${visible(n)}\n`);
   }
 }

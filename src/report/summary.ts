@@ -4,6 +4,7 @@ import type { TaskRecord } from '../scheduler/scheduler.js';
 import type { FrameRecord } from '../stitch/frames.js';
 import { framesOfChunk, lastOf } from '../plan/chunks.js';
 import type { RunFigures } from './hostFigures.js';
+import { countTasks, type StatusCounts } from './taskFold.js';
 
 export interface TaskSummary {
   /** Its frame; with --chunk its first frame, `last` its last, `count` how many, and `label` "frames 10-18". */
@@ -223,15 +224,16 @@ export async function writeReport(path: string, summary: RunSummary): Promise<vo
  * per-task and per-frame lists (each task has its task-done event, each
  * frame its frame-stitched), with the counts by status instead.
  */
-export type EndSummary = Omit<RunSummary, 'tasks' | 'frames'> & { counts: Record<TaskSummary['status'], number> };
+export type EndSummary = Omit<RunSummary, 'tasks' | 'frames'> & { counts: Record<TaskSummary['status'], number>; frameCounts: Record<TaskSummary['status'], number> };
 
 export function endSummary(summary: RunSummary): EndSummary {
   const rest: Partial<RunSummary> = { ...summary };
   delete rest.tasks;
   delete rest.frames;
-  const counts: Record<TaskSummary['status'], number> = { pending: 0, running: 0, done: 0, failed: 0, skipped: 0, cancelled: 0 };
-  for (const t of summary.tasks) counts[t.status]++;
-  return { ...(rest as Omit<RunSummary, 'tasks' | 'frames'>), counts };
+  // The fold's counts of the report's list: of tasks (`counts`, as before) and of frames (a chunk counts its frames; with --tiles, tiles).
+  const { tasks, frames } = countTasks(summary.tasks);
+  const only = ({ pending, running, done, failed, skipped, cancelled }: StatusCounts): Record<TaskSummary['status'], number> => ({ pending, running, done, failed, skipped, cancelled });
+  return { ...(rest as Omit<RunSummary, 'tasks' | 'frames'>), counts: only(tasks), frameCounts: only(frames) };
 }
 
 const REPORT_BATCH = 1000;

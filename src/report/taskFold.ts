@@ -1,4 +1,7 @@
 import type { Task } from '../plan/plan.js';
+
+/** What the fold reads of a planned task (a plan's Task is one). */
+export type FoldTask = Pick<Task, 'index' | 'frame' | 'label' | 'chunk'> & { readonly tile: { readonly index: number } | null };
 import type { AttemptRef, SchedulerEvent, TaskRef } from '../scheduler/events.js';
 import type { TaskList, TaskSummary } from './summary.js';
 
@@ -52,6 +55,15 @@ class Entry {
   others: Map<number, number> | undefined = undefined;
   /** When the last attempt that counted for it started: the parts of a chunk it split start then too. */
   endedStart = 0;
+  /** Its attempts whose renderer has started and that have not ended (the views' `running`), and whether its last counted attempt failed. */
+  startedOne = 0;
+  startedMore: Set<number> | undefined = undefined;
+  lastFailed = false;
+  /** Its place in the run's tasks, and what the counts have it as (see TaskFold.counts). */
+  index = -1;
+  counted: Status | undefined = undefined;
+  countedFrames = 0;
+  countedRendering = false;
   constructor(
     public frame: number,
     public tile: number | null,
@@ -89,11 +101,23 @@ class Entry {
   }
 
   /** A task of the plan that no event has named (yet). */
-  static ofTask(task: Task, status: Status): Entry {
+  static ofTask(task: FoldTask, status: Status): Entry {
     const c = task.chunk;
     const chunk = c ? { last: c.first + (c.count - 1) * c.step, count: c.count, label: task.label } : undefined;
     return new Entry(task.frame, task.tile?.index ?? null, chunk, status);
   }
+}
+
+/** The frames a task renders (a tile counts as one: see FoldCounts). */
+function framesOfEntry(t: Entry): number {
+  return t.chunk?.count ?? 1;
+}
+
+/** Whether a renderer of `t` runs now: an attempt started, not ended, and not being stopped for a faster copy. */
+function rendering(t: Entry): boolean {
+  if (t.startedOne !== 0 && !t.stopping?.has(t.startedOne)) return true;
+  if (t.startedMore) for (const a of t.startedMore) if (!t.stopping?.has(a)) return true;
+  return false;
 }
 
 function chunkOfRef(ref: TaskRef): ChunkFrames | undefined {
@@ -101,6 +125,54 @@ function chunkOfRef(ref: TaskRef): ChunkFrames | undefined {
 }
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
+
+/**
+ * Counts by the report's status, and `rendering`: those whose renderer runs
+ * now or whose outputs are coming in (a part of `running`, which counts
+ * those sent to a host to wait there too; not those being stopped for a
+ * faster copy).
+ */
+export type StatusCounts = Record<Status, number> & { total: number; rendering: number };
+
+/**
+ * The run's counts as the fold has them now: of tasks, and of frames (a
+ * chunk counts its frames; without --chunk a task is a frame, or with
+ * --tiles a tile). Every view counts from these, or from the report's list
+ * with countTasks, which gives the same.
+ */
+export interface FoldCounts {
+  tasks: StatusCounts;
+  frames: StatusCounts;
+}
+
+const STATUSES = ['pending', 'running', 'done', 'failed', 'skipped', 'cancelled'] as const satisfies readonly Status[];
+const SLOT: Record<Status, number> = { pending: 0, running: 1, done: 2, failed: 3, skipped: 4, cancelled: 5 };
+const TOTAL = 6;
+const RENDERING = 7;
+const SLOTS = 8;
+
+export function noCounts(): StatusCounts {
+  return { total: 0, pending: 0, running: 0, done: 0, failed: 0, skipped: 0, cancelled: 0, rendering: 0 };
+}
+
+/** The counts of a report's task list (see FoldCounts): the fold's own at the run's end. */
+export function countTasks(tasks: Iterable<{ status: Status; count?: number | undefined }>): FoldCounts {
+  const counts = { tasks: noCounts(), frames: noCounts() };
+  for (const t of tasks) {
+    counts.tasks[t.status]++;
+    counts.tasks.total++;
+    counts.frames[t.status] += t.count ?? 1;
+    counts.frames.total += t.count ?? 1;
+  }
+  return counts;
+}
+
+/** How a task stands for the views (the page's grid): its status, whether a renderer of it runs now, whether its last attempt failed. */
+export interface TaskStanding {
+  status: Status;
+  rendering: boolean;
+  lastFailed: boolean;
+}
 
 const NONE = 0;
 const DONE = 1;
@@ -148,6 +220,10 @@ class Settled {
     this.state[i] = SKIPPED;
   }
 
+  isSkipped(i: number): boolean {
+    return this.state[i] === SKIPPED;
+  }
+
   /** `t`, done for good: whether it could be kept as numbers (a task of the plan as planned, with its times). */
   keep(i: number, t: Entry): boolean {
     if (i >= this.size || t.chunk !== undefined || t.startedAt === null || t.endedAt === null) return false;
@@ -165,7 +241,7 @@ class Settled {
   }
 
   /** The entry `task` (index i) was settled with, made again for its summary. */
-  entry(i: number, task: Task): Entry {
+  entry(i: number, task: FoldTask): Entry {
     if (this.state[i] === SKIPPED) return Entry.ofTask(task, 'skipped');
     const t = Entry.ofTask(task, 'done');
     t.host = this.name(this.host[i]!);
@@ -219,12 +295,20 @@ export class TaskFold {
   /** By task index (its place in the run's tasks; chunk parts are added at the end): its entry while it has one. */
   private readonly entries: Array<Entry | undefined> = [];
   /** The plan's tasks, by index: what the list says of one no event has named, or of one settled. */
-  private readonly planned: Array<Task | undefined> = [];
+  private readonly planned: Array<FoldTask | undefined> = [];
   /** The plan's tasks done for good, and those skipped. */
   private settled = new Settled(0);
   /** With --chunk: the frame spec's step (a chunk's frames are this far apart); the list is in its order. */
   private step: number | undefined;
   private begun = false;
+  /**
+   * Kept as each task changes (see FoldCounts), by SLOT: tasks in the first
+   * half, frames in the second (a run of a million tasks adds to them several
+   * times a task, so they are numbers in an array, not an object's fields).
+   */
+  private readonly tally = new Float64Array(2 * SLOTS);
+  /** With --tiles: per frame, its tiles and those done or complete already. */
+  private readonly tiles = new Map<number, { done: number; tiles: number }>();
 
   /** `clockOrigin`: the scheduler clock's reading when the run started, for the tasks' `start` and `end` (none without it). */
   constructor(private readonly clockOrigin?: number) {}
@@ -234,7 +318,7 @@ export class TaskFold {
    * complete already, anything else is to run. Only the first call counts
    * (a run that fails before it starts gives the tasks as they were then).
    */
-  begin(tasks: Iterable<{ readonly task: Task; readonly status: string }>): void {
+  begin(tasks: Iterable<{ readonly task: FoldTask; readonly status: string }>): void {
     if (this.begun) return;
     this.begun = true;
     const skipped: number[] = [];
@@ -242,12 +326,121 @@ export class TaskFold {
       if (task.chunk) this.step ??= task.chunk.step;
       this.planned[task.index] = task;
       if (status === 'skipped') skipped.push(task.index);
+      this.count(status === 'skipped' ? 'skipped' : 'pending', task.chunk?.count ?? 1, false, +1);
+      if (task.tile) {
+        let f = this.tiles.get(task.frame);
+        if (!f) this.tiles.set(task.frame, (f = { done: 0, tiles: 0 }));
+        f.tiles++;
+        if (status === 'skipped') f.done++;
+      }
     }
     this.settled = new Settled(this.planned.length);
     for (const i of skipped) this.settled.skip(i);
   }
 
   add(e: SchedulerEvent): void {
+    // Every task the event names is counted again after it, if it changed (a chunk formed or split names its parts).
+    if (e.type === 'chunk-formed' || e.type === 'chunk-split') {
+      const named = this.named(e);
+      try {
+        this.apply(e);
+      } finally {
+        for (const t of named) this.recount(t);
+      }
+      return;
+    }
+    const t = 'task' in e ? this.entry(e.task) : undefined;
+    try {
+      this.apply(e);
+    } finally {
+      if (t) this.recount(t);
+    }
+  }
+
+  /** The counts now (see FoldCounts). */
+  counts(): FoldCounts {
+    const of = (base: number): StatusCounts => {
+      const c = noCounts();
+      for (const k of STATUSES) c[k] = this.tally[base + SLOT[k]]!;
+      c.total = this.tally[base + TOTAL]!;
+      c.rendering = this.tally[base + RENDERING]!;
+      return c;
+    };
+    return { tasks: of(0), frames: of(SLOTS) };
+  }
+
+  /** How task `index` stands now (see TaskStanding), or undefined for an index no plan or event has named. */
+  standing(index: number): TaskStanding | undefined {
+    const t = this.entries[index];
+    if (t) return { status: t.status, rendering: rendering(t), lastFailed: t.lastFailed };
+    const task = this.planned[index];
+    if (!task) return undefined;
+    if (this.settled.has(index)) return { status: this.settled.isSkipped(index) ? 'skipped' : 'done', rendering: false, lastFailed: false };
+    return { status: 'pending', rendering: false, lastFailed: false };
+  }
+
+  private count(status: Status, frames: number, isRendering: boolean, by: 1 | -1): void {
+    const tally = this.tally;
+    const i = SLOT[status];
+    tally[i]! += by;
+    tally[SLOTS + i]! += by * frames;
+    tally[TOTAL]! += by;
+    tally[SLOTS + TOTAL]! += by * frames;
+    if (isRendering) {
+      tally[RENDERING]! += by;
+      tally[SLOTS + RENDERING]! += by * frames;
+    }
+  }
+
+  /** The entries of the tasks `e` names (made now if new, as apply would make them). */
+  private named(e: SchedulerEvent): Entry[] {
+    const refs: TaskRef[] = [];
+    if (e.type === 'chunk-formed') refs.push(e.from, e.task);
+    else if (e.type === 'chunk-split') refs.push(e.task, ...e.parts);
+    else if ('task' in e) refs.push(e.task);
+    const out: Entry[] = [];
+    for (const r of refs) {
+      const t = this.entry(r);
+      if (t && !out.includes(t)) out.push(t);
+    }
+    return out;
+  }
+
+  /** With --tiles: the tiles of `frame` done (or complete already) and all of them, or undefined for a frame of no tiles. */
+  tilesOf(frame: number): { done: number; tiles: number } | undefined {
+    const f = this.tiles.get(frame);
+    return f ? { ...f } : undefined;
+  }
+
+  /** Counts `t` as it is now, in place of what the counts had it as (an entry is counted from when it is made). */
+  private recount(t: Entry): void {
+    const frames = framesOfEntry(t);
+    const isRendering = rendering(t);
+    const was = t.counted;
+    if (was === t.status && t.countedFrames === frames && t.countedRendering === isRendering) return;
+    if (was !== undefined) {
+      this.count(was, t.countedFrames, t.countedRendering, -1);
+      const f = was === 'done' && t.tile !== null ? this.tiles.get(t.frame) : undefined;
+      if (f) f.done--;
+    }
+    this.count(t.status, frames, isRendering, +1);
+    if (t.status === 'done' && t.tile !== null) {
+      const f = this.tiles.get(t.frame);
+      if (f) f.done++;
+    }
+    t.counted = t.status;
+    t.countedFrames = frames;
+    t.countedRendering = isRendering;
+  }
+
+  /** `t`, a task of the plan, as the counts have had it from the start: pending. */
+  private countedPlanned(t: Entry, task: FoldTask): void {
+    t.counted = 'pending';
+    t.countedFrames = task.chunk?.count ?? 1;
+    t.countedRendering = false;
+  }
+
+  private apply(e: SchedulerEvent): void {
     switch (e.type) {
       case 'attempt-queued': {
         const t = this.entry(e.task);
@@ -266,6 +459,9 @@ export class TaskFold {
         if (!t) return;
         t.startedAt = e.at;
         t.setStart(e.attempt, e.at);
+        // One here, as most tasks have at a time; a speculative copy's in startedMore.
+        if (t.startedOne === 0) t.startedOne = e.attempt;
+        else (t.startedMore ??= new Set()).add(e.attempt);
         return;
       }
       case 'attempt-ended':
@@ -285,7 +481,10 @@ export class TaskFold {
       }
       case 'task-retried': {
         const t = this.entry(e.task);
-        if (t) t.status = 'pending';
+        if (t) {
+          t.status = 'pending';
+          t.lastFailed = true;
+        }
         return;
       }
       case 'chunk-formed': {
@@ -297,6 +496,7 @@ export class TaskFold {
         part.attempts = from.attempts;
         part.error = from.error;
         part.failure = from.failure;
+        part.lastFailed = from.lastFailed;
         return;
       }
       case 'chunk-split':
@@ -314,8 +514,18 @@ export class TaskFold {
 
   /** A run that stopped on an error: the tasks still waiting to run are cancelled with it. */
   cancelWaiting(): void {
-    for (const [i, task] of this.planned.entries()) if (task && this.entries[i] === undefined && !this.settled.has(i)) this.entries[i] = Entry.ofTask(task, 'pending');
-    for (const t of this.entries) if (t instanceof Entry && t.status === 'pending') t.status = 'cancelled';
+    for (const [i, task] of this.planned.entries()) {
+      if (!task || this.entries[i] !== undefined || this.settled.has(i)) continue;
+      const t = Entry.ofTask(task, 'pending');
+      t.index = i;
+      this.countedPlanned(t, task);
+      this.entries[i] = t;
+    }
+    for (const t of this.entries) {
+      if (!(t instanceof Entry) || t.status !== 'pending') continue;
+      t.status = 'cancelled';
+      this.recount(t);
+    }
   }
 
   /** Every task's summary, in plan order (with --chunk in frame order), and with --chunk the frames not done. */
@@ -349,12 +559,17 @@ export class TaskFold {
     const start = t.takeStart(e.attempt) ?? e.at;
     t.running--;
     t.stopping?.delete(e.attempt);
+    if (t.startedOne === e.attempt) t.startedOne = 0;
+    else t.startedMore?.delete(e.attempt);
+    // Lost with its host, whether or not another copy settled the task meanwhile.
+    if (e.outcome === 'lost') t.lost++;
     // The losing copy of a speculation: the task was done by another.
     if (e.ignored) return this.settle(e.task, t);
     t.endedAt = e.at;
     t.seconds += (e.at - start) / 1000;
     t.endedStart = start;
     t.attempts = e.attempts;
+    t.lastFailed = e.outcome === 'failed';
     switch (e.outcome) {
       case 'done':
         t.host = e.host;
@@ -369,13 +584,14 @@ export class TaskFold {
         break;
       case 'lost':
         t.error = e.message;
-        t.lost++;
         break;
       case 'cancelled':
         break;
     }
-    // Not settled: another copy goes on, or it is queued again (a task-done follows a settled one).
-    if (e.settled === null) t.status = t.running > (t.stopping?.size ?? 0) ? 'running' : 'pending';
+    // Not settled: another copy goes on, or it is queued again. Settled: its task-done follows, and a view that
+    // writes a line for this event (the terminal's "done" line and its counts) counts it in its status already.
+    if (!e.settled) t.status = t.running > (t.stopping?.size ?? 0) ? 'running' : 'pending';
+    else t.status = e.settled;
   }
 
   /**
@@ -402,8 +618,10 @@ export class TaskFold {
       r.startedAt = start;
       r.endedAt = e.at;
       r.attempts = attempts;
-      // A part done has its task-done next (with its winner, this attempt).
+      r.lastFailed = !p.done;
+      // A part done has its task-done next (with its winner, this attempt): done from now, as the views count it.
       if (p.done) {
+        r.status = 'done';
         r.error = undefined;
         r.failure = undefined;
       } else {
@@ -424,7 +642,12 @@ export class TaskFold {
     if (t) return t;
     if (this.settled.has(ref.index)) return undefined;
     const made = Entry.ofRef(ref);
+    made.index = ref.index;
     this.entries[ref.index] = made;
+    // A task of the plan is counted (pending) from the start; a chunk's part formed as the run goes, from now.
+    const task = this.planned[ref.index];
+    if (task) this.countedPlanned(made, task);
+    else this.recount(made);
     if (made.chunk && made.chunk.count > 1) this.step ??= (made.chunk.last - made.frame) / (made.chunk.count - 1);
     return made;
   }

@@ -1576,6 +1576,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return { type: 'attempt-ended', at, task: refOf(task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, attempts: rec.attempts, settled, ...attemptFacts(outcome, (at - att.start) / 1000) };
     };
     if (ignored) {
+      // Lost with its host all the same (a copy elsewhere won meanwhile): the report counts it on the task and the host.
+      if (outcome.kind === 'lost') rec.lost++;
       if (this.observed) this.event(ended());
       if (outcome.kind === 'done') clearStreak(a);
       // A replaced attempt that held the outputs' claim, and failed to move them, was the task's last: it goes back to the queue.

@@ -1,6 +1,7 @@
 import type { SchedulerEvent, TaskRef } from '../scheduler/events.js';
 import { splitTail } from '../report/failures.js';
 import { HostFigures as FigureModel } from '../report/hostFigures.js';
+import { TaskFold, type TaskStanding } from '../report/taskFold.js';
 
 /**
  * What the live page and the HTML report show, folded from the scheduler's
@@ -28,9 +29,12 @@ export interface TaskView {
   seconds: number | null;
   /** Its outputs include an image the page can show. */
   image: boolean;
+  /** With --chunk: its last frame and how many it renders (`frame` is its first); the contact sheet has a picture of each. */
+  last?: number;
+  count?: number;
 }
 
-/** One attempt on one host slot: a bar of the timeline. Times in seconds after the run started. */
+/** One attempt on one host slot, from when its renderer started (one that never started has none): a bar of the timeline. Times in seconds after the run started. */
 export interface AttemptBar {
   i: number;
   label: string;
@@ -74,16 +78,19 @@ export interface FailureView {
   tail: string | null;
 }
 
+/** The run's counts of frames (with --tiles of tiles: `unit`), as the run's fold has them. */
 export interface ProgressView {
+  unit: 'frames' | 'tiles';
   total: number;
   skipped: number;
   done: number;
   failed: number;
   cancelled: number;
   running: number;
-  /** Seconds after the start, at the latest event. */
+  /** Seconds after the start, at the latest event; and when the snapshot or delta was made (the page counts on from it between events). */
   at: number;
-  /** Tasks done per second since the first renderer started, and the seconds left at that rate. */
+  now?: number | undefined;
+  /** Frames done per second since the first renderer started, and the seconds left at that rate (at `now`). */
   rate: number | null;
   eta: number | null;
 }
@@ -121,6 +128,9 @@ export interface ModelTask {
   label: string;
   skipped: boolean;
   image: boolean;
+  /** With --chunk: the frames it renders, the last of them. */
+  count?: number | undefined;
+  last?: number | undefined;
 }
 
 export interface ModelOptions {
@@ -132,6 +142,18 @@ export interface ModelOptions {
   hosts: ReadonlyArray<{ name: string; slots: number }>;
   /** With --stitch: a task's picture is its whole frame. */
   perFrame?: boolean;
+  /** With --tiles: the counts are of tiles. */
+  unit?: 'frames' | 'tiles';
+  /**
+   * The run's fold of the scheduler's events (report/taskFold.ts), fed before
+   * the model: the tasks' states and the counts are its. Without it the model
+   * keeps one of its own, fed by apply().
+   */
+  fold?: TaskFold;
+  /** The scheduler clock, for the snapshots' and deltas' `now`. */
+  now?: () => number;
+  /** The run's per-host figures (report/hostFigures.ts), fed before the model; without them the model keeps its own. */
+  figures?: FigureModel;
 }
 
 /** Failures kept for the page (the newest); the JSON report lists them all. */
@@ -146,13 +168,17 @@ const NO_FIGURES: HostFigures = { tasksDone: 0, failures: 0, meanSeconds: null, 
 export class RunModel {
   private readonly tasks: TaskView[];
   private readonly hosts = new Map<string, HostState>();
-  /** Per-host figures: the same model as the JSON report's and the final summary's. */
-  private readonly figures = new FigureModel();
+  /** Per-host figures: the run's (the JSON report's and the final summary's), or its own. */
+  private readonly figures: FigureModel;
+  private readonly ownFigures: boolean;
   private readonly bars = new Map<string, AttemptBar>();
   /** Attempts told to stop for a faster copy (speculation-lost replaced), by bar key, until they end: not counted in their task's `live`. */
   private readonly stopping = new Set<string>();
   private readonly failures: FailureView[] = [];
-  private readonly counts = { done: 0, failed: 0, cancelled: 0 };
+  /** Attempts sent to a slot whose renderer has not started: drawn once it starts. */
+  private readonly waiting = new Map<string, Omit<AttemptBar, 'start' | 'freed' | 'end' | 'outcome' | 'ignored'>>();
+  private readonly fold: TaskFold;
+  private readonly ownFold: boolean;
   private firstStart: number | null = null;
   private lastAt = 0;
   private latest: number | null = null;
@@ -178,13 +204,55 @@ export class RunModel {
       copies: 0,
       seconds: null,
       image: t.image,
+      ...(t.count !== undefined && t.last !== undefined ? { last: t.last, count: t.count } : {}),
     }));
     for (const h of options.hosts) this.host(h.name, h.slots);
+    this.ownFigures = options.figures === undefined;
+    this.figures = options.figures ?? new FigureModel();
+    this.ownFold = options.fold === undefined;
+    if (options.fold) this.fold = options.fold;
+    else {
+      this.fold = new TaskFold(options.origin);
+      this.fold.begin(
+        options.tasks.map((t) => ({
+          task: {
+            index: t.index,
+            frame: t.frame,
+            tile: t.tile === null ? null : { index: t.tile },
+            label: t.label,
+            chunk: t.count === undefined ? undefined : { first: t.frame, count: t.count, step: t.count > 1 && t.last !== undefined ? (t.last - t.frame) / (t.count - 1) : 1 },
+          },
+          status: t.skipped ? 'skipped' : 'pending',
+        })),
+      );
+    }
   }
 
-  /** Folds one scheduler event in. */
+  /** Folds one scheduler event in: the tasks it names take their state from the run's fold. */
   apply(e: SchedulerEvent): void {
-    this.figures.add(e);
+    if (this.ownFold) this.fold.add(e);
+    this.event(e);
+    if (e.type === 'chunk-formed') this.restate(e.from.index, e.task.index, e.rest.index);
+    else if (e.type === 'chunk-split') this.restate(e.task.index, ...e.parts.map((p) => p.index));
+    else if ('task' in e) this.restate(e.task.index);
+  }
+
+  /** The grid's state of the tasks `indexes`, from how the fold has them. */
+  private restate(...indexes: number[]): void {
+    for (const i of indexes) {
+      const t = this.tasks[i];
+      const now = this.fold.standing(i);
+      if (!t || !now) continue;
+      const state = stateOf(now);
+      if (t.state !== state) {
+        t.state = state;
+        this.dirtyTasks.add(i);
+      }
+    }
+  }
+
+  private event(e: SchedulerEvent): void {
+    if (this.ownFigures) this.figures.add(e);
     const at = this.seconds(e.at);
     this.lastAt = Math.max(this.lastAt, at);
     switch (e.type) {
@@ -205,20 +273,20 @@ export class RunModel {
         t.copies = Math.max(t.copies, e.attempt);
         const h = this.host(e.host);
         if (e.lane >= h.row.slots) h.row.slots = e.lane + 1;
-        this.setBar({ i: t.i, label: t.label, attempt: e.attempt, host: e.host, lane: e.lane, speculative: e.speculative, queued: at, start: null, freed: null, end: null, outcome: 'waiting', ignored: false });
+        // Drawn when its renderer starts: one waiting behind the slot's running attempt would cover it.
+        this.waiting.set(barKey(t.i, e.attempt), { i: t.i, label: t.label, attempt: e.attempt, host: e.host, lane: e.lane, speculative: e.speculative, queued: at });
         this.dirtyTasks.add(t.i);
         return;
       }
       case 'attempt-started': {
         const t = this.task(e.task.index);
-        const bar = this.bars.get(barKey(e.task.index, e.attempt));
-        if (!t || !bar) return;
+        const key = barKey(e.task.index, e.attempt);
+        const sent = this.waiting.get(key);
+        if (!t || !sent) return;
+        this.waiting.delete(key);
         this.firstStart ??= at;
-        bar.start = at;
-        bar.outcome = 'running';
-        this.busy(bar.host, +1);
-        this.dirtyBars.add(barKey(t.i, e.attempt));
-        if (t.state !== 'done' && t.state !== 'failed' && t.state !== 'cancelled') t.state = 'running';
+        this.setBar({ ...sent, label: t.label, start: at, freed: null, end: null, outcome: 'running', ignored: false });
+        this.busy(sent.host, +1);
         this.dirtyTasks.add(t.i);
         return;
       }
@@ -242,20 +310,14 @@ export class RunModel {
         return;
       case 'chunk-split':
         for (const p of e.parts) this.chunkTask(p, e.task.index);
+        // The runs of frames it finished are tasks done on its host.
+        this.refigure(this.host(e.host));
         return;
-      case 'task-retried': {
-        const t = this.task(e.task.index);
-        if (!t) return;
-        if (t.state === 'failed') this.counts.failed--;
-        t.state = 'retrying';
-        this.dirtyTasks.add(t.i);
+      case 'task-retried':
         return;
-      }
       case 'task-done': {
         const t = this.task(e.task.index);
         if (!t) return;
-        t.state = e.status;
-        this.counts[e.status]++;
         if (e.winner) {
           t.host = e.winner.host;
           const bar = this.bars.get(barKey(t.i, e.winner.attempt));
@@ -337,7 +399,16 @@ export class RunModel {
     const key = barKey(e.task.index, e.attempt);
     const bar = this.bars.get(key);
     const t = this.task(e.task.index);
-    if (!bar || !t) return;
+    if (!t) return;
+    // One that never started is not drawn: it ends with no bar (stopped with the run, or its host lost).
+    if (!bar) {
+      if (e.outcome !== 'released' && this.waiting.delete(key)) {
+        if (!this.stopping.delete(key)) t.live = Math.max(0, t.live - 1);
+        this.dirtyTasks.add(t.i);
+        if (e.outcome === 'failed' && !e.ignored) this.failed(e, t, this.host(e.host), at);
+      }
+      return;
+    }
     const wasRendering = bar.outcome === 'running';
     if (wasRendering) this.busy(bar.host, -1);
     this.dirtyBars.add(key);
@@ -354,17 +425,16 @@ export class RunModel {
     this.dirtyTasks.add(t.i);
     const h = this.host(bar.host);
     if (e.outcome === 'done' && !e.ignored) this.refigure(h);
-    if (e.outcome === 'failed' && !e.ignored) {
-      this.refigure(h);
-      const { head, tail } = splitTail(e.message ?? 'failed');
-      const f: FailureView = { i: t.i, label: t.label, host: bar.host, attempt: e.attempt, at, message: head, tail: tail ?? null };
-      this.failures.push(f);
-      if (this.failures.length > MAX_FAILURES) this.failures.shift();
-      this.newFailures.push(f);
-      // Settled as failed by the task-done that follows, or run again.
-      if (t.live === 0) t.state = 'retrying';
-    }
-    if (e.outcome === 'lost' && !e.ignored && t.live === 0) t.state = 'queued';
+    if (e.outcome === 'failed' && !e.ignored) this.failed(e, t, h, at);
+  }
+
+  private failed(e: Extract<SchedulerEvent, { type: 'attempt-ended' }>, t: TaskView, h: HostState, at: number): void {
+    this.refigure(h);
+    const { head, tail } = splitTail(e.message ?? 'failed');
+    const f: FailureView = { i: t.i, label: t.label, host: h.row.name, attempt: e.attempt, at, message: head, tail: tail ?? null };
+    this.failures.push(f);
+    if (this.failures.length > MAX_FAILURES) this.failures.shift();
+    this.newFailures.push(f);
   }
 
   private refigure(h: HostState): void {
@@ -380,21 +450,22 @@ export class RunModel {
   }
 
   private progress(): ProgressView {
-    const skipped = this.tasks.length - this.tasks.filter((t) => t.state !== 'skipped').length;
-    const running = this.tasks.filter((t) => t.state === 'running').length;
-    const elapsed = this.firstStart === null ? 0 : this.lastAt - this.firstStart;
-    const rate = elapsed > 0 && this.counts.done > 0 ? this.counts.done / elapsed : null;
-    const left = this.tasks.length - skipped - this.counts.done - this.counts.failed - this.counts.cancelled;
+    const f = this.fold.counts().frames;
+    const now = this.options.now ? this.seconds(this.options.now()) : undefined;
+    const elapsed = this.firstStart === null ? 0 : (now ?? this.lastAt) - this.firstStart;
+    const rate = elapsed > 0 && f.done > 0 ? f.done / elapsed : null;
     return {
-      total: this.tasks.length,
-      skipped,
-      done: this.counts.done,
-      failed: this.counts.failed,
-      cancelled: this.counts.cancelled,
-      running,
+      unit: this.options.unit ?? 'frames',
+      total: f.total,
+      skipped: f.skipped,
+      done: f.done,
+      failed: f.failed,
+      cancelled: f.cancelled,
+      running: f.rendering,
       at: this.lastAt,
+      ...(now !== undefined ? { now } : {}),
       rate,
-      eta: rate !== null && !this.finished ? left / rate : null,
+      eta: rate !== null && !this.finished ? (f.pending + f.running) / rate : null,
     };
   }
 
@@ -409,12 +480,14 @@ export class RunModel {
   /** With --chunk: a task formed or cut as the run goes (after the chunk `from`), or a queued chunk whose frames changed. */
   private chunkTask(ref: TaskRef, from = ref.index): void {
     const t = this.tasks[ref.index];
+    const frames = ref.count !== undefined && ref.last !== undefined ? { last: ref.last, count: ref.count } : {};
     if (t) {
       t.frame = ref.frame;
       t.label = ref.label;
+      Object.assign(t, frames);
     } else {
       const image = this.tasks[from]?.image ?? false;
-      this.tasks[ref.index] = { i: ref.index, frame: ref.frame, tile: null, label: ref.label, state: 'queued', host: null, live: 0, copies: 0, seconds: null, image };
+      this.tasks[ref.index] = { i: ref.index, frame: ref.frame, tile: null, label: ref.label, state: 'queued', host: null, live: 0, copies: 0, seconds: null, image, ...frames };
     }
     this.dirtyTasks.add(ref.index);
   }
@@ -434,6 +507,12 @@ export class RunModel {
     this.bars.set(key, bar);
     this.dirtyBars.add(key);
   }
+}
+
+/** A task's state on the grid, from how the fold has it: one sent to a host is queued there until its renderer starts. */
+function stateOf(t: TaskStanding): TaskState {
+  if (t.status === 'running' || t.status === 'pending') return t.rendering ? 'running' : t.lastFailed ? 'retrying' : 'queued';
+  return t.status;
 }
 
 function barKey(i: number, attempt: number): string {

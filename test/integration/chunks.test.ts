@@ -24,6 +24,7 @@ interface Task {
 interface Report {
   tasks: Task[];
   missingFrames?: number[];
+  hosts: Array<{ name: string; bytesOut?: number }>;
 }
 
 let farm: Farm;
@@ -111,6 +112,24 @@ describe('--chunk', () => {
     const rerun = readFileSync(log, 'utf8').trim().split('\n');
     expect(starts(log)).toEqual(['11-11', '2-3']);
     expect(rerun.filter((l) => l.startsWith('FRAME ')).map((l) => Number(l.slice(6)))).toEqual([2, 3]);
+  });
+
+  it('counts frames, and the bytes of the frames it brings back; a rerun says how many frames it skips', async () => {
+    const cwd = join(farm.dir, `chunks${++n}`);
+    mkdirSync(cwd);
+    const log = join(cwd, 'render.log');
+    const script = renderer(log, join(cwd, 'died'));
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n`, `c${n}.yaml`);
+    const r = await runCli(['run', inv, '1,12', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '4', '--out', 'out/f%d.txt=frames/f%d.txt', '--report', 'r.json', '--plain'], { cwd });
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
+    const bytes = readdirSync(join(cwd, 'frames')).reduce((sum, f) => sum + readFileSync(join(cwd, 'frames', f)).length, 0);
+    expect(bytes).toBeGreaterThan(0);
+    expect(report.hosts.find((h) => h.name === 'c1')?.bytesOut).toBe(bytes);
+    expect(r.stderr).toMatch(/^distray: 12 frames done \(3 chunks\) in [\d.]+s \(exit 0\)$/m);
+    const again = await runCli(['run', inv, '1,12', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '4', '--out', 'out/f%d.txt=frames/f%d.txt', '--plain'], { cwd });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^distray: 12 frames skipped \(1 chunk\) in [\d.]+s \(exit 0\)$/m);
   });
 
   it('keeps the frames a chunk finished before --timeout stopped it', async () => {

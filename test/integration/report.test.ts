@@ -179,7 +179,7 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
     expect(r.stderr).toMatch(/^distray: --on-end: ".*" exited with status 5$/m);
     expect(JSON.parse(readFileSync(join(cwd, 'hook.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(cwd, 'report.json'), 'utf8')));
     expect(readFileSync(join(cwd, 'hook.env'), 'utf8')).toBe(
-      'DISTRAY_CANCELLED=0\nDISTRAY_DONE=3\nDISTRAY_EXIT_CODE=0\nDISTRAY_FAILED=0\nDISTRAY_SKIPPED=0\nDISTRAY_TASKS=3\n',
+      'DISTRAY_CANCELLED=0\nDISTRAY_DONE=3\nDISTRAY_EXIT_CODE=0\nDISTRAY_FAILED=0\nDISTRAY_FRAMES=3\nDISTRAY_SKIPPED=0\nDISTRAY_TASKS=3\n',
     );
   });
 

@@ -256,7 +256,7 @@ describe('distray run against real sshd hosts', () => {
     expect(report.hosts.find((h) => h.name === 'dead')).toMatchObject({ state: 'unreachable', tasksDone: 0 });
     expect(report.hosts.find((h) => h.name === 'dead')!.message).toMatch(/refused/);
     // The final summary names the down host and why, though the run succeeded on the others.
-    expect(r.stderr).toMatch(/distray: 1 of 2 hosts were not used to the end:\ndistray: {3}dead: unreachable: .*refused/);
+    expect(r.stderr).toMatch(/distray: 1 of 2 hosts was not used to the end:\ndistray: {3}dead: unreachable: .*refused/);
 
     const none = farm.inventory(`${defaultsBlock(farm)}hosts:\n${dead}`, 'none.yaml');
     const r3 = await runCli(['run', none, '1,4', './render.sh', '%d', 'o', '--report', 'r3.json'], { cwd });

@@ -49,4 +49,15 @@ describe('on a terminal', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^distray: 2 done in \d+\.\ds \(exit 0\)\n$/);
   });
+
+  it("shows a failing renderer's escape sequences instead of sending them to the terminal, in every view", async () => {
+    const script = String.raw`printf '\033]0;owned\007\033[2Jgone\n' >&2; exit 3`;
+    for (const view of ['--plain', '--quiet']) {
+      const r = await runCli(['run', 'local.yaml', '1', 'sh', '-c', script, '--retries', '0', view], { cwd: dir });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(String.raw`\x1b]0;owned\x07\x1b[2Jgone`);
+      // eslint-disable-next-line no-control-regex
+      expect(r.stderr).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    }
+  });
 });

@@ -153,6 +153,12 @@ describe('the live page (--ui)', () => {
     await page.waitForSelector('#failures .failure[data-i="1"] pre.tail', { timeout: WAIT });
     expect(await page.textContent('#failures')).toContain('error: the scene has no camera (frame 1)');
 
+    // Nothing happens while the other renderers wait for their gates: the elapsed time moves all the same, without an event.
+    const elapsed = (): Promise<string | undefined> => page.$eval('#progress-text', (p) => /(\S+) elapsed/.exec(p.textContent ?? '')?.[1]);
+    const before = await elapsed();
+    expect(before).toBeDefined();
+    await page.waitForFunction((b) => /(\S+) elapsed/.exec(document.querySelector('#progress-text')?.textContent ?? '')?.[1] !== b, before, { timeout: WAIT });
+
     // A thumbnail is a decodable image, fitted inside 240 px with the frame's proportions.
     const thumb = await fetchRaw(`${url}thumb/0`);
     expect(thumb.status).toBe(200);
@@ -202,6 +208,15 @@ describe('the live page (--ui)', () => {
     expect(await eventually(() => processesStartingWith(`sh ${r.script}`).length === 0, WAIT)).toBe(true);
     await page.waitForSelector('#summary', { state: 'visible', timeout: WAIT });
     expect(await page.textContent('#progress-text')).toContain('Ended (exit 130)');
+    // The bar shows what is done, not what has ended: a stopped run's stops short.
+    const done = await page.$$eval('#grid [data-state="done"]', (c) => c.length);
+    expect(await page.$eval('#app progress', (p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max])).toEqual([done, 10]);
+    expect(done).toBeLessThan(10);
+    // The timeline draws what ran: the renders stopped (one per slot at most, two slots), each with its frame; not those waiting behind them.
+    const stopped = await page.$$eval('#timeline .bar.o-cancelled', (bars) => bars.map((b) => [b.getAttribute('data-i'), b.textContent]));
+    expect(stopped.length).toBeGreaterThan(0);
+    expect(stopped.length).toBeLessThanOrEqual(2);
+    for (const [i, text] of stopped) expect(text).toBe(i);
     await page.screenshot({ path: join(ARTIFACTS, 'ui-end.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
@@ -266,6 +281,26 @@ describe('the live page (--ui)', () => {
 });
 
 describe('the HTML report (--html)', () => {
+  it('of a chunked run has a picture of every finished frame in its contact sheet, in frame order', async () => {
+    const cwd = workspace('report-chunks');
+    const inv = inventory('report-chunks');
+    const script = 'f=$0; while [ "$f" -le "$1" ]; do mkdir -p out; node ray.mjs "$f" "out/f-$f.png" --res 64x36 || exit 1; f=$((f + 1)); done';
+    const res = await runCli(['run', inv, '1,6', 'sh', '-c', script, '%{first}', '%{last}', '--in', 'ray.mjs', '--chunk', '3', '--out', 'out/f-%d.png=anim/f-%d.png', '--html', 'chunks.html', '--plain'], { cwd });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/^distray: 6 frames done \(2 chunks\) in /m);
+    const page = await browser.newPage();
+    const errors = watchConsole(page);
+    await page.goto(pathToFileURL(join(cwd, 'chunks.html')).href);
+    await page.waitForSelector('#sheet', { timeout: WAIT });
+    const sheet = await page.$$eval('#sheet img', (imgs) => imgs.map((i) => (i as HTMLImageElement).alt));
+    expect(sheet).toEqual([1, 2, 3, 4, 5, 6].map((f) => `picture of frame ${f}`));
+    // The grid counts frames and labels each chunk by its frames, in frame order.
+    expect(await page.$$eval('#grid .cell', (cells) => cells.map((c) => c.textContent?.replace(/^\W+/, '')))).toEqual(['1-3', '4-6']);
+    expect(await page.textContent('#progress-text')).toContain('6/6 frames done');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('of a run with a failure opens from file:// with every picture and the failure, and makes no network request', async () => {
     const cwd = workspace('report');
     const inv = inventory('report');

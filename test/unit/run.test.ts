@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { parseFrameSpec } from '../../src/plan/frames.js';
 import { Plan } from '../../src/plan/plan.js';
-import { MAX_DURATION_MS, markComplete, parseDuration } from '../../src/run.js';
+import { MAX_DURATION_MS, markComplete, parseDuration, run, type RunOptions } from '../../src/run.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 
 describe('parseDuration', () => {
@@ -71,5 +71,38 @@ describe('task records', () => {
     expect(Object.keys(plan.tasks[0]!).sort()).toEqual(['frame', 'index', 'size', 'tile']);
     expect(plan.tasks[1]!.label).toBe('frame 2');
     expect(plan.tasks[1]!.vars).toEqual({ frame: 2 });
+  });
+});
+
+describe('--dry-run', () => {
+  const quiet = { attach: () => {}, note: () => {}, stop: () => Promise.resolve() };
+  async function dryRun(frames: string, more: Partial<RunOptions> = {}): Promise<string[]> {
+    const dir = mkdtempSync(join(tmpdir(), 'distray-dry-'));
+    try {
+      writeFileSync(join(dir, 'hosts.yaml'), 'hosts:\n  - local: true\n');
+      const lines: string[] = [];
+      await run({ inventory: join(dir, 'hosts.yaml'), frames, exec: 'r', args: ['%d'], dryRun: true, print: (l) => lines.push(l), progress: quiet, ...more });
+      return lines;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('lists the tasks in the order they will start, and counts them in words that agree', async () => {
+    const preview = await dryRun('1,5', { order: 'preview', outs: ['f%d.png'] });
+    const order = preview.filter((l) => l.startsWith('frame ')).map((l) => Number(/^frame (\d+):/.exec(l)![1]));
+    expect(order).toHaveLength(5);
+    expect(order).not.toEqual([1, 2, 3, 4, 5]);
+    expect([...order].sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(preview.at(-1)).toBe('5 tasks on 1 host (local x1)');
+    expect((await dryRun('1', { outs: ['f%d.png'] })).at(-1)).toBe('1 task on 1 host (local x1)');
+  });
+
+  it('says once that the results stay on the hosts when nothing is copied back', async () => {
+    const lines = await dryRun('1,2');
+    expect(lines.filter((l) => l.includes('stays on the hosts'))).toEqual([
+      "no --out given: what the renderers write stays on the hosts, in each one's workdir (add --out FILE to copy results back here)",
+    ]);
+    expect((await dryRun('1,2', { outs: ['f%d.png'] })).some((l) => l.includes('stays on the hosts'))).toBe(false);
   });
 });

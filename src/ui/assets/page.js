@@ -6,7 +6,7 @@
 (function () {
   const SYMBOLS = { queued: '·', running: '▶', done: '✓', failed: '✗', retrying: '↻', cancelled: '⊘', skipped: '–' };
   const WORDS = { queued: 'queued', running: 'running', done: 'done', failed: 'failed', retrying: 'to retry', cancelled: 'cancelled', skipped: 'already complete' };
-  const OUTCOMES = { waiting: 'waiting', running: 'running', collecting: 'fetching outputs', done: 'done', failed: 'failed', lost: 'lost', cancelled: 'cancelled' };
+  const OUTCOMES = { waiting: 'waiting', running: 'running', collecting: 'fetching outputs', done: 'done', failed: 'failed', lost: 'lost', cancelled: 'stopped' };
 
   const app = document.getElementById('app');
   const embedded = document.getElementById('distray-data');
@@ -44,6 +44,8 @@
     if (!live) {
       const thumbs = report.thumbs || {};
       if (thumbs[t.i]) return thumbs[t.i];
+      // A chunk's pictures are its frames': its first frame's stands for it.
+      if (t.count !== undefined && thumbs[`f${t.frame}`]) return thumbs[`f${t.frame}`];
       if (!run.perFrame) return null;
       const same = run.tasks.find((o) => o.frame === t.frame && thumbs[o.i]);
       return same ? thumbs[same.i] : null;
@@ -64,6 +66,7 @@
       failures: s.failures,
       failuresSeen: s.failures.length,
       progress: s.progress,
+      receivedAt: Date.now(),
       latest: s.latest,
       retryable: s.retryable,
       end: s.end,
@@ -71,6 +74,19 @@
     cells.clear();
     build();
   }
+
+  /** Seconds since the run started, now: the server's reading when it last sent, counted on here between its messages (a running render sends none). */
+  function elapsedNow() {
+    const p = run.progress;
+    const sent = p.now ?? p.at;
+    if (!live || run.end) return Math.max(sent, p.at);
+    return sent + Math.max(0, (Date.now() - run.receivedAt) / 1000);
+  }
+
+  // The elapsed time, the ETA and the running bars move every second, events or not.
+  if (live) setInterval(() => {
+    if (run && !run.end) render();
+  }, 1000);
 
   function applyDelta(d) {
     if (!run) return;
@@ -85,6 +101,7 @@
     // As the server keeps them: the newest 500.
     if (run.failures.length > 500) run.failures.splice(0, run.failures.length - 500);
     run.progress = d.progress;
+    run.receivedAt = Date.now();
     run.latest = d.latest;
     run.retryable = d.retryable;
     run.end = d.end;
@@ -112,7 +129,7 @@
     // The counts change several times a second: not a live region (a screen reader would never stop); the end of the run is announced once.
     parts.status = el('p', { class: 'counts', id: 'progress-text' });
     parts.announce = el('p', { class: 'visually-hidden', role: 'status' });
-    parts.bar = el('progress', { max: 1, value: 0, 'aria-label': 'tasks finished' });
+    parts.bar = el('progress', { max: 1, value: 0, 'aria-label': 'done' });
     parts.conn = el('span', { class: 'note' });
     // What distray answered to a button (a retry it refused, a stop it could not hear).
     parts.message = el('p', { class: 'note', id: 'message', role: 'alert' });
@@ -127,7 +144,8 @@
     const legend = el('ul', { class: 'legend', 'aria-label': 'legend' });
     for (const s of Object.keys(SYMBOLS)) legend.append(el('li', {}, el('span', { class: `cell s-${s}` }, el('span', { class: 'sym', 'aria-hidden': 'true', text: SYMBOLS[s] }), WORDS[s])));
     legend.append(el('li', { text: '◇ a speculative copy races it' }));
-    for (const t of run.tasks) parts.grid.append(makeCell(t));
+    // In frame order (with --chunk, parts formed as the run goes come after the others in the list).
+    for (const t of [...run.tasks].filter(Boolean).sort((a, b) => a.frame - b.frame)) parts.grid.append(makeCell(t));
 
     parts.picture = el('img', { id: 'picture', alt: '', hidden: true });
     parts.caption = el('figcaption', { id: 'picture-caption', text: 'No picture yet.' });
@@ -196,14 +214,28 @@
     const where = t.host && (t.state === 'running' || t.state === 'done') ? ` on ${t.host}` : '';
     button.setAttribute('aria-label', `${t.label}: ${WORDS[t.state]}${where}${spec ? ', with a speculative copy' : ''}`);
     button.title = button.getAttribute('aria-label');
-    button.replaceChildren(el('span', { class: 'sym', 'aria-hidden': 'true', text: SYMBOLS[t.state] + (spec ? '◇' : '') }), t.tile === null ? String(t.frame) : `${t.frame}.${t.tile}`);
+    button.dataset.frame = String(t.frame);
+    // With --chunk a cell is its frames ("5-8", from "frames 5-8").
+    button.replaceChildren(el('span', { class: 'sym', 'aria-hidden': 'true', text: SYMBOLS[t.state] + (spec ? '◇' : '') }), t.tile === null ? t.label.replace(/^frames? /, '') : `${t.frame}.${t.tile}`);
+  }
+
+  /** Puts a cell where its frame goes in the grid. */
+  function place(li, frame) {
+    if (!parts.grid) return;
+    const after = [...parts.grid.children].find((o) => o !== li && Number(o.firstChild.dataset.frame) > frame);
+    parts.grid.insertBefore(li, after ?? null);
   }
 
   function updateCell(t) {
     const button = cells.get(t.i);
-    if (button) paintCell(button, t);
-    // With --chunk, tasks are formed as the run goes: a new one gets its cell.
-    else parts.grid?.append(makeCell(t));
+    if (button) {
+      const moved = button.dataset.frame !== String(t.frame);
+      paintCell(button, t);
+      // With --chunk, a queued run of frames loses its first ones to a slot: it moves to where its frames now start.
+      if (moved) place(button.parentNode, t.frame);
+    }
+    // With --chunk, tasks are formed as the run goes: a new one gets its cell, in frame order.
+    else if (parts.grid) place(makeCell(t), t.frame);
   }
 
   function select(i) {
@@ -218,17 +250,20 @@
   function render() {
     if (!run) return;
     const p = run.progress;
-    const finished = p.done + p.failed + p.cancelled + p.skipped;
+    const unit = p.unit || 'frames';
+    const now = elapsedNow();
+    const since = now - (p.now ?? p.at);
+    // The bar is what is done: a stopped or failed run's bar stops short.
     parts.bar.max = Math.max(1, p.total);
-    parts.bar.value = finished;
-    const bits = [`${p.done + p.skipped}/${p.total} done`];
+    parts.bar.value = p.done + p.skipped;
+    const bits = [`${p.done + p.skipped}/${p.total} ${unit} done`];
     if (p.skipped) bits.push(`${p.skipped} already complete`);
     if (p.failed) bits.push(`${p.failed} failed`);
     if (p.cancelled) bits.push(`${p.cancelled} cancelled`);
     if (p.running) bits.push(`${p.running} running`);
-    bits.push(`${secs(p.at)} elapsed`);
+    bits.push(`${secs(now)} elapsed`);
     if (p.rate !== null) bits.push(`${(p.rate * 60).toFixed(1)}/min`);
-    if (p.eta !== null && !run.end) bits.push(`ETA ${secs(p.eta)}`);
+    if (p.eta !== null && !run.end) bits.push(`ETA ${secs(Math.max(0, p.eta - since))}`);
     const state = run.end ? `Ended (exit ${run.end.exitCode}).` : 'Running.';
     parts.status.textContent = `${state} ${bits.join(', ')}`;
     parts.conn.textContent = live && !run.end && connection !== 'open' ? '(reconnecting to distray…)' : '';
@@ -340,7 +375,8 @@
       parts.timeline.replaceChildren(el('p', { class: 'note', text: 'Nothing has started yet.' }));
       return;
     }
-    let span = run.progress.at;
+    const now = elapsedNow();
+    let span = now;
     for (const b of bars) span = Math.max(span, b.end ?? b.freed ?? b.start ?? b.queued);
     span = Math.max(span, 0.001);
     const rows = new Map();
@@ -355,7 +391,8 @@
       const track = el('div', { class: 'tl-track' });
       for (const b of list) {
         const from = b.start ?? b.queued;
-        const to = b.end ?? b.freed ?? run.progress.at;
+        // A running bar grows with the time.
+        const to = b.end ?? b.freed ?? now;
         const spec = b.speculative ? ' spec' : '';
         const mark = b.outcome === 'failed' ? '✗' : b.speculative ? '◇' : '';
         const words = `${b.label} attempt ${b.attempt}${b.speculative ? ' (speculative copy)' : ''}: ${OUTCOMES[b.outcome]}${b.ignored ? ', beaten by another copy' : ''}, ${secs(from)} to ${secs(to)}`;
@@ -376,8 +413,20 @@
   function contactSheet() {
     const list = el('ul', { class: 'sheet', id: 'sheet' });
     const frames = new Set();
-    for (const t of run.tasks) {
+    // In frame order: with --chunk the parts formed as the run went come after the others in the list.
+    for (const t of [...run.tasks].filter(Boolean).sort((a, b) => a.frame - b.frame)) {
       if (t.state !== 'done' && t.state !== 'skipped') continue;
+      if (t.count !== undefined && t.last !== undefined) {
+        // A chunk: a picture of each of its frames.
+        const step = t.count > 1 ? (t.last - t.frame) / (t.count - 1) : 0;
+        for (let k = 0; k < t.count; k++) {
+          const f = t.frame + k * step;
+          const src = (report.thumbs || {})[`f${f}`];
+          const body = t.image && src ? el('img', { src, alt: `picture of frame ${f}`, loading: 'lazy' }) : el('div', { class: 'noimg', text: t.image ? 'no picture' : 'not an image' });
+          list.append(el('li', {}, el('figure', {}, body, el('figcaption', { text: `${SYMBOLS[t.state]} frame ${f}${t.host ? ` (${t.host})` : ''}` }))));
+        }
+        continue;
+      }
       if (run.perFrame) {
         if (frames.has(t.frame)) continue;
         frames.add(t.frame);

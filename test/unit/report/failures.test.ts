@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { finalLines, frameRanges } from '../../../src/report/failures.js';
+import { countsLine, finalLines, frameRanges } from '../../../src/report/failures.js';
+import { endSummary } from '../../../src/report/summary.js';
 import type { RunSummary, TaskSummary } from '../../../src/report/summary.js';
 
 const task = (frame: number, status: TaskSummary['status'], error?: string): TaskSummary => ({
@@ -30,6 +31,28 @@ const summary = (over: Partial<RunSummary>): RunSummary => ({
   ...over,
 });
 
+const chunk = (frame: number, last: number, status: TaskSummary['status']): TaskSummary => ({ ...task(frame, status), last, count: last - frame + 1, label: `frames ${frame}-${last}` });
+
+describe('countsLine', () => {
+  it('counts frames: a chunk counts its frames, and the chunks are named after them', () => {
+    const tasks = [chunk(1, 4, 'done'), chunk(5, 8, 'done'), chunk(9, 12, 'done')];
+    expect(countsLine({ tasks })).toBe('12 frames done (3 chunks)');
+    expect(finalLines(summary({ tasks }))[0]).toBe('12 frames done (3 chunks) in 1.0s (exit 0)');
+    // A rerun of a complete chunked job skips its frames, one chunk.
+    expect(countsLine({ tasks: [chunk(1, 24, 'skipped')] })).toBe('24 frames skipped (1 chunk)');
+    expect(countsLine({ tasks: [chunk(1, 3, 'done'), { ...task(4, 'failed') }, chunk(5, 12, 'cancelled')] })).toBe('3 frames done, 1 failed, 8 cancelled (3 chunks)');
+    expect(countsLine({ tasks: [{ ...task(1, 'done'), tile: 0 }, { ...task(1, 'failed'), tile: 1 }] })).toBe('1 tile done, 1 failed');
+    expect(countsLine({ tasks: [task(1, 'failed'), task(2, 'done')] })).toBe('1 done, 1 failed');
+    expect(countsLine({ tasks: [] })).toBe('nothing to do');
+  });
+
+  it("gives the --events stream's run-end the counts of frames next to those of tasks", () => {
+    const end = endSummary(summary({ tasks: [chunk(1, 4, 'done'), chunk(5, 12, 'failed')] }));
+    expect(end.counts).toMatchObject({ done: 1, failed: 1 });
+    expect(end.frameCounts).toMatchObject({ done: 4, failed: 8 });
+  });
+});
+
 describe('finalLines', () => {
   it('gives one line for a cause shared by every frame, with the count', () => {
     const tasks = Array.from({ length: 240 }, (_, i) => task(i + 1, 'failed', 'no host was usable'));
@@ -49,6 +72,8 @@ describe('finalLines', () => {
     const lines = finalLines(summary({ tasks: [task(1, 'done'), task(2, 'done')], hosts }));
     expect(lines[0]).toBe('2 done in 1.0s (exit 0)');
     expect(lines).toContain('2 of 3 hosts were not used to the end:');
+    expect(finalLines(summary({ tasks: [task(1, 'done')], hosts: hosts.slice(0, 2) }))).toContain('1 of 2 hosts was not used to the end:');
+    expect(finalLines(summary({ tasks: [task(1, 'done')], hosts: hosts.slice(1, 2) }))).toContain('1 of 1 host was not used to the end:');
     expect(lines).toContain('  h2: unreachable: connect ECONNREFUSED 127.0.0.1:22302');
     expect(lines).toContain('  h3: lost: connection lost');
     expect(lines.join('\n')).not.toContain('h1:');

@@ -35,6 +35,8 @@ describe('per-host figures in the summary', () => {
       'makespan 10.0s, ideal 7.5s (15.0s of tasks over 2 slots)',
     ]);
     expect(finalLines(s)).toEqual(expect.arrayContaining(figureLines(s)));
+    const one = { ...s, figures: { ...s.figures!, slots: 1 } };
+    expect(figureLines(one).at(-1)).toBe('makespan 10.0s, ideal 7.5s (15.0s of tasks over 1 slot)');
   });
 
   it('prints none for a run without figures or where nothing ran', () => {

@@ -76,3 +76,10 @@ describe('hostRowCap', () => {
     expect(hostRowCap(undefined)).toBe(MAX_HOST_ROWS);
   });
 });
+
+describe('hostLine with untrusted text', () => {
+  it("shows a host's name and message with their control characters made visible", () => {
+    const h = { ...host('evil\x1b[2J', 'unreachable'), message: 'banner \x1b]0;owned\x07' };
+    expect(hostLine(h)).toBe('evil\\x1b[2J: unreachable, 0 done (banner \\x1b]0;owned\\x07)');
+  });
+});

@@ -90,4 +90,24 @@ describe('JUnit XML', () => {
   ])('escapes %j', (input, expected) => {
     expect(xmlText(input)).toBe(expected);
   });
+
+  it('with --chunk counts frames: a testcase per frame, named by it, the chunk a property', () => {
+    const chunk = (frame: number, last: number, status: TaskSummary['status'], more: Partial<TaskSummary> = {}): TaskSummary => task(frame, status, { last, count: last - frame + 1, label: `frames ${frame}-${last}`, seconds: 4, ...more });
+    const xml = [...junitChunks({ ...summary, errors: [], tasks: [chunk(1, 4, 'done'), chunk(5, 6, 'failed', { error: 'died half-way' })] })].join('');
+    const doc = parse(xml) as { testsuites: { tests: string; failures: string; testsuite: { tests: string; failures: string; testcase: Case[] } } };
+    const suite = doc.testsuites.testsuite;
+    expect([doc.testsuites.tests, suite.tests, suite.failures]).toEqual(['6', '6', '2']);
+    expect(suite.testcase.map((c) => [c.name, c.time, c.failure ? 'failed' : 'ok'])).toEqual([
+      ['frame 1', '1.000', 'ok'],
+      ['frame 2', '1.000', 'ok'],
+      ['frame 3', '1.000', 'ok'],
+      ['frame 4', '1.000', 'ok'],
+      ['frame 5', '2.000', 'failed'],
+      ['frame 6', '2.000', 'failed'],
+    ]);
+    expect(suite.testcase[5]!.properties!.property).toEqual([
+      { name: 'host', value: 'render1' },
+      { name: 'chunk', value: 'frames 5-6' },
+    ]);
+  });
 });

@@ -44,6 +44,7 @@ describe('--on-end', () => {
       'DISTRAY_DONE=1',
       'DISTRAY_EXIT_CODE=1',
       'DISTRAY_FAILED=1',
+      'DISTRAY_FRAMES=3',
       'DISTRAY_SKIPPED=1',
       'DISTRAY_TASKS=3',
     ]);
@@ -77,5 +78,8 @@ describe('--on-end', () => {
 
   it('names the counts as the summary has them', () => {
     expect(onEndEnv({ ...summary(0), exitCode: 130 })).toMatchObject({ DISTRAY_EXIT_CODE: '130', DISTRAY_DONE: '0', DISTRAY_TASKS: '0' });
+    // With --chunk the counts are of frames, DISTRAY_TASKS of tasks.
+    const chunk = (frame: number, last: number, status: TaskSummary['status']): TaskSummary => ({ ...summary().tasks[0]!, frame, last, count: last - frame + 1, label: `frames ${frame}-${last}`, status });
+    expect(onEndEnv({ ...summary(), tasks: [chunk(1, 4, 'done'), chunk(5, 12, 'failed')] })).toMatchObject({ DISTRAY_DONE: '4', DISTRAY_FAILED: '8', DISTRAY_FRAMES: '12', DISTRAY_TASKS: '2' });
   });
 });

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
 import { PlainProgress, QuietProgress } from '../../../src/report/progress.js';
+import { TaskFold } from '../../../src/report/taskFold.js';
 import { Scheduler, type AttemptOutcome, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 /** A host whose attempts take `ms` of fake time and end as `outcome` says. */
@@ -28,7 +29,11 @@ function watch(frames: string, retries: number, hosts: SchedulerHost[], quiet = 
   const plan = new Plan({ frames: parseFrameSpec(frames), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] });
   const scheduler = new Scheduler(plan.tasks.map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 99, now: () => Date.now() });
   const lines: string[] = [];
-  (quiet ? new QuietProgress((l) => lines.push(l)) : new PlainProgress((l) => lines.push(l))).attach(scheduler, { total: plan.tasks.length, skipped: 0 });
+  // The run's fold first, as a run subscribes it.
+  const fold = new TaskFold();
+  fold.begin(scheduler.records);
+  scheduler.on('event', (e) => fold.add(e));
+  (quiet ? new QuietProgress((l) => lines.push(l)) : new PlainProgress((l) => lines.push(l))).attach(scheduler, { fold });
   for (const h of hosts) scheduler.expectHost(h.name);
   for (const h of hosts) scheduler.addHost(h);
   return { lines, scheduler };
@@ -64,6 +69,22 @@ describe('PlainProgress', () => {
     expect(failures).toHaveLength(9);
     expect(lines.join('\n').split('Parse Error line 9')).toHaveLength(2);
     expect(failures.slice(1).every((l) => /; same output as frame 1 attempt 1$/.test(l))).toBe(true);
+  });
+});
+
+describe('untrusted text in the plain and quiet lines', () => {
+  it("shows a renderer's escape sequences and a host's control characters, never sends them to the terminal", async () => {
+    const hostile = 'render failed; last output:\n\x1b]0;owned\x07\x1b[2Jgone';
+    for (const quiet of [false, true]) {
+      const { lines, scheduler } = watch('1', 0, [new TimedHost('h\x1b[31m1', 10, () => ({ kind: 'failed', message: hostile }))], quiet);
+      await vi.runAllTimersAsync();
+      await scheduler.drained();
+      const text = lines.join('\n');
+      expect(text).toContain('\\x1b]0;owned\\x07\\x1b[2Jgone');
+      expect(text).toContain('h\\x1b[31m1');
+      // eslint-disable-next-line no-control-regex
+      expect(text).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f]/);
+    }
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { PlainProgress } from '../../../src/report/progress.js';
+import { TaskFold } from '../../../src/report/taskFold.js';
 import { Scheduler, type SchedulerEvent, type TaskRecord } from '../../../src/scheduler/scheduler.js';
 
 function tiledScheduler(frames: string, cols: number): Scheduler {
@@ -26,12 +27,20 @@ function done(r: TaskRecord): SchedulerEvent {
   } as const);
 }
 
+/** The run's fold of the scheduler's events, subscribed before the view, as a run does. */
+function folded(s: Scheduler): TaskFold {
+  const fold = new TaskFold();
+  fold.begin(s.records);
+  s.on('event', (e) => fold.add(e));
+  return fold;
+}
+
 describe('PlainProgress', () => {
   it("counts a frame's tiles as they end, from the ones already complete", () => {
     const s = tiledScheduler('1,2', 3);
     s.records[0]!.status = 'skipped';
     const lines: string[] = [];
-    new PlainProgress((l) => lines.push(l)).attach(s, { total: 6, skipped: 1 });
+    new PlainProgress((l) => lines.push(l)).attach(s, { fold: folded(s), unit: 'tiles' });
     for (const i of [1, 4, 2]) {
       const r = s.records[i]!;
       r.status = 'done';
@@ -48,7 +57,7 @@ describe('PlainProgress', () => {
   it('keeps up with a frame of the largest grid', () => {
     const s = tiledScheduler('1', 10_000);
     let last = '';
-    new PlainProgress((l) => (last = l)).attach(s, { total: 10_000, skipped: 0 });
+    new PlainProgress((l) => (last = l)).attach(s, { fold: folded(s), unit: 'tiles' });
     for (const r of s.records) {
       r.status = 'done';
       s.emit('event', done(r));

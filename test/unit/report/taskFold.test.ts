@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChunkSizer, type ChunkSize } from '../../../src/plan/chunks.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
-import { Plan, type Task } from '../../../src/plan/plan.js';
+import { Plan } from '../../../src/plan/plan.js';
 import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
 import { summarise, tasksOfRecords } from '../../../src/report/summary.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import { countTasks, TaskFold } from '../../../src/report/taskFold.js';
 import { chunkRecords } from '../../../src/run.js';
-import { Scheduler, type AttemptFailure, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost, type SchedulerOptions, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import { Scheduler, type AttemptFailure, type SchedulerEvent, type SchedulerHost, type SchedulerOptions, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import { FakeHost, type Behaviour, type Final } from '../../helpers/fakeFarm.js';
 import { startHosts as start } from '../../helpers/scheduler.js';
 
 /**
@@ -16,64 +17,6 @@ import { startHosts as start } from '../../helpers/scheduler.js';
  * report was made from before) is the oracle. Each case drives a real
  * Scheduler over fake hosts on fake time.
  */
-
-type Final = Exclude<AttemptOutcome, { kind: 'released' }>;
-
-/** What an attempt does: how long its renderer takes, then its outcome; `hang` never ends by itself. */
-interface Act {
-  ms: number;
-  outcome?: Final | 'hang';
-  /** The renderer ends (slot released) after `ms`, its outputs come this much later. */
-  fetchMs?: number;
-  /** Goes on to its outcome though aborted (a losing copy whose host does not listen). */
-  deaf?: boolean;
-}
-
-type Behaviour = (task: Task, attempt: number) => Act;
-
-/**
- * A host of fake time. Each slot runs its attempts one after another; with
- * `queues` an attempt given to a busy slot waits there and says it started
- * when its turn comes.
- */
-class FakeHost implements SchedulerHost {
-  private readonly lanes: Array<Promise<unknown>> = [];
-  constructor(
-    readonly name: string,
-    readonly slots: number,
-    private readonly behave: Behaviour,
-    readonly queues = false,
-  ) {}
-
-  run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
-    const before = this.lanes[slot.lane] ?? Promise.resolve();
-    const mine = before.then(() => this.render(task, attempt, signal, slot));
-    this.lanes[slot.lane] = mine.then((o) => (o.kind === 'released' ? undefined : o)).catch(() => undefined);
-    return mine;
-  }
-
-  private async render(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
-    if (signal.aborted) return { kind: 'cancelled' };
-    slot.started();
-    const act = this.behave(task, attempt);
-    const aborted = await wait(act.outcome === 'hang' ? Infinity : act.ms, act.deaf ? undefined : signal);
-    if (aborted) return { kind: 'cancelled' };
-    const outcome: Final = act.outcome === undefined || act.outcome === 'hang' ? { kind: 'done', bytes: { in: 1, out: 2 } } : act.outcome;
-    if (act.fetchMs === undefined) return outcome;
-    return { kind: 'released', outcome: wait(act.fetchMs, signal).then((a): Final => (a ? { kind: 'cancelled' } : outcome)) };
-  }
-}
-
-/** Resolves after `ms` of fake time (never for Infinity): true when `signal` aborted it first. */
-function wait(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  return new Promise((resolve) => {
-    const t = Number.isFinite(ms) ? setTimeout(() => resolve(false), ms) : undefined;
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
 
 const failure = (over: Partial<AttemptFailure> = {}): AttemptFailure => ({ stage: 'render', exitCode: 3, signal: null, timedOut: false, stalled: false, notFound: false, ...over });
 const failed = (message: string, over: Partial<AttemptFailure> = {}, log: string | undefined = `logs/${message}.log`): Final => ({ kind: 'failed', message, log, failure: failure(over) });
@@ -114,6 +57,13 @@ function watched(recs: TaskRecord[], options: Partial<SchedulerOptions> = {}) {
     // The same JSON text too: the report's lines keep their keys' order.
     expect(JSON.stringify(got)).toBe(JSON.stringify(want));
     expect(bare.list()).toStrictEqual(tasksOfRecords(s.records));
+    // The counts every view reads, kept as the run goes, are the list's (of tasks, and of frames).
+    const counts = countTasks(want.tasks);
+    for (const f of [fold, bare]) {
+      const now = f.counts();
+      expect({ ...now.tasks, rendering: 0 }).toEqual(counts.tasks);
+      expect({ ...now.frames, rendering: 0 }).toEqual(counts.frames);
+    }
   };
   return { s, fold, check };
 }

@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../../../src/plan/plan.js';
 import { Scheduler, isRunStop, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import { HostFigures } from '../../../src/report/hostFigures.js';
+import { TaskFold } from '../../../src/report/taskFold.js';
 import { refused, tasks, startHosts as start } from '../../helpers/scheduler.js';
 
 /**
@@ -159,6 +161,43 @@ describe('Scheduler speculation', () => {
     const copies = events.filter((e) => e.type === 'speculation-started');
     expect(copies.map((e) => e.type === 'speculation-started' && e.reason)).toEqual(['lost', 'lost']);
     expect(s.hosts.get('a')!.state).toBe('lost');
+  });
+
+  it('counts the attempts lost with their host, though copies elsewhere won first (records, the report, the host)', async () => {
+    const { s, events } = scheduler(2, true);
+    // As the attempt layer does: an attempt whose host was lost waits for it to come back, and ends lost when told to stop.
+    class LosingHost extends Host {
+      override run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
+        return super.run(task, attempt, signal, slot).then((o) => (o.kind === 'cancelled' ? { kind: 'lost', message: 'keepalive timed out' } : o));
+      }
+    }
+    const a = new LosingHost('a', 2, () => Infinity);
+    const b = new Host('b', 2, () => 100);
+    const fold = new TaskFold();
+    fold.begin(s.records);
+    const figures = new HostFigures();
+    s.on('event', (e) => {
+      fold.add(e);
+      figures.add(e);
+    });
+    start(s, [a, b]);
+    await vi.advanceTimersByTimeAsync(50);
+    s.removeHost('a', 'lost', 'keepalive timed out');
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(events.filter((e) => e.type === 'attempt-ended' && e.host === 'a').map((e) => e.type === 'attempt-ended' && [e.outcome, e.ignored])).toEqual([
+      ['lost', true],
+      ['lost', true],
+    ]);
+    expect(s.records.map((r) => [r.status, r.lost])).toEqual([
+      ['done', 1],
+      ['done', 1],
+    ]);
+    expect(fold.list().tasks.map((t) => [t.status, t.lost])).toEqual([
+      ['done', 1],
+      ['done', 1],
+    ]);
+    expect(figures.figure('a')).toMatchObject({ state: 'lost', lost: 2, tasksDone: 0 });
   });
 
   it('keeps the original when the lost host comes back with its result first', async () => {

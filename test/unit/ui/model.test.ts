@@ -88,6 +88,8 @@ describe('RunModel', () => {
     expect(m.takeDelta()?.hosts.map((h) => h.name)).toEqual(['a', 'b']);
     expect(m.takeDelta()).toBeUndefined();
     m.apply(ev({ type: 'attempt-queued', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0, behind: false, speculative: false }));
+    expect(m.takeDelta()!.tasks.map((t) => t.i)).toEqual([0]);
+    m.apply(ev({ type: 'attempt-started', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0 }));
     const d = m.takeDelta()!;
     expect(d.tasks.map((t) => t.i)).toEqual([0]);
     expect(d.bars).toHaveLength(1);
@@ -95,5 +97,57 @@ describe('RunModel', () => {
     m.ended({ exitCode: 130, lines: ['stopped'] });
     expect(m.takeDelta()).toMatchObject({ end: { exitCode: 130 }, retryable: false });
     expect(m.takeDelta()).toBeUndefined();
+  });
+
+  it('draws an attempt when its renderer starts: one waiting behind it on its slot is not drawn, nor one stopped before it started', () => {
+    const m = new RunModel({ title: 't', startedAt: new Date(0), origin: 0, hosts: [{ name: 'a', slots: 1 }], tasks: [0, 1, 2].map((i) => ({ index: i, frame: i + 1, tile: null, label: `frame ${i + 1}`, skipped: false, image: false })) });
+    const queued = (i: number, at: number, behind: boolean): SchedulerEvent => ev({ type: 'attempt-queued', at, task: ref(i), attempt: 1, host: 'a', lane: 0, behind, speculative: false });
+    const ended = (i: number, at: number, outcome: string): SchedulerEvent =>
+      ev({ type: 'attempt-ended', at, task: ref(i), attempt: 1, host: 'a', outcome, ignored: false, attempts: 0, settled: outcome === 'cancelled' ? 'cancelled' : null, seconds: 0, bytesIn: 0, bytesOut: 0 });
+    m.apply(ev({ type: 'host-state', at: 0, host: 'a', state: 'ok' }));
+    m.apply(queued(0, 0, false));
+    m.apply(ev({ type: 'attempt-started', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0 }));
+    m.apply(queued(1, 1000, true));
+    let s = m.snapshot();
+    expect(s.bars.map((b) => [b.label, b.outcome])).toEqual([['frame 1', 'running']]);
+    expect(s.tasks.map((t) => t.state)).toEqual(['running', 'queued', 'queued']);
+    expect(s.progress).toMatchObject({ running: 1, done: 0 });
+    // Stopped: the running one is drawn stopped, with its frame; the one waiting behind it never started and is not drawn.
+    m.apply(ended(1, 2000, 'cancelled'));
+    m.apply(ended(0, 2000, 'cancelled'));
+    s = m.snapshot();
+    expect(s.bars.map((b) => [b.label, b.outcome, b.start, b.end])).toEqual([['frame 1', 'cancelled', 1, 2]]);
+    expect(s.hosts[0]).toMatchObject({ busy: 0 });
+  });
+
+  it('shows a task lost with its host as queued again, and one whose attempt failed as to retry', () => {
+    const m = model();
+    const started = (i: number, attempt: number): SchedulerEvent[] => [
+      ev({ type: 'attempt-queued', at: 1000, task: ref(i), attempt, host: 'a', lane: i, behind: false, speculative: false }),
+      ev({ type: 'attempt-started', at: 1000, task: ref(i), attempt, host: 'a', lane: i }),
+    ];
+    const ended = (i: number, attempt: number, outcome: string): SchedulerEvent =>
+      ev({ type: 'attempt-ended', at: 1500, task: ref(i), attempt, host: 'a', outcome, message: outcome, ignored: false, attempts: 1, settled: null, seconds: 0.5, bytesIn: 0, bytesOut: 0 });
+    for (const e of [...started(0, 1), ...started(1, 1)]) m.apply(e);
+    m.apply(ended(0, 1, 'failed'));
+    m.apply(ended(1, 1, 'lost'));
+    expect(m.snapshot().tasks.map((t) => t.state)).toEqual(['retrying', 'queued', 'skipped']);
+    // Failed once, then lost: queued again, as the lost attempt left it.
+    for (const e of started(0, 2)) m.apply(e);
+    m.apply(ended(0, 2, 'lost'));
+    expect(m.snapshot().tasks[0]!.state).toBe('queued');
+  });
+
+  it('counts frames: a chunk counts as its frames, done or not', () => {
+    const chunk = (index: number, frame: number, last: number): TaskRef => ({ index, frame, tile: null, label: `frames ${frame}-${last}`, last, count: last - frame + 1 });
+    const m = new RunModel({ title: 't', startedAt: new Date(0), origin: 0, hosts: [{ name: 'a', slots: 1 }], tasks: [{ index: 0, frame: 1, tile: null, label: 'frames 1-12', skipped: false, image: false, count: 12 }] });
+    expect(m.snapshot().progress).toMatchObject({ total: 12, done: 0 });
+    m.apply(ev({ type: 'chunk-formed', at: 0, from: chunk(0, 1, 12), task: chunk(1, 1, 4), rest: chunk(0, 5, 12) }));
+    m.apply(ev({ type: 'attempt-queued', at: 0, task: chunk(1, 1, 4), attempt: 1, host: 'a', lane: 0, behind: false, speculative: false }));
+    m.apply(ev({ type: 'attempt-started', at: 0, task: chunk(1, 1, 4), attempt: 1, host: 'a', lane: 0 }));
+    expect(m.snapshot().progress).toMatchObject({ total: 12, running: 4 });
+    m.apply(ev({ type: 'attempt-ended', at: 1000, task: chunk(1, 1, 4), attempt: 1, host: 'a', outcome: 'done', ignored: false, attempts: 1, settled: 'done', seconds: 1, bytesIn: 0, bytesOut: 0 }));
+    m.apply(ev({ type: 'task-done', at: 1000, task: chunk(1, 1, 4), status: 'done', host: 'a', attempts: 1, winner: { host: 'a', attempt: 1 }, copies: 1 }));
+    expect(m.snapshot().progress).toMatchObject({ total: 12, done: 4, running: 0 });
   });
 });
