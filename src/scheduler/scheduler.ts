@@ -939,6 +939,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let next = this.records.length;
     const parts = this.chunks!.split(from, new Set(outcome.done), () => next++);
     const failedOn = new Set([...rec.failedOn, host]);
+    const before = { error: rec.error, log: rec.log, failure: rec.failure, failedOn: rec.failedOn };
     const won = Object.freeze({ host, attempt: att.number });
     const attempts = rec.attempts;
     const partial = (rec.partial ?? 0) + 1;
@@ -977,12 +978,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       r.attempts = attempts + 1;
       r.partial = partial;
-      if (failed) {
-        r.error = outcome.message;
-        r.log = outcome.log;
-        r.failure = outcome.failure;
-        r.failedOn = failedOn;
-      }
+      // A chunk stopped with the run did not fail: its parts left keep what its earlier attempts said.
+      r.error = failed ? outcome.message : before.error;
+      r.log = failed ? outcome.log : before.log;
+      r.failure = failed ? outcome.failure : before.failure;
+      r.failedOn = failed ? failedOn : before.failedOn;
       if (this.abort.signal.aborted) this.final(r, 'cancelled', r === rec ? att.run : undefined);
       else {
         r.status = 'pending';

@@ -4,7 +4,7 @@
  * behaviour says, and a seeded random generator for farms made at random.
  */
 import type { Task } from '../../src/plan/plan.js';
-import type { AttemptOutcome, AttemptSlot, SchedulerHost } from '../../src/scheduler/scheduler.js';
+import { isRunStop, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../src/scheduler/scheduler.js';
 
 export type Final = Exclude<AttemptOutcome, { kind: 'released' }>;
 
@@ -16,6 +16,8 @@ export interface Act {
   fetchMs?: number;
   /** Goes on to its outcome though aborted (a losing copy whose host does not listen). */
   deaf?: boolean;
+  /** A chunk's frames complete when the whole run is stopped (see isRunStop): kept, as a stopped run keeps what is finished. */
+  stoppedDone?: readonly number[];
 }
 
 export type Behaviour = (task: Task, attempt: number) => Act;
@@ -46,7 +48,7 @@ export class FakeHost implements SchedulerHost {
     slot.started();
     const act = this.behave(task, attempt);
     const aborted = await wait(act.outcome === 'hang' ? Infinity : act.ms, act.deaf ? undefined : signal);
-    if (aborted) return { kind: 'cancelled' };
+    if (aborted) return act.stoppedDone?.length && isRunStop(signal) ? { kind: 'cancelled', done: act.stoppedDone } : { kind: 'cancelled' };
     const outcome: Final = act.outcome === undefined || act.outcome === 'hang' ? { kind: 'done', bytes: { in: 1, out: 2 } } : act.outcome;
     if (act.fetchMs === undefined) return outcome;
     return { kind: 'released', outcome: wait(act.fetchMs, signal).then((a): Final => (a ? { kind: 'cancelled' } : outcome)) };
