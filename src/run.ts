@@ -26,7 +26,7 @@ import { RunLog } from './report/runLog.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
-import type { Client, ConnectContext } from './ssh/connect.js';
+import { endClient, type Client, type ConnectContext } from './ssh/connect.js';
 import { isComplete } from './transfer/complete.js';
 import { DirectoryListings } from './transfer/listing.js';
 import { finalLines } from './report/failures.js';
@@ -355,7 +355,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       });
       const jumps = new Map<string, Promise<Client>>();
       teardown.add(() => {
-        for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
+        for (const j of jumps.values()) j.then(endClient).catch(() => {});
       });
       const connectAbort = new AbortController();
       const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => opts.progress.note(m), jumps, signal: connectAbort.signal };
