@@ -129,4 +129,26 @@ describe('a host that goes silent', () => {
       await mute.stop();
     }
   }, 2 * HANG_MS);
+
+  it('while it renders does not keep SIGTERM from ending the run', async () => {
+    const cwd = workspace();
+    const mute = await farm.start('mute-during');
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, mute, { workdir: join(mute.workdir, 'd') })}\n`, 'mute-during.yaml');
+    const run = start(cwd, ['run', inv, '0', 'sleep', '600', '--events', 'ev.ndjson', '--report', 'r.json', '--plain']);
+    expect(await eventually(() => events(cwd).some((e) => e.type === 'attempt-started'), HANG_MS), run.stderr()).toBe(true);
+    const silent = silence(mute);
+    try {
+      run.child.kill('SIGTERM');
+      expect(await run.ended(), run.stderr()).toBe(130);
+      expect(silent.stillSilent()).toBe(true);
+      const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Array<{ status: string }>; hosts: Array<{ state: string }> };
+      expect(report.tasks[0]!.status).toBe('cancelled');
+      // Stopped with the run, not given up by keepalive.
+      expect(report.hosts[0]!.state).toBe('cancelled');
+      expect(run.stderr()).toMatch(/did not confirm within \d+ s that its renderer stopped/);
+    } finally {
+      silent.resume();
+      await mute.stop();
+    }
+  }, 2 * HANG_MS);
 });
