@@ -7,7 +7,7 @@ import { Teardown } from './teardown.js';
 export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './text/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { LiveInventory } from './execute/liveInventory.js';
-import { loadInventory } from './inventory/load.js';
+import { loadInventory, loadInventoryAsync } from './inventory/load.js';
 import { selectHosts } from './inventory/select.js';
 import type { HostConfig } from './inventory/types.js';
 import { parseDuration } from './text/duration.js';
@@ -157,7 +157,7 @@ interface Prepared {
 }
 
 /** Everything that can be wrong with the command line or inventory, found before anything connects. */
-export function prepare(opts: RunOptions): Prepared {
+export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Prepared {
   const frames = parseFrameSpec(opts.frames);
   if (opts.logDir === '') throw new UsageError('--log-dir is empty; name a directory (it is created if missing)');
   if (opts.logDir !== undefined && existsSync(opts.logDir) && !isDirectory(opts.logDir)) {
@@ -202,7 +202,8 @@ export function prepare(opts: RunOptions): Prepared {
   if (chunk !== undefined && order === 'preview') {
     throw new UsageError('--order preview and --chunk: a chunk is consecutive frames, preview order spreads them apart; drop one of them');
   }
-  const hosts = selectHosts(loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }), opts.hosts, opts.exclude);
+  if (inventory instanceof Error) throw inventory;
+  const hosts = selectHosts(inventory ?? loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }), opts.hosts, opts.exclude);
   const plan = new Plan({
     frames,
     exec: opts.exec,
@@ -256,7 +257,9 @@ function printDryRun(p: Prepared, print: (line: string) => void): void {
 export async function run(opts: RunOptions): Promise<RunSummary> {
   const startedAt = new Date();
   const clockOrigin = performance.now();
-  const prepared = prepare(opts);
+  // Read without blocking the event loop (Ctrl+C included); its errors come in prepare's order.
+  const inventory = await loadInventoryAsync(opts.inventory, { sshConfigPath: opts.sshConfig }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+  const prepared = prepare(opts, inventory);
   const { hosts, plan } = prepared;
   if (opts.dryRun) {
     printDryRun(prepared, opts.print ?? ((l) => process.stdout.write(l + '\n')));
