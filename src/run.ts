@@ -274,6 +274,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     hosts,
     startedAt,
     clockOrigin,
+    signal: opts.signal,
     // A stream that breaks after the view has closed is still reported.
     note: (m) => (progressStopped ? void process.stderr.write(`distray: ${m}\n`) : opts.progress.note(m)),
   });

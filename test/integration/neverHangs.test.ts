@@ -5,12 +5,12 @@
  * Ctrl+C or SIGTERM must end it; the limits below are only for a test that
  * would otherwise hang, never timing claims.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
-import { eventually } from '../helpers/wait.js';
+import { CLI, runCli } from '../helpers/cli.js';
+import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
 import { defaultsBlock, descendants, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 
 let farm: Farm;
@@ -150,5 +150,66 @@ describe('a host that goes silent', () => {
       silent.resume();
       await mute.stop();
     }
+  }, 2 * HANG_MS);
+});
+
+/**
+ * An sshd whose sessions run `prelude` before the command (as a user's
+ * ~/.bashrc would), without touching this machine's real rc files. SFTP
+ * goes to sftp-server untouched.
+ */
+function loginPrelude(prelude: string): string {
+  return `ForceCommand case "$SSH_ORIGINAL_COMMAND" in internal-sftp) exec /usr/lib/openssh/sftp-server ;; esac; ${prelude}; eval "$SSH_ORIGINAL_COMMAND"`;
+}
+
+describe('what a login prints', () => {
+  it('a byte printed after the ready line, glued to the next protocol line, costs a warning, not the run', async () => {
+    const cwd = workspace();
+    const [running, printed] = [join(cwd, 'running'), join(cwd, 'printed')];
+    // Something the login leaves running prints one byte, without a newline, once the task runs (the host shell has started).
+    const stray = await farm.start('stray', loginPrelude(`(while [ ! -e '${running}' ]; do sleep 0.05; done; printf x; touch '${printed}') & true`));
+    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, stray, { workdir: join(stray.workdir, 's') })}\n`, 'stray.yaml');
+    // The task ends only after the byte, so its exit line comes after it.
+    const task = `touch '${running}'; while [ ! -e '${printed}' ]; do sleep 0.05; done`;
+    const r = await runCli(['run', inv, '0', 'sh', '-c', task, '--plain'], { cwd, timeoutMs: HANG_MS });
+    expect(r.code, r.stderr).toBe(0);
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('its login printed'));
+    expect(warnings).toEqual(['distray: host stray: its login printed "x" while distray ran (ignored: it is not distray\'s); make its rc files (such as ~/.bashrc) print nothing for a non-interactive shell']);
+    await stray.stop();
+  }, 2 * HANG_MS);
+});
+
+describe('this machine', () => {
+  it('an --events FIFO that nobody reads is given up with a warning, and the run ends', async () => {
+    const cwd = workspace();
+    execFileSync('mkfifo', [join(cwd, 'ev.fifo')]);
+    const inv = farm.inventory(`hosts:\n  - local: true\n    workdir: ${join(cwd, 'wd')}\n`, 'events-fifo.yaml');
+    const r = await runCli(['run', inv, '0,1', 'true', '--events', 'ev.fifo', '--report', 'r.json', '--plain'], { cwd, timeoutMs: HANG_MS });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/--events ev\.fifo: cannot write the event stream: no reader opened the FIFO within \d+ s; the run goes on without it/);
+    expect(existsSync(join(cwd, 'r.json'))).toBe(true);
+  }, 2 * HANG_MS);
+
+  it('Ctrl+C ends a run whose --events FIFO nobody reads', async () => {
+    const cwd = workspace();
+    execFileSync('mkfifo', [join(cwd, 'ev.fifo')]);
+    const inv = farm.inventory(`hosts:\n  - local: true\n    workdir: ${join(cwd, 'wd')}\n`, 'events-fifo-int.yaml');
+    const marker = uniqueSleep(600);
+    const run = start(cwd, ['run', inv, '0', 'sh', '-c', marker, '--events', 'ev.fifo', '--report', 'r.json', '--plain']);
+    expect(await eventually(() => processesStartingWith(marker).length > 0, HANG_MS), run.stderr()).toBe(true);
+    run.child.kill('SIGINT');
+    expect(await run.ended(), run.stderr()).toBe(130);
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Array<{ status: string }> };
+    expect(report.tasks[0]!.status).toBe('cancelled');
+    expect(await eventually(() => processesStartingWith(marker).length === 0, HANG_MS)).toBe(true);
+  }, 2 * HANG_MS);
+
+  it('an inventory that is a FIFO is refused at once with exit 2', async () => {
+    const cwd = workspace();
+    // Nothing ever writes to it: reading it would wait for ever.
+    execFileSync('mkfifo', [join(cwd, 'farm.yaml')]);
+    const r = await runCli(['run', 'farm.yaml', '0', 'true', '--report', 'r.json'], { cwd, timeoutMs: HANG_MS });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/distray: the inventory farm\.yaml is a FIFO, not a regular file; name the inventory's YAML file itself/);
   }, 2 * HANG_MS);
 });
