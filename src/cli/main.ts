@@ -48,23 +48,35 @@ function takeEarlySignals(): string[] {
 }
 
 /**
+ * Once the run is stopped, how long it has to end (renderers stopped, report
+ * written) before distray exits anyway: every wait after a stop is bounded
+ * well below this (a silent host's, the event stream's reader's), so this
+ * only guards against one that is not.
+ */
+const STOP_DEADLINE_MS = 20_000;
+
+/**
  * SIGINT/SIGTERM: the first stops the run gracefully (renderers stopped,
  * report written, exit 130); a second exits at once.
  */
 function interruptController(): { signal: AbortSignal; dispose(): void; stop(from: string): void } {
   const controller = new AbortController();
+  let deadline: NodeJS.Timeout | undefined;
+  const exitNow = (why: string): never => {
+    process.stderr.write(`\ndistray: ${why}, exiting now\n`);
+    // No half-written download may stay behind, even now.
+    removePartialsNow();
+    process.exit(EXIT.interrupted);
+  };
   const stop = (from: string): void => {
     if (controller.signal.aborted) return;
     process.stderr.write(`\ndistray: stopping${from}: renderers are being stopped (press Ctrl+C again to exit at once)\n`);
     controller.abort();
+    deadline = setTimeout(() => exitNow(`the run did not end within ${STOP_DEADLINE_MS / 1000} s of being stopped`), STOP_DEADLINE_MS);
+    deadline.unref();
   };
   const onSignal = (): void => {
-    if (controller.signal.aborted) {
-      process.stderr.write('\ndistray: interrupted again, exiting now\n');
-      // No half-written download may stay behind, even now.
-      removePartialsNow();
-      process.exit(EXIT.interrupted);
-    }
+    if (controller.signal.aborted) exitNow('interrupted again');
     stop('');
   };
   process.on('SIGINT', onSignal);
@@ -75,6 +87,7 @@ function interruptController(): { signal: AbortSignal; dispose(): void; stop(fro
     signal: controller.signal,
     stop,
     dispose: () => {
+      clearTimeout(deadline);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     },
