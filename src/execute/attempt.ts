@@ -191,7 +191,8 @@ export class HostRunner implements SchedulerHost {
     } catch (err) {
       return { kind: 'lost', message: errorMessage(err) };
     }
-    const exit = await shell.adopt(started.id, started.token, signal);
+    const exit = await stopBounded(shell.adopt(started.id, started.token, signal), signal);
+    if (!exit) return { kind: 'cancelled' };
     if (exit.lost) return { kind: 'lost', message: exit.lost.message };
     if (exit.code === EXIT_NOT_STARTED || exit.code === EXIT_VANISHED) {
       return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
