@@ -97,6 +97,15 @@ export const MAX_STITCH_PIXELS = 16383 * 16383;
 export const DEFAULT_GRACE_MS = 30_000;
 
 
+function isFileOrDirectory(path: string): boolean {
+  try {
+    const info = statSync(path);
+    return info.isFile() || info.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
@@ -231,6 +240,8 @@ export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Pre
   if (stitched !== undefined) refuseUnderFile(stitched, '--stitch', stitched);
   for (const input of plan.localInputs()) {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
+    // A FIFO (or a device) would be read for ever, by a thread that even exiting has to wait for.
+    if (!isFileOrDirectory(input)) throw new UsageError(`--in ${input} is not a regular file or a directory (a FIFO, a socket or a device); name the file or directory to send`);
   }
   const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
   return { hosts, plan, timeoutMs, stallMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order), chunk, chunkTargetMs };

@@ -51,7 +51,10 @@ function takeEarlySignals(): string[] {
  * Once the run is stopped, how long it has to end (renderers stopped, report
  * written) before distray exits anyway: every wait after a stop is bounded
  * well below this (a silent host's, the event stream's reader's), so this
- * only guards against one that is not.
+ * only guards against one that is not. Not even process.exit ends a process
+ * one of whose threads is blocked opening or reading a FIFO (Node waits for
+ * its threads as it exits): local files are checked before they are opened
+ * for that (see readRegularFile, EventStream, prepare's --in check).
  */
 const STOP_DEADLINE_MS = 20_000;
 

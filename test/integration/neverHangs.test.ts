@@ -204,6 +204,15 @@ describe('this machine', () => {
     expect(await eventually(() => processesStartingWith(marker).length === 0, HANG_MS)).toBe(true);
   }, 2 * HANG_MS);
 
+  it('an input that is a FIFO is refused at once with exit 2', async () => {
+    const cwd = workspace();
+    execFileSync('mkfifo', [join(cwd, 'scene.pov')]);
+    const inv = farm.inventory(`hosts:\n  - local: true\n    workdir: ${join(cwd, 'wd')}\n`, 'input-fifo.yaml');
+    const r = await runCli(['run', inv, '0', 'true', '--in', 'scene.pov'], { cwd, timeoutMs: HANG_MS });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/distray: --in scene\.pov is not a regular file or a directory/);
+  }, 2 * HANG_MS);
+
   it('an inventory that is a FIFO is refused at once with exit 2', async () => {
     const cwd = workspace();
     // Nothing ever writes to it: reading it would wait for ever.
