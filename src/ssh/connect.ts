@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { AuthenticationType, Client as ClientType, ConnectConfig } from 'ssh2';
 import type { Duplex } from 'node:stream';
@@ -85,6 +85,8 @@ function authMethods(ep: Endpoint): AuthPlan {
   for (const file of ep.identityFiles) {
     let data: Buffer;
     try {
+      // Never a FIFO (or a device): reading one would block the whole run, Ctrl+C included.
+      if (!statSync(file).isFile()) throw new Error(`${file} is not a regular file`);
       data = readFileSync(file);
     } catch (err) {
       if (ep.identityFilesRequired) notes.push(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);

@@ -213,6 +213,19 @@ describe('this machine', () => {
     expect(r.stderr).toMatch(/distray: --in scene\.pov is not a regular file or a directory/);
   }, 2 * HANG_MS);
 
+  it('an identity file that is a FIFO is not read: the host cannot log in, and the run ends', async () => {
+    const cwd = workspace();
+    const key = join(cwd, 'id_fifo');
+    execFileSync('mkfifo', [key]);
+    const inv = farm.inventory(
+      `hosts:\n  - host: 127.0.0.1\n    name: good\n    port: ${good.port}\n    user: ${farm.user}\n    knownHosts: ${farm.knownHosts}\n    identityFile: ${key}\n    workdir: ${join(good.workdir, 'k')}\n`,
+      'key-fifo.yaml',
+    );
+    const r = await runCli(['run', inv, '0', 'true', '--report', 'r.json'], { cwd, timeoutMs: HANG_MS });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/cannot read .*id_fifo: .*id_fifo is not a regular file/);
+  }, 2 * HANG_MS);
+
   it('an inventory that is a FIFO is refused at once with exit 2', async () => {
     const cwd = workspace();
     // Nothing ever writes to it: reading it would wait for ever.
