@@ -7,7 +7,7 @@ import { InventoryError } from '../errors.js';
 import { parseDuration } from '../text/duration.js';
 import { levenshtein } from '../text/closest.js';
 import { SshConfigFile } from './sshConfig.js';
-import { NotRegular, readRegularFile, readRegularFileSync } from './regularFile.js';
+import { NotRegular, readRegularFile, readRegularFileSync } from '../regularFile.js';
 import { DEFAULTS_FIELDS, HOST_FIELDS, JUMP_FIELDS, TOP_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';
 import type { Endpoint, HostConfig } from './types.js';
 

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { readRegularFileSync } from './regularFile.js';
+import { readRegularFileSync } from '../regularFile.js';
 import { homedir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';

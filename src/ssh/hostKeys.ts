@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, stat, unlink, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readRegularFile } from '../regularFile.js';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Endpoint } from '../inventory/types.js';
@@ -66,7 +67,8 @@ export class KnownHostsCache {
     this.reads++;
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      // Never waiting on a FIFO: a blocked read would keep even the process's exit waiting.
+      text = await readRegularFile(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return MISSING;
       throw err;

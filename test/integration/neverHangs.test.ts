@@ -226,6 +226,19 @@ describe('this machine', () => {
     expect(r.stderr).toMatch(/cannot read .*id_fifo: .*id_fifo is not a regular file/);
   }, 2 * HANG_MS);
 
+  it('a known_hosts that is a FIFO is not read: the host is refused, and the run ends', async () => {
+    const cwd = workspace();
+    const known = join(cwd, 'known_fifo');
+    execFileSync('mkfifo', [known]);
+    const inv = farm.inventory(
+      `hosts:\n  - host: 127.0.0.1\n    name: good\n    port: ${good.port}\n    user: ${farm.user}\n    knownHosts: ${known}\n    identityFile: ${farm.clientKey}\n    workdir: ${join(good.workdir, 'kh')}\n`,
+      'known-fifo.yaml',
+    );
+    const r = await runCli(['run', inv, '0', 'true', '--report', 'r.json'], { cwd, timeoutMs: HANG_MS });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/known_fifo is a FIFO, not a regular file/);
+  }, 2 * HANG_MS);
+
   it('an inventory that is a FIFO is refused at once with exit 2', async () => {
     const cwd = workspace();
     // Nothing ever writes to it: reading it would wait for ever.
