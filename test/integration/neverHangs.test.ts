@@ -134,7 +134,8 @@ describe('a host that goes silent', () => {
     const cwd = workspace();
     const mute = await farm.start('mute-during');
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, mute, { workdir: join(mute.workdir, 'd') })}\n`, 'mute-during.yaml');
-    const run = start(cwd, ['run', inv, '0', 'sleep', '600', '--events', 'ev.ndjson', '--report', 'r.json', '--plain']);
+    // --grace 0: once the host is back, its shell stops the renderer at once rather than keep it for adoption.
+    const run = start(cwd, ['run', inv, '0', 'sleep', '600', '--grace', '0', '--events', 'ev.ndjson', '--report', 'r.json', '--plain']);
     expect(await eventually(() => events(cwd).some((e) => e.type === 'attempt-started'), HANG_MS), run.stderr()).toBe(true);
     const silent = silence(mute);
     try {
