@@ -15,6 +15,7 @@ import { splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
 import { EXIT } from '../outcome.js';
 import { removePartialsNow } from '../transfer/copies.js';
+import { stdoutGivenUp } from '../report/eventStream.js';
 import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
 import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
@@ -348,6 +349,8 @@ export async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // Events left in stdout's pipe for a reader that does not read would keep the process alive for as long.
+    if (stdoutGivenUp()) process.exit(code);
     process.exitCode = code;
   },
   (err: unknown) => {

@@ -16,6 +16,16 @@ const STOPPED_WAIT_MS = 2_000;
 /** How often a FIFO without a reader is tried again, meanwhile. */
 const FIFO_RETRY_MS = 100;
 
+let gaveUpStdout = false;
+/**
+ * Whether --events - gave up its reader: what is left in stdout's pipe
+ * would keep the process from exiting for as long as that reader does not
+ * read, so distray exits explicitly instead (see cli/main.ts).
+ */
+export function stdoutGivenUp(): boolean {
+  return gaveUpStdout;
+}
+
 export interface EventStreamOptions {
   /** The run's: once aborted (Ctrl+C), closing waits for no reader. */
   signal?: AbortSignal | undefined;
@@ -43,6 +53,9 @@ export class EventStream {
   /** Running while the reader has not taken what was written. */
   private slowTimer: NodeJS.Timeout | undefined;
   private readonly waitMs: number;
+  /** Settles when the stream is given up: nothing written is waited for any more. */
+  private readonly givenUp: Promise<void>;
+  private giveUp!: () => void;
 
   private constructor(
     private readonly target: string,
@@ -52,6 +65,7 @@ export class EventStream {
     open: (ready: (out: Writable) => void, fail: (why: unknown) => void) => void,
   ) {
     this.waitMs = options.readerWaitMs ?? EVENTS_READER_WAIT_MS;
+    this.givenUp = new Promise<void>((resolve) => (this.giveUp = resolve));
     this.opened = new Promise<void>((resolve) => {
       open(
         (out) => {
@@ -126,14 +140,16 @@ export class EventStream {
     // Once the run is stopped, its end waits less for the reader.
     if (this.options.signal?.aborted) this.taken();
     this.waitForReader();
-    await (this.owned
-      ? this.done
-      : new Promise<void>((resolve) => {
-          out.once('drain', resolve);
-          out.once('error', () => resolve());
-          out.once('close', resolve);
-          this.done.then(resolve, resolve);
-        }));
+    await Promise.race([
+      this.givenUp,
+      this.owned
+        ? this.done
+        : new Promise<void>((resolve) => {
+            out.once('drain', resolve);
+            out.once('error', () => resolve());
+            out.once('close', resolve);
+          }),
+    ]);
     this.stop();
   }
 
@@ -144,14 +160,14 @@ export class EventStream {
   private fail(err: unknown): void {
     if (this.broken) return;
     this.broken = true;
+    this.giveUp();
     this.early = [];
     this.taken();
     const code = (err as NodeJS.ErrnoException | null)?.code;
     const why = typeof err === 'string' ? err : code === 'EPIPE' ? 'its reader went away (a broken pipe)' : errorMessage(err);
     this.note(`--events ${this.target}: cannot write the event stream: ${why}; the run goes on without it`);
     if (this.owned) this.out?.destroy();
-    // A stream left unowned (stdout) that is no longer written has nothing to wait for.
-    if (!this.owned) this.done = Promise.resolve();
+    if (this.out === process.stdout && this.out.writableLength > 0) gaveUpStdout = true;
   }
 }
 

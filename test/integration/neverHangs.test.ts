@@ -6,7 +6,7 @@
  * would otherwise hang, never timing claims.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
@@ -189,6 +189,36 @@ describe('this machine', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/--events ev\.fifo: cannot write the event stream: no reader opened the FIFO within \d+ s; the run goes on without it/);
     expect(existsSync(join(cwd, 'r.json'))).toBe(true);
+  }, 2 * HANG_MS);
+
+  it('--events - whose reader takes nothing is given up with a warning, and the run ends', async () => {
+    const cwd = workspace();
+    // stdout is a FIFO that this test holds open for reading and never reads: it fills up.
+    const fifo = join(cwd, 'stdout.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      const inv = farm.inventory(`hosts:\n  - local: true\n    slots: 4\n    workdir: ${join(cwd, 'wd')}\n`, 'events-stdout.yaml');
+      const env = { ...process.env };
+      delete env.SSH_AUTH_SOCK;
+      // Far more events than the pipe holds.
+      const child = spawn(process.execPath, [CLI, 'run', inv, '0,299', 'true', '--events', '-', '--quiet'], { cwd, env, stdio: ['ignore', writer, 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+      let timer: NodeJS.Timeout | undefined;
+      const code = await Promise.race([
+        new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c))),
+        new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), HANG_MS))),
+      ]);
+      clearTimeout(timer);
+      if (code === 'hung') child.kill('SIGKILL');
+      expect(code, stderr).toBe(0);
+      expect(stderr).toMatch(/--events stdout: cannot write the event stream: its reader took nothing for \d+ s; the run goes on without it/);
+    } finally {
+      closeSync(writer);
+      closeSync(reader);
+    }
   }, 2 * HANG_MS);
 
   it('Ctrl+C ends a run whose --events FIFO nobody reads', async () => {

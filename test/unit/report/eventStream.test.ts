@@ -57,6 +57,16 @@ describe('EventStream', () => {
     expect(writes).toBe(1);
   });
 
+  it('gives up a stdout whose reader takes nothing, once, and closing does not wait for it', async () => {
+    // Never calls back: nothing written is ever taken.
+    const stuck = new Writable({ highWaterMark: 16, write: () => {} });
+    const notes: string[] = [];
+    const s = EventStream.open('-', (m) => notes.push(m), stuck, { readerWaitMs: 300 });
+    for (let i = 0; i < 5; i++) s.write({ type: 'x', at: i });
+    await s.close();
+    expect(notes).toEqual(['--events stdout: cannot write the event stream: its reader took nothing for 0.3 s; the run goes on without it']);
+  });
+
   it('reports a file it cannot write once, without throwing', async () => {
     const notes: string[] = [];
     const s = EventStream.open(join(dir, 'no-such-dir', 'e.ndjson'), (m) => notes.push(m));
