@@ -7,7 +7,7 @@ import { Teardown } from './teardown.js';
 export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './text/duration.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { LiveInventory } from './execute/liveInventory.js';
-import { loadInventory } from './inventory/load.js';
+import { loadInventory, loadInventoryAsync } from './inventory/load.js';
 import { selectHosts } from './inventory/select.js';
 import type { HostConfig } from './inventory/types.js';
 import { parseDuration } from './text/duration.js';
@@ -28,7 +28,7 @@ import type { HostFigures } from './report/hostFigures.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
-import type { Client, ConnectContext } from './ssh/connect.js';
+import { endClient, type Client, type ConnectContext } from './ssh/connect.js';
 import { DEFAULT_MAX_PIXELS, isComplete } from './transfer/complete.js';
 import { DirectoryListings } from './transfer/listing.js';
 import { finalLines } from './report/failures.js';
@@ -103,6 +103,15 @@ export const MAX_STITCH_PIXELS = 16383 * 16383;
 export const DEFAULT_GRACE_MS = 30_000;
 
 
+function isFileOrDirectory(path: string): boolean {
+  try {
+    const info = statSync(path);
+    return info.isFile() || info.isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
@@ -163,7 +172,7 @@ interface Prepared {
 }
 
 /** Everything that can be wrong with the command line or inventory, found before anything connects. */
-export function prepare(opts: RunOptions): Prepared {
+export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Prepared {
   const frames = parseFrameSpec(opts.frames);
   if (opts.logDir === '') throw new UsageError('--log-dir is empty; name a directory (it is created if missing)');
   if (opts.logDir !== undefined && existsSync(opts.logDir) && !isDirectory(opts.logDir)) {
@@ -211,7 +220,8 @@ export function prepare(opts: RunOptions): Prepared {
   if (chunk !== undefined && order === 'preview') {
     throw new UsageError('--order preview and --chunk: a chunk is consecutive frames, preview order spreads them apart; drop one of them');
   }
-  const hosts = selectHosts(loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }), opts.hosts, opts.exclude);
+  if (inventory instanceof Error) throw inventory;
+  const hosts = selectHosts(inventory ?? loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }), opts.hosts, opts.exclude);
   const plan = new Plan({
     frames,
     exec: opts.exec,
@@ -239,6 +249,8 @@ export function prepare(opts: RunOptions): Prepared {
   if (stitched !== undefined) refuseUnderFile(stitched, '--stitch', stitched);
   for (const input of plan.localInputs()) {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
+    // A FIFO (or a device) would be read for ever, by a thread that even exiting has to wait for.
+    if (!isFileOrDirectory(input)) throw new UsageError(`--in ${input} is not a regular file or a directory (a FIFO, a socket or a device); name the file or directory to send`);
   }
   const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
   return { hosts, plan, timeoutMs, stallMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order), chunk, chunkTargetMs };
@@ -278,7 +290,9 @@ function resultsStayNote(plan: Plan, hosts: readonly HostConfig[]): string | und
 export async function run(opts: RunOptions): Promise<RunSummary> {
   const startedAt = new Date();
   const clockOrigin = performance.now();
-  const prepared = prepare(opts);
+  // Read without blocking the event loop (Ctrl+C included); its errors come in prepare's order.
+  const inventory = await loadInventoryAsync(opts.inventory, { sshConfigPath: opts.sshConfig }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+  const prepared = prepare(opts, inventory);
   const { hosts, plan } = prepared;
   if (opts.dryRun) {
     printDryRun(prepared, opts.print ?? ((l) => process.stdout.write(l + '\n')));
@@ -293,6 +307,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     hosts,
     startedAt,
     clockOrigin,
+    signal: opts.signal,
     // A stream that breaks after the view has closed is still reported.
     note: (m) => (progressStopped ? void process.stderr.write(`distray: ${visible(m)}\n`) : opts.progress.note(m)),
   });
@@ -379,7 +394,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       });
       const jumps = new Map<string, Promise<Client>>();
       teardown.add(() => {
-        for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
+        for (const j of jumps.values()) j.then(endClient).catch(() => {});
       });
       const connectAbort = new AbortController();
       const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => opts.progress.note(m), jumps, signal: connectAbort.signal };

@@ -15,6 +15,7 @@ import { splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
 import { EXIT } from '../outcome.js';
 import { removePartialsNow } from '../transfer/copies.js';
+import { stdoutGivenUp } from '../report/eventStream.js';
 import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
 import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
@@ -50,23 +51,38 @@ function takeEarlySignals(): string[] {
 }
 
 /**
+ * Once the run is stopped, how long it has to end (renderers stopped, report
+ * written) before distray exits anyway: every wait after a stop is bounded
+ * well below this (a silent host's, the event stream's reader's), so this
+ * only guards against one that is not. Not even process.exit ends a process
+ * one of whose threads is blocked opening or reading a FIFO (Node waits for
+ * its threads as it exits): local files are checked before they are opened
+ * for that (see readRegularFile, EventStream, prepare's --in check).
+ */
+const STOP_DEADLINE_MS = 20_000;
+
+/**
  * SIGINT/SIGTERM: the first stops the run gracefully (renderers stopped,
  * report written, exit 130); a second exits at once.
  */
 function interruptController(): { signal: AbortSignal; dispose(): void; stop(from: string): void } {
   const controller = new AbortController();
+  let deadline: NodeJS.Timeout | undefined;
+  const exitNow = (why: string): never => {
+    process.stderr.write(`\ndistray: ${why}, exiting now\n`);
+    // No half-written download may stay behind, even now.
+    removePartialsNow();
+    process.exit(EXIT.interrupted);
+  };
   const stop = (from: string): void => {
     if (controller.signal.aborted) return;
     process.stderr.write(`\ndistray: stopping${from}: renderers are being stopped (press Ctrl+C again to exit at once)\n`);
     controller.abort();
+    deadline = setTimeout(() => exitNow(`the run did not end within ${STOP_DEADLINE_MS / 1000} s of being stopped`), STOP_DEADLINE_MS);
+    deadline.unref();
   };
   const onSignal = (): void => {
-    if (controller.signal.aborted) {
-      process.stderr.write('\ndistray: interrupted again, exiting now\n');
-      // No half-written download may stay behind, even now.
-      removePartialsNow();
-      process.exit(EXIT.interrupted);
-    }
+    if (controller.signal.aborted) exitNow('interrupted again');
     stop('');
   };
   process.on('SIGINT', onSignal);
@@ -77,6 +93,7 @@ function interruptController(): { signal: AbortSignal; dispose(): void; stop(fro
     signal: controller.signal,
     stop,
     dispose: () => {
+      clearTimeout(deadline);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     },
@@ -329,6 +346,8 @@ export async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // Events left in stdout's pipe for a reader that does not read would keep the process alive for as long.
+    if (stdoutGivenUp()) process.exit(code);
     process.exitCode = code;
   },
   (err: unknown) => {

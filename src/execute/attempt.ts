@@ -10,7 +10,7 @@ import { isRunStop, type AttemptFailure, type AttemptOutcome, type AttemptSlot, 
 import { describeFrames } from '../plan/chunks.js';
 import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, imageProblem } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
-import { EXIT_NOT_STARTED, EXIT_NO_LEASE, EXIT_NO_WORKDIR, EXIT_VANISHED, runDir, runLine } from '../ssh/wrapper.js';
+import { EXIT_NOT_STARTED, EXIT_NO_LEASE, EXIT_NO_WORKDIR, EXIT_VANISHED, KILL_GRACE_SECONDS, runDir, runLine } from '../ssh/wrapper.js';
 
 export interface AttemptOptions {
   plan: Plan;
@@ -187,8 +187,15 @@ export class HostRunner implements SchedulerHost {
     const stop = timeout ? AbortSignal.any([signal, timeout]) : signal;
     // The host shell removes stale outputs (one must never pass for this attempt's) and creates their directories.
     const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
-    const exit = await shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart, this.options.stallMs);
+    const exit = await stopBounded(shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart, this.options.stallMs), signal);
     clearTimeout(timer);
+    if (!exit) {
+      this.options.note?.(
+        `${task.label}: ${this.name} did not confirm within ${STOP_CONFIRM_MS / 1000} s that its renderer stopped (the host may have gone silent); ` +
+          `its host shell stops it when it finds the run gone`,
+      );
+      return { kind: 'cancelled' };
+    }
     if (exit.refused !== undefined) {
       const path = outputs[exit.refused] ?? 'an output';
       return { kind: 'failed', message: `${task.label} was not run: ${linkMessage(path, this.name)}`, failure: notRun('start') };
@@ -215,7 +222,8 @@ export class HostRunner implements SchedulerHost {
     } catch (err) {
       return { kind: 'lost', message: errorMessage(err) };
     }
-    const exit = await shell.adopt(started.id, started.token, signal);
+    const exit = await stopBounded(shell.adopt(started.id, started.token, signal), signal);
+    if (!exit) return { kind: 'cancelled' };
     if (exit.lost) return { kind: 'lost', message: exit.lost.message };
     if (exit.code === EXIT_NOT_STARTED || exit.code === EXIT_VANISHED) {
       return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
@@ -463,4 +471,29 @@ export class HostRunner implements SchedulerHost {
   private lostOr(outcome: FinalOutcome): FinalOutcome {
     return this.lostError ? { kind: 'lost', message: this.lostError.message } : outcome;
   }
+}
+
+/**
+ * Once the run is stopped, how long a host has to say that a renderer it was
+ * told to stop has ended (TERM, then KILL after KILL_GRACE_SECONDS): a host
+ * that went silent never says, and the run does not wait for keepalive to give
+ * it up.
+ */
+export const STOP_CONFIRM_MS = (KILL_GRACE_SECONDS + 3) * 1000;
+
+/** `exit`, or undefined if `signal` (the run's) was aborted and STOP_CONFIRM_MS went by without it. */
+function stopBounded(exit: Promise<TaskExit>, signal: AbortSignal): Promise<TaskExit | undefined> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      timer = setTimeout(() => resolve(undefined), STOP_CONFIRM_MS);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    void exit.then((e) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      resolve(e);
+    });
+  });
 }

@@ -1,7 +1,7 @@
 import { pathsMade, recordMade } from '../clean/manifest.js';
 import { errorMessage } from '../errors.js';
 import { describeDiff, diffInventory } from '../inventory/diff.js';
-import { loadInventory } from '../inventory/load.js';
+import { loadInventoryAsync } from '../inventory/load.js';
 import { selectHosts } from '../inventory/select.js';
 import type { HostConfig } from '../inventory/types.js';
 import { InventoryWatcher } from '../inventory/watch.js';
@@ -83,7 +83,7 @@ export class LiveInventory {
     const { file, plan, note } = this.opts;
     let next: HostConfig[];
     try {
-      next = selectHosts(loadInventory(file, { sshConfigPath: this.opts.sshConfig }), this.opts.only, this.opts.exclude, { reread: true });
+      next = selectHosts(await loadInventoryAsync(file, { sshConfigPath: this.opts.sshConfig }), this.opts.only, this.opts.exclude, { reread: true });
     } catch (err) {
       note(`inventory ${file} (${why}): ${oneLine(errorMessage(err))}; edit ignored, the run goes on with the hosts it had`);
       return;

@@ -1,6 +1,6 @@
 import { ConnectionError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
-import { connectEndpoint, type Client, type ConnectContext } from '../ssh/connect.js';
+import { connectEndpoint, endClient, type Client, type ConnectContext } from '../ssh/connect.js';
 
 /**
  * Channels assumed per connection (the SFTP channel and the host shell need
@@ -77,10 +77,10 @@ export class ConnectionPool {
     conn.capacity = conn.channels;
   }
 
-  /** Ends every connection (the host shells see end of input and wait out their grace). */
+  /** Ends every connection (the host shells see end of input and wait out their grace); a silent one is cut. */
   close(): void {
     this.closing = true;
     void this.opening?.then((c) => c.client.destroy()).catch(() => {});
-    for (const c of this.connections) c.client.end();
+    for (const c of this.connections) endClient(c.client);
   }
 }

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ConnectionError, TransferError } from '../errors.js';
-import { fileOpLine, readyLine, runDir, runLine } from '../ssh/wrapper.js';
+import { fileOpLine, protocolMark, runDir, runLine } from '../ssh/wrapper.js';
 
 /** The pipes of a host shell, whether an SSH channel or a local child process. */
 export interface ShellPipes {
@@ -49,6 +49,15 @@ export interface TaskExit {
   stalled?: boolean | undefined;
 }
 
+/** How much of what a login printed a warning shows. */
+const STRAY_SHOWN = 200;
+
+/** Text as a terminal would not interpret it: control characters and bytes past ASCII as \xNN. */
+export function visible(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /**
  * The controller's side of a host shell (see ssh/wrapper.ts): many tasks
  * at once over one channel, each known by its id.
@@ -62,11 +71,15 @@ export class HostShell {
   /** Tasks the shell said it stopped as stalled; their exit lines follow. */
   private readonly stalled = new Set<string>();
   /**
-   * Whatever the login prints before the host shell starts (a banner, escape
-   * sequences, text without a newline) is not the protocol: lines count only
-   * after the shell's own ready line, which carries its token.
+   * Whatever the login prints (a banner, escape sequences, text without a
+   * newline, before the host shell starts or from something it left running)
+   * is not the protocol: only lines marked with the shell's token count, from
+   * its ready line on (see ssh/wrapper.ts).
    */
   private isReady = false;
+  private readonly mark: string;
+  /** The login's stray output has been warned about (once a shell: the session shows it once a host). */
+  private strayShown = false;
   /** Everyone waiting for the ready line (each slot of a host may ask at once). */
   private readonly readyWaiters = new Set<() => void>();
 
@@ -75,7 +88,10 @@ export class HostShell {
     /** The shell's own directory of task files is .distray/run/<token>. */
     readonly token: string,
     private readonly host = 'local',
+    /** Told, once, what the login printed into the protocol. */
+    private readonly warn: (message: string) => void = () => {},
   ) {
+    this.mark = protocolMark(token);
     pipes.stdin.on('error', () => {});
     pipes.stdout.on('data', (c: Buffer) => this.onStdout(c));
     pipes.stderr.on('data', (c: Buffer) => {
@@ -281,10 +297,16 @@ export class HostShell {
     this.stdoutBuf += chunk.toString('latin1');
     let nl: number;
     while ((nl = this.stdoutBuf.indexOf('\n')) >= 0) {
-      const line = this.stdoutBuf.slice(0, nl);
+      const raw = this.stdoutBuf.slice(0, nl);
       this.stdoutBuf = this.stdoutBuf.slice(nl + 1);
+      // The mark may come after stray bytes glued before it: the protocol line is what follows it.
+      const at = raw.indexOf(this.mark);
+      const stray = at < 0 ? raw : raw.slice(0, at);
+      if (stray.trim() !== '') this.stray(stray);
+      if (at < 0) continue;
+      const line = raw.slice(at + this.mark.length);
       if (!this.isReady) {
-        if (line.endsWith(readyLine(this.token))) {
+        if (line === 'ready') {
           this.isReady = true;
           // What the login said on stderr is not the shell's.
           this.stderrText = '';
@@ -328,7 +350,20 @@ export class HostShell {
         outputs: m[4] === undefined ? undefined : [...m[4]].map((c) => OUTPUT_STATES[c]!),
       });
     }
-    // A login that prints without newlines: only the last bytes can hold the ready line.
-    if (!this.isReady && this.stdoutBuf.length > 65536) this.stdoutBuf = this.stdoutBuf.slice(-4096);
+    // A login that prints without newlines: only the last bytes can hold the start of a protocol line.
+    if (this.stdoutBuf.length > 65536) {
+      this.stray(this.stdoutBuf);
+      this.stdoutBuf = this.stdoutBuf.slice(-4096);
+    }
+  }
+
+  private stray(text: string): void {
+    if (this.strayShown) return;
+    this.strayShown = true;
+    const shown = text.length > STRAY_SHOWN ? `${visible(text.slice(0, STRAY_SHOWN))}...` : visible(text);
+    this.warn(
+      `host ${this.host}: its login printed "${shown}" ${this.isReady ? 'while distray ran' : 'before distray started'} (ignored: it is not distray's); ` +
+        `make its rc files (such as ~/.bashrc) print nothing for a non-interactive shell`,
+    );
   }
 }

@@ -15,7 +15,11 @@ export class ChannelRefused extends Error {
  * and hands back the controller's side of it. The shell is not ready yet:
  * the login runs first (HostShell.ready waits for it).
  */
-export function launchHostShell(conn: Connection, pool: ConnectionPool, o: { host: string; token: string; command: string; workdir: string }): Promise<HostShell> {
+export function launchHostShell(
+  conn: Connection,
+  pool: ConnectionPool,
+  o: { host: string; token: string; command: string; workdir: string; warn?: (message: string) => void },
+): Promise<HostShell> {
   conn.channels++;
   return new Promise<HostShell>((resolve, reject) => {
     conn.client.exec(o.command, (err, channel) => {
@@ -40,7 +44,7 @@ export function launchHostShell(conn: Connection, pool: ConnectionPool, o: { hos
         });
         void pool.lost.then((e) => done(e));
       });
-      resolve(new HostShell({ stdin: channel, stdout: channel, stderr: channel.stderr, closed, end: () => channel.end(), kill: () => channel.close() }, o.token, o.host));
+      resolve(new HostShell({ stdin: channel, stdout: channel, stderr: channel.stderr, closed, end: () => channel.end(), kill: () => channel.close() }, o.token, o.host, o.warn));
     });
   });
 }

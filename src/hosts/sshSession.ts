@@ -152,6 +152,14 @@ export class SshSession implements HostSession {
 
   private currentShell: Promise<HostShell> | undefined;
 
+  /** What a login printed into the protocol is shown once a host, not once a shell (each connection has its own). */
+  private strayWarned = false;
+  private readonly strayWarning = (message: string): void => {
+    if (this.strayWarned) return;
+    this.strayWarned = true;
+    this.warn(message);
+  };
+
   async shell(signal?: AbortSignal): Promise<HostShell> {
     const current = this.currentShell ? await this.currentShell.catch(() => undefined) : undefined;
     if (current?.alive) return current;
@@ -173,6 +181,7 @@ export class SshSession implements HostSession {
           token,
           command: hostShellCommand({ workdir: this.host.workdir, env: this.host.env, token, slots: this.host.slots, graceSeconds: this.graceSeconds }),
           workdir: this.host.workdir,
+          warn: this.strayWarning,
         });
       } catch (err) {
         // A refused channel on a live connection means the server allows fewer sessions

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
@@ -7,6 +7,7 @@ import { InventoryError } from '../errors.js';
 import { parseDuration } from '../text/duration.js';
 import { levenshtein } from '../text/closest.js';
 import { SshConfigFile } from './sshConfig.js';
+import { NotRegular, readRegularFile, readRegularFileSync } from '../regularFile.js';
 import { DEFAULTS_FIELDS, HOST_FIELDS, JUMP_FIELDS, TOP_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';
 import type { Endpoint, HostConfig } from './types.js';
 
@@ -196,13 +197,35 @@ export interface LoadOptions {
   sshConfigPath?: string | undefined;
 }
 
+function unreadable(file: string, err: unknown): InventoryError {
+  if (err instanceof NotRegular) return new InventoryError(`the inventory ${err.message}; name the inventory's YAML file itself`);
+  return new InventoryError(`cannot read the inventory ${file}: ${(err as Error).message}`);
+}
+
+/** Reads and checks the inventory file (a regular file: see readRegularFile). */
 export function loadInventory(file: string, options: LoadOptions = {}): HostConfig[] {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readRegularFileSync(file);
   } catch (err) {
-    throw new InventoryError(`cannot read the inventory ${file}: ${(err as Error).message}`);
+    throw unreadable(file, err);
   }
+  return parseInventory(file, text, options);
+}
+
+/** The same, reading without blocking the event loop: for a run, which has hosts to look after meanwhile. */
+export async function loadInventoryAsync(file: string, options: LoadOptions = {}): Promise<HostConfig[]> {
+  let text: string;
+  try {
+    text = await readRegularFile(file);
+  } catch (err) {
+    throw unreadable(file, err);
+  }
+  return parseInventory(file, text, options);
+}
+
+/** The hosts of an inventory file's text (`file` names it in messages). */
+export function parseInventory(file: string, text: string, options: LoadOptions = {}): HostConfig[] {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) throw new InventoryError(yamlError(file, text, doc.errors[0]!));

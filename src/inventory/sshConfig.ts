@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { readRegularFileSync } from '../regularFile.js';
 import { homedir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
@@ -84,7 +85,7 @@ export class SshConfigFile {
   private parse(path: string): Line[] {
     let lines = this.cache.get(path);
     if (!lines) {
-      lines = [...SSHConfig.parse(readFileSync(path, 'utf8'))];
+      lines = [...SSHConfig.parse(readRegularFileSync(path))];
       this.cache.set(path, lines);
     }
     return lines;

@@ -29,13 +29,15 @@ export class RunLog {
     hosts: readonly HostSlots[];
     startedAt: Date;
     note: (text: string) => void;
+    /** The run's: once aborted, the event stream's end waits less for its reader. */
+    signal?: AbortSignal | undefined;
     now?: () => number;
     /** The scheduler clock's reading when the run started: the report's tasks' `start` and `end` count from it. */
     clockOrigin?: number;
   }) {
     this.now = options.now ?? (() => performance.now());
     this.tasks = new TaskFold(options.clockOrigin);
-    this.stream = options.events !== undefined ? EventStream.open(options.events, options.note) : undefined;
+    this.stream = options.events !== undefined ? EventStream.open(options.events, options.note, process.stdout, { signal: options.signal }) : undefined;
     const { plan } = options;
     const tilesPerFrame = plan.tasks[0]?.tile?.count ?? 1;
     this.startFacts = {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import ssh2 from 'ssh2';
 import type { AuthenticationType, Client as ClientType, ConnectConfig } from 'ssh2';
 import type { Duplex } from 'node:stream';
@@ -20,6 +20,32 @@ export const SECRET_ENV_NAMES: readonly string[] = [PASSPHRASE_ENV, PASSWORD_ENV
 export const KEEPALIVE_MS = 7_500;
 export const KEEPALIVE_COUNT = 3;
 export const READY_TIMEOUT_MS = 20_000;
+/**
+ * How long a connection being closed may take to hand its last bytes to the
+ * kernel before it is cut: a host that went silent (stopped, or its network
+ * gone) with its receive window full never takes them.
+ */
+export const CLOSE_WAIT_MS = 2_000;
+
+/**
+ * Ends a connection without waiting on the host: the disconnect is sent, and
+ * once it is with the kernel (which delivers it, and the end) the socket is
+ * closed, rather than waiting for the host's own end, which a silent host
+ * never sends (and ssh2 stops its keepalive once a connection is ending, so
+ * nothing else would ever end it, nor the run's process with it). A socket
+ * that cannot hand its bytes over is cut after CLOSE_WAIT_MS. At the socket:
+ * ssh2's destroy() does nothing to a connection it has already ended.
+ */
+export function endClient(client: Client): void {
+  const sock = (client as unknown as { _sock?: Duplex })._sock;
+  client.end();
+  if (!sock || sock.destroyed) return;
+  const cut = setTimeout(() => sock.destroy(), CLOSE_WAIT_MS);
+  cut.unref();
+  sock.once('close', () => clearTimeout(cut));
+  if (sock.writableFinished) sock.destroy();
+  else sock.once('finish', () => sock.destroy());
+}
 
 export interface ConnectContext {
   hostKeys: HostKeyChecker;
@@ -59,6 +85,8 @@ function authMethods(ep: Endpoint): AuthPlan {
   for (const file of ep.identityFiles) {
     let data: Buffer;
     try {
+      // Never a FIFO (or a device): reading one would block the whole run, Ctrl+C included.
+      if (!statSync(file).isFile()) throw new Error(`${file} is not a regular file`);
       data = readFileSync(file);
     } catch (err) {
       if (ep.identityFilesRequired) notes.push(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);

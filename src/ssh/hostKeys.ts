@@ -1,4 +1,5 @@
-import { mkdir, open, stat, unlink, readFile } from 'node:fs/promises';
+import { mkdir, open, stat, unlink } from 'node:fs/promises';
+import { readRegularFile } from '../regularFile.js';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomically } from '../fsutil/atomicWrite.js';
@@ -66,7 +67,8 @@ export class KnownHostsCache {
     this.reads++;
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      // Never waiting on a FIFO: a blocked read would keep even the process's exit waiting.
+      text = await readRegularFile(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return MISSING;
       throw err;

@@ -44,8 +44,11 @@ done
 # The workdir as it is physically: every removal and write below proves it is in it (see enter).
 wd_phys=$(pwd -P) || exit "$EXIT_NO_WORKDIR"
 exec 3<&0 </dev/null
+# Every line for the controller: one write, led by the mark distray:TOKEN (see src/ssh/wrapper.ts), so that
+# bytes a login prints (before this shell starts, or from something it left running) are told apart.
+say() { printf 'distray:%s %s\n' "$token" "$1"; }
 # Whatever the login printed before this line is not the protocol.
-printf '\ndistray-ready %s\n' "$token"
+say ready
 have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
 # Held (shared) for the shell's whole life, so distray clean can tell a run is going (it takes it exclusively).
 # (A failed redirection on exec would end the shell: it is tried in a subshell first.)
@@ -198,7 +201,7 @@ file_op() {
       done
       ;;
   esac
-  printf 'did %s %s\n' "$fo_id" "$fo_s"
+  say "did $fo_id $fo_s"
 }
 # Never following a link: f a non-empty regular file, e an empty one, d a directory, l a link,
 # s anything else (a FIFO, a socket, a device), p a path through a link, - nothing.
@@ -213,7 +216,7 @@ out_state() {
 }
 refuse() {
   echo "- 143" >"$run/$id.task"
-  printf 'exit %s 143\n' "$id"
+  say "exit $id 143"
 }
 release() {
   [ -n "$leased" ] && exec 9<&-
@@ -277,21 +280,21 @@ lane_task() {
   # Nothing new starts once the controller is gone; an adopt may have claimed it.
   [ -e "$run/eof" ] && return
   # Claimed by an adopting shell first: it is not ours to run (nor to write a state for).
-  claim "$run/$id.task" || { printf 'exit %s 143\n' "$id"; return; }
+  claim "$run/$id.task" || { say "exit $id 143"; return; }
   if [ -e "$run/$id.stop" ]; then refuse; return; fi
   # Outputs are cleared only under the lease: while it waits, another run's renderer may be writing
   # them. Each is checked for links as it is cleared, not before the wait (a link may appear meanwhile).
   lease
   case $? in
     0) ;;
-    2) echo "- $EXIT_NO_LEASE" >"$run/$id.task"; printf 'exit %s %s\n' "$id" "$EXIT_NO_LEASE"; return ;;
+    2) echo "- $EXIT_NO_LEASE" >"$run/$id.task"; say "exit $id $EXIT_NO_LEASE"; return ;;
     *) refuse; return ;;
   esac
   # An output through a link is neither cleared nor given a directory: the task does not run.
   i=0
   while [ "$i" -lt "$nout" ]; do
     clear_out "$1"
-    if [ "$cleared" = p ]; then echo "- 143" >"$run/$id.task"; printf 'refused %s %s\n' "$id" "$i"; return; fi
+    if [ "$cleared" = p ]; then echo "- 143" >"$run/$id.task"; say "refused $id $i"; return; fi
     shift
     i=$((i + 1))
   done
@@ -302,19 +305,19 @@ lane_task() {
   [ -e "$run/$id.stop" ] && stop_pid "$pid"
   watcher=
   [ "$watch" = - ] || { watch_stall & watcher=$!; }
-  printf 'start %s\n' "$id"
+  say "start $id"
   wait "$pid"
   st=$?
   kill -KILL -"$pid" 2>/dev/null
   [ -n "$watcher" ] && kill "$watcher" 2>/dev/null
   echo "$pid $st" >"$run/$id.task"
-  [ -e "$run/$id.stalled" ] && printf 'stalled %s\n' "$id"
+  [ -e "$run/$id.stalled" ] && say "stalled $id"
   eval "set -- $task"
   shift 3
   states='' i=0
   while [ "$i" -lt "$nout" ]; do out_state "$1"; shift; i=$((i + 1)); done
   if [ -s "$run/$id.log" ]; then wrote=1; else wrote=0; fi
-  printf 'exit %s %s %s%s\n' "$id" "$st" "$wrote" "$states"
+  say "exit $id $st $wrote$states"
 }
 lane_loop() {
   lane=$1 leased=
@@ -355,7 +358,7 @@ adopt() {
   # Not started yet: claimed here, so its lane never starts it; the controller runs it again.
   if claim "$from/$id.task"; then
     echo "- $EXIT_NOT_STARTED" >"$from/$id.task"
-    printf 'exit %s %s\n' "$id" "$EXIT_NOT_STARTED"
+    say "exit $id $EXIT_NOT_STARTED"
     return 0
   fi
   true >"$from/$id.adopted"
@@ -376,8 +379,8 @@ adopt() {
       fi
       sleep 0.2
     done
-    [ -e "$from/$id.stalled" ] && printf 'stalled %s\n' "$id"
-    printf 'exit %s %s\n' "$id" "$st"
+    [ -e "$from/$id.stalled" ] && say "stalled $id"
+    say "exit $id $st"
   ) &
 }
 # st is set here by task_state, not in the adopt subshell above.
@@ -411,7 +414,7 @@ while IFS= read -r line <&3; do
       l=${rest%% *}
       case $l in ''|*[!0-9]*) continue ;; esac
       if [ ! -p "$run/lane.$l" ]; then
-        if ! mkfifo "$run/lane.$l"; then t=${rest#* }; printf 'exit %s %s\n' "${t%% *}" "$EXIT_NO_WORKDIR"; continue; fi
+        if ! mkfifo "$run/lane.$l"; then t=${rest#* }; say "exit ${t%% *} $EXIT_NO_WORKDIR"; continue; fi
         lane_loop "$l" &
         lanes="$lanes $!"
       fi

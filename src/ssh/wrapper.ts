@@ -16,11 +16,37 @@ export const EXIT_NOT_STARTED = 254;
 /** `adopt` of a task whose renderer is gone without a status (its shell died with the host). */
 export const EXIT_VANISHED = 255;
 
-const READY_WORD = 'distray-ready';
+/**
+ * Every line the host shell prints for the controller is one protocol line:
+ *
+ *     distray:TOKEN WORD ARGS...
+ *
+ * (`say` in hostShell.sh), such as `distray:lq3x7a-0123456789ab exit 4-1-0a1b2c 0 1f`,
+ * TOKEN being the shell's own random token (letters, digits and `-`). The
+ * controller looks for `distray:TOKEN ` anywhere in a line, not only at its
+ * start: whatever a login leaves running may print at any time (`(sleep 1;
+ * printf x) &` in a ~/.bashrc), and bytes without a newline end up glued
+ * before the next protocol line, which must still count. Each protocol line
+ * is a single write of less than PIPE_BUF, so stray bytes can come before
+ * one or after its newline, never inside it. Anything else (a line without
+ * the mark, or what comes before it) is the login's: shown once as a warning
+ * and otherwise ignored. A new kind of line is a new WORD after the mark.
+ */
+const MARK = 'distray:';
+
+/** What every protocol line of the host shell with this token starts with (its words follow). */
+export function protocolMark(token: string): string {
+  return `${MARK}${token} `;
+}
+
+/** The protocol line `words` of the host shell with this token, as it prints it (without its newline). */
+export function protocolLine(token: string, words: string): string {
+  return protocolMark(token) + words;
+}
 
 /** The line a host shell prints once it has started, after whatever the login printed. */
 export function readyLine(token: string): string {
-  return `${READY_WORD} ${token}`;
+  return protocolLine(token, 'ready');
 }
 
 /** Where a host shell keeps its tasks' files (ID.task, ID.log), relative to the workdir. */
@@ -61,9 +87,10 @@ export function runDir(token: string): string {
  *   or a file operation: `rm ID PATH...` (remove, never through a link),
  *   `mkdir ID DIR...`, `mv ID NAME PATH` (a file NAME of its run directory
  *   moved into place); see "Removals and writes" below.
- * - stdout (one write a line, so lines from lanes never interleave):
- *   first `distray-ready TOKEN` on a line of its own (anything before it is
- *   the login's, not the protocol), then `start ID` when a renderer starts,
+ * - stdout (one write a line, so lines from lanes never interleave), each
+ *   line led by the mark `distray:TOKEN ` (see protocolMark above; below
+ *   without it): first `ready` (anything before it is the login's, not
+ *   the protocol), then `start ID` when a renderer starts,
  *   and `exit ID STATUS INFO` when it has ended. INFO is `1` if the task
  *   wrote any output (its log is not empty) else `0`, then a letter per
  *   output, never following a link: `f` a non-empty regular file, `e` an

@@ -5,7 +5,6 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -524,20 +523,6 @@ describe('stopping at any moment', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     return { child, closed: new Promise((resolve) => child.on('close', resolve)), stderr: () => stderr };
   }
-
-  it('Ctrl+C as soon as distray reads its inventory still stops cleanly and writes the report', async () => {
-    const cwd = workspace();
-    // The inventory is a FIFO: opening it for writing returns once distray's own code is reading it.
-    const fifo = join(cwd, 'early.yaml');
-    execFileSync('mkfifo', [fifo]);
-    const run = start(cwd, ['run', fifo, '0,3', 'true', '--report', 'r.json', '--plain']);
-    const writer = await open(fifo, 'w');
-    run.child.kill('SIGINT');
-    await writer.writeFile(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, good, { workdir: join(good.workdir, 'early') })}\n`);
-    await writer.close();
-    expect(await run.closed, run.stderr()).toBe(130);
-    expect(report(cwd).tasks.every((t) => t.status === 'cancelled')).toBe(true);
-  });
 
   it('Ctrl+C while a host is still connecting writes the report, the host cancelled', async () => {
     const cwd = workspace();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
-import { EXIT_NOT_STARTED, readyLine, runLine } from '../../src/ssh/wrapper.js';
+import { EXIT_NOT_STARTED, protocolLine, runLine } from '../../src/ssh/wrapper.js';
 import { SHELLS, talkToHostShell } from '../helpers/shells.js';
 
 // The host shell's protocol (ssh/wrapper.ts) run by the local sh: lanes, leases, adoption, retirement.
@@ -175,7 +175,7 @@ describe.each(SHELLS)('the host shell script run directly by $name', ({ argv: sh
     ].join('; ');
     const outputs = ['f.txt', 'e.txt', 'd.txt', 'l.txt', 's.txt', 'm.txt'];
     const said = await talk([runLine(0, 'one', ['sh', '-c', make], outputs), runLine(0, 'two', ['sh', '-c', 'echo no > lnk/x'], ['lnk/x'])], 4);
-    expect(said).toEqual([readyLine('tok-1'), 'start one', 'exit one 0 0fedls-', 'refused two 0']);
+    expect(said).toEqual(['ready', 'start one', 'exit one 0 0fedls-', 'refused two 0'].map((w) => protocolLine('tok-1', w)));
     // The task refused for a path through a link neither ran nor cleared the file there.
     expect(readFileSync(join(dir, 'elsewhere', 'x'), 'utf8')).toBe('x');
   });

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
 import type { TaskExit } from '../../src/hosts/hostShell.js';
-import { readyLine, runLine, stallWatch } from '../../src/ssh/wrapper.js';
+import { protocolLine, runLine, stallWatch } from '../../src/ssh/wrapper.js';
 import { SHELLS, talkToHostShell } from '../helpers/shells.js';
 
 // --stall on the host: the host shell watches a task's log and outputs with its own clock and stops it
@@ -121,8 +121,8 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
 
   it('reports the stall on a line of its own, before the exit', async () => {
     const said = await talkToHostShell(sh, dir, [runLine(0, 'one', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], ['o.png'], STALL_MS)], (lines) =>
-      lines.some((l) => l.startsWith('exit ')),
+      lines.some((l) => l.startsWith(protocolLine('tok-1', 'exit '))),
     );
-    expect(said).toEqual([readyLine('tok-1'), 'start one', 'stalled one', 'exit one 143 0-']);
+    expect(said).toEqual(['ready', 'start one', 'stalled one', 'exit one 143 0-'].map((w) => protocolLine('tok-1', w)));
   });
 });

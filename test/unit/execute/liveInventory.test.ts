@@ -1,4 +1,5 @@
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +46,21 @@ const names = (d: InventoryDiff | undefined): string[] => [
 ];
 
 describe('LiveInventory', () => {
+  it('refuses an inventory swapped for a FIFO without reading it, keeps the hosts it had, and takes the next good file', async () => {
+    const t = setup('hosts:\n  - a\n');
+    // Nothing ever writes to it: reading it would wait for ever.
+    const fifo = join(t.dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    renameSync(fifo, t.file);
+    await t.live.reload('changed');
+    expect(t.diffs).toEqual([]);
+    expect(t.notes).toEqual([`inventory ${t.file} (changed): the inventory ${t.file} is a FIFO, not a regular file; name the inventory's YAML file itself; edit ignored, the run goes on with the hosts it had`]);
+    rmSync(t.file);
+    t.write('hosts:\n  - a\n  - b\n');
+    await t.live.reload('changed');
+    expect(names(t.diffs[0])).toEqual(['+b']);
+  });
+
   it('hands hosts added, removed and changed to the lifecycle, and keeps applying --exclude', async () => {
     const t = setup('hosts:\n  - a\n  - b\n  - c\n', { exclude: 'c' });
     t.write('hosts:\n  - a\n  - host: b\n    slots: 2\n  - c\n  - d\n');

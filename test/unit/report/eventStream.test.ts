@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -56,6 +57,16 @@ describe('EventStream', () => {
     expect(writes).toBe(1);
   });
 
+  it('gives up a stdout whose reader takes nothing, once, and closing does not wait for it', async () => {
+    // Never calls back: nothing written is ever taken.
+    const stuck = new Writable({ highWaterMark: 16, write: () => {} });
+    const notes: string[] = [];
+    const s = EventStream.open('-', (m) => notes.push(m), stuck, { readerWaitMs: 300 });
+    for (let i = 0; i < 5; i++) s.write({ type: 'x', at: i });
+    await s.close();
+    expect(notes).toEqual(['--events stdout: cannot write the event stream: its reader took nothing for 0.3 s; the run goes on without it']);
+  });
+
   it('reports a file it cannot write once, without throwing', async () => {
     const notes: string[] = [];
     const s = EventStream.open(join(dir, 'no-such-dir', 'e.ndjson'), (m) => notes.push(m));
@@ -64,5 +75,53 @@ describe('EventStream', () => {
     s.write({ type: 'y', at: 1 });
     expect(notes).toHaveLength(1);
     expect(notes[0]).toMatch(/^--events .*no-such-dir.*: cannot write the event stream: .*ENOENT/);
+  });
+});
+
+describe('EventStream to a FIFO', () => {
+  const fifo = (name: string): string => {
+    const path = join(dir, name);
+    execFileSync('mkfifo', [path]);
+    return path;
+  };
+
+  it('gives up a FIFO that no reader opens, once, without blocking', async () => {
+    const path = fifo('nobody');
+    const notes: string[] = [];
+    const s = EventStream.open(path, (m) => notes.push(m), undefined, { readerWaitMs: 300 });
+    s.write({ type: 'x', at: 0 });
+    await s.close();
+    expect(notes).toEqual([`--events ${path}: cannot write the event stream: no reader opened the FIFO within 0.3 s; the run goes on without it`]);
+  });
+
+  it('writes to a reader that reads, however late it opened within the wait', async () => {
+    const path = fifo('reader');
+    const s = EventStream.open(path, () => {}, undefined, { readerWaitMs: 120_000 });
+    s.write({ type: 'a', at: 0 });
+    // The reader comes after the first event; the event waited for it.
+    const reader = spawn('cat', [path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let got = '';
+    reader.stdout.on('data', (c: Buffer) => (got += c.toString()));
+    const ended = new Promise((resolve) => reader.on('close', resolve));
+    s.write({ type: 'b', at: 1 });
+    await s.close();
+    await ended;
+    expect(got).toBe('{"v":1,"type":"a","at":0}\n{"v":1,"type":"b","at":1}\n');
+  });
+
+  it('drops a reader that takes nothing, once, and closing does not wait for it', async () => {
+    const path = fifo('stuck');
+    // Open for reading and never read: the FIFO fills up.
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const notes: string[] = [];
+      const s = EventStream.open(path, (m) => notes.push(m), undefined, { readerWaitMs: 300 });
+      const big = 'x'.repeat(4096);
+      for (let i = 0; i < 200; i++) s.write({ type: 'x', at: i, big });
+      await s.close();
+      expect(notes).toEqual([`--events ${path}: cannot write the event stream: its reader took nothing for 0.3 s; the run goes on without it`]);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
