@@ -492,15 +492,18 @@ describe('size and time', () => {
     return { child, closed, stderr: () => stderr };
   }
 
-  it('Ctrl+C during a large download stops it, leaves no partial file, and writes the report', async () => {
+  it('Ctrl+C during a large download of a finished frame: kept if it comes in within the bound, else stopped; never a partial file, and the report says which', async () => {
     const cwd = workspace();
     const run = await bigDownload(cwd, 'big1');
     run.child.kill('SIGINT');
     const code = await run.closed;
     expect(code, run.stderr()).toBe(130);
     expect(partFiles(join(cwd, 'got'))).toEqual([]);
-    expect(existsSync(join(cwd, 'got', 'big0.bin'))).toBe(false);
-    expect(report(cwd).tasks[0]!.status).toBe('cancelled');
+    // The renderer had finished: a stopped run brings its frame back for a few seconds more (how far it gets
+    // depends on this machine's speed), and whichever way it went, the report and the file agree.
+    const status = report(cwd).tasks[0]!.status;
+    expect(['done', 'cancelled']).toContain(status);
+    expect(existsSync(join(cwd, 'got', 'big0.bin'))).toBe(status === 'done');
   });
 
   it('a second Ctrl+C exits at once and still leaves no partial file', async () => {
