@@ -112,7 +112,10 @@ export function finalLines(summary: RunSummary, options: { figures?: boolean } =
     }
     if (tasks.length > 1) {
       const { head, tail } = splitTail(cause);
-      lines.push(`FAILED ${tasks.length} tasks (${frameRanges(tasks.flatMap(framesOf))}): ${head}${tail === undefined ? '' : `; last output:\n${tail}`}`);
+      // Counted as users count: frames (a chunk's all of them), or tiles with --tiles.
+      const frames = tasks.flatMap(framesOf);
+      const what = tasks[0]!.tile !== null ? `${tasks.length} tiles` : `${frames.length} frames`;
+      lines.push(`FAILED ${frameRanges(frames)} (${what}): ${head}${tail === undefined ? '' : `; last output:\n${tail}`}`);
       continue;
     }
     const t = tasks[0]!;

@@ -263,7 +263,7 @@ describe('distray run against real sshd hosts', () => {
     expect(r3.code).toBe(3);
     expect(r3.stderr).toContain('no host was usable');
     // One line for the cause and the count, not one per frame.
-    expect(r3.stderr).toContain('distray: FAILED 4 tasks (frames 1-4): no host was usable\n');
+    expect(r3.stderr).toContain('distray: FAILED frames 1-4 (4 frames): no host was usable\n');
     expect(r3.stderr.match(/FAILED/g)).toHaveLength(1);
     expect(readReport(join(cwd, 'r3.json')).ok).toBe(false);
   });

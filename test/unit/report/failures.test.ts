@@ -54,11 +54,18 @@ describe('countsLine', () => {
 });
 
 describe('finalLines', () => {
+  it('counts the frames of chunks that failed the same way, and the tiles of tiles', () => {
+    const chunks = [chunk(1, 4, 'failed'), chunk(5, 12, 'failed')].map((t) => ({ ...t, error: 'r exited with status 2' }));
+    expect(finalLines(summary({ exitCode: 1, tasks: chunks }))).toContain('FAILED frames 1-12 (12 frames): r exited with status 2');
+    const tiles = [0, 1, 2].map((tile) => ({ ...task(7, 'failed', 'r exited with status 2'), tile }));
+    expect(finalLines(summary({ exitCode: 1, tasks: tiles }))).toContain('FAILED frame 7 (3 tiles): r exited with status 2');
+  });
+
   it('gives one line for a cause shared by every frame, with the count', () => {
     const tasks = Array.from({ length: 240 }, (_, i) => task(i + 1, 'failed', 'no host was usable'));
     const hosts = [{ name: 'h1', state: 'unreachable', tasksDone: 0, failures: 0, message: 'connection refused' }];
     const lines = finalLines(summary({ exitCode: 3, tasks, hosts }));
-    expect(lines.filter((l) => l.includes('no host was usable'))).toEqual(['FAILED 240 tasks (frames 1-240): no host was usable', 'no host was usable:']);
+    expect(lines.filter((l) => l.includes('no host was usable'))).toEqual(['FAILED frames 1-240 (240 frames): no host was usable', 'no host was usable:']);
     expect(lines).toContain('  h1: unreachable: connection refused');
     expect(lines.length).toBeLessThan(6);
   });
