@@ -102,6 +102,16 @@ afterAll(async () => {
   await farm?.stop();
 });
 
+/** The CLI in the background, for a test that stops it (SIGINT) at a moment of its choosing. */
+function background(cwd: string, args: string[]): { child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string } {
+  const env = { ...process.env };
+  delete env.SSH_AUTH_SOCK;
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return { child, closed: new Promise((resolve) => child.on('close', resolve)), stderr: () => stderr };
+}
+
 describe('data outside the workdir', () => {
   it('an output directory that is a symbolic link fails the attempt; its target is neither copied nor emptied', async () => {
     const cwd = workspace();
@@ -224,15 +234,6 @@ describe('data outside the workdir', () => {
 });
 
 describe('links that appear while a task runs', () => {
-  /** The CLI in the background, for a test that stops it (SIGINT) at a moment of its choosing. */
-  function background(cwd: string, args: string[]): { child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string } {
-    const env = { ...process.env };
-    delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    return { child, closed: new Promise((resolve) => child.on('close', resolve)), stderr: () => stderr };
-  }
 
   it('Ctrl+C after a renderer swapped its output directory for a link removes nothing outside the workdir', async () => {
     const cwd = workspace();
@@ -518,14 +519,6 @@ describe('size and time', () => {
 });
 
 describe('stopping at any moment', () => {
-  function start(cwd: string, args: string[]): { child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string } {
-    const env = { ...process.env };
-    delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    return { child, closed: new Promise((resolve) => child.on('close', resolve)), stderr: () => stderr };
-  }
 
   it('Ctrl+C while a host is still connecting writes the report, the host cancelled', async () => {
     const cwd = workspace();
@@ -533,7 +526,7 @@ describe('stopping at any moment', () => {
     const arrived = new Promise<void>((resolve) => (connected = resolve));
     const silent = await badServer(() => connected());
     const inv = inventoryFor([`  - host: 127.0.0.1\n    name: silent\n    port: ${silent.port}\n    workdir: /tmp/never`], 'connecting.yaml');
-    const run = start(cwd, ['run', inv, '0,3', 'true', '--report', 'r.json', '--plain']);
+    const run = background(cwd, ['run', inv, '0,3', 'true', '--report', 'r.json', '--plain']);
     await arrived;
     run.child.kill('SIGINT');
     const code = await run.closed;
@@ -548,7 +541,7 @@ describe('stopping at any moment', () => {
     const cwd = workspace();
     copyFileSync(fileURLToPath(new URL('../../examples/ray.mjs', import.meta.url)), join(cwd, 'ray.mjs'));
     const inv = farm.inventory(`hosts:\n  - local: true\n    slots: 2\n    workdir: ${join(cwd, 'wd')}\n`, 'stitch-local.yaml');
-    const run = start(cwd, [
+    const run = background(cwd, [
       'run', inv, '0,39', 'node', 'ray.mjs', '%d', 't%d-%{tile}.png', '--res', '640x360', '--region', '%{x0},%{y0},%{x1},%{y1}',
       '--in', 'ray.mjs', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', '--tiles', '2x2', '--size', '640x360', '--stitch', 'anim/%04d.png',
       '--report', 'r.json', '--plain',
@@ -573,7 +566,7 @@ describe('stopping at any moment', () => {
     const wd = join(good.workdir, 'upload');
     execFileSync('truncate', ['-s', '2G', join(cwd, 'big.bin')]);
     const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'upload.yaml');
-    const run = start(cwd, ['run', inv, '0', 'true', '--in', 'big.bin', '--report', 'r.json', '--plain']);
+    const run = background(cwd, ['run', inv, '0', 'true', '--in', 'big.bin', '--report', 'r.json', '--plain']);
     expect(await eventually(() => partFiles(wd).length > 0, 30_000), run.stderr()).toBe(true);
     run.child.kill('SIGINT');
     expect(await run.closed, run.stderr()).toBe(130);
