@@ -86,6 +86,8 @@ export class PlainProgress implements Progress {
     if (start.skipped) this.write(`distray: ${start.skipped} of ${start.total} ${run.unit ?? 'frames'} already complete, skipping them (--force renders them again)`);
     const repeated = new RepeatedOutput();
     const states = new Map<string, string>();
+    // Attempts that ended stopped with the run: a chunk split after one kept its finished frames, it did not fail.
+    const stopped = new Set<string>();
     scheduler.on('event', (e) => {
       if (this.stopped) return;
       switch (e.type) {
@@ -95,12 +97,15 @@ export class PlainProgress implements Progress {
           return;
         }
         case 'attempt-ended':
+          if (e.outcome === 'cancelled' && !e.ignored) stopped.add(`${e.task.index}/${e.attempt}`);
           return this.ended(e, run.fold, repeated);
         case 'task-retried':
           return this.write(`distray: ${e.task.label}: retried from the live page`);
         case 'chunk-split': {
           const done = e.parts.filter((p) => p.done).map((p) => p.label);
-          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, whose attempt failed) [${counter.line()}]`);
+          // Its attempt-ended came just before: cancelled when the run was stopped and the chunk kept what it had finished.
+          const why = stopped.delete(`${e.task.index}/${e.attempt}`) ? 'stopped with the run' : 'whose attempt failed';
+          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, ${why}) [${counter.line()}]`);
         }
         case 'speculation-started': {
           const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;
