@@ -393,7 +393,9 @@ export class HostRunner implements SchedulerHost {
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
             await this.removeOutputs(s.task);
-            return { kind: 'cancelled' };
+            // Stopped with the run while its finished frames came back: those already here are whole and kept (a
+            // rerun skips them), so they are done, not cancelled with the rest.
+            return !(err instanceof Superseded) && isRunStop(signal) && done.length > 0 ? { kind: 'cancelled', done } : { kind: 'cancelled' };
           }
           complete = false;
           problem ??= errorMessage(err);

@@ -1,12 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HostRunner } from '../../../src/execute/attempt.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { HostRunner, KEEP_FINISHED_MS } from '../../../src/execute/attempt.js';
 import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
-import type { AttemptSlot } from '../../../src/scheduler/scheduler.js';
+import { RUN_STOPPED, type AttemptSlot } from '../../../src/scheduler/scheduler.js';
 
 // An attempt the scheduler stops (a copy elsewhere replaced it, or won) ends `cancelled` whatever it
 // was doing: stopped while its per-task inputs are still being sent, it did not fail, and must not
@@ -47,5 +47,55 @@ describe('an attempt stopped while its inputs are being sent', () => {
     await sent;
     stop.abort();
     expect(await running).toMatchObject({ kind: 'cancelled' });
+  });
+});
+
+describe('a chunk stopped with the run whose finished frames are still coming back', () => {
+  it('keeps as done the frames already fetched when the bound on bringing them back runs out', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      const plan = new Plan({ frames: parseFrameSpec('1,3'), exec: 'r', args: [], ins: [], outs: [`out/f%d.txt=${dir}/f%d.txt`], hostNames: ['fake'], chunk: 3 });
+      const task = plan.chunkTask(1, 3, 0);
+      let fetching!: () => void;
+      const second = new Promise<void>((r) => (fetching = r));
+      // The renderer was stopped with frames 1-3 on the host (3, which cannot be checked, may be cut short: not kept);
+      // frame 1 comes back at once, frame 2 is still coming when the bound runs out.
+      const shell = {
+        token: 'tok',
+        run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal, _outs: string[], onStart: () => void) => {
+          onStart();
+          return new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143, wrote: false, outputs: ['file', 'file', 'file'] })));
+        },
+        forget: () => {},
+        fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
+      };
+      const session = {
+        name: 'fake',
+        lost: new Promise<Error>(() => {}),
+        shell: () => Promise.resolve(shell),
+        fetchFile: (path: string, local: string, options?: { signal?: AbortSignal }) => {
+          if (path === 'out/f1.txt') {
+            writeFileSync(local, 'frame 1\n');
+            return Promise.resolve(8);
+          }
+          fetching();
+          return new Promise<number>((_resolve, reject) => options?.signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped'))));
+        },
+      } as unknown as HostSession;
+      const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
+      const stop = new AbortController();
+      const running = runner.run(task, 1, stop.signal, slot);
+      await Promise.resolve();
+      stop.abort(RUN_STOPPED);
+      await second;
+      await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS);
+      const outcome = await running;
+      // Frame 1 is here, whole: the report must count it done (a rerun skips it), not cancelled with the rest.
+      expect(existsSync(join(dir, 'f1.txt'))).toBe(true);
+      expect(existsSync(join(dir, 'f2.txt'))).toBe(false);
+      expect(outcome).toMatchObject({ kind: 'cancelled', done: [1] });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
