@@ -72,6 +72,15 @@ function signalName(n: number): string {
   return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
+/** When each attempt's signal was aborted: the bound on bringing back finished work counts from then. */
+const stopTimes = new WeakMap<AbortSignal, number>();
+
+/** Notes when `signal` is aborted (see stopTimes). */
+function noteStop(signal: AbortSignal): void {
+  if (signal.aborted) stopTimes.set(signal, stopTimes.get(signal) ?? Date.now());
+  else signal.addEventListener('abort', () => stopTimes.set(signal, Date.now()), { once: true });
+}
+
 /**
  * The signal an attempt's outputs are fetched under: aborted with the
  * attempt, except when the whole run is stopping, when what is finished is
@@ -81,7 +90,9 @@ function keepingFinished(signal: AbortSignal): AbortSignal {
   const ctl = new AbortController();
   const stopped = (): void => {
     if (!isRunStop(signal)) return ctl.abort(signal.reason);
-    setTimeout(() => ctl.abort(signal.reason), KEEP_FINISHED_MS).unref();
+    // Counted from the stop (see stopTimes), not from when a renderer slow to stop ended: the run's end stays bounded.
+    const left = KEEP_FINISHED_MS - (Date.now() - (stopTimes.get(signal) ?? Date.now()));
+    setTimeout(() => ctl.abort(signal.reason), Math.max(0, left)).unref();
   };
   if (signal.aborted) stopped();
   else signal.addEventListener('abort', stopped, { once: true });
@@ -149,6 +160,7 @@ export class HostRunner implements SchedulerHost {
   async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
     // Bytes this attempt moved, whatever its outcome: the events and per-host figures add them up.
     const moved: Moved = { in: 0, out: 0 };
+    noteStop(signal);
     const counted = (o: FinalOutcome): FinalOutcome => ({ ...o, bytes: { in: moved.in, out: moved.out } });
     const outcome = await this.runMoving(task, attempt, signal, slot, moved);
     return outcome.kind === 'released' ? { kind: 'released', outcome: outcome.outcome.then(counted) } : counted(outcome);

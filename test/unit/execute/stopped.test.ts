@@ -99,3 +99,53 @@ describe('a chunk stopped with the run whose finished frames are still coming ba
     }
   });
 });
+
+describe('the bound on bringing back finished work after a stop', () => {
+  it('counts from the stop, not from when the stopped renderer ended', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
+    try {
+      const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [], outs: [`out/f%d.bin=${dir}/f%d.bin`], hostNames: ['fake'] });
+      let fetching!: () => void;
+      const fetchStarted = new Promise<void>((r) => (fetching = r));
+      let fetchStopped = false;
+      // A renderer that had just finished well when the run was stopped, on a host slow to say so (5 s), whose output
+      // is still coming back when the bound runs out.
+      const shell = {
+        token: 'tok',
+        run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal, _outs: string[], onStart: () => void) => {
+          onStart();
+          return new Promise((resolve) => signal.addEventListener('abort', () => setTimeout(() => resolve({ code: 0, wrote: false, outputs: ['file'] }), 5000)));
+        },
+        forget: () => {},
+        fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
+      };
+      const session = {
+        name: 'fake',
+        lost: new Promise<Error>(() => {}),
+        shell: () => Promise.resolve(shell),
+        fetchFile: (_path: string, _local: string, options?: { signal?: AbortSignal }) => {
+          fetching();
+          return new Promise<number>((_resolve, reject) =>
+            options?.signal?.addEventListener('abort', () => {
+              fetchStopped = true;
+              reject(new Error('the transfer was stopped'));
+            }),
+          );
+        },
+      } as unknown as HostSession;
+      const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
+      const stop = new AbortController();
+      const running = runner.run(plan.tasks[0]!, 1, stop.signal, slot);
+      await Promise.resolve();
+      stop.abort(RUN_STOPPED);
+      await vi.advanceTimersByTimeAsync(5000);
+      await fetchStarted;
+      // KEEP_FINISHED_MS after the stop (the docs' "at most 10 seconds"), bringing it back is given up.
+      await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS - 5000);
+      expect(fetchStopped).toBe(true);
+      expect(await running).toMatchObject({ kind: 'cancelled' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
