@@ -45,6 +45,9 @@ export const KEEP_FINISHED_MS = 10_000;
  */
 export const LOG_KEPT = 1024 * 1024;
 
+/** Once the run is stopped, how long a removal of outputs on a host may keep an attempt from ending. */
+const REMOVE_AFTER_STOP_MS = 2_000;
+
 /** Longest run line that may wait in a lane's pipe on the host (pipes hold 64 KiB on Linux, 4 KiB at the least). */
 const MAX_QUEUED_LINE = 3 * 1024;
 
@@ -161,6 +164,7 @@ export class HostRunner implements SchedulerHost {
     // Bytes this attempt moved, whatever its outcome: the events and per-host figures add them up.
     const moved: Moved = { in: 0, out: 0 };
     noteStop(signal);
+    this.noteRunStop(signal);
     const counted = (o: FinalOutcome): FinalOutcome => ({ ...o, bytes: { in: moved.in, out: moved.out } });
     const outcome = await this.runMoving(task, attempt, signal, slot, moved);
     return outcome.kind === 'released' ? { kind: 'released', outcome: outcome.outcome.then(counted) } : counted(outcome);
@@ -474,11 +478,39 @@ export class HostRunner implements SchedulerHost {
    */
   private async removeOutputs(task: Task, paths?: readonly string[]): Promise<void> {
     const list = paths ?? this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
-    try {
-      await removeRemote(this.session, list);
-    } catch (err) {
+    const removal = removeRemote(this.session, list).catch((err: unknown) => {
       if (err instanceof LinkRefused) this.options.note?.(errorMessage(err));
+    });
+    // Once the run is stopped, a host that went silent (keepalive gives it up only later) does not hold the run's end:
+    // what is left there is cleared by the next attempt to run the task there.
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (resolve: () => void) => (): void => void (timer = setTimeout(resolve, REMOVE_AFTER_STOP_MS));
+    let hook: (() => void) | undefined;
+    const given = new Promise<void>((resolve) => {
+      if (this.stopSeen) arm(resolve)();
+      else this.onRunStop.add((hook = arm(resolve)));
+    });
+    try {
+      await Promise.race([removal, given]);
+    } finally {
+      clearTimeout(timer);
+      if (hook) this.onRunStop.delete(hook);
     }
+  }
+
+  /** Whether an attempt of this host was stopped with the whole run (see noteRunStop), and what waits for that. */
+  private stopSeen = false;
+  private readonly onRunStop = new Set<() => void>();
+
+  /** Notes, for removeOutputs, when the run is stopped (its attempts' signals are aborted with RUN_STOPPED). */
+  private noteRunStop(signal: AbortSignal): void {
+    const seen = (): void => {
+      if (!isRunStop(signal) || this.stopSeen) return;
+      this.stopSeen = true;
+      for (const f of this.onRunStop) f();
+    };
+    if (signal.aborted) seen();
+    else signal.addEventListener('abort', seen, { once: true });
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */

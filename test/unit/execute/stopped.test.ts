@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { HostRunner, KEEP_FINISHED_MS } from '../../../src/execute/attempt.js';
+import { HostRunner, KEEP_FINISHED_MS, STOP_CONFIRM_MS } from '../../../src/execute/attempt.js';
 import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
@@ -144,6 +144,59 @@ describe('the bound on bringing back finished work after a stop', () => {
       await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS - 5000);
       expect(fetchStopped).toBe(true);
       expect(await running).toMatchObject({ kind: 'cancelled' });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('a host that goes silent while a finished output comes back and the run is stopped', () => {
+  it('does not hold the attempt (and the run) past the bound waiting for the removal of what is left there', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
+    try {
+      const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [], outs: [`out/f%d.bin=${dir}/f%d.bin`], hostNames: ['fake'] });
+      let fetching!: () => void;
+      const fetchStarted = new Promise<void>((r) => (fetching = r));
+      let removing!: () => void;
+      const removeAsked = new Promise<void>((r) => (removing = r));
+      // The renderer had ended well; its output is coming back when the host goes silent: the fetch moves no more, and a
+      // removal asked of its host shell is never answered (keepalive gives the connection up only 22.5 s after the silence).
+      const shell = {
+        token: 'tok',
+        run: (_lane: number, _id: string, _argv: string[], _signal: AbortSignal, _outs: string[], onStart: () => void) => {
+          onStart();
+          return Promise.resolve({ code: 0, wrote: false, outputs: ['file'] });
+        },
+        forget: () => {},
+        fileOp: () => {
+          removing();
+          return new Promise(() => {});
+        },
+      };
+      const session = {
+        name: 'fake',
+        lost: new Promise<Error>(() => {}),
+        shell: () => Promise.resolve(shell),
+        fetchFile: (_path: string, _local: string, options?: { signal?: AbortSignal }) => {
+          fetching();
+          return new Promise<number>((_resolve, reject) => options?.signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped'))));
+        },
+      } as unknown as HostSession;
+      const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
+      const stop = new AbortController();
+      const running = runner.run(plan.tasks[0]!, 1, stop.signal, slot);
+      const released = await running;
+      expect(released.kind).toBe('released');
+      const outcome = released.kind === 'released' ? released.outcome : Promise.reject(new Error('not released'));
+      await fetchStarted;
+      stop.abort(RUN_STOPPED);
+      await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS);
+      await removeAsked;
+      let ended = false;
+      void outcome.then(() => (ended = true));
+      await vi.advanceTimersByTimeAsync(STOP_CONFIRM_MS);
+      expect(ended).toBe(true);
+      expect(await outcome).toMatchObject({ kind: 'cancelled' });
     } finally {
       vi.useRealTimers();
     }
