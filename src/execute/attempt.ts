@@ -121,6 +121,8 @@ interface Started {
   /** The host shell that started it: its files live under that shell's run directory. */
   token: string;
   argv: string[];
+  /** Its renderer started (the host shell said so, or it is adopted): a task stopped before that made nothing of its own. */
+  ran?: boolean;
 }
 
 /** Runs attempts of tasks on one host session: copies in, renderer, copies out. */
@@ -196,6 +198,7 @@ export class HostRunner implements SchedulerHost {
     const timeoutCtl = timeoutMs !== undefined ? new AbortController() : undefined;
     let timer: NodeJS.Timeout | undefined;
     const onStart = (): void => {
+      started.ran = true;
       slot.started();
       if (timeoutCtl) timer = setTimeout(() => timeoutCtl.abort(), timeoutMs);
     };
@@ -245,6 +248,7 @@ export class HostRunner implements SchedulerHost {
       return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
     }
     this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
+    started.ran = true;
     return this.finish(shell, started, exit, signal, undefined, slot, moved);
   }
 
@@ -291,6 +295,10 @@ export class HostRunner implements SchedulerHost {
     // A whole run being stopped keeps what is finished: a renderer that had ended well, and a chunk's complete frames.
     // They are brought back within KEEP_FINISHED_MS (see keepingFinished); only what was in flight is rendered again.
     const fetching = keepingFinished(signal);
+    // A task stopped before its renderer started (sent ahead to wait behind the slot's running one) made nothing: what is
+    // at its outputs' paths is not its own (an earlier run's, perhaps cut short), so it is neither kept nor removed (that
+    // is done under the lease, when a renderer of the task starts).
+    if (signal.aborted && s.ran !== true) return { kind: 'cancelled' };
     const keeping = isRunStop(signal) && (code === 0 || (s.task.chunk !== undefined && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== 127));
     if (signal.aborted && !keeping) {
       // Stopped (a copy elsewhere won): what it wrote on the host is of no use.

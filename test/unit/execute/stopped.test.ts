@@ -202,3 +202,42 @@ describe('a host that goes silent while a finished output comes back and the run
     }
   });
 });
+
+describe('a chunk sent ahead to its lane and never started when the run is stopped', () => {
+  it('keeps nothing: outputs left on the host by an earlier run are not this attempt\'s frames', async () => {
+    const plan = new Plan({ frames: parseFrameSpec('1,3'), exec: 'r', args: [], ins: [], outs: [`out/f%d.txt=${dir}/f%d.txt`], hostNames: ['fake'], chunk: 3 });
+    const task = plan.chunkTask(1, 3, 0);
+    // Stopped while it waited behind the slot's running task: the host shell refuses it ("exit ID 143", no states),
+    // and its outputs' paths hold what an earlier run killed outright left there (a frame cut short among them).
+    const shell = {
+      token: 'tok',
+      run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143 }))),
+      forget: () => {},
+      fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
+    };
+    const fetched: string[] = [];
+    const session = {
+      name: 'fake',
+      lost: new Promise<Error>(() => {}),
+      shell: () => Promise.resolve(shell),
+      readTail: () => Promise.reject(new Error('no such file')),
+      stat: () => Promise.resolve({ type: 'file', size: 6 }),
+      checkInside: () => Promise.resolve(),
+      fetchFile: (path: string, local: string) => {
+        fetched.push(path);
+        writeFileSync(local, 'stale\n');
+        return Promise.resolve(6);
+      },
+    } as unknown as HostSession;
+    const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
+    const stop = new AbortController();
+    const running = runner.run(task, 1, stop.signal, { lane: 0, started: () => {} });
+    await Promise.resolve();
+    stop.abort(RUN_STOPPED);
+    const outcome = await running;
+    expect(outcome.kind).toBe('cancelled');
+    expect(outcome.kind === 'cancelled' ? outcome.done : undefined).toBeUndefined();
+    expect(fetched).toEqual([]);
+    expect(existsSync(join(dir, 'f1.txt'))).toBe(false);
+  });
+});
