@@ -448,12 +448,16 @@ export class HostRunner implements SchedulerHost {
   private async keepChunk(s: Started, exit: TaskExit, keep: AbortSignal, slot: AttemptSlot | undefined, moved: Moved): Promise<FinalOutcome> {
     const { plan } = this.options;
     const frames = plan.frameOuts(s.task, this.name);
+    // An adopted task's end carries no output states: which outputs are there is asked of the host.
+    const present = exit.outputs
+      ? exit.outputs.map((st) => st !== 'missing')
+      : await Promise.all(frames.flatMap(({ copies }) => copies.map((c) => this.session.stat(c.remote).then((st) => st !== null, () => false))));
     let i = 0;
     let lastPresent = -1;
     let checkable = true;
     frames.forEach(({ copies }, f) => {
-      const states = copies.map(() => exit.outputs?.[i++]);
-      if (states.some((st) => st !== undefined && st !== 'missing')) {
+      const states = copies.map(() => present[i++]);
+      if (states.some((st) => st === true)) {
         lastPresent = f;
         checkable = copies.every((c) => IMAGE_EXTENSIONS.has(extname(c.local).toLowerCase()));
       }

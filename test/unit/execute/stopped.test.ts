@@ -241,3 +241,63 @@ describe('a chunk sent ahead to its lane and never started when the run is stopp
     expect(existsSync(join(dir, 'f1.txt'))).toBe(false);
   });
 });
+
+describe('an adopted chunk stopped with the run', () => {
+  it('does not keep the last frame its renderer wrote when it cannot be checked, though the host shell gave no output states', async () => {
+    const plan = new Plan({ frames: parseFrameSpec('1,3'), exec: 'r', args: [], ins: [], outs: [`out/f%d.txt=${dir}/f%d.txt`], hostNames: ['fake'], chunk: 3 });
+    const task = plan.chunkTask(1, 3, 0);
+    const fileOp = (_op: string, paths: readonly string[]): Promise<string[]> => Promise.resolve(paths.map(() => 'done'));
+    // The first connection started it and was lost; the host came back and its new shell adopted the task, which was
+    // writing frame 3 when the run was stopped (an adopted task's end carries no output states).
+    const first = {
+      name: 'fake',
+      lost: new Promise<Error>(() => {}),
+      shell: () =>
+        Promise.resolve({
+          token: 'tok',
+          run: (_lane: number, _id: string, _argv: string[], _signal: AbortSignal, _outs: string[], onStart: () => void) => {
+            onStart();
+            return Promise.resolve({ code: null, lost: new Error('connection lost') });
+          },
+          forget: () => {},
+          fileOp,
+        }),
+    } as unknown as HostSession;
+    let adopted!: () => void;
+    const adopting = new Promise<void>((r) => (adopted = r));
+    const fetched: string[] = [];
+    const second = {
+      name: 'fake',
+      lost: new Promise<Error>(() => {}),
+      shell: () =>
+        Promise.resolve({
+          token: 'tok2',
+          adopt: (_id: string, _token: string, signal: AbortSignal) => {
+            adopted();
+            return new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143 })));
+          },
+          forget: () => {},
+          fileOp,
+        }),
+      readTail: () => Promise.reject(new Error('no such file')),
+      stat: () => Promise.resolve({ type: 'file', size: 6 }),
+      checkInside: () => Promise.resolve(),
+      fetchFile: (path: string, local: string) => {
+        fetched.push(path);
+        writeFileSync(local, 'frame\n');
+        return Promise.resolve(6);
+      },
+    } as unknown as HostSession;
+    const options = { plan, logDir: join(dir, 'logs'), graceMs: 60_000 };
+    const back = new HostRunner(second, 1, options);
+    const runner = new HostRunner(first, 1, { ...options, rejoined: () => Promise.resolve(back) });
+    const stop = new AbortController();
+    const running = runner.run(task, 1, stop.signal, slot);
+    await adopting;
+    stop.abort(RUN_STOPPED);
+    const outcome = await running;
+    expect(outcome).toMatchObject({ kind: 'cancelled', done: [1, 2] });
+    expect(fetched).not.toContain('out/f3.txt');
+    expect(existsSync(join(dir, 'f3.txt'))).toBe(false);
+  });
+});
