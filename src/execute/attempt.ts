@@ -235,6 +235,7 @@ export class HostRunner implements SchedulerHost {
 
   /** Takes over a task that this host's previous connection started. */
   private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<FinalOutcome> {
+    this.noteRunStop(signal);
     let shell: HostShell;
     try {
       shell = await this.session.shell();
