@@ -275,61 +275,6 @@ describe('Scheduler with --chunk', () => {
     for (const l of kept) expect(l).toMatch(/^distray: frames (1-3|9-11) done on [ab] \(of frames (1-8|9-16), stopped with the run\)/);
   });
 
-  // Not yet kept: a chunk's attempt that ends with frames done while another copy of the chunk still runs is settled only
-  // with the last copy's outcome (settlePartial needs others === 0), so the frames the first copy brought back (whole here,
-  // a rerun skips them) are reported cancelled and listed in missingFrames. Keeping them needs the split to name the
-  // copy that brought them (its host, its start), in the records and in the fold alike (chunk-split names one attempt).
-  it.skip('keeps the frames a copy of a chunk brought back when the run is stopped, though the other copy ends after it with none', async () => {
-    const { plan, s, records, events } = setup('1,8', 4, { retries: 0, speculate: true });
-    const fold = new TaskFold(0);
-    fold.begin(records);
-    s.on('event', (e) => fold.add(e));
-    // A renderer writing a frame every frameMs; stopped, it ends `endMs` later with the frames it had finished
-    // (the one whose frames came back) or, beaten to the outputs by the other copy, with none.
-    class Writing implements SchedulerHost {
-      readonly slots = 1;
-      constructor(
-        readonly name: string,
-        private readonly frameMs: number,
-        private readonly endMs: number,
-        private readonly keeps: boolean,
-      ) {}
-      async run(task: Task, _attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
-        const frames = plan.framesOf(task);
-        slot.started();
-        const began = Date.now();
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.frameMs * frames.length);
-          signal.addEventListener('abort', () => {
-            clearTimeout(t);
-            resolve();
-          });
-        });
-        if (!signal.aborted) return { kind: 'done' };
-        const finished = Math.floor((Date.now() - began) / this.frameMs);
-        await new Promise((r) => setTimeout(r, this.endMs));
-        return this.keeps && finished > 0 ? { kind: 'cancelled', done: frames.slice(0, finished) } : { kind: 'cancelled' };
-      }
-    }
-    let copied = false;
-    s.on('event', (e) => {
-      if (e.type === 'speculation-started' && !copied) {
-        copied = true;
-        // Stopped once the copy has finished three of its frames.
-        setTimeout(() => s.cancel(), 35);
-      }
-    });
-    start(s, [new Writing('a', 10, 0, true), new Writing('b', 1000, 50, false)]);
-    await finish(s);
-    expect(copied).toBe(true);
-    const copy = events.find((e) => e.type === 'speculation-started');
-    const copyFrames = copy?.type === 'speculation-started' ? plan.framesOf(records[copy.task.index]!.task) : [];
-    const status = frameStatus(plan, s.records);
-    // The copy's three finished frames are here (it brought them back): the report must say done.
-    for (const f of copyFrames.slice(0, 3)) expect(status.get(f), `frame ${f}`).toBe('done');
-    expect(fold.list()).toStrictEqual(tasksOfRecords(s.records, 0));
-  });
-
   it('puts a chunk back whole when its host is lost', async () => {
     const { plan, s, records, log } = setup('1,6', 6);
     let lose = true;
