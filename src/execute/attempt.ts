@@ -45,6 +45,9 @@ export const KEEP_FINISHED_MS = 10_000;
  */
 export const LOG_KEPT = 1024 * 1024;
 
+/** Once the run is stopped, how long a removal of outputs on a host may keep an attempt from ending. */
+const REMOVE_AFTER_STOP_MS = 2_000;
+
 /** Longest run line that may wait in a lane's pipe on the host (pipes hold 64 KiB on Linux, 4 KiB at the least). */
 const MAX_QUEUED_LINE = 3 * 1024;
 
@@ -72,6 +75,15 @@ function signalName(n: number): string {
   return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
+/** When each attempt's signal was aborted: the bound on bringing back finished work counts from then. */
+const stopTimes = new WeakMap<AbortSignal, number>();
+
+/** Notes when `signal` is aborted (see stopTimes). */
+function noteStop(signal: AbortSignal): void {
+  if (signal.aborted) stopTimes.set(signal, stopTimes.get(signal) ?? Date.now());
+  else signal.addEventListener('abort', () => stopTimes.set(signal, Date.now()), { once: true });
+}
+
 /**
  * The signal an attempt's outputs are fetched under: aborted with the
  * attempt, except when the whole run is stopping, when what is finished is
@@ -81,7 +93,9 @@ function keepingFinished(signal: AbortSignal): AbortSignal {
   const ctl = new AbortController();
   const stopped = (): void => {
     if (!isRunStop(signal)) return ctl.abort(signal.reason);
-    setTimeout(() => ctl.abort(signal.reason), KEEP_FINISHED_MS).unref();
+    // Counted from the stop (see stopTimes), not from when a renderer slow to stop ended: the run's end stays bounded.
+    const left = KEEP_FINISHED_MS - (Date.now() - (stopTimes.get(signal) ?? Date.now()));
+    setTimeout(() => ctl.abort(signal.reason), Math.max(0, left)).unref();
   };
   if (signal.aborted) stopped();
   else signal.addEventListener('abort', stopped, { once: true });
@@ -107,6 +121,8 @@ interface Started {
   /** The host shell that started it: its files live under that shell's run directory. */
   token: string;
   argv: string[];
+  /** Its renderer started (the host shell said so, or it is adopted): a task stopped before that made nothing of its own. */
+  ran?: boolean;
 }
 
 /** Runs attempts of tasks on one host session: copies in, renderer, copies out. */
@@ -149,6 +165,8 @@ export class HostRunner implements SchedulerHost {
   async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
     // Bytes this attempt moved, whatever its outcome: the events and per-host figures add them up.
     const moved: Moved = { in: 0, out: 0 };
+    noteStop(signal);
+    this.noteRunStop(signal);
     const counted = (o: FinalOutcome): FinalOutcome => ({ ...o, bytes: { in: moved.in, out: moved.out } });
     const outcome = await this.runMoving(task, attempt, signal, slot, moved);
     return outcome.kind === 'released' ? { kind: 'released', outcome: outcome.outcome.then(counted) } : counted(outcome);
@@ -180,6 +198,7 @@ export class HostRunner implements SchedulerHost {
     const timeoutCtl = timeoutMs !== undefined ? new AbortController() : undefined;
     let timer: NodeJS.Timeout | undefined;
     const onStart = (): void => {
+      started.ran = true;
       slot.started();
       if (timeoutCtl) timer = setTimeout(() => timeoutCtl.abort(), timeoutMs);
     };
@@ -216,6 +235,7 @@ export class HostRunner implements SchedulerHost {
 
   /** Takes over a task that this host's previous connection started. */
   private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<FinalOutcome> {
+    this.noteRunStop(signal);
     let shell: HostShell;
     try {
       shell = await this.session.shell();
@@ -229,6 +249,7 @@ export class HostRunner implements SchedulerHost {
       return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
     }
     this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
+    started.ran = true;
     return this.finish(shell, started, exit, signal, undefined, slot, moved);
   }
 
@@ -275,6 +296,10 @@ export class HostRunner implements SchedulerHost {
     // A whole run being stopped keeps what is finished: a renderer that had ended well, and a chunk's complete frames.
     // They are brought back within KEEP_FINISHED_MS (see keepingFinished); only what was in flight is rendered again.
     const fetching = keepingFinished(signal);
+    // A task stopped before its renderer started (sent ahead to wait behind the slot's running one) made nothing: what is
+    // at its outputs' paths is not its own (an earlier run's, perhaps cut short), so it is neither kept nor removed (that
+    // is done under the lease, when a renderer of the task starts).
+    if (signal.aborted && s.ran !== true) return { kind: 'cancelled' };
     const keeping = isRunStop(signal) && (code === 0 || (s.task.chunk !== undefined && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== 127));
     if (signal.aborted && !keeping) {
       // Stopped (a copy elsewhere won): what it wrote on the host is of no use.
@@ -393,7 +418,9 @@ export class HostRunner implements SchedulerHost {
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
             await this.removeOutputs(s.task);
-            return { kind: 'cancelled' };
+            // Stopped with the run while its finished frames came back: those already here are whole and kept (a
+            // rerun skips them), so they are done, not cancelled with the rest.
+            return !(err instanceof Superseded) && isRunStop(signal) && done.length > 0 ? { kind: 'cancelled', done } : { kind: 'cancelled' };
           }
           complete = false;
           problem ??= errorMessage(err);
@@ -422,12 +449,16 @@ export class HostRunner implements SchedulerHost {
   private async keepChunk(s: Started, exit: TaskExit, keep: AbortSignal, slot: AttemptSlot | undefined, moved: Moved): Promise<FinalOutcome> {
     const { plan } = this.options;
     const frames = plan.frameOuts(s.task, this.name);
+    // An adopted task's end carries no output states: which outputs are there is asked of the host.
+    const present = exit.outputs
+      ? exit.outputs.map((st) => st !== 'missing')
+      : await Promise.all(frames.flatMap(({ copies }) => copies.map((c) => this.session.stat(c.remote).then((st) => st !== null, () => false))));
     let i = 0;
     let lastPresent = -1;
     let checkable = true;
     frames.forEach(({ copies }, f) => {
-      const states = copies.map(() => exit.outputs?.[i++]);
-      if (states.some((st) => st !== undefined && st !== 'missing')) {
+      const states = copies.map(() => present[i++]);
+      if (states.some((st) => st === true)) {
         lastPresent = f;
         checkable = copies.every((c) => IMAGE_EXTENSIONS.has(extname(c.local).toLowerCase()));
       }
@@ -460,11 +491,39 @@ export class HostRunner implements SchedulerHost {
    */
   private async removeOutputs(task: Task, paths?: readonly string[]): Promise<void> {
     const list = paths ?? this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
-    try {
-      await removeRemote(this.session, list);
-    } catch (err) {
+    const removal = removeRemote(this.session, list).catch((err: unknown) => {
       if (err instanceof LinkRefused) this.options.note?.(errorMessage(err));
+    });
+    // Once the run is stopped, a host that went silent (keepalive gives it up only later) does not hold the run's end:
+    // what is left there is cleared by the next attempt to run the task there.
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (resolve: () => void) => (): void => void (timer = setTimeout(resolve, REMOVE_AFTER_STOP_MS));
+    let hook: (() => void) | undefined;
+    const given = new Promise<void>((resolve) => {
+      if (this.stopSeen) arm(resolve)();
+      else this.onRunStop.add((hook = arm(resolve)));
+    });
+    try {
+      await Promise.race([removal, given]);
+    } finally {
+      clearTimeout(timer);
+      if (hook) this.onRunStop.delete(hook);
     }
+  }
+
+  /** Whether an attempt of this host was stopped with the whole run (see noteRunStop), and what waits for that. */
+  private stopSeen = false;
+  private readonly onRunStop = new Set<() => void>();
+
+  /** Notes, for removeOutputs, when the run is stopped (its attempts' signals are aborted with RUN_STOPPED). */
+  private noteRunStop(signal: AbortSignal): void {
+    const seen = (): void => {
+      if (!isRunStop(signal) || this.stopSeen) return;
+      this.stopSeen = true;
+      for (const f of this.onRunStop) f();
+    };
+    if (signal.aborted) seen();
+    else signal.addEventListener('abort', seen, { once: true });
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */

@@ -40,11 +40,13 @@ class Counter {
   }
 }
 
-function formatSeconds(s: number): string {
+/** "45s", "2m05s", "1h07m": seconds rounded up first, so that 119.5 s is "2m00s" (it said "1m60s"). */
+export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${Math.ceil(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.ceil(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  const t = Math.ceil(s);
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
+  return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 function firstLine(text: string): string {
@@ -86,6 +88,8 @@ export class PlainProgress implements Progress {
     if (start.skipped) this.write(`distray: ${start.skipped} of ${start.total} ${run.unit ?? 'frames'} already complete, skipping them (--force renders them again)`);
     const repeated = new RepeatedOutput();
     const states = new Map<string, string>();
+    // Attempts that ended stopped with the run: a chunk split after one kept its finished frames, it did not fail.
+    const stopped = new Set<string>();
     scheduler.on('event', (e) => {
       if (this.stopped) return;
       switch (e.type) {
@@ -95,12 +99,15 @@ export class PlainProgress implements Progress {
           return;
         }
         case 'attempt-ended':
+          if (e.outcome === 'cancelled' && !e.ignored) stopped.add(`${e.task.index}/${e.attempt}`);
           return this.ended(e, run.fold, repeated);
         case 'task-retried':
           return this.write(`distray: ${e.task.label}: retried from the live page`);
         case 'chunk-split': {
           const done = e.parts.filter((p) => p.done).map((p) => p.label);
-          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, whose attempt failed) [${counter.line()}]`);
+          // Its attempt-ended came just before: cancelled when the run was stopped and the chunk kept what it had finished.
+          const why = stopped.delete(`${e.task.index}/${e.attempt}`) ? 'stopped with the run' : 'whose attempt failed';
+          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, ${why}) [${counter.line()}]`);
         }
         case 'speculation-started': {
           const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;

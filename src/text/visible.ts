@@ -10,7 +10,7 @@
  * (report/junit.ts); the page and the HTML report escape text as HTML.
  */
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
 
 /** `\xNN`, or for the bidirectional marks and overrides (which would reorder the rest of the line) `\uNNNN`. */
 function shown(c: string): string {

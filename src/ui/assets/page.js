@@ -34,9 +34,12 @@
 
   function secs(s) {
     if (s === null || s === undefined || !Number.isFinite(s)) return '?';
-    if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.round(s)}s`;
-    if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-    return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+    if (s < 9.95) return `${s.toFixed(1)}s`;
+    // Rounded first: 119.6 s is 2m00s, not 1m60s.
+    const t = Math.round(s);
+    if (t < 60) return `${t}s`;
+    if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
+    return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`;
   }
 
   /** With --stitch the tiles of a frame share its picture, embedded once in the report (with its first finished tile). */

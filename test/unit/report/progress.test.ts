@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
-import { PlainProgress, QuietProgress } from '../../../src/report/progress.js';
+import { formatSeconds, PlainProgress, QuietProgress } from '../../../src/report/progress.js';
 import { TaskFold } from '../../../src/report/taskFold.js';
 import { Scheduler, type AttemptOutcome, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
@@ -96,5 +96,15 @@ describe('QuietProgress', () => {
     await vi.runAllTimersAsync();
     await scheduler.drained();
     expect(lines).toEqual(['distray: frame 3 failed on h1 (attempt 2, giving up): exit 2']);
+  });
+});
+
+describe('the ETA on the terminal', () => {
+  it('rounds up before splitting into minutes and seconds: never "1m60s"', () => {
+    expect(formatSeconds(119.5)).toBe('2m00s');
+    expect(formatSeconds(59.5)).toBe('1m00s');
+    expect(formatSeconds(3599.5)).toBe('1h00m');
+    expect(formatSeconds(125)).toBe('2m05s');
+    expect(formatSeconds(4)).toBe('4s');
   });
 });

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ChunkSizer, type ChunkSize } from '../../../src/plan/chunks.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
+import { PlainProgress } from '../../../src/report/progress.js';
 import { summarise } from '../../../src/report/summary.js';
 import { chunkRecords } from '../../../src/run.js';
 import type { HostConfig } from '../../../src/inventory/types.js';
@@ -229,6 +230,8 @@ describe('Scheduler with --chunk', () => {
     const fold = new TaskFold(0);
     fold.begin(records);
     s.on('event', (e) => fold.add(e));
+    const lines: string[] = [];
+    new PlainProgress((l) => lines.push(l)).attach(s, { fold });
     const reasons: boolean[] = [];
     // A renderer writing a frame every 10 ms: stopped at 35 ms, frames 1-3 of its chunk are complete.
     class Writing implements SchedulerHost {
@@ -266,6 +269,10 @@ describe('Scheduler with --chunk', () => {
     expect(events.filter((e) => e.type === 'chunk-split')).toHaveLength(2);
     // The report's list, folded from the events, says the same as the records.
     expect(fold.list()).toStrictEqual(tasksOfRecords(s.records, 0));
+    // The plain lines say the chunk was stopped with the run, not that its attempt failed (nothing failed).
+    const kept = lines.filter((l) => l.includes(' done on '));
+    expect(kept).toHaveLength(2);
+    for (const l of kept) expect(l).toMatch(/^distray: frames (1-3|9-11) done on [ab] \(of frames (1-8|9-16), stopped with the run\)/);
   });
 
   it('puts a chunk back whole when its host is lost', async () => {
