@@ -22,6 +22,7 @@ import { misspeltOptionWarnings } from './suggest.js';
 import { CHECK_OPTIONS, CLEAN_OPTIONS, parseCommandArgv } from './options.js';
 import { LivePage } from '../ui/server.js';
 import { writeErrorHtml } from '../report/htmlError.js';
+import { completionScript } from './completion.js';
 import { visible } from '../text/visible.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -326,11 +327,21 @@ export async function main(argv: string[]): Promise<number> {
   cli.command('run <inventory> <frames> <exec> [...args]', 'render frames across the hosts of <inventory> (distray run --help)');
   cli.command('check <inventory>', 'connect to every host, verify it, and print what it has; runs nothing else (distray check --help)');
   cli.command('clean <inventory>', "remove what distray left in every host's workdir (distray clean --help)");
+  cli.command('completion <shell>', 'print a script that completes commands and options in bash, zsh or fish (source <(distray completion bash))');
   cli.version(pkg.version);
   cli.help();
   try {
     if (command === 'check') return await checkCommand(rest);
     if (command === 'clean') return await cleanCommand(rest);
+    if (command === 'completion') {
+      if (rest[0] === '--help' || rest[0] === '-h') {
+        process.stdout.write('Usage: distray completion bash|zsh|fish\n\nPrints a script that completes distray\'s commands and options in that shell:\n  source <(distray completion bash)      (bash; zsh alike)\n  distray completion fish | source\n');
+        return 0;
+      }
+      if (rest.length > 1) throw new UsageError('expected distray completion bash|zsh|fish: one shell');
+      process.stdout.write(completionScript(rest[0]));
+      return 0;
+    }
     const parsed = cli.parse(['node', 'distray', ...argv], { run: false });
     if (parsed.options.help || parsed.options.version) return 0;
     if (!cli.matchedCommand) {
