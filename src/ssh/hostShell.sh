@@ -99,7 +99,8 @@ through_link() {
 # missing ones if $2 is 1; then proves that where it is, physically, is that directory of the workdir,
 # so a component swapped for a link between its check and the cd is caught. It changes directory:
 # run it in a subshell. Fails with 1 on a link, a non-directory or .. on the way, 2 when a directory
-# is missing (and not to be made).
+# is missing (and not to be made), 3 when a directory cannot be made or entered (no permission, a
+# name too long): not a link, and not to be reported as one.
 enter() {
   en_rest=$1/ en_at=${wd_phys%/}
   while [ -n "$en_rest" ]; do
@@ -109,9 +110,16 @@ enter() {
     if [ ! -d "$en_c" ]; then
       [ -e "$en_c" ] && return 1
       [ "$2" = 1 ] || return 2
-      mkdir -- "$en_c" 2>/dev/null
+      # Another file operation may make it at the same moment: what counts is that it is there now.
+      if ! mkdir -- "$en_c" 2>/dev/null && [ ! -d "$en_c" ]; then
+        [ -L "$en_c" ] || [ -e "$en_c" ] && return 1
+        return 3
+      fi
     fi
-    cd -P -- "$en_c" 2>/dev/null || return 1
+    if ! cd -P -- "$en_c" 2>/dev/null; then
+      [ -L "$en_c" ] || [ ! -d "$en_c" ] && return 1
+      return 3
+    fi
     en_at=$en_at/$en_c
     [ "$PWD" = "$en_at" ] || return 1
   done
@@ -129,7 +137,7 @@ at_path() {
   [ "$1" = rm ] && ap_mk=
   [ "$1" = mkdir ] && ap_dir=$2
   enter "$ap_dir" "$ap_mk"
-  case $? in 0) ;; 2) ap_s=-; return ;; *) return ;; esac
+  case $? in 0) ;; 2) ap_s=-; return ;; 3) ap_s=x; return ;; *) return ;; esac
   ap_s=x
   case $1 in
     rm|clear) if [ -e "$ap_base" ] || [ -L "$ap_base" ]; then rm -rf -- "$ap_base" || return; fi ;;
@@ -187,6 +195,7 @@ file_op() {
             if [ -e "${fo_p##*/}" ] || [ -L "${fo_p##*/}" ]; then fo_any=1; fi
             ;;
           2) fo_s=$fo_s- ;;
+          3) fo_s=${fo_s}x ;;
           *) fo_s=${fo_s}p ;;
         esac
       done
