@@ -47,6 +47,24 @@ exec 3<&0 </dev/null
 # Every line for the controller: one write, led by the mark distray:TOKEN (see src/ssh/wrapper.ts), so that
 # bytes a login prints (before this shell starts, or from something it left running) are told apart.
 say() { printf 'distray:%s %s\n' "$token" "$1"; }
+# A pattern of 1000 characters (any), to take that many off the front of a string.
+q100='????????????????????????????????????????????????????????????????????????????????????????????????????'
+q1000=$q100$q100$q100$q100$q100$q100$q100$q100$q100$q100
+# Says "$1 $2 $3$4", $4 being a letter per path or output, as many as the controller asked about:
+# when it is long, its letters go first on lines `part $2 LETTERS`, 1000 at a time. A line longer
+# than PIPE_BUF (4 KiB) is written in pieces (bash and busybox 4 KiB at a time, dash the parts of its
+# format), and a line another lane says at that moment would land inside it: both would be lost,
+# and what they answer waited for for ever.
+say_letters() {
+  sl_rest=$4
+  while [ "${#sl_rest}" -gt 1000 ]; do
+    # shellcheck disable=SC2295 # a pattern on purpose
+    sl_more=${sl_rest#$q1000}
+    say "part $2 ${sl_rest%"$sl_more"}"
+    sl_rest=$sl_more
+  done
+  say "$1 $2 $3$sl_rest"
+}
 # Whatever the login printed before this line is not the protocol.
 say ready
 have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
@@ -210,7 +228,7 @@ file_op() {
       done
       ;;
   esac
-  say "did $fo_id $fo_s"
+  say_letters did "$fo_id" '' "$fo_s"
 }
 # Never following a link: f a non-empty regular file, e an empty one, d a directory, l a link,
 # s anything else (a FIFO, a socket, a device), p a path through a link, - nothing.
@@ -326,7 +344,7 @@ lane_task() {
   states='' i=0
   while [ "$i" -lt "$nout" ]; do out_state "$1"; shift; i=$((i + 1)); done
   if [ -s "$run/$id.log" ]; then wrote=1; else wrote=0; fi
-  say "exit $id $st $wrote$states"
+  say_letters exit "$id" "$st $wrote" "$states"
 }
 lane_loop() {
   lane=$1 leased=
