@@ -393,7 +393,9 @@ export class HostRunner implements SchedulerHost {
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
             await this.removeOutputs(s.task);
-            return { kind: 'cancelled' };
+            // Stopped with the run (KEEP_FINISHED_MS is over): the frames already in place here are complete, and done.
+            const kept = !(err instanceof Superseded) && isRunStop(signal) && done.length > 0;
+            return kept ? { kind: 'cancelled', done: [...done] } : { kind: 'cancelled' };
           }
           complete = false;
           problem ??= errorMessage(err);
