@@ -293,6 +293,21 @@ export class HostShell {
     this.pipes.end();
   }
 
+  /**
+   * The letters of a long answer (a state per path or output) sent ahead on
+   * `part ID LETTERS` lines, by id: the host shell keeps every line short,
+   * since a line longer than PIPE_BUF is written in pieces and another
+   * line written meanwhile would land inside it.
+   */
+  private readonly parts = new Map<string, string>();
+
+  /** An answer's letters: those sent ahead on `part` lines, then the line's own. */
+  private lettersOf(id: string, last: string): string {
+    const ahead = this.parts.get(id) ?? '';
+    this.parts.delete(id);
+    return ahead + last;
+  }
+
   private onStdout(chunk: Buffer): void {
     this.stdoutBuf += chunk.toString('latin1');
     let nl: number;
@@ -327,11 +342,16 @@ export class HostShell {
         this.starting.delete(id);
         continue;
       }
+      const part = /^part (\S+) ([-pxfedls]*)$/.exec(line);
+      if (part) {
+        this.parts.set(part[1]!, (this.parts.get(part[1]!) ?? '') + part[2]!);
+        continue;
+      }
       const did = /^did (\S+) ([-px]*)$/.exec(line);
       if (did) {
         const op = this.fileOps.get(did[1]!);
         this.fileOps.delete(did[1]!);
-        op?.resolve([...did[2]!].map((c) => FILE_OP_STATES[c]!));
+        op?.resolve([...this.lettersOf(did[1]!, did[2]!)].map((c) => FILE_OP_STATES[c] ?? 'failed'));
         continue;
       }
       if (line.startsWith('stalled ')) {
@@ -347,7 +367,7 @@ export class HostShell {
         code: Number(m[2]),
         ...(stalled ? { stalled } : {}),
         wrote: m[3] === undefined ? undefined : m[3] === '1',
-        outputs: m[4] === undefined ? undefined : [...m[4]].map((c) => OUTPUT_STATES[c]!),
+        outputs: m[4] === undefined ? undefined : [...this.lettersOf(m[1]!, m[4])].map((c) => OUTPUT_STATES[c] ?? 'special'),
       });
     }
     // A login that prints without newlines: only the last bytes can hold the start of a protocol line.

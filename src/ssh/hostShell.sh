@@ -47,6 +47,24 @@ exec 3<&0 </dev/null
 # Every line for the controller: one write, led by the mark distray:TOKEN (see src/ssh/wrapper.ts), so that
 # bytes a login prints (before this shell starts, or from something it left running) are told apart.
 say() { printf 'distray:%s %s\n' "$token" "$1"; }
+# A pattern of 1000 characters (any), to take that many off the front of a string.
+q100='????????????????????????????????????????????????????????????????????????????????????????????????????'
+q1000=$q100$q100$q100$q100$q100$q100$q100$q100$q100$q100
+# Says "$1 $2 $3$4", $4 being a letter per path or output, as many as the controller asked about:
+# when it is long, its letters go first on lines `part $2 LETTERS`, 1000 at a time. A line longer
+# than PIPE_BUF (4 KiB) is written in pieces (bash and busybox 4 KiB at a time, dash the parts of its
+# format), and a line another lane says at that moment would land inside it: both would be lost,
+# and what they answer waited for for ever.
+say_letters() {
+  sl_rest=$4
+  while [ "${#sl_rest}" -gt 1000 ]; do
+    # shellcheck disable=SC2295 # a pattern on purpose
+    sl_more=${sl_rest#$q1000}
+    say "part $2 ${sl_rest%"$sl_more"}"
+    sl_rest=$sl_more
+  done
+  say "$1 $2 $3$sl_rest"
+}
 # Whatever the login printed before this line is not the protocol.
 say ready
 have_flock=; command -v flock >/dev/null 2>&1 && have_flock=1
@@ -99,7 +117,8 @@ through_link() {
 # missing ones if $2 is 1; then proves that where it is, physically, is that directory of the workdir,
 # so a component swapped for a link between its check and the cd is caught. It changes directory:
 # run it in a subshell. Fails with 1 on a link, a non-directory or .. on the way, 2 when a directory
-# is missing (and not to be made).
+# is missing (and not to be made), 3 when a directory cannot be made or entered (no permission, a
+# name too long): not a link, and not to be reported as one.
 enter() {
   en_rest=$1/ en_at=${wd_phys%/}
   while [ -n "$en_rest" ]; do
@@ -109,9 +128,16 @@ enter() {
     if [ ! -d "$en_c" ]; then
       [ -e "$en_c" ] && return 1
       [ "$2" = 1 ] || return 2
-      mkdir -- "$en_c" 2>/dev/null
+      # Another file operation may make it at the same moment: what counts is that it is there now.
+      if ! mkdir -- "$en_c" 2>/dev/null && [ ! -d "$en_c" ]; then
+        [ -L "$en_c" ] || [ -e "$en_c" ] && return 1
+        return 3
+      fi
     fi
-    cd -P -- "$en_c" 2>/dev/null || return 1
+    if ! cd -P -- "$en_c" 2>/dev/null; then
+      [ -L "$en_c" ] || [ ! -d "$en_c" ] && return 1
+      return 3
+    fi
     en_at=$en_at/$en_c
     [ "$PWD" = "$en_at" ] || return 1
   done
@@ -129,7 +155,7 @@ at_path() {
   [ "$1" = rm ] && ap_mk=
   [ "$1" = mkdir ] && ap_dir=$2
   enter "$ap_dir" "$ap_mk"
-  case $? in 0) ;; 2) ap_s=-; return ;; *) return ;; esac
+  case $? in 0) ;; 2) ap_s=-; return ;; 3) ap_s=x; return ;; *) return ;; esac
   ap_s=x
   case $1 in
     rm|clear) if [ -e "$ap_base" ] || [ -L "$ap_base" ]; then rm -rf -- "$ap_base" || return; fi ;;
@@ -187,6 +213,7 @@ file_op() {
             if [ -e "${fo_p##*/}" ] || [ -L "${fo_p##*/}" ]; then fo_any=1; fi
             ;;
           2) fo_s=$fo_s- ;;
+          3) fo_s=${fo_s}x ;;
           *) fo_s=${fo_s}p ;;
         esac
       done
@@ -201,7 +228,7 @@ file_op() {
       done
       ;;
   esac
-  say "did $fo_id $fo_s"
+  say_letters did "$fo_id" '' "$fo_s"
 }
 # Never following a link: f a non-empty regular file, e an empty one, d a directory, l a link,
 # s anything else (a FIFO, a socket, a device), p a path through a link, - nothing.
@@ -317,7 +344,7 @@ lane_task() {
   states='' i=0
   while [ "$i" -lt "$nout" ]; do out_state "$1"; shift; i=$((i + 1)); done
   if [ -s "$run/$id.log" ]; then wrote=1; else wrote=0; fi
-  say "exit $id $st $wrote$states"
+  say_letters exit "$id" "$st $wrote" "$states"
 }
 lane_loop() {
   lane=$1 leased=

@@ -105,6 +105,11 @@ export function runDir(token: string): string {
  *   `p` not done (a directory on its way is a link, or not a directory),
  *   `x` failed. A task's status is EXIT_NO_LEASE when no lease file can
  *   ever be taken (each is a link or not a regular file).
+ *   `part ID LETTERS` comes before the `did` or `exit` of an ID with more
+ *   than 1000 letters (paths or outputs), 1000 on each: they come first,
+ *   and the answer's own line has the rest. Every line stays well below
+ *   PIPE_BUF: the shells write a longer one in pieces, and a line another
+ *   lane writes meanwhile would land inside it (both lost).
  *
  * Removals and writes: whatever distray removes or puts in place on a host
  * is done by the host shell at the moment it acts, from inside the path's

@@ -129,6 +129,19 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     outsideIntact();
   });
 
+  it('says a directory it cannot make failed, not that a link is on its way (which would refuse the host, naming no link)', async () => {
+    const shell = await hostShell(sh);
+    const run = join(wd, runDir(shell.token));
+    // mkdir fails on a name too long for the file system (as on a directory without write permission, but even as root).
+    const long = 'n'.repeat(300);
+    expect(await shell.fileOp('mkdir', [`${long}/sub`, 'ok/sub'])).toEqual(['failed', 'done']);
+    writeFileSync(join(run, 'up'), 'new\n');
+    expect(await shell.fileOp('mv', ['up', `in/${long}/f`])).toEqual(['failed']);
+    // Nor is a task whose output directory cannot be made refused as if a link were on its way.
+    expect((await shell.run(0, 'a', ['sh', '-c', 'true'], never, [`${long}/f.png`])).refused).toBeUndefined();
+    outsideIntact();
+  });
+
   it('never moves a file through a directory swapped for a link just before it enters it', async () => {
     mkdirSync(join(wd, 'in'));
     const shell = await hostShell(sh, swapOnCd('in'));
