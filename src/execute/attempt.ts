@@ -544,8 +544,11 @@ export const STOP_CONFIRM_MS = (KILL_GRACE_SECONDS + 3) * 1000;
 function stopBounded(exit: Promise<TaskExit>, signal: AbortSignal): Promise<TaskExit | undefined> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
+    // Only a whole run stopping is bounded: a copy stopped alone (another won) waits for its host to
+    // confirm, so its slot is not counted free while its renderer may still run (a silent host is lost
+    // by keepalive; a run stopped after that still ends by the backstop in cli/main.ts).
     const onAbort = (): void => {
-      timer = setTimeout(() => resolve(undefined), STOP_CONFIRM_MS);
+      if (isRunStop(signal)) timer = setTimeout(() => resolve(undefined), STOP_CONFIRM_MS);
     };
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();

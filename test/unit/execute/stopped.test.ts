@@ -301,3 +301,39 @@ describe('an adopted chunk stopped with the run', () => {
     expect(existsSync(join(dir, 'f3.txt'))).toBe(false);
   });
 });
+
+describe('an attempt whose host does not confirm that its renderer stopped', () => {
+  /** A host shell that never answers once its renderer has started (the host went silent). */
+  function silentRunner(): { runner: HostRunner; plan: Plan } {
+    const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [], outs: [], hostNames: ['fake'] });
+    const shell = {
+      token: 'tok',
+      run: (_lane: number, _id: string, _argv: string[], _signal: AbortSignal, _outs: string[], onStart: () => void) => {
+        onStart();
+        return new Promise(() => {});
+      },
+      forget: () => {},
+      fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
+    };
+    const session = { name: 'fake', lost: new Promise<Error>(() => {}), shell: () => Promise.resolve(shell) } as unknown as HostSession;
+    return { runner: new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 }), plan };
+  }
+
+  it('is given up after the bound when the whole run is stopping, but not when a copy elsewhere won (its slot stays taken)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    try {
+      for (const [reason, givenUp] of [[RUN_STOPPED, true], [undefined, false]] as const) {
+        const { runner, plan } = silentRunner();
+        const stop = new AbortController();
+        let ended = false;
+        void runner.run(plan.tasks[0]!, 1, stop.signal, slot).then(() => (ended = true));
+        await vi.advanceTimersByTimeAsync(0);
+        stop.abort(reason);
+        await vi.advanceTimersByTimeAsync(STOP_CONFIRM_MS + 1);
+        expect(ended, String(reason?.toString())).toBe(givenUp);
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
