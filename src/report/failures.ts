@@ -76,7 +76,18 @@ export function countsLine(summary: Pick<RunSummary, 'tasks'>): string {
   const word = chunked ? 'frame' : tiled ? 'tile' : '';
   const parts = STATUS_ORDER.filter((s) => frames[s] > 0).map((s, i) => `${frames[s]}${i === 0 && word ? ` ${word}${frames[s] === 1 ? '' : 's'}` : ''} ${s}`);
   if (parts.length === 0) return 'nothing to do';
-  return chunked ? `${parts.join(', ')} (${tasks.total} ${tasks.total === 1 ? 'chunk' : 'chunks'})` : parts.join(', ');
+  if (chunked) return `${parts.join(', ')} (${tasks.total} ${tasks.total === 1 ? 'chunk' : 'chunks'})`;
+  if (tiled) {
+    // Tiles are the tasks, frames what users count: a frame is complete once all its tiles are.
+    const incomplete = new Set<number>();
+    const all = new Set<number>();
+    for (const t of summary.tasks) {
+      all.add(t.frame);
+      if (t.status !== 'done' && t.status !== 'skipped') incomplete.add(t.frame);
+    }
+    return `${parts.join(', ')} (${all.size - incomplete.size} of ${all.size} ${all.size === 1 ? 'frame' : 'frames'} complete)`;
+  }
+  return parts.join(', ');
 }
 
 /** Hosts that were not used to the end, whatever the exit status: a run that succeeded on two hosts of three should say so. */

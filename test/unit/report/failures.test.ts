@@ -41,7 +41,7 @@ describe('countsLine', () => {
     // A rerun of a complete chunked job skips its frames, one chunk.
     expect(countsLine({ tasks: [chunk(1, 24, 'skipped')] })).toBe('24 frames skipped (1 chunk)');
     expect(countsLine({ tasks: [chunk(1, 3, 'done'), { ...task(4, 'failed') }, chunk(5, 12, 'cancelled')] })).toBe('3 frames done, 1 failed, 8 cancelled (3 chunks)');
-    expect(countsLine({ tasks: [{ ...task(1, 'done'), tile: 0 }, { ...task(1, 'failed'), tile: 1 }] })).toBe('1 tile done, 1 failed');
+    expect(countsLine({ tasks: [{ ...task(1, 'done'), tile: 0 }, { ...task(1, 'failed'), tile: 1 }] })).toBe('1 tile done, 1 failed (0 of 1 frame complete)');
     expect(countsLine({ tasks: [task(1, 'failed'), task(2, 'done')] })).toBe('1 done, 1 failed');
     expect(countsLine({ tasks: [] })).toBe('nothing to do');
   });
@@ -50,6 +50,13 @@ describe('countsLine', () => {
     const end = endSummary(summary({ tasks: [chunk(1, 4, 'done'), chunk(5, 12, 'failed')] }));
     expect(end.counts).toMatchObject({ done: 1, failed: 1 });
     expect(end.frameCounts).toMatchObject({ done: 4, failed: 8 });
+  });
+});
+
+describe('countsLine with --tiles', () => {
+  it('counts tiles, and the frames all of whose tiles are complete', () => {
+    const tiles = [1, 2, 3].flatMap((frame) => [0, 1].map((tile) => ({ ...task(frame, frame === 2 && tile === 1 ? 'failed' : frame === 3 ? 'skipped' : 'done'), tile })));
+    expect(countsLine({ tasks: tiles })).toBe('3 tiles done, 1 failed, 2 skipped (2 of 3 frames complete)');
   });
 });
 
