@@ -40,6 +40,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+// The same seeded generator (mulberry32) as the tests' random farms: every run of the bench sees the same farm.
+import { random as seeded } from '../test/helpers/fakeFarm.js';
 
 const MEDIAN_MS = 30_000;
 const SIGMA = 0.6;
@@ -48,18 +50,6 @@ const DOWNLOAD_MS = 300;
 const DETECT_MS = 30_000;
 const GRACE_MS = 30_000;
 const TIMEOUT_MS = 10 * MEDIAN_MS;
-
-/** A seeded PRNG (mulberry32): every run of the bench sees the same farm. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Event {
   t: number;
@@ -319,7 +309,7 @@ function schedulerDriver(records: TaskRecord[], hosts: readonly SimHost[], now: 
 }
 
 export async function simulate(opts: SimOptions): Promise<SimResult> {
-  const random = rng(opts.seed ?? 42);
+  const random = seeded(opts.seed ?? 42);
   const clock = new Clock();
   const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   const base = Array.from({ length: opts.tasks }, () => MEDIAN_MS * Math.exp(SIGMA * normal()));
