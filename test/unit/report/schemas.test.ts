@@ -9,7 +9,8 @@ import { HostFigures } from '../../../src/report/hostFigures.js';
 import { EVENTS_VERSION } from '../../../src/report/runEvents.js';
 import { endSummary, summarise } from '../../../src/report/summary.js';
 import { chunkRecords } from '../../../src/run.js';
-import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import { Scheduler, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import { FakeHost, type Act } from '../../helpers/fakeFarm.js';
 import { checkEventLines, checkReport } from '../../helpers/schemas.js';
 import { refused, startHosts } from '../../helpers/scheduler.js';
 
@@ -20,31 +21,18 @@ import { refused, startHosts } from '../../helpers/scheduler.js';
 /** A host of fake time: frame `fails` fails on it (and a chunk holding it keeps the frames before), `lost` loses its connection on its first attempt, others take `ms`. */
 function host(name: string, plan: Plan, ms: number, opts: { fails?: number; lost?: boolean } = {}): SchedulerHost {
   let lose = opts.lost === true;
-  return {
-    name,
-    slots: 2,
-    async run(task: Task, _attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
-      slot.started();
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, ms);
-        signal.addEventListener('abort', () => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-      if (signal.aborted) return { kind: 'cancelled' };
-      if (lose) {
-        lose = false;
-        return { kind: 'lost', message: 'connection reset' };
-      }
-      const frames = plan.framesOf(task);
-      if (frames.includes(opts.fails ?? NaN)) {
-        const done = frames.filter((f) => f < opts.fails!);
-        return { kind: 'failed', message: 'r exited with status 3', failure: { stage: 'render', exitCode: 3, signal: null, timedOut: false, stalled: false, notFound: false }, done: done.length ? done : undefined, bytes: { in: 10, out: 0 } };
-      }
-      return { kind: 'done', bytes: { in: 10, out: 100 * frames.length } };
-    },
-  };
+  return new FakeHost(name, 2, (task: Task): Act => {
+    if (lose) {
+      lose = false;
+      return { ms, outcome: { kind: 'lost', message: 'connection reset' } };
+    }
+    const frames = plan.framesOf(task);
+    if (frames.includes(opts.fails ?? NaN)) {
+      const done = frames.filter((f) => f < opts.fails!);
+      return { ms, outcome: { kind: 'failed', message: 'r exited with status 3', failure: { stage: 'render', exitCode: 3, signal: null, timedOut: false, stalled: false, notFound: false }, done: done.length ? done : undefined, bytes: { in: 10, out: 0 } } };
+    }
+    return { ms, outcome: { kind: 'done', bytes: { in: 10, out: 100 * frames.length } } };
+  });
 }
 
 async function farm(plan: Plan, chunk?: number) {
