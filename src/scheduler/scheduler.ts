@@ -612,7 +612,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.abort.signal.aborted) return;
     this.begin();
     this.abort.abort(RUN_STOPPED);
-    for (const run of [...this.live.values()]) for (const att of run.atts) att.controller.abort(RUN_STOPPED);
+    // Attempts waiting behind a running one on their slot are stopped first: a host is told to drop the
+    // one queued in a lane before it is told to stop the renderer ahead of it, so the lane never starts
+    // the queued one in between (to be stopped at once, and drawn as a render that ran).
+    const atts = [...this.live.values()].flatMap((run) => run.atts);
+    for (const att of atts) if (!att.rendering) att.controller.abort(RUN_STOPPED);
+    for (const att of atts) if (att.rendering) att.controller.abort(RUN_STOPPED);
     for (const r of this.queue.drain()) this.final(r, 'cancelled');
     this.queuedFrames = 0;
     this.urgent.length = 0;

@@ -352,3 +352,37 @@ describe('Scheduler claims', () => {
     await vi.runAllTimersAsync();
   });
 });
+
+describe('Scheduler.cancel', () => {
+  it('stops an attempt waiting behind a running one on its slot before the running one, so the host never starts it in between', async () => {
+    const order: number[] = [];
+    // One slot that queues (with ten frames to go, the host's next one is sent ahead): frame 3 waits behind frame 2 on the host when the run is stopped.
+    const host: SchedulerHost & { queues: boolean } = {
+      name: 'q',
+      slots: 1,
+      queues: true,
+      run(task: Task, _attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
+        // Frame 1 renders in 100 ms (the host's pace is known), frame 2 then renders, frame 3 is sent to wait behind it.
+        if (task.frame === 1) {
+          slot.started();
+          return new Promise((resolve) => setTimeout(() => resolve({ kind: 'done' }), 100));
+        }
+        if (task.frame === 2) slot.started();
+        return new Promise((resolve) => {
+          signal.addEventListener('abort', () => {
+            order.push(task.frame);
+            resolve({ kind: 'cancelled' });
+          });
+        });
+      },
+    };
+    const { s, events } = scheduler(10, false);
+    start(s, [host]);
+    await vi.advanceTimersByTimeAsync(150);
+    expect(events.some((e) => e.type === 'attempt-queued' && e.task.frame === 3 && e.behind)).toBe(true);
+    s.cancel();
+    await vi.runAllTimersAsync();
+    await s.drained();
+    expect(order).toEqual([3, 2]);
+  });
+});
