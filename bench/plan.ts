@@ -32,7 +32,15 @@ try {
   process.chdir(dir);
   writeFileSync('hosts.yaml', 'hosts:\n  - local: true\n    workdir: work\n');
   const started = performance.now();
-  const prepared = prepare({ inventory: 'hosts.yaml', frames, exec: 'render', args: ['-f', '%d', '-o', 'out/%04d.png'], outs, ...options, progress: new PlainProgress(() => {}) });
+  const prepared = prepare({
+    inventory: 'hosts.yaml',
+    frames,
+    exec: 'render',
+    args: ['-f', '%d', '-o', 'out/%04d.png'],
+    outs,
+    ...options,
+    progress: new PlainProgress(() => {}),
+  });
   const planned = performance.now();
   const records = prepared.plan.tasks.map((t) => Scheduler.record(t));
   await markComplete(prepared.plan, records);
@@ -55,7 +63,10 @@ try {
     },
   });
   await scheduler.finished;
-  await writeReport('report.json', summarise(tasks.list(), scheduler.hosts.values(), { exitCode: 0, startedAt: new Date(), seconds: 0, errors: [] }));
+  await writeReport(
+    'report.json',
+    summarise(tasks.list(), scheduler.hosts.values(), { exitCode: 0, startedAt: new Date(), seconds: 0, errors: [] }),
+  );
   const reported = performance.now();
   process.stdout.write(
     JSON.stringify({

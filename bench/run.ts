@@ -50,10 +50,16 @@ function timeCommand(cmd: string, args: string[], cwd: string, env: Record<strin
   const started = performance.now();
   const cpu = machineCpu();
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, ...env, SSH_AUTH_SOCK: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('close', (code) => resolve({ seconds: (performance.now() - started) / 1000, code, stderr, cpu: machineCpu() - cpu }));
+    child.on('close', (code) =>
+      resolve({ seconds: (performance.now() - started) / 1000, code, stderr, cpu: machineCpu() - cpu }),
+    );
   });
 }
 
@@ -88,16 +94,44 @@ interface DistrayExtra {
   during?: () => void;
 }
 
-async function distray(farm: Farm, name: string, hosts: SshdHost[], slots: number[], frames: number, secondsPerFrame: number[], extra: DistrayExtra = {}): Promise<number> {
+async function distray(
+  farm: Farm,
+  name: string,
+  hosts: SshdHost[],
+  slots: number[],
+  frames: number,
+  secondsPerFrame: number[],
+  extra: DistrayExtra = {},
+): Promise<number> {
   const cwd = workspace(farm, name);
   const entries = hosts.map((h, i) =>
-    hostEntry(farm, h, { slots: slots[i], workdir: join(h.workdir, name), env: { BENCH_SLEEP: String(secondsPerFrame[i]), ...extra.env?.[i] } }),
+    hostEntry(farm, h, {
+      slots: slots[i],
+      workdir: join(h.workdir, name),
+      env: { BENCH_SLEEP: String(secondsPerFrame[i]), ...extra.env?.[i] },
+    }),
   );
   const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, `${name}.yaml`);
   // The per-host sleep comes from the host's env, so one command line serves uneven hosts.
   const running = timeCommand(
     process.execPath,
-    [CLI, 'run', inv, `1,${frames}`, './render.sh', '%d', 'out/%d.bin', '--in', 'render.sh', '--out', 'out/%d.bin=out/%d.bin', '--plain', '--report', 'report.json', ...(extra.args ?? [])],
+    [
+      CLI,
+      'run',
+      inv,
+      `1,${frames}`,
+      './render.sh',
+      '%d',
+      'out/%d.bin',
+      '--in',
+      'render.sh',
+      '--out',
+      'out/%d.bin=out/%d.bin',
+      '--plain',
+      '--report',
+      'report.json',
+      ...(extra.args ?? []),
+    ],
     cwd,
   );
   extra.during?.();
@@ -112,7 +146,10 @@ async function distray(farm: Farm, name: string, hosts: SshdHost[], slots: numbe
 /** Where a run's time went, from its report: start-up, rendering, and what came after. */
 function phases(name: string, r: Timed, reportPath: string): void {
   const wall = r.seconds;
-  const report = JSON.parse(readFileSync(reportPath, 'utf8')) as { seconds: number; tasks: Array<{ start?: number; end?: number; host: string }> };
+  const report = JSON.parse(readFileSync(reportPath, 'utf8')) as {
+    seconds: number;
+    tasks: Array<{ start?: number; end?: number; host: string }>;
+  };
   const starts = report.tasks.flatMap((t) => (t.start === undefined ? [] : [t.start]));
   const ends = report.tasks.flatMap((t) => (t.end === undefined ? [] : [t.end]));
   const first = Math.min(...starts);
@@ -124,7 +161,14 @@ function phases(name: string, r: Timed, reportPath: string): void {
   );
 }
 
-async function gnuParallel(farm: Farm, name: string, hosts: SshdHost[], slots: number, frames: number, seconds: number): Promise<number> {
+async function gnuParallel(
+  farm: Farm,
+  name: string,
+  hosts: SshdHost[],
+  slots: number,
+  frames: number,
+  seconds: number,
+): Promise<number> {
   const cwd = workspace(farm, name);
   mkdirSync(join(cwd, 'out'));
   const logins = hosts.flatMap((h) => [
@@ -135,7 +179,19 @@ async function gnuParallel(farm: Farm, name: string, hosts: SshdHost[], slots: n
   writeFileSync(join(cwd, 'frames.txt'), seq + '\n');
   const r = await timeCommand(
     'parallel',
-    [...logins, '--workdir', '...', '--transferfile', 'render.sh', '--return', 'out/{}.bin', '--cleanup', '-a', 'frames.txt', `mkdir -p out && ./render.sh {} out/{}.bin ${seconds}`],
+    [
+      ...logins,
+      '--workdir',
+      '...',
+      '--transferfile',
+      'render.sh',
+      '--return',
+      'out/{}.bin',
+      '--cleanup',
+      '-a',
+      'frames.txt',
+      `mkdir -p out && ./render.sh {} out/{}.bin ${seconds}`,
+    ],
     cwd,
     { PARALLEL_HOME: join(cwd, '.parallel') },
   );
@@ -146,11 +202,24 @@ async function gnuParallel(farm: Farm, name: string, hosts: SshdHost[], slots: n
 }
 
 /** Per-host inputs: the time distray reports for sending them (the slowest host), and how many files it sent. */
-async function distrayInputs(farm: Farm, name: string, hosts: SshdHost[], src: string, cwd: string): Promise<{ seconds: number; sent: number }> {
-  const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, name) })).join('\n')}\n`, `${name}.yaml`);
+async function distrayInputs(
+  farm: Farm,
+  name: string,
+  hosts: SshdHost[],
+  src: string,
+  cwd: string,
+): Promise<{ seconds: number; sent: number }> {
+  const inv = farm.inventory(
+    `${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, name) })).join('\n')}\n`,
+    `${name}.yaml`,
+  );
   // A run ends once its tasks are done, stopping hosts still receiving inputs: each task lasts long
   // enough for every host to have joined (the time measured is each host's own inputs line).
-  const r = await timeCommand(process.execPath, [CLI, 'run', inv, `1,${hosts.length}`, 'sleep', '4', '--in', src, '--plain', '--force'], cwd);
+  const r = await timeCommand(
+    process.execPath,
+    [CLI, 'run', inv, `1,${hosts.length}`, 'sleep', '4', '--in', src, '--plain', '--force'],
+    cwd,
+  );
   if (r.code !== 0) throw new Error(`distray failed in ${name}:\n${r.stderr.slice(0, 3000)}`);
   const lines = [...r.stderr.matchAll(/inputs: sent (\d+) of \d+ files \([\d.]+ MB\) in ([\d.]+) s/g)];
   if (lines.length !== hosts.length) throw new Error(`${name}: expected an inputs line per host:\n${r.stderr}`);
@@ -166,7 +235,20 @@ async function scpInputs(farm: Farm, hosts: SshdHost[], src: string, cwd: string
       mkdirSync(dest, { recursive: true });
       const r = await timeCommand(
         'scp',
-        ['-q', '-r', '-P', String(h.port), '-i', farm.clientKey, '-o', `UserKnownHostsFile=${farm.knownHosts}`, '-o', 'BatchMode=yes', src, `${farm.user}@127.0.0.1:${dest}/`],
+        [
+          '-q',
+          '-r',
+          '-P',
+          String(h.port),
+          '-i',
+          farm.clientKey,
+          '-o',
+          `UserKnownHostsFile=${farm.knownHosts}`,
+          '-o',
+          'BatchMode=yes',
+          src,
+          `${farm.user}@127.0.0.1:${dest}/`,
+        ],
         cwd,
       );
       if (r.code !== 0) throw new Error(`scp failed: ${r.stderr}`);
@@ -236,7 +318,14 @@ async function localFloor(cwd: string, lanes: Lane[]): Promise<number> {
     lanes.map((lane) => {
       const from = first;
       first += lane.frames;
-      return timeCommand('sh', ['-c', `i=${from}; while [ $i -lt ${first} ]; do ./render.sh $i floor/$i.bin ${lane.seconds}; i=$((i + 1)); done`], cwd);
+      return timeCommand(
+        'sh',
+        [
+          '-c',
+          `i=${from}; while [ $i -lt ${first} ]; do ./render.sh $i floor/$i.bin ${lane.seconds}; i=$((i + 1)); done`,
+        ],
+        cwd,
+      );
     }),
   );
   return (performance.now() - started) / 1000;
@@ -247,7 +336,22 @@ async function loginSeconds(farm: Farm, hosts: SshdHost[]): Promise<number> {
   const started = performance.now();
   await Promise.all(
     hosts.map((h) =>
-      timeCommand('ssh', ['-p', String(h.port), '-i', farm.clientKey, '-o', `UserKnownHostsFile=${farm.knownHosts}`, '-o', 'BatchMode=yes', `${farm.user}@127.0.0.1`, 'true'], farm.dir),
+      timeCommand(
+        'ssh',
+        [
+          '-p',
+          String(h.port),
+          '-i',
+          farm.clientKey,
+          '-o',
+          `UserKnownHostsFile=${farm.knownHosts}`,
+          '-o',
+          'BatchMode=yes',
+          `${farm.user}@127.0.0.1`,
+          'true',
+        ],
+        farm.dir,
+      ),
     ),
   );
   return (performance.now() - started) / 1000;
@@ -265,8 +369,16 @@ async function nodeStartSeconds(cwd: string): Promise<number> {
  * start, the hosts' logins (all at once, as a run opens them) and the same
  * renders in local loops. What distray adds on top is its own cost.
  */
-function floorRow(scenario: string, parts: { start: number; logins: number; renders: number; loginsLabel: string }): Row {
-  return { scenario, tool: `floor: start + ${parts.loginsLabel} + renders`, seconds: parts.start + parts.logins + parts.renders, ideal: parts.start + parts.logins + parts.renders };
+function floorRow(
+  scenario: string,
+  parts: { start: number; logins: number; renders: number; loginsLabel: string },
+): Row {
+  return {
+    scenario,
+    tool: `floor: start + ${parts.loginsLabel} + renders`,
+    seconds: parts.start + parts.logins + parts.renders,
+    ideal: parts.start + parts.logins + parts.renders,
+  };
 }
 
 function hasParallel(): boolean {
@@ -292,10 +404,16 @@ interface PlanMeasure {
 function measurePlan(args: string[]): Promise<PlanMeasure> {
   const script = fileURLToPath(new URL('./plan.ts', import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as PlanMeasure) : reject(new Error(`bench/plan.ts ${args.join(' ')} exited ${code}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out) as PlanMeasure)
+        : reject(new Error(`bench/plan.ts ${args.join(' ')} exited ${code}`)),
+    );
   });
 }
 
@@ -309,15 +427,29 @@ async function planRows(rows: Row[]): Promise<void> {
   const cases: Array<[string, string[]]> = [
     ['plan: 1,000,000 frames', ['0,999999']],
     ['plan: 1,000,000 frames, per-task --out', ['0,999999', '--out', 'out/%04d.png=anim/%04d.png']],
-    ['plan: 100 x 10,000 tiles, --out', ['0,99', '--tiles', '100x100', '--size', '1000x1000', '--out', 't%{tile}.png=tiles/f%04d-t%{tile}.png']],
+    [
+      'plan: 100 x 10,000 tiles, --out',
+      ['0,99', '--tiles', '100x100', '--size', '1000x1000', '--out', 't%{tile}.png=tiles/f%04d-t%{tile}.png'],
+    ],
     ['plan: 1,000,000, --out needing a collision check', ['0,999999', '--out', 'o%d=anim/%{frame*2}.png']],
   ];
   for (const [scenario, args] of cases) {
     const m = await measurePlan(args);
     const total = m.seconds + m.markSeconds;
-    rows.push({ scenario, tool: `plan, mark (peak ${m.planPeakMB.toFixed(0)} MB)`, seconds: total, ideal: 3, note: 'target: a few s, a few hundred MB' });
+    rows.push({
+      scenario,
+      tool: `plan, mark (peak ${m.planPeakMB.toFixed(0)} MB)`,
+      seconds: total,
+      ideal: 3,
+      note: 'target: a few s, a few hundred MB',
+    });
     // Renders of no time on 4 slots: what remains is distray's own cost; 10 µs a task is the ideal set here.
-    rows.push({ scenario, tool: `schedule, report (peak ${m.peakMB.toFixed(0)} MB)`, seconds: m.reportSeconds, ideal: m.tasks * 10e-6 });
+    rows.push({
+      scenario,
+      tool: `schedule, report (peak ${m.peakMB.toFixed(0)} MB)`,
+      seconds: m.reportSeconds,
+      ideal: m.tasks * 10e-6,
+    });
   }
 }
 
@@ -335,10 +467,19 @@ async function speculationRows(farm: Farm, hosts: SshdHost[], rows: Row[]): Prom
   const pull = pullSchedule(240, [4, 4, 4], [0.1, 0.1, 0.4]);
   for (const [tool, args] of modes) {
     const s = await distray(farm, `uneven-${args.length}`, hosts, [4, 4, 4], 240, [0.1, 0.1, 0.4], { args });
-    rows.push({ scenario: 'speculate: 240 frames, one host 4x slower', tool, seconds: s, ideal: pull.makespan, note: 'vs pull, no overhead' });
+    rows.push({
+      scenario: 'speculate: 240 frames, one host 4x slower',
+      tool,
+      seconds: s,
+      ideal: pull.makespan,
+      note: 'vs pull, no overhead',
+    });
   }
   for (const [tool, args] of modes) {
-    const s = await distray(farm, `hang-${args.length}`, hosts, [4, 4, 4], 240, [0.1, 0.1, 0.1], { args, env: [{}, {}, { BENCH_HANG: '20' }] });
+    const s = await distray(farm, `hang-${args.length}`, hosts, [4, 4, 4], 240, [0.1, 0.1, 0.1], {
+      args,
+      env: [{}, {}, { BENCH_HANG: '20' }],
+    });
     rows.push({ scenario: 'speculate: 240 x 0.1 s, one frame hangs 20 s', tool, seconds: s, ideal: 2.0 });
   }
   const victim = await farm.start('victim', 'MaxStartups 100');
@@ -358,7 +499,12 @@ async function speculationRows(farm: Farm, hosts: SshdHost[], rows: Row[]): Prom
   // What the machine and the loss itself cost: the scenario's bound (a loss noticed at once, its frames
   // started again elsewhere, nothing else), plus the command's start and the three logins.
   const bound = lossBound(24, 6, 2, 2.5);
-  const f = floorRow('host loss: 24 x 1 s, 3x2 slots, one killed at 2.5 s', { start: await nodeStartSeconds(farm.dir), logins: await loginSeconds(farm, three.slice(0, 2)), renders: bound, loginsLabel: '2 logins' });
+  const f = floorRow('host loss: 24 x 1 s, 3x2 slots, one killed at 2.5 s', {
+    start: await nodeStartSeconds(farm.dir),
+    logins: await loginSeconds(farm, three.slice(0, 2)),
+    renders: bound,
+    loginsLabel: '2 logins',
+  });
   f.tool = `floor: start + logins + ${bound.toFixed(1)} s bound`;
   rows.push(f, { scenario: f.scenario, tool: 'speculation on vs floor', seconds: withSpeculation, ideal: f.seconds });
   await victim.stop();
@@ -376,7 +522,11 @@ async function main(): Promise<void> {
   if (!farmless) {
     const farm = startFarm();
     try {
-      const hosts = [await farm.start('b1', 'MaxStartups 100'), await farm.start('b2', 'MaxStartups 100'), await farm.start('b3', 'MaxStartups 100')];
+      const hosts = [
+        await farm.start('b1', 'MaxStartups 100'),
+        await farm.start('b2', 'MaxStartups 100'),
+        await farm.start('b3', 'MaxStartups 100'),
+      ];
       if (want('small')) {
         // The issue's first measure: 120 frames of 0.1 s on 3 hosts x 4 slots; ideal 120 * 0.1 / 12 = 1.0 s.
         const s = await distray(farm, 'small', hosts, [4, 4, 4], 120, [0.1, 0.1, 0.1]);
@@ -384,54 +534,132 @@ async function main(): Promise<void> {
       }
       if (want('overhead')) {
         const s = await distray(farm, 'overhead', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.1]);
-        rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'distray', seconds: s, ideal: 2.0 });
+        rows.push({
+          scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back',
+          tool: 'distray',
+          seconds: s,
+          ideal: 2.0,
+        });
         // Context for the ratio: the renders alone on this machine, and what a login costs here.
-        const floor = await localFloor(workspace(farm, 'floor'), Array.from({ length: 12 }, () => ({ frames: 20, seconds: 0.1 })));
-        rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'same renders, 12 local loops', seconds: floor, ideal: 2.0 });
+        const floor = await localFloor(
+          workspace(farm, 'floor'),
+          Array.from({ length: 12 }, () => ({ frames: 20, seconds: 0.1 })),
+        );
+        rows.push({
+          scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back',
+          tool: 'same renders, 12 local loops',
+          seconds: floor,
+          ideal: 2.0,
+        });
         const login = await loginSeconds(farm, hosts);
-        rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: '3 logins at once (ssh true)', seconds: login, ideal: 2.0 });
+        rows.push({
+          scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back',
+          tool: '3 logins at once (ssh true)',
+          seconds: login,
+          ideal: 2.0,
+        });
         const start = await nodeStartSeconds(farm.dir);
-        const f = floorRow('overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', { start, logins: login, renders: floor, loginsLabel: '3 logins' });
-        rows.push(f, { scenario: f.scenario, tool: 'distray vs floor', seconds: s, ideal: f.seconds, note: 'target 1.05' });
+        const f = floorRow('overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', {
+          start,
+          logins: login,
+          renders: floor,
+          loginsLabel: '3 logins',
+        });
+        rows.push(f, {
+          scenario: f.scenario,
+          tool: 'distray vs floor',
+          seconds: s,
+          ideal: f.seconds,
+          note: 'target 1.05',
+        });
         if (hasParallel()) {
           const p = await gnuParallel(farm, 'overhead-parallel', hosts, 4, 240, 0.1);
-          rows.push({ scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back', tool: 'GNU parallel -S --return', seconds: p, ideal: 2.0 });
+          rows.push({
+            scenario: 'overhead: 240 x 0.1 s, 3x4 slots, 10 kB back',
+            tool: 'GNU parallel -S --return',
+            seconds: p,
+            ideal: 2.0,
+          });
         }
       }
       if (want('inputs')) {
         const cwd = workspace(farm, 'inputs');
-        execFileSync('head', ['-c', String(200 * 1024 * 1024), '/dev/urandom'], { stdio: ['ignore', openSync(join(cwd, 'big.bin'), 'w'), 'ignore'] });
+        execFileSync('head', ['-c', String(200 * 1024 * 1024), '/dev/urandom'], {
+          stdio: ['ignore', openSync(join(cwd, 'big.bin'), 'w'), 'ignore'],
+        });
         mkdirSync(join(cwd, 'tex'));
-        for (let i = 0; i < 500; i++) writeFileSync(join(cwd, 'tex', `t${i}.dat`), randomBytes(2048 + ((i * 997) % 8192)));
+        for (let i = 0; i < 500; i++)
+          writeFileSync(join(cwd, 'tex', `t${i}.dat`), randomBytes(2048 + ((i * 997) % 8192)));
         const mb = 3 * 200 * 1.048576;
         const d = await distrayInputs(farm, 'in-big', hosts, 'big.bin', cwd);
         const s = await scpInputs(farm, hosts, 'big.bin', cwd, 'scp-big');
-        rows.push({ scenario: 'inputs: 200 MB to 3 hosts', tool: `distray (${(mb / d.seconds).toFixed(0)} MB/s)`, seconds: d.seconds, ideal: s, note: 'vs scp' });
-        rows.push({ scenario: 'inputs: 200 MB to 3 hosts', tool: `scp (${(mb / s).toFixed(0)} MB/s)`, seconds: s, ideal: s });
+        rows.push({
+          scenario: 'inputs: 200 MB to 3 hosts',
+          tool: `distray (${(mb / d.seconds).toFixed(0)} MB/s)`,
+          seconds: d.seconds,
+          ideal: s,
+          note: 'vs scp',
+        });
+        rows.push({
+          scenario: 'inputs: 200 MB to 3 hosts',
+          tool: `scp (${(mb / s).toFixed(0)} MB/s)`,
+          seconds: s,
+          ideal: s,
+        });
         const again = await distrayInputs(farm, 'in-big', hosts, 'big.bin', cwd);
-        rows.push({ scenario: 'inputs: 200 MB again, unchanged', tool: `distray (sent ${again.sent} files)`, seconds: again.seconds, ideal: s });
+        rows.push({
+          scenario: 'inputs: 200 MB again, unchanged',
+          tool: `distray (sent ${again.sent} files)`,
+          seconds: again.seconds,
+          ideal: s,
+        });
         const dt = await distrayInputs(farm, 'in-tex', hosts, 'tex', cwd);
         const st = await scpInputs(farm, hosts, 'tex', cwd, 'scp-tex');
         rows.push({ scenario: 'inputs: 500 small files to 3 hosts', tool: 'distray', seconds: dt.seconds, ideal: st });
         rows.push({ scenario: 'inputs: 500 small files to 3 hosts', tool: 'scp -r', seconds: st, ideal: st });
         const againTex = await distrayInputs(farm, 'in-tex', hosts, 'tex', cwd);
-        rows.push({ scenario: 'inputs: 500 files again, unchanged', tool: `distray (sent ${againTex.sent} files)`, seconds: againTex.seconds, ideal: st });
+        rows.push({
+          scenario: 'inputs: 500 files again, unchanged',
+          tool: `distray (sent ${againTex.sent} files)`,
+          seconds: againTex.seconds,
+          ideal: st,
+        });
       }
       if (want('scale')) {
         // 64 hosts of 1 slot; ideal 640 * 0.05 / 64 = 0.5 s. Every host here shares this machine's 2 cores.
         const many: SshdHost[] = [];
         for (let i = 0; i < 64; i++) many.push(await farm.start(`s${i}`, 'MaxStartups 100'));
         const cwd = workspace(farm, 'scale');
-        const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${many.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'scale') })).join('\n')}\n`, 'scale.yaml');
+        const inv = farm.inventory(
+          `${defaultsBlock(farm)}hosts:\n${many.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'scale') })).join('\n')}\n`,
+          'scale.yaml',
+        );
         const started = performance.now();
         const cpuBefore = machineCpu();
         let firstDone = 0;
         const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-          const child = spawn('/usr/bin/time', ['-f', 'maxrss %M cpu %U %S', process.execPath, CLI, 'run', inv, '1,640', 'sleep', '0.05', '--plain', '--report', 'report.json'], {
-            cwd,
-            env: { ...process.env, SSH_AUTH_SOCK: '' },
-            stdio: ['ignore', 'ignore', 'pipe'],
-          });
+          const child = spawn(
+            '/usr/bin/time',
+            [
+              '-f',
+              'maxrss %M cpu %U %S',
+              process.execPath,
+              CLI,
+              'run',
+              inv,
+              '1,640',
+              'sleep',
+              '0.05',
+              '--plain',
+              '--report',
+              'report.json',
+            ],
+            {
+              cwd,
+              env: { ...process.env, SSH_AUTH_SOCK: '' },
+              stdio: ['ignore', 'ignore', 'pipe'],
+            },
+          );
           let stderr = '';
           child.stderr.on('data', (c: Buffer) => {
             stderr += c.toString();
@@ -441,19 +669,55 @@ async function main(): Promise<void> {
         });
         const seconds = (performance.now() - started) / 1000;
         if (r.code !== 0) throw new Error(`scale failed:\n${r.stderr.slice(-2000)}`);
-        phases('scale', { seconds, code: r.code, stderr: r.stderr, cpu: machineCpu() - cpuBefore }, join(cwd, 'report.json'));
+        phases(
+          'scale',
+          { seconds, code: r.code, stderr: r.stderr, cpu: machineCpu() - cpuBefore },
+          join(cwd, 'report.json'),
+        );
         const rss = Number(/maxrss (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
         const own = /cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
-        console.error(`scale: the controller itself used ${own ? (Number(own[1]) + Number(own[2])).toFixed(1) : '?'} s of CPU`);
+        console.error(
+          `scale: the controller itself used ${own ? (Number(own[1]) + Number(own[2])).toFixed(1) : '?'} s of CPU`,
+        );
         const firstStart = (firstDone - started) / 1000 - 0.05;
-        rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: `distray (peak ${rss.toFixed(0)} MB)`, seconds, ideal: 0.5 });
-        rows.push({ scenario: 'scale: first frame started after', tool: 'distray', seconds: firstStart, ideal: 3, note: 'target: within 3 s' });
+        rows.push({
+          scenario: 'scale: 64 hosts x 1, 640 x 0.05 s',
+          tool: `distray (peak ${rss.toFixed(0)} MB)`,
+          seconds,
+          ideal: 0.5,
+        });
+        rows.push({
+          scenario: 'scale: first frame started after',
+          tool: 'distray',
+          seconds: firstStart,
+          ideal: 3,
+          note: 'target: within 3 s',
+        });
         // What the 64 logins alone cost on this machine's 2 cores, with no work at all.
         const logins = await loginSeconds(farm, many);
-        rows.push({ scenario: 'scale: 64 hosts x 1, 640 x 0.05 s', tool: '64 logins at once (ssh true)', seconds: logins, ideal: 0.5 });
-        const renders = await localFloor(workspace(farm, 'floor-scale'), Array.from({ length: 64 }, () => ({ frames: 10, seconds: 0.05 })));
-        const f = floorRow('scale: 64 hosts x 1, 640 x 0.05 s', { start: await nodeStartSeconds(farm.dir), logins, renders, loginsLabel: '64 logins' });
-        rows.push(f, { scenario: f.scenario, tool: 'distray vs floor', seconds, ideal: f.seconds, note: 'target 1.15' });
+        rows.push({
+          scenario: 'scale: 64 hosts x 1, 640 x 0.05 s',
+          tool: '64 logins at once (ssh true)',
+          seconds: logins,
+          ideal: 0.5,
+        });
+        const renders = await localFloor(
+          workspace(farm, 'floor-scale'),
+          Array.from({ length: 64 }, () => ({ frames: 10, seconds: 0.05 })),
+        );
+        const f = floorRow('scale: 64 hosts x 1, 640 x 0.05 s', {
+          start: await nodeStartSeconds(farm.dir),
+          logins,
+          renders,
+          loginsLabel: '64 logins',
+        });
+        rows.push(f, {
+          scenario: f.scenario,
+          tool: 'distray vs floor',
+          seconds,
+          ideal: f.seconds,
+          note: 'target 1.15',
+        });
         await Promise.all(many.map((h) => h.stop()));
       }
       if (want('stitch')) {
@@ -481,21 +745,59 @@ async function main(): Promise<void> {
         started = performance.now();
         execFileSync('/usr/bin/convert', args);
         const im = (performance.now() - started) / 1000;
-        rows.push({ scenario: 'stitch: 16 tiles of 3840x2160 to PNG', tool: 'distray (sharp)', seconds: ours, ideal: im, note: 'vs ImageMagick' });
-        rows.push({ scenario: 'stitch: 16 tiles of 3840x2160 to PNG', tool: 'ImageMagick convert', seconds: im, ideal: im });
+        rows.push({
+          scenario: 'stitch: 16 tiles of 3840x2160 to PNG',
+          tool: 'distray (sharp)',
+          seconds: ours,
+          ideal: im,
+          note: 'vs ImageMagick',
+        });
+        rows.push({
+          scenario: 'stitch: 16 tiles of 3840x2160 to PNG',
+          tool: 'ImageMagick convert',
+          seconds: im,
+          ideal: im,
+        });
       }
       if (want('uneven')) {
         // One host 4x slower. The issue's measure is the best makespan for pull scheduling (2.8 s,
         // simulated with no overhead); no schedule at all beats 240 / (8 + 1) * 0.1 = 2.67 s.
         const s = await distray(farm, 'uneven', hosts, [4, 4, 4], 240, [0.1, 0.1, 0.4]);
         const pull = pullSchedule(240, [4, 4, 4], [0.1, 0.1, 0.4]);
-        rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray', seconds: s, ideal: pull.makespan, note: 'vs pull, no overhead' });
+        rows.push({
+          scenario: 'uneven: 240 frames, one host 4x slower',
+          tool: 'distray',
+          seconds: s,
+          ideal: pull.makespan,
+          note: 'vs pull, no overhead',
+        });
         // The machine's own floor: the same renders by 12 local loops, each given the frames pull scheduling gives its slot.
         const floor = await localFloor(workspace(farm, 'floor-uneven'), pull.lanes);
-        rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'same renders, 12 local loops', seconds: floor, ideal: pull.makespan });
-        const f = floorRow('uneven: 240 frames, one host 4x slower', { start: await nodeStartSeconds(farm.dir), logins: await loginSeconds(farm, hosts), renders: floor, loginsLabel: '3 logins' });
-        rows.push(f, { scenario: f.scenario, tool: 'distray vs floor', seconds: s, ideal: f.seconds, note: 'target 1.05' });
-        rows.push({ scenario: 'uneven: 240 frames, one host 4x slower', tool: 'distray vs any schedule', seconds: s, ideal: (240 / 9) * 0.1 });
+        rows.push({
+          scenario: 'uneven: 240 frames, one host 4x slower',
+          tool: 'same renders, 12 local loops',
+          seconds: floor,
+          ideal: pull.makespan,
+        });
+        const f = floorRow('uneven: 240 frames, one host 4x slower', {
+          start: await nodeStartSeconds(farm.dir),
+          logins: await loginSeconds(farm, hosts),
+          renders: floor,
+          loginsLabel: '3 logins',
+        });
+        rows.push(f, {
+          scenario: f.scenario,
+          tool: 'distray vs floor',
+          seconds: s,
+          ideal: f.seconds,
+          note: 'target 1.05',
+        });
+        rows.push({
+          scenario: 'uneven: 240 frames, one host 4x slower',
+          tool: 'distray vs any schedule',
+          seconds: s,
+          ideal: (240 / 9) * 0.1,
+        });
       }
       if (want('speculate')) await speculationRows(farm, hosts, rows);
     } finally {
@@ -503,10 +805,16 @@ async function main(): Promise<void> {
     }
   }
   const w = Math.max(...rows.map((r) => r.scenario.length));
-  console.log(`${'scenario'.padEnd(w)}  ${'tool'.padEnd(26)} ${'seconds'.padStart(8)} ${'ideal'.padStart(7)} ${'ratio'.padStart(6)}`);
-  console.log('(for inputs and stitch, "ideal" is the baseline tool\'s time on the same data: a ratio under 1 beats it)');
+  console.log(
+    `${'scenario'.padEnd(w)}  ${'tool'.padEnd(26)} ${'seconds'.padStart(8)} ${'ideal'.padStart(7)} ${'ratio'.padStart(6)}`,
+  );
+  console.log(
+    '(for inputs and stitch, "ideal" is the baseline tool\'s time on the same data: a ratio under 1 beats it)',
+  );
   for (const r of rows) {
-    console.log(`${r.scenario.padEnd(w)}  ${r.tool.padEnd(26)} ${r.seconds.toFixed(2).padStart(8)} ${r.ideal.toFixed(2).padStart(7)} ${(r.seconds / r.ideal).toFixed(2).padStart(6)}`);
+    console.log(
+      `${r.scenario.padEnd(w)}  ${r.tool.padEnd(26)} ${r.seconds.toFixed(2).padStart(8)} ${r.ideal.toFixed(2).padStart(7)} ${(r.seconds / r.ideal).toFixed(2).padStart(6)}`,
+    );
   }
 }
 

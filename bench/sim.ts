@@ -32,7 +32,13 @@
  */
 import { parseFrameSpec } from '../src/plan/frames.js';
 import { Plan } from '../src/plan/plan.js';
-import { Scheduler, type AttemptOutcome, type AttemptSlot, type FinalOutcome, type SchedulerHost } from '../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  type AttemptOutcome,
+  type AttemptSlot,
+  type FinalOutcome,
+  type SchedulerHost,
+} from '../src/scheduler/scheduler.js';
 import type { Task } from '../src/plan/plan.js';
 import type { TaskRecord } from '../src/scheduler/scheduler.js';
 import { execFileSync } from 'node:child_process';
@@ -155,7 +161,9 @@ class SimHost implements SchedulerHost {
     this.leave(p);
     if (hungNow) p.resolve({ kind: 'failed', message: 'timed out' });
     else {
-      const outcome = new Promise<FinalOutcome>((r) => this.clock.at(this.clock.now + DOWNLOAD_MS, () => r({ kind: 'done' })));
+      const outcome = new Promise<FinalOutcome>((r) =>
+        this.clock.at(this.clock.now + DOWNLOAD_MS, () => r({ kind: 'done' })),
+      );
       p.resolve({ kind: 'released', outcome });
     }
   }
@@ -258,7 +266,8 @@ class BareDispatcher implements Driver {
     this.stack = [...tasks].reverse();
   }
   addHost(host: SimHost): void {
-    for (let lane = 0; lane < host.slots; lane++) this.free.push({ host, slot: { lane, started: () => {} }, signal: new AbortController().signal });
+    for (let lane = 0; lane < host.slots; lane++)
+      this.free.push({ host, slot: { lane, started: () => {} }, signal: new AbortController().signal });
     this.pump();
   }
   removeHost(name: string): void {
@@ -290,7 +299,13 @@ class BareDispatcher implements Driver {
 }
 
 /** The real Scheduler as a Driver, every host expected before any is added (as while a run connects). */
-function schedulerDriver(records: TaskRecord[], hosts: readonly SimHost[], now: () => number, speculate: boolean, watch?: SimOptions['watch']): Driver {
+function schedulerDriver(
+  records: TaskRecord[],
+  hosts: readonly SimHost[],
+  now: () => number,
+  speculate: boolean,
+  watch?: SimOptions['watch'],
+): Driver {
   const s = new Scheduler(records, { retries: 2, maxConsecutiveFailures: 3, now, speculate });
   watch?.(s, records);
   let finished = false;
@@ -313,7 +328,14 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   const clock = new Clock();
   const normal = (): number => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
   const base = Array.from({ length: opts.tasks }, () => MEDIAN_MS * Math.exp(SIGMA * normal()));
-  const plan = new Plan({ frames: parseFrameSpec(`1,${opts.tasks}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] });
+  const plan = new Plan({
+    frames: parseFrameSpec(`1,${opts.tasks}`),
+    exec: 'r',
+    args: [],
+    ins: [],
+    outs: [],
+    hostNames: ['x'],
+  });
   const records = plan.tasks.map((t) => Scheduler.record(t));
 
   // The farm: every tenth host slow, 1% (at least one) dying and 1% hanging, spread over the list.
@@ -321,7 +343,8 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   const hosts: Array<{ host: SimHost; fate: 'ok' | 'die' | 'hang'; factor: number }> = [];
   for (let i = 0; i < opts.hosts; i++) {
     const factor = i % 10 === 9 ? SLOW : 1;
-    const fate = i % Math.floor(opts.hosts / odd) === 3 ? 'die' : i % Math.floor(opts.hosts / odd) === 5 ? 'hang' : 'ok';
+    const fate =
+      i % Math.floor(opts.hosts / odd) === 3 ? 'die' : i % Math.floor(opts.hosts / odd) === 5 ? 'hang' : 'ok';
     hosts.push({ host: new SimHost(`h${i}`, opts.slots, factor, clock, (t) => base[t.index]!), fate, factor });
   }
   const work = base.reduce((a, b) => a + b, 0);
@@ -341,7 +364,8 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   // The scheduler's own timers (its re-check of slots that left tasks to faster hosts) run on the virtual clock.
   const realSetTimeout = globalThis.setTimeout;
   const realClearTimeout = globalThis.clearTimeout;
-  globalThis.setTimeout = ((fn: () => void, ms?: number) => clock.at(clock.now + (ms ?? 0), fn)) as unknown as typeof setTimeout;
+  globalThis.setTimeout = ((fn: () => void, ms?: number) =>
+    clock.at(clock.now + (ms ?? 0), fn)) as unknown as typeof setTimeout;
   globalThis.clearTimeout = ((e?: Event) => {
     if (e && typeof e === 'object' && 'cancelled' in e) e.cancelled = true;
   }) as unknown as typeof clearTimeout;
@@ -352,7 +376,9 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   let driver: Driver | undefined;
   try {
     const farm = hosts.map((h) => h.host);
-    const d = (driver = opts.bare ? new BareDispatcher(plan.tasks, opts.bare === 'signals') : schedulerDriver(records, farm, () => clock.now, opts.speculate ?? true, opts.watch));
+    const d = (driver = opts.bare
+      ? new BareDispatcher(plan.tasks, opts.bare === 'signals')
+      : schedulerDriver(records, farm, () => clock.now, opts.speculate ?? true, opts.watch));
     for (const h of farm) d.addHost(h);
     for (const [h, when] of fateAt) {
       clock.at(when, () => (h.fate === 'die' ? h.host.die(() => d.removeHost(h.host.name)) : h.host.hang()));
@@ -398,19 +424,45 @@ export async function simBench(): Promise<void> {
   const tasks = Number(process.env.SIM_TASKS ?? 100_000);
   const slots = Number(process.env.SIM_SLOTS ?? 8);
   // Both by default, side by side: speculation must never make a run slower.
-  const modes = process.env.SIM_SPECULATE === '0' ? [false] : process.env.SIM_SPECULATE === '1' ? [true] : [false, true];
+  const modes =
+    process.env.SIM_SPECULATE === '0' ? [false] : process.env.SIM_SPECULATE === '1' ? [true] : [false, true];
   const budget = Number(process.env.SIM_BUDGET ?? 120);
   const runs = Number(process.env.SIM_RUNS ?? 3);
   const child = await compiledChild();
   const run = (opts: SimOptions): SimResult => fastestOf(runs, () => inChild(child, opts));
-  console.log(`sim: ${tasks} tasks, log-normal (median 30 s), a tenth of hosts 4x slower, 1% dying, 1% hanging (attempt timeout ${TIMEOUT_MS / 1000} s)`);
-  console.log('targets: scheduler <= 25 us/task at 1,000 hosts and <= 1.5x that of 10 hosts; makespan <= 1.1x the bound; < 400 MB');
-  console.log('CPU per task done, us: all = the whole process = harness (fake hosts, clock) + signals (an AbortSignal per attempt) + scheduler');
-  console.log(`"x 10 hosts": the scheduler column against its value at the first size; peak RSS in MB, of the scheduler run and of the harness`);
-  console.log(`each figure the least CPU of ${runs} runs (other work on the machine only adds to it), with the highest peak`);
-  const header = ['hosts x slots', 'speculate', 'done', 'all', 'harness', 'signals', 'scheduler', 'x 10 hosts', 'peak', 'harness', 'makespan s', 'bound s', 'ratio'];
+  console.log(
+    `sim: ${tasks} tasks, log-normal (median 30 s), a tenth of hosts 4x slower, 1% dying, 1% hanging (attempt timeout ${TIMEOUT_MS / 1000} s)`,
+  );
+  console.log(
+    'targets: scheduler <= 25 us/task at 1,000 hosts and <= 1.5x that of 10 hosts; makespan <= 1.1x the bound; < 400 MB',
+  );
+  console.log(
+    'CPU per task done, us: all = the whole process = harness (fake hosts, clock) + signals (an AbortSignal per attempt) + scheduler',
+  );
+  console.log(
+    `"x 10 hosts": the scheduler column against its value at the first size; peak RSS in MB, of the scheduler run and of the harness`,
+  );
+  console.log(
+    `each figure the least CPU of ${runs} runs (other work on the machine only adds to it), with the highest peak`,
+  );
+  const header = [
+    'hosts x slots',
+    'speculate',
+    'done',
+    'all',
+    'harness',
+    'signals',
+    'scheduler',
+    'x 10 hosts',
+    'peak',
+    'harness',
+    'makespan s',
+    'bound s',
+    'ratio',
+  ];
   const widths = [13, 9, 6, 5, 7, 7, 9, 10, 4, 7, 10, 7, 5];
-  const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(line(header));
   const first = new Map<boolean, number>();
   for (const hosts of sizes) {
@@ -452,7 +504,16 @@ export async function simBench(): Promise<void> {
 async function compiledChild(): Promise<string> {
   const { build } = await import('esbuild');
   const outfile = join(mkdtempSync(join(tmpdir(), 'distray-sim-')), 'sim.mjs');
-  await build({ entryPoints: [fileURLToPath(import.meta.url)], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', external: ['esbuild'], logLevel: 'warning' });
+  await build({
+    entryPoints: [fileURLToPath(import.meta.url)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['esbuild'],
+    logLevel: 'warning',
+  });
   return outfile;
 }
 

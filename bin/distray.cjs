@@ -32,7 +32,9 @@ try {
   // The entry's #! line is only valid at the very start of a file, not inside the module wrapper.
   source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
 } catch (err) {
-  process.stderr.write(`distray: cannot read ${bundle} (${err.code ?? err.message}): build it first with npm run build\n`);
+  process.stderr.write(
+    `distray: cannot read ${bundle} (${err.code ?? err.message}): build it first with npm run build\n`,
+  );
   process.exit(2);
 }
 

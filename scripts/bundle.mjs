@@ -28,14 +28,24 @@ await build({
       // the import becomes a require() of sharp where npm installed it.
       name: 'sharp-by-require',
       setup(b) {
-        b.onResolve({ filter: /^sharp$/ }, (args) => (args.namespace === 'sharp-shim' ? { path: 'sharp', external: true } : { path: 'sharp', namespace: 'sharp-shim' }));
-        b.onLoad({ filter: /.*/, namespace: 'sharp-shim' }, () => ({ contents: "module.exports = require('sharp');", loader: 'js' }));
+        b.onResolve({ filter: /^sharp$/ }, (args) =>
+          args.namespace === 'sharp-shim'
+            ? { path: 'sharp', external: true }
+            : { path: 'sharp', namespace: 'sharp-shim' },
+        );
+        b.onLoad({ filter: /.*/, namespace: 'sharp-shim' }, () => ({
+          contents: "module.exports = require('sharp');",
+          loader: 'js',
+        }));
       },
     },
     {
       name: 'ssh2-native-binding',
       setup(b) {
-        b.onResolve({ filter: /sshcrypto\.node$/ }, () => ({ path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node', external: true }));
+        b.onResolve({ filter: /sshcrypto\.node$/ }, () => ({
+          path: 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node',
+          external: true,
+        }));
       },
     },
   ],

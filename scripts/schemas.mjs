@@ -15,11 +15,26 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const SCHEMAS = [
   { file: 'report.schema.json', type: 'RunSummary', path: 'src/report/summary.ts', title: 'distray --report' },
-  { file: 'events.schema.json', type: 'EventLine', path: 'src/report/runEvents.ts', title: 'distray --events: one line' },
+  {
+    file: 'events.schema.json',
+    type: 'EventLine',
+    path: 'src/report/runEvents.ts',
+    title: 'distray --events: one line',
+  },
 ];
 
 function generate({ type, path }) {
-  return createGenerator({ path: `${ROOT}/${path}`, tsconfig: `${ROOT}/tsconfig.json`, type, skipTypeCheck: true, additionalProperties: false, expose: 'export', topRef: true, jsDoc: 'extended', sortProps: true }).createSchema(type);
+  return createGenerator({
+    path: `${ROOT}/${path}`,
+    tsconfig: `${ROOT}/tsconfig.json`,
+    type,
+    skipTypeCheck: true,
+    additionalProperties: false,
+    expose: 'export',
+    topRef: true,
+    jsDoc: 'extended',
+    sortProps: true,
+  }).createSchema(type);
 }
 
 /** Each event type as a definition of its own, named for its `type` (`attempt-ended` is AttemptEndedEvent). */

@@ -89,18 +89,31 @@ function parseProbe(row: CheckRow, output: string, marker: string, host: HostCon
 function probeLocal(host: HostConfig, exec: string | undefined, marker: string): Promise<string> {
   return new Promise((done, fail) => {
     const env = environmentWithoutSecrets();
-    execFile('sh', ['-c', PROBE, 'distray-check', resolve(host.workdir), exec ?? '', marker], { timeout: PROBE_TIMEOUT_MS, env }, (err, stdout) => {
-      if (err && !stdout) fail(new Error(err.message));
-      else done(stdout);
-    });
+    execFile(
+      'sh',
+      ['-c', PROBE, 'distray-check', resolve(host.workdir), exec ?? '', marker],
+      { timeout: PROBE_TIMEOUT_MS, env },
+      (err, stdout) => {
+        if (err && !stdout) fail(new Error(err.message));
+        else done(stdout);
+      },
+    );
   });
 }
 
-async function probeRemote(client: Client, host: HostConfig, exec: string | undefined, marker: string): Promise<string> {
+async function probeRemote(
+  client: Client,
+  host: HostConfig,
+  exec: string | undefined,
+  marker: string,
+): Promise<string> {
   const command = `exec sh ${shellJoin(['-c', PROBE, 'distray-check', host.workdir, exec ?? '', marker])}`;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new ConnectionError('timeout', `the probe did not finish within ${PROBE_TIMEOUT_MS / 1000} s`)), PROBE_TIMEOUT_MS);
+    timer = setTimeout(
+      () => fail(new ConnectionError('timeout', `the probe did not finish within ${PROBE_TIMEOUT_MS / 1000} s`)),
+      PROBE_TIMEOUT_MS,
+    );
   });
   try {
     return (await Promise.race([execOnce(client, command), timeout])).output;
@@ -110,7 +123,11 @@ async function probeRemote(client: Client, host: HostConfig, exec: string | unde
 }
 
 /** Probes every host in parallel (through its jump host) and reports what it found; runs no renderer. */
-export async function check(opts: { inventory: string; exec?: string | undefined; sshConfig?: string | undefined }): Promise<{ rows: CheckRow[]; exitCode: number; warnings: string[] }> {
+export async function check(opts: {
+  inventory: string;
+  exec?: string | undefined;
+  sshConfig?: string | undefined;
+}): Promise<{ rows: CheckRow[]; exitCode: number; warnings: string[] }> {
   const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
   const versions = new Map<string, string>();
   const warnings: string[] = [];
@@ -140,7 +157,8 @@ export async function check(opts: { inventory: string; exec?: string | undefined
           row.state = err instanceof ConnectionError ? err.state : 'error';
           const message = errorMessage(err);
           // Most connection messages name the endpoint already; a jump host's path is worth adding.
-          row.message = host.jump || !message.includes(`${host.host}`) ? `${describeEndpoint(host)}: ${message}` : message;
+          row.message =
+            host.jump || !message.includes(`${host.host}`) ? `${describeEndpoint(host)}: ${message}` : message;
         } finally {
           client?.end();
         }
@@ -168,7 +186,15 @@ function bytes(n: number | undefined): string {
 
 /** The table `distray check` prints, then one line per problem. */
 export function formatCheck(rows: readonly CheckRow[], exec: string | undefined): string {
-  const header = ['HOST', 'STATE', 'CPUS', 'MEMORY', 'DISK FREE', 'SERVER', ...(exec !== undefined ? [exec.toUpperCase()] : [])];
+  const header = [
+    'HOST',
+    'STATE',
+    'CPUS',
+    'MEMORY',
+    'DISK FREE',
+    'SERVER',
+    ...(exec !== undefined ? [exec.toUpperCase()] : []),
+  ];
   const table = rows.map((r) => [
     r.name,
     r.state,
@@ -179,7 +205,11 @@ export function formatCheck(rows: readonly CheckRow[], exec: string | undefined)
     ...(exec !== undefined ? [r.exec === undefined ? '-' : (r.exec ?? 'not found')] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const problems = rows.filter((r) => r.message).map((r) => `${r.name}: ${r.state}: ${r.message}`);
   return [line(header), ...table.map(line), ...(problems.length ? ['', ...problems] : [])].join('\n');
 }

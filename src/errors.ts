@@ -51,7 +51,13 @@ export type ConnectionFailure =
  */
 export type Retry = 'never' | 'soon' | 'later';
 
-const REFUSALS: ReadonlySet<ConnectionFailure> = new Set(['auth failed', 'host key unknown', 'host key mismatch', 'host key revoked', 'workdir']);
+const REFUSALS: ReadonlySet<ConnectionFailure> = new Set([
+  'auth failed',
+  'host key unknown',
+  'host key mismatch',
+  'host key revoked',
+  'workdir',
+]);
 
 export class ConnectionError extends DistrayError {
   readonly state: ConnectionFailure;

@@ -18,7 +18,9 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, noHost: 3, interrupted: 130 } 
 export function exitCode(o: Outcome): number {
   switch (o.kind) {
     case 'error':
-      return o.error instanceof DistrayError && (o.error.code === 'USAGE' || o.error.code === 'INVENTORY') ? EXIT.usage : EXIT.failed;
+      return o.error instanceof DistrayError && (o.error.code === 'USAGE' || o.error.code === 'INVENTORY')
+        ? EXIT.usage
+        : EXIT.failed;
     case 'run':
       if (o.interrupted) return EXIT.interrupted;
       if (o.noHostUsable) return EXIT.noHost;

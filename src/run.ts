@@ -102,7 +102,6 @@ export const MAX_STITCH_PIXELS = 16383 * 16383;
 /** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
 export const DEFAULT_GRACE_MS = 30_000;
 
-
 function isFileOrDirectory(path: string): boolean {
   try {
     const info = statSync(path);
@@ -133,7 +132,10 @@ function refuseUnderFile(path: string, option: string, shown: string): void {
       kind = undefined;
     }
     if (kind === 'directory') return;
-    if (kind === 'other') throw new UsageError(`${option} "${shown}": ${relative('.', dir) || dir} is a file, so nothing can be written under it`);
+    if (kind === 'other')
+      throw new UsageError(
+        `${option} "${shown}": ${relative('.', dir) || dir} is a file, so nothing can be written under it`,
+      );
     if (dirname(dir) === dir) return;
   }
 }
@@ -141,8 +143,12 @@ function refuseUnderFile(path: string, option: string, shown: string): void {
 /** A file distray writes (--report, --junit, --events): a name it can write, checked before anything connects. */
 function checkOutputFile(path: string, option: string, what: string, example: string): void {
   const problem = entryProblem(path);
-  if (problem !== undefined) throw new UsageError(`${option} "${path}" ${problem}; name ${what} to write, such as ${option} ${example}`);
-  if (isDirectory(path)) throw new UsageError(`${option} "${path}" is a directory; name ${what} to write, such as ${option} ${join(path, example)}`);
+  if (problem !== undefined)
+    throw new UsageError(`${option} "${path}" ${problem}; name ${what} to write, such as ${option} ${example}`);
+  if (isDirectory(path))
+    throw new UsageError(
+      `${option} "${path}" is a directory; name ${what} to write, such as ${option} ${join(path, example)}`,
+    );
   refuseUnderFile(path, option, path);
 }
 
@@ -152,7 +158,9 @@ export const MIN_STALL_MS = 1000;
 function parseStall(text: string): number {
   const ms = parseDuration(text, '--stall');
   if (ms < MIN_STALL_MS) {
-    throw new UsageError(`--stall "${text}" is too short: at least 1s (it is how long a renderer may go without output or a change to its outputs; minutes suit most renderers)`);
+    throw new UsageError(
+      `--stall "${text}" is too short: at least 1s (it is how long a renderer may go without output or a change to its outputs; minutes suit most renderers)`,
+    );
   }
   return ms;
 }
@@ -182,14 +190,18 @@ export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Pre
   // Found now, not when the report is written after the whole render.
   if (opts.report !== undefined) checkOutputFile(opts.report, '--report', 'the JSON file', 'run.json');
   if (opts.junit !== undefined) checkOutputFile(opts.junit, '--junit', 'the XML file', 'junit.xml');
-  if (opts.events !== undefined && opts.events !== '-') checkOutputFile(opts.events, '--events', 'the file (or - for stdout)', 'events.ndjson');
+  if (opts.events !== undefined && opts.events !== '-')
+    checkOutputFile(opts.events, '--events', 'the file (or - for stdout)', 'events.ndjson');
   const retries = opts.retries ?? 2;
-  if (!Number.isSafeInteger(retries) || retries < 0) throw new UsageError(`--retries must be a whole number of at least 0`);
+  if (!Number.isSafeInteger(retries) || retries < 0)
+    throw new UsageError(`--retries must be a whole number of at least 0`);
   if (opts.keepLogs !== undefined && (!Number.isInteger(opts.keepLogs) || opts.keepLogs < 0)) {
-    throw new UsageError('--keep-logs must be a whole number of at least 0 (0 keeps every run\'s logs)');
+    throw new UsageError("--keep-logs must be a whole number of at least 0 (0 keeps every run's logs)");
   }
   if (opts.maxPixels !== undefined && (!Number.isSafeInteger(opts.maxPixels) || opts.maxPixels < 1)) {
-    throw new UsageError(`--max-pixels must be a whole number of at least 1 (the default is ${DEFAULT_MAX_PIXELS}, 16383x16383)`);
+    throw new UsageError(
+      `--max-pixels must be a whole number of at least 1 (the default is ${DEFAULT_MAX_PIXELS}, 16383x16383)`,
+    );
   }
   const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
   const stallMs = opts.stall !== undefined ? parseStall(opts.stall) : undefined;
@@ -209,19 +221,31 @@ export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Pre
   // Like --report: found now, not after the render.
   if (opts.html !== undefined) {
     const problem = entryProblem(opts.html);
-    if (problem !== undefined) throw new UsageError(`--html "${opts.html}" ${problem}; name the HTML file to write, such as --html run.html`);
-    if (isDirectory(opts.html)) throw new UsageError(`--html "${opts.html}" is a directory; name the HTML file to write, such as --html ${join(opts.html, 'run.html')}`);
+    if (problem !== undefined)
+      throw new UsageError(`--html "${opts.html}" ${problem}; name the HTML file to write, such as --html run.html`);
+    if (isDirectory(opts.html))
+      throw new UsageError(
+        `--html "${opts.html}" is a directory; name the HTML file to write, such as --html ${join(opts.html, 'run.html')}`,
+      );
     refuseUnderFile(opts.html, '--html', opts.html);
   }
   const order = parseOrder(opts.order);
   const chunk = parseChunk(opts.chunk);
-  if (opts.chunkTarget !== undefined && chunk !== 'auto') throw new UsageError('--chunk-target sizes chunks of --chunk auto; add --chunk auto, or drop --chunk-target');
-  const chunkTargetMs = opts.chunkTarget !== undefined ? parseDuration(opts.chunkTarget, '--chunk-target') : DEFAULT_CHUNK_TARGET_MS;
+  if (opts.chunkTarget !== undefined && chunk !== 'auto')
+    throw new UsageError('--chunk-target sizes chunks of --chunk auto; add --chunk auto, or drop --chunk-target');
+  const chunkTargetMs =
+    opts.chunkTarget !== undefined ? parseDuration(opts.chunkTarget, '--chunk-target') : DEFAULT_CHUNK_TARGET_MS;
   if (chunk !== undefined && order === 'preview') {
-    throw new UsageError('--order preview and --chunk: a chunk is consecutive frames, preview order spreads them apart; drop one of them');
+    throw new UsageError(
+      '--order preview and --chunk: a chunk is consecutive frames, preview order spreads them apart; drop one of them',
+    );
   }
   if (inventory instanceof Error) throw inventory;
-  const hosts = selectHosts(inventory ?? loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }), opts.hosts, opts.exclude);
+  const hosts = selectHosts(
+    inventory ?? loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }),
+    opts.hosts,
+    opts.exclude,
+  );
   const plan = new Plan({
     frames,
     exec: opts.exec,
@@ -250,30 +274,54 @@ export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Pre
   for (const input of plan.localInputs()) {
     if (!existsSync(input)) throw new UsageError(`--in ${input}: no such file or directory here`);
     // A FIFO (or a device) would be read for ever, by a thread that even exiting has to wait for.
-    if (!isFileOrDirectory(input)) throw new UsageError(`--in ${input} is not a regular file or a directory (a FIFO, a socket or a device); name the file or directory to send`);
+    if (!isFileOrDirectory(input))
+      throw new UsageError(
+        `--in ${input} is not a regular file or a directory (a FIFO, a socket or a device); name the file or directory to send`,
+      );
   }
   const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
-  return { hosts, plan, timeoutMs, stallMs, graceMs, retries, size: tiles?.size, order: taskOrder(plan.tasks, order), chunk, chunkTargetMs };
+  return {
+    hosts,
+    plan,
+    timeoutMs,
+    stallMs,
+    graceMs,
+    retries,
+    size: tiles?.size,
+    order: taskOrder(plan.tasks, order),
+    chunk,
+    chunkTargetMs,
+  };
 }
 
 function printDryRun(p: Prepared, print: (line: string) => void): void {
   const host = p.hosts[0]!.name;
   for (const c of p.plan.hostIns(host)) print(`once per host: copy ${c.local} -> <host>:${c.remote}`);
   // Chunks of auto are sized as the run measures its frames: shown as the first ones start, a frame each.
-  if (p.chunk === 'auto') print('--chunk auto: chunks are sized as the run measures its frames; the first ones take a frame each, as shown');
+  if (p.chunk === 'auto')
+    print('--chunk auto: chunks are sized as the run measures its frames; the first ones take a frame each, as shown');
   const n = p.chunk === 'auto' ? 1 : p.chunk;
   const frames = p.plan.tasks;
   // In the order they will start (--order preview spreads them; chunks are consecutive frames).
-  const tasks = n === undefined ? p.order.map((i) => frames[i]!) : Array.from({ length: Math.ceil(frames.length / n) }, (_, i) => p.plan.chunkTask(frames[i * n]!.frame, Math.min(n, frames.length - i * n), i));
+  const tasks =
+    n === undefined
+      ? p.order.map((i) => frames[i]!)
+      : Array.from({ length: Math.ceil(frames.length / n) }, (_, i) =>
+          p.plan.chunkTask(frames[i * n]!.frame, Math.min(n, frames.length - i * n), i),
+        );
   for (const task of tasks) {
     print(`${task.label}: ${shellJoin(p.plan.argv(task, host))}`);
     for (const c of p.plan.taskIns(task, host)) print(`  in:  ${c.local} -> <host>:${c.remote}`);
     for (const c of p.plan.taskOuts(task, host)) print(`  out: <host>:${c.remote} -> ${c.local}`);
   }
-  for (const h of p.hosts) for (const c of p.plan.hostOuts(h.name)) print(`after ${h.name}'s last task: copy ${h.name}:${c.remote} -> ${c.local}`);
+  for (const h of p.hosts)
+    for (const c of p.plan.hostOuts(h.name))
+      print(`after ${h.name}'s last task: copy ${h.name}:${c.remote} -> ${c.local}`);
   const noOut = resultsStayNote(p.plan, p.hosts);
   if (noOut) print(noOut);
-  print(`${plural(tasks.length, 'task')} on ${plural(p.hosts.length, 'host')} (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`);
+  print(
+    `${plural(tasks.length, 'task')} on ${plural(p.hosts.length, 'host')} (${p.hosts.map((h) => `${h.name} x${h.slots}`).join(', ')})`,
+  );
 }
 
 function plural(n: number, word: string): string {
@@ -283,7 +331,7 @@ function plural(n: number, word: string): string {
 /** A run that brings nothing back (no --out, no --stitch) says so once: its renderers' results stay in each host's workdir. */
 function resultsStayNote(plan: Plan, hosts: readonly HostConfig[]): string | undefined {
   if (plan.hasLocalOutputs || plan.stitching || hosts.some((h) => plan.hostOuts(h.name).length > 0)) return undefined;
-  return 'no --out given: what the renderers write stays on the hosts, in each one\'s workdir (add --out FILE to copy results back here)';
+  return "no --out given: what the renderers write stays on the hosts, in each one's workdir (add --out FILE to copy results back here)";
 }
 
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
@@ -291,7 +339,9 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   const startedAt = new Date();
   const clockOrigin = performance.now();
   // Read without blocking the event loop (Ctrl+C included); its errors come in prepare's order.
-  const inventory = await loadInventoryAsync(opts.inventory, { sshConfigPath: opts.sshConfig }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+  const inventory = await loadInventoryAsync(opts.inventory, { sshConfigPath: opts.sshConfig }).catch((err: unknown) =>
+    err instanceof Error ? err : new Error(String(err)),
+  );
   const prepared = prepare(opts, inventory);
   const { hosts, plan } = prepared;
   if (opts.dryRun) {
@@ -312,7 +362,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     note: (m) => (progressStopped ? void process.stderr.write(`distray: ${visible(m)}\n`) : opts.progress.note(m)),
   });
 
-  const made = pathsMade(plan, hosts.map((h) => h.name));
+  const made = pathsMade(
+    plan,
+    hosts.map((h) => h.name),
+  );
   await recordMade(hosts.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })));
   let records = plan.tasks.map((t) => Scheduler.record(t));
   // Made once the complete tasks are marked (it queues every pending task); until then a stop is only noted.
@@ -351,7 +404,14 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     log.tasks.begin(records);
     const skipped = records.filter((r) => r.status === 'skipped').length;
     toRun = records.length - skipped;
-    const chunks = prepared.chunk === undefined ? undefined : new ChunkSizer((first, count, index) => plan.chunkTask(first, count, index), prepared.chunk, prepared.chunkTargetMs);
+    const chunks =
+      prepared.chunk === undefined
+        ? undefined
+        : new ChunkSizer(
+            (first, count, index) => plan.chunkTask(first, count, index),
+            prepared.chunk,
+            prepared.chunkTargetMs,
+          );
     scheduler = new Scheduler(records, {
       retries: prepared.retries,
       maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
@@ -361,13 +421,21 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       order: chunks ? undefined : prepared.order,
       chunks,
       // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
-      onRefusedMove: (host, from, to) => opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
+      onRefusedMove: (host, from, to) =>
+        opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
     // Fed from the first event on: the live page and the HTML report show the same model.
     const sched = scheduler;
     // The run's fold first: every view after it reads it with the event already in.
     sched.on('event', log.scheduler);
-    if (opts.html !== undefined || opts.page) model = watchRun(scheduler, plan, hosts, opts, { startedAt, clockOrigin, records, fold: log.tasks, figures: log.figures });
+    if (opts.html !== undefined || opts.page)
+      model = watchRun(scheduler, plan, hosts, opts, {
+        startedAt,
+        clockOrigin,
+        records,
+        fold: log.tasks,
+        figures: log.figures,
+      });
     // Hosts are only brought in for tasks to run: a rerun with every task complete contacts none.
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
@@ -397,7 +465,12 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         for (const j of jumps.values()) j.then(endClient).catch(() => {});
       });
       const connectAbort = new AbortController();
-      const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => opts.progress.note(m), jumps, signal: connectAbort.signal };
+      const ctx: ConnectContext = {
+        hostKeys: new HostKeyChecker(),
+        warn: (m) => opts.progress.note(m),
+        jumps,
+        signal: connectAbort.signal,
+      };
       const lifecycle = new HostLifecycle(sched, plan, ctx, {
         plan,
         timeoutMs: prepared.timeoutMs,
@@ -416,7 +489,15 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       });
       lifecycle.start(hosts);
       // Hosts come and go with edits of the inventory file (or SIGHUP) until every task has ended.
-      const live = new LiveInventory(hosts, { file: opts.inventory, sshConfig: opts.sshConfig, only: opts.hosts, exclude: opts.exclude, plan, lifecycle, note: (m) => opts.progress.note(m) });
+      const live = new LiveInventory(hosts, {
+        file: opts.inventory,
+        sshConfig: opts.sshConfig,
+        only: opts.hosts,
+        exclude: opts.exclude,
+        plan,
+        lifecycle,
+        note: (m) => opts.progress.note(m),
+      });
       live.start();
       teardown.add(() => live.stop());
       await sched.finished;
@@ -457,7 +538,10 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         kind: 'run',
         interrupted: cancelled,
         noHostUsable: toRun > 0 && !everUsable,
-        failed: tasks.tasks.some((t) => t.status === 'failed') || errors.length > 0 || frames?.some((f) => f.status === 'failed') === true,
+        failed:
+          tasks.tasks.some((t) => t.status === 'failed') ||
+          errors.length > 0 ||
+          frames?.some((f) => f.status === 'failed') === true,
       });
   // The report's tasks and hosts are made from the run's events (closeHosts above sent the last), as a live view or the event stream's reader sees them.
   const hostFigures = log.figures.figures();
@@ -474,7 +558,11 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   await log.finish(summary);
   if (opts.report) await writeEndFile('--report', opts.report, (p) => writeReport(p, summary));
   if (opts.junit) await writeEndFile('--junit', opts.junit, (p) => writeJunit(p, summary));
-  if (crash) throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), { reportWritten: true, summary });
+  if (crash)
+    throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), {
+      reportWritten: true,
+      summary,
+    });
   return summary;
 }
 
@@ -494,11 +582,25 @@ function watchRun(
 }
 
 /** The run's end on the page (its summary, the hosts' final states), and the HTML report. */
-async function showEnd(model: RunModel, summary: RunSummary, plan: Plan, opts: RunOptions, records: readonly TaskRecord[]): Promise<void> {
+async function showEnd(
+  model: RunModel,
+  summary: RunSummary,
+  plan: Plan,
+  opts: RunOptions,
+  records: readonly TaskRecord[],
+): Promise<void> {
   for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
   model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
   opts.page?.flush();
-  if (opts.html !== undefined) await writeEndFile('--html', opts.html, (p) => writeHtmlReport(p, model.snapshot(), (i) => pictureOf(plan, i, records), plan.chunked ? framePictures(plan) : undefined));
+  if (opts.html !== undefined)
+    await writeEndFile('--html', opts.html, (p) =>
+      writeHtmlReport(
+        p,
+        model.snapshot(),
+        (i) => pictureOf(plan, i, records),
+        plan.chunked ? framePictures(plan) : undefined,
+      ),
+    );
 }
 
 const END_FILES = { '--report': 'JSON report', '--junit': 'JUnit file', '--html': 'HTML report' } as const;
@@ -519,7 +621,9 @@ export async function writeEndFile(
     await write(path);
     return true;
   } catch (err) {
-    process.stderr.write(`distray: cannot write the ${END_FILES[option]} ${path}: ${fileErrorReason(err)}; ${outcome}; give ${option} a path you can write to\n`);
+    process.stderr.write(
+      `distray: cannot write the ${END_FILES[option]} ${path}: ${fileErrorReason(err)}; ${outcome}; give ${option} a path you can write to\n`,
+    );
     return false;
   }
 }
@@ -552,7 +656,11 @@ export function chunkRecords(plan: Plan, frames: readonly TaskRecord[]): TaskRec
  * million system calls. Eight checks at a time, pulled from one cursor
  * rather than a queue of a million closures.
  */
-export async function markComplete(plan: Plan, records: readonly TaskRecord[], maxPixels = DEFAULT_MAX_PIXELS): Promise<void> {
+export async function markComplete(
+  plan: Plan,
+  records: readonly TaskRecord[],
+  maxPixels = DEFAULT_MAX_PIXELS,
+): Promise<void> {
   if (!plan.hasLocalOutputs) return;
   const listings = new DirectoryListings();
   let next = 0;

@@ -109,8 +109,15 @@ function parse(row: CleanRow, output: string, marker: string): void {
   // Only what follows the script's marker line: a login's own lines could look like ours.
   const at = output.indexOf(`${marker}\n`);
   // Records end with a NUL; what follows the last one is no record (a script cut short).
-  const records = at < 0 ? [] : output.slice(at + marker.length + 1).split('\0').slice(0, -1);
-  const named = (kind: string): string[] => records.filter((r) => r.startsWith(`${kind} `)).map((r) => r.slice(kind.length + 1));
+  const records =
+    at < 0
+      ? []
+      : output
+          .slice(at + marker.length + 1)
+          .split('\0')
+          .slice(0, -1);
+  const named = (kind: string): string[] =>
+    records.filter((r) => r.startsWith(`${kind} `)).map((r) => r.slice(kind.length + 1));
   row.removed = named('remove');
   const failed = named('failed');
   if (records.includes('noworkdir')) row.state = 'no workdir';
@@ -135,7 +142,10 @@ export function shown(name: string): string {
 function cleanLocal(host: HostConfig, dry: string, marker: string, paths: readonly string[]): Promise<string> {
   return new Promise((done, fail) => {
     // Without distray's secrets: nothing distray starts gets them.
-    const child = spawn('sh', ['-c', CLEAN_SCRIPT, 'distray-clean', resolve(host.workdir), dry, marker], { stdio: ['pipe', 'pipe', 'pipe'], env: environmentWithoutSecrets() });
+    const child = spawn('sh', ['-c', CLEAN_SCRIPT, 'distray-clean', resolve(host.workdir), dry, marker], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: environmentWithoutSecrets(),
+    });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -150,11 +160,20 @@ function cleanLocal(host: HostConfig, dry: string, marker: string, paths: readon
   });
 }
 
-async function cleanRemote(client: Client, host: HostConfig, dry: string, marker: string, paths: readonly string[]): Promise<string> {
+async function cleanRemote(
+  client: Client,
+  host: HostConfig,
+  dry: string,
+  marker: string,
+  paths: readonly string[],
+): Promise<string> {
   const command = `exec sh ${shellJoin(['-c', CLEAN_SCRIPT, 'distray-clean', host.workdir, dry, marker])}`;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(() => fail(new ConnectionError('timeout', `cleaning did not finish within ${CLEAN_TIMEOUT_MS / 1000} s`)), CLEAN_TIMEOUT_MS);
+    timer = setTimeout(
+      () => fail(new ConnectionError('timeout', `cleaning did not finish within ${CLEAN_TIMEOUT_MS / 1000} s`)),
+      CLEAN_TIMEOUT_MS,
+    );
   });
   try {
     return (await Promise.race([execOnce(client, command, paths.map((p) => `${p}\n`).join('')), timeout])).output;
@@ -189,7 +208,9 @@ export async function clean(opts: {
         const recorded = manifest[host.name]?.[host.workdir] ?? [];
         // Said rather than dropped in silence: its record goes once the host is clean.
         for (const p of recorded.filter((p) => p.includes('\n'))) {
-          warnings.push(`${host.name}: ${shown(p)} in ${host.workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`);
+          warnings.push(
+            `${host.name}: ${shown(p)} in ${host.workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`,
+          );
         }
         const paths = recorded.map(normalise).filter((p) => p !== undefined);
         let client: Client | undefined;

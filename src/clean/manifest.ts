@@ -23,7 +23,8 @@ function runsDir(path: string): string {
 function merge(into: Manifest, from: Manifest): void {
   for (const [host, byWorkdir] of Object.entries(from)) {
     const mine = (into[host] ??= {});
-    for (const [workdir, paths] of Object.entries(byWorkdir)) mine[workdir] = [...new Set([...(mine[workdir] ?? []), ...paths])].sort();
+    for (const [workdir, paths] of Object.entries(byWorkdir))
+      mine[workdir] = [...new Set([...(mine[workdir] ?? []), ...paths])].sort();
   }
 }
 
@@ -69,7 +70,8 @@ export function pathsMade(plan: Plan, hosts: readonly string[]): Map<string, str
     return [...paths];
   };
   const first = plan.tasks[0];
-  const sample = (host: string): string => (first ? JSON.stringify([plan.taskIns(first, host), plan.taskOuts(first, host)]) : '');
+  const sample = (host: string): string =>
+    first ? JSON.stringify([plan.taskIns(first, host), plan.taskOuts(first, host)]) : '';
   const shared = hosts[0] === undefined ? [] : perTask(hosts[0]);
   const made = new Map<string, string[]>();
   // Hosts whose paths are the same share one list (recordMade writes each distinct list once).
@@ -115,7 +117,10 @@ function expand(record: Manifest | RunRecord): Manifest {
  * half-way is cleaned too. Named by its content, so the same command run
  * again records nothing new.
  */
-export async function recordMade(entries: ReadonlyArray<{ host: string; workdir: string; paths: readonly string[] }>, path = MANIFEST): Promise<void> {
+export async function recordMade(
+  entries: ReadonlyArray<{ host: string; workdir: string; paths: readonly string[] }>,
+  path = MANIFEST,
+): Promise<void> {
   const lists: string[][] = [];
   const index = new Map<readonly string[], number>();
   const record: RunRecord = { lists, hosts: {} };

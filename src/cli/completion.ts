@@ -23,11 +23,24 @@ const COMMANDS: Record<string, { about: string; options: OptionTable }> = {
 const VALUES: Record<string, readonly string[]> = { order: ['sequential', 'preview'], chunk: ['auto'] };
 
 /** Options that name a file or directory here: completed as paths after them. */
-const takesValue = (table: OptionTable): string[] => Object.keys(table).filter((n) => table[n]!.value && !table[n]!.optionalValue);
+const takesValue = (table: OptionTable): string[] =>
+  Object.keys(table).filter((n) => table[n]!.value && !table[n]!.optionalValue);
 
 function bash(): string {
   const cases = Object.entries(COMMANDS)
-    .map(([name, { options }]) => `    ${name}) opts=${JSON.stringify(Object.keys(options).map((o) => `--${o}`).concat('--help').join(' '))}; valued=${JSON.stringify(takesValue(options).map((o) => `--${o}`).join(' '))} ;;`)
+    .map(
+      ([name, { options }]) =>
+        `    ${name}) opts=${JSON.stringify(
+          Object.keys(options)
+            .map((o) => `--${o}`)
+            .concat('--help')
+            .join(' '),
+        )}; valued=${JSON.stringify(
+          takesValue(options)
+            .map((o) => `--${o}`)
+            .join(' '),
+        )} ;;`,
+    )
     .join('\n');
   const values = Object.entries(VALUES)
     .map(([o, v]) => `      --${o}) COMPREPLY=($(compgen -W ${JSON.stringify(v.join(' '))} -- "$cur")); return ;;`)
@@ -68,7 +81,11 @@ complete -o filenames -o bashdefault -F _distray distray
 }
 
 /** Text inside a zsh _arguments spec's [description]: its brackets and colons escaped, in single quotes. */
-const zshText = (s: string): string => s.replace(/\\/g, '\\\\').replace(/([[\]:])/g, '\\$1').replace(/'/g, `'\\''`);
+const zshText = (s: string): string =>
+  s
+    .replace(/\\/g, '\\\\')
+    .replace(/([[\]:])/g, '\\$1')
+    .replace(/'/g, `'\\''`);
 
 function zsh(): string {
   const commands = Object.entries(COMMANDS)
@@ -80,7 +97,9 @@ function zsh(): string {
         const many = spec.repeat ? '*' : '';
         if (!spec.value) return `'${many}--${o}[${zshText(spec.help)}]'`;
         const action = VALUES[o] ? `(${VALUES[o].join(' ')})` : '_files';
-        return spec.optionalValue ? `'${many}--${o}=-[${zshText(spec.help)}]'` : `'${many}--${o}=[${zshText(spec.help)}]:value:${action}'`;
+        return spec.optionalValue
+          ? `'${many}--${o}=-[${zshText(spec.help)}]'`
+          : `'${many}--${o}=[${zshText(spec.help)}]:value:${action}'`;
       });
       const rest = name === 'completion' ? `'1:shell:(${SHELLS.join(' ')})'` : `'*:file:_files'`;
       return `    ${name})\n      _arguments -S ${[...specs, rest].join(' \\\n        ')} ;;`;
@@ -125,7 +144,11 @@ function fish(): string {
     if (name === 'completion') lines.push(`complete -c distray -n ${when} -a ${fishText(SHELLS.join(' '))}`);
     else lines.push(`complete -c distray -n ${when} -F`);
     for (const [o, spec] of Object.entries(options)) {
-      const values = VALUES[o] ? ` -x -a ${fishText(VALUES[o].join(' '))}` : spec.value && !spec.optionalValue ? ' -r -F' : '';
+      const values = VALUES[o]
+        ? ` -x -a ${fishText(VALUES[o].join(' '))}`
+        : spec.value && !spec.optionalValue
+          ? ' -r -F'
+          : '';
       lines.push(`complete -c distray -n ${when} -l ${o}${values} -d ${fishText(spec.help)}`);
     }
   }
@@ -142,6 +165,8 @@ export function completionScript(shell: string | undefined): string {
     case 'fish':
       return fish();
     default:
-      throw new UsageError(`${shell === undefined ? 'no shell given' : `no completion for "${shell}"`}: expected distray completion bash|zsh|fish`);
+      throw new UsageError(
+        `${shell === undefined ? 'no shell given' : `no completion for "${shell}"`}: expected distray completion bash|zsh|fish`,
+      );
   }
 }

@@ -32,7 +32,10 @@ function footer(exitStatus: string[]): string[] {
 }
 
 export function runHelp(): string {
-  const rows = Object.entries(RUN_OPTIONS).map(([name, spec]): [string, string] => [`--${name}${spec.value ? ' <value>' : 'optionalValue' in spec ? '[=PORT]' : ''}`, spec.help]);
+  const rows = Object.entries(RUN_OPTIONS).map(([name, spec]): [string, string] => [
+    `--${name}${spec.value ? ' <value>' : 'optionalValue' in spec ? '[=PORT]' : ''}`,
+    spec.help,
+  ]);
   return [
     `Usage: ${RUN_USAGE}`,
     '',
@@ -83,7 +86,12 @@ export function checkHelp(): string {
     '',
     'Example:',
     '  distray check farm.yaml --exec povray',
-    ...footer(['0  every host is usable', '1  some hosts are not', '2  usage or inventory error', '3  no host is usable']),
+    ...footer([
+      '0  every host is usable',
+      '1  some hosts are not',
+      '2  usage or inventory error',
+      '3  no host is usable',
+    ]),
   ].join('\n');
 }
 
@@ -93,7 +101,7 @@ export function cleanHelp(): string {
     '',
     "Removes from every host's workdir what distray left there: its .distray directory",
     '(run directories, leases), half-finished uploads, and the inputs and outputs of',
-    "the runs started from this directory (recorded in .distray/made.json). Nothing",
+    'the runs started from this directory (recorded in .distray/made.json). Nothing',
     'outside the workdir is touched: a symbolic link is removed as a link, never followed.',
     'A workdir that a run is using is left alone.',
     '',
@@ -102,6 +110,11 @@ export function cleanHelp(): string {
     '',
     'Example:',
     '  distray clean farm.yaml --dry-run',
-    ...footer(['0  every host is clean', '1  some hosts could not be cleaned', '2  usage or inventory error', '3  no host could be cleaned']),
+    ...footer([
+      '0  every host is clean',
+      '1  some hosts could not be cleaned',
+      '2  usage or inventory error',
+      '3  no host could be cleaned',
+    ]),
   ].join('\n');
 }

@@ -77,9 +77,14 @@ function interruptController(): { signal: AbortSignal; dispose(): void; stop(fro
   };
   const stop = (from: string): void => {
     if (controller.signal.aborted) return;
-    process.stderr.write(`\ndistray: stopping${from}: renderers are being stopped (press Ctrl+C again to exit at once)\n`);
+    process.stderr.write(
+      `\ndistray: stopping${from}: renderers are being stopped (press Ctrl+C again to exit at once)\n`,
+    );
     controller.abort();
-    deadline = setTimeout(() => exitNow(`the run did not end within ${STOP_DEADLINE_MS / 1000} s of being stopped`), STOP_DEADLINE_MS);
+    deadline = setTimeout(
+      () => exitNow(`the run did not end within ${STOP_DEADLINE_MS / 1000} s of being stopped`),
+      STOP_DEADLINE_MS,
+    );
     deadline.unref();
   };
   const onSignal = (): void => {
@@ -147,11 +152,17 @@ async function runFailed(err: unknown, end: EndActions, runSignals: { dispose():
   // Not where the file itself is what is wrong (a directory, a name ending in "/", what the error is about), nor where the run wrote it already.
   const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
   const writable = (option: string, path: string | undefined): path is string =>
-    path !== undefined && path !== '' && !written && entryProblem(path) === undefined && !errorMessage(err).startsWith(`${option} "`);
+    path !== undefined &&
+    path !== '' &&
+    !written &&
+    entryProblem(path) === undefined &&
+    !errorMessage(err).startsWith(`${option} "`);
   const outcome = 'the run itself failed as said above';
-  if (writable('--report', end.report)) await writeEndFile('--report', end.report, (p) => writeReport(p, summary), outcome);
+  if (writable('--report', end.report))
+    await writeEndFile('--report', end.report, (p) => writeReport(p, summary), outcome);
   if (writable('--junit', end.junit)) await writeEndFile('--junit', end.junit, (p) => writeJunit(p, summary), outcome);
-  if (writable('--html', end.html)) await writeEndFile('--html', end.html, (p) => writeErrorHtml(p, errorMessage(err), code), outcome);
+  if (writable('--html', end.html))
+    await writeEndFile('--html', end.html, (p) => writeErrorHtml(p, errorMessage(err), code), outcome);
   await onEnd(end.onEnd, summary, runSignals);
   return code;
 }
@@ -185,13 +196,21 @@ async function runCommand(words: string[]): Promise<number> {
       throw new UsageError(`expected ${RUN_USAGE} (distray run --help for more)`);
     }
     const retries = stringOption(o, 'retries');
-    if (retries !== undefined && !/^\d+$/.test(retries)) throw new UsageError(`--retries "${retries}": expected a whole number`);
+    if (retries !== undefined && !/^\d+$/.test(retries))
+      throw new UsageError(`--retries "${retries}": expected a whole number`);
     const keepLogs = stringOption(o, 'keep-logs');
-    if (keepLogs !== undefined && !/^\d+$/.test(keepLogs)) throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
+    if (keepLogs !== undefined && !/^\d+$/.test(keepLogs))
+      throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
     const maxPixels = stringOption(o, 'max-pixels');
-    if (maxPixels !== undefined && !/^[1-9]\d*$/.test(maxPixels)) throw new UsageError(`--max-pixels "${maxPixels}": expected a whole number of pixels, such as 536870912`);
+    if (maxPixels !== undefined && !/^[1-9]\d*$/.test(maxPixels))
+      throw new UsageError(`--max-pixels "${maxPixels}": expected a whole number of pixels, such as 536870912`);
     page = await openPage(o, (from) => interrupt.stop(from));
-    const view = chooseView({ plain: o.plain === true, quiet: o.quiet === true, isTTY: process.stderr.isTTY, env: process.env });
+    const view = chooseView({
+      plain: o.plain === true,
+      quiet: o.quiet === true,
+      isTTY: process.stderr.isTTY,
+      env: process.env,
+    });
     const write = (l: string): void => void process.stderr.write(visible(l) + '\n');
     const summary = await run({
       inventory,
@@ -226,13 +245,19 @@ async function runCommand(words: string[]): Promise<number> {
       chunk: stringOption(o, 'chunk'),
       chunkTarget: stringOption(o, 'chunk-target'),
       // With the events on stdout, the live view draws on stderr alone.
-      progress: view === 'quiet' ? new QuietProgress(write) : view === 'plain' ? new PlainProgress(write) : new TerminalProgress({ stderrOnly: events === '-' || !process.stdout.isTTY }),
+      progress:
+        view === 'quiet'
+          ? new QuietProgress(write)
+          : view === 'plain'
+            ? new PlainProgress(write)
+            : new TerminalProgress({ stderrOnly: events === '-' || !process.stdout.isTTY }),
       signal: interrupt.signal,
     });
     // One entry per line of the summary; a renderer's output tail stays as it printed it, below its entry.
     if (!o['dry-run']) {
       // --quiet keeps to the counts and the failures.
-      for (const entry of finalLines(summary, { figures: view !== 'quiet' })) process.stderr.write(`distray: ${visible(entry)}\n`);
+      for (const entry of finalLines(summary, { figures: view !== 'quiet' }))
+        process.stderr.write(`distray: ${visible(entry)}\n`);
       await onEnd(end.onEnd, summary, interrupt);
     }
     if (page && o['ui-keep'] === true) {
@@ -253,12 +278,15 @@ async function runCommand(words: string[]): Promise<number> {
 async function openPage(o: RunArgv['options'], stop: (from: string) => void): Promise<LivePage | undefined> {
   const ui = o.ui;
   if (ui === undefined) {
-    for (const name of ['ui-host', 'ui-keep'] as const) if (o[name] !== undefined) throw new UsageError(`--${name} only means something with --ui; add --ui (or --ui=PORT)`);
+    for (const name of ['ui-host', 'ui-keep'] as const)
+      if (o[name] !== undefined)
+        throw new UsageError(`--${name} only means something with --ui; add --ui (or --ui=PORT)`);
     return undefined;
   }
   let port = 0;
   if (typeof ui === 'string') {
-    if (!/^\d+$/.test(ui) || Number(ui) < 1 || Number(ui) > 65535) throw new UsageError(`--ui=${ui}: expected a port number from 1 to 65535 (or --ui alone for any free port)`);
+    if (!/^\d+$/.test(ui) || Number(ui) < 1 || Number(ui) > 65535)
+      throw new UsageError(`--ui=${ui}: expected a port number from 1 to 65535 (or --ui alone for any free port)`);
     port = Number(ui);
   }
   const host = stringOption(o, 'ui-host') ?? '127.0.0.1';
@@ -293,12 +321,15 @@ async function checkCommand(words: readonly string[]): Promise<number> {
     process.stdout.write(checkHelp() + '\n');
     return 0;
   }
-  if (argv.positionals.length === 0) throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
+  if (argv.positionals.length === 0)
+    throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
   if (argv.positionals.length !== 1) throw new UsageError(`expected ${CHECK_USAGE}: one inventory`);
   const exec = valueOf(argv.options.exec);
   const result = await check({ inventory: argv.positionals[0]!, exec, sshConfig: valueOf(argv.options['ssh-config']) });
   for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
-  process.stdout.write((argv.options.json ? JSON.stringify(result.rows, null, 2) : visible(formatCheck(result.rows, exec))) + '\n');
+  process.stdout.write(
+    (argv.options.json ? JSON.stringify(result.rows, null, 2) : visible(formatCheck(result.rows, exec))) + '\n',
+  );
   return result.exitCode;
 }
 
@@ -309,10 +340,15 @@ async function cleanCommand(words: readonly string[]): Promise<number> {
     process.stdout.write(cleanHelp() + '\n');
     return 0;
   }
-  if (argv.positionals.length === 0) throw new UsageError(`no inventory given: expected ${CLEAN_USAGE} (distray clean --help for more)`);
+  if (argv.positionals.length === 0)
+    throw new UsageError(`no inventory given: expected ${CLEAN_USAGE} (distray clean --help for more)`);
   if (argv.positionals.length !== 1) throw new UsageError(`expected ${CLEAN_USAGE}: one inventory`);
   const dryRun = argv.options['dry-run'] === true;
-  const result = await clean({ inventory: argv.positionals[0]!, dryRun, sshConfig: valueOf(argv.options['ssh-config']) });
+  const result = await clean({
+    inventory: argv.positionals[0]!,
+    dryRun,
+    sshConfig: valueOf(argv.options['ssh-config']),
+  });
   for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
   process.stdout.write(visible(formatClean(result.rows, dryRun)) + '\n');
   return result.exitCode;
@@ -324,10 +360,19 @@ export async function main(argv: string[]): Promise<number> {
   // Other commands stop at once on a signal, as Node does by default.
   if (takeEarlySignals().length > 0) return EXIT.interrupted;
   const cli = cac('distray');
-  cli.command('run <inventory> <frames> <exec> [...args]', 'render frames across the hosts of <inventory> (distray run --help)');
-  cli.command('check <inventory>', 'connect to every host, verify it, and print what it has; runs nothing else (distray check --help)');
+  cli.command(
+    'run <inventory> <frames> <exec> [...args]',
+    'render frames across the hosts of <inventory> (distray run --help)',
+  );
+  cli.command(
+    'check <inventory>',
+    'connect to every host, verify it, and print what it has; runs nothing else (distray check --help)',
+  );
   cli.command('clean <inventory>', "remove what distray left in every host's workdir (distray clean --help)");
-  cli.command('completion <shell>', 'print a script that completes commands and options in bash, zsh or fish (source <(distray completion bash))');
+  cli.command(
+    'completion <shell>',
+    'print a script that completes commands and options in bash, zsh or fish (source <(distray completion bash))',
+  );
   cli.version(pkg.version);
   cli.help();
   try {
@@ -335,7 +380,9 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'clean') return await cleanCommand(rest);
     if (command === 'completion') {
       if (rest[0] === '--help' || rest[0] === '-h') {
-        process.stdout.write('Usage: distray completion bash|zsh|fish\n\nPrints a script that completes distray\'s commands and options in that shell:\n  source <(distray completion bash)      (bash; zsh alike)\n  distray completion fish | source\n');
+        process.stdout.write(
+          "Usage: distray completion bash|zsh|fish\n\nPrints a script that completes distray's commands and options in that shell:\n  source <(distray completion bash)      (bash; zsh alike)\n  distray completion fish | source\n",
+        );
         return 0;
       }
       if (rest.length > 1) throw new UsageError('expected distray completion bash|zsh|fish: one shell');
@@ -362,7 +409,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`distray: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(
+      `distray: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     process.exitCode = exitCodeFor(err);
   },
 );

@@ -19,7 +19,10 @@ export interface OptionSpec {
 export type OptionTable = Record<string, OptionSpec>;
 
 export const CHECK_OPTIONS = {
-  exec: { value: true, help: 'also check that this program is found on each host (in PATH, or relative to the workdir)' },
+  exec: {
+    value: true,
+    help: 'also check that this program is found on each host (in PATH, or relative to the workdir)',
+  },
   json: { value: false, help: 'print the rows as JSON' },
   'ssh-config': { value: true, help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
 } as const satisfies OptionTable;
@@ -39,7 +42,8 @@ export function meantOption<Name extends string>(name: string, names: readonly N
     // "--retry" for --retries, "--output" for --out: a short form or a longer spelling of the same word.
     const shared = [...lower].findIndex((c, k) => c !== option[k]);
     const common = shared < 0 ? lower.length : shared;
-    const prefix = common >= 3 && common >= Math.min(lower.length, option.length) - 1 && Math.abs(lower.length - option.length) <= 3;
+    const prefix =
+      common >= 3 && common >= Math.min(lower.length, option.length) - 1 && Math.abs(lower.length - option.length) <= 3;
     const near = distance <= (lower.length > 4 ? 2 : 1);
     if ((prefix || near) && distance < bestDistance) [best, bestDistance] = [option, distance];
   }
@@ -54,7 +58,9 @@ export function unknownOption(word: string, table: OptionTable, command: string)
   const starting = names.filter((n) => name.length >= 2 && n.startsWith(name.toLowerCase()));
   const meant = meantOption(name, names) ?? (starting.length === 1 ? starting[0] : undefined);
   const hint = meant ? `did you mean --${meant}? ` : '';
-  return new UsageError(`unknown option "${word}" of distray ${command}; ${hint}distray ${command} --help lists its options`);
+  return new UsageError(
+    `unknown option "${word}" of distray ${command}; ${hint}distray ${command} --help lists its options`,
+  );
 }
 
 /** Whether a word is an option word to be checked: `-x`, `--name`, `--name=v`; not `-` (a name for stdin) nor `--`. */
@@ -74,7 +80,11 @@ export interface CommandArgv<Table extends OptionTable> {
  * given twice is refused (a UsageError, exit 2) before anything connects, so
  * that `clean --dryrun` never cleans. After `--` every word is positional.
  */
-export function parseCommandArgv<Table extends OptionTable>(words: readonly string[], table: Table, command: string): CommandArgv<Table> {
+export function parseCommandArgv<Table extends OptionTable>(
+  words: readonly string[],
+  table: Table,
+  command: string,
+): CommandArgv<Table> {
   const positionals: string[] = [];
   const options: CommandArgv<Table>['options'] = {};
   let help = false;

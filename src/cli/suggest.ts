@@ -23,7 +23,9 @@ export function misspeltOptionWarnings(words: readonly string[]): string[] {
     if (name === 'help') continue;
     const meant = meantOption(name, Object.keys(RUN_OPTIONS) as RunOptionName[]);
     if (meant) {
-      warnings.push(`"${word}" is not an option of distray and was passed to the renderer; did you mean --${meant}? Put the renderer's options after "--" to silence this`);
+      warnings.push(
+        `"${word}" is not an option of distray and was passed to the renderer; did you mean --${meant}? Put the renderer's options after "--" to silence this`,
+      );
     }
   }
   return warnings;

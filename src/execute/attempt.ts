@@ -6,11 +6,26 @@ import { LinkRefused, errorMessage } from '../errors.js';
 import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hosts/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
-import { isRunStop, type AttemptFailure, type AttemptOutcome, type AttemptSlot, type FinalOutcome, type SchedulerHost } from '../scheduler/scheduler.js';
+import {
+  isRunStop,
+  type AttemptFailure,
+  type AttemptOutcome,
+  type AttemptSlot,
+  type FinalOutcome,
+  type SchedulerHost,
+} from '../scheduler/scheduler.js';
 import { describeFrames } from '../plan/chunks.js';
 import { DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, imageProblem } from '../transfer/complete.js';
 import { Superseded, download, removeRemote, upload } from '../transfer/copies.js';
-import { EXIT_NOT_STARTED, EXIT_NO_LEASE, EXIT_NO_WORKDIR, EXIT_VANISHED, KILL_GRACE_SECONDS, runDir, runLine } from '../ssh/wrapper.js';
+import {
+  EXIT_NOT_STARTED,
+  EXIT_NO_LEASE,
+  EXIT_NO_WORKDIR,
+  EXIT_VANISHED,
+  KILL_GRACE_SECONDS,
+  runDir,
+  runLine,
+} from '../ssh/wrapper.js';
 
 export interface AttemptOptions {
   plan: Plan;
@@ -169,12 +184,21 @@ export class HostRunner implements SchedulerHost {
     this.noteRunStop(signal);
     const counted = (o: FinalOutcome): FinalOutcome => ({ ...o, bytes: { in: moved.in, out: moved.out } });
     const outcome = await this.runMoving(task, attempt, signal, slot, moved);
-    return outcome.kind === 'released' ? { kind: 'released', outcome: outcome.outcome.then(counted) } : counted(outcome);
+    return outcome.kind === 'released'
+      ? { kind: 'released', outcome: outcome.outcome.then(counted) }
+      : counted(outcome);
   }
 
-  private async runMoving(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<AttemptOutcome> {
+  private async runMoving(
+    task: Task,
+    attempt: number,
+    signal: AbortSignal,
+    slot: AttemptSlot,
+    moved: Moved,
+  ): Promise<AttemptOutcome> {
     try {
-      for (const copy of this.options.plan.taskIns(task, this.name)) moved.in += await upload(this.session, copy, signal);
+      for (const copy of this.options.plan.taskIns(task, this.name))
+        moved.in += await upload(this.session, copy, signal);
     } catch (err) {
       // Stopped while its inputs were sent (a copy elsewhere won or took its place, or the run is stopping): it did not fail.
       if (signal.aborted) return { kind: 'cancelled' };
@@ -184,7 +208,11 @@ export class HostRunner implements SchedulerHost {
     try {
       shell = await this.session.shell();
     } catch (err) {
-      return this.lostOr({ kind: 'failed', message: `cannot start a shell on ${this.name}: ${errorMessage(err)}`, failure: notRun('start') });
+      return this.lostOr({
+        kind: 'failed',
+        message: `cannot start a shell on ${this.name}: ${errorMessage(err)}`,
+        failure: notRun('start'),
+      });
     }
     const started: Started = {
       task,
@@ -206,7 +234,10 @@ export class HostRunner implements SchedulerHost {
     const stop = timeout ? AbortSignal.any([signal, timeout]) : signal;
     // The host shell removes stale outputs (one must never pass for this attempt's) and creates their directories.
     const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
-    const exit = await stopBounded(shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart, this.options.stallMs), signal);
+    const exit = await stopBounded(
+      shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart, this.options.stallMs),
+      signal,
+    );
     clearTimeout(timer);
     if (!exit) {
       this.options.note?.(
@@ -217,7 +248,11 @@ export class HostRunner implements SchedulerHost {
     }
     if (exit.refused !== undefined) {
       const path = outputs[exit.refused] ?? 'an output';
-      return { kind: 'failed', message: `${task.label} was not run: ${linkMessage(path, this.name)}`, failure: notRun('start') };
+      return {
+        kind: 'failed',
+        message: `${task.label} was not run: ${linkMessage(path, this.name)}`,
+        failure: notRun('start'),
+      };
     }
     if (exit.lost) {
       // The renderer may well still be running on the host (a network blip):
@@ -246,7 +281,10 @@ export class HostRunner implements SchedulerHost {
     if (!exit) return { kind: 'cancelled' };
     if (exit.lost) return { kind: 'lost', message: exit.lost.message };
     if (exit.code === EXIT_NOT_STARTED || exit.code === EXIT_VANISHED) {
-      return { kind: 'lost', message: `${started.task.label} did not survive on ${this.name} while the connection was down` };
+      return {
+        kind: 'lost',
+        message: `${started.task.label} did not survive on ${this.name} while the connection was down`,
+      };
     }
     this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
     started.ran = true;
@@ -269,7 +307,8 @@ export class HostRunner implements SchedulerHost {
     let outputSize = 0;
     try {
       // A quiet renderer costs no round trips for its log; a loud one costs its last LOG_KEPT bytes, however much it wrote.
-      if (exit.wrote !== false) ({ data: output, size: outputSize } = await this.session.readTail(`${runDir(s.token)}/${s.id}.log`, LOG_KEPT));
+      if (exit.wrote !== false)
+        ({ data: output, size: outputSize } = await this.session.readTail(`${runDir(s.token)}/${s.id}.log`, LOG_KEPT));
     } catch {
       // No output file (the task never started, or the host lost it): the log says so.
     }
@@ -283,7 +322,11 @@ export class HostRunner implements SchedulerHost {
         logPath,
         Buffer.concat([
           Buffer.from(`# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`),
-          Buffer.from(cut > 0 ? `# output cut: its first ${cut} bytes of ${outputSize} are not kept, only the last ${output.length}\n` : ''),
+          Buffer.from(
+            cut > 0
+              ? `# output cut: its first ${cut} bytes of ${outputSize} are not kept, only the last ${output.length}\n`
+              : '',
+          ),
           output,
           Buffer.from(`\n# exit status: ${code ?? 'none'}\n`),
         ]),
@@ -300,7 +343,9 @@ export class HostRunner implements SchedulerHost {
     // at its outputs' paths is not its own (an earlier run's, perhaps cut short), so it is neither kept nor removed (that
     // is done under the lease, when a renderer of the task starts).
     if (signal.aborted && s.ran !== true) return { kind: 'cancelled' };
-    const keeping = isRunStop(signal) && (code === 0 || (s.task.chunk !== undefined && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== 127));
+    const keeping =
+      isRunStop(signal) &&
+      (code === 0 || (s.task.chunk !== undefined && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== 127));
     if (signal.aborted && !keeping) {
       // Stopped (a copy elsewhere won): what it wrote on the host is of no use.
       await this.removeOutputs(s.task);
@@ -336,7 +381,13 @@ export class HostRunner implements SchedulerHost {
         : code !== 0
           ? `${program} ${how} (log: ${logPath})`
           : undefined;
-    if (s.task.chunk && plan.hasLocalOutputs && code !== EXIT_NO_WORKDIR && code !== EXIT_NO_LEASE && !rendered.notFound) {
+    if (
+      s.task.chunk &&
+      plan.hasLocalOutputs &&
+      code !== EXIT_NO_WORKDIR &&
+      code !== EXIT_NO_LEASE &&
+      !rendered.notFound
+    ) {
       // A chunk's frames that are complete count even when its renderer failed half-way.
       return this.collectChunk(s, exit, fetching, slot, moved, renderProblem, failed, rendered);
     }
@@ -348,7 +399,8 @@ export class HostRunner implements SchedulerHost {
         notRun('start'),
       );
     }
-    if (rendered.notFound) return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
+    if (rendered.notFound)
+      return failed(`${program} was not found on ${host} (exit 127): install it there or fix <exec>`);
     if (renderProblem !== undefined) return failed(renderProblem);
 
     // A speculative copy of this task may finish too: the first to claim the outputs keeps them,
@@ -356,7 +408,12 @@ export class HostRunner implements SchedulerHost {
     const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
     try {
       for (const [i, copy] of plan.taskOuts(s.task, host).entries()) {
-        moved.out += await download(this.session, copy, { verify: this.imageCheck(copy.local, s.task.label), known: exit.outputs?.[i], signal: fetching, claim });
+        moved.out += await download(this.session, copy, {
+          verify: this.imageCheck(copy.local, s.task.label),
+          known: exit.outputs?.[i],
+          signal: fetching,
+          claim,
+        });
       }
       // Fetched: of no more use on the host (a failed check renders the task again, and clears them first).
       await this.removeOutputs(s.task);
@@ -413,14 +470,21 @@ export class HostRunner implements SchedulerHost {
           continue;
         }
         try {
-          moved.out += await download(this.session, copy, { verify: this.imageCheck(copy.local, `frame ${frame}`), known, signal, claim });
+          moved.out += await download(this.session, copy, {
+            verify: this.imageCheck(copy.local, `frame ${frame}`),
+            known,
+            signal,
+            claim,
+          });
           fetched.push(copy.remote);
         } catch (err) {
           if (err instanceof Superseded || signal.aborted) {
             await this.removeOutputs(s.task);
             // Stopped with the run while its finished frames came back: those already here are whole and kept (a
             // rerun skips them), so they are done, not cancelled with the rest.
-            return !(err instanceof Superseded) && isRunStop(signal) && done.length > 0 ? { kind: 'cancelled', done } : { kind: 'cancelled' };
+            return !(err instanceof Superseded) && isRunStop(signal) && done.length > 0
+              ? { kind: 'cancelled', done }
+              : { kind: 'cancelled' };
           }
           complete = false;
           problem ??= errorMessage(err);
@@ -434,7 +498,10 @@ export class HostRunner implements SchedulerHost {
     const message = why ?? problem ?? `${s.task.label} is incomplete`;
     const failure = why === undefined ? { ...rendered, stage: 'output' as const } : rendered;
     if (done.length === 0) return this.lostOr(await failed(message, failure));
-    const outcome = await failed(`${message}; ${describeFrames(done, plan.step)} done, ${describeFrames(missing, plan.step)} to render again`, failure);
+    const outcome = await failed(
+      `${message}; ${describeFrames(done, plan.step)} done, ${describeFrames(missing, plan.step)} to render again`,
+      failure,
+    );
     return outcome.kind === 'failed' ? { ...outcome, done } : outcome;
   }
 
@@ -446,13 +513,28 @@ export class HostRunner implements SchedulerHost {
    * be checked that way, the last frame present is taken to be that one and
    * left out.
    */
-  private async keepChunk(s: Started, exit: TaskExit, keep: AbortSignal, slot: AttemptSlot | undefined, moved: Moved): Promise<FinalOutcome> {
+  private async keepChunk(
+    s: Started,
+    exit: TaskExit,
+    keep: AbortSignal,
+    slot: AttemptSlot | undefined,
+    moved: Moved,
+  ): Promise<FinalOutcome> {
     const { plan } = this.options;
     const frames = plan.frameOuts(s.task, this.name);
     // An adopted task's end carries no output states: which outputs are there is asked of the host.
     const present = exit.outputs
       ? exit.outputs.map((st) => st !== 'missing')
-      : await Promise.all(frames.flatMap(({ copies }) => copies.map((c) => this.session.stat(c.remote).then((st) => st !== null, () => false))));
+      : await Promise.all(
+          frames.flatMap(({ copies }) =>
+            copies.map((c) =>
+              this.session.stat(c.remote).then(
+                (st) => st !== null,
+                () => false,
+              ),
+            ),
+          ),
+        );
     let i = 0;
     let lastPresent = -1;
     let checkable = true;
@@ -464,11 +546,24 @@ export class HostRunner implements SchedulerHost {
       }
     });
     const cut = checkable ? undefined : frames[lastPresent]?.frame;
-    const outcome = await this.collectChunk(s, exit, keep, slot, moved, undefined, (message) => Promise.resolve({ kind: 'failed', message }), notRun('render'), cut);
+    const outcome = await this.collectChunk(
+      s,
+      exit,
+      keep,
+      slot,
+      moved,
+      undefined,
+      (message) => Promise.resolve({ kind: 'failed', message }),
+      notRun('render'),
+      cut,
+    );
     if (outcome.kind === 'done' || outcome.kind === 'cancelled') return outcome;
     const done = outcome.kind === 'failed' ? new Set(outcome.done) : new Set<number>();
     // What is not kept is not left on the host, where a later run could mistake it for finished work.
-    await this.removeOutputs(s.task, frames.filter(({ frame }) => !done.has(frame)).flatMap(({ copies }) => copies.map((c) => c.remote)));
+    await this.removeOutputs(
+      s.task,
+      frames.filter(({ frame }) => !done.has(frame)).flatMap(({ copies }) => copies.map((c) => c.remote)),
+    );
     return done.size > 0 ? { kind: 'cancelled', done: [...done] } : { kind: 'cancelled' };
   }
 

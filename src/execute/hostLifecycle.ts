@@ -119,9 +119,12 @@ export class HostLifecycle {
     private readonly plan: Plan,
     private readonly ctx: ConnectContext,
     private readonly attempt: Omit<AttemptOptions, 'onOutputs' | 'rejoined'> & {
-      verify?: ((task: Parameters<NonNullable<AttemptOptions['onOutputs']>>[0], host: string) => Promise<void>) | undefined;
+      verify?:
+        ((task: Parameters<NonNullable<AttemptOptions['onOutputs']>>[0], host: string) => Promise<void>) | undefined;
       /** Files copied once per host: its inputs as it joins, its outputs as it leaves. */
-      onHostFiles?: ((host: string, direction: 'in' | 'out', copied: { files: number; bytes: number; seconds: number }) => void) | undefined;
+      onHostFiles?:
+        | ((host: string, direction: 'in' | 'out', copied: { files: number; bytes: number; seconds: number }) => void)
+        | undefined;
     },
   ) {}
 
@@ -167,14 +170,27 @@ export class HostLifecycle {
    * files, so a host runs no more than its new slot count once the old
    * connection's tasks have ended.
    */
-  update(diff: { added: readonly HostConfig[]; removed: readonly HostConfig[]; changed: ReadonlyArray<{ after: HostConfig }> }): void {
+  update(diff: {
+    added: readonly HostConfig[];
+    removed: readonly HostConfig[];
+    changed: ReadonlyArray<{ after: HostConfig }>;
+  }): void {
     // Once every task has ended, an edit has nothing to change (a host joining now would only be cancelled).
     if (this.stopped.signal.aborted || this.scheduler.cancelled || this.scheduler.done) return;
-    for (const h of diff.removed) this.retire(h.name, 'removed', 'removed from the inventory: it takes no new task and leaves once its running ones end');
+    for (const h of diff.removed)
+      this.retire(
+        h.name,
+        'removed',
+        'removed from the inventory: it takes no new task and leaves once its running ones end',
+      );
     for (const { after } of diff.changed) {
       // Counted on before the old entry is taken out, so the run never sees a moment without it.
       this.scheduler.expectHost(after.name, 'reconnecting', 'its inventory entry changed');
-      this.retire(after.name, 'reconnecting', 'its inventory entry changed: its running tasks finish, a new connection takes the next ones');
+      this.retire(
+        after.name,
+        'reconnecting',
+        'its inventory entry changed: its running tasks finish, a new connection takes the next ones',
+      );
       this.wanted.set(after.name, after);
       this.track(this.connectFirst(after, true));
     }
@@ -214,7 +230,11 @@ export class HostLifecycle {
     if (!lost && !this.scheduler.cancelled) await this.collectHostOutputs(name, j.session);
     await j.session.close();
     // A changed entry goes on under the same name on its new connection.
-    this.ctx.warn(this.wanted.has(name) ? `host ${name}: its old connection is closed (its tasks there are done)` : `host ${name} left the run (its tasks are done)`);
+    this.ctx.warn(
+      this.wanted.has(name)
+        ? `host ${name}: its old connection is closed (its tasks there are done)`
+        : `host ${name} left the run (its tasks are done)`,
+    );
   }
 
   /**
@@ -271,18 +291,23 @@ export class HostLifecycle {
     const signal = this.entrySignal(host);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.handshakes.add(
-          (): Promise<HostSession> => {
-            if (signal.aborted) throw this.isWanted(host) ? new ConnectionError('error', 'the run ended while it connected') : new EntryGone();
-            return host.local
-              ? LocalSession.open(host.name, host.workdir, host.env, host.slots, this.attempt.graceMs / 1000)
-              : SshSession.open(host, this.ctx, this.attempt.graceMs / 1000, signal);
-          },
-        );
+        return await this.handshakes.add((): Promise<HostSession> => {
+          if (signal.aborted)
+            throw this.isWanted(host)
+              ? new ConnectionError('error', 'the run ended while it connected')
+              : new EntryGone();
+          return host.local
+            ? LocalSession.open(host.name, host.workdir, host.env, host.slots, this.attempt.graceMs / 1000)
+            : SshSession.open(host, this.ctx, this.attempt.graceMs / 1000, signal);
+        });
       } catch (err) {
         if (!isTransient(err) || signal.aborted) throw err;
         if (attempt + 1 >= MAX_HANDSHAKE_TRIES) {
-          throw new ConnectionError('unreachable', `${errorMessage(err)} (gave up after ${MAX_HANDSHAKE_TRIES} tries)`, { cause: err });
+          throw new ConnectionError(
+            'unreachable',
+            `${errorMessage(err)} (gave up after ${MAX_HANDSHAKE_TRIES} tries)`,
+            { cause: err },
+          );
         }
         const base = HANDSHAKE_BACKOFF_MS[Math.min(attempt, HANDSHAKE_BACKOFF_MS.length - 1)]!;
         await sleep(base * (0.5 + Math.random()), undefined, { signal }).catch(() => {});
@@ -298,7 +323,11 @@ export class HostLifecycle {
       if (inputs.length > 0) {
         // The run's end (Ctrl+C, or every task done elsewhere) stops an upload under way.
         const stats = await syncInputs(session, inputs, this.hashes, this.stopped.signal);
-        this.attempt.onHostFiles?.(host.name, 'in', { files: stats.sent, bytes: stats.bytesSent, seconds: stats.seconds });
+        this.attempt.onHostFiles?.(host.name, 'in', {
+          files: stats.sent,
+          bytes: stats.bytesSent,
+          seconds: stats.seconds,
+        });
         const mb = (stats.bytesSent / 1e6).toFixed(1);
         this.ctx.warn(
           `host ${host.name}: inputs: sent ${stats.sent} of ${stats.files} files (${mb} MB) in ${stats.seconds.toFixed(2)} s, ${stats.unchanged} already there unchanged`,
@@ -329,14 +358,16 @@ export class HostLifecycle {
       // Taken out for failing (blocked): only an edit of its inventory entry brings it back, not a new connection.
       if (this.scheduler.hosts.get(host.name)?.state === 'blocked') return;
       this.scheduler.removeHost(host.name, 'lost', e.message);
-      if (!this.stopped.signal.aborted && !this.scheduler.cancelled && this.isWanted(host)) this.track(this.rejoin(host, `connection lost: ${e.message}`));
+      if (!this.stopped.signal.aborted && !this.scheduler.cancelled && this.isWanted(host))
+        this.track(this.rejoin(host, `connection lost: ${e.message}`));
     });
     const verify = this.attempt.verify;
     const runner = new HostRunner(session, host.slots, {
       ...this.attempt,
       onOutputs: verify ? (task) => verify(task, host.name) : undefined,
       // An attempt of an entry no longer in the inventory does not wait for its connection to come back.
-      rejoined: (name, ms, signal) => (this.isWanted(host) ? this.rejoined(name, ms, signal) : Promise.resolve(undefined)),
+      rejoined: (name, ms, signal) =>
+        this.isWanted(host) ? this.rejoined(name, ms, signal) : Promise.resolve(undefined),
     });
     const tracked = new TrackedHost(runner);
     this.joined.set(host.name, { config: host, session, host: tracked });
@@ -353,15 +384,23 @@ export class HostLifecycle {
   /** `expected`: the scheduler already counts on the host (an entry that replaced another). */
   private async connectFirst(host: HostConfig, expected = false): Promise<void> {
     if (!expected) this.scheduler.expectHost(host.name);
-    if (this.scheduler.cancelled) return this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run was cancelled before it connected');
+    if (this.scheduler.cancelled)
+      return this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run was cancelled before it connected');
     try {
       await this.join(host);
     } catch (err) {
       if (err instanceof EntryGone || !this.isWanted(host)) {
         // Replaced: the new entry's connection goes on and says how it went; removed: it never joins.
-        if (!this.wanted.has(host.name)) this.scheduler.hostUnavailable(host.name, 'removed', 'removed from the inventory while it connected');
-      } else if (this.stopped.signal.aborted) this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run ended before it was ready');
-      else this.scheduler.hostUnavailable(host.name, err instanceof ConnectionError ? err.state : 'error', errorMessage(err));
+        if (!this.wanted.has(host.name))
+          this.scheduler.hostUnavailable(host.name, 'removed', 'removed from the inventory while it connected');
+      } else if (this.stopped.signal.aborted)
+        this.scheduler.hostUnavailable(host.name, 'cancelled', 'the run ended before it was ready');
+      else
+        this.scheduler.hostUnavailable(
+          host.name,
+          err instanceof ConnectionError ? err.state : 'error',
+          errorMessage(err),
+        );
     }
   }
 
@@ -392,7 +431,11 @@ export class HostLifecycle {
         }
         if (Date.now() - lostAt > REJOIN_WINDOW_MS) {
           // Keep trying, but let the run finish (or fail its tasks) without this host.
-          this.scheduler.hostUnavailable(host.name, 'lost', `still unreachable ${Math.round((Date.now() - lostAt) / 1000)} s after it was lost: ${errorMessage(err)}`);
+          this.scheduler.hostUnavailable(
+            host.name,
+            'lost',
+            `still unreachable ${Math.round((Date.now() - lostAt) / 1000)} s after it was lost: ${errorMessage(err)}`,
+          );
         } else {
           this.scheduler.expectHost(host.name, 'reconnecting', errorMessage(err));
         }
@@ -400,6 +443,7 @@ export class HostLifecycle {
     }
     // Replaced: the new entry's connection says how it goes.
     if (this.isWanted(host)) this.scheduler.hostUnavailable(host.name, 'lost', 'the run ended before it came back');
-    else if (!this.wanted.has(host.name)) this.scheduler.hostUnavailable(host.name, 'removed', 'removed from the inventory while it was lost');
+    else if (!this.wanted.has(host.name))
+      this.scheduler.hostUnavailable(host.name, 'removed', 'removed from the inventory while it was lost');
   }
 }

@@ -83,9 +83,16 @@ export class LiveInventory {
     const { file, plan, note } = this.opts;
     let next: HostConfig[];
     try {
-      next = selectHosts(await loadInventoryAsync(file, { sshConfigPath: this.opts.sshConfig }), this.opts.only, this.opts.exclude, { reread: true });
+      next = selectHosts(
+        await loadInventoryAsync(file, { sshConfigPath: this.opts.sshConfig }),
+        this.opts.only,
+        this.opts.exclude,
+        { reread: true },
+      );
     } catch (err) {
-      note(`inventory ${file} (${why}): ${oneLine(errorMessage(err))}; edit ignored, the run goes on with the hosts it had`);
+      note(
+        `inventory ${file} (${why}): ${oneLine(errorMessage(err))}; edit ignored, the run goes on with the hosts it had`,
+      );
       return;
     }
     const diff = diffInventory(this.hosts, next);
@@ -101,8 +108,13 @@ export class LiveInventory {
       return;
     }
     // `distray clean` finds what the run leaves on the hosts that join, as on the others.
-    const made = pathsMade(plan, joining.map((h) => h.name));
-    await (this.opts.record ?? recordMade)(joining.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] }))).catch(() => {});
+    const made = pathsMade(
+      plan,
+      joining.map((h) => h.name),
+    );
+    await (this.opts.record ?? recordMade)(
+      joining.map((h) => ({ host: h.name, workdir: h.workdir, paths: made.get(h.name) ?? [] })),
+    ).catch(() => {});
     this.hosts = next;
     note(`inventory ${file} re-read (${why}): ${text}`);
     this.opts.lifecycle.update(diff);

@@ -53,8 +53,13 @@ export async function hashFiles(
     const batch = paths.slice(i, i + 1000);
     const { code, output } = await command(['sh', '-c', script, 'distray-hash', ...batch]);
     if (code === 3) return undefined;
-    if (code !== 0) throw new ConnectionError('error', `${host}: cannot hash files in the workdir (exit ${code}): ${output.trim().slice(-500)}`);
-    for (const [name, hash] of kind === 'sha256' ? parseChecksums(output) : parseCksums(output, batch)) hashes.set(name, hash);
+    if (code !== 0)
+      throw new ConnectionError(
+        'error',
+        `${host}: cannot hash files in the workdir (exit ${code}): ${output.trim().slice(-500)}`,
+      );
+    for (const [name, hash] of kind === 'sha256' ? parseChecksums(output) : parseCksums(output, batch))
+      hashes.set(name, hash);
   }
   return hashes;
 }

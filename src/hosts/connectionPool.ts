@@ -50,7 +50,10 @@ export class ConnectionPool {
     this.connections.push(conn);
     const onGone = (err?: Error): void => {
       if (this.closing || this.lostError) return;
-      this.lostError = new ConnectionError('lost', `lost the connection to ${this.host.name}${err ? `: ${err.message}` : ''}`);
+      this.lostError = new ConnectionError(
+        'lost',
+        `lost the connection to ${this.host.name}${err ? `: ${err.message}` : ''}`,
+      );
       this.markLost(this.lostError);
     };
     client.on('error', onGone);

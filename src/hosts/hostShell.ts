@@ -24,7 +24,15 @@ export interface ShellPipes {
  */
 export type OutputState = 'file' | 'empty' | 'dir' | 'link' | 'special' | 'through-link' | 'missing';
 
-const OUTPUT_STATES: Record<string, OutputState> = { f: 'file', e: 'empty', d: 'dir', l: 'link', s: 'special', p: 'through-link', '-': 'missing' };
+const OUTPUT_STATES: Record<string, OutputState> = {
+  f: 'file',
+  e: 'empty',
+  d: 'dir',
+  l: 'link',
+  s: 'special',
+  p: 'through-link',
+  '-': 'missing',
+};
 
 /** What became of one path of a file operation: done, refused (a directory on its way is a link, or not a directory), or failed. */
 export type FileOpState = 'done' | 'through-link' | 'failed';
@@ -128,7 +136,8 @@ export class HostShell {
           reject(err);
         } else resolve();
       };
-      const onAbort = (): void => settle(new ConnectionError('error', `${this.host}: the run ended while it logged in`));
+      const onAbort = (): void =>
+        settle(new ConnectionError('error', `${this.host}: the run ended while it logged in`));
       const timer = setTimeout(
         () =>
           settle(
@@ -144,7 +153,8 @@ export class HostShell {
       signal?.addEventListener('abort', onAbort, { once: true });
       if (signal?.aborted) onAbort();
       void this.pipes.closed.then(() => {
-        if (!this.isReady) settle(this.dead ?? new ConnectionError('lost', `${this.host}: the connection closed during login`));
+        if (!this.isReady)
+          settle(this.dead ?? new ConnectionError('lost', `${this.host}: the connection closed during login`));
       });
     });
   }
@@ -208,7 +218,11 @@ export class HostShell {
    * and output (read by `readFile`, workdir-relative). Aborting `signal`
    * stops it (or its wait for a lease) and rejects.
    */
-  async command(argv: readonly string[], readFile: (path: string) => Promise<Buffer>, signal?: AbortSignal): Promise<{ code: number; output: string }> {
+  async command(
+    argv: readonly string[],
+    readFile: (path: string) => Promise<Buffer>,
+    signal?: AbortSignal,
+  ): Promise<{ code: number; output: string }> {
     const id = `cmd-${randomBytes(4).toString('hex')}`;
     const { code, lost, wrote } = await this.run(0, id, argv, signal ?? new AbortController().signal);
     if (lost) throw lost;
@@ -218,7 +232,10 @@ export class HostShell {
   }
 
   /** File operations sent and not yet answered (see fileOp). */
-  private readonly fileOps = new Map<string, { resolve: (states: FileOpState[]) => void; reject: (err: Error) => void }>();
+  private readonly fileOps = new Map<
+    string,
+    { resolve: (states: FileOpState[]) => void; reject: (err: Error) => void }
+  >();
 
   /**
    * Removes (`rm`) workdir-relative paths (a file, a link itself, or a whole
@@ -238,7 +255,11 @@ export class HostShell {
   }
 
   /** Removals asked for while one is on its way, sent together when it is answered. */
-  private readonly removals: Array<{ paths: readonly string[]; resolve: (states: FileOpState[]) => void; reject: (err: Error) => void }> = [];
+  private readonly removals: Array<{
+    paths: readonly string[];
+    resolve: (states: FileOpState[]) => void;
+    reject: (err: Error) => void;
+  }> = [];
   private removing = false;
 
   /**
@@ -367,7 +388,8 @@ export class HostShell {
         code: Number(m[2]),
         ...(stalled ? { stalled } : {}),
         wrote: m[3] === undefined ? undefined : m[3] === '1',
-        outputs: m[4] === undefined ? undefined : [...this.lettersOf(m[1]!, m[4])].map((c) => OUTPUT_STATES[c] ?? 'special'),
+        outputs:
+          m[4] === undefined ? undefined : [...this.lettersOf(m[1]!, m[4])].map((c) => OUTPUT_STATES[c] ?? 'special'),
       });
     }
     // A login that prints without newlines: only the last bytes can hold the start of a protocol line.

@@ -25,7 +25,10 @@ export function launchHostShell(
     conn.client.exec(o.command, (err, channel) => {
       if (err) {
         conn.channels--;
-        reject(pool.lostError ?? new ChannelRefused(new ConnectionError('error', `${o.host}: cannot open a channel: ${err.message}`)));
+        reject(
+          pool.lostError ??
+            new ChannelRefused(new ConnectionError('error', `${o.host}: cannot open a channel: ${err.message}`)),
+        );
         return;
       }
       channel.on('error', () => {});
@@ -38,13 +41,29 @@ export function launchHostShell(
             pool.lostError ??
               new ConnectionError(
                 status === EXIT_NO_WORKDIR ? 'workdir' : 'lost',
-                status === EXIT_NO_WORKDIR ? `${o.host}: cannot use the workdir ${o.workdir}` : `${o.host}: the host shell exited (status ${status ?? 'none'})`,
+                status === EXIT_NO_WORKDIR
+                  ? `${o.host}: cannot use the workdir ${o.workdir}`
+                  : `${o.host}: the host shell exited (status ${status ?? 'none'})`,
               ),
           );
         });
         void pool.lost.then((e) => done(e));
       });
-      resolve(new HostShell({ stdin: channel, stdout: channel, stderr: channel.stderr, closed, end: () => channel.end(), kill: () => channel.close() }, o.token, o.host, o.warn));
+      resolve(
+        new HostShell(
+          {
+            stdin: channel,
+            stdout: channel,
+            stderr: channel.stderr,
+            closed,
+            end: () => channel.end(),
+            kill: () => channel.close(),
+          },
+          o.token,
+          o.host,
+          o.warn,
+        ),
+      );
     });
   });
 }

@@ -85,8 +85,17 @@ export class LocalSession implements HostSession {
   private openShell(): HostShell {
     const token = newToken();
     this.shellToken = token;
-    const argv = hostShellArgv({ workdir: this.workdir, env: this.env, token, slots: this.slots, graceSeconds: this.graceSeconds });
-    const child = spawn(this.sh[0]!, [...this.sh.slice(1), ...argv], { stdio: ['pipe', 'pipe', 'pipe'], env: environmentWithoutSecrets() });
+    const argv = hostShellArgv({
+      workdir: this.workdir,
+      env: this.env,
+      token,
+      slots: this.slots,
+      graceSeconds: this.graceSeconds,
+    });
+    const child = spawn(this.sh[0]!, [...this.sh.slice(1), ...argv], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: environmentWithoutSecrets(),
+    });
     this.children.add(child);
     const closed = new Promise<Error>((resolve) => {
       child.on('error', (err) => resolve(new Error(`cannot start sh: ${err.message}`)));
@@ -95,11 +104,26 @@ export class LocalSession implements HostSession {
         resolve(new Error(`the local host shell exited (status ${code})`));
       });
     });
-    return new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end(), kill: () => child.kill() }, token, this.name);
+    return new HostShell(
+      {
+        stdin: child.stdin,
+        stdout: child.stdout,
+        stderr: child.stderr,
+        closed,
+        end: () => child.stdin.end(),
+        kill: () => child.kill(),
+      },
+      token,
+      this.name,
+    );
   }
 
   /** The host shell hashes here as on any host (sha256sum, cksum), so local and remote hosts agree. */
-  hashFiles(paths: readonly string[], kind: HashKind = 'sha256', signal?: AbortSignal): Promise<Map<string, string> | undefined> {
+  hashFiles(
+    paths: readonly string[],
+    kind: HashKind = 'sha256',
+    signal?: AbortSignal,
+  ): Promise<Map<string, string> | undefined> {
     return hashFiles(this.name, (argv) => this.command(argv, signal), paths, kind);
   }
 

@@ -24,7 +24,9 @@ export const MAX_WHOLE_READ = 16 * 1024 * 1024;
 export async function readWhole(session: Pick<HostSession, 'name' | 'readTail'>, path: string): Promise<Buffer> {
   const { data, size } = await session.readTail(path, MAX_WHOLE_READ);
   if (data.length < size) {
-    throw new TransferError(`${path} on ${session.name} is ${size} bytes, more than distray reads whole (${MAX_WHOLE_READ}); something on the host wrote to it: look there`);
+    throw new TransferError(
+      `${path} on ${session.name} is ${size} bytes, more than distray reads whole (${MAX_WHOLE_READ}); something on the host wrote to it: look there`,
+    );
   }
   return data;
 }

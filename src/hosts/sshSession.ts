@@ -12,7 +12,6 @@ import type { HostShell } from './hostShell.js';
 import { ChannelRefused, launchHostShell } from './hostShellLauncher.js';
 import { ensureRoom } from './room.js';
 
-
 /** Joins a workdir-relative path to the workdir without doubling slashes. */
 export function joinRemote(workdir: string, rel: string): string {
   if (workdir === '' || workdir === '.') return rel;
@@ -53,7 +52,12 @@ export class SshSession implements HostSession {
    * login deadline. More connections are opened as slots need channels.
    * Aborting `signal` (the run is over) gives up at once.
    */
-  static async open(host: HostConfig, ctx: ConnectContext, graceSeconds: number, signal?: AbortSignal): Promise<SshSession> {
+  static async open(
+    host: HostConfig,
+    ctx: ConnectContext,
+    graceSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<SshSession> {
     const first = await connectEndpoint(host, ctx);
     const session = new SshSession(host, ctx, first, graceSeconds, (m) => ctx.warn(m));
     const onAbort = (): void => void session.close();
@@ -118,7 +122,10 @@ export class SshSession implements HostSession {
       await sftp.unlink(joinRemote(wd, probe));
       this.realWorkdir = await sftp.realpath(wd === '' ? '.' : wd);
     } catch (err) {
-      throw new ConnectionError('workdir', `${this.name}: cannot create a writable workdir "${wd}" (${(err as Error).message}); fix "workdir:" for this host`);
+      throw new ConnectionError(
+        'workdir',
+        `${this.name}: cannot create a writable workdir "${wd}" (${(err as Error).message}); fix "workdir:" for this host`,
+      );
     }
     const info = await sftp.lstat(this.realWorkdir);
     if (info && info.mode & 0o002) {
@@ -179,14 +186,21 @@ export class SshSession implements HostSession {
         shell = await launchHostShell(conn, this.pool, {
           host: this.name,
           token,
-          command: hostShellCommand({ workdir: this.host.workdir, env: this.host.env, token, slots: this.host.slots, graceSeconds: this.graceSeconds }),
+          command: hostShellCommand({
+            workdir: this.host.workdir,
+            env: this.host.env,
+            token,
+            slots: this.host.slots,
+            graceSeconds: this.graceSeconds,
+          }),
           workdir: this.host.workdir,
           warn: this.strayWarning,
         });
       } catch (err) {
         // A refused channel on a live connection means the server allows fewer sessions
         // per connection than we assumed (MaxSessions): go elsewhere.
-        if (this.lostError || !(err instanceof ChannelRefused) || conn.channels === 0) throw err instanceof ChannelRefused ? err.cause : err;
+        if (this.lostError || !(err instanceof ChannelRefused) || conn.channels === 0)
+          throw err instanceof ChannelRefused ? err.cause : err;
         this.pool.refused(conn);
         continue;
       }
@@ -197,9 +211,11 @@ export class SshSession implements HostSession {
 
   shellToken: string | undefined;
 
-
-
-  hashFiles(paths: readonly string[], kind: HashKind = 'sha256', signal?: AbortSignal): Promise<Map<string, string> | undefined> {
+  hashFiles(
+    paths: readonly string[],
+    kind: HashKind = 'sha256',
+    signal?: AbortSignal,
+  ): Promise<Map<string, string> | undefined> {
     return hashFiles(this.name, (argv) => this.command(argv, signal), paths, kind);
   }
 
@@ -234,7 +250,10 @@ export class SshSession implements HostSession {
   }
 
   async fetchFile(p: string, localPath: string, options: { signal?: AbortSignal | undefined } = {}): Promise<number> {
-    return (await this.sftp()).fetchFile(this.path(p), localPath, { ...options, room: (size) => ensureRoom(localPath, size, p, this.name) });
+    return (await this.sftp()).fetchFile(this.path(p), localPath, {
+      ...options,
+      room: (size) => ensureRoom(localPath, size, p, this.name),
+    });
   }
 
   async unlink(p: string): Promise<void> {

@@ -24,7 +24,8 @@ import type { ConnectionFailure } from '../errors.js';
  *
  * `ok` is the contract's word for ready and `done` for closed.
  */
-export type HostState = 'connecting' | 'reconnecting' | 'ok' | 'blocked' | 'removed' | 'cancelled' | 'done' | ConnectionFailure;
+export type HostState =
+  'connecting' | 'reconnecting' | 'ok' | 'blocked' | 'removed' | 'cancelled' | 'done' | ConnectionFailure;
 
 /** States in which the run counts on a host: it does not give up on a task while one of them might still come. */
 const COUNTED: ReadonlySet<HostState> = new Set(['connecting', 'reconnecting']);
@@ -34,7 +35,17 @@ export function isCounted(state: HostState): boolean {
 }
 
 const TRYING: readonly HostState[] = ['connecting', 'reconnecting', 'ok'];
-const REFUSALS: readonly HostState[] = ['unreachable', 'auth failed', 'host key unknown', 'host key mismatch', 'host key revoked', 'workdir', 'timeout', 'lost', 'error'];
+const REFUSALS: readonly HostState[] = [
+  'unreachable',
+  'auth failed',
+  'host key unknown',
+  'host key mismatch',
+  'host key revoked',
+  'workdir',
+  'timeout',
+  'lost',
+  'error',
+];
 
 function movesFrom(list: ReadonlyArray<[HostState, readonly HostState[]]>): Map<HostState, ReadonlySet<HostState>> {
   return new Map(list.map(([from, to]) => [from, new Set(to)]));
@@ -62,7 +73,10 @@ const MOVES: ReadonlyMap<HostState, ReadonlySet<HostState>> = movesFrom([
   ['done', []],
   ['cancelled', []],
   // Never usable: an edit of its entry tries again.
-  ...REFUSALS.filter((s) => s !== 'lost').map((s): [HostState, readonly HostState[]] => [s, [s, 'connecting', 'reconnecting', 'removed', 'cancelled']]),
+  ...REFUSALS.filter((s) => s !== 'lost').map((s): [HostState, readonly HostState[]] => [
+    s,
+    [s, 'connecting', 'reconnecting', 'removed', 'cancelled'],
+  ]),
 ]);
 
 /** Whether a host may go from `from` (undefined: not seen yet) to `to`. */

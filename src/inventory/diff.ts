@@ -45,7 +45,9 @@ export function describeDiff(diff: InventoryDiff): string {
     ...diff.added.map((h) => `+${h.name}`),
     ...diff.removed.map((h) => `-${h.name}`),
     ...diff.changed.map(({ before, after, fields }) =>
-      fields.length === 1 && fields[0] === 'slots' ? `${after.name} (slots ${before.slots} -> ${after.slots})` : `${after.name} (${fields.join(', ')} changed)`,
+      fields.length === 1 && fields[0] === 'slots'
+        ? `${after.name} (slots ${before.slots} -> ${after.slots})`
+        : `${after.name} (${fields.join(', ')} changed)`,
     ),
   ];
   return parts.join(', ');

@@ -8,7 +8,16 @@ import { parseDuration } from '../text/duration.js';
 import { levenshtein } from '../text/closest.js';
 import { SshConfigFile } from './sshConfig.js';
 import { NotRegular, readRegularFile, readRegularFileSync } from '../regularFile.js';
-import { DEFAULTS_FIELDS, HOST_FIELDS, JUMP_FIELDS, TOP_FIELDS, inventorySchema, type RawHost, type RawInventory, type RawJump } from './schema.js';
+import {
+  DEFAULTS_FIELDS,
+  HOST_FIELDS,
+  JUMP_FIELDS,
+  TOP_FIELDS,
+  inventorySchema,
+  type RawHost,
+  type RawInventory,
+  type RawJump,
+} from './schema.js';
 import type { Endpoint, HostConfig } from './types.js';
 
 export const DEFAULT_WORKDIR = 'distray-work';
@@ -54,7 +63,9 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
     const dist = levenshtein(word.toLowerCase(), c.toLowerCase());
     if (dist < bestDistance) [best, bestDistance] = [c, dist];
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean "${best}"?)` : '';
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(word.length / 3))
+    ? ` (did you mean "${best}"?)`
+    : '';
 }
 
 class Locator {
@@ -79,7 +90,8 @@ class Locator {
     const last = path.at(-1);
     let node: unknown = parent;
     if (path.length > 0) {
-      if (isMap(parent)) node = parent.items.find((pair) => (isScalar(pair.key) ? pair.key.value : pair.key) === last)?.key;
+      if (isMap(parent))
+        node = parent.items.find((pair) => (isScalar(pair.key) ? pair.key.value : pair.key) === last)?.key;
       else if (isSeq(parent) && typeof last === 'number') node = parent.items[last];
       else node = undefined;
     }
@@ -116,7 +128,12 @@ function unknownField(key: string, path: readonly PropertyKey[], locator: Locato
   const level = levelOf(path);
   const elsewhere = LEVELS.filter((l) => l !== level && l.fields.includes(key)).map((l) => l.where);
   const belongs = elsewhere.length ? `; "${key}:" belongs ${elsewhere.join(' or ')}` : '';
-  const of = path[0] === 'hosts' && typeof path[1] === 'number' ? ` (host ${path[1] + 1})` : level === LEVELS[3] ? ' (under "defaults:")' : '';
+  const of =
+    path[0] === 'hosts' && typeof path[1] === 'number'
+      ? ` (host ${path[1] + 1})`
+      : level === LEVELS[3]
+        ? ' (under "defaults:")'
+        : '';
   return `${locator.at([...path, key])}: unknown field "${key}" ${level.where}${of}${didYouMean(key, level.fields)}${belongs}`;
 }
 
@@ -168,8 +185,11 @@ function describeIssue(issue: z.core.$ZodIssue, locator: Locator, data: unknown)
   if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => unknownField(k, issue.path, locator)).join('\n');
   if (issue.code === 'invalid_union') {
     // A host or jump is "a string or a mapping": report the mapping's problem, which is the informative one.
-    const branch = issue.errors.find((errs) => errs.length > 0 && !errs.every((e) => e.code === 'invalid_type' && e.path.length === 0));
-    if (branch) return branch.map((e) => describeIssue({ ...e, path: [...issue.path, ...e.path] }, locator, data)).join('\n');
+    const branch = issue.errors.find(
+      (errs) => errs.length > 0 && !errs.every((e) => e.code === 'invalid_type' && e.path.length === 0),
+    );
+    if (branch)
+      return branch.map((e) => describeIssue({ ...e, path: [...issue.path, ...e.path] }, locator, data)).join('\n');
     return `${locator.at(issue.path)}: ${subjectOf(issue.path)} must be "[user@]host[:port]" or a mapping with "host:", got ${show(valueAt(data, issue.path))}`;
   }
   const path = issue.path;
@@ -177,15 +197,24 @@ function describeIssue(issue: z.core.$ZodIssue, locator: Locator, data: unknown)
   if (path.length === 1 && path[0] === 'hosts' && valueAt(data, path) === undefined) {
     return `${locator.file}: there is no "hosts:" list; add one with at least one host (see hosts.example.yaml)`;
   }
-  const field = path.filter((k) => typeof k === 'string' && k !== 'hosts' && k !== 'defaults' && k !== 'jump').map(String).join('.');
+  const field = path
+    .filter((k) => typeof k === 'string' && k !== 'hosts' && k !== 'defaults' && k !== 'jump')
+    .map(String)
+    .join('.');
   const subject = subjectOf(path);
   const what = field ? `${subject}: ${field}` : subject;
   return `${locator.at(path)}: ${what} ${problemOf(issue, valueAt(data, path))}`;
 }
 
 /** "file:3:8: invalid YAML: ..." then the line itself and a caret under the column. */
-function yamlError(file: string, text: string, e: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] }): string {
-  const headline = (e.message.split('\n')[0] ?? '').replace(/\s*at line \d+, column \d+:?\s*$/, '').replace(/:\s*$/, '');
+function yamlError(
+  file: string,
+  text: string,
+  e: { message: string; linePos?: [{ line: number; col: number }, ...unknown[]] },
+): string {
+  const headline = (e.message.split('\n')[0] ?? '')
+    .replace(/\s*at line \d+, column \d+:?\s*$/, '')
+    .replace(/:\s*$/, '');
   const pos = e.linePos?.[0];
   if (!pos) return `${file}: invalid YAML: ${headline}`;
   const source = (text.split(/\r?\n/)[pos.line - 1] ?? '').replace(/\t/g, ' ');
@@ -198,7 +227,8 @@ export interface LoadOptions {
 }
 
 function unreadable(file: string, err: unknown): InventoryError {
-  if (err instanceof NotRegular) return new InventoryError(`the inventory ${err.message}; name the inventory's YAML file itself`);
+  if (err instanceof NotRegular)
+    return new InventoryError(`the inventory ${err.message}; name the inventory's YAML file itself`);
   return new InventoryError(`cannot read the inventory ${file}: ${(err as Error).message}`);
 }
 
@@ -234,7 +264,9 @@ export function parseInventory(file: string, text: string, options: LoadOptions 
   const parsed = inventorySchema.safeParse(data);
   if (!parsed.success) {
     // An unknown field first: it is usually the cause of what follows ("host:" typed, so "hosts:" is missing).
-    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
+    const issues = [...parsed.error.issues].sort(
+      (a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'),
+    );
     throw new InventoryError(issues.map((i) => describeIssue(i, locator, data)).join('\n'));
   }
   return resolveInventory(parsed.data, locator, options);
@@ -257,7 +289,8 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
 
   const checkIdentity = (files: string[], where: string): void => {
     for (const f of files) {
-      if (!existsSync(f)) throw new InventoryError(`${where}: identityFile ${f} does not exist; fix the path or remove it`);
+      if (!existsSync(f))
+        throw new InventoryError(`${where}: identityFile ${f} does not exist; fix the path or remove it`);
     }
   };
 
@@ -282,7 +315,8 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
     depth: number,
     followProxyJump = true,
   ): Endpoint => {
-    if (depth > 8) throw new InventoryError(`${where}: jump hosts nest more than 8 deep; is there a loop in ProxyJump?`);
+    if (depth > 8)
+      throw new InventoryError(`${where}: jump hosts nest more than 8 deep; is there a loop in ProxyJump?`);
     const cfg = sshConfig.lookup(target.host, target.user);
     const inventoryIdentities = list(target.identityFile ?? inherited.identityFile).map(expandHome);
     checkIdentity(inventoryIdentities, where);
@@ -308,7 +342,8 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
       hostKeyPolicy: inherited.hostKeyPolicy,
     };
     if (inherited.jump !== undefined) {
-      const j = typeof inherited.jump === 'string' ? parseJump(inherited.jump, where) : withHostString(inherited.jump, where);
+      const j =
+        typeof inherited.jump === 'string' ? parseJump(inherited.jump, where) : withHostString(inherited.jump, where);
       endpoint.jump = endpointFrom(j, jumpInherited, `${where} (jump ${j.host})`, depth + 1);
     } else {
       const proxyJump = followProxyJump ? cfg.ProxyJump : undefined;
@@ -340,7 +375,9 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
     if (own.local !== true && !own.host) throw new InventoryError(`${where}: a host needs "host:" (or "local: true")`);
     return { entry, own, where };
   });
-  const names = defaultNames(owns.map(({ own }) => ({ ...own, user: own.user ?? defaults.user, port: own.port ?? defaults.port })));
+  const names = defaultNames(
+    owns.map(({ own }) => ({ ...own, user: own.user ?? defaults.user, port: own.port ?? defaults.port })),
+  );
 
   const hosts: HostConfig[] = [];
   const seen = new Map<string, string>();
@@ -348,11 +385,23 @@ function resolveInventory(raw: RawInventory, locator: Locator, options: LoadOpti
     const isLocal = own.local === true;
     const name = names[i]!;
     const prev = seen.get(name);
-    if (prev) throw new InventoryError(`${where}: the host name "${name}" is already used at ${prev}; give one of them a distinct "name:"`);
+    if (prev)
+      throw new InventoryError(
+        `${where}: the host name "${name}" is already used at ${prev}; give one of them a distinct "name:"`,
+      );
     seen.set(name, where);
     const merged = { ...defaults, ...own };
     const endpoint = isLocal
-      ? { host: 'localhost', port: 0, user: localUser, identityFiles: [], identityFilesRequired: false, identitiesOnly: false, knownHosts: '', hostKeyPolicy: 'strict' as const }
+      ? {
+          host: 'localhost',
+          port: 0,
+          user: localUser,
+          identityFiles: [],
+          identityFilesRequired: false,
+          identitiesOnly: false,
+          knownHosts: '',
+          hostKeyPolicy: 'strict' as const,
+        }
       : endpointFrom(
           {
             host: own.host!,
@@ -405,7 +454,15 @@ function loginTimeout(value: string | number | undefined, where: string): number
  * several entries share the host (a farm of sshd ports on one machine), and
  * `user@host:port` when even that repeats.
  */
-function defaultNames(owns: ReadonlyArray<{ host?: string | undefined; user?: string | undefined; port?: number | undefined; name?: string | undefined; local?: boolean | undefined }>): string[] {
+function defaultNames(
+  owns: ReadonlyArray<{
+    host?: string | undefined;
+    user?: string | undefined;
+    port?: number | undefined;
+    name?: string | undefined;
+    local?: boolean | undefined;
+  }>,
+): string[] {
   const count = (key: (o: (typeof owns)[number]) => string): Map<string, number> => {
     const m = new Map<string, number>();
     for (const o of owns) if (o.name === undefined && o.local !== true) m.set(key(o), (m.get(key(o)) ?? 0) + 1);
@@ -425,7 +482,10 @@ function defaultNames(owns: ReadonlyArray<{ host?: string | undefined; user?: st
 }
 
 /** `host: user@h:port` in a mapping means what the plain string does; a field written twice must agree. */
-function withHostString<T extends { host?: string | undefined; user?: string | undefined; port?: number | undefined }>(entry: T, where: string): T {
+function withHostString<T extends { host?: string | undefined; user?: string | undefined; port?: number | undefined }>(
+  entry: T,
+  where: string,
+): T {
   if (entry.host === undefined || !/[@:]/.test(entry.host)) return entry;
   let parsed: { host: string; user?: string; port?: number };
   try {
@@ -434,10 +494,14 @@ function withHostString<T extends { host?: string | undefined; user?: string | u
     throw new InventoryError(`${where}: host: ${(err as Error).message}`);
   }
   if (parsed.user !== undefined && entry.user !== undefined && parsed.user !== entry.user) {
-    throw new InventoryError(`${where}: "host: ${entry.host}" names user ${parsed.user} but "user:" says ${entry.user}; keep one`);
+    throw new InventoryError(
+      `${where}: "host: ${entry.host}" names user ${parsed.user} but "user:" says ${entry.user}; keep one`,
+    );
   }
   if (parsed.port !== undefined && entry.port !== undefined && parsed.port !== entry.port) {
-    throw new InventoryError(`${where}: "host: ${entry.host}" names port ${parsed.port} but "port:" says ${entry.port}; keep one`);
+    throw new InventoryError(
+      `${where}: "host: ${entry.host}" names port ${parsed.port} but "port:" says ${entry.port}; keep one`,
+    );
   }
   return {
     ...entry,
@@ -447,7 +511,10 @@ function withHostString<T extends { host?: string | undefined; user?: string | u
   };
 }
 
-function parseOwn(text: string, where: string): { host: string; user?: string; port?: number; name?: undefined; local?: undefined } {
+function parseOwn(
+  text: string,
+  where: string,
+): { host: string; user?: string; port?: number; name?: undefined; local?: undefined } {
   try {
     return parseHostString(text);
   } catch (err) {

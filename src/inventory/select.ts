@@ -15,11 +15,17 @@ function names(list: string | undefined): string[] {
  * re-read during a run (`reread`), where the name may have been removed from
  * the file on purpose: the filter then applies to the hosts that are there.
  */
-export function selectHosts(hosts: readonly HostConfig[], only: string | undefined, exclude: string | undefined, options: { reread?: boolean } = {}): HostConfig[] {
+export function selectHosts(
+  hosts: readonly HostConfig[],
+  only: string | undefined,
+  exclude: string | undefined,
+  options: { reread?: boolean } = {},
+): HostConfig[] {
   const known = hosts.map((h) => h.name);
   const check = (option: string, list: string[]): Set<string> => {
     for (const n of list) {
-      if (!known.includes(n) && !options.reread) throw new UsageError(`${option} ${n}: no host of that name in the inventory${didYouMean(n, known)}`);
+      if (!known.includes(n) && !options.reread)
+        throw new UsageError(`${option} ${n}: no host of that name in the inventory${didYouMean(n, known)}`);
     }
     return new Set(list);
   };

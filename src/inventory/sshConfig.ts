@@ -33,7 +33,12 @@ function values(v: Value | undefined): string[] {
 
 function globToRegExp(glob: string, anyChar = '.'): RegExp {
   return new RegExp(
-    '^' + glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, `${anyChar}*`).replace(/\?/g, anyChar) + '$',
+    '^' +
+      glob
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, `${anyChar}*`)
+        .replace(/\?/g, anyChar) +
+      '$',
     'i',
   );
 }
@@ -131,18 +136,23 @@ export class SshConfigFile {
         if (line.type !== (SSHConfig.DIRECTIVE as number) || !line.param) continue;
         const param = line.param.toLowerCase();
         if (param === 'host' || param === 'match') {
-          const applies = !neverMatch && (param === 'host' ? matchPatternList(values(line.value), host) : criteriaMatch(line.criteria));
+          const applies =
+            !neverMatch &&
+            (param === 'host' ? matchPatternList(values(line.value), host) : criteriaMatch(line.criteria));
           walk(line.config ?? [], applies, neverMatch, depth);
           continue;
         }
         if (param === 'include') {
-          if (depth >= MAX_INCLUDE_DEPTH) throw new Error(`${this.path}: Include nests more than ${MAX_INCLUDE_DEPTH} deep`);
-          for (const file of values(line.value).flatMap(includedFiles)) walk(this.parse(file), active, neverMatch || !active, depth + 1);
+          if (depth >= MAX_INCLUDE_DEPTH)
+            throw new Error(`${this.path}: Include nests more than ${MAX_INCLUDE_DEPTH} deep`);
+          for (const file of values(line.value).flatMap(includedFiles))
+            walk(this.parse(file), active, neverMatch || !active, depth + 1);
           continue;
         }
         if (!active || !WANTED.has(param)) continue;
         const vals = values(line.value);
-        if (param === 'identityfile') found.identityfile = [...((found.identityfile as string[] | undefined) ?? []), ...vals];
+        if (param === 'identityfile')
+          found.identityfile = [...((found.identityfile as string[] | undefined) ?? []), ...vals];
         else if (found[param] === undefined && vals[0] !== undefined) found[param] = vals.join(' ');
       }
     };

@@ -20,7 +20,9 @@ export function parseChunk(text: string | undefined): ChunkSize | undefined {
   if (text === undefined) return undefined;
   if (text === 'auto') return 'auto';
   if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > MAX_CHUNK) {
-    throw new UsageError(`--chunk "${text}": expected a number of frames from 1 to ${MAX_CHUNK}, or auto (sized from the measured time per frame)`);
+    throw new UsageError(
+      `--chunk "${text}": expected a number of frames from 1 to ${MAX_CHUNK}, or auto (sized from the measured time per frame)`,
+    );
   }
   return Number(text);
 }
@@ -46,7 +48,10 @@ export function chunkLabel(c: Chunk): string {
  * scattered (a renderer that skipped a frame, an image that does not
  * decode), so a chunk may become several.
  */
-export function runsOf(c: Chunk, done: (frame: number) => boolean): Array<{ first: number; count: number; done: boolean }> {
+export function runsOf(
+  c: Chunk,
+  done: (frame: number) => boolean,
+): Array<{ first: number; count: number; done: boolean }> {
   const runs: Array<{ first: number; count: number; done: boolean }> = [];
   for (let i = 0; i < c.count; i++) {
     const frame = c.first + i * c.step;
@@ -118,7 +123,9 @@ export class ChunkSizer {
   /** Frames a task of `host` takes now (every host's typical one without a name). */
   frames(host?: string): number {
     if (this.size !== 'auto') return this.size;
-    const n = (host === undefined ? undefined : this.hosts.get(host)?.framesIn(this.targetMs)) ?? this.farm.framesIn(this.targetMs);
+    const n =
+      (host === undefined ? undefined : this.hosts.get(host)?.framesIn(this.targetMs)) ??
+      this.farm.framesIn(this.targetMs);
     if (n === undefined) return 1;
     return Math.max(1, Math.min(MAX_CHUNK, Math.round(n)));
   }
@@ -143,7 +150,10 @@ export class ChunkSizer {
   /** Scheduler hook: a chunk split into its runs of frames done and not, the first run keeping its index. */
   split(task: Task, done: ReadonlySet<number>, next: () => number): Array<{ task: Task; done: boolean }> {
     const c = task.chunk ?? { first: task.frame, count: 1, step: 1 };
-    return runsOf(c, (f) => done.has(f)).map((r, i) => ({ task: this.make(r.first, r.count, i === 0 ? task.index : next()), done: r.done }));
+    return runsOf(c, (f) => done.has(f)).map((r, i) => ({
+      task: this.make(r.first, r.count, i === 0 ? task.index : next()),
+      done: r.done,
+    }));
   }
 }
 
@@ -157,5 +167,7 @@ export function describeFrames(frames: readonly number[], step: number): string 
   }
   const shown = runs.slice(0, 6).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`));
   const noun = frames.length === 1 ? 'frame' : 'frames';
-  return runs.length > shown.length ? `${noun} ${shown.join(', ')}, ... (${frames.length} in all)` : `${noun} ${shown.join(', ')}`;
+  return runs.length > shown.length
+    ? `${noun} ${shown.join(', ')}, ... (${frames.length} in all)`
+    : `${noun} ${shown.join(', ')}`;
 }

@@ -128,7 +128,8 @@ function numeric(v: Value, e: Expr): number {
 export function formatValue(v: Value): string {
   if (typeof v === 'string') return v;
   // Past 2^53 a number is no longer exact, and it would print as 1e+21.
-  if (!(Math.abs(v) <= Number.MAX_SAFE_INTEGER)) throw new ExpressionError(`the result ${v} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
+  if (!(Math.abs(v) <= Number.MAX_SAFE_INTEGER))
+    throw new ExpressionError(`the result ${v} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
   const rounded = Math.round(v * 1e6) / 1e6;
   if (Number.isInteger(rounded)) return String(rounded === 0 ? 0 : rounded);
   return rounded.toFixed(6).replace(/0+$/, '');

@@ -14,9 +14,7 @@ export const MAX_FRAMES = 1_000_000;
 export function parseFrameSpec(text: string): FrameSpec {
   const m = FRAME_SPEC.exec(text.trim());
   if (!m) {
-    throw new UsageError(
-      `frames "${text}" is not FIRST[,LAST[,STEP]] in decimal (for example 1,250 or 0,100,5)`,
-    );
+    throw new UsageError(`frames "${text}" is not FIRST[,LAST[,STEP]] in decimal (for example 1,250 or 0,100,5)`);
   }
   const first = Number(m[1]);
   const last = m[2] === undefined ? first : Number(m[2]);

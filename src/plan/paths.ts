@@ -7,14 +7,18 @@ import { UsageError } from '../errors.js';
 export function checkRemotePath(path: string, what: string): void {
   if (path === '') throw new UsageError(`${what}: the remote path is empty`);
   if (path.startsWith('/') || path.startsWith('~')) {
-    throw new UsageError(`${what} "${path}": remote paths are relative to the host's workdir; remove the leading "${path[0]}"`);
+    throw new UsageError(
+      `${what} "${path}": remote paths are relative to the host's workdir; remove the leading "${path[0]}"`,
+    );
   }
   if (path.split('/').includes('..')) {
     throw new UsageError(`${what} "${path}": remote paths must not contain ".."; they stay inside the host's workdir`);
   }
   // A copy there would replace or remove the host shell's task records and slot locks.
   if (path.split('/').find((p) => p !== '' && p !== '.') === CONTROL_DIR) {
-    throw new UsageError(`${what} "${path}": ${CONTROL_DIR}/ in the workdir is distray's own (its running tasks and slot locks); use another name`);
+    throw new UsageError(
+      `${what} "${path}": ${CONTROL_DIR}/ in the workdir is distray's own (its running tasks and slot locks); use another name`,
+    );
   }
 }
 
@@ -37,7 +41,11 @@ export function entryProblem(path: string): string | undefined {
 
 /** What to write instead of a path that names no entry: the other side's name, inside the directory it meant. */
 export function entrySuggestion(path: string, otherSide: string): string {
-  const name = otherSide.split('/').filter((p) => p !== '' && p !== '.' && p !== '..').at(-1) ?? 'NAME';
+  const name =
+    otherSide
+      .split('/')
+      .filter((p) => p !== '' && p !== '.' && p !== '..')
+      .at(-1) ?? 'NAME';
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   // "x=x/" most likely meant the entry x itself; "x=dir/" meant dir/x.
   if (parts.at(-1) === name) parts.pop();
@@ -61,4 +69,3 @@ export function splitCopySpec(spec: string, option: string): { src: string; dest
 function withoutTrailingSlash(path: string): string {
   return path.replace(/\/+$/, '') || path;
 }
-

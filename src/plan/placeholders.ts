@@ -1,5 +1,13 @@
 import { UsageError } from '../errors.js';
-import { ExpressionError, evaluate, formatValue, namesOf, parseExpression, type Expr, type Value } from './expression.js';
+import {
+  ExpressionError,
+  evaluate,
+  formatValue,
+  namesOf,
+  parseExpression,
+  type Expr,
+  type Value,
+} from './expression.js';
 
 /** The names `%{...}` may use, and the ones that exist only with `--tiles`. */
 export const TASK_NAMES = ['frame'] as const;
@@ -9,9 +17,7 @@ export const HOST_NAMES = ['host'] as const;
 export const CHUNK_NAMES = ['first', 'last', 'count'] as const;
 
 type Part =
-  | { kind: 'text'; text: string }
-  | { kind: 'frame'; width: number }
-  | { kind: 'expr'; expr: Expr; source: string };
+  { kind: 'text'; text: string } | { kind: 'frame'; width: number } | { kind: 'expr'; expr: Expr; source: string };
 
 export interface Template {
   readonly source: string;
@@ -102,7 +108,11 @@ function notAPlaceholder(rest: string): string {
   const typed = `%${seq}`;
   const width = /^0*(\d+)(?:[dDiu]|\.?$)/.exec(seq)?.[1];
   const hint =
-    width !== undefined ? ` (did you mean "%0${width}d"? distray pads with zeros only)` : /^[dDiu]$/.test(seq) ? ' (did you mean "%d"?)' : '';
+    width !== undefined
+      ? ` (did you mean "%0${width}d"? distray pads with zeros only)`
+      : /^[dDiu]$/.test(seq)
+        ? ' (did you mean "%d"?)'
+        : '';
   return `"${typed}" is not a placeholder${hint}; placeholders are %d, %0Nd, %{EXPR}, and %% for a literal %`;
 }
 
@@ -123,7 +133,9 @@ export function expand(t: Template, vars: Vars): string {
       } catch (err) {
         if (err instanceof ExpressionError) {
           const task = `frame ${String(vars.frame)}${vars.tile !== undefined ? ` tile ${String(vars.tile)}` : ''}`;
-          throw new UsageError(`${t.where} "${t.source}": %{${p.source}}: ${err.message} for ${task}; change the expression so it holds for every frame`);
+          throw new UsageError(
+            `${t.where} "${t.source}": %{${p.source}}: ${err.message} for ${task}; change the expression so it holds for every frame`,
+          );
         }
         throw err;
       }

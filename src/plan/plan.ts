@@ -154,7 +154,8 @@ function checkPadding(t: Template, where: string): Template {
   return t;
 }
 
-const isName = (p: Template['parts'][number], name: string): boolean => p.kind === 'expr' && p.expr.kind === 'name' && p.expr.name === name;
+const isName = (p: Template['parts'][number], name: string): boolean =>
+  p.kind === 'expr' && p.expr.kind === 'name' && p.expr.name === name;
 const digitsOnly = /^[0-9]*$/;
 
 /**
@@ -201,19 +202,28 @@ export class Plan {
   private readonly perHostOuts: CopyTemplate[];
 
   constructor(opts: PlanOptions) {
-    const allowed = new Set<string>([...TASK_NAMES, ...HOST_NAMES, ...(opts.tiles ? TILE_NAMES : []), ...(opts.chunk !== undefined ? CHUNK_NAMES : [])]);
+    const allowed = new Set<string>([
+      ...TASK_NAMES,
+      ...HOST_NAMES,
+      ...(opts.tiles ? TILE_NAMES : []),
+      ...(opts.chunk !== undefined ? CHUNK_NAMES : []),
+    ]);
     this.exec = opts.exec;
     this.tiled = opts.tiles !== undefined;
     this.chunking = opts.chunk;
     this.step = opts.frames.step;
     if (opts.chunk !== undefined && opts.tiles) {
-      throw new UsageError('--chunk and --tiles together: a task is either several whole frames or one tile of a frame; drop one of them');
+      throw new UsageError(
+        '--chunk and --tiles together: a task is either several whole frames or one tile of a frame; drop one of them',
+      );
     }
     this.hostNames = opts.hostNames.length > 0 ? opts.hostNames : ['host'];
     if (opts.exec === '') throw new UsageError('<exec> is empty: name the program to run on each host');
     if (opts.exec.includes('/') && !opts.exec.startsWith('/')) checkRemotePath(opts.exec, '<exec>');
 
-    this.args = opts.args.map((a, i) => checkPadding(parseTemplate(a, `argument ${i + 1}`, allowed), `argument ${i + 1}`));
+    this.args = opts.args.map((a, i) =>
+      checkPadding(parseTemplate(a, `argument ${i + 1}`, allowed), `argument ${i + 1}`),
+    );
     if (this.chunked) {
       const perFrame = this.args.find((a) => a.names.has('frame'));
       if (perFrame) {
@@ -236,7 +246,9 @@ export class Plan {
       if (!opts.tiles) throw new UsageError('--stitch needs --tiles (and --size)');
       this.stitchTemplate = checkPadding(parseTemplate(opts.stitch, '--stitch', new Set([...TASK_NAMES])), '--stitch');
       if (!this.stitchTemplate.names.has('frame') && frames.length > 1) {
-        throw new UsageError(`--stitch "${opts.stitch}" has no frame placeholder (%d, %04d) but the run has several frames`);
+        throw new UsageError(
+          `--stitch "${opts.stitch}" has no frame placeholder (%d, %04d) but the run has several frames`,
+        );
       }
     }
 
@@ -250,7 +262,8 @@ export class Plan {
     const tasks: Task[] = new Array<Task>(frames.length * tiles.length);
     let index = 0;
     if (this.chunked) for (const frame of frames) tasks[index] = new PlannedFrame(index++, frame, null, undefined);
-    else for (const frame of frames) for (const tile of tiles) tasks[index] = new PlannedTask(index++, frame, tile, size);
+    else
+      for (const frame of frames) for (const tile of tiles) tasks[index] = new PlannedTask(index++, frame, tile, size);
     this.tasks = tasks;
     this.validate(frames);
     if (this.stitchTemplate && this.tasks[0] && this.tileImage(this.tasks[0]) === undefined) {
@@ -303,7 +316,9 @@ export class Plan {
    */
   private validate(frames: readonly number[]): void {
     const hosts = this.hostNames;
-    const usesHost = this.args.some((a) => a.names.has('host')) || this.copies.some((c) => c.src.names.has('host') || c.dest.names.has('host'));
+    const usesHost =
+      this.args.some((a) => a.names.has('host')) ||
+      this.copies.some((c) => c.src.names.has('host') || c.dest.names.has('host'));
     const sample = usesHost ? hosts : hosts.slice(0, 1);
     // With a fixed --chunk N, the first task is a chunk of N frames (%{count} is N there, not 1).
     const n = typeof this.chunking === 'number' ? Math.min(this.chunking, frames.length) : 0;
@@ -313,7 +328,9 @@ export class Plan {
       if (!first) continue;
       this.argv(first, host);
       for (const c of this.copies.filter((c) => c.perTask)) this.expandCopy(c, { ...first.vars, host });
-      const all = [...this.args, ...this.copies.filter((c) => c.perTask).flatMap((c) => [c.src, c.dest])].filter(mayFailPerTask);
+      const all = [...this.args, ...this.copies.filter((c) => c.perTask).flatMap((c) => [c.src, c.dest])].filter(
+        mayFailPerTask,
+      );
       // A chunk's values are known only for a fixed N (auto sizes them as the run goes): checked for every chunk of a first run then.
       const byChunk = all.filter((t) => usesAny(t, CHUNK_NAMES));
       const templates = all.filter((t) => !usesAny(t, CHUNK_NAMES));
@@ -337,7 +354,10 @@ export class Plan {
       for (const frame of mayFailPerTask(this.stitchTemplate) ? frames : frames.slice(0, 1)) {
         const path = expand(this.stitchTemplate, { frame });
         const problem = entryProblem(path);
-        if (problem !== undefined) throw new UsageError(`--stitch "${this.stitchTemplate.source}": "${path}" ${problem}; name the image file to write, such as frames/f%04d.png`);
+        if (problem !== undefined)
+          throw new UsageError(
+            `--stitch "${this.stitchTemplate.source}": "${path}" ${problem}; name the image file to write, such as frames/f%04d.png`,
+          );
       }
     }
   }
@@ -373,7 +393,10 @@ export class Plan {
     // An output ending with "/" is a directory (both sides); any other is a regular file.
     const dir = c.option === '--out' && src.endsWith('/') && src.replace(/\/+$/, '') !== '';
     const trim = (p: string): string => (dir ? p.replace(/\/+$/, '') || p : p);
-    const copy: Copy = c.option === '--in' ? { local: src, remote: dest } : { local: trim(dest), remote: trim(src), ...(dir ? { dir } : {}) };
+    const copy: Copy =
+      c.option === '--in'
+        ? { local: src, remote: dest }
+        : { local: trim(dest), remote: trim(src), ...(dir ? { dir } : {}) };
     checkRemotePath(copy.remote, c.option === '--in' ? `--in DEST` : `--out SRC`);
     if (copy.local === '') throw new UsageError(`${c.option} "${c.src.source}": the local path is empty`);
     // What a copy writes must be one entry: on the host for --in, here for --out.
@@ -381,7 +404,7 @@ export class Plan {
     const problem = entryProblem(written);
     if (problem !== undefined) {
       const spec = c.src.source === c.dest.source ? c.src.source : `${c.src.source}=${c.dest.source}`;
-      const side = c.option === '--in' ? "its DEST, the path on the host," : 'its DEST, the local path,';
+      const side = c.option === '--in' ? 'its DEST, the path on the host,' : 'its DEST, the local path,';
       // Spelt with the user's placeholders, not this task's values.
       const fixed = entrySuggestion(c.dest.source, c.src.source);
       throw new UsageError(
@@ -430,7 +453,9 @@ export class Plan {
     if (!task.chunk) return this.perTaskIns.map((c) => this.expandCopy(c, all));
     const frames = framesOfChunk(task.chunk);
     return this.perTaskIns.flatMap((c) =>
-      usesAny(c.src, TASK_NAMES) || usesAny(c.dest, TASK_NAMES) ? frames.map((f) => this.expandCopy(c, this.frameVars(task, f, host))) : [this.expandCopy(c, all)],
+      usesAny(c.src, TASK_NAMES) || usesAny(c.dest, TASK_NAMES)
+        ? frames.map((f) => this.expandCopy(c, this.frameVars(task, f, host)))
+        : [this.expandCopy(c, all)],
     );
   }
 
@@ -445,7 +470,10 @@ export class Plan {
 
   /** A task's outputs by frame: a frame of a chunk is done when all of its own are in. */
   frameOuts(task: Task, host: string): Array<{ frame: number; copies: Copy[] }> {
-    return this.framesOf(task).map((frame) => ({ frame, copies: this.perTaskOuts.map((c) => this.expandCopy(c, this.frameVars(task, frame, host))) }));
+    return this.framesOf(task).map((frame) => ({
+      frame,
+      copies: this.perTaskOuts.map((c) => this.expandCopy(c, this.frameVars(task, frame, host))),
+    }));
   }
 
   hostIns(host: string): Copy[] {

@@ -51,7 +51,8 @@ export function parseSize(text: string): Size {
   }
   const width = Number(m[1]);
   const height = Number(m[2]);
-  if (width > MAX_SIDE || height > MAX_SIDE) throw new UsageError(`--size "${text}": at most ${MAX_SIDE} pixels a side`);
+  if (width > MAX_SIDE || height > MAX_SIDE)
+    throw new UsageError(`--size "${text}": at most ${MAX_SIDE} pixels a side`);
   return { width, height };
 }
 

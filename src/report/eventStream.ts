@@ -81,7 +81,12 @@ export class EventStream {
   }
 
   /** `-` is stdout; anything else a file, created or emptied now. `note` reports a failure once. */
-  static open(target: string, note: (text: string) => void, stdout: Writable = process.stdout, options: EventStreamOptions = {}): EventStream {
+  static open(
+    target: string,
+    note: (text: string) => void,
+    stdout: Writable = process.stdout,
+    options: EventStreamOptions = {},
+  ): EventStream {
     if (target === '-') return new EventStream('stdout', false, note, options, (ready) => ready(stdout));
     return new EventStream(target, true, note, options, (ready, fail) => openFile(target, options, ready, fail));
   }
@@ -164,7 +169,8 @@ export class EventStream {
     this.early = [];
     this.taken();
     const code = (err as NodeJS.ErrnoException | null)?.code;
-    const why = typeof err === 'string' ? err : code === 'EPIPE' ? 'its reader went away (a broken pipe)' : errorMessage(err);
+    const why =
+      typeof err === 'string' ? err : code === 'EPIPE' ? 'its reader went away (a broken pipe)' : errorMessage(err);
     this.note(`--events ${this.target}: cannot write the event stream: ${why}; the run goes on without it`);
     if (this.owned) this.out?.destroy();
     if (this.out === process.stdout && this.out.writableLength > 0) gaveUpStdout = true;
@@ -178,32 +184,42 @@ export class EventStream {
  * is written as a pipe (net.Socket), so a reader that does not read holds
  * nothing up; anything else as a file.
  */
-function openFile(target: string, options: EventStreamOptions, ready: (out: Writable) => void, fail: (why: unknown) => void): void {
+function openFile(
+  target: string,
+  options: EventStreamOptions,
+  ready: (out: Writable) => void,
+  fail: (why: unknown) => void,
+): void {
   const waitMs = options.readerWaitMs ?? EVENTS_READER_WAIT_MS;
   const deadline = performance.now() + waitMs;
   const attempt = (): void => {
-    open(target, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NONBLOCK, 0o666, (err, fd) => {
-      if (err) {
-        if (err.code !== 'ENXIO') return fail(err);
-        // No reader on a FIFO yet, or a socket (which never has one).
-        stat(target, (serr, info) => {
-          if (serr) return fail(serr);
-          if (info.isSocket()) return fail(`${target} is a socket; name a file or a FIFO`);
-          if (options.signal?.aborted) return fail('no reader opened the FIFO before the run was stopped');
-          if (performance.now() >= deadline) return fail(`no reader opened the FIFO within ${waitMs / 1000} s`);
-          setTimeout(attempt, FIFO_RETRY_MS);
-        });
-        return;
-      }
-      fstat(fd, (ferr, info) => {
-        if (ferr) return fail(ferr);
-        try {
-          ready(info.isFIFO() ? new Socket({ fd, readable: false, writable: true }) : createWriteStream('', { fd }));
-        } catch (e) {
-          fail(e);
+    open(
+      target,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NONBLOCK,
+      0o666,
+      (err, fd) => {
+        if (err) {
+          if (err.code !== 'ENXIO') return fail(err);
+          // No reader on a FIFO yet, or a socket (which never has one).
+          stat(target, (serr, info) => {
+            if (serr) return fail(serr);
+            if (info.isSocket()) return fail(`${target} is a socket; name a file or a FIFO`);
+            if (options.signal?.aborted) return fail('no reader opened the FIFO before the run was stopped');
+            if (performance.now() >= deadline) return fail(`no reader opened the FIFO within ${waitMs / 1000} s`);
+            setTimeout(attempt, FIFO_RETRY_MS);
+          });
+          return;
         }
-      });
-    });
+        fstat(fd, (ferr, info) => {
+          if (ferr) return fail(ferr);
+          try {
+            ready(info.isFIFO() ? new Socket({ fd, readable: false, writable: true }) : createWriteStream('', { fd }));
+          } catch (e) {
+            fail(e);
+          }
+        });
+      },
+    );
   };
   attempt();
 }

@@ -7,7 +7,9 @@ const TAIL_MARK = '; last output:\n';
 /** A failure message's own words and the renderer's output tail after them, if any. */
 export function splitTail(message: string): { head: string; tail: string | undefined } {
   const i = message.indexOf(TAIL_MARK);
-  return i < 0 ? { head: message, tail: undefined } : { head: message.slice(0, i), tail: message.slice(i + TAIL_MARK.length) };
+  return i < 0
+    ? { head: message, tail: undefined }
+    : { head: message.slice(0, i), tail: message.slice(i + TAIL_MARK.length) };
 }
 
 /**
@@ -39,7 +41,7 @@ function taskLabel(t: TaskSummary): string {
 export function frameRanges(frames: readonly number[]): string {
   const sorted = [...new Set(frames)].sort((a, b) => a - b);
   const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
     parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
@@ -74,7 +76,9 @@ export function countsLine(summary: Pick<RunSummary, 'tasks'>): string {
   const chunked = summary.tasks.some((t) => t.count !== undefined);
   const tiled = !chunked && summary.tasks.some((t) => t.tile !== null);
   const word = chunked ? 'frame' : tiled ? 'tile' : '';
-  const parts = STATUS_ORDER.filter((s) => frames[s] > 0).map((s, i) => `${frames[s]}${i === 0 && word ? ` ${word}${frames[s] === 1 ? '' : 's'}` : ''} ${s}`);
+  const parts = STATUS_ORDER.filter((s) => frames[s] > 0).map(
+    (s, i) => `${frames[s]}${i === 0 && word ? ` ${word}${frames[s] === 1 ? '' : 's'}` : ''} ${s}`,
+  );
   if (parts.length === 0) return 'nothing to do';
   if (chunked) return `${parts.join(', ')} (${tasks.total} ${tasks.total === 1 ? 'chunk' : 'chunks'})`;
   if (tiled) {
@@ -126,7 +130,9 @@ export function finalLines(summary: RunSummary, options: { figures?: boolean } =
       // Counted as users count: frames (a chunk's all of them), or tiles with --tiles.
       const frames = tasks.flatMap(framesOf);
       const what = tasks[0]!.tile !== null ? `${tasks.length} tiles` : `${frames.length} frames`;
-      lines.push(`FAILED ${frameRanges(frames)} (${what}): ${head}${tail === undefined ? '' : `; last output:\n${tail}`}`);
+      lines.push(
+        `FAILED ${frameRanges(frames)} (${what}): ${head}${tail === undefined ? '' : `; last output:\n${tail}`}`,
+      );
       continue;
     }
     const t = tasks[0]!;
@@ -134,14 +140,20 @@ export function finalLines(summary: RunSummary, options: { figures?: boolean } =
   }
   if (summary.missingFrames !== undefined && summary.missingFrames.length > 0) {
     const n = summary.missingFrames.length;
-    lines.push(`${n} ${n === 1 ? 'frame' : 'frames'} not done: ${shortRanges(summary.missingFrames)} (run the same command again to render just them)`);
+    lines.push(
+      `${n} ${n === 1 ? 'frame' : 'frames'} not done: ${shortRanges(summary.missingFrames)} (run the same command again to render just them)`,
+    );
   }
   lines.push(...summary.errors);
   if (options.figures !== false) lines.push(...figureLines(summary));
 
   const troubled = summary.hosts.filter((h) => !FINE_STATES.has(h.state));
   if (troubled.length > 0) {
-    lines.push(summary.exitCode === 3 ? 'no host was usable:' : `${troubled.length} of ${summary.hosts.length} ${summary.hosts.length === 1 ? 'host' : 'hosts'} ${troubled.length === 1 ? 'was' : 'were'} not used to the end:`);
+    lines.push(
+      summary.exitCode === 3
+        ? 'no host was usable:'
+        : `${troubled.length} of ${summary.hosts.length} ${summary.hosts.length === 1 ? 'host' : 'hosts'} ${troubled.length === 1 ? 'was' : 'were'} not used to the end:`,
+    );
     for (const h of troubled) lines.push(`  ${h.name}: ${h.state}${h.message ? `: ${h.message}` : ''}`);
   }
   return lines;

@@ -19,7 +19,9 @@ const secs = (s: number | null | undefined): string => (s === null || s === unde
 export function figureLines(summary: RunSummary): string[] {
   const f = summary.figures;
   if (!f) return [];
-  const worked = summary.hosts.filter((h) => h.tasksDone > 0 || h.failures > 0 || (h.lost ?? 0) > 0 || (h.bytesIn ?? 0) > 0 || (h.bytesOut ?? 0) > 0);
+  const worked = summary.hosts.filter(
+    (h) => h.tasksDone > 0 || h.failures > 0 || (h.lost ?? 0) > 0 || (h.bytesIn ?? 0) > 0 || (h.bytesOut ?? 0) > 0,
+  );
   if (worked.length === 0) return [];
   const lines = ['per host: tasks done, failed, mean and median seconds per task, bytes in and out:'];
   const width = Math.max(...worked.slice(0, MAX_HOST_LINES).map((h) => h.name.length));
@@ -30,9 +32,12 @@ export function figureLines(summary: RunSummary): string[] {
         `in ${formatBytes(h.bytesIn ?? 0)}, out ${formatBytes(h.bytesOut ?? 0)}`,
     );
   }
-  if (worked.length > MAX_HOST_LINES) lines.push(`  ... and ${worked.length - MAX_HOST_LINES} more hosts (--report FILE has them all)`);
+  if (worked.length > MAX_HOST_LINES)
+    lines.push(`  ... and ${worked.length - MAX_HOST_LINES} more hosts (--report FILE has them all)`);
   if (f.makespan !== null && f.ideal !== null) {
-    lines.push(`makespan ${secs(f.makespan)}, ideal ${secs(f.ideal)} (${secs(f.taskSeconds)} of tasks over ${f.slots} ${f.slots === 1 ? 'slot' : 'slots'})`);
+    lines.push(
+      `makespan ${secs(f.makespan)}, ideal ${secs(f.ideal)} (${secs(f.taskSeconds)} of tasks over ${f.slots} ${f.slots === 1 ? 'slot' : 'slots'})`,
+    );
   }
   return lines;
 }

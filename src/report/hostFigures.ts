@@ -191,13 +191,33 @@ export class HostFigures {
     }
     const end = this.endAt ?? this.lastAt;
     const makespan = this.startAt !== undefined && end !== undefined ? round((end - this.startAt) / 1000) : null;
-    return { hosts, makespan, ideal: slots > 0 ? round(taskSeconds / slots) : null, taskSeconds: round(taskSeconds), slots };
+    return {
+      hosts,
+      makespan,
+      ideal: slots > 0 ? round(taskSeconds / slots) : null,
+      taskSeconds: round(taskSeconds),
+      slots,
+    };
   }
 
   private host(name: string): Tally {
     let h = this.hosts.get(name);
     if (!h) {
-      h = { name, state: undefined, message: undefined, slots: undefined, lanesSeen: 0, usable: false, tasksDone: 0, failures: 0, lost: 0, seconds: [], slotSeconds: 0, bytesIn: 0, bytesOut: 0 };
+      h = {
+        name,
+        state: undefined,
+        message: undefined,
+        slots: undefined,
+        lanesSeen: 0,
+        usable: false,
+        tasksDone: 0,
+        failures: 0,
+        lost: 0,
+        seconds: [],
+        slotSeconds: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+      };
       this.hosts.set(name, h);
     }
     return h;

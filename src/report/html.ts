@@ -32,9 +32,13 @@ export async function writeHtmlReport(
   });
   // A chunk's pictures are its frames'; any other task's is its own.
   const jobs: Array<{ key: string; file: () => string | undefined }> = wanted.flatMap((t) => {
-    if (t.count === undefined || t.last === undefined || !frameImage) return [{ key: String(t.i), file: () => image(t.i) }];
+    if (t.count === undefined || t.last === undefined || !frameImage)
+      return [{ key: String(t.i), file: () => image(t.i) }];
     const step = t.count > 1 ? (t.last - t.frame) / (t.count - 1) : 0;
-    return Array.from({ length: t.count }, (_, k) => t.frame + k * step).map((f) => ({ key: `f${f}`, file: () => frameImage(f) }));
+    return Array.from({ length: t.count }, (_, k) => t.frame + k * step).map((f) => ({
+      key: `f${f}`,
+      file: () => frameImage(f),
+    }));
   });
   let next = 0;
   const worker = async (): Promise<void> => {

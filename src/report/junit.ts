@@ -9,8 +9,9 @@ import { countTasks } from './taskFold.js';
  * renderer's output may hold any of them (a progress bar's escapes, a
  * NUL), so they are written as a visible `\xNN` / `\uNNNN` instead.
  */
-// eslint-disable-next-line no-control-regex
-const NOT_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const NOT_XML =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 function visible(c: string): string {
   const n = c.charCodeAt(0);
@@ -55,8 +56,14 @@ function testcase(t: TaskSummary, suite: string, frame?: number): string {
   const name = frame === undefined ? taskName(t) : `frame ${frame}`;
   const time = frame === undefined ? t.seconds : t.seconds / t.count!;
   const open = `    <testcase name="${xmlAttr(name)}" classname="${xmlAttr(suite)}" time="${seconds(time)}">\n`;
-  const list = [...(t.host !== null ? [['host', t.host]] : []), ...(frame !== undefined ? [['chunk', taskName(t)]] : [])];
-  const props = list.length > 0 ? `      <properties>\n${list.map(([k, v]) => `        <property name="${k}" value="${xmlAttr(v!)}"/>\n`).join('')}      </properties>\n` : '';
+  const list = [
+    ...(t.host !== null ? [['host', t.host]] : []),
+    ...(frame !== undefined ? [['chunk', taskName(t)]] : []),
+  ];
+  const props =
+    list.length > 0
+      ? `      <properties>\n${list.map(([k, v]) => `        <property name="${k}" value="${xmlAttr(v!)}"/>\n`).join('')}      </properties>\n`
+      : '';
   let body = '';
   switch (t.status) {
     case 'failed': {
@@ -103,7 +110,11 @@ export function* junitChunks(summary: RunSummary, suite = 'distray'): Generator<
     `time="${seconds(summary.seconds)}" timestamp="${xmlAttr(summary.startedAt)}" hostname="${xmlAttr(hostname())}">\n`
   );
   yield `    <properties>\n      <property name="exitCode" value="${summary.exitCode}"/>\n    </properties>\n`;
-  for (let i = 0; i < summary.tasks.length; i += BATCH) yield summary.tasks.slice(i, i + BATCH).map((t) => testcases(t, suite)).join('');
+  for (let i = 0; i < summary.tasks.length; i += BATCH)
+    yield summary.tasks
+      .slice(i, i + BATCH)
+      .map((t) => testcases(t, suite))
+      .join('');
   if (runErrors) {
     const message = summary.errors.join('\n');
     yield `    <testcase name="distray" classname="${xmlAttr(suite)}" time="0.000">\n      <failure message="${xmlAttr(firstLine(message))}" type="run">${xmlText(message)}</failure>\n    </testcase>\n`;

@@ -23,7 +23,10 @@ export async function pruneRunLogs(base: string, keep: number): Promise<string[]
   } catch {
     return [];
   }
-  const runs = entries.filter((e) => e.isDirectory() && RUN_LOG_NAME.test(e.name)).map((e) => e.name).sort();
+  const runs = entries
+    .filter((e) => e.isDirectory() && RUN_LOG_NAME.test(e.name))
+    .map((e) => e.name)
+    .sort();
   const old = runs.slice(0, Math.max(0, runs.length - (keep - 1)));
   await Promise.all(old.map((name) => rm(join(base, name), { recursive: true, force: true })));
   return old;

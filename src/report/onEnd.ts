@@ -34,7 +34,11 @@ export function onEndEnv(summary: RunSummary): Record<string, string> {
  * Returns what went wrong with it, or undefined: never throws, since the
  * command's failure must not change the run's outcome.
  */
-export function runOnEnd(command: string, summary: RunSummary, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string | undefined> {
+export function runOnEnd(
+  command: string,
+  summary: RunSummary,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<string | undefined> {
   const timeoutMs = options.timeoutMs ?? ON_END_TIMEOUT_MS;
   return new Promise((resolve) => {
     let child;
@@ -85,7 +89,8 @@ export function runOnEnd(command: string, summary: RunSummary, options: { timeou
       options.signal?.removeEventListener('abort', onAbort);
       // What it started in the background goes with it, so nothing of it outlives the run.
       if (stopped) killGroup('SIGKILL');
-      if (stopped === 'timeout') resolve(`--on-end: "${command}" did not end within ${timeoutMs / 1000}s and was stopped`);
+      if (stopped === 'timeout')
+        resolve(`--on-end: "${command}" did not end within ${timeoutMs / 1000}s and was stopped`);
       else if (stopped === 'signal') resolve(`--on-end: "${command}" was stopped`);
       else if (signal) resolve(`--on-end: "${command}" was killed by ${signal}`);
       else if (code === 127) resolve(`--on-end: "${command}" exited with status 127 (command not found?)`);

@@ -85,7 +85,10 @@ export class PlainProgress implements Progress {
   attach(scheduler: Scheduler, run: Watched): void {
     const counter = (this.counter = new Counter(run));
     const start = run.fold.counts().frames;
-    if (start.skipped) this.write(`distray: ${start.skipped} of ${start.total} ${run.unit ?? 'frames'} already complete, skipping them (--force renders them again)`);
+    if (start.skipped)
+      this.write(
+        `distray: ${start.skipped} of ${start.total} ${run.unit ?? 'frames'} already complete, skipping them (--force renders them again)`,
+      );
     const repeated = new RepeatedOutput();
     const states = new Map<string, string>();
     // Attempts that ended stopped with the run: a chunk split after one kept its finished frames, it did not fail.
@@ -94,7 +97,8 @@ export class PlainProgress implements Progress {
       if (this.stopped) return;
       switch (e.type) {
         case 'host-state': {
-          if (hostLineWorthy(e, states.get(e.host))) this.write(`distray: host ${e.host}: ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
+          if (hostLineWorthy(e, states.get(e.host)))
+            this.write(`distray: host ${e.host}: ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
           states.set(e.host, e.state);
           return;
         }
@@ -107,15 +111,27 @@ export class PlainProgress implements Progress {
           const done = e.parts.filter((p) => p.done).map((p) => p.label);
           // Its attempt-ended came just before: cancelled when the run was stopped and the chunk kept what it had finished.
           const why = stopped.delete(`${e.task.index}/${e.attempt}`) ? 'stopped with the run' : 'whose attempt failed';
-          return this.write(`distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, ${why}) [${counter.line()}]`);
+          return this.write(
+            `distray: ${done.join(', ')} done on ${e.host} (of ${e.task.label}, ${why}) [${counter.line()}]`,
+          );
         }
         case 'speculation-started': {
-          const why = e.reason === 'lost' ? `${e.against.host} was lost and may come back` : `expected to end before the attempt on ${e.against.host}`;
-          return this.write(`distray: ${e.task.label}: a copy starts on ${e.host} (${why}); the first complete result wins`);
+          const why =
+            e.reason === 'lost'
+              ? `${e.against.host} was lost and may come back`
+              : `expected to end before the attempt on ${e.against.host}`;
+          return this.write(
+            `distray: ${e.task.label}: a copy starts on ${e.host} (${why}); the first complete result wins`,
+          );
         }
         case 'speculation-lost':
-          if (e.replaced) return this.write(`distray: ${e.task.label}: a copy on ${e.winner.host} is expected to end sooner; stopping the one on ${e.host}`);
-          return this.write(`distray: ${e.task.label}: ${e.winner.host} finished first; stopping the copy on ${e.host}`);
+          if (e.replaced)
+            return this.write(
+              `distray: ${e.task.label}: a copy on ${e.winner.host} is expected to end sooner; stopping the one on ${e.host}`,
+            );
+          return this.write(
+            `distray: ${e.task.label}: ${e.winner.host} finished first; stopping the copy on ${e.host}`,
+          );
         default:
           return;
       }
@@ -125,9 +141,12 @@ export class PlainProgress implements Progress {
   private ended(e: Event<'attempt-ended'>, fold: TaskFold, repeated: RepeatedOutput): void {
     if (e.ignored) return;
     if (e.outcome === 'done') {
-      this.write(`distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tilesLine(fold, e.task)} [${this.counter!.line()}]`);
+      this.write(
+        `distray: ${e.task.label} done on ${e.host} in ${e.seconds.toFixed(1)}s${tilesLine(fold, e.task)} [${this.counter!.line()}]`,
+      );
     } else if (e.outcome === 'failed') {
-      const next = e.settled === 'failed' ? 'giving up' : e.settled === 'cancelled' ? 'the run is stopping' : 'will retry';
+      const next =
+        e.settled === 'failed' ? 'giving up' : e.settled === 'cancelled' ? 'the run is stopping' : 'will retry';
       const message = repeated.shorten(e.message ?? 'failed', `${e.task.label} attempt ${e.attempts}`);
       this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, ${next}): ${message}`);
     } else if (e.outcome === 'lost') {
@@ -156,7 +175,9 @@ export class QuietProgress implements Progress {
     const repeated = new RepeatedOutput();
     scheduler.on('event', (e) => {
       if (e.type === 'attempt-ended' && e.outcome === 'failed' && e.settled === 'failed') {
-        this.write(`distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, giving up): ${repeated.shorten(e.message ?? 'failed', e.task.label)}`);
+        this.write(
+          `distray: ${e.task.label} failed on ${e.host} (attempt ${e.attempts}, giving up): ${repeated.shorten(e.message ?? 'failed', e.task.label)}`,
+        );
       }
     });
   }
@@ -186,7 +207,13 @@ export function newHostView(name: string): HostView {
 
 /** Folds one event into the host views; returns the host it changed, if any. */
 export function foldHostView(hosts: Map<string, HostView>, e: SchedulerEvent): HostView | undefined {
-  if (e.type !== 'host-state' && e.type !== 'attempt-queued' && e.type !== 'attempt-started' && e.type !== 'attempt-ended') return undefined;
+  if (
+    e.type !== 'host-state' &&
+    e.type !== 'attempt-queued' &&
+    e.type !== 'attempt-started' &&
+    e.type !== 'attempt-ended'
+  )
+    return undefined;
   let h = hosts.get(e.host);
   if (!h) hosts.set(e.host, (h = newHostView(e.host)));
   if (e.type === 'host-state') {
@@ -216,14 +243,17 @@ export function foldHostView(hosts: Map<string, HostView>, e: SchedulerEvent): H
  * behind it in a lane (sent ahead so it starts without a round trip).
  */
 export function hostLine(h: HostView): string {
-  const labels = (rs: HostView['rendering']): string => [...rs.values()].map((r) => r.task.label.replace('frame ', '')).join(', ');
+  const labels = (rs: HostView['rendering']): string =>
+    [...rs.values()].map((r) => r.task.label.replace('frame ', '')).join(', ');
   const rendering = labels(h.rendering);
   const next = labels(h.waiting);
   const busy = [rendering && `rendering ${rendering}`, next && `next ${next}`].filter(Boolean).join('; ');
   // A removed host finishes what it was given: what it still renders is worth its row.
   const state = h.state === 'ok' ? busy || 'idle' : h.state === 'removed' && busy ? `removed, ${busy}` : h.state;
   // A host's name and message come from elsewhere (the inventory, its login): shown, never acted on by the terminal.
-  return visible(`${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`);
+  return visible(
+    `${h.name}: ${state}, ${h.tasksDone} done${h.failures ? `, ${h.failures} failed` : ''}${h.message && h.state !== 'ok' ? ` (${firstLine(h.message)})` : ''}`,
+  );
 }
 
 /** listr2's live view, drawing on stderr whatever stdout is. */
@@ -256,7 +286,10 @@ function rank(h: HostView): number {
 function stateCounts(hosts: readonly HostView[]): string {
   const counts = new Map<string, number>();
   for (const h of hosts) counts.set(h.state, (counts.get(h.state) ?? 0) + 1);
-  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([state, n]) => `${n} ${state}`).join(', ');
+  return [...counts]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([state, n]) => `${n} ${state}`)
+    .join(', ');
 }
 
 /**
@@ -343,38 +376,47 @@ export class TerminalProgress implements Progress {
       return Promise.resolve();
     };
     const initial = hostRows([...views.values()], cap);
-    const tasks = ({ Listr, ListrLogger, ProcessOutput, DefaultRenderer }: typeof import('listr2')): Listr => new Listr(
-      [
+    const tasks = ({ Listr, ListrLogger, ProcessOutput, DefaultRenderer }: typeof import('listr2')): Listr =>
+      new Listr(
+        [
+          {
+            title: counter.line(),
+            task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
+              overall = task;
+              await until();
+            },
+          },
+          ...Array.from({ length: MAX_HOST_ROWS }, (_, i) => ({
+            title: initial[i] ?? '',
+            task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
+              rowTasks[i] = task.task;
+              changed = true;
+              await until();
+            },
+          })),
+        ] as never,
         {
-          title: counter.line(),
-          task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
-            overall = task;
-            await until();
+          concurrent: true,
+          exitOnError: false,
+          registerSignalListeners: false,
+          // listr2 falls back to plain lines on stdout when stdout is no terminal: here stderr is the terminal that counts.
+          ...(this.options.stderrOnly ? { renderer: stderrRenderer(DefaultRenderer) } : {}),
+          rendererOptions: {
+            collapseSubtasks: false,
+            // One line per row, however long a host's message: the view's height is its row count.
+            formatOutput: 'truncate',
+            ...(this.options.stderrOnly
+              ? {
+                  logger: new ListrLogger({
+                    useIcons: true,
+                    toStderr: [],
+                    processOutput: new ProcessOutput(process.stderr, process.stderr),
+                  }),
+                }
+              : {}),
           },
-        },
-        ...Array.from({ length: MAX_HOST_ROWS }, (_, i) => ({
-          title: initial[i] ?? '',
-          task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>): Promise<void> => {
-            rowTasks[i] = task.task;
-            changed = true;
-            await until();
-          },
-        })),
-      ] as never,
-      {
-        concurrent: true,
-        exitOnError: false,
-        registerSignalListeners: false,
-        // listr2 falls back to plain lines on stdout when stdout is no terminal: here stderr is the terminal that counts.
-        ...(this.options.stderrOnly ? { renderer: stderrRenderer(DefaultRenderer) } : {}),
-        rendererOptions: {
-          collapseSubtasks: false,
-          // One line per row, however long a host's message: the view's height is its row count.
-          formatOutput: 'truncate',
-          ...(this.options.stderrOnly ? { logger: new ListrLogger({ useIcons: true, toStderr: [], processOutput: new ProcessOutput(process.stderr, process.stderr) }) } : {}),
-        },
-      } as never,
-    );
+        } as never,
+      );
     // Failures are not kept as notes: the summary at the end lists each of them once. The counts are the fold's.
     scheduler.on('event', (e) => {
       if (foldHostView(views, e) || e.type === 'chunk-split') changed = true;

@@ -52,7 +52,8 @@ export interface HostFilesEvent {
   readonly seconds: number;
 }
 
-export type RunEvent = Exclude<SchedulerEvent, { type: 'run-start' }> | RunStartEvent | FrameStitchedEvent | HostFilesEvent;
+export type RunEvent =
+  Exclude<SchedulerEvent, { type: 'run-start' }> | RunStartEvent | FrameStitchedEvent | HostFilesEvent;
 
 /** Version of the events' shape in the --events stream (`v` on every line): raised only when a field changes meaning or goes. */
 export const EVENTS_VERSION = 1;
@@ -64,4 +65,6 @@ export type RunEndLine = Extract<SchedulerEvent, { type: 'run-end' }> & { readon
 export type StreamEvent = Exclude<RunEvent, { type: 'run-end' }> | RunEndLine;
 
 /** A line of the --events stream: an event with the stream's version `v` first (see EventStream). */
-export type EventLine = { [K in StreamEvent['type']]: { readonly v: typeof EVENTS_VERSION } & Extract<StreamEvent, { readonly type: K }> }[StreamEvent['type']];
+export type EventLine = {
+  [K in StreamEvent['type']]: { readonly v: typeof EVENTS_VERSION } & Extract<StreamEvent, { readonly type: K }>;
+}[StreamEvent['type']];

@@ -37,7 +37,10 @@ export class RunLog {
   }) {
     this.now = options.now ?? (() => performance.now());
     this.tasks = new TaskFold(options.clockOrigin);
-    this.stream = options.events !== undefined ? EventStream.open(options.events, options.note, process.stdout, { signal: options.signal }) : undefined;
+    this.stream =
+      options.events !== undefined
+        ? EventStream.open(options.events, options.note, process.stdout, { signal: options.signal })
+        : undefined;
     const { plan } = options;
     const tilesPerFrame = plan.tasks[0]?.tile?.count ?? 1;
     this.startFacts = {
@@ -65,11 +68,25 @@ export class RunLog {
   /** FrameStitcher's onFrame: a frame stitched, or that could not be. */
   readonly frame = (f: Readonly<FrameRecord>): void => {
     const status = f.status === 'stitched' ? 'stitched' : 'failed';
-    this.publish(Object.freeze({ type: 'frame-stitched', at: this.now(), frame: f.frame, tiles: f.tiles, output: f.output, status, ...(f.error ? { error: f.error } : {}) }));
+    this.publish(
+      Object.freeze({
+        type: 'frame-stitched',
+        at: this.now(),
+        frame: f.frame,
+        tiles: f.tiles,
+        output: f.output,
+        status,
+        ...(f.error ? { error: f.error } : {}),
+      }),
+    );
   };
 
   /** Files copied once per host (see HostFilesEvent). */
-  readonly hostFiles = (host: string, direction: 'in' | 'out', copied: { files: number; bytes: number; seconds: number }): void => {
+  readonly hostFiles = (
+    host: string,
+    direction: 'in' | 'out',
+    copied: { files: number; bytes: number; seconds: number },
+  ): void => {
     this.publish(Object.freeze({ type: 'host-files', at: this.now(), host, direction, ...copied }));
   };
 
@@ -84,7 +101,16 @@ export class RunLog {
     const at = this.now();
     const brief = endSummary(summary);
     const { done, failed, cancelled, skipped } = brief.counts;
-    if (!this.started) stream.write(Object.freeze({ type: 'run-start', at, tasks: summary.tasks.length, pending: summary.tasks.length - skipped, ...this.startFacts }));
+    if (!this.started)
+      stream.write(
+        Object.freeze({
+          type: 'run-start',
+          at,
+          tasks: summary.tasks.length,
+          pending: summary.tasks.length - skipped,
+          ...this.startFacts,
+        }),
+      );
     stream.write({ ...(this.ended ?? { type: 'run-end', at, done, failed, cancelled, skipped }), summary: brief });
     await stream.close();
   }

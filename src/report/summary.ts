@@ -180,7 +180,14 @@ export function summarise(
         failures: h.failures,
         ...(h.message ? { message: h.message } : {}),
         ...(f
-          ? { slots: f.slots, lost: f.lost, meanSeconds: f.meanSeconds, medianSeconds: f.medianSeconds, bytesIn: f.bytesIn, bytesOut: f.bytesOut }
+          ? {
+              slots: f.slots,
+              lost: f.lost,
+              meanSeconds: f.meanSeconds,
+              medianSeconds: f.medianSeconds,
+              bytesIn: f.bytesIn,
+              bytesOut: f.bytesOut,
+            }
           : {}),
       };
     }),
@@ -224,7 +231,10 @@ export async function writeReport(path: string, summary: RunSummary): Promise<vo
  * per-task and per-frame lists (each task has its task-done event, each
  * frame its frame-stitched), with the counts by status instead.
  */
-export type EndSummary = Omit<RunSummary, 'tasks' | 'frames'> & { counts: Record<TaskSummary['status'], number>; frameCounts: Record<TaskSummary['status'], number> };
+export type EndSummary = Omit<RunSummary, 'tasks' | 'frames'> & {
+  counts: Record<TaskSummary['status'], number>;
+  frameCounts: Record<TaskSummary['status'], number>;
+};
 
 export function endSummary(summary: RunSummary): EndSummary {
   const rest: Partial<RunSummary> = { ...summary };
@@ -232,7 +242,14 @@ export function endSummary(summary: RunSummary): EndSummary {
   delete rest.frames;
   // The fold's counts of the report's list: of tasks (`counts`, as before) and of frames (a chunk counts its frames; with --tiles, tiles).
   const { tasks, frames } = countTasks(summary.tasks);
-  const only = ({ pending, running, done, failed, skipped, cancelled }: StatusCounts): Record<TaskSummary['status'], number> => ({ pending, running, done, failed, skipped, cancelled });
+  const only = ({
+    pending,
+    running,
+    done,
+    failed,
+    skipped,
+    cancelled,
+  }: StatusCounts): Record<TaskSummary['status'], number> => ({ pending, running, done, failed, skipped, cancelled });
   return { ...(rest as Omit<RunSummary, 'tasks' | 'frames'>), counts: only(tasks), frameCounts: only(frames) };
 }
 

@@ -1,7 +1,9 @@
 import type { Task } from '../plan/plan.js';
 
 /** What the fold reads of a planned task (a plan's Task is one). */
-export type FoldTask = Pick<Task, 'index' | 'frame' | 'label' | 'chunk'> & { readonly tile: { readonly index: number } | null };
+export type FoldTask = Pick<Task, 'index' | 'frame' | 'label' | 'chunk'> & {
+  readonly tile: { readonly index: number } | null;
+};
 import type { AttemptRef, SchedulerEvent, TaskRef } from '../scheduler/events.js';
 import type { TaskList, TaskSummary } from './summary.js';
 
@@ -121,7 +123,9 @@ function rendering(t: Entry): boolean {
 }
 
 function chunkOfRef(ref: TaskRef): ChunkFrames | undefined {
-  return ref.count !== undefined && ref.last !== undefined ? { last: ref.last, count: ref.count, label: ref.label } : undefined;
+  return ref.count !== undefined && ref.last !== undefined
+    ? { last: ref.last, count: ref.count, label: ref.label }
+    : undefined;
 }
 
 const round = (s: number): number => Math.round(s * 1000) / 1000;
@@ -375,7 +379,8 @@ export class TaskFold {
     if (t) return { status: t.status, rendering: rendering(t), lastFailed: t.lastFailed };
     const task = this.planned[index];
     if (!task) return undefined;
-    if (this.settled.has(index)) return { status: this.settled.isSkipped(index) ? 'skipped' : 'done', rendering: false, lastFailed: false };
+    if (this.settled.has(index))
+      return { status: this.settled.isSkipped(index) ? 'skipped' : 'done', rendering: false, lastFailed: false };
     return { status: 'pending', rendering: false, lastFailed: false };
   }
 
@@ -550,7 +555,8 @@ export class TaskFold {
     if (t.status !== 'done' || t.running !== 0) return;
     const task = this.planned[ref.index];
     // A task as planned (not a chunk cut or split as the run went): its frame and tile are the plan's.
-    if (task && task.frame === t.frame && (task.tile?.index ?? null) === t.tile && this.settled.keep(ref.index, t)) this.entries[ref.index] = undefined;
+    if (task && task.frame === t.frame && (task.tile?.index ?? null) === t.tile && this.settled.keep(ref.index, t))
+      this.entries[ref.index] = undefined;
   }
 
   private ended(e: Ended): void {
@@ -580,7 +586,10 @@ export class TaskFold {
       case 'failed':
         t.error = e.message;
         t.log = e.log;
-        t.failure = e.stage === undefined ? undefined : { exitCode: e.exitCode, signal: e.signal, timedOut: e.timedOut, stalled: e.stalled, stage: e.stage };
+        t.failure =
+          e.stage === undefined
+            ? undefined
+            : { exitCode: e.exitCode, signal: e.signal, timedOut: e.timedOut, stalled: e.stalled, stage: e.stage };
         break;
       case 'lost':
         t.error = e.message;

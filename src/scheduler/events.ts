@@ -75,7 +75,13 @@ export interface AttemptRef {
 
 export type SchedulerEvent =
   | { readonly type: 'run-start'; readonly at: number; readonly tasks: number; readonly pending: number }
-  | { readonly type: 'host-state'; readonly at: number; readonly host: string; readonly state: string; readonly reason?: string | undefined }
+  | {
+      readonly type: 'host-state';
+      readonly at: number;
+      readonly host: string;
+      readonly state: string;
+      readonly reason?: string | undefined;
+    }
   | {
       readonly type: 'attempt-queued';
       readonly at: number;
@@ -86,8 +92,15 @@ export type SchedulerEvent =
       readonly behind: boolean;
       readonly speculative: boolean;
     }
-  | { readonly type: 'attempt-started'; readonly at: number; readonly task: TaskRef; readonly attempt: number; readonly host: string; readonly lane: number }
   | {
+      readonly type: 'attempt-started';
+      readonly at: number;
+      readonly task: TaskRef;
+      readonly attempt: number;
+      readonly host: string;
+      readonly lane: number;
+    }
+  | ({
       readonly type: 'attempt-ended';
       readonly at: number;
       readonly task: TaskRef;
@@ -104,7 +117,7 @@ export type SchedulerEvent =
        * one with 'failed' gave up, one with 'cancelled' ended with the run.
        */
       readonly settled: 'done' | 'failed' | 'cancelled' | null;
-    } & AttemptFacts
+    } & AttemptFacts)
   | {
       readonly type: 'speculation-started';
       readonly at: number;
@@ -135,7 +148,13 @@ export type SchedulerEvent =
       readonly copies: number;
       readonly error?: string | undefined;
     }
-  | { readonly type: 'chunk-formed'; readonly at: number; readonly from: TaskRef; readonly task: TaskRef; readonly rest: TaskRef }
+  | {
+      readonly type: 'chunk-formed';
+      readonly at: number;
+      readonly from: TaskRef;
+      readonly task: TaskRef;
+      readonly rest: TaskRef;
+    }
   | {
       readonly type: 'chunk-split';
       readonly at: number;
@@ -145,7 +164,14 @@ export type SchedulerEvent =
       readonly parts: ReadonlyArray<TaskRef & { readonly done: boolean }>;
     }
   | { readonly type: 'task-retried'; readonly at: number; readonly task: TaskRef; readonly attempts: number }
-  | { readonly type: 'run-end'; readonly at: number; readonly done: number; readonly failed: number; readonly cancelled: number; readonly skipped: number };
+  | {
+      readonly type: 'run-end';
+      readonly at: number;
+      readonly done: number;
+      readonly failed: number;
+      readonly cancelled: number;
+      readonly skipped: number;
+    };
 
 export type SchedulerEventType = SchedulerEvent['type'];
 

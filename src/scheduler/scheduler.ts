@@ -495,7 +495,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   static record(task: Task): TaskRecord {
-    return { task, status: 'pending', attempts: 0, host: null, seconds: 0, startedAt: null, endedAt: null, failedOn: NO_HOSTS, copies: 0, won: null, lost: 0 };
+    return {
+      task,
+      status: 'pending',
+      attempts: 0,
+      host: null,
+      seconds: 0,
+      startedAt: null,
+      endedAt: null,
+      failedOn: NO_HOSTS,
+      copies: 0,
+      won: null,
+      lost: 0,
+    };
   }
 
   /**
@@ -577,7 +589,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       qheldEntry: undefined,
       qheldSeq: 0,
     };
-    for (let i = 0; i < host.slots; i++) a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined, inIdle: false });
+    for (let i = 0; i < host.slots; i++)
+      a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined, inIdle: false });
     this.byName.set(host.name, a);
     this.usable.add(a);
     this.untimed++;
@@ -638,13 +651,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   retry(index: number): string | undefined {
     const rec = this.records[index];
     if (!rec) return `there is no task ${index}`;
-    if (this.isFinished) return 'the run has ended; run the same command again to render the failed tasks (complete ones are skipped)';
+    if (this.isFinished)
+      return 'the run has ended; run the same command again to render the failed tasks (complete ones are skipped)';
     if (this.abort.signal.aborted) return 'the run is being stopped';
-    if (rec.status !== 'failed') return `${rec.task.label} is ${rec.status === 'pending' ? 'waiting to run' : rec.status}, not failed`;
+    if (rec.status !== 'failed')
+      return `${rec.task.label} is ${rec.status === 'pending' ? 'waiting to run' : rec.status}, not failed`;
     this.retried.set(rec, rec.attempts);
     rec.status = 'pending';
     rec.failedOn = NO_HOSTS;
-    if (this.observed) this.event({ type: 'task-retried', at: this.options.now(), task: refOf(rec.task), attempts: rec.attempts });
+    if (this.observed)
+      this.event({ type: 'task-retried', at: this.options.now(), task: refOf(rec.task), attempts: rec.attempts });
     this.requeue(rec);
     this.schedule();
     return undefined;
@@ -686,7 +702,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private hostEvent(rec: HostRecord): void {
-    if (this.observed) this.event({ type: 'host-state', at: this.options.now(), host: rec.name, state: rec.state, reason: rec.message });
+    if (this.observed)
+      this.event({ type: 'host-state', at: this.options.now(), host: rec.name, state: rec.state, reason: rec.message });
   }
 
   private takeOut(a: ActiveHost, state: HostState, message: string): void {
@@ -841,7 +858,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     // A host queues only if not overdue, when its estimate is its time, no shorter than the fastest:
     // when the fastest could not queue, none of them can, and they can be most of a farm.
-    if (this.qheldHosts.size === 0 || pace.rate === 0 || this.queueFactor(pace) * this.fastestTime() >= this.queuedTasks / pace.rate) return;
+    if (
+      this.qheldHosts.size === 0 ||
+      pace.rate === 0 ||
+      this.queueFactor(pace) * this.fastestTime() >= this.queuedTasks / pace.rate
+    )
+      return;
     const heap = this.qheldByEstimate;
     const queueing: QheldEntry[] = [];
     for (let e = heap.peek(); e; e = heap.peek()) {
@@ -903,7 +925,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** Tasks in the queue, for its pace: with --chunk, its frames over the frames a task takes now. */
   private get queuedTasks(): number {
-    return this.chunks === undefined ? this.queue.length : Math.max(this.queue.length, this.queuedFrames / this.chunks.frames());
+    return this.chunks === undefined
+      ? this.queue.length
+      : Math.max(this.queue.length, this.queuedFrames / this.chunks.frames());
   }
 
   /** A slot of `a` takes the first part of the queued chunk at `i` (it stays queued with the rest), or all of it. */
@@ -925,7 +949,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     part.failure = rec.failure;
     this.records.push(part);
     this.queuedFrames -= framesIn(part.task);
-    if (this.observed) this.event({ type: 'chunk-formed', at: this.options.now(), from: refOf(from), task: refOf(part.task), rest: refOf(rec.task) });
+    if (this.observed)
+      this.event({
+        type: 'chunk-formed',
+        at: this.options.now(),
+        from: refOf(from),
+        task: refOf(part.task),
+        rest: refOf(rec.task),
+      });
     return part;
   }
 
@@ -962,7 +993,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const failed = outcome.kind === 'failed';
     if (failed) a.record.failures++;
     if (this.observed) {
-      this.event({ type: 'chunk-split', at: now, task: refOf(from), attempt: att.number, host, parts: parts.map((p) => ({ ...refOf(p.task), done: p.done })) });
+      this.event({
+        type: 'chunk-split',
+        at: now,
+        task: refOf(from),
+        attempt: att.number,
+        host,
+        parts: parts.map((p) => ({ ...refOf(p.task), done: p.done })),
+      });
     }
     const again: TaskRecord[] = [];
     let told = false;
@@ -1010,7 +1048,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * the end of a run, and are looked at again on every stall check.
    */
   private noneTakesFree(pace: Pace): boolean {
-    return this.queue.front.length === 0 && pace.complete && pace.rate > 0 && this.heldLeast > this.queuedTasks / pace.rate + pace.fastest();
+    return (
+      this.queue.front.length === 0 &&
+      pace.complete &&
+      pace.rate > 0 &&
+      this.heldLeast > this.queuedTasks / pace.rate + pace.fastest()
+    );
   }
 
   private hold(lane: Lane, how: 'held' | 'qheld'): void {
@@ -1052,7 +1095,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (!atts || atts.some((x) => !x.host.removed)) continue;
       let lane: Lane | undefined;
       // By name: a host that reconnected is a new entry here, but its renderers (and workdir) are the same.
-      while ((lane = this.nextFree()) && (atts.some((x) => x.host.host.name === lane!.host.host.name) || rec.failedOn.has(lane.host.host.name))) skipped.push(lane);
+      while (
+        (lane = this.nextFree()) &&
+        (atts.some((x) => x.host.host.name === lane!.host.host.name) || rec.failedOn.has(lane.host.host.name))
+      )
+        skipped.push(lane);
       if (!lane) {
         waiting.push(rec);
         continue;
@@ -1098,7 +1145,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * ones have nothing either.
    */
   private respeculate(now: number): void {
-    const hosts = [...this.spareHosts].filter((a) => !a.removed && a.time !== undefined).sort((x, y) => x.time! - y.time!);
+    const hosts = [...this.spareHosts]
+      .filter((a) => !a.removed && a.time !== undefined)
+      .sort((x, y) => x.time! - y.time!);
     for (const a of this.spareHosts) if (a.removed) this.spareHosts.delete(a);
     for (const a of hosts) {
       let lane: Lane | undefined;
@@ -1157,7 +1206,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * free do not keep a fast host that frees up later from the task. Entries
    * of ended attempts are dropped as they come up.
    */
-  private latest(now: number, host: ActiveHost, copyEnd: number): { against: Attempt; replace: Attempt | undefined } | undefined {
+  private latest(
+    now: number,
+    host: ActiveHost,
+    copyEnd: number,
+  ): { against: Attempt; replace: Attempt | undefined } | undefined {
     const put: Expected[] = [];
     let found: { against: Attempt; replace: Attempt | undefined } | undefined;
     for (let tries = 0; tries < 32 && !found; tries++) {
@@ -1169,7 +1222,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       (best === e1 ? this.byEnd : this.byStart).pop();
       const atts = best.att.run.atts;
       // A task one of whose attempts has rendered and is bringing its outputs in, or is moving them into place, is all but done: no copy of it.
-      if (this.claims.has(best.att.rec) || atts.some((x) => x.freed && !x.host.removed && !x.controller.signal.aborted)) continue;
+      if (this.claims.has(best.att.rec) || atts.some((x) => x.freed && !x.host.removed && !x.controller.signal.aborted))
+        continue;
       put.push(best);
       if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
       // An attempt being stopped (replaced by an earlier copy) is on its way out: it is not one of the task's attempts any more.
@@ -1203,7 +1257,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (x.freed || this.claims.get(x.rec) === x) return undefined;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;
-      const end = x.rendering ? x.start + Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1)) * time : now + 2 * time;
+      const end = x.rendering
+        ? x.start + Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1)) * time
+        : now + 2 * time;
       if (end > lastEnd) {
         last = x;
         lastEnd = end;
@@ -1218,7 +1274,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const old = target.replace;
     if (!old) return;
     if (this.observed) {
-      this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(old.rec.task), attempt: old.number, host: old.host.host.name, winner: { host: att.host.host.name, attempt: att.number }, replaced: true });
+      this.event({
+        type: 'speculation-lost',
+        at: this.options.now(),
+        task: refOf(old.rec.task),
+        attempt: old.number,
+        host: old.host.host.name,
+        winner: { host: att.host.host.name, attempt: att.number },
+        replaced: true,
+      });
     }
     old.controller.abort();
   }
@@ -1261,7 +1325,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private may(r: TaskRecord, a: ActiveHost, queued: boolean): boolean {
-    return this.mayRunOn(r, a) && (!queued || (a.host.canQueue?.(this.chunks ? (this.chunks.carve(r.task, a.host.name, -1)?.taken ?? r.task) : r.task) ?? true));
+    return (
+      this.mayRunOn(r, a) &&
+      (!queued ||
+        (a.host.canQueue?.(this.chunks ? (this.chunks.carve(r.task, a.host.name, -1)?.taken ?? r.task) : r.task) ??
+          true))
+    );
   }
 
   private mayRunOn(r: TaskRecord, a: ActiveHost): boolean {
@@ -1384,7 +1453,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private checkFinished(): void {
     if (this.isFinished) return;
     if (this.queue.length > 0 && this.usable.size === 0 && this.pendingHosts <= 0 && this.running === 0) {
-      const why = this.states.everReady ? 'no host is left to run it (every host was lost or taken out)' : 'no host was usable';
+      const why = this.states.everReady
+        ? 'no host is left to run it (every host was lost or taken out)'
+        : 'no host was usable';
       this.queuedFrames = 0;
       for (const r of this.queue.drain()) {
         r.error = r.error ? `${r.error}; then ${why}` : why;
@@ -1398,7 +1469,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (const a of this.byName.values()) this.armStall(a, undefined);
       if (this.observed) {
         const count = (st: TaskStatus): number => this.records.filter((r) => r.status === st).length;
-        this.event({ type: 'run-end', at: this.options.now(), done: count('done'), failed: count('failed'), cancelled: count('cancelled'), skipped: count('skipped') });
+        this.event({
+          type: 'run-end',
+          at: this.options.now(),
+          done: count('done'),
+          failed: count('failed'),
+          cancelled: count('cancelled'),
+          skipped: count('skipped'),
+        });
       }
       this.resolveFinished();
     }
@@ -1428,10 +1506,27 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.endedAt = null;
     if (this.observed) {
       const task = refOf(rec.task);
-      this.event({ type: 'attempt-queued', at: att.start, task, attempt: att.number, host: a.host.name, lane: lane.index, behind, speculative: att.speculative });
+      this.event({
+        type: 'attempt-queued',
+        at: att.start,
+        task,
+        attempt: att.number,
+        host: a.host.name,
+        lane: lane.index,
+        behind,
+        speculative: att.speculative,
+      });
       if (against) {
         const reason = against.host.removed ? 'lost' : 'slow';
-        this.event({ type: 'speculation-started', at: att.start, task, attempt: att.number, host: a.host.name, against: { host: against.host.host.name, attempt: against.number }, reason });
+        this.event({
+          type: 'speculation-started',
+          at: att.start,
+          task,
+          attempt: att.number,
+          host: a.host.name,
+          against: { host: against.host.host.name, attempt: against.number },
+          reason,
+        });
       }
     }
     this.expect(att);
@@ -1454,7 +1549,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     lane.rendering = att;
     this.watchStall(a);
     this.expect(att);
-    if (this.observed) this.event({ type: 'attempt-started', at: att.start, task: refOf(rec.task), attempt: att.number, host: a.host.name, lane: lane.index });
+    if (this.observed)
+      this.event({
+        type: 'attempt-started',
+        at: att.start,
+        task: refOf(rec.task),
+        attempt: att.number,
+        host: a.host.name,
+        lane: lane.index,
+      });
   }
 
   /** AttemptSlot.claim. */
@@ -1462,7 +1565,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const { rec } = att;
     const holder = this.claims.get(rec);
     // A task settled failed or cancelled while a replaced attempt was still being stopped keeps what it was reported.
-    if (rec.won !== null || rec.status === 'failed' || rec.status === 'cancelled' || (holder !== undefined && holder !== att)) return false;
+    if (
+      rec.won !== null ||
+      rec.status === 'failed' ||
+      rec.status === 'cancelled' ||
+      (holder !== undefined && holder !== att)
+    )
+      return false;
     this.claims.set(rec, att);
     return true;
   }
@@ -1507,7 +1616,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const { rec, host: a } = att;
       if (this.observed) {
         const at = this.options.now();
-        this.event({ type: 'attempt-ended', at, task: refOf(rec.task), attempt: att.number, host: a.host.name, outcome: 'released', ignored: rec.won !== null, attempts: rec.attempts, settled: null, ...attemptFacts(outcome, (at - att.start) / 1000) });
+        this.event({
+          type: 'attempt-ended',
+          at,
+          task: refOf(rec.task),
+          attempt: att.number,
+          host: a.host.name,
+          outcome: 'released',
+          ignored: rec.won !== null,
+          attempts: rec.attempts,
+          settled: null,
+          ...attemptFacts(outcome, (at - att.start) / 1000),
+        });
       }
       this.schedule();
       void outcome.outcome.catch(internalError).then((final) => {
@@ -1549,7 +1669,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-
   private end(att: Attempt, outcome: FinalOutcome): void {
     const { rec, host: a } = att;
     att.ended = true;
@@ -1566,7 +1685,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // Attempts being stopped to make room for a faster copy end ignored: the task goes on only with the others (all of them
     // once the run is stopped), and with the one moving its outputs into place (it may yet be done).
     let others = atts.length;
-    if (!this.abort.signal.aborted) for (const x of atts) if (x.controller.signal.aborted && this.claims.get(rec) !== x) others--;
+    if (!this.abort.signal.aborted)
+      for (const x of atts) if (x.controller.signal.aborted && this.claims.get(rec) !== x) others--;
     // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
     // A copy stopped to make room for a faster one (see latest) is a losing copy too, unless its result came in complete first.
     const replaced = outcome.kind !== 'done' && att.controller.signal.aborted && !this.abort.signal.aborted;
@@ -1577,8 +1697,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let partial = false;
     const ended = (): SchedulerEvent => {
       const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
-      const settled = !ignored && !partial && (rec.status === 'done' || rec.status === 'failed' || rec.status === 'cancelled') ? rec.status : null;
-      return { type: 'attempt-ended', at, task: refOf(task), attempt: att.number, host: a.host.name, outcome: outcome.kind, message, ignored, attempts: rec.attempts, settled, ...attemptFacts(outcome, (at - att.start) / 1000) };
+      const settled =
+        !ignored && !partial && (rec.status === 'done' || rec.status === 'failed' || rec.status === 'cancelled')
+          ? rec.status
+          : null;
+      return {
+        type: 'attempt-ended',
+        at,
+        task: refOf(task),
+        attempt: att.number,
+        host: a.host.name,
+        outcome: outcome.kind,
+        message,
+        ignored,
+        attempts: rec.attempts,
+        settled,
+        ...attemptFacts(outcome, (at - att.start) / 1000),
+      };
     };
     if (ignored) {
       // Lost with its host all the same (a copy elsewhere won meanwhile): the report counts it on the task and the host.
@@ -1598,7 +1733,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.seconds += (rec.endedAt - att.start) / 1000;
     // A chunk that failed with frames done is split (see settlePartial): it goes on as its parts, none of them final by this attempt.
     // So is one stopped with the run after some of its frames were complete: those are kept, the rest cancelled.
-    partial = (outcome.kind === 'failed' || outcome.kind === 'cancelled') && outcome.done !== undefined && outcome.done.length > 0 && this.chunks !== undefined && others === 0;
+    partial =
+      (outcome.kind === 'failed' || outcome.kind === 'cancelled') &&
+      outcome.done !== undefined &&
+      outcome.done.length > 0 &&
+      this.chunks !== undefined &&
+      others === 0;
     const outer = this.held;
     const held = (this.held ??= []);
     const mark = held.length;
@@ -1632,7 +1772,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         for (const loser of att.run.atts) {
           // One replaced by a faster copy was told so (speculation-lost replaced) and is being stopped already.
           if (loser.controller.signal.aborted && !this.abort.signal.aborted) continue;
-          if (this.observed) this.event({ type: 'speculation-lost', at: this.options.now(), task: refOf(rec.task), attempt: loser.number, host: loser.host.host.name, winner: rec.won });
+          if (this.observed)
+            this.event({
+              type: 'speculation-lost',
+              at: this.options.now(),
+              task: refOf(rec.task),
+              attempt: loser.number,
+              host: loser.host.host.name,
+              winner: rec.won,
+            });
           loser.controller.abort();
         }
         this.final(rec, 'done', att.run);
@@ -1673,7 +1821,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           this.requeue(rec);
         }
         if (a.streak.size >= this.options.maxConsecutiveFailures && !a.removed) {
-          this.takeOut(a, 'blocked', `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${outcome.message})`);
+          this.takeOut(
+            a,
+            'blocked',
+            `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${outcome.message})`,
+          );
         }
         return;
     }
@@ -1692,7 +1844,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     rec.status = status;
     this.close(rec, run);
     if (this.observed) {
-      this.event({ type: 'task-done', at: this.options.now(), task: refOf(rec.task), status, host: rec.host, attempts: rec.attempts, winner: rec.won, copies: rec.copies, error: status === 'done' ? undefined : rec.error });
+      this.event({
+        type: 'task-done',
+        at: this.options.now(),
+        task: refOf(rec.task),
+        status,
+        host: rec.host,
+        attempts: rec.attempts,
+        winner: rec.won,
+        copies: rec.copies,
+        error: status === 'done' ? undefined : rec.error,
+      });
     }
   }
 
@@ -1735,7 +1897,15 @@ function clearStreak(a: ActiveHost): void {
 
 function refOf(t: Task): TaskRef {
   const c = t.chunk;
-  if (c) return Object.freeze({ index: t.index, frame: t.frame, tile: null, label: t.label, last: c.first + (c.count - 1) * c.step, count: c.count });
+  if (c)
+    return Object.freeze({
+      index: t.index,
+      frame: t.frame,
+      tile: null,
+      label: t.label,
+      last: c.first + (c.count - 1) * c.step,
+      count: c.count,
+    });
   return Object.freeze({ index: t.index, frame: t.frame, tile: t.tile?.index ?? null, label: t.label });
 }
 

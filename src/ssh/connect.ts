@@ -89,7 +89,8 @@ function authMethods(ep: Endpoint): AuthPlan {
       if (!statSync(file).isFile()) throw new Error(`${file} is not a regular file`);
       data = readFileSync(file);
     } catch (err) {
-      if (ep.identityFilesRequired) notes.push(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
+      if (ep.identityFilesRequired)
+        notes.push(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
       continue;
     }
     const parsed = utils.parseKey(data, passphrase);
@@ -150,12 +151,22 @@ export async function connectEndpoint(ep: Endpoint, ctx: ConnectContext): Promis
     try {
       client = await jumpClient;
     } catch (err) {
-      if (err instanceof ConnectionError) throw new ConnectionError(err.state, `jump host ${describeEndpoint(jump)}: ${err.message}`, { cause: err, retry: err.retry });
+      if (err instanceof ConnectionError)
+        throw new ConnectionError(err.state, `jump host ${describeEndpoint(jump)}: ${err.message}`, {
+          cause: err,
+          retry: err.retry,
+        });
       throw err;
     }
     sock = await new Promise<Duplex>((resolve, reject) => {
       client.forwardOut('127.0.0.1', 0, ep.host, ep.port, (err, stream) => {
-        if (err) reject(new ConnectionError('unreachable', `jump host ${jump.host} could not reach ${ep.host}:${ep.port}: ${err.message}`));
+        if (err)
+          reject(
+            new ConnectionError(
+              'unreachable',
+              `jump host ${jump.host} could not reach ${ep.host}:${ep.port}: ${err.message}`,
+            ),
+          );
         else resolve(stream);
       });
     });
@@ -165,7 +176,12 @@ export async function connectEndpoint(ep: Endpoint, ctx: ConnectContext): Promis
   return connectDirect(ep, ctx, sock, knownTypes);
 }
 
-function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefined, knownTypes: string[]): Promise<Client> {
+function connectDirect(
+  ep: Endpoint,
+  ctx: ConnectContext,
+  sock: Duplex | undefined,
+  knownTypes: string[],
+): Promise<Client> {
   const auth = authMethods(ep);
   return new Promise<Client>((resolve, reject) => {
     const client = new Client();
@@ -208,7 +224,14 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
       if (refusal) return fail(refusal);
       fail(classify(err, ep, auth));
     });
-    client.on('close', () => fail(refusal ?? new ConnectionError('unreachable', `${describeEndpoint(ep)} closed the connection during login`, { retry: 'soon' })));
+    client.on('close', () =>
+      fail(
+        refusal ??
+          new ConnectionError('unreachable', `${describeEndpoint(ep)} closed the connection during login`, {
+            retry: 'soon',
+          }),
+      ),
+    );
 
     const config: ConnectConfig = {
       host: ep.host,
@@ -236,7 +259,8 @@ function connectDirect(ep: Endpoint, ctx: ConnectContext, sock: Duplex | undefin
             refusal = new ConnectionError(decision.state, decision.message);
             verify(false);
           },
-          (err: unknown) => fail(new ConnectionError('error', `${describeEndpoint(ep)}: checking the host key: ${errorMessage(err)}`)),
+          (err: unknown) =>
+            fail(new ConnectionError('error', `${describeEndpoint(ep)}: checking the host key: ${errorMessage(err)}`)),
         );
       },
       ...(sock ? { sock } : {}),
@@ -270,7 +294,11 @@ function classify(err: Error & { level?: string; code?: string }, ep: Endpoint, 
       `${where} closed the login after too many authentication failures (its MaxAuthTries): the SSH agent offers its keys first; set identitiesOnly: true to use only the identity files`,
     );
   }
-  if (err.level === 'client-timeout') return new ConnectionError('timeout', `${where} did not complete the SSH handshake within ${READY_TIMEOUT_MS / 1000} s`);
+  if (err.level === 'client-timeout')
+    return new ConnectionError(
+      'timeout',
+      `${where} did not complete the SSH handshake within ${READY_TIMEOUT_MS / 1000} s`,
+    );
   switch (err.code) {
     case 'ECONNREFUSED':
       return new ConnectionError('unreachable', `${where} refused the connection: is sshd running on port ${ep.port}?`);

@@ -1,7 +1,11 @@
 import type { Client } from './connect.js';
 
 /** Runs one short command on a connection and collects its output (for setup and probes, not renderers). */
-export function execOnce(client: Client, command: string, input = ''): Promise<{ code: number | null; output: string }> {
+export function execOnce(
+  client: Client,
+  command: string,
+  input = '',
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     client.exec(command, (err, channel) => {
       if (err) return reject(err);

@@ -112,7 +112,8 @@ async function withLockFile<T>(path: string, fn: () => Promise<T>): Promise<T> {
       } catch {
         // It went away between the two calls: try again.
       }
-      if (Date.now() > deadline) throw new Error(`${lock} is held by another process; remove it if no distray is running`);
+      if (Date.now() > deadline)
+        throw new Error(`${lock} is held by another process; remove it if no distray is running`);
       await sleep(LOCK_POLL_MS);
     }
   }
@@ -124,14 +125,22 @@ async function withLockFile<T>(path: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /** Appends a key line under the lock: re-read if it changed, written to a temporary file, renamed over the original. */
-export async function addKnownHost(path: string, name: string, key: Buffer, cache = new KnownHostsCache()): Promise<boolean> {
+export async function addKnownHost(
+  path: string,
+  name: string,
+  key: Buffer,
+  cache = new KnownHostsCache(),
+): Promise<boolean> {
   await mkdir(dirname(path), { recursive: true });
   return withFileLock(path, async () => {
     const current = await cache.get(path);
     if (checkHostKey(current.entries, name, key).verdict === 'known') return false;
     const mode = current.exists ? current.mode : 0o644;
     const sep = current.text === '' || current.text.endsWith('\n') ? '' : '\n';
-    await writeFileAtomically(path, `${current.text}${sep}${name} ${keyTypeOf(key)} ${key.toString('base64')}\n`, { mode, fsync: true });
+    await writeFileAtomically(path, `${current.text}${sep}${name} ${keyTypeOf(key)} ${key.toString('base64')}\n`, {
+      mode,
+      fsync: true,
+    });
     return true;
   });
 }
@@ -158,7 +167,10 @@ export class HostKeyChecker {
     const name = knownHostsName(ep.host, ep.port);
     const fp = fingerprint(key);
     if (ep.hostKeyPolicy === 'off') {
-      return { accept: true, warning: `hostKeyPolicy is off: trusting ${name} (${keyTypeOf(key)} ${fp}) without checking it` };
+      return {
+        accept: true,
+        warning: `hostKeyPolicy is off: trusting ${name} (${keyTypeOf(key)} ${fp}) without checking it`,
+      };
     }
     const file = await this.cache.get(ep.knownHosts);
     const verdict = checkHostKey(file.entries, name, key);
@@ -192,7 +204,10 @@ export class HostKeyChecker {
         }
         if (ep.hostKeyPolicy === 'accept-new') {
           const added = await addKnownHost(ep.knownHosts, name, key, this.cache);
-          return { accept: true, ...(added ? { warning: `added ${name} (${keyTypeOf(key)} ${fp}) to ${ep.knownHosts}` } : {}) };
+          return {
+            accept: true,
+            ...(added ? { warning: `added ${name} (${keyTypeOf(key)} ${fp}) to ${ep.knownHosts}` } : {}),
+          };
         }
         if (!file.exists) {
           // Every host of a run fails alike here: the fix is the path, not each host's key.

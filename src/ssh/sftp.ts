@@ -76,7 +76,12 @@ export class Sftp {
   }
 
   /** One request: its error names the host and path; unanswered past the deadline it breaks the channel. */
-  call<T>(what: string, path: string, call: (sftp: SFTPWrapper, cb: (err: Error | null | undefined, value?: T) => void) => void, signal?: AbortSignal): Promise<T> {
+  call<T>(
+    what: string,
+    path: string,
+    call: (sftp: SFTPWrapper, cb: (err: Error | null | undefined, value?: T) => void) => void,
+    signal?: AbortSignal,
+  ): Promise<T> {
     if (this.broken) return Promise.reject(this.broken);
     if (signal?.aborted) return Promise.reject(abortError(this.host));
     return new Promise<T>((resolve, reject) => {
@@ -94,7 +99,9 @@ export class Sftp {
       const timer = setTimeout(() => {
         if (done) return;
         finish();
-        this.broken = new TransferError(`${this.host}: ${what} ${path}: the SFTP server did not answer within ${REPLY_DEADLINE_MS / 1000} s`);
+        this.broken = new TransferError(
+          `${this.host}: ${what} ${path}: the SFTP server did not answer within ${REPLY_DEADLINE_MS / 1000} s`,
+        );
         this.wrapper.end();
         reject(this.broken);
       }, REPLY_DEADLINE_MS);
@@ -105,7 +112,11 @@ export class Sftp {
           finish();
           if (err) {
             const e = err as Error & { code?: number };
-            reject(Object.assign(new TransferError(`${this.host}: ${what} ${path}: ${e.message}`), { code: e.code === SFTP_NO_SUCH_FILE ? 'ENOENT' : e.code }));
+            reject(
+              Object.assign(new TransferError(`${this.host}: ${what} ${path}: ${e.message}`), {
+                code: e.code === SFTP_NO_SUCH_FILE ? 'ENOENT' : e.code,
+              }),
+            );
           } else resolve(value as T);
         });
       } catch (err) {
@@ -141,7 +152,9 @@ export class Sftp {
 
   /** A directory's entries, each as lstat sees it (OpenSSH's sftp-server lstats them). */
   async readdir(path: string): Promise<Array<{ name: string } & EntryStat>> {
-    const list = await this.call<Array<{ filename: string; attrs: Stats }>>('list', path, (s, cb) => s.readdir(path, cb));
+    const list = await this.call<Array<{ filename: string; attrs: Stats }>>('list', path, (s, cb) =>
+      s.readdir(path, cb),
+    );
     return list.map((e) => ({ name: e.filename, ...entryStat(e.attrs) }));
   }
 
@@ -172,7 +185,9 @@ export class Sftp {
       const { size } = await stated;
       const from = Math.max(0, size - max);
       const data = Buffer.allocUnsafe(size - from);
-      await Promise.all(this.chunks(data.length).map(([at, len]) => this.readChunk(handle, path, data, from + at, len, signal, at)));
+      await Promise.all(
+        this.chunks(data.length).map(([at, len]) => this.readChunk(handle, path, data, from + at, len, signal, at)),
+      );
       await this.close(handle, path);
       return { data, size };
     } catch (err) {
@@ -190,13 +205,32 @@ export class Sftp {
    * file goes in one open and one write-and-close, without waiting in
    * between: two round trips instead of the four of open, fchmod, write, close.
    */
-  async putFile(localPath: string, path: string, mode: number, size: number | undefined, signal?: AbortSignal): Promise<void> {
+  async putFile(
+    localPath: string,
+    path: string,
+    mode: number,
+    size: number | undefined,
+    signal?: AbortSignal,
+  ): Promise<void> {
     size ??= (await localStat(localPath)).size;
-    const handle = await this.call<Buffer>('upload to', path, (s, cb) => s.open(path, 'w', { mode: mode & 0o777 }, cb), signal);
+    const handle = await this.call<Buffer>(
+      'upload to',
+      path,
+      (s, cb) => s.open(path, 'w', { mode: mode & 0o777 }, cb),
+      signal,
+    );
     try {
       if (size <= this.chunkSize) {
         const data = await readFile(localPath);
-        const written = data.length > 0 ? this.call<void>('upload to', path, (s, cb) => s.write(handle, data, 0, data.length, 0, (err) => cb(err)), signal) : Promise.resolve();
+        const written =
+          data.length > 0
+            ? this.call<void>(
+                'upload to',
+                path,
+                (s, cb) => s.write(handle, data, 0, data.length, 0, (err) => cb(err)),
+                signal,
+              )
+            : Promise.resolve();
         await Promise.all([written, this.close(handle, path)]);
         return;
       }
@@ -281,17 +315,37 @@ export class Sftp {
   }
 
   /** Reads exactly `len` bytes at `at` into `buf` at `offset` (default: `at`), asking again for what a short read left. */
-  private async readChunk(handle: Buffer, path: string, buf: Buffer, at: number, len: number, signal: AbortSignal | undefined, offset = at): Promise<void> {
+  private async readChunk(
+    handle: Buffer,
+    path: string,
+    buf: Buffer,
+    at: number,
+    len: number,
+    signal: AbortSignal | undefined,
+    offset = at,
+  ): Promise<void> {
     let got = 0;
     while (got < len) {
-      const n = await this.call<number>('download of', path, (s, cb) => s.read(handle, buf, offset + got, len - got, at + got, (err, bytes) => cb(err, bytes)), signal);
-      if (n === 0) throw new TransferError(`${this.host}: ${path} ended at ${at + got} bytes; it was changed while it was being read`);
+      const n = await this.call<number>(
+        'download of',
+        path,
+        (s, cb) => s.read(handle, buf, offset + got, len - got, at + got, (err, bytes) => cb(err, bytes)),
+        signal,
+      );
+      if (n === 0)
+        throw new TransferError(
+          `${this.host}: ${path} ended at ${at + got} bytes; it was changed while it was being read`,
+        );
       got += n;
     }
   }
 
   /** Runs `step` over the file's chunks, STREAM_WINDOW at once, in order of offset. */
-  private async window(size: number, signal: AbortSignal | undefined, step: (at: number, len: number) => Promise<void>): Promise<void> {
+  private async window(
+    size: number,
+    signal: AbortSignal | undefined,
+    step: (at: number, len: number) => Promise<void>,
+  ): Promise<void> {
     const chunks = this.chunks(size);
     let next = 0;
     let failed = false;

@@ -192,7 +192,13 @@ export function stallWatch(ms: number): string {
  * reported after), then its argv; with `stallMs`, the host shell stops it
  * once its log and outputs have not changed for that long.
  */
-export function runLine(lane: number, id: string, argv: readonly string[], outputs: readonly string[] = [], stallMs?: number): string {
+export function runLine(
+  lane: number,
+  id: string,
+  argv: readonly string[],
+  outputs: readonly string[] = [],
+  stallMs?: number,
+): string {
   const watch = stallMs === undefined ? '-' : stallWatch(stallMs);
   return `run ${lane} ${id} ${outputs.length} ${watch} ${[...outputs, ...argv].map(slotQuote).join(' ')}\n`;
 }
@@ -223,7 +229,15 @@ export function hostShellArgv(o: HostShellOptions): string[] {
       return `export ${k}=${shellQuote(v)}\n`;
     })
     .join('');
-  return ['-c', exports + hostShellScript(), 'distray-host', o.workdir, o.token, String(o.slots), String(Math.max(0, Math.round(o.graceSeconds)))];
+  return [
+    '-c',
+    exports + hostShellScript(),
+    'distray-host',
+    o.workdir,
+    o.token,
+    String(o.slots),
+    String(Math.max(0, Math.round(o.graceSeconds))),
+  ];
 }
 
 /** The same as one command line, for a remote login shell to run. */

@@ -43,7 +43,16 @@ export class FrameStitcher {
     for (const r of records) {
       let f = this.frames.get(r.task.frame);
       if (!f) {
-        f = { record: { frame: r.task.frame, tiles: 0, tilesDone: 0, output: plan.stitchPath(r.task.frame)!, status: 'pending' }, tasks: [] };
+        f = {
+          record: {
+            frame: r.task.frame,
+            tiles: 0,
+            tilesDone: 0,
+            output: plan.stitchPath(r.task.frame)!,
+            status: 'pending',
+          },
+          tasks: [],
+        };
         this.frames.set(r.task.frame, f);
       }
       f.record.tiles++;
@@ -94,7 +103,11 @@ export class FrameStitcher {
   private enqueue(frame: number): void {
     const f = this.frames.get(frame)!;
     void this.queue.add(async () => {
-      const tiles = f.tasks.map((r) => ({ tile: r.task.tile!, path: this.plan.tileImage(r.task)!, host: r.host ?? undefined }));
+      const tiles = f.tasks.map((r) => ({
+        tile: r.task.tile!,
+        path: this.plan.tileImage(r.task)!,
+        host: r.host ?? undefined,
+      }));
       try {
         if (this.options.signal?.aborted) return;
         await stitchFrame(tiles, this.size, f.record.output, this.options.signal);

@@ -55,7 +55,12 @@ async function inspect(t: TileImage, size: Size): Promise<TileInfo> {
  * have them, and the result is written under a temporary name and renamed.
  */
 /** Aborting `signal` stops between tiles and before the frame is written: nothing is left at `out`, nor a temporary file. */
-export async function stitchFrame(tiles: readonly TileImage[], size: Size, out: string, signal?: AbortSignal): Promise<void> {
+export async function stitchFrame(
+  tiles: readonly TileImage[],
+  size: Size,
+  out: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const stopped = (): void => {
     if (signal?.aborted) throw new StitchError(`stitching ${out} was stopped`);
   };
@@ -78,13 +83,22 @@ export async function stitchFrame(tiles: readonly TileImage[], size: Size, out: 
     if (t.layout === 'full-frame') img = img.extract({ left: t.tile.x0, top: t.tile.y0, width: w, height: h });
     img = img.toColourspace(space);
     if (alpha) img = img.ensureAlpha();
-    const { data, info } = await img.raw({ depth: sixteenBit ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await img
+      .raw({ depth: sixteenBit ? 'ushort' : 'uchar' })
+      .toBuffer({ resolveWithObject: true });
     if (info.width !== w || info.height !== h || info.channels !== channels) {
-      throw new StitchError(`${describeTile(t)}: decoded as ${info.width}x${info.height}x${info.channels}, expected ${w}x${h}x${channels}`);
+      throw new StitchError(
+        `${describeTile(t)}: decoded as ${info.width}x${info.height}x${info.channels}, expected ${w}x${h}x${channels}`,
+      );
     }
     const rowBytes = w * channels * bytes;
     for (let y = 0; y < h; y++) {
-      data.copy(canvas, ((t.tile.y0 + y) * size.width + t.tile.x0) * channels * bytes, y * rowBytes, (y + 1) * rowBytes);
+      data.copy(
+        canvas,
+        ((t.tile.y0 + y) * size.width + t.tile.x0) * channels * bytes,
+        y * rowBytes,
+        (y + 1) * rowBytes,
+      );
     }
   }
 

@@ -11,7 +11,9 @@ export function parseDuration(text: string, option = '--timeout', zeroAllowed = 
   const ms = n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   if (ms <= 0 && !zeroAllowed) throw new UsageError(`${option} "${text}" must be more than zero`);
   if (!(ms <= MAX_TIMER_MS)) {
-    throw new UsageError(`${option} "${text}" is too long: at most 596h (24 days), the longest delay a Node.js timer can wait`);
+    throw new UsageError(
+      `${option} "${text}" is too long: at most 596h (24 days), the longest delay a Node.js timer can wait`,
+    );
   }
   return ms;
 }

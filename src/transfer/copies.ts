@@ -31,11 +31,14 @@ export async function localTree(copy: Copy): Promise<{ dirs: string[]; files: Lo
   } catch (err) {
     throw new TransferError(`--in ${copy.local}: cannot read it: ${errorMessage(err)}`);
   }
-  if (!info.isDirectory()) return { dirs: [], files: [{ local: copy.local, remote: copy.remote, size: info.size, mode: info.mode }] };
+  if (!info.isDirectory())
+    return { dirs: [], files: [{ local: copy.local, remote: copy.remote, size: info.size, mode: info.mode }] };
   const tree = { dirs: [copy.remote], files: [] as LocalFile[] };
   // Entries are looked at all at once: one by one, 500 stats took 0.1-0.2 s on a busy machine.
   const entries = (await readdir(copy.local, { withFileTypes: true })).filter((e) => e.isDirectory() || e.isFile());
-  const subs = await Promise.all(entries.map((e) => localTree({ local: join(copy.local, e.name), remote: `${copy.remote}/${e.name}` })));
+  const subs = await Promise.all(
+    entries.map((e) => localTree({ local: join(copy.local, e.name), remote: `${copy.remote}/${e.name}` })),
+  );
   for (const sub of subs) {
     tree.dirs.push(...sub.dirs);
     tree.files.push(...sub.files);
@@ -61,7 +64,9 @@ export async function upload(session: HostSession, copy: Copy, signal?: AbortSig
     return sent;
   } catch (err) {
     if (err instanceof TransferError) throw err;
-    throw new TransferError(`copying ${copy.local} to ${session.name}:${copy.remote} failed: ${errorMessage(err)}`, { cause: err });
+    throw new TransferError(`copying ${copy.local} to ${session.name}:${copy.remote} failed: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -84,7 +89,8 @@ export async function uploadFile(
     if (options.checkSize) {
       // Fast transfers write out of order: check the result before trusting it.
       const written = await session.stat(tmp);
-      if (written?.size !== size) throw new TransferError(`${session.name}:${remote}: wrote ${written?.size ?? 'no'} bytes of ${size}`);
+      if (written?.size !== size)
+        throw new TransferError(`${session.name}:${remote}: wrote ${written?.size ?? 'no'} bytes of ${size}`);
     }
     await moveIntoPlace(session, shell, name, remote);
   } catch (err) {
@@ -103,7 +109,9 @@ export async function moveIntoPlace(session: HostSession, shell: HostShell, name
   const [moved] = await shell.fileOp('mv', [name, path]);
   if (moved === 'done') return;
   if (moved === 'through-link') throw new LinkRefused(await linkOnWay(session, path));
-  throw new TransferError(`${path} on ${session.name}: cannot put it in place (is a directory in the way, or is it not writable?); remove what is in the way there`);
+  throw new TransferError(
+    `${path} on ${session.name}: cannot put it in place (is a directory in the way, or is it not writable?); remove what is in the way there`,
+  );
 }
 
 /**
@@ -117,7 +125,8 @@ async function linkOnWay(session: HostSession, path: string): Promise<string> {
     const dir = parts.slice(0, i).join('/');
     const info = await session.stat(dir).catch(() => null);
     if (info?.type === 'link') return linkMessage(dir, session.name);
-    if (info && info.type !== 'dir') return `${dir} on ${session.name} is not a directory, so nothing can be put below it: remove it there`;
+    if (info && info.type !== 'dir')
+      return `${dir} on ${session.name} is not a directory, so nothing can be put below it: remove it there`;
   }
   return linkMessage(path, session.name);
 }
@@ -131,7 +140,9 @@ export async function makeDirs(session: HostSession, dirs: readonly string[]): P
   if (bad >= 0) {
     const dir = list[bad]!;
     if (states[bad] === 'through-link') throw new LinkRefused(await linkOnWay(session, dir));
-    throw new TransferError(`${dir} on ${session.name}: cannot make this directory (is a file in the way, or no permission?); fix it there`);
+    throw new TransferError(
+      `${dir} on ${session.name}: cannot make this directory (is a file in the way, or no permission?); fix it there`,
+    );
   }
 }
 
@@ -169,14 +180,18 @@ function refusal(state: OutputState, copy: Copy, host: string): string | undefin
     case 'missing':
       return `${what} was not produced on ${host}`;
     case 'empty':
-      return copy.dir ? `${what} on ${host} is an empty file, not a directory (--out ends with /)` : `${what} on ${host} is empty`;
+      return copy.dir
+        ? `${what} on ${host} is an empty file, not a directory (--out ends with /)`
+        : `${what} on ${host} is empty`;
     case 'link':
     case 'through-link':
       return linkMessage(what, host);
     case 'special':
       return `${what} on ${host} is not a regular file (a FIFO, socket or device): distray copies back only files and directories`;
     case 'dir':
-      return copy.dir ? undefined : `${what} on ${host} is a directory where a file was expected; to copy a directory back, end --out's paths with / (--out ${what}/=...)`;
+      return copy.dir
+        ? undefined
+        : `${what} on ${host} is a directory where a file was expected; to copy a directory back, end --out's paths with / (--out ${what}/=...)`;
     case 'file':
       return copy.dir ? `${what} on ${host} is a file, but --out ends with / (a directory)` : undefined;
   }
@@ -242,7 +257,14 @@ export async function download(
       const fetch = (): Promise<number> => session.fetchFile(copy.remote, tmp, { signal });
       const got = await fetch().catch(async (err: unknown) => {
         // The directory was made once this run; if it has gone since (tidied away mid-run), it is made again.
-        if (signal?.aborted || (await stat(dir).then((s) => s.isDirectory(), () => false))) throw err;
+        if (
+          signal?.aborted ||
+          (await stat(dir).then(
+            (s) => s.isDirectory(),
+            () => false,
+          ))
+        )
+          throw err;
         localDirs.delete(dir);
         await localDir(dir);
         return fetch();
@@ -255,13 +277,18 @@ export async function download(
     const here = await lstat(copy.local).catch(() => undefined);
     if (claim && !claim()) throw new Superseded(`${copy.local}: another copy of the task got there first`);
     if (copy.dir) await rm(copy.local, { recursive: true, force: true });
-    else if (here?.isDirectory()) throw new TransferError(`${copy.local} is a directory here, where ${copy.remote} from ${session.name} should go: remove it`);
+    else if (here?.isDirectory())
+      throw new TransferError(
+        `${copy.local} is a directory here, where ${copy.remote} from ${session.name} should go: remove it`,
+      );
     await rename(tmp, copy.local);
   } catch (err) {
     // Something already at the temporary name (it is created new, never opened) is not this download's to remove.
     if (!foundAt(err, tmp)) await rm(tmp, { recursive: true, force: true });
     if (err instanceof TransferError || err instanceof Superseded) throw err;
-    throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, { cause: err });
+    throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, {
+      cause: err,
+    });
   } finally {
     partials.delete(tmp);
   }
@@ -273,7 +300,12 @@ export async function download(
  * (see entryNames.ts), or that would be written outside `local`, or the same
  * name twice: a host's SFTP server may answer with anything.
  */
-function checkListing(session: HostSession, remote: string, local: string, entries: ReadonlyArray<{ name: string }>): void {
+function checkListing(
+  session: HostSession,
+  remote: string,
+  local: string,
+  entries: ReadonlyArray<{ name: string }>,
+): void {
   const seen = new Set<string>();
   for (const { name } of entries) {
     const inside = dirname(resolve(local, name)) === resolve(local);
@@ -286,7 +318,10 @@ function checkListing(session: HostSession, remote: string, local: string, entri
         : 'rename it there, or have the renderer name its files without control characters';
       throw new TransferError(`${shown}: ${problem}; nothing of this output was copied back; ${fix}`);
     }
-    if (seen.has(name)) throw new TransferError(`${shown} twice; nothing of this output was copied back: ${session.name}'s SFTP server is not answering truthfully, check it`);
+    if (seen.has(name))
+      throw new TransferError(
+        `${shown} twice; nothing of this output was copied back: ${session.name}'s SFTP server is not answering truthfully, check it`,
+      );
     seen.add(name);
   }
 }
@@ -297,7 +332,12 @@ function checkListing(session: HostSession, remote: string, local: string, entri
  * exist: every directory and file below it is new, made by distray, so
  * nothing already there is written through.
  */
-async function downloadDir(session: HostSession, remote: string, local: string, signal: AbortSignal | undefined): Promise<number> {
+async function downloadDir(
+  session: HostSession,
+  remote: string,
+  local: string,
+  signal: AbortSignal | undefined,
+): Promise<number> {
   await mkdir(local);
   let fetched = 0;
   const entries = await session.readdir(remote);
@@ -329,6 +369,7 @@ export async function removeRemote(session: HostSession, paths: string | readonl
   const bad = states.findIndex((st) => st !== 'done');
   if (bad < 0) return;
   const path = list[bad]!;
-  if (states[bad] === 'through-link') throw new LinkRefused(`${path} was not removed: ${await linkOnWay(session, path)}`);
+  if (states[bad] === 'through-link')
+    throw new LinkRefused(`${path} was not removed: ${await linkOnWay(session, path)}`);
   throw new TransferError(`${path} on ${session.name} could not be removed (no permission?); remove it there`);
 }

@@ -28,10 +28,19 @@ export function placeProblem(name: string): string | undefined {
 
 /** Why `name` cannot be the name of a file distray writes, or undefined if it can. */
 export function entryNameProblem(name: string): string | undefined {
-  return placeProblem(name) ?? (CONTROL.test(name) ? 'a name with a control character in it (such as a newline or an escape)' : undefined);
+  return (
+    placeProblem(name) ??
+    (CONTROL.test(name) ? 'a name with a control character in it (such as a newline or an escape)' : undefined)
+  );
 }
 
-const SHORT_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\', '"': '\\"' };
+const SHORT_ESCAPES: Readonly<Record<string, string>> = {
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\\': '\\\\',
+  '"': '\\"',
+};
 
 /**
  * The name in double quotes, every control character written out (`\n`,

@@ -8,7 +8,15 @@ import { LinkRefused, TransferError, errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
 import { cksumFile } from './cksum.js';
-import { localTree, makeDirs, moveIntoPlace, remoteDirname, removeRemote, uploadFile, type LocalFile } from './copies.js';
+import {
+  localTree,
+  makeDirs,
+  moveIntoPlace,
+  remoteDirname,
+  removeRemote,
+  uploadFile,
+  type LocalFile,
+} from './copies.js';
 import { runDir } from '../ssh/wrapper.js';
 
 /** Files uploaded at once to one host: small files are round-trip bound, large ones are not hurt. */
@@ -55,7 +63,15 @@ export class LocalHashes {
         const path = join(tmp, 'in.tar');
         // portable: no owner names or ids, so the files belong to whoever unpacks them. Only files
         // and directories, as a tree is sent file by file (a symbolic link is not followed nor sent).
-        await create({ file: path, cwd: dir, portable: true, filter: (_p, st) => ('isFile' in st ? st.isFile() || st.isDirectory() : true) }, ['.']);
+        await create(
+          {
+            file: path,
+            cwd: dir,
+            portable: true,
+            filter: (_p, st) => ('isFile' in st ? st.isFile() || st.isDirectory() : true),
+          },
+          ['.'],
+        );
         return { path, size: (await stat(path)).size };
       })();
       this.archives.set(dir, a);
@@ -159,12 +175,22 @@ async function sendPacked(session: HostSession, tree: Tree, hashes: LocalHashes,
   try {
     await session.putFile(archive.path, `${tmp}.tar`, 0o600, archive.size, signal);
     const written = await session.stat(`${tmp}.tar`);
-    if (written?.size !== archive.size) throw new TransferError(`${session.name}:${tmp}.tar: wrote ${written?.size ?? 'no'} bytes of ${archive.size}`);
+    if (written?.size !== archive.size)
+      throw new TransferError(`${session.name}:${tmp}.tar: wrote ${written?.size ?? 'no'} bytes of ${archive.size}`);
     const unpack = await session.command(
-      ['sh', '-c', 'mkdir -- "$1" && tar -xpf "$1.tar" -C "$1"; s=$?; rm -f -- "$1.tar"; exit $s', 'distray-unpack', tmp],
+      [
+        'sh',
+        '-c',
+        'mkdir -- "$1" && tar -xpf "$1.tar" -C "$1"; s=$?; rm -f -- "$1.tar"; exit $s',
+        'distray-unpack',
+        tmp,
+      ],
       signal,
     );
-    if (unpack.code !== 0) throw new TransferError(`${session.name}: cannot unpack ${tree.copy.local} into ${root} (tar exit ${unpack.code}): ${unpack.output.trim().slice(-300)}`);
+    if (unpack.code !== 0)
+      throw new TransferError(
+        `${session.name}: cannot unpack ${tree.copy.local} into ${root} (tar exit ${unpack.code}): ${unpack.output.trim().slice(-300)}`,
+      );
     const inTmp = (f: LocalFile): string => tmp + f.remote.slice(root.length);
     await verify(session, tree.files, hashes, inTmp, signal);
     await moveIntoPlace(session, shell, name, root);
@@ -187,10 +213,14 @@ async function verify(
   const written = await session.hashFiles(files.map(at), 'cksum', signal);
   for (const f of files) {
     // A host without cksum (none we know of) has its copies checked by size.
-    const there = written ? written.get(at(f)) : await session.stat(at(f)).then((s) => (s ? `size ${s.size}` : undefined));
+    const there = written
+      ? written.get(at(f))
+      : await session.stat(at(f)).then((s) => (s ? `size ${s.size}` : undefined));
     const expected = written ? await hashes.cksum(f.local, f.size) : `size ${f.size}`;
     if (there !== expected) {
-      throw new TransferError(`${session.name}:${f.remote} differs from ${f.local} after sending it (cksum ${there ?? 'missing'}, expected ${expected})`);
+      throw new TransferError(
+        `${session.name}:${f.remote} differs from ${f.local} after sending it (cksum ${there ?? 'missing'}, expected ${expected})`,
+      );
     }
   }
 }
@@ -204,7 +234,12 @@ async function verify(
  * assembled wrong from out-of-order writes, and a CRC catches that for a
  * tenth of SHA-256's time (which cost the 200 MB benchmark 0.6 s on 2 cores).
  */
-export async function syncInputs(session: HostSession, copies: readonly Copy[], hashes: LocalHashes, signal?: AbortSignal): Promise<SyncStats> {
+export async function syncInputs(
+  session: HostSession,
+  copies: readonly Copy[],
+  hashes: LocalHashes,
+  signal?: AbortSignal,
+): Promise<SyncStats> {
   const started = performance.now();
   const trees: Tree[] = await Promise.all(copies.map(async (c) => ({ copy: c, ...(await hashes.tree(c)) })));
   const files = trees.flatMap((t) => t.files);
@@ -214,7 +249,14 @@ export async function syncInputs(session: HostSession, copies: readonly Copy[], 
   const { found: existing, missingDirs } = await existingFiles(session, files, roots);
   const there = files.filter((f) => existing.has(f.remote));
   for (const f of there) void hashes.of(f.local).catch(() => {});
-  const remote = there.length > 0 ? await session.hashFiles(there.map((f) => f.remote), 'sha256', signal) : undefined;
+  const remote =
+    there.length > 0
+      ? await session.hashFiles(
+          there.map((f) => f.remote),
+          'sha256',
+          signal,
+        )
+      : undefined;
   const changed: LocalFile[] = [];
   for (const f of files) {
     const hash = remote?.get(f.remote);
@@ -223,7 +265,9 @@ export async function syncInputs(session: HostSession, copies: readonly Copy[], 
   // The local CRCs are computed while the files go out.
   for (const f of changed) void hashes.cksum(f.local, f.size).catch(() => {});
   // Whole directories new to the host go as one archive each; the rest file by file.
-  const packed = trees.filter((t) => t.dirs.length > 0 && t.files.length >= PACK_MIN_FILES && missingDirs.has(t.copy.remote));
+  const packed = trees.filter(
+    (t) => t.dirs.length > 0 && t.files.length >= PACK_MIN_FILES && missingDirs.has(t.copy.remote),
+  );
   const packedFiles = new Set(packed.flatMap((t) => t.files));
   const single = changed.filter((f) => !packedFiles.has(f));
   const queue = new PQueue({ concurrency: PARALLEL_UPLOADS });
@@ -232,7 +276,10 @@ export async function syncInputs(session: HostSession, copies: readonly Copy[], 
       const failed = all.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
     });
-    await makeDirs(session, trees.filter((t) => !packed.includes(t)).flatMap((t) => t.dirs));
+    await makeDirs(
+      session,
+      trees.filter((t) => !packed.includes(t)).flatMap((t) => t.dirs),
+    );
     // Every upload settles (and removes its temporary file if it failed or was stopped) before this
     // returns: the caller may close the connection next.
     const settled = await Promise.allSettled([

@@ -12,7 +12,15 @@ import { isImage } from './thumbs.js';
 export function modelOfPlan(
   plan: Plan,
   hosts: readonly HostConfig[],
-  run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; title: string; fold?: TaskFold; figures?: HostFigures; now?: () => number },
+  run: {
+    startedAt: Date;
+    clockOrigin: number;
+    records: readonly TaskRecord[];
+    title: string;
+    fold?: TaskFold;
+    figures?: HostFigures;
+    now?: () => number;
+  },
 ): RunModel {
   return new RunModel({
     title: run.title,

@@ -220,7 +220,14 @@ export class RunModel {
             frame: t.frame,
             tile: t.tile === null ? null : { index: t.tile },
             label: t.label,
-            chunk: t.count === undefined ? undefined : { first: t.frame, count: t.count, step: t.count > 1 && t.last !== undefined ? (t.last - t.frame) / (t.count - 1) : 1 },
+            chunk:
+              t.count === undefined
+                ? undefined
+                : {
+                    first: t.frame,
+                    count: t.count,
+                    step: t.count > 1 && t.last !== undefined ? (t.last - t.frame) / (t.count - 1) : 1,
+                  },
           },
           status: t.skipped ? 'skipped' : 'pending',
         })),
@@ -274,7 +281,15 @@ export class RunModel {
         const h = this.host(e.host);
         if (e.lane >= h.row.slots) h.row.slots = e.lane + 1;
         // Drawn when its renderer starts: one waiting behind the slot's running attempt would cover it.
-        this.waiting.set(barKey(t.i, e.attempt), { i: t.i, label: t.label, attempt: e.attempt, host: e.host, lane: e.lane, speculative: e.speculative, queued: at });
+        this.waiting.set(barKey(t.i, e.attempt), {
+          i: t.i,
+          label: t.label,
+          attempt: e.attempt,
+          host: e.host,
+          lane: e.lane,
+          speculative: e.speculative,
+          queued: at,
+        });
         this.dirtyTasks.add(t.i);
         return;
       }
@@ -365,7 +380,11 @@ export class RunModel {
 
   /** What changed since the last call (or since the start), or undefined when nothing did. */
   takeDelta(): Delta | undefined {
-    if (this.dirtyTasks.size + this.dirtyHosts.size + this.dirtyBars.size + this.newFailures.length === 0 && !this.endDirty()) return undefined;
+    if (
+      this.dirtyTasks.size + this.dirtyHosts.size + this.dirtyBars.size + this.newFailures.length === 0 &&
+      !this.endDirty()
+    )
+      return undefined;
     const delta: Delta = {
       tasks: [...this.dirtyTasks].map((i) => ({ ...this.tasks[i]! })),
       hosts: [...this.dirtyHosts].flatMap((n) => {
@@ -431,7 +450,15 @@ export class RunModel {
   private failed(e: Extract<SchedulerEvent, { type: 'attempt-ended' }>, t: TaskView, h: HostState, at: number): void {
     this.refigure(h);
     const { head, tail } = splitTail(e.message ?? 'failed');
-    const f: FailureView = { i: t.i, label: t.label, host: h.row.name, attempt: e.attempt, at, message: head, tail: tail ?? null };
+    const f: FailureView = {
+      i: t.i,
+      label: t.label,
+      host: h.row.name,
+      attempt: e.attempt,
+      at,
+      message: head,
+      tail: tail ?? null,
+    };
     this.failures.push(f);
     if (this.failures.length > MAX_FAILURES) this.failures.shift();
     this.newFailures.push(f);
@@ -439,7 +466,13 @@ export class RunModel {
 
   private refigure(h: HostState): void {
     const f = this.figures.figure(h.row.name);
-    if (f) Object.assign(h.row, { tasksDone: f.tasksDone, failures: f.failures, meanSeconds: f.meanSeconds, medianSeconds: f.medianSeconds });
+    if (f)
+      Object.assign(h.row, {
+        tasksDone: f.tasksDone,
+        failures: f.failures,
+        meanSeconds: f.meanSeconds,
+        medianSeconds: f.medianSeconds,
+      });
     this.dirtyHosts.add(h.row.name);
   }
 
@@ -487,7 +520,19 @@ export class RunModel {
       Object.assign(t, frames);
     } else {
       const image = this.tasks[from]?.image ?? false;
-      this.tasks[ref.index] = { i: ref.index, frame: ref.frame, tile: null, label: ref.label, state: 'queued', host: null, live: 0, copies: 0, seconds: null, image, ...frames };
+      this.tasks[ref.index] = {
+        i: ref.index,
+        frame: ref.frame,
+        tile: null,
+        label: ref.label,
+        state: 'queued',
+        host: null,
+        live: 0,
+        copies: 0,
+        seconds: null,
+        image,
+        ...frames,
+      };
     }
     this.dirtyTasks.add(ref.index);
   }
@@ -511,7 +556,8 @@ export class RunModel {
 
 /** A task's state on the grid, from how the fold has it: one sent to a host is queued there until its renderer starts. */
 function stateOf(t: TaskStanding): TaskState {
-  if (t.status === 'running' || t.status === 'pending') return t.rendering ? 'running' : t.lastFailed ? 'retrying' : 'queued';
+  if (t.status === 'running' || t.status === 'pending')
+    return t.rendering ? 'running' : t.lastFailed ? 'retrying' : 'queued';
   return t.status;
 }
 

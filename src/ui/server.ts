@@ -33,7 +33,8 @@ const SECURITY_HEADERS = {
   'Referrer-Policy': 'no-referrer',
   'X-Content-Type-Options': 'nosniff',
   'Cache-Control': 'no-store',
-  'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 };
 
 /**
@@ -83,9 +84,18 @@ export class LivePage {
     }).catch((err: unknown) => {
       const code = (err as NodeJS.ErrnoException).code;
       const where = `${options.host}:${options.port}`;
-      if (code === 'EADDRINUSE') throw new UsageError(`--ui=${options.port}: port ${options.port} is in use on ${options.host}; choose another port, or give --ui alone for a free one`);
-      if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new UsageError(`--ui-host ${options.host}: not an address of this machine (${code}); give one of its addresses, or leave --ui-host out for 127.0.0.1`);
-      if (code === 'EACCES') throw new UsageError(`--ui=${options.port}: not allowed to listen on ${where} (ports below 1024 need privileges); choose a port above 1024`);
+      if (code === 'EADDRINUSE')
+        throw new UsageError(
+          `--ui=${options.port}: port ${options.port} is in use on ${options.host}; choose another port, or give --ui alone for a free one`,
+        );
+      if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+        throw new UsageError(
+          `--ui-host ${options.host}: not an address of this machine (${code}); give one of its addresses, or leave --ui-host out for 127.0.0.1`,
+        );
+      if (code === 'EACCES')
+        throw new UsageError(
+          `--ui=${options.port}: not allowed to listen on ${where} (ports below 1024 need privileges); choose a port above 1024`,
+        );
       throw new UsageError(`--ui: cannot listen on ${where}: ${errorMessage(err)}`);
     });
     const page = new LivePage(server, token, options);
@@ -133,7 +143,12 @@ export class LivePage {
     const path = (req.url ?? '/').split('?')[0]!;
     const [, segment = '', ...rest] = path.split('/');
     if (!this.authorised(segment)) {
-      send(res, 403, 'text/plain; charset=utf-8', 'forbidden: this page needs the URL distray printed when the run started, token included\n');
+      send(
+        res,
+        403,
+        'text/plain; charset=utf-8',
+        'forbidden: this page needs the URL distray printed when the run started, token included\n',
+      );
       return;
     }
     const route = rest.join('/');
@@ -146,11 +161,14 @@ export class LivePage {
 
   private route(req: IncomingMessage, res: ServerResponse, route: string): void {
     const method = req.method ?? 'GET';
-    if (method === 'GET' && (route === '' || route === 'index.html')) return send(res, 200, ASSET_TYPES['page.html'], asset('page.html'));
-    if (method === 'GET' && (route === 'page.css' || route === 'page.js')) return send(res, 200, ASSET_TYPES[route as AssetName], asset(route));
+    if (method === 'GET' && (route === '' || route === 'index.html'))
+      return send(res, 200, ASSET_TYPES['page.html'], asset('page.html'));
+    if (method === 'GET' && (route === 'page.css' || route === 'page.js'))
+      return send(res, 200, ASSET_TYPES[route as AssetName], asset(route));
     if (method === 'GET' && route === 'events') return this.openStream(res);
     const thumb = /^(thumb|picture)\/(\d+)$/.exec(route);
-    if (method === 'GET' && thumb) return void this.sendThumb(res, Number(thumb[2]), thumb[1] === 'thumb' ? 'small' : 'large');
+    if (method === 'GET' && thumb)
+      return void this.sendThumb(res, Number(thumb[2]), thumb[1] === 'thumb' ? 'small' : 'large');
     if (method === 'POST' && route === 'stop') {
       this.options.stop();
       return send(res, 202, 'text/plain; charset=utf-8', 'stopping\n');
@@ -162,12 +180,17 @@ export class LivePage {
       this.flush();
       return send(res, 202, 'text/plain; charset=utf-8', 'queued again\n');
     }
-    if (method !== 'GET' && method !== 'POST') return send(res, 405, 'text/plain; charset=utf-8', `${method} is not allowed\n`);
+    if (method !== 'GET' && method !== 'POST')
+      return send(res, 405, 'text/plain; charset=utf-8', `${method} is not allowed\n`);
     send(res, 404, 'text/plain; charset=utf-8', `no such page: ${route}\n`);
   }
 
   private openStream(res: ServerResponse): void {
-    res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      Connection: 'keep-alive',
+    });
     // The browser waits this long before reconnecting to a page that went away.
     res.write('retry: 1000\n\n');
     // The snapshot first, then into the set that gets the deltas after it.
@@ -193,7 +216,12 @@ export class LivePage {
     if (path === undefined) return send(res, 404, 'text/plain; charset=utf-8', `task ${i} has no picture\n`);
     try {
       const data = await this.thumbs.get(path, size);
-      res.writeHead(200, { ...SECURITY_HEADERS, 'Content-Type': THUMB_TYPE, 'Content-Length': data.length, 'Cache-Control': 'private, no-cache' });
+      res.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'Content-Type': THUMB_TYPE,
+        'Content-Length': data.length,
+        'Cache-Control': 'private, no-cache',
+      });
       res.end(data);
     } catch (err) {
       send(res, 404, 'text/plain; charset=utf-8', `${path}: no picture yet (${errorMessage(err)})\n`);

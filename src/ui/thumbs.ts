@@ -44,5 +44,9 @@ export class Thumbnails {
 async function encode(path: string, px: number): Promise<Buffer> {
   const sharp = await loadSharp();
   // Outputs were checked against the run's --max-pixels when they came back; past the default a picture is not shown, never decoded.
-  return sharp(path, { limitInputPixels: DEFAULT_MAX_PIXELS }).rotate().resize({ width: px, height: px, fit: 'inside', withoutEnlargement: true }).webp({ quality: 80 }).toBuffer();
+  return sharp(path, { limitInputPixels: DEFAULT_MAX_PIXELS })
+    .rotate()
+    .resize({ width: px, height: px, fit: 'inside', withoutEnlargement: true })
+    .webp({ quality: 80 })
+    .toBuffer();
 }

@@ -14,7 +14,10 @@ export interface CliResult {
  * The default limit (3 min) is for a loaded machine at a quarter of its speed and
  * below vitest's, so that a run that hangs fails with its own stderr.
  */
-export function runCli(args: string[], opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<CliResult> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...opts.env };
   delete env.SSH_AUTH_SOCK;
   if (!opts.env?.DISTRAY_KEY_PASSPHRASE) delete env.DISTRAY_KEY_PASSPHRASE;
@@ -32,7 +35,8 @@ export function runCli(args: string[], opts: { cwd: string; env?: Record<string,
     child.on('close', (code) => {
       clearTimeout(timer);
       // A host state change with no move in hosts/state.ts is a bug, whatever the test looks at.
-      if (stderr.includes('distray: internal: host')) reject(new Error(`a host made a move it cannot make:\n${stderr}`));
+      if (stderr.includes('distray: internal: host'))
+        reject(new Error(`a host made a move it cannot make:\n${stderr}`));
       resolve({ code, stdout, stderr });
     });
   });

@@ -48,10 +48,17 @@ export class FakeHost implements SchedulerHost {
     slot.started();
     const act = this.behave(task, attempt);
     const aborted = await wait(act.outcome === 'hang' ? Infinity : act.ms, act.deaf ? undefined : signal);
-    if (aborted) return act.stoppedDone?.length && isRunStop(signal) ? { kind: 'cancelled', done: act.stoppedDone } : { kind: 'cancelled' };
-    const outcome: Final = act.outcome === undefined || act.outcome === 'hang' ? { kind: 'done', bytes: { in: 1, out: 2 } } : act.outcome;
+    if (aborted)
+      return act.stoppedDone?.length && isRunStop(signal)
+        ? { kind: 'cancelled', done: act.stoppedDone }
+        : { kind: 'cancelled' };
+    const outcome: Final =
+      act.outcome === undefined || act.outcome === 'hang' ? { kind: 'done', bytes: { in: 1, out: 2 } } : act.outcome;
     if (act.fetchMs === undefined) return outcome;
-    return { kind: 'released', outcome: wait(act.fetchMs, signal).then((a): Final => (a ? { kind: 'cancelled' } : outcome)) };
+    return {
+      kind: 'released',
+      outcome: wait(act.fetchMs, signal).then((a): Final => (a ? { kind: 'cancelled' } : outcome)),
+    };
   }
 }
 

@@ -21,5 +21,10 @@ export function craftedPng(width: number, height: number, rows = 16): Buffer {
   header[8] = 8; // bit depth
   header[9] = 0; // greyscale
   const pixels = deflateSync(Buffer.alloc((width + 1) * Math.min(rows, height)), { level: 9 });
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
+    chunk('IHDR', header),
+    chunk('IDAT', pixels),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

@@ -9,7 +9,9 @@ export const refused = (host: string, from: string, to: string): never => {
 
 /** The tasks of frames 1..n of a plan that renders nothing (`r`, no copies). */
 export function tasks(n: number): Task[] {
-  return [...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks];
+  return [
+    ...new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks,
+  ];
 }
 
 /** Every host expected first, then added, as a run that connects them all does. */

@@ -15,10 +15,17 @@ export const SHELLS: ReadonlyArray<{ name: string; argv: string[] }> = [
  * `enough` (end of input means the controller is gone: nothing new starts),
  * and returns all it said until it exited.
  */
-export function talkToHostShell(shell: readonly string[], workdir: string, lines: readonly string[], enough: (said: string[]) => boolean): Promise<string[]> {
+export function talkToHostShell(
+  shell: readonly string[],
+  workdir: string,
+  lines: readonly string[],
+  enough: (said: string[]) => boolean,
+): Promise<string[]> {
   const [program, ...before] = shell;
   const argv = [...before, ...hostShellArgv({ workdir, env: {}, token: 'tok-1', slots: 1, graceSeconds: 0 })];
-  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(program!, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(program!, argv, {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let out = '';
   const said = (): string[] => out.split('\n').filter(Boolean);
   child.stdout.on('data', (c: Buffer) => {

@@ -47,7 +47,12 @@ export interface SshdHost {
 export function descendants(pid: number): number[] {
   let children: number[] = [];
   try {
-    children = execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number);
+    children = execFileSync('pgrep', ['-P', String(pid)])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }
@@ -73,7 +78,11 @@ async function waitReady(child: ChildProcess, logPath: string, port: number, fro
   child.once('exit', (code, signal) => (exited = `sshd exited early (code ${code}, signal ${signal})`));
   while (Date.now() < deadline) {
     if (exited) throw new Error(`${exited}: ${existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''}`);
-    if (existsSync(logPath) && readFileSync(logPath).subarray(fromOffset).toString().includes(`Server listening on 127.0.0.1 port ${port}`)) return;
+    if (
+      existsSync(logPath) &&
+      readFileSync(logPath).subarray(fromOffset).toString().includes(`Server listening on 127.0.0.1 port ${port}`)
+    )
+      return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`sshd on port ${port} did not start: ${existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''}`);
@@ -106,25 +115,26 @@ export function startFarm(): Farm {
       mkdirSync(workdir);
       const log = join(hdir, 'sshd.log');
       const config = join(hdir, 'sshd_config');
-      const writeConfig = (port: number): void => writeFileSync(
-        config,
-        [
-          // First: sshd keeps the first value it reads, so these override the defaults below.
-          extraConfig,
-          `Port ${port}`,
-          'ListenAddress 127.0.0.1',
-          `HostKey ${hostKeyPath}`,
-          `PidFile ${join(hdir, 'sshd.pid')}`,
-          `AuthorizedKeysFile ${authorized}`,
-          'StrictModes no',
-          'PermitRootLogin yes',
-          'PasswordAuthentication no',
-          'KbdInteractiveAuthentication no',
-          'UsePAM no',
-          'Subsystem sftp internal-sftp',
-          'LogLevel DEBUG1',
-        ].join('\n') + '\n',
-      );
+      const writeConfig = (port: number): void =>
+        writeFileSync(
+          config,
+          [
+            // First: sshd keeps the first value it reads, so these override the defaults below.
+            extraConfig,
+            `Port ${port}`,
+            'ListenAddress 127.0.0.1',
+            `HostKey ${hostKeyPath}`,
+            `PidFile ${join(hdir, 'sshd.pid')}`,
+            `AuthorizedKeysFile ${authorized}`,
+            'StrictModes no',
+            'PermitRootLogin yes',
+            'PasswordAuthentication no',
+            'KbdInteractiveAuthentication no',
+            'UsePAM no',
+            'Subsystem sftp internal-sftp',
+            'LogLevel DEBUG1',
+          ].join('\n') + '\n',
+        );
       const launch = async (): Promise<ChildProcess> => {
         const offset = existsSync(log) ? readFileSync(log).length : 0;
         const child = spawn(SSHD, ['-D', '-f', config, '-E', log], { stdio: 'ignore' });
@@ -195,8 +205,19 @@ export function startFarm(): Farm {
 
 /** An inventory host entry for one of the farm's servers. */
 export function hostEntry(farm: Farm, h: SshdHost, extra: Record<string, unknown> = {}): string {
-  const fields: Record<string, unknown> = { host: '127.0.0.1', name: h.name, port: h.port, workdir: h.workdir, ...extra };
-  return '  - ' + Object.entries(fields).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n    ');
+  const fields: Record<string, unknown> = {
+    host: '127.0.0.1',
+    name: h.name,
+    port: h.port,
+    workdir: h.workdir,
+    ...extra,
+  };
+  return (
+    '  - ' +
+    Object.entries(fields)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join('\n    ')
+  );
 }
 
 export function defaultsBlock(farm: Farm, extra = ''): string {

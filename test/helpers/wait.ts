@@ -27,7 +27,11 @@ export function uniqueSleep(seconds: number): string {
 /** Processes whose command line starts with `marker`, anywhere on this machine (the test hosts are on loopback); see uniqueSleep. */
 export function processesStartingWith(marker: string): string[] {
   try {
-    return execFileSync('pgrep', ['-af', `^${marker}`]).toString().trim().split('\n').filter((l) => l && !l.includes('pgrep'));
+    return execFileSync('pgrep', ['-af', `^${marker}`])
+      .toString()
+      .trim()
+      .split('\n')
+      .filter((l) => l && !l.includes('pgrep'));
   } catch {
     return [];
   }

@@ -5,7 +5,16 @@
  * fails (and uses a retry, so a hostile host ends up failing its frames,
  * not being retried for ever as lost), and the run ends with its report.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, statfsSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  statfsSync,
+  writeFileSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,7 +42,10 @@ function report(cwd: string): Report {
 }
 
 function inventory(name: string): string {
-  return farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, host, { workdir: join(host.workdir, name) })}\n`, `${name}.yaml`);
+  return farm.inventory(
+    `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, host, { workdir: join(host.workdir, name) })}\n`,
+    `${name}.yaml`,
+  );
 }
 
 /** Every file under `dir` whose name marks it temporary. */
@@ -46,8 +58,15 @@ function partFiles(dir: string): string[] {
 async function measured(args: string[], cwd: string, timeoutMs?: number): Promise<CliResult & { maxRssMb: number }> {
   const probe = join(cwd, 'maxrss.cjs');
   const out = join(cwd, 'maxrss.txt');
-  writeFileSync(probe, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, String(process.resourceUsage().maxRSS)));\n`);
-  const r = await runCli(args, { cwd, env: { NODE_OPTIONS: `--require ${probe}` }, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  writeFileSync(
+    probe,
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, String(process.resourceUsage().maxRSS)));\n`,
+  );
+  const r = await runCli(args, {
+    cwd,
+    env: { NODE_OPTIONS: `--require ${probe}` },
+    ...(timeoutMs === undefined ? {} : { timeoutMs }),
+  });
   return { ...r, maxRssMb: Number(readFileSync(out, 'utf8')) / 1024 };
 }
 
@@ -71,12 +90,29 @@ describe('an image output that declares too many pixels', () => {
   it('is refused from its header, with a message naming the host, the frame, the size and --max-pixels; the controller lives on and the attempt uses a retry', async () => {
     const cwd = workspace();
     writeFileSync(join(cwd, 'bomb.png'), craftedPng(40000, 40000));
-    const args = ['run', inventory('bomb'), '0', 'cp', 'bomb.png', 'out%d.png', '--in', 'bomb.png', '--out', 'out%d.png=got/out%d.png', '--retries', '1', '--report', 'r.json'];
+    const args = [
+      'run',
+      inventory('bomb'),
+      '0',
+      'cp',
+      'bomb.png',
+      'out%d.png',
+      '--in',
+      'bomb.png',
+      '--out',
+      'out%d.png=got/out%d.png',
+      '--retries',
+      '1',
+      '--report',
+      'r.json',
+    ];
     const r = await measured(args, cwd);
     expect(r.code, r.stderr).toBe(1);
     const task = report(cwd).tasks[0]!;
     expect(task).toMatchObject({ status: 'failed', attempts: 2, lost: 0, stage: 'output' });
-    expect(task.error).toMatch(/^out0\.png from big \(frame 0\) declares 40000x40000 pixels \(1600 megapixels\), more than --max-pixels allows \(268402689, .*\), so it was not decoded; .*raise --max-pixels/);
+    expect(task.error).toMatch(
+      /^out0\.png from big \(frame 0\) declares 40000x40000 pixels \(1600 megapixels\), more than --max-pixels allows \(268402689, .*\), so it was not decoded; .*raise --max-pixels/,
+    );
     expect(report(cwd).hosts[0]).toMatchObject({ name: 'big', failures: 2 });
     expect(existsSync(join(cwd, 'got', 'out0.png'))).toBe(false);
     expect(partFiles(join(cwd, 'got'))).toEqual([]);
@@ -100,8 +136,15 @@ describe('a log of gigabytes', () => {
     const cwd = workspace();
     // The log is the renderer's stdout redirected to a file on the host: truncate makes it 5 GB of
     // holes, and >> writes after them. Frame 0 succeeds, frame 1 fails.
-    const loud = script(cwd, 'loud.sh', 'truncate -s 5G /dev/stdout && echo "last words of $1" >>/dev/stdout; exit "$1"');
-    const r = await measured(['run', inventory('loud'), '0,1', `./${loud}`, '%d', '--in', loud, '--retries', '1', '--report', 'r.json'], cwd);
+    const loud = script(
+      cwd,
+      'loud.sh',
+      'truncate -s 5G /dev/stdout && echo "last words of $1" >>/dev/stdout; exit "$1"',
+    );
+    const r = await measured(
+      ['run', inventory('loud'), '0,1', `./${loud}`, '%d', '--in', loud, '--retries', '1', '--report', 'r.json'],
+      cwd,
+    );
     expect(r.code, r.stderr).toBe(1);
     const [done, failed] = report(cwd).tasks;
     expect(done).toMatchObject({ frame: 0, status: 'done', attempts: 1, lost: 0 });
@@ -111,7 +154,9 @@ describe('a log of gigabytes', () => {
     // The log here is the output's last MiB, saying how much was cut.
     const size = 5 * 1024 ** 3 + 'last words of 1\n'.length;
     expect(statSync(failed!.log!).size).toBeLessThan(1024 * 1024 + 1024);
-    expect(readFileSync(failed!.log!, 'latin1')).toContain(`# output cut: its first ${size - 1024 * 1024} bytes of ${size} are not kept, only the last ${1024 * 1024}\n`);
+    expect(readFileSync(failed!.log!, 'latin1')).toContain(
+      `# output cut: its first ${size - 1024 * 1024} bytes of ${size} are not kept, only the last ${1024 * 1024}\n`,
+    );
     expect(r.maxRssMb, r.stderr).toBeLessThan(500);
   });
 });
@@ -121,7 +166,23 @@ describe('an output over 4 GiB', () => {
     const cwd = workspace();
     const mk = script(cwd, 'mk.sh', 'truncate -s 4097M "big$1.bin" && printf end >>"big$1.bin"');
     // 4 GiB through SSH's cipher: a minute on a busy 2-core machine, so the limits are generous.
-    const r = await measured(['run', inventory('huge'), '0', `./${mk}`, '%d', '--in', mk, '--out', 'big%d.bin=got/big%d.bin', '--report', 'r.json'], cwd, 500_000);
+    const r = await measured(
+      [
+        'run',
+        inventory('huge'),
+        '0',
+        `./${mk}`,
+        '%d',
+        '--in',
+        mk,
+        '--out',
+        'big%d.bin=got/big%d.bin',
+        '--report',
+        'r.json',
+      ],
+      cwd,
+      500_000,
+    );
     expect(r.code, r.stderr).toBe(0);
     const got = join(cwd, 'got', 'big0.bin');
     expect(statSync(got).size).toBe(4097 * 1024 ** 2 + 3);
@@ -142,11 +203,32 @@ describe('an output over 4 GiB', () => {
     const fs = statfsSync(join(cwd, 'got'));
     const size = fs.bavail * fs.bsize + 1024 ** 3;
     const mk = script(cwd, 'mk.sh', `truncate -s ${size} "big$1.bin"`);
-    const r = await runCli(['run', inventory('full'), '0', `./${mk}`, '%d', '--in', mk, '--out', 'big%d.bin=got/big%d.bin', '--retries', '1', '--report', 'r.json'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inventory('full'),
+        '0',
+        `./${mk}`,
+        '%d',
+        '--in',
+        mk,
+        '--out',
+        'big%d.bin=got/big%d.bin',
+        '--retries',
+        '1',
+        '--report',
+        'r.json',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(1);
     const task = report(cwd).tasks[0]!;
     expect(task).toMatchObject({ status: 'failed', attempts: 2, lost: 0, stage: 'output' });
-    expect(task.error).toMatch(new RegExp(`^big0\\.bin on big is ${size} bytes \\(.* GiB\\), more than the .* free in .* here .*: free space there or send --out elsewhere`));
+    expect(task.error).toMatch(
+      new RegExp(
+        `^big0\\.bin on big is ${size} bytes \\(.* GiB\\), more than the .* free in .* here .*: free space there or send --out elsewhere`,
+      ),
+    );
     expect(task.error).toContain(` free in ${join(cwd, 'got')} here `);
     expect(readdirSync(join(cwd, 'got'))).toEqual([]);
   });

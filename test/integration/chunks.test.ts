@@ -66,7 +66,12 @@ function renderer(log: string, marker: string): string {
 
 /** The frame ranges the attempts were given, from their START lines. */
 function starts(log: string): string[] {
-  return readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('START ')).map((l) => l.slice(6)).sort();
+  return readFileSync(log, 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('START '))
+    .map((l) => l.slice(6))
+    .sort();
 }
 
 describe('--chunk', () => {
@@ -76,8 +81,32 @@ describe('--chunk', () => {
     const log = join(cwd, 'render.log');
     const script = renderer(log, join(cwd, 'died'));
     // One host, one slot: the order of attempts is the queue's.
-    const inv = farm.inventory(`${defaultsBlock(farm, '  env: { DIE: "4", SKIP: "11" }\n')}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n`, `c${n}.yaml`);
-    const r = await runCli(['run', inv, '1,12', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '6', '--out', 'out/f%d.txt=frames/f%d.txt', '--retries', '1', '--report', 'r.json', '--plain'], { cwd });
+    const inv = farm.inventory(
+      `${defaultsBlock(farm, '  env: { DIE: "4", SKIP: "11" }\n')}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n`,
+      `c${n}.yaml`,
+    );
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,12',
+        'sh',
+        '-c',
+        script,
+        '%{first}',
+        '%{last}',
+        '--chunk',
+        '6',
+        '--out',
+        'out/f%d.txt=frames/f%d.txt',
+        '--retries',
+        '1',
+        '--report',
+        'r.json',
+        '--plain',
+      ],
+      { cwd },
+    );
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
     // Frame 11 is never written: it fails after its retry; every other frame is done.
     expect(r.code, r.stderr).toBe(1);
@@ -86,7 +115,8 @@ describe('--chunk', () => {
     // Each frame was rendered exactly once: the chunk that died at frame 4 kept 1-3, and only 4-6 ran again.
     expect([...frameLines].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]);
     expect(starts(log)).toEqual(['1-6', '11-11', '11-11', '4-6', '7-12'].sort());
-    for (const f of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]) expect(readFileSync(join(cwd, 'frames', `f${f}.txt`), 'utf8')).toBe(`frame ${f}\n`);
+    for (const f of [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12])
+      expect(readFileSync(join(cwd, 'frames', `f${f}.txt`), 'utf8')).toBe(`frame ${f}\n`);
     expect(readdirSync(join(cwd, 'frames')).sort()).toHaveLength(11);
     const byLabel = new Map(report.tasks.map((t) => [t.label, t]));
     expect([...byLabel.keys()]).toEqual(['frames 1-3', 'frames 4-6', 'frames 7-10', 'frame 11', 'frame 12']);
@@ -96,7 +126,9 @@ describe('--chunk', () => {
     expect(byLabel.get('frame 11')).toMatchObject({ status: 'failed' });
     expect(byLabel.get('frame 12')).toMatchObject({ status: 'done', attempts: 1 });
     expect(report.missingFrames).toEqual([11]);
-    expect(r.stderr).toMatch(/frames 1-6 failed on c1 \(attempt 1, will retry\): .*exited with status 5.*frames 1-3 done, frames 4-6 to render again/);
+    expect(r.stderr).toMatch(
+      /frames 1-6 failed on c1 \(attempt 1, will retry\): .*exited with status 5.*frames 1-3 done, frames 4-6 to render again/,
+    );
     expect(r.stderr).toMatch(/frames 1-3 done on c1 \(of frames 1-6, whose attempt failed\)/);
     expect(r.stderr).toMatch(/1 frame not done: frame 11 \(run the same command again/);
 
@@ -104,10 +136,31 @@ describe('--chunk', () => {
     rmSync(join(cwd, 'frames', 'f2.txt'));
     rmSync(join(cwd, 'frames', 'f3.txt'));
     writeFileSync(log, '');
-    const again = await runCli(['run', inv, '1,12', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '6', '--out', 'out/f%d.txt=frames/f%d.txt', '--retries', '0', '--report', 'r.json', '--plain'], {
-      cwd,
-      env: {},
-    });
+    const again = await runCli(
+      [
+        'run',
+        inv,
+        '1,12',
+        'sh',
+        '-c',
+        script,
+        '%{first}',
+        '%{last}',
+        '--chunk',
+        '6',
+        '--out',
+        'out/f%d.txt=frames/f%d.txt',
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+        '--plain',
+      ],
+      {
+        cwd,
+        env: {},
+      },
+    );
     expect(again.code, again.stderr).toBe(1);
     const rerun = readFileSync(log, 'utf8').trim().split('\n');
     expect(starts(log)).toEqual(['11-11', '2-3']);
@@ -119,15 +172,57 @@ describe('--chunk', () => {
     mkdirSync(cwd);
     const log = join(cwd, 'render.log');
     const script = renderer(log, join(cwd, 'died'));
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n`, `c${n}.yaml`);
-    const r = await runCli(['run', inv, '1,12', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '4', '--out', 'out/f%d.txt=frames/f%d.txt', '--report', 'r.json', '--plain'], { cwd });
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n`,
+      `c${n}.yaml`,
+    );
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,12',
+        'sh',
+        '-c',
+        script,
+        '%{first}',
+        '%{last}',
+        '--chunk',
+        '4',
+        '--out',
+        'out/f%d.txt=frames/f%d.txt',
+        '--report',
+        'r.json',
+        '--plain',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
-    const bytes = readdirSync(join(cwd, 'frames')).reduce((sum, f) => sum + readFileSync(join(cwd, 'frames', f)).length, 0);
+    const bytes = readdirSync(join(cwd, 'frames')).reduce(
+      (sum, f) => sum + readFileSync(join(cwd, 'frames', f)).length,
+      0,
+    );
     expect(bytes).toBeGreaterThan(0);
     expect(report.hosts.find((h) => h.name === 'c1')?.bytesOut).toBe(bytes);
     expect(r.stderr).toMatch(/^distray: 12 frames done \(3 chunks\) in [\d.]+s \(exit 0\)$/m);
-    const again = await runCli(['run', inv, '1,12', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '4', '--out', 'out/f%d.txt=frames/f%d.txt', '--plain'], { cwd });
+    const again = await runCli(
+      [
+        'run',
+        inv,
+        '1,12',
+        'sh',
+        '-c',
+        script,
+        '%{first}',
+        '%{last}',
+        '--chunk',
+        '4',
+        '--out',
+        'out/f%d.txt=frames/f%d.txt',
+        '--plain',
+      ],
+      { cwd },
+    );
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/^distray: 12 frames skipped \(1 chunk\) in [\d.]+s \(exit 0\)$/m);
   });
@@ -137,13 +232,43 @@ describe('--chunk', () => {
     mkdirSync(cwd);
     const log = join(cwd, 'render.log');
     const script = renderer(log, join(cwd, 'hung'));
-    const inv = farm.inventory(`${defaultsBlock(farm, '  env: { HANG: "5" }\n')}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n`, `c${n}.yaml`);
-    const r = await runCli(['run', inv, '1,8', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '8', '--timeout', '5s', '--out', 'out/f%d.txt=frames/f%d.txt', '--report', 'r.json', '--plain'], { cwd });
+    const inv = farm.inventory(
+      `${defaultsBlock(farm, '  env: { HANG: "5" }\n')}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n`,
+      `c${n}.yaml`,
+    );
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,8',
+        'sh',
+        '-c',
+        script,
+        '%{first}',
+        '%{last}',
+        '--chunk',
+        '8',
+        '--timeout',
+        '5s',
+        '--out',
+        'out/f%d.txt=frames/f%d.txt',
+        '--report',
+        'r.json',
+        '--plain',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(starts(log)).toEqual(['1-8', '5-8']);
-    const frames = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('FRAME ')).map((l) => Number(l.slice(6)));
+    const frames = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('FRAME '))
+      .map((l) => Number(l.slice(6)));
     expect(frames).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(r.stderr).toMatch(/frames 1-8 failed on c1 .*timed out after 5s and was stopped; frames 1-4 done, frames 5-8 to render again/);
+    expect(r.stderr).toMatch(
+      /frames 1-8 failed on c1 .*timed out after 5s and was stopped; frames 1-4 done, frames 5-8 to render again/,
+    );
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
     expect(report.tasks.map((t) => [t.label, t.status])).toEqual([
       ['frames 1-4', 'done'],
@@ -160,9 +285,32 @@ describe('--chunk', () => {
       `${defaultsBlock(farm, '  env: { DIE: "15" }\n')}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, `c${n}`) })}\n${hostEntry(farm, h2, { workdir: join(h2.workdir, `c${n}`) })}\n`,
       `c${n}.yaml`,
     );
-    const r = await runCli(['run', inv, '1,30', 'sh', '-c', script, '%{first}', '%{last}', '--chunk', '10', '--out', 'out/f%d.txt=frames/f%d.txt', '--report', 'r.json', '--plain'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,30',
+        'sh',
+        '-c',
+        script,
+        '%{first}',
+        '%{last}',
+        '--chunk',
+        '10',
+        '--out',
+        'out/f%d.txt=frames/f%d.txt',
+        '--report',
+        'r.json',
+        '--plain',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
-    const frames = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l.startsWith('FRAME ')).map((l) => Number(l.slice(6)));
+    const frames = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('FRAME '))
+      .map((l) => Number(l.slice(6)));
     expect([...frames].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(starts(log)).toEqual(['1-10', '11-20', '15-20', '21-30']);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;

@@ -1,5 +1,15 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,7 +39,25 @@ describe('distray clean against a real sshd host', () => {
     writeFileSync(join(cwd, 'tex', 'a.txt'), 'texture\n');
     const workdir = join(h1.workdir, 'clean');
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir })}\n`, 'clean.yaml');
-    const r = await runCli(['run', inv, '1,3', './render.sh', '%d', 'out/%d.txt', '%{host}', '0', '--in', 'render.sh', '--in', 'tex', '--out', 'out/%d.txt=f/%d.txt'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,3',
+        './render.sh',
+        '%d',
+        'out/%d.txt',
+        '%{host}',
+        '0',
+        '--in',
+        'render.sh',
+        '--in',
+        'tex',
+        '--out',
+        'out/%d.txt=f/%d.txt',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(existsSync(join(workdir, '.distray'))).toBe(true);
     expect(existsSync(join(workdir, 'tex', 'a.txt'))).toBe(true);
@@ -49,7 +77,8 @@ describe('distray clean against a real sshd host', () => {
     const dry = await runCli(['clean', inv, '--dry-run'], { cwd });
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/^h1: would remove \d+: /m);
-    for (const p of ['.distray', 'render.sh', 'tex', 'tex/.b.txt.distray-0123abcd.part']) expect(dry.stdout).toContain(p);
+    for (const p of ['.distray', 'render.sh', 'tex', 'tex/.b.txt.distray-0123abcd.part'])
+      expect(dry.stdout).toContain(p);
     expect(dry.stdout).not.toContain('user.txt');
     expect(lstatSync(join(workdir, 'render.sh')).isSymbolicLink()).toBe(true);
     expect(existsSync(join(workdir, '.distray'))).toBe(true);
@@ -95,15 +124,26 @@ describe('distray clean against a real sshd host', () => {
     const [line, ...more] = dry.stdout.split('\n');
     expect(more).toEqual(['']);
     expect(line).toMatch(/^h1: would remove 3: /);
-    expect(line!.replace(/^h1: would remove 3: /, '').split(', ').sort()).toEqual(
-      [JSON.stringify(planted), JSON.stringify('sub/.y.distray-2.part\nprecious.blend\n'), 'sub/.z.distray-3.part'].sort(),
+    expect(
+      line!
+        .replace(/^h1: would remove 3: /, '')
+        .split(', ')
+        .sort(),
+    ).toEqual(
+      [
+        JSON.stringify(planted),
+        JSON.stringify('sub/.y.distray-2.part\nprecious.blend\n'),
+        'sub/.z.distray-3.part',
+      ].sort(),
     );
     expect(readdirSync(workdir).sort()).toEqual([planted, 'precious.blend', 'sub'].sort());
 
     const done = await runCli(['clean', inv], { cwd });
     expect(done.code, done.stderr).toBe(0);
     expect(done.stdout).toMatch(/^h1: removed 3: /);
-    expect(done.stderr).toContain(`distray: h1: "out\\nprecious.blend" in ${workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`);
+    expect(done.stderr).toContain(
+      `distray: h1: "out\\nprecious.blend" in ${workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`,
+    );
     expect(readdirSync(workdir).sort()).toEqual(['precious.blend', 'sub']);
     expect(readdirSync(join(workdir, 'sub'))).toEqual(['precious.blend']);
     expect(readFileSync(join(workdir, 'precious.blend'), 'utf8')).toBe('keep');
@@ -118,13 +158,29 @@ describe('distray clean against a real sshd host', () => {
     // Frame 1 renders and ends; frame 2 waits for the file go: in between no lease need be held.
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,2', 'sh', '-c', 'while [ "$0" = 2 ] && [ ! -e go ]; do sleep 0.05; done; echo $0 > o$0', '%d', '--out', 'o%d=f%d'], {
-      cwd,
-      env,
-      stdio: ['ignore', 'ignore', 'ignore'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        inv,
+        '1,2',
+        'sh',
+        '-c',
+        'while [ "$0" = 2 ] && [ ! -e go ]; do sleep 0.05; done; echo $0 > o$0',
+        '%d',
+        '--out',
+        'o%d=f%d',
+      ],
+      {
+        cwd,
+        env,
+        stdio: ['ignore', 'ignore', 'ignore'],
+      },
+    );
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-    const started = (): boolean => existsSync(join(workdir, '.distray', 'run')) && readdirSync(join(workdir, '.distray', 'run')).length > 0;
+    const started = (): boolean =>
+      existsSync(join(workdir, '.distray', 'run')) && readdirSync(join(workdir, '.distray', 'run')).length > 0;
     for (let i = 0; i < 1200 && !started(); i++) await new Promise((r) => setTimeout(r, 100));
     const busy = await runCli(['clean', inv], { cwd });
     expect(busy.stdout).toMatch(/^h1: busy/m);

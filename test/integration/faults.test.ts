@@ -30,7 +30,6 @@ function workspace(): string {
 
 const running = (marker: string): number => processesStartingWith(marker).length;
 
-
 /** Every output is present and right, and nothing temporary is left at a final path. */
 function expectFrames(cwd: string, first: number, last: number): void {
   for (let f = first; f <= last; f++) {
@@ -52,7 +51,17 @@ function barrier(dir: string, count: number, who = '$1'): string {
   );
 }
 
-const RENDER = (pause: string): string[] => ['./render.sh', '%d', 'out/%d.txt', '%{host}', pause, '--in', 'render.sh', '--out', 'out/%d.txt=f/%d.txt'];
+const RENDER = (pause: string): string[] => [
+  './render.sh',
+  '%d',
+  'out/%d.txt',
+  '%{host}',
+  pause,
+  '--in',
+  'render.sh',
+  '--out',
+  'out/%d.txt=f/%d.txt',
+];
 
 beforeAll(async () => {
   farm = startFarm();
@@ -66,7 +75,10 @@ afterAll(async () => {
 describe('faults', () => {
   it('two controllers sharing hosts with slots: 2 never run more than 2 renderers at once on a host', async () => {
     const cwd = workspace();
-    const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'shared') })).join('\n')}\n`, 'shared.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'shared') })).join('\n')}\n`,
+      'shared.yaml',
+    );
     const [a, b] = await Promise.all([
       runCli(['run', inv, '1,18', ...RENDER('0.3'), '--log-dir', 'logs-a'], { cwd }),
       runCli(['run', inv, '101,118', ...RENDER('0.3'), '--log-dir', 'logs-b'], { cwd }),
@@ -74,7 +86,10 @@ describe('faults', () => {
     expect(a.code, a.stderr).toBe(0);
     expect(b.code, b.stderr).toBe(0);
     for (const h of hosts) {
-      const counts = readFileSync(join(h.workdir, 'shared', 'concurrency.log'), 'utf8').trim().split('\n').map(Number);
+      const counts = readFileSync(join(h.workdir, 'shared', 'concurrency.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .map(Number);
       expect(Math.max(...counts), h.name).toBeLessThanOrEqual(2);
     }
     expectFrames(cwd, 1, 18);
@@ -88,7 +103,10 @@ describe('faults', () => {
     // The first six frames wait for each other: they pass only once six run at once (or after
     // 150 s, noted as a timeout), however long a loaded machine takes to open the slots.
     const [, ...render] = RENDER('0.3');
-    const r = await runCli(['run', inv, '1,24', 'sh', '-c', `${barrier('started', 6)}; exec ./render.sh "$@"`, 'render', ...render], { cwd });
+    const r = await runCli(
+      ['run', inv, '1,24', 'sh', '-c', `${barrier('started', 6)}; exec ./render.sh "$@"`, 'render', ...render],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(tight.workdir, 'barrier.log'), 'utf8')).not.toMatch(/timed out/);
     const counts = readFileSync(join(tight.workdir, 'concurrency.log'), 'utf8').trim().split('\n').map(Number);
@@ -101,11 +119,32 @@ describe('faults', () => {
     const cwd = workspace();
     // k1's renderer install is broken (the program is missing there); k2 and k3 have it.
     const entries = hosts.map((h, i) =>
-      hostEntry(farm, h, { workdir: join(h.workdir, 'broken'), env: { RENDERER: i === 0 ? '/opt/missing/render' : './render.sh' } }),
+      hostEntry(farm, h, {
+        workdir: join(h.workdir, 'broken'),
+        env: { RENDERER: i === 0 ? '/opt/missing/render' : './render.sh' },
+      }),
     );
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, 'broken.yaml');
     const r = await runCli(
-      ['run', inv, '1,24', 'sh', '-c', 'exec "$RENDERER" "$@"', 'render', '%d', 'out/%d.txt', '%{host}', '0.2', '--in', 'render.sh', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json'],
+      [
+        'run',
+        inv,
+        '1,24',
+        'sh',
+        '-c',
+        'exec "$RENDERER" "$@"',
+        'render',
+        '%d',
+        'out/%d.txt',
+        '%{host}',
+        '0.2',
+        '--in',
+        'render.sh',
+        '--out',
+        'out/%d.txt=f/%d.txt',
+        '--report',
+        'r.json',
+      ],
       { cwd },
     );
     expect(r.code, r.stderr).toBe(0);
@@ -126,7 +165,11 @@ describe('faults', () => {
     );
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,24', ...RENDER('0.5'), '--report', 'r.json', '--retries', '0', '--plain'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', inv, '1,24', ...RENDER('0.5'), '--report', 'r.json', '--retries', '0', '--plain'],
+      { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     expect(await eventually(() => /done on victim/.test(stderr), 120_000)).toBe(true);
@@ -162,7 +205,25 @@ describe('faults', () => {
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, 'silent.yaml');
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,8', ...RENDER('1'), '--report', 'r.json', '--retries', '0', '--plain', '--grace', '5s', '--no-speculate'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        inv,
+        '1,8',
+        ...RENDER('1'),
+        '--report',
+        'r.json',
+        '--retries',
+        '0',
+        '--plain',
+        '--grace',
+        '5s',
+        '--no-speculate',
+      ],
+      { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     expect(await eventually(() => /done on quiet/.test(stderr), 120_000)).toBe(true);
@@ -198,15 +259,37 @@ describe('faults', () => {
     const proxy = await startProxy(blip.port);
     writeFileSync(farm.knownHosts, `[127.0.0.1]:${proxy.port} ${blip.hostKey}\n`, { flag: 'a' });
     const workdir = join(blip.workdir, name);
-    const inv = farm.inventory(`${defaultsBlock(farm, `  slots: ${slots}\n`)}hosts:\n  - host: 127.0.0.1\n    name: ${name}\n    port: ${proxy.port}\n    workdir: ${workdir}\n`, `${name}.yaml`);
+    const inv = farm.inventory(
+      `${defaultsBlock(farm, `  slots: ${slots}\n`)}hosts:\n  - host: 127.0.0.1\n    name: ${name}\n    port: ${proxy.port}\n    workdir: ${workdir}\n`,
+      `${name}.yaml`,
+    );
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
     const script = `echo "$0" >> starts.log; while [ ! -e go ]; do sleep 0.05; done; echo "frame $0 rendered by ${name}" > "out/$0.txt"`;
-    const child = spawn(process.execPath, [CLI, 'run', inv, frames, 'sh', '-c', script, '%d', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain', '--no-speculate'], {
-      cwd,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        inv,
+        frames,
+        'sh',
+        '-c',
+        script,
+        '%d',
+        '--out',
+        'out/%d.txt=f/%d.txt',
+        '--report',
+        'r.json',
+        '--plain',
+        '--no-speculate',
+      ],
+      {
+        cwd,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     return {
@@ -216,7 +299,10 @@ describe('faults', () => {
         return stderr;
       },
       /** The frames whose renderer has started on the host, in order. */
-      starts: (): string[] => (existsSync(join(workdir, 'starts.log')) ? readFileSync(join(workdir, 'starts.log'), 'utf8').trim().split('\n') : []),
+      starts: (): string[] =>
+        existsSync(join(workdir, 'starts.log'))
+          ? readFileSync(join(workdir, 'starts.log'), 'utf8').trim().split('\n')
+          : [],
       go: (): void => writeFileSync(join(workdir, 'go'), ''),
       exited: new Promise<number | null>((resolve) => child.on('close', resolve)),
       async stop(): Promise<void> {
@@ -239,7 +325,10 @@ describe('faults', () => {
     // Each frame was rendered exactly once.
     expect(run.starts().sort()).toEqual(['1', '2']);
     const report = JSON.parse(readFileSync(join(run.cwd, 'r.json'), 'utf8')) as Report;
-    expect(report.tasks.map((t) => [t.status, t.attempts])).toEqual([['done', 1], ['done', 1]]);
+    expect(report.tasks.map((t) => [t.status, t.attempts])).toEqual([
+      ['done', 1],
+      ['done', 1],
+    ]);
     expectFrames(run.cwd, 1, 2);
     await run.stop();
   });
@@ -262,32 +351,68 @@ describe('faults', () => {
   it('opens many hosts on a server with a small MaxStartups without losing any', async () => {
     const cwd = workspace();
     const busy = await farm.start('busy', 'MaxStartups 3');
-    const entries = Array.from({ length: 12 }, (_, i) => `  - host: 127.0.0.1\n    name: b${i}\n    port: ${busy.port}\n    workdir: ${join(busy.workdir, `b${i}`)}`);
+    const entries = Array.from(
+      { length: 12 },
+      (_, i) =>
+        `  - host: 127.0.0.1\n    name: b${i}\n    port: ${busy.port}\n    workdir: ${join(busy.workdir, `b${i}`)}`,
+    );
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${entries.join('\n')}\n`, 'startups.yaml');
     // Each host's first frame waits until every host has started one (or 150 s, noted as a
     // timeout): on a loaded machine the quick ones would otherwise finish all 48 frames
     // before the throttled ones are in, and a host that never made it would go unseen.
     const [, ...render] = RENDER('0.5');
-    const r = await runCli(['run', inv, '1,48', 'sh', '-c', `${barrier('../joined', 12, '$3')}; exec ./render.sh "$@"`, 'render', ...render, '--report', 'r.json'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,48',
+        'sh',
+        '-c',
+        `${barrier('../joined', 12, '$3')}; exec ./render.sh "$@"`,
+        'render',
+        ...render,
+        '--report',
+        'r.json',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
-    expect(readFileSync(busy.log, 'utf8')).toMatch(/drop connection #\d+ .*past MaxStartups|beginning MaxStartups throttling/);
+    expect(readFileSync(busy.log, 'utf8')).toMatch(
+      /drop connection #\d+ .*past MaxStartups|beginning MaxStartups throttling/,
+    );
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
     // Dropped handshakes were tried again: no host was given up as unreachable.
-    expect(report.hosts.filter((h) => h.state === 'unreachable'), JSON.stringify(report.hosts)).toEqual([]);
-    expect(report.hosts.filter((h) => h.tasksDone > 0).map((h) => h.name).sort()).toEqual(entries.map((_, i) => `b${i}`).sort());
-    for (let i = 0; i < 12; i++) expect(readFileSync(join(busy.workdir, `b${i}`, 'barrier.log'), 'utf8')).not.toMatch(/timed out/);
+    expect(
+      report.hosts.filter((h) => h.state === 'unreachable'),
+      JSON.stringify(report.hosts),
+    ).toEqual([]);
+    expect(
+      report.hosts
+        .filter((h) => h.tasksDone > 0)
+        .map((h) => h.name)
+        .sort(),
+    ).toEqual(entries.map((_, i) => `b${i}`).sort());
+    for (let i = 0; i < 12; i++)
+      expect(readFileSync(join(busy.workdir, `b${i}`, 'barrier.log'), 'utf8')).not.toMatch(/timed out/);
     expectFrames(cwd, 1, 48);
     await busy.stop();
   });
 
   it('stops the renderers by themselves when the controller is killed outright', async () => {
     const cwd = workspace();
-    const inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'sigkill') })).join('\n')}\n`, 'sigkill.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, 'sigkill') })).join('\n')}\n`,
+      'sigkill.yaml',
+    );
     const marker = uniqueSleep(43);
     expect(running(marker)).toBe(0);
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,6', 'sh', '-c', `${marker}; echo x > out$0`, '%d', '--out', 'out%d=f%d', '--grace', '2s'], { cwd, env, stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', inv, '1,6', 'sh', '-c', `${marker}; echo x > out$0`, '%d', '--out', 'out%d=f%d', '--grace', '2s'],
+      { cwd, env, stdio: 'ignore' },
+    );
     expect(await eventually(() => running(marker) === 6, 120_000)).toBe(true);
     child.kill('SIGKILL');
     // sshd closes the sessions; each host shell sees end of input, waits out --grace, and stops its renderers.

@@ -4,7 +4,16 @@
  * anything outside the workdir, never hang, and never leak a secret.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -103,7 +112,10 @@ afterAll(async () => {
 });
 
 /** The CLI in the background, for a test that stops it (SIGINT) at a moment of its choosing. */
-function background(cwd: string, args: string[]): { child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string } {
+function background(
+  cwd: string,
+  args: string[],
+): { child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string } {
   const env = { ...process.env };
   delete env.SSH_AUTH_SOCK;
   const child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -120,7 +132,25 @@ describe('data outside the workdir', () => {
     writeFileSync(join(outside, 'precious.txt'), 'keep me\n');
     const mk = script(cwd, 'mk.sh', 'rm -rf "d$1"; ln -s "$2" "d$1"');
     const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'dirlink') })], 'dirlink.yaml');
-    const r = await runCli(['run', inv, '0', `./${mk}`, '%d', outside, '--in', mk, '--out', 'd%d/=got/d%d/', '--retries', '0', '--report', 'r.json'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '0',
+        `./${mk}`,
+        '%d',
+        outside,
+        '--in',
+        mk,
+        '--out',
+        'd%d/=got/d%d/',
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(1);
     expect(report(cwd).tasks[0]!.error).toMatch(/d0 .*symbolic link/);
     expect(readFileSync(join(outside, 'precious.txt'), 'utf8')).toBe('keep me\n');
@@ -134,7 +164,25 @@ describe('data outside the workdir', () => {
     writeFileSync(secret, 'not for the controller\n');
     const mk = script(cwd, 'mk.sh', 'rm -f "o$1.txt"; ln -s "$2" "o$1.txt"');
     const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'filelink') })], 'filelink.yaml');
-    const r = await runCli(['run', inv, '0', `./${mk}`, '%d', secret, '--in', mk, '--out', 'o%d.txt=got/o%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '0',
+        `./${mk}`,
+        '%d',
+        secret,
+        '--in',
+        mk,
+        '--out',
+        'o%d.txt=got/o%d.txt',
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(1);
     expect(report(cwd).tasks[0]!.error).toMatch(/o0\.txt .*symbolic link/);
     expect(existsSync(join(cwd, 'got', 'o0.txt'))).toBe(false);
@@ -147,12 +195,38 @@ describe('data outside the workdir', () => {
     const names = Object.keys(LISTED_AS);
     // Frame i makes d<i>/ with a.txt and the i-th entry the server lists under another name; and the file
     // that "../../x" in d0/ names on the host, which the controller would otherwise fetch to ../../x.
-    const mk = script(cwd, 'mk.sh', 'n=$1; shift $((n + 1)); mkdir -p "d$n" && echo a >"d$n/a.txt" && echo evil >"d$n/$1" && echo from-the-host >../x');
+    const mk = script(
+      cwd,
+      'mk.sh',
+      'n=$1; shift $((n + 1)); mkdir -p "d$n" && echo a >"d$n/a.txt" && echo evil >"d$n/$1" && echo from-the-host >../x',
+    );
     const inv = inventoryFor([hostEntry(farm, liar, { workdir: join(liar.workdir, 'names') })], 'names.yaml');
     const shown = ['"../../x"', '"forged\\nline"', '"sub/x"', '"\\x1b[2Jcleared"'];
     // Two frames a run: a host that fails three different tasks in a row is taken out of the run.
-    for (const frames of [[0, 1], [2, 3]]) {
-      const r = await runCli(['run', inv, frames.join(','), `./${mk}`, '%d', ...names, '--in', mk, '--out', 'd%d/=got/d%d/', '--retries', '1', '--report', 'r.json', '--plain'], { cwd });
+    for (const frames of [
+      [0, 1],
+      [2, 3],
+    ]) {
+      const r = await runCli(
+        [
+          'run',
+          inv,
+          frames.join(','),
+          `./${mk}`,
+          '%d',
+          ...names,
+          '--in',
+          mk,
+          '--out',
+          'd%d/=got/d%d/',
+          '--retries',
+          '1',
+          '--report',
+          'r.json',
+          '--plain',
+        ],
+        { cwd },
+      );
       expect(r.code, r.stderr).toBe(1);
       const rep = report(cwd);
       for (const [i, t] of rep.tasks.entries()) {
@@ -168,7 +242,9 @@ describe('data outside the workdir', () => {
     }
     // Nothing of any output was kept, inside or outside it.
     expect(existsSync(join(cwd, 'x'))).toBe(false);
-    expect(readdirSync(cwd).sort()).toEqual(['.distray', 'mk.sh', 'r.json'].concat(existsSync(join(cwd, 'got')) ? ['got'] : []).sort());
+    expect(readdirSync(cwd).sort()).toEqual(
+      ['.distray', 'mk.sh', 'r.json'].concat(existsSync(join(cwd, 'got')) ? ['got'] : []).sort(),
+    );
     expect(existsSync(join(cwd, 'got')) ? readdirSync(join(cwd, 'got')) : []).toEqual([]);
     await liar.stop();
   });
@@ -187,7 +263,10 @@ describe('data outside the workdir', () => {
     const once = await runCli(['run', inv, '0', 'true', '--in', 'x.txt=in/x.txt', '--report', 'r.json'], { cwd });
     expect(once.code, once.stderr).toBe(3);
     expect(report(cwd).hosts[0]!.message).toMatch(/in .*symbolic link/);
-    const perTask = await runCli(['run', inv, '0', 'true', '--in', 'x.txt=in/x%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    const perTask = await runCli(
+      ['run', inv, '0', 'true', '--in', 'x.txt=in/x%d.txt', '--retries', '0', '--report', 'r.json'],
+      { cwd },
+    );
     expect(perTask.code, perTask.stderr).toBe(1);
     expect(report(cwd).tasks[0]!.error).toMatch(/in .*symbolic link/);
     expect(readdirSync(outside)).toEqual(['x.txt']);
@@ -203,7 +282,10 @@ describe('data outside the workdir', () => {
     writeFileSync(join(outside, '0.txt'), 'keep me\n');
     symlinkSync(outside, join(wd, 'out'));
     const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'planted-out.yaml');
-    const r = await runCli(['run', inv, '0', 'true', '--out', 'out/%d.txt=got/%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    const r = await runCli(
+      ['run', inv, '0', 'true', '--out', 'out/%d.txt=got/%d.txt', '--retries', '0', '--report', 'r.json'],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(1);
     expect(report(cwd).tasks[0]!.error).toMatch(/out\/0\.txt .*symbolic link/);
     expect(readFileSync(join(outside, '0.txt'), 'utf8')).toBe('keep me\n');
@@ -216,7 +298,22 @@ describe('data outside the workdir', () => {
     writeFileSync(join(cwd, 'in1.txt'), 'one\n');
     const wd = join(good.workdir, 'nested-in');
     const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'nested-in.yaml');
-    const r = await runCli(['run', inv, '0,1', 'sh', '-c', 'cat "a/b/in$0.txt" > "o$0.txt"', '%d', '--in', 'in%d.txt=a/b/in%d.txt', '--out', 'o%d.txt=got/o%d.txt'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '0,1',
+        'sh',
+        '-c',
+        'cat "a/b/in$0.txt" > "o$0.txt"',
+        '%d',
+        '--in',
+        'in%d.txt=a/b/in%d.txt',
+        '--out',
+        'o%d.txt=got/o%d.txt',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(cwd, 'got', 'o1.txt'), 'utf8')).toBe('one\n');
   });
@@ -234,7 +331,6 @@ describe('data outside the workdir', () => {
 });
 
 describe('links that appear while a task runs', () => {
-
   it('Ctrl+C after a renderer swapped its output directory for a link removes nothing outside the workdir', async () => {
     const cwd = workspace();
     const wd = join(good.workdir, 'swap-stop');
@@ -242,9 +338,26 @@ describe('links that appear while a task runs', () => {
     mkdirSync(outside);
     writeFileSync(join(outside, 'x.txt'), 'keep me\n');
     // Writes its output, then puts a link to the outside in its directory's place, and hangs until stopped.
-    const mk = script(cwd, 'mk.sh', `mkdir -p "out$1" && echo partial >"out$1/x.txt" && rm -rf "out$1" && ln -s '${outside}' "out$1" && touch swapped && exec sleep 900`);
+    const mk = script(
+      cwd,
+      'mk.sh',
+      `mkdir -p "out$1" && echo partial >"out$1/x.txt" && rm -rf "out$1" && ln -s '${outside}' "out$1" && touch swapped && exec sleep 900`,
+    );
     const inv = inventoryFor([hostEntry(farm, good, { workdir: wd })], 'swap-stop.yaml');
-    const run = background(cwd, ['run', inv, '0', `./${mk}`, '%d', '--in', mk, '--out', 'out%d/x.txt=got/%d.txt', '--report', 'r.json', '--plain']);
+    const run = background(cwd, [
+      'run',
+      inv,
+      '0',
+      `./${mk}`,
+      '%d',
+      '--in',
+      mk,
+      '--out',
+      'out%d/x.txt=got/%d.txt',
+      '--report',
+      'r.json',
+      '--plain',
+    ]);
     expect(await eventually(() => existsSync(join(wd, 'swapped')), 120_000), run.stderr()).toBe(true);
     run.child.kill('SIGINT');
     expect(await run.closed, run.stderr()).toBe(130);
@@ -267,14 +380,42 @@ describe('links that appear while a task runs', () => {
     const bin = join(farm.dir, 'swap-lease-bin');
     mkdirSync(bin);
     const log = join(farm.dir, 'swap-lease-flock.log');
-    writeFileSync(join(bin, 'flock'), `#!/bin/sh\n${real} "$@"\ns=$?\necho "flock $* $s" >> "${log}"\nexit $s\n`, { mode: 0o755 });
-    const entry = hostEntry(farm, good, { workdir: wd, slots: 1, env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` } });
+    writeFileSync(join(bin, 'flock'), `#!/bin/sh\n${real} "$@"\ns=$?\necho "flock $* $s" >> "${log}"\nexit $s\n`, {
+      mode: 0o755,
+    });
+    const entry = hostEntry(farm, good, {
+      workdir: wd,
+      slots: 1,
+      env: { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin` },
+    });
     const inv = inventoryFor([entry], 'swap-lease.yaml');
     // A first run holds the host's only lease until the file go exists.
-    const holder = runCli(['run', inv, '9', 'sh', '-c', 'touch held; while [ ! -e go ]; do sleep 0.05; done', '--report', 'held.json'], { cwd });
+    const holder = runCli(
+      ['run', inv, '9', 'sh', '-c', 'touch held; while [ ! -e go ]; do sleep 0.05; done', '--report', 'held.json'],
+      { cwd },
+    );
     expect(await eventually(() => existsSync(join(wd, 'held')), 120_000)).toBe(true);
-    const waiting = runCli(['run', inv, '0', 'sh', '-c', 'echo new >out/$0.txt', '%d', '--out', 'out/%d.txt=got/%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
-    expect(await eventually(() => existsSync(log) && readFileSync(log, 'utf8').includes('flock -n 9 1'), 120_000)).toBe(true);
+    const waiting = runCli(
+      [
+        'run',
+        inv,
+        '0',
+        'sh',
+        '-c',
+        'echo new >out/$0.txt',
+        '%d',
+        '--out',
+        'out/%d.txt=got/%d.txt',
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+      ],
+      { cwd },
+    );
+    expect(await eventually(() => existsSync(log) && readFileSync(log, 'utf8').includes('flock -n 9 1'), 120_000)).toBe(
+      true,
+    );
     // The second run's task is waiting for the lease: its output directory becomes a link to the outside.
     execFileSync('rm', ['-rf', join(wd, 'out')]);
     symlinkSync(outside, join(wd, 'out'));
@@ -297,7 +438,9 @@ describe('links that appear while a task runs', () => {
     const inv = inventoryFor([hostEntry(farm, good, { workdir: wd, slots: 1 })], 'lease-link.yaml');
     const r = await runCli(['run', inv, '0', 'true', '--report', 'r.json'], { cwd });
     expect(r.code, r.stderr).toBe(3);
-    expect(report(cwd).hosts[0]!.message).toMatch(/\.distray\/leases\/0\.lock in the workdir is a symbolic link .*remove it/);
+    expect(report(cwd).hosts[0]!.message).toMatch(
+      /\.distray\/leases\/0\.lock in the workdir is a symbolic link .*remove it/,
+    );
     expect(readFileSync(target, 'utf8')).toBe('keep me\n');
   });
 });
@@ -307,13 +450,46 @@ describe('wrong results', () => {
     const cwd = workspace();
     const mk = script(cwd, 'mk.sh', 'mkdir -p "o$1.txt" && echo x >"o$1.txt/inside"');
     const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'dirout') })], 'dirout.yaml');
-    const r = await runCli(['run', inv, '0', `./${mk}`, '%d', '--in', mk, '--out', 'o%d.txt=got/o%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '0',
+        `./${mk}`,
+        '%d',
+        '--in',
+        mk,
+        '--out',
+        'o%d.txt=got/o%d.txt',
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(1);
     expect(report(cwd).tasks[0]!.error).toMatch(/o0\.txt .*is a directory/);
     // A directory left at a file output's local path is not a finished output: the task runs again.
     mkdirSync(join(cwd, 'got', 'o1.txt'), { recursive: true });
     writeFileSync(join(cwd, 'got', 'o1.txt', 'x'), 'x');
-    const again = await runCli(['run', inv, '1', 'sh', '-c', 'echo one >o1.txt', '--out', 'o%d.txt=got/o%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    const again = await runCli(
+      [
+        'run',
+        inv,
+        '1',
+        'sh',
+        '-c',
+        'echo one >o1.txt',
+        '--out',
+        'o%d.txt=got/o%d.txt',
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+      ],
+      { cwd },
+    );
     expect(report(cwd).tasks[0]!.status).not.toBe('skipped');
     expect(again.code).toBe(1);
   });
@@ -325,7 +501,10 @@ describe('wrong results', () => {
     const r = await runCli(['run', inv, '0,1', `./${mk}`, '%d', '--in', mk, '--out', 'd%d/=got/d%d/'], { cwd });
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(cwd, 'got', 'd1', 'sub', 'b.txt'), 'utf8')).toBe('b\n');
-    const rerun = await runCli(['run', inv, '0,1', `./${mk}`, '%d', '--in', mk, '--out', 'd%d/=got/d%d/', '--report', 'r.json'], { cwd });
+    const rerun = await runCli(
+      ['run', inv, '0,1', `./${mk}`, '%d', '--in', mk, '--out', 'd%d/=got/d%d/', '--report', 'r.json'],
+      { cwd },
+    );
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(report(cwd).tasks.map((t) => t.status)).toEqual(['skipped', 'skipped']);
   });
@@ -336,7 +515,10 @@ describe('hangs', () => {
     const cwd = workspace();
     const mk = script(cwd, 'mk.sh', 'mkdir -p "d$1" && echo a >"d$1/a.txt" && mkfifo "d$1/pipe"');
     const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'fifo') })], 'fifo.yaml');
-    const r = await runCli(['run', inv, '0', `./${mk}`, '%d', '--in', mk, '--out', 'd%d/=got/d%d/', '--retries', '0', '--report', 'r.json'], { cwd });
+    const r = await runCli(
+      ['run', inv, '0', `./${mk}`, '%d', '--in', mk, '--out', 'd%d/=got/d%d/', '--retries', '0', '--report', 'r.json'],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(1);
     expect(report(cwd).tasks[0]!.error).toMatch(/d0\/pipe .*not a regular file/);
     expect(existsSync(join(cwd, 'got', 'd0'))).toBe(false);
@@ -346,7 +528,10 @@ describe('hangs', () => {
   it('gives up a host that accepts TCP and closes at once', async () => {
     const cwd = workspace();
     const closer = await badServer((s) => s.destroy());
-    const inv = inventoryFor([`  - host: 127.0.0.1\n    name: closer\n    port: ${closer.port}\n    workdir: /tmp/never`], 'closer.yaml');
+    const inv = inventoryFor(
+      [`  - host: 127.0.0.1\n    name: closer\n    port: ${closer.port}\n    workdir: /tmp/never`],
+      'closer.yaml',
+    );
     const r = await runCli(['run', inv, '0,3', 'true', '--report', 'r.json'], { cwd });
     await closer.close();
     expect(r.code, r.stderr).toBe(3);
@@ -356,15 +541,24 @@ describe('hangs', () => {
   it('ends the run when its tasks are done, whatever a host whose login hangs is doing; a login deadline gives such a host up', async () => {
     const cwd = workspace();
     const hung = await farm.start('hung', loginPrelude('sleep 600'));
-    const entries = [hostEntry(farm, hung, { workdir: join(hung.workdir, 'h') }), hostEntry(farm, good, { workdir: join(good.workdir, 'h') })];
+    const entries = [
+      hostEntry(farm, hung, { workdir: join(hung.workdir, 'h') }),
+      hostEntry(farm, good, { workdir: join(good.workdir, 'h') }),
+    ];
     const inv = inventoryFor(entries, 'hung.yaml');
-    const r = await runCli(['run', inv, '0,3', 'sh', '-c', 'echo $0 >f$0.txt', '%d', '--out', 'f%d.txt=got/f%d.txt', '--report', 'r.json'], { cwd });
+    const r = await runCli(
+      ['run', inv, '0,3', 'sh', '-c', 'echo $0 >f$0.txt', '%d', '--out', 'f%d.txt=got/f%d.txt', '--report', 'r.json'],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     const rep = report(cwd);
     expect(rep.tasks.every((t) => t.status === 'done' && t.host === 'good')).toBe(true);
     expect(rep.hosts.find((h) => h.name === 'hung')!.state).toBe('cancelled');
     // Alone, with a short login deadline: given up, no host usable.
-    const alone = inventoryFor([hostEntry(farm, hung, { workdir: join(hung.workdir, 'h'), loginTimeout: '2s' })], 'hung-alone.yaml');
+    const alone = inventoryFor(
+      [hostEntry(farm, hung, { workdir: join(hung.workdir, 'h'), loginTimeout: '2s' })],
+      'hung-alone.yaml',
+    );
     const a = await runCli(['run', alone, '0', 'true', '--report', 'r.json'], { cwd });
     expect(a.code, a.stderr).toBe(3);
     expect(report(cwd).hosts[0]).toMatchObject({ name: 'hung', state: 'timeout' });
@@ -375,7 +569,10 @@ describe('hangs', () => {
   it('a silent host (TCP open, no banner) does not keep the run alive once its tasks are done', async () => {
     const cwd = workspace();
     const silent = await badServer(() => {});
-    const entries = [`  - host: 127.0.0.1\n    name: silent\n    port: ${silent.port}\n    workdir: /tmp/never`, hostEntry(farm, good, { workdir: join(good.workdir, 's') })];
+    const entries = [
+      `  - host: 127.0.0.1\n    name: silent\n    port: ${silent.port}\n    workdir: /tmp/never`,
+      hostEntry(farm, good, { workdir: join(good.workdir, 's') }),
+    ];
     const inv = inventoryFor(entries, 'silent.yaml');
     const r = await runCli(['run', inv, '0,1', 'true', '--report', 'r.json'], { cwd });
     await silent.close();
@@ -388,14 +585,21 @@ describe('hangs', () => {
     const cwd = workspace();
     const noisy = await farm.start(
       'noisy',
-      loginPrelude(`printf '\\033[2J\\033]0;title\\007welcome, no newline'; printf 'start x\\nexit y 0\\ncpus 999\\nworkdir bad\\n\\001\\377'; printf 'on stderr\\n' >&2`),
+      loginPrelude(
+        `printf '\\033[2J\\033]0;title\\007welcome, no newline'; printf 'start x\\nexit y 0\\ncpus 999\\nworkdir bad\\n\\001\\377'; printf 'on stderr\\n' >&2`,
+      ),
     );
     const inv = inventoryFor([hostEntry(farm, noisy, { workdir: join(noisy.workdir, 'n') })], 'noisy.yaml');
-    const ok = await runCli(['run', inv, '0,1', 'sh', '-c', 'echo $0 >f$0.txt', '%d', '--out', 'f%d.txt=got/f%d.txt'], { cwd });
+    const ok = await runCli(['run', inv, '0,1', 'sh', '-c', 'echo $0 >f$0.txt', '%d', '--out', 'f%d.txt=got/f%d.txt'], {
+      cwd,
+    });
     expect(ok.code, ok.stderr).toBe(0);
     expect(readFileSync(join(cwd, 'got', 'f1.txt'), 'utf8')).toBe('1\n');
     // --timeout is applied from the very first task.
-    const slow = await runCli(['run', inv, '0', 'sleep', '30', '--timeout', '1s', '--retries', '0', '--report', 'r.json'], { cwd });
+    const slow = await runCli(
+      ['run', inv, '0', 'sleep', '30', '--timeout', '1s', '--retries', '0', '--report', 'r.json'],
+      { cwd },
+    );
     expect(slow.code, slow.stderr).toBe(1);
     expect(report(cwd).tasks[0]!.error).toMatch(/timed out/);
     // check reads only its own probe's lines, not the login's look-alikes.
@@ -453,7 +657,10 @@ describe('leaks', () => {
   it('offers the password only to hosts marked password: true, and only after their keys failed', async () => {
     const cwd = workspace();
     // Its authorized keys are elsewhere: the client key fails, the server then asks for a password.
-    const pw = await farm.start('pw', `AuthorizedKeysFile ${join(farm.dir, 'nobody_keys')}\nPasswordAuthentication yes`);
+    const pw = await farm.start(
+      'pw',
+      `AuthorizedKeysFile ${join(farm.dir, 'nobody_keys')}\nPasswordAuthentication yes`,
+    );
     const env = { DISTRAY_PASSWORD: 'wrong-password' };
     const inv = inventoryFor([hostEntry(farm, pw, { workdir: join(pw.workdir, 'p') })], 'pw.yaml');
     const r = await runCli(['run', inv, '0', 'true', '--report', 'r.json'], { cwd, env });
@@ -461,13 +668,19 @@ describe('leaks', () => {
     expect(report(cwd).hosts[0]!.message).toMatch(/password: true/);
     expect(readFileSync(pw.log, 'utf8')).not.toMatch(/Failed password/);
     // Allowed: offered after the key, and refused (it is wrong).
-    const allowed = inventoryFor([hostEntry(farm, pw, { workdir: join(pw.workdir, 'p'), password: true })], 'pw-ok.yaml');
+    const allowed = inventoryFor(
+      [hostEntry(farm, pw, { workdir: join(pw.workdir, 'p'), password: true })],
+      'pw-ok.yaml',
+    );
     const r2 = await runCli(['run', allowed, '0', 'true', '--report', 'r.json'], { cwd, env });
     expect(r2.code, r2.stderr).toBe(3);
     expect(readFileSync(pw.log, 'utf8')).toMatch(/Failed password/);
     // A host whose key works is never offered the password.
     const before = readFileSync(good.log, 'utf8').length;
-    const inv3 = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, 'p'), password: true })], 'pw-good.yaml');
+    const inv3 = inventoryFor(
+      [hostEntry(farm, good, { workdir: join(good.workdir, 'p'), password: true })],
+      'pw-good.yaml',
+    );
     const r3 = await runCli(['run', inv3, '0', 'true'], { cwd, env });
     expect(r3.code, r3.stderr).toBe(0);
     expect(readFileSync(good.log, 'utf8').slice(before)).not.toMatch(/password/i);
@@ -477,15 +690,36 @@ describe('leaks', () => {
 
 describe('size and time', () => {
   /** Starts a run whose output is a 2 GB (sparse) file, and waits until its download is under way. */
-  async function bigDownload(cwd: string, name: string): Promise<{ child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string }> {
+  async function bigDownload(
+    cwd: string,
+    name: string,
+  ): Promise<{ child: ReturnType<typeof spawn>; closed: Promise<number | null>; stderr: () => string }> {
     const inv = inventoryFor([hostEntry(farm, good, { workdir: join(good.workdir, name) })], `${name}.yaml`);
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, 'run', inv, '0', 'truncate', '-s', '2G', 'big%d.bin', '--out', 'big%d.bin=got/big%d.bin', '--report', 'r.json', '--plain'], {
-      cwd,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        inv,
+        '0',
+        'truncate',
+        '-s',
+        '2G',
+        'big%d.bin',
+        '--out',
+        'big%d.bin=got/big%d.bin',
+        '--report',
+        'r.json',
+        '--plain',
+      ],
+      {
+        cwd,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -519,13 +753,15 @@ describe('size and time', () => {
 });
 
 describe('stopping at any moment', () => {
-
   it('Ctrl+C while a host is still connecting writes the report, the host cancelled', async () => {
     const cwd = workspace();
     let connected!: () => void;
     const arrived = new Promise<void>((resolve) => (connected = resolve));
     const silent = await badServer(() => connected());
-    const inv = inventoryFor([`  - host: 127.0.0.1\n    name: silent\n    port: ${silent.port}\n    workdir: /tmp/never`], 'connecting.yaml');
+    const inv = inventoryFor(
+      [`  - host: 127.0.0.1\n    name: silent\n    port: ${silent.port}\n    workdir: /tmp/never`],
+      'connecting.yaml',
+    );
     const run = background(cwd, ['run', inv, '0,3', 'true', '--report', 'r.json', '--plain']);
     await arrived;
     run.child.kill('SIGINT');
@@ -540,17 +776,45 @@ describe('stopping at any moment', () => {
   it('Ctrl+C while frames are being stitched leaves no partial frame, and every stitched frame whole', async () => {
     const cwd = workspace();
     copyFileSync(fileURLToPath(new URL('../../examples/ray.mjs', import.meta.url)), join(cwd, 'ray.mjs'));
-    const inv = farm.inventory(`hosts:\n  - local: true\n    slots: 2\n    workdir: ${join(cwd, 'wd')}\n`, 'stitch-local.yaml');
+    const inv = farm.inventory(
+      `hosts:\n  - local: true\n    slots: 2\n    workdir: ${join(cwd, 'wd')}\n`,
+      'stitch-local.yaml',
+    );
     const run = background(cwd, [
-      'run', inv, '0,39', 'node', 'ray.mjs', '%d', 't%d-%{tile}.png', '--res', '640x360', '--region', '%{x0},%{y0},%{x1},%{y1}',
-      '--in', 'ray.mjs', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', '--tiles', '2x2', '--size', '640x360', '--stitch', 'anim/%04d.png',
-      '--report', 'r.json', '--plain',
+      'run',
+      inv,
+      '0,39',
+      'node',
+      'ray.mjs',
+      '%d',
+      't%d-%{tile}.png',
+      '--res',
+      '640x360',
+      '--region',
+      '%{x0},%{y0},%{x1},%{y1}',
+      '--in',
+      'ray.mjs',
+      '--out',
+      't%d-%{tile}.png=tiles/%d-%{tile}.png',
+      '--tiles',
+      '2x2',
+      '--size',
+      '640x360',
+      '--stitch',
+      'anim/%04d.png',
+      '--report',
+      'r.json',
+      '--plain',
     ]);
     expect(await eventually(() => /frame \d+ stitched/.test(run.stderr()), 120_000), run.stderr()).toBe(true);
     run.child.kill('SIGINT');
     expect(await run.closed, run.stderr()).toBe(130);
     expect(partFiles(join(cwd, 'anim'))).toEqual([]);
-    const frames = (JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { frames: Array<{ frame: number; status: string; output: string }> }).frames;
+    const frames = (
+      JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as {
+        frames: Array<{ frame: number; status: string; output: string }>;
+      }
+    ).frames;
     const stitched = frames.filter((f) => f.status === 'stitched');
     expect(stitched.length).toBeGreaterThan(0);
     expect(frames.length).toBe(40);
@@ -591,11 +855,34 @@ describe('speculation', () => {
         `while [ ! -e '${flag}' ]; do sleep 0.05; done; echo "$1 by $2" >"out/$1.txt"`,
     );
     const wd = (h: SshdHost): string => join(h.workdir, 'spec');
-    const inv = inventoryFor([hostEntry(farm, slow, { workdir: wd(slow) }), hostEntry(farm, good, { workdir: wd(good) })], 'spec.yaml');
-    const r = await runCli(['run', inv, '0,3', `./${mk}`, '%d', '%{host}', '--in', mk, '--out', 'out/%d.txt=got/%d.txt', '--retries', '0', '--report', 'r.json'], { cwd });
+    const inv = inventoryFor(
+      [hostEntry(farm, slow, { workdir: wd(slow) }), hostEntry(farm, good, { workdir: wd(good) })],
+      'spec.yaml',
+    );
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '0,3',
+        `./${mk}`,
+        '%d',
+        '%{host}',
+        '--in',
+        mk,
+        '--out',
+        'out/%d.txt=got/%d.txt',
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     for (let f = 0; f <= 3; f++) expect(readFileSync(join(cwd, 'got', `${f}.txt`), 'utf8')).toBe(`${f} by good\n`);
-    const rep = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Array<{ frame: number; host: string; copies: number; won?: { host: string } }> };
+    const rep = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as {
+      tasks: Array<{ frame: number; host: string; copies: number; won?: { host: string } }>;
+    };
     const overtaken = rep.tasks.filter((t) => t.copies === 2);
     expect(overtaken.length).toBeGreaterThan(0);
     for (const t of overtaken) expect(t).toMatchObject({ host: 'good', won: { host: 'good' } });

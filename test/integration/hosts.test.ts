@@ -26,7 +26,12 @@ interface Row {
   cpus?: number;
 }
 
-async function check(inv: string, cwd: string, extra: string[] = [], env: Record<string, string> = {}): Promise<CliResult & { rows: Row[] }> {
+async function check(
+  inv: string,
+  cwd: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<CliResult & { rows: Row[] }> {
   const r = await runCli(['check', inv, '--json', ...extra], { cwd, env });
   let rows: Row[] = [];
   try {
@@ -80,7 +85,10 @@ describe('host keys', () => {
 
   it('reports a workdir that cannot be created', async () => {
     const cwd = dir();
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, good, { workdir: '/etc/hostname/work' })}\n`, 'badwd.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, good, { workdir: '/etc/hostname/work' })}\n`,
+      'badwd.yaml',
+    );
     const r = await check(inv, cwd);
     expect(r.code).toBe(3);
     expect(r.rows[0]).toMatchObject({ state: 'workdir' });
@@ -101,8 +109,15 @@ describe('host keys', () => {
     writeFileSync(kh, `[127.0.0.1]:${good.port} ${good.hostKey}\n`);
     execFileSync('ssh-keygen', ['-H', '-f', kh], { stdio: 'ignore' });
     expect(readFileSync(kh, 'utf8')).toMatch(/^\|1\|/);
-    writeFileSync(kh, `@revoked * ${other.hostKey}\n[127.0.0.1]:${other.port} ${other.hostKey}\n@cert-authority [127.0.0.1]:${third.port} ${good.hostKey}\n`, { flag: 'a' });
-    const inv = farm.inventory(`${defaultsBlock(farm).replace(farm.knownHosts, kh)}hosts:\n${[good, other, third].map((h) => hostEntry(farm, h)).join('\n')}\n`, 'hashed.yaml');
+    writeFileSync(
+      kh,
+      `@revoked * ${other.hostKey}\n[127.0.0.1]:${other.port} ${other.hostKey}\n@cert-authority [127.0.0.1]:${third.port} ${good.hostKey}\n`,
+      { flag: 'a' },
+    );
+    const inv = farm.inventory(
+      `${defaultsBlock(farm).replace(farm.knownHosts, kh)}hosts:\n${[good, other, third].map((h) => hostEntry(farm, h)).join('\n')}\n`,
+      'hashed.yaml',
+    );
     const r = await check(inv, cwd);
     const by = Object.fromEntries(r.rows.map((row) => [row.name, row]));
     expect(by.good!.state).toBe('ok');
@@ -136,7 +151,13 @@ describe('host keys', () => {
 
     // A changed key is refused under accept-new too.
     writeFileSync(kh, `[127.0.0.1]:${many[0]!.port} ${good.hostKey}\n`);
-    const changed = await check(farm.inventory(`${defaultsBlock(farm, '  hostKeyPolicy: accept-new\n').replace(farm.knownHosts, kh)}hosts:\n${hostEntry(farm, many[0]!)}\n`, 'changed.yaml'), cwd);
+    const changed = await check(
+      farm.inventory(
+        `${defaultsBlock(farm, '  hostKeyPolicy: accept-new\n').replace(farm.knownHosts, kh)}hosts:\n${hostEntry(farm, many[0]!)}\n`,
+        'changed.yaml',
+      ),
+      cwd,
+    );
     expect(changed.rows[0]!.state).toBe('host key mismatch');
     await Promise.all(many.map((h) => h.stop()));
   });
@@ -145,7 +166,10 @@ describe('host keys', () => {
     const cwd = dir();
     const kh = join(cwd, 'empty_known_hosts');
     writeFileSync(kh, '');
-    const inv = farm.inventory(`${defaultsBlock(farm, '  hostKeyPolicy: off\n').replace(farm.knownHosts, kh)}hosts:\n${hostEntry(farm, good)}\n`, 'off.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm, '  hostKeyPolicy: off\n').replace(farm.knownHosts, kh)}hosts:\n${hostEntry(farm, good)}\n`,
+      'off.yaml',
+    );
     const r = await check(inv, cwd);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/hostKeyPolicy is off: trusting \[127\.0\.0\.1\]:\d+ \(ssh-ed25519 SHA256:/);
@@ -166,13 +190,35 @@ describe('reaching hosts the way ssh does', () => {
       join(cfgDir, 'conf.d', 'farm'),
       `Host j1\n  HostName 127.0.0.1\n  Port ${good.port}\nHost j2\n  HostName 127.0.0.1\n  Port ${other.port}\nHost target\n  HostName 127.0.0.1\n  Port ${third.port}\n  ProxyJump j1,j2\n`,
     );
-    const inv = farm.inventory(`defaults:\n  knownHosts: ${farm.knownHosts}\nhosts:\n  - host: target\n    workdir: ${join(third.workdir, 'chain')}\n`, 'chain.yaml');
-    const r = await runCli(['run', inv, '1,2', 'sh', '-c', 'echo "frame $0" > out$0', '%d', '--out', 'out%d=f%d', '--ssh-config', join(cfgDir, 'config')], { cwd });
+    const inv = farm.inventory(
+      `defaults:\n  knownHosts: ${farm.knownHosts}\nhosts:\n  - host: target\n    workdir: ${join(third.workdir, 'chain')}\n`,
+      'chain.yaml',
+    );
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,2',
+        'sh',
+        '-c',
+        'echo "frame $0" > out$0',
+        '%d',
+        '--out',
+        'out%d=f%d',
+        '--ssh-config',
+        join(cfgDir, 'config'),
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(cwd, 'f2'), 'utf8')).toBe('frame 2\n');
     // j1 forwarded to j2, and j2 to the target.
-    expect(readFileSync(good.log, 'utf8')).toMatch(new RegExp(`direct_tcpip: originator .* target 127\\.0\\.0\\.1 port ${other.port}(?!\\d)`));
-    expect(readFileSync(other.log, 'utf8')).toMatch(new RegExp(`direct_tcpip: originator .* target 127\\.0\\.0\\.1 port ${third.port}(?!\\d)`));
+    expect(readFileSync(good.log, 'utf8')).toMatch(
+      new RegExp(`direct_tcpip: originator .* target 127\\.0\\.0\\.1 port ${other.port}(?!\\d)`),
+    );
+    expect(readFileSync(other.log, 'utf8')).toMatch(
+      new RegExp(`direct_tcpip: originator .* target 127\\.0\\.0\\.1 port ${third.port}(?!\\d)`),
+    );
   });
 });
 
@@ -193,7 +239,10 @@ describe('the agent and IdentitiesOnly', () => {
       const unknownKey = join(cwd, 'not_authorized');
       keygen(unknownKey);
       const inv = (extra: string): string =>
-        farm.inventory(`defaults:\n  user: ${farm.user}\n  knownHosts: ${farm.knownHosts}\n${extra}hosts:\n${hostEntry(farm, good)}\n${hostEntry(farm, strict)}\n`, `agent${n}.yaml`);
+        farm.inventory(
+          `defaults:\n  user: ${farm.user}\n  knownHosts: ${farm.knownHosts}\n${extra}hosts:\n${hostEntry(farm, good)}\n${hostEntry(farm, strict)}\n`,
+          `agent${n}.yaml`,
+        );
       // The identity file is not authorized anywhere: only the agent can log in.
       const viaAgent = await runCliWithAgent(['check', inv(`  identityFile: ${unknownKey}\n`), '--json'], cwd, env);
       const rows = JSON.parse(viaAgent.stdout) as Row[];
@@ -202,7 +251,11 @@ describe('the agent and IdentitiesOnly', () => {
       const maxauth = rows.find((r) => r.name === 'maxauth')!;
       expect(maxauth.state).toBe('auth failed');
       expect(maxauth.message).toMatch(/too many authentication failures.*identitiesOnly: true/);
-      const only = await runCliWithAgent(['check', inv(`  identityFile: ${farm.clientKey}\n  identitiesOnly: true\n`), '--json'], cwd, env);
+      const only = await runCliWithAgent(
+        ['check', inv(`  identityFile: ${farm.clientKey}\n  identitiesOnly: true\n`), '--json'],
+        cwd,
+        env,
+      );
       expect((JSON.parse(only.stdout) as Row[]).map((r) => r.state)).toEqual(['ok', 'ok']);
       await strict.stop();
     } finally {
@@ -216,7 +269,11 @@ async function runCliWithAgent(args: string[], cwd: string, env: Record<string, 
   const { spawn } = await import('node:child_process');
   const { CLI } = await import('../helpers/cli.js');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -229,17 +286,27 @@ describe('arguments through the remote shells', () => {
   it('delivers random arguments byte for byte through sshd, the login shell and the host shell', async () => {
     const cwd = dir();
     writeFileSync(join(cwd, 'argv.sh'), '#!/bin/sh\nout=$1\nshift\nprintf "%s\\0" "$@" > "$out"\n', { mode: 0o755 });
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, good, { workdir: join(good.workdir, 'fuzz') })}\n`, 'fuzz.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, good, { workdir: join(good.workdir, 'fuzz') })}\n`,
+      'fuzz.yaml',
+    );
     let seed = 1234;
     const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
     const alphabet = ' \t\n\'"\\$`;|&<>(){}[]*?!#~=,.-_/aZ09é✓\u00a0';
     for (let round = 0; round < 3; round++) {
-      const args = Array.from({ length: 60 }, () => Array.from({ length: next() % 14 }, () => alphabet[next() % alphabet.length]).join(''));
+      const args = Array.from({ length: 60 }, () =>
+        Array.from({ length: next() % 14 }, () => alphabet[next() % alphabet.length]).join(''),
+      );
       // distray's own words and placeholders are not what this test is about.
       const safe = args.map((a) => a.replace(/%/g, '%%')).filter((a) => !/^--/.test(a));
-      const r = await runCli(['run', inv, String(round), './argv.sh', 'out.bin', ...safe, '--in', 'argv.sh', '--out', 'out.bin=got%d.bin'], { cwd });
+      const r = await runCli(
+        ['run', inv, String(round), './argv.sh', 'out.bin', ...safe, '--in', 'argv.sh', '--out', 'out.bin=got%d.bin'],
+        { cwd },
+      );
       expect(r.code, r.stderr).toBe(0);
-      const got = readFileSync(join(cwd, `got${round}.bin`), 'utf8').split('\0').slice(0, -1);
+      const got = readFileSync(join(cwd, `got${round}.bin`), 'utf8')
+        .split('\0')
+        .slice(0, -1);
       expect(got).toEqual(safe.map((a) => a.replace(/%%/g, '%')));
     }
   });
@@ -267,17 +334,26 @@ describe('secrets', () => {
     const outputs: string[] = [without.stdout + without.stderr, wrong.stdout + wrong.stderr];
     const ok = await check(inv, cwd, [], { DISTRAY_KEY_PASSPHRASE: passphrase });
     expect(ok.rows[0]!.state).toBe('ok');
-    const run = await runCli(['run', inv, '1,2', 'sh', '-c', 'exit $0', '%d', '--report', 'r.json', '--retries', '0'], { cwd, env: { DISTRAY_KEY_PASSPHRASE: passphrase } });
+    const run = await runCli(['run', inv, '1,2', 'sh', '-c', 'exit $0', '%d', '--report', 'r.json', '--retries', '0'], {
+      cwd,
+      env: { DISTRAY_KEY_PASSPHRASE: passphrase },
+    });
     const dry = await runCli(['run', inv, '1', 'x', '--dry-run'], { cwd, env: { DISTRAY_KEY_PASSPHRASE: passphrase } });
     outputs.push(ok.stdout + ok.stderr, run.stdout + run.stderr, dry.stdout + dry.stderr);
     expect(run.code).toBe(1);
-    for (const text of [...outputs, ...filesUnder(cwd).filter((f) => !f.endsWith('enc_key')).map((f) => readFileSync(f, 'utf8'))]) {
+    for (const text of [
+      ...outputs,
+      ...filesUnder(cwd)
+        .filter((f) => !f.endsWith('enc_key'))
+        .map((f) => readFileSync(f, 'utf8')),
+    ]) {
       expect(text).not.toContain(passphrase);
     }
   });
 
   it('logs in with a password from the environment and never writes it anywhere', async () => {
-    if (process.getuid?.() !== 0) return expect.fail('the password test creates a user and needs root (CI runs as root)');
+    if (process.getuid?.() !== 0)
+      return expect.fail('the password test creates a user and needs root (CI runs as root)');
     const cwd = dir();
     // A user of this run's own: other checkouts run this test at the same time on this
     // machine, and each sets its own password (with one shared user, the last one won).
@@ -302,12 +378,26 @@ describe('secrets', () => {
     );
     const without = await check(inv, cwd);
     expect(without.rows[0]!.state).toBe('auth failed');
-    const r = await runCli(['run', inv, '1,2', 'sh', '-c', 'whoami > out$0', '%d', '--out', 'out%d=f%d', '--report', 'r.json'], { cwd, env: { DISTRAY_PASSWORD: password } });
+    const r = await runCli(
+      ['run', inv, '1,2', 'sh', '-c', 'whoami > out$0', '%d', '--out', 'out%d=f%d', '--report', 'r.json'],
+      { cwd, env: { DISTRAY_PASSWORD: password } },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(readFileSync(join(cwd, 'f1'), 'utf8')).toBe(`${user}\n`);
-    const failing = await runCli(['run', inv, '1', 'sh', '-c', 'echo "$0" >&2; exit 3', 'boom', '--report', 'r2.json', '--retries', '0'], { cwd, env: { DISTRAY_PASSWORD: password } });
+    const failing = await runCli(
+      ['run', inv, '1', 'sh', '-c', 'echo "$0" >&2; exit 3', 'boom', '--report', 'r2.json', '--retries', '0'],
+      { cwd, env: { DISTRAY_PASSWORD: password } },
+    );
     expect(failing.code).toBe(1);
-    for (const text of [r.stdout, r.stderr, failing.stdout, failing.stderr, without.stdout, without.stderr, ...filesUnder(cwd).map((f) => readFileSync(f, 'utf8'))]) {
+    for (const text of [
+      r.stdout,
+      r.stderr,
+      failing.stdout,
+      failing.stderr,
+      without.stdout,
+      without.stderr,
+      ...filesUnder(cwd).map((f) => readFileSync(f, 'utf8')),
+    ]) {
       expect(text).not.toContain(password);
     }
     rmSync(workdir, { recursive: true, force: true });
@@ -319,4 +409,3 @@ function filesUnder(root: string): string[] {
     .filter((e) => e.isFile())
     .map((e) => join(e.parentPath, e.name));
 }
-

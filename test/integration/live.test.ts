@@ -14,7 +14,14 @@ let n = 0;
 
 interface Report {
   ok: boolean;
-  tasks: Array<{ frame: number; status: string; host: string | null; attempts: number; copies: number; won?: { host: string; attempt: number } }>;
+  tasks: Array<{
+    frame: number;
+    status: string;
+    host: string | null;
+    attempts: number;
+    copies: number;
+    won?: { host: string; attempt: number };
+  }>;
   hosts: Array<{ name: string; state: string; tasksDone: number; failures: number; message?: string }>;
 }
 
@@ -45,7 +52,8 @@ function started(workdir: string): number[] {
 }
 
 function expectFrames(cwd: string, first: number, last: number): void {
-  for (let f = first; f <= last; f++) expect(readFileSync(join(cwd, 'f', `${f}.txt`), 'utf8')).toMatch(new RegExp(`^frame ${f} rendered by \\w+\\n$`));
+  for (let f = first; f <= last; f++)
+    expect(readFileSync(join(cwd, 'f', `${f}.txt`), 'utf8')).toMatch(new RegExp(`^frame ${f} rendered by \\w+\\n$`));
 }
 
 /** The CLI in the background, its stderr kept as it comes (to wait for lines) until it exits. */
@@ -72,10 +80,16 @@ describe('hosts that go away and come during a run', () => {
     const hosts = [await farm.start('x1'), await farm.start('x2'), await farm.start('victim')];
     const victim = hosts[2]!;
     const workdir = (h: SshdHost): string => join(h.workdir, 'killed');
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: workdir(h) })).join('\n')}\n`, 'killed.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: workdir(h) })).join('\n')}\n`,
+      'killed.yaml',
+    );
     // --grace 10m: renderers of a lost host would be waited for 10 minutes; the test's own timeout (2 minutes) is far shorter,
     // so the run finishing at all shows that no slot waited for the dead host.
-    const run = background(['run', inv, '1,12', ...RENDER(1.5), '--grace', '10m', '--report', 'r.json', '--plain'], cwd);
+    const run = background(
+      ['run', inv, '1,12', ...RENDER(1.5), '--grace', '10m', '--report', 'r.json', '--plain'],
+      cwd,
+    );
     // The victim has finished one frame and started its next: it dies in the middle of that one.
     expect(await eventually(() => started(workdir(victim)).length >= 2, 30_000)).toBe(true);
     await victim.crash();
@@ -104,12 +118,20 @@ describe('hosts that go away and come during a run', () => {
     const wd = (h: SshdHost, name = h.name): string => join(h.workdir, `edited-${name}`);
     const entry = (h: SshdHost, name = h.name): string => hostEntry(farm, h, { name, workdir: wd(h, name) });
     // e4 (e1's server, another workdir) is excluded, and --exclude keeps applying to the re-read inventory.
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${[entry(e1), entry(e2), entry(e1, 'e4')].join('\n')}\n`, 'edited.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${[entry(e1), entry(e2), entry(e1, 'e4')].join('\n')}\n`,
+      'edited.yaml',
+    );
     const run = background(['run', inv, '1,16', ...RENDER(1), '--exclude', 'e4', '--report', 'r.json', '--plain'], cwd);
     expect(await eventually(() => started(wd(e2)).length >= 1 && /done on e2/.test(run.stderr()), 30_000)).toBe(true);
 
     writeFileSync(inv, `${defaultsBlock(farm)}hosts:\n${entry(e1)}\n  - host: 127.0.0.1\n    slots: many\n`);
-    expect(await eventually(() => /edited\.yaml \(changed\): .*edited\.yaml:\d+.*slots.*edit ignored/.test(run.stderr()), 20_000)).toBe(true);
+    expect(
+      await eventually(
+        () => /edited\.yaml \(changed\): .*edited\.yaml:\d+.*slots.*edit ignored/.test(run.stderr()),
+        20_000,
+      ),
+    ).toBe(true);
 
     writeFileSync(inv, `${defaultsBlock(farm)}hosts:\n${[entry(e1), entry(e3), entry(e1, 'e4')].join('\n')}\n`);
     expect(await eventually(() => /edited\.yaml re-read \(changed\): \+e3, -e2/.test(run.stderr()), 20_000)).toBe(true);
@@ -128,7 +150,8 @@ describe('hosts that go away and come during a run', () => {
     expect(onE3.length).toBeGreaterThanOrEqual(1);
     expect(host('e3')?.tasksDone).toBe(report.tasks.filter((t) => t.won?.host === 'e3').length);
     expect(host('e3')!.tasksDone).toBeGreaterThanOrEqual(1);
-    for (const f of onE3) expect(readFileSync(join(cwd, 'f', `${f}.txt`), 'utf8')).toMatch(/^frame \d+ rendered by e[13]\n$/);
+    for (const f of onE3)
+      expect(readFileSync(join(cwd, 'f', `${f}.txt`), 'utf8')).toMatch(/^frame \d+ rendered by e[13]\n$/);
 
     // e2 started nothing new after the edit but what it held then, finished it (not cancelled), and left.
     const onE2 = started(wd(e2));
@@ -152,11 +175,31 @@ describe('hosts that go away and come during a run', () => {
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h, { workdir })}\n`, 'grow.yaml');
     // render.sh notes in concurrency.log how many copies of itself run at once in the workdir. --no-speculate: a copy
     // stopped as the loser of a race would leave its mark there (render.sh does not clean up when killed).
-    const args = ['run', inv, '1,12', 'sh', 'render.sh', '%d', 'out/%d.txt', '%{host}', '1', '--in', 'render.sh', '--out', 'out/%d.txt=f/%d.txt', '--report', 'r.json', '--plain', '--no-speculate'];
+    const args = [
+      'run',
+      inv,
+      '1,12',
+      'sh',
+      'render.sh',
+      '%d',
+      'out/%d.txt',
+      '%{host}',
+      '1',
+      '--in',
+      'render.sh',
+      '--out',
+      'out/%d.txt=f/%d.txt',
+      '--report',
+      'r.json',
+      '--plain',
+      '--no-speculate',
+    ];
     const run = background(args, cwd);
     expect(await eventually(() => /done on grow/.test(run.stderr()), 30_000)).toBe(true);
     writeFileSync(inv, `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h, { workdir, slots: 3 })}\n`);
-    expect(await eventually(() => /grow\.yaml re-read \(changed\): grow \(slots 1 -> 3\)/.test(run.stderr()), 20_000)).toBe(true);
+    expect(
+      await eventually(() => /grow\.yaml re-read \(changed\): grow \(slots 1 -> 3\)/.test(run.stderr()), 20_000),
+    ).toBe(true);
     const code = await run.exit;
     expect(code, run.stderr()).toBe(0);
     expectFrames(cwd, 1, 12);

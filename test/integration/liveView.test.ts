@@ -53,7 +53,15 @@ function started(dir: string, host: string): string[] {
 
 /** Notes its frame in the host's workdir, then renders once the file `go` exists: the test decides when tasks end. */
 function blockingRender(go: string): string[] {
-  return ['sh', '-c', 'echo "$0" >> started.log; while [ ! -e "$1" ]; do sleep 0.1; done; echo "$0" > "o$0.txt"', '%d', go, '--out', 'o%d.txt=out/o%d.txt'];
+  return [
+    'sh',
+    '-c',
+    'echo "$0" >> started.log; while [ ! -e "$1" ]; do sleep 0.1; done; echo "$0" > "o$0.txt"',
+    '%d',
+    go,
+    '--out',
+    'o%d.txt=out/o%d.txt',
+  ];
 }
 
 describe.skipIf(!hasScript)('the live view on a terminal', () => {
@@ -63,7 +71,10 @@ describe.skipIf(!hasScript)('the live view on a terminal', () => {
     const go = join(dir, 'go');
     writeFileSync(inv, inventory(dir, ['h1', 'h2']));
     const run = onTerminal(['run', inv, '1,6', ...blockingRender(go), '--report', 'r.json'], dir);
-    expect(await eventually(() => started(dir, 'h1').length > 0 && started(dir, 'h2').length > 0, 60_000), run.tty()).toBe(true);
+    expect(
+      await eventually(() => started(dir, 'h1').length > 0 && started(dir, 'h2').length > 0, 60_000),
+      run.tty(),
+    ).toBe(true);
 
     // h1 leaves (it finishes the frame it renders), h3 joins and takes the next frame.
     writeFileSync(inv, inventory(dir, ['h2', 'h3']));
@@ -73,13 +84,17 @@ describe.skipIf(!hasScript)('the live view on a terminal', () => {
     // While everything waits for `go`: h3 has its row with the frame it renders, h1's row says it was removed.
     const h3Row = new RegExp(`h3: rendering ${h3Frame}\\b[^\\n]*, 0 done\\n`);
     expect(await eventually(() => h3Row.test(plain(run.tty())), 60_000), plain(run.tty())).toBe(true);
-    expect(plain(run.tty())).toMatch(new RegExp(`h1: removed, rendering ${h1Frame}, 0 done \\(removed from the inventory`));
+    expect(plain(run.tty())).toMatch(
+      new RegExp(`h1: removed, rendering ${h1Frame}, 0 done \\(removed from the inventory`),
+    );
 
     writeFileSync(go, '');
     expect(await run.exit, plain(run.tty())).toBe(0);
     const view = plain(run.tty());
     // The rows' last counts are the report's.
-    const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as { hosts: Array<{ name: string; tasksDone: number }> };
+    const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as {
+      hosts: Array<{ name: string; tasksDone: number }>;
+    };
     const done = (name: string): number => report.hosts.find((h) => h.name === name)!.tasksDone;
     expect(done('h3')).toBeGreaterThanOrEqual(1);
     expect(view).toMatch(new RegExp(`h3: \\w+, ${done('h3')} done\\n`));
@@ -91,20 +106,30 @@ describe.skipIf(!hasScript)('the live view on a terminal', () => {
     const dir = workspace();
     const names = Array.from({ length: 60 }, (_, i) => `n${String(i + 1).padStart(2, '0')}`);
     writeFileSync(join(dir, 'farm.yaml'), inventory(dir, names));
-    const run = onTerminal(['run', 'farm.yaml', '1,60', 'sh', '-c', 'echo "$0" > "o$0.txt"', '%d', '--out', 'o%d.txt=out/o%d.txt'], dir);
+    const run = onTerminal(
+      ['run', 'farm.yaml', '1,60', 'sh', '-c', 'echo "$0" > "o$0.txt"', '%d', '--out', 'o%d.txt=out/o%d.txt'],
+      dir,
+    );
     expect(await run.exit, plain(run.tty())).toBe(0);
     const tty = run.tty();
     // Each redraw first erases the lines drawn before (log-update: erase line, cursor up, ..., erase line): the view's
     // height. It never was more than the overall line, the host rows and the cursor's line.
-    const erases = [...tty.matchAll(new RegExp(`(?:${ESC}\\[2K${ESC}\\[1A)+${ESC}\\[2K`, 'g'))].map((m) => m[0].split(`${ESC}[2K`).length - 1);
+    const erases = [...tty.matchAll(new RegExp(`(?:${ESC}\\[2K${ESC}\\[1A)+${ESC}\\[2K`, 'g'))].map(
+      (m) => m[0].split(`${ESC}[2K`).length - 1,
+    );
     expect(erases.length).toBeGreaterThan(0);
     expect(Math.max(...erases)).toBeLessThanOrEqual(MAX_HOST_ROWS + 2);
     // The last view drawn: the overall count, 19 hosts and the count of the 41 others.
-    const lines = plain(tty).split('\n').filter((l) => l.trim() !== '' && !l.startsWith('distray:'));
+    const lines = plain(tty)
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('distray:'));
     const overall = lines.map((l) => l.includes('60/60 done')).lastIndexOf(true);
     const last = lines.slice(overall + 1);
     expect(last).toHaveLength(MAX_HOST_ROWS);
-    expect(last.slice(0, -1).every((l) => /n\d\d: \w+, \d+ done$/.test(l)), last.join('\n')).toBe(true);
+    expect(
+      last.slice(0, -1).every((l) => /n\d\d: \w+, \d+ done$/.test(l)),
+      last.join('\n'),
+    ).toBe(true);
     expect(last.at(-1)).toMatch(/and 41 more hosts: 41 \w+$/);
   }, 180_000);
 });

@@ -51,6 +51,8 @@ describe('first-hour messages', () => {
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines.length).toBeGreaterThan(1);
     for (const l of lines) expect(l).toMatch(/^distray: /);
-    expect(r.stderr).toMatch(/typo\.yaml:1: unknown field "host" at the top level of the file \(did you mean "hosts"\?\)/);
+    expect(r.stderr).toMatch(
+      /typo\.yaml:1: unknown field "host" at the top level of the file \(did you mean "hosts"\?\)/,
+    );
   });
 });

@@ -63,7 +63,11 @@ function workspace(): string {
   return dir;
 }
 
-const events = (text: string): Event[] => text.trim().split('\n').map((l) => JSON.parse(l) as Event);
+const events = (text: string): Event[] =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Event);
 
 beforeAll(async () => {
   farm = startFarm();
@@ -85,8 +89,27 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
     );
     const r = await runCli(
       [
-        'run', inv, '1,6', './render.sh', '%d', 'out/f%d.txt', '%{host}', '--in', 'render.sh', '--in', 'in-%d.txt', '--out', 'out/f%d.txt=got/f%d.txt',
-        '--retries', '1', '--events', 'events.ndjson', '--junit', 'junit.xml', '--report', 'report.json',
+        'run',
+        inv,
+        '1,6',
+        './render.sh',
+        '%d',
+        'out/f%d.txt',
+        '%{host}',
+        '--in',
+        'render.sh',
+        '--in',
+        'in-%d.txt',
+        '--out',
+        'out/f%d.txt=got/f%d.txt',
+        '--retries',
+        '1',
+        '--events',
+        'events.ndjson',
+        '--junit',
+        'junit.xml',
+        '--report',
+        'report.json',
       ],
       { cwd },
     );
@@ -99,7 +122,17 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
 
     // Every line has the schema version; the run's start and end frame everything else.
     expect(stream.every((e) => e.v === 1)).toBe(true);
-    expect(stream[0]).toMatchObject({ type: 'run-start', tasks: 6, pending: 6, frames: 6, tiles: 0, hosts: [{ name: 'h1', slots: 2 }, { name: 'h2', slots: 2 }] });
+    expect(stream[0]).toMatchObject({
+      type: 'run-start',
+      tasks: 6,
+      pending: 6,
+      frames: 6,
+      tiles: 0,
+      hosts: [
+        { name: 'h1', slots: 2 },
+        { name: 'h2', slots: 2 },
+      ],
+    });
     const end = stream.at(-1)!;
     expect(end).toMatchObject({ type: 'run-end', done: 5, failed: 1, cancelled: 0, skipped: 0 });
     const endSummary = end.summary as Report & { counts: Record<string, number> };
@@ -111,7 +144,9 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
 
     // Each task's final status and host, from its task-done event, is the report's.
     const taskDone = stream.filter((e) => e.type === 'task-done');
-    expect(taskDone.map((e) => [e.task!.frame, e.status, e.host]).sort()).toEqual(report.tasks.map((t) => [t.frame, t.status, t.host]).sort());
+    expect(taskDone.map((e) => [e.task!.frame, e.status, e.host]).sort()).toEqual(
+      report.tasks.map((t) => [t.frame, t.status, t.host]).sort(),
+    );
 
     // Each attempt's facts: the failing frame's exit status and stage; the bytes each attempt moved.
     const ended = stream.filter((e) => e.type === 'attempt-ended' && e.outcome !== 'released');
@@ -147,13 +182,24 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
     expect(report.figures.ideal).toBeCloseTo(report.figures.taskSeconds / 4, 2);
     expect(report.figures.makespan).toBeGreaterThan(0);
     expect(r.stderr).toMatch(/^distray: makespan [\d.]+s, ideal [\d.]+s \([\d.]+s of tasks over 4 slots\)$/m);
-    expect(r.stderr).toMatch(/^distray: {3}h[12] +\d done, \d failed, mean [\d.]+s, median [\d.]+s, in [\d.]+ k?B, out \d+ B$/m);
+    expect(r.stderr).toMatch(
+      /^distray: {3}h[12] +\d done, \d failed, mean [\d.]+s, median [\d.]+s, in [\d.]+ k?B, out \d+ B$/m,
+    );
 
     // The JUnit file: well-formed, a testcase per task with its report's time and host, the failure with the renderer's words.
     const xml = readFileSync(join(cwd, 'junit.xml'), 'utf8');
     expect(XMLValidator.validate(xml)).toBe(true);
-    type Case = { name: string; time: string; failure?: { '#text': string }; properties: { property: Array<{ name: string; value: string }> } };
-    const doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (k) => k === 'testcase' || k === 'property' }).parse(xml) as {
+    type Case = {
+      name: string;
+      time: string;
+      failure?: { '#text': string };
+      properties: { property: Array<{ name: string; value: string }> };
+    };
+    const doc = new XMLParser({
+      ignoreAttributes: false,
+      attributeNamePrefix: '',
+      isArray: (k) => k === 'testcase' || k === 'property',
+    }).parse(xml) as {
       testsuites: { testsuite: { tests: string; failures: string; testcase: Case[] } };
     };
     const suite = doc.testsuites.testsuite;
@@ -164,20 +210,43 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
       expect(c.properties.property).toEqual([{ name: 'host', value: t.host }]);
       expect(c.failure !== undefined).toBe(t.status === 'failed');
     }
-    expect(suite.testcase.find((x) => x.name === 'frame 3')!.failure!['#text']).toContain('render.sh: cannot render frame 3');
+    expect(suite.testcase.find((x) => x.name === 'frame 3')!.failure!['#text']).toContain(
+      'render.sh: cannot render frame 3',
+    );
   });
 
   it('runs --on-end with the summary on stdin and the counts in its environment; its failure changes no exit status', async () => {
     const cwd = workspace();
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, 'onend') })}\n`, 'onend.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, 'onend') })}\n`,
+      'onend.yaml',
+    );
     const r = await runCli(
-      ['run', inv, '1,3', './render.sh', '%d', 'f%d.txt', 'h1', '--in', 'render.sh', '--out', 'f%d.txt', '--report', 'report.json', '--on-end', 'cat > hook.json; env | grep "^DISTRAY_" | sort > hook.env; echo hook ran >&2; exit 5'],
+      [
+        'run',
+        inv,
+        '1,3',
+        './render.sh',
+        '%d',
+        'f%d.txt',
+        'h1',
+        '--in',
+        'render.sh',
+        '--out',
+        'f%d.txt',
+        '--report',
+        'report.json',
+        '--on-end',
+        'cat > hook.json; env | grep "^DISTRAY_" | sort > hook.env; echo hook ran >&2; exit 5',
+      ],
       { cwd },
     );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('hook ran');
     expect(r.stderr).toMatch(/^distray: --on-end: ".*" exited with status 5$/m);
-    expect(JSON.parse(readFileSync(join(cwd, 'hook.json'), 'utf8'))).toEqual(JSON.parse(readFileSync(join(cwd, 'report.json'), 'utf8')));
+    expect(JSON.parse(readFileSync(join(cwd, 'hook.json'), 'utf8'))).toEqual(
+      JSON.parse(readFileSync(join(cwd, 'report.json'), 'utf8')),
+    );
     expect(readFileSync(join(cwd, 'hook.env'), 'utf8')).toBe(
       'DISTRAY_CANCELLED=0\nDISTRAY_DONE=3\nDISTRAY_EXIT_CODE=0\nDISTRAY_FAILED=0\nDISTRAY_FRAMES=3\nDISTRAY_SKIPPED=0\nDISTRAY_TASKS=3\n',
     );
@@ -185,18 +254,43 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
 
   it('on Ctrl+C still writes the JUnit file and runs --on-end, with exit status 130', async () => {
     const cwd = workspace();
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h2, { workdir: join(h2.workdir, 'sigint') })}\n`, 'sigint.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h2, { workdir: join(h2.workdir, 'sigint') })}\n`,
+      'sigint.yaml',
+    );
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
     const child = spawn(
       process.execPath,
-      [CLI, 'run', inv, '1,2', './render.sh', '%d', 'f%d.txt', 'h2', '600', '--in', 'render.sh', '--out', 'f%d.txt', '--events', 'events.ndjson', '--junit', 'junit.xml', '--on-end', 'env | grep "^DISTRAY_" | sort > hook.env'],
+      [
+        CLI,
+        'run',
+        inv,
+        '1,2',
+        './render.sh',
+        '%d',
+        'f%d.txt',
+        'h2',
+        '600',
+        '--in',
+        'render.sh',
+        '--out',
+        'f%d.txt',
+        '--events',
+        'events.ndjson',
+        '--junit',
+        'junit.xml',
+        '--on-end',
+        'env | grep "^DISTRAY_" | sort > hook.env',
+      ],
       { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     // The event stream says when the renderer has started.
-    const started = (): boolean => existsSync(join(cwd, 'events.ndjson')) && readFileSync(join(cwd, 'events.ndjson'), 'utf8').includes('"type":"attempt-started"');
+    const started = (): boolean =>
+      existsSync(join(cwd, 'events.ndjson')) &&
+      readFileSync(join(cwd, 'events.ndjson'), 'utf8').includes('"type":"attempt-started"');
     expect(await eventually(started, 120_000), stderr).toBe(true);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -211,11 +305,41 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
 
   it('writes the events to stdout with --events -, the progress on stderr only', async () => {
     const cwd = workspace();
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, 'stdout') })}\n`, 'stdout.yaml');
-    const r = await runCli(['run', inv, '1,2', './render.sh', '%d', 'f%d.txt', 'h1', '--in', 'render.sh', '--out', 'f%d.txt', '--events', '-'], { cwd });
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1, { workdir: join(h1.workdir, 'stdout') })}\n`,
+      'stdout.yaml',
+    );
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,2',
+        './render.sh',
+        '%d',
+        'f%d.txt',
+        'h1',
+        '--in',
+        'render.sh',
+        '--out',
+        'f%d.txt',
+        '--events',
+        '-',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
     const stream = events(r.stdout);
-    expect(stream.map((e) => e.type)).toEqual(expect.arrayContaining(['run-start', 'host-state', 'attempt-queued', 'attempt-started', 'attempt-ended', 'task-done', 'run-end']));
+    expect(stream.map((e) => e.type)).toEqual(
+      expect.arrayContaining([
+        'run-start',
+        'host-state',
+        'attempt-queued',
+        'attempt-started',
+        'attempt-ended',
+        'task-done',
+        'run-end',
+      ]),
+    );
     expect(stream.at(-1)!.type).toBe('run-end');
     expect(r.stderr).toMatch(/^distray: frame 2 done on h1 in /m);
     expect(r.stderr).not.toContain('"type"');
@@ -223,21 +347,49 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
 
   it('goes on to the end when the reader of --events - goes away, and says so once', async () => {
     const cwd = workspace();
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h2, { workdir: join(h2.workdir, 'epipe') })}\n`, 'epipe.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h2, { workdir: join(h2.workdir, 'epipe') })}\n`,
+      'epipe.yaml',
+    );
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const child = spawn(process.execPath, [CLI, 'run', inv, '1,4', './render.sh', '%d', 'f%d.txt', 'h2', '--in', 'render.sh', '--out', 'f%d.txt', '--events', '-', '--report', 'r.json'], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        inv,
+        '1,4',
+        './render.sh',
+        '%d',
+        'f%d.txt',
+        'h2',
+        '--in',
+        'render.sh',
+        '--out',
+        'f%d.txt',
+        '--events',
+        '-',
+        '--report',
+        'r.json',
+      ],
+      {
+        cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     // The reader goes away at once: every write to the pipe fails.
     child.stdout.destroy();
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code, stderr).toBe(0);
-    expect(stderr.match(/--events stdout: cannot write the event stream: its reader went away \(a broken pipe\); the run goes on without it/g)).toHaveLength(1);
+    expect(
+      stderr.match(
+        /--events stdout: cannot write the event stream: its reader went away \(a broken pipe\); the run goes on without it/g,
+      ),
+    ).toHaveLength(1);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
     expect(report.tasks.map((t) => t.status)).toEqual(['done', 'done', 'done', 'done']);
   });
@@ -248,7 +400,9 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
     const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, h1)}\n`, 'refuse.yaml');
     const junit = await runCli(['run', inv, '1', 'true', '--junit', 'adir'], { cwd });
     expect(junit.code).toBe(2);
-    expect(junit.stderr).toContain('--junit "adir" is a directory; name the XML file to write, such as --junit adir/junit.xml');
+    expect(junit.stderr).toContain(
+      '--junit "adir" is a directory; name the XML file to write, such as --junit adir/junit.xml',
+    );
     const ev = await runCli(['run', inv, '1', 'true', '--events', 'out/'], { cwd });
     expect(ev.code).toBe(2);
     expect(ev.stderr).toContain('--events "out/" ends in "/"');
@@ -256,7 +410,19 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
 
   it('writes a JUnit file with the usage error and runs --on-end for a run that could not start', async () => {
     const cwd = workspace();
-    const r = await runCli(['run', 'no-such.yaml', '1', 'true', '--junit', 'j.xml', '--on-end', 'env | grep "^DISTRAY_EXIT_CODE" > hook.env'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        'no-such.yaml',
+        '1',
+        'true',
+        '--junit',
+        'j.xml',
+        '--on-end',
+        'env | grep "^DISTRAY_EXIT_CODE" > hook.env',
+      ],
+      { cwd },
+    );
     expect(r.code).toBe(2);
     const xml = readFileSync(join(cwd, 'j.xml'), 'utf8');
     expect(XMLValidator.validate(xml)).toBe(true);
@@ -287,7 +453,11 @@ describe('report files that cannot be written', () => {
     const cwd = workspace();
     const locked = unwritableDir(cwd);
     const inv = farm.inventory(`hosts:\n  - local: true\n    workdir: ${join(cwd, 'wd')}\n`, 'unwritable.yaml');
-    const files = { '--report': join(locked, 'r.json'), '--junit': join(locked, 'j.xml'), '--html': join(locked, 'r.html') };
+    const files = {
+      '--report': join(locked, 'r.json'),
+      '--junit': join(locked, 'j.xml'),
+      '--html': join(locked, 'r.html'),
+    };
     const args = Object.entries(files).flat();
     const ok = await runCli(['run', inv, '0,1', 'true', ...args, '--plain'], { cwd });
     expect(ok.code, ok.stderr).toBe(0);
@@ -295,7 +465,11 @@ describe('report files that cannot be written', () => {
     for (const [option, path] of Object.entries(files)) {
       const lines = ok.stderr.split('\n').filter((l) => l.includes(path));
       expect(lines, ok.stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(new RegExp(`^distray: cannot write the ${what[option as keyof typeof what]} ${path}: (permission denied \\(EACCES\\)|operation not permitted \\(EPERM\\)|read-only file system \\(EROFS\\)); the render itself is not affected`));
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^distray: cannot write the ${what[option as keyof typeof what]} ${path}: (permission denied \\(EACCES\\)|operation not permitted \\(EPERM\\)|read-only file system \\(EROFS\\)); the render itself is not affected`,
+        ),
+      );
       expect(lines[0]).toContain(`give ${option} a path you can write to`);
     }
     expect(ok.stderr).not.toMatch(/^\s+at /m);
@@ -315,9 +489,27 @@ describe.skipIf(!existsSync('/usr/bin/script'))('--events - on a terminal', () =
     const dir = join(farm.dir, 'tty');
     mkdirSync(dir);
     writeFileSync(join(dir, 'local.yaml'), 'hosts:\n  - local: true\n');
-    const run = [process.execPath, CLI, 'run', 'local.yaml', '1,2', 'sh', '-c', 'echo %d > o%d.txt', '--out', 'o%d.txt', '--events', '-'];
+    const run = [
+      process.execPath,
+      CLI,
+      'run',
+      'local.yaml',
+      '1,2',
+      'sh',
+      '-c',
+      'echo %d > o%d.txt',
+      '--out',
+      'o%d.txt',
+      '--events',
+      '-',
+    ];
     const command = `stty cols 120 rows 40; ${shellJoin(run)} > events.ndjson`;
-    const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: dir, env: { ...process.env, TERM: 'xterm' }, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync('script', ['-qec', command, '/dev/null'], {
+      cwd: dir,
+      env: { ...process.env, TERM: 'xterm' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
     expect(r.stdout).toMatch(/local: /);
     const text = readFileSync(join(dir, 'events.ndjson'), 'utf8');
     expect(text).not.toContain('\x1b');

@@ -46,7 +46,10 @@ describe('--stall', () => {
     const cwd = join(farm.dir, 'stall-retry');
     mkdirSync(cwd);
     const dirs = workdirs('stall-retry');
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hosts.map((h, i) => hostEntry(farm, h, { workdir: dirs[i] })).join('\n')}\n`, 'stall-retry.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hosts.map((h, i) => hostEntry(farm, h, { workdir: dirs[i] })).join('\n')}\n`,
+      'stall-retry.yaml',
+    );
     const marker = uniqueSleep(600);
     const printing = join(farm.dir, 'stall-retry-printing');
     const hangerGone = join(farm.dir, 'stall-retry-gone');
@@ -60,17 +63,44 @@ describe('--stall', () => {
       `[ -e ${hangerGone} ] || { touch ${printing}; seen=; ` +
       `while :; do if pgrep -f '^${marker}' >/dev/null; then seen=1; elif [ -n "$seen" ]; then break; fi; echo rendering; sleep 0.2; done; touch ${hangerGone}; }`;
     const script = `if [ -e hang ]; then ${hanger}; else ${alive}; echo done > out$0; fi`;
-    const r = await runCli(['run', inv, '1,2', 'sh', '-c', script, '%d', '--out', 'out%d=f%d', '--stall', '2s', '--report', 'r.json', '--plain'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1,2',
+        'sh',
+        '-c',
+        script,
+        '%d',
+        '--out',
+        'out%d=f%d',
+        '--stall',
+        '2s',
+        '--report',
+        'r.json',
+        '--plain',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
-    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Task[]; hosts: Array<{ name: string; failures: number }> };
+    const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as {
+      tasks: Task[];
+      hosts: Array<{ name: string; failures: number }>;
+    };
     // Both frames are done on s2: the one that hung on s1 at its second attempt, the slow one at its first.
-    expect(report.tasks.map((t) => ({ frame: t.frame, status: t.status, host: t.host, stalled: t.stalled })).sort((a, b) => a.frame - b.frame)).toEqual([
+    expect(
+      report.tasks
+        .map((t) => ({ frame: t.frame, status: t.status, host: t.host, stalled: t.stalled }))
+        .sort((a, b) => a.frame - b.frame),
+    ).toEqual([
       { frame: 1, status: 'done', host: 's2', stalled: false },
       { frame: 2, status: 'done', host: 's2', stalled: false },
     ]);
     expect(report.tasks.map((t) => t.attempts).sort()).toEqual([1, 2]);
     expect(report.hosts.find((h) => h.name === 's1')!.failures).toBe(1);
-    expect(r.stderr).toContain('stalled on s1: no output and no change to its output files for 2s (--stall), so it was stopped');
+    expect(r.stderr).toContain(
+      'stalled on s1: no output and no change to its output files for 2s (--stall), so it was stopped',
+    );
     expect(readFileSync(join(cwd, 'f1'), 'utf8')).toBe('done\n');
     expect(readFileSync(join(cwd, 'f2'), 'utf8')).toBe('done\n');
     // Nothing of the hung renderer is left on its host, not even its child.
@@ -81,17 +111,49 @@ describe('--stall', () => {
     const cwd = join(farm.dir, 'stall-fail');
     mkdirSync(cwd);
     const dirs = workdirs('stall-fail');
-    const inv = farm.inventory(`${defaultsBlock(farm)}hosts:\n${hostEntry(farm, hosts[0]!, { workdir: dirs[0] })}\n`, 'stall-fail.yaml');
+    const inv = farm.inventory(
+      `${defaultsBlock(farm)}hosts:\n${hostEntry(farm, hosts[0]!, { workdir: dirs[0] })}\n`,
+      'stall-fail.yaml',
+    );
     const marker = uniqueSleep(600);
     // Writes nothing at all, then hangs; --timeout is far off, so only --stall can stop it.
     const r = await runCli(
-      ['run', inv, '1', 'sh', '-c', `${marker}; echo done > out$0`, '%d', '--out', 'out%d=f%d', '--stall', '1s', '--timeout', '1h', '--retries', '0', '--report', 'r.json'],
+      [
+        'run',
+        inv,
+        '1',
+        'sh',
+        '-c',
+        `${marker}; echo done > out$0`,
+        '%d',
+        '--out',
+        'out%d=f%d',
+        '--stall',
+        '1s',
+        '--timeout',
+        '1h',
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+      ],
       { cwd },
     );
     expect(r.code, r.stderr).toBe(1);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as { tasks: Task[] };
-    expect(report.tasks[0]).toMatchObject({ frame: 1, status: 'failed', stalled: true, timedOut: false, exitCode: null, signal: 'SIGTERM', stage: 'render', attempts: 1 });
-    expect(report.tasks[0]!.error).toContain('stalled on s1: no output and no change to its output files for 1s (--stall)');
+    expect(report.tasks[0]).toMatchObject({
+      frame: 1,
+      status: 'failed',
+      stalled: true,
+      timedOut: false,
+      exitCode: null,
+      signal: 'SIGTERM',
+      stage: 'render',
+      attempts: 1,
+    });
+    expect(report.tasks[0]!.error).toContain(
+      'stalled on s1: no output and no change to its output files for 1s (--stall)',
+    );
     expect(r.stderr).toContain('FAILED frame 1: sh stalled on s1');
     expect(await eventually(() => processesStartingWith(marker).length === 0, 60_000)).toBe(true);
   });

@@ -15,7 +15,12 @@ const RUN = ['run', 'local.yaml', '1,2', 'sh', '-c', 'echo %d > o%d.txt', '--out
 
 function onTerminal(env: Record<string, string>): string {
   const command = `stty cols 120 rows 40; ${shellJoin([process.execPath, CLI, ...RUN])}`;
-  const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: dir, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('script', ['-qec', command, '/dev/null'], {
+    cwd: dir,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return r.stdout;
 }
 
@@ -36,13 +41,21 @@ describe('on a terminal', () => {
     expect(dumb).not.toContain('\x1b');
   });
 
-  it.skipIf(!hasScript)('draws the live view on the terminal and writes nothing to stdout when only stdout is redirected', () => {
-    const command = `stty cols 120 rows 40; ${shellJoin([process.execPath, CLI, ...RUN])} > stdout.txt`;
-    const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: dir, env: { ...process.env, TERM: 'xterm' }, encoding: 'utf8', timeout: 60_000 });
-    expect(r.stdout).toMatch(/local: /);
-    expect(r.stdout).toMatch(/distray: 2 done/);
-    expect(readFileSync(join(dir, 'stdout.txt'), 'utf8')).toBe('');
-  });
+  it.skipIf(!hasScript)(
+    'draws the live view on the terminal and writes nothing to stdout when only stdout is redirected',
+    () => {
+      const command = `stty cols 120 rows 40; ${shellJoin([process.execPath, CLI, ...RUN])} > stdout.txt`;
+      const r = spawnSync('script', ['-qec', command, '/dev/null'], {
+        cwd: dir,
+        env: { ...process.env, TERM: 'xterm' },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(r.stdout).toMatch(/local: /);
+      expect(r.stdout).toMatch(/distray: 2 done/);
+      expect(readFileSync(join(dir, 'stdout.txt'), 'utf8')).toBe('');
+    },
+  );
 
   it('prints only failures and the summary with --quiet', async () => {
     const r = await runCli([...RUN, '--quiet'], { cwd: dir });

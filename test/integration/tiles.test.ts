@@ -23,7 +23,9 @@ function workspace(): string {
   return dir;
 }
 
-async function pixels(path: string): Promise<{ data: Buffer; depth: string; channels: number; width: number; height: number }> {
+async function pixels(
+  path: string,
+): Promise<{ data: Buffer; depth: string; channels: number; width: number; height: number }> {
   const meta = await sharp(path).metadata();
   const sixteen = meta.depth === 'ushort';
   const { data, info } = await sharp(path)
@@ -42,30 +44,61 @@ interface Report {
 beforeAll(async () => {
   farm = startFarm();
   hosts = [await farm.start('t1'), await farm.start('t2'), await farm.start('t3')];
-  inv = farm.inventory(`${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h)).join('\n')}\n`, 'tiles.yaml');
+  inv = farm.inventory(
+    `${defaultsBlock(farm, '  slots: 2\n')}hosts:\n${hosts.map((h) => hostEntry(farm, h)).join('\n')}\n`,
+    'tiles.yaml',
+  );
 });
 
 afterAll(async () => {
   await farm?.stop();
 });
 
-const RAY_TILE = ['node', 'ray.mjs', '%d', 't%d-%{tile}.png', '--res', '%{width}x%{height}', '--region', '%{x0},%{y0},%{x1},%{y1}'];
+const RAY_TILE = [
+  'node',
+  'ray.mjs',
+  '%d',
+  't%d-%{tile}.png',
+  '--res',
+  '%{width}x%{height}',
+  '--region',
+  '%{x0},%{y0},%{x1},%{y1}',
+];
 const TILED = ['--tiles', '3x2', '--size', '101x67', '--stitch', 'anim/f%04d.png'];
 
 describe('tiles', () => {
   it('stitches region-only tiles from several hosts into the frame a whole render gives', async () => {
     const cwd = workspace();
-    const args = ['run', inv, '0,2', ...RAY_TILE, '--in', 'ray.mjs', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', ...TILED, '--report', 'r.json'];
+    const args = [
+      'run',
+      inv,
+      '0,2',
+      ...RAY_TILE,
+      '--in',
+      'ray.mjs',
+      '--out',
+      't%d-%{tile}.png=tiles/%d-%{tile}.png',
+      ...TILED,
+      '--report',
+      'r.json',
+    ];
     const r = await runCli(args, { cwd });
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
     expect(report.tasks).toHaveLength(18);
     expect(report.tasks.map((t) => t.tile).slice(0, 6)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(new Set(report.tasks.map((t) => t.host)).size).toBe(3);
-    expect(report.frames).toEqual([0, 1, 2].map((f) => ({ frame: f, tiles: 6, tilesDone: 6, status: 'stitched', output: `anim/f000${f}.png` })));
+    expect(report.frames).toEqual(
+      [0, 1, 2].map((f) => ({ frame: f, tiles: 6, tilesDone: 6, status: 'stitched', output: `anim/f000${f}.png` })),
+    );
     for (const f of [0, 1, 2]) {
-      execFileSync(process.execPath, [join(cwd, 'ray.mjs'), String(f), join(cwd, `whole${f}.png`), '--res', '101x67'], { stdio: 'ignore' });
-      const [whole, stitched] = await Promise.all([pixels(join(cwd, `whole${f}.png`)), pixels(join(cwd, 'anim', `f000${f}.png`))]);
+      execFileSync(process.execPath, [join(cwd, 'ray.mjs'), String(f), join(cwd, `whole${f}.png`), '--res', '101x67'], {
+        stdio: 'ignore',
+      });
+      const [whole, stitched] = await Promise.all([
+        pixels(join(cwd, `whole${f}.png`)),
+        pixels(join(cwd, 'anim', `f000${f}.png`)),
+      ]);
       expect(stitched.width).toBe(101);
       expect(stitched.data.equals(whole.data)).toBe(true);
     }
@@ -83,14 +116,47 @@ describe('tiles', () => {
 
   it('stitches POV-Ray full-frame tiles (black outside the region), 16-bit kept', async () => {
     const cwd = workspace();
-    const pov = ['povray', '+Iscene.pov', '+Ot%d-%{tile}.png', '+W%{width}', '+H%{height}', '-D', '-V', '-A', '+FN16', 'Declare=frame=%d'];
+    const pov = [
+      'povray',
+      '+Iscene.pov',
+      '+Ot%d-%{tile}.png',
+      '+W%{width}',
+      '+H%{height}',
+      '-D',
+      '-V',
+      '-A',
+      '+FN16',
+      'Declare=frame=%d',
+    ];
     const region = ['+SC%{x0+1}', '+EC%{x1}', '+SR%{y0+1}', '+ER%{y1}'];
-    const r = await runCli(['run', inv, '1', ...pov, ...region, '--in', 'scene.pov', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', ...TILED, '--keep-tiles'], { cwd });
+    const r = await runCli(
+      [
+        'run',
+        inv,
+        '1',
+        ...pov,
+        ...region,
+        '--in',
+        'scene.pov',
+        '--out',
+        't%d-%{tile}.png=tiles/%d-%{tile}.png',
+        ...TILED,
+        '--keep-tiles',
+      ],
+      { cwd },
+    );
     expect(r.code, r.stderr).toBe(0);
-    execFileSync('povray', ['+Iscene.pov', '+Owhole.png', '+W101', '+H67', '-D', '-V', '-A', '+FN16', 'Declare=frame=1'], { cwd, stdio: 'ignore' });
+    execFileSync(
+      'povray',
+      ['+Iscene.pov', '+Owhole.png', '+W101', '+H67', '-D', '-V', '-A', '+FN16', 'Declare=frame=1'],
+      { cwd, stdio: 'ignore' },
+    );
     const tile = await sharp(join(cwd, 'tiles', '1-4.png')).metadata();
     expect([tile.width, tile.height]).toEqual([101, 67]);
-    const [whole, stitched] = await Promise.all([pixels(join(cwd, 'whole.png')), pixels(join(cwd, 'anim', 'f0001.png'))]);
+    const [whole, stitched] = await Promise.all([
+      pixels(join(cwd, 'whole.png')),
+      pixels(join(cwd, 'anim', 'f0001.png')),
+    ]);
     expect(whole.depth).toBe('ushort');
     expect(stitched.depth).toBe('ushort');
     expect(stitched.data.equals(whole.data)).toBe(true);
@@ -101,16 +167,39 @@ describe('tiles', () => {
   it('fails a tile of the wrong size with a clear message, and leaves no stitched frame', async () => {
     const cwd = workspace();
     // Tile 4 renders a region one pixel too wide, on every host and every attempt.
-    const script = 'if [ "$1" = 4 ]; then x1=$(($4 + 1)); else x1=$4; fi; exec node ray.mjs "$0" "t$0-$1.png" --res 101x67 --region "$2,$3,$x1,$5"';
+    const script =
+      'if [ "$1" = 4 ]; then x1=$(($4 + 1)); else x1=$4; fi; exec node ray.mjs "$0" "t$0-$1.png" --res 101x67 --region "$2,$3,$x1,$5"';
     const r = await runCli(
-      ['run', inv, '1', 'sh', '-c', script, '%d', '%{tile}', '%{x0}', '%{y0}', '%{x1}', '%{y1}', '--in', 'ray.mjs', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', ...TILED, '--report', 'r.json'],
+      [
+        'run',
+        inv,
+        '1',
+        'sh',
+        '-c',
+        script,
+        '%d',
+        '%{tile}',
+        '%{x0}',
+        '%{y0}',
+        '%{x1}',
+        '%{y1}',
+        '--in',
+        'ray.mjs',
+        '--out',
+        't%d-%{tile}.png=tiles/%d-%{tile}.png',
+        ...TILED,
+        '--report',
+        'r.json',
+      ],
       { cwd },
     );
     expect(r.code).toBe(1);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
     const four = report.tasks.find((t) => t.tile === 4)!;
     expect(four.status).toBe('failed');
-    expect(four.error).toMatch(/tile 4 \(33,33\)-\(67,67\) from t\d is 35x34: expected the full frame 101x67 or the tile's 34x34/);
+    expect(four.error).toMatch(
+      /tile 4 \(33,33\)-\(67,67\) from t\d is 35x34: expected the full frame 101x67 or the tile's 34x34/,
+    );
     expect(report.frames![0]).toMatchObject({ status: 'pending', tilesDone: 5 });
     expect(existsSync(join(cwd, 'anim', 'f0001.png'))).toBe(false);
     expect(existsSync(join(cwd, 'tiles', '1-4.png'))).toBe(false);
@@ -118,14 +207,40 @@ describe('tiles', () => {
 
   it('leaves no stitched frame when a tile is never produced', async () => {
     const cwd = workspace();
-    const script = 'if [ "$1" = 2 ]; then exit 0; fi; exec node ray.mjs "$0" "t$0-$1.png" --res 101x67 --region "$2,$3,$4,$5"';
+    const script =
+      'if [ "$1" = 2 ]; then exit 0; fi; exec node ray.mjs "$0" "t$0-$1.png" --res 101x67 --region "$2,$3,$4,$5"';
     const r = await runCli(
-      ['run', inv, '1,2', 'sh', '-c', script, '%d', '%{tile}', '%{x0}', '%{y0}', '%{x1}', '%{y1}', '--in', 'ray.mjs', '--out', 't%d-%{tile}.png=tiles/%d-%{tile}.png', ...TILED, '--retries', '0', '--report', 'r.json'],
+      [
+        'run',
+        inv,
+        '1,2',
+        'sh',
+        '-c',
+        script,
+        '%d',
+        '%{tile}',
+        '%{x0}',
+        '%{y0}',
+        '%{x1}',
+        '%{y1}',
+        '--in',
+        'ray.mjs',
+        '--out',
+        't%d-%{tile}.png=tiles/%d-%{tile}.png',
+        ...TILED,
+        '--retries',
+        '0',
+        '--report',
+        'r.json',
+      ],
       { cwd },
     );
     expect(r.code).toBe(1);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
-    expect(report.tasks.filter((t) => t.status === 'failed').map((t) => [t.frame, t.tile])).toEqual([[1, 2], [2, 2]]);
+    expect(report.tasks.filter((t) => t.status === 'failed').map((t) => [t.frame, t.tile])).toEqual([
+      [1, 2],
+      [2, 2],
+    ]);
     expect(report.tasks.find((t) => t.status === 'failed')!.error).toMatch(/t1-2\.png was not produced on t\d/);
     expect(existsSync(join(cwd, 'anim'))).toBe(false);
     // The tiles that did render are kept for the rerun that will finish the frame.

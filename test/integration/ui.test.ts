@@ -30,7 +30,8 @@ let hosts: SshdHost[];
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`the browser tests need Debian's chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`the browser tests need Debian's chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   farm = startFarm();
   hosts = [await farm.start('u1'), await farm.start('u2')];
@@ -72,7 +73,10 @@ function workspace(name: string): string {
 }
 
 function inventory(name: string): string {
-  return farm.inventory(`${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, name) })).join('\n')}\n`, `${name}.yaml`);
+  return farm.inventory(
+    `${defaultsBlock(farm)}hosts:\n${hosts.map((h) => hostEntry(farm, h, { workdir: join(h.workdir, name) })).join('\n')}\n`,
+    `${name}.yaml`,
+  );
 }
 
 /** Status and body of a GET. */
@@ -81,7 +85,13 @@ function fetchRaw(url: string): Promise<{ status: number; body: Buffer; type: st
     get(url, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), type: String(res.headers['content-type']) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks),
+          type: String(res.headers['content-type']),
+        }),
+      );
     }).on('error', reject);
   });
 }
@@ -125,7 +135,23 @@ describe('the live page (--ui)', () => {
     r.open(0, 1);
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const args = ['run', inv, '0,9', 'sh', r.script, '%d', '--out', 'out/f-%d.png=anim/f-%d.png', '--retries', '0', '--ui', '--plain', '--no-speculate', '--html', 'stopped.html'];
+    const args = [
+      'run',
+      inv,
+      '0,9',
+      'sh',
+      r.script,
+      '%d',
+      '--out',
+      'out/f-%d.png=anim/f-%d.png',
+      '--retries',
+      '0',
+      '--ui',
+      '--plain',
+      '--no-speculate',
+      '--html',
+      'stopped.html',
+    ];
     child = spawn(process.execPath, [CLI, ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -154,10 +180,15 @@ describe('the live page (--ui)', () => {
     expect(await page.textContent('#failures')).toContain('error: the scene has no camera (frame 1)');
 
     // Nothing happens while the other renderers wait for their gates: the elapsed time moves all the same, without an event.
-    const elapsed = (): Promise<string | undefined> => page.$eval('#progress-text', (p) => /(\S+) elapsed/.exec(p.textContent ?? '')?.[1]);
+    const elapsed = (): Promise<string | undefined> =>
+      page.$eval('#progress-text', (p) => /(\S+) elapsed/.exec(p.textContent ?? '')?.[1]);
     const before = await elapsed();
     expect(before).toBeDefined();
-    await page.waitForFunction((b) => /(\S+) elapsed/.exec(document.querySelector('#progress-text')?.textContent ?? '')?.[1] !== b, before, { timeout: WAIT });
+    await page.waitForFunction(
+      (b) => /(\S+) elapsed/.exec(document.querySelector('#progress-text')?.textContent ?? '')?.[1] !== b,
+      before,
+      { timeout: WAIT },
+    );
 
     // A thumbnail is a decodable image, fitted inside 240 px with the frame's proportions.
     const thumb = await fetchRaw(`${url}thumb/0`);
@@ -170,11 +201,20 @@ describe('the live page (--ui)', () => {
 
     // Clicking a done frame shows its picture, decoded by the browser.
     await page.click('#grid [data-i="0"]');
-    await page.waitForFunction(() => {
-      const img = document.querySelector<HTMLImageElement>('#picture');
-      return img !== null && !img.hidden && img.complete && img.naturalWidth > 0;
-    }, undefined, { timeout: WAIT });
-    expect(await page.$eval('#picture', (img) => [(img as HTMLImageElement).naturalWidth, (img as HTMLImageElement).naturalHeight])).toEqual([320, 180]);
+    await page.waitForFunction(
+      () => {
+        const img = document.querySelector<HTMLImageElement>('#picture');
+        return img !== null && !img.hidden && img.complete && img.naturalWidth > 0;
+      },
+      undefined,
+      { timeout: WAIT },
+    );
+    expect(
+      await page.$eval('#picture', (img) => [
+        (img as HTMLImageElement).naturalWidth,
+        (img as HTMLImageElement).naturalHeight,
+      ]),
+    ).toEqual([320, 180]);
 
     // Retry the failed frame from the page: it renders once its cause is gone.
     rmSync(join(r.gate, 'fail1'));
@@ -210,10 +250,14 @@ describe('the live page (--ui)', () => {
     expect(await page.textContent('#progress-text')).toContain('Ended (exit 130)');
     // The bar shows what is done, not what has ended: a stopped run's stops short.
     const done = await page.$$eval('#grid [data-state="done"]', (c) => c.length);
-    expect(await page.$eval('#app progress', (p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max])).toEqual([done, 10]);
+    expect(
+      await page.$eval('#app progress', (p) => [(p as HTMLProgressElement).value, (p as HTMLProgressElement).max]),
+    ).toEqual([done, 10]);
     expect(done).toBeLessThan(10);
     // The timeline draws what ran: the renders stopped (one per slot at most, two slots), each with its frame; not those waiting behind them.
-    const stopped = await page.$$eval('#timeline .bar.o-cancelled', (bars) => bars.map((b) => [b.getAttribute('data-i'), b.textContent]));
+    const stopped = await page.$$eval('#timeline .bar.o-cancelled', (bars) =>
+      bars.map((b) => [b.getAttribute('data-i'), b.textContent]),
+    );
     expect(stopped.length).toBeGreaterThan(0);
     expect(stopped.length).toBeLessThanOrEqual(2);
     for (const [i, text] of stopped) expect(text).toBe(i);
@@ -225,12 +269,34 @@ describe('the live page (--ui)', () => {
     expect(readFileSync(join(cwd, 'stopped.html'), 'utf8')).toContain('"exitCode":130');
   });
 
-  it('with --ui-keep stays up after the run until Ctrl+C, and exits with the run\'s status', async () => {
+  it("with --ui-keep stays up after the run until Ctrl+C, and exits with the run's status", async () => {
     const cwd = workspace('keep');
     const inv = inventory('keep');
     const env = { ...process.env };
     delete env.SSH_AUTH_SOCK;
-    const keep = spawn(process.execPath, [CLI, 'run', inv, '0,1', 'node', 'ray.mjs', '%d', 'f-%d.png', '--res', '64x36', '--in', 'ray.mjs', '--out', 'f-%d.png', '--ui', '--ui-keep', '--plain'], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const keep = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        inv,
+        '0,1',
+        'node',
+        'ray.mjs',
+        '%d',
+        'f-%d.png',
+        '--res',
+        '64x36',
+        '--in',
+        'ray.mjs',
+        '--out',
+        'f-%d.png',
+        '--ui',
+        '--ui-keep',
+        '--plain',
+      ],
+      { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     keep.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((resolve) => keep.on('close', resolve));
@@ -284,8 +350,30 @@ describe('the HTML report (--html)', () => {
   it('of a chunked run has a picture of every finished frame in its contact sheet, in frame order', async () => {
     const cwd = workspace('report-chunks');
     const inv = inventory('report-chunks');
-    const script = 'f=$0; while [ "$f" -le "$1" ]; do mkdir -p out; node ray.mjs "$f" "out/f-$f.png" --res 64x36 || exit 1; f=$((f + 1)); done';
-    const res = await runCli(['run', inv, '1,6', 'sh', '-c', script, '%{first}', '%{last}', '--in', 'ray.mjs', '--chunk', '3', '--out', 'out/f-%d.png=anim/f-%d.png', '--html', 'chunks.html', '--plain'], { cwd });
+    const script =
+      'f=$0; while [ "$f" -le "$1" ]; do mkdir -p out; node ray.mjs "$f" "out/f-$f.png" --res 64x36 || exit 1; f=$((f + 1)); done';
+    const res = await runCli(
+      [
+        'run',
+        inv,
+        '1,6',
+        'sh',
+        '-c',
+        script,
+        '%{first}',
+        '%{last}',
+        '--in',
+        'ray.mjs',
+        '--chunk',
+        '3',
+        '--out',
+        'out/f-%d.png=anim/f-%d.png',
+        '--html',
+        'chunks.html',
+        '--plain',
+      ],
+      { cwd },
+    );
     expect(res.code, res.stderr).toBe(0);
     expect(res.stderr).toMatch(/^distray: 6 frames done \(2 chunks\) in /m);
     const page = await browser.newPage();
@@ -295,7 +383,10 @@ describe('the HTML report (--html)', () => {
     const sheet = await page.$$eval('#sheet img', (imgs) => imgs.map((i) => (i as HTMLImageElement).alt));
     expect(sheet).toEqual([1, 2, 3, 4, 5, 6].map((f) => `picture of frame ${f}`));
     // The grid counts frames and labels each chunk by its frames, in frame order.
-    expect(await page.$$eval('#grid .cell', (cells) => cells.map((c) => c.textContent?.replace(/^\W+/, '')))).toEqual(['1-3', '4-6']);
+    expect(await page.$$eval('#grid .cell', (cells) => cells.map((c) => c.textContent?.replace(/^\W+/, '')))).toEqual([
+      '1-3',
+      '4-6',
+    ]);
     expect(await page.textContent('#progress-text')).toContain('6/6 frames done');
     expect(errors).toEqual([]);
     await page.close();
@@ -307,7 +398,24 @@ describe('the HTML report (--html)', () => {
     const r = gatedRenderer(cwd);
     r.open(0, 1, 2, 3, 4);
     writeFileSync(join(r.gate, 'fail2'), '');
-    const res = await runCli(['run', inv, '0,4', 'sh', r.script, '%d', '--out', 'out/f-%d.png=anim/f-%d.png', '--retries', '1', '--html', 'report/run.html', '--plain'], { cwd });
+    const res = await runCli(
+      [
+        'run',
+        inv,
+        '0,4',
+        'sh',
+        r.script,
+        '%d',
+        '--out',
+        'out/f-%d.png=anim/f-%d.png',
+        '--retries',
+        '1',
+        '--html',
+        'report/run.html',
+        '--plain',
+      ],
+      { cwd },
+    );
     expect(res.code, res.stderr).toBe(1);
     const file = join(cwd, 'report', 'run.html');
     expect(existsSync(file)).toBe(true);
@@ -320,22 +428,47 @@ describe('the HTML report (--html)', () => {
       await page.goto(pathToFileURL(file).href);
       await page.waitForSelector('#sheet', { timeout: WAIT });
       // Every frame but the failed one has its thumbnail, decoded.
-      const sheet = await page.$$eval('#sheet img', (imgs) => imgs.map((i) => [(i as HTMLImageElement).alt, (i as HTMLImageElement).naturalWidth, (i as HTMLImageElement).src.slice(0, 15)]));
-      expect(sheet.map(([alt]) => alt)).toEqual(['picture of frame 0', 'picture of frame 1', 'picture of frame 3', 'picture of frame 4']);
-      await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('#sheet img')].every((i) => i.complete && i.naturalWidth === 240), undefined, { timeout: WAIT });
+      const sheet = await page.$$eval('#sheet img', (imgs) =>
+        imgs.map((i) => [
+          (i as HTMLImageElement).alt,
+          (i as HTMLImageElement).naturalWidth,
+          (i as HTMLImageElement).src.slice(0, 15),
+        ]),
+      );
+      expect(sheet.map(([alt]) => alt)).toEqual([
+        'picture of frame 0',
+        'picture of frame 1',
+        'picture of frame 3',
+        'picture of frame 4',
+      ]);
+      await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll<HTMLImageElement>('#sheet img')].every(
+            (i) => i.complete && i.naturalWidth === 240,
+          ),
+        undefined,
+        { timeout: WAIT },
+      );
       expect(sheet.every(([, , src]) => src === 'data:image/webp')).toBe(true);
       // The failure with its output tail, each attempt; the timeline marks the failed attempts.
       const failures = await page.textContent('#failures');
       expect(failures).toContain('error: the scene has no camera (frame 2)');
       expect(await page.$$eval('#failures .failure[data-i="2"]', (f) => f.length)).toBe(2);
       expect(await page.$$eval('#timeline .bar.o-failed', (b) => b.length)).toBe(2);
-      expect(await page.$$eval('#timeline .tl-row', (rows) => rows.map((r) => r.querySelector('.tl-name')!.textContent))).toEqual(['u1 slot 1', 'u2 slot 1']);
+      expect(
+        await page.$$eval('#timeline .tl-row', (rows) => rows.map((r) => r.querySelector('.tl-name')!.textContent)),
+      ).toEqual(['u1 slot 1', 'u2 slot 1']);
       expect(await page.textContent('#hosts')).toMatch(/u1[\s\S]*u2/);
       expect(await page.textContent('#progress-text')).toContain('Ended (exit 1)');
       // Nothing fetched but the file itself; the page fits a narrow window.
       expect(requests.filter((u) => !u.startsWith('data:'))).toEqual([pathToFileURL(file).href]);
-      expect(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)).toBe(true);
-      await page.screenshot({ path: join(ARTIFACTS, width > 400 ? 'report.png' : 'report-narrow.png'), fullPage: true });
+      expect(
+        await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth),
+      ).toBe(true);
+      await page.screenshot({
+        path: join(ARTIFACTS, width > 400 ? 'report.png' : 'report-narrow.png'),
+        fullPage: true,
+      });
       expect(errors).toEqual([]);
       await page.close();
     }

@@ -59,12 +59,35 @@ describe('malformed command lines', () => {
     [['1', 'true', '--out', 'o%d=x/sub/o%d'], /--out "x\/sub\/o1": x is a file/],
     [['1', 'true', '--out', 'o=x/o.%{host}'], /--out "x\/o\.local": x is a file/],
     // Sizes that took minutes and gigabytes, or crashed out of memory, before being refused.
-    [['1', 'true', '--tiles', '200x200', '--size', '1000x1000'], /--tiles "200x200" makes 40000 tiles per frame; at most 10000/],
+    [
+      ['1', 'true', '--tiles', '200x200', '--size', '1000x1000'],
+      /--tiles "200x200" makes 40000 tiles per frame; at most 10000/,
+    ],
     [['1', 'true', '--tiles', '99999x99999', '--size', '99999x99999'], /at most 10000/],
-    [['0,99999', 'true', '--tiles', '100x100', '--size', '1000x1000'], /100000 frames of 10000 tiles make 1000000000 tasks; at most 1000000/],
+    [
+      ['0,99999', 'true', '--tiles', '100x100', '--size', '1000x1000'],
+      /100000 frames of 10000 tiles make 1000000000 tasks; at most 1000000/,
+    ],
     [['0,99999999999', 'true'], /at most 1000000 are allowed/],
-    [['1', 'true', '--tiles', '1x1', '--size', '99999999999999999999x1'], /--size "99999999999999999999x1": at most 1000000 pixels a side/],
-    [['1', 'true', '--tiles', '2x2', '--size', '20000x20000', '--stitch', 'f.png', '--out', 't%{tile}.png=t/%{tile}.png'], /too large to --stitch/],
+    [
+      ['1', 'true', '--tiles', '1x1', '--size', '99999999999999999999x1'],
+      /--size "99999999999999999999x1": at most 1000000 pixels a side/,
+    ],
+    [
+      [
+        '1',
+        'true',
+        '--tiles',
+        '2x2',
+        '--size',
+        '20000x20000',
+        '--stitch',
+        'f.png',
+        '--out',
+        't%{tile}.png=t/%{tile}.png',
+      ],
+      /too large to --stitch/,
+    ],
   ])('refuses %j with exit 2 and one line', async (args, message) => {
     await expectUsageError(args, message);
   });

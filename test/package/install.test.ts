@@ -15,7 +15,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string; files: string[] };
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+  files: string[];
+};
 
 let tmp: string;
 let tarball: string;
@@ -23,7 +27,8 @@ let tarball: string;
 /** Runs a command, failing the test with its output when it fails. */
 function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): string {
   const r: SpawnSyncReturns<string> = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 
@@ -39,7 +44,10 @@ function project(name: string): string {
   const dir = join(tmp, name);
   mkdirSync(dir);
   // npm runs a git dependency's prepare script (its build) only when the project allows it.
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, allowScripts: { [pkg.name]: true } }, null, 2));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name, version: '1.0.0', private: true, allowScripts: { [pkg.name]: true } }, null, 2),
+  );
   return dir;
 }
 
@@ -49,7 +57,28 @@ function renders(distray: string[], cwd: string): void {
   cpSync(join(ROOT, 'examples', 'local.yaml'), join(cwd, 'examples', 'local.yaml'));
   cpSync(join(ROOT, 'examples', 'ray.mjs'), join(cwd, 'examples', 'ray.mjs'));
   const [cmd, ...pre] = distray;
-  sh(cmd!, [...pre, 'run', 'examples/local.yaml', '0,1', 'node', 'ray.mjs', '%d', 'frame-%04d.png', '--res', '32x18', '--in', 'examples/ray.mjs=ray.mjs', '--out', 'frame-%04d.png=anim/frame-%04d.png', '--quiet'], cwd, npmEnv());
+  sh(
+    cmd!,
+    [
+      ...pre,
+      'run',
+      'examples/local.yaml',
+      '0,1',
+      'node',
+      'ray.mjs',
+      '%d',
+      'frame-%04d.png',
+      '--res',
+      '32x18',
+      '--in',
+      'examples/ray.mjs=ray.mjs',
+      '--out',
+      'frame-%04d.png=anim/frame-%04d.png',
+      '--quiet',
+    ],
+    cwd,
+    npmEnv(),
+  );
   expect(readdirSync(join(cwd, 'anim')).sort()).toEqual(['frame-0000.png', 'frame-0001.png']);
 }
 
@@ -68,7 +97,10 @@ afterAll(() => {
 
 describe('the npm package', () => {
   it('holds only what it needs to run, and is ready to publish', () => {
-    const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').map((f) => f.replace(/^package\//, ''));
+    const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((f) => f.replace(/^package\//, ''));
     expect(files).toContain('bin/distray.cjs');
     expect(files).toContain('dist/cli/distray.cjs');
     expect(files).toContain('dist/ssh/hostShell.sh');
@@ -76,12 +108,20 @@ describe('the npm package', () => {
     // The pages `distray run --help` names.
     expect(files).toContain('README.md');
     expect(files).toContain('docs/cli.md');
-    expect(files.filter((f) => /^(src|test|bench|scripts)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'))).toEqual([]);
-    const dry = spawnSync('npm', ['publish', '--dry-run', '--ignore-scripts'], { cwd: ROOT, env: npmEnv(), encoding: 'utf8' });
+    expect(
+      files.filter((f) => /^(src|test|bench|scripts)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts')),
+    ).toEqual([]);
+    const dry = spawnSync('npm', ['publish', '--dry-run', '--ignore-scripts'], {
+      cwd: ROOT,
+      env: npmEnv(),
+      encoding: 'utf8',
+    });
     expect(dry.status, dry.stderr).toBe(0);
     // npm says what it would fix in package.json (a bin path, a repository URL) as warnings: there are none
     // (but for the one every dry run without a login gets).
-    expect(dry.stderr.split('\n').filter((l) => /npm warn/i.test(l) && !/requires you to be logged in/.test(l))).toEqual([]);
+    expect(
+      dry.stderr.split('\n').filter((l) => /npm warn/i.test(l) && !/requires you to be logged in/.test(l)),
+    ).toEqual([]);
   });
 
   it('installs globally from the packed tarball, and runs', () => {

@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -76,10 +85,17 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     // A flock that notes each time it is run, ahead of the real one on the PATH.
     const real = execFileSync('sh', ['-c', 'command -v flock']).toString().trim();
     mkdirSync(join(dir, 'bin'));
-    writeFileSync(join(dir, 'bin', 'flock'), `#!/bin/sh\n${real} "$@"\ns=$?\necho "flock $* $s" >> "${join(dir, 'flock.log')}"\nexit $s\n`, { mode: 0o755 });
+    writeFileSync(
+      join(dir, 'bin', 'flock'),
+      `#!/bin/sh\n${real} "$@"\ns=$?\necho "flock $* $s" >> "${join(dir, 'flock.log')}"\nexit $s\n`,
+      { mode: 0o755 },
+    );
     // Leases taken: successful locks on fd 9 (the shell's own lifelong shared lock, on fd 7, is not one;
     // a try while another shell still holds the lease, as on a busy machine, is not one either).
-    const leases = (): number => readFileSync(join(dir, 'flock.log'), 'utf8').split('\n').filter((l) => l === 'flock -n 9 0').length;
+    const leases = (): number =>
+      readFileSync(join(dir, 'flock.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l === 'flock -n 9 0').length;
     const s = await LocalSession.open('local', dir, { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` }, 1, 0);
     sessions.push(s);
     const shell = await s.shell();
@@ -102,7 +118,11 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     await s.close();
     const alive = (): boolean => {
       try {
-        return execFileSync('pgrep', ['-f', `distray-host ${dir}`]).toString().trim() !== '';
+        return (
+          execFileSync('pgrep', ['-f', `distray-host ${dir}`])
+            .toString()
+            .trim() !== ''
+        );
       } catch {
         return false;
       }
@@ -160,7 +180,8 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
 
 describe.each(SHELLS)('the host shell script run directly by $name', ({ argv: shell }) => {
   /** The script's lines for `lines`, its input closed once it has said `expect` of them. */
-  const talk = (lines: string[], expect: number): Promise<string[]> => talkToHostShell(shell, dir, lines, (said) => said.length >= expect);
+  const talk = (lines: string[], expect: number): Promise<string[]> =>
+    talkToHostShell(shell, dir, lines, (said) => said.length >= expect);
 
   it('says it is ready, runs a task, and reports each output without following links', async () => {
     mkdirSync(join(dir, 'elsewhere'));
@@ -174,8 +195,13 @@ describe.each(SHELLS)('the host shell script run directly by $name', ({ argv: sh
       'mkfifo s.txt', // a FIFO
     ].join('; ');
     const outputs = ['f.txt', 'e.txt', 'd.txt', 'l.txt', 's.txt', 'm.txt'];
-    const said = await talk([runLine(0, 'one', ['sh', '-c', make], outputs), runLine(0, 'two', ['sh', '-c', 'echo no > lnk/x'], ['lnk/x'])], 4);
-    expect(said).toEqual(['ready', 'start one', 'exit one 0 0fedls-', 'refused two 0'].map((w) => protocolLine('tok-1', w)));
+    const said = await talk(
+      [runLine(0, 'one', ['sh', '-c', make], outputs), runLine(0, 'two', ['sh', '-c', 'echo no > lnk/x'], ['lnk/x'])],
+      4,
+    );
+    expect(said).toEqual(
+      ['ready', 'start one', 'exit one 0 0fedls-', 'refused two 0'].map((w) => protocolLine('tok-1', w)),
+    );
     // The task refused for a path through a link neither ran nor cleared the file there.
     expect(readFileSync(join(dir, 'elsewhere', 'x'), 'utf8')).toBe('x');
   });
@@ -200,7 +226,11 @@ describe('HostShell.ready', () => {
     await s.close();
     const gone = (): boolean => {
       try {
-        return execFileSync('pgrep', ['-f', `distray-host ${dir}`]).toString().trim() === '';
+        return (
+          execFileSync('pgrep', ['-f', `distray-host ${dir}`])
+            .toString()
+            .trim() === ''
+        );
       } catch {
         return true;
       }
@@ -216,7 +246,9 @@ describe('HostShell.command', () => {
     let holding!: () => void;
     const held = new Promise<void>((r) => (holding = r));
     // The host's only lease, held until the file go exists.
-    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], () => holding());
+    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], () =>
+      holding(),
+    );
     await held;
     const s2 = await session(1);
     const stop = new AbortController();

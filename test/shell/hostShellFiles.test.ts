@@ -1,5 +1,17 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,8 +57,21 @@ async function hostShell(sh: readonly string[], prelude = '', slots = 1): Promis
   const argv = hostShellArgv({ workdir: wd, env: {}, token, slots, graceSeconds: 0 });
   argv[1] = `${prelude}\n${argv[1]}`;
   const child = spawn(sh[0]!, [...sh.slice(1), ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const closed = new Promise<Error>((resolve) => child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))));
-  const shell = new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end(), kill: () => child.kill() }, token, 'test');
+  const closed = new Promise<Error>((resolve) =>
+    child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))),
+  );
+  const shell = new HostShell(
+    {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      closed,
+      end: () => child.stdin.end(),
+      kill: () => child.kill(),
+    },
+    token,
+    'test',
+  );
   shells.push(shell);
   ended.set(shell, closed);
   await shell.ready(60_000);
@@ -71,7 +96,15 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     symlinkSync(join(outside, 'f'), join(wd, 'a', 'link-to-file'));
     symlinkSync(outside, join(wd, 'a', 'link-to-dir'));
     symlinkSync(outside, join(wd, 'via'));
-    const states = await shell.fileOp('rm', ['a/file', 'a/tree', 'a/link-to-file', 'a/link-to-dir', 'a/missing', 'gone/x', 'via/f']);
+    const states = await shell.fileOp('rm', [
+      'a/file',
+      'a/tree',
+      'a/link-to-file',
+      'a/link-to-dir',
+      'a/missing',
+      'gone/x',
+      'via/f',
+    ]);
     expect(states).toEqual(['done', 'done', 'done', 'done', 'done', 'done', 'through-link']);
     expect(readdirSync(join(wd, 'a'))).toEqual([]);
     outsideIntact();
@@ -155,7 +188,11 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     // A flock that notes each try, ahead of the real one: a failed try shows a task waiting for its lease.
     const real = execFileSync('sh', ['-c', 'command -v flock']).toString().trim();
     mkdirSync(join(root, 'bin'));
-    writeFileSync(join(root, 'bin', 'flock'), `#!/bin/sh\n${real} "$@"\ns=$?\necho "flock $* $s" >> "${join(root, 'flock.log')}"\nexit $s\n`, { mode: 0o755 });
+    writeFileSync(
+      join(root, 'bin', 'flock'),
+      `#!/bin/sh\n${real} "$@"\ns=$?\necho "flock $* $s" >> "${join(root, 'flock.log')}"\nexit $s\n`,
+      { mode: 0o755 },
+    );
     const path = `PATH='${join(root, 'bin')}':$PATH`;
     const first = await hostShell(sh, path);
     const second = await hostShell(sh, path);
@@ -164,12 +201,15 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     // The first shell holds the host's only lease until the file go exists.
     let holding!: () => void;
     const held = new Promise<void>((r) => (holding = r));
-    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.02; done'], never, [], () => holding());
+    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.02; done'], never, [], () =>
+      holding(),
+    );
     await held;
     // The second shell's task waits for the lease; meanwhile its output directory becomes a link.
     const waiting = second.run(0, 'waits', ['sh', '-c', 'echo ran >ran.txt'], never, ['out/f']);
     // Once it has tried for the lease and failed, it is waiting.
-    const tried = (): boolean => existsSync(join(root, 'flock.log')) && readFileSync(join(root, 'flock.log'), 'utf8').includes('flock -n 9 1');
+    const tried = (): boolean =>
+      existsSync(join(root, 'flock.log')) && readFileSync(join(root, 'flock.log'), 'utf8').includes('flock -n 9 1');
     expect(await eventually(tried, 60_000)).toBe(true);
     rmSync(join(wd, 'out'), { recursive: true });
     symlinkSync(outside, join(wd, 'out'));
@@ -195,7 +235,9 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
   it('refuses to start when a lease file is a link, and says which', async () => {
     mkdirSync(join(wd, '.distray', 'leases'), { recursive: true });
     symlinkSync(join(outside, 'f'), join(wd, '.distray', 'leases', '0.lock'));
-    await expect(hostShell(sh)).rejects.toThrow(/\.distray\/leases\/0\.lock in the workdir is a symbolic link .*remove it/);
+    await expect(hostShell(sh)).rejects.toThrow(
+      /\.distray\/leases\/0\.lock in the workdir is a symbolic link .*remove it/,
+    );
     outsideIntact();
   });
 

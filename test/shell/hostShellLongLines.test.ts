@@ -34,8 +34,21 @@ describe.each(SHELLS)('long answers of the host shell under $name', ({ argv: sh 
     const argv = hostShellArgv({ workdir: wd, env: {}, token, slots: asks, graceSeconds: 0 });
     const child = spawn(sh[0]!, [...sh.slice(1), ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
     kills.push(() => child.kill('SIGKILL'));
-    const closed = new Promise<Error>((resolve) => child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))));
-    const shell = new HostShell({ stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, closed, end: () => child.stdin.end(), kill: () => child.kill() }, token, 'test');
+    const closed = new Promise<Error>((resolve) =>
+      child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))),
+    );
+    const shell = new HostShell(
+      {
+        stdin: child.stdin,
+        stdout: child.stdout,
+        stderr: child.stderr,
+        closed,
+        end: () => child.stdin.end(),
+        kill: () => child.kill(),
+      },
+      token,
+      'test',
+    );
     await shell.ready(60_000);
     const mark = protocolMark(token);
     // Every path is a directory already there, every output missing: each is answered with one letter at once.
@@ -54,8 +67,19 @@ describe.each(SHELLS)('long answers of the host shell under $name', ({ argv: sh 
     // Held back while they are written, so that the shell's writers wait on a full pipe together.
     child.stdout.pause();
     for (let i = 0; i < asks; i++) {
-      shell.fileOp('mkdir', dirs).then((st) => st.length === dirs.length && st.every((s) => s === 'done') && answered++, () => {});
-      void shell.run(i, `t${i}`, ['true'], never, outputs).then((e) => e.code === 0 && e.outputs?.length === outputs.length && e.outputs.every((s) => s === 'missing') && answered++);
+      shell.fileOp('mkdir', dirs).then(
+        (st) => st.length === dirs.length && st.every((s) => s === 'done') && answered++,
+        () => {},
+      );
+      void shell
+        .run(i, `t${i}`, ['true'], never, outputs)
+        .then(
+          (e) =>
+            e.code === 0 &&
+            e.outputs?.length === outputs.length &&
+            e.outputs.every((s) => s === 'missing') &&
+            answered++,
+        );
     }
     child.stdout.resume();
     await allSaid;

@@ -15,7 +15,6 @@ import { SHELLS, talkToHostShell } from '../helpers/shells.js';
 let dir: string;
 const sessions: LocalSession[] = [];
 
-
 const never = new AbortController().signal;
 
 /** The shortest --stall distray accepts: the tests wait for it, so the shorter the better. */
@@ -62,7 +61,15 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     const shell = await shellOf(1);
     const marker = uniqueSleep(600);
     // Prints once, then hangs in a child of its own (a plain kill of the renderer would leave it).
-    const exit = await shell.run(0, 'quiet', ['sh', '-c', `echo rendering; ${marker}`], never, ['out.png'], undefined, STALL_MS);
+    const exit = await shell.run(
+      0,
+      'quiet',
+      ['sh', '-c', `echo rendering; ${marker}`],
+      never,
+      ['out.png'],
+      undefined,
+      STALL_MS,
+    );
     expect(exit).toMatchObject({ code: 143, stalled: true });
     expect(await eventually(() => processesStartingWith(marker).length === 0, 60_000)).toBe(true);
   });
@@ -84,7 +91,15 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     await Promise.all(starts);
     // A quiet renderer started after them, with the same --stall: once it is found stalled, the
     // busy ones have been watched at least as long, and would have been stopped if they were quiet.
-    const quiet = await shell.run(3, 'quiet', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, ['d.png'], undefined, STALL_MS);
+    const quiet = await shell.run(
+      3,
+      'quiet',
+      ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'],
+      never,
+      ['d.png'],
+      undefined,
+      STALL_MS,
+    );
     expect(quiet).toMatchObject({ code: 143, stalled: true });
     writeFileSync(join(dir, 'go'), '');
     for (const b of busy) {
@@ -97,9 +112,19 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     const shell = await shellOf(2);
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
-    const unwatched = shell.run(0, 'unwatched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], () => started());
+    const unwatched = shell.run(0, 'unwatched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], () =>
+      started(),
+    );
     await running;
-    const watched = await shell.run(1, 'watched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], undefined, STALL_MS);
+    const watched = await shell.run(
+      1,
+      'watched',
+      ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'],
+      never,
+      [],
+      undefined,
+      STALL_MS,
+    );
     expect(watched.stalled).toBe(true);
     writeFileSync(join(dir, 'go'), '');
     expect(await unwatched).toMatchObject({ code: 0 });
@@ -120,8 +145,11 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
   });
 
   it('reports the stall on a line of its own, before the exit', async () => {
-    const said = await talkToHostShell(sh, dir, [runLine(0, 'one', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], ['o.png'], STALL_MS)], (lines) =>
-      lines.some((l) => l.startsWith(protocolLine('tok-1', 'exit '))),
+    const said = await talkToHostShell(
+      sh,
+      dir,
+      [runLine(0, 'one', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], ['o.png'], STALL_MS)],
+      (lines) => lines.some((l) => l.startsWith(protocolLine('tok-1', 'exit '))),
     );
     expect(said).toEqual(['ready', 'start one', 'stalled one', 'exit one 143 0-'].map((w) => protocolLine('tok-1', w)));
   });

@@ -22,10 +22,13 @@ describe('parseDuration', () => {
   });
 
   // Past 2^31-1 ms a Node.js timer fires at once: every attempt would time out at its start.
-  it.each(['597h', `${MAX_DURATION_MS + 1}ms`, '100000000h', '99999999999999999999999999h'])('refuses %s, longer than a timer can wait', (text) => {
-    expect(() => parseDuration(text)).toThrow(UsageError);
-    expect(() => parseDuration(text, '--grace', true)).toThrow(/--grace "[^"]+" is too long: at most 596h/);
-  });
+  it.each(['597h', `${MAX_DURATION_MS + 1}ms`, '100000000h', '99999999999999999999999999h'])(
+    'refuses %s, longer than a timer can wait',
+    (text) => {
+      expect(() => parseDuration(text)).toThrow(UsageError);
+      expect(() => parseDuration(text, '--grace', true)).toThrow(/--grace "[^"]+" is too long: at most 596h/);
+    },
+  );
 
   it('refuses zero unless allowed', () => {
     expect(() => parseDuration('0s')).toThrow(/more than zero/);
@@ -81,7 +84,16 @@ describe('--dry-run', () => {
     try {
       writeFileSync(join(dir, 'hosts.yaml'), 'hosts:\n  - local: true\n');
       const lines: string[] = [];
-      await run({ inventory: join(dir, 'hosts.yaml'), frames, exec: 'r', args: ['%d'], dryRun: true, print: (l) => lines.push(l), progress: quiet, ...more });
+      await run({
+        inventory: join(dir, 'hosts.yaml'),
+        frames,
+        exec: 'r',
+        args: ['%d'],
+        dryRun: true,
+        print: (l) => lines.push(l),
+        progress: quiet,
+        ...more,
+      });
       return lines;
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -47,8 +47,14 @@ describe('run, when something throws in the middle', () => {
       },
     };
     const report = join(dir, 'r.json');
-    await expect(run({ inventory, frames: '1,3', exec: 'true', args: [], progress, report, logDir: join(dir, 'logs') })).rejects.toThrow('the view broke');
-    const written = JSON.parse(readFileSync(report, 'utf8')) as { exitCode: number; errors: string[]; tasks: Array<{ status: string }> };
+    await expect(
+      run({ inventory, frames: '1,3', exec: 'true', args: [], progress, report, logDir: join(dir, 'logs') }),
+    ).rejects.toThrow('the view broke');
+    const written = JSON.parse(readFileSync(report, 'utf8')) as {
+      exitCode: number;
+      errors: string[];
+      tasks: Array<{ status: string }>;
+    };
     expect(written.exitCode).toBe(1);
     expect(written.errors).toContain('internal error: the view broke');
     expect(written.tasks.map((t) => t.status)).toEqual(['cancelled', 'cancelled', 'cancelled']);

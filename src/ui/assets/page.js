@@ -5,8 +5,24 @@
 
 (function () {
   const SYMBOLS = { queued: '·', running: '▶', done: '✓', failed: '✗', retrying: '↻', cancelled: '⊘', skipped: '–' };
-  const WORDS = { queued: 'queued', running: 'running', done: 'done', failed: 'failed', retrying: 'to retry', cancelled: 'cancelled', skipped: 'already complete' };
-  const OUTCOMES = { waiting: 'waiting', running: 'running', collecting: 'fetching outputs', done: 'done', failed: 'failed', lost: 'lost', cancelled: 'stopped' };
+  const WORDS = {
+    queued: 'queued',
+    running: 'running',
+    done: 'done',
+    failed: 'failed',
+    retrying: 'to retry',
+    cancelled: 'cancelled',
+    skipped: 'already complete',
+  };
+  const OUTCOMES = {
+    waiting: 'waiting',
+    running: 'running',
+    collecting: 'fetching outputs',
+    done: 'done',
+    failed: 'failed',
+    lost: 'lost',
+    cancelled: 'stopped',
+  };
 
   const app = document.getElementById('app');
   const embedded = document.getElementById('distray-data');
@@ -87,9 +103,10 @@
   }
 
   // The elapsed time, the ETA and the running bars move every second, events or not.
-  if (live) setInterval(() => {
-    if (run && !run.end) render();
-  }, 1000);
+  if (live)
+    setInterval(() => {
+      if (run && !run.end) render();
+    }, 1000);
 
   function applyDelta(d) {
     if (!run) return;
@@ -136,16 +153,40 @@
     parts.conn = el('span', { class: 'note' });
     // What distray answered to a button (a retry it refused, a stop it could not hear).
     parts.message = el('p', { class: 'note', id: 'message', role: 'alert' });
-    const header = el('header', {}, el('h1', { text: `distray: ${run.title}` }), el('div', { class: 'status' }, parts.bar, parts.status, parts.conn), parts.message, parts.announce);
+    const header = el(
+      'header',
+      {},
+      el('h1', { text: `distray: ${run.title}` }),
+      el('div', { class: 'status' }, parts.bar, parts.status, parts.conn),
+      parts.message,
+      parts.announce,
+    );
     if (live) {
       parts.stop = el('button', { id: 'stop', class: 'danger', type: 'button', onclick: confirmStop }, 'Stop the run…');
       header.querySelector('.status').append(parts.stop);
     }
-    parts.summary = el('section', { class: 'summary', 'aria-labelledby': 'h-summary', hidden: true }, el('h2', { id: 'h-summary', text: 'Summary' }), el('pre', { id: 'summary' }));
+    parts.summary = el(
+      'section',
+      { class: 'summary', 'aria-labelledby': 'h-summary', hidden: true },
+      el('h2', { id: 'h-summary', text: 'Summary' }),
+      el('pre', { id: 'summary' }),
+    );
 
     parts.grid = el('ul', { class: 'grid', id: 'grid', 'aria-label': 'tasks' });
     const legend = el('ul', { class: 'legend', 'aria-label': 'legend' });
-    for (const s of Object.keys(SYMBOLS)) legend.append(el('li', {}, el('span', { class: `cell s-${s}` }, el('span', { class: 'sym', 'aria-hidden': 'true', text: SYMBOLS[s] }), WORDS[s])));
+    for (const s of Object.keys(SYMBOLS))
+      legend.append(
+        el(
+          'li',
+          {},
+          el(
+            'span',
+            { class: `cell s-${s}` },
+            el('span', { class: 'sym', 'aria-hidden': 'true', text: SYMBOLS[s] }),
+            WORDS[s],
+          ),
+        ),
+      );
     legend.append(el('li', { text: '◇ a speculative copy races it' }));
     // In frame order (with --chunk, parts formed as the run goes come after the others in the list).
     for (const t of [...run.tasks].filter(Boolean).sort((a, b) => a.frame - b.frame)) parts.grid.append(makeCell(t));
@@ -176,7 +217,17 @@
       el(
         'table',
         { id: 'hosts' },
-        el('thead', {}, el('tr', {}, ...['host', 'state', 'slots busy', 'tasks done', 'mean s/task', 'median s/task', 'failures'].map((h, k) => el('th', { scope: 'col', class: k >= 2 ? 'num' : null, text: h })))),
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            ...['host', 'state', 'slots busy', 'tasks done', 'mean s/task', 'median s/task', 'failures'].map((h, k) =>
+              el('th', { scope: 'col', class: k >= 2 ? 'num' : null, text: h }),
+            ),
+          ),
+        ),
         parts.hosts,
       ),
     );
@@ -188,12 +239,20 @@
       parts.summary,
       el('div', { class: 'layout' }, gridSection, side),
       el('section', { 'aria-labelledby': 'h-hosts' }, el('h2', { id: 'h-hosts', text: 'Hosts' }), hostTable),
-      el('section', { 'aria-labelledby': 'h-failures' }, el('h2', { id: 'h-failures', text: 'Failures' }), parts.failures),
+      el(
+        'section',
+        { 'aria-labelledby': 'h-failures' },
+        el('h2', { id: 'h-failures', text: 'Failures' }),
+        parts.failures,
+      ),
       el(
         'section',
         { 'aria-labelledby': 'h-timeline' },
         el('h2', { id: 'h-timeline', text: 'Timeline' }),
-        el('p', { class: 'note', text: 'One row per host slot; ✗ and hatched: a failed attempt; ◇ and dashed: a speculative copy; grey: lost, cancelled, or beaten by another copy.' }),
+        el('p', {
+          class: 'note',
+          text: 'One row per host slot; ✗ and hatched: a failed attempt; ◇ and dashed: a speculative copy; grey: lost, cancelled, or beaten by another copy.',
+        }),
         parts.timeline,
       ),
     );
@@ -203,7 +262,13 @@
   }
 
   function makeCell(t) {
-    const button = el('button', { type: 'button', class: 'cell', 'data-i': t.i, 'aria-pressed': 'false', onclick: () => select(t.i) });
+    const button = el('button', {
+      type: 'button',
+      class: 'cell',
+      'data-i': t.i,
+      'aria-pressed': 'false',
+      onclick: () => select(t.i),
+    });
     const li = el('li', {}, button);
     cells.set(t.i, button);
     paintCell(button, t);
@@ -215,11 +280,17 @@
     button.className = `cell s-${t.state}`;
     button.dataset.state = t.state;
     const where = t.host && (t.state === 'running' || t.state === 'done') ? ` on ${t.host}` : '';
-    button.setAttribute('aria-label', `${t.label}: ${WORDS[t.state]}${where}${spec ? ', with a speculative copy' : ''}`);
+    button.setAttribute(
+      'aria-label',
+      `${t.label}: ${WORDS[t.state]}${where}${spec ? ', with a speculative copy' : ''}`,
+    );
     button.title = button.getAttribute('aria-label');
     button.dataset.frame = String(t.frame);
     // With --chunk a cell is its frames ("5-8", from "frames 5-8").
-    button.replaceChildren(el('span', { class: 'sym', 'aria-hidden': 'true', text: SYMBOLS[t.state] + (spec ? '◇' : '') }), t.tile === null ? t.label.replace(/^frames? /, '') : `${t.frame}.${t.tile}`);
+    button.replaceChildren(
+      el('span', { class: 'sym', 'aria-hidden': 'true', text: SYMBOLS[t.state] + (spec ? '◇' : '') }),
+      t.tile === null ? t.label.replace(/^frames? /, '') : `${t.frame}.${t.tile}`,
+    );
   }
 
   /** Puts a cell where its frame goes in the grid. */
@@ -354,21 +425,51 @@
       if (live && t && t.state === 'failed' && list.find((g) => g.i === f.i) === f) block.append(retryButton(t));
       return block;
     });
-    if (run.failures.length > list.length) nodes.push(el('p', { class: 'note', text: `… and ${run.failures.length - list.length} earlier failures (the JSON report lists every failed task)` }));
+    if (run.failures.length > list.length)
+      nodes.push(
+        el('p', {
+          class: 'note',
+          text: `… and ${run.failures.length - list.length} earlier failures (the JSON report lists every failed task)`,
+        }),
+      );
     parts.failures.replaceChildren(...nodes);
   }
 
   function failureBlock(f) {
-    const box = el('article', { class: 'failure', 'data-i': f.i }, el('h3', { text: `✗ ${f.label}, attempt ${f.attempt} on ${f.host} (at ${secs(f.at)})` }), el('p', { text: f.message }));
-    if (f.tail) box.append(el('details', { open: true }, el('summary', { text: 'last output' }), el('pre', { class: 'tail', text: f.tail })));
+    const box = el(
+      'article',
+      { class: 'failure', 'data-i': f.i },
+      el('h3', { text: `✗ ${f.label}, attempt ${f.attempt} on ${f.host} (at ${secs(f.at)})` }),
+      el('p', { text: f.message }),
+    );
+    if (f.tail)
+      box.append(
+        el(
+          'details',
+          { open: true },
+          el('summary', { text: 'last output' }),
+          el('pre', { class: 'tail', text: f.tail }),
+        ),
+      );
     return box;
   }
 
   function retryButton(t) {
     const wrap = el('p', {});
-    const button = el('button', { type: 'button', class: 'retry', 'data-i': t.i, disabled: !run.retryable, onclick: () => confirmRetry(t) }, `Retry ${t.label}…`);
+    const button = el(
+      'button',
+      { type: 'button', class: 'retry', 'data-i': t.i, disabled: !run.retryable, onclick: () => confirmRetry(t) },
+      `Retry ${t.label}…`,
+    );
     wrap.append(button);
-    if (!run.retryable) wrap.append(' ', el('span', { class: 'note', text: 'The run has ended: run the same command again to render the failed tasks (complete ones are skipped).' }));
+    if (!run.retryable)
+      wrap.append(
+        ' ',
+        el('span', {
+          class: 'note',
+          text: 'The run has ended: run the same command again to render the failed tasks (complete ones are skipped).',
+        }),
+      );
     return wrap;
   }
 
@@ -400,16 +501,42 @@
         const mark = b.outcome === 'failed' ? '✗' : b.speculative ? '◇' : '';
         const words = `${b.label} attempt ${b.attempt}${b.speculative ? ' (speculative copy)' : ''}: ${OUTCOMES[b.outcome]}${b.ignored ? ', beaten by another copy' : ''}, ${secs(from)} to ${secs(to)}`;
         track.append(
-          el('div', { class: `bar o-${b.outcome}${spec}${b.ignored ? ' ignored' : ''}`, style: null, title: words, role: 'img', 'aria-label': words, 'data-i': b.i }, `${mark}${b.label.replace(/^frame /, '')}`),
+          el(
+            'div',
+            {
+              class: `bar o-${b.outcome}${spec}${b.ignored ? ' ignored' : ''}`,
+              style: null,
+              title: words,
+              role: 'img',
+              'aria-label': words,
+              'data-i': b.i,
+            },
+            `${mark}${b.label.replace(/^frame /, '')}`,
+          ),
         );
         const bar = track.lastChild;
         bar.style.left = `${(100 * from) / span}%`;
         bar.style.width = `${Math.max(0.2, (100 * (to - from)) / span)}%`;
       }
       const first = list[0];
-      nodes.push(el('div', { class: 'tl-row' }, el('div', { class: 'tl-name', text: `${first.host} slot ${first.lane + 1}` }), track));
+      nodes.push(
+        el(
+          'div',
+          { class: 'tl-row' },
+          el('div', { class: 'tl-name', text: `${first.host} slot ${first.lane + 1}` }),
+          track,
+        ),
+      );
     }
-    nodes.push(el('div', { class: 'tl-axis', 'aria-hidden': 'true' }, el('span', { text: '0s' }), el('span', { text: secs(span / 2) }), el('span', { text: secs(span) })));
+    nodes.push(
+      el(
+        'div',
+        { class: 'tl-axis', 'aria-hidden': 'true' },
+        el('span', { text: '0s' }),
+        el('span', { text: secs(span / 2) }),
+        el('span', { text: secs(span) }),
+      ),
+    );
     parts.timeline.replaceChildren(...nodes);
   }
 
@@ -425,8 +552,22 @@
         for (let k = 0; k < t.count; k++) {
           const f = t.frame + k * step;
           const src = (report.thumbs || {})[`f${f}`];
-          const body = t.image && src ? el('img', { src, alt: `picture of frame ${f}`, loading: 'lazy' }) : el('div', { class: 'noimg', text: t.image ? 'no picture' : 'not an image' });
-          list.append(el('li', {}, el('figure', {}, body, el('figcaption', { text: `${SYMBOLS[t.state]} frame ${f}${t.host ? ` (${t.host})` : ''}` }))));
+          const body =
+            t.image && src
+              ? el('img', { src, alt: `picture of frame ${f}`, loading: 'lazy' })
+              : el('div', { class: 'noimg', text: t.image ? 'no picture' : 'not an image' });
+          list.append(
+            el(
+              'li',
+              {},
+              el(
+                'figure',
+                {},
+                body,
+                el('figcaption', { text: `${SYMBOLS[t.state]} frame ${f}${t.host ? ` (${t.host})` : ''}` }),
+              ),
+            ),
+          );
         }
         continue;
       }
@@ -435,11 +576,21 @@
         frames.add(t.frame);
       }
       const src = thumbUrl(t, 'thumb');
-      const body = t.image && src ? el('img', { src, alt: `picture of ${t.label}`, loading: 'lazy' }) : el('div', { class: 'noimg', text: t.image ? 'no picture' : 'not an image' });
-      const caption = run.perFrame ? `frame ${t.frame}` : `${SYMBOLS[t.state]} ${t.label}${t.host ? ` (${t.host})` : ''}`;
+      const body =
+        t.image && src
+          ? el('img', { src, alt: `picture of ${t.label}`, loading: 'lazy' })
+          : el('div', { class: 'noimg', text: t.image ? 'no picture' : 'not an image' });
+      const caption = run.perFrame
+        ? `frame ${t.frame}`
+        : `${SYMBOLS[t.state]} ${t.label}${t.host ? ` (${t.host})` : ''}`;
       list.append(el('li', {}, el('figure', {}, body, el('figcaption', { text: caption }))));
     }
-    return el('section', { 'aria-labelledby': 'h-sheet' }, el('h2', { id: 'h-sheet', text: 'Contact sheet' }), list.childElementCount ? list : el('p', { class: 'note', text: 'No frame was rendered.' }));
+    return el(
+      'section',
+      { 'aria-labelledby': 'h-sheet' },
+      el('h2', { id: 'h-sheet', text: 'Contact sheet' }),
+      list.childElementCount ? list : el('p', { class: 'note', text: 'No frame was rendered.' }),
+    );
   }
 
   // ---- confirmations and actions (live only) ----
@@ -451,7 +602,12 @@
       'dialog',
       { id: 'confirm', 'aria-labelledby': 'confirm-text' },
       el('p', { id: 'confirm-text' }),
-      el('div', { class: 'actions' }, el('button', { type: 'button', id: 'confirm-no', onclick: () => parts.dialog.close() }, 'Cancel'), el('button', { type: 'button', id: 'confirm-yes', class: 'danger', onclick: confirmed })),
+      el(
+        'div',
+        { class: 'actions' },
+        el('button', { type: 'button', id: 'confirm-no', onclick: () => parts.dialog.close() }, 'Cancel'),
+        el('button', { type: 'button', id: 'confirm-yes', class: 'danger', onclick: confirmed }),
+      ),
     );
     return parts.dialog;
   }
@@ -472,15 +628,23 @@
   }
 
   function confirmStop() {
-    ask('Stop the run? Every renderer is stopped, as with Ctrl+C; finished frames are kept and a rerun of the same command finishes the rest.', 'Stop the run', () => {
-      parts.stop.disabled = true;
-      parts.stop.textContent = 'Stopping…';
-      post('stop');
-    });
+    ask(
+      'Stop the run? Every renderer is stopped, as with Ctrl+C; finished frames are kept and a rerun of the same command finishes the rest.',
+      'Stop the run',
+      () => {
+        parts.stop.disabled = true;
+        parts.stop.textContent = 'Stopping…';
+        post('stop');
+      },
+    );
   }
 
   function confirmRetry(t) {
-    ask(`Render ${t.label} again? It goes back to the front of the queue, with its attempts counted afresh.`, `Retry ${t.label}`, () => post(`retry/${t.i}`));
+    ask(
+      `Render ${t.label} again? It goes back to the front of the queue, with its attempts counted afresh.`,
+      `Retry ${t.label}`,
+      () => post(`retry/${t.i}`),
+    );
   }
 
   function post(path) {

@@ -20,6 +20,9 @@ describe('splitRunArgv: --ui, whose value is only ever given with =', () => {
   });
 
   it('takes --ui-host and --html with their values', () => {
-    expect(splitRunArgv(['--ui-host', '0.0.0.0', '--html=r.html']).options).toEqual({ 'ui-host': '0.0.0.0', html: 'r.html' });
+    expect(splitRunArgv(['--ui-host', '0.0.0.0', '--html=r.html']).options).toEqual({
+      'ui-host': '0.0.0.0',
+      html: 'r.html',
+    });
   });
 });

@@ -26,7 +26,10 @@ _distray
 printf '%s\\n' "\${COMPREPLY[@]}"`;
   const r = spawnSync('bash', ['--norc', '-c', script], { cwd: dir, encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.split('\n').filter((l) => l !== '').sort();
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .sort();
 }
 
 const has = (shell: string): boolean => spawnSync('sh', ['-c', `command -v ${shell}`]).status === 0;
@@ -50,7 +53,8 @@ describe('distray completion', () => {
   it('zsh and fish: every option is in the script, and the shell reads it', () => {
     for (const shell of ['zsh', 'fish'] as const) {
       const text = completionScript(shell);
-      for (const o of [...Object.keys(RUN_OPTIONS), ...Object.keys(CHECK_OPTIONS), ...Object.keys(CLEAN_OPTIONS)]) expect(text, `${shell}: --${o}`).toMatch(shell === 'zsh' ? `--${o}` : `-l ${o} `);
+      for (const o of [...Object.keys(RUN_OPTIONS), ...Object.keys(CHECK_OPTIONS), ...Object.keys(CLEAN_OPTIONS)])
+        expect(text, `${shell}: --${o}`).toMatch(shell === 'zsh' ? `--${o}` : `-l ${o} `);
       // Checked for syntax where the shell is installed (CI installs both).
       if (!has(shell)) continue;
       const file = join(dir, `distray.${shell}`);
@@ -61,7 +65,9 @@ describe('distray completion', () => {
   });
 
   it('refuses a shell it has no script for', () => {
-    expect(() => completionScript('tcsh')).toThrow(/no completion for "tcsh": expected distray completion bash\|zsh\|fish/);
+    expect(() => completionScript('tcsh')).toThrow(
+      /no completion for "tcsh": expected distray completion bash\|zsh\|fish/,
+    );
     expect(() => completionScript(undefined)).toThrow(/no shell given/);
   });
 });

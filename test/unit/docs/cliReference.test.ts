@@ -10,7 +10,10 @@ const reference = readFileSync(new URL('../../../docs/cli.md', import.meta.url),
 
 /** The options named in the first column of the reference's options table (`--a` / `--b` rows name both). */
 function referenced(): string[] {
-  const table = reference.slice(reference.indexOf('## Options'), reference.indexOf('\n## ', reference.indexOf('## Options') + 1));
+  const table = reference.slice(
+    reference.indexOf('## Options'),
+    reference.indexOf('\n## ', reference.indexOf('## Options') + 1),
+  );
   return table
     .split('\n')
     .filter((l) => l.startsWith('| `--'))

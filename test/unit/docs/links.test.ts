@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** What users read: no internal history (issue numbers, sessions) in these. */
-const USER_DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const USER_DOCS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+];
 const ALL_DOCS = [...USER_DOCS, 'BENCHMARKS.md', 'CHANGELOG.md', 'CONTRIBUTING.md'];
 
 const read = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
@@ -38,7 +44,10 @@ function slug(heading: string): string {
   const text = heading
     .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1') // a link shows its text
     .replace(/[`*]/g, ''); // code and emphasis marks are not text
-  return text.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '').replace(/ /g, '-');
+  return text
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, '')
+    .replace(/ /g, '-');
 }
 
 /** The anchors of a markdown file's headings, a repeated one numbered as GitHub does (`x`, `x-1`, ...). */
@@ -86,7 +95,8 @@ function brokenLinks(doc: string): string[] {
       continue;
     }
     const found = anchors(readFileSync(file, 'utf8'));
-    if (!found.has(anchor)) problems.push(`${where}: ${relative(ROOT, file)} has no heading "#${anchor}" (it has: ${[...found].join(', ')})`);
+    if (!found.has(anchor))
+      problems.push(`${where}: ${relative(ROOT, file)} has no heading "#${anchor}" (it has: ${[...found].join(', ')})`);
   }
   return problems;
 }
@@ -96,15 +106,23 @@ describe('the anchors of headings', () => {
     expect(slug('Events (`--events`)')).toBe('events---events');
     expect(slug('JUnit XML (`--junit`)')).toBe('junit-xml---junit');
     expect(slug("Against the machine's floor")).toBe('against-the-machines-floor');
-    expect(slug('Hosts that come and go (editing the inventory during a run)')).toBe('hosts-that-come-and-go-editing-the-inventory-during-a-run');
-    expect(slug('The scheduler alone, at farm sizes this machine cannot host')).toBe('the-scheduler-alone-at-farm-sizes-this-machine-cannot-host');
+    expect(slug('Hosts that come and go (editing the inventory during a run)')).toBe(
+      'hosts-that-come-and-go-editing-the-inventory-during-a-run',
+    );
+    expect(slug('The scheduler alone, at farm sizes this machine cannot host')).toBe(
+      'the-scheduler-alone-at-farm-sizes-this-machine-cannot-host',
+    );
     expect(slug('ssh_config')).toBe('ssh_config');
     expect(slug('[0.1.0] - Unreleased')).toBe('010---unreleased');
     expect([...anchors('# A\n```\n# not a heading\n```\n## A\n### B #\n')]).toEqual(['a', 'a-1', 'b']);
   });
 
   it('finds links in prose, not in code', () => {
-    expect(links('see [x](a.md#b) and `[y](c.md)`\n```\n[z](d.md)\n```\n[w](e.md "title") [v](\n  f.md)')).toEqual(['a.md#b', 'e.md', 'f.md']);
+    expect(links('see [x](a.md#b) and `[y](c.md)`\n```\n[z](d.md)\n```\n[w](e.md "title") [v](\n  f.md)')).toEqual([
+      'a.md#b',
+      'e.md',
+      'f.md',
+    ]);
   });
 });
 
@@ -115,12 +133,22 @@ describe('the documentation', () => {
 
   it('has every page in docs/ linked from the README', () => {
     const linked = new Set(links(read('README.md')).map((l) => l.split('#')[0]));
-    for (const doc of [...USER_DOCS.filter((d) => d !== 'README.md'), 'BENCHMARKS.md', 'CHANGELOG.md', 'CONTRIBUTING.md']) expect(linked, doc).toContain(doc);
+    for (const doc of [
+      ...USER_DOCS.filter((d) => d !== 'README.md'),
+      'BENCHMARKS.md',
+      'CHANGELOG.md',
+      'CONTRIBUTING.md',
+    ])
+      expect(linked, doc).toContain(doc);
   });
 
   it.each(USER_DOCS)('%s: speaks of the product, not of its history (no issue numbers or sessions)', (doc) => {
     const lines = read(doc).split('\n');
-    const history = lines.map((line, i) => `${doc}:${i + 1}: ${line}`).filter((line) => /\bissues? #?\d{1,2}\b|#\d{1,2}\b(?![\d.])|\bsessions?\b/i.test(line.slice(line.indexOf(': ') + 2)));
+    const history = lines
+      .map((line, i) => `${doc}:${i + 1}: ${line}`)
+      .filter((line) =>
+        /\bissues? #?\d{1,2}\b|#\d{1,2}\b(?![\d.])|\bsessions?\b/i.test(line.slice(line.indexOf(': ') + 2)),
+      );
     expect(history).toEqual([]);
   });
 
@@ -129,7 +157,8 @@ describe('the documentation', () => {
   });
 
   it('gives the same exit statuses in the README and the CLI reference', () => {
-    const table = (doc: string): string => /\| code \| when \|\n(?:\|.*\|\n)+/.exec(read(doc))?.[0] ?? `no exit status table in ${doc}`;
+    const table = (doc: string): string =>
+      /\| code \| when \|\n(?:\|.*\|\n)+/.exec(read(doc))?.[0] ?? `no exit status table in ${doc}`;
     expect(table('README.md')).toBe(table('docs/cli.md'));
   });
 });

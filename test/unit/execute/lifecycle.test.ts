@@ -10,7 +10,9 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 // Each LocalSession.open waits for the test to resolve or reject it.
 const opens: Array<{ host: string; resolve: (s: unknown) => void; reject: (e: unknown) => void }> = [];
 vi.mock('../../../src/hosts/localSession.js', () => ({
-  LocalSession: { open: (name: string) => new Promise((resolve, reject) => opens.push({ host: name, resolve, reject })) },
+  LocalSession: {
+    open: (name: string) => new Promise((resolve, reject) => opens.push({ host: name, resolve, reject })),
+  },
 }));
 // The reconnect backoff passes at once (still abortable).
 vi.mock('node:timers/promises', () => ({
@@ -49,7 +51,13 @@ const { ConnectionError } = await import('../../../src/errors.js');
 const { Plan } = await import('../../../src/plan/plan.js');
 const { parseFrameSpec } = await import('../../../src/plan/frames.js');
 
-function fakeSession(name: string): { name: string; lost: Promise<Error>; markLost: (e: Error) => void; close(): Promise<void>; shell(): Promise<unknown> } {
+function fakeSession(name: string): {
+  name: string;
+  lost: Promise<Error>;
+  markLost: (e: Error) => void;
+  close(): Promise<void>;
+  shell(): Promise<unknown>;
+} {
   let markLost!: (e: Error) => void;
   const lost = new Promise<Error>((resolve) => (markLost = resolve));
   return { name, lost, markLost, close: () => Promise.resolve(), shell: () => Promise.resolve({ retire() {} }) };
@@ -58,24 +66,54 @@ function fakeSession(name: string): { name: string; lost: Promise<Error>; markLo
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
 };
-const entry = (name: string, port = 1): never => ({ name, local: true, slots: 1, workdir: '/tmp/x', env: {}, loginTimeoutMs: 1000, host: name, port, user: 'u' }) as never;
+const entry = (name: string, port = 1): never =>
+  ({
+    name,
+    local: true,
+    slots: 1,
+    workdir: '/tmp/x',
+    env: {},
+    loginTimeoutMs: 1000,
+    host: name,
+    port,
+    user: 'u',
+  }) as never;
 
-function setup(frames: string, hosts: string[], retries = 2): { sched: InstanceType<typeof Scheduler>; lc: InstanceType<typeof HostLifecycle>; states: string[] } {
-  const plan = new Plan({ frames: parseFrameSpec(frames), exec: 'r', args: ['%d'], ins: [], outs: [], hostNames: hosts });
-  const sched = new Scheduler(plan.tasks.map((t) => Scheduler.record(t)), {
-    retries,
-    maxConsecutiveFailures: 3,
-    now: () => performance.now(),
-    onRefusedMove: (h, from, to) => {
-      throw new Error(`host ${h}: ${from} -> ${to} is not a move a host can make`);
-    },
+function setup(
+  frames: string,
+  hosts: string[],
+  retries = 2,
+): { sched: InstanceType<typeof Scheduler>; lc: InstanceType<typeof HostLifecycle>; states: string[] } {
+  const plan = new Plan({
+    frames: parseFrameSpec(frames),
+    exec: 'r',
+    args: ['%d'],
+    ins: [],
+    outs: [],
+    hostNames: hosts,
   });
+  const sched = new Scheduler(
+    plan.tasks.map((t) => Scheduler.record(t)),
+    {
+      retries,
+      maxConsecutiveFailures: 3,
+      now: () => performance.now(),
+      onRefusedMove: (h, from, to) => {
+        throw new Error(`host ${h}: ${from} -> ${to} is not a move a host can make`);
+      },
+    },
+  );
   const states: string[] = [];
   sched.on('event', (e) => {
     if (e.type === 'host-state') states.push(`${e.host} ${e.state}`);
   });
   for (const h of hosts) sched.expectHost(h);
-  const lc = new HostLifecycle(sched, plan, { warn: () => {} } as never, { plan, graceMs: 1000, note: () => {}, logDir: '/tmp/distray-lifecycle-test' });
+  const lc = new HostLifecycle(sched, plan, { warn: () => {} } as never, {
+    plan,
+    graceMs: 1000,
+    note: () => {},
+    logDir: '/tmp/distray-lifecycle-test',
+  });
   return { sched, lc, states };
 }
 
@@ -125,7 +163,12 @@ describe('HostLifecycle and the host state machine', () => {
     lc.start([entry('a'), entry('b')]);
     await settle();
     const a = fakeSession('a');
-    opens.splice(opens.findIndex((o) => o.host === 'a'), 1)[0]!.resolve(a);
+    opens
+      .splice(
+        opens.findIndex((o) => o.host === 'a'),
+        1,
+      )[0]!
+      .resolve(a);
     await settle();
     expect(sched.hosts.get('a')?.state).toBe('blocked');
     a.markLost(new Error('reboot'));

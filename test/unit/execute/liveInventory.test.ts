@@ -16,25 +16,35 @@ function setup(yaml: string, opts: { only?: string; exclude?: string; outs?: str
   writeFileSync(sshConfig, '');
   const file = join(dir, 'hosts.yaml');
   writeFileSync(file, yaml);
-  const plan = new Plan({ frames: parseFrameSpec('1,4'), exec: 'r', args: ['%d'], ins: [], outs: opts.outs ?? [], hostNames: ['x'] });
+  const plan = new Plan({
+    frames: parseFrameSpec('1,4'),
+    exec: 'r',
+    args: ['%d'],
+    ins: [],
+    outs: opts.outs ?? [],
+    hostNames: ['x'],
+  });
   const diffs: InventoryDiff[] = [];
   const notes: string[] = [];
   const recorded: string[] = [];
   const lifecycle = { update: (d: InventoryDiff) => diffs.push(d) } as unknown as HostLifecycle;
-  const live = new LiveInventory(loadInventory(file, { sshConfigPath: sshConfig }).filter((h) => h.name !== opts.exclude), {
-    file,
-    sshConfig,
-    only: opts.only,
-    exclude: opts.exclude,
-    plan,
-    lifecycle,
-    note: (m) => notes.push(m),
-    debounceMs: 20,
-    record: (entries) => {
-      recorded.push(...entries.map((e) => e.host));
-      return Promise.resolve();
+  const live = new LiveInventory(
+    loadInventory(file, { sshConfigPath: sshConfig }).filter((h) => h.name !== opts.exclude),
+    {
+      file,
+      sshConfig,
+      only: opts.only,
+      exclude: opts.exclude,
+      plan,
+      lifecycle,
+      note: (m) => notes.push(m),
+      debounceMs: 20,
+      record: (entries) => {
+        recorded.push(...entries.map((e) => e.host));
+        return Promise.resolve();
+      },
     },
-  });
+  );
   const write = (text: string): void => writeFileSync(file, text);
   return { dir, file, live, diffs, notes, recorded, write };
 }
@@ -54,7 +64,9 @@ describe('LiveInventory', () => {
     renameSync(fifo, t.file);
     await t.live.reload('changed');
     expect(t.diffs).toEqual([]);
-    expect(t.notes).toEqual([`inventory ${t.file} (changed): the inventory ${t.file} is a FIFO, not a regular file; name the inventory's YAML file itself; edit ignored, the run goes on with the hosts it had`]);
+    expect(t.notes).toEqual([
+      `inventory ${t.file} (changed): the inventory ${t.file} is a FIFO, not a regular file; name the inventory's YAML file itself; edit ignored, the run goes on with the hosts it had`,
+    ]);
     rmSync(t.file);
     t.write('hosts:\n  - a\n  - b\n');
     await t.live.reload('changed');
@@ -79,7 +91,11 @@ describe('LiveInventory', () => {
     await t.live.reload('changed');
     expect(t.diffs).toEqual([]);
     expect(t.notes).toHaveLength(1);
-    expect(t.notes[0]).toMatch(new RegExp(`^inventory ${t.file} \\(changed\\): ${t.file}:4.*slots.*; edit ignored, the run goes on with the hosts it had$`));
+    expect(t.notes[0]).toMatch(
+      new RegExp(
+        `^inventory ${t.file} \\(changed\\): ${t.file}:4.*slots.*; edit ignored, the run goes on with the hosts it had$`,
+      ),
+    );
     expect(t.notes[0]).not.toContain('\n');
     t.write('hosts: [');
     await t.live.reload('changed');
@@ -97,7 +113,9 @@ describe('LiveInventory', () => {
     // --out shared.txt=f/%d.txt: shared.txt is the same remote path for every task: two slots on one host would write it together.
     t.write('hosts:\n  - host: a\n    slots: 2\n  - b\n');
     await t.live.reload('changed');
-    expect(t.notes[1]).toMatch(/--out shared\.txt=f\/%d\.txt: its remote path is the same for every task, so a cannot run 2 tasks at once.*edit ignored/);
+    expect(t.notes[1]).toMatch(
+      /--out shared\.txt=f\/%d\.txt: its remote path is the same for every task, so a cannot run 2 tasks at once.*edit ignored/,
+    );
     expect(t.diffs).toEqual([]);
     t.write('hosts:\n  - a\n  - b\n');
     await t.live.reload('changed');

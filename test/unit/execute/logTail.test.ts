@@ -22,7 +22,14 @@ afterEach(() => {
 const slot: AttemptSlot = { lane: 0, started: () => {} };
 
 async function attempt(script: string): Promise<FinalOutcome> {
-  const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'sh', args: ['-c', script], ins: [], outs: [], hostNames: ['local'] });
+  const plan = new Plan({
+    frames: parseFrameSpec('1'),
+    exec: 'sh',
+    args: ['-c', script],
+    ins: [],
+    outs: [],
+    hostNames: ['local'],
+  });
   const session = await LocalSession.open('local', join(dir, 'work'), {}, 1, 0);
   try {
     const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
@@ -43,7 +50,9 @@ describe("an attempt's log", () => {
     const size = 5 * 1024 ** 3 + 'last words\n'.length;
     expect(statSync(failed.log!).size).toBeLessThan(LOG_KEPT + 1024);
     const text = readFileSync(failed.log!, 'latin1');
-    expect(text).toContain(`# output cut: its first ${size - LOG_KEPT} bytes of ${size} are not kept, only the last ${LOG_KEPT}\n`);
+    expect(text).toContain(
+      `# output cut: its first ${size - LOG_KEPT} bytes of ${size} are not kept, only the last ${LOG_KEPT}\n`,
+    );
     expect(text).toMatch(/last words\n\n# exit status: 3\n$/);
   });
 

@@ -45,10 +45,19 @@ describe('an attempt stopped by --stall', () => {
       const outcome = await settle(await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot));
       expect(outcome).toMatchObject({
         kind: 'failed',
-        failure: { stage: 'render', stalled: true, timedOut: false, exitCode: null, signal: 'SIGTERM', notFound: false },
+        failure: {
+          stage: 'render',
+          stalled: true,
+          timedOut: false,
+          exitCode: null,
+          signal: 'SIGTERM',
+          notFound: false,
+        },
       });
       const failed = outcome as Extract<FinalOutcome, { kind: 'failed' }>;
-      expect(failed.message).toMatch(/^sh stalled on local: no output and no change to its output files for 1s \(--stall\), so it was stopped; last output:\nloading scene$/);
+      expect(failed.message).toMatch(
+        /^sh stalled on local: no output and no change to its output files for 1s \(--stall\), so it was stopped; last output:\nloading scene$/,
+      );
       expect(readFileSync(failed.log!, 'utf8')).toContain('loading scene');
     } finally {
       await session.close();
@@ -58,10 +67,21 @@ describe('an attempt stopped by --stall', () => {
   it('counts as done when the renderer ended by itself just as it was found stalled', async () => {
     const plan = planOf(['-c', 'true']);
     const exit: TaskExit = { code: 0, wrote: false, outputs: [], stalled: true };
-    const shell = { token: 'tok', run: (): Promise<TaskExit> => Promise.resolve(exit), forget: () => {} } as unknown as HostShell;
-    const session = { name: 'fake', lost: new Promise<Error>(() => {}), shell: () => Promise.resolve(shell) } as unknown as HostSession;
+    const shell = {
+      token: 'tok',
+      run: (): Promise<TaskExit> => Promise.resolve(exit),
+      forget: () => {},
+    } as unknown as HostShell;
+    const session = {
+      name: 'fake',
+      lost: new Promise<Error>(() => {}),
+      shell: () => Promise.resolve(shell),
+    } as unknown as HostSession;
     const runner = new HostRunner(session, 1, { plan, stallMs: 1000, logDir: join(dir, 'logs'), graceMs: 0 });
-    expect(await settle(await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot))).toEqual({ kind: 'done', bytes: { in: 0, out: 0 } });
+    expect(await settle(await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot))).toEqual({
+      kind: 'done',
+      bytes: { in: 0, out: 0 },
+    });
   });
 });
 

@@ -26,7 +26,14 @@ const slot: AttemptSlot = { lane: 0, started: () => {} };
 describe('an attempt stopped while its inputs are being sent', () => {
   it('ends cancelled, not failed', async () => {
     writeFileSync(join(dir, 'in1.txt'), 'scene');
-    const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [`${dir}/in%d.txt=in%d.txt`], outs: [], hostNames: ['fake'] });
+    const plan = new Plan({
+      frames: parseFrameSpec('1'),
+      exec: 'r',
+      args: [],
+      ins: [`${dir}/in%d.txt=in%d.txt`],
+      outs: [],
+      hostNames: ['fake'],
+    });
     let sending!: () => void;
     const sent = new Promise<void>((r) => (sending = r));
     // A host whose upload goes on until it is stopped, and then fails as an aborted SFTP write does.
@@ -54,7 +61,15 @@ describe('a chunk stopped with the run whose finished frames are still coming ba
   it('keeps as done the frames already fetched when the bound on bringing them back runs out', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout'] });
     try {
-      const plan = new Plan({ frames: parseFrameSpec('1,3'), exec: 'r', args: [], ins: [], outs: [`out/f%d.txt=${dir}/f%d.txt`], hostNames: ['fake'], chunk: 3 });
+      const plan = new Plan({
+        frames: parseFrameSpec('1,3'),
+        exec: 'r',
+        args: [],
+        ins: [],
+        outs: [`out/f%d.txt=${dir}/f%d.txt`],
+        hostNames: ['fake'],
+        chunk: 3,
+      });
       const task = plan.chunkTask(1, 3, 0);
       let fetching!: () => void;
       const second = new Promise<void>((r) => (fetching = r));
@@ -62,9 +77,20 @@ describe('a chunk stopped with the run whose finished frames are still coming ba
       // frame 1 comes back at once, frame 2 is still coming when the bound runs out.
       const shell = {
         token: 'tok',
-        run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal, _outs: string[], onStart: () => void) => {
+        run: (
+          _lane: number,
+          _id: string,
+          _argv: string[],
+          signal: AbortSignal,
+          _outs: string[],
+          onStart: () => void,
+        ) => {
           onStart();
-          return new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143, wrote: false, outputs: ['file', 'file', 'file'] })));
+          return new Promise((resolve) =>
+            signal.addEventListener('abort', () =>
+              resolve({ code: 143, wrote: false, outputs: ['file', 'file', 'file'] }),
+            ),
+          );
         },
         forget: () => {},
         fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
@@ -79,7 +105,9 @@ describe('a chunk stopped with the run whose finished frames are still coming ba
             return Promise.resolve(8);
           }
           fetching();
-          return new Promise<number>((_resolve, reject) => options?.signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped'))));
+          return new Promise<number>((_resolve, reject) =>
+            options?.signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped'))),
+          );
         },
       } as unknown as HostSession;
       const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
@@ -104,7 +132,14 @@ describe('the bound on bringing back finished work after a stop', () => {
   it('counts from the stop, not from when the stopped renderer ended', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
     try {
-      const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [], outs: [`out/f%d.bin=${dir}/f%d.bin`], hostNames: ['fake'] });
+      const plan = new Plan({
+        frames: parseFrameSpec('1'),
+        exec: 'r',
+        args: [],
+        ins: [],
+        outs: [`out/f%d.bin=${dir}/f%d.bin`],
+        hostNames: ['fake'],
+      });
       let fetching!: () => void;
       const fetchStarted = new Promise<void>((r) => (fetching = r));
       let fetchStopped = false;
@@ -112,9 +147,20 @@ describe('the bound on bringing back finished work after a stop', () => {
       // is still coming back when the bound runs out.
       const shell = {
         token: 'tok',
-        run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal, _outs: string[], onStart: () => void) => {
+        run: (
+          _lane: number,
+          _id: string,
+          _argv: string[],
+          signal: AbortSignal,
+          _outs: string[],
+          onStart: () => void,
+        ) => {
           onStart();
-          return new Promise((resolve) => signal.addEventListener('abort', () => setTimeout(() => resolve({ code: 0, wrote: false, outputs: ['file'] }), 5000)));
+          return new Promise((resolve) =>
+            signal.addEventListener('abort', () =>
+              setTimeout(() => resolve({ code: 0, wrote: false, outputs: ['file'] }), 5000),
+            ),
+          );
         },
         forget: () => {},
         fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
@@ -154,7 +200,14 @@ describe('a host that goes silent while a finished output comes back and the run
   it('does not hold the attempt (and the run) past the bound waiting for the removal of what is left there', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
     try {
-      const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [], outs: [`out/f%d.bin=${dir}/f%d.bin`], hostNames: ['fake'] });
+      const plan = new Plan({
+        frames: parseFrameSpec('1'),
+        exec: 'r',
+        args: [],
+        ins: [],
+        outs: [`out/f%d.bin=${dir}/f%d.bin`],
+        hostNames: ['fake'],
+      });
       let fetching!: () => void;
       const fetchStarted = new Promise<void>((r) => (fetching = r));
       let removing!: () => void;
@@ -163,7 +216,14 @@ describe('a host that goes silent while a finished output comes back and the run
       // removal asked of its host shell is never answered (keepalive gives the connection up only 22.5 s after the silence).
       const shell = {
         token: 'tok',
-        run: (_lane: number, _id: string, _argv: string[], _signal: AbortSignal, _outs: string[], onStart: () => void) => {
+        run: (
+          _lane: number,
+          _id: string,
+          _argv: string[],
+          _signal: AbortSignal,
+          _outs: string[],
+          onStart: () => void,
+        ) => {
           onStart();
           return Promise.resolve({ code: 0, wrote: false, outputs: ['file'] });
         },
@@ -179,7 +239,9 @@ describe('a host that goes silent while a finished output comes back and the run
         shell: () => Promise.resolve(shell),
         fetchFile: (_path: string, _local: string, options?: { signal?: AbortSignal }) => {
           fetching();
-          return new Promise<number>((_resolve, reject) => options?.signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped'))));
+          return new Promise<number>((_resolve, reject) =>
+            options?.signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped'))),
+          );
         },
       } as unknown as HostSession;
       const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
@@ -204,14 +266,23 @@ describe('a host that goes silent while a finished output comes back and the run
 });
 
 describe('a chunk sent ahead to its lane and never started when the run is stopped', () => {
-  it('keeps nothing: outputs left on the host by an earlier run are not this attempt\'s frames', async () => {
-    const plan = new Plan({ frames: parseFrameSpec('1,3'), exec: 'r', args: [], ins: [], outs: [`out/f%d.txt=${dir}/f%d.txt`], hostNames: ['fake'], chunk: 3 });
+  it("keeps nothing: outputs left on the host by an earlier run are not this attempt's frames", async () => {
+    const plan = new Plan({
+      frames: parseFrameSpec('1,3'),
+      exec: 'r',
+      args: [],
+      ins: [],
+      outs: [`out/f%d.txt=${dir}/f%d.txt`],
+      hostNames: ['fake'],
+      chunk: 3,
+    });
     const task = plan.chunkTask(1, 3, 0);
     // Stopped while it waited behind the slot's running task: the host shell refuses it ("exit ID 143", no states),
     // and its outputs' paths hold what an earlier run killed outright left there (a frame cut short among them).
     const shell = {
       token: 'tok',
-      run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal) => new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143 }))),
+      run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal) =>
+        new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143 }))),
       forget: () => {},
       fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
     };
@@ -244,9 +315,18 @@ describe('a chunk sent ahead to its lane and never started when the run is stopp
 
 describe('an adopted chunk stopped with the run', () => {
   it('does not keep the last frame its renderer wrote when it cannot be checked, though the host shell gave no output states', async () => {
-    const plan = new Plan({ frames: parseFrameSpec('1,3'), exec: 'r', args: [], ins: [], outs: [`out/f%d.txt=${dir}/f%d.txt`], hostNames: ['fake'], chunk: 3 });
+    const plan = new Plan({
+      frames: parseFrameSpec('1,3'),
+      exec: 'r',
+      args: [],
+      ins: [],
+      outs: [`out/f%d.txt=${dir}/f%d.txt`],
+      hostNames: ['fake'],
+      chunk: 3,
+    });
     const task = plan.chunkTask(1, 3, 0);
-    const fileOp = (_op: string, paths: readonly string[]): Promise<string[]> => Promise.resolve(paths.map(() => 'done'));
+    const fileOp = (_op: string, paths: readonly string[]): Promise<string[]> =>
+      Promise.resolve(paths.map(() => 'done'));
     // The first connection started it and was lost; the host came back and its new shell adopted the task, which was
     // writing frame 3 when the run was stopped (an adopted task's end carries no output states).
     const first = {
@@ -255,7 +335,14 @@ describe('an adopted chunk stopped with the run', () => {
       shell: () =>
         Promise.resolve({
           token: 'tok',
-          run: (_lane: number, _id: string, _argv: string[], _signal: AbortSignal, _outs: string[], onStart: () => void) => {
+          run: (
+            _lane: number,
+            _id: string,
+            _argv: string[],
+            _signal: AbortSignal,
+            _outs: string[],
+            onStart: () => void,
+          ) => {
             onStart();
             return Promise.resolve({ code: null, lost: new Error('connection lost') });
           },
@@ -308,21 +395,35 @@ describe('an attempt whose host does not confirm that its renderer stopped', () 
     const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [], outs: [], hostNames: ['fake'] });
     const shell = {
       token: 'tok',
-      run: (_lane: number, _id: string, _argv: string[], _signal: AbortSignal, _outs: string[], onStart: () => void) => {
+      run: (
+        _lane: number,
+        _id: string,
+        _argv: string[],
+        _signal: AbortSignal,
+        _outs: string[],
+        onStart: () => void,
+      ) => {
         onStart();
         return new Promise(() => {});
       },
       forget: () => {},
       fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
     };
-    const session = { name: 'fake', lost: new Promise<Error>(() => {}), shell: () => Promise.resolve(shell) } as unknown as HostSession;
+    const session = {
+      name: 'fake',
+      lost: new Promise<Error>(() => {}),
+      shell: () => Promise.resolve(shell),
+    } as unknown as HostSession;
     return { runner: new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 }), plan };
   }
 
   it('is given up after the bound when the whole run is stopping, but not when a copy elsewhere won (its slot stays taken)', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout'] });
     try {
-      for (const [reason, givenUp] of [[RUN_STOPPED, true], [undefined, false]] as const) {
+      for (const [reason, givenUp] of [
+        [RUN_STOPPED, true],
+        [undefined, false],
+      ] as const) {
         const { runner, plan } = silentRunner();
         const stop = new AbortController();
         let ended = false;

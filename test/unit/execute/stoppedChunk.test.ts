@@ -25,7 +25,15 @@ afterEach(() => {
 describe('a chunk being brought back when the run is stopped', () => {
   it('counts done the frames already in place when the bound stops the rest', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const plan = new Plan({ frames: parseFrameSpec('1,2'), exec: 'r', args: ['%{first}', '%{last}'], ins: [], outs: [`f%d.exr=${dir}/f%d.exr`], hostNames: ['fake'], chunk: 2 });
+    const plan = new Plan({
+      frames: parseFrameSpec('1,2'),
+      exec: 'r',
+      args: ['%{first}', '%{last}'],
+      ins: [],
+      outs: [`f%d.exr=${dir}/f%d.exr`],
+      hostNames: ['fake'],
+      chunk: 2,
+    });
     let second!: () => void;
     const secondAsked = new Promise<void>((r) => (second = r));
     const session = {
@@ -45,7 +53,9 @@ describe('a chunk being brought back when the run is stopped', () => {
           return Promise.resolve(7);
         }
         second();
-        return new Promise<number>((_resolve, reject) => options.signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped'))));
+        return new Promise<number>((_resolve, reject) =>
+          options.signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped'))),
+        );
       },
     } as unknown as HostSession;
     const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });

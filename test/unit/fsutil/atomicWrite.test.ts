@@ -1,5 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -8,7 +18,11 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 const nextRandom: { hex?: string } = {};
 vi.mock('node:crypto', async (original) => {
   const crypto = await original<typeof import('node:crypto')>();
-  return { ...crypto, randomBytes: (n: number) => (nextRandom.hex !== undefined ? Buffer.from(nextRandom.hex, 'hex') : crypto.randomBytes(n)) };
+  return {
+    ...crypto,
+    randomBytes: (n: number) =>
+      nextRandom.hex !== undefined ? Buffer.from(nextRandom.hex, 'hex') : crypto.randomBytes(n),
+  };
 });
 
 const { fileErrorReason, tempNameBeside, writeFileAtomically } = await import('../../../src/fsutil/atomicWrite.js');
@@ -106,8 +120,12 @@ describe('writeFileAtomically', () => {
 
 describe('fileErrorReason', () => {
   it('says why in words, with the code', () => {
-    expect(fileErrorReason(Object.assign(new Error('EACCES: permission denied, open x'), { code: 'EACCES' }))).toBe('permission denied (EACCES)');
-    expect(fileErrorReason(Object.assign(new Error('EROFS: x'), { code: 'EROFS' }))).toBe('read-only file system (EROFS)');
+    expect(fileErrorReason(Object.assign(new Error('EACCES: permission denied, open x'), { code: 'EACCES' }))).toBe(
+      'permission denied (EACCES)',
+    );
+    expect(fileErrorReason(Object.assign(new Error('EROFS: x'), { code: 'EROFS' }))).toBe(
+      'read-only file system (EROFS)',
+    );
     expect(fileErrorReason(new Error('something else'))).toBe('something else');
   });
 });

@@ -11,7 +11,12 @@ function fakeShell(): { shell: HostShell; print: (text: string) => void; warning
   let sent = '';
   stdin.on('data', (c: Buffer) => (sent += c.toString()));
   const warnings: string[] = [];
-  const shell = new HostShell({ stdin, stdout, stderr, closed: new Promise<Error>(() => {}), end: () => {}, kill: () => {} }, 'tok-9', 'h1', (m) => warnings.push(m));
+  const shell = new HostShell(
+    { stdin, stdout, stderr, closed: new Promise<Error>(() => {}), end: () => {}, kill: () => {} },
+    'tok-9',
+    'h1',
+    (m) => warnings.push(m),
+  );
   return { shell, print: (text) => stdout.write(Buffer.from(text, 'latin1')), warnings, sent: () => sent };
 }
 
@@ -29,7 +34,9 @@ describe('the host shell protocol', () => {
     print(`\xff\x01${line('exit a 0 1f')}`);
     expect(await exit).toMatchObject<TaskExit>({ code: 0, wrote: true, outputs: ['file'] });
     expect(started).toEqual(['a']);
-    expect(warnings).toEqual([expect.stringMatching(/^host h1: its login printed "welcome\\x1b\[2J, no newline" before distray started/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^host h1: its login printed "welcome\\x1b\[2J, no newline" before distray started/),
+    ]);
   });
 
   it('ignores look-alike lines without the token, and lines of another shell', async () => {

@@ -30,7 +30,9 @@ describe('reading what a host wrote', () => {
   it('readFile refuses a file over MAX_WHOLE_READ, naming it and the host, instead of reading it whole', async () => {
     writeFileSync(join(dir, 'work', 'huge'), '');
     truncateSync(join(dir, 'work', 'huge'), 5 * 1024 ** 3);
-    await expect(session.readFile('huge')).rejects.toThrow(`huge on local is ${5 * 1024 ** 3} bytes, more than distray reads whole (${MAX_WHOLE_READ})`);
+    await expect(session.readFile('huge')).rejects.toThrow(
+      `huge on local is ${5 * 1024 ** 3} bytes, more than distray reads whole (${MAX_WHOLE_READ})`,
+    );
     writeFileSync(join(dir, 'work', 'small'), 'ok\n');
     expect((await session.readFile('small')).toString()).toBe('ok\n');
   });

@@ -47,7 +47,8 @@ describe('HostStates', () => {
 
   it('ends in done or cancelled, and nothing moves it from there', () => {
     for (const end of ['done', 'cancelled'] as const) {
-      for (const to of ['connecting', 'reconnecting', 'ok', 'lost', 'removed', 'done'] as HostState[]) expect(canMove(end, to)).toBe(false);
+      for (const to of ['connecting', 'reconnecting', 'ok', 'lost', 'removed', 'done'] as HostState[])
+        expect(canMove(end, to)).toBe(false);
     }
   });
 

@@ -3,7 +3,18 @@ import { describeDiff, diffInventory } from '../../../src/inventory/diff.js';
 import type { HostConfig } from '../../../src/inventory/types.js';
 
 const host = (name: string, extra: Partial<HostConfig> = {}): HostConfig =>
-  ({ name, host: name, port: 22, user: 'render', slots: 1, workdir: 'w', env: {}, local: false, source: 'hosts.yaml:3', ...extra }) as HostConfig;
+  ({
+    name,
+    host: name,
+    port: 22,
+    user: 'render',
+    slots: 1,
+    workdir: 'w',
+    env: {},
+    local: false,
+    source: 'hosts.yaml:3',
+    ...extra,
+  }) as HostConfig;
 
 describe('diffInventory', () => {
   it('finds hosts added, removed and changed, by name, in the order of the files', () => {

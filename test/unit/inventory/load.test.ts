@@ -35,7 +35,7 @@ describe('parseHostString', () => {
 });
 
 describe('loadInventory', () => {
-  it('applies defaults, with a host\'s own fields winning', () => {
+  it("applies defaults, with a host's own fields winning", () => {
     const hosts = load(`
 defaults:
   user: render
@@ -89,12 +89,18 @@ hosts:
   });
 
   it.each([
-    ['hosts:\n  - host: a\n    slotz: 2\n', /inv\d+\.yaml:3: unknown field "slotz" in a host entry under "hosts:" \(host 1\) \(did you mean "slots"\?\)/],
+    [
+      'hosts:\n  - host: a\n    slotz: 2\n',
+      /inv\d+\.yaml:3: unknown field "slotz" in a host entry under "hosts:" \(host 1\) \(did you mean "slots"\?\)/,
+    ],
     ['hosts:\n  - host: a\n    slots: 0\n', /inv\d+\.yaml:3: host 1: slots must be at least 1, got 0/],
     ['hosts:\n  - a\n  - a\n', /inv\d+\.yaml:3: the host name "a" is already used/],
     ['hosts: [\n', /inv\d+\.yaml:\d+:\d+: invalid YAML/],
     ['hosts: []\n', /list at least one host/],
-    ['defaults:\n  hostKeyPolicy: yolo\nhosts: [a]\n', /inv\d+\.yaml:2: defaults: hostKeyPolicy must be one of strict, accept-new, off, got "yolo"/],
+    [
+      'defaults:\n  hostKeyPolicy: yolo\nhosts: [a]\n',
+      /inv\d+\.yaml:2: defaults: hostKeyPolicy must be one of strict, accept-new, off, got "yolo"/,
+    ],
     ['hosts:\n  - port: 22\n', /inv\d+\.yaml:2: a host needs "host:"/],
     ['hosts:\n  - host: a\n    identityFile: /nonexistent/key\n', /identityFile \/nonexistent\/key does not exist/],
     ['hosts:\n  - "a b"\n', /inv\d+\.yaml:2: "a b" is not/],
@@ -113,7 +119,9 @@ hosts:
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).toMatch(/inv\d+\.yaml:3: unknown field "host" at the top level of the file \(did you mean "hosts"\?\); "host:" belongs in a host entry/);
+    expect(message).toMatch(
+      /inv\d+\.yaml:3: unknown field "host" at the top level of the file \(did you mean "hosts"\?\); "host:" belongs in a host entry/,
+    );
     expect(message).not.toMatch(/did you mean "host"\?/);
     expect(() => load('defaults:\n  sshConfig: ~/x\nhosts: [a]\n')).toThrow(
       /inv\d+\.yaml:2: unknown field "sshConfig" under "defaults:"; "sshConfig:" belongs at the top level of the file/,
@@ -144,13 +152,21 @@ hosts:
   it('takes "host: user@h:port" in a mapping as the plain string does', () => {
     const [h] = load('hosts:\n  - { host: bob@127.0.0.1:22301, name: h1 }\n');
     expect(h).toMatchObject({ name: 'h1', host: '127.0.0.1', user: 'bob', port: 22301 });
-    expect(() => load('hosts:\n  - { host: bob@a:22, user: eve }\n')).toThrow(/inv\d+\.yaml:2: .*names user bob but "user:" says eve/);
+    expect(() => load('hosts:\n  - { host: bob@a:22, user: eve }\n')).toThrow(
+      /inv\d+\.yaml:2: .*names user bob but "user:" says eve/,
+    );
   });
 
   it('names hosts that share an address host:port, and user@host:port when that repeats too', () => {
     const hosts = load(
       'hosts:\n  - 127.0.0.1:22301\n  - host: 127.0.0.1\n    port: 22302\n  - a@10.0.0.1:22\n  - b@10.0.0.1:22\n  - solo.lan\n',
     );
-    expect(hosts.map((h) => h.name)).toEqual(['127.0.0.1:22301', '127.0.0.1:22302', 'a@10.0.0.1:22', 'b@10.0.0.1:22', 'solo.lan']);
+    expect(hosts.map((h) => h.name)).toEqual([
+      '127.0.0.1:22301',
+      '127.0.0.1:22302',
+      'a@10.0.0.1:22',
+      'b@10.0.0.1:22',
+      'solo.lan',
+    ]);
   });
 });

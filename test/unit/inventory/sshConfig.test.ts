@@ -47,7 +47,10 @@ writeFileSync(join(dir, 'conf.d', 'ignored.txt'), 'Host farm-1\n  User nobody\n'
 
 /** What OpenSSH itself makes of the config for a host. */
 function sshG(host: string): Record<string, string[]> {
-  const out = execFileSync('ssh', ['-G', '-F', config, host], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const out = execFileSync('ssh', ['-G', '-F', config, host], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   const values: Record<string, string[]> = {};
   for (const line of out.split('\n')) {
     const [key, ...rest] = line.split(' ');

@@ -1,5 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ChunkSizer, describeFrames, framesOfChunk, parseChunk, runsOf, type ChunkSize } from '../../../src/plan/chunks.js';
+import {
+  ChunkSizer,
+  describeFrames,
+  framesOfChunk,
+  parseChunk,
+  runsOf,
+  type ChunkSize,
+} from '../../../src/plan/chunks.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type PlanOptions, type Task } from '../../../src/plan/plan.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -62,7 +69,18 @@ describe('chunks of a frame spec', () => {
     const plan = new Plan(base());
     const frames = plan.tasks.map((t) => t.frame);
     const chunks = carveAll(sizer(plan, 5), plan.chunkTask(frames[0]!, frames.length, 0));
-    expect(chunks.map((t) => t.label)).toEqual(['frames 0-8', 'frames 10-18', 'frames 20-28', 'frames 30-38', 'frames 40-48', 'frames 50-58', 'frames 60-68', 'frames 70-78', 'frames 80-88', 'frames 90-98']);
+    expect(chunks.map((t) => t.label)).toEqual([
+      'frames 0-8',
+      'frames 10-18',
+      'frames 20-28',
+      'frames 30-38',
+      'frames 40-48',
+      'frames 50-58',
+      'frames 60-68',
+      'frames 70-78',
+      'frames 80-88',
+      'frames 90-98',
+    ]);
     expect(plan.framesOf(chunks[1]!)).toEqual([10, 12, 14, 16, 18]);
     expect(chunks.flatMap((t) => plan.framesOf(t))).toEqual(frames);
   });
@@ -75,7 +93,12 @@ describe('chunks of a frame spec', () => {
   });
 
   it('gives %{first}, %{last} and %{count} to the command, and one output per frame of the chunk', () => {
-    const plan = new Plan(base({ args: ['%{first}', '%{last}', '%{count}', '%{(last-first)/2}'], ins: ['cams/c%d.json=cams/%d.json', 'list-%{first}.txt=list.txt'] }));
+    const plan = new Plan(
+      base({
+        args: ['%{first}', '%{last}', '%{count}', '%{(last-first)/2}'],
+        ins: ['cams/c%d.json=cams/%d.json', 'list-%{first}.txt=list.txt'],
+      }),
+    );
     const t = plan.chunkTask(10, 3, 7);
     expect(t).toMatchObject({ index: 7, frame: 10, label: 'frames 10-14', chunk: { first: 10, count: 3, step: 2 } });
     expect(plan.argv(t, 'a')).toEqual(['blender', '10', '14', '3', '2']);
@@ -98,7 +121,9 @@ describe('chunks of a frame spec', () => {
   it('checks the command against the chunks a fixed N makes, not single frames', () => {
     const plan = new Plan(base({ frames: parseFrameSpec('1,10'), chunk: 5, args: ['%{100/(count-1)}'] }));
     expect(plan.argv(plan.chunkTask(1, 5, 0), 'a')).toEqual(['blender', '25']);
-    expect(() => new Plan(base({ frames: parseFrameSpec('1,11'), chunk: 5, args: ['%{100/(count-1)}'] }))).toThrow(/division by zero/);
+    expect(() => new Plan(base({ frames: parseFrameSpec('1,11'), chunk: 5, args: ['%{100/(count-1)}'] }))).toThrow(
+      /division by zero/,
+    );
   });
 
   it('labels a chunk of one frame as that frame', () => {
@@ -107,12 +132,21 @@ describe('chunks of a frame spec', () => {
   });
 
   it.each([
-    [{ args: ['-f', '%d'] }, /argument 2 "%d": with --chunk a task renders several frames, so %d .*has no one value; use %\{first\}, %\{last\} and %\{count\} \(Blender: -s %\{first\} -e %\{last\} -a\)/],
+    [
+      { args: ['-f', '%d'] },
+      /argument 2 "%d": with --chunk a task renders several frames, so %d .*has no one value; use %\{first\}, %\{last\} and %\{count\} \(Blender: -s %\{first\} -e %\{last\} -a\)/,
+    ],
     [{ args: ['%{frame+1}'] }, /argument 1 "%\{frame\+1\}": with --chunk/],
-    [{ outs: ['out/%{first}.mp4=clips/%{first}.mp4'] }, /--out "out\/%\{first\}.mp4=clips\/%\{first\}.mp4": an output is one frame's \(%d\), whatever chunk rendered it/],
+    [
+      { outs: ['out/%{first}.mp4=clips/%{first}.mp4'] },
+      /--out "out\/%\{first\}.mp4=clips\/%\{first\}.mp4": an output is one frame's \(%d\), whatever chunk rendered it/,
+    ],
     [{ outs: ['out/f%d.png=anim/f%d-of-%{count}.png'] }, /remove %\{first\}, %\{last\} and %\{count\}/],
     [{ tiles: { grid: { cols: 2, rows: 2 }, size: { width: 64, height: 64 } } }, /--chunk and --tiles together/],
-    [{ chunk: undefined, args: ['-s', '%{first}'] }, /unknown name "first" in %\{first\} \(first, last and count need --chunk\)/],
+    [
+      { chunk: undefined, args: ['-s', '%{first}'] },
+      /unknown name "first" in %\{first\} \(first, last and count need --chunk\)/,
+    ],
     [{ args: ['%{10/(count-5)}'] }, /argument 1 .*division by zero/],
   ])('refuses %j before anything connects', (over, message) => {
     expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);
@@ -180,7 +214,10 @@ describe('reruns', () => {
 
   it('holds a million frames of a first run as one record', () => {
     const plan = new Plan(base({ frames: parseFrameSpec('1,1000000'), outs: [] }));
-    const records = chunkRecords(plan, plan.tasks.map((t) => Scheduler.record(t)));
+    const records = chunkRecords(
+      plan,
+      plan.tasks.map((t) => Scheduler.record(t)),
+    );
     expect(records).toHaveLength(1);
     expect(records[0]!.task.label).toBe('frames 1-1000000');
   });
@@ -249,11 +286,22 @@ describe('the command line', () => {
   const inventory = join(dir, 'farm.yaml');
   writeFileSync(inventory, 'hosts:\n  - local: true\n    workdir: w\n');
   const progress: Progress = { attach: () => {}, note: () => {}, stop: () => Promise.resolve() };
-  const opts = (over: Partial<RunOptions>): RunOptions => ({ inventory, frames: '1,100', exec: 'blender', args: ['-s', '%{first}', '-e', '%{last}', '-a'], outs: ['f%d.png'], progress, ...over });
+  const opts = (over: Partial<RunOptions>): RunOptions => ({
+    inventory,
+    frames: '1,100',
+    exec: 'blender',
+    args: ['-s', '%{first}', '-e', '%{last}', '-a'],
+    outs: ['f%d.png'],
+    progress,
+    ...over,
+  });
 
   it('takes --chunk N, --chunk auto and --chunk-target', () => {
     expect(prepare(opts({ chunk: '10' }))).toMatchObject({ chunk: 10, chunkTargetMs: 120_000 });
-    expect(prepare(opts({ chunk: 'auto', chunkTarget: '30s' }))).toMatchObject({ chunk: 'auto', chunkTargetMs: 30_000 });
+    expect(prepare(opts({ chunk: 'auto', chunkTarget: '30s' }))).toMatchObject({
+      chunk: 'auto',
+      chunkTargetMs: 30_000,
+    });
   });
 
   it.each([
@@ -262,7 +310,10 @@ describe('the command line', () => {
     [{ chunkTarget: '1m' }, /--chunk-target sizes chunks of --chunk auto/],
     [{ chunk: 'auto', chunkTarget: 'soon' }, /--chunk-target "soon": expected a duration/],
     [{ chunk: 'auto', order: 'preview' }, /--order preview and --chunk/],
-    [{ chunk: '4', tiles: '2x2', size: '64x64', args: ['%{first}', '%{tile}'], outs: ['t%d-%{tile}.png'] }, /--chunk and --tiles together/],
+    [
+      { chunk: '4', tiles: '2x2', size: '64x64', args: ['%{first}', '%{tile}'], outs: ['t%d-%{tile}.png'] },
+      /--chunk and --tiles together/,
+    ],
   ])('refuses %j before anything connects', (over, message) => {
     expect(() => prepare(opts(over))).toThrow(message);
   });

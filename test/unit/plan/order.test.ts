@@ -36,7 +36,7 @@ describe('taskOrder', () => {
     expect(taskOrder(plan(false).tasks, 'sequential')).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it('puts first, last and middle frames first, and keeps a frame\'s tiles together', () => {
+  it("puts first, last and middle frames first, and keeps a frame's tiles together", () => {
     const p = plan(false);
     expect(taskOrder(p.tasks, 'preview').map((i) => p.tasks[i]!.frame)).toEqual([10, 14, 12, 11, 13]);
     const t = plan(true);

@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { HOST_NAMES, TASK_NAMES, TILE_NAMES, expand, formatFrame, parseTemplate } from '../../../src/plan/placeholders.js';
+import {
+  HOST_NAMES,
+  TASK_NAMES,
+  TILE_NAMES,
+  expand,
+  formatFrame,
+  parseTemplate,
+} from '../../../src/plan/placeholders.js';
 
 const plain = new Set<string>([...TASK_NAMES, ...HOST_NAMES]);
 const tiled = new Set<string>([...TASK_NAMES, ...HOST_NAMES, ...TILE_NAMES]);
-const e = (t: string, vars: Record<string, number | string>, allowed = tiled): string => expand(parseTemplate(t, 'test', allowed), vars);
+const e = (t: string, vars: Record<string, number | string>, allowed = tiled): string =>
+  expand(parseTemplate(t, 'test', allowed), vars);
 
 describe('placeholders', () => {
   it.each([
@@ -28,7 +36,20 @@ describe('placeholders', () => {
   });
 
   it('evaluates tile names and the host', () => {
-    const vars = { frame: 1, tile: 2, tiles: 6, x0: 10, y0: 0, x1: 20, y1: 33, w: 10, h: 33, width: 31, height: 67, host: 'gpu-box' };
+    const vars = {
+      frame: 1,
+      tile: 2,
+      tiles: 6,
+      x0: 10,
+      y0: 0,
+      x1: 20,
+      y1: 33,
+      w: 10,
+      h: 33,
+      width: 31,
+      height: 67,
+      host: 'gpu-box',
+    };
     expect(e('+SR%{y0+1} +ER%{y1}', vars)).toBe('+SR1 +ER33');
     expect(e('border_min_y=%{(height-y1+0.5)/height}', vars)).toBe('border_min_y=0.514925');
     expect(e('out.%{host}.png', vars)).toBe('out.gpu-box.png');

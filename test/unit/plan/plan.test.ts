@@ -21,7 +21,12 @@ describe('Plan', () => {
   });
 
   it('tells per-task copies from per-host ones', () => {
-    const plan = new Plan(base({ ins: ['scene.blend', 'cams/%d.json=cam.json'], outs: ['out/%04d.png=anim/%04d.png', 'stats.txt=stats/%{host}.txt'] }));
+    const plan = new Plan(
+      base({
+        ins: ['scene.blend', 'cams/%d.json=cam.json'],
+        outs: ['out/%04d.png=anim/%04d.png', 'stats.txt=stats/%{host}.txt'],
+      }),
+    );
     const t = plan.tasks[0]!;
     expect(plan.hostIns('a')).toEqual([{ local: 'scene.blend', remote: 'scene.blend' }]);
     expect(plan.taskIns(t, 'a')).toEqual([{ local: 'cams/1.json', remote: 'cam.json' }]);
@@ -39,7 +44,10 @@ describe('Plan', () => {
     [{ outs: ['out/x.png=anim/x.png'] }, /%\{host\}/],
     [{ args: ['%{tile}'] }, /tile names need --tiles/],
     [{ args: ['%{10/(frame-2)}'] }, /argument 1 .*division by zero for frame 2/],
-    [{ ins: ['/usr/share/doc/povray/examples/scene.pov'] }, /write --in \/usr\/share\/doc\/povray\/examples\/scene\.pov=scene\.pov/],
+    [
+      { ins: ['/usr/share/doc/povray/examples/scene.pov'] },
+      /write --in \/usr\/share\/doc\/povray\/examples\/scene\.pov=scene\.pov/,
+    ],
     [{ outs: ['/tmp/f%d.png'] }, /write --out f%d\.png=\/tmp\/f%d\.png/],
     [{ exec: '' }, /empty/],
   ])('refuses %j', (over, message) => {
@@ -79,7 +87,9 @@ describe('Plan', () => {
 
   it('refuses a --stitch path that names no file', () => {
     const tiles = { grid: { cols: 2, rows: 1 }, size: { width: 10, height: 10 } };
-    expect(() => new Plan(base({ tiles, outs: ['t%{tile}.png=tiles/%d-%{tile}.png'], stitch: 'frames%d/' }))).toThrow(/--stitch "frames%d\/": "frames1\/" ends in "\/"/);
+    expect(() => new Plan(base({ tiles, outs: ['t%{tile}.png=tiles/%d-%{tile}.png'], stitch: 'frames%d/' }))).toThrow(
+      /--stitch "frames%d\/": "frames1\/" ends in "\/"/,
+    );
   });
 
   it.each([
@@ -114,7 +124,10 @@ describe('Plan: outputs of different tasks', () => {
 
   // Frame 1 tile 10 and frame 11 tile 0 both make "110" when nothing separates the two numbers.
   it.each([
-    [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%d%{tile}'] }, /frame 1 tile 10 and frame 11 tile 0 would both write o\/110; keep the numbers apart, such as f%04d-t%\{tile\}/],
+    [
+      { frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%d%{tile}'] },
+      /frame 1 tile 10 and frame 11 tile 0 would both write o\/110; keep the numbers apart, such as f%04d-t%\{tile\}/,
+    ],
     [{ frames: parseFrameSpec('1,12'), tiles: tiles(24), outs: ['t%{tile}=o/%{tile}%d'] }, /would both write/],
     [{ frames: parseFrameSpec('0,3'), outs: ['o%d=o/%{frame*0}'] }, /frame 0 and frame 1 would both write o\/0/],
     [{ frames: parseFrameSpec('-1,1'), outs: ['o%d=o/%{frame*frame}'] }, /frame -1 and frame 1 would both write o\/1/],
@@ -142,20 +155,32 @@ describe('Plan: outputs of different tasks', () => {
     [{ args: ['%0999999999d'] }, /argument 1 "%0999999999d": %0999999999d pads to 999999999 digits; at most 32/],
     [{ outs: ['o%d=o/%033d'] }, /--out "o\/%033d": %033d pads to 33 digits/],
     [{ args: ['%{99999999999999999999*99999999999999999999}'] }, /too large/],
-    [{ frames: parseFrameSpec('1,100000'), args: ['%{frame*100000000000}'] }, /the result 9007200000000000 is too large/],
+    [
+      { frames: parseFrameSpec('1,100000'), args: ['%{frame*100000000000}'] },
+      /the result 9007200000000000 is too large/,
+    ],
   ])('refuses what cannot be printed: %j', (over, message) => {
     expect(() => new Plan(base(over as Partial<PlanOptions>))).toThrow(message);
   });
 
   it('finds a division by zero in any task, however far into the run', () => {
-    expect(() => new Plan(base({ frames: parseFrameSpec('1,100000'), args: ['%{1/(frame-99999)}'] }))).toThrow(/division by zero/);
-    expect(() => new Plan(base({ frames: parseFrameSpec('1,100000'), outs: ['o%d=o/%{1/(frame-99999)}'] }))).toThrow(/division by zero/);
+    expect(() => new Plan(base({ frames: parseFrameSpec('1,100000'), args: ['%{1/(frame-99999)}'] }))).toThrow(
+      /division by zero/,
+    );
+    expect(() => new Plan(base({ frames: parseFrameSpec('1,100000'), outs: ['o%d=o/%{1/(frame-99999)}'] }))).toThrow(
+      /division by zero/,
+    );
   });
 });
 
 describe('tilesOf', () => {
   it('covers every pixel exactly once on uneven grids', () => {
-    for (const [cols, rows, width, height] of [[3, 2, 100, 67], [7, 5, 13, 11], [1, 1, 5, 5], [4, 4, 4, 4]] as const) {
+    for (const [cols, rows, width, height] of [
+      [3, 2, 100, 67],
+      [7, 5, 13, 11],
+      [1, 1, 5, 5],
+      [4, 4, 4, 4],
+    ] as const) {
       const tiles = tilesOf({ cols, rows }, { width, height });
       const hits = new Uint8Array(width * height);
       for (const t of tiles) for (let y = t.y0; y < t.y1; y++) for (let x = t.x0; x < t.x1; x++) hits[y * width + x]!++;

@@ -6,34 +6,71 @@ import { Scheduler, type AttemptOutcome, type SchedulerHost } from '../../../src
 
 describe('attempt facts', () => {
   it.each<[string, AttemptOutcome, object]>([
-    ['done', { kind: 'done', bytes: { in: 5, out: 7 } }, { exitCode: 0, signal: null, timedOut: false, bytesIn: 5, bytesOut: 7 }],
+    [
+      'done',
+      { kind: 'done', bytes: { in: 5, out: 7 } },
+      { exitCode: 0, signal: null, timedOut: false, bytesIn: 5, bytesOut: 7 },
+    ],
     [
       'failed by a signal at render',
-      { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: 'SIGKILL', timedOut: false, stalled: false, notFound: false }, bytes: { in: 1, out: 0 } },
+      {
+        kind: 'failed',
+        message: 'x',
+        failure: {
+          stage: 'render',
+          exitCode: null,
+          signal: 'SIGKILL',
+          timedOut: false,
+          stalled: false,
+          notFound: false,
+        },
+        bytes: { in: 1, out: 0 },
+      },
       { exitCode: null, signal: 'SIGKILL', timedOut: false, stage: 'render', bytesIn: 1, bytesOut: 0 },
     ],
     [
       'timed out',
-      { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: null, timedOut: true, stalled: false, notFound: false } },
+      {
+        kind: 'failed',
+        message: 'x',
+        failure: { stage: 'render', exitCode: null, signal: null, timedOut: true, stalled: false, notFound: false },
+      },
       { exitCode: null, timedOut: true, stage: 'render', bytesIn: 0, bytesOut: 0 },
     ],
     [
       'a missing output',
-      { kind: 'failed', message: 'x', failure: { stage: 'output', exitCode: 0, signal: null, timedOut: false, stalled: false, notFound: false } },
+      {
+        kind: 'failed',
+        message: 'x',
+        failure: { stage: 'output', exitCode: 0, signal: null, timedOut: false, stalled: false, notFound: false },
+      },
       { exitCode: 0, stage: 'output' },
     ],
     [
       'stalled',
-      { kind: 'failed', message: 'x', failure: { stage: 'render', exitCode: null, signal: null, timedOut: false, stalled: true, notFound: false } },
+      {
+        kind: 'failed',
+        message: 'x',
+        failure: { stage: 'render', exitCode: null, signal: null, timedOut: false, stalled: true, notFound: false },
+      },
       { exitCode: null, timedOut: false, stalled: true, stage: 'render' },
     ],
     [
       'failed, with the log its renderer left',
-      { kind: 'failed', message: 'x', log: '.distray/logs/run/frame-7.a.1.log', failure: { stage: 'render', exitCode: 2, signal: null, timedOut: false, stalled: false, notFound: false } },
+      {
+        kind: 'failed',
+        message: 'x',
+        log: '.distray/logs/run/frame-7.a.1.log',
+        failure: { stage: 'render', exitCode: 2, signal: null, timedOut: false, stalled: false, notFound: false },
+      },
       { exitCode: 2, stage: 'render', log: '.distray/logs/run/frame-7.a.1.log' },
     ],
     ['lost', { kind: 'lost', message: 'gone' }, { exitCode: null, signal: null, timedOut: false, stalled: false }],
-    ['released', { kind: 'released', outcome: Promise.resolve({ kind: 'done' }) }, { exitCode: 0, bytesIn: 0, bytesOut: 0 }],
+    [
+      'released',
+      { kind: 'released', outcome: Promise.resolve({ kind: 'done' }) },
+      { exitCode: 0, bytesIn: 0, bytesOut: 0 },
+    ],
   ])('%s', (_name, outcome, expected) => {
     const facts = attemptFacts(outcome, 1.23456);
     expect(facts).toMatchObject({ seconds: 1.235, ...expected });
@@ -41,10 +78,15 @@ describe('attempt facts', () => {
     if (!('log' in expected)) expect(facts).not.toHaveProperty('log');
   });
 
-  it('are on the scheduler\'s attempt-ended events, from what the host returned', async () => {
-    const tasks = [...new Plan({ frames: parseFrameSpec('1,2'), exec: 'r', args: [], ins: [], outs: [], hostNames: ['h'] }).tasks];
+  it("are on the scheduler's attempt-ended events, from what the host returned", async () => {
+    const tasks = [
+      ...new Plan({ frames: parseFrameSpec('1,2'), exec: 'r', args: [], ins: [], outs: [], hostNames: ['h'] }).tasks,
+    ];
     let clock = 0;
-    const s = new Scheduler(tasks.map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => clock });
+    const s = new Scheduler(
+      tasks.map((t) => Scheduler.record(t)),
+      { retries: 0, maxConsecutiveFailures: 3, now: () => clock },
+    );
     const host: SchedulerHost = {
       name: 'h',
       slots: 1,
@@ -54,7 +96,19 @@ describe('attempt facts', () => {
         return Promise.resolve(
           task.frame === 1
             ? { kind: 'done', bytes: { in: 10, out: 20 } }
-            : { kind: 'failed', message: 'exit 3', failure: { stage: 'render', exitCode: 3, signal: null, timedOut: false, stalled: false, notFound: false }, bytes: { in: 10, out: 0 } },
+            : {
+                kind: 'failed',
+                message: 'exit 3',
+                failure: {
+                  stage: 'render',
+                  exitCode: 3,
+                  signal: null,
+                  timedOut: false,
+                  stalled: false,
+                  notFound: false,
+                },
+                bytes: { in: 10, out: 0 },
+              },
         );
       },
     };

@@ -38,7 +38,8 @@ function checkRun(words: string[]): { junit: string; report: string; framesDir: 
 describe('the CI recipe (examples/ci)', () => {
   it('is shown in docs/ci.md as it is in the files', () => {
     const page = readFileSync(new URL('../../../docs/ci.md', import.meta.url), 'utf8');
-    for (const name of ['farm.yaml', 'github-actions.yml', 'gitlab-ci.yml']) expect(page, name).toContain('```yaml\n' + file(name) + '```');
+    for (const name of ['farm.yaml', 'github-actions.yml', 'gitlab-ci.yml'])
+      expect(page, name).toContain('```yaml\n' + file(name) + '```');
   });
 
   it('has a farm that verifies every host key', () => {
@@ -52,7 +53,9 @@ describe('the CI recipe (examples/ci)', () => {
       writeFileSync(join(home, '.ssh', 'distray_ci'), 'key', { mode: 0o600 });
       writeFileSync(join(home, '.ssh', 'known_hosts'), '');
       process.env.HOME = home;
-      hosts = loadInventory(new URL('../../../examples/ci/farm.yaml', import.meta.url).pathname, { sshConfigPath: '/dev/null' });
+      hosts = loadInventory(new URL('../../../examples/ci/farm.yaml', import.meta.url).pathname, {
+        sshConfigPath: '/dev/null',
+      });
     } finally {
       process.env.HOME = saved;
       rmSync(home, { recursive: true, force: true });
@@ -67,7 +70,13 @@ describe('the CI recipe (examples/ci)', () => {
     expect(state.errors).toEqual([]);
     // The validator does look: a misspelt key is an error.
     expect(validateWorkflow(text.replace('runs-on:', 'run-on:')).errors.length).toBeGreaterThan(0);
-    const wf = parse(text) as { jobs: { render: { steps: Array<{ uses?: string; run?: string; with?: Record<string, string>; env?: Record<string, string> }> } } };
+    const wf = parse(text) as {
+      jobs: {
+        render: {
+          steps: Array<{ uses?: string; run?: string; with?: Record<string, string>; env?: Record<string, string> }>;
+        };
+      };
+    };
     const steps = wf.jobs.render.steps;
     const render = steps.find((s) => s.run?.startsWith('npx --no distray run'))!;
     const { junit, report, framesDir } = checkRun(distrayRun(render.run!));
@@ -88,15 +97,36 @@ describe('the CI recipe (examples/ci)', () => {
     expect(upload.with!.path).toContain(`${framesDir}/`);
     expect(upload.with!.path).toContain(report);
     const secrets = steps.find((s) => s.env?.SSH_KEY)!;
-    expect(secrets.env).toEqual({ SSH_KEY: '${{ secrets.DISTRAY_SSH_KEY }}', KNOWN_HOSTS: '${{ secrets.DISTRAY_KNOWN_HOSTS }}' });
+    expect(secrets.env).toEqual({
+      SSH_KEY: '${{ secrets.DISTRAY_SSH_KEY }}',
+      KNOWN_HOSTS: '${{ secrets.DISTRAY_KNOWN_HOSTS }}',
+    });
   });
 
   it('has a GitLab CI job with the JUnit report and the frames as artifacts', () => {
     const ci = parse(file('gitlab-ci.yml')) as Record<string, unknown>;
     expect(Object.keys(ci).sort()).toEqual(['render', 'stages']);
-    const job = ci.render as { stage: string; image: string; before_script: string[]; script: string[]; artifacts: { when: string; paths: string[]; reports: { junit: string } } };
+    const job = ci.render as {
+      stage: string;
+      image: string;
+      before_script: string[];
+      script: string[];
+      artifacts: { when: string; paths: string[]; reports: { junit: string } };
+    };
     expect(ci.stages).toContain(job.stage);
-    const allowed = new Set(['stage', 'image', 'tags', 'resource_group', 'timeout', 'rules', 'cache', 'before_script', 'script', 'artifacts', 'variables']);
+    const allowed = new Set([
+      'stage',
+      'image',
+      'tags',
+      'resource_group',
+      'timeout',
+      'rules',
+      'cache',
+      'before_script',
+      'script',
+      'artifacts',
+      'variables',
+    ]);
     for (const key of Object.keys(job)) expect(allowed).toContain(key);
     expect(job.image).toMatch(/^node:(2\d)/);
     expect(job.before_script.join('\n')).toContain('"$DISTRAY_SSH_KEY"');

@@ -53,7 +53,9 @@ describe('EventStream', () => {
       await new Promise((r) => setImmediate(r));
     }
     await s.close();
-    expect(notes).toEqual(['--events stdout: cannot write the event stream: its reader went away (a broken pipe); the run goes on without it']);
+    expect(notes).toEqual([
+      '--events stdout: cannot write the event stream: its reader went away (a broken pipe); the run goes on without it',
+    ]);
     expect(writes).toBe(1);
   });
 
@@ -64,7 +66,9 @@ describe('EventStream', () => {
     const s = EventStream.open('-', (m) => notes.push(m), stuck, { readerWaitMs: 300 });
     for (let i = 0; i < 5; i++) s.write({ type: 'x', at: i });
     await s.close();
-    expect(notes).toEqual(['--events stdout: cannot write the event stream: its reader took nothing for 0.3 s; the run goes on without it']);
+    expect(notes).toEqual([
+      '--events stdout: cannot write the event stream: its reader took nothing for 0.3 s; the run goes on without it',
+    ]);
   });
 
   it('reports a file it cannot write once, without throwing', async () => {
@@ -91,7 +95,9 @@ describe('EventStream to a FIFO', () => {
     const s = EventStream.open(path, (m) => notes.push(m), undefined, { readerWaitMs: 300 });
     s.write({ type: 'x', at: 0 });
     await s.close();
-    expect(notes).toEqual([`--events ${path}: cannot write the event stream: no reader opened the FIFO within 0.3 s; the run goes on without it`]);
+    expect(notes).toEqual([
+      `--events ${path}: cannot write the event stream: no reader opened the FIFO within 0.3 s; the run goes on without it`,
+    ]);
   });
 
   it('writes to a reader that reads, however late it opened within the wait', async () => {
@@ -119,7 +125,9 @@ describe('EventStream to a FIFO', () => {
       const big = 'x'.repeat(4096);
       for (let i = 0; i < 200; i++) s.write({ type: 'x', at: i, big });
       await s.close();
-      expect(notes).toEqual([`--events ${path}: cannot write the event stream: its reader took nothing for 0.3 s; the run goes on without it`]);
+      expect(notes).toEqual([
+        `--events ${path}: cannot write the event stream: its reader took nothing for 0.3 s; the run goes on without it`,
+      ]);
     } finally {
       closeSync(fd);
     }

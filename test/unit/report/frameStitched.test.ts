@@ -27,11 +27,17 @@ describe('frame-stitched', () => {
     });
     const records = plan.tasks.map((t) => Scheduler.record(t));
     const told: FrameRecord[] = [];
-    const stitcher = new FrameStitcher(plan, records, size, { keepTiles: false, note: () => {}, onFrame: (f) => told.push({ ...f }) });
+    const stitcher = new FrameStitcher(plan, records, size, {
+      keepTiles: false,
+      note: () => {},
+      onFrame: (f) => told.push({ ...f }),
+    });
     // Frame 1's tiles are real 2x2 images; frame 2's second tile is missing.
     for (const r of records) {
       if (r.task.frame === 2 && r.task.tile!.index === 1) continue;
-      await sharp({ create: { width: 2, height: 2, channels: 3, background: '#808080' } }).png().toFile(plan.tileImage(r.task)!);
+      await sharp({ create: { width: 2, height: 2, channels: 3, background: '#808080' } })
+        .png()
+        .toFile(plan.tileImage(r.task)!);
     }
     for (const r of records) {
       r.status = 'done';

@@ -7,7 +7,13 @@ const task = (index: number): TaskRef => ({ index, frame: index, tile: null, lab
 
 type Ended = Extract<SchedulerEvent, { type: 'attempt-ended' }>;
 
-function ended(host: string, index: number, outcome: Ended['outcome'], seconds: number, more: Partial<Ended> = {}): Ended {
+function ended(
+  host: string,
+  index: number,
+  outcome: Ended['outcome'],
+  seconds: number,
+  more: Partial<Ended> = {},
+): Ended {
   return {
     type: 'attempt-ended',
     at: 0,
@@ -30,7 +36,16 @@ function ended(host: string, index: number, outcome: Ended['outcome'], seconds: 
 }
 
 function queued(host: string, index: number, lane: number): RunEvent {
-  return { type: 'attempt-queued', at: 0, task: task(index), attempt: 1, host, lane, behind: false, speculative: false };
+  return {
+    type: 'attempt-queued',
+    at: 0,
+    task: task(index),
+    attempt: 1,
+    host,
+    lane,
+    behind: false,
+    speculative: false,
+  };
 }
 
 function feed(events: RunEvent[]): HostFigures {
@@ -42,7 +57,16 @@ function feed(events: RunEvent[]): HostFigures {
 describe('HostFigures', () => {
   it('gives each host its tasks done, failures, mean and median seconds, bytes in and out', () => {
     const f = feed([
-      { type: 'run-start', at: 1000, tasks: 6, pending: 6, hosts: [{ name: 'a', slots: 2 }, { name: 'b', slots: 1 }] },
+      {
+        type: 'run-start',
+        at: 1000,
+        tasks: 6,
+        pending: 6,
+        hosts: [
+          { name: 'a', slots: 2 },
+          { name: 'b', slots: 1 },
+        ],
+      },
       { type: 'host-state', at: 1000, host: 'a', state: 'ok' },
       { type: 'host-state', at: 1000, host: 'b', state: 'ok' },
       ended('a', 0, 'done', 1, { bytesIn: 10, bytesOut: 100 }),
@@ -56,8 +80,31 @@ describe('HostFigures', () => {
       { type: 'run-end', at: 13_000, done: 5, failed: 0, cancelled: 0, skipped: 0 },
     ]).figures();
     expect(f.hosts).toEqual([
-      { name: 'a', state: 'ok', slots: 2, tasksDone: 3, failures: 0, lost: 0, meanSeconds: 4, medianSeconds: 3, bytesIn: 30, bytesOut: 300 },
-      { name: 'b', state: 'lost', message: 'gone', slots: 1, tasksDone: 2, failures: 1, lost: 1, meanSeconds: 5, medianSeconds: 5, bytesIn: 30, bytesOut: 100 },
+      {
+        name: 'a',
+        state: 'ok',
+        slots: 2,
+        tasksDone: 3,
+        failures: 0,
+        lost: 0,
+        meanSeconds: 4,
+        medianSeconds: 3,
+        bytesIn: 30,
+        bytesOut: 300,
+      },
+      {
+        name: 'b',
+        state: 'lost',
+        message: 'gone',
+        slots: 1,
+        tasksDone: 2,
+        failures: 1,
+        lost: 1,
+        meanSeconds: 5,
+        medianSeconds: 5,
+        bytesIn: 30,
+        bytesOut: 100,
+      },
     ]);
     // 22 s of completed tasks over 3 slots; the run took 12 s from its start to its end.
     expect(f).toMatchObject({ makespan: 12, taskSeconds: 22, slots: 3, ideal: 7.333 });
@@ -89,7 +136,16 @@ describe('HostFigures', () => {
 
   it('takes slots from the run start, else from the lanes a host was seen to use, and leaves unusable hosts out of the ideal', () => {
     const f = feed([
-      { type: 'run-start', at: 0, tasks: 4, pending: 4, hosts: [{ name: 'a', slots: 4 }, { name: 'down', slots: 8 }] },
+      {
+        type: 'run-start',
+        at: 0,
+        tasks: 4,
+        pending: 4,
+        hosts: [
+          { name: 'a', slots: 4 },
+          { name: 'down', slots: 8 },
+        ],
+      },
       { type: 'host-state', at: 0, host: 'a', state: 'ok' },
       { type: 'host-state', at: 0, host: 'down', state: 'unreachable', reason: 'no route' },
       // Added to the inventory during the run: its slots are what it used.
@@ -109,14 +165,28 @@ describe('HostFigures', () => {
   });
 
   it('has a median of an even count as the mean of the middle two, and nulls before anything happened', () => {
-    const f = feed([ended('a', 0, 'done', 1), ended('a', 1, 'done', 10), ended('a', 2, 'done', 2), ended('a', 3, 'done', 3)]).figures();
+    const f = feed([
+      ended('a', 0, 'done', 1),
+      ended('a', 1, 'done', 10),
+      ended('a', 2, 'done', 2),
+      ended('a', 3, 'done', 3),
+    ]).figures();
     expect(f.hosts[0]).toMatchObject({ meanSeconds: 4, medianSeconds: 2.5 });
     expect(new HostFigures().figures()).toEqual({ hosts: [], makespan: null, ideal: null, taskSeconds: 0, slots: 0 });
   });
 
   it('lists a host once an event of its own names it, not from the run start alone', () => {
     const f = new HostFigures();
-    f.add({ type: 'run-start', at: 0, tasks: 1, pending: 1, hosts: [{ name: 'a', slots: 1 }, { name: 'b', slots: 1 }] });
+    f.add({
+      type: 'run-start',
+      at: 0,
+      tasks: 1,
+      pending: 1,
+      hosts: [
+        { name: 'a', slots: 1 },
+        { name: 'b', slots: 1 },
+      ],
+    });
     f.add({ type: 'host-state', at: 0, host: 'b', state: 'connecting' });
     expect(f.figures().hosts.map((h) => [h.name, h.state])).toEqual([['b', 'connecting']]);
     expect(f.figures().slots).toBe(0);

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { foldHostView, hostLine, hostRowCap, hostRows, MAX_HOST_ROWS, newHostView, type HostView } from '../../../src/report/progress.js';
+import {
+  foldHostView,
+  hostLine,
+  hostRowCap,
+  hostRows,
+  MAX_HOST_ROWS,
+  newHostView,
+  type HostView,
+} from '../../../src/report/progress.js';
 import type { SchedulerEvent, TaskRef } from '../../../src/scheduler/events.js';
 
 function host(name: string, state: string, tasksDone = 0): HostView {
@@ -17,7 +25,10 @@ function farm(n: number): HostView[] {
 
 describe('hostRows', () => {
   it('gives every host its row, in the order they appeared, when they fit', () => {
-    expect(hostRows([host('b', 'ok', 2), host('a', 'connecting')], 5)).toEqual(['b: idle, 2 done', 'a: connecting, 0 done']);
+    expect(hostRows([host('b', 'ok', 2), host('a', 'connecting')], 5)).toEqual([
+      'b: idle, 2 done',
+      'a: connecting, 0 done',
+    ]);
     expect(hostRows(farm(5), 5)).toHaveLength(5);
     expect(hostRows([], 5)).toEqual([]);
   });
@@ -30,13 +41,22 @@ describe('hostRows', () => {
     const rows = hostRows(hosts, 20);
     expect(rows).toHaveLength(20);
     // The hosts in trouble first, then the changing one, then the first ok ones; each in the order they appeared.
-    expect(rows.slice(0, 19).map((r) => r.split(':')[0])).toEqual([...hosts.slice(0, 16).map((h) => h.name), 'n31', 'n46', 'n60']);
+    expect(rows.slice(0, 19).map((r) => r.split(':')[0])).toEqual([
+      ...hosts.slice(0, 16).map((h) => h.name),
+      'n31',
+      'n46',
+      'n60',
+    ]);
     expect(rows[19]).toBe('and 41 more hosts: 41 ok');
   });
 
   it('counts hidden hosts of several states', () => {
     const hosts = [host('a', 'lost'), ...farm(3), host('x', 'connecting'), host('y', 'connecting'), host('z', 'done')];
-    expect(hostRows(hosts, 3)).toEqual(['a: lost, 0 done', 'x: connecting, 0 done', 'and 5 more hosts: 3 ok, 1 connecting, 1 done']);
+    expect(hostRows(hosts, 3)).toEqual([
+      'a: lost, 0 done',
+      'x: connecting, 0 done',
+      'and 5 more hosts: 3 ok, 1 connecting, 1 done',
+    ]);
   });
 
   it('leaves a single row to the count', () => {
@@ -49,7 +69,16 @@ describe('hostRows', () => {
       { type: 'host-state', at: 0, host: 'a', state: 'ok' },
       { type: 'host-state', at: 1, host: 'late', state: 'connecting' },
       { type: 'host-state', at: 2, host: 'late', state: 'ok' },
-      { type: 'attempt-queued', at: 3, task: task(4), attempt: 1, host: 'late', lane: 0, behind: false, speculative: false },
+      {
+        type: 'attempt-queued',
+        at: 3,
+        task: task(4),
+        attempt: 1,
+        host: 'late',
+        lane: 0,
+        behind: false,
+        speculative: false,
+      },
       { type: 'attempt-started', at: 4, task: task(4), attempt: 1, host: 'late', lane: 0 },
     ];
     for (const e of events) foldHostView(views, e);
@@ -62,7 +91,9 @@ describe('hostLine', () => {
     const h = host('e2', 'removed', 3);
     h.message = 'removed from the inventory: it takes no new task and leaves once its running ones end';
     h.rendering.set('6/1', { task: task(7), lane: 0 });
-    expect(hostLine(h)).toBe('e2: removed, rendering 7, 3 done (removed from the inventory: it takes no new task and leaves once its running ones end)');
+    expect(hostLine(h)).toBe(
+      'e2: removed, rendering 7, 3 done (removed from the inventory: it takes no new task and leaves once its running ones end)',
+    );
     h.rendering.clear();
     expect(hostLine(h)).toMatch(/^e2: removed, 3 done \(/);
   });

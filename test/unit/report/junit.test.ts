@@ -10,7 +10,22 @@ const dir = mkdtempSync(join(tmpdir(), 'distray-junit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function task(frame: number, status: TaskSummary['status'], more: Partial<TaskSummary> = {}): TaskSummary {
-  return { frame, tile: null, status, host: 'render1', attempts: 1, copies: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, lost: 0, cancelled: false, seconds: 1.25, ...more };
+  return {
+    frame,
+    tile: null,
+    status,
+    host: 'render1',
+    attempts: 1,
+    copies: 1,
+    exitCode: 0,
+    signal: null,
+    timedOut: false,
+    stalled: false,
+    lost: 0,
+    cancelled: false,
+    seconds: 1.25,
+    ...more,
+  };
 }
 
 /** Everything a renderer may print that XML cannot hold, or must escape. */
@@ -23,7 +38,13 @@ const summary: RunSummary = {
   seconds: 12.5,
   tasks: [
     task(1, 'done'),
-    task(2, 'failed', { exitCode: 3, stage: 'render', error: `ray exited with status 3 (log: x.log); last output:\n${NASTY}`, log: '/tmp/a&b.log', host: 'gpu<1>' }),
+    task(2, 'failed', {
+      exitCode: 3,
+      stage: 'render',
+      error: `ray exited with status 3 (log: x.log); last output:\n${NASTY}`,
+      log: '/tmp/a&b.log',
+      host: 'gpu<1>',
+    }),
     task(3, 'skipped', { host: null, seconds: 0 }),
     task(4, 'cancelled', { error: 'stopped' }),
     task(5, 'done', { tile: 2 }),
@@ -34,17 +55,38 @@ const summary: RunSummary = {
 
 function parse(xml: string): Record<string, unknown> {
   expect(XMLValidator.validate(xml)).toBe(true);
-  return new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', isArray: (name) => ['testcase', 'property'].includes(name) }).parse(xml) as Record<string, unknown>;
+  return new XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    isArray: (name) => ['testcase', 'property'].includes(name),
+  }).parse(xml) as Record<string, unknown>;
 }
 
-type Case = { name: string; time: string; failure?: { '#text': string; message: string; type: string }; skipped?: { message: string }; properties?: { property: Array<{ name: string; value: string }> } };
+type Case = {
+  name: string;
+  time: string;
+  failure?: { '#text': string; message: string; type: string };
+  skipped?: { message: string };
+  properties?: { property: Array<{ name: string; value: string }> };
+};
 
 describe('JUnit XML', () => {
   it('is well-formed, one testcase per task, with failures, skips and the host as a property', async () => {
     const path = join(dir, 'junit.xml');
     await writeJunit(path, summary);
     const xml = readFileSync(path, 'utf8');
-    const doc = parse(xml) as { testsuites: { testsuite: { tests: string; failures: string; skipped: string; time: string; testcase: Case[]; 'system-err': string } } };
+    const doc = parse(xml) as {
+      testsuites: {
+        testsuite: {
+          tests: string;
+          failures: string;
+          skipped: string;
+          time: string;
+          testcase: Case[];
+          'system-err': string;
+        };
+      };
+    };
     const suite = doc.testsuites.testsuite;
     expect([suite.tests, suite.failures, suite.skipped, suite.time]).toEqual(['5', '1', '2', '12.500']);
     expect(suite.testcase.map((c) => c.name)).toEqual(['frame 1', 'frame 2', 'frame 3', 'frame 4', 'frame 5 tile 2']);
@@ -67,8 +109,19 @@ describe('JUnit XML', () => {
   });
 
   it('makes a run that could not start one failed testcase', () => {
-    const xml = [...junitChunks({ ok: false, exitCode: 2, startedAt: summary.startedAt, seconds: 0, tasks: [], hosts: [], errors: ['--retries "x": expected a whole number'] })].join('');
-    const suite = (parse(xml) as { testsuites: { testsuite: { tests: string; failures: string; testcase: Case[] } } }).testsuites.testsuite;
+    const xml = [
+      ...junitChunks({
+        ok: false,
+        exitCode: 2,
+        startedAt: summary.startedAt,
+        seconds: 0,
+        tasks: [],
+        hosts: [],
+        errors: ['--retries "x": expected a whole number'],
+      }),
+    ].join('');
+    const suite = (parse(xml) as { testsuites: { testsuite: { tests: string; failures: string; testcase: Case[] } } })
+      .testsuites.testsuite;
     expect([suite.tests, suite.failures]).toEqual(['1', '1']);
     expect(suite.testcase[0]!.failure!.message).toBe('--retries "x": expected a whole number');
   });
@@ -92,9 +145,23 @@ describe('JUnit XML', () => {
   });
 
   it('with --chunk counts frames: a testcase per frame, named by it, the chunk a property', () => {
-    const chunk = (frame: number, last: number, status: TaskSummary['status'], more: Partial<TaskSummary> = {}): TaskSummary => task(frame, status, { last, count: last - frame + 1, label: `frames ${frame}-${last}`, seconds: 4, ...more });
-    const xml = [...junitChunks({ ...summary, errors: [], tasks: [chunk(1, 4, 'done'), chunk(5, 6, 'failed', { error: 'died half-way' })] })].join('');
-    const doc = parse(xml) as { testsuites: { tests: string; failures: string; testsuite: { tests: string; failures: string; testcase: Case[] } } };
+    const chunk = (
+      frame: number,
+      last: number,
+      status: TaskSummary['status'],
+      more: Partial<TaskSummary> = {},
+    ): TaskSummary =>
+      task(frame, status, { last, count: last - frame + 1, label: `frames ${frame}-${last}`, seconds: 4, ...more });
+    const xml = [
+      ...junitChunks({
+        ...summary,
+        errors: [],
+        tasks: [chunk(1, 4, 'done'), chunk(5, 6, 'failed', { error: 'died half-way' })],
+      }),
+    ].join('');
+    const doc = parse(xml) as {
+      testsuites: { tests: string; failures: string; testsuite: { tests: string; failures: string; testcase: Case[] } };
+    };
     const suite = doc.testsuites.testsuite;
     expect([doc.testsuites.tests, suite.tests, suite.failures]).toEqual(['6', '6', '2']);
     expect(suite.testcase.map((c) => [c.name, c.time, c.failure ? 'failed' : 'ok'])).toEqual([

@@ -10,7 +10,21 @@ const dir = mkdtempSync(join(tmpdir(), 'distray-onend-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function task(frame: number, status: TaskSummary['status']): TaskSummary {
-  return { frame, tile: null, status, host: 'h', attempts: 1, copies: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, lost: 0, cancelled: false, seconds: 1 };
+  return {
+    frame,
+    tile: null,
+    status,
+    host: 'h',
+    attempts: 1,
+    copies: 1,
+    exitCode: 0,
+    signal: null,
+    timedOut: false,
+    stalled: false,
+    lost: 0,
+    cancelled: false,
+    seconds: 1,
+  };
 }
 
 const summary = (n = 3): RunSummary => ({
@@ -61,13 +75,19 @@ describe('--on-end', () => {
   });
 
   it('stops a command that hangs after its time', async () => {
-    expect(await runOnEnd('sleep 600', summary(), { timeoutMs: 200 })).toBe('--on-end: "sleep 600" did not end within 0.2s and was stopped');
+    expect(await runOnEnd('sleep 600', summary(), { timeoutMs: 200 })).toBe(
+      '--on-end: "sleep 600" did not end within 0.2s and was stopped',
+    );
   });
 
   it('stops the whole command, what it started in the background too', async () => {
     const pidFile = join(dir, 'pid');
     const stop = new AbortController();
-    const running = runOnEnd(`sleep 600 & echo $! > '${pidFile}.tmp'; mv '${pidFile}.tmp' '${pidFile}'; wait`, summary(), { signal: stop.signal });
+    const running = runOnEnd(
+      `sleep 600 & echo $! > '${pidFile}.tmp'; mv '${pidFile}.tmp' '${pidFile}'; wait`,
+      summary(),
+      { signal: stop.signal },
+    );
     expect(await eventually(() => existsSync(pidFile), 60_000)).toBe(true);
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(alive(pid)).toBe(true);
@@ -77,9 +97,25 @@ describe('--on-end', () => {
   });
 
   it('names the counts as the summary has them', () => {
-    expect(onEndEnv({ ...summary(0), exitCode: 130 })).toMatchObject({ DISTRAY_EXIT_CODE: '130', DISTRAY_DONE: '0', DISTRAY_TASKS: '0' });
+    expect(onEndEnv({ ...summary(0), exitCode: 130 })).toMatchObject({
+      DISTRAY_EXIT_CODE: '130',
+      DISTRAY_DONE: '0',
+      DISTRAY_TASKS: '0',
+    });
     // With --chunk the counts are of frames, DISTRAY_TASKS of tasks.
-    const chunk = (frame: number, last: number, status: TaskSummary['status']): TaskSummary => ({ ...summary().tasks[0]!, frame, last, count: last - frame + 1, label: `frames ${frame}-${last}`, status });
-    expect(onEndEnv({ ...summary(), tasks: [chunk(1, 4, 'done'), chunk(5, 12, 'failed')] })).toMatchObject({ DISTRAY_DONE: '4', DISTRAY_FAILED: '8', DISTRAY_FRAMES: '12', DISTRAY_TASKS: '2' });
+    const chunk = (frame: number, last: number, status: TaskSummary['status']): TaskSummary => ({
+      ...summary().tasks[0]!,
+      frame,
+      last,
+      count: last - frame + 1,
+      label: `frames ${frame}-${last}`,
+      status,
+    });
+    expect(onEndEnv({ ...summary(), tasks: [chunk(1, 4, 'done'), chunk(5, 12, 'failed')] })).toMatchObject({
+      DISTRAY_DONE: '4',
+      DISTRAY_FAILED: '8',
+      DISTRAY_FRAMES: '12',
+      DISTRAY_TASKS: '2',
+    });
   });
 });

@@ -11,7 +11,13 @@ import { foldHostView, PlainProgress, type HostView } from '../../../src/report/
 import { endSummary, summarise, tasksOfRecords } from '../../../src/report/summary.js';
 import { countTasks, TaskFold, type FoldCounts } from '../../../src/report/taskFold.js';
 import { chunkRecords } from '../../../src/run.js';
-import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  type AttemptOutcome,
+  type AttemptSlot,
+  type SchedulerEvent,
+  type TaskRecord,
+} from '../../../src/scheduler/scheduler.js';
 import { RunModel, type Snapshot } from '../../../src/ui/model.js';
 import { FakeHost, random, type Act, type Final } from '../../helpers/fakeFarm.js';
 import { startHosts } from '../../helpers/scheduler.js';
@@ -41,9 +47,12 @@ class LosableHost extends FakeHost {
     this.lost({ kind: 'lost', message: `${this.name}: connection lost` });
   }
   override async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
-    const away = (o: Final): Final => (o.kind === 'cancelled' && this.away ? { kind: 'lost', message: `${this.name}: connection lost` } : o);
+    const away = (o: Final): Final =>
+      o.kind === 'cancelled' && this.away ? { kind: 'lost', message: `${this.name}: connection lost` } : o;
     const o = await Promise.race([super.run(task, attempt, signal, slot), this.gone.promise]);
-    return o.kind === 'released' ? { kind: 'released', outcome: Promise.race([o.outcome, this.gone.promise]).then(away) } : away(o);
+    return o.kind === 'released'
+      ? { kind: 'released', outcome: Promise.race([o.outcome, this.gone.promise]).then(away) }
+      : away(o);
   }
 }
 
@@ -85,7 +94,10 @@ function farmOf(seed: number): Farm {
     maxConsecutiveFailures: 3,
     now: () => Date.now() + (drift += 0.731),
     speculate,
-    chunks: chunk === undefined ? undefined : new ChunkSizer((first, count, index) => plan.chunkTask(first, count, index), chunk),
+    chunks:
+      chunk === undefined
+        ? undefined
+        : new ChunkSizer((first, count, index) => plan.chunkTask(first, count, index), chunk),
   });
   // Hosts of different speeds: copies of a slow host's tasks race it, and a faster one may take the place of a copy.
   const behave = (task: Task, attempt: number, slow: number): Act => {
@@ -93,15 +105,33 @@ function farmOf(seed: number): Farm {
     const ms = int(5, 120) * frames.length * slow;
     const fetchMs = chance(0.3) ? int(1, 60) : undefined;
     const r = rnd();
-    if (r < 0.12) return { ms, fetchMs, outcome: { kind: 'failed', message: `r failed on frame ${task.frame}`, failure: { stage: 'render', exitCode: 3, signal: null, timedOut: false, stalled: false, notFound: false } } };
+    if (r < 0.12)
+      return {
+        ms,
+        fetchMs,
+        outcome: {
+          kind: 'failed',
+          message: `r failed on frame ${task.frame}`,
+          failure: { stage: 'render', exitCode: 3, signal: null, timedOut: false, stalled: false, notFound: false },
+        },
+      };
     if (r < 0.2 && frames.length > 1) {
       // A chunk that died half-way, its first frames done.
       const done = frames.slice(0, int(1, frames.length - 1));
-      return { ms, outcome: { kind: 'failed', message: 'died half-way', failure: { stage: 'render', exitCode: 5, signal: null, timedOut: false, stalled: false, notFound: false }, done } };
+      return {
+        ms,
+        outcome: {
+          kind: 'failed',
+          message: 'died half-way',
+          failure: { stage: 'render', exitCode: 5, signal: null, timedOut: false, stalled: false, notFound: false },
+          done,
+        },
+      };
     }
     // A hung render (a first attempt) ends only with a stop, its host lost, or a copy winning.
     // A chunk stopped with the run keeps its first half (no draw of the generator: the farms stay as they were).
-    const stoppedDone = frames.length > 1 && task.frame % 2 === 1 ? frames.slice(0, Math.floor(frames.length / 2)) : undefined;
+    const stoppedDone =
+      frames.length > 1 && task.frame % 2 === 1 ? frames.slice(0, Math.floor(frames.length / 2)) : undefined;
     if (r < 0.24 && attempt === 1 && (stopAt !== undefined || speculate)) return { ms, outcome: 'hang', stoppedDone };
     return { ms, fetchMs, stoppedDone };
   };
@@ -110,7 +140,9 @@ function farmOf(seed: number): Farm {
     return new LosableHost(`h${i}`, int(1, 3), (task, attempt) => behave(task, attempt, slow), chance(0.5));
   });
   // Never the last host standing: a farm that lost them all would wait for a host forever.
-  const losses = hosts.slice(1).flatMap((host) => (chance(0.25) ? [{ at: int(10, 500), grace: chance(0.5) ? 0 : int(1, 300), host }] : []));
+  const losses = hosts
+    .slice(1)
+    .flatMap((host) => (chance(0.25) ? [{ at: int(10, 500), grace: chance(0.5) ? 0 : int(1, 300), host }] : []));
   return { plan, s, hosts, losses, stopAt };
 }
 
@@ -124,7 +156,14 @@ function cellStates(snap: Snapshot): Record<string, number> {
 /** The page's counts and grid agree with the fold's counts. */
 function expectPage(snap: Snapshot, counts: FoldCounts): void {
   const { frames, tasks } = counts;
-  expect(snap.progress).toMatchObject({ total: frames.total, done: frames.done, failed: frames.failed, cancelled: frames.cancelled, skipped: frames.skipped, running: frames.rendering });
+  expect(snap.progress).toMatchObject({
+    total: frames.total,
+    done: frames.done,
+    failed: frames.failed,
+    cancelled: frames.cancelled,
+    skipped: frames.skipped,
+    running: frames.rendering,
+  });
   const cells = cellStates(snap);
   for (const st of ['done', 'failed', 'cancelled', 'skipped'] as const) expect(cells[st] ?? 0, st).toBe(tasks[st]);
   expect(cells.running ?? 0).toBe(tasks.rendering);
@@ -146,8 +185,22 @@ async function runFarm(seed: number): Promise<void> {
   s.on('event', (e) => fold.add(e));
   const figures = new HostFigures();
   s.on('event', (e) => figures.add(e));
-  const modelTasks = s.records.map((r) => ({ index: r.task.index, frame: r.task.frame, tile: r.task.tile?.index ?? null, label: r.task.label, skipped: r.status === 'skipped', image: true, ...(r.task.chunk ? { count: r.task.chunk.count } : {}) }));
-  const options = { title: 't', startedAt: new Date(0), origin, hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })), tasks: modelTasks };
+  const modelTasks = s.records.map((r) => ({
+    index: r.task.index,
+    frame: r.task.frame,
+    tile: r.task.tile?.index ?? null,
+    label: r.task.label,
+    skipped: r.status === 'skipped',
+    image: true,
+    ...(r.task.chunk ? { count: r.task.chunk.count } : {}),
+  }));
+  const options = {
+    title: 't',
+    startedAt: new Date(0),
+    origin,
+    hosts: hosts.map((h) => ({ name: h.name, slots: h.slots })),
+    tasks: modelTasks,
+  };
   const model = new RunModel({ ...options, fold, figures });
   const own = new RunModel(options);
   s.on('event', (e) => {
@@ -175,7 +228,10 @@ async function runFarm(seed: number): Promise<void> {
     if (plan.tiled) {
       for (const frame of new Set(list.tasks.map((t) => t.frame))) {
         const mine = list.tasks.filter((t) => t.frame === frame);
-        expect(fold.tilesOf(frame)).toEqual({ done: mine.filter((t) => t.status === 'done' || t.status === 'skipped').length, tiles: mine.length });
+        expect(fold.tilesOf(frame)).toEqual({
+          done: mine.filter((t) => t.status === 'done' || t.status === 'skipped').length,
+          tiles: mine.length,
+        });
       }
     }
     // What renders on each host now: the terminal's rows, the page's busy slots and its running bars agree, and add up to the fold's.
@@ -185,7 +241,9 @@ async function runFarm(seed: number): Promise<void> {
       expect([h.name, h.busy, bars]).toEqual([h.name, rows.get(h.name)?.rendering.size ?? 0, h.busy]);
     }
     // The tasks running (a renderer runs, or its outputs come in) have a bar running or fetching each, a copy one more.
-    const live = new Set(snap.bars.filter((b) => b.outcome === 'running' || b.outcome === 'collecting').map((b) => b.i));
+    const live = new Set(
+      snap.bars.filter((b) => b.outcome === 'running' || b.outcome === 'collecting').map((b) => b.i),
+    );
     expect(live.size).toBe(counts.tasks.rendering);
     // The page's host rows count what the run's per-host figures count (those the report and summary print).
     for (const h of [...model.snapshot().hosts, ...own.snapshot().hosts]) {
@@ -197,7 +255,7 @@ async function runFarm(seed: number): Promise<void> {
   startHosts(s, hosts);
   const pending = [...losses].sort((a, b) => a.at - b.at);
   let stopped = false;
-  for (let t = 0; t < 20_000 && !s.done; ) {
+  for (let t = 0; t < 20_000 && !s.done;) {
     const step = 7 + (t % 41);
     await vi.advanceTimersByTimeAsync(step);
     t += step;
@@ -233,19 +291,41 @@ async function runFarm(seed: number): Promise<void> {
   const counts = fold.counts();
   // The terminal's overall line, at the last frame done: every frame done (or complete already) of all.
   const overall = lines.filter((l) => / \[\d+\/\d+ done/.test(l)).at(-1);
-  if (overall) expect(/ \[(\d+)\/(\d+) done/.exec(overall)!.slice(1).map(Number)).toEqual([counts.frames.done + counts.frames.skipped, counts.frames.total]);
+  if (overall)
+    expect(/ \[(\d+)\/(\d+) done/.exec(overall)!.slice(1).map(Number)).toEqual([
+      counts.frames.done + counts.frames.skipped,
+      counts.frames.total,
+    ]);
   // Per host: the figures' attempts lost are the tasks'; without chunks (whose parts done count for the host), tasks done and failures are the records'.
   const hostFigures = figures.figures().hosts;
   expect(hostFigures.reduce((n, h) => n + h.lost, 0)).toBe(list.tasks.reduce((n, t) => n + t.lost, 0));
   if (!plan.chunked) {
-    for (const h of hostFigures) expect([h.name, h.tasksDone, h.failures]).toEqual([h.name, s.hosts.get(h.name)!.tasksDone, s.hosts.get(h.name)!.failures]);
+    for (const h of hostFigures)
+      expect([h.name, h.tasksDone, h.failures]).toEqual([
+        h.name,
+        s.hosts.get(h.name)!.tasksDone,
+        s.hosts.get(h.name)!.failures,
+      ]);
   }
   // The summary and run-end count what the fold counts.
-  const summary = summarise(list, hostFigures, { exitCode: 0, startedAt: new Date(0), seconds: 1, errors: [], figures: figures.figures() });
+  const summary = summarise(list, hostFigures, {
+    exitCode: 0,
+    startedAt: new Date(0),
+    seconds: 1,
+    errors: [],
+    figures: figures.figures(),
+  });
   expect(finalLines(summary)[0]).toBe(`${countsLine({ tasks: list.tasks })} in 1.0s (exit 0)`);
-  expect(onEndEnv(summary)).toMatchObject({ DISTRAY_DONE: String(counts.frames.done), DISTRAY_FAILED: String(counts.frames.failed), DISTRAY_FRAMES: String(counts.frames.total) });
+  expect(onEndEnv(summary)).toMatchObject({
+    DISTRAY_DONE: String(counts.frames.done),
+    DISTRAY_FAILED: String(counts.frames.failed),
+    DISTRAY_FRAMES: String(counts.frames.total),
+  });
   const junit = [...junitChunks(summary)].join('');
-  expect(/<testsuite name="distray" tests="(\d+)" failures="(\d+)"/.exec(junit)!.slice(1).map(Number)).toEqual([counts.frames.total, counts.frames.failed]);
+  expect(/<testsuite name="distray" tests="(\d+)" failures="(\d+)"/.exec(junit)!.slice(1).map(Number)).toEqual([
+    counts.frames.total,
+    counts.frames.failed,
+  ]);
   const end = endSummary(summary);
   expect({ ...end.counts, total: counts.tasks.total, rendering: counts.tasks.rendering }).toEqual(counts.tasks);
   expect({ ...end.frameCounts, total: counts.frames.total, rendering: counts.frames.rendering }).toEqual(counts.frames);
@@ -258,7 +338,12 @@ async function runFarm(seed: number): Promise<void> {
     if (e.type === 'chunk-split' && stopped) seen.add('stopped chunk kept');
   }
   const runEnd = events.find((e) => e.type === 'run-end');
-  expect(runEnd).toMatchObject({ done: counts.tasks.done, failed: counts.tasks.failed, cancelled: counts.tasks.cancelled, skipped: counts.tasks.skipped });
+  expect(runEnd).toMatchObject({
+    done: counts.tasks.done,
+    failed: counts.tasks.failed,
+    cancelled: counts.tasks.cancelled,
+    skipped: counts.tasks.skipped,
+  });
 }
 
 beforeEach(() => {
@@ -280,6 +365,24 @@ describe('one fold, every view', () => {
       }
       vi.clearAllTimers();
     }
-    for (const c of ['replaced', 'behind', 'retried', 'chunk-split', 'chunk-formed', 'speculation-started', 'speculation-lost', 'lost', 'lost ignored', 'released', 'failed', 'cancelled', 'task failed', 'task cancelled', 'task done', 'stopped chunk kept']) expect(seen, c).toContain(c);
+    for (const c of [
+      'replaced',
+      'behind',
+      'retried',
+      'chunk-split',
+      'chunk-formed',
+      'speculation-started',
+      'speculation-lost',
+      'lost',
+      'lost ignored',
+      'released',
+      'failed',
+      'cancelled',
+      'task failed',
+      'task cancelled',
+      'task done',
+      'stopped chunk kept',
+    ])
+      expect(seen, c).toContain(c);
   });
 });

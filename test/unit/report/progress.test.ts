@@ -25,15 +25,25 @@ class TimedHost implements SchedulerHost {
   }
 }
 
-function watch(frames: string, retries: number, hosts: SchedulerHost[], quiet = false): { lines: string[]; scheduler: Scheduler } {
+function watch(
+  frames: string,
+  retries: number,
+  hosts: SchedulerHost[],
+  quiet = false,
+): { lines: string[]; scheduler: Scheduler } {
   const plan = new Plan({ frames: parseFrameSpec(frames), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] });
-  const scheduler = new Scheduler(plan.tasks.map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 99, now: () => Date.now() });
+  const scheduler = new Scheduler(
+    plan.tasks.map((t) => Scheduler.record(t)),
+    { retries, maxConsecutiveFailures: 99, now: () => Date.now() },
+  );
   const lines: string[] = [];
   // The run's fold first, as a run subscribes it.
   const fold = new TaskFold();
   fold.begin(scheduler.records);
   scheduler.on('event', (e) => fold.add(e));
-  (quiet ? new QuietProgress((l) => lines.push(l)) : new PlainProgress((l) => lines.push(l))).attach(scheduler, { fold });
+  (quiet ? new QuietProgress((l) => lines.push(l)) : new PlainProgress((l) => lines.push(l))).attach(scheduler, {
+    fold,
+  });
   for (const h of hosts) scheduler.expectHost(h.name);
   for (const h of hosts) scheduler.addHost(h);
   return { lines, scheduler };
@@ -76,7 +86,12 @@ describe('untrusted text in the plain and quiet lines', () => {
   it("shows a renderer's escape sequences and a host's control characters, never sends them to the terminal", async () => {
     const hostile = 'render failed; last output:\n\x1b]0;owned\x07\x1b[2Jgone';
     for (const quiet of [false, true]) {
-      const { lines, scheduler } = watch('1', 0, [new TimedHost('h\x1b[31m1', 10, () => ({ kind: 'failed', message: hostile }))], quiet);
+      const { lines, scheduler } = watch(
+        '1',
+        0,
+        [new TimedHost('h\x1b[31m1', 10, () => ({ kind: 'failed', message: hostile }))],
+        quiet,
+      );
       await vi.runAllTimersAsync();
       await scheduler.drained();
       const text = lines.join('\n');
@@ -90,9 +105,12 @@ describe('untrusted text in the plain and quiet lines', () => {
 
 describe('QuietProgress', () => {
   it('prints only the failures that gave up', async () => {
-    const { lines, scheduler } = watch('1,4', 1, [
-      new TimedHost('h1', 10, (t) => (t.frame === 3 ? { kind: 'failed', message: 'exit 2' } : { kind: 'done' })),
-    ], true);
+    const { lines, scheduler } = watch(
+      '1,4',
+      1,
+      [new TimedHost('h1', 10, (t) => (t.frame === 3 ? { kind: 'failed', message: 'exit 2' } : { kind: 'done' }))],
+      true,
+    );
     await vi.runAllTimersAsync();
     await scheduler.drained();
     expect(lines).toEqual(['distray: frame 3 failed on h1 (attempt 2, giving up): exit 2']);

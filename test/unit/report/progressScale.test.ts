@@ -15,15 +15,32 @@ function tiledScheduler(frames: string, cols: number): Scheduler {
     tiles: { grid: { cols, rows: 1 }, size: { width: cols, height: 1 } },
     hostNames: ['h'],
   });
-  return new Scheduler(plan.tasks.map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => 0 });
+  return new Scheduler(
+    plan.tasks.map((t) => Scheduler.record(t)),
+    { retries: 0, maxConsecutiveFailures: 3, now: () => 0 },
+  );
 }
 
 /** The event a task's winning attempt ends with, as the scheduler sends it. */
 function done(r: TaskRecord): SchedulerEvent {
   const { index, frame, tile, label } = r.task;
   return Object.freeze({
-    type: 'attempt-ended', at: 0, task: { index, frame, tile: tile?.index ?? null, label }, attempt: 1, host: 'h', outcome: 'done', ignored: false,
-    attempts: 1, settled: 'done', seconds: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, bytesIn: 0, bytesOut: 0,
+    type: 'attempt-ended',
+    at: 0,
+    task: { index, frame, tile: tile?.index ?? null, label },
+    attempt: 1,
+    host: 'h',
+    outcome: 'done',
+    ignored: false,
+    attempts: 1,
+    settled: 'done',
+    seconds: 1,
+    exitCode: 0,
+    signal: null,
+    timedOut: false,
+    stalled: false,
+    bytesIn: 0,
+    bytesOut: 0,
   } as const);
 }
 
@@ -46,11 +63,9 @@ describe('PlainProgress', () => {
       r.status = 'done';
       s.emit('event', done(r));
     }
-    expect(lines.filter((l) => l.includes(' done on ')).map((l) => /\((\d+\/\d+ tiles of frame \d+)\)/.exec(l)?.[1])).toEqual([
-      '2/3 tiles of frame 1',
-      '1/3 tiles of frame 2',
-      '3/3 tiles of frame 1',
-    ]);
+    expect(
+      lines.filter((l) => l.includes(' done on ')).map((l) => /\((\d+\/\d+ tiles of frame \d+)\)/.exec(l)?.[1]),
+    ).toEqual(['2/3 tiles of frame 1', '1/3 tiles of frame 2', '3/3 tiles of frame 1']);
   });
 
   // 10,000 tiles ending one by one: the view's work per event must not grow with the frame.

@@ -50,15 +50,32 @@ describe('the report of a run, on this machine (no SSH)', () => {
       [4, 'done', 1],
     ]);
     const failed = written.tasks[1]!;
-    expect(failed).toMatchObject({ exitCode: 3, stage: 'render', error: expect.stringContaining('no scene for frame 2') as unknown });
+    expect(failed).toMatchObject({
+      exitCode: 3,
+      stage: 'render',
+      error: expect.stringContaining('no scene for frame 2') as unknown,
+    });
     expect(failed.log).toBeDefined();
     expect(readFileSync(failed.log!, 'utf8')).toContain('no scene for frame 2');
 
     // A reader of the stream folds the same list from the plan's tasks and the events alone.
-    const lines = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SchedulerEvent & { v: number });
+    const lines = readFileSync(events, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as SchedulerEvent & { v: number });
     const ended = lines.filter((e) => e.type === 'attempt-ended' && e.outcome === 'failed');
-    expect(ended.map((e) => e.type === 'attempt-ended' && e.log)).toEqual([expect.stringContaining('frame-2'), failed.log]);
-    const plan = new Plan({ frames: parseFrameSpec('1,4'), exec: 'sh', args: [], ins: [], outs: ['o%d.txt'], hostNames: ['local'] });
+    expect(ended.map((e) => e.type === 'attempt-ended' && e.log)).toEqual([
+      expect.stringContaining('frame-2'),
+      failed.log,
+    ]);
+    const plan = new Plan({
+      frames: parseFrameSpec('1,4'),
+      exec: 'sh',
+      args: [],
+      ins: [],
+      outs: ['o%d.txt'],
+      hostNames: ['local'],
+    });
     const fold = new TaskFold();
     fold.begin(plan.tasks.map((task) => ({ task, status: task.frame === 3 ? 'skipped' : 'pending' })));
     for (const e of lines) fold.add(e);

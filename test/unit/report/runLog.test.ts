@@ -28,20 +28,45 @@ function summary(statuses: TaskSummary['status'][]): RunSummary {
     exitCode: 0,
     startedAt: '2026-01-01T00:00:00.000Z',
     seconds: 1,
-    tasks: statuses.map((status, i) => ({ frame: i, tile: null, status, host: 'a', attempts: 1, copies: 1, exitCode: 0, signal: null, timedOut: false, stalled: false, lost: 0, cancelled: false, seconds: 1 })),
+    tasks: statuses.map((status, i) => ({
+      frame: i,
+      tile: null,
+      status,
+      host: 'a',
+      attempts: 1,
+      copies: 1,
+      exitCode: 0,
+      signal: null,
+      timedOut: false,
+      stalled: false,
+      lost: 0,
+      cancelled: false,
+      seconds: 1,
+    })),
     hosts: [],
     errors: [],
     frames: [{ frame: 1, tiles: 4, tilesDone: 4, output: 'f1.png', status: 'stitched' }],
   };
 }
 
-const lines = (path: string): Array<Record<string, unknown>> => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const lines = (path: string): Array<Record<string, unknown>> =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('RunLog', () => {
   it('adds the plan and hosts to run-start, writes frame-stitched, and holds run-end back to the last line with the summary', async () => {
     const path = join(dir, 'a.ndjson');
     let clock = 100;
-    const log = new RunLog({ events: path, plan, hosts: [{ name: 'a', slots: 3 }], startedAt: new Date(0), note: () => {}, now: () => clock });
+    const log = new RunLog({
+      events: path,
+      plan,
+      hosts: [{ name: 'a', slots: 3 }],
+      startedAt: new Date(0),
+      note: () => {},
+      now: () => clock,
+    });
     log.scheduler({ type: 'run-start', at: 10, tasks: 12, pending: 12 });
     log.scheduler({ type: 'run-end', at: 50, done: 12, failed: 0, cancelled: 0, skipped: 0 });
     // After every task ended: a stitch and the hosts' last states still come before run-end.
@@ -52,8 +77,26 @@ describe('RunLog', () => {
     await log.finish(summary(Array<TaskSummary['status']>(12).fill('done')));
     const got = lines(path);
     expect(got.map((e) => e.type)).toEqual(['run-start', 'frame-stitched', 'frame-stitched', 'host-state', 'run-end']);
-    expect(got[0]).toEqual({ v: 1, type: 'run-start', at: 10, tasks: 12, pending: 12, startedAt: '1970-01-01T00:00:00.000Z', frames: 3, tiles: 4, hosts: [{ name: 'a', slots: 3 }] });
-    expect(got[1]).toEqual({ v: 1, type: 'frame-stitched', at: 100, frame: 1, tiles: 4, output: 'f1.png', status: 'stitched' });
+    expect(got[0]).toEqual({
+      v: 1,
+      type: 'run-start',
+      at: 10,
+      tasks: 12,
+      pending: 12,
+      startedAt: '1970-01-01T00:00:00.000Z',
+      frames: 3,
+      tiles: 4,
+      hosts: [{ name: 'a', slots: 3 }],
+    });
+    expect(got[1]).toEqual({
+      v: 1,
+      type: 'frame-stitched',
+      at: 100,
+      frame: 1,
+      tiles: 4,
+      output: 'f1.png',
+      status: 'stitched',
+    });
     expect(got[2]).toMatchObject({ at: 120, status: 'failed', error: 'bad tile' });
     const end = got[4]!;
     expect(end).toMatchObject({ type: 'run-end', at: 50, done: 12 });
@@ -66,30 +109,103 @@ describe('RunLog', () => {
 
   it('writes a run-start and a run-end for a run whose scheduler never started (every task complete already)', async () => {
     const path = join(dir, 'b.ndjson');
-    const log = new RunLog({ events: path, plan, hosts: [{ name: 'a', slots: 1 }], startedAt: new Date(0), note: () => {}, now: () => 7 });
+    const log = new RunLog({
+      events: path,
+      plan,
+      hosts: [{ name: 'a', slots: 1 }],
+      startedAt: new Date(0),
+      note: () => {},
+      now: () => 7,
+    });
     await log.finish(summary(['skipped', 'skipped']));
     expect(lines(path)).toEqual([
-      { v: 1, type: 'run-start', at: 7, tasks: 2, pending: 0, startedAt: '1970-01-01T00:00:00.000Z', frames: 3, tiles: 4, hosts: [{ name: 'a', slots: 1 }] },
+      {
+        v: 1,
+        type: 'run-start',
+        at: 7,
+        tasks: 2,
+        pending: 0,
+        startedAt: '1970-01-01T00:00:00.000Z',
+        frames: 3,
+        tiles: 4,
+        hosts: [{ name: 'a', slots: 1 }],
+      },
       expect.objectContaining({ v: 1, type: 'run-end', at: 7, done: 0, failed: 0, cancelled: 0, skipped: 2 }),
     ]);
   });
 
-  it('folds the report\'s tasks from the scheduler events it is given, from the plan\'s tasks on', () => {
+  it("folds the report's tasks from the scheduler events it is given, from the plan's tasks on", () => {
     const log = new RunLog({ plan, hosts: [], startedAt: new Date(0), note: () => {}, clockOrigin: 500 });
     log.tasks.begin(plan.tasks.map((task) => ({ task, status: task.frame === 1 ? 'skipped' : 'pending' })));
     const task = { index: 4, frame: 2, tile: 0, label: 'frame 2 tile 0' };
-    log.scheduler({ type: 'attempt-queued', at: 1000, task, attempt: 1, host: 'a', lane: 0, behind: false, speculative: false });
+    log.scheduler({
+      type: 'attempt-queued',
+      at: 1000,
+      task,
+      attempt: 1,
+      host: 'a',
+      lane: 0,
+      behind: false,
+      speculative: false,
+    });
     log.scheduler({ type: 'attempt-started', at: 1500, task, attempt: 1, host: 'a', lane: 0 });
     log.scheduler({
-      type: 'attempt-ended', at: 4000, task, attempt: 1, host: 'a', outcome: 'failed', message: 'exit 2', ignored: false, attempts: 1, settled: 'failed',
-      seconds: 2.5, exitCode: 2, signal: null, timedOut: false, stalled: false, stage: 'render', bytesIn: 0, bytesOut: 0, log: 'l/4.log',
+      type: 'attempt-ended',
+      at: 4000,
+      task,
+      attempt: 1,
+      host: 'a',
+      outcome: 'failed',
+      message: 'exit 2',
+      ignored: false,
+      attempts: 1,
+      settled: 'failed',
+      seconds: 2.5,
+      exitCode: 2,
+      signal: null,
+      timedOut: false,
+      stalled: false,
+      stage: 'render',
+      bytesIn: 0,
+      bytesOut: 0,
+      log: 'l/4.log',
     });
-    log.scheduler({ type: 'task-done', at: 4000, task, status: 'failed', host: 'a', attempts: 1, winner: null, copies: 1, error: 'exit 2' });
+    log.scheduler({
+      type: 'task-done',
+      at: 4000,
+      task,
+      status: 'failed',
+      host: 'a',
+      attempts: 1,
+      winner: null,
+      copies: 1,
+      error: 'exit 2',
+    });
     const { tasks } = log.tasks.list();
-    expect(tasks.map((t) => t.status)).toEqual([...Array<string>(4).fill('skipped'), 'failed', ...Array<string>(7).fill('pending')]);
+    expect(tasks.map((t) => t.status)).toEqual([
+      ...Array<string>(4).fill('skipped'),
+      'failed',
+      ...Array<string>(7).fill('pending'),
+    ]);
     expect(tasks[4]).toEqual({
-      frame: 2, tile: 0, status: 'failed', host: 'a', attempts: 1, copies: 1, exitCode: 2, signal: null, timedOut: false, stalled: false,
-      lost: 0, cancelled: false, stage: 'render', seconds: 2.5, start: 1, end: 3.5, error: 'exit 2', log: 'l/4.log',
+      frame: 2,
+      tile: 0,
+      status: 'failed',
+      host: 'a',
+      attempts: 1,
+      copies: 1,
+      exitCode: 2,
+      signal: null,
+      timedOut: false,
+      stalled: false,
+      lost: 0,
+      cancelled: false,
+      stage: 'render',
+      seconds: 2.5,
+      start: 1,
+      end: 3.5,
+      error: 'exit 2',
+      log: 'l/4.log',
     });
   });
 

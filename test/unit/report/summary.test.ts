@@ -13,7 +13,22 @@ function summary(tasks: number): RunSummary {
     exitCode: 1,
     startedAt: '2026-01-01T00:00:00.000Z',
     seconds: 1.5,
-    tasks: Array.from({ length: tasks }, (_, i) => ({ frame: i, tile: null, status: i % 7 ? 'done' : 'failed', host: 'h', attempts: 1, copies: 1, exitCode: null, signal: null, timedOut: false, stalled: false, lost: 0, cancelled: false, seconds: 0.25, error: i % 7 ? undefined : 'a "quoted"\nline' })),
+    tasks: Array.from({ length: tasks }, (_, i) => ({
+      frame: i,
+      tile: null,
+      status: i % 7 ? 'done' : 'failed',
+      host: 'h',
+      attempts: 1,
+      copies: 1,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      stalled: false,
+      lost: 0,
+      cancelled: false,
+      seconds: 0.25,
+      error: i % 7 ? undefined : 'a "quoted"\nline',
+    })),
     hosts: [{ name: 'h', state: 'done', tasksDone: tasks, failures: 0 }],
     errors: ['x'],
   };
@@ -32,7 +47,9 @@ describe('writeReport', () => {
 
   it('leaves no temporary file behind when the report cannot be renamed into place', async () => {
     await expect(writeReport(dir, summary(1))).rejects.toThrow();
-    expect(readdirSync(join(dir, '..')).filter((f) => f.startsWith('.distray-report-') && f.includes('.distray-'))).toEqual([]);
+    expect(
+      readdirSync(join(dir, '..')).filter((f) => f.startsWith('.distray-report-') && f.includes('.distray-')),
+    ).toEqual([]);
   });
 
   it('never writes through a link at a temporary name beside the report (its names are random, and created afresh)', async () => {

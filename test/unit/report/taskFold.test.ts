@@ -6,7 +6,14 @@ import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
 import { summarise, tasksOfRecords } from '../../../src/report/summary.js';
 import { countTasks, TaskFold } from '../../../src/report/taskFold.js';
 import { chunkRecords } from '../../../src/run.js';
-import { Scheduler, type AttemptFailure, type SchedulerEvent, type SchedulerHost, type SchedulerOptions, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  type AttemptFailure,
+  type SchedulerEvent,
+  type SchedulerHost,
+  type SchedulerOptions,
+  type TaskRecord,
+} from '../../../src/scheduler/scheduler.js';
 import { FakeHost, type Behaviour, type Final } from '../../helpers/fakeFarm.js';
 import { startHosts as start } from '../../helpers/scheduler.js';
 
@@ -18,8 +25,20 @@ import { startHosts as start } from '../../helpers/scheduler.js';
  * Scheduler over fake hosts on fake time.
  */
 
-const failure = (over: Partial<AttemptFailure> = {}): AttemptFailure => ({ stage: 'render', exitCode: 3, signal: null, timedOut: false, stalled: false, notFound: false, ...over });
-const failed = (message: string, over: Partial<AttemptFailure> = {}, log: string | undefined = `logs/${message}.log`): Final => ({ kind: 'failed', message, log, failure: failure(over) });
+const failure = (over: Partial<AttemptFailure> = {}): AttemptFailure => ({
+  stage: 'render',
+  exitCode: 3,
+  signal: null,
+  timedOut: false,
+  stalled: false,
+  notFound: false,
+  ...over,
+});
+const failed = (
+  message: string,
+  over: Partial<AttemptFailure> = {},
+  log: string | undefined = `logs/${message}.log`,
+): Final => ({ kind: 'failed', message, log, failure: failure(over) });
 
 /** The plan's tasks as scheduler records, those whose frames are in `skipped` complete already. */
 function records(plan: Plan, skipped: readonly number[] = []): TaskRecord[] {
@@ -30,7 +49,16 @@ function records(plan: Plan, skipped: readonly number[] = []): TaskRecord[] {
 
 function framesPlan(spec: string, opts: { tiles?: string; chunk?: ChunkSize } = {}): Plan {
   const tiles = opts.tiles ? { grid: parseGrid(opts.tiles), size: parseSize('64x64') } : undefined;
-  return new Plan({ frames: parseFrameSpec(spec), exec: 'r', args: [], ins: [], outs: [opts.tiles ? 'o/t%d-%{tile}.png=t%d-%{tile}.png' : 'o/f%d.png=f%d.png'], hostNames: ['a', 'b', 'c'], tiles, chunk: opts.chunk });
+  return new Plan({
+    frames: parseFrameSpec(spec),
+    exec: 'r',
+    args: [],
+    ins: [],
+    outs: [opts.tiles ? 'o/t%d-%{tile}.png=t%d-%{tile}.png' : 'o/f%d.png=f%d.png'],
+    hostNames: ['a', 'b', 'c'],
+    tiles,
+    chunk: opts.chunk,
+  });
 }
 
 /**
@@ -41,7 +69,12 @@ function framesPlan(spec: string, opts: { tiles?: string; chunk?: ChunkSize } = 
  */
 function watched(recs: TaskRecord[], options: Partial<SchedulerOptions> = {}) {
   let drift = 0;
-  const s = new Scheduler(recs, { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now() + (drift += 1.2731), ...options });
+  const s = new Scheduler(recs, {
+    retries: 2,
+    maxConsecutiveFailures: 3,
+    now: () => Date.now() + (drift += 1.2731),
+    ...options,
+  });
   const origin = Date.now() - 12.3456;
   const fold = new TaskFold(origin);
   // And one without the clock's origin: its tasks have no start and end.
@@ -97,7 +130,13 @@ describe('TaskFold equals the summary of the scheduler records', () => {
   it('failed after its retries, with the failure facts and the log of its last attempt', async () => {
     const { s, check } = watched(records(framesPlan('1,8')), { retries: 2, maxConsecutiveFailures: 10 });
     let n = 0;
-    const flaky: Behaviour = (t) => ({ ms: 50, outcome: t.frame === 3 ? failed(`boom${++n}`, { stage: n % 2 ? 'render' : 'output', exitCode: n % 2 ? 2 : 0 }) : undefined });
+    const flaky: Behaviour = (t) => ({
+      ms: 50,
+      outcome:
+        t.frame === 3
+          ? failed(`boom${++n}`, { stage: n % 2 ? 'render' : 'output', exitCode: n % 2 ? 2 : 0 })
+          : undefined,
+    });
     start(s, [new FakeHost('a', 1, flaky), new FakeHost('b', 1, flaky)]);
     await runChecked(s, check);
     expect(s.records[2]).toMatchObject({ status: 'failed', attempts: 3, log: 'logs/boom3.log' });
@@ -119,7 +158,10 @@ describe('TaskFold equals the summary of the scheduler records', () => {
 
   it('retried elsewhere after failing, and done there', async () => {
     const { s, check } = watched(records(framesPlan('1,10')));
-    start(s, [new FakeHost('a', 1, (t) => ({ ms: 30, outcome: t.frame % 3 === 0 ? failed(`bad ${t.frame}`) : undefined })), new FakeHost('b', 1, () => ({ ms: 45 }))]);
+    start(s, [
+      new FakeHost('a', 1, (t) => ({ ms: 30, outcome: t.frame % 3 === 0 ? failed(`bad ${t.frame}`) : undefined })),
+      new FakeHost('b', 1, () => ({ ms: 45 })),
+    ]);
     await runChecked(s, check);
     expect(s.records.every((r) => r.status === 'done')).toBe(true);
     expect(s.records.some((r) => r.attempts > 1 && r.error === undefined)).toBe(true);
@@ -142,7 +184,10 @@ describe('TaskFold equals the summary of the scheduler records', () => {
 
   it('speculation: a hung render copied to a faster slot; the copy wins, the original is stopped', async () => {
     const { s, check } = watched(records(framesPlan('1,8')), { speculate: true });
-    start(s, [new FakeHost('a', 1, (t) => ({ ms: 100, outcome: t.frame === 3 ? 'hang' : undefined })), new FakeHost('b', 1, () => ({ ms: 100 }))]);
+    start(s, [
+      new FakeHost('a', 1, (t) => ({ ms: 100, outcome: t.frame === 3 ? 'hang' : undefined })),
+      new FakeHost('b', 1, () => ({ ms: 100 })),
+    ]);
     await runChecked(s, check);
     expect(s.records[2]).toMatchObject({ status: 'done', copies: 2, won: { host: 'b', attempt: 2 } });
   });
@@ -161,7 +206,9 @@ describe('TaskFold equals the summary of the scheduler records', () => {
     for (const speculate of [true, false]) {
       const { s, check } = watched(records(framesPlan('1,6')), { speculate });
       let lose = true;
-      const a = new FakeHost('a', 2, () => (lose ? { ms: 150, outcome: { kind: 'lost', message: 'connection reset' } } : { ms: 50 }));
+      const a = new FakeHost('a', 2, () =>
+        lose ? { ms: 150, outcome: { kind: 'lost', message: 'connection reset' } } : { ms: 50 },
+      );
       start(s, [a, new FakeHost('b', 2, () => ({ ms: 100 }))]);
       await vi.advanceTimersByTimeAsync(60);
       check();
@@ -185,7 +232,13 @@ describe('TaskFold equals the summary of the scheduler records', () => {
 
   it('cancel mid-run: running attempts stopped, queued tasks cancelled, with a lost attempt among them', async () => {
     const { s, check } = watched(records(framesPlan('1,20')));
-    start(s, [new FakeHost('a', 2, (t) => ({ ms: 80, outcome: t.frame === 4 ? failed('once') : undefined })), new FakeHost('b', 1, (t) => ({ ms: 120, outcome: t.frame === 3 ? { kind: 'lost', message: 'gone' } : undefined }))]);
+    start(s, [
+      new FakeHost('a', 2, (t) => ({ ms: 80, outcome: t.frame === 4 ? failed('once') : undefined })),
+      new FakeHost('b', 1, (t) => ({
+        ms: 120,
+        outcome: t.frame === 3 ? { kind: 'lost', message: 'gone' } : undefined,
+      })),
+    ]);
     await vi.advanceTimersByTimeAsync(250);
     check();
     s.cancel();
@@ -204,14 +257,26 @@ describe('TaskFold equals the summary of the scheduler records', () => {
 
   it('slots released before the outputs are in (downloads overlap the next render)', async () => {
     const { s, check } = watched(records(framesPlan('1,12')));
-    start(s, [new FakeHost('a', 2, (t) => ({ ms: 40, fetchMs: 25, outcome: t.frame === 5 ? failed('output missing', { stage: 'output', exitCode: 0 }) : undefined }))]);
+    start(s, [
+      new FakeHost('a', 2, (t) => ({
+        ms: 40,
+        fetchMs: 25,
+        outcome: t.frame === 5 ? failed('output missing', { stage: 'output', exitCode: 0 }) : undefined,
+      })),
+    ]);
     await runChecked(s, check, 13);
     expect(s.records[4]!.attempts).toBeGreaterThan(1);
   });
 
   it('tiles', async () => {
     const { s, check } = watched(records(framesPlan('1,4', { tiles: '2x2' })));
-    start(s, [new FakeHost('a', 2, (t) => ({ ms: 20, outcome: t.tile?.index === 3 && t.frame === 2 ? failed('tile') : undefined })), new FakeHost('b', 2, () => ({ ms: 35 }))]);
+    start(s, [
+      new FakeHost('a', 2, (t) => ({
+        ms: 20,
+        outcome: t.tile?.index === 3 && t.frame === 2 ? failed('tile') : undefined,
+      })),
+      new FakeHost('b', 2, () => ({ ms: 35 })),
+    ]);
     await runChecked(s, check);
     expect(s.records).toHaveLength(16);
   });
@@ -219,7 +284,9 @@ describe('TaskFold equals the summary of the scheduler records', () => {
   it('Scheduler.retry: a task that gave up, put back by hand, then done', async () => {
     const { s, check } = watched(records(framesPlan('1,4')), { retries: 1, maxConsecutiveFailures: 10 });
     let fixed = false;
-    start(s, [new FakeHost('a', 1, (t) => ({ ms: 100, outcome: t.frame === 1 && !fixed ? failed('boom') : undefined }))]);
+    start(s, [
+      new FakeHost('a', 1, (t) => ({ ms: 100, outcome: t.frame === 1 && !fixed ? failed('boom') : undefined })),
+    ]);
     await vi.advanceTimersByTimeAsync(250);
     check();
     expect(s.records[0]!.status).toBe('failed');
@@ -232,7 +299,11 @@ describe('TaskFold equals the summary of the scheduler records', () => {
 });
 
 describe('TaskFold equals the summary of the scheduler records, with --chunk', () => {
-  function chunked(spec: string, size: ChunkSize, opts: { retries?: number; targetMs?: number; skipped?: number[] } = {}) {
+  function chunked(
+    spec: string,
+    size: ChunkSize,
+    opts: { retries?: number; targetMs?: number; skipped?: number[] } = {},
+  ) {
     const plan = framesPlan(spec, { chunk: size });
     const w = watched(records(plan, opts.skipped), {
       retries: opts.retries ?? 2,
@@ -241,7 +312,12 @@ describe('TaskFold equals the summary of the scheduler records, with --chunk', (
     const events: SchedulerEvent[] = [];
     w.s.on('event', (e) => events.push(e));
     /** A host whose attempt pays a start-up and a time per frame of its chunk. */
-    const host = (name: string, slots: number, outcome: (frames: number[], attempt: number) => Final | undefined = () => undefined, frameMs = 10) =>
+    const host = (
+      name: string,
+      slots: number,
+      outcome: (frames: number[], attempt: number) => Final | undefined = () => undefined,
+      frameMs = 10,
+    ) =>
       new FakeHost(name, slots, (t, attempt) => {
         const frames = plan.framesOf(t);
         return { ms: 20 + frameMs * frames.length, outcome: outcome(frames, attempt) };
@@ -251,7 +327,14 @@ describe('TaskFold equals the summary of the scheduler records, with --chunk', (
 
   it('chunks of N, with one that dies half-way split into what is done and what is queued again', async () => {
     const { s, check, host } = chunked('1,40', 6, { retries: 0 });
-    start(s, [host('a', 2, (frames, attempt) => (attempt === 1 && frames.includes(9) ? { ...failed('died at 10'), done: frames.filter((f) => f < 10) } : undefined)), host('b', 1)]);
+    start(s, [
+      host('a', 2, (frames, attempt) =>
+        attempt === 1 && frames.includes(9)
+          ? { ...failed('died at 10'), done: frames.filter((f) => f < 10) }
+          : undefined,
+      ),
+      host('b', 1),
+    ]);
     await runChecked(s, check, 23);
     expect(s.records.some((r) => r.partial)).toBe(true);
     expect(s.records.every((r) => r.status === 'done')).toBe(true);
@@ -260,7 +343,13 @@ describe('TaskFold equals the summary of the scheduler records, with --chunk', (
   it('scattered missing frames: chunks split into runs, the missing ones failed for good (missingFrames)', async () => {
     const { s, check, host, fold } = chunked('0,19', 10, { retries: 0 });
     const bad = new Set([3, 4, 8, 15]);
-    start(s, [host('a', 1, (frames) => (frames.some((f) => bad.has(f)) ? { ...failed('frames missing'), done: frames.filter((f) => !bad.has(f)) } : undefined))]);
+    start(s, [
+      host('a', 1, (frames) =>
+        frames.some((f) => bad.has(f))
+          ? { ...failed('frames missing'), done: frames.filter((f) => !bad.has(f)) }
+          : undefined,
+      ),
+    ]);
     await runChecked(s, check, 19);
     expect(fold.list().missingFrames).toEqual([3, 4, 8, 15]);
   });
@@ -274,7 +363,18 @@ describe('TaskFold equals the summary of the scheduler records, with --chunk', (
 
   it('auto chunks sized as the run measures them, on a rerun with frames complete already, downwards', async () => {
     const { s, check, host, fold } = chunked('120,1,-1', 'auto', { targetMs: 400, skipped: [1, 2, 60, 61, 62, 100] });
-    start(s, [host('a', 1), host('b', 2, (frames, attempt) => (attempt === 1 && frames.includes(50) && frames.length > 1 ? { ...failed('died'), done: frames.filter((f) => f > 50) } : undefined), 7)]);
+    start(s, [
+      host('a', 1),
+      host(
+        'b',
+        2,
+        (frames, attempt) =>
+          attempt === 1 && frames.includes(50) && frames.length > 1
+            ? { ...failed('died'), done: frames.filter((f) => f > 50) }
+            : undefined,
+        7,
+      ),
+    ]);
     await runChecked(s, check, 29);
     const list = fold.list();
     expect(list.tasks.map((t) => t.frame)).toEqual([...list.tasks.map((t) => t.frame)].sort((a, b) => b - a));

@@ -4,7 +4,12 @@ import { Plan, type Task } from '../../../src/plan/plan.js';
 import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
 import { tasksOfRecords } from '../../../src/report/summary.js';
 import { TaskFold } from '../../../src/report/taskFold.js';
-import { Scheduler, type AttemptOutcome, type SchedulerHost, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  type AttemptOutcome,
+  type SchedulerHost,
+  type TaskRecord,
+} from '../../../src/scheduler/scheduler.js';
 
 // Edges of TaskFold's Settled (the plan's tasks done for good kept as numbers) that taskFold.test.ts does
 // not reach: a rerun where every task is skipped, a done task the live page asks to retry, and a run that
@@ -12,7 +17,15 @@ import { Scheduler, type AttemptOutcome, type SchedulerHost, type TaskRecord } f
 
 function plan(spec: string, tiles?: string): Plan {
   const t = tiles ? { grid: parseGrid(tiles), size: parseSize('64x64') } : undefined;
-  return new Plan({ frames: parseFrameSpec(spec), exec: 'r', args: [], ins: [], outs: [t ? 'o/t%d-%{tile}.png=t%d-%{tile}.png' : 'o/f%d.png=f%d.png'], hostNames: ['a'], tiles: t });
+  return new Plan({
+    frames: parseFrameSpec(spec),
+    exec: 'r',
+    args: [],
+    ins: [],
+    outs: [t ? 'o/t%d-%{tile}.png=t%d-%{tile}.png' : 'o/f%d.png=f%d.png'],
+    hostNames: ['a'],
+    tiles: t,
+  });
 }
 
 function records(p: Plan, skipped: (t: Task) => boolean = () => false): TaskRecord[] {
@@ -122,6 +135,13 @@ describe('TaskFold: settled tasks at the edges', () => {
     fold.cancelWaiting();
     for (const r of s.records) if (r.status === 'pending') r.status = 'cancelled';
     check();
-    expect(fold.list().tasks.map((t) => t.status)).toEqual(['done', 'done', 'cancelled', 'cancelled', 'cancelled', 'skipped']);
+    expect(fold.list().tasks.map((t) => t.status)).toEqual([
+      'done',
+      'done',
+      'cancelled',
+      'cancelled',
+      'cancelled',
+      'skipped',
+    ]);
   });
 });

@@ -11,7 +11,15 @@ import { HostFigures } from '../../../src/report/hostFigures.js';
 import { taskName } from '../../../src/report/junit.js';
 import { TaskFold } from '../../../src/report/taskFold.js';
 import { tasksOfRecords } from '../../../src/report/summary.js';
-import { Scheduler, isRunStop, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost, type TaskRecord } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  isRunStop,
+  type AttemptOutcome,
+  type AttemptSlot,
+  type SchedulerEvent,
+  type SchedulerHost,
+  type TaskRecord,
+} from '../../../src/scheduler/scheduler.js';
 import { startHosts as start } from '../../helpers/scheduler.js';
 
 /** What one attempt did: the frames it was given, and the outcome the host returned. */
@@ -52,8 +60,20 @@ class ChunkHost implements SchedulerHost {
   }
 }
 
-function setup(spec: string, size: ChunkSize, opts: { retries?: number; targetMs?: number; done?: readonly number[]; speculate?: boolean } = {}) {
-  const plan = new Plan({ frames: parseFrameSpec(spec), exec: 'r', args: ['%{first}', '%{last}'], ins: [], outs: ['o/f%d.png=f%d.png'], hostNames: ['a', 'b'], chunk: size });
+function setup(
+  spec: string,
+  size: ChunkSize,
+  opts: { retries?: number; targetMs?: number; done?: readonly number[]; speculate?: boolean } = {},
+) {
+  const plan = new Plan({
+    frames: parseFrameSpec(spec),
+    exec: 'r',
+    args: ['%{first}', '%{last}'],
+    ins: [],
+    outs: ['o/f%d.png=f%d.png'],
+    hostNames: ['a', 'b'],
+    chunk: size,
+  });
   const frames = plan.tasks.map((t) => Scheduler.record(t));
   for (const r of frames) if (opts.done?.includes(r.task.frame)) r.status = 'skipped';
   const records = chunkRecords(plan, frames);
@@ -99,7 +119,9 @@ describe('Scheduler with --chunk', () => {
     expect(records).toHaveLength(1);
     start(s, [new ChunkHost('a', 2, plan, log, 100, 10), new ChunkHost('b', 1, plan, log, 100, 10)]);
     await finish(s);
-    expect(log.map((r) => r.frames).sort((x, y) => x[0]! - y[0]!)).toEqual(Array.from({ length: 10 }, (_, i) => [0, 2, 4, 6, 8].map((f) => f + 10 * i)));
+    expect(log.map((r) => r.frames).sort((x, y) => x[0]! - y[0]!)).toEqual(
+      Array.from({ length: 10 }, (_, i) => [0, 2, 4, 6, 8].map((f) => f + 10 * i)),
+    );
     expect(records.map((r) => r.task.label).sort((x, y) => parseInt(x.slice(7)) - parseInt(y.slice(7)))).toEqual(
       Array.from({ length: 10 }, (_, i) => `frames ${10 * i}-${10 * i + 8}`),
     );
@@ -111,7 +133,9 @@ describe('Scheduler with --chunk', () => {
     const { plan, s, records, events, log } = setup('1,10', 10, { retries: 0 });
     // The first attempt dies after frame 4; the next ones succeed.
     const host = new ChunkHost('a', 1, plan, log, 10, 10, (frames, attempt) =>
-      attempt === 1 ? { kind: 'failed', message: 'r exited with status 5', done: frames.filter((f) => f <= 4) } : { kind: 'done' },
+      attempt === 1
+        ? { kind: 'failed', message: 'r exited with status 5', done: frames.filter((f) => f <= 4) }
+        : { kind: 'done' },
     );
     start(s, [host]);
     await finish(s);
@@ -125,7 +149,15 @@ describe('Scheduler with --chunk', () => {
       ['frames 5-10', 'done', 2, { host: 'a', attempt: 2 }],
     ]);
     const split = events.find((e) => e.type === 'chunk-split');
-    expect(split).toMatchObject({ task: { label: 'frames 1-10', frame: 1, last: 10, count: 10 }, attempt: 1, host: 'a', parts: [{ label: 'frames 1-4', done: true }, { label: 'frames 5-10', done: false }] });
+    expect(split).toMatchObject({
+      task: { label: 'frames 1-10', frame: 1, last: 10, count: 10 },
+      attempt: 1,
+      host: 'a',
+      parts: [
+        { label: 'frames 1-4', done: true },
+        { label: 'frames 5-10', done: false },
+      ],
+    });
     expect(s.hosts.get('a')).toMatchObject({ tasksDone: 2, failures: 1 });
   });
 
@@ -146,7 +178,12 @@ describe('Scheduler with --chunk', () => {
       [4, 'failed'],
       [8, 'failed'],
     ]);
-    const summary = summarise(records, s.hosts.values(), { exitCode: 1, startedAt: new Date(0), seconds: 1, errors: [] });
+    const summary = summarise(records, s.hosts.values(), {
+      exitCode: 1,
+      startedAt: new Date(0),
+      seconds: 1,
+      errors: [],
+    });
     expect(summary.missingFrames).toEqual([3, 4, 8]);
     expect(summary.tasks.map((t) => [t.label, t.frame, t.last, t.count, t.status])).toEqual([
       ['frames 0-2', 0, 2, 3, 'done'],
@@ -173,7 +210,10 @@ describe('Scheduler with --chunk', () => {
     const { plan, s, records, log } = setup('1,12', 3, { done: [1, 2, 6, 7, 8, 12] });
     start(s, [new ChunkHost('a', 1, plan, log, 10, 10)]);
     await finish(s);
-    expect(log.map((r) => r.frames)).toEqual([[3, 4, 5], [9, 10, 11]]);
+    expect(log.map((r) => r.frames)).toEqual([
+      [3, 4, 5],
+      [9, 10, 11],
+    ]);
     const status = frameStatus(plan, records);
     expect([...status].filter(([, st]) => st === 'skipped').map(([f]) => f)).toEqual([1, 2, 6, 7, 8, 12]);
     expect([...status].filter(([, st]) => st === 'done').map(([f]) => f)).toEqual([3, 4, 5, 9, 10, 11]);
@@ -194,13 +234,22 @@ describe('Scheduler with --chunk', () => {
 
   it('shows the live page every chunk as it is formed and split, with its frames and state', async () => {
     const { plan, s, records, log } = setup('1,10', 5, { retries: 0 });
-    const model = modelOfPlan(plan, [{ name: 'a', slots: 1 } as HostConfig], { startedAt: new Date(0), clockOrigin: 0, records, title: 't' });
+    const model = modelOfPlan(plan, [{ name: 'a', slots: 1 } as HostConfig], {
+      startedAt: new Date(0),
+      clockOrigin: 0,
+      records,
+      title: 't',
+    });
     const figures = new HostFigures();
     s.on('event', (e) => {
       model.apply(e);
       figures.add(e);
     });
-    start(s, [new ChunkHost('a', 1, plan, log, 10, 10, (frames, attempt) => (attempt === 1 && frames[0] === 1 ? { kind: 'failed', message: 'died', done: [1, 2] } : { kind: 'done' }))]);
+    start(s, [
+      new ChunkHost('a', 1, plan, log, 10, 10, (frames, attempt) =>
+        attempt === 1 && frames[0] === 1 ? { kind: 'failed', message: 'died', done: [1, 2] } : { kind: 'done' },
+      ),
+    ]);
     await finish(s);
     const tasks = model.snapshot().tasks.map((t) => [t.i, t.label, t.state]);
     expect(tasks).toEqual(records.map((r) => [r.task.index, r.task.label, r.status]));
@@ -209,7 +258,12 @@ describe('Scheduler with --chunk', () => {
     // The host finished three tasks, one of them by the attempt that failed half-way.
     expect(figures.figure('a')).toMatchObject({ tasksDone: 3, failures: 1 });
     expect(s.hosts.get('a')).toMatchObject({ tasksDone: 3, failures: 1 });
-    const summary = summarise(records, s.hosts.values(), { exitCode: 0, startedAt: new Date(0), seconds: 1, errors: [] });
+    const summary = summarise(records, s.hosts.values(), {
+      exitCode: 0,
+      startedAt: new Date(0),
+      seconds: 1,
+      errors: [],
+    });
     expect(summary.tasks.map(taskName)).toEqual(['frames 1-2', 'frames 3-5', 'frames 6-10']);
   });
 
@@ -261,7 +315,11 @@ describe('Scheduler with --chunk', () => {
     await finish(s);
     expect(reasons).toEqual([true, true]);
     const status = frameStatus(plan, records);
-    const frames = (st: string): number[] => [...status].filter(([, x]) => x === st).map(([f]) => f).sort((x, y) => x - y);
+    const frames = (st: string): number[] =>
+      [...status]
+        .filter(([, x]) => x === st)
+        .map(([f]) => f)
+        .sort((x, y) => x - y);
     expect(frames('done')).toEqual([1, 2, 3, 9, 10, 11]);
     expect(frames('cancelled')).toEqual([4, 5, 6, 7, 8, 12, 13, 14, 15, 16]);
     expect(s.hosts.get('a')).toMatchObject({ failures: 0 });
@@ -272,7 +330,8 @@ describe('Scheduler with --chunk', () => {
     // The plain lines say the chunk was stopped with the run, not that its attempt failed (nothing failed).
     const kept = lines.filter((l) => l.includes(' done on '));
     expect(kept).toHaveLength(2);
-    for (const l of kept) expect(l).toMatch(/^distray: frames (1-3|9-11) done on [ab] \(of frames (1-8|9-16), stopped with the run\)/);
+    for (const l of kept)
+      expect(l).toMatch(/^distray: frames (1-3|9-11) done on [ab] \(of frames (1-8|9-16), stopped with the run\)/);
   });
 
   it('puts a chunk back whole when its host is lost', async () => {

@@ -23,7 +23,14 @@ describe('the dispatcher on a simulated farm', () => {
     // With this farm (seed 42) the last task's copies went to two 4x slower hosts while the fast ones were busy:
     // capped at three attempts, the task ended at 1.25x the bound until a faster copy could replace the slowest.
     let replaced = 0;
-    const r = await simulate({ hosts: 200, slots: 4, tasks: 6000, speculate: true, seed: 42, watch: (s) => s.on('event', (e) => void (e.type === 'speculation-lost' && e.replaced && replaced++)) });
+    const r = await simulate({
+      hosts: 200,
+      slots: 4,
+      tasks: 6000,
+      speculate: true,
+      seed: 42,
+      watch: (s) => s.on('event', (e) => void (e.type === 'speculation-lost' && e.replaced && replaced++)),
+    });
     expect(r.finished).toBe(true);
     expect(r.done).toBe(6000);
     expect(replaced).toBeGreaterThan(0);

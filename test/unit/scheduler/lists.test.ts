@@ -1,6 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../../../src/plan/plan.js';
-import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  type AttemptOutcome,
+  type AttemptSlot,
+  type SchedulerHost,
+} from '../../../src/scheduler/scheduler.js';
 import { tasks } from '../../helpers/scheduler.js';
 
 // The dispatcher's lists of waiting slots stay as long as the farm has slots, not as the run has tasks:
@@ -15,7 +20,10 @@ afterEach(() => {
 
 describe('the idle list', () => {
   it('holds each slot once, however often a slot with nothing it may queue waits there (hosts whose command lines are too long to queue)', async () => {
-    const s = new Scheduler(tasks(2_000).map((t) => Scheduler.record(t)), { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now() });
+    const s = new Scheduler(
+      tasks(2_000).map((t) => Scheduler.record(t)),
+      { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now() },
+    );
     const idle = (): number => (s as unknown as { idle: unknown[] }).idle.length;
     let most = 0;
     // Hosts that queue, but no task's command line fits the lane's pipe (see HostRunner.canQueue): every

@@ -2,7 +2,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../../../src/plan/plan.js';
 import { tasksOfRecords } from '../../../src/report/summary.js';
 import { TaskFold } from '../../../src/report/taskFold.js';
-import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  type AttemptOutcome,
+  type AttemptSlot,
+  type SchedulerEvent,
+  type SchedulerHost,
+} from '../../../src/scheduler/scheduler.js';
 import { refused, tasks } from '../../helpers/scheduler.js';
 
 // A task at its three live attempts can still get a copy on a faster slot: the copy takes the place of the
@@ -105,7 +111,8 @@ function watchTask(events: SchedulerEvent[], frame: number): { most: number; sto
     }
     if (e.type === 'attempt-ended' && e.outcome !== 'released') live.delete(`${e.host}#${e.attempt}`);
     // Counted once a copy's start has been told in full (a replacing copy is queued just before the attempt it replaces is told to stop).
-    if (e.type !== 'attempt-queued' && e.type !== 'speculation-started') most = Math.max(most, [...live].filter((k) => !stopping.has(k)).length);
+    if (e.type !== 'attempt-queued' && e.type !== 'speculation-started')
+      most = Math.max(most, [...live].filter((k) => !stopping.has(k)).length);
   }
   return { most, stopTold };
 }
@@ -120,7 +127,10 @@ let folded: (() => void) | undefined;
 
 /** The scheduler, its events, and (checked after each test) the report's tasks folded from them, against its records. */
 function scheduler(n: number, retries = 2): { s: Scheduler; events: SchedulerEvent[]; same: () => void } {
-  const s = new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now(), speculate: true, onRefusedMove: refused });
+  const s = new Scheduler(
+    tasks(n).map((t) => Scheduler.record(t)),
+    { retries, maxConsecutiveFailures: 3, now: () => Date.now(), speculate: true, onRefusedMove: refused },
+  );
   const events: SchedulerEvent[] = [];
   const origin = Date.now();
   const fold = new TaskFold(origin);
@@ -134,8 +144,10 @@ function scheduler(n: number, retries = 2): { s: Scheduler; events: SchedulerEve
   return { s, events, same };
 }
 
-const copiesOf = (events: SchedulerEvent[], frame: number): number => events.filter((e) => e.type === 'speculation-started' && e.task.frame === frame).length;
-const replacedOf = (events: SchedulerEvent[], frame: number): number => events.filter((e) => e.type === 'speculation-lost' && e.replaced && e.task.frame === frame).length;
+const copiesOf = (events: SchedulerEvent[], frame: number): number =>
+  events.filter((e) => e.type === 'speculation-started' && e.task.frame === frame).length;
+const replacedOf = (events: SchedulerEvent[], frame: number): number =>
+  events.filter((e) => e.type === 'speculation-lost' && e.replaced && e.task.frame === frame).length;
 
 /** Frame 1 takes 10 s and fails on a slow host; the others take 400 ms. */
 const SLOW_FAILING: Timing = { ms: (fr) => (fr === 1 ? 10_000 : 400), ends: (fr) => (fr === 1 ? 'failed' : 'done') };
@@ -146,7 +158,11 @@ const SLOW_FAILING: Timing = { ms: (fr) => (fr === 1 ? 10_000 : 400), ends: (fr)
  * says), so the task is at three attempts when f frees up, a second after s2's copy started: f's copy
  * is then expected to end before all three, and replaces the one expected to end last.
  */
-async function replacingFarm(s: Scheduler, events: SchedulerEvent[], timing: { h: Timing; f?: Partial<Timing>; slow: Timing }): Promise<{ h: Host; f: Host; s1: Host; s2: Host }> {
+async function replacingFarm(
+  s: Scheduler,
+  events: SchedulerEvent[],
+  timing: { h: Timing; f?: Partial<Timing>; slow: Timing },
+): Promise<{ h: Host; f: Host; s1: Host; s2: Host }> {
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   const h = new Host('h', timing.h);
@@ -177,18 +193,29 @@ describe('Scheduler: the task of an attempt that is being stopped for a faster c
     // f's copy (made once f is free, replacing h's attempt) fails at once. Three failures with
     // --retries 2: the task has failed, whether or not h has returned yet.
     const { s, events } = scheduler(6);
-    const { h } = await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000 }, f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') }, slow: SLOW_FAILING });
+    const { h } = await replacingFarm(s, events, {
+      h: { ms: () => Infinity, stopMs: 30_000 },
+      f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') },
+      slow: SLOW_FAILING,
+    });
     await until(() => replacedOf(events, 1) === 1);
     expect(h.aborted).toEqual([1]);
     // s1's and s2's copies fail long before h has stopped: the task is failed then, not left with no attempt that counts.
-    await until(() => events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1 && e.outcome === 'failed').length === 3);
+    await until(
+      () =>
+        events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1 && e.outcome === 'failed').length === 3,
+    );
     expect(s.records[0]).toMatchObject({ status: 'failed', attempts: 3 });
     expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'failed' }]);
     await vi.runAllTimersAsync();
     await s.drained();
     expect(s.records.slice(1).every((r) => r.status === 'done')).toBe(true);
     // h's attempt, stopped, ends ignored and changes nothing.
-    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({ outcome: 'cancelled', ignored: true, settled: null });
+    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({
+      outcome: 'cancelled',
+      ignored: true,
+      settled: null,
+    });
     expect(s.records[0]).toMatchObject({ status: 'failed', attempts: 3 });
     expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toHaveLength(1);
   });
@@ -197,9 +224,16 @@ describe('Scheduler: the task of an attempt that is being stopped for a faster c
     // As above with --retries 5: the task is queued again, and done by h once it is free (every other host has failed it).
     const { s, events, same } = scheduler(6, 5);
     let hFrame1 = 0;
-    await replacingFarm(s, events, { h: { ms: (fr) => (fr === 1 && hFrame1++ === 0 ? Infinity : 100), stopMs: 30_000 }, f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') }, slow: SLOW_FAILING });
+    await replacingFarm(s, events, {
+      h: { ms: (fr) => (fr === 1 && hFrame1++ === 0 ? Infinity : 100), stopMs: 30_000 },
+      f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') },
+      slow: SLOW_FAILING,
+    });
     await until(() => replacedOf(events, 1) === 1);
-    await until(() => events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1 && e.outcome === 'failed').length === 3);
+    await until(
+      () =>
+        events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1 && e.outcome === 'failed').length === 3,
+    );
     // Three failures, five retries: back in the queue while h is still being stopped.
     expect(s.records[0]!.status).toBe('pending');
     same();
@@ -213,53 +247,79 @@ describe('Scheduler: the task of an attempt that is being stopped for a faster c
     // As the first case, with h's render completing as it is being stopped: the task was reported failed
     // (task-done said so), so h's outputs must not be moved into place behind that report.
     const { s, events } = scheduler(6);
-    const { h } = await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'after' }, f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') }, slow: SLOW_FAILING });
+    const { h } = await replacingFarm(s, events, {
+      h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'after' },
+      f: { ends: (fr) => (fr === 1 ? 'failed' : 'done') },
+      slow: SLOW_FAILING,
+    });
     await until(() => replacedOf(events, 1) === 1);
     await until(() => s.records[0]!.status === 'failed');
     await vi.runAllTimersAsync();
     await s.drained();
     expect(h.claims).toEqual([false]);
-    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({ outcome: 'cancelled', ignored: true, settled: null });
+    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({
+      outcome: 'cancelled',
+      ignored: true,
+      settled: null,
+    });
     expect(s.records[0]).toMatchObject({ status: 'failed', attempts: 3, won: null });
     expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'failed' }]);
   });
 
-  it('keeps the task going while the replaced attempt holds the outputs\' claim, and it wins', async () => {
+  it("keeps the task going while the replaced attempt holds the outputs' claim, and it wins", async () => {
     // h's render completes as it is stopped: it claims the outputs at once and takes the stop's round trip
     // to move them. f's copy, done meanwhile, is beaten to the claim; s1's and s2's copies fail. The task
     // waits for h, whose result is complete: done by h.
     const { s, events } = scheduler(6);
-    const { h } = await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'before' }, slow: SLOW_FAILING });
+    const { h } = await replacingFarm(s, events, {
+      h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'before' },
+      slow: SLOW_FAILING,
+    });
     await until(() => replacedOf(events, 1) === 1);
     await vi.runAllTimersAsync();
     await s.drained();
     expect(h.claims).toEqual([true]);
-    expect(events.filter((e) => e.type === 'attempt-ended' && e.task.frame === 1).map((e) => e.type === 'attempt-ended' && `${e.host} ${e.outcome}`)).toEqual(['f cancelled', 's1 failed', 's2 failed', 'h done']);
+    expect(
+      events
+        .filter((e) => e.type === 'attempt-ended' && e.task.frame === 1)
+        .map((e) => e.type === 'attempt-ended' && `${e.host} ${e.outcome}`),
+    ).toEqual(['f cancelled', 's1 failed', 's2 failed', 'h done']);
     expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'h', attempt: 1 } });
     expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'done' }]);
   });
 
-  it('queues the task again when the replaced attempt holding the outputs\' claim fails to move them and no other attempt is left', async () => {
+  it("queues the task again when the replaced attempt holding the outputs' claim fails to move them and no other attempt is left", async () => {
     const { s, events } = scheduler(6, 5);
-    const { h } = await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'before', moveFails: true }, slow: SLOW_FAILING });
+    const { h } = await replacingFarm(s, events, {
+      h: { ms: () => Infinity, stopMs: 30_000, completesWhenStopped: 'before', moveFails: true },
+      slow: SLOW_FAILING,
+    });
     await until(() => replacedOf(events, 1) === 1);
     await vi.runAllTimersAsync();
     await s.drained();
     // h claimed for its first attempt (then again, refused, for the one it took when the task came back and lost to f's).
     expect(h.claims).toEqual([true, false]);
     // h's attempt ends ignored (it was replaced), and the task is queued again: f's copy of it (f was beaten to the claim, not failed) wins.
-    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({ outcome: 'failed', ignored: true });
+    expect(events.find((e) => e.type === 'attempt-ended' && e.host === 'h')).toMatchObject({
+      outcome: 'failed',
+      ignored: true,
+    });
     expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f' } });
     expect(events.filter((e) => e.type === 'task-done' && e.task.frame === 1)).toMatchObject([{ status: 'done' }]);
   });
 
   it('tells the replaced attempt to stop once: when the copy that replaced it wins, it is not told again', async () => {
     const { s, events } = scheduler(6);
-    await replacingFarm(s, events, { h: { ms: () => Infinity, stopMs: 30_000 }, slow: { ms: (fr) => (fr === 1 ? Infinity : 400) } });
+    await replacingFarm(s, events, {
+      h: { ms: () => Infinity, stopMs: 30_000 },
+      slow: { ms: (fr) => (fr === 1 ? Infinity : 400) },
+    });
     await vi.runAllTimersAsync();
     await s.drained();
     expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f' } });
-    const told = events.filter((e) => e.type === 'speculation-lost' && e.task.frame === 1).map((e) => e.type === 'speculation-lost' && `${e.host}#${e.attempt}${e.replaced ? ' replaced' : ''}`);
+    const told = events
+      .filter((e) => e.type === 'speculation-lost' && e.task.frame === 1)
+      .map((e) => e.type === 'speculation-lost' && `${e.host}#${e.attempt}${e.replaced ? ' replaced' : ''}`);
     expect(told.sort()).toEqual(['h#1 replaced', 's1#2', 's2#3']);
   });
 });
@@ -269,7 +329,11 @@ describe('Scheduler: a copy that replaces the attempt expected to end last', () 
     // Frame 1 hangs on h, s1 and s2 (400 ms a frame); f (100 ms a frame) is held up on frame 6 while
     // s1 and s2 take copies of frame 1, so the task is at three attempts when f frees up.
     const { s, events } = scheduler(6);
-    const { h, s1, s2 } = await replacingFarm(s, events, { h: { ms: () => Infinity }, f: { ms: () => 100 }, slow: { ms: (fr) => (fr === 1 ? Infinity : 400) } });
+    const { h, s1, s2 } = await replacingFarm(s, events, {
+      h: { ms: () => Infinity },
+      f: { ms: () => 100 },
+      slow: { ms: (fr) => (fr === 1 ? Infinity : 400) },
+    });
     await vi.runAllTimersAsync();
     await s.drained();
 
@@ -277,14 +341,28 @@ describe('Scheduler: a copy that replaces the attempt expected to end last', () 
     // h's render started first and hangs: it was expected to end last, and made room for f's copy.
     const replaced = events.filter((e) => e.type === 'speculation-lost' && e.replaced);
     expect(replaced).toHaveLength(1);
-    expect(replaced[0]).toMatchObject({ task: { frame: 1 }, host: 'h', attempt: 1, winner: { host: 'f', attempt: 4 }, replaced: true });
+    expect(replaced[0]).toMatchObject({
+      task: { frame: 1 },
+      host: 'h',
+      attempt: 1,
+      winner: { host: 'f', attempt: 4 },
+      replaced: true,
+    });
     expect(h.aborted).toEqual([1]);
     // Stopped, not failed: a losing copy (ignored), no attempt used, nothing held against h, none of its time counted, and the task went on.
     const ended = events.find((e) => e.type === 'attempt-ended' && e.host === 'h');
     expect(ended).toMatchObject({ outcome: 'cancelled', ignored: true, settled: null });
-    const won = events.find((e) => e.type === 'attempt-ended' && e.host === 'f' && e.task.frame === 1 && e.outcome === 'done');
+    const won = events.find(
+      (e) => e.type === 'attempt-ended' && e.host === 'f' && e.task.frame === 1 && e.outcome === 'done',
+    );
     expect(won?.type === 'attempt-ended' && s.records[0]!.seconds - won.seconds).toBeCloseTo(0, 2);
-    expect(s.records[0]).toMatchObject({ status: 'done', won: { host: 'f', attempt: 4 }, copies: 4, attempts: 1, error: undefined });
+    expect(s.records[0]).toMatchObject({
+      status: 'done',
+      won: { host: 'f', attempt: 4 },
+      copies: 4,
+      attempts: 1,
+      error: undefined,
+    });
     expect(s.records[0]!.failedOn.size).toBe(0);
     expect(s.hosts.get('h')).toMatchObject({ failures: 0, tasksDone: 0 });
     // f's copy won; s1's and s2's lost the race and were stopped.

@@ -1,10 +1,22 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
-import { Scheduler, type AttemptOutcome, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  type AttemptOutcome,
+  type SchedulerEvent,
+  type SchedulerHost,
+} from '../../../src/scheduler/scheduler.js';
 
 function records(n: number): ReturnType<typeof Scheduler.record>[] {
-  return new Plan({ frames: parseFrameSpec(`1,${n}`), exec: 'r', args: [], ins: [], outs: [], hostNames: ['x'] }).tasks.map((t) => Scheduler.record(t));
+  return new Plan({
+    frames: parseFrameSpec(`1,${n}`),
+    exec: 'r',
+    args: [],
+    ins: [],
+    outs: [],
+    hostNames: ['x'],
+  }).tasks.map((t) => Scheduler.record(t));
 }
 
 /** A one-slot host whose attempts take `ms` of fake time; `outcome` decides each. */
@@ -42,7 +54,9 @@ describe('Scheduler.retry', () => {
     // Frame 1 fails until it is retried by hand; the others take long enough for the run to be live then.
     let fixed = false;
     s.expectHost('a');
-    s.addHost(host('a', 100, (t) => (t.frame === 1 && !fixed ? { kind: 'failed', message: 'boom' } : { kind: 'done' })));
+    s.addHost(
+      host('a', 100, (t) => (t.frame === 1 && !fixed ? { kind: 'failed', message: 'boom' } : { kind: 'done' })),
+    );
     await vi.advanceTimersByTimeAsync(250);
     const one = s.records[0]!;
     expect(one).toMatchObject({ status: 'failed', attempts: 2 });

@@ -1,7 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../../../src/plan/plan.js';
 import { foldHostView, hostLine, type HostView } from '../../../src/report/progress.js';
-import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  type AttemptOutcome,
+  type AttemptSlot,
+  type SchedulerHost,
+} from '../../../src/scheduler/scheduler.js';
 import { refused, tasks, startHosts as start } from '../../helpers/scheduler.js';
 
 type Behaviour = (task: Task, attempt: number, signal: AbortSignal) => AttemptOutcome | Promise<AttemptOutcome>;
@@ -77,7 +82,10 @@ class LaneHost implements SchedulerHost {
 }
 
 function scheduler(n: number, retries = 2): Scheduler {
-  return new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries, maxConsecutiveFailures: 3, now: () => Date.now(), onRefusedMove: refused });
+  return new Scheduler(
+    tasks(n).map((t) => Scheduler.record(t)),
+    { retries, maxConsecutiveFailures: 3, now: () => Date.now(), onRefusedMove: refused },
+  );
 }
 
 async function finish(s: Scheduler): Promise<void> {
@@ -117,7 +125,11 @@ describe('Scheduler', () => {
   it('retries a failed task on a host where it has not failed, then gives up', async () => {
     const s = scheduler(3, 2);
     const failing: Behaviour = (t) => (t.frame === 2 ? { kind: 'failed', message: 'boom' } : { kind: 'done' });
-    const hosts = [new FakeHost('a', 1, 10, failing), new FakeHost('b', 1, 10, failing), new FakeHost('c', 1, 10, failing)];
+    const hosts = [
+      new FakeHost('a', 1, 10, failing),
+      new FakeHost('b', 1, 10, failing),
+      new FakeHost('c', 1, 10, failing),
+    ];
     start(s, hosts);
     await finish(s);
     const two = s.records[1]!;
@@ -129,13 +141,15 @@ describe('Scheduler', () => {
   it('retries on the same host when it is the only one', async () => {
     const s = scheduler(1, 2);
     let calls = 0;
-    const host = new FakeHost('a', 1, 10, () => (++calls < 3 ? { kind: 'failed', message: 'flaky' } : { kind: 'done' }));
+    const host = new FakeHost('a', 1, 10, () =>
+      ++calls < 3 ? { kind: 'failed', message: 'flaky' } : { kind: 'done' },
+    );
     start(s, [host]);
     await finish(s);
     expect(s.records[0]).toMatchObject({ status: 'done', attempts: 3 });
   });
 
-  it('puts a lost host\'s task back at the front without using a retry', async () => {
+  it("puts a lost host's task back at the front without using a retry", async () => {
     const s = scheduler(5, 0);
     const dying = new FakeHost('dying', 1, 10, (t) => ({ kind: 'lost', message: `lost during frame ${t.frame}` }));
     const healthy = new FakeHost('healthy', 1, 25);
@@ -203,7 +217,10 @@ describe('Scheduler', () => {
 
 describe('Scheduler retries and connecting hosts', () => {
   it('keeps a failed task for a host still connecting rather than retrying where it failed', async () => {
-    const s = new Scheduler(tasks(1).map((t) => Scheduler.record(t)), { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now() });
+    const s = new Scheduler(
+      tasks(1).map((t) => Scheduler.record(t)),
+      { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now() },
+    );
     let first = true;
     const a = new FakeHost('a', 1, 10, () => {
       const outcome: AttemptOutcome = first ? { kind: 'failed', message: 'boom' } : { kind: 'done' };
@@ -225,7 +242,10 @@ describe('Scheduler retries and connecting hosts', () => {
 
 describe('Scheduler with released slots', () => {
   it('lets a host start its next task while the previous one collects its outputs', async () => {
-    const s = new Scheduler(tasks(4).map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => Date.now() });
+    const s = new Scheduler(
+      tasks(4).map((t) => Scheduler.record(t)),
+      { retries: 0, maxConsecutiveFailures: 3, now: () => Date.now() },
+    );
     let running = 0;
     let collecting = 0;
     let overlap = 0;

@@ -1,6 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../../../src/plan/plan.js';
-import { Scheduler, isRunStop, type AttemptOutcome, type AttemptSlot, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
+import {
+  Scheduler,
+  isRunStop,
+  type AttemptOutcome,
+  type AttemptSlot,
+  type SchedulerEvent,
+  type SchedulerHost,
+} from '../../../src/scheduler/scheduler.js';
 import { HostFigures } from '../../../src/report/hostFigures.js';
 import { TaskFold } from '../../../src/report/taskFold.js';
 import { refused, tasks, startHosts as start } from '../../helpers/scheduler.js';
@@ -39,7 +46,10 @@ class Host implements SchedulerHost {
 }
 
 function scheduler(n: number, speculate: boolean): { s: Scheduler; events: SchedulerEvent[] } {
-  const s = new Scheduler(tasks(n).map((t) => Scheduler.record(t)), { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now(), speculate, onRefusedMove: refused });
+  const s = new Scheduler(
+    tasks(n).map((t) => Scheduler.record(t)),
+    { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now(), speculate, onRefusedMove: refused },
+  );
   const events: SchedulerEvent[] = [];
   s.on('event', (e) => events.push(e));
   return { s, events };
@@ -134,7 +144,12 @@ describe('Scheduler speculation', () => {
       slots: 1,
       run: (task, _n, _signal, slot) => {
         slot.started();
-        return new Promise((r) => setTimeout(() => r(task.frame === 2 ? { kind: 'failed', message: 'late' } : { kind: 'done' }), task.frame === 2 ? 10_000 : 100));
+        return new Promise((r) =>
+          setTimeout(
+            () => r(task.frame === 2 ? { kind: 'failed', message: 'late' } : { kind: 'done' }),
+            task.frame === 2 ? 10_000 : 100,
+          ),
+        );
       },
     };
     const b = new Host('b', 1, () => 100);
@@ -168,7 +183,9 @@ describe('Scheduler speculation', () => {
     // As the attempt layer does: an attempt whose host was lost waits for it to come back, and ends lost when told to stop.
     class LosingHost extends Host {
       override run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
-        return super.run(task, attempt, signal, slot).then((o) => (o.kind === 'cancelled' ? { kind: 'lost', message: 'keepalive timed out' } : o));
+        return super
+          .run(task, attempt, signal, slot)
+          .then((o) => (o.kind === 'cancelled' ? { kind: 'lost', message: 'keepalive timed out' } : o));
       }
     }
     const a = new LosingHost('a', 2, () => Infinity);
@@ -185,7 +202,11 @@ describe('Scheduler speculation', () => {
     s.removeHost('a', 'lost', 'keepalive timed out');
     await vi.runAllTimersAsync();
     await s.drained();
-    expect(events.filter((e) => e.type === 'attempt-ended' && e.host === 'a').map((e) => e.type === 'attempt-ended' && [e.outcome, e.ignored])).toEqual([
+    expect(
+      events
+        .filter((e) => e.type === 'attempt-ended' && e.host === 'a')
+        .map((e) => e.type === 'attempt-ended' && [e.outcome, e.ignored]),
+    ).toEqual([
       ['lost', true],
       ['lost', true],
     ]);
@@ -246,7 +267,12 @@ describe('Scheduler events', () => {
     expect(events.every((e) => Object.isFrozen(e))).toBe(true);
     const done = events.filter((e) => e.type === 'task-done').map((e) => e.task.frame);
     expect(done.sort()).toEqual([1, 2, 3, 4, 5]);
-    expect(events.filter((e) => e.type === 'host-state').map((e) => `${e.host}:${e.state}`)).toEqual(['a:connecting', 'b:connecting', 'a:ok', 'b:ok']);
+    expect(events.filter((e) => e.type === 'host-state').map((e) => `${e.host}:${e.state}`)).toEqual([
+      'a:connecting',
+      'b:connecting',
+      'a:ok',
+      'b:ok',
+    ]);
   });
 });
 
@@ -271,7 +297,7 @@ describe('Scheduler with hosts joining and leaving', () => {
     expect(b.ran.length).toBe(40 - before);
     expect(b.ran.length).toBeGreaterThan(10);
   });
-  it('changes a host\'s slots at its next task: the old entry finishes its running task, the new one takes the rest (as an inventory edit does it)', async () => {
+  it("changes a host's slots at its next task: the old entry finishes its running task, the new one takes the rest (as an inventory edit does it)", async () => {
     const { s, events } = scheduler(30, true);
     let running = 0;
     let most = 0;
@@ -304,13 +330,22 @@ describe('Scheduler with hosts joining and leaving', () => {
     // The old entry's running task and the new entry's three slots, together for a moment, then three.
     expect(most).toBe(4);
     expect(s.hosts.get('a')).toMatchObject({ state: 'ok', tasksDone: 30 });
-    expect(events.filter((e) => e.type === 'host-state').map((e) => e.state)).toEqual(['connecting', 'ok', 'reconnecting', 'reconnecting', 'ok']);
+    expect(events.filter((e) => e.type === 'host-state').map((e) => e.state)).toEqual([
+      'connecting',
+      'ok',
+      'reconnecting',
+      'reconnecting',
+      'ok',
+    ]);
   });
 });
 
 describe('Scheduler queue order', () => {
   it('queues tasks in the order given (preview: first, last, middle, ...)', async () => {
-    const s = new Scheduler(tasks(5).map((t) => Scheduler.record(t)), { retries: 0, maxConsecutiveFailures: 3, now: () => Date.now(), order: [0, 4, 2, 1, 3] });
+    const s = new Scheduler(
+      tasks(5).map((t) => Scheduler.record(t)),
+      { retries: 0, maxConsecutiveFailures: 3, now: () => Date.now(), order: [0, 4, 2, 1, 3] },
+    );
     const a = new Host('a', 1, () => 10);
     start(s, [a]);
     await vi.runAllTimersAsync();

@@ -91,7 +91,10 @@ describe('HostKeyChecker', () => {
     const key = ed25519Blob();
     const checker = new HostKeyChecker();
     const first = await checker.decide(endpoint(file, 'accept-new'), key);
-    expect(first).toEqual({ accept: true, warning: expect.stringMatching(/^added \[127\.0\.0\.1\]:22301 \(ssh-ed25519 SHA256:.*\) to /) as unknown });
+    expect(first).toEqual({
+      accept: true,
+      warning: expect.stringMatching(/^added \[127\.0\.0\.1\]:22301 \(ssh-ed25519 SHA256:.*\) to /) as unknown,
+    });
     expect(await checker.decide(endpoint(file, 'accept-new'), key)).toEqual({ accept: true });
     expect(readFileSync(file, 'utf8')).toBe(`# mine\n${line(key)}\n`);
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -139,15 +142,28 @@ describe("accept-new's lock", () => {
     // Held until every process is about to try, so that they all contend for it.
     writeFileSync(`${file}.lock`, '');
     const children = [1, 2, 3, 4].map(() => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../helpers/addKnownHost.ts'), file, NAME, key.toString('base64')], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(import.meta.dirname, '../../helpers/addKnownHost.ts'),
+          file,
+          NAME,
+          key.toString('base64'),
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       const ready = new Promise<void>((resolve) => child.stdout.on('data', () => out.includes('ready') && resolve()));
-      const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) => child.on('close', (code) => resolve({ code, out, err })));
+      const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
+        child.on('close', (code) => resolve({ code, out, err })),
+      );
       return { ready: Promise.race([ready, exited.then(() => undefined)]), exited };
     });
     await Promise.all(children.map((c) => c.ready));

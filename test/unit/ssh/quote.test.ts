@@ -40,7 +40,9 @@ describe('parseChecksums', () => {
   it('reads sha256sum output, escaped names included', async () => {
     const { parseChecksums } = await import('../../../src/hosts/checksums.js');
     const h = 'a'.repeat(64);
-    expect(parseChecksums(`${h}  plain.txt\n\\${h}  back\\\\slash\\nnewline\nsha256sum: missing: No such file\n`)).toEqual([
+    expect(
+      parseChecksums(`${h}  plain.txt\n\\${h}  back\\\\slash\\nnewline\nsha256sum: missing: No such file\n`),
+    ).toEqual([
       ['plain.txt', h],
       ['back\\slash\nnewline', h],
     ]);

@@ -38,9 +38,16 @@ function fileChannel(content: Buffer): SFTPWrapper {
   const handle = Buffer.from('h');
   const channel = Object.assign(new EventEmitter(), {
     open: (_p: string, _f: string, cb: (err: Error | null, h: Buffer) => void) => cb(null, handle),
-    fstat: (_h: Buffer, cb: (err: Error | null, s: unknown) => void) => cb(null, { size: content.length, isFile: () => true }),
-    read: (_h: Buffer, buf: Buffer, offset: number, len: number, at: number, cb: (err: Error | null, n: number) => void) =>
-      cb(null, content.copy(buf, offset, at, at + len)),
+    fstat: (_h: Buffer, cb: (err: Error | null, s: unknown) => void) =>
+      cb(null, { size: content.length, isFile: () => true }),
+    read: (
+      _h: Buffer,
+      buf: Buffer,
+      offset: number,
+      len: number,
+      at: number,
+      cb: (err: Error | null, n: number) => void,
+    ) => cb(null, content.copy(buf, offset, at, at + len)),
     close: (_h: Buffer, cb: (err: Error | null) => void) => cb(null),
     end: () => {},
   });

@@ -12,14 +12,22 @@ const size = { width: 23, height: 17 };
 const tiles = tilesOf({ cols: 3, rows: 2 }, size);
 
 /** A deterministic test image: every pixel's value depends on (x, y, channel). */
-function image(channels: number, sixteen: boolean): { data: Buffer | Uint16Array; raw: { width: number; height: number; channels: 1 | 2 | 3 | 4 } } {
+function image(
+  channels: number,
+  sixteen: boolean,
+): { data: Buffer | Uint16Array; raw: { width: number; height: number; channels: 1 | 2 | 3 | 4 } } {
   const n = size.width * size.height * channels;
   const data = sixteen ? new Uint16Array(n) : Buffer.alloc(n);
   for (let i = 0; i < n; i++) data[i] = sixteen ? (i * 7919) % 65536 : (i * 31) % 256;
   return { data, raw: { width: size.width, height: size.height, channels: channels as 1 | 2 | 3 | 4 } };
 }
 
-async function write(path: string, img: ReturnType<typeof image>, sixteen: boolean, region?: (typeof tiles)[number]): Promise<void> {
+async function write(
+  path: string,
+  img: ReturnType<typeof image>,
+  sixteen: boolean,
+  region?: (typeof tiles)[number],
+): Promise<void> {
   let s = sharp(img.data, { raw: img.raw });
   const space = img.raw.channels >= 3 ? 'rgb16' : 'grey16';
   if (sixteen) s = s.pipelineColourspace(space).toColourspace(space);
@@ -76,7 +84,11 @@ describe('stitchFrame', () => {
         return { tile: t, path };
       }),
     );
-    for (const [ext, format] of [['tif', 'tiff'], ['jpg', 'jpeg'], ['webp', 'webp']]) {
+    for (const [ext, format] of [
+      ['tif', 'tiff'],
+      ['jpg', 'jpeg'],
+      ['webp', 'webp'],
+    ]) {
       const out = join(dir, 'formats', `frame.${ext}`);
       await stitchFrame(parts, size, out);
       expect((await sharp(out).metadata()).format).toBe(format);
@@ -87,7 +99,9 @@ describe('stitchFrame', () => {
 
   it('refuses a tile that is neither the frame nor its region', async () => {
     const path = join(dir, 'odd.png');
-    await sharp({ create: { width: 5, height: 5, channels: 3, background: '#000' } }).png().toFile(path);
+    await sharp({ create: { width: 5, height: 5, channels: 3, background: '#000' } })
+      .png()
+      .toFile(path);
     await expect(stitchFrame([{ tile: tiles[0]!, path, host: 'h9' }], size, join(dir, 'x.png'))).rejects.toThrow(
       /tile 0 \(0,0\)-\(7,8\) from h9 is 5x5: expected the full frame 23x17 or the tile's 7x8/,
     );

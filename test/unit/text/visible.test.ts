@@ -8,6 +8,8 @@ describe('visible', () => {
     // A right-to-left override would show "gpj.exe" for "exe.jpg" and reorder the rest of the line.
     expect(visible('frame \u202Egpj.exe')).toBe('frame \\u202egpj.exe');
     // Every bidirectional mark: the Arabic letter mark (U+061C) as well as the others.
-    expect(visible('a\u061Cb\u200Ec\u200Fd\u202Ae\u2066f\u2069')).toBe('a\\u061cb\\u200ec\\u200fd\\u202ae\\u2066f\\u2069');
+    expect(visible('a\u061Cb\u200Ec\u200Fd\u202Ae\u2066f\u2069')).toBe(
+      'a\\u061cb\\u200ec\\u200fd\\u202ae\\u2066f\\u2069',
+    );
   });
 });

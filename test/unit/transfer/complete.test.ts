@@ -14,7 +14,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function png(name: string, width: number, height: number): Promise<string> {
   const path = join(dir, name);
-  await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 30, b: 10 } } }).png().toFile(path);
+  await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 30, b: 10 } } })
+    .png()
+    .toFile(path);
   return path;
 }
 
@@ -29,7 +31,7 @@ describe('imageProblem: the pixel limit', () => {
     expect(await isComplete(path)).toBe(false);
   });
 
-  it('the default is sharp\'s own, 16383x16383: one pixel more is refused', async () => {
+  it("the default is sharp's own, 16383x16383: one pixel more is refused", async () => {
     expect(DEFAULT_MAX_PIXELS).toBe(16383 * 16383);
     const path = join(dir, 'wide.png');
     writeFileSync(path, craftedPng(16384, 16383));
@@ -40,7 +42,9 @@ describe('imageProblem: the pixel limit', () => {
     const path = await png('small.png', 64, 48);
     expect(await imageProblem(path)).toBeUndefined();
     expect(await imageProblem(path, 64 * 48)).toBeUndefined();
-    expect(await imageProblem(path, 64 * 48 - 1)).toMatch(/^declares 64x48 pixels \(0 megapixels\), more than --max-pixels allows \(3071,/);
+    expect(await imageProblem(path, 64 * 48 - 1)).toMatch(
+      /^declares 64x48 pixels \(0 megapixels\), more than --max-pixels allows \(3071,/,
+    );
     expect(await isComplete(path, 100)).toBe(false);
     expect(await isComplete(path)).toBe(true);
     // Raised, a declared size within it is decoded: this one is short of its rows.
@@ -51,7 +55,9 @@ describe('imageProblem: the pixel limit', () => {
 
   it.each(['png', 'jpg', 'webp', 'tif', 'gif', 'avif'])('passes a whole %s within the limit', async (ext) => {
     const path = join(dir, `whole.${ext}`);
-    await sharp({ create: { width: 96, height: 64, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } }).toFile(path);
+    await sharp({
+      create: { width: 96, height: 64, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } },
+    }).toFile(path);
     expect(await imageProblem(path)).toBeUndefined();
     expect(await imageProblem(path, 96 * 64 - 1)).toMatch(/^declares 96x64 pixels/);
   });
@@ -63,7 +69,9 @@ describe('imageProblem: the pixel limit', () => {
     writeFileSync(cut, data.subarray(0, data.length - 100));
     expect(await imageProblem(cut)).toBe('is not a complete image (it does not decode)');
     const jpeg = join(dir, 'whole.jpeg');
-    await sharp({ create: { width: 1200, height: 900, channels: 3, background: { r: 200, g: 30, b: 10 } } }).jpeg().toFile(jpeg);
+    await sharp({ create: { width: 1200, height: 900, channels: 3, background: { r: 200, g: 30, b: 10 } } })
+      .jpeg()
+      .toFile(jpeg);
     const jpegData = readFileSync(jpeg);
     const cutJpeg = join(dir, 'cut.jpeg');
     writeFileSync(cutJpeg, jpegData.subarray(0, jpegData.length - 300));

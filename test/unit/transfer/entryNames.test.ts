@@ -1,4 +1,14 @@
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -12,7 +22,11 @@ import { entryNameProblem, placeProblem, visibleName } from '../../../src/transf
 const nextRandom: { hex?: string } = {};
 vi.mock('node:crypto', async (original) => {
   const crypto = await original<typeof import('node:crypto')>();
-  return { ...crypto, randomBytes: (n: number) => (nextRandom.hex !== undefined ? Buffer.from(nextRandom.hex, 'hex') : crypto.randomBytes(n)) };
+  return {
+    ...crypto,
+    randomBytes: (n: number) =>
+      nextRandom.hex !== undefined ? Buffer.from(nextRandom.hex, 'hex') : crypto.randomBytes(n),
+  };
 });
 afterEach(() => delete nextRandom.hex);
 
@@ -98,7 +112,11 @@ describe('download of a directory output', () => {
     return new RenamingSession('hostile', wd, {}, 1, 0);
   }
 
-  const copy = (): { local: string; remote: string; dir: true } => ({ local: join(dir, 'here', 'got', 'd0'), remote: 'd0', dir: true });
+  const copy = (): { local: string; remote: string; dir: true } => ({
+    local: join(dir, 'here', 'got', 'd0'),
+    remote: 'd0',
+    dir: true,
+  });
 
   it('copies back a directory whose names are plain', async () => {
     const session = host();
@@ -111,20 +129,26 @@ describe('download of a directory output', () => {
     ['sub/x', /"sub\/x": a name with a "\/" in it/],
     ['..', /"\.\.": a name for the directory itself or its parent/],
     ['', /"": an empty name/],
-    ['a\nb', /"a\\nb": a name with a control character in it.*have the renderer name its files without control characters/],
+    [
+      'a\nb',
+      /"a\\nb": a name with a control character in it.*have the renderer name its files without control characters/,
+    ],
     ['\x1b]0;title\x07', /"\\x1b]0;title\\x07": a name with a control character/],
-  ])('refuses an entry listed as %j: the attempt fails naming host and entry, and nothing of it is kept', async (name, message) => {
-    const session = host();
-    session.renames.set('evil.txt', name);
-    const failed = download(session, copy());
-    await expect(failed).rejects.toBeInstanceOf(TransferError);
-    await expect(failed).rejects.toThrow(message);
-    await expect(failed).rejects.toThrow(/^d0\/ on hostile lists an entry named /);
-    await expect(failed).rejects.not.toThrow(/\n/);
-    // Nothing written, inside the output or out of it: ../../x would have been here/x.
-    expect(readdirSync(join(dir, 'here')).sort()).toEqual(['got']);
-    expect(readdirSync(join(dir, 'here', 'got'))).toEqual([]);
-  });
+  ])(
+    'refuses an entry listed as %j: the attempt fails naming host and entry, and nothing of it is kept',
+    async (name, message) => {
+      const session = host();
+      session.renames.set('evil.txt', name);
+      const failed = download(session, copy());
+      await expect(failed).rejects.toBeInstanceOf(TransferError);
+      await expect(failed).rejects.toThrow(message);
+      await expect(failed).rejects.toThrow(/^d0\/ on hostile lists an entry named /);
+      await expect(failed).rejects.not.toThrow(/\n/);
+      // Nothing written, inside the output or out of it: ../../x would have been here/x.
+      expect(readdirSync(join(dir, 'here')).sort()).toEqual(['got']);
+      expect(readdirSync(join(dir, 'here', 'got'))).toEqual([]);
+    },
+  );
 
   it('refuses a listing that names an entry twice', async () => {
     const session = host();

@@ -1,4 +1,15 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +51,9 @@ describe('syncInputs', () => {
     const host = new CorruptingSession('h', join(dir, 'host'), {}, 1, 0);
     host.root = join(dir, 'host');
     mkdirSync(host.root);
-    await expect(syncInputs(host, [{ local: join(dir, 'scene.bin'), remote: 'scene.bin' }], new LocalHashes())).rejects.toThrow(
+    await expect(
+      syncInputs(host, [{ local: join(dir, 'scene.bin'), remote: 'scene.bin' }], new LocalHashes()),
+    ).rejects.toThrow(
       /h:scene\.bin differs from .*scene\.bin after sending it \(cksum \d+ 300000, expected \d+ 300000\)/,
     );
   });
@@ -50,7 +63,12 @@ describe('syncInputs', () => {
     mkdirSync(join(src, 'sub', 'deeper'), { recursive: true });
     mkdirSync(join(src, 'empty'));
     const long = `${'n'.repeat(120)}.dat`;
-    const names = [...Array.from({ length: 17 }, (_, i) => `t${i}.dat`), 'with space.dat', `sub/${long}`, 'sub/deeper/run.sh'];
+    const names = [
+      ...Array.from({ length: 17 }, (_, i) => `t${i}.dat`),
+      'with space.dat',
+      `sub/${long}`,
+      'sub/deeper/run.sh',
+    ];
     for (const n of names) writeFileSync(join(src, n), randomBytes(100 + names.indexOf(n)));
     chmodSync(join(src, 'sub/deeper/run.sh'), 0o755);
     symlinkSync('/etc/hostname', join(src, 'link'));
@@ -81,7 +99,9 @@ describe('syncInputs', () => {
     host.root = join(dir, 'host');
     mkdirSync(host.root);
     const hashes = new LocalHashes();
-    await expect(syncInputs(host, [{ local: src, remote: 'tex' }], hashes)).rejects.toThrow(/h:tex\/t\d+\.dat differs|cannot unpack/);
+    await expect(syncInputs(host, [{ local: src, remote: 'tex' }], hashes)).rejects.toThrow(
+      /h:tex\/t\d+\.dat differs|cannot unpack/,
+    );
     await hashes.dispose();
     expect(readdirSync(host.root).filter((n) => n !== '.distray')).toEqual([]);
     await host.close();
@@ -103,7 +123,9 @@ describe('syncInputs', () => {
     expect(await syncInputs(host, [{ local: src, remote: 'nested' }], hashes)).toMatchObject({ files: 16, sent: 16 });
     await hashes.dispose();
     expect(unpacks).toHaveLength(1);
-    expect(readFileSync(join(dir, 'host', 'nested', 'a', 't3.dat')).equals(readFileSync(join(src, 'a', 't3.dat')))).toBe(true);
+    expect(
+      readFileSync(join(dir, 'host', 'nested', 'a', 't3.dat')).equals(readFileSync(join(src, 'a', 't3.dat'))),
+    ).toBe(true);
     await host.close();
   });
 });

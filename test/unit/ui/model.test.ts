@@ -11,8 +11,18 @@ function model(): RunModel {
     title: 't',
     startedAt: new Date(0),
     origin: 1000,
-    hosts: [{ name: 'a', slots: 2 }, { name: 'b', slots: 1 }],
-    tasks: [0, 1, 2].map((i) => ({ index: i, frame: i + 1, tile: null, label: `frame ${i + 1}`, skipped: i === 2, image: true })),
+    hosts: [
+      { name: 'a', slots: 2 },
+      { name: 'b', slots: 1 },
+    ],
+    tasks: [0, 1, 2].map((i) => ({
+      index: i,
+      frame: i + 1,
+      tile: null,
+      label: `frame ${i + 1}`,
+      skipped: i === 2,
+      image: true,
+    })),
   });
 }
 
@@ -24,8 +34,26 @@ describe('RunModel', () => {
       { type: 'run-start', at: 1000, tasks: 3, pending: 2 },
       { type: 'host-state', at: 1000, host: 'a', state: 'ok' },
       { type: 'host-state', at: 1000, host: 'b', state: 'ok' },
-      { type: 'attempt-queued', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0, behind: false, speculative: false },
-      { type: 'attempt-queued', at: 1000, task: ref(1), attempt: 1, host: 'a', lane: 1, behind: false, speculative: false },
+      {
+        type: 'attempt-queued',
+        at: 1000,
+        task: ref(0),
+        attempt: 1,
+        host: 'a',
+        lane: 0,
+        behind: false,
+        speculative: false,
+      },
+      {
+        type: 'attempt-queued',
+        at: 1000,
+        task: ref(1),
+        attempt: 1,
+        host: 'a',
+        lane: 1,
+        behind: false,
+        speculative: false,
+      },
       { type: 'attempt-started', at: 1500, task: ref(0), attempt: 1, host: 'a', lane: 0 },
       { type: 'attempt-started', at: 1500, task: ref(1), attempt: 1, host: 'a', lane: 1 },
     ];
@@ -35,27 +63,99 @@ describe('RunModel', () => {
     expect(s.hosts.find((h) => h.name === 'a')).toMatchObject({ state: 'ok', busy: 2, slots: 2 });
     expect(s.progress).toMatchObject({ total: 3, skipped: 1, running: 2, done: 0 });
 
-    m.apply(ev({ type: 'attempt-ended', at: 2000, task: ref(1), attempt: 1, host: 'a', outcome: 'failed', message: 'exit 1; last output:\nline one\nline two', ignored: false }));
-    m.apply(ev({ type: 'attempt-queued', at: 2000, task: ref(0), attempt: 2, host: 'b', lane: 0, behind: false, speculative: true }));
+    m.apply(
+      ev({
+        type: 'attempt-ended',
+        at: 2000,
+        task: ref(1),
+        attempt: 1,
+        host: 'a',
+        outcome: 'failed',
+        message: 'exit 1; last output:\nline one\nline two',
+        ignored: false,
+      }),
+    );
+    m.apply(
+      ev({
+        type: 'attempt-queued',
+        at: 2000,
+        task: ref(0),
+        attempt: 2,
+        host: 'b',
+        lane: 0,
+        behind: false,
+        speculative: true,
+      }),
+    );
     m.apply(ev({ type: 'attempt-started', at: 2000, task: ref(0), attempt: 2, host: 'b', lane: 0 }));
     s = m.snapshot();
     expect(s.tasks[0]).toMatchObject({ state: 'running', live: 2, copies: 2 });
     expect(s.tasks[1]).toMatchObject({ state: 'retrying' });
-    expect(s.failures).toEqual([{ i: 1, label: 'frame 2', host: 'a', attempt: 1, at: 1, message: 'exit 1', tail: 'line one\nline two' }]);
+    expect(s.failures).toEqual([
+      { i: 1, label: 'frame 2', host: 'a', attempt: 1, at: 1, message: 'exit 1', tail: 'line one\nline two' },
+    ]);
     expect(s.hosts.find((h) => h.name === 'a')).toMatchObject({ failures: 1, busy: 1 });
 
-    m.apply(ev({ type: 'attempt-ended', at: 2500, task: ref(1), attempt: 1, host: 'a', outcome: 'released', ignored: false }));
-    m.apply(ev({ type: 'task-done', at: 2500, task: ref(1), status: 'failed', host: 'a', attempts: 1, winner: null, copies: 1, error: 'exit 1' }));
-    m.apply(ev({ type: 'attempt-ended', at: 3000, task: ref(0), attempt: 2, host: 'b', outcome: 'released', ignored: false }));
-    m.apply(ev({ type: 'attempt-ended', at: 3500, task: ref(0), attempt: 2, host: 'b', outcome: 'done', ignored: false, seconds: 1.5, bytesIn: 0, bytesOut: 0 }));
-    m.apply(ev({ type: 'task-done', at: 3500, task: ref(0), status: 'done', host: 'b', attempts: 1, winner: { host: 'b', attempt: 2 }, copies: 2 }));
-    m.apply(ev({ type: 'attempt-ended', at: 3600, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }));
+    m.apply(
+      ev({ type: 'attempt-ended', at: 2500, task: ref(1), attempt: 1, host: 'a', outcome: 'released', ignored: false }),
+    );
+    m.apply(
+      ev({
+        type: 'task-done',
+        at: 2500,
+        task: ref(1),
+        status: 'failed',
+        host: 'a',
+        attempts: 1,
+        winner: null,
+        copies: 1,
+        error: 'exit 1',
+      }),
+    );
+    m.apply(
+      ev({ type: 'attempt-ended', at: 3000, task: ref(0), attempt: 2, host: 'b', outcome: 'released', ignored: false }),
+    );
+    m.apply(
+      ev({
+        type: 'attempt-ended',
+        at: 3500,
+        task: ref(0),
+        attempt: 2,
+        host: 'b',
+        outcome: 'done',
+        ignored: false,
+        seconds: 1.5,
+        bytesIn: 0,
+        bytesOut: 0,
+      }),
+    );
+    m.apply(
+      ev({
+        type: 'task-done',
+        at: 3500,
+        task: ref(0),
+        status: 'done',
+        host: 'b',
+        attempts: 1,
+        winner: { host: 'b', attempt: 2 },
+        copies: 2,
+      }),
+    );
+    m.apply(
+      ev({ type: 'attempt-ended', at: 3600, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }),
+    );
     s = m.snapshot();
     expect(s.tasks[0]).toMatchObject({ state: 'done', host: 'b', seconds: 1.5, live: 0 });
     expect(s.tasks[1]!.state).toBe('failed');
     expect(s.latest).toBe(0);
     expect(s.hosts.find((h) => h.name === 'b')).toMatchObject({ tasksDone: 1, meanSeconds: 1.5, busy: 0 });
-    expect(s.bars.find((b) => b.i === 0 && b.attempt === 2)).toMatchObject({ speculative: true, start: 1, freed: 2, end: 2.5, outcome: 'done' });
+    expect(s.bars.find((b) => b.i === 0 && b.attempt === 2)).toMatchObject({
+      speculative: true,
+      start: 1,
+      freed: 2,
+      end: 2.5,
+      outcome: 'done',
+    });
     expect(s.bars.find((b) => b.i === 0 && b.attempt === 1)).toMatchObject({ outcome: 'cancelled', ignored: true });
     expect(s.progress).toMatchObject({ done: 1, failed: 1, running: 0 });
     expect(s.retryable).toBe(true);
@@ -65,21 +165,76 @@ describe('RunModel', () => {
     expect(m.snapshot().progress.failed).toBe(0);
   });
 
-  it('does not count a copy being stopped for a faster one among its task\'s live attempts', () => {
+  it("does not count a copy being stopped for a faster one among its task's live attempts", () => {
     const m = model();
-    const queued = (attempt: number, host: string, lane: number): SchedulerEvent => ev({ type: 'attempt-queued', at: 1000, task: ref(0), attempt, host, lane, behind: false, speculative: attempt > 1 });
+    const queued = (attempt: number, host: string, lane: number): SchedulerEvent =>
+      ev({
+        type: 'attempt-queued',
+        at: 1000,
+        task: ref(0),
+        attempt,
+        host,
+        lane,
+        behind: false,
+        speculative: attempt > 1,
+      });
     for (const e of [queued(1, 'a', 0), queued(2, 'a', 1), queued(3, 'b', 0)]) m.apply(e);
     expect(m.snapshot().tasks[0]).toMatchObject({ live: 3 });
     // Attempt 1 is replaced by a faster copy (4), then 2 and 3 fail while 1 is still being stopped.
-    m.apply(ev({ type: 'speculation-lost', at: 1100, task: ref(0), attempt: 1, host: 'a', winner: { host: 'b', attempt: 4 }, replaced: true }));
+    m.apply(
+      ev({
+        type: 'speculation-lost',
+        at: 1100,
+        task: ref(0),
+        attempt: 1,
+        host: 'a',
+        winner: { host: 'b', attempt: 4 },
+        replaced: true,
+      }),
+    );
     m.apply(queued(4, 'b', 1));
     expect(m.snapshot().tasks[0]).toMatchObject({ live: 3 });
-    m.apply(ev({ type: 'attempt-ended', at: 1200, task: ref(0), attempt: 2, host: 'a', outcome: 'failed', message: 'exit 1', ignored: false }));
-    m.apply(ev({ type: 'attempt-ended', at: 1200, task: ref(0), attempt: 4, host: 'b', outcome: 'failed', message: 'exit 1', ignored: false }));
-    m.apply(ev({ type: 'attempt-ended', at: 1200, task: ref(0), attempt: 3, host: 'b', outcome: 'failed', message: 'exit 1', ignored: false }));
+    m.apply(
+      ev({
+        type: 'attempt-ended',
+        at: 1200,
+        task: ref(0),
+        attempt: 2,
+        host: 'a',
+        outcome: 'failed',
+        message: 'exit 1',
+        ignored: false,
+      }),
+    );
+    m.apply(
+      ev({
+        type: 'attempt-ended',
+        at: 1200,
+        task: ref(0),
+        attempt: 4,
+        host: 'b',
+        outcome: 'failed',
+        message: 'exit 1',
+        ignored: false,
+      }),
+    );
+    m.apply(
+      ev({
+        type: 'attempt-ended',
+        at: 1200,
+        task: ref(0),
+        attempt: 3,
+        host: 'b',
+        outcome: 'failed',
+        message: 'exit 1',
+        ignored: false,
+      }),
+    );
     expect(m.snapshot().tasks[0]).toMatchObject({ live: 0, state: 'retrying' });
     // Its end, later, is told once and counts nothing.
-    m.apply(ev({ type: 'attempt-ended', at: 1300, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }));
+    m.apply(
+      ev({ type: 'attempt-ended', at: 1300, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }),
+    );
     expect(m.snapshot().tasks[0]).toMatchObject({ live: 0, state: 'retrying' });
   });
 
@@ -87,7 +242,18 @@ describe('RunModel', () => {
     const m = model();
     expect(m.takeDelta()?.hosts.map((h) => h.name)).toEqual(['a', 'b']);
     expect(m.takeDelta()).toBeUndefined();
-    m.apply(ev({ type: 'attempt-queued', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0, behind: false, speculative: false }));
+    m.apply(
+      ev({
+        type: 'attempt-queued',
+        at: 1000,
+        task: ref(0),
+        attempt: 1,
+        host: 'a',
+        lane: 0,
+        behind: false,
+        speculative: false,
+      }),
+    );
     expect(m.takeDelta()!.tasks.map((t) => t.i)).toEqual([0]);
     m.apply(ev({ type: 'attempt-started', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0 }));
     const d = m.takeDelta()!;
@@ -100,10 +266,37 @@ describe('RunModel', () => {
   });
 
   it('draws an attempt when its renderer starts: one waiting behind it on its slot is not drawn, nor one stopped before it started', () => {
-    const m = new RunModel({ title: 't', startedAt: new Date(0), origin: 0, hosts: [{ name: 'a', slots: 1 }], tasks: [0, 1, 2].map((i) => ({ index: i, frame: i + 1, tile: null, label: `frame ${i + 1}`, skipped: false, image: false })) });
-    const queued = (i: number, at: number, behind: boolean): SchedulerEvent => ev({ type: 'attempt-queued', at, task: ref(i), attempt: 1, host: 'a', lane: 0, behind, speculative: false });
+    const m = new RunModel({
+      title: 't',
+      startedAt: new Date(0),
+      origin: 0,
+      hosts: [{ name: 'a', slots: 1 }],
+      tasks: [0, 1, 2].map((i) => ({
+        index: i,
+        frame: i + 1,
+        tile: null,
+        label: `frame ${i + 1}`,
+        skipped: false,
+        image: false,
+      })),
+    });
+    const queued = (i: number, at: number, behind: boolean): SchedulerEvent =>
+      ev({ type: 'attempt-queued', at, task: ref(i), attempt: 1, host: 'a', lane: 0, behind, speculative: false });
     const ended = (i: number, at: number, outcome: string): SchedulerEvent =>
-      ev({ type: 'attempt-ended', at, task: ref(i), attempt: 1, host: 'a', outcome, ignored: false, attempts: 0, settled: outcome === 'cancelled' ? 'cancelled' : null, seconds: 0, bytesIn: 0, bytesOut: 0 });
+      ev({
+        type: 'attempt-ended',
+        at,
+        task: ref(i),
+        attempt: 1,
+        host: 'a',
+        outcome,
+        ignored: false,
+        attempts: 0,
+        settled: outcome === 'cancelled' ? 'cancelled' : null,
+        seconds: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+      });
     m.apply(ev({ type: 'host-state', at: 0, host: 'a', state: 'ok' }));
     m.apply(queued(0, 0, false));
     m.apply(ev({ type: 'attempt-started', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0 }));
@@ -123,11 +316,34 @@ describe('RunModel', () => {
   it('shows a task lost with its host as queued again, and one whose attempt failed as to retry', () => {
     const m = model();
     const started = (i: number, attempt: number): SchedulerEvent[] => [
-      ev({ type: 'attempt-queued', at: 1000, task: ref(i), attempt, host: 'a', lane: i, behind: false, speculative: false }),
+      ev({
+        type: 'attempt-queued',
+        at: 1000,
+        task: ref(i),
+        attempt,
+        host: 'a',
+        lane: i,
+        behind: false,
+        speculative: false,
+      }),
       ev({ type: 'attempt-started', at: 1000, task: ref(i), attempt, host: 'a', lane: i }),
     ];
     const ended = (i: number, attempt: number, outcome: string): SchedulerEvent =>
-      ev({ type: 'attempt-ended', at: 1500, task: ref(i), attempt, host: 'a', outcome, message: outcome, ignored: false, attempts: 1, settled: null, seconds: 0.5, bytesIn: 0, bytesOut: 0 });
+      ev({
+        type: 'attempt-ended',
+        at: 1500,
+        task: ref(i),
+        attempt,
+        host: 'a',
+        outcome,
+        message: outcome,
+        ignored: false,
+        attempts: 1,
+        settled: null,
+        seconds: 0.5,
+        bytesIn: 0,
+        bytesOut: 0,
+      });
     for (const e of [...started(0, 1), ...started(1, 1)]) m.apply(e);
     m.apply(ended(0, 1, 'failed'));
     m.apply(ended(1, 1, 'lost'));
@@ -139,15 +355,65 @@ describe('RunModel', () => {
   });
 
   it('counts frames: a chunk counts as its frames, done or not', () => {
-    const chunk = (index: number, frame: number, last: number): TaskRef => ({ index, frame, tile: null, label: `frames ${frame}-${last}`, last, count: last - frame + 1 });
-    const m = new RunModel({ title: 't', startedAt: new Date(0), origin: 0, hosts: [{ name: 'a', slots: 1 }], tasks: [{ index: 0, frame: 1, tile: null, label: 'frames 1-12', skipped: false, image: false, count: 12 }] });
+    const chunk = (index: number, frame: number, last: number): TaskRef => ({
+      index,
+      frame,
+      tile: null,
+      label: `frames ${frame}-${last}`,
+      last,
+      count: last - frame + 1,
+    });
+    const m = new RunModel({
+      title: 't',
+      startedAt: new Date(0),
+      origin: 0,
+      hosts: [{ name: 'a', slots: 1 }],
+      tasks: [{ index: 0, frame: 1, tile: null, label: 'frames 1-12', skipped: false, image: false, count: 12 }],
+    });
     expect(m.snapshot().progress).toMatchObject({ total: 12, done: 0 });
     m.apply(ev({ type: 'chunk-formed', at: 0, from: chunk(0, 1, 12), task: chunk(1, 1, 4), rest: chunk(0, 5, 12) }));
-    m.apply(ev({ type: 'attempt-queued', at: 0, task: chunk(1, 1, 4), attempt: 1, host: 'a', lane: 0, behind: false, speculative: false }));
+    m.apply(
+      ev({
+        type: 'attempt-queued',
+        at: 0,
+        task: chunk(1, 1, 4),
+        attempt: 1,
+        host: 'a',
+        lane: 0,
+        behind: false,
+        speculative: false,
+      }),
+    );
     m.apply(ev({ type: 'attempt-started', at: 0, task: chunk(1, 1, 4), attempt: 1, host: 'a', lane: 0 }));
     expect(m.snapshot().progress).toMatchObject({ total: 12, running: 4 });
-    m.apply(ev({ type: 'attempt-ended', at: 1000, task: chunk(1, 1, 4), attempt: 1, host: 'a', outcome: 'done', ignored: false, attempts: 1, settled: 'done', seconds: 1, bytesIn: 0, bytesOut: 0 }));
-    m.apply(ev({ type: 'task-done', at: 1000, task: chunk(1, 1, 4), status: 'done', host: 'a', attempts: 1, winner: { host: 'a', attempt: 1 }, copies: 1 }));
+    m.apply(
+      ev({
+        type: 'attempt-ended',
+        at: 1000,
+        task: chunk(1, 1, 4),
+        attempt: 1,
+        host: 'a',
+        outcome: 'done',
+        ignored: false,
+        attempts: 1,
+        settled: 'done',
+        seconds: 1,
+        bytesIn: 0,
+        bytesOut: 0,
+      }),
+    );
+    m.apply(
+      ev({
+        type: 'task-done',
+        at: 1000,
+        task: chunk(1, 1, 4),
+        status: 'done',
+        host: 'a',
+        attempts: 1,
+        winner: { host: 'a', attempt: 1 },
+        copies: 1,
+      }),
+    );
     expect(m.snapshot().progress).toMatchObject({ total: 12, done: 4, running: 0 });
   });
 });

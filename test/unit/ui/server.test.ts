@@ -27,7 +27,11 @@ function call(url: string, method = 'GET'): Promise<Answer> {
 }
 
 /** An open event stream: what came so far, and a wait for more. */
-function openStream(url: string): { text(): string; waitFor(pred: (text: string) => boolean): Promise<void>; close(): void } {
+function openStream(url: string): {
+  text(): string;
+  waitFor(pred: (text: string) => boolean): Promise<void>;
+  close(): void;
+} {
   let text = '';
   const waiters: Array<() => void> = [];
   const req = request(url, (res) => {
@@ -71,7 +75,14 @@ describe('LivePage', () => {
     const url = page.url;
     const origin = new URL(url).origin;
     const token = new URL(url).pathname.split('/')[1]!;
-    for (const path of ['/', '/page.js', '/events', `/${token.slice(1)}/`, `/${token}x/`, `/${token.toUpperCase()}/stop`]) {
+    for (const path of [
+      '/',
+      '/page.js',
+      '/events',
+      `/${token.slice(1)}/`,
+      `/${token}x/`,
+      `/${token.toUpperCase()}/stop`,
+    ]) {
       expect((await call(origin + path)).status, path).toBe(403);
     }
     expect((await call(`${origin}/stop`, 'POST')).status).toBe(403);
@@ -86,12 +97,24 @@ describe('LivePage', () => {
 
     const m = model();
     let retried: number | undefined;
-    page.attach(m, { image: () => undefined, retry: (i) => ((retried = i), i === 1 ? undefined : 'frame 0 is done, not failed') });
+    page.attach(m, {
+      image: () => undefined,
+      retry: (i) => ((retried = i), i === 1 ? undefined : 'frame 0 is done, not failed'),
+    });
     // The snapshot comes first, then what changed.
     const stream = openStream(`${url}events`);
     await stream.waitFor((t) => t.includes('event: snapshot'));
     expect(stream.text()).not.toContain('event: delta');
-    m.apply({ type: 'attempt-queued', at: 0, task: { index: 0, frame: 0, tile: null, label: 'frame 0' }, attempt: 1, host: 'a', lane: 0, behind: false, speculative: false });
+    m.apply({
+      type: 'attempt-queued',
+      at: 0,
+      task: { index: 0, frame: 0, tile: null, label: 'frame 0' },
+      attempt: 1,
+      host: 'a',
+      lane: 0,
+      behind: false,
+      speculative: false,
+    });
     page.flush();
     await stream.waitFor((t) => t.includes('event: delta'));
     const delta = /event: delta\ndata: (.*)\n/.exec(stream.text())![1]!;
@@ -118,8 +141,12 @@ describe('Thumbnails', () => {
     const dir = mkdtempSync(join(tmpdir(), 'distray-thumbs-'));
     const big = join(dir, 'big.png');
     const small = join(dir, 'small.png');
-    await sharp({ create: { width: 1000, height: 500, channels: 3, background: '#336699' } }).png().toFile(big);
-    await sharp({ create: { width: 100, height: 80, channels: 3, background: '#996633' } }).png().toFile(small);
+    await sharp({ create: { width: 1000, height: 500, channels: 3, background: '#336699' } })
+      .png()
+      .toFile(big);
+    await sharp({ create: { width: 100, height: 80, channels: 3, background: '#996633' } })
+      .png()
+      .toFile(small);
     const thumbs = new Thumbnails();
     const a = await thumbs.get(big, 'small');
     expect(await sharp(a).metadata()).toMatchObject({ format: 'webp', width: 240, height: 120 });
@@ -128,7 +155,9 @@ describe('Thumbnails', () => {
     // The same bytes, not an encode again.
     expect(await thumbs.get(big, 'small')).toBe(a);
     // A file written again is encoded again.
-    await sharp({ create: { width: 400, height: 400, channels: 3, background: '#000000' } }).png().toFile(join(dir, 'next.png'));
+    await sharp({ create: { width: 400, height: 400, channels: 3, background: '#000000' } })
+      .png()
+      .toFile(join(dir, 'next.png'));
     writeFileSync(big, await sharp(join(dir, 'next.png')).png().toBuffer());
     expect(await sharp(await thumbs.get(big, 'small')).metadata()).toMatchObject({ width: 240, height: 240 });
   });
