@@ -10,9 +10,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { markComplete, prepare } from '../src/run.js';
-import { PlainProgress } from '../src/report/progress.js';
-import { summarise, writeReport } from '../src/report/summary.js';
-import { TaskFold } from '../src/report/taskFold.js';
+import { PlainProgress } from '../src/views/progress.js';
+import { summarise } from '../src/fold/summary.js';
+import { writeReport } from '../src/report/json.js';
+import { TaskFold } from '../src/fold/taskFold.js';
 import { Scheduler } from '../src/scheduler/scheduler.js';
 
 const [frames = '0,999999', ...rest] = process.argv.slice(2);

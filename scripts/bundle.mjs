@@ -8,8 +8,8 @@
 import { copyFileSync, cpSync } from 'node:fs';
 import { build } from 'esbuild';
 
-// The host shell is a script of its own, read beside the compiled code (dist/ssh) by src/ssh/wrapper.ts.
-copyFileSync('src/ssh/hostShell.sh', 'dist/ssh/hostShell.sh');
+// The host shell is a script of its own, read beside the compiled code (dist/hostShell) by src/hostShell/protocol.ts.
+copyFileSync('src/hostShell/hostShell.sh', 'dist/hostShell/hostShell.sh');
 // The live page's files (and the HTML report's, which inlines them), read beside the compiled code (dist/ui/assets) by src/ui/assets.ts.
 cpSync('src/ui/assets', 'dist/ui/assets', { recursive: true });
 

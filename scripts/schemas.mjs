@@ -14,11 +14,11 @@ import { createGenerator } from 'ts-json-schema-generator';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const SCHEMAS = [
-  { file: 'report.schema.json', type: 'RunSummary', path: 'src/report/summary.ts', title: 'distray --report' },
+  { file: 'report.schema.json', type: 'RunSummary', path: 'src/fold/types.ts', title: 'distray --report' },
   {
     file: 'events.schema.json',
     type: 'EventLine',
-    path: 'src/report/runEvents.ts',
+    path: 'src/fold/runEvents.ts',
     title: 'distray --events: one line',
   },
 ];

@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { cac } from 'cac';
 import { DistrayError, UsageError, errorMessage } from '../errors.js';
-import { PlainProgress, QuietProgress, TerminalProgress } from '../report/progress.js';
-import { chooseView } from '../report/view.js';
-import { finalLines } from '../report/failures.js';
-import { writeReport, type RunSummary } from '../report/summary.js';
+import { PlainProgress, QuietProgress, TerminalProgress } from '../views/progress.js';
+import { chooseView } from '../views/view.js';
+import { finalLines } from '../views/failures.js';
+import { writeReport } from '../report/json.js';
+import type { RunSummary } from '../fold/types.js';
 import { writeJunit } from '../report/junit.js';
 import { runOnEnd } from '../report/onEnd.js';
 import { entryProblem } from '../plan/paths.js';

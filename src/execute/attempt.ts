@@ -4,7 +4,7 @@ import { constants } from 'node:os';
 import { extname, join } from 'node:path';
 import { LinkRefused, errorMessage } from '../errors.js';
 import { linkMessage, type HostSession } from '../hosts/session.js';
-import type { HostShell, TaskExit } from '../hosts/hostShell.js';
+import type { HostShell, TaskExit } from '../hostShell/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
 import {
   isRunStop,
@@ -25,7 +25,7 @@ import {
   KILL_GRACE_SECONDS,
   runDir,
   runLine,
-} from '../ssh/wrapper.js';
+} from '../hostShell/protocol.js';
 
 export interface AttemptOptions {
   plan: Plan;
@@ -166,7 +166,7 @@ export class HostRunner implements SchedulerHost {
    */
   private readonly sharedPaths: boolean;
 
-  /** Its host shell queues a slot's next task behind the running one (see ssh/wrapper.ts). */
+  /** Its host shell queues a slot's next task behind the running one (see hostShell/protocol.ts). */
   get queues(): boolean {
     return !this.sharedPaths;
   }

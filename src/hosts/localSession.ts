@@ -4,11 +4,11 @@ import { constants, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LinkRefused, TransferError } from '../errors.js';
 import { SECRET_ENV_NAMES } from '../ssh/connect.js';
-import { hostShellArgv, newToken } from '../ssh/wrapper.js';
+import { hostShellArgv, newToken } from '../hostShell/protocol.js';
 import type { EntryStat } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
 import { linkMessage, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
-import { HostShell } from './hostShell.js';
+import { HostShell } from '../hostShell/hostShell.js';
 import { ensureRoom } from './room.js';
 
 /** How long the local sh may take to start its host shell: a machine at a standstill, not a login. */

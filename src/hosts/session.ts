@@ -1,7 +1,7 @@
 /** What the rest of distray needs from a host, over SSH or on this machine. */
 import { TransferError } from '../errors.js';
 import type { EntryStat } from '../ssh/sftp.js';
-import type { HostShell } from './hostShell.js';
+import type { HostShell } from '../hostShell/hostShell.js';
 
 /** sha256: strong, to tell a file is already there; cksum: cheap, to check what was just written. */
 export type HashKind = 'sha256' | 'cksum';

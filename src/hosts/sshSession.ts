@@ -4,12 +4,12 @@ import { ConnectionError, LinkRefused } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
 import { connectEndpoint, serverVersion, type Client, type ConnectContext } from '../ssh/connect.js';
 import { ConnectionPool, type Connection } from './connectionPool.js';
-import { hostShellCommand, newToken } from '../ssh/wrapper.js';
+import { hostShellCommand, newToken } from '../hostShell/protocol.js';
 import { Sftp } from '../ssh/sftp.js';
 import { hashFiles } from './checksums.js';
 import { linkMessage, readWhole, type HashKind, type HostSession, type RemoteStat } from './session.js';
-import type { HostShell } from './hostShell.js';
-import { ChannelRefused, launchHostShell } from './hostShellLauncher.js';
+import type { HostShell } from '../hostShell/hostShell.js';
+import { ChannelRefused, launchHostShell } from './launchHostShell.js';
 import { ensureRoom } from './room.js';
 
 /** Joins a workdir-relative path to the workdir without doubling slashes. */

@@ -22,7 +22,7 @@ export function checkRemotePath(path: string, what: string): void {
   }
 }
 
-/** Where the host shell keeps its state in the workdir (src/ssh/wrapper.ts). */
+/** Where the host shell keeps its state in the workdir (src/hostShell/protocol.ts). */
 const CONTROL_DIR = '.distray';
 
 /**

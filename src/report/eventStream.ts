@@ -2,7 +2,7 @@ import { constants, createWriteStream, fstat, open, stat } from 'node:fs';
 import { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { errorMessage } from '../errors.js';
-import { EVENTS_VERSION } from './runEvents.js';
+import { EVENTS_VERSION } from '../fold/runEvents.js';
 
 /**
  * How long the event stream's reader may take: to open a FIFO given to

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { writeFileAtomically } from '../fsutil/atomicWrite.js';
-import type { RunSummary, TaskSummary } from './summary.js';
-import { countTasks } from './taskFold.js';
+import type { RunSummary, TaskSummary } from '../fold/types.js';
+import { countTasks } from '../fold/taskFold.js';
 
 /**
  * XML 1.0 allows tab, newline and carriage return among the control

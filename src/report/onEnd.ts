@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { errorMessage } from '../errors.js';
 import { environmentWithoutSecrets } from '../hosts/localSession.js';
-import { reportChunks, type RunSummary } from './summary.js';
-import { countTasks } from './taskFold.js';
+import { reportChunks } from './json.js';
+import type { RunSummary } from '../fold/types.js';
+import { countTasks } from '../fold/taskFold.js';
 
 /** How long --on-end's command may take before it is stopped. */
 export const ON_END_TIMEOUT_MS = 60_000;

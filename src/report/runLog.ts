@@ -2,10 +2,11 @@ import type { Plan } from '../plan/plan.js';
 import type { SchedulerEvent } from '../scheduler/events.js';
 import type { FrameRecord } from '../stitch/frames.js';
 import { EventStream } from './eventStream.js';
-import { HostFigures } from './hostFigures.js';
-import type { HostSlots, RunEvent, RunStartEvent } from './runEvents.js';
-import { endSummary, type RunSummary } from './summary.js';
-import { TaskFold } from './taskFold.js';
+import { HostFigures } from '../fold/hostFigures.js';
+import type { HostSlots, RunEvent, RunStartEvent } from '../fold/runEvents.js';
+import { endSummary } from '../fold/summary.js';
+import type { RunSummary } from '../fold/types.js';
+import { TaskFold } from '../fold/taskFold.js';
 
 /**
  * A run's events, as the run sees them: the scheduler's, with what the run

@@ -4,10 +4,10 @@ import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { LinkRefused, TransferError, errorMessage } from '../errors.js';
 import { tempNameBeside } from '../fsutil/atomicWrite.js';
-import type { HostShell, OutputState } from '../hosts/hostShell.js';
+import type { HostShell, OutputState } from '../hostShell/hostShell.js';
 import { linkMessage, type HostSession, type RemoteStat } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
-import { runDir } from '../ssh/wrapper.js';
+import { runDir } from '../hostShell/protocol.js';
 import { entryNameProblem, placeProblem, visibleName } from './entryNames.js';
 
 export function remoteDirname(p: string): string {

@@ -17,7 +17,7 @@ import {
   uploadFile,
   type LocalFile,
 } from './copies.js';
-import { runDir } from '../ssh/wrapper.js';
+import { runDir } from '../hostShell/protocol.js';
 
 /** Files uploaded at once to one host: small files are round-trip bound, large ones are not hurt. */
 const PARALLEL_UPLOADS = 64;

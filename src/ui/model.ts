@@ -1,7 +1,7 @@
 import type { SchedulerEvent, TaskRef } from '../scheduler/events.js';
-import { splitTail } from '../report/failures.js';
-import { HostFigures as FigureModel } from '../report/hostFigures.js';
-import { TaskFold, type TaskStanding } from '../report/taskFold.js';
+import { splitTail } from '../views/failures.js';
+import { HostFigures as FigureModel } from '../fold/hostFigures.js';
+import { TaskFold, type TaskStanding } from '../fold/taskFold.js';
 
 /**
  * What the live page and the HTML report show, folded from the scheduler's
@@ -145,14 +145,14 @@ export interface ModelOptions {
   /** With --tiles: the counts are of tiles. */
   unit?: 'frames' | 'tiles';
   /**
-   * The run's fold of the scheduler's events (report/taskFold.ts), fed before
+   * The run's fold of the scheduler's events (fold/taskFold.ts), fed before
    * the model: the tasks' states and the counts are its. Without it the model
    * keeps one of its own, fed by apply().
    */
   fold?: TaskFold;
   /** The scheduler clock, for the snapshots' and deltas' `now`. */
   now?: () => number;
-  /** The run's per-host figures (report/hostFigures.ts), fed before the model; without them the model keeps its own. */
+  /** The run's per-host figures (fold/hostFigures.ts), fed before the model; without them the model keeps its own. */
   figures?: FigureModel;
 }
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import { hostShellArgv } from '../../src/ssh/wrapper.js';
+import { hostShellArgv } from '../../src/hostShell/protocol.js';
 
 /** The host shell script runs under any POSIX sh: its tests run under each of these (Debian's dash, bash, busybox). */
 export const SHELLS: ReadonlyArray<{ name: string; argv: string[] }> = [

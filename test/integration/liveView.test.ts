@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
 import { eventually } from '../helpers/wait.js';
-import { MAX_HOST_ROWS } from '../../src/report/progress.js';
+import { MAX_HOST_ROWS } from '../../src/views/progress.js';
 import { shellJoin } from '../../src/ssh/quote.js';
 
 // The live view on a real terminal (script(1) gives the CLI a pty), with hosts on this machine (`local: true`): what is

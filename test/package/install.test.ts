@@ -103,7 +103,7 @@ describe('the npm package', () => {
       .map((f) => f.replace(/^package\//, ''));
     expect(files).toContain('bin/distray.cjs');
     expect(files).toContain('dist/cli/distray.cjs');
-    expect(files).toContain('dist/ssh/hostShell.sh');
+    expect(files).toContain('dist/hostShell/hostShell.sh');
     expect(files).toContain('LICENSE');
     // The pages `distray run --help` names.
     expect(files).toContain('README.md');

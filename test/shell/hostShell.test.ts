@@ -14,10 +14,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
-import { EXIT_NOT_STARTED, protocolLine, runLine } from '../../src/ssh/wrapper.js';
+import { EXIT_NOT_STARTED, protocolLine, runLine } from '../../src/hostShell/protocol.js';
 import { SHELLS, talkToHostShell } from '../helpers/shells.js';
 
-// The host shell's protocol (ssh/wrapper.ts) run by the local sh: lanes, leases, adoption, retirement.
+// The host shell's protocol (hostShell/protocol.ts) run by the local sh: lanes, leases, adoption, retirement.
 
 let dir: string;
 const sessions: LocalSession[] = [];

@@ -15,8 +15,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HostShell } from '../../src/hosts/hostShell.js';
-import { EXIT_NO_LEASE, hostShellArgv, runDir } from '../../src/ssh/wrapper.js';
+import { HostShell } from '../../src/hostShell/hostShell.js';
+import { EXIT_NO_LEASE, hostShellArgv, runDir } from '../../src/hostShell/protocol.js';
 import { SHELLS } from '../helpers/shells.js';
 import { eventually } from '../helpers/wait.js';
 

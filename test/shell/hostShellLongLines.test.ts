@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HostShell } from '../../src/hosts/hostShell.js';
-import { hostShellArgv, protocolMark } from '../../src/ssh/wrapper.js';
+import { HostShell } from '../../src/hostShell/hostShell.js';
+import { hostShellArgv, protocolMark } from '../../src/hostShell/protocol.js';
 import { SHELLS } from '../helpers/shells.js';
 
 // An answer with a letter per path or output (a removal of thousands of paths, a chunk of thousands

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
-import type { TaskExit } from '../../src/hosts/hostShell.js';
-import { protocolLine, runLine, stallWatch } from '../../src/ssh/wrapper.js';
+import type { TaskExit } from '../../src/hostShell/hostShell.js';
+import { protocolLine, runLine, stallWatch } from '../../src/hostShell/protocol.js';
 import { SHELLS, talkToHostShell } from '../helpers/shells.js';
 
 // --stall on the host: the host shell watches a task's log and outputs with its own clock and stops it

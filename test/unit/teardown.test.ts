@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Progress } from '../../src/report/progress.js';
+import type { Progress } from '../../src/views/progress.js';
 import { run } from '../../src/run.js';
 import { Teardown } from '../../src/teardown.js';
 

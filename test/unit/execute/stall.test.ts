@@ -3,18 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HostRunner } from '../../../src/execute/attempt.js';
-import type { HostShell, TaskExit } from '../../../src/hosts/hostShell.js';
+import type { HostShell, TaskExit } from '../../../src/hostShell/hostShell.js';
 import { LocalSession } from '../../../src/hosts/localSession.js';
 import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import type { AttemptSlot, FinalOutcome } from '../../../src/scheduler/scheduler.js';
 import { prepare } from '../../../src/run.js';
-import { PlainProgress } from '../../../src/report/progress.js';
+import { PlainProgress } from '../../../src/views/progress.js';
 
 // The controller's part of --stall: the option's checks, and an attempt the host shell stopped as
 // stalled becoming a failure with `stalled` set. The watching itself, and its clock, are the host's
-// (test/unit/ssh/hostShellStall.test.ts): the controller runs no timer for it, so there is no time
+// (test/shell/hostShellStall.test.ts): the controller runs no timer for it, so there is no time
 // here to fake.
 
 let dir: string;

@@ -1,18 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  ChunkSizer,
-  describeFrames,
-  framesOfChunk,
-  parseChunk,
-  runsOf,
-  type ChunkSize,
-} from '../../../src/plan/chunks.js';
+import { ChunkSizer } from '../../../src/plan/chunkSizer.js';
+import { describeFrames, framesOfChunk, parseChunk, runsOf, type ChunkSize } from '../../../src/plan/chunks.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type PlanOptions, type Task } from '../../../src/plan/plan.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Progress } from '../../../src/report/progress.js';
+import type { Progress } from '../../../src/views/progress.js';
 import { chunkRecords, prepare, type RunOptions } from '../../../src/run.js';
 import { Scheduler } from '../../../src/scheduler/scheduler.js';
 

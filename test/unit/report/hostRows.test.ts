@@ -7,7 +7,7 @@ import {
   MAX_HOST_ROWS,
   newHostView,
   type HostView,
-} from '../../../src/report/progress.js';
+} from '../../../src/views/progress.js';
 import type { SchedulerEvent, TaskRef } from '../../../src/scheduler/events.js';
 
 function host(name: string, state: string, tasksDone = 0): HostView {

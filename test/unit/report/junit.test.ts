@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, describe, expect, it } from 'vitest';
 import { junitChunks, writeJunit, xmlText } from '../../../src/report/junit.js';
-import type { RunSummary, TaskSummary } from '../../../src/report/summary.js';
+import type { RunSummary, TaskSummary } from '../../../src/fold/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-junit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

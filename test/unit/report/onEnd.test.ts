@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { onEndEnv, runOnEnd } from '../../../src/report/onEnd.js';
-import type { RunSummary, TaskSummary } from '../../../src/report/summary.js';
+import type { RunSummary, TaskSummary } from '../../../src/fold/types.js';
 import { eventually } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-onend-'));

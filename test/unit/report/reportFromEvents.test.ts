@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
-import type { Progress } from '../../../src/report/progress.js';
-import type { RunSummary, TaskSummary } from '../../../src/report/summary.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import type { Progress } from '../../../src/views/progress.js';
+import type { RunSummary, TaskSummary } from '../../../src/fold/types.js';
+import { TaskFold } from '../../../src/fold/taskFold.js';
 import { run } from '../../../src/run.js';
 import type { SchedulerEvent } from '../../../src/scheduler/events.js';
 

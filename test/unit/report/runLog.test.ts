@@ -6,7 +6,7 @@ import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
 import { RunLog } from '../../../src/report/runLog.js';
-import type { RunSummary, TaskSummary } from '../../../src/report/summary.js';
+import type { RunSummary, TaskSummary } from '../../../src/fold/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-runlog-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

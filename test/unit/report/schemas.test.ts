@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { makeSchemas } from '../../../scripts/schemas.mjs';
-import { ChunkSizer } from '../../../src/plan/chunks.js';
+import { ChunkSizer } from '../../../src/plan/chunkSizer.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
 import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
-import { HostFigures } from '../../../src/report/hostFigures.js';
-import { EVENTS_VERSION } from '../../../src/report/runEvents.js';
-import { endSummary, summarise } from '../../../src/report/summary.js';
+import { HostFigures } from '../../../src/fold/hostFigures.js';
+import { EVENTS_VERSION } from '../../../src/fold/runEvents.js';
+import { endSummary, summarise } from '../../../src/fold/summary.js';
 import { chunkRecords } from '../../../src/run.js';
 import { Scheduler, type SchedulerEvent, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 import { FakeHost, type Act } from '../../helpers/fakeFarm.js';

@@ -2,7 +2,8 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeReport, type RunSummary } from '../../../src/report/summary.js';
+import { writeReport } from '../../../src/report/json.js';
+import type { RunSummary } from '../../../src/fold/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-report-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,16 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChunkSizer, type ChunkSize } from '../../../src/plan/chunks.js';
+import { ChunkSizer } from '../../../src/plan/chunkSizer.js';
+import type { ChunkSize } from '../../../src/plan/chunks.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
-import { PlainProgress } from '../../../src/report/progress.js';
-import { summarise } from '../../../src/report/summary.js';
+import { PlainProgress } from '../../../src/views/progress.js';
+import { summarise } from '../../../src/fold/summary.js';
 import { chunkRecords } from '../../../src/run.js';
 import type { HostConfig } from '../../../src/inventory/types.js';
 import { modelOfPlan } from '../../../src/ui/fromPlan.js';
-import { HostFigures } from '../../../src/report/hostFigures.js';
+import { HostFigures } from '../../../src/fold/hostFigures.js';
 import { taskName } from '../../../src/report/junit.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
-import { tasksOfRecords } from '../../../src/report/summary.js';
+import { TaskFold } from '../../../src/fold/taskFold.js';
+import { tasksOfRecords } from '../../../src/fold/summary.js';
 import {
   Scheduler,
   isRunStop,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { simulate } from '../../../bench/sim.js';
-import { tasksOfRecords } from '../../../src/report/summary.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import { tasksOfRecords } from '../../../src/fold/summary.js';
+import { TaskFold } from '../../../src/fold/taskFold.js';
 import type { TaskRecord } from '../../../src/scheduler/scheduler.js';
 
 /**

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../../../src/plan/plan.js';
-import { tasksOfRecords } from '../../../src/report/summary.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import { tasksOfRecords } from '../../../src/fold/summary.js';
+import { TaskFold } from '../../../src/fold/taskFold.js';
 import {
   Scheduler,
   type AttemptOutcome,

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Task } from '../../../src/plan/plan.js';
-import { foldHostView, hostLine, type HostView } from '../../../src/report/progress.js';
+import { foldHostView, hostLine, type HostView } from '../../../src/views/progress.js';
 import {
   Scheduler,
   type AttemptOutcome,

@@ -8,8 +8,8 @@ import {
   type SchedulerEvent,
   type SchedulerHost,
 } from '../../../src/scheduler/scheduler.js';
-import { HostFigures } from '../../../src/report/hostFigures.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import { HostFigures } from '../../../src/fold/hostFigures.js';
+import { TaskFold } from '../../../src/fold/taskFold.js';
 import { refused, tasks, startHosts as start } from '../../helpers/scheduler.js';
 
 /**

@@ -1,7 +1,7 @@
 import { ConnectionError } from '../errors.js';
-import { EXIT_NO_WORKDIR } from '../ssh/wrapper.js';
+import { EXIT_NO_WORKDIR } from '../hostShell/protocol.js';
 import type { Connection, ConnectionPool } from './connectionPool.js';
-import { HostShell } from './hostShell.js';
+import { HostShell } from '../hostShell/hostShell.js';
 
 /** The server would not open one more channel on a live connection: its MaxSessions is lower than assumed. */
 export class ChannelRefused extends Error {
@@ -11,7 +11,7 @@ export class ChannelRefused extends Error {
 }
 
 /**
- * Starts a host shell (`command`, see ssh/wrapper.ts) on a channel of `conn`
+ * Starts a host shell (`command`, see hostShell/protocol.ts) on a channel of `conn`
  * and hands back the controller's side of it. The shell is not ready yet:
  * the login runs first (HostShell.ready waits for it).
  */

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
-import { formatSeconds, PlainProgress, QuietProgress } from '../../../src/report/progress.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import { formatSeconds, PlainProgress, QuietProgress } from '../../../src/views/progress.js';
+import { TaskFold } from '../../../src/fold/taskFold.js';
 import { Scheduler, type AttemptOutcome, type SchedulerHost } from '../../../src/scheduler/scheduler.js';
 
 /** A host whose attempts take `ms` of fake time and end as `outcome` says. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SchedulerEvent, TaskRef } from '../../../src/scheduler/events.js';
-import { HostFigures } from '../../../src/report/hostFigures.js';
-import type { RunEvent } from '../../../src/report/runEvents.js';
+import { HostFigures } from '../../../src/fold/hostFigures.js';
+import type { RunEvent } from '../../../src/fold/runEvents.js';
 
 const task = (index: number): TaskRef => ({ index, frame: index, tile: null, label: `frame ${index}` });
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { finalLines } from '../../../src/report/failures.js';
-import { figureLines, formatBytes } from '../../../src/report/figuresText.js';
-import { HostFigures } from '../../../src/report/hostFigures.js';
-import { summarise } from '../../../src/report/summary.js';
+import { finalLines } from '../../../src/views/failures.js';
+import { figureLines, formatBytes } from '../../../src/views/figuresText.js';
+import { HostFigures } from '../../../src/fold/hostFigures.js';
+import { summarise } from '../../../src/fold/summary.js';
 
 const record = (
   name: string,

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ConnectionError, TransferError } from '../errors.js';
-import { fileOpLine, protocolMark, runDir, runLine } from '../ssh/wrapper.js';
+import { fileOpLine, protocolMark, runDir, runLine } from './protocol.js';
 
 /** The pipes of a host shell, whether an SSH channel or a local child process. */
 export interface ShellPipes {
@@ -67,7 +67,7 @@ export function visible(text: string): string {
 }
 
 /**
- * The controller's side of a host shell (see ssh/wrapper.ts): many tasks
+ * The controller's side of a host shell (see hostShell/protocol.ts): many tasks
  * at once over one channel, each known by its id.
  */
 export class HostShell {
@@ -82,7 +82,7 @@ export class HostShell {
    * Whatever the login prints (a banner, escape sequences, text without a
    * newline, before the host shell starts or from something it left running)
    * is not the protocol: only lines marked with the shell's token count, from
-   * its ready line on (see ssh/wrapper.ts).
+   * its ready line on (see hostShell/protocol.ts).
    */
   private isReady = false;
   private readonly mark: string;

@@ -1,6 +1,6 @@
 import { figureLines } from './figuresText.js';
-import type { RunSummary, TaskSummary } from './summary.js';
-import { countTasks } from './taskFold.js';
+import type { RunSummary, TaskSummary } from '../fold/types.js';
+import { countTasks } from '../fold/taskFold.js';
 
 const TAIL_MARK = '; last output:\n';
 

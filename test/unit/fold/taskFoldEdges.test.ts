@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
 import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
-import { tasksOfRecords } from '../../../src/report/summary.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import { tasksOfRecords } from '../../../src/fold/summary.js';
+import { TaskFold } from '../../../src/fold/taskFold.js';
 import {
   Scheduler,
   type AttemptOutcome,

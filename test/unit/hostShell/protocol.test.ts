@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { HostShell, visible, type TaskExit } from '../../../src/hosts/hostShell.js';
-import { protocolLine } from '../../../src/ssh/wrapper.js';
+import { HostShell, visible, type TaskExit } from '../../../src/hostShell/hostShell.js';
+import { protocolLine } from '../../../src/hostShell/protocol.js';
 
 /** A HostShell over plain streams: the test writes what the host would print. */
 function fakeShell(): { shell: HostShell; print: (text: string) => void; warnings: string[]; sent: () => string } {

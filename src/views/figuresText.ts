@@ -1,4 +1,4 @@
-import type { RunSummary } from './summary.js';
+import type { RunSummary } from '../fold/types.js';
 
 /** Host lines in the final summary: the rest are in the report. */
 const MAX_HOST_LINES = 20;

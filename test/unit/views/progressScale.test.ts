@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
-import { PlainProgress } from '../../../src/report/progress.js';
-import { TaskFold } from '../../../src/report/taskFold.js';
+import { PlainProgress } from '../../../src/views/progress.js';
+import { TaskFold } from '../../../src/fold/taskFold.js';
 import { Scheduler, type SchedulerEvent, type TaskRecord } from '../../../src/scheduler/scheduler.js';
 
 function tiledScheduler(frames: string, cols: number): Scheduler {

@@ -1,10 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChunkSizer, type ChunkSize } from '../../../src/plan/chunks.js';
+import { ChunkSizer } from '../../../src/plan/chunkSizer.js';
+import type { ChunkSize } from '../../../src/plan/chunks.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
-import { summarise, tasksOfRecords } from '../../../src/report/summary.js';
-import { countTasks, TaskFold } from '../../../src/report/taskFold.js';
+import { summarise, tasksOfRecords } from '../../../src/fold/summary.js';
+import { countTasks, TaskFold } from '../../../src/fold/taskFold.js';
 import { chunkRecords } from '../../../src/run.js';
 import {
   Scheduler,

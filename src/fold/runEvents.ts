@@ -1,5 +1,5 @@
 import type { SchedulerEvent } from '../scheduler/events.js';
-import type { EndSummary } from './summary.js';
+import type { EndSummary } from './types.js';
 
 /**
  * The events of a whole run: the scheduler's (see scheduler/events.ts) and

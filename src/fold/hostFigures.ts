@@ -1,46 +1,5 @@
+import type { HostFigure, RunFigures } from './types.js';
 import type { RunEvent } from './runEvents.js';
-
-/** One host's state and figures over a run. Seconds are per attempt, from its renderer's start to its outputs in. */
-export interface HostFigure {
-  name: string;
-  /** Its last state (see the host-state event: 'connecting', 'ok', 'lost', 'unreachable', ...), and why in words. */
-  state: string;
-  message?: string;
-  /** Its slots: as given when the run started, else the most it was seen to use. */
-  slots: number;
-  /** Tasks it completed (a losing speculative copy is not counted). */
-  tasksDone: number;
-  /** Attempts that failed there (a retry elsewhere may have succeeded). */
-  failures: number;
-  /** Attempts lost with the host (they went back to the queue, or a copy elsewhere had won meanwhile). */
-  lost: number;
-  /** Over its completed tasks; null when it completed none. */
-  meanSeconds: number | null;
-  medianSeconds: number | null;
-  /**
-   * Bytes sent to it and fetched from it: its attempts' --in and --out
-   * copies (every attempt, losing copies too) and its once-per-host inputs
-   * and outputs (the host-files event).
-   */
-  bytesIn: number;
-  bytesOut: number;
-}
-
-export interface RunFigures {
-  hosts: HostFigure[];
-  /** Seconds from the scheduler's start to every task ended; null before the run starts. */
-  makespan: number | null;
-  /** What the makespan would be if the completed tasks' slot time were spread evenly over every usable slot: taskSeconds / slots. */
-  ideal: number | null;
-  /**
-   * The time each completed task held its slot (its renderer's start to the
-   * slot's release: the outputs' copy back overlaps the slot's next render),
-   * added up.
-   */
-  taskSeconds: number;
-  /** Slots of the hosts that were usable at some point. */
-  slots: number;
-}
 
 interface Tally {
   name: string;

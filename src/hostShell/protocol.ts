@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ENV_NAME, shellJoin, shellQuote } from './quote.js';
+import { ENV_NAME, shellJoin, shellQuote } from '../ssh/quote.js';
 
 /** Seconds between TERM and KILL when a renderer is stopped. */
 export const KILL_GRACE_SECONDS = 5;
@@ -147,18 +147,18 @@ export function runDir(token: string): string {
  * controller to adopt what still runs, then stops the rest. `stop` is
  * immediate.
  *
- * The script itself is src/ssh/hostShell.sh: plain sh, checked by shellcheck
+ * The script itself is src/hostShell/hostShell.sh: plain sh, checked by shellcheck
  * in `npm run lint` and run directly under dash, bash and busybox sh by its
  * unit tests. Its exit statuses are the constants above.
  */
 /**
- * The script (src/ssh/hostShell.sh, beside this file in src and in dist), read
+ * The script (src/hostShell/hostShell.sh, beside this file in src and in dist), read
  * once. Whole-line comments are left out of what is sent: the script travels
  * on every host shell's command line.
  */
 let script: string | undefined;
 export function hostShellScript(): string {
-  script ??= readFileSync(new URL('../ssh/hostShell.sh', import.meta.url), 'utf8')
+  script ??= readFileSync(new URL('../hostShell/hostShell.sh', import.meta.url), 'utf8')
     .split('\n')
     .filter((line) => !/^\s*(#|$)/.test(line))
     .join('\n');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { countsLine, finalLines, frameRanges } from '../../../src/report/failures.js';
-import { endSummary } from '../../../src/report/summary.js';
-import type { RunSummary, TaskSummary } from '../../../src/report/summary.js';
+import { countsLine, finalLines, frameRanges } from '../../../src/views/failures.js';
+import { endSummary } from '../../../src/fold/summary.js';
+import type { RunSummary, TaskSummary } from '../../../src/fold/types.js';
 
 const task = (frame: number, status: TaskSummary['status'], error?: string): TaskSummary => ({
   frame,

@@ -5,7 +5,7 @@ export type FoldTask = Pick<Task, 'index' | 'frame' | 'label' | 'chunk'> & {
   readonly tile: { readonly index: number } | null;
 };
 import type { AttemptRef, SchedulerEvent, TaskRef } from '../scheduler/events.js';
-import type { TaskList, TaskSummary } from './summary.js';
+import type { TaskList, TaskSummary } from './types.js';
 
 type Status = TaskSummary['status'];
 type Ended = Extract<SchedulerEvent, { type: 'attempt-ended' }>;

@@ -1,8 +1,8 @@
 import type { Listr, ListrTaskWrapper } from 'listr2';
 import type { TaskRef } from '../scheduler/events.js';
 import type { Scheduler, SchedulerEvent } from '../scheduler/scheduler.js';
-import type { HostFigures } from './hostFigures.js';
-import type { TaskFold } from './taskFold.js';
+import type { HostFigures } from '../fold/hostFigures.js';
+import type { TaskFold } from '../fold/taskFold.js';
 import { RepeatedOutput } from './failures.js';
 import { visible } from '../text/visible.js';
 

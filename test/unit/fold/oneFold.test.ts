@@ -1,15 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ChunkSizer } from '../../../src/plan/chunks.js';
+import { ChunkSizer } from '../../../src/plan/chunkSizer.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type Task } from '../../../src/plan/plan.js';
 import { parseGrid, parseSize } from '../../../src/plan/tiles.js';
-import { countsLine, finalLines } from '../../../src/report/failures.js';
-import { HostFigures } from '../../../src/report/hostFigures.js';
+import { countsLine, finalLines } from '../../../src/views/failures.js';
+import { HostFigures } from '../../../src/fold/hostFigures.js';
 import { junitChunks } from '../../../src/report/junit.js';
 import { onEndEnv } from '../../../src/report/onEnd.js';
-import { foldHostView, PlainProgress, type HostView } from '../../../src/report/progress.js';
-import { endSummary, summarise, tasksOfRecords } from '../../../src/report/summary.js';
-import { countTasks, TaskFold, type FoldCounts } from '../../../src/report/taskFold.js';
+import { foldHostView, PlainProgress, type HostView } from '../../../src/views/progress.js';
+import { endSummary, summarise, tasksOfRecords } from '../../../src/fold/summary.js';
+import { countTasks, TaskFold, type FoldCounts } from '../../../src/fold/taskFold.js';
 import { chunkRecords } from '../../../src/run.js';
 import {
   Scheduler,

@@ -1,8 +1,8 @@
 # shellcheck shell=sh
 # The host shell: one long-lived sh per host and run, on one SSH channel, that
 # starts tasks in lanes, stops them, and reports when they end. The controller's
-# side, and the protocol, are described in src/ssh/wrapper.ts and
-# src/hosts/hostShell.ts. Run as: sh -c "$(cat hostShell.sh)" distray-host WORKDIR TOKEN SLOTS GRACE
+# side, and the protocol, are described in src/hostShell/protocol.ts and
+# src/hostShell/hostShell.ts. Run as: sh -c "$(cat hostShell.sh)" distray-host WORKDIR TOKEN SLOTS GRACE
 # with the controller's lines on stdin. It must run under any POSIX sh (dash,
 # bash, busybox ash): the tests run it under all three.
 #
@@ -14,7 +14,7 @@
 # `true >f`, never `: >f` (the run directory may be gone, or f may exist
 # under `set -C`).
 
-# Exit statuses the controller knows (src/ssh/wrapper.ts has the same values).
+# Exit statuses the controller knows (src/hostShell/protocol.ts has the same values).
 EXIT_NO_LEASE=124 EXIT_NO_WORKDIR=125 EXIT_NOT_STARTED=254 EXIT_VANISHED=255
 # TERM, then KILL after this many 0.2 s ticks (5 s).
 KILL_GRACE_TICKS=25
@@ -44,7 +44,7 @@ done
 # The workdir as it is physically: every removal and write below proves it is in it (see enter).
 wd_phys=$(pwd -P) || exit "$EXIT_NO_WORKDIR"
 exec 3<&0 </dev/null
-# Every line for the controller: one write, led by the mark distray:TOKEN (see src/ssh/wrapper.ts), so that
+# Every line for the controller: one write, led by the mark distray:TOKEN (see src/hostShell/protocol.ts), so that
 # bytes a login prints (before this shell starts, or from something it left running) are told apart.
 say() { printf 'distray:%s %s\n' "$token" "$1"; }
 # A pattern of 1000 characters (any), to take that many off the front of a string.

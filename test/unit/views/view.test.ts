@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseView } from '../../../src/report/view.js';
+import { chooseView } from '../../../src/views/view.js';
 
 describe('chooseView', () => {
   it.each([

@@ -1,97 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { writeFileAtomically } from '../fsutil/atomicWrite.js';
 import type { TaskRecord } from '../scheduler/scheduler.js';
-import type { FrameRecord } from '../stitch/frames.js';
 import { framesOfChunk, lastOf } from '../plan/chunks.js';
-import type { RunFigures } from './hostFigures.js';
+import type { RunFigures, RunSummary, TaskList, EndSummary, TaskSummary } from './types.js';
 import { countTasks, type StatusCounts } from './taskFold.js';
 
-export interface TaskSummary {
-  /** Its frame; with --chunk its first frame, `last` its last, `count` how many, and `label` "frames 10-18". */
-  frame: number;
-  last?: number;
-  count?: number;
-  label?: string;
-  tile: number | null;
-  status: TaskRecord['status'];
-  host: string | null;
-  attempts: number;
-  seconds: number;
-  /** When its last attempt started and ended, in seconds after the run started. */
-  start?: number;
-  end?: number;
-  error?: string;
-  log?: string;
-  /** Attempts started for the task, speculative copies included, and the one whose outputs were kept. */
-  copies: number;
-  won?: { host: string; attempt: number };
-  /**
-   * How it ended, as fields: the renderer's exit status (0 when done; null
-   * when it did not exit by itself), the signal that ended it, whether
-   * --timeout stopped it, whether --stall did, how many attempts were lost with their host, and
-   * whether the run was stopped before it was done. Of its last failed
-   * attempt when it failed; `stage` says where that failed (input, start,
-   * render, output).
-   */
-  exitCode: number | null;
-  signal: string | null;
-  timedOut: boolean;
-  stalled: boolean;
-  lost: number;
-  cancelled: boolean;
-  stage?: 'input' | 'start' | 'render' | 'output';
-}
-
-export interface HostSummary {
-  name: string;
-  state: string;
-  tasksDone: number;
-  failures: number;
-  message?: string;
-  /** Its figures (see report/hostFigures.ts), from the run's events. */
-  slots?: number;
-  lost?: number;
-  meanSeconds?: number | null;
-  medianSeconds?: number | null;
-  bytesIn?: number;
-  bytesOut?: number;
-}
-
-/** The run's makespan next to its ideal: see RunFigures. */
-export type FiguresSummary = Omit<RunFigures, 'hosts'>;
-
-export interface RunSummary {
-  ok: boolean;
-  exitCode: number;
-  startedAt: string;
-  seconds: number;
-  tasks: TaskSummary[];
-  hosts: HostSummary[];
-  /** With --stitch: per frame, its tiles and its stitched image. */
-  frames?: FrameRecord[];
-  /**
-   * With --chunk: every frame of the run not done (failed, cancelled, or
-   * never run), in frame order; empty when every frame is done or was
-   * complete already. Each frame is in exactly one task, whose status is
-   * the frame's.
-   */
-  missingFrames?: number[];
-  /** Problems that are not one task's: a per-host output that could not be fetched, a usage error. */
-  errors: string[];
-  figures?: FiguresSummary;
-}
-
 const round = (s: number): number => Math.round(s * 1000) / 1000;
-
-/**
- * The report's tasks: one summary per task, in plan order (with --chunk in
- * frame order), and with --chunk every frame not done. A run folds them from
- * its events (see TaskFold in taskFold.ts).
- */
-export interface TaskList {
-  tasks: TaskSummary[];
-  missingFrames?: number[] | undefined;
-}
 
 /** With --chunk, the parts a chunk was cut into are added as the run goes: listed by their frames instead. */
 function inFrameOrder(records: readonly TaskRecord[]): readonly TaskRecord[] {
@@ -115,7 +27,7 @@ function missingFrames(records: readonly TaskRecord[]): number[] {
  * The task list read from the scheduler's live records at the end, as the
  * report was made before it was folded from the events: kept for the
  * benchmark's plan measure and as the oracle the fold is tested against
- * (test/unit/report/taskFold.test.ts).
+ * (test/unit/fold/taskFold.test.ts).
  */
 export function tasksOfRecords(records: readonly TaskRecord[], clockOrigin?: number): TaskList {
   const tasks = inFrameOrder(records).map((r) => ({
@@ -204,38 +116,6 @@ function isTaskList(tasks: TaskList | readonly TaskRecord[]): tasks is TaskList 
   return !Array.isArray(tasks);
 }
 
-/**
- * The report as JSON text, a piece at a time: one line per task, a batch of
- * lines a piece, so the report of a million tasks never exists as one
- * string (it would be hundreds of MB, near V8's limit on a string's length).
- */
-export function* reportChunks(summary: RunSummary): Generator<string> {
-  const marker = `distray-tasks-${randomBytes(8).toString('hex')}`;
-  const [head, tail] = JSON.stringify({ ...summary, tasks: marker }, null, 2).split(`"${marker}"`) as [string, string];
-  yield summary.tasks.length === 0 ? `${head}[]` : `${head}[\n`;
-  for (let i = 0; i < summary.tasks.length; i += REPORT_BATCH) {
-    const batch = summary.tasks.slice(i, i + REPORT_BATCH).map((t) => `    ${JSON.stringify(t)}`);
-    const last = i + REPORT_BATCH >= summary.tasks.length;
-    yield batch.join(',\n') + (last ? '\n  ]' : ',\n');
-  }
-  yield `${tail}\n`;
-}
-
-/** Written to a temporary name and renamed, so a reader never sees half a report. */
-export async function writeReport(path: string, summary: RunSummary): Promise<void> {
-  await writeFileAtomically(path, reportChunks(summary));
-}
-
-/**
- * What the --events stream's run-end carries: the report without its
- * per-task and per-frame lists (each task has its task-done event, each
- * frame its frame-stitched), with the counts by status instead.
- */
-export type EndSummary = Omit<RunSummary, 'tasks' | 'frames'> & {
-  counts: Record<TaskSummary['status'], number>;
-  frameCounts: Record<TaskSummary['status'], number>;
-};
-
 export function endSummary(summary: RunSummary): EndSummary {
   const rest: Partial<RunSummary> = { ...summary };
   delete rest.tasks;
@@ -252,5 +132,3 @@ export function endSummary(summary: RunSummary): EndSummary {
   }: StatusCounts): Record<TaskSummary['status'], number> => ({ pending, running, done, failed, skipped, cancelled });
   return { ...(rest as Omit<RunSummary, 'tasks' | 'frames'>), counts: only(tasks), frameCounts: only(frames) };
 }
-
-const REPORT_BATCH = 1000;
