@@ -61,8 +61,9 @@ export function parseSize(text: string): Size {
  * be aligned to it depends on --tiles and --size, which tilesOf checks.
  */
 export function parseTileAlign(text: string): number {
-  const n = Number(text.trim());
-  if (!/^\d+$/.test(text.trim()) || n < 1 || n > MAX_SIDE) {
+  const digits = text.trim();
+  const n = Number(digits);
+  if (!/^\d+$/.test(digits) || n < 1 || n > MAX_SIDE) {
     throw new UsageError(
       `--tile-align "${text}": expected a whole number of pixels from 1 to ${MAX_SIDE}, such as 16 (with POV-Ray's +BS16)`,
     );

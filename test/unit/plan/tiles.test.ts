@@ -36,6 +36,7 @@ describe('tilesOf with --tile-align', () => {
   ] as const)('%ix%i tiles of %ix%i aligned to %i', (cols, rows, width, height, align) => {
     const tiles = tilesOf({ cols, rows }, { width, height }, align);
     expect(tiles.map((t) => t.index)).toEqual([...Array(cols * rows).keys()]);
+    expect(tiles.every((t) => t.count === cols * rows)).toBe(true);
     // Every pixel in exactly one tile.
     expect(hits(tiles, width, height).every((h) => h === 1)).toBe(true);
     // A grid: every tile's edges are its column's and its row's.
@@ -143,13 +144,15 @@ describe('tilesOf with --tile-align', () => {
     const grid = { cols: 4, rows: 2 };
     const size = { width: 160, height: 120 };
     expect(() => tilesOf(grid, size, 54)).toThrow(
-      /^--tile-align 54 is too coarse for --tiles 4x2 at --size 160x120: .*the largest --tile-align that works here is 53 \(or use fewer tiles\)$/,
+      '--tile-align 54 is too coarse for --tiles 4x2 at --size 160x120: the inner tile edges need 3 multiples of 54 below 160 ' +
+        'and 1 below 120, or some tile would be empty; the largest --tile-align that works here is 53 (or use fewer tiles)',
     );
     expect(tilesOf(grid, size, 53).map((t) => t.x1)).toEqual([53, 106, 159, 160, 53, 106, 159, 160]);
     // Rows limit it too.
     expect(() => tilesOf({ cols: 1, rows: 3 }, size, 60)).toThrow(/the largest --tile-align that works here is 59/);
     // A grid finer than the image is refused as before, whatever the alignment.
     expect(() => tilesOf({ cols: 6, rows: 1 }, { width: 5, height: 5 }, 2)).toThrow(/finer than the image/);
+    expect(() => tilesOf({ cols: 1, rows: 6 }, { width: 5, height: 5 }, 2)).toThrow(/finer than the image/);
   });
 });
 
@@ -158,6 +161,7 @@ describe('parseTileAlign', () => {
     expect(parseTileAlign('16')).toBe(16);
     expect(parseTileAlign('1')).toBe(1);
     expect(parseTileAlign('1000000')).toBe(1_000_000);
+    expect(parseTileAlign(' 32 ')).toBe(32);
   });
 
   it.each(['0', '-16', '1.5', '16px', 'abc', '', '1e3', '1000001', '99999999999999999999'])(
