@@ -17,7 +17,7 @@ import { parseOrder, taskOrder } from './plan/order.js';
 import { Plan } from './plan/plan.js';
 import { ChunkSizer } from './plan/chunkSizer.js';
 import { DEFAULT_CHUNK_TARGET_MS, parseChunk, type ChunkSize } from './plan/chunks.js';
-import { parseGrid, parseSize, type Size } from './plan/tiles.js';
+import { parseGrid, parseSize, parseTileAlign, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
 import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
 import type { Progress } from './views/progress.js';
@@ -58,6 +58,8 @@ export interface RunOptions {
   stall?: string | undefined;
   tiles?: string | undefined;
   size?: string | undefined;
+  /** --tile-align N: every inner tile edge on a multiple of N pixels. */
+  tileAlign?: string | undefined;
   stitch?: string | undefined;
   report?: string | undefined;
   /** --events: every event as a JSON line, to this file, or `-` for stdout. */
@@ -214,7 +216,17 @@ export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Pre
       '--size is distray\'s option and only means something with --tiles; if it is meant for the renderer, put the renderer\'s words after "--" (distray run INV FRAMES [options] -- EXEC ARGS...)',
     );
   }
-  const tiles = opts.tiles ? { grid: parseGrid(opts.tiles), size: parseSize(opts.size!) } : undefined;
+  if (opts.tileAlign !== undefined && !opts.tiles)
+    throw new UsageError(
+      '--tile-align places the edges of --tiles; add --tiles CxR and --size WxH, or drop --tile-align',
+    );
+  const tiles = opts.tiles
+    ? {
+        grid: parseGrid(opts.tiles),
+        size: parseSize(opts.size!),
+        align: opts.tileAlign === undefined ? undefined : parseTileAlign(opts.tileAlign),
+      }
+    : undefined;
   if (tiles && opts.stitch !== undefined && tiles.size.width * tiles.size.height > MAX_STITCH_PIXELS) {
     throw new UsageError(
       `--size ${opts.size} is too large to --stitch: the stitcher holds a whole frame in memory (up to 8 bytes a pixel), ` +

@@ -30,6 +30,10 @@ export const RUN_OPTIONS = {
   },
   tiles: { value: true, help: 'split every frame into C columns by R rows of tiles (CxR)' },
   size: { value: true, help: 'the full image size WxH; required with --tiles' },
+  'tile-align': {
+    value: true,
+    help: "with --tiles: every inner tile edge on a multiple of N pixels (POV-Ray's +BS<N>, for antialiased tiles identical to a whole render)",
+  },
   stitch: { value: true, help: "with --tiles: the local file each frame's tiles are stitched into" },
   report: { value: true, help: 'write a JSON summary when the run ends, however it ends' },
   events: {

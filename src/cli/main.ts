@@ -226,6 +226,7 @@ async function runCommand(words: string[]): Promise<number> {
       stall: stringOption(o, 'stall'),
       tiles: stringOption(o, 'tiles'),
       size: stringOption(o, 'size'),
+      tileAlign: stringOption(o, 'tile-align'),
       stitch: stringOption(o, 'stitch'),
       html,
       page,
