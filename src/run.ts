@@ -337,6 +337,24 @@ function resultsStayNote(plan: Plan, hosts: readonly HostConfig[]): string | und
   return "no --out given: what the renderers write stays on the hosts, in each one's workdir (add --out FILE to copy results back here)";
 }
 
+/**
+ * A run that failed part-way through (an exception, not a failed task): it
+ * still closed what it opened and wrote its report, JUnit file and event
+ * stream from `summary`, which the CLI uses for what is left to do (the
+ * --on-end command). `cause` is what failed; the message is its message.
+ *
+ * Here rather than in errors.ts beside the other error classes: the leaves
+ * of src/ import nothing, and the summary's type belongs to fold/.
+ */
+export class RunCrashError extends Error {
+  readonly summary: RunSummary;
+  constructor(cause: unknown, summary: RunSummary) {
+    super(errorMessage(cause), { cause });
+    this.name = 'RunCrashError';
+    this.summary = summary;
+  }
+}
+
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
 export async function run(opts: RunOptions): Promise<RunSummary> {
   const startedAt = new Date();
@@ -561,11 +579,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   await log.finish(summary);
   if (opts.report) await writeEndFile('--report', opts.report, (p) => writeReport(p, summary));
   if (opts.junit) await writeEndFile('--junit', opts.junit, (p) => writeJunit(p, summary));
-  if (crash)
-    throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), {
-      reportWritten: true,
-      summary,
-    });
+  if (crash) throw new RunCrashError(crash, summary);
   return summary;
 }
 

@@ -11,7 +11,7 @@ import { writeJunit } from '../report/junit.js';
 import { runOnEnd } from '../report/onEnd.js';
 import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
-import { run, writeEndFile } from '../run.js';
+import { RunCrashError, run, writeEndFile } from '../run.js';
 import { splitRunArgv, type RunArgv } from './argv.js';
 import { exitCodeFor } from './exitCode.js';
 import { EXIT } from '../outcome.js';
@@ -136,12 +136,14 @@ async function onEnd(command: string | undefined, summary: RunSummary, runSignal
 }
 
 /** Prints why the run could not go, writes the report (and JUnit file) if asked for, runs --on-end, and returns the exit status. */
-async function runFailed(err: unknown, end: EndActions, runSignals: { dispose(): void }): Promise<number> {
+async function runFailed(thrown: unknown, end: EndActions, runSignals: { dispose(): void }): Promise<number> {
+  // A run that crashed part-way has its summary (it wrote the report and JUnit file from it already).
+  const crashed = thrown instanceof RunCrashError ? thrown : undefined;
+  const err = crashed ? crashed.cause : thrown;
   const code = exitCodeFor(err);
   printError(errorMessage(err));
-  if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  // A run that crashed part-way has its summary (it wrote the report and JUnit file from it already).
-  const summary: RunSummary = (err as { summary?: RunSummary } | null)?.summary ?? {
+  if (!(err instanceof DistrayError)) process.stderr.write(`${err instanceof Error ? (err.stack ?? '') : ''}\n`);
+  const summary: RunSummary = crashed?.summary ?? {
     ok: false,
     exitCode: code,
     startedAt: new Date().toISOString(),
@@ -151,7 +153,7 @@ async function runFailed(err: unknown, end: EndActions, runSignals: { dispose():
     errors: [errorMessage(err)],
   };
   // Not where the file itself is what is wrong (a directory, a name ending in "/", what the error is about), nor where the run wrote it already.
-  const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
+  const written = crashed !== undefined;
   const writable = (option: string, path: string | undefined): path is string =>
     path !== undefined &&
     path !== '' &&
