@@ -13,6 +13,7 @@ import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
 import { RunCrashError, run, writeEndFile } from '../run.js';
 import { splitRunArgv, type RunArgv } from './argv.js';
+import { parseRunArgs } from './runArgs.js';
 import { exitCodeFor } from './exitCode.js';
 import { EXIT } from '../outcome.js';
 import { removePartialsNow } from '../transfer/copies.js';
@@ -198,31 +199,14 @@ async function runCommand(words: string[]): Promise<number> {
     if (inventory === undefined || frames === undefined || exec === undefined) {
       throw new UsageError(`expected ${RUN_USAGE} (distray run --help for more)`);
     }
-    const retries = stringOption(o, 'retries');
-    if (retries !== undefined && !/^\d+$/.test(retries))
-      throw new UsageError(`--retries "${retries}": expected a whole number`);
-    const keepLogs = stringOption(o, 'keep-logs');
-    if (keepLogs !== undefined && !/^\d+$/.test(keepLogs))
-      throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
-    const maxPixels = stringOption(o, 'max-pixels');
-    if (maxPixels !== undefined && !/^[1-9]\d*$/.test(maxPixels))
-      throw new UsageError(`--max-pixels "${maxPixels}": expected a whole number of pixels, such as 536870912`);
-    page = await openPage(o, (from) => interrupt.stop(from));
-    const view = chooseView({
-      plain: o.plain === true,
-      quiet: o.quiet === true,
-      isTTY: process.stderr.isTTY,
-      env: process.env,
-    });
-    const write = (l: string): void => void process.stderr.write(visible(l) + '\n');
-    const summary = await run({
+    const config = parseRunArgs({
       inventory,
       frames,
       exec,
       args,
       ins: listOption(o, 'in'),
       outs: listOption(o, 'out'),
-      retries: retries === undefined ? undefined : Number(retries),
+      retries: stringOption(o, 'retries'),
       timeout: stringOption(o, 'timeout'),
       grace: stringOption(o, 'grace'),
       stall: stringOption(o, 'stall'),
@@ -230,13 +214,12 @@ async function runCommand(words: string[]): Promise<number> {
       size: stringOption(o, 'size'),
       stitch: stringOption(o, 'stitch'),
       html,
-      page,
       report,
       junit: end.junit,
       events,
       logDir: stringOption(o, 'log-dir'),
-      keepLogs: keepLogs === undefined ? undefined : Number(keepLogs),
-      maxPixels: maxPixels === undefined ? undefined : Number(maxPixels),
+      keepLogs: stringOption(o, 'keep-logs'),
+      maxPixels: stringOption(o, 'max-pixels'),
       sshConfig: stringOption(o, 'ssh-config'),
       dryRun: o['dry-run'] === true,
       force: o.force === true,
@@ -247,6 +230,17 @@ async function runCommand(words: string[]): Promise<number> {
       exclude: stringOption(o, 'exclude'),
       chunk: stringOption(o, 'chunk'),
       chunkTarget: stringOption(o, 'chunk-target'),
+    });
+    page = await openPage(o, (from) => interrupt.stop(from));
+    const view = chooseView({
+      plain: o.plain === true,
+      quiet: o.quiet === true,
+      isTTY: process.stderr.isTTY,
+      env: process.env,
+    });
+    const write = (l: string): void => void process.stderr.write(visible(l) + '\n');
+    const summary = await run(config, {
+      page,
       // With the events on stdout, the live view draws on stderr alone.
       progress:
         view === 'quiet'

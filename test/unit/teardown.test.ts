@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Progress } from '../../src/views/progress.js';
 import { RunCrashError, run } from '../../src/run.js';
+import { runConfig } from '../../src/config.js';
 import { Teardown } from '../../src/teardown.js';
 
 let dir: string;
@@ -47,15 +48,14 @@ describe('run, when something throws in the middle', () => {
       },
     };
     const report = join(dir, 'r.json');
-    const crash: unknown = await run({
+    const config = runConfig({
       inventory,
-      frames: '1,3',
+      frames: { first: 1, last: 3, step: 1 },
       exec: 'true',
-      args: [],
-      progress,
       report,
       logDir: join(dir, 'logs'),
-    }).catch((err: unknown) => err);
+    });
+    const crash: unknown = await run(config, { progress }).catch((err: unknown) => err);
     // A typed error: what failed as its cause and message, and the summary the report was written from.
     expect(crash).toBeInstanceOf(RunCrashError);
     const { cause, message, summary } = crash as RunCrashError;

@@ -8,6 +8,7 @@ import type { Progress } from '../../../src/views/progress.js';
 import type { RunSummary, TaskSummary } from '../../../src/fold/types.js';
 import { TaskFold } from '../../../src/fold/taskFold.js';
 import { run } from '../../../src/run.js';
+import { runConfig } from '../../../src/config.js';
 import type { SchedulerEvent } from '../../../src/scheduler/events.js';
 
 let dir: string | undefined;
@@ -29,9 +30,9 @@ describe('the report of a run, on this machine (no SSH)', () => {
     // Frame 2 fails, saying why; frame 3 was complete already (its output is here).
     writeFileSync(join(dir, 'o3.txt'), 'done before\n');
     const script = 'if [ "$0" = 2 ]; then echo "no scene for frame 2" >&2; exit 3; fi; echo "$0" > "o$0.txt"';
-    const summary = await run({
+    const config = runConfig({
       inventory,
-      frames: '1,4',
+      frames: { first: 1, last: 4, step: 1 },
       exec: 'sh',
       args: ['-c', script, '%d'],
       outs: [`o%d.txt=${join(dir, 'o%d.txt')}`],
@@ -39,8 +40,8 @@ describe('the report of a run, on this machine (no SSH)', () => {
       report,
       events,
       logDir,
-      progress: quiet,
     });
+    const summary = await run(config, { progress: quiet });
     expect(summary.exitCode).toBe(1);
     const written = JSON.parse(readFileSync(report, 'utf8')) as RunSummary;
     expect(written.tasks.map((t) => [t.frame, t.status, t.attempts])).toEqual([
