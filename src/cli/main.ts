@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { cac } from 'cac';
 import { DistrayError, UsageError, errorMessage } from '../errors.js';
 import { PlainProgress, QuietProgress, TerminalProgress } from '../views/progress.js';
 import { chooseView } from '../views/view.js';
@@ -12,16 +11,16 @@ import { runOnEnd } from '../report/onEnd.js';
 import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
 import { RunCrashError, run, writeEndFile } from '../run.js';
-import { splitRunArgv, type RunArgv } from './argv.js';
+import { parseArgv, type ParsedArgv } from './argv.js';
 import { parseRunArgs } from './runArgs.js';
 import { exitCodeFor } from './exitCode.js';
 import { EXIT } from '../outcome.js';
 import { removePartialsNow } from '../transfer/copies.js';
 import { stdoutGivenUp } from '../report/eventStream.js';
-import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
+import { checkHelp, cleanHelp, completionHelp, mainHelp, runHelp } from './help.js';
 import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
-import { CHECK_OPTIONS, CLEAN_OPTIONS, parseCommandArgv } from './options.js';
+import { CHECK, CLEAN, COMMANDS, COMPLETION, RUN, type CommandSpec, type OptionTable } from './options.js';
 import { LivePage } from '../ui/server.js';
 import { writeErrorHtml } from '../report/htmlError.js';
 import { completionScript } from './completion.js';
@@ -33,6 +32,8 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 function printError(message: string): void {
   for (const line of message.split('\n')) process.stderr.write(`distray: ${visible(line)}\n`);
 }
+
+type RunArgv = ParsedArgv<typeof RUN.options>;
 
 function stringOption(o: RunArgv['options'], name: keyof RunArgv['options']): string | undefined {
   const v = o[name];
@@ -176,7 +177,7 @@ async function runCommand(words: string[]): Promise<number> {
   const interrupt = interruptController();
   let argv: RunArgv;
   try {
-    argv = splitRunArgv(words);
+    argv = parseArgv(words, RUN);
   } catch (err) {
     interrupt.dispose();
     // A malformed command line (an option twice, a missing value) is a usage error like any other.
@@ -197,7 +198,7 @@ async function runCommand(words: string[]): Promise<number> {
   const events = stringOption(o, 'events');
   try {
     if (inventory === undefined || frames === undefined || exec === undefined) {
-      throw new UsageError(`expected ${RUN_USAGE} (distray run --help for more)`);
+      throw new UsageError(`expected ${RUN.usage} (distray run --help for more)`);
     }
     const config = parseRunArgs({
       inventory,
@@ -311,91 +312,88 @@ function valueOf(v: string | string[] | true | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** distray check: every word checked against CHECK_OPTIONS before anything connects. */
-async function checkCommand(words: readonly string[]): Promise<number> {
-  const argv = parseCommandArgv(words, CHECK_OPTIONS, 'check');
+/** What check and clean print: warnings on stderr, their rows on stdout, and their exit status. */
+interface HostsResult {
+  warnings: readonly string[];
+  output: string;
+  exitCode: number;
+}
+
+/**
+ * check and clean: every word checked against the command's table before
+ * anything connects (a misspelt --dry-run never cleans), then one inventory,
+ * acted on.
+ */
+async function inventoryCommand<Table extends OptionTable>(
+  words: readonly string[],
+  command: CommandSpec<Table>,
+  help: () => string,
+  act: (inventory: string, options: ParsedArgv<Table>['options']) => Promise<HostsResult>,
+): Promise<number> {
+  const argv = parseArgv(words, command);
   if (argv.help) {
-    process.stdout.write(checkHelp() + '\n');
+    process.stdout.write(help() + '\n');
     return 0;
   }
   if (argv.positionals.length === 0)
-    throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
-  if (argv.positionals.length !== 1) throw new UsageError(`expected ${CHECK_USAGE}: one inventory`);
-  const exec = valueOf(argv.options.exec);
-  const result = await check({ inventory: argv.positionals[0]!, exec, sshConfig: valueOf(argv.options['ssh-config']) });
+    throw new UsageError(`no inventory given: expected ${command.usage} (distray ${command.name} --help for more)`);
+  if (argv.positionals.length !== 1) throw new UsageError(`expected ${command.usage}: one inventory`);
+  const result = await act(argv.positionals[0]!, argv.options);
   for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
-  process.stdout.write(
-    (argv.options.json ? JSON.stringify(result.rows, null, 2) : visible(formatCheck(result.rows, exec))) + '\n',
-  );
+  process.stdout.write(result.output + '\n');
   return result.exitCode;
 }
 
-/** distray clean: every word checked against CLEAN_OPTIONS first, so that a misspelt --dry-run never cleans. */
-async function cleanCommand(words: readonly string[]): Promise<number> {
-  const argv = parseCommandArgv(words, CLEAN_OPTIONS, 'clean');
+const checkCommand = (words: readonly string[]): Promise<number> =>
+  inventoryCommand(words, CHECK, checkHelp, async (inventory, o) => {
+    const exec = valueOf(o.exec);
+    const result = await check({ inventory, exec, sshConfig: valueOf(o['ssh-config']) });
+    const output = o.json ? JSON.stringify(result.rows, null, 2) : visible(formatCheck(result.rows, exec));
+    return { ...result, output };
+  });
+
+const cleanCommand = (words: readonly string[]): Promise<number> =>
+  inventoryCommand(words, CLEAN, cleanHelp, async (inventory, o) => {
+    const dryRun = o['dry-run'] === true;
+    const result = await clean({ inventory, dryRun, sshConfig: valueOf(o['ssh-config']) });
+    return { ...result, output: visible(formatClean(result.rows, dryRun)) };
+  });
+
+function completionCommand(words: readonly string[]): number {
+  const argv = parseArgv(words, COMPLETION);
   if (argv.help) {
-    process.stdout.write(cleanHelp() + '\n');
+    process.stdout.write(completionHelp() + '\n');
     return 0;
   }
-  if (argv.positionals.length === 0)
-    throw new UsageError(`no inventory given: expected ${CLEAN_USAGE} (distray clean --help for more)`);
-  if (argv.positionals.length !== 1) throw new UsageError(`expected ${CLEAN_USAGE}: one inventory`);
-  const dryRun = argv.options['dry-run'] === true;
-  const result = await clean({
-    inventory: argv.positionals[0]!,
-    dryRun,
-    sshConfig: valueOf(argv.options['ssh-config']),
-  });
-  for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
-  process.stdout.write(visible(formatClean(result.rows, dryRun)) + '\n');
-  return result.exitCode;
+  if (argv.positionals.length > 1) throw new UsageError('expected distray completion bash|zsh|fish: one shell');
+  process.stdout.write(completionScript(argv.positionals[0]));
+  return 0;
 }
+
+/** distray/0.1.0 linux-x64 node-v20.12.2: the version, and where it runs, for a bug report. */
+const versionLine = (): string => `distray/${pkg.version} ${process.platform}-${process.arch} node-${process.version}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
   // Other commands stop at once on a signal, as Node does by default.
   if (takeEarlySignals().length > 0) return EXIT.interrupted;
-  const cli = cac('distray');
-  cli.command(
-    'run <inventory> <frames> <exec> [...args]',
-    'render frames across the hosts of <inventory> (distray run --help)',
-  );
-  cli.command(
-    'check <inventory>',
-    'connect to every host, verify it, and print what it has; runs nothing else (distray check --help)',
-  );
-  cli.command('clean <inventory>', "remove what distray left in every host's workdir (distray clean --help)");
-  cli.command(
-    'completion <shell>',
-    'print a script that completes commands and options in bash, zsh or fish (source <(distray completion bash))',
-  );
-  cli.version(pkg.version);
-  cli.help();
   try {
     if (command === 'check') return await checkCommand(rest);
     if (command === 'clean') return await cleanCommand(rest);
-    if (command === 'completion') {
-      if (rest[0] === '--help' || rest[0] === '-h') {
-        process.stdout.write(
-          "Usage: distray completion bash|zsh|fish\n\nPrints a script that completes distray's commands and options in that shell:\n  source <(distray completion bash)      (bash; zsh alike)\n  distray completion fish | source\n",
-        );
-        return 0;
-      }
-      if (rest.length > 1) throw new UsageError('expected distray completion bash|zsh|fish: one shell');
-      process.stdout.write(completionScript(rest[0]));
+    if (command === 'completion') return completionCommand(rest);
+    if (command === '--version' || command === '-v') {
+      process.stdout.write(versionLine() + '\n');
       return 0;
     }
-    const parsed = cli.parse(['node', 'distray', ...argv], { run: false });
-    if (parsed.options.help || parsed.options.version) return 0;
-    if (!cli.matchedCommand) {
-      throw new UsageError(`${command ? `unknown command "${command}"` : 'no command given'}; try distray --help`);
+    if (command === '--help' || command === '-h') {
+      process.stdout.write(mainHelp(pkg.version, COMMANDS) + '\n');
+      return 0;
     }
-    return 0;
+    throw new UsageError(`${command ? `unknown command "${command}"` : 'no command given'}; try distray --help`);
   } catch (err) {
     printError(errorMessage(err));
-    // cac's own complaints (an unknown option, a missing argument) are usage errors.
-    return exitCodeFor((err as Error | null)?.name === 'CACError' ? new UsageError(errorMessage(err)) : err);
+    return exitCodeFor(err);
   }
 }
 
