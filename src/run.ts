@@ -21,6 +21,7 @@ import type { Progress } from './views/progress.js';
 import { summarise } from './fold/summary.js';
 import { writeReport } from './report/json.js';
 import type { RunSummary } from './fold/types.js';
+import type { StreamEvent } from './fold/runEvents.js';
 import { writeJunit } from './report/junit.js';
 import { RunLog } from './report/runLog.js';
 import type { TaskFold } from './fold/taskFold.js';
@@ -47,6 +48,8 @@ export interface RunOptions {
   print?: ((line: string) => void) | undefined;
   /** --ui: the live page, opened by the caller (so its URL is known before the run starts); fed and controlled from here. */
   page?: LivePage | undefined;
+  /** Every event of the run as it happens, the same as --events writes (without its `v`), run-end with the summary last. */
+  onEvent?: ((event: StreamEvent) => void) | undefined;
   /** Aborting cancels the run: renderers are stopped, the report says `cancelled`. */
   signal?: AbortSignal | undefined;
 }
@@ -263,6 +266,7 @@ export async function run(config: RunConfig, options: RunOptions = {}): Promise<
   let progressStopped = false;
   const log = new RunLog({
     events: config.events,
+    onEvent: options.onEvent,
     plan,
     hosts,
     startedAt,

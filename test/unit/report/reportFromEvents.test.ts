@@ -9,6 +9,7 @@ import type { RunSummary, TaskSummary } from '../../../src/fold/types.js';
 import { TaskFold } from '../../../src/fold/taskFold.js';
 import { run } from '../../../src/run.js';
 import { runConfig } from '../../../src/config.js';
+import type { RunEvent } from '../../../src/index.js';
 import type { SchedulerEvent } from '../../../src/scheduler/events.js';
 
 let dir: string | undefined;
@@ -41,7 +42,8 @@ describe('the report of a run, on this machine (no SSH)', () => {
       events,
       logDir,
     });
-    const summary = await run(config, { progress: quiet });
+    const heard: RunEvent[] = [];
+    const summary = await run(config, { progress: quiet, onEvent: (e) => heard.push(e) });
     expect(summary.exitCode).toBe(1);
     const written = JSON.parse(readFileSync(report, 'utf8')) as RunSummary;
     expect(written.tasks.map((t) => [t.frame, t.status, t.attempts])).toEqual([
@@ -64,6 +66,9 @@ describe('the report of a run, on this machine (no SSH)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as SchedulerEvent & { v: number });
+    // A program's onEvent heard every line of the stream, in its order: the same events, without the version.
+    expect(lines.map(({ v: _v, ...e }) => e)).toEqual(JSON.parse(JSON.stringify(heard)));
+    expect(heard.at(-1)).toMatchObject({ type: 'run-end', summary: { counts: { done: 2, failed: 1, skipped: 1 } } });
     const ended = lines.filter((e) => e.type === 'attempt-ended' && e.outcome === 'failed');
     expect(ended.map((e) => e.type === 'attempt-ended' && e.log)).toEqual([
       expect.stringContaining('frame-2'),
