@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RUN_OPTIONS } from '../../../src/cli/argv.js';
 import { runHelp } from '../../../src/cli/help.js';
+import { RUN_OPTIONS } from '../../../src/cli/options.js';
 
 // The CLI reference's options table and distray run --help are both held to the option table the parser uses
 // (RUN_OPTIONS): an option added, renamed or removed there without the reference fails here.

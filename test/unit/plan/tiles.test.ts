@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseTileAlign, tilesOf, type Tile } from '../../../src/plan/tiles.js';
-import { prepare, type RunOptions } from '../../../src/run.js';
-import type { Progress } from '../../../src/views/progress.js';
+import { prepare } from '../../../src/run.js';
+import { parseRunArgs, type RunArgs } from '../../../src/cli/runArgs.js';
 
 /** Each column's [x0, x1] and each row's [y0, y1], from the tiles (row-major). */
 function sides(tiles: Tile[], cols: number): { xs: number[][]; ys: number[][] } {
@@ -178,8 +178,7 @@ describe('--tile-align on the command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'distray-tiles-'));
   const inventory = join(dir, 'farm.yaml');
   writeFileSync(inventory, 'hosts:\n  - local: true\n    workdir: w\n');
-  const progress: Progress = { attach: () => {}, note: () => {}, stop: () => Promise.resolve() };
-  const opts = (over: Partial<RunOptions>): RunOptions => ({
+  const opts = (over: Partial<RunArgs>): RunArgs => ({
     inventory,
     frames: '1',
     exec: 'povray',
@@ -187,11 +186,10 @@ describe('--tile-align on the command line', () => {
     outs: ['t%d-%{tile}.png'],
     tiles: '3x2',
     size: '160x120',
-    progress,
     ...over,
   });
-  const regions = (over: Partial<RunOptions>): string[] =>
-    prepare(opts(over)).plan.tasks.map((t) => {
+  const regions = (over: Partial<RunArgs>): string[] =>
+    prepare(parseRunArgs(opts(over))).plan.tasks.map((t) => {
       const v = t.vars;
       return `${v.x0},${v.y0}-${v.x1},${v.y1}`;
     });
@@ -224,7 +222,7 @@ describe('--tile-align on the command line', () => {
     [{ tileAlign: '0' }, /^--tile-align "0": expected a whole number/],
     [{ tileAlign: '80' }, /^--tile-align 80 is too coarse .* the largest --tile-align that works here is 79/],
   ])('refuses %o', (over, message) => {
-    expect(() => prepare(opts(over))).toThrow(message);
+    expect(() => prepare(parseRunArgs(opts(over)))).toThrow(message);
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
