@@ -7,13 +7,14 @@ function docPath(path: string): string {
 }
 
 function optionRows(options: ReadonlyArray<[string, string]>): string[] {
-  return options.map(([flag, help]) => `  ${flag.padEnd(22)} ${help}`);
+  const width = Math.max(22, ...options.map(([flag]) => flag.length));
+  return options.map(([flag, help]) => `  ${flag.padEnd(width)} ${help}`);
 }
 
 /** A command's option table as help rows: `--exec <value>`, `--json`, `--ui[=PORT]`. */
 function tableRows(table: OptionTable): Array<[string, string]> {
   return Object.entries(table).map(([name, spec]) => [
-    `--${name}${spec.value ? ' <value>' : spec.optionalValue ? '[=PORT]' : ''}`,
+    `--${name}${spec.value ? ` ${spec.arg ?? '<value>'}` : spec.optionalValue ? '[=PORT]' : ''}`,
     spec.help,
   ]);
 }
