@@ -15,6 +15,7 @@ import { parseFrameSpec } from './plan/frames.js';
 import { entryProblem } from './plan/paths.js';
 import { parseOrder, taskOrder } from './plan/order.js';
 import { Plan } from './plan/plan.js';
+import { sharedRemotePathProblem } from './plan/sharedRemotePaths.js';
 import { ChunkSizer } from './plan/chunkSizer.js';
 import { DEFAULT_CHUNK_TARGET_MS, parseChunk, type ChunkSize } from './plan/chunks.js';
 import { parseGrid, parseSize, type Size } from './plan/tiles.js';
@@ -143,7 +144,7 @@ function refuseUnderFile(path: string, option: string, shown: string): void {
   }
 }
 
-/** A file distray writes (--report, --junit, --events): a name it can write, checked before anything connects. */
+/** A file distray writes (--report, --junit, --events, --html): a name it can write, checked before anything connects. */
 function checkOutputFile(path: string, option: string, what: string, example: string): void {
   const problem = entryProblem(path);
   if (problem !== undefined)
@@ -222,16 +223,7 @@ export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Pre
     );
   }
   // Like --report: found now, not after the render.
-  if (opts.html !== undefined) {
-    const problem = entryProblem(opts.html);
-    if (problem !== undefined)
-      throw new UsageError(`--html "${opts.html}" ${problem}; name the HTML file to write, such as --html run.html`);
-    if (isDirectory(opts.html))
-      throw new UsageError(
-        `--html "${opts.html}" is a directory; name the HTML file to write, such as --html ${join(opts.html, 'run.html')}`,
-      );
-    refuseUnderFile(opts.html, '--html', opts.html);
-  }
+  if (opts.html !== undefined) checkOutputFile(opts.html, '--html', 'the HTML file', 'run.html');
   const order = parseOrder(opts.order);
   const chunk = parseChunk(opts.chunk);
   if (opts.chunkTarget !== undefined && chunk !== 'auto')
@@ -260,14 +252,8 @@ export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Pre
     hostNames: hosts.map((h) => h.name),
     chunk,
   });
-  const busy = hosts.filter((h) => h.slots > 1);
-  const shared = plan.sharedRemotePaths();
-  if (busy.length > 0 && shared.length > 0) {
-    throw new UsageError(
-      `${shared[0]}: its remote path is the same for every task, but ${busy[0]!.name} runs ${busy[0]!.slots} tasks at once, which would write it at the same time; ` +
-        `put the task's placeholders in the remote path too (such as %d${plan.tiled ? ' and %{tile}' : ''}), or use slots: 1`,
-    );
-  }
+  const sharedProblem = sharedRemotePathProblem(plan, hosts);
+  if (sharedProblem !== undefined) throw new UsageError(sharedProblem);
   // Where outputs land here: checked for the first task and each host (a million stats would cost more than they find).
   const first = plan.tasks[0];
   if (first) for (const path of plan.localOutputs(first)) refuseUnderFile(path, '--out', path);
