@@ -100,7 +100,7 @@
 #       the controller, for the next one to adopt.
 #   run/TOKEN/lane.N   the FIFO lane N reads its tasks from; lane.N.last the
 #       last task queued to it; eof: the controller is gone.
-#   leases/K.lock      the leases (see LEASES); active: held shared by every
+#   leases/K.lock      the leases (see Leases below); active: held shared by every
 #       live shell, so `distray clean` can tell a run is going.
 #
 # Notes for whoever edits this: `kill -TERM -PID`, not `kill -TERM -- -PID`
@@ -109,9 +109,10 @@
 # as stdin, hence the controller's input on fd 3; a redirection that fails
 # on `:` (a special builtin) ends the shell, on `true` it does not: write
 # `true >f`, never `: >f` (the run directory may be gone, or f may exist
-# under `set -C`). POSIX sh has no `local`: each function's variables are
-# prefixed with its initials (en_ for enter), and the true globals are listed
-# below. File descriptors: 3 the controller's input, 4 a lane's FIFO, 7 the
+# under `set -C`). POSIX sh has no `local`: each function's variables carry
+# a prefix named after it (en_ for enter, ll_ for lane_loop), its results
+# too (ap_s of at_path, ts_pid and ts_st of task_state), and the true
+# globals are the ones declared below. File descriptors: 3 the controller's input, 4 a lane's FIFO, 7 the
 # shared hold on .distray/active, 9 a lane's lease.
 
 # --- Constants -----------------------------------------------------------------
@@ -139,6 +140,7 @@ nl='
 # have_flock and have_setsid (1 when the host has them). lanes: the pids of the
 # lanes, for shutdown. In a lane's subshell: lane (its number) and leased (1
 # while it holds a lease on fd 9).
+token='' slots='' grace='' run='' wd_phys='' have_flock='' have_setsid='' lanes='' lane='' leased=''
 
 # --- Lines for the controller --------------------------------------------------
 
