@@ -1,16 +1,7 @@
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
-import PQueue from 'p-queue';
 import { exitCode } from './outcome.js';
-import { ConnectionError, errorMessage } from './errors.js';
-import { environmentWithoutSecrets } from './hosts/localSession.js';
+import { runHostScript, type HostScript } from './hosts/hostScript.js';
 import { loadInventory } from './inventory/load.js';
 import type { HostConfig } from './inventory/types.js';
-import { connectEndpoint, describeEndpoint, type Client, type ConnectContext } from './ssh/connect.js';
-import { execOnce } from './ssh/exec.js';
-import { HostKeyChecker } from './ssh/hostKeys.js';
-import { shellJoin } from './ssh/quote.js';
 
 export interface CheckRow {
   name: string;
@@ -42,20 +33,10 @@ fi`;
 
 const PROBE_TIMEOUT_MS = 30_000;
 
-/**
- * The probe's own lines follow its marker, a line of a random word: whatever
- * the login printed before (a banner, text without a newline, even lines that
- * look like facts) is not read.
- */
-function probeLines(output: string, marker: string): string[] {
-  const lines = output.split('\n');
-  const at = lines.findIndex((l) => l.endsWith(marker));
-  return at < 0 ? [] : lines.slice(at + 1);
-}
-
-function parseProbe(row: CheckRow, output: string, marker: string, host: HostConfig, exec: string | undefined): void {
+/** Reads what the probe said (its lines after its marker) into `row`; `output` is all the host printed. */
+function parseProbe(row: CheckRow, said: string, output: string, host: HostConfig, exec: string | undefined): void {
   const facts = new Map<string, string>();
-  for (const line of probeLines(output, marker)) {
+  for (const line of said.split('\n')) {
     const m = /^(workdir|cpus|mem|disk|exec) (.*)$/.exec(line.trim());
     if (m) facts.set(m[1]!, m[2]!);
   }
@@ -86,89 +67,32 @@ function parseProbe(row: CheckRow, output: string, marker: string, host: HostCon
   }
 }
 
-function probeLocal(host: HostConfig, exec: string | undefined, marker: string): Promise<string> {
-  return new Promise((done, fail) => {
-    const env = environmentWithoutSecrets();
-    execFile(
-      'sh',
-      ['-c', PROBE, 'distray-check', resolve(host.workdir), exec ?? '', marker],
-      { timeout: PROBE_TIMEOUT_MS, env },
-      (err, stdout) => {
-        if (err && !stdout) fail(new Error(err.message));
-        else done(stdout);
-      },
-    );
-  });
-}
-
-async function probeRemote(
-  client: Client,
-  host: HostConfig,
-  exec: string | undefined,
-  marker: string,
-): Promise<string> {
-  const command = `exec sh ${shellJoin(['-c', PROBE, 'distray-check', host.workdir, exec ?? '', marker])}`;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(
-      () => fail(new ConnectionError('timeout', `the probe did not finish within ${PROBE_TIMEOUT_MS / 1000} s`)),
-      PROBE_TIMEOUT_MS,
-    );
-  });
-  try {
-    return (await Promise.race([execOnce(client, command), timeout])).output;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Probes every host in parallel (through its jump host) and reports what it found; runs no renderer. */
 export async function check(opts: {
   inventory: string;
   exec?: string | undefined;
   sshConfig?: string | undefined;
+  signal?: AbortSignal | undefined;
 }): Promise<{ rows: CheckRow[]; exitCode: number; warnings: string[] }> {
   const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
-  const versions = new Map<string, string>();
   const warnings: string[] = [];
-  const jumps = new Map<string, Promise<Client>>();
-  const ctx: ConnectContext = {
-    hostKeys: new HostKeyChecker(),
-    warn: (m) => warnings.push(m),
-    jumps,
-    onServerVersion: (ep, v) => versions.set(`${ep.host}:${ep.port}`, v),
+  const probe: HostScript = {
+    script: PROBE,
+    name: 'distray-check',
+    args: (_, workdir, marker) => [workdir, opts.exec ?? '', marker],
+    what: 'the probe',
+    deadlineMs: PROBE_TIMEOUT_MS,
   };
-  const queue = new PQueue({ concurrency: 10 });
-  const rows = await Promise.all(
-    hosts.map((host) =>
-      queue.add(async (): Promise<CheckRow> => {
-        const row: CheckRow = { name: host.name, state: 'ok' };
-        let client: Client | undefined;
-        try {
-          const marker = `distray-check-${randomBytes(8).toString('hex')}`;
-          if (host.local) {
-            row.server = 'local';
-            parseProbe(row, await probeLocal(host, opts.exec, marker), marker, host, opts.exec);
-          } else {
-            client = await connectEndpoint(host, ctx);
-            parseProbe(row, await probeRemote(client, host, opts.exec, marker), marker, host, opts.exec);
-          }
-        } catch (err) {
-          row.state = err instanceof ConnectionError ? err.state : 'error';
-          const message = errorMessage(err);
-          // Most connection messages name the endpoint already; a jump host's path is worth adding.
-          row.message =
-            host.jump || !message.includes(`${host.host}`) ? `${describeEndpoint(host)}: ${message}` : message;
-        } finally {
-          client?.end();
-        }
-        const version = versions.get(`${host.host}:${host.port}`);
-        if (version) row.server = version;
-        return row;
-      }),
-    ),
-  );
-  for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
+  const outcomes = await runHostScript(hosts, probe, { warn: (m) => warnings.push(m), signal: opts.signal });
+  const rows = outcomes.map((o): CheckRow => {
+    const row: CheckRow = { name: o.host.name, state: 'ok' };
+    if (o.kind === 'failed') {
+      row.state = o.state;
+      row.message = o.message;
+    } else parseProbe(row, o.said ?? '', o.output, o.host, opts.exec);
+    if (o.server !== undefined) row.server = o.server;
+    return row;
+  });
   const usable = rows.filter((r) => r.state === 'ok').length;
   return { rows, exitCode: exitCode({ kind: 'hosts', usable: usable, total: rows.length }), warnings };
 }

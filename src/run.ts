@@ -14,6 +14,7 @@ import type { HostConfig } from './inventory/types.js';
 import { entryProblem } from './plan/paths.js';
 import { taskOrder } from './plan/order.js';
 import { Plan } from './plan/plan.js';
+import { sharedRemotePathProblem } from './plan/sharedRemotePaths.js';
 import { ChunkSizer } from './plan/chunkSizer.js';
 import { FrameStitcher } from './stitch/frames.js';
 import { pruneRunLogs, runLogName } from './report/logs.js';
@@ -97,7 +98,7 @@ function refuseUnderFile(path: string, option: string, shown: string): void {
   }
 }
 
-/** A file distray writes (--report, --junit, --events): a name it can write, checked before anything connects. */
+/** A file distray writes (--report, --junit, --events, --html): a name it can write, checked before anything connects. */
 function checkOutputFile(path: string, option: string, what: string, example: string): void {
   const problem = entryProblem(path);
   if (problem !== undefined)
@@ -135,16 +136,7 @@ export function prepare(config: RunConfig, inventory?: HostConfig[] | Error): Pr
   if (events !== undefined && events !== '-')
     checkOutputFile(events, '--events', 'the file (or - for stdout)', 'events.ndjson');
   // Like --report: found now, not after the render.
-  if (html !== undefined) {
-    const problem = entryProblem(html);
-    if (problem !== undefined)
-      throw new UsageError(`--html "${html}" ${problem}; name the HTML file to write, such as --html run.html`);
-    if (isDirectory(html))
-      throw new UsageError(
-        `--html "${html}" is a directory; name the HTML file to write, such as --html ${join(html, 'run.html')}`,
-      );
-    refuseUnderFile(html, '--html', html);
-  }
+  if (html !== undefined) checkOutputFile(html, '--html', 'the HTML file', 'run.html');
   if (inventory instanceof Error) throw inventory;
   const hosts = selectHosts(
     inventory ?? loadInventory(config.inventory, { sshConfigPath: config.sshConfig }),
@@ -162,14 +154,8 @@ export function prepare(config: RunConfig, inventory?: HostConfig[] | Error): Pr
     hostNames: hosts.map((h) => h.name),
     chunk: config.chunk,
   });
-  const busy = hosts.filter((h) => h.slots > 1);
-  const shared = plan.sharedRemotePaths();
-  if (busy.length > 0 && shared.length > 0) {
-    throw new UsageError(
-      `${shared[0]}: its remote path is the same for every task, but ${busy[0]!.name} runs ${busy[0]!.slots} tasks at once, which would write it at the same time; ` +
-        `put the task's placeholders in the remote path too (such as %d${plan.tiled ? ' and %{tile}' : ''}), or use slots: 1`,
-    );
-  }
+  const sharedProblem = sharedRemotePathProblem(plan, hosts);
+  if (sharedProblem !== undefined) throw new UsageError(sharedProblem);
   // Where outputs land here: checked for the first task and each host (a million stats would cost more than they find).
   const first = plan.tasks[0];
   if (first) for (const path of plan.localOutputs(first)) refuseUnderFile(path, '--out', path);

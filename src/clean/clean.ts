@@ -1,16 +1,7 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
-import PQueue from 'p-queue';
 import { exitCode } from '../outcome.js';
-import { ConnectionError, errorMessage } from '../errors.js';
+import { runHostScript, type HostScript } from '../hosts/hostScript.js';
 import { loadInventory } from '../inventory/load.js';
 import type { HostConfig } from '../inventory/types.js';
-import { connectEndpoint, describeEndpoint, type Client, type ConnectContext } from '../ssh/connect.js';
-import { execOnce } from '../ssh/exec.js';
-import { HostKeyChecker } from '../ssh/hostKeys.js';
-import { shellJoin } from '../ssh/quote.js';
-import { environmentWithoutSecrets } from '../hosts/localSession.js';
 import { readManifest, writeManifest, type Manifest } from './manifest.js';
 
 /**
@@ -105,17 +96,10 @@ function normalise(path: string): string | undefined {
   return parts.length === 0 || parts.includes('..') ? undefined : parts.join('/');
 }
 
-function parse(row: CleanRow, output: string, marker: string): void {
-  // Only what follows the script's marker line: a login's own lines could look like ours.
-  const at = output.indexOf(`${marker}\n`);
+/** Reads what the script said (its records after its marker) into `row`; `output` is all the host printed. */
+function parse(row: CleanRow, said: string | undefined, output: string): void {
   // Records end with a NUL; what follows the last one is no record (a script cut short).
-  const records =
-    at < 0
-      ? []
-      : output
-          .slice(at + marker.length + 1)
-          .split('\0')
-          .slice(0, -1);
+  const records = said === undefined ? [] : said.split('\0').slice(0, -1);
   const named = (kind: string): string[] =>
     records.filter((r) => r.startsWith(`${kind} `)).map((r) => r.slice(kind.length + 1));
   row.removed = named('remove');
@@ -139,49 +123,6 @@ export function shown(name: string): string {
   return /[\x00-\x1f\x7f]/.test(name) ? JSON.stringify(name) : name;
 }
 
-function cleanLocal(host: HostConfig, dry: string, marker: string, paths: readonly string[]): Promise<string> {
-  return new Promise((done, fail) => {
-    // Without distray's secrets: nothing distray starts gets them.
-    const child = spawn('sh', ['-c', CLEAN_SCRIPT, 'distray-clean', resolve(host.workdir), dry, marker], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: environmentWithoutSecrets(),
-    });
-    let output = '';
-    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-    const timer = setTimeout(() => child.kill(), CLEAN_TIMEOUT_MS);
-    child.on('error', (err) => fail(err));
-    child.on('close', () => {
-      clearTimeout(timer);
-      done(output);
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(paths.map((p) => `${p}\n`).join(''));
-  });
-}
-
-async function cleanRemote(
-  client: Client,
-  host: HostConfig,
-  dry: string,
-  marker: string,
-  paths: readonly string[],
-): Promise<string> {
-  const command = `exec sh ${shellJoin(['-c', CLEAN_SCRIPT, 'distray-clean', host.workdir, dry, marker])}`;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, fail) => {
-    timer = setTimeout(
-      () => fail(new ConnectionError('timeout', `cleaning did not finish within ${CLEAN_TIMEOUT_MS / 1000} s`)),
-      CLEAN_TIMEOUT_MS,
-    );
-  });
-  try {
-    return (await Promise.race([execOnce(client, command, paths.map((p) => `${p}\n`).join('')), timeout])).output;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /**
  * Removes from every host's workdir what distray runs made there: .distray
  * (run directories, leases), temporary upload names, and the inputs and
@@ -192,46 +133,44 @@ export async function clean(opts: {
   dryRun?: boolean;
   sshConfig?: string | undefined;
   manifestPath?: string | undefined;
+  signal?: AbortSignal | undefined;
 }): Promise<{ rows: CleanRow[]; exitCode: number; warnings: string[] }> {
   const hosts = loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig });
   const manifest: Manifest = await readManifest(opts.manifestPath);
   const warnings: string[] = [];
-  const jumps = new Map<string, Promise<Client>>();
-  const ctx: ConnectContext = { hostKeys: new HostKeyChecker(), warn: (m) => warnings.push(m), jumps };
-  const queue = new PQueue({ concurrency: 10 });
-  const rows = await Promise.all(
-    hosts.map((host) =>
-      queue.add(async (): Promise<CleanRow> => {
-        const row: CleanRow = { name: host.name, state: 'ok', removed: [] };
-        const dry = opts.dryRun ? '1' : '';
-        const marker = `distray-clean-${randomBytes(8).toString('hex')}`;
-        const recorded = manifest[host.name]?.[host.workdir] ?? [];
-        // Said rather than dropped in silence: its record goes once the host is clean.
-        for (const p of recorded.filter((p) => p.includes('\n'))) {
-          warnings.push(
-            `${host.name}: ${shown(p)} in ${host.workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`,
-          );
-        }
-        const paths = recorded.map(normalise).filter((p) => p !== undefined);
-        let client: Client | undefined;
-        try {
-          if (host.local) parse(row, await cleanLocal(host, dry, marker, paths), marker);
-          else {
-            client = await connectEndpoint(host, ctx);
-            parse(row, await cleanRemote(client, host, dry, marker, paths), marker);
-          }
-        } catch (err) {
-          row.state = err instanceof ConnectionError ? err.state : 'error';
-          const message = errorMessage(err);
-          row.message = host.jump || !message.includes(host.host) ? `${describeEndpoint(host)}: ${message}` : message;
-        } finally {
-          client?.end();
-        }
-        return row;
-      }),
-    ),
-  );
-  for (const j of jumps.values()) j.then((c) => c.end()).catch(() => {});
+  const dry = opts.dryRun ? '1' : '';
+  const recorded = (host: HostConfig): readonly string[] => manifest[host.name]?.[host.workdir] ?? [];
+  for (const host of hosts) {
+    // Said rather than dropped in silence: its record goes once the host is clean.
+    for (const p of recorded(host).filter((p) => p.includes('\n'))) {
+      warnings.push(
+        `${host.name}: ${shown(p)} in ${host.workdir} was not removed: a path with a newline cannot be sent to the host; remove it by hand`,
+      );
+    }
+  }
+  const script: HostScript = {
+    script: CLEAN_SCRIPT,
+    name: 'distray-clean',
+    args: (_, workdir, marker) => [workdir, dry, marker],
+    // The paths come on stdin, one a line: a run of a million frames has more than a command line holds.
+    input: (host) =>
+      recorded(host)
+        .map(normalise)
+        .filter((p) => p !== undefined)
+        .map((p) => `${p}\n`)
+        .join(''),
+    what: 'cleaning',
+    deadlineMs: CLEAN_TIMEOUT_MS,
+  };
+  const outcomes = await runHostScript(hosts, script, { warn: (m) => warnings.push(m), signal: opts.signal });
+  const rows = outcomes.map((o): CleanRow => {
+    const row: CleanRow = { name: o.host.name, state: 'ok', removed: [] };
+    if (o.kind === 'failed') {
+      row.state = o.state;
+      row.message = o.message;
+    } else parse(row, o.said, o.output);
+    return row;
+  });
   if (!opts.dryRun) {
     // What was removed need not be removed again; a host that could not be cleaned keeps its record.
     let changed = false;

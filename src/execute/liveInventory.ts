@@ -6,6 +6,7 @@ import { selectHosts } from '../inventory/select.js';
 import type { HostConfig } from '../inventory/types.js';
 import { InventoryWatcher } from '../inventory/watch.js';
 import type { Plan } from '../plan/plan.js';
+import { sharedRemotePathProblem } from '../plan/sharedRemotePaths.js';
 import type { HostLifecycle } from './hostLifecycle.js';
 
 export interface LiveInventoryOptions {
@@ -30,11 +31,8 @@ function oneLine(message: string): string {
 
 /** What the run's command line cannot work with, whatever the inventory says (prepare() checks the same at the start). */
 function planProblem(plan: Plan, hosts: readonly HostConfig[], added: readonly HostConfig[]): string | undefined {
-  const shared = plan.sharedRemotePaths();
-  const busy = hosts.find((h) => h.slots > 1);
-  if (busy && shared.length > 0) {
-    return `${shared[0]}: its remote path is the same for every task, so ${busy.name} cannot run ${busy.slots} tasks at once (slots: 1, or put the task's placeholders in the remote path)`;
-  }
+  const shared = sharedRemotePathProblem(plan, hosts);
+  if (shared !== undefined) return shared;
   const first = plan.tasks[0];
   for (const h of added) {
     try {

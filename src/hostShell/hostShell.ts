@@ -67,7 +67,7 @@ export function visible(text: string): string {
 }
 
 /**
- * The controller's side of a host shell (see hostShell/protocol.ts): many tasks
+ * The controller's side of a host shell (its protocol is in the header of hostShell.sh): many tasks
  * at once over one channel, each known by its id.
  */
 export class HostShell {
@@ -82,7 +82,7 @@ export class HostShell {
    * Whatever the login prints (a banner, escape sequences, text without a
    * newline, before the host shell starts or from something it left running)
    * is not the protocol: only lines marked with the shell's token count, from
-   * its ready line on (see hostShell/protocol.ts).
+   * its ready line on (see PROTOCOL in hostShell.sh).
    */
   private isReady = false;
   private readonly mark: string;

@@ -17,7 +17,7 @@ import { LocalSession } from '../../src/hosts/localSession.js';
 import { EXIT_NOT_STARTED, protocolLine, runLine } from '../../src/hostShell/protocol.js';
 import { SHELLS, talkToHostShell } from '../helpers/shells.js';
 
-// The host shell's protocol (hostShell/protocol.ts) run by the local sh: lanes, leases, adoption, retirement.
+// The host shell's protocol (the header of hostShell/hostShell.sh) run by the local sh: lanes, leases, adoption, retirement.
 
 let dir: string;
 const sessions: LocalSession[] = [];

@@ -114,7 +114,7 @@ describe('LiveInventory', () => {
     t.write('hosts:\n  - host: a\n    slots: 2\n  - b\n');
     await t.live.reload('changed');
     expect(t.notes[1]).toMatch(
-      /--out shared\.txt=f\/%d\.txt: its remote path is the same for every task, so a cannot run 2 tasks at once.*edit ignored/,
+      /--out shared\.txt=f\/%d\.txt: its remote path is the same for every task, but a runs 2 tasks at once.*or use slots: 1; edit ignored/,
     );
     expect(t.diffs).toEqual([]);
     t.write('hosts:\n  - a\n  - b\n');
