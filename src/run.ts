@@ -420,7 +420,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       speculate: (opts.speculate ?? true) && !chunks,
       order: chunks ? undefined : prepared.order,
       chunks,
-      // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
+      // Never expected: a host state change the state machine has no move for (see scheduler/hostStates.ts).
       onRefusedMove: (host, from, to) =>
         opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
