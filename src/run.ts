@@ -26,6 +26,7 @@ import { RunLog } from './report/runLog.js';
 import type { TaskFold } from './report/taskFold.js';
 import type { HostFigures } from './report/hostFigures.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
+import { DEFAULT_GRACE_MS, MAX_CONSECUTIVE_FAILURES, MAX_STITCH_PIXELS, MIN_STALL_MS } from './tuning.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
 import { endClient, type Client, type ConnectContext } from './ssh/connect.js';
@@ -94,14 +95,6 @@ export interface RunOptions {
   signal?: AbortSignal | undefined;
 }
 
-const MAX_CONSECUTIVE_FAILURES = 3;
-
-/** A stitched frame's canvas is width x height x up to 8 bytes: 2 GB at this many pixels (sharp's own default limit). */
-export const MAX_STITCH_PIXELS = 16383 * 16383;
-
-/** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
-export const DEFAULT_GRACE_MS = 30_000;
-
 function isFileOrDirectory(path: string): boolean {
   try {
     const info = statSync(path);
@@ -151,9 +144,6 @@ function checkOutputFile(path: string, option: string, what: string, example: st
     );
   refuseUnderFile(path, option, path);
 }
-
-/** The shortest --stall: the host looks every eighth of it, and a renderer's start-up alone can be quiet for a second. */
-export const MIN_STALL_MS = 1000;
 
 function parseStall(text: string): number {
   const ms = parseDuration(text, '--stall');

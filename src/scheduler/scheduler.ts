@@ -3,6 +3,20 @@ import type { Task } from '../plan/plan.js';
 import { attemptFacts, refOf, type SchedulerEvent } from './events.js';
 import { Fifo } from './fifo.js';
 import { Heap } from './heap.js';
+import {
+  COPY_CANDIDATES,
+  COPY_MARGIN,
+  ESTIMATE_WEIGHT,
+  MAX_COPIES,
+  MIN_RECHECK_MS,
+  QUEUE_FACTOR,
+  QUEUE_MARGIN,
+  RECHECK_GROWTH,
+  RUNNING_FACTOR,
+  SPARE_RECHECK_MS,
+  STALL_LATE,
+  STALL_STEP,
+} from '../tuning.js';
 import { HostStates, type HostState } from './hostStates.js';
 import {
   RUN_STOPPED,
@@ -31,16 +45,6 @@ export interface SchedulerEvents {
 function newHostRecord(name: string): HostRecord {
   return { name, state: 'connecting', tasksDone: 0, failures: 0 };
 }
-
-/** See shouldTake: how much longer than needed the queue must be to queue on a host before every pace is known. */
-const QUEUE_MARGIN = 4;
-
-/** A render counts as late at this multiple of its host's estimate, and is looked at again each time it has run this much longer. */
-const STALL_LATE = 1.25;
-const STALL_STEP = 1.5;
-
-/** Weight of the newest attempt in a host's moving average of task time. */
-const ESTIMATE_WEIGHT = 0.3;
 
 /** candidate(): the first fresh task (never tried), or none. */
 const FRESH = -1;
@@ -154,20 +158,6 @@ interface Expected {
   /** When it is expected to end by its host's pace at the time (start + task time). */
   readonly end: number;
 }
-
-/** A render that has run t so far is expected to take this multiple of t in all (it is not counted on to end just now). */
-const RUNNING_FACTOR = 1.5;
-
-/**
- * A copy must be expected to take no more than 1 / COPY_MARGIN of the time
- * the original is expected to need still: task times vary, and a host's
- * pace is an average, so a copy that would win only narrowly is as likely
- * to lose, and takes a slot a better copy could have had.
- */
-const COPY_MARGIN = 1.5;
-
-/** Live attempts of one task at most: the original and two copies (the first may have gone to a slow host, the only one free then). */
-const MAX_COPIES = 3;
 
 interface ActiveHost {
   readonly host: SchedulerHost;
@@ -625,7 +615,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // Hosts that left the last tasks to faster ones, and slots that did not queue: looked at again when
     // the queue would now take longer to drain (a host lost or stalled, a task back), not on every change.
     const drain = pace.rate > 0 ? this.queuedTasks / pace.rate : Infinity;
-    const recheck = this.heldDirty || drain > this.heldDrain * 1.05 || pace.complete !== this.heldComplete;
+    const recheck = this.heldDirty || drain > this.heldDrain * RECHECK_GROWTH || pace.complete !== this.heldComplete;
     this.heldDirty = false;
     if (recheck) {
       this.heldDrain = drain;
@@ -656,7 +646,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       // (Only when no look is due yet: the held hosts can be most of a farm, and this runs on every change.)
       let wait = Infinity;
       for (const a of this.heldHosts) wait = Math.min(wait, a.estimate ?? 0);
-      this.lookAgainIn(Math.max(100, wait));
+      this.lookAgainIn(Math.max(MIN_RECHECK_MS, wait));
     }
   }
 
@@ -962,7 +952,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.spareHosts.size > 0 && this.openTasks > 0 && this.recheck === undefined) {
       let fastest = Infinity;
       for (const a of this.spareHosts) fastest = Math.min(fastest, a.time ?? Infinity);
-      this.lookAgainIn(Math.max(100, Number.isFinite(fastest) ? fastest / 2 : 1000));
+      this.lookAgainIn(Math.max(MIN_RECHECK_MS, Number.isFinite(fastest) ? fastest / 2 : SPARE_RECHECK_MS));
     }
   }
 
@@ -1040,7 +1030,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   ): { against: Attempt; replace: Attempt | undefined } | undefined {
     const put: Expected[] = [];
     let found: { against: Attempt; replace: Attempt | undefined } | undefined;
-    for (let tries = 0; tries < 32 && !found; tries++) {
+    for (let tries = 0; tries < COPY_CANDIDATES && !found; tries++) {
       const e1 = this.fresh(this.byEnd);
       const e2 = this.fresh(this.byStart);
       const best = !e1 ? e2 : !e2 ? e1 : this.expectedEnd(e1, now) >= this.expectedEnd(e2, now) ? e1 : e2;
@@ -1193,7 +1183,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private queueFactor(pace: Pace): number {
-    return pace.complete ? 2 : 2 * QUEUE_MARGIN;
+    return pace.complete ? QUEUE_FACTOR : QUEUE_FACTOR * QUEUE_MARGIN;
   }
 
   /** For Pace: the farm's rate (kept as a running sum) and whether every host's pace is known. */
