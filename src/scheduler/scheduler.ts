@@ -55,31 +55,31 @@ type Timer = ReturnType<typeof setTimeout>;
 
 /**
  * Where a slot of a host stands in the dispatcher's lists: `free` (idle,
- * listed to take a task), `queue` (rendering one, listed to queue the next
- * behind it), `held` (idle, leaving the last tasks to faster hosts), `qheld`
- * (rendering one, not queueing another now), `idle` (no task it may take:
- * every queued one failed here), `qidle` (rendering one, and no queued task
+ * listed to take a task), `queueing` (rendering one, listed to queue the next
+ * behind it), `yielding` (idle, leaving the last tasks to faster hosts), `queueYielding`
+ * (rendering one, not queueing another now), `barred` (no task it may take:
+ * every queued one failed here), `queueBarred` (rendering one, and no queued task
  * it may take or queue), `spare` (idle with the queue empty, no running
- * attempt worth a copy on it now), or nowhere (busy). `idle` and `qidle`
+ * attempt worth a copy on it now), or nowhere (busy). `barred` and `queueBarred`
  * slots are looked at again when a task is put back or a host changes, a
- * `qidle` one also when its render ends.
+ * `queueBarred` one also when its render ends.
  */
-type Listing = 'free' | 'queue' | 'held' | 'qheld' | 'idle' | 'qidle' | 'spare' | null;
+type Listing = 'free' | 'queueing' | 'yielding' | 'queueYielding' | 'barred' | 'queueBarred' | 'spare' | null;
 
 interface Lane {
   readonly host: ActiveHost;
   readonly index: number;
   /** Attempts given to this slot and not yet freed: 0, 1, or 2 (one rendering, one queued behind it). */
-  inflight: number;
+  sent: number;
   listed: Listing;
   /** The attempt rendering in this lane: the next one starting there means it has ended. */
   rendering: Attempt | undefined;
   /**
-   * It has an entry in the dispatcher's idle list (maybe a stale one: it
-   * left `idle` or `qidle` since): a slot that waits there again needs no
+   * It has an entry in the dispatcher's barred list (maybe a stale one: it
+   * left `barred` or `queueBarred` since): a slot that waits there again needs no
    * second one, or the list would grow by one for every task such a slot renders.
    */
-  inIdle: boolean;
+  inBarred: boolean;
 }
 
 /** A task's attempts that have not ended, and whether the run waits for the task (not settled, not back in the queue). */
@@ -163,14 +163,14 @@ interface ActiveHost {
   readonly host: SchedulerHost;
   readonly record: HostRecord;
   readonly lanes: Lane[];
-  removed: boolean;
+  takenOut: boolean;
   /** Its attempts that have not ended, in no order (each knows its index: see Attempt.onHost). */
   readonly live: Attempt[];
   /** Tasks it failed in a row (different ones): at maxConsecutiveFailures it is taken out. */
   readonly streak: Set<number>;
   /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
   estimate: number | undefined;
-  /** What it adds to the dispatcher's rateSum now: slots / time, or 0 (untimed or removed). */
+  /** What it adds to the dispatcher's rateSum now: slots / time, or 0 (untimed or taken out). */
   contribution: number;
   /** Its task time now (see watchStall), once known. */
   time: number | undefined;
@@ -186,23 +186,23 @@ interface ActiveHost {
   stallTimer: Timer | undefined;
   stallArmed: number;
   onStall: () => void;
-  /** Free slots held back (leaving the last tasks to faster hosts), slots not queueing now, and spare ones. */
-  readonly held: Lane[];
-  readonly qheld: Lane[];
+  /** Its yielding slots (leaving the last tasks to faster hosts), queue-yielding ones (not queueing now), and spare ones. */
+  readonly yielding: Lane[];
+  readonly queueYielding: Lane[];
   readonly spare: Lane[];
   /**
-   * Its entry in the dispatcher's qheld heap while its slots do not queue
+   * Its entry in the dispatcher's queue-yielding heap while its slots do not queue
    * (older entries of it are stale; none while it is overdue: it is put back
-   * when it no longer is), and when it was held, among the hosts held so far.
+   * when it no longer is), and when it began to yield, among the hosts that have so far.
    */
-  qheldEntry: QheldEntry | undefined;
-  qheldSeq: number;
+  queueYieldEntry: QueueYieldEntry | undefined;
+  queueYieldSeq: number;
 }
 
-const qheldFirst = (x: QheldEntry, y: QheldEntry): boolean => x.estimate < y.estimate;
+const shortestFirst = (x: QueueYieldEntry, y: QueueYieldEntry): boolean => x.estimate < y.estimate;
 
-/** A host whose slots do not queue, by its estimate when it was held (or when that changed since). */
-interface QheldEntry {
+/** A host whose slots do not queue, by its estimate when they began to yield (or when that changed since). */
+interface QueueYieldEntry {
   readonly a: ActiveHost;
   readonly estimate: number;
 }
@@ -246,9 +246,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private readonly free = new Fifo<Lane>();
   private readonly queueable = new Fifo<Lane>();
-  private readonly idle: Lane[] = [];
-  private readonly heldHosts = new Set<ActiveHost>();
-  private readonly qheldHosts = new Set<ActiveHost>();
+  private readonly barred: Lane[] = [];
+  private readonly yieldingHosts = new Set<ActiveHost>();
+  private readonly queueYieldingHosts = new Set<ActiveHost>();
   /**
    * The same hosts by estimate, shortest first: a host queues once its
    * estimate is short enough for the queue's drain time (see shouldQueue),
@@ -256,8 +256,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * through them all (they can be most of a farm, looked at on every change
    * of its pace).
    */
-  private qheldByEstimate = new Heap<QheldEntry>(qheldFirst);
-  private qheldSeq = 0;
+  private queueYieldingByEstimate = new Heap<QueueYieldEntry>(shortestFirst);
+  private queueYieldSeq = 0;
   private readonly spareHosts = new Set<ActiveHost>();
   /** A timer says time has passed: spare slots look for a render worth a copy again. */
   private spareDirty = false;
@@ -271,14 +271,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private recheck: Timer | undefined;
   private scheduling = false;
   private again = false;
-  /** When held slots were last looked at: the queue's drain time then, whether every pace was known; or a change that calls for a look. */
-  private heldDrain = 0;
-  private heldComplete = false;
-  private heldDirty = false;
+  /** When yielding slots were last looked at: the queue's drain time then, whether every pace was known; or a change that calls for a look. */
+  private yieldDrain = 0;
+  private yieldComplete = false;
+  private yieldDirty = false;
   /** Renders started so far (see oldestOf). */
   private renders = 0;
-  /** No more than the least estimate of the held hosts (see noneTakesFree). */
-  private heldLeast = Infinity;
+  /** No more than the least estimate of the yielding hosts (see noneTakesFree). */
+  private yieldLeast = Infinity;
 
   /**
    * Running attempts by when they are expected to end (latest first), and by
@@ -289,7 +289,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly byStart = new Heap<Expected>((a, b) => a.start < b.start);
   private expecting = false;
   /** Tasks of a lost host, to be copied to the next free slots while the host may still come back. */
-  private readonly urgent: TaskRecord[] = [];
+  private readonly lostHostTasks: TaskRecord[] = [];
   /** With --chunk: see Chunks; and the frames of the queued chunks. */
   private readonly chunks: Chunks | undefined;
   private queuedFrames = 0;
@@ -370,7 +370,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   hostUnavailable(name: string, state: HostState, message: string): void {
     if (!this.moveHost(name, state, message)) return;
     // A task kept for a host that will not come may now go back where it failed.
-    this.wakeIdle();
+    this.unbar();
     this.schedule();
   }
 
@@ -389,7 +389,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       host,
       record,
       lanes: [],
-      removed: false,
+      takenOut: false,
       live: [],
       streak: new Set(),
       estimate: undefined,
@@ -400,20 +400,20 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       stallTimer: undefined,
       stallArmed: 0,
       onStall: () => this.stallCheck(a),
-      held: [],
-      qheld: [],
+      yielding: [],
+      queueYielding: [],
       spare: [],
-      qheldEntry: undefined,
-      qheldSeq: 0,
+      queueYieldEntry: undefined,
+      queueYieldSeq: 0,
     };
     for (let i = 0; i < host.slots; i++)
-      a.lanes.push({ host: a, index: i, inflight: 0, listed: null, rendering: undefined, inIdle: false });
+      a.lanes.push({ host: a, index: i, sent: 0, listed: null, rendering: undefined, inBarred: false });
     this.byName.set(host.name, a);
     this.usable.add(a);
     this.untimed++;
     this.hostEvent(record);
     for (const lane of a.lanes) this.list(lane);
-    this.wakeIdle();
+    this.unbar();
     this.schedule();
     return true;
   }
@@ -425,7 +425,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   removeHost(name: string, state: 'lost' | 'removed' | 'reconnecting', message: string): void {
     const a = this.byName.get(name);
-    if (a && !a.removed) this.takeOut(a, state, message);
+    if (a && !a.takenOut) this.takeOut(a, state, message);
   }
 
   /** The run is over: the hosts still ready are closed, `done`, or `cancelled` with a stopped run. */
@@ -448,9 +448,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const atts = [...this.live.values()].flatMap((run) => run.atts);
     for (const att of atts) if (!att.rendering) att.controller.abort(RUN_STOPPED);
     for (const att of atts) if (att.rendering) att.controller.abort(RUN_STOPPED);
-    for (const r of this.queue.drain()) this.final(r, 'cancelled');
+    for (const r of this.queue.drain()) this.settle(r, 'cancelled');
     this.queuedFrames = 0;
-    this.urgent.length = 0;
+    this.lostHostTasks.length = 0;
     this.schedule();
   }
 
@@ -494,16 +494,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private event(e: SchedulerEvent): void {
-    if (this.held) this.held.push(Object.freeze(e));
+    if (this.buffered) this.buffered.push(Object.freeze(e));
     else this.emit('event', Object.freeze(e));
   }
 
   /**
    * Events made while an attempt's end is settled (its task's task-done, a
-   * retry queued elsewhere) are held, so the attempt-ended that says how the
+   * retry queued elsewhere) are buffered, so the attempt-ended that says how the
    * task goes on comes first.
    */
-  private held: SchedulerEvent[] | null = null;
+  private buffered: SchedulerEvent[] | null = null;
 
   private get observed(): boolean {
     return this.listenerCount('event') > 0;
@@ -524,15 +524,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private takeOut(a: ActiveHost, state: HostState, message: string): void {
-    a.removed = true;
+    a.takenOut = true;
     this.usable.delete(a);
     if (a.estimate === undefined) this.untimed--;
     this.rateSum -= a.contribution;
     a.contribution = 0;
     a.time = undefined;
-    this.heldHosts.delete(a);
-    this.qheldHosts.delete(a);
-    a.qheldEntry = undefined;
+    this.yieldingHosts.delete(a);
+    this.queueYieldingHosts.delete(a);
+    a.queueYieldEntry = undefined;
     this.armStall(a, undefined);
     if (a === this.fastestHost) this.fastestKnown = false;
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
@@ -541,38 +541,38 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       // Its renders may live on and be picked up if it comes back within the grace period; meanwhile
       // a copy runs elsewhere, and whichever is complete first wins.
       // In the order of the live map, as every other look at the running tasks goes (one attempt of a task per host).
-      for (const att of [...a.live].sort((x, y) => x.run.seq - y.run.seq)) this.urgent.push(att.rec);
+      for (const att of [...a.live].sort((x, y) => x.run.seq - y.run.seq)) this.lostHostTasks.push(att.rec);
       // Spare slots (idle, nothing worth a copy until now) are the first to take them.
       for (const h of [...this.spareHosts]) this.release(h, 'spare');
     }
     // A task that failed everywhere else may now go back to a host where it failed.
-    this.wakeIdle();
+    this.unbar();
     this.schedule();
   }
 
-  /** Puts a slot on the list its state calls for (a removed host's slots go nowhere). */
+  /** Puts a slot on the list its state calls for (a taken-out host's slots go nowhere). */
   private list(lane: Lane): void {
     const a = lane.host;
-    if (a.removed || lane.listed === 'held' || lane.listed === 'idle' || lane.listed === 'spare') return;
-    if (lane.listed === 'qidle') {
-      if (lane.inflight === 1) return;
+    if (a.takenOut || lane.listed === 'yielding' || lane.listed === 'barred' || lane.listed === 'spare') return;
+    if (lane.listed === 'queueBarred') {
+      if (lane.sent === 1) return;
       // Its render ended: it may take a task now, the way a free slot does.
       lane.listed = null;
     }
-    if (lane.inflight === 0 && lane.listed !== 'free') {
+    if (lane.sent === 0 && lane.listed !== 'free') {
       lane.listed = 'free';
       this.free.push(lane);
-    } else if (lane.inflight === 1 && a.host.queues && lane.listed !== 'queue' && lane.listed !== 'qheld') {
-      lane.listed = 'queue';
+    } else if (lane.sent === 1 && a.host.queues && lane.listed !== 'queueing' && lane.listed !== 'queueYielding') {
+      lane.listed = 'queueing';
       this.queueable.push(lane);
     }
   }
 
-  private wakeIdle(): void {
-    this.heldDirty = true;
-    for (const lane of this.idle.splice(0)) {
-      lane.inIdle = false;
-      if (lane.listed !== 'idle' && lane.listed !== 'qidle') continue;
+  private unbar(): void {
+    this.yieldDirty = true;
+    for (const lane of this.barred.splice(0)) {
+      lane.inBarred = false;
+      if (lane.listed !== 'barred' && lane.listed !== 'queueBarred') continue;
       lane.listed = null;
       this.list(lane);
     }
@@ -598,7 +598,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   private pass(): void {
     if (this.isFinished || this.abort.signal.aborted) return;
-    if (this.urgent.length > 0) this.copyUrgent();
+    if (this.lostHostTasks.length > 0) this.copyLostHostTasks();
     if (this.queue.length === 0) {
       if (this.speculating && this.openTasks > 0) {
         if (!this.expecting) {
@@ -615,37 +615,37 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // Hosts that left the last tasks to faster ones, and slots that did not queue: looked at again when
     // the queue would now take longer to drain (a host lost or stalled, a task back), not on every change.
     const drain = pace.rate > 0 ? this.queuedTasks / pace.rate : Infinity;
-    const recheck = this.heldDirty || drain > this.heldDrain * RECHECK_GROWTH || pace.complete !== this.heldComplete;
-    this.heldDirty = false;
+    const recheck = this.yieldDirty || drain > this.yieldDrain * RECHECK_GROWTH || pace.complete !== this.yieldComplete;
+    this.yieldDirty = false;
     if (recheck) {
-      this.heldDrain = drain;
-      this.heldComplete = pace.complete;
-      this.recheckHeld(pace);
+      this.yieldDrain = drain;
+      this.yieldComplete = pace.complete;
+      this.recheckYielding(pace);
     }
     let lane: Lane | undefined;
     while (this.queue.length > 0 && (lane = this.free.shift())) {
       if (lane.listed !== 'free') continue;
       lane.listed = null;
-      if (lane.host.removed || lane.inflight !== 0) continue;
+      if (lane.host.takenOut || lane.sent !== 0) continue;
       this.offer(lane, false, pace);
     }
     for (let n = this.queueable.length; n > 0 && this.queue.length > 0; n--) {
       lane = this.queueable.shift();
-      if (!lane || lane.listed !== 'queue') continue;
+      if (!lane || lane.listed !== 'queueing') continue;
       lane.listed = null;
-      if (lane.host.removed || lane.inflight !== 1) continue;
+      if (lane.host.takenOut || lane.sent !== 1) continue;
       this.offer(lane, true, pace);
     }
     if (this.queue.length === 0) {
-      // The last task is out: held slots are free for copies now.
-      for (const a of [...this.heldHosts]) this.release(a, 'held');
-      this.wakeIdle();
+      // The last task is out: yielding slots are free for copies now.
+      for (const a of [...this.yieldingHosts]) this.release(a, 'yielding');
+      this.unbar();
       if (this.speculating) this.again = true;
-    } else if (this.heldHosts.size > 0 && this.recheck === undefined) {
+    } else if (this.yieldingHosts.size > 0 && this.recheck === undefined) {
       // A render that stalls makes its host's pace worse by the minute, with nothing else changing: look again.
-      // (Only when no look is due yet: the held hosts can be most of a farm, and this runs on every change.)
+      // (Only when no look is due yet: the yielding hosts can be most of a farm, and this runs on every change.)
       let wait = Infinity;
-      for (const a of this.heldHosts) wait = Math.min(wait, a.estimate ?? 0);
+      for (const a of this.yieldingHosts) wait = Math.min(wait, a.estimate ?? 0);
       this.lookAgainIn(Math.max(MIN_RECHECK_MS, wait));
     }
   }
@@ -654,64 +654,70 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.recheck !== undefined) return;
     this.recheck = setTimeout(() => {
       this.recheck = undefined;
-      this.heldDirty = true;
+      this.yieldDirty = true;
       this.spareDirty = true;
       this.schedule();
     }, ms);
   }
 
-  private recheckHeld(pace: Pace): void {
+  private recheckYielding(pace: Pace): void {
     if (this.queue.length > 0 && !this.noneTakesFree(pace)) {
       let least = Infinity;
-      for (const a of this.heldHosts) {
+      for (const a of this.yieldingHosts) {
         const next = this.candidate(a, false);
         if (next === NONE || (this.at(next).failedOn.size === 0 && !this.shouldTakeFree(a, pace))) {
           least = Math.min(least, a.estimate ?? -Infinity);
           continue;
         }
-        this.release(a, 'held');
+        this.release(a, 'yielding');
       }
-      this.heldLeast = least;
+      this.yieldLeast = least;
     }
     // A host queues only if not overdue, when its estimate is its time, no shorter than the fastest:
     // when the fastest could not queue, none of them can, and they can be most of a farm.
     if (
-      this.qheldHosts.size === 0 ||
+      this.queueYieldingHosts.size === 0 ||
       pace.rate === 0 ||
       this.queueFactor(pace) * this.fastestTime() >= this.queuedTasks / pace.rate
     )
       return;
-    const heap = this.qheldByEstimate;
-    const queueing: QheldEntry[] = [];
+    const heap = this.queueYieldingByEstimate;
+    const queueing: QueueYieldEntry[] = [];
     for (let e = heap.peek(); e; e = heap.peek()) {
-      if (e !== e.a.qheldEntry) heap.pop();
+      if (e !== e.a.queueYieldEntry) heap.pop();
       else if (this.shouldQueue(e.a, pace)) queueing.push(heap.pop()!);
       else if (e.a.overdue) {
         // It does not queue whatever its estimate until its render is no longer overdue (watchStall puts it back).
         heap.pop();
-        e.a.qheldEntry = undefined;
+        e.a.queueYieldEntry = undefined;
       }
       // Its estimate is too long for the queue, and so is every one behind it.
       else break;
     }
-    // The longest held first: the order their slots are offered tasks in.
-    for (const e of queueing.sort((x, y) => x.a.qheldSeq - y.a.qheldSeq)) this.release(e.a, 'qheld');
+    // The longest yielding first: the order their slots are offered tasks in.
+    for (const e of queueing.sort((x, y) => x.a.queueYieldSeq - y.a.queueYieldSeq)) this.release(e.a, 'queueYielding');
   }
 
-  /** Puts `a`, held from queueing, in the qheld heap by its estimate now. */
-  private enterQheld(a: ActiveHost): void {
-    a.qheldEntry = { a, estimate: a.estimate ?? Infinity };
-    this.qheldByEstimate.push(a.qheldEntry);
+  /** Puts `a`, whose slots do not queue, in the queue-yielding heap by its estimate now. */
+  private enterQueueYielding(a: ActiveHost): void {
+    a.queueYieldEntry = { a, estimate: a.estimate ?? Infinity };
+    this.queueYieldingByEstimate.push(a.queueYieldEntry);
     // Stale entries (a host's estimate changed, or it queues again) leave only when they come to the top: made anew once they are most of it.
-    if (this.qheldByEstimate.size > 2 * this.qheldHosts.size + 64) {
-      this.qheldByEstimate = new Heap<QheldEntry>(qheldFirst);
-      for (const h of this.qheldHosts) if (h.qheldEntry) this.qheldByEstimate.push(h.qheldEntry);
+    if (this.queueYieldingByEstimate.size > 2 * this.queueYieldingHosts.size + 64) {
+      this.queueYieldingByEstimate = new Heap<QueueYieldEntry>(shortestFirst);
+      for (const h of this.queueYieldingHosts)
+        if (h.queueYieldEntry) this.queueYieldingByEstimate.push(h.queueYieldEntry);
     }
   }
 
-  private release(a: ActiveHost, how: 'held' | 'qheld' | 'spare'): void {
-    (how === 'held' ? this.heldHosts : how === 'qheld' ? this.qheldHosts : this.spareHosts).delete(a);
-    if (how === 'qheld') a.qheldEntry = undefined;
+  private release(a: ActiveHost, how: 'yielding' | 'queueYielding' | 'spare'): void {
+    (how === 'yielding'
+      ? this.yieldingHosts
+      : how === 'queueYielding'
+        ? this.queueYieldingHosts
+        : this.spareHosts
+    ).delete(a);
+    if (how === 'queueYielding') a.queueYieldEntry = undefined;
     for (const lane of a[how].splice(0)) {
       if (lane.listed !== how) continue;
       lane.listed = null;
@@ -725,19 +731,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const found = this.candidate(a, queued);
     if (found === NONE) {
       // Nothing it may take (or queue): it waits for a task put back or a change of hosts, not for the farm's pace.
-      lane.listed = queued ? 'qidle' : 'idle';
-      if (!lane.inIdle) {
-        lane.inIdle = true;
-        this.idle.push(lane);
+      lane.listed = queued ? 'queueBarred' : 'barred';
+      if (!lane.inBarred) {
+        lane.inBarred = true;
+        this.barred.push(lane);
       }
       return;
     }
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
     if (queued ? !this.shouldQueue(a, pace) : this.at(found).failedOn.size === 0 && !this.shouldTakeFree(a, pace)) {
-      this.hold(lane, queued ? 'qheld' : 'held');
+      this.yieldLane(lane, queued ? 'queueYielding' : 'yielding');
       return;
     }
-    this.start(lane, this.chunks ? this.takeChunk(found, a) : this.takeAt(found));
+    this.send(lane, this.chunks ? this.takeChunk(found, a) : this.takeAt(found));
   }
 
   /** Tasks in the queue, for its pace: with --chunk, its frames over the frames a task takes now. */
@@ -784,7 +790,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * them, but not against their retries (see TaskRecord.partial): each such
    * attempt leaves fewer frames, so retrying cannot go on for ever.
    */
-  private settlePartial(att: Attempt, outcome: Extract<FinalOutcome, { kind: 'failed' | 'cancelled' }>): void {
+  private splitChunk(att: Attempt, outcome: Extract<FinalOutcome, { kind: 'failed' | 'cancelled' }>): void {
     const { rec, host: a } = att;
     const host = a.host.name;
     const now = this.options.now();
@@ -832,7 +838,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         r.failure = undefined;
         r.won = won;
         a.record.tasksDone++;
-        this.final(r, 'done', r === rec ? att.run : undefined);
+        this.settle(r, 'done', r === rec ? att.run : undefined);
         this.emit('task-end', r, a.record, { kind: 'done' });
         return;
       }
@@ -843,7 +849,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       r.log = failed ? outcome.log : before.log;
       r.failure = failed ? outcome.failure : before.failure;
       r.failedOn = failed ? failedOn : before.failedOn;
-      if (this.abort.signal.aborted) this.final(r, 'cancelled', r === rec ? att.run : undefined);
+      if (this.abort.signal.aborted) this.settle(r, 'cancelled', r === rec ? att.run : undefined);
       else {
         r.status = 'pending';
         this.close(r, r === rec ? att.run : undefined);
@@ -858,10 +864,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * True when no held slot would take a task now: only fresh tasks are
-   * queued, and every held host's estimate (heldLeast is no more than the
+   * True when no yielding slot would take a task now: only fresh tasks are
+   * queued, and every yielding host's estimate (yieldLeast is no more than the
    * least) is longer than the queue's drain time plus the fastest host's
-   * task time (see shouldTakeFree). Held hosts can be most of a farm near
+   * task time (see shouldTakeFree). Yielding hosts can be most of a farm near
    * the end of a run, and are looked at again on every stall check.
    */
   private noneTakesFree(pace: Pace): boolean {
@@ -869,24 +875,24 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.queue.front.length === 0 &&
       pace.complete &&
       pace.rate > 0 &&
-      this.heldLeast > this.queuedTasks / pace.rate + pace.fastest()
+      this.yieldLeast > this.queuedTasks / pace.rate + pace.fastest()
     );
   }
 
-  private hold(lane: Lane, how: 'held' | 'qheld'): void {
+  private yieldLane(lane: Lane, how: 'yielding' | 'queueYielding'): void {
     lane.listed = how;
     const a = lane.host;
-    if (how === 'held') {
-      a.held.push(lane);
-      this.heldHosts.add(a);
-      this.heldLeast = Math.min(this.heldLeast, a.estimate ?? -Infinity);
+    if (how === 'yielding') {
+      a.yielding.push(lane);
+      this.yieldingHosts.add(a);
+      this.yieldLeast = Math.min(this.yieldLeast, a.estimate ?? -Infinity);
     } else {
-      a.qheld.push(lane);
-      if (!this.qheldHosts.has(a)) {
-        this.qheldHosts.add(a);
-        // Those that may queue again do in the order they were held.
-        a.qheldSeq = ++this.qheldSeq;
-        this.enterQheld(a);
+      a.queueYielding.push(lane);
+      if (!this.queueYieldingHosts.has(a)) {
+        this.queueYieldingHosts.add(a);
+        // Those that may queue again do in the order they began to yield.
+        a.queueYieldSeq = ++this.queueYieldSeq;
+        this.enterQueueYielding(a);
       }
     }
   }
@@ -897,19 +903,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     while ((lane = this.free.shift())) {
       if (lane.listed !== 'free') continue;
       lane.listed = null;
-      if (!lane.host.removed && lane.inflight === 0) return lane;
+      if (!lane.host.takenOut && lane.sent === 0) return lane;
     }
     return undefined;
   }
 
   /** A lost host's tasks, copied to free slots elsewhere at once. */
-  private copyUrgent(): void {
+  private copyLostHostTasks(): void {
     const waiting: TaskRecord[] = [];
     const skipped: Lane[] = [];
-    for (const rec of this.urgent.splice(0)) {
+    for (const rec of this.lostHostTasks.splice(0)) {
       const atts = this.live.get(rec)?.atts;
       // Done meanwhile, or already copied to a host that is still there.
-      if (!atts || atts.some((x) => !x.host.removed)) continue;
+      if (!atts || atts.some((x) => !x.host.takenOut)) continue;
       let lane: Lane | undefined;
       // By name: a host that reconnected is a new entry here, but its renderers (and workdir) are the same.
       while (
@@ -921,10 +927,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         waiting.push(rec);
         continue;
       }
-      this.start(lane, rec, atts[0]);
+      this.send(lane, rec, atts[0]);
     }
     for (const lane of skipped) this.list(lane);
-    this.urgent.push(...waiting);
+    this.lostHostTasks.push(...waiting);
   }
 
   /**
@@ -963,13 +969,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private respeculate(now: number): void {
     const hosts = [...this.spareHosts]
-      .filter((a) => !a.removed && a.time !== undefined)
+      .filter((a) => !a.takenOut && a.time !== undefined)
       .sort((x, y) => x.time! - y.time!);
-    for (const a of this.spareHosts) if (a.removed) this.spareHosts.delete(a);
+    for (const a of this.spareHosts) if (a.takenOut) this.spareHosts.delete(a);
     for (const a of hosts) {
       let lane: Lane | undefined;
       while ((lane = a.spare.at(-1))) {
-        if (lane.listed !== 'spare' || lane.inflight !== 0) {
+        if (lane.listed !== 'spare' || lane.sent !== 0) {
           a.spare.pop();
           continue;
         }
@@ -999,7 +1005,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private copyWins(rec: TaskRecord, now: number, copyTime: number): boolean {
     for (const x of this.live.get(rec)?.atts ?? []) {
       // Neither a lost host's attempt nor one being stopped (replaced) holds a copy back.
-      if (x.host.removed || x.controller.signal.aborted) continue;
+      if (x.host.takenOut || x.controller.signal.aborted) continue;
       const elapsed = now - x.start;
       const time = x.host.time ?? elapsed;
       if (!x.rendering) {
@@ -1039,7 +1045,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       (best === e1 ? this.byEnd : this.byStart).pop();
       const atts = best.att.run.atts;
       // A task one of whose attempts has rendered and is bringing its outputs in, or is moving them into place, is all but done: no copy of it.
-      if (this.claims.has(best.att.rec) || atts.some((x) => x.freed && !x.host.removed && !x.controller.signal.aborted))
+      if (
+        this.claims.has(best.att.rec) ||
+        atts.some((x) => x.freed && !x.host.takenOut && !x.controller.signal.aborted)
+      )
         continue;
       put.push(best);
       if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
@@ -1069,7 +1078,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let last: Attempt | undefined;
     let lastEnd = -Infinity;
     for (const x of atts) {
-      if (x.host.removed || x.controller.signal.aborted) continue;
+      if (x.host.takenOut || x.controller.signal.aborted) continue;
       // Rendered and bringing its outputs in, or moving them into place (a slot that never frees early: shared paths).
       if (x.freed || this.claims.get(x.rec) === x) return undefined;
       const elapsed = now - x.start;
@@ -1087,7 +1096,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** A copy of `target.against`'s task on `lane`; the attempt it replaces (see latest) is stopped. */
   private copy(lane: Lane, target: { against: Attempt; replace: Attempt | undefined }): void {
-    const att = this.start(lane, target.against.rec, target.against);
+    const att = this.send(lane, target.against.rec, target.against);
     const old = target.replace;
     if (!old) return;
     if (this.observed) {
@@ -1220,7 +1229,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let time = est;
     let due: number | undefined;
     const oldest = oldestOf(a);
-    if (!a.removed && est !== undefined && oldest) {
+    if (!a.takenOut && est !== undefined && oldest) {
       const now = this.options.now();
       const elapsed = now - oldest.start;
       const late = elapsed > est * STALL_LATE;
@@ -1230,7 +1239,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     this.armStall(a, due);
     const was = a.time;
-    a.time = a.removed ? undefined : time;
+    a.time = a.takenOut ? undefined : time;
     if (this.fastestKnown && a.time !== was) {
       if (a.time !== undefined && a.time < this.fastest) {
         this.fastest = a.time;
@@ -1239,8 +1248,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     const wasOverdue = a.overdue;
     a.overdue = time !== est;
-    if (wasOverdue && !a.overdue && this.qheldHosts.has(a) && !a.qheldEntry) this.enterQheld(a);
-    const c = a.removed || time === undefined ? 0 : a.host.slots / time;
+    if (wasOverdue && !a.overdue && this.queueYieldingHosts.has(a) && !a.queueYieldEntry) this.enterQueueYielding(a);
+    const c = a.takenOut || time === undefined ? 0 : a.host.slots / time;
     this.rateSum += c - a.contribution;
     a.contribution = c;
   }
@@ -1263,7 +1272,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // Armed for a check that has since moved later: wait for that.
     if (this.options.now() < due) return this.armStall(a, due);
     this.watchStall(a);
-    this.heldDirty = true;
+    this.yieldDirty = true;
     this.schedule();
   }
 
@@ -1276,7 +1285,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.queuedFrames = 0;
       for (const r of this.queue.drain()) {
         r.error = r.error ? `${r.error}; then ${why}` : why;
-        this.final(r, 'failed');
+        this.settle(r, 'failed');
       }
     }
     // Losing copies still being stopped do not hold the run up: drained() waits for them.
@@ -1300,10 +1309,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** Sends `rec` to `lane` (behind its running attempt when the lane is busy); `against` makes it a speculative copy. */
-  private start(lane: Lane, rec: TaskRecord, against?: Attempt): Attempt {
+  private send(lane: Lane, rec: TaskRecord, against?: Attempt): Attempt {
     const a = lane.host;
-    const behind = lane.inflight > 0;
-    lane.inflight++;
+    const behind = lane.sent > 0;
+    lane.sent++;
     this.running++;
     let run = this.live.get(rec);
     if (!run) {
@@ -1334,7 +1343,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         speculative: att.speculative,
       });
       if (against) {
-        const reason = against.host.removed ? 'lost' : 'slow';
+        const reason = against.host.takenOut ? 'lost' : 'slow';
         this.event({
           type: 'speculation-started',
           at: att.start,
@@ -1348,7 +1357,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     this.expect(att);
     this.unreturned++;
-    this.attempt(att);
+    this.run(att);
     this.list(lane);
     return att;
   }
@@ -1380,13 +1389,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** AttemptSlot.claim. */
   [CLAIM](att: Attempt): boolean {
     const { rec } = att;
-    const holder = this.claims.get(rec);
+    const claimant = this.claims.get(rec);
     // A task settled failed or cancelled while a replaced attempt was still being stopped keeps what it was reported.
     if (
       rec.won !== null ||
       rec.status === 'failed' ||
       rec.status === 'cancelled' ||
-      (holder !== undefined && holder !== att)
+      (claimant !== undefined && claimant !== att)
     )
       return false;
     this.claims.set(rec, att);
@@ -1405,23 +1414,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * take the same turns as the awaits did (a host that throws at once is
    * answered at once).
    */
-  private attempt(att: Attempt): void {
+  private run(att: Attempt): void {
     if (this.abort.signal.aborted) att.controller.abort(RUN_STOPPED);
     let running: Promise<AttemptOutcome>;
     try {
       running = att.host.host.run(att.rec.task, att.number, att.controller.signal, att);
     } catch (err) {
-      this.ran(att, internalError(err));
+      this.onReturn(att, internalError(err));
       return;
     }
     void Promise.resolve(running).then(
-      (outcome) => this.ran(att, outcome),
-      (err: unknown) => this.ran(att, internalError(err)),
+      (outcome) => this.onReturn(att, outcome),
+      (err: unknown) => this.onReturn(att, internalError(err)),
     );
   }
 
   /** The host's run() has returned: the slot is free, and the attempt ends now or once its outputs are in. */
-  private ran(att: Attempt, outcome: AttemptOutcome): void {
+  private onReturn(att: Attempt, outcome: AttemptOutcome): void {
     let later = false;
     try {
       this.freeSlot(att, outcome);
@@ -1468,21 +1477,21 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const { place: lane, host: a } = att;
     att.freed = true;
     if (lane.rendering === att) lane.rendering = undefined;
-    lane.inflight--;
+    lane.sent--;
     if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - att.start;
-      if (a.estimate === undefined && !a.removed) this.untimed--;
+      if (a.estimate === undefined && !a.takenOut) this.untimed--;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
       this.chunks?.timed(att.rec.task, a.host.name, ms);
-      if (a.estimate < this.heldLeast && this.heldHosts.has(a)) this.heldLeast = a.estimate;
+      if (a.estimate < this.yieldLeast && this.yieldingHosts.has(a)) this.yieldLeast = a.estimate;
     }
     this.watchStall(a);
     this.list(lane);
     // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
-    if (this.qheldHosts.has(a)) {
-      if (this.shouldQueue(a, new Pace(this))) this.release(a, 'qheld');
-      // Its place among the held hosts follows its estimate.
-      else if (a.qheldEntry && a.qheldEntry.estimate !== (a.estimate ?? Infinity)) this.enterQheld(a);
+    if (this.queueYieldingHosts.has(a)) {
+      if (this.shouldQueue(a, new Pace(this))) this.release(a, 'queueYielding');
+      // Its place among the queue-yielding hosts follows its estimate.
+      else if (a.queueYieldEntry && a.queueYieldEntry.estimate !== (a.estimate ?? Infinity)) this.enterQueueYielding(a);
     }
   }
 
@@ -1537,7 +1546,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (outcome.kind === 'lost') rec.lost++;
       if (this.observed) this.event(ended());
       if (outcome.kind === 'done') clearStreak(a);
-      // A replaced attempt that held the outputs' claim, and failed to move them, was the task's last: it goes back to the queue.
+      // A replaced attempt that had claimed the outputs, and failed to move them, was the task's last: it goes back to the queue.
       if (replaced && others === 0 && rec.status === 'running' && rec.won === null) {
         rec.status = 'pending';
         this.close(rec, att.run);
@@ -1548,7 +1557,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     rec.endedAt = at;
     rec.seconds += (rec.endedAt - att.start) / 1000;
-    // A chunk that failed with frames done is split (see settlePartial): it goes on as its parts, none of them final by this attempt.
+    // A chunk that failed with frames done is split (see splitChunk): it goes on as its parts, none of them final by this attempt.
     // So is one stopped with the run after some of its frames were complete: those are kept, the rest cancelled.
     partial =
       (outcome.kind === 'failed' || outcome.kind === 'cancelled') &&
@@ -1556,25 +1565,25 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       outcome.done.length > 0 &&
       this.chunks !== undefined &&
       others === 0;
-    const outer = this.held;
-    const held = (this.held ??= []);
-    const mark = held.length;
+    const outer = this.buffered;
+    const buffer = (this.buffered ??= []);
+    const mark = buffer.length;
     try {
-      if (partial && (outcome.kind === 'failed' || outcome.kind === 'cancelled')) this.settlePartial(att, outcome);
-      else this.settle(att, outcome, others);
+      if (partial && (outcome.kind === 'failed' || outcome.kind === 'cancelled')) this.splitChunk(att, outcome);
+      else this.applyOutcome(att, outcome, others);
     } finally {
-      if (!outer) this.held = null;
+      if (!outer) this.buffered = null;
       try {
-        if (this.observed) held.splice(mark, 0, Object.freeze(ended()));
+        if (this.observed) buffer.splice(mark, 0, Object.freeze(ended()));
       } finally {
-        if (!outer) for (const e of held) this.emit('event', e);
+        if (!outer) for (const e of buffer) this.emit('event', e);
       }
     }
     if (!partial) this.emit('task-end', rec, a.record, outcome);
     this.schedule();
   }
 
-  private settle(att: Attempt, outcome: FinalOutcome, others: number): void {
+  private applyOutcome(att: Attempt, outcome: FinalOutcome, others: number): void {
     const { rec, host: a } = att;
     switch (outcome.kind) {
       case 'done':
@@ -1600,23 +1609,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
             });
           loser.controller.abort();
         }
-        this.final(rec, 'done', att.run);
+        this.settle(rec, 'done', att.run);
         return;
       case 'cancelled':
-        if (others === 0) this.final(rec, 'cancelled', att.run);
+        if (others === 0) this.settle(rec, 'cancelled', att.run);
         return;
       case 'lost':
         rec.error = outcome.message;
         rec.lost++;
         if (others === 0) {
-          if (this.abort.signal.aborted) this.final(rec, 'cancelled', att.run);
+          if (this.abort.signal.aborted) this.settle(rec, 'cancelled', att.run);
           else {
             rec.status = 'pending';
             this.close(rec, att.run);
             this.requeue(rec);
           }
         }
-        if (!a.removed) this.takeOut(a, 'lost', outcome.message);
+        if (!a.takenOut) this.takeOut(a, 'lost', outcome.message);
         return;
       case 'failed':
         rec.attempts++;
@@ -1629,15 +1638,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         if (others > 0) {
           // Another copy still runs: the task goes on there.
         } else if (this.abort.signal.aborted) {
-          this.final(rec, 'cancelled', att.run);
+          this.settle(rec, 'cancelled', att.run);
         } else if (rec.attempts - Math.max(rec.partial ?? 0, this.retried.get(rec) ?? 0) > this.options.retries) {
-          this.final(rec, 'failed', att.run);
+          this.settle(rec, 'failed', att.run);
         } else {
           rec.status = 'pending';
           this.close(rec, att.run);
           this.requeue(rec);
         }
-        if (a.streak.size >= this.options.maxConsecutiveFailures && !a.removed) {
+        if (a.streak.size >= this.options.maxConsecutiveFailures && !a.takenOut) {
           this.takeOut(
             a,
             'blocked',
@@ -1657,7 +1666,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** `run`: the task's live attempts, when settled by one of them (its entry may have left `live` already). */
-  private final(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled', run?: TaskRun): void {
+  private settle(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled', run?: TaskRun): void {
     rec.status = status;
     this.close(rec, run);
     if (this.observed) {
@@ -1679,7 +1688,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private requeue(rec: TaskRecord): void {
     this.queue.unshift(rec);
     if (this.chunks) this.queuedFrames += framesIn(rec.task);
-    this.wakeIdle();
+    this.unbar();
     for (const a of [...this.spareHosts]) this.release(a, 'spare');
   }
 }
