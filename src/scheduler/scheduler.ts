@@ -2,26 +2,25 @@ import { EventEmitter } from 'node:events';
 import type { Task } from '../plan/plan.js';
 import { attemptFacts, refOf, type SchedulerEvent } from './events.js';
 import { Fifo } from './fifo.js';
-import { Heap } from './heap.js';
 import {
-  COPY_CANDIDATES,
-  COPY_MARGIN,
-  ESTIMATE_WEIGHT,
-  MAX_COPIES,
-  MIN_RECHECK_MS,
-  QUEUE_FACTOR,
-  QUEUE_MARGIN,
-  RECHECK_GROWTH,
-  RUNNING_FACTOR,
-  SPARE_RECHECK_MS,
-  STALL_LATE,
-  STALL_STEP,
-} from '../tuning.js';
+  Attempt,
+  clearStreak,
+  shortestFirst,
+  type ActiveHost,
+  type AttemptOwner,
+  type Lane,
+  type QueueYieldEntry,
+  type TaskRun,
+  type Timer,
+} from './farm.js';
+import { Heap } from './heap.js';
+import { FarmPace, queueFactor, queuesBehind, takesFree, type Pace } from './pace.js';
+import { Expectations, type CopyDecision } from './speculation.js';
+import { MIN_RECHECK_MS, RECHECK_GROWTH, SPARE_RECHECK_MS } from '../tuning.js';
 import { HostStates, type HostState } from './hostStates.js';
 import {
   RUN_STOPPED,
   type AttemptOutcome,
-  type AttemptSlot,
   type Chunks,
   type FinalOutcome,
   type HostRecord,
@@ -50,161 +49,8 @@ function newHostRecord(name: string): HostRecord {
 const FRESH = -1;
 const NONE = -2;
 
-/** A timer of the scheduler's own (the clock of a simulated farm may replace setTimeout). */
-type Timer = ReturnType<typeof setTimeout>;
-
-/**
- * Where a slot of a host stands in the dispatcher's lists: `free` (idle,
- * listed to take a task), `queueing` (rendering one, listed to queue the next
- * behind it), `yielding` (idle, leaving the last tasks to faster hosts), `queueYielding`
- * (rendering one, not queueing another now), `barred` (no task it may take:
- * every queued one failed here), `queueBarred` (rendering one, and no queued task
- * it may take or queue), `spare` (idle with the queue empty, no running
- * attempt worth a copy on it now), or nowhere (busy). `barred` and `queueBarred`
- * slots are looked at again when a task is put back or a host changes, a
- * `queueBarred` one also when its render ends.
- */
-type Listing = 'free' | 'queueing' | 'yielding' | 'queueYielding' | 'barred' | 'queueBarred' | 'spare' | null;
-
-interface Lane {
-  readonly host: ActiveHost;
-  readonly index: number;
-  /** Attempts given to this slot and not yet freed: 0, 1, or 2 (one rendering, one queued behind it). */
-  sent: number;
-  listed: Listing;
-  /** The attempt rendering in this lane: the next one starting there means it has ended. */
-  rendering: Attempt | undefined;
-  /**
-   * It has an entry in the dispatcher's barred list (maybe a stale one: it
-   * left `barred` or `queueBarred` since): a slot that waits there again needs no
-   * second one, or the list would grow by one for every task such a slot renders.
-   */
-  inBarred: boolean;
-}
-
-/** A task's attempts that have not ended, and whether the run waits for the task (not settled, not back in the queue). */
-interface TaskRun {
-  readonly atts: Attempt[];
-  open: boolean;
-  /** Its place in the order of the live map's entries. */
-  readonly seq: number;
-}
-
-/** The Scheduler's side of AttemptSlot, by keys only this module holds. */
-const STARTED = Symbol('started');
-const CLAIM = Symbol('claim');
-const UNCLAIM = Symbol('unclaim');
-
-/**
- * One attempt of a task on a host's slot, from when it is sent until it
- * ends. It is also the AttemptSlot its host is given: methods on a class
- * rather than closures per attempt, since a farm of a thousand hosts has
- * thousands of attempts in flight and their garbage is most of what a
- * decision costs there.
- */
-class Attempt implements AttemptSlot {
-  readonly controller = new AbortController();
-  /** AttemptSlot.lane: the slot's index on its host. */
-  readonly lane: number;
-  rendering = false;
-  /** The order its renderer started in, among all attempts (see oldestOf). */
-  renderSeq = 0;
-  /** Its index in its host's live attempts. */
-  onHost = -1;
-  /** Its slot is free again (renderer ended), and it has ended (outputs in, or not). */
-  freed = false;
-  ended = false;
-  constructor(
-    private readonly scheduler: Scheduler,
-    /** Its task's entry in the scheduler's live attempts. */
-    readonly run: TaskRun,
-    readonly rec: TaskRecord,
-    readonly host: ActiveHost,
-    readonly place: Lane,
-    readonly number: number,
-    readonly speculative: boolean,
-    /** When it was sent, then when its renderer started. */
-    public start: number,
-  ) {
-    this.lane = place.index;
-  }
-
-  started(): void {
-    this.scheduler[STARTED](this);
-  }
-
-  superseded(): boolean {
-    const won = this.rec.won;
-    return won !== null && (won.host !== this.host.host.name || won.attempt !== this.number);
-  }
-
-  claim(): boolean {
-    return this.scheduler[CLAIM](this);
-  }
-
-  unclaim(): void {
-    this.scheduler[UNCLAIM](this);
-  }
-}
-
 function internalError(err: unknown): FinalOutcome {
   return { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
-}
-
-/** An entry of the speculation heaps: stale once the attempt has ended or restarted (`start` differs). */
-interface Expected {
-  readonly att: Attempt;
-  readonly start: number;
-  /** When it is expected to end by its host's pace at the time (start + task time). */
-  readonly end: number;
-}
-
-interface ActiveHost {
-  readonly host: SchedulerHost;
-  readonly record: HostRecord;
-  readonly lanes: Lane[];
-  takenOut: boolean;
-  /** Its attempts that have not ended, in no order (each knows its index: see Attempt.onHost). */
-  readonly live: Attempt[];
-  /** Tasks it failed in a row (different ones): at maxConsecutiveFailures it is taken out. */
-  readonly streak: Set<number>;
-  /** Milliseconds a task takes on this host (a moving average of its successful attempts), once known. */
-  estimate: number | undefined;
-  /** What it adds to the dispatcher's rateSum now: slots / time, or 0 (untimed or taken out). */
-  contribution: number;
-  /** Its task time now (see watchStall), once known. */
-  time: number | undefined;
-  /** Its oldest render has run well past its estimate: its pace counts as that render's time so far. */
-  overdue: boolean;
-  /**
-   * When watchStall is next due for it, and the timer for that: armed no
-   * later than it is due, and kept when the check moves later (which most
-   * changes do) to be re-armed when it fires, rather than made anew on
-   * every change; `onStall` is its callback, one per host.
-   */
-  stallDue: number | undefined;
-  stallTimer: Timer | undefined;
-  stallArmed: number;
-  onStall: () => void;
-  /** Its yielding slots (leaving the last tasks to faster hosts), queue-yielding ones (not queueing now), and spare ones. */
-  readonly yielding: Lane[];
-  readonly queueYielding: Lane[];
-  readonly spare: Lane[];
-  /**
-   * Its entry in the dispatcher's queue-yielding heap while its slots do not queue
-   * (older entries of it are stale; none while it is overdue: it is put back
-   * when it no longer is), and when it began to yield, among the hosts that have so far.
-   */
-  queueYieldEntry: QueueYieldEntry | undefined;
-  queueYieldSeq: number;
-}
-
-const shortestFirst = (x: QueueYieldEntry, y: QueueYieldEntry): boolean => x.estimate < y.estimate;
-
-/** A host whose slots do not queue, by its estimate when they began to yield (or when that changed since). */
-interface QueueYieldEntry {
-  readonly a: ActiveHost;
-  readonly estimate: number;
 }
 
 /**
@@ -261,13 +107,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly spareHosts = new Set<ActiveHost>();
   /** A timer says time has passed: spare slots look for a render worth a copy again. */
   private spareDirty = false;
-  /** Σ slots / time over the usable hosts that are timed. */
-  private rateSum = 0;
-  /** fastestTime(), kept as hosts' times change; looked for again only once the fastest host slowed or left. */
-  private fastest = Infinity;
-  private fastestHost: ActiveHost | undefined;
-  private fastestKnown = true;
-  private untimed = 0;
+  /** The usable hosts' paces: the farm's rate, the fastest host. */
+  private readonly pace = new FarmPace(this.usable);
   private recheck: Timer | undefined;
   private scheduling = false;
   private again = false;
@@ -280,14 +121,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** No more than the least estimate of the yielding hosts (see noneTakesFree). */
   private yieldLeast = Infinity;
 
-  /**
-   * Running attempts by when they are expected to end (latest first), and by
-   * when they started (earliest first: a render that has run long is
-   * expected to run longer still). Kept only with speculation.
-   */
-  private readonly byEnd = new Heap<Expected>((a, b) => a.end > b.end);
-  private readonly byStart = new Heap<Expected>((a, b) => a.start < b.start);
-  private expecting = false;
+  /** Running attempts by when they are expected to end: kept only with speculation, while the queue is empty. */
+  private readonly expectations = new Expectations();
   /** Tasks of a lost host, to be copied to the next free slots while the host may still come back. */
   private readonly lostHostTasks: TaskRecord[] = [];
   /** With --chunk: see Chunks; and the frames of the queued chunks. */
@@ -295,6 +130,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private queuedFrames = 0;
   /** Failed tasks put back by retry(): the attempts they had used by then, which no longer count against --retries. */
   private readonly retried = new Map<TaskRecord, number>();
+
+  /** What an attempt's AttemptSlot calls reach. */
+  private readonly owner: AttemptOwner = {
+    started: (att) => this.onStarted(att),
+    claim: (att) => this.claim(att),
+    unclaim: (att) => this.unclaim(att),
+  };
 
   constructor(
     records: TaskRecord[],
@@ -410,7 +252,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       a.lanes.push({ host: a, index: i, sent: 0, listed: null, rendering: undefined, inBarred: false });
     this.byName.set(host.name, a);
     this.usable.add(a);
-    this.untimed++;
+    this.pace.joined();
     this.hostEvent(record);
     for (const lane of a.lanes) this.list(lane);
     this.unbar();
@@ -526,15 +368,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private takeOut(a: ActiveHost, state: HostState, message: string): void {
     a.takenOut = true;
     this.usable.delete(a);
-    if (a.estimate === undefined) this.untimed--;
-    this.rateSum -= a.contribution;
-    a.contribution = 0;
-    a.time = undefined;
+    this.pace.left(a);
     this.yieldingHosts.delete(a);
     this.queueYieldingHosts.delete(a);
     a.queueYieldEntry = undefined;
     this.armStall(a, undefined);
-    if (a === this.fastestHost) this.fastestKnown = false;
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
     this.moveHost(a.host.name, state, message);
     if (state === 'lost' && this.speculating) {
@@ -601,20 +439,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.lostHostTasks.length > 0) this.copyLostHostTasks();
     if (this.queue.length === 0) {
       if (this.speculating && this.openTasks > 0) {
-        if (!this.expecting) {
-          // The heaps are filled from here on: until the queue is empty no copy is made, and they would only grow.
-          this.expecting = true;
-          for (const run of this.live.values()) for (const att of run.atts) this.expect(att);
-        }
+        // The heaps are filled from here on: until the queue is empty no copy is made, and they would only grow.
+        if (!this.expectations.active) this.expectations.begin(this.live.values());
         this.speculate();
       }
       return;
     }
-    this.expecting = false;
-    const pace = new Pace(this);
+    this.expectations.active = false;
+    const pace = this.pace.now(this.pendingHosts);
     // Hosts that left the last tasks to faster ones, and slots that did not queue: looked at again when
     // the queue would now take longer to drain (a host lost or stalled, a task back), not on every change.
-    const drain = pace.rate > 0 ? this.queuedTasks / pace.rate : Infinity;
+    const drain = pace.rate > 0 ? pace.drain(this.queuedTasks) : Infinity;
     const recheck = this.yieldDirty || drain > this.yieldDrain * RECHECK_GROWTH || pace.complete !== this.yieldComplete;
     this.yieldDirty = false;
     if (recheck) {
@@ -665,7 +500,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       let least = Infinity;
       for (const a of this.yieldingHosts) {
         const next = this.candidate(a, false);
-        if (next === NONE || (this.at(next).failedOn.size === 0 && !this.shouldTakeFree(a, pace))) {
+        if (next === NONE || (this.at(next).failedOn.size === 0 && !takesFree(a.estimate, pace, this.queuedTasks))) {
           least = Math.min(least, a.estimate ?? -Infinity);
           continue;
         }
@@ -678,14 +513,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (
       this.queueYieldingHosts.size === 0 ||
       pace.rate === 0 ||
-      this.queueFactor(pace) * this.fastestTime() >= this.queuedTasks / pace.rate
+      queueFactor(pace) * this.pace.fastestTime() >= pace.drain(this.queuedTasks)
     )
       return;
     const heap = this.queueYieldingByEstimate;
     const queueing: QueueYieldEntry[] = [];
     for (let e = heap.peek(); e; e = heap.peek()) {
       if (e !== e.a.queueYieldEntry) heap.pop();
-      else if (this.shouldQueue(e.a, pace)) queueing.push(heap.pop()!);
+      else if (queuesBehind(e.a, pace, this.queuedTasks)) queueing.push(heap.pop()!);
       else if (e.a.overdue) {
         // It does not queue whatever its estimate until its render is no longer overdue (watchStall puts it back).
         heap.pop();
@@ -739,7 +574,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return;
     }
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
-    if (queued ? !this.shouldQueue(a, pace) : this.at(found).failedOn.size === 0 && !this.shouldTakeFree(a, pace)) {
+    if (
+      queued
+        ? !queuesBehind(a, pace, this.queuedTasks)
+        : this.at(found).failedOn.size === 0 && !takesFree(a.estimate, pace, this.queuedTasks)
+    ) {
       this.yieldLane(lane, queued ? 'queueYielding' : 'yielding');
       return;
     }
@@ -875,7 +714,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.queue.front.length === 0 &&
       pace.complete &&
       pace.rate > 0 &&
-      this.yieldLeast > this.queuedTasks / pace.rate + pace.fastest()
+      this.yieldLeast > pace.drain(this.queuedTasks) + pace.fastest()
     );
   }
 
@@ -942,7 +781,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let lane: Lane | undefined;
     while ((lane = this.nextFree())) {
       const time = lane.host.time;
-      const target = time === undefined ? undefined : this.latest(now, lane.host, now + time);
+      const target =
+        time === undefined ? undefined : this.expectations.copyFor(now, lane.host, now + time, this.claims);
       if (target) this.copy(lane, target);
       else {
         lane.listed = 'spare';
@@ -979,7 +819,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           a.spare.pop();
           continue;
         }
-        const target = this.latest(now, a, now + a.time!);
+        const target = this.expectations.copyFor(now, a, now + a.time!, this.claims);
         if (!target) return;
         a.spare.pop();
         lane.listed = null;
@@ -989,113 +829,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  /** When the heap entry's attempt is expected to end: by its host's pace then, and no sooner than half as long again as it has run. */
-  private expectedEnd(e: Expected, now: number): number {
-    return Math.max(e.end, e.start + RUNNING_FACTOR * (now - e.start));
-  }
-
-  /**
-   * Whether a copy of `rec` on a host whose task time is `copyTime` is
-   * expected to end before every running attempt of it. A render that has
-   * run for t on a host whose task time is T is a task of about
-   * max(1, RUNNING_FACTOR * t / T) such times, on the copy's host too: so a
-   * copy on a host no faster never wins, unless the original's host has
-   * stalled (its time then grows with its oldest render). See COPY_MARGIN.
-   */
-  private copyWins(rec: TaskRecord, now: number, copyTime: number): boolean {
-    for (const x of this.live.get(rec)?.atts ?? []) {
-      // Neither a lost host's attempt nor one being stopped (replaced) holds a copy back.
-      if (x.host.takenOut || x.controller.signal.aborted) continue;
-      const elapsed = now - x.start;
-      const time = x.host.time ?? elapsed;
-      if (!x.rendering) {
-        // Waiting behind another render: that one ends, then this one takes its time.
-        if (COPY_MARGIN * copyTime >= 2 * time) return false;
-        continue;
-      }
-      const size = Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1));
-      if (COPY_MARGIN * size * copyTime >= x.start + size * time - now) return false;
-    }
-    return true;
-  }
-
-  /**
-   * The running attempt expected to end last, if its task (the first of its
-   * copies) is expected to end after `copyEnd` and a copy may go to `host`
-   * (not where the task runs or failed). A task has no more than MAX_COPIES
-   * attempts at once: at that many, a copy expected to end before all of
-   * them (as any copy must be) takes the place of the one expected to end
-   * last (`replace`, stopped for it): copies made while only slow hosts were
-   * free do not keep a fast host that frees up later from the task. Entries
-   * of ended attempts are dropped as they come up.
-   */
-  private latest(
-    now: number,
-    host: ActiveHost,
-    copyEnd: number,
-  ): { against: Attempt; replace: Attempt | undefined } | undefined {
-    const put: Expected[] = [];
-    let found: { against: Attempt; replace: Attempt | undefined } | undefined;
-    for (let tries = 0; tries < COPY_CANDIDATES && !found; tries++) {
-      const e1 = this.fresh(this.byEnd);
-      const e2 = this.fresh(this.byStart);
-      const best = !e1 ? e2 : !e2 ? e1 : this.expectedEnd(e1, now) >= this.expectedEnd(e2, now) ? e1 : e2;
-      if (!best) break;
-      if (this.expectedEnd(best, now) <= copyEnd) break;
-      (best === e1 ? this.byEnd : this.byStart).pop();
-      const atts = best.att.run.atts;
-      // A task one of whose attempts has rendered and is bringing its outputs in, or is moving them into place, is all but done: no copy of it.
-      if (
-        this.claims.has(best.att.rec) ||
-        atts.some((x) => x.freed && !x.host.takenOut && !x.controller.signal.aborted)
-      )
-        continue;
-      put.push(best);
-      if (atts.some((x) => x.host.host.name === host.host.name) || best.att.rec.failedOn.has(host.host.name)) continue;
-      // An attempt being stopped (replaced by an earlier copy) is on its way out: it is not one of the task's attempts any more.
-      let stopping = 0;
-      for (const x of atts) if (x.controller.signal.aborted) stopping++;
-      const full = atts.length - stopping >= MAX_COPIES;
-      const replace = full ? this.lastToEnd(atts, now) : undefined;
-      if (full && !replace) continue;
-      if (!this.copyWins(best.att.rec, now, copyEnd - now)) continue;
-      found = { against: best.att, replace };
-    }
-    for (const e of put) if (e.att !== found?.against) (e.end === e.start ? this.byStart : this.byEnd).push(e);
-    return found;
-  }
-
-  /**
-   * Of a task's attempts, the one expected to end last (see copyWins for
-   * the estimate), among those on usable hosts: an attempt on a lost host
-   * holds no slot, and may yet be adopted when its host comes back. None
-   * while one has rendered and is bringing its outputs in: the task is all
-   * but done, and that attempt may be moving them into place. Never one
-   * already being stopped: it would be replaced again by every fast slot
-   * that frees up before it has returned.
-   */
-  private lastToEnd(atts: readonly Attempt[], now: number): Attempt | undefined {
-    let last: Attempt | undefined;
-    let lastEnd = -Infinity;
-    for (const x of atts) {
-      if (x.host.takenOut || x.controller.signal.aborted) continue;
-      // Rendered and bringing its outputs in, or moving them into place (a slot that never frees early: shared paths).
-      if (x.freed || this.claims.get(x.rec) === x) return undefined;
-      const elapsed = now - x.start;
-      const time = x.host.time ?? elapsed;
-      const end = x.rendering
-        ? x.start + Math.max(1, (RUNNING_FACTOR * elapsed) / Math.max(time, 1)) * time
-        : now + 2 * time;
-      if (end > lastEnd) {
-        last = x;
-        lastEnd = end;
-      }
-    }
-    return last;
-  }
-
   /** A copy of `target.against`'s task on `lane`; the attempt it replaces (see latest) is stopped. */
-  private copy(lane: Lane, target: { against: Attempt; replace: Attempt | undefined }): void {
+  private copy(lane: Lane, target: CopyDecision): void {
     const att = this.send(lane, target.against.rec, target.against);
     const old = target.replace;
     if (!old) return;
@@ -1111,22 +846,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       });
     }
     old.controller.abort();
-  }
-
-  private fresh(h: Heap<Expected>): Expected | undefined {
-    let e: Expected | undefined;
-    while ((e = h.peek()) && (e.att.ended || e.att.start !== e.start || e.att.rec.status !== 'running')) h.pop();
-    return e;
-  }
-
-  /** Enters a running attempt in the speculation heaps (again, when its renderer starts). */
-  private expect(att: Attempt): void {
-    if (!this.expecting) return;
-    const time = att.host.time;
-    // A queued attempt renders after the one before it in its lane: about one task time later.
-    const end = time === undefined ? att.start : att.start + (att.rendering ? time : 2 * time);
-    this.byStart.push({ att, start: att.start, end: att.start });
-    if (end !== att.start) this.byEnd.push({ att, start: att.start, end });
   }
 
   /**
@@ -1166,92 +885,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     return true;
   }
 
-  /**
-   * Whether an idle slot of `a` takes the next task now. Pull scheduling with
-   * a look ahead: near the end a slow host leaves a task to faster ones that
-   * would finish it sooner (the rest of the queue drains before it could).
-   */
-  private shouldTakeFree(a: ActiveHost, pace: Pace): boolean {
-    if (a.estimate === undefined || pace.rate === 0 || !pace.complete) return true;
-    const drain = this.queuedTasks / pace.rate;
-    return a.estimate <= drain || a.estimate <= drain + pace.fastest();
-  }
-
-  /**
-   * Whether a busy slot of `a` queues a second task behind its running one:
-   * only while the queue is long enough that the wait cannot delay the end
-   * of the run. Until every host's pace is known (hosts still connecting, or
-   * not yet through a task), the queue counts as long only at QUEUE_MARGIN
-   * times what is needed by the hosts timed so far: the others only make it
-   * drain sooner. Never behind a render that has stalled.
-   */
-  private shouldQueue(a: ActiveHost, pace: Pace): boolean {
-    if (!a.host.queues || a.overdue || a.estimate === undefined || pace.rate === 0) return false;
-    const drain = this.queuedTasks / pace.rate;
-    return this.queueFactor(pace) * a.estimate < drain;
-  }
-
-  private queueFactor(pace: Pace): number {
-    return pace.complete ? QUEUE_FACTOR : QUEUE_FACTOR * QUEUE_MARGIN;
-  }
-
-  /** For Pace: the farm's rate (kept as a running sum) and whether every host's pace is known. */
-  paceOf(): { rate: number; complete: boolean } {
-    return { rate: this.rateSum, complete: this.pendingHosts <= 0 && this.untimed === 0 };
-  }
-
-  /** The fastest usable host's task time: looked at only near the end of a run, when a slow host might leave a task. */
-  fastestTime(): number {
-    if (!this.fastestKnown) {
-      this.fastest = Infinity;
-      this.fastestHost = undefined;
-      for (const a of this.usable) {
-        if (a.time !== undefined && a.time < this.fastest) {
-          this.fastest = a.time;
-          this.fastestHost = a;
-        }
-      }
-      this.fastestKnown = true;
-    }
-    return this.fastest;
-  }
-
-  /**
-   * Keeps `a.time`, the host's task time as far as we can tell: its moving
-   * average, or how long its oldest rendering attempt has taken so far if
-   * that is longer (a host whose renders hang is not counted on to finish
-   * the queue). A render's time so far grows by itself: a timer updates it
-   * when the render is a quarter late, then each time it has run half as
-   * long again, so the farm's pace stays a sum kept up to date in O(1).
-   */
+  /** Brings `a`'s task time and the farm's pace up to date (see FarmPace.watch), and times the next look at it. */
   private watchStall(a: ActiveHost): void {
-    const est = a.estimate;
-    let time = est;
-    let due: number | undefined;
-    const oldest = oldestOf(a);
-    if (!a.takenOut && est !== undefined && oldest) {
-      const now = this.options.now();
-      const elapsed = now - oldest.start;
-      const late = elapsed > est * STALL_LATE;
-      if (late) time = elapsed;
-      const next = late ? elapsed * STALL_STEP : est * STALL_LATE;
-      due = now + (next - elapsed + 1);
-    }
-    this.armStall(a, due);
-    const was = a.time;
-    a.time = a.takenOut ? undefined : time;
-    if (this.fastestKnown && a.time !== was) {
-      if (a.time !== undefined && a.time < this.fastest) {
-        this.fastest = a.time;
-        this.fastestHost = a;
-      } else if (a === this.fastestHost) this.fastestKnown = false;
-    }
     const wasOverdue = a.overdue;
-    a.overdue = time !== est;
+    this.armStall(a, this.pace.watch(a, this.options.now()));
+    // No longer overdue, it may queue again: it goes back among the queue-yielding hosts by its estimate.
     if (wasOverdue && !a.overdue && this.queueYieldingHosts.has(a) && !a.queueYieldEntry) this.enterQueueYielding(a);
-    const c = a.takenOut || time === undefined ? 0 : a.host.slots / time;
-    this.rateSum += c - a.contribution;
-    a.contribution = c;
   }
 
   /** Has watchStall look at `a` again at `due` (or never). */
@@ -1323,7 +962,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       run.open = true;
       this.openTasks++;
     }
-    const att = new Attempt(this, run, rec, a, lane, ++rec.copies, against !== undefined, this.options.now());
+    const att = new Attempt(this.owner, run, rec, a, lane, ++rec.copies, against !== undefined, this.options.now());
     run.atts.push(att);
     att.onHost = a.live.push(att) - 1;
     rec.status = 'running';
@@ -1355,7 +994,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         });
       }
     }
-    this.expect(att);
+    this.expectations.enter(att);
     this.unreturned++;
     this.run(att);
     this.list(lane);
@@ -1363,7 +1002,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** AttemptSlot.started: the attempt's renderer has started on its host. */
-  [STARTED](att: Attempt): void {
+  private onStarted(att: Attempt): void {
     if (att.rendering || att.ended) return;
     const { rec, place: lane, host: a } = att;
     // A queued attempt's time counts from when its renderer started.
@@ -1374,7 +1013,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     att.renderSeq = ++this.renders;
     lane.rendering = att;
     this.watchStall(a);
-    this.expect(att);
+    this.expectations.enter(att);
     if (this.observed)
       this.event({
         type: 'attempt-started',
@@ -1387,7 +1026,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** AttemptSlot.claim. */
-  [CLAIM](att: Attempt): boolean {
+  private claim(att: Attempt): boolean {
     const { rec } = att;
     const claimant = this.claims.get(rec);
     // A task settled failed or cancelled while a replaced attempt was still being stopped keeps what it was reported.
@@ -1403,7 +1042,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /** AttemptSlot.unclaim. */
-  [UNCLAIM](att: Attempt): void {
+  private unclaim(att: Attempt): void {
     if (this.claims.get(att.rec) === att) this.claims.delete(att.rec);
   }
 
@@ -1480,16 +1119,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     lane.sent--;
     if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
       const ms = this.options.now() - att.start;
-      if (a.estimate === undefined && !a.takenOut) this.untimed--;
-      a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
+      const estimate = this.pace.timed(a, ms);
       this.chunks?.timed(att.rec.task, a.host.name, ms);
-      if (a.estimate < this.yieldLeast && this.yieldingHosts.has(a)) this.yieldLeast = a.estimate;
+      if (estimate < this.yieldLeast && this.yieldingHosts.has(a)) this.yieldLeast = estimate;
     }
     this.watchStall(a);
     this.list(lane);
     // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
     if (this.queueYieldingHosts.has(a)) {
-      if (this.shouldQueue(a, new Pace(this))) this.release(a, 'queueYielding');
+      if (queuesBehind(a, this.pace.now(this.pendingHosts), this.queuedTasks)) this.release(a, 'queueYielding');
       // Its place among the queue-yielding hosts follows its estimate.
       else if (a.queueYieldEntry && a.queueYieldEntry.estimate !== (a.estimate ?? Infinity)) this.enterQueueYielding(a);
     }
@@ -1691,34 +1329,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.unbar();
     for (const a of [...this.spareHosts]) this.release(a, 'spare');
   }
-}
-
-/** The farm's pace for one pass of the dispatcher: computed once, the fastest host only if asked. */
-class Pace {
-  readonly rate: number;
-  readonly complete: boolean;
-  private fast: number | undefined;
-  constructor(private readonly s: Scheduler) {
-    ({ rate: this.rate, complete: this.complete } = s.paceOf());
-  }
-  fastest(): number {
-    return (this.fast ??= this.s.fastestTime());
-  }
-}
-
-/** The first of a host's attempts rendering now to have started (its lanes' renders: a host has a handful of slots). */
-function oldestOf(a: ActiveHost): Attempt | undefined {
-  let oldest: Attempt | undefined;
-  for (const lane of a.lanes) {
-    const r = lane.rendering;
-    if (r && (oldest === undefined || r.renderSeq < oldest.renderSeq)) oldest = r;
-  }
-  return oldest;
-}
-
-/** Set#clear makes a new table even for an empty set: done on every task a host finishes. */
-function clearStreak(a: ActiveHost): void {
-  if (a.streak.size > 0) a.streak.clear();
 }
 
 function framesIn(t: Task): number {
