@@ -105,6 +105,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private queueYieldingByEstimate = new Heap<QueueYieldEntry>(shortestFirst);
   private queueYieldSeq = 0;
   private readonly spareHosts = new Set<ActiveHost>();
+  /**
+   * Noted by the handlers for the next pass (see actOnNotes): slots with no
+   * task they may take should look again (a task came back, a host changed),
+   * spare slots too (a task came back, a host was lost), hosts whose own pace
+   * changed while their slots do not queue, hosts that failed a task.
+   */
+  private barredStale = false;
+  private spareStale = false;
+  private readonly repaced = new Set<ActiveHost>();
+  private readonly failedHosts: Array<{ readonly a: ActiveHost; readonly message: string }> = [];
   /** A timer says time has passed: spare slots look for a render worth a copy again. */
   private spareDirty = false;
   /** The usable hosts' paces: the farm's rate, the fastest host. */
@@ -212,7 +222,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   hostUnavailable(name: string, state: HostState, message: string): void {
     if (!this.moveHost(name, state, message)) return;
     // A task kept for a host that will not come may now go back where it failed.
-    this.unbar();
+    this.barredStale = true;
     this.schedule();
   }
 
@@ -255,7 +265,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.pace.joined();
     this.hostEvent(record);
     for (const lane of a.lanes) this.list(lane);
-    this.unbar();
+    this.barredStale = true;
     this.schedule();
     return true;
   }
@@ -267,7 +277,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   removeHost(name: string, state: 'lost' | 'removed' | 'reconnecting', message: string): void {
     const a = this.byName.get(name);
-    if (a && !a.takenOut) this.takeOut(a, state, message);
+    if (!a || a.takenOut) return;
+    this.takeOut(a, state, message);
+    this.schedule();
   }
 
   /** The run is over: the hosts still ready are closed, `done`, or `cancelled` with a stopped run. */
@@ -381,11 +393,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       // In the order of the live map, as every other look at the running tasks goes (one attempt of a task per host).
       for (const att of [...a.live].sort((x, y) => x.run.seq - y.run.seq)) this.lostHostTasks.push(att.rec);
       // Spare slots (idle, nothing worth a copy until now) are the first to take them.
-      for (const h of [...this.spareHosts]) this.release(h, 'spare');
+      this.spareStale = true;
     }
     // A task that failed everywhere else may now go back to a host where it failed.
-    this.unbar();
-    this.schedule();
+    this.barredStale = true;
   }
 
   /** Puts a slot on the list its state calls for (a taken-out host's slots go nowhere). */
@@ -434,7 +445,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.checkFinished();
   }
 
+  /**
+   * One look at everything: what the handlers noted since the last pass is
+   * acted on, then tasks are paired with slots (or copies with spare slots
+   * once the queue is empty).
+   */
   private pass(): void {
+    this.actOnNotes();
     if (this.isFinished || this.abort.signal.aborted) return;
     if (this.lostHostTasks.length > 0) this.copyLostHostTasks();
     if (this.queue.length === 0) {
@@ -457,20 +474,22 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.yieldComplete = pace.complete;
       this.recheckYielding(pace);
     }
+    // A handler that runs during the pass (a host whose run() failed at once) ends it: the pass starts over and acts on its notes.
     let lane: Lane | undefined;
-    while (this.queue.length > 0 && (lane = this.free.shift())) {
+    while (!this.again && this.queue.length > 0 && (lane = this.free.shift())) {
       if (lane.listed !== 'free') continue;
       lane.listed = null;
       if (lane.host.takenOut || lane.sent !== 0) continue;
       this.offer(lane, false, pace);
     }
-    for (let n = this.queueable.length; n > 0 && this.queue.length > 0; n--) {
+    for (let n = this.queueable.length; n > 0 && !this.again && this.queue.length > 0; n--) {
       lane = this.queueable.shift();
       if (!lane || lane.listed !== 'queueing') continue;
       lane.listed = null;
       if (lane.host.takenOut || lane.sent !== 1) continue;
       this.offer(lane, true, pace);
     }
+    if (this.again) return;
     if (this.queue.length === 0) {
       // The last task is out: yielding slots are free for copies now.
       for (const a of [...this.yieldingHosts]) this.release(a, 'yielding');
@@ -482,6 +501,43 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       let wait = Infinity;
       for (const a of this.yieldingHosts) wait = Math.min(wait, a.estimate ?? 0);
       this.lookAgainIn(Math.max(MIN_RECHECK_MS, wait));
+    }
+  }
+
+  /**
+   * The decisions that follow from what the handlers noted: a host that
+   * failed different tasks in a row is taken out; slots that had nothing
+   * they could take, or nothing worth a copy, look again; a host whose own
+   * pace changed may queue again.
+   */
+  private actOnNotes(): void {
+    for (const { a, message } of this.failedHosts.splice(0)) {
+      if (a.streak.size >= this.options.maxConsecutiveFailures && !a.takenOut)
+        this.takeOut(
+          a,
+          'blocked',
+          `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${message})`,
+        );
+    }
+    if (this.barredStale) {
+      this.barredStale = false;
+      this.unbar();
+    }
+    if (this.spareStale) {
+      this.spareStale = false;
+      for (const a of [...this.spareHosts]) this.release(a, 'spare');
+    }
+    if (this.repaced.size > 0) {
+      const pace = this.pace.now(this.pendingHosts);
+      for (const a of this.repaced) {
+        // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
+        if (!this.queueYieldingHosts.has(a)) continue;
+        if (queuesBehind(a, pace, this.queuedTasks)) this.release(a, 'queueYielding');
+        // Its place among the queue-yielding hosts follows its estimate.
+        else if (a.queueYieldEntry && a.queueYieldEntry.estimate !== (a.estimate ?? Infinity))
+          this.enterQueueYielding(a);
+      }
+      this.repaced.clear();
     }
   }
 
@@ -779,7 +835,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private speculate(): void {
     const now = this.options.now();
     let lane: Lane | undefined;
-    while ((lane = this.nextFree())) {
+    while (!this.again && (lane = this.nextFree())) {
       const time = lane.host.time;
       const target =
         time === undefined ? undefined : this.expectations.copyFor(now, lane.host, now + time, this.claims);
@@ -1125,12 +1181,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     this.watchStall(a);
     this.list(lane);
-    // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
-    if (this.queueYieldingHosts.has(a)) {
-      if (queuesBehind(a, this.pace.now(this.pendingHosts), this.queuedTasks)) this.release(a, 'queueYielding');
-      // Its place among the queue-yielding hosts follows its estimate.
-      else if (a.queueYieldEntry && a.queueYieldEntry.estimate !== (a.estimate ?? Infinity)) this.enterQueueYielding(a);
-    }
+    if (this.queueYieldingHosts.has(a)) this.repaced.add(a);
   }
 
   private end(att: Attempt, outcome: FinalOutcome): void {
@@ -1284,13 +1335,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           this.close(rec, att.run);
           this.requeue(rec);
         }
-        if (a.streak.size >= this.options.maxConsecutiveFailures && !a.takenOut) {
-          this.takeOut(
-            a,
-            'blocked',
-            `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${outcome.message})`,
-          );
-        }
+        this.failedHosts.push({ a, message: outcome.message });
         return;
     }
   }
@@ -1326,8 +1371,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private requeue(rec: TaskRecord): void {
     this.queue.unshift(rec);
     if (this.chunks) this.queuedFrames += framesIn(rec.task);
-    this.unbar();
-    for (const a of [...this.spareHosts]) this.release(a, 'spare');
+    this.barredStale = true;
+    this.spareStale = true;
   }
 }
 

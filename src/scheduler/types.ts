@@ -7,7 +7,7 @@
 import type { Task } from '../plan/plan.js';
 import type { HostState, HostStateRecord } from './hostStates.js';
 
-/** A task as events name it (see events.ts). */
+// A task as events name it (see events.ts). Its doc comments are the events' JSON Schema's: they are frozen with it.
 export interface TaskRef {
   readonly index: number;
   readonly frame: number;
@@ -18,7 +18,7 @@ export interface TaskRef {
   readonly count?: number;
 }
 
-/** An attempt as events name it: its host, and its number among its task's attempts. */
+// An attempt as events name it: its host, and its number among its task's attempts.
 export interface AttemptRef {
   readonly host: string;
   readonly attempt: number;
