@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Task } from '../plan/plan.js';
 import { attemptFacts, refOf, type SchedulerEvent } from './events.js';
-import { Fifo } from './fifo.js';
 import {
   Attempt,
   clearStreak,
@@ -13,7 +12,9 @@ import {
   type TaskRun,
   type Timer,
 } from './farm.js';
+import { Fifo } from './fifo.js';
 import { Heap } from './heap.js';
+import { NONE, TaskQueue } from './queue.js';
 import { FarmPace, queueFactor, queuesBehind, takesFree, type Pace } from './pace.js';
 import { Expectations, type CopyDecision } from './speculation.js';
 import { MIN_RECHECK_MS, RECHECK_GROWTH, SPARE_RECHECK_MS } from '../tuning.js';
@@ -45,10 +46,6 @@ function newHostRecord(name: string): HostRecord {
   return { name, state: 'connecting', tasksDone: 0, failures: 0 };
 }
 
-/** candidate(): the first fresh task (never tried), or none. */
-const FRESH = -1;
-const NONE = -2;
-
 function internalError(err: unknown): FinalOutcome {
   return { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
 }
@@ -66,12 +63,12 @@ const NO_HOSTS: ReadonlySet<string> = new Set();
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly records: TaskRecord[];
   readonly hosts = new Map<string, HostRecord>();
-  /** Tasks waiting for a slot: fresh ones in plan order, those put back (retries, lost) at the front. */
-  private readonly queue = new Fifo<TaskRecord>();
   private readonly byName = new Map<string, ActiveHost>();
   private readonly usable = new Set<ActiveHost>();
   /** Every host's state; the count of hosts the run still counts on (connecting or reconnecting). */
   private readonly states: HostStates;
+  /** Tasks waiting for a slot. */
+  private readonly queue: TaskQueue;
   /** The attempt moving a task's outputs into place, while it does (see AttemptSlot.claim). */
   private readonly claims = new Map<TaskRecord, Attempt>();
   /** Attempts not yet ended, and tasks with at least one of them (not yet settled: see TaskRun.open). */
@@ -135,9 +132,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly expectations = new Expectations();
   /** Tasks of a lost host, to be copied to the next free slots while the host may still come back. */
   private readonly lostHostTasks: TaskRecord[] = [];
-  /** With --chunk: see Chunks; and the frames of the queued chunks. */
+  /** With --chunk: see Chunks. */
   private readonly chunks: Chunks | undefined;
-  private queuedFrames = 0;
   /** Failed tasks put back by retry(): the attempts they had used by then, which no longer count against --retries. */
   private readonly retried = new Map<TaskRecord, number>();
 
@@ -155,12 +151,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     super();
     this.records = records;
     this.states = new HostStates(options.onRefusedMove);
+    this.chunks = options.chunks;
+    this.queue = new TaskQueue(this.chunks, this.usable, this.states);
     for (const i of options.order ?? records.keys()) {
       const r = records[i];
       if (r?.status === 'pending') this.queue.push(r);
     }
-    this.chunks = options.chunks;
-    if (this.chunks) for (const r of records) if (r.status === 'pending') this.queuedFrames += framesIn(r.task);
   }
 
   static record(task: Task): TaskRecord {
@@ -303,7 +299,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     for (const att of atts) if (!att.rendering) att.controller.abort(RUN_STOPPED);
     for (const att of atts) if (att.rendering) att.controller.abort(RUN_STOPPED);
     for (const r of this.queue.drain()) this.settle(r, 'cancelled');
-    this.queuedFrames = 0;
     this.lostHostTasks.length = 0;
     this.schedule();
   }
@@ -466,7 +461,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const pace = this.pace.now(this.pendingHosts);
     // Hosts that left the last tasks to faster ones, and slots that did not queue: looked at again when
     // the queue would now take longer to drain (a host lost or stalled, a task back), not on every change.
-    const drain = pace.rate > 0 ? pace.drain(this.queuedTasks) : Infinity;
+    const drain = pace.rate > 0 ? pace.drain(this.queue.tasks) : Infinity;
     const recheck = this.yieldDirty || drain > this.yieldDrain * RECHECK_GROWTH || pace.complete !== this.yieldComplete;
     this.yieldDirty = false;
     if (recheck) {
@@ -532,7 +527,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       for (const a of this.repaced) {
         // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
         if (!this.queueYieldingHosts.has(a)) continue;
-        if (queuesBehind(a, pace, this.queuedTasks)) this.release(a, 'queueYielding');
+        if (queuesBehind(a, pace, this.queue.tasks)) this.release(a, 'queueYielding');
         // Its place among the queue-yielding hosts follows its estimate.
         else if (a.queueYieldEntry && a.queueYieldEntry.estimate !== (a.estimate ?? Infinity))
           this.enterQueueYielding(a);
@@ -555,8 +550,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.queue.length > 0 && !this.noneTakesFree(pace)) {
       let least = Infinity;
       for (const a of this.yieldingHosts) {
-        const next = this.candidate(a, false);
-        if (next === NONE || (this.at(next).failedOn.size === 0 && !takesFree(a.estimate, pace, this.queuedTasks))) {
+        const next = this.queue.candidate(a, false);
+        if (
+          next === NONE ||
+          (this.queue.at(next).failedOn.size === 0 && !takesFree(a.estimate, pace, this.queue.tasks))
+        ) {
           least = Math.min(least, a.estimate ?? -Infinity);
           continue;
         }
@@ -569,14 +567,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (
       this.queueYieldingHosts.size === 0 ||
       pace.rate === 0 ||
-      queueFactor(pace) * this.pace.fastestTime() >= pace.drain(this.queuedTasks)
+      queueFactor(pace) * this.pace.fastestTime() >= pace.drain(this.queue.tasks)
     )
       return;
     const heap = this.queueYieldingByEstimate;
     const queueing: QueueYieldEntry[] = [];
     for (let e = heap.peek(); e; e = heap.peek()) {
       if (e !== e.a.queueYieldEntry) heap.pop();
-      else if (queuesBehind(e.a, pace, this.queuedTasks)) queueing.push(heap.pop()!);
+      else if (queuesBehind(e.a, pace, this.queue.tasks)) queueing.push(heap.pop()!);
       else if (e.a.overdue) {
         // It does not queue whatever its estimate until its render is no longer overdue (watchStall puts it back).
         heap.pop();
@@ -619,7 +617,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Gives `lane` the next task it may take, or lists it where it waits. */
   private offer(lane: Lane, queued: boolean, pace: Pace): void {
     const a = lane.host;
-    const found = this.candidate(a, queued);
+    const found = this.queue.candidate(a, queued);
     if (found === NONE) {
       // Nothing it may take (or queue): it waits for a task put back or a change of hosts, not for the farm's pace.
       lane.listed = queued ? 'queueBarred' : 'barred';
@@ -632,29 +630,21 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
     if (
       queued
-        ? !queuesBehind(a, pace, this.queuedTasks)
-        : this.at(found).failedOn.size === 0 && !takesFree(a.estimate, pace, this.queuedTasks)
+        ? !queuesBehind(a, pace, this.queue.tasks)
+        : this.queue.at(found).failedOn.size === 0 && !takesFree(a.estimate, pace, this.queue.tasks)
     ) {
       this.yieldLane(lane, queued ? 'queueYielding' : 'yielding');
       return;
     }
-    this.send(lane, this.chunks ? this.takeChunk(found, a) : this.takeAt(found));
-  }
-
-  /** Tasks in the queue, for its pace: with --chunk, its frames over the frames a task takes now. */
-  private get queuedTasks(): number {
-    return this.chunks === undefined
-      ? this.queue.length
-      : Math.max(this.queue.length, this.queuedFrames / this.chunks.frames());
+    this.send(lane, this.chunks ? this.takeChunk(found, a) : this.queue.take(found));
   }
 
   /** A slot of `a` takes the first part of the queued chunk at `i` (it stays queued with the rest), or all of it. */
   private takeChunk(i: number, a: ActiveHost): TaskRecord {
-    const rec = this.at(i);
+    const rec = this.queue.at(i);
     const carved = this.chunks!.carve(rec.task, a.host.name, this.records.length);
     if (!carved) {
-      this.queuedFrames -= framesIn(rec.task);
-      return this.takeAt(i);
+      return this.queue.take(i);
     }
     const from = rec.task;
     rec.task = carved.rest;
@@ -666,7 +656,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     part.error = rec.error;
     part.failure = rec.failure;
     this.records.push(part);
-    this.queuedFrames -= framesIn(part.task);
+    this.queue.tookPart(part.task);
     if (this.observed)
       this.event({
         type: 'chunk-formed',
@@ -767,10 +757,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    */
   private noneTakesFree(pace: Pace): boolean {
     return (
-      this.queue.front.length === 0 &&
+      this.queue.allFresh &&
       pace.complete &&
       pace.rate > 0 &&
-      this.yieldLeast > pace.drain(this.queuedTasks) + pace.fastest()
+      this.yieldLeast > pace.drain(this.queue.tasks) + pace.fastest()
     );
   }
 
@@ -904,43 +894,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     old.controller.abort();
   }
 
-  /**
-   * The first queued task `a` may take. A task goes back to a host it failed
-   * on only when no other host can take it, now or once the hosts still
-   * connecting are up. Tasks never tried are all alike here: only the first
-   * of them is looked at.
-   */
-  private candidate(a: ActiveHost, queued: boolean): number {
-    const front = this.queue.front;
-    for (let i = front.length - 1; i >= 0; i--) if (this.may(front[i]!, a, queued)) return i;
-    const rec = this.queue.peekPushed();
-    return rec && this.may(rec, a, queued) ? FRESH : NONE;
-  }
-
-  private at(i: number): TaskRecord {
-    return i === FRESH ? this.queue.peekPushed()! : this.queue.front[i]!;
-  }
-
-  private takeAt(i: number): TaskRecord {
-    return i === FRESH ? this.queue.shiftPushed()! : this.queue.front.splice(i, 1)[0]!;
-  }
-
-  private may(r: TaskRecord, a: ActiveHost, queued: boolean): boolean {
-    return (
-      this.mayRunOn(r, a) &&
-      (!queued ||
-        (a.host.canQueue?.(this.chunks ? (this.chunks.carve(r.task, a.host.name, -1)?.taken ?? r.task) : r.task) ??
-          true))
-    );
-  }
-
-  private mayRunOn(r: TaskRecord, a: ActiveHost): boolean {
-    if (!r.failedOn.has(a.host.name)) return true;
-    if (this.pendingHosts > 0 || r.failedOn.size < this.usable.size) return false;
-    for (const u of this.usable) if (!r.failedOn.has(u.host.name)) return false;
-    return true;
-  }
-
   /** Brings `a`'s task time and the farm's pace up to date (see FarmPace.watch), and times the next look at it. */
   private watchStall(a: ActiveHost): void {
     const wasOverdue = a.overdue;
@@ -977,7 +930,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const why = this.states.everReady
         ? 'no host is left to run it (every host was lost or taken out)'
         : 'no host was usable';
-      this.queuedFrames = 0;
       for (const r of this.queue.drain()) {
         r.error = r.error ? `${r.error}; then ${why}` : why;
         this.settle(r, 'failed');
@@ -1369,13 +1321,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** A task back at the front of the queue; slots that had nothing they could take look again. */
   private requeue(rec: TaskRecord): void {
-    this.queue.unshift(rec);
-    if (this.chunks) this.queuedFrames += framesIn(rec.task);
+    this.queue.putBack(rec);
     this.barredStale = true;
     this.spareStale = true;
   }
-}
-
-function framesIn(t: Task): number {
-  return t.chunk?.count ?? 1;
 }
