@@ -4,7 +4,6 @@ import { attemptFacts, refOf, type SchedulerEvent } from './events.js';
 import {
   Attempt,
   clearStreak,
-  shortestFirst,
   type ActiveHost,
   type AttemptOwner,
   type Lane,
@@ -12,9 +11,8 @@ import {
   type TaskRun,
   type Timer,
 } from './farm.js';
-import { Fifo } from './fifo.js';
-import { Heap } from './heap.js';
 import { NONE, TaskQueue } from './queue.js';
+import { SlotLists } from './slots.js';
 import { FarmPace, queueFactor, queuesBehind, takesFree, type Pace } from './pace.js';
 import { Expectations, type CopyDecision } from './speculation.js';
 import { MIN_RECHECK_MS, RECHECK_GROWTH, SPARE_RECHECK_MS } from '../tuning.js';
@@ -87,21 +85,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private isFinished = false;
   private begun = false;
 
-  private readonly free = new Fifo<Lane>();
-  private readonly queueable = new Fifo<Lane>();
-  private readonly barred: Lane[] = [];
-  private readonly yieldingHosts = new Set<ActiveHost>();
-  private readonly queueYieldingHosts = new Set<ActiveHost>();
-  /**
-   * The same hosts by estimate, shortest first: a host queues once its
-   * estimate is short enough for the queue's drain time (see shouldQueue),
-   * so a look at them stops at the first that cannot, instead of going
-   * through them all (they can be most of a farm, looked at on every change
-   * of its pace).
-   */
-  private queueYieldingByEstimate = new Heap<QueueYieldEntry>(shortestFirst);
-  private queueYieldSeq = 0;
-  private readonly spareHosts = new Set<ActiveHost>();
+  /** The lists slots wait on for a task, a place in a queue, or a copy. */
+  private readonly slots = new SlotLists();
   /**
    * Noted by the handlers for the next pass (see actOnNotes): slots with no
    * task they may take should look again (a task came back, a host changed),
@@ -125,8 +110,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private yieldDirty = false;
   /** Renders started so far (see oldestOf). */
   private renders = 0;
-  /** No more than the least estimate of the yielding hosts (see noneTakesFree). */
-  private yieldLeast = Infinity;
 
   /** Running attempts by when they are expected to end: kept only with speculation, while the queue is empty. */
   private readonly expectations = new Expectations();
@@ -260,7 +243,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.usable.add(a);
     this.pace.joined();
     this.hostEvent(record);
-    for (const lane of a.lanes) this.list(lane);
+    for (const lane of a.lanes) this.slots.list(lane);
     this.barredStale = true;
     this.schedule();
     return true;
@@ -376,9 +359,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     a.takenOut = true;
     this.usable.delete(a);
     this.pace.left(a);
-    this.yieldingHosts.delete(a);
-    this.queueYieldingHosts.delete(a);
-    a.queueYieldEntry = undefined;
+    this.slots.hostLeft(a);
     this.armStall(a, undefined);
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
     this.moveHost(a.host.name, state, message);
@@ -394,32 +375,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.barredStale = true;
   }
 
-  /** Puts a slot on the list its state calls for (a taken-out host's slots go nowhere). */
-  private list(lane: Lane): void {
-    const a = lane.host;
-    if (a.takenOut || lane.listed === 'yielding' || lane.listed === 'barred' || lane.listed === 'spare') return;
-    if (lane.listed === 'queueBarred') {
-      if (lane.sent === 1) return;
-      // Its render ended: it may take a task now, the way a free slot does.
-      lane.listed = null;
-    }
-    if (lane.sent === 0 && lane.listed !== 'free') {
-      lane.listed = 'free';
-      this.free.push(lane);
-    } else if (lane.sent === 1 && a.host.queues && lane.listed !== 'queueing' && lane.listed !== 'queueYielding') {
-      lane.listed = 'queueing';
-      this.queueable.push(lane);
-    }
-  }
-
+  /** Barred slots look again; so do yielding ones, at the next pass. */
   private unbar(): void {
     this.yieldDirty = true;
-    for (const lane of this.barred.splice(0)) {
-      lane.inBarred = false;
-      if (lane.listed !== 'barred' && lane.listed !== 'queueBarred') continue;
-      lane.listed = null;
-      this.list(lane);
-    }
+    this.slots.unbar();
   }
 
   /** Pairs tasks with slots until no pair is left: called whenever anything changes. */
@@ -471,14 +430,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     // A handler that runs during the pass (a host whose run() failed at once) ends it: the pass starts over and acts on its notes.
     let lane: Lane | undefined;
-    while (!this.again && this.queue.length > 0 && (lane = this.free.shift())) {
+    while (!this.again && this.queue.length > 0 && (lane = this.slots.free.shift())) {
       if (lane.listed !== 'free') continue;
       lane.listed = null;
       if (lane.host.takenOut || lane.sent !== 0) continue;
       this.offer(lane, false, pace);
     }
-    for (let n = this.queueable.length; n > 0 && !this.again && this.queue.length > 0; n--) {
-      lane = this.queueable.shift();
+    for (let n = this.slots.queueable.length; n > 0 && !this.again && this.queue.length > 0; n--) {
+      lane = this.slots.queueable.shift();
       if (!lane || lane.listed !== 'queueing') continue;
       lane.listed = null;
       if (lane.host.takenOut || lane.sent !== 1) continue;
@@ -487,14 +446,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.again) return;
     if (this.queue.length === 0) {
       // The last task is out: yielding slots are free for copies now.
-      for (const a of [...this.yieldingHosts]) this.release(a, 'yielding');
+      for (const a of [...this.slots.yieldingHosts]) this.slots.release(a, 'yielding');
       this.unbar();
       if (this.speculating) this.again = true;
-    } else if (this.yieldingHosts.size > 0 && this.recheck === undefined) {
+    } else if (this.slots.yieldingHosts.size > 0 && this.recheck === undefined) {
       // A render that stalls makes its host's pace worse by the minute, with nothing else changing: look again.
       // (Only when no look is due yet: the yielding hosts can be most of a farm, and this runs on every change.)
       let wait = Infinity;
-      for (const a of this.yieldingHosts) wait = Math.min(wait, a.estimate ?? 0);
+      for (const a of this.slots.yieldingHosts) wait = Math.min(wait, a.estimate ?? 0);
       this.lookAgainIn(Math.max(MIN_RECHECK_MS, wait));
     }
   }
@@ -520,17 +479,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     if (this.spareStale) {
       this.spareStale = false;
-      for (const a of [...this.spareHosts]) this.release(a, 'spare');
+      for (const a of [...this.slots.spareHosts]) this.slots.release(a, 'spare');
     }
     if (this.repaced.size > 0) {
       const pace = this.pace.now(this.pendingHosts);
       for (const a of this.repaced) {
         // Its own pace changed: whether its other slots queue may too (the other hosts wait for a change of the farm's pace).
-        if (!this.queueYieldingHosts.has(a)) continue;
-        if (queuesBehind(a, pace, this.queue.tasks)) this.release(a, 'queueYielding');
+        if (!this.slots.queueYieldingHosts.has(a)) continue;
+        if (queuesBehind(a, pace, this.queue.tasks)) this.slots.release(a, 'queueYielding');
         // Its place among the queue-yielding hosts follows its estimate.
         else if (a.queueYieldEntry && a.queueYieldEntry.estimate !== (a.estimate ?? Infinity))
-          this.enterQueueYielding(a);
+          this.slots.enterQueueYielding(a);
       }
       this.repaced.clear();
     }
@@ -549,7 +508,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private recheckYielding(pace: Pace): void {
     if (this.queue.length > 0 && !this.noneTakesFree(pace)) {
       let least = Infinity;
-      for (const a of this.yieldingHosts) {
+      for (const a of this.slots.yieldingHosts) {
         const next = this.queue.candidate(a, false);
         if (
           next === NONE ||
@@ -558,19 +517,19 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           least = Math.min(least, a.estimate ?? -Infinity);
           continue;
         }
-        this.release(a, 'yielding');
+        this.slots.release(a, 'yielding');
       }
-      this.yieldLeast = least;
+      this.slots.yieldLeast = least;
     }
     // A host queues only if not overdue, when its estimate is its time, no shorter than the fastest:
     // when the fastest could not queue, none of them can, and they can be most of a farm.
     if (
-      this.queueYieldingHosts.size === 0 ||
+      this.slots.queueYieldingHosts.size === 0 ||
       pace.rate === 0 ||
       queueFactor(pace) * this.pace.fastestTime() >= pace.drain(this.queue.tasks)
     )
       return;
-    const heap = this.queueYieldingByEstimate;
+    const heap = this.slots.byEstimate;
     const queueing: QueueYieldEntry[] = [];
     for (let e = heap.peek(); e; e = heap.peek()) {
       if (e !== e.a.queueYieldEntry) heap.pop();
@@ -584,34 +543,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       else break;
     }
     // The longest yielding first: the order their slots are offered tasks in.
-    for (const e of queueing.sort((x, y) => x.a.queueYieldSeq - y.a.queueYieldSeq)) this.release(e.a, 'queueYielding');
-  }
-
-  /** Puts `a`, whose slots do not queue, in the queue-yielding heap by its estimate now. */
-  private enterQueueYielding(a: ActiveHost): void {
-    a.queueYieldEntry = { a, estimate: a.estimate ?? Infinity };
-    this.queueYieldingByEstimate.push(a.queueYieldEntry);
-    // Stale entries (a host's estimate changed, or it queues again) leave only when they come to the top: made anew once they are most of it.
-    if (this.queueYieldingByEstimate.size > 2 * this.queueYieldingHosts.size + 64) {
-      this.queueYieldingByEstimate = new Heap<QueueYieldEntry>(shortestFirst);
-      for (const h of this.queueYieldingHosts)
-        if (h.queueYieldEntry) this.queueYieldingByEstimate.push(h.queueYieldEntry);
-    }
-  }
-
-  private release(a: ActiveHost, how: 'yielding' | 'queueYielding' | 'spare'): void {
-    (how === 'yielding'
-      ? this.yieldingHosts
-      : how === 'queueYielding'
-        ? this.queueYieldingHosts
-        : this.spareHosts
-    ).delete(a);
-    if (how === 'queueYielding') a.queueYieldEntry = undefined;
-    for (const lane of a[how].splice(0)) {
-      if (lane.listed !== how) continue;
-      lane.listed = null;
-      this.list(lane);
-    }
+    for (const e of queueing.sort((x, y) => x.a.queueYieldSeq - y.a.queueYieldSeq))
+      this.slots.release(e.a, 'queueYielding');
   }
 
   /** Gives `lane` the next task it may take, or lists it where it waits. */
@@ -619,12 +552,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const a = lane.host;
     const found = this.queue.candidate(a, queued);
     if (found === NONE) {
-      // Nothing it may take (or queue): it waits for a task put back or a change of hosts, not for the farm's pace.
-      lane.listed = queued ? 'queueBarred' : 'barred';
-      if (!lane.inBarred) {
-        lane.inBarred = true;
-        this.barred.push(lane);
-      }
+      this.slots.bar(lane, queued);
       return;
     }
     // A task that failed somewhere is not left to faster hosts: they may be where it failed.
@@ -633,7 +561,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         ? !queuesBehind(a, pace, this.queue.tasks)
         : this.queue.at(found).failedOn.size === 0 && !takesFree(a.estimate, pace, this.queue.tasks)
     ) {
-      this.yieldLane(lane, queued ? 'queueYielding' : 'yielding');
+      this.slots.yieldLane(lane, queued ? 'queueYielding' : 'yielding');
       return;
     }
     this.send(lane, this.chunks ? this.takeChunk(found, a) : this.queue.take(found));
@@ -760,37 +688,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.queue.allFresh &&
       pace.complete &&
       pace.rate > 0 &&
-      this.yieldLeast > pace.drain(this.queue.tasks) + pace.fastest()
+      this.slots.yieldLeast > pace.drain(this.queue.tasks) + pace.fastest()
     );
-  }
-
-  private yieldLane(lane: Lane, how: 'yielding' | 'queueYielding'): void {
-    lane.listed = how;
-    const a = lane.host;
-    if (how === 'yielding') {
-      a.yielding.push(lane);
-      this.yieldingHosts.add(a);
-      this.yieldLeast = Math.min(this.yieldLeast, a.estimate ?? -Infinity);
-    } else {
-      a.queueYielding.push(lane);
-      if (!this.queueYieldingHosts.has(a)) {
-        this.queueYieldingHosts.add(a);
-        // Those that may queue again do in the order they began to yield.
-        a.queueYieldSeq = ++this.queueYieldSeq;
-        this.enterQueueYielding(a);
-      }
-    }
-  }
-
-  /** The next free slot that is still free, taken off its list; or none. */
-  private nextFree(): Lane | undefined {
-    let lane: Lane | undefined;
-    while ((lane = this.free.shift())) {
-      if (lane.listed !== 'free') continue;
-      lane.listed = null;
-      if (!lane.host.takenOut && lane.sent === 0) return lane;
-    }
-    return undefined;
   }
 
   /** A lost host's tasks, copied to free slots elsewhere at once. */
@@ -804,7 +703,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       let lane: Lane | undefined;
       // By name: a host that reconnected is a new entry here, but its renderers (and workdir) are the same.
       while (
-        (lane = this.nextFree()) &&
+        (lane = this.slots.nextFree()) &&
         (atts.some((x) => x.host.host.name === lane!.host.host.name) || rec.failedOn.has(lane.host.host.name))
       )
         skipped.push(lane);
@@ -814,7 +713,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       }
       this.send(lane, rec, atts[0]);
     }
-    for (const lane of skipped) this.list(lane);
+    for (const lane of skipped) this.slots.list(lane);
     this.lostHostTasks.push(...waiting);
   }
 
@@ -825,15 +724,13 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private speculate(): void {
     const now = this.options.now();
     let lane: Lane | undefined;
-    while (!this.again && (lane = this.nextFree())) {
+    while (!this.again && (lane = this.slots.nextFree())) {
       const time = lane.host.time;
       const target =
         time === undefined ? undefined : this.expectations.copyFor(now, lane.host, now + time, this.claims);
       if (target) this.copy(lane, target);
       else {
-        lane.listed = 'spare';
-        lane.host.spare.push(lane);
-        this.spareHosts.add(lane.host);
+        this.slots.spare(lane);
       }
     }
     if (this.spareDirty) {
@@ -841,9 +738,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.respeculate(now);
     }
     // Renders that run on and on become worth a copy with nothing else changing: look again.
-    if (this.spareHosts.size > 0 && this.openTasks > 0 && this.recheck === undefined) {
+    if (this.slots.spareHosts.size > 0 && this.openTasks > 0 && this.recheck === undefined) {
       let fastest = Infinity;
-      for (const a of this.spareHosts) fastest = Math.min(fastest, a.time ?? Infinity);
+      for (const a of this.slots.spareHosts) fastest = Math.min(fastest, a.time ?? Infinity);
       this.lookAgainIn(Math.max(MIN_RECHECK_MS, Number.isFinite(fastest) ? fastest / 2 : SPARE_RECHECK_MS));
     }
   }
@@ -854,10 +751,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * ones have nothing either.
    */
   private respeculate(now: number): void {
-    const hosts = [...this.spareHosts]
+    const hosts = [...this.slots.spareHosts]
       .filter((a) => !a.takenOut && a.time !== undefined)
       .sort((x, y) => x.time! - y.time!);
-    for (const a of this.spareHosts) if (a.takenOut) this.spareHosts.delete(a);
+    for (const a of this.slots.spareHosts) if (a.takenOut) this.slots.spareHosts.delete(a);
     for (const a of hosts) {
       let lane: Lane | undefined;
       while ((lane = a.spare.at(-1))) {
@@ -871,7 +768,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         lane.listed = null;
         this.copy(lane, target);
       }
-      this.spareHosts.delete(a);
+      this.slots.spareHosts.delete(a);
     }
   }
 
@@ -899,7 +796,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const wasOverdue = a.overdue;
     this.armStall(a, this.pace.watch(a, this.options.now()));
     // No longer overdue, it may queue again: it goes back among the queue-yielding hosts by its estimate.
-    if (wasOverdue && !a.overdue && this.queueYieldingHosts.has(a) && !a.queueYieldEntry) this.enterQueueYielding(a);
+    if (wasOverdue && !a.overdue && this.slots.queueYieldingHosts.has(a) && !a.queueYieldEntry)
+      this.slots.enterQueueYielding(a);
   }
 
   /** Has watchStall look at `a` again at `due` (or never). */
@@ -1005,7 +903,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.expectations.enter(att);
     this.unreturned++;
     this.run(att);
-    this.list(lane);
+    this.slots.list(lane);
     return att;
   }
 
@@ -1129,11 +1027,11 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       const ms = this.options.now() - att.start;
       const estimate = this.pace.timed(a, ms);
       this.chunks?.timed(att.rec.task, a.host.name, ms);
-      if (estimate < this.yieldLeast && this.yieldingHosts.has(a)) this.yieldLeast = estimate;
+      if (estimate < this.slots.yieldLeast && this.slots.yieldingHosts.has(a)) this.slots.yieldLeast = estimate;
     }
     this.watchStall(a);
-    this.list(lane);
-    if (this.queueYieldingHosts.has(a)) this.repaced.add(a);
+    this.slots.list(lane);
+    if (this.slots.queueYieldingHosts.has(a)) this.repaced.add(a);
   }
 
   private end(att: Attempt, outcome: FinalOutcome): void {
