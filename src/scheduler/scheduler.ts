@@ -12,6 +12,7 @@ import {
   type Timer,
 } from './farm.js';
 import { NONE, TaskQueue } from './queue.js';
+import { carvePart, splitRecords } from './chunking.js';
 import { SlotLists } from './slots.js';
 import { FarmPace, queueFactor, queuesBehind, takesFree, type Pace } from './pace.js';
 import { Expectations, type CopyDecision } from './speculation.js';
@@ -19,6 +20,8 @@ import { MIN_RECHECK_MS, RECHECK_GROWTH, SPARE_RECHECK_MS } from '../tuning.js';
 import { HostStates, type HostState } from './hostStates.js';
 import {
   RUN_STOPPED,
+  newTaskRecord,
+  NO_HOSTS,
   type AttemptOutcome,
   type Chunks,
   type FinalOutcome,
@@ -56,7 +59,6 @@ function internalError(err: unknown): FinalOutcome {
  * running sum, so a decision costs the same on 10 hosts as on 1,000.
  * Attempts are async; decisions are not.
  */
-const NO_HOSTS: ReadonlySet<string> = new Set();
 
 export class Scheduler extends EventEmitter<SchedulerEvents> {
   readonly records: TaskRecord[];
@@ -143,19 +145,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   static record(task: Task): TaskRecord {
-    return {
-      task,
-      status: 'pending',
-      attempts: 0,
-      host: null,
-      seconds: 0,
-      startedAt: null,
-      endedAt: null,
-      failedOn: NO_HOSTS,
-      copies: 0,
-      won: null,
-      lost: 0,
-    };
+    return newTaskRecord(task);
   }
 
   /**
@@ -575,14 +565,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       return this.queue.take(i);
     }
     const from = rec.task;
-    rec.task = carved.rest;
-    const part = Scheduler.record(carved.taken);
-    // A chunk put back after failing keeps its history in its parts.
-    part.attempts = rec.attempts;
-    part.failedOn = rec.failedOn;
-    part.partial = rec.partial;
-    part.error = rec.error;
-    part.failure = rec.failure;
+    const part = carvePart(rec, carved.taken, carved.rest);
     this.records.push(part);
     this.queue.tookPart(part.task);
     if (this.observed)
@@ -597,11 +580,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * A chunk that produced some of its frames: its runs of frames done are
-   * done (won by this attempt), and its runs of frames not done go back to
-   * the front of the queue as chunks of their own. The attempt counts for
-   * them, but not against their retries (see TaskRecord.partial): each such
-   * attempt leaves fewer frames, so retrying cannot go on for ever.
+   * A chunk that produced some of its frames (see splitRecords): its parts
+   * done are settled done, won by this attempt; its parts not done go back
+   * to the front of the queue as chunks of their own (or are cancelled with
+   * a stopped run).
    */
   private splitChunk(att: Attempt, outcome: Extract<FinalOutcome, { kind: 'failed' | 'cancelled' }>): void {
     const { rec, host: a } = att;
@@ -610,24 +592,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const from = rec.task;
     let next = this.records.length;
     const parts = this.chunks!.split(from, new Set(outcome.done), () => next++);
-    const failedOn = new Set([...rec.failedOn, host]);
-    const before = { error: rec.error, log: rec.log, failure: rec.failure, failedOn: rec.failedOn };
-    const won = Object.freeze({ host, attempt: att.number });
-    const attempts = rec.attempts;
-    const partial = (rec.partial ?? 0) + 1;
-    const records = parts.map((p, i) => {
-      if (i === 0) {
-        rec.task = p.task;
-        return rec;
-      }
-      const r = Scheduler.record(p.task);
-      r.copies = rec.copies;
-      this.records.push(r);
-      return r;
-    });
+    const records = splitRecords(rec, parts, { host, attempt: att.number, start: att.start, now }, outcome);
+    for (const r of records) if (r !== rec) this.records.push(r);
     // A chunk stopped with the run did not fail: its host is not blamed.
-    const failed = outcome.kind === 'failed';
-    if (failed) a.record.failures++;
+    if (outcome.kind === 'failed') a.record.failures++;
     if (this.observed) {
       this.event({
         type: 'chunk-split',
@@ -641,31 +609,17 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const again: TaskRecord[] = [];
     let told = false;
     records.forEach((r, i) => {
-      r.host = host;
-      r.startedAt = att.start;
-      r.endedAt = now;
-      if (r !== rec) r.seconds = (now - att.start) / 1000;
+      const run = r === rec ? att.run : undefined;
       if (parts[i]!.done) {
-        r.attempts = attempts + 1;
-        r.error = undefined;
-        r.failure = undefined;
-        r.won = won;
         a.record.tasksDone++;
-        this.settle(r, 'done', r === rec ? att.run : undefined);
+        this.settle(r, 'done', run);
         this.emit('task-end', r, a.record, { kind: 'done' });
         return;
       }
-      r.attempts = attempts + 1;
-      r.partial = partial;
-      // A chunk stopped with the run did not fail: its parts left keep what its earlier attempts said.
-      r.error = failed ? outcome.message : before.error;
-      r.log = failed ? outcome.log : before.log;
-      r.failure = failed ? outcome.failure : before.failure;
-      r.failedOn = failed ? failedOn : before.failedOn;
-      if (this.abort.signal.aborted) this.settle(r, 'cancelled', r === rec ? att.run : undefined);
+      if (this.abort.signal.aborted) this.settle(r, 'cancelled', run);
       else {
         r.status = 'pending';
-        this.close(r, r === rec ? att.run : undefined);
+        this.close(r, run);
         again.push(r);
       }
       // Said once, of the first part left: the message names every frame done and left.

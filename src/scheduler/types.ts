@@ -209,3 +209,23 @@ export const RUN_STOPPED: unique symbol = Symbol('distray: the run is stopping')
 export function isRunStop(signal: AbortSignal): boolean {
   return signal.aborted && signal.reason === RUN_STOPPED;
 }
+
+/** The hosts a task has failed on when it has failed on none: one shared empty set (a run can hold a million records). */
+export const NO_HOSTS: ReadonlySet<string> = new Set();
+
+/** A task's record before it has run (see Scheduler.record). */
+export function newTaskRecord(task: Task): TaskRecord {
+  return {
+    task,
+    status: 'pending',
+    attempts: 0,
+    host: null,
+    seconds: 0,
+    startedAt: null,
+    endedAt: null,
+    failedOn: NO_HOSTS,
+    copies: 0,
+    won: null,
+    lost: 0,
+  };
+}
