@@ -1,3 +1,45 @@
+/**
+ * The scheduler: one dispatcher for every host slot, Playwright's runner
+ * dispatcher the model. Handlers (addHost, removeHost, an attempt's start,
+ * its slot freed, its end, a timer) record what happened and note what it
+ * may change; one synchronous pass (schedule -> pass) takes every decision:
+ * which task runs where, which slot queues, yields or copies, when a host is
+ * taken out, when the run ends. Attempts are async; decisions are not, so a
+ * fake farm and the simulation (bench/sim.ts) replay exactly.
+ *
+ * Files: types.ts (the public types), events.ts (the frozen events),
+ * hostStates.ts (a host's state machine), farm.ts (hosts, lanes, attempts as
+ * the scheduler keeps them), queue.ts (the task queue), slots.ts (the lists
+ * slots wait on), pace.ts (pace estimates, take/queue decisions),
+ * speculation.ts (copy decisions), chunking.ts (chunk records), and this
+ * file (handlers and the pass). Tuning constants: src/tuning.ts.
+ *
+ * Glossary (one word per meaning, here and in every file of scheduler/):
+ *
+ *   lane       one of a host's `slots` (AttemptSlot.lane is its index)
+ *   send       give an attempt to a lane (event attempt-queued): it renders
+ *              at once, or queues behind the lane's running attempt
+ *   start      its renderer starts on the host (AttemptSlot.started)
+ *   free       its renderer has ended and its lane is free, outputs maybe
+ *              still coming (the outcome 'released' of the public API)
+ *   end        its outcome is final, outputs in or not (attempt-ended)
+ *   return     the host's run() has returned (drained() waits for all)
+ *   stop       abort an attempt's signal: it lost, was replaced, or the
+ *              run is stopping (RUN_STOPPED)
+ *   copy       a speculative attempt of a task running elsewhere
+ *   replace    stop an attempt to make room for a copy expected sooner
+ *   settle     a task reaches its final status (done, failed, cancelled)
+ *   requeue    put a task back at the front of the queue
+ *   close      the run stops waiting for a task (settled or requeued)
+ *   take out   a host leaves the run (lost, blocked, removed, reconnecting)
+ *   yield      a lane leaves the last tasks to faster hosts (yielding), or
+ *              does not queue a task behind its render now (queueYielding)
+ *   bar        a lane has no queued task it may take (barred)
+ *   spare      an idle lane with the queue empty and nothing worth a copy
+ *   pace       a host's task time (estimate, or its late render's time so
+ *              far) and the farm's rate, the sum of slots / task time
+ *   note       what a handler records for the next pass to act on
+ */
 import { EventEmitter } from 'node:events';
 import type { Task } from '../plan/plan.js';
 import { attemptFacts, refOf, type SchedulerEvent } from './events.js';
@@ -52,9 +94,8 @@ function internalError(err: unknown): FinalOutcome {
 }
 
 /**
- * One dispatcher for every host slot (Playwright's runner dispatcher is the
- * model): a queue of tasks, lists of slots that can take one, and one
- * synchronous schedule() that pairs them whenever anything changes. A slot
+ * The dispatcher: a queue of tasks, lists of slots that can take one, and
+ * one synchronous schedule() that pairs them whenever anything changes. A slot
  * is found without looking at every host, and the farm's pace is kept as a
  * running sum, so a decision costs the same on 10 hosts as on 1,000.
  * Attempts are async; decisions are not.
@@ -634,7 +675,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * True when no yielding slot would take a task now: only fresh tasks are
    * queued, and every yielding host's estimate (yieldLeast is no more than the
    * least) is longer than the queue's drain time plus the fastest host's
-   * task time (see shouldTakeFree). Yielding hosts can be most of a farm near
+   * task time (see takesFree). Yielding hosts can be most of a farm near
    * the end of a run, and are looked at again on every stall check.
    */
   private noneTakesFree(pace: Pace): boolean {
@@ -726,7 +767,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  /** A copy of `target.against`'s task on `lane`; the attempt it replaces (see latest) is stopped. */
+  /** A copy of `target.against`'s task on `lane`; the attempt it replaces (see Expectations.copyFor) is stopped. */
   private copy(lane: Lane, target: CopyDecision): void {
     const att = this.send(lane, target.against.rec, target.against);
     const old = target.replace;
@@ -1007,7 +1048,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!this.abort.signal.aborted)
       for (const x of atts) if (x.controller.signal.aborted && this.claims.get(rec) !== x) others--;
     // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
-    // A copy stopped to make room for a faster one (see latest) is a losing copy too, unless its result came in complete first.
+    // A copy stopped to make room for a faster one (see Expectations.copyFor) is a losing copy too, unless its result came in complete first.
     const replaced = outcome.kind !== 'done' && att.controller.signal.aborted && !this.abort.signal.aborted;
     const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending') || replaced;
     const at = this.options.now();
