@@ -38,7 +38,8 @@
  *   spare      an idle lane with the queue empty and nothing worth a copy
  *   pace       a host's task time (estimate, or its late render's time so
  *              far) and the farm's rate, the sum of slots / task time
- *   note       what a handler records for the next pass to act on
+ *   note       what a handler records for the next pass to act on (its
+ *              fields end in Due: unbarDue, releaseSpareDue, ...)
  */
 import { EventEmitter } from 'node:events';
 import type { Task } from '../plan/plan.js';
@@ -136,12 +137,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * spare slots too (a task came back, a host was lost), hosts whose own pace
    * changed while their slots do not queue, hosts that failed a task.
    */
-  private barredStale = false;
-  private spareStale = false;
+  private unbarDue = false;
+  private releaseSpareDue = false;
   private readonly repaced = new Set<ActiveHost>();
   private readonly failedHosts: Array<{ readonly a: ActiveHost; readonly message: string }> = [];
   /** A timer says time has passed: spare slots look for a render worth a copy again. */
-  private spareDirty = false;
+  private respeculateDue = false;
   /** The usable hosts' paces: the farm's rate, the fastest host. */
   private readonly pace = new FarmPace(this.usable);
   private recheck: Timer | undefined;
@@ -150,7 +151,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** When yielding slots were last looked at: the queue's drain time then, whether every pace was known; or a change that calls for a look. */
   private yieldDrain = 0;
   private yieldComplete = false;
-  private yieldDirty = false;
+  private yieldLookDue = false;
   /** Renders started so far (see oldestOf). */
   private renders = 0;
 
@@ -232,7 +233,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   hostUnavailable(name: string, state: HostState, message: string): void {
     if (!this.moveHost(name, state, message)) return;
     // A task kept for a host that will not come may now go back where it failed.
-    this.barredStale = true;
+    this.unbarDue = true;
     this.schedule();
   }
 
@@ -275,7 +276,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.pace.joined();
     this.hostEvent(record);
     for (const lane of a.lanes) this.slots.list(lane);
-    this.barredStale = true;
+    this.unbarDue = true;
     this.schedule();
     return true;
   }
@@ -400,15 +401,15 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       // In the order of the live map, as every other look at the running tasks goes (one attempt of a task per host).
       for (const att of [...a.live].sort((x, y) => x.run.seq - y.run.seq)) this.lostHostTasks.push(att.rec);
       // Spare slots (idle, nothing worth a copy until now) are the first to take them.
-      this.spareStale = true;
+      this.releaseSpareDue = true;
     }
     // A task that failed everywhere else may now go back to a host where it failed.
-    this.barredStale = true;
+    this.unbarDue = true;
   }
 
   /** Barred slots look again; so do yielding ones, at the next pass. */
   private unbar(): void {
-    this.yieldDirty = true;
+    this.yieldLookDue = true;
     this.slots.unbar();
   }
 
@@ -452,8 +453,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // Hosts that left the last tasks to faster ones, and slots that did not queue: looked at again when
     // the queue would now take longer to drain (a host lost or stalled, a task back), not on every change.
     const drain = pace.rate > 0 ? pace.drain(this.queue.tasks) : Infinity;
-    const recheck = this.yieldDirty || drain > this.yieldDrain * RECHECK_GROWTH || pace.complete !== this.yieldComplete;
-    this.yieldDirty = false;
+    const recheck =
+      this.yieldLookDue || drain > this.yieldDrain * RECHECK_GROWTH || pace.complete !== this.yieldComplete;
+    this.yieldLookDue = false;
     if (recheck) {
       this.yieldDrain = drain;
       this.yieldComplete = pace.complete;
@@ -461,12 +463,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
     // A handler that runs during the pass (a host whose run() failed at once) ends it: the pass starts over and acts on its notes.
     let lane: Lane | undefined;
-    while (!this.again && this.queue.length > 0 && (lane = this.slots.free.shift())) {
-      if (lane.listed !== 'free') continue;
-      lane.listed = null;
-      if (lane.host.takenOut || lane.sent !== 0) continue;
-      this.offer(lane, false, pace);
-    }
+    while (!this.again && this.queue.length > 0 && (lane = this.slots.nextFree())) this.offer(lane, false, pace);
     for (let n = this.slots.queueable.length; n > 0 && !this.again && this.queue.length > 0; n--) {
       lane = this.slots.queueable.shift();
       if (!lane || lane.listed !== 'queueing') continue;
@@ -504,12 +501,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${message})`,
         );
     }
-    if (this.barredStale) {
-      this.barredStale = false;
+    if (this.unbarDue) {
+      this.unbarDue = false;
       this.unbar();
     }
-    if (this.spareStale) {
-      this.spareStale = false;
+    if (this.releaseSpareDue) {
+      this.releaseSpareDue = false;
       for (const a of [...this.slots.spareHosts]) this.slots.release(a, 'spare');
     }
     if (this.repaced.size > 0) {
@@ -530,8 +527,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.recheck !== undefined) return;
     this.recheck = setTimeout(() => {
       this.recheck = undefined;
-      this.yieldDirty = true;
-      this.spareDirty = true;
+      this.yieldLookDue = true;
+      this.respeculateDue = true;
       this.schedule();
     }, ms);
   }
@@ -728,8 +725,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         this.slots.spare(lane);
       }
     }
-    if (this.spareDirty) {
-      this.spareDirty = false;
+    if (this.respeculateDue) {
+      this.respeculateDue = false;
       this.respeculate(now);
     }
     // Renders that run on and on become worth a copy with nothing else changing: look again.
@@ -813,7 +810,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // Armed for a check that has since moved later: wait for that.
     if (this.options.now() < due) return this.armStall(a, due);
     this.watchStall(a);
-    this.yieldDirty = true;
+    this.yieldLookDue = true;
     this.schedule();
   }
 
@@ -1215,7 +1212,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** A task back at the front of the queue; slots that had nothing they could take look again. */
   private requeue(rec: TaskRecord): void {
     this.queue.putBack(rec);
-    this.barredStale = true;
-    this.spareStale = true;
+    this.unbarDue = true;
+    this.releaseSpareDue = true;
   }
 }
