@@ -145,6 +145,34 @@ export interface ActiveHost {
   queueYieldSeq: number;
 }
 
+/** A host that has just joined the run: untimed, its lanes on no list yet. `onStall`: its stall timer's callback. */
+export function newActiveHost(host: SchedulerHost, record: HostRecord, onStall: () => void): ActiveHost {
+  const a: ActiveHost = {
+    host,
+    record,
+    lanes: [],
+    takenOut: false,
+    live: [],
+    streak: new Set(),
+    estimate: undefined,
+    time: undefined,
+    contribution: 0,
+    overdue: false,
+    stallDue: undefined,
+    stallTimer: undefined,
+    stallArmed: 0,
+    onStall,
+    yielding: [],
+    queueYielding: [],
+    spare: [],
+    queueYieldEntry: undefined,
+    queueYieldSeq: 0,
+  };
+  for (let i = 0; i < host.slots; i++)
+    a.lanes.push({ host: a, index: i, sent: 0, listed: null, rendering: undefined, inBarred: false });
+  return a;
+}
+
 export const shortestFirst = (x: QueueYieldEntry, y: QueueYieldEntry): boolean => x.estimate < y.estimate;
 
 /** A host whose slots do not queue, by its estimate when they began to yield (or when that changed since). */

@@ -47,6 +47,7 @@ import { attemptFacts, refOf, type SchedulerEvent } from './events.js';
 import {
   Attempt,
   clearStreak,
+  newActiveHost,
   type ActiveHost,
   type AttemptOwner,
   type Lane,
@@ -248,29 +249,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!this.states.move(record, 'ok', undefined, known === undefined)) return false;
     this.begin();
     this.hosts.set(host.name, record);
-    const a: ActiveHost = {
-      host,
-      record,
-      lanes: [],
-      takenOut: false,
-      live: [],
-      streak: new Set(),
-      estimate: undefined,
-      time: undefined,
-      contribution: 0,
-      overdue: false,
-      stallDue: undefined,
-      stallTimer: undefined,
-      stallArmed: 0,
-      onStall: () => this.stallCheck(a),
-      yielding: [],
-      queueYielding: [],
-      spare: [],
-      queueYieldEntry: undefined,
-      queueYieldSeq: 0,
-    };
-    for (let i = 0; i < host.slots; i++)
-      a.lanes.push({ host: a, index: i, sent: 0, listed: null, rendering: undefined, inBarred: false });
+    const a = newActiveHost(host, record, () => this.stallCheck(a));
     this.byName.set(host.name, a);
     this.usable.add(a);
     this.pace.joined();
