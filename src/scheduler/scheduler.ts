@@ -472,14 +472,16 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * pace changed may queue again.
    */
   private actOnNotes(): void {
-    for (const { a, message } of this.failedHosts.splice(0)) {
-      if (a.streak.size >= this.options.maxConsecutiveFailures && !a.takenOut)
-        this.takeOut(
-          a,
-          'blocked',
-          `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${message})`,
-        );
-    }
+    // Looked at on every pass: no array is made unless a host failed.
+    if (this.failedHosts.length > 0)
+      for (const { a, message } of this.failedHosts.splice(0)) {
+        if (a.streak.size >= this.options.maxConsecutiveFailures && !a.takenOut)
+          this.takeOut(
+            a,
+            'blocked',
+            `taken out of the run after failing ${a.streak.size} different tasks in a row (last: ${message})`,
+          );
+      }
     if (this.unbarDue) {
       this.unbarDue = false;
       this.unbar();
