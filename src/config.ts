@@ -18,15 +18,7 @@ import { parseGrid, parseSize, parseTileAlign, type Grid, type Size } from './pl
 import { DEFAULT_KEEP_LOGS } from './report/logs.js';
 import { MAX_TIMER_MS } from './text/duration.js';
 import { DEFAULT_MAX_PIXELS } from './transfer/complete.js';
-
-/** A stitched frame's canvas is width x height x up to 8 bytes: 2 GB at this many pixels (sharp's own default limit). */
-export const MAX_STITCH_PIXELS = 16383 * 16383;
-
-/** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
-export const DEFAULT_GRACE_MS = 30_000;
-
-/** The shortest --stall: the host looks every eighth of it, and a renderer's start-up alone can be quiet for a second. */
-export const MIN_STALL_MS = 1000;
+import { DEFAULT_GRACE_MS, MAX_STITCH_PIXELS, MIN_STALL_MS } from './tuning.js';
 
 export const DEFAULT_RETRIES = 2;
 

@@ -6,8 +6,8 @@
  * surface (its `exports`); the rest of src/ is not.
  */
 export { run, RunCrashError, type RunOptions } from './run.js';
+export { DEFAULT_GRACE_MS } from './tuning.js';
 export {
-  DEFAULT_GRACE_MS,
   DEFAULT_RETRIES,
   formatFrames,
   runConfig,

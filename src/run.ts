@@ -28,6 +28,7 @@ import { RunLog } from './report/runLog.js';
 import type { TaskFold } from './fold/taskFold.js';
 import type { HostFigures } from './fold/hostFigures.js';
 import { Scheduler, type TaskRecord } from './scheduler/scheduler.js';
+import { MAX_CONSECUTIVE_FAILURES } from './tuning.js';
 import { HostKeyChecker } from './ssh/hostKeys.js';
 import { shellJoin } from './ssh/quote.js';
 import { endClient, type Client, type ConnectContext } from './ssh/connect.js';
@@ -54,8 +55,6 @@ export interface RunOptions {
   /** Aborting cancels the run: renderers are stopped, the report says `cancelled`. */
   signal?: AbortSignal | undefined;
 }
-
-const MAX_CONSECUTIVE_FAILURES = 3;
 
 /** A view that shows nothing: a program that runs distray reads its events or its summary instead. */
 const SILENT: Progress = { attach: () => {}, note: () => {}, stop: () => Promise.resolve() };
@@ -320,7 +319,7 @@ export async function run(config: RunConfig, options: RunOptions = {}): Promise<
       speculate: config.speculate && !chunks,
       order: chunks ? undefined : prepared.order,
       chunks,
-      // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
+      // Never expected: a host state change the state machine has no move for (see scheduler/hostStates.ts).
       onRefusedMove: (host, from, to) =>
         progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });

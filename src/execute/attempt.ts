@@ -26,6 +26,17 @@ import {
   runDir,
   runLine,
 } from '../hostShell/protocol.js';
+import {
+  KEEP_FINISHED_MS,
+  LOG_KEPT,
+  MAX_QUEUED_LINE,
+  REMOVE_AFTER_STOP_MS,
+  STOP_CONFIRM_SLACK_MS,
+  TAIL_LINES,
+} from '../tuning.js';
+
+/** Once the run is stopped, how long a host has to confirm that a renderer it was told to stop has ended (see tuning.ts). */
+export const STOP_CONFIRM_MS = KILL_GRACE_SECONDS * 1000 + STOP_CONFIRM_SLACK_MS;
 
 export interface AttemptOptions {
   plan: Plan;
@@ -44,27 +55,6 @@ export interface AttemptOptions {
   /** --max-pixels: an image output that declares more is refused undecoded (default DEFAULT_MAX_PIXELS). */
   maxPixels?: number | undefined;
 }
-
-const TAIL_LINES = 10;
-
-/**
- * How long a stopped run may spend bringing back the outputs of frames that
- * were finished when it was stopped (a second Ctrl+C exits at once).
- */
-export const KEEP_FINISHED_MS = 10_000;
-
-/**
- * Of an attempt's output, the last this many bytes are kept in its log here
- * (and read from the host at an offset): a renderer that writes gigabytes
- * costs the controller no more than this.
- */
-export const LOG_KEPT = 1024 * 1024;
-
-/** Once the run is stopped, how long a removal of outputs on a host may keep an attempt from ending. */
-const REMOVE_AFTER_STOP_MS = 2_000;
-
-/** Longest run line that may wait in a lane's pipe on the host (pipes hold 64 KiB on Linux, 4 KiB at the least). */
-const MAX_QUEUED_LINE = 3 * 1024;
 
 function tailOf(output: Buffer): string {
   return output
@@ -626,14 +616,6 @@ export class HostRunner implements SchedulerHost {
     return this.lostError ? { kind: 'lost', message: this.lostError.message } : outcome;
   }
 }
-
-/**
- * Once the run is stopped, how long a host has to say that a renderer it was
- * told to stop has ended (TERM, then KILL after KILL_GRACE_SECONDS): a host
- * that went silent never says, and the run does not wait for keepalive to give
- * it up.
- */
-export const STOP_CONFIRM_MS = (KILL_GRACE_SECONDS + 3) * 1000;
 
 /** `exit`, or undefined if `signal` (the run's) was aborted and STOP_CONFIRM_MS went by without it. */
 function stopBounded(exit: Promise<TaskExit>, signal: AbortSignal): Promise<TaskExit | undefined> {

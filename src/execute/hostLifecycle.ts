@@ -7,25 +7,18 @@ import { SshSession } from '../hosts/sshSession.js';
 import type { HostConfig } from '../inventory/types.js';
 import type { Plan } from '../plan/plan.js';
 import type { AttemptOutcome, AttemptSlot, Scheduler, SchedulerHost } from '../scheduler/scheduler.js';
+import {
+  CONNECT_CONCURRENCY,
+  HANDSHAKE_BACKOFF_MS,
+  MAX_BACKOFF_MS,
+  MAX_HANDSHAKE_TRIES,
+  REJOIN_WINDOW_MS,
+} from '../tuning.js';
 import type { Task } from '../plan/plan.js';
 import { download } from '../transfer/copies.js';
 import type { ConnectContext } from '../ssh/connect.js';
 import { LocalHashes, syncInputs } from '../transfer/inputs.js';
 import { HostRunner, type AttemptOptions } from './attempt.js';
-
-/** Hosts opening their SSH handshakes at once; OpenSSH's MaxStartups drops more than 10 per server. */
-export const CONNECT_CONCURRENCY = 10;
-/** Backoff between tries of a host whose handshake was dropped (MaxStartups) or reset. */
-const HANDSHAKE_BACKOFF_MS = [250, 500, 1000, 2000, 4000];
-/**
- * Tries of a host that never completed a handshake: one that accepts TCP and
- * closes at once is given up after these (about 12 s of backoff), not retried
- * for as long as the run lasts.
- */
-const MAX_HANDSHAKE_TRIES = 7;
-/** A lost host is waited for this long before the run stops counting on it (it keeps being retried). */
-const REJOIN_WINDOW_MS = 60_000;
-const MAX_BACKOFF_MS = 30_000;
 
 /** Refusals that another try will not change: a host key, a login, a workdir. */
 function isPermanent(err: unknown): boolean {

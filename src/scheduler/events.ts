@@ -56,22 +56,10 @@
  *                      `attempts` it had used, which no longer count.
  * run-end              every task has ended; counts by final status.
  */
-import type { AttemptFailure, AttemptOutcome } from './scheduler.js';
+import type { Task } from '../plan/plan.js';
+import type { AttemptFailure, AttemptOutcome, AttemptRef, TaskRef } from './types.js';
 
-export interface TaskRef {
-  readonly index: number;
-  readonly frame: number;
-  readonly tile: number | null;
-  readonly label: string;
-  /** With --chunk: the task's last frame (`frame` is its first) and how many it renders. */
-  readonly last?: number;
-  readonly count?: number;
-}
-
-export interface AttemptRef {
-  readonly host: string;
-  readonly attempt: number;
-}
+export type { AttemptRef, TaskRef } from './types.js';
 
 export type SchedulerEvent =
   | { readonly type: 'run-start'; readonly at: number; readonly tasks: number; readonly pending: number }
@@ -208,4 +196,19 @@ export function attemptFacts(outcome: AttemptOutcome, seconds: number): AttemptF
     bytesOut: bytes?.out ?? 0,
     ...(outcome.kind === 'failed' && outcome.log !== undefined ? { log: outcome.log } : {}),
   };
+}
+
+/** How events name a task: a frozen copy of what a view needs, never the live Task. */
+export function refOf(t: Task): TaskRef {
+  const c = t.chunk;
+  if (c)
+    return Object.freeze({
+      index: t.index,
+      frame: t.frame,
+      tile: null,
+      label: t.label,
+      last: c.first + (c.count - 1) * c.step,
+      count: c.count,
+    });
+  return Object.freeze({ index: t.index, frame: t.frame, tile: t.tile?.index ?? null, label: t.label });
 }

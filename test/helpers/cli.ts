@@ -34,7 +34,7 @@ export function runCli(
     }, opts.timeoutMs ?? 180_000);
     child.on('close', (code) => {
       clearTimeout(timer);
-      // A host state change with no move in hosts/state.ts is a bug, whatever the test looks at.
+      // A host state change with no move in scheduler/hostStates.ts is a bug, whatever the test looks at.
       if (stderr.includes('distray: internal: host'))
         reject(new Error(`a host made a move it cannot make:\n${stderr}`));
       resolve({ code, stdout, stderr });

@@ -76,12 +76,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   report: ['.', 'fold', 'fsutil', 'hosts', 'plan', 'scheduler', 'stitch', 'ui'],
 };
 
-/** Left to the scheduler's split into files (its types apart, the host states in scheduler/): removed with it. */
-const UNTIL_SPLIT = new Set(['scheduler/scheduler.ts']);
-
 describe('the import graph of src/', () => {
   const graph = importGraph();
-  for (const file of UNTIL_SPLIT) graph.set(file, []);
 
   it('has no cycles, type imports included', () => {
     expect(cycles(graph).map((c) => c.join(' -> '))).toEqual([]);

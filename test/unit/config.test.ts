@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRunArgs } from '../../src/cli/runArgs.js';
-import { DEFAULT_GRACE_MS, runConfig, validateRunConfig, type RunConfigInput } from '../../src/config.js';
+import { runConfig, validateRunConfig, type RunConfigInput } from '../../src/config.js';
+import { DEFAULT_GRACE_MS } from '../../src/tuning.js';
 import { UsageError } from '../../src/errors.js';
 
 const base: RunConfigInput = { inventory: 'farm.yaml', frames: { first: 1, last: 10, step: 1 }, exec: 'povray' };

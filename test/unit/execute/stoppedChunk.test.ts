@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { HostRunner, KEEP_FINISHED_MS } from '../../../src/execute/attempt.js';
+import { HostRunner } from '../../../src/execute/attempt.js';
+import { KEEP_FINISHED_MS } from '../../../src/tuning.js';
 import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';

@@ -24,7 +24,7 @@ describe('the idle list', () => {
       tasks(2_000).map((t) => Scheduler.record(t)),
       { retries: 2, maxConsecutiveFailures: 3, now: () => Date.now() },
     );
-    const idle = (): number => (s as unknown as { idle: unknown[] }).idle.length;
+    const idle = (): number => (s as unknown as { slots: { barred: unknown[] } }).slots.barred.length;
     let most = 0;
     // Hosts that queue, but no task's command line fits the lane's pipe (see HostRunner.canQueue): every
     // slot that renders looks for a task to queue, finds none it may, and waits with the idle ones.

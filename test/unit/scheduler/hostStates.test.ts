@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HostStates, canMove, type HostState, type HostStateRecord } from '../../../src/hosts/state.js';
+import { HostStates, canMove, type HostState, type HostStateRecord } from '../../../src/scheduler/hostStates.js';
 
 function host(): HostStateRecord {
   return { name: 'a', state: 'connecting' };
