@@ -11,7 +11,6 @@ import {
   type AttemptFailure,
   type AttemptOutcome,
   type AttemptSlot,
-  type FinalOutcome,
   type SchedulerHost,
 } from '../scheduler/scheduler.js';
 import { describeFrames } from '../plan/chunks.js';
@@ -182,11 +181,8 @@ export class HostRunner implements SchedulerHost {
     const moved: Moved = { in: 0, out: 0 };
     noteStop(signal);
     this.noteRunStop(signal);
-    const counted = (o: FinalOutcome): FinalOutcome => ({ ...o, bytes: { in: moved.in, out: moved.out } });
     const outcome = await this.runMoving(task, attempt, signal, slot, moved);
-    return outcome.kind === 'released'
-      ? { kind: 'released', outcome: outcome.outcome.then(counted) }
-      : counted(outcome);
+    return { ...outcome, bytes: { in: moved.in, out: moved.out } };
   }
 
   private async runMoving(
@@ -264,12 +260,12 @@ export class HostRunner implements SchedulerHost {
     // A renderer that succeeded frees its slot now: its outputs are fetched while the next task renders
     // (unless tasks share a remote path). A failure is settled first, so a host that fails everything
     // is taken out before it takes more.
-    const outcome = this.finish(shell, started, exit, signal, timeout, slot, moved);
-    return exit.code === 0 && !signal.aborted && !this.sharedPaths ? { kind: 'released', outcome } : outcome;
+    if (exit.code === 0 && !signal.aborted && !this.sharedPaths) slot.released?.();
+    return this.finish(shell, started, exit, signal, timeout, slot, moved);
   }
 
   /** Takes over a task that this host's previous connection started. */
-  private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<FinalOutcome> {
+  private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<AttemptOutcome> {
     this.noteRunStop(signal);
     let shell: HostShell;
     try {
@@ -299,7 +295,7 @@ export class HostRunner implements SchedulerHost {
     timeout: AbortSignal | undefined,
     slot: AttemptSlot | undefined,
     moved: Moved,
-  ): Promise<FinalOutcome> {
+  ): Promise<AttemptOutcome> {
     const { plan } = this.options;
     const host = this.name;
     const code = exit.code;
@@ -365,7 +361,7 @@ export class HostRunner implements SchedulerHost {
       stalled,
       notFound: code === 127,
     };
-    const failed = async (message: string, failure: AttemptFailure = rendered): Promise<FinalOutcome> => {
+    const failed = async (message: string, failure: AttemptFailure = rendered): Promise<AttemptOutcome> => {
       if (quiet) await writeLog();
       const lines = tailOf(output);
       return { kind: 'failed', message: lines ? `${message}; last output:\n${lines}` : message, log: logPath, failure };
@@ -445,11 +441,11 @@ export class HostRunner implements SchedulerHost {
     slot: AttemptSlot | undefined,
     moved: Moved,
     why: string | undefined,
-    failed: (message: string, failure?: AttemptFailure) => Promise<FinalOutcome>,
+    failed: (message: string, failure?: AttemptFailure) => Promise<AttemptOutcome>,
     rendered: AttemptFailure,
     /** A frame not to take, whatever it looks like (the one a stopped renderer may have been writing). */
     cut?: number,
-  ): Promise<FinalOutcome> {
+  ): Promise<AttemptOutcome> {
     const { plan } = this.options;
     const host = this.name;
     const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
@@ -519,7 +515,7 @@ export class HostRunner implements SchedulerHost {
     keep: AbortSignal,
     slot: AttemptSlot | undefined,
     moved: Moved,
-  ): Promise<FinalOutcome> {
+  ): Promise<AttemptOutcome> {
     const { plan } = this.options;
     const frames = plan.frameOuts(s.task, this.name);
     // An adopted task's end carries no output states: which outputs are there is asked of the host.
@@ -622,7 +618,7 @@ export class HostRunner implements SchedulerHost {
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */
-  private lostOr(outcome: FinalOutcome): FinalOutcome {
+  private lostOr(outcome: AttemptOutcome): AttemptOutcome {
     return this.lostError ? { kind: 'lost', message: this.lostError.message } : outcome;
   }
 }

@@ -63,13 +63,10 @@ class TrackedHost implements SchedulerHost {
   }
   async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
     this.active++;
-    let outcome: AttemptOutcome | undefined;
     try {
-      outcome = await this.runner.run(task, attempt, signal, slot);
-      return outcome;
+      return await this.runner.run(task, attempt, signal, slot);
     } finally {
-      if (outcome?.kind === 'released') void outcome.outcome.finally(() => this.ended());
-      else this.ended();
+      this.ended();
     }
   }
   private ended(): void {

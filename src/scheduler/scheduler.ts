@@ -55,15 +55,7 @@ export type AttemptOutcome =
    * the host when the run was stopped and are now in place: they are done,
    * and only the rest of the chunk is cancelled (see Chunks).
    */
-  | { kind: 'cancelled'; bytes?: AttemptBytes | undefined; done?: readonly number[] | undefined }
-  /**
-   * The renderer has ended and the host's slot is free; collecting the
-   * outputs goes on, and `outcome` says how the attempt ends. The host takes
-   * its next task meanwhile, so downloads overlap the next render.
-   */
-  | { kind: 'released'; outcome: Promise<Exclude<AttemptOutcome, { kind: 'released' }>> };
-
-export type FinalOutcome = Exclude<AttemptOutcome, { kind: 'released' }>;
+  | { kind: 'cancelled'; bytes?: AttemptBytes | undefined; done?: readonly number[] | undefined };
 
 /** Where an attempt runs on its host, and how it says it has started. */
 export interface AttemptSlot {
@@ -71,6 +63,12 @@ export interface AttemptSlot {
   lane: number;
   /** Called when the renderer actually starts (a queued attempt waits for the one before it). */
   started(): void;
+  /**
+   * Called when the renderer has ended well and the slot may take its next
+   * task while this attempt's outputs are still being collected (downloads
+   * overlap the next render). The attempt goes on until run() settles.
+   */
+  released?(): void;
   /**
    * True once another attempt of the same task has won (its outputs are
    * complete and kept): this one must not move its outputs into place
@@ -148,7 +146,7 @@ export interface SchedulerEvents {
   /** Every change, as a frozen object (see events.ts): what views, the report and the event stream read. */
   event: [SchedulerEvent];
   /** An attempt that settled its task ended, with the task's live record: for the stitcher, which reads the task's outputs. */
-  'task-end': [TaskRecord, HostRecord, FinalOutcome];
+  'task-end': [TaskRecord, HostRecord, AttemptOutcome];
 }
 
 export interface SchedulerOptions {
@@ -261,6 +259,7 @@ export function isRunStop(signal: AbortSignal): boolean {
 
 /** The Scheduler's side of AttemptSlot, by keys only this module holds. */
 const STARTED = Symbol('started');
+const RELEASED = Symbol('released');
 const CLAIM = Symbol('claim');
 const UNCLAIM = Symbol('unclaim');
 
@@ -302,6 +301,10 @@ class Attempt implements AttemptSlot {
     this.scheduler[STARTED](this);
   }
 
+  released(): void {
+    this.scheduler[RELEASED](this);
+  }
+
   superseded(): boolean {
     const won = this.rec.won;
     return won !== null && (won.host !== this.host.host.name || won.attempt !== this.number);
@@ -316,7 +319,7 @@ class Attempt implements AttemptSlot {
   }
 }
 
-function internalError(err: unknown): FinalOutcome {
+function internalError(err: unknown): AttemptOutcome {
   return { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
 }
 
@@ -967,7 +970,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * them, but not against their retries (see TaskRecord.partial): each such
    * attempt leaves fewer frames, so retrying cannot go on for ever.
    */
-  private settlePartial(att: Attempt, outcome: Extract<FinalOutcome, { kind: 'failed' | 'cancelled' }>): void {
+  private settlePartial(att: Attempt, outcome: Extract<AttemptOutcome, { kind: 'failed' | 'cancelled' }>): void {
     const { rec, host: a } = att;
     const host = a.host.name;
     const now = this.options.now();
@@ -1603,43 +1606,37 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     );
   }
 
-  /** The host's run() has returned: the slot is free, and the attempt ends now or once its outputs are in. */
-  private ran(att: Attempt, outcome: AttemptOutcome): void {
-    let later = false;
-    try {
-      this.freeSlot(att, outcome);
-      if (outcome.kind !== 'released') {
-        this.end(att, outcome);
-        return;
-      }
-      // The slot is free now; the attempt still counts as running until its outputs are in.
-      const { rec, host: a } = att;
-      if (this.observed) {
-        const at = this.options.now();
-        this.event({
-          type: 'attempt-ended',
-          at,
-          task: refOf(rec.task),
-          attempt: att.number,
-          host: a.host.name,
-          outcome: 'released',
-          ignored: rec.won !== null,
-          attempts: rec.attempts,
-          settled: null,
-          ...attemptFacts(outcome, (at - att.start) / 1000),
-        });
-      }
-      this.schedule();
-      void outcome.outcome.catch(internalError).then((final) => {
-        try {
-          this.end(att, final);
-        } finally {
-          this.returned();
-        }
+  /** AttemptSlot.released: the renderer ended well; the slot is free, and the attempt ends once its outputs are in. */
+  [RELEASED](att: Attempt): void {
+    if (att.freed || att.ended) return;
+    this.freeSlot(att, true);
+    // The slot is free now; the attempt still counts as running until its outputs are in.
+    const { rec, host: a } = att;
+    if (this.observed) {
+      const at = this.options.now();
+      this.event({
+        type: 'attempt-ended',
+        at,
+        task: refOf(rec.task),
+        attempt: att.number,
+        host: a.host.name,
+        outcome: 'released',
+        ignored: rec.won !== null,
+        attempts: rec.attempts,
+        settled: null,
+        ...attemptFacts({ kind: 'done' }, (at - att.start) / 1000),
       });
-      later = true;
+    }
+    this.schedule();
+  }
+
+  /** The host's run() has settled: the slot is free (if released() did not free it already), and the attempt ends. */
+  private ran(att: Attempt, outcome: AttemptOutcome): void {
+    try {
+      if (!att.freed) this.freeSlot(att, outcome.kind === 'done');
+      this.end(att, outcome);
     } finally {
-      if (!later) this.returned();
+      this.returned();
     }
   }
 
@@ -1647,12 +1644,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (--this.unreturned === 0) for (const resolve of this.whenReturned.splice(0)) resolve();
   }
 
-  private freeSlot(att: Attempt, outcome: AttemptOutcome): void {
+  private freeSlot(att: Attempt, succeeded: boolean): void {
     const { place: lane, host: a } = att;
     att.freed = true;
     if (lane.rendering === att) lane.rendering = undefined;
     lane.inflight--;
-    if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
+    if (att.rendering && succeeded) {
       const ms = this.options.now() - att.start;
       if (a.estimate === undefined && !a.removed) this.untimed--;
       a.estimate = a.estimate === undefined ? ms : a.estimate + ESTIMATE_WEIGHT * (ms - a.estimate);
@@ -1669,7 +1666,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     }
   }
 
-  private end(att: Attempt, outcome: FinalOutcome): void {
+  private end(att: Attempt, outcome: AttemptOutcome): void {
     const { rec, host: a } = att;
     att.ended = true;
     const last = a.live.pop()!;
@@ -1757,7 +1754,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.schedule();
   }
 
-  private settle(att: Attempt, outcome: FinalOutcome, others: number): void {
+  private settle(att: Attempt, outcome: AttemptOutcome, others: number): void {
     const { rec, host: a } = att;
     switch (outcome.kind) {
       case 'done':
