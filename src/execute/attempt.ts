@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { extname, join } from 'node:path';
-import { LinkRefused, errorMessage } from '../errors.js';
+import { LinkRefused, LocalFault, errorMessage } from '../errors.js';
+import { writeFileAtomically } from '../fsutil/atomicWrite.js';
+import { writingLocal } from '../fsutil/localWrite.js';
 import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hostShell/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
@@ -42,6 +43,12 @@ export interface AttemptOptions {
   note?: ((text: string) => void) | undefined;
   /** --max-pixels: an image output that declares more is refused undecoded (default DEFAULT_MAX_PIXELS). */
   maxPixels?: number | undefined;
+  /**
+   * This machine could not write a file of the attempt's (its log, an
+   * output): told here, the run stops, and the attempt ends cancelled, never
+   * charged to its host. Without it, the LocalFault is thrown.
+   */
+  onLocalFault?: ((fault: LocalFault) => void) | undefined;
 }
 
 const TAIL_LINES = 10;
@@ -144,7 +151,6 @@ export class HostRunner implements SchedulerHost {
   readonly name: string;
   readonly slots: number;
   private lostError: Error | undefined;
-  private logDirMade: Promise<unknown> | undefined;
 
   constructor(
     private readonly session: HostSession,
@@ -181,7 +187,15 @@ export class HostRunner implements SchedulerHost {
     const moved: Moved = { in: 0, out: 0 };
     noteStop(signal);
     this.noteRunStop(signal);
-    const outcome = await this.runMoving(task, attempt, signal, slot, moved);
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await this.runMoving(task, attempt, signal, slot, moved);
+    } catch (err) {
+      // This machine's disk, not the host: the run stops (see onLocalFault), and the host is not charged.
+      if (!(err instanceof LocalFault) || !this.options.onLocalFault) throw err;
+      this.options.onLocalFault(err);
+      outcome = { kind: 'cancelled' };
+    }
     return { ...outcome, bytes: { in: moved.in, out: moved.out } };
   }
 
@@ -311,23 +325,18 @@ export class HostRunner implements SchedulerHost {
     shell.forget(s.id, s.token);
     const logPath = join(this.options.logDir, `${slug(s.task.label)}.${slug(host)}.${s.attempt}.log`);
     const cut = outputSize - output.length;
-    const writeLog = async (): Promise<void> => {
-      this.logDirMade ??= mkdir(this.options.logDir, { recursive: true });
-      await this.logDirMade;
-      await writeFile(
-        logPath,
-        Buffer.concat([
-          Buffer.from(`# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`),
-          Buffer.from(
-            cut > 0
-              ? `# output cut: its first ${cut} bytes of ${outputSize} are not kept, only the last ${output.length}\n`
-              : '',
-          ),
+    // Whole or not at all: a log cut short by a full disk is never left at its name.
+    const writeLog = (): Promise<void> =>
+      writingLocal(logPath, { what: 'the log', option: '--log-dir' }, () =>
+        writeFileAtomically(logPath, [
+          `# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`,
+          cut > 0
+            ? `# output cut: its first ${cut} bytes of ${outputSize} are not kept, only the last ${output.length}\n`
+            : '',
           output,
-          Buffer.from(`\n# exit status: ${code ?? 'none'}\n`),
+          `\n# exit status: ${code ?? 'none'}\n`,
         ]),
       );
-    };
     // A renderer that succeeded without a word leaves no log: there is nothing to keep.
     const quiet = code === 0 && output.length === 0;
     if (!quiet) await writeLog();
@@ -422,6 +431,7 @@ export class HostRunner implements SchedulerHost {
         return { kind: 'cancelled' };
       }
       slot?.unclaim?.();
+      if (err instanceof LocalFault) throw err;
       return this.lostOr(await failed(errorMessage(err), { ...rendered, stage: 'output' }));
     }
     return { kind: 'done' };
@@ -481,6 +491,10 @@ export class HostRunner implements SchedulerHost {
             return !(err instanceof Superseded) && isRunStop(signal) && done.length > 0
               ? { kind: 'cancelled', done }
               : { kind: 'cancelled' };
+          }
+          if (err instanceof LocalFault) {
+            slot?.unclaim?.();
+            throw err;
           }
           complete = false;
           problem ??= errorMessage(err);

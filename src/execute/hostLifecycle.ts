@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
-import { ConnectionError, errorMessage } from '../errors.js';
+import { ConnectionError, LocalFault, errorMessage } from '../errors.js';
 import { LocalSession } from '../hosts/localSession.js';
 import type { HostSession } from '../hosts/session.js';
 import { SshSession } from '../hosts/sshSession.js';
@@ -249,6 +249,11 @@ export class HostLifecycle {
         bytes += await download(session, copy, { signal });
         files++;
       } catch (err) {
+        // This machine's disk, not the host's outputs: the run stops (nothing more can be written here).
+        if (err instanceof LocalFault && this.attempt.onLocalFault) {
+          this.attempt.onLocalFault(err);
+          break;
+        }
         this.errors.push(`${name}: ${errorMessage(err)}`);
       }
     }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, unlink } from 'node:fs/promises';
+import { access, chmod, copyFile, lstat, mkdir, open, readdir, realpath, unlink } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LinkRefused, TransferError } from '../errors.js';
@@ -177,7 +177,21 @@ export class LocalSession implements HostSession {
     if (!info.isFile()) throw new TransferError(`${p} on ${this.name} is not a regular file`);
     await ensureRoom(localPath, info.size, p, this.name);
     // COPYFILE_EXCL creates the copy with O_EXCL: nothing already at localPath is written through.
-    await copyFile(this.path(p), localPath, constants.COPYFILE_EXCL);
+    await copyFile(this.path(p), localPath, constants.COPYFILE_EXCL).catch(async (err: unknown) => {
+      // Refused on the host's side (a file its renderer made unreadable), not the side this machine writes.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (
+        (code === 'EACCES' || code === 'EPERM') &&
+        !(await access(this.path(p), constants.R_OK).then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw new TransferError(`${p} on ${this.name} cannot be read (${code}): make it readable there`, {
+          cause: err,
+        });
+      throw err;
+    });
     return info.size;
   }
 

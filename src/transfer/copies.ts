@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { LinkRefused, TransferError, errorMessage } from '../errors.js';
+import { LinkRefused, LocalFault, TransferError, errorMessage } from '../errors.js';
 import { tempNameBeside } from '../fsutil/atomicWrite.js';
+import { localFaultOf } from '../fsutil/localWrite.js';
 import type { HostShell, OutputState } from '../hostShell/hostShell.js';
 import { linkMessage, type HostSession, type RemoteStat } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
@@ -285,10 +286,14 @@ export async function download(
   } catch (err) {
     // Something already at the temporary name (it is created new, never opened) is not this download's to remove.
     if (!foundAt(err, tmp)) await rm(tmp, { recursive: true, force: true });
-    if (err instanceof TransferError || err instanceof Superseded) throw err;
-    throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, {
-      cause: err,
-    });
+    if (err instanceof TransferError || err instanceof Superseded || err instanceof LocalFault) throw err;
+    // What the host sent arrives as a TransferError: a system error here is this machine's (its disk full, read-only).
+    throw (
+      localFaultOf(err, copy.local, { what: 'the output', option: '--out' }) ??
+      new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, {
+        cause: err,
+      })
+    );
   } finally {
     partials.delete(tmp);
   }
