@@ -129,6 +129,17 @@ export function formatDuration(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+/** How an attempt's end is collected (see HostRunner.finish). */
+interface FinishOptions {
+  slot: AttemptSlot;
+  /** Bytes it moved, added to as its outputs come. */
+  moved: Moved;
+  /** --timeout's own signal: aborted, the renderer timed out. */
+  timeout?: AbortSignal | undefined;
+  /** The attempt's: aborted when it is stopped (a copy elsewhere won, or the run is stopping). */
+  signal: AbortSignal;
+}
+
 /** Bytes an attempt sent to its host (its --in copies) and fetched back (its --out copies). */
 interface Moved {
   in: number;
@@ -208,7 +219,7 @@ export class HostRunner implements SchedulerHost {
   ): Promise<AttemptOutcome> {
     try {
       for (const copy of this.options.plan.taskIns(task, this.name))
-        moved.in += await upload(this.session, copy, signal);
+        moved.in += await upload(this.session, copy, { signal });
     } catch (err) {
       // Stopped while its inputs were sent (a copy elsewhere won or took its place, or the run is stopping): it did not fail.
       if (signal.aborted) return { kind: 'cancelled' };
@@ -245,7 +256,12 @@ export class HostRunner implements SchedulerHost {
     // The host shell removes stale outputs (one must never pass for this attempt's) and creates their directories.
     const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
     const exit = await stopBounded(
-      shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart, this.options.stallMs),
+      shell.run(slot.lane, started.id, started.argv, {
+        outputs,
+        onStart,
+        stallMs: this.options.stallMs,
+        signal: stop,
+      }),
       signal,
     );
     clearTimeout(timer);
@@ -275,7 +291,7 @@ export class HostRunner implements SchedulerHost {
     // (unless tasks share a remote path). A failure is settled first, so a host that fails everything
     // is taken out before it takes more.
     if (exit.code === 0 && !signal.aborted && !this.sharedPaths) slot.released?.();
-    return this.finish(shell, started, exit, signal, timeout, slot, moved);
+    return this.finish(shell, started, exit, { slot, moved, timeout, signal });
   }
 
   /** Takes over a task that this host's previous connection started. */
@@ -287,7 +303,7 @@ export class HostRunner implements SchedulerHost {
     } catch (err) {
       return { kind: 'lost', message: errorMessage(err) };
     }
-    const exit = await stopBounded(shell.adopt(started.id, started.token, signal), signal);
+    const exit = await stopBounded(shell.adopt(started.id, started.token, { signal }), signal);
     if (!exit) return { kind: 'cancelled' };
     if (exit.lost) return { kind: 'lost', message: exit.lost.message };
     if (exit.code === EXIT_NOT_STARTED || exit.code === EXIT_VANISHED) {
@@ -298,18 +314,12 @@ export class HostRunner implements SchedulerHost {
     }
     this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
     started.ran = true;
-    return this.finish(shell, started, exit, signal, undefined, slot, moved);
+    return this.finish(shell, started, exit, { slot, moved, signal });
   }
 
-  private async finish(
-    shell: HostShell,
-    s: Started,
-    exit: TaskExit,
-    signal: AbortSignal,
-    timeout: AbortSignal | undefined,
-    slot: AttemptSlot | undefined,
-    moved: Moved,
-  ): Promise<AttemptOutcome> {
+  /** After the renderer's exit: its log kept, and its outputs checked and fetched (or what a stop keeps of them). */
+  private async finish(shell: HostShell, s: Started, exit: TaskExit, options: FinishOptions): Promise<AttemptOutcome> {
+    const { slot, moved, timeout, signal } = options;
     const { plan } = this.options;
     const host = this.name;
     const code = exit.code;

@@ -324,7 +324,7 @@ export class HostLifecycle {
       const inputs = this.plan.hostIns(host.name);
       if (inputs.length > 0) {
         // The run's end (Ctrl+C, or every task done elsewhere) stops an upload under way.
-        const stats = await syncInputs(session, inputs, this.hashes, this.stopped.signal);
+        const stats = await syncInputs(session, inputs, this.hashes, { signal: this.stopped.signal });
         this.attempt.onHostFiles?.(host.name, 'in', {
           files: stats.sent,
           bytes: stats.bytesSent,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { HostRunner, KEEP_FINISHED_MS, STOP_CONFIRM_MS } from '../../../src/execute/attempt.js';
 import type { HostSession } from '../../../src/hosts/session.js';
+import type { TaskOptions } from '../../../src/hostShell/hostShell.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { RUN_STOPPED, type AttemptSlot } from '../../../src/scheduler/scheduler.js';
@@ -42,7 +43,7 @@ describe('an attempt stopped while its inputs are being sent', () => {
       lost: new Promise<Error>(() => {}),
       shell: () => Promise.resolve({ token: 'tok', fileOp: () => Promise.resolve(['done']) }),
       unlink: () => Promise.resolve(),
-      putFile: (_local: string, _path: string, _mode: number, _size?: number, signal?: AbortSignal) =>
+      putFile: (_local: string, _path: string, { signal }: { signal?: AbortSignal }) =>
         new Promise<void>((_resolve, reject) => {
           sending();
           signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped')));
@@ -77,15 +78,8 @@ describe('a chunk stopped with the run whose finished frames are still coming ba
       // frame 1 comes back at once, frame 2 is still coming when the bound runs out.
       const shell = {
         token: 'tok',
-        run: (
-          _lane: number,
-          _id: string,
-          _argv: string[],
-          signal: AbortSignal,
-          _outs: string[],
-          onStart: () => void,
-        ) => {
-          onStart();
+        run: (_lane: number, _id: string, _argv: string[], { signal, onStart }: TaskOptions) => {
+          onStart?.();
           return new Promise((resolve) =>
             signal.addEventListener('abort', () =>
               resolve({ code: 143, wrote: false, outputs: ['file', 'file', 'file'] }),
@@ -147,15 +141,8 @@ describe('the bound on bringing back finished work after a stop', () => {
       // is still coming back when the bound runs out.
       const shell = {
         token: 'tok',
-        run: (
-          _lane: number,
-          _id: string,
-          _argv: string[],
-          signal: AbortSignal,
-          _outs: string[],
-          onStart: () => void,
-        ) => {
-          onStart();
+        run: (_lane: number, _id: string, _argv: string[], { signal, onStart }: TaskOptions) => {
+          onStart?.();
           return new Promise((resolve) =>
             signal.addEventListener('abort', () =>
               setTimeout(() => resolve({ code: 0, wrote: false, outputs: ['file'] }), 5000),
@@ -216,15 +203,8 @@ describe('a host that goes silent while a finished output comes back and the run
       // removal asked of its host shell is never answered (keepalive gives the connection up only 22.5 s after the silence).
       const shell = {
         token: 'tok',
-        run: (
-          _lane: number,
-          _id: string,
-          _argv: string[],
-          _signal: AbortSignal,
-          _outs: string[],
-          onStart: () => void,
-        ) => {
-          onStart();
+        run: (_lane: number, _id: string, _argv: string[], { onStart }: TaskOptions) => {
+          onStart?.();
           return Promise.resolve({ code: 0, wrote: false, outputs: ['file'] });
         },
         forget: () => {},
@@ -280,7 +260,7 @@ describe('a chunk sent ahead to its lane and never started when the run is stopp
     // and its outputs' paths hold what an earlier run killed outright left there (a frame cut short among them).
     const shell = {
       token: 'tok',
-      run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal) =>
+      run: (_lane: number, _id: string, _argv: string[], { signal }: TaskOptions) =>
         new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143 }))),
       forget: () => {},
       fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
@@ -334,15 +314,8 @@ describe('an adopted chunk stopped with the run', () => {
       shell: () =>
         Promise.resolve({
           token: 'tok',
-          run: (
-            _lane: number,
-            _id: string,
-            _argv: string[],
-            _signal: AbortSignal,
-            _outs: string[],
-            onStart: () => void,
-          ) => {
-            onStart();
+          run: (_lane: number, _id: string, _argv: string[], { onStart }: TaskOptions) => {
+            onStart?.();
             return Promise.resolve({ code: null, lost: new Error('connection lost') });
           },
           forget: () => {},
@@ -358,7 +331,7 @@ describe('an adopted chunk stopped with the run', () => {
       shell: () =>
         Promise.resolve({
           token: 'tok2',
-          adopt: (_id: string, _token: string, signal: AbortSignal) => {
+          adopt: (_id: string, _token: string, { signal }: { signal: AbortSignal }) => {
             adopted();
             return new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143 })));
           },
@@ -394,15 +367,8 @@ describe('an attempt whose host does not confirm that its renderer stopped', () 
     const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [], outs: [], hostNames: ['fake'] });
     const shell = {
       token: 'tok',
-      run: (
-        _lane: number,
-        _id: string,
-        _argv: string[],
-        _signal: AbortSignal,
-        _outs: string[],
-        onStart: () => void,
-      ) => {
-        onStart();
+      run: (_lane: number, _id: string, _argv: string[], { onStart }: TaskOptions) => {
+        onStart?.();
         return new Promise(() => {});
       },
       forget: () => {},
