@@ -250,6 +250,8 @@ interface BareLane {
   signal: AbortSignal;
   /** Given a task that has not released it yet. */
   busy: boolean;
+  /** Tasks given to it so far: the last one's number is the one its slot's released() speaks for. */
+  given: number;
 }
 
 class BareDispatcher implements Driver {
@@ -272,6 +274,7 @@ class BareDispatcher implements Driver {
         slot: { lane, started: () => {}, released: () => this.release(entry) },
         signal: new AbortController().signal,
         busy: false,
+        given: 0,
       };
       this.free.push(entry);
     }
@@ -287,8 +290,10 @@ class BareDispatcher implements Driver {
       const task = this.stack.pop()!;
       const signal = this.signals ? new AbortController().signal : lane.signal;
       lane.busy = true;
+      const given = ++lane.given;
       void lane.host.run(task, 1, signal, lane.slot).then((o) => {
-        this.release(lane);
+        // Not released by its renderer (it failed): the slot is free now, unless the lane has moved on already.
+        if (lane.given === given) this.release(lane);
         this.end(task, lane.host, o);
       });
     }
