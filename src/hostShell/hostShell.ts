@@ -232,10 +232,16 @@ export class HostShell {
     { signal }: Abortable = {},
   ): Promise<{ code: number; output: string }> {
     const id = `cmd-${randomBytes(4).toString('hex')}`;
-    const { code, lost, wrote } = await this.run(0, id, argv, { signal: signal ?? new AbortController().signal });
+    const stopped = (reason: unknown): Error =>
+      new TransferError(`${this.host}: ${argv[0] ?? 'a command'} was stopped`, { cause: reason });
+    // Stopped, it is told to stop (or never to start) and not waited for: a silent host would never say it did.
+    const { code, lost, wrote } = await abortable(
+      this.run(0, id, argv, { signal: signal ?? new AbortController().signal }),
+      signal,
+      stopped,
+    );
     if (lost) throw lost;
-    if (signal?.aborted)
-      throw new TransferError(`${this.host}: ${argv[0] ?? 'a command'} was stopped`, { cause: signal.reason });
+    if (signal?.aborted) throw stopped(signal.reason);
     const output = wrote === false ? '' : (await readFile(`${runDir(this.token)}/${id}.log`)).toString();
     return { code: code ?? -1, output };
   }
