@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { markComplete, prepare } from '../src/run.js';
+import { parseRunArgs } from '../src/cli/runArgs.js';
 import { PlainProgress } from '../src/views/progress.js';
 import { summarise } from '../src/fold/summary.js';
 import { writeReport } from '../src/report/json.js';
@@ -33,15 +34,16 @@ try {
   process.chdir(dir);
   writeFileSync('hosts.yaml', 'hosts:\n  - local: true\n    workdir: work\n');
   const started = performance.now();
-  const prepared = prepare({
-    inventory: 'hosts.yaml',
-    frames,
-    exec: 'render',
-    args: ['-f', '%d', '-o', 'out/%04d.png'],
-    outs,
-    ...options,
-    progress: new PlainProgress(() => {}),
-  });
+  const prepared = prepare(
+    parseRunArgs({
+      inventory: 'hosts.yaml',
+      frames,
+      exec: 'render',
+      args: ['-f', '%d', '-o', 'out/%04d.png'],
+      outs,
+      ...options,
+    }),
+  );
   const planned = performance.now();
   const records = prepared.plan.tasks.map((t) => Scheduler.record(t));
   await markComplete(prepared.plan, records);

@@ -5,7 +5,7 @@
  * start-up than anything else a run does before its first login (see
  * CONTRIBUTING.md, The command's bundle, and BENCHMARKS.md, Start-up).
  */
-import { copyFileSync, cpSync } from 'node:fs';
+import { copyFileSync, cpSync, readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 // The host shell is a script of its own, read beside the compiled code (dist/hostShell) by src/hostShell/protocol.ts.
@@ -52,5 +52,20 @@ await build({
   // The bundle sits beside main.js, so URLs made from import.meta.url (the package.json) resolve alike.
   define: { 'import.meta.url': '__distray_import_meta_url' },
   banner: { js: "const __distray_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
+
+// The library (import { run } from 'distray'): one ES module of distray's own code, its dependencies
+// imported from where npm installed them (they are the package's dependencies). Beside the CLI's bundle,
+// at the same depth, so the URLs made from import.meta.url (the host shell, the page's files) resolve alike.
+const { dependencies } = JSON.parse(readFileSync('package.json', 'utf8'));
+await build({
+  entryPoints: ['dist/index.js'],
+  outfile: 'dist/api/index.js',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: Object.keys(dependencies),
   logLevel: 'warning',
 });

@@ -5,25 +5,23 @@ import { LocalFault, UsageError, errorMessage } from './errors.js';
 import { exitCode } from './outcome.js';
 import { Teardown } from './teardown.js';
 export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './text/duration.js';
+import { formatFrames, validateRunConfig, type RunConfig } from './config.js';
 import { HostLifecycle } from './execute/hostLifecycle.js';
 import { LiveInventory } from './execute/liveInventory.js';
 import { loadInventory, loadInventoryAsync } from './inventory/load.js';
 import { selectHosts } from './inventory/select.js';
 import type { HostConfig } from './inventory/types.js';
-import { parseDuration } from './text/duration.js';
-import { parseFrameSpec } from './plan/frames.js';
 import { entryProblem } from './plan/paths.js';
-import { parseOrder, taskOrder } from './plan/order.js';
+import { taskOrder } from './plan/order.js';
 import { Plan } from './plan/plan.js';
 import { ChunkSizer } from './plan/chunkSizer.js';
-import { DEFAULT_CHUNK_TARGET_MS, parseChunk, type ChunkSize } from './plan/chunks.js';
-import { parseGrid, parseSize, type Size } from './plan/tiles.js';
 import { FrameStitcher } from './stitch/frames.js';
-import { DEFAULT_KEEP_LOGS, pruneRunLogs, runLogName } from './report/logs.js';
+import { pruneRunLogs, runLogName } from './report/logs.js';
 import type { Progress } from './views/progress.js';
 import { summarise } from './fold/summary.js';
 import { writeReport } from './report/json.js';
 import type { RunSummary } from './fold/types.js';
+import type { StreamEvent } from './fold/runEvents.js';
 import { writeJunit } from './report/junit.js';
 import { RunLog } from './report/runLog.js';
 import type { TaskFold } from './fold/taskFold.js';
@@ -42,68 +40,24 @@ import type { RunModel } from './ui/model.js';
 import type { LivePage } from './ui/server.js';
 import { framePictures, modelOfPlan, pictureOf } from './ui/fromPlan.js';
 
+/** How a run reports and is controlled, beside what it is asked to do (RunConfig). */
 export interface RunOptions {
-  inventory: string;
-  frames: string;
-  exec: string;
-  args: string[];
-  ins?: string[];
-  outs?: string[];
-  retries?: number;
-  /** Per attempt, e.g. "90s", "30m", "2h". */
-  timeout?: string | undefined;
-  /** How long renderers outlive a lost controller connection, waiting to be picked up (default 30s). */
-  grace?: string | undefined;
-  /** --stall: an attempt whose output and output files have not changed this long is stopped and retried, e.g. "5m". */
-  stall?: string | undefined;
-  tiles?: string | undefined;
-  size?: string | undefined;
-  stitch?: string | undefined;
-  report?: string | undefined;
-  /** --events: every event as a JSON line, to this file, or `-` for stdout. */
-  events?: string | undefined;
-  /** --junit: JUnit XML written when the run ends. */
-  junit?: string | undefined;
-  dryRun?: boolean;
-  force?: boolean;
-  /** With --stitch: keep the tile images after a frame is stitched. */
-  keepTiles?: boolean;
-  /** Copies of slow, hung or lost tasks on idle slots once the queue is empty (default on). */
-  speculate?: boolean;
-  /** "sequential" (default) or "preview". */
-  order?: string | undefined;
-  /** --hosts and --exclude: comma-separated host names of the inventory. */
-  hosts?: string | undefined;
-  exclude?: string | undefined;
-  /** --chunk: "N" frames per task, or "auto"; and --chunk-target, how long an auto-sized task should take ("2m"). */
-  chunk?: string | undefined;
-  chunkTarget?: string | undefined;
-  /** Where each attempt's output is kept; defaults to .distray/logs/<start time>. */
-  logDir?: string | undefined;
-  /** Run directories kept under .distray/logs (default 20, 0 keeps all); only without logDir. */
-  keepLogs?: number | undefined;
-  /** --max-pixels: an image output that declares more pixels is refused without being decoded (default DEFAULT_MAX_PIXELS). */
-  maxPixels?: number | undefined;
-  /** ~/.ssh/config unless given (tests point it at their own). */
-  sshConfig?: string | undefined;
-  progress: Progress;
-  /** Where --dry-run prints. */
-  print?: (line: string) => void;
-  /** --html FILE: the self-contained HTML report, written when the run ends, however it ends. */
-  html?: string | undefined;
+  /** The view the run's events are shown in; none (a silent one) when not given. */
+  progress?: Progress | undefined;
+  /** Where --dry-run prints; stdout when not given. */
+  print?: ((line: string) => void) | undefined;
   /** --ui: the live page, opened by the caller (so its URL is known before the run starts); fed and controlled from here. */
   page?: LivePage | undefined;
+  /** Every event of the run as it happens, the same as --events writes (without its `v`), run-end with the summary last. */
+  onEvent?: ((event: StreamEvent) => void) | undefined;
   /** Aborting cancels the run: renderers are stopped, the report says `cancelled`. */
   signal?: AbortSignal | undefined;
 }
 
 const MAX_CONSECUTIVE_FAILURES = 3;
 
-/** A stitched frame's canvas is width x height x up to 8 bytes: 2 GB at this many pixels (sharp's own default limit). */
-export const MAX_STITCH_PIXELS = 16383 * 16383;
-
-/** Renderers outlive a lost connection this long, so a controller that reconnects picks up their work. */
-export const DEFAULT_GRACE_MS = 30_000;
+/** A view that shows nothing: a program that runs distray reads its events or its summary instead. */
+const SILENT: Progress = { attach: () => {}, note: () => {}, stop: () => Promise.resolve() };
 
 function isFileOrDirectory(path: string): boolean {
   try {
@@ -155,110 +109,58 @@ function checkOutputFile(path: string, option: string, what: string, example: st
   refuseUnderFile(path, option, path);
 }
 
-/** The shortest --stall: the host looks every eighth of it, and a renderer's start-up alone can be quiet for a second. */
-export const MIN_STALL_MS = 1000;
-
-function parseStall(text: string): number {
-  const ms = parseDuration(text, '--stall');
-  if (ms < MIN_STALL_MS) {
-    throw new UsageError(
-      `--stall "${text}" is too short: at least 1s (it is how long a renderer may go without output or a change to its outputs; minutes suit most renderers)`,
-    );
-  }
-  return ms;
-}
-
 interface Prepared {
+  config: RunConfig;
   hosts: HostConfig[];
   plan: Plan;
-  size: Size | undefined;
-  timeoutMs: number | undefined;
-  stallMs: number | undefined;
-  graceMs: number;
-  retries: number;
   /** Indexes of plan.tasks in the order they are queued. */
   order: number[];
-  chunk: ChunkSize | undefined;
-  chunkTargetMs: number;
 }
 
-/** Everything that can be wrong with the command line or inventory, found before anything connects. */
-export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Prepared {
-  const frames = parseFrameSpec(opts.frames);
-  if (opts.logDir === '') throw new UsageError('--log-dir is empty; name a directory (it is created if missing)');
-  if (opts.logDir !== undefined && existsSync(opts.logDir) && !isDirectory(opts.logDir)) {
-    throw new UsageError(`--log-dir "${opts.logDir}" is a file; name a directory (it is created if missing)`);
+/**
+ * Everything that can be wrong with the configuration, the inventory or the
+ * local files it names, found before anything connects. The configuration
+ * is validated again: a program may have built it without runConfig().
+ */
+export function prepare(config: RunConfig, inventory?: HostConfig[] | Error): Prepared {
+  validateRunConfig(config);
+  const { logDir, report, junit, events, html } = config;
+  if (logDir !== undefined && existsSync(logDir) && !isDirectory(logDir)) {
+    throw new UsageError(`--log-dir "${logDir}" is a file; name a directory (it is created if missing)`);
   }
-  if (opts.logDir !== undefined) refuseUnderFile(join(opts.logDir, 'log'), '--log-dir', opts.logDir);
+  if (logDir !== undefined) refuseUnderFile(join(logDir, 'log'), '--log-dir', logDir);
   // Found now, not when the report is written after the whole render.
-  if (opts.report !== undefined) checkOutputFile(opts.report, '--report', 'the JSON file', 'run.json');
-  if (opts.junit !== undefined) checkOutputFile(opts.junit, '--junit', 'the XML file', 'junit.xml');
-  if (opts.events !== undefined && opts.events !== '-')
-    checkOutputFile(opts.events, '--events', 'the file (or - for stdout)', 'events.ndjson');
-  const retries = opts.retries ?? 2;
-  if (!Number.isSafeInteger(retries) || retries < 0)
-    throw new UsageError(`--retries must be a whole number of at least 0`);
-  if (opts.keepLogs !== undefined && (!Number.isInteger(opts.keepLogs) || opts.keepLogs < 0)) {
-    throw new UsageError("--keep-logs must be a whole number of at least 0 (0 keeps every run's logs)");
-  }
-  if (opts.maxPixels !== undefined && (!Number.isSafeInteger(opts.maxPixels) || opts.maxPixels < 1)) {
-    throw new UsageError(
-      `--max-pixels must be a whole number of at least 1 (the default is ${DEFAULT_MAX_PIXELS}, 16383x16383)`,
-    );
-  }
-  const timeoutMs = opts.timeout !== undefined ? parseDuration(opts.timeout) : undefined;
-  const stallMs = opts.stall !== undefined ? parseStall(opts.stall) : undefined;
-  if (opts.tiles && !opts.size) throw new UsageError('--tiles needs --size WxH, the full image size');
-  if (opts.size && !opts.tiles) {
-    throw new UsageError(
-      '--size is distray\'s option and only means something with --tiles; if it is meant for the renderer, put the renderer\'s words after "--" (distray run INV FRAMES [options] -- EXEC ARGS...)',
-    );
-  }
-  const tiles = opts.tiles ? { grid: parseGrid(opts.tiles), size: parseSize(opts.size!) } : undefined;
-  if (tiles && opts.stitch !== undefined && tiles.size.width * tiles.size.height > MAX_STITCH_PIXELS) {
-    throw new UsageError(
-      `--size ${opts.size} is too large to --stitch: the stitcher holds a whole frame in memory (up to 8 bytes a pixel), ` +
-        `and at most ${MAX_STITCH_PIXELS} pixels (such as 16383x16383) are allowed; render tiles without --stitch and assemble them with another tool`,
-    );
-  }
+  if (report !== undefined) checkOutputFile(report, '--report', 'the JSON file', 'run.json');
+  if (junit !== undefined) checkOutputFile(junit, '--junit', 'the XML file', 'junit.xml');
+  if (events !== undefined && events !== '-')
+    checkOutputFile(events, '--events', 'the file (or - for stdout)', 'events.ndjson');
   // Like --report: found now, not after the render.
-  if (opts.html !== undefined) {
-    const problem = entryProblem(opts.html);
+  if (html !== undefined) {
+    const problem = entryProblem(html);
     if (problem !== undefined)
-      throw new UsageError(`--html "${opts.html}" ${problem}; name the HTML file to write, such as --html run.html`);
-    if (isDirectory(opts.html))
+      throw new UsageError(`--html "${html}" ${problem}; name the HTML file to write, such as --html run.html`);
+    if (isDirectory(html))
       throw new UsageError(
-        `--html "${opts.html}" is a directory; name the HTML file to write, such as --html ${join(opts.html, 'run.html')}`,
+        `--html "${html}" is a directory; name the HTML file to write, such as --html ${join(html, 'run.html')}`,
       );
-    refuseUnderFile(opts.html, '--html', opts.html);
-  }
-  const order = parseOrder(opts.order);
-  const chunk = parseChunk(opts.chunk);
-  if (opts.chunkTarget !== undefined && chunk !== 'auto')
-    throw new UsageError('--chunk-target sizes chunks of --chunk auto; add --chunk auto, or drop --chunk-target');
-  const chunkTargetMs =
-    opts.chunkTarget !== undefined ? parseDuration(opts.chunkTarget, '--chunk-target') : DEFAULT_CHUNK_TARGET_MS;
-  if (chunk !== undefined && order === 'preview') {
-    throw new UsageError(
-      '--order preview and --chunk: a chunk is consecutive frames, preview order spreads them apart; drop one of them',
-    );
+    refuseUnderFile(html, '--html', html);
   }
   if (inventory instanceof Error) throw inventory;
   const hosts = selectHosts(
-    inventory ?? loadInventory(opts.inventory, { sshConfigPath: opts.sshConfig }),
-    opts.hosts,
-    opts.exclude,
+    inventory ?? loadInventory(config.inventory, { sshConfigPath: config.sshConfig }),
+    config.hosts,
+    config.exclude,
   );
   const plan = new Plan({
-    frames,
-    exec: opts.exec,
-    args: opts.args,
-    ins: opts.ins ?? [],
-    outs: opts.outs ?? [],
-    tiles,
-    stitch: opts.stitch,
+    frames: config.frames,
+    exec: config.exec,
+    args: [...config.args],
+    ins: [...config.ins],
+    outs: [...config.outs],
+    tiles: config.tiles,
+    stitch: config.stitch,
     hostNames: hosts.map((h) => h.name),
-    chunk,
+    chunk: config.chunk,
   });
   const busy = hosts.filter((h) => h.slots > 1);
   const shared = plan.sharedRemotePaths();
@@ -282,28 +184,16 @@ export function prepare(opts: RunOptions, inventory?: HostConfig[] | Error): Pre
         `--in ${input} is not a regular file or a directory (a FIFO, a socket or a device); name the file or directory to send`,
       );
   }
-  const graceMs = opts.grace !== undefined ? parseDuration(opts.grace, '--grace', true) : DEFAULT_GRACE_MS;
-  return {
-    hosts,
-    plan,
-    timeoutMs,
-    stallMs,
-    graceMs,
-    retries,
-    size: tiles?.size,
-    order: taskOrder(plan.tasks, order),
-    chunk,
-    chunkTargetMs,
-  };
+  return { config, hosts, plan, order: taskOrder(plan.tasks, config.order) };
 }
 
 function printDryRun(p: Prepared, print: (line: string) => void): void {
   const host = p.hosts[0]!.name;
   for (const c of p.plan.hostIns(host)) print(`once per host: copy ${c.local} -> <host>:${c.remote}`);
   // Chunks of auto are sized as the run measures its frames: shown as the first ones start, a frame each.
-  if (p.chunk === 'auto')
+  if (p.config.chunk === 'auto')
     print('--chunk auto: chunks are sized as the run measures its frames; the first ones take a frame each, as shown');
-  const n = p.chunk === 'auto' ? 1 : p.chunk;
+  const n = p.config.chunk === 'auto' ? 1 : p.config.chunk;
   const frames = p.plan.tasks;
   // In the order they will start (--order preview spreads them; chunks are consecutive frames).
   const tasks =
@@ -337,32 +227,53 @@ function resultsStayNote(plan: Plan, hosts: readonly HostConfig[]): string | und
   return "no --out given: what the renderers write stays on the hosts, in each one's workdir (add --out FILE to copy results back here)";
 }
 
+/**
+ * A run that failed part-way through (an exception, not a failed task): it
+ * still closed what it opened and wrote its report, JUnit file and event
+ * stream from `summary`, which the CLI uses for what is left to do (the
+ * --on-end command). `cause` is what failed; the message is its message.
+ *
+ * Here rather than in errors.ts beside the other error classes: the leaves
+ * of src/ import nothing, and the summary's type belongs to fold/.
+ */
+export class RunCrashError extends Error {
+  readonly summary: RunSummary;
+  constructor(cause: unknown, summary: RunSummary) {
+    super(errorMessage(cause), { cause });
+    this.name = 'RunCrashError';
+    this.summary = summary;
+  }
+}
+
 /** The whole pipeline: plan, connect, schedule, collect, report. Returns the summary; throws only for usage errors. */
-export async function run(opts: RunOptions): Promise<RunSummary> {
+export async function run(config: RunConfig, options: RunOptions = {}): Promise<RunSummary> {
+  const progress = options.progress ?? SILENT;
+  const { signal } = options;
   const startedAt = new Date();
   const clockOrigin = performance.now();
   // Read without blocking the event loop (Ctrl+C included); its errors come in prepare's order.
-  const inventory = await loadInventoryAsync(opts.inventory, { sshConfigPath: opts.sshConfig }).catch((err: unknown) =>
-    err instanceof Error ? err : new Error(String(err)),
+  const inventory = await loadInventoryAsync(config.inventory, { sshConfigPath: config.sshConfig }).catch(
+    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
   );
-  const prepared = prepare(opts, inventory);
+  const prepared = prepare(config, inventory);
   const { hosts, plan } = prepared;
-  if (opts.dryRun) {
-    printDryRun(prepared, opts.print ?? ((l) => process.stdout.write(l + '\n')));
+  if (config.dryRun) {
+    printDryRun(prepared, options.print ?? ((l) => process.stdout.write(l + '\n')));
     return summarise({ tasks: [] }, [], { exitCode: 0, startedAt, seconds: 0, errors: [] });
   }
 
   // The run's events: per-host figures are kept from them, and --events writes them as they happen.
   let progressStopped = false;
   const log = new RunLog({
-    events: opts.events,
+    events: config.events,
+    onEvent: options.onEvent,
     plan,
     hosts,
     startedAt,
     clockOrigin,
-    signal: opts.signal,
+    signal: signal,
     // A stream that breaks after the view has closed is still reported.
-    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${visible(m)}\n`) : opts.progress.note(m)),
+    note: (m) => (progressStopped ? void process.stderr.write(`distray: ${visible(m)}\n`) : progress.note(m)),
   });
 
   const made = pathsMade(
@@ -382,9 +293,9 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     stopped = true;
     scheduler?.cancel();
   };
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  teardown.add(() => opts.signal?.removeEventListener('abort', onAbort));
-  if (opts.signal?.aborted) stopped = true;
+  signal?.addEventListener('abort', onAbort, { once: true });
+  teardown.add(() => signal?.removeEventListener('abort', onAbort));
+  if (signal?.aborted) stopped = true;
   let toRun = 0;
   let stitcher: FrameStitcher | undefined;
   let model: RunModel | undefined;
@@ -392,17 +303,17 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
   let crash: unknown;
   try {
     stitcher =
-      plan.stitching && prepared.size
-        ? new FrameStitcher(plan, records, prepared.size, {
-            keepTiles: opts.keepTiles ?? false,
-            note: (m) => opts.progress.note(m),
-            signal: opts.signal,
+      plan.stitching && config.tiles
+        ? new FrameStitcher(plan, records, config.tiles.size, {
+            keepTiles: config.keepTiles,
+            note: (m) => progress.note(m),
+            signal: signal,
             onFrame: log.frame,
           })
         : undefined;
-    if (!opts.force) {
+    if (!config.force) {
       await stitcher?.skipComplete();
-      await markComplete(plan, records, opts.maxPixels);
+      await markComplete(plan, records, config.maxPixels);
     }
     if (plan.chunked) records = chunkRecords(plan, records);
     // The report's tasks are folded from the scheduler's events, from these on.
@@ -410,31 +321,31 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     const skipped = records.filter((r) => r.status === 'skipped').length;
     toRun = records.length - skipped;
     const chunks =
-      prepared.chunk === undefined
+      config.chunk === undefined
         ? undefined
         : new ChunkSizer(
             (first, count, index) => plan.chunkTask(first, count, index),
-            prepared.chunk,
-            prepared.chunkTargetMs,
+            config.chunk,
+            config.chunkTargetMs,
           );
     scheduler = new Scheduler(records, {
-      retries: prepared.retries,
+      retries: config.retries,
       maxConsecutiveFailures: MAX_CONSECUTIVE_FAILURES,
       now: () => performance.now(),
       // A copy of a chunk racing it could not split it where it stopped: chunks are not copied.
-      speculate: (opts.speculate ?? true) && !chunks,
+      speculate: config.speculate && !chunks,
       order: chunks ? undefined : prepared.order,
       chunks,
       // Never expected: a host state change the state machine has no move for (see hosts/state.ts).
       onRefusedMove: (host, from, to) =>
-        opts.progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
+        progress.note(`internal: host ${host}: ignored a change from ${from} to ${to} (please report this)`),
     });
     // Fed from the first event on: the live page and the HTML report show the same model.
     const sched = scheduler;
     // The run's fold first: every view after it reads it with the event already in.
     sched.on('event', log.scheduler);
-    if (opts.html !== undefined || opts.page)
-      model = watchRun(scheduler, plan, hosts, opts, {
+    if (config.html !== undefined || options.page)
+      model = watchRun(scheduler, plan, hosts, config, options, {
         startedAt,
         clockOrigin,
         records,
@@ -445,8 +356,8 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     if (toRun > 0) for (const h of hosts) sched.expectHost(h.name);
     if (stopped) sched.cancel();
     const logBase = join('.distray', 'logs');
-    const logDir = resolve(opts.logDir ?? join(logBase, runLogName(startedAt)));
-    if (opts.logDir === undefined) await pruneRunLogs(logBase, opts.keepLogs ?? DEFAULT_KEEP_LOGS);
+    const logDir = resolve(config.logDir ?? join(logBase, runLogName(startedAt)));
+    if (config.logDir === undefined) await pruneRunLogs(logBase, config.keepLogs);
 
     if (stitcher) {
       const s = stitcher;
@@ -458,11 +369,11 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     }
     if (toRun > 0) {
       const noOut = resultsStayNote(plan, hosts);
-      if (noOut) opts.progress.note(noOut);
+      if (noOut) progress.note(noOut);
       // The view counts frames (with --tiles tiles) as the run's fold has them, the report's tasks being folded first.
-      opts.progress.attach(sched, { fold: log.tasks, figures: log.figures, unit: plan.tiled ? 'tiles' : 'frames' });
+      progress.attach(sched, { fold: log.tasks, figures: log.figures, unit: plan.tiled ? 'tiles' : 'frames' });
       teardown.add(async () => {
-        await opts.progress.stop();
+        await progress.stop();
         progressStopped = true;
       });
       const jumps = new Map<string, Promise<Client>>();
@@ -472,18 +383,18 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       const connectAbort = new AbortController();
       const ctx: ConnectContext = {
         hostKeys: new HostKeyChecker(),
-        warn: (m) => opts.progress.note(m),
+        warn: (m) => progress.note(m),
         jumps,
         signal: connectAbort.signal,
       };
       const lifecycle = new HostLifecycle(sched, plan, ctx, {
         plan,
-        timeoutMs: prepared.timeoutMs,
-        stallMs: prepared.stallMs,
-        graceMs: prepared.graceMs,
-        note: (m) => opts.progress.note(m),
+        timeoutMs: config.timeoutMs,
+        stallMs: config.stallMs,
+        graceMs: config.graceMs,
+        note: (m) => progress.note(m),
         logDir,
-        maxPixels: opts.maxPixels,
+        maxPixels: config.maxPixels,
         verify: stitcher ? (task, host) => stitcher!.verifyTile(task, host) : undefined,
         onHostFiles: log.hostFiles,
         onLocalFault: (fault) => {
@@ -499,13 +410,13 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
       lifecycle.start(hosts);
       // Hosts come and go with edits of the inventory file (or SIGHUP) until every task has ended.
       const live = new LiveInventory(hosts, {
-        file: opts.inventory,
-        sshConfig: opts.sshConfig,
-        only: opts.hosts,
-        exclude: opts.exclude,
+        file: config.inventory,
+        sshConfig: config.sshConfig,
+        only: config.hosts,
+        exclude: config.exclude,
         plan,
         lifecycle,
-        note: (m) => opts.progress.note(m),
+        note: (m) => progress.note(m),
       });
       live.start();
       teardown.add(() => live.stop());
@@ -521,7 +432,7 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
         const session = lifecycle.sessions.get(host.name);
         const record = sched.hosts.get(host.name);
         if (!session || record?.state === 'lost' || sched.cancelled) continue;
-        await lifecycle.collectHostOutputs(host.name, session, opts.signal);
+        await lifecycle.collectHostOutputs(host.name, session, signal);
       }
       errors.push(...lifecycle.errors.splice(0));
     }
@@ -573,16 +484,12 @@ export async function run(opts: RunOptions): Promise<RunSummary> {
     summary.exitCode = statusOf(true);
     summary.ok = summary.exitCode === 0;
   };
-  if (model) endFile(await showEnd(model, summary, plan, opts, records));
+  if (model) endFile(await showEnd(model, summary, plan, { ...options, html: config.html }, records));
   if (frames) summary.frames = frames;
   await log.finish(summary);
-  if (opts.report) endFile(await writeEndFile('--report', opts.report, (p) => writeReport(p, summary)));
-  if (opts.junit) endFile(await writeEndFile('--junit', opts.junit, (p) => writeJunit(p, summary)));
-  if (crash)
-    throw Object.assign(crash instanceof Error ? crash : new Error(errorMessage(crash)), {
-      reportWritten: true,
-      summary,
-    });
+  if (config.report) endFile(await writeEndFile('--report', config.report, (p) => writeReport(p, summary)));
+  if (config.junit) endFile(await writeEndFile('--junit', config.junit, (p) => writeJunit(p, summary)));
+  if (crash) throw new RunCrashError(crash, summary);
   return summary;
 }
 
@@ -591,13 +498,14 @@ function watchRun(
   sched: Scheduler,
   plan: Plan,
   hosts: readonly HostConfig[],
-  opts: RunOptions,
+  config: RunConfig,
+  options: RunOptions,
   run: { startedAt: Date; clockOrigin: number; records: readonly TaskRecord[]; fold: TaskFold; figures: HostFigures },
 ): RunModel {
-  const title = `${opts.exec} frames ${opts.frames} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
+  const title = `${config.exec} frames ${formatFrames(config.frames)} on ${hosts.length} host${hosts.length === 1 ? '' : 's'}`;
   const model = modelOfPlan(plan, hosts, { ...run, title, now: () => performance.now() });
   sched.on('event', (e) => model.apply(e));
-  opts.page?.attach(model, { image: (i) => pictureOf(plan, i, run.records), retry: (i) => sched.retry(i) });
+  options.page?.attach(model, { image: (i) => pictureOf(plan, i, run.records), retry: (i) => sched.retry(i) });
   return model;
 }
 
@@ -606,14 +514,14 @@ async function showEnd(
   model: RunModel,
   summary: RunSummary,
   plan: Plan,
-  opts: RunOptions,
+  options: RunOptions & { html: string | undefined },
   records: readonly TaskRecord[],
 ): Promise<boolean> {
   for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
   model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
-  opts.page?.flush();
-  if (opts.html === undefined) return true;
-  return writeEndFile('--html', opts.html, (p) =>
+  options.page?.flush();
+  if (options.html === undefined) return true;
+  return writeEndFile('--html', options.html, (p) =>
     writeHtmlReport(
       p,
       model.snapshot(),

@@ -1,122 +1,85 @@
 import { UsageError } from '../errors.js';
-import { looksLikeOption, unknownOption } from './options.js';
+import { levenshtein } from '../text/closest.js';
+import type { CommandSpec, OptionSpec, OptionTable } from './options.js';
 
-/**
- * Options of `run`: one typed table. Everything else after <exec> belongs to
- * the renderer (`-b`, `-o`, `-f` of Blender, `+W` of POV-Ray...), so distray
- * takes only its own long options out of the argument list, wherever they
- * stand; after a `--`, nothing more is taken.
+/*
+ * The one parser of every command's words (run, check, clean, completion),
+ * driven by the command's table in options.ts. Not cac, which the top level
+ * used to share: run's renderer takes its own options after <exec> (`-b`,
+ * `+W`, `--python-expr`), and cac would parse them as distray's (camelCased,
+ * `--no-x` negated, dotted names nested) instead of passing them on byte for
+ * byte; and a misspelt option must be refused with the one it resembles
+ * before anything connects (`clean --dryrun` must never clean), which needs
+ * the table anyway.
  */
-export const RUN_OPTIONS = {
-  in: {
-    value: true,
-    repeat: true,
-    help: 'copy local SRC to DEST on the host (relative to its workdir) before running; SRC[=DEST], repeatable',
-  },
-  out: {
-    value: true,
-    repeat: true,
-    help: 'copy SRC on the host back to local DEST after running; SRC[=DEST], repeatable',
-  },
-  retries: { value: true, help: 'attempts after the first, per task (default 2)' },
-  timeout: { value: true, help: 'limit per attempt: 90s, 30m, 2h (a number alone is seconds)' },
-  stall: {
-    value: true,
-    help: 'stop and retry elsewhere an attempt whose output and output files have not changed for this long: 5m, 90s',
-  },
-  grace: {
-    value: true,
-    help: 'how long renderers outlive a lost connection, waiting to be picked up again (default 30s; a number alone is seconds)',
-  },
-  tiles: { value: true, help: 'split every frame into C columns by R rows of tiles (CxR)' },
-  size: { value: true, help: 'the full image size WxH; required with --tiles' },
-  stitch: { value: true, help: "with --tiles: the local file each frame's tiles are stitched into" },
-  report: { value: true, help: 'write a JSON summary when the run ends, however it ends' },
-  events: {
-    value: true,
-    help: 'write every event of the run as it happens, one JSON object a line, to FILE (- for stdout; the view goes to stderr)',
-  },
-  junit: {
-    value: true,
-    help: 'write JUnit XML when the run ends, however it ends: a testcase per task, for CI test reports',
-  },
-  'on-end': {
-    value: true,
-    help: 'run this local shell command when the run ends, however it ends, with the JSON summary on its stdin',
-  },
-  'log-dir': { value: true, help: "where each attempt's output is kept (default .distray/logs/<time>)" },
-  'keep-logs': {
-    value: true,
-    help: 'how many runs to keep in .distray/logs; older ones are removed when a run starts (default 20, 0 keeps all)',
-  },
-  'max-pixels': {
-    value: true,
-    help: 'refuse, without decoding it, an image output that declares more pixels than this (default 268402689, 16383x16383)',
-  },
-  'ssh-config': { value: true, help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
-  'dry-run': { value: false, help: "print every task's command line and copies, connect to nothing" },
-  'keep-tiles': { value: false, help: 'with --stitch: keep the tile images after a frame is stitched' },
-  force: { value: false, help: 'render again tasks whose outputs are already complete locally' },
-  plain: { value: false, help: 'one line per event instead of the live view, even on a terminal' },
-  quiet: { value: false, help: 'print only failures and the summary at the end' },
-  speculate: {
-    value: false,
-    help: 'copy a running task to an idle faster slot when the queue is empty, first result wins (the default)',
-  },
-  'no-speculate': { value: false, help: 'never run a second copy of a task' },
-  order: {
-    value: true,
-    help: 'sequential (the default) or preview: first, last and middle frames first, then halving the gaps',
-  },
-  hosts: { value: true, help: 'run only on these hosts of the inventory: NAME,...' },
-  ui: {
-    value: false,
-    optionalValue: true,
-    help: 'serve a live page of the run (--ui=PORT for a given port); its URL, with its token, is printed at the start',
-  },
-  'ui-host': {
-    value: true,
-    help: 'with --ui: the address the page listens on (default 127.0.0.1; another one is reachable from other machines)',
-  },
-  'ui-keep': { value: false, help: 'with --ui: keep the page up after the run ends, until Ctrl+C' },
-  html: {
-    value: true,
-    help: 'write a self-contained HTML report (pictures, timeline, hosts, failures) when the run ends, however it ends',
-  },
-  exclude: { value: true, help: 'leave these hosts of the inventory out: NAME,...' },
-  chunk: {
-    value: true,
-    help: 'N consecutive frames per task, or auto (sized to --chunk-target); args use %{first} %{last} %{count}',
-  },
-  'chunk-target': { value: true, help: 'with --chunk auto: about how long a task should take (default 2m)' },
-} as const satisfies Record<string, { value: boolean; repeat?: boolean; optionalValue?: boolean; help: string }>;
 
-export type RunOptionName = keyof typeof RUN_OPTIONS;
+/** The option of `names` a word was probably meant to be (without its dashes), if any. */
+export function meantOption<Name extends string>(name: string, names: readonly Name[]): Name | undefined {
+  const lower = name.toLowerCase();
+  let best: Name | undefined;
+  let bestDistance = Infinity;
+  for (const option of names) {
+    const distance = levenshtein(lower, option);
+    // "--retry" for --retries, "--output" for --out: a short form or a longer spelling of the same word.
+    const shared = [...lower].findIndex((c, k) => c !== option[k]);
+    const common = shared < 0 ? lower.length : shared;
+    const prefix =
+      common >= 3 && common >= Math.min(lower.length, option.length) - 1 && Math.abs(lower.length - option.length) <= 3;
+    const near = distance <= (lower.length > 4 ? 2 : 1);
+    if ((prefix || near) && distance < bestDistance) [best, bestDistance] = [option, distance];
+  }
+  return best;
+}
 
-export interface RunArgv {
+/** The refusal of a word that looks like an option but is none of `table`'s, with the one it resembles. */
+export function unknownOption(word: string, table: OptionTable, command: string): UsageError {
+  const name = /^-+([^=]*)/s.exec(word)?.[1] ?? word;
+  const names = Object.keys(table);
+  // Refused either way, so a looser guess than the renderer's words get: the one option the word begins (--dry).
+  const starting = names.filter((n) => name.length >= 2 && n.startsWith(name.toLowerCase()));
+  const meant = meantOption(name, names) ?? (starting.length === 1 ? starting[0] : undefined);
+  const hint = meant ? `did you mean --${meant}? ` : '';
+  return new UsageError(
+    `unknown option "${word}" of distray ${command}; ${hint}distray ${command} --help lists its options`,
+  );
+}
+
+/** Whether a word is an option word to be checked: `-x`, `--name`, `--name=v`; not `-` (a name for stdin) nor `--`. */
+export function looksLikeOption(word: string): boolean {
+  return word.length > 1 && word.startsWith('-') && word !== '--';
+}
+
+export interface ParsedArgv<Table extends OptionTable> {
   positionals: string[];
-  options: Partial<Record<RunOptionName, string | string[] | true>>;
+  options: Partial<Record<keyof Table & string, string | string[] | true>>;
   help: boolean;
 }
 
-/** Whether a word is one of run's own options (`--force`, `--out=x`). */
-function isRunOption(word: string): boolean {
+/** Whether a word is one of the table's options (`--force`, `--out=x`). */
+function isOptionOf(word: string, table: OptionTable): boolean {
   const name = /^--([a-z-]+)(?:=.*)?$/s.exec(word)?.[1];
-  return name !== undefined && Object.hasOwn(RUN_OPTIONS, name);
+  return name !== undefined && Object.hasOwn(table, name);
 }
 
 /**
- * Splits the words after `run` into distray's options and the positional
- * words (inventory, frames, exec, args). Before <exec> only distray's options
- * can stand, so an unknown one there is refused (exit 2) with the option it
- * resembles: `run farm.yaml 1,9 --dryrun ./ray` must not run `--dryrun`.
- * After <exec> an unknown word is the renderer's (main warns when it looks
- * like a misspelt option of distray). A negative <frames> (`-5,5`) is not an
- * option.
+ * The words after a command, checked against its table before anything
+ * connects: an unknown option is refused (a UsageError, exit 2) with the
+ * option it resembles, as is a value given to a flag, an option without its
+ * value, or one given twice (a repeatable option makes a list). After `--`
+ * every word is positional; a negative number (`-5,5`) is not an option.
+ *
+ * With `ownWordsUntil` (run), the words after that many positionals are
+ * another program's: an unknown option there, or `--help`, is positional
+ * (main warns about a word that looks like a misspelt option of distray).
  */
-export function splitRunArgv(words: readonly string[]): RunArgv {
+export function parseArgv<Table extends OptionTable>(
+  words: readonly string[],
+  command: CommandSpec<Table>,
+): ParsedArgv<Table> {
+  const table: OptionTable = command.options;
+  const ownUntil = command.ownWordsUntil ?? Infinity;
   const positionals: string[] = [];
-  const options: RunArgv['options'] = {};
+  const options: ParsedArgv<Table>['options'] = {};
   let help = false;
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
@@ -124,44 +87,44 @@ export function splitRunArgv(words: readonly string[]): RunArgv {
       positionals.push(...words.slice(i + 1));
       break;
     }
-    if ((word === '--help' || word === '-h') && positionals.length < 3) {
+    const own = positionals.length < ownUntil;
+    if ((word === '--help' || word === '-h') && own) {
       help = true;
       continue;
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(word);
-    const name = m?.[1] as RunOptionName | undefined;
-    if (!m || !name || !Object.hasOwn(RUN_OPTIONS, name)) {
-      if (positionals.length < 3 && looksLikeOption(word) && !/^-\d/.test(word))
-        throw unknownOption(word, RUN_OPTIONS, 'run');
+    const name = m?.[1];
+    if (!m || name === undefined || !Object.hasOwn(table, name)) {
+      if (own && looksLikeOption(word) && !/^-\d/.test(word)) throw unknownOption(word, table, command.name);
       positionals.push(word);
       continue;
     }
-    const spec = RUN_OPTIONS[name];
+    const spec: OptionSpec = table[name]!;
+    let value: string | true;
     if (!spec.value) {
-      // A value only as --name=VALUE (--ui=8080): the next word is never taken.
-      if (m[2] !== undefined && !('optionalValue' in spec)) throw new UsageError(`--${name} takes no value`);
-      if (options[name] !== undefined && 'optionalValue' in spec) throw new UsageError(`--${name} is given twice`);
-      options[name] = m[2] ?? true;
-      continue;
-    }
-    let value = m[2];
-    if (value === undefined) {
-      value = words[++i];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      // "--report --force": the value was forgotten; --report=--force if that is really the name.
-      if (value === '--' || isRunOption(value))
-        throw new UsageError(
-          `--${name} needs a value, and "${value}" is an option of distray; write --${name}=${value} if that is the value`,
-        );
-    }
-    if ('repeat' in spec && spec.repeat) {
-      const list = (options[name] as string[] | undefined) ?? [];
-      list.push(value);
-      options[name] = list;
+      if (m[2] !== undefined && !spec.optionalValue) throw new UsageError(`--${name} takes no value`);
+      value = m[2] ?? true;
+    } else if (m[2] !== undefined) {
+      if (m[2] === '') throw new UsageError(`--${name} needs a value`);
+      value = m[2];
     } else {
-      if (options[name] !== undefined) throw new UsageError(`--${name} is given twice`);
-      options[name] = value;
+      const next = words[i + 1];
+      if (next === undefined) throw new UsageError(`--${name} needs a value`);
+      // "--report --force": the value was forgotten; --report=--force if that is really the name.
+      if (next === '--' || isOptionOf(next, table))
+        throw new UsageError(
+          `--${name} needs a value, and "${next}" is an option of distray; write --${name}=${next} if that is the value`,
+        );
+      // A command whose every word is its own: "--exec -x" forgot the program too.
+      if (ownUntil === Infinity && next.startsWith('-')) throw new UsageError(`--${name} needs a value`);
+      value = next;
+      i++;
     }
+    const key = name as keyof Table & string;
+    const before: string | string[] | true | undefined = options[key];
+    if (spec.repeat) options[key] = [...(Array.isArray(before) ? before : []), String(value)];
+    else if (before !== undefined) throw new UsageError(`--${name} is given twice`);
+    else options[key] = value;
   }
   return { positionals, options, help };
 }

@@ -1,23 +1,19 @@
 /**
  * `distray completion bash|zsh|fish`: a script that completes distray's
  * commands and options, made from the same option tables as `--help` and
- * the parsers (RUN_OPTIONS, CHECK_OPTIONS, CLEAN_OPTIONS), so an option
+ * the parser (the command tables of options.ts), so an option
  * added there is completed too. Words that are not options complete as
  * file names (inventories, renderers, inputs).
  */
 import { UsageError } from '../errors.js';
-import { RUN_OPTIONS } from './argv.js';
-import { CHECK_OPTIONS, CLEAN_OPTIONS, type OptionTable } from './options.js';
+import { COMMANDS as SPECS, type OptionTable } from './options.js';
 
 export const SHELLS = ['bash', 'zsh', 'fish'] as const;
 export type Shell = (typeof SHELLS)[number];
 
-const COMMANDS: Record<string, { about: string; options: OptionTable }> = {
-  run: { about: 'render frames across the hosts of an inventory', options: RUN_OPTIONS },
-  check: { about: 'connect to every host, verify it, and print what it has', options: CHECK_OPTIONS },
-  clean: { about: "remove what distray left in every host's workdir", options: CLEAN_OPTIONS },
-  completion: { about: 'print a shell completion script (bash, zsh or fish)', options: {} },
-};
+const COMMANDS: Record<string, { about: string; options: OptionTable }> = Object.fromEntries(
+  SPECS.map((c) => [c.name, { about: c.about, options: c.options }]),
+);
 
 /** The values an option takes from a fixed set, completed after it. */
 const VALUES: Record<string, readonly string[]> = { order: ['sequential', 'preview'], chunk: ['auto'] };

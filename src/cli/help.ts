@@ -1,10 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { RUN_OPTIONS } from './argv.js';
-import { CHECK_OPTIONS, CLEAN_OPTIONS, type OptionTable } from './options.js';
-
-export const RUN_USAGE = 'distray run <inventory> <frames> <exec> [args...] [options]';
-export const CLEAN_USAGE = 'distray clean <inventory> [--dry-run] [--ssh-config FILE]';
-export const CHECK_USAGE = 'distray check <inventory> [--exec NAME] [--json] [--ssh-config FILE]';
+import { CHECK, CLEAN, COMPLETION, RUN, type CommandSpec, type OptionTable } from './options.js';
 
 /** A page of the documentation shipped in the package (README.md, docs/), beside the bundle: on every machine distray is installed on. */
 function docPath(path: string): string {
@@ -12,12 +7,16 @@ function docPath(path: string): string {
 }
 
 function optionRows(options: ReadonlyArray<[string, string]>): string[] {
-  return options.map(([flag, help]) => `  ${flag.padEnd(22)} ${help}`);
+  const width = Math.max(22, ...options.map(([flag]) => flag.length));
+  return options.map(([flag, help]) => `  ${flag.padEnd(width)} ${help}`);
 }
 
-/** A command's option table as help rows: `--exec <value>`, `--json`. */
+/** A command's option table as help rows: `--exec <value>`, `--json`, `--ui[=PORT]`. */
 function tableRows(table: OptionTable): Array<[string, string]> {
-  return Object.entries(table).map(([name, spec]) => [`--${name}${spec.value ? ' <value>' : ''}`, spec.help]);
+  return Object.entries(table).map(([name, spec]) => [
+    `--${name}${spec.value ? ` ${spec.arg ?? '<value>'}` : spec.optionalValue ? '[=PORT]' : ''}`,
+    spec.help,
+  ]);
 }
 
 function footer(exitStatus: string[]): string[] {
@@ -32,12 +31,8 @@ function footer(exitStatus: string[]): string[] {
 }
 
 export function runHelp(): string {
-  const rows = Object.entries(RUN_OPTIONS).map(([name, spec]): [string, string] => [
-    `--${name}${spec.value ? ' <value>' : 'optionalValue' in spec ? '[=PORT]' : ''}`,
-    spec.help,
-  ]);
   return [
-    `Usage: ${RUN_USAGE}`,
+    `Usage: ${RUN.usage}`,
     '',
     'Runs <exec> [args...] once per frame (or tile) on the hosts of <inventory>.',
     '<frames> is FIRST[,LAST[,STEP]], inclusive. In args, --in, --out and --stitch:',
@@ -50,7 +45,7 @@ export function runHelp(): string {
     'Editing <inventory> during the run (or SIGHUP) adds and removes hosts.',
     '',
     'Options:',
-    ...optionRows(rows),
+    ...optionRows(tableRows(RUN.options)),
     '',
     'Examples:',
     '  POV-Ray, frames 1 to 120, the scene uploaded once per host, the images fetched back:',
@@ -74,7 +69,7 @@ export function runHelp(): string {
 
 export function checkHelp(): string {
   return [
-    `Usage: ${CHECK_USAGE}`,
+    `Usage: ${CHECK.usage}`,
     '',
     'Connects to every host of <inventory> (through its jump host where it has one),',
     'verifies its host key, logs in, and prints one row per host: its state',
@@ -82,7 +77,7 @@ export function checkHelp(): string {
     'the workdir and the OpenSSH version. It creates the workdir and runs nothing else.',
     '',
     'Options:',
-    ...optionRows(tableRows(CHECK_OPTIONS)),
+    ...optionRows(tableRows(CHECK.options)),
     '',
     'Example:',
     '  distray check farm.yaml --exec povray',
@@ -97,7 +92,7 @@ export function checkHelp(): string {
 
 export function cleanHelp(): string {
   return [
-    `Usage: ${CLEAN_USAGE}`,
+    `Usage: ${CLEAN.usage}`,
     '',
     "Removes from every host's workdir what distray left there: its .distray directory",
     '(run directories, leases), half-finished uploads, and the inputs and outputs of',
@@ -106,7 +101,7 @@ export function cleanHelp(): string {
     'A workdir that a run is using is left alone.',
     '',
     'Options:',
-    ...optionRows(tableRows(CLEAN_OPTIONS)),
+    ...optionRows(tableRows(CLEAN.options)),
     '',
     'Example:',
     '  distray clean farm.yaml --dry-run',
@@ -116,5 +111,42 @@ export function cleanHelp(): string {
       '2  usage or inventory error',
       '3  no host could be cleaned',
     ]),
+  ].join('\n');
+}
+
+/** distray --help: the commands, each with where to read more. */
+export function mainHelp(version: string, commands: readonly CommandSpec[]): string {
+  const rows = commands.map((c): [string, string] => [
+    `${c.name} ${c.arguments}`,
+    c.name === 'completion'
+      ? `${c.about} (source <(distray completion bash))`
+      : `${c.about} (distray ${c.name} --help)`,
+  ]);
+  const width = Math.max(...rows.map(([l]) => l.length));
+  return [
+    `distray/${version}`,
+    '',
+    'Usage:',
+    '  $ distray <command> [options]',
+    '',
+    'Commands:',
+    ...rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`),
+    '',
+    'For more info, run any command with the `--help` flag:',
+    ...commands.map((c) => `  $ distray ${c.name} --help`),
+    '',
+    'Options:',
+    '  -v, --version  Display version number',
+    '  -h, --help     Display this message',
+  ].join('\n');
+}
+
+export function completionHelp(): string {
+  return [
+    `Usage: ${COMPLETION.usage}`,
+    '',
+    "Prints a script that completes distray's commands and options in that shell:",
+    '  source <(distray completion bash)      (bash; zsh alike)',
+    '  distray completion fish | source',
   ].join('\n');
 }

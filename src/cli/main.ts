@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { cac } from 'cac';
 import { DistrayError, UsageError, errorMessage } from '../errors.js';
 import { PlainProgress, QuietProgress, TerminalProgress } from '../views/progress.js';
 import { chooseView } from '../views/view.js';
@@ -11,16 +10,17 @@ import { writeJunit } from '../report/junit.js';
 import { runOnEnd } from '../report/onEnd.js';
 import { entryProblem } from '../plan/paths.js';
 import { check, formatCheck } from '../check.js';
-import { run, writeEndFile } from '../run.js';
-import { splitRunArgv, type RunArgv } from './argv.js';
+import { RunCrashError, run, writeEndFile } from '../run.js';
+import { parseArgv, type ParsedArgv } from './argv.js';
+import { parseRunArgs } from './runArgs.js';
 import { exitCodeFor } from './exitCode.js';
 import { EXIT } from '../outcome.js';
 import { removePartialsNow } from '../transfer/copies.js';
 import { stdoutGivenUp } from '../report/eventStream.js';
-import { CHECK_USAGE, CLEAN_USAGE, RUN_USAGE, checkHelp, cleanHelp, runHelp } from './help.js';
+import { checkHelp, cleanHelp, completionHelp, mainHelp, runHelp } from './help.js';
 import { clean, formatClean } from '../clean/clean.js';
 import { misspeltOptionWarnings } from './suggest.js';
-import { CHECK_OPTIONS, CLEAN_OPTIONS, parseCommandArgv } from './options.js';
+import { CHECK, CLEAN, COMMANDS, COMPLETION, RUN, type CommandSpec, type OptionTable } from './options.js';
 import { LivePage } from '../ui/server.js';
 import { writeErrorHtml } from '../report/htmlError.js';
 import { completionScript } from './completion.js';
@@ -32,6 +32,8 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 function printError(message: string): void {
   for (const line of message.split('\n')) process.stderr.write(`distray: ${visible(line)}\n`);
 }
+
+type RunArgv = ParsedArgv<typeof RUN.options>;
 
 function stringOption(o: RunArgv['options'], name: keyof RunArgv['options']): string | undefined {
   const v = o[name];
@@ -136,12 +138,14 @@ async function onEnd(command: string | undefined, summary: RunSummary, runSignal
 }
 
 /** Prints why the run could not go, writes the report (and JUnit file) if asked for, runs --on-end, and returns the exit status. */
-async function runFailed(err: unknown, end: EndActions, runSignals: { dispose(): void }): Promise<number> {
+async function runFailed(thrown: unknown, end: EndActions, runSignals: { dispose(): void }): Promise<number> {
+  // A run that crashed part-way has its summary (it wrote the report and JUnit file from it already).
+  const crashed = thrown instanceof RunCrashError ? thrown : undefined;
+  const err = crashed ? crashed.cause : thrown;
   const code = exitCodeFor(err);
   printError(errorMessage(err));
-  if (!(err instanceof DistrayError)) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  // A run that crashed part-way has its summary (it wrote the report and JUnit file from it already).
-  const summary: RunSummary = (err as { summary?: RunSummary } | null)?.summary ?? {
+  if (!(err instanceof DistrayError)) process.stderr.write(`${err instanceof Error ? (err.stack ?? '') : ''}\n`);
+  const summary: RunSummary = crashed?.summary ?? {
     ok: false,
     exitCode: code,
     startedAt: new Date().toISOString(),
@@ -151,7 +155,7 @@ async function runFailed(err: unknown, end: EndActions, runSignals: { dispose():
     errors: [errorMessage(err)],
   };
   // Not where the file itself is what is wrong (a directory, a name ending in "/", what the error is about), nor where the run wrote it already.
-  const written = (err as { reportWritten?: boolean } | null)?.reportWritten === true;
+  const written = crashed !== undefined;
   const writable = (option: string, path: string | undefined): path is string =>
     path !== undefined &&
     path !== '' &&
@@ -173,7 +177,7 @@ async function runCommand(words: string[]): Promise<number> {
   const interrupt = interruptController();
   let argv: RunArgv;
   try {
-    argv = splitRunArgv(words);
+    argv = parseArgv(words, RUN);
   } catch (err) {
     interrupt.dispose();
     // A malformed command line (an option twice, a missing value) is a usage error like any other.
@@ -194,47 +198,30 @@ async function runCommand(words: string[]): Promise<number> {
   const events = stringOption(o, 'events');
   try {
     if (inventory === undefined || frames === undefined || exec === undefined) {
-      throw new UsageError(`expected ${RUN_USAGE} (distray run --help for more)`);
+      throw new UsageError(`expected ${RUN.usage} (distray run --help for more)`);
     }
-    const retries = stringOption(o, 'retries');
-    if (retries !== undefined && !/^\d+$/.test(retries))
-      throw new UsageError(`--retries "${retries}": expected a whole number`);
-    const keepLogs = stringOption(o, 'keep-logs');
-    if (keepLogs !== undefined && !/^\d+$/.test(keepLogs))
-      throw new UsageError(`--keep-logs "${keepLogs}": expected a whole number (0 keeps every run's logs)`);
-    const maxPixels = stringOption(o, 'max-pixels');
-    if (maxPixels !== undefined && !/^[1-9]\d*$/.test(maxPixels))
-      throw new UsageError(`--max-pixels "${maxPixels}": expected a whole number of pixels, such as 536870912`);
-    page = await openPage(o, (from) => interrupt.stop(from));
-    const view = chooseView({
-      plain: o.plain === true,
-      quiet: o.quiet === true,
-      isTTY: process.stderr.isTTY,
-      env: process.env,
-    });
-    const write = (l: string): void => void process.stderr.write(visible(l) + '\n');
-    const summary = await run({
+    const config = parseRunArgs({
       inventory,
       frames,
       exec,
       args,
       ins: listOption(o, 'in'),
       outs: listOption(o, 'out'),
-      retries: retries === undefined ? undefined : Number(retries),
+      retries: stringOption(o, 'retries'),
       timeout: stringOption(o, 'timeout'),
       grace: stringOption(o, 'grace'),
       stall: stringOption(o, 'stall'),
       tiles: stringOption(o, 'tiles'),
       size: stringOption(o, 'size'),
+      tileAlign: stringOption(o, 'tile-align'),
       stitch: stringOption(o, 'stitch'),
       html,
-      page,
       report,
       junit: end.junit,
       events,
       logDir: stringOption(o, 'log-dir'),
-      keepLogs: keepLogs === undefined ? undefined : Number(keepLogs),
-      maxPixels: maxPixels === undefined ? undefined : Number(maxPixels),
+      keepLogs: stringOption(o, 'keep-logs'),
+      maxPixels: stringOption(o, 'max-pixels'),
       sshConfig: stringOption(o, 'ssh-config'),
       dryRun: o['dry-run'] === true,
       force: o.force === true,
@@ -245,6 +232,17 @@ async function runCommand(words: string[]): Promise<number> {
       exclude: stringOption(o, 'exclude'),
       chunk: stringOption(o, 'chunk'),
       chunkTarget: stringOption(o, 'chunk-target'),
+    });
+    page = await openPage(o, (from) => interrupt.stop(from));
+    const view = chooseView({
+      plain: o.plain === true,
+      quiet: o.quiet === true,
+      isTTY: process.stderr.isTTY,
+      env: process.env,
+    });
+    const write = (l: string): void => void process.stderr.write(visible(l) + '\n');
+    const summary = await run(config, {
+      page,
       // With the events on stdout, the live view draws on stderr alone.
       progress:
         view === 'quiet'
@@ -315,91 +313,88 @@ function valueOf(v: string | string[] | true | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** distray check: every word checked against CHECK_OPTIONS before anything connects. */
-async function checkCommand(words: readonly string[]): Promise<number> {
-  const argv = parseCommandArgv(words, CHECK_OPTIONS, 'check');
+/** What check and clean print: warnings on stderr, their rows on stdout, and their exit status. */
+interface HostsResult {
+  warnings: readonly string[];
+  output: string;
+  exitCode: number;
+}
+
+/**
+ * check and clean: every word checked against the command's table before
+ * anything connects (a misspelt --dry-run never cleans), then one inventory,
+ * acted on.
+ */
+async function inventoryCommand<Table extends OptionTable>(
+  words: readonly string[],
+  command: CommandSpec<Table>,
+  help: () => string,
+  act: (inventory: string, options: ParsedArgv<Table>['options']) => Promise<HostsResult>,
+): Promise<number> {
+  const argv = parseArgv(words, command);
   if (argv.help) {
-    process.stdout.write(checkHelp() + '\n');
+    process.stdout.write(help() + '\n');
     return 0;
   }
   if (argv.positionals.length === 0)
-    throw new UsageError(`no inventory given: expected ${CHECK_USAGE} (distray check --help for more)`);
-  if (argv.positionals.length !== 1) throw new UsageError(`expected ${CHECK_USAGE}: one inventory`);
-  const exec = valueOf(argv.options.exec);
-  const result = await check({ inventory: argv.positionals[0]!, exec, sshConfig: valueOf(argv.options['ssh-config']) });
+    throw new UsageError(`no inventory given: expected ${command.usage} (distray ${command.name} --help for more)`);
+  if (argv.positionals.length !== 1) throw new UsageError(`expected ${command.usage}: one inventory`);
+  const result = await act(argv.positionals[0]!, argv.options);
   for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
-  process.stdout.write(
-    (argv.options.json ? JSON.stringify(result.rows, null, 2) : visible(formatCheck(result.rows, exec))) + '\n',
-  );
+  process.stdout.write(result.output + '\n');
   return result.exitCode;
 }
 
-/** distray clean: every word checked against CLEAN_OPTIONS first, so that a misspelt --dry-run never cleans. */
-async function cleanCommand(words: readonly string[]): Promise<number> {
-  const argv = parseCommandArgv(words, CLEAN_OPTIONS, 'clean');
+const checkCommand = (words: readonly string[]): Promise<number> =>
+  inventoryCommand(words, CHECK, checkHelp, async (inventory, o) => {
+    const exec = valueOf(o.exec);
+    const result = await check({ inventory, exec, sshConfig: valueOf(o['ssh-config']) });
+    const output = o.json ? JSON.stringify(result.rows, null, 2) : visible(formatCheck(result.rows, exec));
+    return { ...result, output };
+  });
+
+const cleanCommand = (words: readonly string[]): Promise<number> =>
+  inventoryCommand(words, CLEAN, cleanHelp, async (inventory, o) => {
+    const dryRun = o['dry-run'] === true;
+    const result = await clean({ inventory, dryRun, sshConfig: valueOf(o['ssh-config']) });
+    return { ...result, output: visible(formatClean(result.rows, dryRun)) };
+  });
+
+function completionCommand(words: readonly string[]): number {
+  const argv = parseArgv(words, COMPLETION);
   if (argv.help) {
-    process.stdout.write(cleanHelp() + '\n');
+    process.stdout.write(completionHelp() + '\n');
     return 0;
   }
-  if (argv.positionals.length === 0)
-    throw new UsageError(`no inventory given: expected ${CLEAN_USAGE} (distray clean --help for more)`);
-  if (argv.positionals.length !== 1) throw new UsageError(`expected ${CLEAN_USAGE}: one inventory`);
-  const dryRun = argv.options['dry-run'] === true;
-  const result = await clean({
-    inventory: argv.positionals[0]!,
-    dryRun,
-    sshConfig: valueOf(argv.options['ssh-config']),
-  });
-  for (const w of result.warnings) process.stderr.write(`distray: ${visible(w)}\n`);
-  process.stdout.write(visible(formatClean(result.rows, dryRun)) + '\n');
-  return result.exitCode;
+  if (argv.positionals.length > 1) throw new UsageError('expected distray completion bash|zsh|fish: one shell');
+  process.stdout.write(completionScript(argv.positionals[0]));
+  return 0;
 }
+
+/** distray/0.1.0 linux-x64 node-v20.12.2: the version, and where it runs, for a bug report. */
+const versionLine = (): string => `distray/${pkg.version} ${process.platform}-${process.arch} node-${process.version}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'run') return runCommand(rest);
   // Other commands stop at once on a signal, as Node does by default.
   if (takeEarlySignals().length > 0) return EXIT.interrupted;
-  const cli = cac('distray');
-  cli.command(
-    'run <inventory> <frames> <exec> [...args]',
-    'render frames across the hosts of <inventory> (distray run --help)',
-  );
-  cli.command(
-    'check <inventory>',
-    'connect to every host, verify it, and print what it has; runs nothing else (distray check --help)',
-  );
-  cli.command('clean <inventory>', "remove what distray left in every host's workdir (distray clean --help)");
-  cli.command(
-    'completion <shell>',
-    'print a script that completes commands and options in bash, zsh or fish (source <(distray completion bash))',
-  );
-  cli.version(pkg.version);
-  cli.help();
   try {
     if (command === 'check') return await checkCommand(rest);
     if (command === 'clean') return await cleanCommand(rest);
-    if (command === 'completion') {
-      if (rest[0] === '--help' || rest[0] === '-h') {
-        process.stdout.write(
-          "Usage: distray completion bash|zsh|fish\n\nPrints a script that completes distray's commands and options in that shell:\n  source <(distray completion bash)      (bash; zsh alike)\n  distray completion fish | source\n",
-        );
-        return 0;
-      }
-      if (rest.length > 1) throw new UsageError('expected distray completion bash|zsh|fish: one shell');
-      process.stdout.write(completionScript(rest[0]));
+    if (command === 'completion') return completionCommand(rest);
+    if (command === '--version' || command === '-v') {
+      process.stdout.write(versionLine() + '\n');
       return 0;
     }
-    const parsed = cli.parse(['node', 'distray', ...argv], { run: false });
-    if (parsed.options.help || parsed.options.version) return 0;
-    if (!cli.matchedCommand) {
-      throw new UsageError(`${command ? `unknown command "${command}"` : 'no command given'}; try distray --help`);
+    if (command === '--help' || command === '-h') {
+      process.stdout.write(mainHelp(pkg.version, COMMANDS) + '\n');
+      return 0;
     }
-    return 0;
+    throw new UsageError(`${command ? `unknown command "${command}"` : 'no command given'}; try distray --help`);
   } catch (err) {
     printError(errorMessage(err));
-    // cac's own complaints (an unknown option, a missing argument) are usage errors.
-    return exitCodeFor((err as Error | null)?.name === 'CACError' ? new UsageError(errorMessage(err)) : err);
+    return exitCodeFor(err);
   }
 }
 

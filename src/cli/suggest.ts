@@ -1,12 +1,14 @@
-import { RUN_OPTIONS, type RunOptionName } from './argv.js';
-import { meantOption } from './options.js';
+import { meantOption } from './argv.js';
+import { RUN_OPTIONS } from './options.js';
+
+type RunOptionName = keyof typeof RUN_OPTIONS;
 
 /**
  * Words after <exec> that are not distray's options go to the renderer, so a
  * misspelt `--ouput` would reach it silently. These warnings name each such
  * word and the option it looks like; words after `--` are the user's explicit
  * choice and are never warned about. (Before <exec> such a word is refused:
- * see splitRunArgv.)
+ * see parseArgv.)
  */
 export function misspeltOptionWarnings(words: readonly string[]): string[] {
   const warnings: string[] = [];

@@ -12,8 +12,8 @@ export interface LiveInventoryOptions {
   file: string;
   sshConfig?: string | undefined;
   /** --hosts and --exclude, applied to every reading. */
-  only?: string | undefined;
-  exclude?: string | undefined;
+  only?: readonly string[] | undefined;
+  exclude?: readonly string[] | undefined;
   plan: Plan;
   lifecycle: HostLifecycle;
   note: (text: string) => void;

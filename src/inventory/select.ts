@@ -2,13 +2,6 @@ import { UsageError } from '../errors.js';
 import { didYouMean } from './load.js';
 import type { HostConfig } from './types.js';
 
-function names(list: string | undefined): string[] {
-  return (list ?? '')
-    .split(',')
-    .map((n) => n.trim())
-    .filter((n) => n !== '');
-}
-
 /**
  * The hosts `--hosts` picks (all when not given), less those `--exclude`
  * names; a name not in the inventory is an error, except in an inventory
@@ -17,20 +10,20 @@ function names(list: string | undefined): string[] {
  */
 export function selectHosts(
   hosts: readonly HostConfig[],
-  only: string | undefined,
-  exclude: string | undefined,
+  only: readonly string[] | undefined,
+  exclude: readonly string[] | undefined,
   options: { reread?: boolean } = {},
 ): HostConfig[] {
   const known = hosts.map((h) => h.name);
-  const check = (option: string, list: string[]): Set<string> => {
+  const check = (option: string, list: readonly string[]): Set<string> => {
     for (const n of list) {
       if (!known.includes(n) && !options.reread)
         throw new UsageError(`${option} ${n}: no host of that name in the inventory${didYouMean(n, known)}`);
     }
     return new Set(list);
   };
-  const picked = only === undefined ? undefined : check('--hosts', names(only));
-  const dropped = check('--exclude', names(exclude));
+  const picked = only === undefined ? undefined : check('--hosts', only);
+  const dropped = check('--exclude', exclude ?? []);
   const left = hosts.filter((h) => (picked === undefined || picked.has(h.name)) && !dropped.has(h.name));
   if (left.length === 0) throw new UsageError('--hosts and --exclude leave no host to run on');
   return left;

@@ -22,7 +22,8 @@ export interface PlanOptions {
   args: readonly string[];
   ins: readonly string[];
   outs: readonly string[];
-  tiles?: { grid: Grid; size: Size } | undefined;
+  /** --tiles and --size, with --tile-align's N as `align` (1 when not given). */
+  tiles?: { grid: Grid; size: Size; align?: number | undefined } | undefined;
   stitch?: string | undefined;
   /** Every host's name: `%{host}` is checked against each of them. */
   hostNames: readonly string[];
@@ -253,7 +254,7 @@ export class Plan {
     }
 
     const size = opts.tiles?.size;
-    const tiles = opts.tiles ? tilesOf(opts.tiles.grid, opts.tiles.size) : [null];
+    const tiles = opts.tiles ? tilesOf(opts.tiles.grid, opts.tiles.size, opts.tiles.align) : [null];
     if (frames.length * tiles.length > MAX_TASKS) {
       throw new UsageError(
         `${frames.length} frames of ${tiles.length} tiles make ${frames.length * tiles.length} tasks; at most ${MAX_TASKS} are allowed in one run (split it into several runs, or use fewer tiles)`,

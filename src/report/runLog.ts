@@ -3,7 +3,7 @@ import type { SchedulerEvent } from '../scheduler/events.js';
 import type { FrameRecord } from '../stitch/frames.js';
 import { EventStream } from './eventStream.js';
 import { HostFigures } from '../fold/hostFigures.js';
-import type { HostSlots, RunEvent, RunStartEvent } from '../fold/runEvents.js';
+import type { HostSlots, RunEvent, RunStartEvent, StreamEvent } from '../fold/runEvents.js';
 import { endSummary } from '../fold/summary.js';
 import type { RunSummary } from '../fold/types.js';
 import { TaskFold } from '../fold/taskFold.js';
@@ -35,7 +35,11 @@ export class RunLog {
     now?: () => number;
     /** The scheduler clock's reading when the run started: the report's tasks' `start` and `end` count from it. */
     clockOrigin?: number;
+    /** A program's listener: every event the --events stream gets, as it happens (the stream's `v` aside). */
+    onEvent?: ((e: StreamEvent) => void) | undefined;
   }) {
+    this.onEvent = options.onEvent;
+    this.note = options.note;
     this.now = options.now ?? (() => performance.now());
     this.tasks = new TaskFold(options.clockOrigin);
     this.stream =
@@ -53,6 +57,8 @@ export class RunLog {
   }
 
   private readonly now: () => number;
+  private readonly onEvent: ((e: StreamEvent) => void) | undefined;
+  private readonly note: (text: string) => void;
 
   /** The scheduler's `event` listener. */
   readonly scheduler = (e: SchedulerEvent): void => {
@@ -97,13 +103,12 @@ export class RunLog {
    * stopped before), and is closed.
    */
   async finish(summary: RunSummary): Promise<void> {
-    const stream = this.stream;
-    if (!stream) return;
+    if (!this.stream && !this.onEvent) return;
     const at = this.now();
     const brief = endSummary(summary);
     const { done, failed, cancelled, skipped } = brief.counts;
     if (!this.started)
-      stream.write(
+      this.emit(
         Object.freeze({
           type: 'run-start',
           at,
@@ -112,12 +117,24 @@ export class RunLog {
           ...this.startFacts,
         }),
       );
-    stream.write({ ...(this.ended ?? { type: 'run-end', at, done, failed, cancelled, skipped }), summary: brief });
-    await stream.close();
+    this.emit(
+      Object.freeze({ ...(this.ended ?? { type: 'run-end', at, done, failed, cancelled, skipped }), summary: brief }),
+    );
+    await this.stream?.close();
   }
 
-  private publish(e: RunEvent | RunStartEvent): void {
+  private publish(e: Exclude<RunEvent, { type: 'run-end' }> | RunStartEvent): void {
     this.figures.add(e);
+    this.emit(e);
+  }
+
+  private emit(e: StreamEvent): void {
     this.stream?.write(e);
+    try {
+      this.onEvent?.(e);
+    } catch (err) {
+      // A listener's bug is its own: the run goes on, and says so.
+      this.note(`the onEvent listener threw at a ${e.type} event: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 }

@@ -33,7 +33,7 @@ describe('first-hour messages', () => {
     }
     expect(run.stdout).toMatch(/\n {4}distray run farm\.yaml 1,120 povray /);
     expect(run.stdout).toMatch(/\n {4}distray run farm\.yaml 1,250 blender /);
-    expect(run.stdout).toMatch(/--timeout <value> .*a number alone is seconds/);
+    expect(run.stdout).toMatch(/--timeout DURATION .*a number alone is seconds/);
   });
 
   it('warns about a misspelt distray option that goes to the renderer', async () => {

@@ -108,8 +108,14 @@ describe('the npm package', () => {
     // The pages `distray run --help` names.
     expect(files).toContain('README.md');
     expect(files).toContain('docs/cli.md');
+    // The library: its module and its declarations (.d.ts, the only TypeScript shipped).
+    expect(files).toContain('dist/api/index.js');
+    expect(files).toContain('dist/index.d.ts');
     expect(
-      files.filter((f) => /^(src|test|bench|scripts)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts')),
+      files.filter(
+        (f) =>
+          /^(src|test|bench|scripts)\//.test(f) || f.endsWith('.map') || (f.endsWith('.ts') && !f.endsWith('.d.ts')),
+      ),
     ).toEqual([]);
     const dry = spawnSync('npm', ['publish', '--dry-run', '--ignore-scripts'], {
       cwd: ROOT,
@@ -140,6 +146,106 @@ describe('the npm package', () => {
     // (`--` keeps npx from taking --version as its own.)
     expect(sh('npx', ['--no', '--', 'distray', '--version'], dir, npmEnv())).toContain(`distray/${pkg.version} `);
     renders(['npx', '--no', 'distray'], dir);
+  });
+
+  it('is a library too: imported by a program, typed by its declarations, run and stopped from code', () => {
+    const dir = project('as-library');
+    sh('npm', ['install', tarball], dir, npmEnv());
+    mkdirSync(join(dir, 'examples'));
+    cpSync(join(ROOT, 'examples', 'local.yaml'), join(dir, 'examples', 'local.yaml'));
+    // A program as docs/api.md shows it: one run to its end, one stopped by its signal once a renderer has started.
+    const program = `
+import { run, runConfig, parseFrameSpec, loadInventory, RunCrashError, UsageError, type RunEvent } from 'distray';
+
+const hosts = loadInventory('examples/local.yaml');
+const events: RunEvent['type'][] = [];
+const done = await run(
+  runConfig({ inventory: 'examples/local.yaml', frames: parseFrameSpec('1,3'), exec: 'sh', args: ['-c', 'echo %d > f%d.txt'], outs: ['f%d.txt'] }),
+  { onEvent: (e) => void events.push(e.type) },
+);
+
+const stop = new AbortController();
+const stopped = await run(
+  runConfig({ inventory: 'examples/local.yaml', frames: parseFrameSpec('1,2'), exec: 'sleep', args: ['60'], retries: 0 }),
+  { signal: stop.signal, onEvent: (e) => { if (e.type === 'attempt-started') stop.abort(); } },
+);
+
+let refused = '';
+try {
+  runConfig({ inventory: 'examples/local.yaml', frames: parseFrameSpec('1'), exec: 'true', retries: -1 });
+} catch (err) {
+  if (err instanceof UsageError) refused = err.message;
+}
+const crash: typeof RunCrashError | undefined = RunCrashError;
+console.log(JSON.stringify({
+  hosts: hosts.map((h) => h.name),
+  exitCode: done.exitCode,
+  tasks: done.tasks.map((t) => t.status),
+  first: events[0],
+  last: events.at(-1),
+  stopped: stopped.exitCode,
+  stoppedTasks: stopped.tasks.map((t) => t.status),
+  refused,
+  crash: crash !== undefined,
+}));
+`;
+    writeFileSync(join(dir, 'program.ts'), program);
+    // Type-checked against the shipped declarations alone (skipLibCheck off: they must hold together).
+    writeFileSync(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          typeRoots: [join(ROOT, 'node_modules', '@types')],
+          types: ['node'],
+        },
+        files: ['program.ts'],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'package.json'),
+      JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')), type: 'module' }),
+    );
+    sh(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], dir);
+    // Run as plain JavaScript: the same program with its types stripped by the TypeScript compiler.
+    sh(
+      join(ROOT, 'node_modules', '.bin', 'tsc'),
+      [
+        'program.ts',
+        '--target',
+        'ES2022',
+        '--module',
+        'NodeNext',
+        '--moduleResolution',
+        'NodeNext',
+        '--skipLibCheck',
+        '--outDir',
+        'out',
+        '--typeRoots',
+        join(ROOT, 'node_modules', '@types'),
+        '--types',
+        'node',
+      ],
+      dir,
+    );
+    const result = JSON.parse(sh('node', ['out/program.js'], dir, npmEnv())) as Record<string, unknown>;
+    expect(result).toEqual({
+      hosts: ['local'],
+      exitCode: 0,
+      tasks: ['done', 'done', 'done'],
+      first: 'run-start',
+      last: 'run-end',
+      stopped: 130,
+      stoppedTasks: ['cancelled', 'cancelled'],
+      refused: '--retries must be a whole number of at least 0',
+      crash: true,
+    });
+    expect(readFileSync(join(dir, 'f2.txt'), 'utf8')).toBe('2\n');
   });
 
   it('installs from git, built by its prepare script', () => {

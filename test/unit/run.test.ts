@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { parseFrameSpec } from '../../src/plan/frames.js';
 import { Plan } from '../../src/plan/plan.js';
-import { MAX_DURATION_MS, markComplete, parseDuration, run, type RunOptions } from '../../src/run.js';
+import { MAX_DURATION_MS, markComplete, parseDuration, run } from '../../src/run.js';
+import { parseRunArgs, type RunArgs } from '../../src/cli/runArgs.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 
 describe('parseDuration', () => {
@@ -79,21 +80,15 @@ describe('task records', () => {
 
 describe('--dry-run', () => {
   const quiet = { attach: () => {}, note: () => {}, stop: () => Promise.resolve() };
-  async function dryRun(frames: string, more: Partial<RunOptions> = {}): Promise<string[]> {
+  async function dryRun(frames: string, more: Partial<RunArgs> = {}): Promise<string[]> {
     const dir = mkdtempSync(join(tmpdir(), 'distray-dry-'));
     try {
       writeFileSync(join(dir, 'hosts.yaml'), 'hosts:\n  - local: true\n');
       const lines: string[] = [];
-      await run({
-        inventory: join(dir, 'hosts.yaml'),
-        frames,
-        exec: 'r',
-        args: ['%d'],
-        dryRun: true,
-        print: (l) => lines.push(l),
-        progress: quiet,
-        ...more,
-      });
+      await run(
+        parseRunArgs({ inventory: join(dir, 'hosts.yaml'), frames, exec: 'r', args: ['%d'], dryRun: true, ...more }),
+        { print: (l) => lines.push(l), progress: quiet },
+      );
       return lines;
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Progress } from '../../src/views/progress.js';
-import { run } from '../../src/run.js';
+import { RunCrashError, run } from '../../src/run.js';
+import { runConfig } from '../../src/config.js';
 import { Teardown } from '../../src/teardown.js';
 
 let dir: string;
@@ -47,9 +48,20 @@ describe('run, when something throws in the middle', () => {
       },
     };
     const report = join(dir, 'r.json');
-    await expect(
-      run({ inventory, frames: '1,3', exec: 'true', args: [], progress, report, logDir: join(dir, 'logs') }),
-    ).rejects.toThrow('the view broke');
+    const config = runConfig({
+      inventory,
+      frames: { first: 1, last: 3, step: 1 },
+      exec: 'true',
+      report,
+      logDir: join(dir, 'logs'),
+    });
+    const crash: unknown = await run(config, { progress }).catch((err: unknown) => err);
+    // A typed error: what failed as its cause and message, and the summary the report was written from.
+    expect(crash).toBeInstanceOf(RunCrashError);
+    const { cause, message, summary } = crash as RunCrashError;
+    expect(message).toBe('the view broke');
+    expect(cause).toBeInstanceOf(Error);
+    expect(summary).toMatchObject({ ok: false, exitCode: 1, errors: ['internal error: the view broke'] });
     const written = JSON.parse(readFileSync(report, 'utf8')) as {
       exitCode: number;
       errors: string[];

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { splitRunArgv } from '../../../src/cli/argv.js';
+import { parseArgv } from '../../../src/cli/argv.js';
+import { RUN } from '../../../src/cli/options.js';
 
-describe('splitRunArgv: --ui, whose value is only ever given with =', () => {
+describe('parseArgv of run: --ui, whose value is only ever given with =', () => {
   it.each([
     [['inv', '1', 'r', '--ui'], true, ['inv', '1', 'r']],
     [['inv', '1', 'r', '--ui=8080'], '8080', ['inv', '1', 'r']],
@@ -9,18 +10,18 @@ describe('splitRunArgv: --ui, whose value is only ever given with =', () => {
     [['inv', '1', 'r', '--ui', '8080'], true, ['inv', '1', 'r', '8080']],
     [['inv', '1', 'r', '--', '--ui'], undefined, ['inv', '1', 'r', '--ui']],
   ] as const)('%j', (words, ui, positionals) => {
-    const argv = splitRunArgv(words);
+    const argv = parseArgv(words, RUN);
     expect(argv.options.ui).toBe(ui);
     expect(argv.positionals).toEqual(positionals);
   });
 
   it('refuses it twice, and a value for --ui-keep', () => {
-    expect(() => splitRunArgv(['--ui', '--ui=1'])).toThrow('--ui is given twice');
-    expect(() => splitRunArgv(['--ui-keep=yes'])).toThrow('--ui-keep takes no value');
+    expect(() => parseArgv(['--ui', '--ui=1'], RUN)).toThrow('--ui is given twice');
+    expect(() => parseArgv(['--ui-keep=yes'], RUN)).toThrow('--ui-keep takes no value');
   });
 
   it('takes --ui-host and --html with their values', () => {
-    expect(splitRunArgv(['--ui-host', '0.0.0.0', '--html=r.html']).options).toEqual({
+    expect(parseArgv(['--ui-host', '0.0.0.0', '--html=r.html'], RUN).options).toEqual({
       'ui-host': '0.0.0.0',
       html: 'r.html',
     });

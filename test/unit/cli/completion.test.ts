@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RUN_OPTIONS } from '../../../src/cli/argv.js';
 import { completionScript } from '../../../src/cli/completion.js';
-import { CHECK_OPTIONS, CLEAN_OPTIONS } from '../../../src/cli/options.js';
+import { CHECK_OPTIONS, CLEAN_OPTIONS, RUN_OPTIONS } from '../../../src/cli/options.js';
 
 // The completion scripts are made from the option tables the parsers use: every option is completed, and the bash
 // one, sourced into a real bash, answers what a user's Tab would get.

@@ -1,57 +1,44 @@
 import { describe, expect, it } from 'vitest';
-import { splitRunArgv } from '../../../src/cli/argv.js';
-import { CHECK_OPTIONS, CLEAN_OPTIONS, parseCommandArgv } from '../../../src/cli/options.js';
+import { parseArgv, type ParsedArgv } from '../../../src/cli/argv.js';
+import { CHECK, CLEAN, COMPLETION, RUN, type CommandSpec } from '../../../src/cli/options.js';
 
-describe('parseCommandArgv: every option of check and clean is checked against its table', () => {
+const splitRunArgv = (words: readonly string[]): ParsedArgv<typeof RUN.options> => parseArgv(words, RUN);
+
+describe('parseArgv: every option of check and clean is checked against its table', () => {
   it.each([
-    [
-      ['farm.yaml', '--dryrun'],
-      CLEAN_OPTIONS,
-      'clean',
-      /unknown option "--dryrun" of distray clean; did you mean --dry-run\?/,
-    ],
-    [
-      ['--dry', 'farm.yaml'],
-      CLEAN_OPTIONS,
-      'clean',
-      /unknown option "--dry" of distray clean; did you mean --dry-run\?/,
-    ],
-    [
-      ['farm.yaml', '-n'],
-      CLEAN_OPTIONS,
-      'clean',
-      /unknown option "-n" of distray clean; distray clean --help lists its options/,
-    ],
-    [['farm.yaml', '--Dry-Run'], CLEAN_OPTIONS, 'clean', /did you mean --dry-run\?/],
-    [['farm.yaml', '--dry-run=yes'], CLEAN_OPTIONS, 'clean', /--dry-run takes no value/],
-    [['farm.yaml', '--ssh-config'], CLEAN_OPTIONS, 'clean', /--ssh-config needs a value/],
-    [['farm.yaml', '--ssh-config='], CLEAN_OPTIONS, 'clean', /--ssh-config needs a value/],
-    [['farm.yaml', '--constructor'], CLEAN_OPTIONS, 'clean', /unknown option "--constructor"/],
-    [['farm.yaml', '--jsn'], CHECK_OPTIONS, 'check', /did you mean --json\?/],
-    [['farm.yaml', '--exe', 'povray'], CHECK_OPTIONS, 'check', /did you mean --exec\?/],
-    [['farm.yaml', '--exec', '--json'], CHECK_OPTIONS, 'check', /--exec needs a value/],
-    [['farm.yaml', '--exec', 'a', '--exec', 'b'], CHECK_OPTIONS, 'check', /--exec is given twice/],
-  ] as const)('%j (%s) is refused', (words, table, command, message) => {
-    expect(() => parseCommandArgv(words, table, command)).toThrow(message);
+    [['farm.yaml', '--dryrun'], CLEAN, /unknown option "--dryrun" of distray clean; did you mean --dry-run\?/],
+    [['--dry', 'farm.yaml'], CLEAN, /unknown option "--dry" of distray clean; did you mean --dry-run\?/],
+    [['farm.yaml', '-n'], CLEAN, /unknown option "-n" of distray clean; distray clean --help lists its options/],
+    [['farm.yaml', '--Dry-Run'], CLEAN, /did you mean --dry-run\?/],
+    [['farm.yaml', '--dry-run=yes'], CLEAN, /--dry-run takes no value/],
+    [['farm.yaml', '--ssh-config'], CLEAN, /--ssh-config needs a value/],
+    [['farm.yaml', '--ssh-config='], CLEAN, /--ssh-config needs a value/],
+    [['farm.yaml', '--constructor'], CLEAN, /unknown option "--constructor"/],
+    [['farm.yaml', '--jsn'], CHECK, /did you mean --json\?/],
+    [['farm.yaml', '--exe', 'povray'], CHECK, /did you mean --exec\?/],
+    [['farm.yaml', '--exec', '--json'], CHECK, /--exec needs a value/],
+    [['farm.yaml', '--exec', 'a', '--exec', 'b'], CHECK, /--exec is given twice/],
+  ] as const)('%j (%s) is refused', (words, command, message) => {
+    expect(() => parseArgv(words, command as CommandSpec)).toThrow(message);
   });
 
   it('takes the options in either form, anywhere, and everything after -- as positional', () => {
-    expect(parseCommandArgv(['--dry-run', 'farm.yaml', '--ssh-config=c'], CLEAN_OPTIONS, 'clean')).toEqual({
+    expect(parseArgv(['--dry-run', 'farm.yaml', '--ssh-config=c'], CLEAN)).toEqual({
       positionals: ['farm.yaml'],
       options: { 'dry-run': true, 'ssh-config': 'c' },
       help: false,
     });
-    expect(parseCommandArgv(['farm.yaml', '--exec', 'povray', '--json'], CHECK_OPTIONS, 'check').options).toEqual({
+    expect(parseArgv(['farm.yaml', '--exec', 'povray', '--json'], CHECK).options).toEqual({
       exec: 'povray',
       json: true,
     });
-    expect(parseCommandArgv(['--', '--dryrun'], CLEAN_OPTIONS, 'clean').positionals).toEqual(['--dryrun']);
-    expect(parseCommandArgv(['-'], CLEAN_OPTIONS, 'clean').positionals).toEqual(['-']);
-    expect(parseCommandArgv(['farm.yaml', '-h'], CLEAN_OPTIONS, 'clean').help).toBe(true);
+    expect(parseArgv(['--', '--dryrun'], CLEAN).positionals).toEqual(['--dryrun']);
+    expect(parseArgv(['-'], CLEAN).positionals).toEqual(['-']);
+    expect(parseArgv(['farm.yaml', '-h'], CLEAN).help).toBe(true);
   });
 });
 
-describe('splitRunArgv: before <exec> only distray options stand', () => {
+describe('parseArgv of run: before <exec> only distray options stand', () => {
   it.each([
     [['farm.yaml', '1,9', '--dryrun', './ray'], /unknown option "--dryrun" of distray run; did you mean --dry-run\?/],
     [['--retires', '3', 'farm.yaml', '1,9', './ray'], /did you mean --retries\?/],
@@ -104,5 +91,27 @@ describe('splitRunArgv: before <exec> only distray options stand', () => {
       retries: '3',
       report: 'r.json',
     });
+  });
+});
+
+describe('parseArgv: one parser, the same rules for every command', () => {
+  it.each([
+    // A flag twice, or an empty --name=, is refused by run as by check and clean.
+    [['farm.yaml', '1,9', './ray', '--force', '--force'], RUN, /--force is given twice/],
+    [['farm.yaml', '--json', '--json'], CHECK, /--json is given twice/],
+    [['farm.yaml', '1,9', './ray', '--report='], RUN, /--report needs a value/],
+    [['--bash'], COMPLETION, /unknown option "--bash" of distray completion/],
+  ] as const)('%j is refused', (words, command, message) => {
+    expect(() => parseArgv(words, command as CommandSpec)).toThrow(message);
+  });
+
+  it("leaves the renderer's words alone after <exec>, --help included, and takes every word as the command's without it", () => {
+    expect(splitRunArgv(['farm.yaml', '1,9', 'blender', '--help', '-b', '--out', 'o.png'])).toEqual({
+      positionals: ['farm.yaml', '1,9', 'blender', '--help', '-b'],
+      options: { out: ['o.png'] },
+      help: false,
+    });
+    expect(parseArgv(['farm.yaml', '--help'], CHECK).help).toBe(true);
+    expect(() => parseArgv(['farm.yaml', 'x', '-b'], CLEAN)).toThrow(/unknown option "-b" of distray clean/);
   });
 });

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RUN_OPTIONS } from '../../../src/cli/argv.js';
 import { runHelp } from '../../../src/cli/help.js';
+import { COMMANDS, RUN, RUN_OPTIONS } from '../../../src/cli/options.js';
+import { optionsTable, withOptionsTables } from '../../../src/cli/reference.js';
 
 // The CLI reference's options table and distray run --help are both held to the option table the parser uses
 // (RUN_OPTIONS): an option added, renamed or removed there without the reference fails here.
@@ -21,6 +22,20 @@ function referenced(): string[] {
 }
 
 describe('the CLI reference (docs/cli.md)', () => {
+  it('holds the options tables npm run docs makes from the option tables (run it after changing an option)', () => {
+    const commands = COMMANDS.filter((c) => Object.keys(c.options).length > 0);
+    expect(withOptionsTables(reference, commands)).toBe(reference);
+  });
+
+  it("makes a row per option, its value's name, a partner in its row, and | escaped", () => {
+    const table = optionsTable(RUN);
+    expect(table).toContain('| `--in SRC[=DEST]` | copy local SRC (file or directory)');
+    expect(table).toContain('| `--speculate` / `--no-speculate` |');
+    expect(table).toContain('| `--chunk N\\|auto` |');
+    expect(table).toContain('| `--ui[=PORT]` |');
+    expect(table).not.toMatch(/^\| `--no-speculate`/m);
+  });
+
   it('lists every option of run, and no other', () => {
     expect(referenced().sort()).toEqual(Object.keys(RUN_OPTIONS).sort());
   });

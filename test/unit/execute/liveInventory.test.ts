@@ -33,8 +33,8 @@ function setup(yaml: string, opts: { only?: string; exclude?: string; outs?: str
     {
       file,
       sshConfig,
-      only: opts.only,
-      exclude: opts.exclude,
+      only: opts.only?.split(','),
+      exclude: opts.exclude?.split(','),
       plan,
       lifecycle,
       note: (m) => notes.push(m),

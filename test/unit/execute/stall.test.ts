@@ -9,8 +9,8 @@ import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import type { AttemptSlot, AttemptOutcome } from '../../../src/scheduler/scheduler.js';
-import { prepare } from '../../../src/run.js';
-import { PlainProgress } from '../../../src/views/progress.js';
+import { parseRunArgs } from '../../../src/cli/runArgs.js';
+import { runConfig, type RunConfig } from '../../../src/config.js';
 
 // The controller's part of --stall: the option's checks, and an attempt the host shell stopped as
 // stalled becoming a failure with `stalled` set. The watching itself, and its clock, are the host's
@@ -87,21 +87,15 @@ describe('--stall DURATION', () => {
     writeFileSync(path, 'hosts:\n  - local: true\n');
     return path;
   };
-  const opts = (stall: string): Parameters<typeof prepare>[0] => ({
-    inventory: inventory(),
-    frames: '1',
-    exec: 'true',
-    args: [],
-    stall,
-    progress: new PlainProgress(() => {}),
-  });
+  const config = (stall: string): RunConfig =>
+    parseRunArgs({ inventory: inventory(), frames: '1', exec: 'true', args: [], stall });
 
   it.each([
     ['5m', 300_000],
     ['90', 90_000],
     ['1s', 1000],
   ])('takes %s as %d ms', (text, ms) => {
-    expect(prepare(opts(text)).stallMs).toBe(ms);
+    expect(config(text).stallMs).toBe(ms);
   });
 
   it.each([
@@ -110,6 +104,16 @@ describe('--stall DURATION', () => {
     ['500ms', /--stall "500ms" is too short: at least 1s/],
     ['597h', /--stall "597h" is too long/],
   ])('refuses %s with a usage error', (text, message) => {
-    expect(() => prepare(opts(text))).toThrow(message);
+    expect(() => config(text)).toThrow(message);
+  });
+
+  it('refuses the same from code, in the same words', () => {
+    const frames = { first: 1, last: 1, step: 1 };
+    expect(() => runConfig({ inventory: inventory(), frames, exec: 'true', stallMs: 500 })).toThrow(
+      /--stall "500ms" is too short: at least 1s/,
+    );
+    expect(() => runConfig({ inventory: inventory(), frames, exec: 'true', stallMs: 0 })).toThrow(
+      /--stall "0ms" must be more than zero/,
+    );
   });
 });

@@ -6,8 +6,8 @@ import { Plan, type PlanOptions, type Task } from '../../../src/plan/plan.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Progress } from '../../../src/views/progress.js';
-import { chunkRecords, prepare, type RunOptions } from '../../../src/run.js';
+import { chunkRecords, prepare } from '../../../src/run.js';
+import { parseRunArgs, type RunArgs } from '../../../src/cli/runArgs.js';
 import { Scheduler } from '../../../src/scheduler/scheduler.js';
 
 const base = (over: Partial<PlanOptions> = {}): PlanOptions => ({
@@ -279,20 +279,18 @@ describe('the command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'distray-chunks-'));
   const inventory = join(dir, 'farm.yaml');
   writeFileSync(inventory, 'hosts:\n  - local: true\n    workdir: w\n');
-  const progress: Progress = { attach: () => {}, note: () => {}, stop: () => Promise.resolve() };
-  const opts = (over: Partial<RunOptions>): RunOptions => ({
+  const opts = (over: Partial<RunArgs>): RunArgs => ({
     inventory,
     frames: '1,100',
     exec: 'blender',
     args: ['-s', '%{first}', '-e', '%{last}', '-a'],
     outs: ['f%d.png'],
-    progress,
     ...over,
   });
 
   it('takes --chunk N, --chunk auto and --chunk-target', () => {
-    expect(prepare(opts({ chunk: '10' }))).toMatchObject({ chunk: 10, chunkTargetMs: 120_000 });
-    expect(prepare(opts({ chunk: 'auto', chunkTarget: '30s' }))).toMatchObject({
+    expect(parseRunArgs(opts({ chunk: '10' }))).toMatchObject({ chunk: 10, chunkTargetMs: 120_000 });
+    expect(parseRunArgs(opts({ chunk: 'auto', chunkTarget: '30s' }))).toMatchObject({
       chunk: 'auto',
       chunkTargetMs: 30_000,
     });
@@ -309,7 +307,7 @@ describe('the command line', () => {
       /--chunk and --tiles together/,
     ],
   ])('refuses %j before anything connects', (over, message) => {
-    expect(() => prepare(opts(over))).toThrow(message);
+    expect(() => prepare(parseRunArgs(opts(over)))).toThrow(message);
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));

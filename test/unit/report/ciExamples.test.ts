@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { validateWorkflow } from '@action-validator/core';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { splitRunArgv } from '../../../src/cli/argv.js';
+import { parseArgv } from '../../../src/cli/argv.js';
+import { RUN } from '../../../src/cli/options.js';
 import { loadInventory } from '../../../src/inventory/load.js';
 
 const file = (name: string): string => readFileSync(new URL(`../../../examples/ci/${name}`, import.meta.url), 'utf8');
@@ -20,7 +21,7 @@ function distrayRun(script: string): string[] {
 
 /** What every recipe must do: strict host keys, the JUnit file and the report written, frames fetched into the kept directory. */
 function checkRun(words: string[]): { junit: string; report: string; framesDir: string } {
-  const argv = splitRunArgv(words);
+  const argv = parseArgv(words, RUN);
   const [inventory] = argv.positionals;
   // Where the recipe says to keep examples/ci/farm.yaml in the user's repository.
   expect(inventory).toBe('render/farm.yaml');

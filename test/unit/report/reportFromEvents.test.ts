@@ -8,6 +8,8 @@ import type { Progress } from '../../../src/views/progress.js';
 import type { RunSummary, TaskSummary } from '../../../src/fold/types.js';
 import { TaskFold } from '../../../src/fold/taskFold.js';
 import { run } from '../../../src/run.js';
+import { runConfig } from '../../../src/config.js';
+import type { RunEvent } from '../../../src/index.js';
 import type { SchedulerEvent } from '../../../src/scheduler/events.js';
 
 let dir: string | undefined;
@@ -29,9 +31,9 @@ describe('the report of a run, on this machine (no SSH)', () => {
     // Frame 2 fails, saying why; frame 3 was complete already (its output is here).
     writeFileSync(join(dir, 'o3.txt'), 'done before\n');
     const script = 'if [ "$0" = 2 ]; then echo "no scene for frame 2" >&2; exit 3; fi; echo "$0" > "o$0.txt"';
-    const summary = await run({
+    const config = runConfig({
       inventory,
-      frames: '1,4',
+      frames: { first: 1, last: 4, step: 1 },
       exec: 'sh',
       args: ['-c', script, '%d'],
       outs: [`o%d.txt=${join(dir, 'o%d.txt')}`],
@@ -39,8 +41,9 @@ describe('the report of a run, on this machine (no SSH)', () => {
       report,
       events,
       logDir,
-      progress: quiet,
     });
+    const heard: RunEvent[] = [];
+    const summary = await run(config, { progress: quiet, onEvent: (e) => heard.push(e) });
     expect(summary.exitCode).toBe(1);
     const written = JSON.parse(readFileSync(report, 'utf8')) as RunSummary;
     expect(written.tasks.map((t) => [t.frame, t.status, t.attempts])).toEqual([
@@ -63,6 +66,9 @@ describe('the report of a run, on this machine (no SSH)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as SchedulerEvent & { v: number });
+    // A program's onEvent heard every line of the stream, in its order: the same events, without the version.
+    expect(lines.map(({ v: _v, ...e }) => e)).toEqual(JSON.parse(JSON.stringify(heard)));
+    expect(heard.at(-1)).toMatchObject({ type: 'run-end', summary: { counts: { done: 2, failed: 1, skipped: 1 } } });
     const ended = lines.filter((e) => e.type === 'attempt-ended' && e.outcome === 'failed');
     expect(ended.map((e) => e.type === 'attempt-ended' && e.log)).toEqual([
       expect.stringContaining('frame-2'),
