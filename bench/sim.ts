@@ -32,13 +32,7 @@
  */
 import { parseFrameSpec } from '../src/plan/frames.js';
 import { Plan } from '../src/plan/plan.js';
-import {
-  Scheduler,
-  type AttemptOutcome,
-  type AttemptSlot,
-  type FinalOutcome,
-  type SchedulerHost,
-} from '../src/scheduler/scheduler.js';
+import { Scheduler, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../src/scheduler/scheduler.js';
 import type { Task } from '../src/plan/plan.js';
 import type { TaskRecord } from '../src/scheduler/scheduler.js';
 import { execFileSync } from 'node:child_process';
@@ -161,10 +155,8 @@ class SimHost implements SchedulerHost {
     this.leave(p);
     if (hungNow) p.resolve({ kind: 'failed', message: 'timed out' });
     else {
-      const outcome = new Promise<FinalOutcome>((r) =>
-        this.clock.at(this.clock.now + DOWNLOAD_MS, () => r({ kind: 'done' })),
-      );
-      p.resolve({ kind: 'released', outcome });
+      p.slot.released?.();
+      this.clock.at(this.clock.now + DOWNLOAD_MS, () => p.resolve({ kind: 'done' }));
     }
   }
 
@@ -252,11 +244,21 @@ interface Driver {
  * under it as under the Scheduler: what a run costs beyond it is the
  * Scheduler's own.
  */
+interface BareLane {
+  host: SimHost;
+  slot: AttemptSlot;
+  signal: AbortSignal;
+  /** Given a task that has not released it yet. */
+  busy: boolean;
+  /** Tasks given to it so far: the last one's number is the one its slot's released() speaks for. */
+  given: number;
+}
+
 class BareDispatcher implements Driver {
   finished = false;
   done = 0;
   private readonly stack: Task[];
-  private readonly free: Array<{ host: SimHost; slot: AttemptSlot; signal: AbortSignal }> = [];
+  private readonly free: BareLane[] = [];
   private readonly gone = new Set<string>();
   /** `signals`: a new AbortSignal per attempt (what SchedulerHost.run asks of any dispatcher), not one per slot. */
   constructor(
@@ -266,8 +268,16 @@ class BareDispatcher implements Driver {
     this.stack = [...tasks].reverse();
   }
   addHost(host: SimHost): void {
-    for (let lane = 0; lane < host.slots; lane++)
-      this.free.push({ host, slot: { lane, started: () => {} }, signal: new AbortController().signal });
+    for (let lane = 0; lane < host.slots; lane++) {
+      const entry: BareLane = {
+        host,
+        slot: { lane, started: () => {}, released: () => this.release(entry) },
+        signal: new AbortController().signal,
+        busy: false,
+        given: 0,
+      };
+      this.free.push(entry);
+    }
     this.pump();
   }
   removeHost(name: string): void {
@@ -279,15 +289,23 @@ class BareDispatcher implements Driver {
       if (this.gone.has(lane.host.name)) continue;
       const task = this.stack.pop()!;
       const signal = this.signals ? new AbortController().signal : lane.signal;
+      lane.busy = true;
+      const given = ++lane.given;
       void lane.host.run(task, 1, signal, lane.slot).then((o) => {
-        this.free.push(lane);
-        if (o.kind === 'released') void o.outcome.then((f) => this.end(task, lane.host, f));
-        else this.end(task, lane.host, o);
-        this.pump();
+        // Not released by its renderer (it failed): the slot is free now, unless the lane has moved on already.
+        if (lane.given === given) this.release(lane);
+        this.end(task, lane.host, o);
       });
     }
   }
-  private end(task: Task, host: SimHost, o: FinalOutcome): void {
+  /** The lane's renderer ended (released) or its attempt did: it takes the next task. */
+  private release(lane: BareLane): void {
+    if (!lane.busy) return;
+    lane.busy = false;
+    this.free.push(lane);
+    this.pump();
+  }
+  private end(task: Task, host: SimHost, o: AttemptOutcome): void {
     if (o.kind === 'done') {
       if (++this.done === this.tasks.length) this.finished = true;
       return;

@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'CONNECTION' // a host could not be reached or logged into
   | 'TRANSFER' // a copy to or from a host failed
   | 'REMOTE' // the renderer failed
-  | 'STITCH'; // tiles could not be stitched
+  | 'STITCH' // tiles could not be stitched
+  | 'LOCAL'; // the controller could not write a local file: exit 4, no host is blamed
 
 export class DistrayError extends Error {
   readonly code: ErrorCode;
@@ -81,6 +82,22 @@ export class LinkRefused extends TransferError {}
 export class StitchError extends DistrayError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STITCH', message, options);
+  }
+}
+
+/**
+ * The controller could not write a file of its own on this machine (a log,
+ * a fetched output, a report): its disk is full, read-only or not writable
+ * there. Not a host's fault: the run stops, and no host is charged for it.
+ * `errno` is the system's code (ENOSPC, EDQUOT, EROFS, EACCES, EPERM, EIO).
+ */
+export class LocalFault extends DistrayError {
+  readonly path: string;
+  readonly errno: string;
+  constructor(path: string, errno: string, message: string, options?: { cause?: unknown }) {
+    super('LOCAL', message, options);
+    this.path = path;
+    this.errno = errno;
   }
 }
 

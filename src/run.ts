@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { pathsMade, recordMade } from './clean/manifest.js';
-import { UsageError, errorMessage } from './errors.js';
+import { LocalFault, UsageError, errorMessage } from './errors.js';
 import { exitCode } from './outcome.js';
 import { Teardown } from './teardown.js';
 export { parseDuration, MAX_TIMER_MS as MAX_DURATION_MS } from './text/duration.js';
@@ -270,6 +270,8 @@ export async function run(config: RunConfig, options: RunOptions = {}): Promise<
   // Made once the complete tasks are marked (it queues every pending task); until then a stop is only noted.
   let scheduler: Scheduler | undefined;
   let stopped = false;
+  /** This machine could not write a file of the run's (disk full or unwritable): the run stops, exit 4, no host blamed. */
+  let localFault: LocalFault | undefined;
   const errors: string[] = [];
   const teardown = new Teardown();
   const onAbort = (): void => {
@@ -380,6 +382,10 @@ export async function run(config: RunConfig, options: RunOptions = {}): Promise<
         maxPixels: config.maxPixels,
         verify: stitcher ? (task, host) => stitcher!.verifyTile(task, host) : undefined,
         onHostFiles: log.hostFiles,
+        onLocalFault: (fault) => {
+          localFault ??= fault;
+          sched.cancel();
+        },
       });
       teardown.add(() => Promise.all([...lifecycle.sessions.values()].map((s) => s.close())));
       teardown.add(async () => {
@@ -417,31 +423,36 @@ export async function run(config: RunConfig, options: RunOptions = {}): Promise<
     }
   } catch (err) {
     crash = err;
+    if (err instanceof LocalFault) localFault ??= err;
     scheduler?.cancel();
     // Tasks not yet queued when it failed (the scheduler cancelled those it had) are cancelled with the run.
     log.tasks.begin(records);
     log.tasks.cancelWaiting();
-    errors.push(`internal error: ${errorMessage(err)}`);
+    if (!(err instanceof LocalFault)) errors.push(`internal error: ${errorMessage(err)}`);
   } finally {
     for (const err of await teardown.run()) errors.push(`while closing the run: ${errorMessage(err)}`);
   }
+  if (localFault) errors.push(localFault.message);
   const cancelled = scheduler?.cancelled ?? stopped;
   // A host still usable at the end is done with the run, or was stopped with it.
   scheduler?.closeHosts(cancelled && !crash ? 'cancelled' : 'done');
   const everUsable = scheduler?.everReady ?? false;
   const tasks = log.tasks.list();
   const frames = stitcher?.records();
-  const status = crash
-    ? exitCode({ kind: 'error', error: crash })
-    : exitCode({
-        kind: 'run',
-        interrupted: cancelled,
-        noHostUsable: toRun > 0 && !everUsable,
-        failed:
-          tasks.tasks.some((t) => t.status === 'failed') ||
-          errors.length > 0 ||
-          frames?.some((f) => f.status === 'failed') === true,
-      });
+  const statusOf = (local: boolean): number =>
+    crash
+      ? exitCode({ kind: 'error', error: crash })
+      : exitCode({
+          kind: 'run',
+          localFault: local,
+          interrupted: cancelled,
+          noHostUsable: toRun > 0 && !everUsable,
+          failed:
+            tasks.tasks.some((t) => t.status === 'failed') ||
+            errors.length > 0 ||
+            frames?.some((f) => f.status === 'failed') === true,
+        });
+  const status = statusOf(localFault !== undefined);
   // The report's tasks and hosts are made from the run's events (closeHosts above sent the last), as a live view or the event stream's reader sees them.
   const hostFigures = log.figures.figures();
   const summary = summarise(tasks, hostFigures.hosts, {
@@ -452,11 +463,17 @@ export async function run(config: RunConfig, options: RunOptions = {}): Promise<
     clockOrigin,
     figures: hostFigures,
   });
-  if (model) await showEnd(model, summary, plan, { ...options, html: config.html }, records);
+  // A file asked for that this machine cannot write is a local failure (exit 4); the files written after it say so too.
+  const endFile = (written: boolean): void => {
+    if (written) return;
+    summary.exitCode = statusOf(true);
+    summary.ok = summary.exitCode === 0;
+  };
+  if (model) endFile(await showEnd(model, summary, plan, { ...options, html: config.html }, records));
   if (frames) summary.frames = frames;
   await log.finish(summary);
-  if (config.report) await writeEndFile('--report', config.report, (p) => writeReport(p, summary));
-  if (config.junit) await writeEndFile('--junit', config.junit, (p) => writeJunit(p, summary));
+  if (config.report) endFile(await writeEndFile('--report', config.report, (p) => writeReport(p, summary)));
+  if (config.junit) endFile(await writeEndFile('--junit', config.junit, (p) => writeJunit(p, summary)));
   if (crash) throw new RunCrashError(crash, summary);
   return summary;
 }
@@ -484,19 +501,19 @@ async function showEnd(
   plan: Plan,
   options: RunOptions & { html: string | undefined },
   records: readonly TaskRecord[],
-): Promise<void> {
+): Promise<boolean> {
   for (const h of summary.hosts) model.hostEnded(h.name, h.state, h.message);
   model.ended({ exitCode: summary.exitCode, lines: finalLines(summary) });
   options.page?.flush();
-  if (options.html !== undefined)
-    await writeEndFile('--html', options.html, (p) =>
-      writeHtmlReport(
-        p,
-        model.snapshot(),
-        (i) => pictureOf(plan, i, records),
-        plan.chunked ? framePictures(plan) : undefined,
-      ),
-    );
+  if (options.html === undefined) return true;
+  return writeEndFile('--html', options.html, (p) =>
+    writeHtmlReport(
+      p,
+      model.snapshot(),
+      (i) => pictureOf(plan, i, records),
+      plan.chunked ? framePictures(plan) : undefined,
+    ),
+  );
 }
 
 const END_FILES = { '--report': 'JSON report', '--junit': 'JUnit file', '--html': 'HTML report' } as const;
@@ -511,7 +528,7 @@ export async function writeEndFile(
   option: keyof typeof END_FILES,
   path: string,
   write: (path: string) => Promise<void>,
-  outcome = 'the render itself is not affected: its summary follows, and its result decides the exit status',
+  outcome = 'the render itself is not affected (its summary follows), but distray exits 4 for the file missing',
 ): Promise<boolean> {
   try {
     await write(path);

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { extname, join } from 'node:path';
-import { LinkRefused, errorMessage } from '../errors.js';
+import { LinkRefused, LocalFault, errorMessage } from '../errors.js';
+import { writeFileAtomically } from '../fsutil/atomicWrite.js';
+import { writingLocal } from '../fsutil/localWrite.js';
 import { linkMessage, type HostSession } from '../hosts/session.js';
 import type { HostShell, TaskExit } from '../hostShell/hostShell.js';
 import type { Plan, Task } from '../plan/plan.js';
@@ -11,7 +12,6 @@ import {
   type AttemptFailure,
   type AttemptOutcome,
   type AttemptSlot,
-  type FinalOutcome,
   type SchedulerHost,
 } from '../scheduler/scheduler.js';
 import { describeFrames } from '../plan/chunks.js';
@@ -54,6 +54,12 @@ export interface AttemptOptions {
   note?: ((text: string) => void) | undefined;
   /** --max-pixels: an image output that declares more is refused undecoded (default DEFAULT_MAX_PIXELS). */
   maxPixels?: number | undefined;
+  /**
+   * This machine could not write a file of the attempt's (its log, an
+   * output): told here, the run stops, and the attempt ends cancelled, never
+   * charged to its host. Without it, the LocalFault is thrown.
+   */
+  onLocalFault?: ((fault: LocalFault) => void) | undefined;
 }
 
 function tailOf(output: Buffer): string {
@@ -113,6 +119,17 @@ export function formatDuration(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+/** How an attempt's end is collected (see HostRunner.finish). */
+interface FinishOptions {
+  slot: AttemptSlot;
+  /** Bytes it moved, added to as its outputs come. */
+  moved: Moved;
+  /** --timeout's own signal: aborted, the renderer timed out. */
+  timeout?: AbortSignal | undefined;
+  /** The attempt's: aborted when it is stopped (a copy elsewhere won, or the run is stopping). */
+  signal: AbortSignal;
+}
+
 /** Bytes an attempt sent to its host (its --in copies) and fetched back (its --out copies). */
 interface Moved {
   in: number;
@@ -135,7 +152,6 @@ export class HostRunner implements SchedulerHost {
   readonly name: string;
   readonly slots: number;
   private lostError: Error | undefined;
-  private logDirMade: Promise<unknown> | undefined;
 
   constructor(
     private readonly session: HostSession,
@@ -172,11 +188,16 @@ export class HostRunner implements SchedulerHost {
     const moved: Moved = { in: 0, out: 0 };
     noteStop(signal);
     this.noteRunStop(signal);
-    const counted = (o: FinalOutcome): FinalOutcome => ({ ...o, bytes: { in: moved.in, out: moved.out } });
-    const outcome = await this.runMoving(task, attempt, signal, slot, moved);
-    return outcome.kind === 'released'
-      ? { kind: 'released', outcome: outcome.outcome.then(counted) }
-      : counted(outcome);
+    let outcome: AttemptOutcome;
+    try {
+      outcome = await this.runMoving(task, attempt, signal, slot, moved);
+    } catch (err) {
+      // This machine's disk, not the host: the run stops (see onLocalFault), and the host is not charged.
+      if (!(err instanceof LocalFault) || !this.options.onLocalFault) throw err;
+      this.options.onLocalFault(err);
+      outcome = { kind: 'cancelled' };
+    }
+    return { ...outcome, bytes: { in: moved.in, out: moved.out } };
   }
 
   private async runMoving(
@@ -188,7 +209,7 @@ export class HostRunner implements SchedulerHost {
   ): Promise<AttemptOutcome> {
     try {
       for (const copy of this.options.plan.taskIns(task, this.name))
-        moved.in += await upload(this.session, copy, signal);
+        moved.in += await upload(this.session, copy, { signal });
     } catch (err) {
       // Stopped while its inputs were sent (a copy elsewhere won or took its place, or the run is stopping): it did not fail.
       if (signal.aborted) return { kind: 'cancelled' };
@@ -225,7 +246,12 @@ export class HostRunner implements SchedulerHost {
     // The host shell removes stale outputs (one must never pass for this attempt's) and creates their directories.
     const outputs = this.options.plan.taskOuts(task, this.name).map((c) => c.remote);
     const exit = await stopBounded(
-      shell.run(slot.lane, started.id, started.argv, stop, outputs, onStart, this.options.stallMs),
+      shell.run(slot.lane, started.id, started.argv, {
+        outputs,
+        onStart,
+        stallMs: this.options.stallMs,
+        signal: stop,
+      }),
       signal,
     );
     clearTimeout(timer);
@@ -254,12 +280,12 @@ export class HostRunner implements SchedulerHost {
     // A renderer that succeeded frees its slot now: its outputs are fetched while the next task renders
     // (unless tasks share a remote path). A failure is settled first, so a host that fails everything
     // is taken out before it takes more.
-    const outcome = this.finish(shell, started, exit, signal, timeout, slot, moved);
-    return exit.code === 0 && !signal.aborted && !this.sharedPaths ? { kind: 'released', outcome } : outcome;
+    if (exit.code === 0 && !signal.aborted && !this.sharedPaths) slot.released?.();
+    return this.finish(shell, started, exit, { slot, moved, timeout, signal });
   }
 
   /** Takes over a task that this host's previous connection started. */
-  private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<FinalOutcome> {
+  private async adopt(started: Started, signal: AbortSignal, slot: AttemptSlot, moved: Moved): Promise<AttemptOutcome> {
     this.noteRunStop(signal);
     let shell: HostShell;
     try {
@@ -267,7 +293,7 @@ export class HostRunner implements SchedulerHost {
     } catch (err) {
       return { kind: 'lost', message: errorMessage(err) };
     }
-    const exit = await stopBounded(shell.adopt(started.id, started.token, signal), signal);
+    const exit = await stopBounded(shell.adopt(started.id, started.token, { signal }), signal);
     if (!exit) return { kind: 'cancelled' };
     if (exit.lost) return { kind: 'lost', message: exit.lost.message };
     if (exit.code === EXIT_NOT_STARTED || exit.code === EXIT_VANISHED) {
@@ -278,18 +304,12 @@ export class HostRunner implements SchedulerHost {
     }
     this.options.note?.(`${started.task.label}: picked up its result on ${this.name} after the connection came back`);
     started.ran = true;
-    return this.finish(shell, started, exit, signal, undefined, slot, moved);
+    return this.finish(shell, started, exit, { slot, moved, signal });
   }
 
-  private async finish(
-    shell: HostShell,
-    s: Started,
-    exit: TaskExit,
-    signal: AbortSignal,
-    timeout: AbortSignal | undefined,
-    slot: AttemptSlot | undefined,
-    moved: Moved,
-  ): Promise<FinalOutcome> {
+  /** After the renderer's exit: its log kept, and its outputs checked and fetched (or what a stop keeps of them). */
+  private async finish(shell: HostShell, s: Started, exit: TaskExit, options: FinishOptions): Promise<AttemptOutcome> {
+    const { slot, moved, timeout, signal } = options;
     const { plan } = this.options;
     const host = this.name;
     const code = exit.code;
@@ -305,23 +325,18 @@ export class HostRunner implements SchedulerHost {
     shell.forget(s.id, s.token);
     const logPath = join(this.options.logDir, `${slug(s.task.label)}.${slug(host)}.${s.attempt}.log`);
     const cut = outputSize - output.length;
-    const writeLog = async (): Promise<void> => {
-      this.logDirMade ??= mkdir(this.options.logDir, { recursive: true });
-      await this.logDirMade;
-      await writeFile(
-        logPath,
-        Buffer.concat([
-          Buffer.from(`# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`),
-          Buffer.from(
-            cut > 0
-              ? `# output cut: its first ${cut} bytes of ${outputSize} are not kept, only the last ${output.length}\n`
-              : '',
-          ),
+    // Whole or not at all: a log cut short by a full disk is never left at its name.
+    const writeLog = (): Promise<void> =>
+      writingLocal(logPath, { what: 'the log', option: '--log-dir' }, () =>
+        writeFileAtomically(logPath, [
+          `# ${s.task.label} on ${host}, attempt ${s.attempt}\n# ${JSON.stringify(s.argv)}\n`,
+          cut > 0
+            ? `# output cut: its first ${cut} bytes of ${outputSize} are not kept, only the last ${output.length}\n`
+            : '',
           output,
-          Buffer.from(`\n# exit status: ${code ?? 'none'}\n`),
+          `\n# exit status: ${code ?? 'none'}\n`,
         ]),
       );
-    };
     // A renderer that succeeded without a word leaves no log: there is nothing to keep.
     const quiet = code === 0 && output.length === 0;
     if (!quiet) await writeLog();
@@ -355,7 +370,7 @@ export class HostRunner implements SchedulerHost {
       stalled,
       notFound: code === 127,
     };
-    const failed = async (message: string, failure: AttemptFailure = rendered): Promise<FinalOutcome> => {
+    const failed = async (message: string, failure: AttemptFailure = rendered): Promise<AttemptOutcome> => {
       if (quiet) await writeLog();
       const lines = tailOf(output);
       return { kind: 'failed', message: lines ? `${message}; last output:\n${lines}` : message, log: logPath, failure };
@@ -416,6 +431,7 @@ export class HostRunner implements SchedulerHost {
         return { kind: 'cancelled' };
       }
       slot?.unclaim?.();
+      if (err instanceof LocalFault) throw err;
       return this.lostOr(await failed(errorMessage(err), { ...rendered, stage: 'output' }));
     }
     return { kind: 'done' };
@@ -435,11 +451,11 @@ export class HostRunner implements SchedulerHost {
     slot: AttemptSlot | undefined,
     moved: Moved,
     why: string | undefined,
-    failed: (message: string, failure?: AttemptFailure) => Promise<FinalOutcome>,
+    failed: (message: string, failure?: AttemptFailure) => Promise<AttemptOutcome>,
     rendered: AttemptFailure,
     /** A frame not to take, whatever it looks like (the one a stopped renderer may have been writing). */
     cut?: number,
-  ): Promise<FinalOutcome> {
+  ): Promise<AttemptOutcome> {
     const { plan } = this.options;
     const host = this.name;
     const claim = slot?.claim ? (): boolean => slot.claim!() : undefined;
@@ -476,6 +492,10 @@ export class HostRunner implements SchedulerHost {
               ? { kind: 'cancelled', done }
               : { kind: 'cancelled' };
           }
+          if (err instanceof LocalFault) {
+            slot?.unclaim?.();
+            throw err;
+          }
           complete = false;
           problem ??= errorMessage(err);
         }
@@ -509,7 +529,7 @@ export class HostRunner implements SchedulerHost {
     keep: AbortSignal,
     slot: AttemptSlot | undefined,
     moved: Moved,
-  ): Promise<FinalOutcome> {
+  ): Promise<AttemptOutcome> {
     const { plan } = this.options;
     const frames = plan.frameOuts(s.task, this.name);
     // An adopted task's end carries no output states: which outputs are there is asked of the host.
@@ -612,7 +632,7 @@ export class HostRunner implements SchedulerHost {
   }
 
   /** A copy that failed because the host went away is a lost host, not a failed task. */
-  private lostOr(outcome: FinalOutcome): FinalOutcome {
+  private lostOr(outcome: AttemptOutcome): AttemptOutcome {
     return this.lostError ? { kind: 'lost', message: this.lostError.message } : outcome;
   }
 }

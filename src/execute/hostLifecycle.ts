@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
-import { ConnectionError, errorMessage } from '../errors.js';
+import { ConnectionError, LocalFault, errorMessage } from '../errors.js';
 import { LocalSession } from '../hosts/localSession.js';
 import type { HostSession } from '../hosts/session.js';
 import { SshSession } from '../hosts/sshSession.js';
@@ -56,13 +56,10 @@ class TrackedHost implements SchedulerHost {
   }
   async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
     this.active++;
-    let outcome: AttemptOutcome | undefined;
     try {
-      outcome = await this.runner.run(task, attempt, signal, slot);
-      return outcome;
+      return await this.runner.run(task, attempt, signal, slot);
     } finally {
-      if (outcome?.kind === 'released') void outcome.outcome.finally(() => this.ended());
-      else this.ended();
+      this.ended();
     }
   }
   private ended(): void {
@@ -245,6 +242,11 @@ export class HostLifecycle {
         bytes += await download(session, copy, { signal });
         files++;
       } catch (err) {
+        // This machine's disk, not the host's outputs: the run stops (nothing more can be written here).
+        if (err instanceof LocalFault && this.attempt.onLocalFault) {
+          this.attempt.onLocalFault(err);
+          break;
+        }
         this.errors.push(`${name}: ${errorMessage(err)}`);
       }
     }
@@ -315,7 +317,7 @@ export class HostLifecycle {
       const inputs = this.plan.hostIns(host.name);
       if (inputs.length > 0) {
         // The run's end (Ctrl+C, or every task done elsewhere) stops an upload under way.
-        const stats = await syncInputs(session, inputs, this.hashes, this.stopped.signal);
+        const stats = await syncInputs(session, inputs, this.hashes, { signal: this.stopped.signal });
         this.attempt.onHostFiles?.(host.name, 'in', {
           files: stats.sent,
           bytes: stats.bytesSent,

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
+import { abortable, type Abortable } from '../abort.js';
 import { ConnectionError, TransferError } from '../errors.js';
 import { fileOpLine, protocolMark, runDir, runLine } from './protocol.js';
 
@@ -38,6 +39,18 @@ const OUTPUT_STATES: Record<string, OutputState> = {
 export type FileOpState = 'done' | 'through-link' | 'failed';
 
 const FILE_OP_STATES: Record<string, FileOpState> = { '-': 'done', p: 'through-link', x: 'failed' };
+
+/** How a task is run (see HostShell.run). */
+export interface TaskOptions {
+  /** Workdir-relative outputs: removed before it starts, their directories made, their states told when it ends. */
+  outputs?: readonly string[] | undefined;
+  /** Called when its renderer starts (a task sent to a busy lane waits there first). */
+  onStart?: (() => void) | undefined;
+  /** --stall: the host shell stops it after this long with no output and no change to its output files. */
+  stallMs?: number | undefined;
+  /** Aborting it stops the task (its whole process group). */
+  signal: AbortSignal;
+}
 
 export interface TaskExit {
   /** Exit status, or null when the shell went away first (the task may still run on the host). */
@@ -123,7 +136,7 @@ export class HostShell {
    * A login that takes longer than `timeoutMs` (a ~/.bashrc waiting on
    * something) is given up: the channel is closed and this rejects.
    */
-  ready(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  ready(timeoutMs: number, { signal }: Abortable = {}): Promise<void> {
     if (this.isReady) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const onReady = (): void => settle();
@@ -137,7 +150,9 @@ export class HostShell {
         } else resolve();
       };
       const onAbort = (): void =>
-        settle(new ConnectionError('error', `${this.host}: the run ended while it logged in`));
+        settle(
+          new ConnectionError('error', `${this.host}: the run ended while it logged in`, { cause: signal?.reason }),
+        );
       const timer = setTimeout(
         () =>
           settle(
@@ -167,23 +182,16 @@ export class HostShell {
    * starts, their directories created, and their states reported when it
    * ends. `onStart` is called when its renderer starts. With `stallMs` the
    * host shell stops it once neither its output nor its output files have
-   * changed for that long (its exit then says `stalled`).
+   * changed for that long (its exit then says `stalled`). Its signal is
+   * how it is stopped: the promise settles with the task's exit, not before.
    */
-  run(
-    lane: number,
-    id: string,
-    argv: readonly string[],
-    signal: AbortSignal,
-    outputs: readonly string[] = [],
-    onStart?: () => void,
-    stallMs?: number,
-  ): Promise<TaskExit> {
-    if (onStart) this.starting.set(id, onStart);
-    return this.await(id, runLine(lane, id, argv, outputs, stallMs), signal);
+  run(lane: number, id: string, argv: readonly string[], options: TaskOptions): Promise<TaskExit> {
+    if (options.onStart) this.starting.set(id, options.onStart);
+    return this.await(id, runLine(lane, id, argv, options.outputs ?? [], options.stallMs), options.signal);
   }
 
   /** Waits for task `id` that an earlier shell (`fromToken`) started, and takes over stopping it. */
-  adopt(id: string, fromToken: string, signal: AbortSignal): Promise<TaskExit> {
+  adopt(id: string, fromToken: string, { signal }: { signal: AbortSignal }): Promise<TaskExit> {
     return this.await(id, `adopt ${id} ${fromToken}\n`, signal);
   }
 
@@ -221,12 +229,19 @@ export class HostShell {
   async command(
     argv: readonly string[],
     readFile: (path: string) => Promise<Buffer>,
-    signal?: AbortSignal,
+    { signal }: Abortable = {},
   ): Promise<{ code: number; output: string }> {
     const id = `cmd-${randomBytes(4).toString('hex')}`;
-    const { code, lost, wrote } = await this.run(0, id, argv, signal ?? new AbortController().signal);
+    const stopped = (reason: unknown): Error =>
+      new TransferError(`${this.host}: ${argv[0] ?? 'a command'} was stopped`, { cause: reason });
+    // Stopped, it is told to stop (or never to start) and not waited for: a silent host would never say it did.
+    const { code, lost, wrote } = await abortable(
+      this.run(0, id, argv, { signal: signal ?? new AbortController().signal }),
+      signal,
+      stopped,
+    );
     if (lost) throw lost;
-    if (signal?.aborted) throw new TransferError(`${this.host}: ${argv[0] ?? 'a command'} was stopped`);
+    if (signal?.aborted) throw stopped(signal.reason);
     const output = wrote === false ? '' : (await readFile(`${runDir(this.token)}/${id}.log`)).toString();
     return { code: code ?? -1, output };
   }
@@ -244,14 +259,22 @@ export class HostShell {
    * shell does it from inside each path's directory, entered one component at
    * a time and proved to be that directory of the workdir at that moment:
    * never through a link, however late one appears. Resolves with a state per
-   * path; rejects if the shell is gone.
+   * path; rejects if the shell is gone, or at once when the signal is
+   * aborted (the host shell may still do it: its answer is then dropped).
    */
-  fileOp(op: 'rm' | 'mkdir' | 'mv', args: readonly string[]): Promise<FileOpState[]> {
-    if (op !== 'rm') return this.sendFileOp(op, args);
-    return new Promise<FileOpState[]>((resolve, reject) => {
-      this.removals.push({ paths: args, resolve, reject });
-      if (!this.removing) this.sendRemovals();
-    });
+  fileOp(op: 'rm' | 'mkdir' | 'mv', args: readonly string[], { signal }: Abortable = {}): Promise<FileOpState[]> {
+    const sent =
+      op !== 'rm'
+        ? this.sendFileOp(op, args)
+        : new Promise<FileOpState[]>((resolve, reject) => {
+            this.removals.push({ paths: args, resolve, reject });
+            if (!this.removing) this.sendRemovals();
+          });
+    return abortable(
+      sent,
+      signal,
+      (reason) => new TransferError(`${this.host}: ${op} ${args.join(' ')} was stopped`, { cause: reason }),
+    );
   }
 
   /** Removals asked for while one is on its way, sent together when it is answered. */

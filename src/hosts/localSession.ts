@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, unlink } from 'node:fs/promises';
+import { access, chmod, copyFile, lstat, mkdir, open, readdir, realpath, unlink } from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Abortable } from '../abort.js';
 import { LinkRefused, TransferError } from '../errors.js';
 import { SECRET_ENV_NAMES } from '../ssh/connect.js';
 import { hostShellArgv, newToken } from '../hostShell/protocol.js';
@@ -74,11 +75,11 @@ export class LocalSession implements HostSession {
 
   shellToken: string | undefined;
 
-  async shell(signal?: AbortSignal): Promise<HostShell> {
+  async shell(options?: Abortable): Promise<HostShell> {
     if (!this.currentShell?.alive) this.currentShell = this.openShell();
     const shell = this.currentShell;
     // No login here, only sh starting: the deadline is generous, and every caller waits on the same line.
-    await shell.ready(LOCAL_START_MS, signal);
+    await shell.ready(LOCAL_START_MS, options);
     return shell;
   }
 
@@ -121,10 +122,9 @@ export class LocalSession implements HostSession {
   /** The host shell hashes here as on any host (sha256sum, cksum), so local and remote hosts agree. */
   hashFiles(
     paths: readonly string[],
-    kind: HashKind = 'sha256',
-    signal?: AbortSignal,
+    options: Abortable & { kind?: HashKind | undefined } = {},
   ): Promise<Map<string, string> | undefined> {
-    return hashFiles(this.name, (argv) => this.command(argv, signal), paths, kind);
+    return hashFiles(this.name, (argv) => this.command(argv, options), paths, options.kind ?? 'sha256');
   }
 
   async readTail(p: string, max: number): Promise<{ data: Buffer; size: number }> {
@@ -144,8 +144,9 @@ export class LocalSession implements HostSession {
     return readWhole(this, p);
   }
 
-  async command(argv: readonly string[], signal?: AbortSignal): Promise<{ code: number; output: string }> {
-    return (await this.shell()).command(argv, (p) => this.readFile(p), signal);
+  async command(argv: readonly string[], options?: Abortable): Promise<{ code: number; output: string }> {
+    // The host shell is shared: a command stopped stops its own wait, not the shell's start.
+    return (await this.shell()).command(argv, (p) => this.readFile(p), options);
   }
 
   async stat(p: string): Promise<RemoteStat | null> {
@@ -167,7 +168,8 @@ export class LocalSession implements HostSession {
     if (real !== join(await this.real(), dir)) throw new LinkRefused(linkMessage(dir, this.name, real));
   }
 
-  async putFile(localPath: string, p: string, mode: number): Promise<void> {
+  // The file operations below act on this machine's own disk: nothing to wait for, so no signal to listen to.
+  async putFile(localPath: string, p: string, { mode }: { mode: number }): Promise<void> {
     await copyFile(localPath, this.path(p));
     await chmod(this.path(p), mode & 0o777);
   }
@@ -177,7 +179,21 @@ export class LocalSession implements HostSession {
     if (!info.isFile()) throw new TransferError(`${p} on ${this.name} is not a regular file`);
     await ensureRoom(localPath, info.size, p, this.name);
     // COPYFILE_EXCL creates the copy with O_EXCL: nothing already at localPath is written through.
-    await copyFile(this.path(p), localPath, constants.COPYFILE_EXCL);
+    await copyFile(this.path(p), localPath, constants.COPYFILE_EXCL).catch(async (err: unknown) => {
+      // Refused on the host's side (a file its renderer made unreadable), not the side this machine writes.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (
+        (code === 'EACCES' || code === 'EPERM') &&
+        !(await access(this.path(p), constants.R_OK).then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw new TransferError(`${p} on ${this.name} cannot be read (${code}): make it readable there`, {
+          cause: err,
+        });
+      throw err;
+    });
     return info.size;
   }
 

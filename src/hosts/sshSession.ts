@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SFTPWrapper } from 'ssh2';
-import { ConnectionError, LinkRefused } from '../errors.js';
+import { abortable, type Abortable } from '../abort.js';
+import { ConnectionError, LinkRefused, TransferError } from '../errors.js';
 import type { HostConfig } from '../inventory/types.js';
 import { connectEndpoint, serverVersion, type Client, type ConnectContext } from '../ssh/connect.js';
 import { ConnectionPool, type Connection } from './connectionPool.js';
@@ -68,7 +69,7 @@ export class SshSession implements HostSession {
       session.sftpChannel = session.openSftp(session.pool.first);
       // The host shell's login (the user's rc files) overlaps SFTP and the workdir's creation;
       // if it gets there first, it makes the workdir itself.
-      const shell = session.shell(signal);
+      const shell = session.shell({ signal });
       shell.catch(() => {});
       await session.sftpChannel;
       await session.makeWorkdir();
@@ -98,13 +99,15 @@ export class SshSession implements HostSession {
   }
 
   /** The SFTP channel, opened again if the last one broke. */
-  private async sftp(): Promise<Sftp> {
-    const current = await this.sftpChannel;
+  private async sftp({ signal }: Abortable = {}): Promise<Sftp> {
+    const stopped = (reason: unknown): Error =>
+      new TransferError(`${this.name}: the transfer was stopped`, { cause: reason });
+    const current = await abortable(this.sftpChannel, signal, stopped);
     if (!current.broken) return current;
     if (this.lostError) throw this.lostError;
     const again = this.pool.roomy().then((conn) => this.openSftp(conn));
     this.sftpChannel = again;
-    return again;
+    return abortable(again, signal, stopped);
   }
 
   /**
@@ -167,8 +170,15 @@ export class SshSession implements HostSession {
     this.warn(message);
   };
 
-  async shell(signal?: AbortSignal): Promise<HostShell> {
-    const current = this.currentShell ? await this.currentShell.catch(() => undefined) : undefined;
+  async shell({ signal }: Abortable = {}): Promise<HostShell> {
+    const stopped = (reason: unknown): Error =>
+      new ConnectionError('error', `${this.name}: the run ended while its host shell started`, { cause: reason });
+    const current = this.currentShell
+      ? await abortable(this.currentShell, signal, stopped).catch((err: unknown) => {
+          if (signal?.aborted) throw err;
+          return undefined;
+        })
+      : undefined;
     if (current?.alive) return current;
     this.currentShell = this.openShell(signal);
     return this.currentShell;
@@ -204,7 +214,7 @@ export class SshSession implements HostSession {
         this.pool.refused(conn);
         continue;
       }
-      await shell.ready(this.host.loginTimeoutMs, signal);
+      await shell.ready(this.host.loginTimeoutMs, { signal });
       return shell;
     }
   }
@@ -213,51 +223,55 @@ export class SshSession implements HostSession {
 
   hashFiles(
     paths: readonly string[],
-    kind: HashKind = 'sha256',
-    signal?: AbortSignal,
+    options: Abortable & { kind?: HashKind | undefined } = {},
   ): Promise<Map<string, string> | undefined> {
-    return hashFiles(this.name, (argv) => this.command(argv, signal), paths, kind);
+    return hashFiles(this.name, (argv) => this.command(argv, options), paths, options.kind ?? 'sha256');
   }
 
-  async readTail(p: string, max: number): Promise<{ data: Buffer; size: number }> {
-    return (await this.sftp()).readTail(this.path(p), max);
+  async readTail(p: string, max: number, options?: Abortable): Promise<{ data: Buffer; size: number }> {
+    return (await this.sftp(options)).readTail(this.path(p), max, options);
   }
 
-  readFile(p: string): Promise<Buffer> {
-    return readWhole(this, p);
+  readFile(p: string, options?: Abortable): Promise<Buffer> {
+    return readWhole(this, p, options);
   }
 
-  async command(argv: readonly string[], signal?: AbortSignal): Promise<{ code: number; output: string }> {
-    return (await this.shell()).command(argv, (p) => this.readFile(p), signal);
+  async command(argv: readonly string[], options?: Abortable): Promise<{ code: number; output: string }> {
+    // The host shell is shared: a command stopped stops its own wait, not the shell's start.
+    return (await this.shell()).command(argv, (p) => this.readFile(p, options), options);
   }
 
-  async stat(p: string): Promise<RemoteStat | null> {
-    return (await this.sftp()).lstat(this.path(p));
+  async stat(p: string, options?: Abortable): Promise<RemoteStat | null> {
+    return (await this.sftp(options)).lstat(this.path(p), options);
   }
 
-  async readdir(p: string): Promise<Array<{ name: string } & RemoteStat>> {
-    return (await this.sftp()).readdir(this.path(p));
+  async readdir(p: string, options?: Abortable): Promise<Array<{ name: string } & RemoteStat>> {
+    return (await this.sftp(options)).readdir(this.path(p), options);
   }
 
-  async checkInside(dir: string): Promise<void> {
+  async checkInside(dir: string, options?: Abortable): Promise<void> {
     if (dir === '.' || dir === '') return;
-    const real = await (await this.sftp()).realpath(this.path(dir));
+    const real = await (await this.sftp(options)).realpath(this.path(dir), options);
     if (real !== joinRemote(this.realWorkdir, dir)) throw new LinkRefused(linkMessage(dir, this.name, real));
   }
 
-  async putFile(localPath: string, p: string, mode: number, size?: number, signal?: AbortSignal): Promise<void> {
-    return (await this.sftp()).putFile(localPath, this.path(p), mode, size, signal);
+  async putFile(
+    localPath: string,
+    p: string,
+    options: Abortable & { mode: number; size?: number | undefined },
+  ): Promise<void> {
+    return (await this.sftp(options)).putFile(localPath, this.path(p), options);
   }
 
-  async fetchFile(p: string, localPath: string, options: { signal?: AbortSignal | undefined } = {}): Promise<number> {
-    return (await this.sftp()).fetchFile(this.path(p), localPath, {
+  async fetchFile(p: string, localPath: string, options: Abortable = {}): Promise<number> {
+    return (await this.sftp(options)).fetchFile(this.path(p), localPath, {
       ...options,
       room: (size) => ensureRoom(localPath, size, p, this.name),
     });
   }
 
-  async unlink(p: string): Promise<void> {
-    return (await this.sftp()).unlink(this.path(p));
+  async unlink(p: string, options?: Abortable): Promise<void> {
+    return (await this.sftp(options)).unlink(this.path(p), options);
   }
 
   close(): Promise<void> {

@@ -5,7 +5,7 @@
  * right; the scheduler queues, settles and tells.
  */
 import type { Task } from '../plan/plan.js';
-import { newTaskRecord, type FinalOutcome, type TaskRecord } from './types.js';
+import { newTaskRecord, type AttemptOutcome, type TaskRecord } from './types.js';
 
 /**
  * A slot takes `taken`, the first frames of the queued chunk `rec`, which
@@ -45,7 +45,7 @@ export function splitRecords(
   rec: TaskRecord,
   parts: ReadonlyArray<{ readonly task: Task; readonly done: boolean }>,
   by: SplitBy,
-  outcome: Extract<FinalOutcome, { kind: 'failed' | 'cancelled' }>,
+  outcome: Extract<AttemptOutcome, { kind: 'failed' | 'cancelled' }>,
 ): TaskRecord[] {
   const failed = outcome.kind === 'failed';
   const failedOn = new Set([...rec.failedOn, by.host]);

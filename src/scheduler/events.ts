@@ -182,9 +182,9 @@ export interface AttemptFacts {
 
 /** The facts of an attempt's outcome (pure: the scheduler adds them to attempt-ended). */
 export function attemptFacts(outcome: AttemptOutcome, seconds: number): AttemptFacts {
-  const bytes = outcome.kind === 'released' ? undefined : outcome.bytes;
+  const bytes = outcome.bytes;
   const failure = outcome.kind === 'failed' ? outcome.failure : undefined;
-  const succeeded = outcome.kind === 'done' || outcome.kind === 'released';
+  const succeeded = outcome.kind === 'done';
   return {
     seconds: Math.round(seconds * 1000) / 1000,
     exitCode: succeeded ? 0 : (failure?.exitCode ?? null),

@@ -49,6 +49,7 @@ export interface TaskRun {
 /** The scheduler's side of an attempt's AttemptSlot calls: one per scheduler, not a closure per attempt. */
 export interface AttemptOwner {
   started(att: Attempt): void;
+  released(att: Attempt): void;
   claim(att: Attempt): boolean;
   unclaim(att: Attempt): void;
 }
@@ -89,6 +90,10 @@ export class Attempt implements AttemptSlot {
 
   started(): void {
     this.owner.started(this);
+  }
+
+  released(): void {
+    this.owner.released(this);
   }
 
   superseded(): boolean {

@@ -21,7 +21,7 @@
  *              at once, or queues behind the lane's running attempt
  *   start      its renderer starts on the host (AttemptSlot.started)
  *   free       its renderer has ended and its lane is free, outputs maybe
- *              still coming (the outcome 'released' of the public API)
+ *              still coming (AttemptSlot.released; attempt-ended 'released')
  *   end        its outcome is final, outputs in or not (attempt-ended)
  *   return     the host's run() has returned (drained() waits for all)
  *   stop       abort an attempt's signal: it lost, was replaced, or the
@@ -68,7 +68,6 @@ import {
   NO_HOSTS,
   type AttemptOutcome,
   type Chunks,
-  type FinalOutcome,
   type HostRecord,
   type SchedulerHost,
   type SchedulerOptions,
@@ -84,14 +83,14 @@ export interface SchedulerEvents {
   /** Every change, as a frozen object (see events.ts): what views, the report and the event stream read. */
   event: [SchedulerEvent];
   /** An attempt that settled its task ended, with the task's live record: for the stitcher, which reads the task's outputs. */
-  'task-end': [TaskRecord, HostRecord, FinalOutcome];
+  'task-end': [TaskRecord, HostRecord, AttemptOutcome];
 }
 
 function newHostRecord(name: string): HostRecord {
   return { name, state: 'connecting', tasksDone: 0, failures: 0 };
 }
 
-function internalError(err: unknown): FinalOutcome {
+function internalError(err: unknown): AttemptOutcome {
   return { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
 }
 
@@ -168,6 +167,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** What an attempt's AttemptSlot calls reach. */
   private readonly owner: AttemptOwner = {
     started: (att) => this.onStarted(att),
+    released: (att) => this.onReleased(att),
     claim: (att) => this.claim(att),
     unclaim: (att) => this.unclaim(att),
   };
@@ -604,7 +604,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * to the front of the queue as chunks of their own (or are cancelled with
    * a stopped run).
    */
-  private splitChunk(att: Attempt, outcome: Extract<FinalOutcome, { kind: 'failed' | 'cancelled' }>): void {
+  private splitChunk(att: Attempt, outcome: Extract<AttemptOutcome, { kind: 'failed' | 'cancelled' }>): void {
     const { rec, host: a } = att;
     const host = a.host.name;
     const now = this.options.now();
@@ -947,43 +947,37 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     );
   }
 
-  /** The host's run() has returned: the slot is free, and the attempt ends now or once its outputs are in. */
-  private onReturn(att: Attempt, outcome: AttemptOutcome): void {
-    let later = false;
-    try {
-      this.freeSlot(att, outcome);
-      if (outcome.kind !== 'released') {
-        this.end(att, outcome);
-        return;
-      }
-      // The slot is free now; the attempt still counts as running until its outputs are in.
-      const { rec, host: a } = att;
-      if (this.observed) {
-        const at = this.options.now();
-        this.event({
-          type: 'attempt-ended',
-          at,
-          task: refOf(rec.task),
-          attempt: att.number,
-          host: a.host.name,
-          outcome: 'released',
-          ignored: rec.won !== null,
-          attempts: rec.attempts,
-          settled: null,
-          ...attemptFacts(outcome, (at - att.start) / 1000),
-        });
-      }
-      this.schedule();
-      void outcome.outcome.catch(internalError).then((final) => {
-        try {
-          this.end(att, final);
-        } finally {
-          this.returned();
-        }
+  /** AttemptSlot.released: the renderer ended well; the slot is free, and the attempt ends once its outputs are in. */
+  private onReleased(att: Attempt): void {
+    if (att.freed || att.ended) return;
+    this.freeSlot(att, true);
+    // The slot is free now; the attempt still counts as running until its outputs are in.
+    const { rec, host: a } = att;
+    if (this.observed) {
+      const at = this.options.now();
+      this.event({
+        type: 'attempt-ended',
+        at,
+        task: refOf(rec.task),
+        attempt: att.number,
+        host: a.host.name,
+        outcome: 'released',
+        ignored: rec.won !== null,
+        attempts: rec.attempts,
+        settled: null,
+        ...attemptFacts({ kind: 'done' }, (at - att.start) / 1000),
       });
-      later = true;
+    }
+    this.schedule();
+  }
+
+  /** The host's run() has settled: the slot is free (if released() did not free it already), and the attempt ends. */
+  private onReturn(att: Attempt, outcome: AttemptOutcome): void {
+    try {
+      if (!att.freed) this.freeSlot(att, outcome.kind === 'done');
+      this.end(att, outcome);
     } finally {
-      if (!later) this.returned();
+      this.returned();
     }
   }
 
@@ -991,12 +985,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (--this.unreturned === 0) for (const resolve of this.whenReturned.splice(0)) resolve();
   }
 
-  private freeSlot(att: Attempt, outcome: AttemptOutcome): void {
+  private freeSlot(att: Attempt, succeeded: boolean): void {
     const { place: lane, host: a } = att;
     att.freed = true;
     if (lane.rendering === att) lane.rendering = undefined;
     lane.sent--;
-    if (att.rendering && (outcome.kind === 'released' || outcome.kind === 'done')) {
+    if (att.rendering && succeeded) {
       const ms = this.options.now() - att.start;
       const estimate = this.pace.timed(a, ms);
       this.chunks?.timed(att.rec.task, a.host.name, ms);
@@ -1007,7 +1001,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.slots.queueYieldingHosts.has(a)) this.repaced.add(a);
   }
 
-  private end(att: Attempt, outcome: FinalOutcome): void {
+  private end(att: Attempt, outcome: AttemptOutcome): void {
     const { rec, host: a } = att;
     att.ended = true;
     const last = a.live.pop()!;
@@ -1095,7 +1089,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.schedule();
   }
 
-  private applyOutcome(att: Attempt, outcome: FinalOutcome, others: number): void {
+  private applyOutcome(att: Attempt, outcome: AttemptOutcome, others: number): void {
     const { rec, host: a } = att;
     switch (outcome.kind) {
       case 'done':

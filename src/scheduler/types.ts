@@ -71,15 +71,7 @@ export type AttemptOutcome =
    * the host when the run was stopped and are now in place: they are done,
    * and only the rest of the chunk is cancelled (see Chunks).
    */
-  | { kind: 'cancelled'; bytes?: AttemptBytes | undefined; done?: readonly number[] | undefined }
-  /**
-   * The renderer has ended and the host's slot is free; collecting the
-   * outputs goes on, and `outcome` says how the attempt ends. The host takes
-   * its next task meanwhile, so downloads overlap the next render.
-   */
-  | { kind: 'released'; outcome: Promise<Exclude<AttemptOutcome, { kind: 'released' }>> };
-
-export type FinalOutcome = Exclude<AttemptOutcome, { kind: 'released' }>;
+  | { kind: 'cancelled'; bytes?: AttemptBytes | undefined; done?: readonly number[] | undefined };
 
 /** Where an attempt runs on its host, and how it says it has started. */
 export interface AttemptSlot {
@@ -87,6 +79,12 @@ export interface AttemptSlot {
   lane: number;
   /** Called when the renderer actually starts (a queued attempt waits for the one before it). */
   started(): void;
+  /**
+   * Called when the renderer has ended well and the slot may take its next
+   * task while this attempt's outputs are still being collected (downloads
+   * overlap the next render). The attempt goes on until run() settles.
+   */
+  released?(): void;
   /**
    * True once another attempt of the same task has won (its outputs are
    * complete and kept): this one must not move its outputs into place

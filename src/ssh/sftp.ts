@@ -1,5 +1,6 @@
 import { open as openLocal, readFile, stat as localStat } from 'node:fs/promises';
 import type { SFTPWrapper, Stats } from 'ssh2';
+import type { Abortable } from '../abort.js';
 import { TransferError } from '../errors.js';
 import { CREATE_NEW } from '../fsutil/atomicWrite.js';
 
@@ -46,8 +47,9 @@ function entryStat(s: Stats): EntryStat {
   return { size: s.size, type: typeOf(s), mode: s.mode & 0o7777 };
 }
 
-function abortError(host: string): TransferError {
-  return new TransferError(`${host}: the transfer was stopped`);
+/** What a stopped request rejects with: it names the host, and its cause is the signal's reason. */
+function abortError(host: string, signal: AbortSignal): TransferError {
+  return new TransferError(`${host}: the transfer was stopped`, { cause: signal.reason });
 }
 
 /**
@@ -75,15 +77,19 @@ export class Sftp {
     return this.bigChunks ? 255 * 1024 : 32 * 1024;
   }
 
-  /** One request: its error names the host and path; unanswered past the deadline it breaks the channel. */
-  call<T>(
+  /**
+   * One request: its error names the host and path; unanswered past the
+   * deadline it breaks the channel; aborted, it rejects at once (the
+   * server's late answer is dropped).
+   */
+  private call<T>(
     what: string,
     path: string,
     call: (sftp: SFTPWrapper, cb: (err: Error | null | undefined, value?: T) => void) => void,
-    signal?: AbortSignal,
+    { signal }: Abortable = {},
   ): Promise<T> {
     if (this.broken) return Promise.reject(this.broken);
-    if (signal?.aborted) return Promise.reject(abortError(this.host));
+    if (signal?.aborted) return Promise.reject(abortError(this.host, signal));
     return new Promise<T>((resolve, reject) => {
       let done = false;
       const finish = (): void => {
@@ -94,7 +100,7 @@ export class Sftp {
       const onAbort = (): void => {
         if (done) return;
         finish();
-        reject(abortError(this.host));
+        reject(abortError(this.host, signal!));
       };
       const timer = setTimeout(() => {
         if (done) return;
@@ -127,18 +133,18 @@ export class Sftp {
   }
 
   /** lstat: a symbolic link is reported as one, never followed. Null if there is nothing there. */
-  lstat(path: string): Promise<EntryStat | null> {
-    return this.entry(path, 'lstat');
+  lstat(path: string, options?: Abortable): Promise<EntryStat | null> {
+    return this.entry(path, 'lstat', options);
   }
 
   /** stat, following links: for the workdir's own path, whose links are the user's choice. */
-  statFollowing(path: string): Promise<EntryStat | null> {
-    return this.entry(path, 'stat');
+  statFollowing(path: string, options?: Abortable): Promise<EntryStat | null> {
+    return this.entry(path, 'stat', options);
   }
 
-  private async entry(path: string, how: 'lstat' | 'stat'): Promise<EntryStat | null> {
+  private async entry(path: string, how: 'lstat' | 'stat', options?: Abortable): Promise<EntryStat | null> {
     try {
-      return entryStat(await this.call<Stats>('stat', path, (s, cb) => s[how](path, cb)));
+      return entryStat(await this.call<Stats>('stat', path, (s, cb) => s[how](path, cb), options));
     } catch (err) {
       if ((err as { code?: string }).code === 'ENOENT') return null;
       throw err;
@@ -146,28 +152,31 @@ export class Sftp {
   }
 
   /** The path with every symbolic link resolved (it must exist). */
-  realpath(path: string): Promise<string> {
-    return this.call<string>('resolve', path, (s, cb) => s.realpath(path, cb));
+  realpath(path: string, options?: Abortable): Promise<string> {
+    return this.call<string>('resolve', path, (s, cb) => s.realpath(path, cb), options);
   }
 
   /** A directory's entries, each as lstat sees it (OpenSSH's sftp-server lstats them). */
-  async readdir(path: string): Promise<Array<{ name: string } & EntryStat>> {
-    const list = await this.call<Array<{ filename: string; attrs: Stats }>>('list', path, (s, cb) =>
-      s.readdir(path, cb),
+  async readdir(path: string, options?: Abortable): Promise<Array<{ name: string } & EntryStat>> {
+    const list = await this.call<Array<{ filename: string; attrs: Stats }>>(
+      'list',
+      path,
+      (s, cb) => s.readdir(path, cb),
+      options,
     );
     return list.map((e) => ({ name: e.filename, ...entryStat(e.attrs) }));
   }
 
-  mkdir(path: string): Promise<void> {
-    return this.call<void>('mkdir', path, (s, cb) => s.mkdir(path, cb));
+  mkdir(path: string, options?: Abortable): Promise<void> {
+    return this.call<void>('mkdir', path, (s, cb) => s.mkdir(path, cb), options);
   }
 
-  unlink(path: string): Promise<void> {
-    return this.call<void>('remove', path, (s, cb) => s.unlink(path, cb));
+  unlink(path: string, options?: Abortable): Promise<void> {
+    return this.call<void>('remove', path, (s, cb) => s.unlink(path, cb), options);
   }
 
-  writeFile(path: string, data: string | Buffer): Promise<void> {
-    return this.call<void>('write', path, (s, cb) => s.writeFile(path, data, cb));
+  writeFile(path: string, data: string | Buffer, options?: Abortable): Promise<void> {
+    return this.call<void>('write', path, (s, cb) => s.writeFile(path, data, cb), options);
   }
 
   /**
@@ -175,10 +184,11 @@ export class Sftp {
    * its whole size, read at an offset: a file a host made huge (a sparse
    * 5 GB log) costs no more than `max` here.
    */
-  async readTail(path: string, max: number, signal?: AbortSignal): Promise<{ data: Buffer; size: number }> {
+  async readTail(path: string, max: number, options: Abortable = {}): Promise<{ data: Buffer; size: number }> {
+    const { signal } = options;
     // open and fstat in one round trip, as fetchFile does.
-    const opened = this.call<Buffer>('read', path, (s, cb) => s.open(path, 'r', cb), signal);
-    const stated = opened.then((h) => this.call<Stats>('read', path, (s, cb) => s.fstat(h, cb), signal));
+    const opened = this.call<Buffer>('read', path, (s, cb) => s.open(path, 'r', cb), options);
+    const stated = opened.then((h) => this.call<Stats>('read', path, (s, cb) => s.fstat(h, cb), options));
     stated.catch(() => {});
     const handle = await opened;
     try {
@@ -208,16 +218,20 @@ export class Sftp {
   async putFile(
     localPath: string,
     path: string,
-    mode: number,
-    size: number | undefined,
-    signal?: AbortSignal,
+    options: Abortable & {
+      /** Its permission bits (an uploaded renderer stays executable). */
+      mode: number;
+      /** Its size, if known (else the local file is stat'ed). */
+      size?: number | undefined;
+    },
   ): Promise<void> {
-    size ??= (await localStat(localPath)).size;
+    const { mode, signal } = options;
+    const size = options.size ?? (await localStat(localPath)).size;
     const handle = await this.call<Buffer>(
       'upload to',
       path,
       (s, cb) => s.open(path, 'w', { mode: mode & 0o777 }, cb),
-      signal,
+      options,
     );
     try {
       if (size <= this.chunkSize) {
@@ -228,7 +242,7 @@ export class Sftp {
                 'upload to',
                 path,
                 (s, cb) => s.write(handle, data, 0, data.length, 0, (err) => cb(err)),
-                signal,
+                options,
               )
             : Promise.resolve();
         await Promise.all([written, this.close(handle, path)]);
@@ -262,16 +276,15 @@ export class Sftp {
   async fetchFile(
     path: string,
     localPath: string,
-    options: {
-      signal?: AbortSignal | undefined;
+    options: Abortable & {
       /** Told the file's size before anything is written here: throws to refuse it (no room for it). */
       room?: ((size: number) => Promise<void>) | undefined;
     } = {},
   ): Promise<number> {
     const { signal } = options;
     // open and fstat in one round trip (requests are answered in order).
-    const opened = this.call<Buffer>('download of', path, (s, cb) => s.open(path, 'r', cb), signal);
-    const stated = opened.then((h) => this.call<Stats>('download of', path, (s, cb) => s.fstat(h, cb), signal));
+    const opened = this.call<Buffer>('download of', path, (s, cb) => s.open(path, 'r', cb), { signal });
+    const stated = opened.then((h) => this.call<Stats>('download of', path, (s, cb) => s.fstat(h, cb), { signal }));
     // Awaited below once the open has succeeded; if the open fails, this fails with it and is not awaited
     // (unhandled, it would end the process: a speculative copy stopped just as it fetched).
     stated.catch(() => {});
@@ -330,7 +343,7 @@ export class Sftp {
         'download of',
         path,
         (s, cb) => s.read(handle, buf, offset + got, len - got, at + got, (err, bytes) => cb(err, bytes)),
-        signal,
+        { signal },
       );
       if (n === 0)
         throw new TransferError(
@@ -351,7 +364,7 @@ export class Sftp {
     let failed = false;
     const worker = async (): Promise<void> => {
       while (next < chunks.length && !failed) {
-        if (signal?.aborted) throw abortError(this.host);
+        if (signal?.aborted) throw abortError(this.host, signal);
         const [at, len] = chunks[next++]!;
         await step(at, len).catch((err: unknown) => {
           failed = true;

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { LinkRefused, TransferError, errorMessage } from '../errors.js';
+import type { Abortable } from '../abort.js';
+import { LinkRefused, LocalFault, TransferError, errorMessage } from '../errors.js';
 import { tempNameBeside } from '../fsutil/atomicWrite.js';
+import { localFaultOf } from '../fsutil/localWrite.js';
 import type { HostShell, OutputState } from '../hostShell/hostShell.js';
 import { linkMessage, type HostSession, type RemoteStat } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
@@ -51,14 +53,14 @@ export async function localTree(copy: Copy): Promise<{ dirs: string[]; files: Lo
  * temporary name and renamed into place, so a renderer never reads half a file.
  * Returns the bytes sent (the attempt's `bytesIn` in the events and report).
  */
-export async function upload(session: HostSession, copy: Copy, signal?: AbortSignal): Promise<number> {
+export async function upload(session: HostSession, copy: Copy, options: Abortable = {}): Promise<number> {
   const tree = await localTree(copy);
   try {
     // A directory copy's directories, empty ones too (a file's own is made as it is moved into place).
-    if (tree.dirs.length > 0) await makeDirs(session, tree.dirs);
+    if (tree.dirs.length > 0) await makeDirs(session, tree.dirs, options);
     let sent = 0;
     for (const f of tree.files) {
-      await uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: true }, signal);
+      await uploadFile(session, f, options);
       sent += f.size;
     }
     return sent;
@@ -70,29 +72,28 @@ export async function upload(session: HostSession, copy: Copy, signal?: AbortSig
   }
 }
 
+/** Sends one local file to its remote path (see upload); `checkSize` (the default) checks its size there after. */
 export async function uploadFile(
   session: HostSession,
-  local: string,
-  remote: string,
-  size: number,
-  mode: number,
-  options: { checkSize: boolean } = { checkSize: true },
-  signal?: AbortSignal,
+  file: LocalFile,
+  options: Abortable & { checkSize?: boolean | undefined } = {},
 ): Promise<void> {
+  const { local, remote, size, mode } = file;
+  const { signal } = options;
   // Written into the host shell's own directory, then moved into place by the shell, which checks the
   // way there for links as it moves it (a renderer may swap a directory for a link at any moment).
-  const shell = await session.shell(signal);
+  const shell = await session.shell({ signal });
   const name = `up-${randomBytes(6).toString('hex')}.part`;
   const tmp = `${runDir(shell.token)}/${name}`;
   try {
-    await session.putFile(local, tmp, mode, size, signal);
-    if (options.checkSize) {
+    await session.putFile(local, tmp, { mode, size, signal });
+    if (options.checkSize !== false) {
       // Fast transfers write out of order: check the result before trusting it.
-      const written = await session.stat(tmp);
+      const written = await session.stat(tmp, { signal });
       if (written?.size !== size)
         throw new TransferError(`${session.name}:${remote}: wrote ${written?.size ?? 'no'} bytes of ${size}`);
     }
-    await moveIntoPlace(session, shell, name, remote);
+    await moveIntoPlace(session, shell, name, remote, { signal });
   } catch (err) {
     await session.unlink(tmp).catch(() => {});
     throw err;
@@ -105,8 +106,14 @@ export async function uploadFile(
  * there unless it is a directory; the shell checks the way for links as it
  * moves it.
  */
-export async function moveIntoPlace(session: HostSession, shell: HostShell, name: string, path: string): Promise<void> {
-  const [moved] = await shell.fileOp('mv', [name, path]);
+export async function moveIntoPlace(
+  session: HostSession,
+  shell: HostShell,
+  name: string,
+  path: string,
+  options: Abortable = {},
+): Promise<void> {
+  const [moved] = await shell.fileOp('mv', [name, path], options);
   if (moved === 'done') return;
   if (moved === 'through-link') throw new LinkRefused(await linkOnWay(session, path));
   throw new TransferError(
@@ -132,10 +139,10 @@ async function linkOnWay(session: HostSession, path: string): Promise<string> {
 }
 
 /** Makes workdir-relative directories (and their parents) on the host, never through a link. */
-export async function makeDirs(session: HostSession, dirs: readonly string[]): Promise<void> {
+export async function makeDirs(session: HostSession, dirs: readonly string[], options: Abortable = {}): Promise<void> {
   const list = [...new Set(dirs)].filter((d) => d !== '.' && d !== '');
   if (list.length === 0) return;
-  const states = await (await session.shell()).fileOp('mkdir', list);
+  const states = await (await session.shell(options)).fileOp('mkdir', list, options);
   const bad = states.findIndex((st) => st !== 'done');
   if (bad >= 0) {
     const dir = list[bad]!;
@@ -240,9 +247,9 @@ export async function download(
   const { verify, signal, claim } = options;
   let state = options.known;
   if (state === undefined) {
-    state = stateOf(await session.stat(copy.remote));
+    state = stateOf(await session.stat(copy.remote, { signal }));
     // Not seen by the host shell: prove its directory is inside the workdir.
-    if (state !== 'missing') await session.checkInside(remoteDirname(copy.remote));
+    if (state !== 'missing') await session.checkInside(remoteDirname(copy.remote), { signal });
   }
   const refused = refusal(state, copy, session.name);
   if (refused) throw new TransferError(refused);
@@ -285,10 +292,14 @@ export async function download(
   } catch (err) {
     // Something already at the temporary name (it is created new, never opened) is not this download's to remove.
     if (!foundAt(err, tmp)) await rm(tmp, { recursive: true, force: true });
-    if (err instanceof TransferError || err instanceof Superseded) throw err;
-    throw new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, {
-      cause: err,
-    });
+    if (err instanceof TransferError || err instanceof Superseded || err instanceof LocalFault) throw err;
+    // What the host sent arrives as a TransferError: a system error here is this machine's (its disk full, read-only).
+    throw (
+      localFaultOf(err, copy.local, { what: 'the output', option: '--out' }) ??
+      new TransferError(`copying ${session.name}:${copy.remote} to ${copy.local} failed: ${errorMessage(err)}`, {
+        cause: err,
+      })
+    );
   } finally {
     partials.delete(tmp);
   }
@@ -340,10 +351,10 @@ async function downloadDir(
 ): Promise<number> {
   await mkdir(local);
   let fetched = 0;
-  const entries = await session.readdir(remote);
+  const entries = await session.readdir(remote, { signal });
   checkListing(session, remote, local, entries);
   for (const entry of entries) {
-    if (signal?.aborted) throw new TransferError(`${session.name}: the transfer was stopped`);
+    if (signal?.aborted) throw new TransferError(`${session.name}: the transfer was stopped`, { cause: signal.reason });
     const r = `${remote}/${entry.name}`;
     if (entry.type === 'dir') fetched += await downloadDir(session, r, join(local, entry.name), signal);
     else if (entry.type === 'file') fetched += await session.fetchFile(r, join(local, entry.name), { signal });
@@ -362,10 +373,14 @@ async function downloadDir(
  * never followed, wherever it is on the way. Fails naming the first path
  * not removed.
  */
-export async function removeRemote(session: HostSession, paths: string | readonly string[]): Promise<void> {
+export async function removeRemote(
+  session: HostSession,
+  paths: string | readonly string[],
+  options: Abortable = {},
+): Promise<void> {
   const list = typeof paths === 'string' ? [paths] : paths;
   if (list.length === 0) return;
-  const states = await (await session.shell()).fileOp('rm', list);
+  const states = await (await session.shell(options)).fileOp('rm', list, options);
   const bad = states.findIndex((st) => st !== 'done');
   if (bad < 0) return;
   const path = list[bad]!;

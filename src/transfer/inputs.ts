@@ -4,6 +4,7 @@ import { mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
+import type { Abortable } from '../abort.js';
 import { LinkRefused, TransferError, errorMessage } from '../errors.js';
 import type { HostSession } from '../hosts/session.js';
 import type { Copy } from '../plan/plan.js';
@@ -125,6 +126,7 @@ async function existingFiles(
   session: HostSession,
   files: readonly LocalFile[],
   roots: readonly string[],
+  options: Abortable,
 ): Promise<{ found: Set<string>; missingDirs: Set<string> }> {
   const dirs = new Set(roots);
   for (const f of files) dirs.add(remoteDirname(f.remote));
@@ -135,10 +137,10 @@ async function existingFiles(
       let entries;
       try {
         // A directory that leads out of the workdir is neither listed nor hashed.
-        await session.checkInside(dir);
-        entries = await session.readdir(dir);
+        await session.checkInside(dir, options);
+        entries = await session.readdir(dir, options);
       } catch (err) {
-        if (err instanceof LinkRefused) throw err;
+        if (err instanceof LinkRefused || options.signal?.aborted) throw err;
         missingDirs.add(dir); // no such directory yet: nothing in it is there
         return;
       }
@@ -165,16 +167,16 @@ interface Tree {
  * requests each on one SFTP channel: 500 of them took 0.9 s per host here,
  * against scp's 0.6 s for three hosts.
  */
-async function sendPacked(session: HostSession, tree: Tree, hashes: LocalHashes, signal?: AbortSignal): Promise<void> {
+async function sendPacked(session: HostSession, tree: Tree, hashes: LocalHashes, options: Abortable): Promise<void> {
   const root = tree.copy.remote;
   // Unpacked in the host shell's own directory, and moved into place by the shell (see uploadFile).
-  const shell = await session.shell(signal);
+  const shell = await session.shell(options);
   const name = `pack-${randomBytes(4).toString('hex')}.part`;
   const tmp = `${runDir(shell.token)}/${name}`;
   const archive = await hashes.archive(tree.copy.local);
   try {
-    await session.putFile(archive.path, `${tmp}.tar`, 0o600, archive.size, signal);
-    const written = await session.stat(`${tmp}.tar`);
+    await session.putFile(archive.path, `${tmp}.tar`, { mode: 0o600, size: archive.size, ...options });
+    const written = await session.stat(`${tmp}.tar`, options);
     if (written?.size !== archive.size)
       throw new TransferError(`${session.name}:${tmp}.tar: wrote ${written?.size ?? 'no'} bytes of ${archive.size}`);
     const unpack = await session.command(
@@ -185,15 +187,15 @@ async function sendPacked(session: HostSession, tree: Tree, hashes: LocalHashes,
         'distray-unpack',
         tmp,
       ],
-      signal,
+      options,
     );
     if (unpack.code !== 0)
       throw new TransferError(
         `${session.name}: cannot unpack ${tree.copy.local} into ${root} (tar exit ${unpack.code}): ${unpack.output.trim().slice(-300)}`,
       );
     const inTmp = (f: LocalFile): string => tmp + f.remote.slice(root.length);
-    await verify(session, tree.files, hashes, inTmp, signal);
-    await moveIntoPlace(session, shell, name, root);
+    await verify(session, tree.files, hashes, { at: inTmp, ...options });
+    await moveIntoPlace(session, shell, name, root, options);
   } catch (err) {
     // Stopped or failed half-way: neither the unpacked directory nor the archive stays on the host.
     await removeRemote(session, [tmp, `${tmp}.tar`]).catch(() => {});
@@ -206,16 +208,19 @@ async function verify(
   session: HostSession,
   files: readonly LocalFile[],
   hashes: LocalHashes,
-  at: (f: LocalFile) => string = (f) => f.remote,
-  signal?: AbortSignal,
+  options: Abortable & {
+    /** Where each file is on the host (by default its remote path). */
+    at?: ((f: LocalFile) => string) | undefined;
+  },
 ): Promise<void> {
   if (files.length === 0) return;
-  const written = await session.hashFiles(files.map(at), 'cksum', signal);
+  const at = options.at ?? ((f: LocalFile): string => f.remote);
+  const written = await session.hashFiles(files.map(at), { kind: 'cksum', signal: options.signal });
   for (const f of files) {
     // A host without cksum (none we know of) has its copies checked by size.
     const there = written
       ? written.get(at(f))
-      : await session.stat(at(f)).then((s) => (s ? `size ${s.size}` : undefined));
+      : await session.stat(at(f), options).then((s) => (s ? `size ${s.size}` : undefined));
     const expected = written ? await hashes.cksum(f.local, f.size) : `size ${f.size}`;
     if (there !== expected) {
       throw new TransferError(
@@ -238,23 +243,23 @@ export async function syncInputs(
   session: HostSession,
   copies: readonly Copy[],
   hashes: LocalHashes,
-  signal?: AbortSignal,
+  options: Abortable = {},
 ): Promise<SyncStats> {
+  const { signal } = options;
   const started = performance.now();
   const trees: Tree[] = await Promise.all(copies.map(async (c) => ({ copy: c, ...(await hashes.tree(c)) })));
   const files = trees.flatMap((t) => t.files);
   // Only files already on the host are hashed there (a fresh host needs no hashing, nor
   // its login shell, before sending starts); local hashes are computed meanwhile.
   const roots = trees.filter((t) => t.dirs.length > 0).map((t) => t.copy.remote);
-  const { found: existing, missingDirs } = await existingFiles(session, files, roots);
+  const { found: existing, missingDirs } = await existingFiles(session, files, roots, options);
   const there = files.filter((f) => existing.has(f.remote));
   for (const f of there) void hashes.of(f.local).catch(() => {});
   const remote =
     there.length > 0
       ? await session.hashFiles(
           there.map((f) => f.remote),
-          'sha256',
-          signal,
+          { kind: 'sha256', signal },
         )
       : undefined;
   const changed: LocalFile[] = [];
@@ -272,13 +277,14 @@ export async function syncInputs(
   const single = changed.filter((f) => !packedFiles.has(f));
   const queue = new PQueue({ concurrency: PARALLEL_UPLOADS });
   try {
-    const archives = Promise.allSettled(packed.map((t) => sendPacked(session, t, hashes, signal))).then((all) => {
+    const archives = Promise.allSettled(packed.map((t) => sendPacked(session, t, hashes, options))).then((all) => {
       const failed = all.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
     });
     await makeDirs(
       session,
       trees.filter((t) => !packed.includes(t)).flatMap((t) => t.dirs),
+      options,
     );
     // Every upload settles (and removes its temporary file if it failed or was stopped) before this
     // returns: the caller may close the connection next.
@@ -288,8 +294,9 @@ export async function syncInputs(
         // Checked below, all at once.
         // Not p-queue's own signal: it rejects a running task's promise at once, before the upload has stopped.
         queue.add(() => {
-          if (signal?.aborted) throw new TransferError(`${session.name}: sending inputs was stopped`);
-          return uploadFile(session, f.local, f.remote, f.size, f.mode, { checkSize: false }, signal);
+          if (signal?.aborted)
+            throw new TransferError(`${session.name}: sending inputs was stopped`, { cause: signal.reason });
+          return uploadFile(session, f, { checkSize: false, signal });
         }),
       ),
     ]);
@@ -299,7 +306,7 @@ export async function syncInputs(
     if (err instanceof TransferError) throw err;
     throw new TransferError(`sending inputs to ${session.name} failed: ${errorMessage(err)}`, { cause: err });
   }
-  await verify(session, single, hashes, undefined, signal);
+  await verify(session, single, hashes, options);
   return {
     files: files.length,
     sent: changed.length,

@@ -6,7 +6,7 @@
 import type { Task } from '../../src/plan/plan.js';
 import { isRunStop, type AttemptOutcome, type AttemptSlot, type SchedulerHost } from '../../src/scheduler/scheduler.js';
 
-export type Final = Exclude<AttemptOutcome, { kind: 'released' }>;
+export type Final = AttemptOutcome;
 
 /** What an attempt does: how long its renderer takes, then its outcome; `hang` never ends by itself. */
 export interface Act {
@@ -38,12 +38,21 @@ export class FakeHost implements SchedulerHost {
 
   run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
     const before = this.lanes[slot.lane] ?? Promise.resolve();
-    const mine = before.then(() => this.render(task, attempt, signal, slot));
-    this.lanes[slot.lane] = mine.then((o) => (o.kind === 'released' ? undefined : o)).catch(() => undefined);
+    // The slot's next attempt goes on once this one has released the slot, or ended.
+    let free = (): void => {};
+    this.lanes[slot.lane] = new Promise<void>((resolve) => (free = resolve));
+    const mine = before.then(() => this.render(task, attempt, signal, slot, free));
+    mine.then(free, free);
     return mine;
   }
 
-  private async render(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
+  private async render(
+    task: Task,
+    attempt: number,
+    signal: AbortSignal,
+    slot: AttemptSlot,
+    free: () => void,
+  ): Promise<AttemptOutcome> {
     if (signal.aborted) return { kind: 'cancelled' };
     slot.started();
     const act = this.behave(task, attempt);
@@ -55,10 +64,9 @@ export class FakeHost implements SchedulerHost {
     const outcome: Final =
       act.outcome === undefined || act.outcome === 'hang' ? { kind: 'done', bytes: { in: 1, out: 2 } } : act.outcome;
     if (act.fetchMs === undefined) return outcome;
-    return {
-      kind: 'released',
-      outcome: wait(act.fetchMs, signal).then((a): Final => (a ? { kind: 'cancelled' } : outcome)),
-    };
+    free();
+    slot.released?.();
+    return (await wait(act.fetchMs, signal)) ? { kind: 'cancelled' } : outcome;
   }
 }
 

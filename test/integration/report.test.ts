@@ -449,7 +449,7 @@ function unwritableDir(cwd: string): string {
 }
 
 describe('report files that cannot be written', () => {
-  it('--report, --junit and --html that cannot be written each say so in one line; the summary is printed and the render decides the exit status', async () => {
+  it('--report, --junit and --html that cannot be written each say so in one line; the summary is printed and the exit status is 4 (a local failure)', async () => {
     const cwd = workspace();
     const locked = unwritableDir(cwd);
     const inv = farm.inventory(`hosts:\n  - local: true\n    workdir: ${join(cwd, 'wd')}\n`, 'unwritable.yaml');
@@ -460,7 +460,7 @@ describe('report files that cannot be written', () => {
     };
     const args = Object.entries(files).flat();
     const ok = await runCli(['run', inv, '0,1', 'true', ...args, '--plain'], { cwd });
-    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.code, ok.stderr).toBe(4);
     const what = { '--report': 'JSON report', '--junit': 'JUnit file', '--html': 'HTML report' };
     for (const [option, path] of Object.entries(files)) {
       const lines = ok.stderr.split('\n').filter((l) => l.includes(path));
@@ -473,11 +473,11 @@ describe('report files that cannot be written', () => {
       expect(lines[0]).toContain(`give ${option} a path you can write to`);
     }
     expect(ok.stderr).not.toMatch(/^\s+at /m);
-    expect(ok.stderr).toMatch(/^distray: 2 done in [\d.]+s \(exit 0\)$/m);
-    // A failed render still exits as a failed render does.
+    expect(ok.stderr).toMatch(/^distray: 2 done in [\d.]+s \(exit 4\)$/m);
+    // A failed render too: the files asked for are missing, which is what the status says.
     const failed = await runCli(['run', inv, '0', 'false', '--retries', '0', ...args, '--plain'], { cwd });
-    expect(failed.code, failed.stderr).toBe(1);
-    expect(failed.stderr).toMatch(/^distray: 1 failed in [\d.]+s \(exit 1\)$/m);
+    expect(failed.code, failed.stderr).toBe(4);
+    expect(failed.stderr).toMatch(/^distray: 1 failed in [\d.]+s \(exit 4\)$/m);
     expect(failed.stderr.split('\n').filter((l) => l.startsWith('distray: cannot write the '))).toHaveLength(3);
     expect(failed.stderr).not.toMatch(/^\s+at /m);
   });

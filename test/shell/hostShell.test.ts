@@ -53,8 +53,12 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     const shell = await (await session(1)).shell();
     const events: string[] = [];
     const script = 'echo "$0 begin" >> order.log; sleep 0.3; echo "$0 end" >> order.log';
-    const a = shell.run(0, 'a', ['sh', '-c', script, 'a'], never, [], () => events.push('start a'));
-    const b = shell.run(0, 'b', ['sh', '-c', script, 'b'], never, ['out/b.txt'], () => events.push('start b'));
+    const a = shell.run(0, 'a', ['sh', '-c', script, 'a'], { onStart: () => events.push('start a'), signal: never });
+    const b = shell.run(0, 'b', ['sh', '-c', script, 'b'], {
+      outputs: ['out/b.txt'],
+      onStart: () => events.push('start b'),
+      signal: never,
+    });
     const [ea, eb] = await Promise.all([a, b]);
     expect(ea).toMatchObject({ code: 0, wrote: false, outputs: [] });
     expect(eb).toMatchObject({ code: 0, wrote: false, outputs: ['missing'] });
@@ -70,9 +74,12 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     // x holds the lease from its start until the test lets it end: no race with y, however slow the machine.
     let xStarted!: () => void;
     const started = new Promise<void>((resolve) => (xStarted = resolve));
-    const x = first.run(0, 'x', ['sh', '-c', `${untilExists('go')}; echo x >> order.log`], never, [], () => xStarted());
+    const x = first.run(0, 'x', ['sh', '-c', `${untilExists('go')}; echo x >> order.log`], {
+      onStart: () => xStarted(),
+      signal: never,
+    });
     await started;
-    const y = second.run(0, 'y', ['sh', '-c', 'echo y >> order.log'], never);
+    const y = second.run(0, 'y', ['sh', '-c', 'echo y >> order.log'], { signal: never });
     // y is queued on the lease now (it cannot have started: x has not ended). Let x end.
     writeFileSync(join(dir, 'go'), '');
     expect((await x).code).toBe(0);
@@ -99,13 +106,13 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     const s = await LocalSession.open('local', dir, { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? ''}` }, 1, 0);
     sessions.push(s);
     const shell = await s.shell();
-    const runs = ['a', 'b', 'c'].map((id) => shell.run(0, id, ['sleep', '0.1'], never));
+    const runs = ['a', 'b', 'c'].map((id) => shell.run(0, id, ['sleep', '0.1'], { signal: never }));
     expect((await Promise.all(runs)).map((e) => e.code)).toEqual([0, 0, 0]);
     expect(leases()).toBe(1);
     // Idle now, the lane holds nothing: another shell's task takes the host's only lease at once.
     const other = await (await session(1)).shell();
-    expect((await other.run(0, 'd', ['true'], never)).code).toBe(0);
-    const d = await shell.run(0, 'e', ['true'], never);
+    expect((await other.run(0, 'd', ['true'], { signal: never })).code).toBe(0);
+    const d = await shell.run(0, 'e', ['true'], { signal: never });
     expect(d.code).toBe(0);
     expect(leases()).toBe(2);
   });
@@ -113,7 +120,7 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
   it('ends, lanes and all, when its workdir was removed under it', async () => {
     const s = await session(2);
     const shell = await s.shell();
-    await Promise.all([shell.run(0, 'a', ['true'], never), shell.run(1, 'b', ['true'], never)]);
+    await Promise.all([shell.run(0, 'a', ['true'], { signal: never }), shell.run(1, 'b', ['true'], { signal: never })]);
     rmSync(dir, { recursive: true, force: true });
     await s.close();
     const alive = (): boolean => {
@@ -138,8 +145,8 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     // a runs until the test lets it end, so b is still queued behind it when the shell is retired.
     let aStarted!: () => void;
     const started = new Promise<void>((resolve) => (aStarted = resolve));
-    const a = old.run(0, 'a', ['sh', '-c', untilExists('go')], never, [], () => aStarted());
-    const b = old.run(0, 'b', ['sh', '-c', 'echo ran > b.txt'], never);
+    const a = old.run(0, 'a', ['sh', '-c', untilExists('go')], { onStart: () => aStarted(), signal: never });
+    const b = old.run(0, 'b', ['sh', '-c', 'echo ran > b.txt'], { signal: never });
     await started;
     fresh.retire(old.token);
     // The other shell has retired it once it marked the old run directory (retire() in hostShell.sh).
@@ -160,13 +167,13 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     writeFileSync(join(dir, 'count.sh'), `echo ran >> runs.log; [ -z "$1" ] || ${untilExists('"$1"')}\n`);
     let busyStarted!: () => void;
     const started = new Promise<void>((resolve) => (busyStarted = resolve));
-    const busy = old.run(0, 'busy', ['sh', 'count.sh', 'go'], never, [], () => busyStarted());
-    const queued = old.run(0, 'queued', ['sh', 'count.sh'], never);
+    const busy = old.run(0, 'busy', ['sh', 'count.sh', 'go'], { onStart: () => busyStarted(), signal: never });
+    const queued = old.run(0, 'queued', ['sh', 'count.sh'], { signal: never });
     await started;
     // Another shell (as after a reconnect) adopts both: the running one is picked up, the queued one given back.
     const fresh = await (await session(1)).shell();
-    const adoptingBusy = fresh.adopt('busy', old.token, never);
-    const adoptQueued = await fresh.adopt('queued', old.token, never);
+    const adoptingBusy = fresh.adopt('busy', old.token, { signal: never });
+    const adoptQueued = await fresh.adopt('queued', old.token, { signal: never });
     expect(adoptQueued.code).toBe(EXIT_NOT_STARTED);
     // Only now may the busy task end (and the old lane move on to the claimed one).
     writeFileSync(join(dir, 'go'), '');
@@ -246,13 +253,14 @@ describe('HostShell.command', () => {
     let holding!: () => void;
     const held = new Promise<void>((r) => (holding = r));
     // The host's only lease, held until the file go exists.
-    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], () =>
-      holding(),
-    );
+    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
+      onStart: () => holding(),
+      signal: never,
+    });
     await held;
     const s2 = await session(1);
     const stop = new AbortController();
-    const cmd = s2.command(['sh', '-c', 'echo ran > cmd.txt'], stop.signal);
+    const cmd = s2.command(['sh', '-c', 'echo ran > cmd.txt'], { signal: stop.signal });
     stop.abort();
     await expect(cmd).rejects.toThrow(/stopped/);
     writeFileSync(join(dir, 'go'), '');

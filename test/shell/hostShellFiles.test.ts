@@ -171,7 +171,9 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     writeFileSync(join(run, 'up'), 'new\n');
     expect(await shell.fileOp('mv', ['up', `in/${long}/f`])).toEqual(['failed']);
     // Nor is a task whose output directory cannot be made refused as if a link were on its way.
-    expect((await shell.run(0, 'a', ['sh', '-c', 'true'], never, [`${long}/f.png`])).refused).toBeUndefined();
+    expect(
+      (await shell.run(0, 'a', ['sh', '-c', 'true'], { outputs: [`${long}/f.png`], signal: never })).refused,
+    ).toBeUndefined();
     outsideIntact();
   });
 
@@ -201,12 +203,13 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     // The first shell holds the host's only lease until the file go exists.
     let holding!: () => void;
     const held = new Promise<void>((r) => (holding = r));
-    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.02; done'], never, [], () =>
-      holding(),
-    );
+    const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.02; done'], {
+      onStart: () => holding(),
+      signal: never,
+    });
     await held;
     // The second shell's task waits for the lease; meanwhile its output directory becomes a link.
-    const waiting = second.run(0, 'waits', ['sh', '-c', 'echo ran >ran.txt'], never, ['out/f']);
+    const waiting = second.run(0, 'waits', ['sh', '-c', 'echo ran >ran.txt'], { outputs: ['out/f'], signal: never });
     // Once it has tried for the lease and failed, it is waiting.
     const tried = (): boolean =>
       existsSync(join(root, 'flock.log')) && readFileSync(join(root, 'flock.log'), 'utf8').includes('flock -n 9 1');
@@ -245,7 +248,7 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
     const shell = await hostShell(sh);
     rmSync(join(wd, '.distray', 'leases', '0.lock'), { force: true });
     symlinkSync(join(outside, 'f'), join(wd, '.distray', 'leases', '0.lock'));
-    expect((await shell.run(0, 'a', ['sh', '-c', 'echo ran >ran.txt'], never)).code).toBe(EXIT_NO_LEASE);
+    expect((await shell.run(0, 'a', ['sh', '-c', 'echo ran >ran.txt'], { signal: never })).code).toBe(EXIT_NO_LEASE);
     expect(existsSync(join(wd, 'ran.txt'))).toBe(false);
     outsideIntact();
   });

@@ -72,7 +72,7 @@ describe.each(SHELLS)('long answers of the host shell under $name', ({ argv: sh 
         () => {},
       );
       void shell
-        .run(i, `t${i}`, ['true'], never, outputs)
+        .run(i, `t${i}`, ['true'], { outputs, signal: never })
         .then(
           (e) =>
             e.code === 0 &&

@@ -61,15 +61,12 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     const shell = await shellOf(1);
     const marker = uniqueSleep(600);
     // Prints once, then hangs in a child of its own (a plain kill of the renderer would leave it).
-    const exit = await shell.run(
-      0,
-      'quiet',
-      ['sh', '-c', `echo rendering; ${marker}`],
-      never,
-      ['out.png'],
-      undefined,
-      STALL_MS,
-    );
+    const exit = await shell.run(0, 'quiet', ['sh', '-c', `echo rendering; ${marker}`], {
+      outputs: ['out.png'],
+      onStart: undefined,
+      stallMs: STALL_MS,
+      signal: never,
+    });
     expect(exit).toMatchObject({ code: 143, stalled: true });
     expect(await eventually(() => processesStartingWith(marker).length === 0, 60_000)).toBe(true);
   });
@@ -83,7 +80,15 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     const start = (lane: number, name: string, write: string, outputs: string[]): void => {
       let started!: () => void;
       starts.push(new Promise<void>((r) => (started = r)));
-      busy.push({ name, exit: shell.run(lane, name, loop(write), never, outputs, () => started(), STALL_MS) });
+      busy.push({
+        name,
+        exit: shell.run(lane, name, loop(write), {
+          outputs,
+          onStart: () => started(),
+          stallMs: STALL_MS,
+          signal: never,
+        }),
+      });
     };
     start(0, 'printing', 'echo frame progress', ['a.png']);
     start(1, 'writing', 'echo x >> b.png', ['b.png']);
@@ -91,15 +96,12 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     await Promise.all(starts);
     // A quiet renderer started after them, with the same --stall: once it is found stalled, the
     // busy ones have been watched at least as long, and would have been stopped if they were quiet.
-    const quiet = await shell.run(
-      3,
-      'quiet',
-      ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'],
-      never,
-      ['d.png'],
-      undefined,
-      STALL_MS,
-    );
+    const quiet = await shell.run(3, 'quiet', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
+      outputs: ['d.png'],
+      onStart: undefined,
+      stallMs: STALL_MS,
+      signal: never,
+    });
     expect(quiet).toMatchObject({ code: 143, stalled: true });
     writeFileSync(join(dir, 'go'), '');
     for (const b of busy) {
@@ -112,19 +114,16 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     const shell = await shellOf(2);
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
-    const unwatched = shell.run(0, 'unwatched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], () =>
-      started(),
-    );
+    const unwatched = shell.run(0, 'unwatched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
+      onStart: () => started(),
+      signal: never,
+    });
     await running;
-    const watched = await shell.run(
-      1,
-      'watched',
-      ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'],
-      never,
-      [],
-      undefined,
-      STALL_MS,
-    );
+    const watched = await shell.run(1, 'watched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
+      onStart: undefined,
+      stallMs: STALL_MS,
+      signal: never,
+    });
     expect(watched.stalled).toBe(true);
     writeFileSync(join(dir, 'go'), '');
     expect(await unwatched).toMatchObject({ code: 0 });
@@ -136,11 +135,11 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     let started!: () => void;
     const running = new Promise<void>((r) => (started = r));
     const marker = uniqueSleep(600);
-    void first.run(0, 'quiet', ['sh', '-c', marker], never, [], () => started(), STALL_MS);
+    void first.run(0, 'quiet', ['sh', '-c', marker], { onStart: () => started(), stallMs: STALL_MS, signal: never });
     await running;
     // Another shell (as after a reconnect) takes it over, and hears how it ended.
     const second = await shellOf(1);
-    expect(await second.adopt('quiet', first.token, never)).toMatchObject({ code: 143, stalled: true });
+    expect(await second.adopt('quiet', first.token, { signal: never })).toMatchObject({ code: 143, stalled: true });
     expect(await eventually(() => processesStartingWith(marker).length === 0, 60_000)).toBe(true);
   });
 

@@ -69,7 +69,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   transfer: ['.', 'fsutil', 'hostShell', 'hosts', 'plan'],
   stitch: ['.', 'plan', 'scheduler', 'transfer'],
   clean: ['.', 'fsutil', 'hosts', 'inventory', 'plan', 'ssh'],
-  execute: ['.', 'clean', 'hostShell', 'hosts', 'inventory', 'plan', 'scheduler', 'ssh', 'transfer'],
+  execute: ['.', 'clean', 'fsutil', 'hostShell', 'hosts', 'inventory', 'plan', 'scheduler', 'ssh', 'transfer'],
   fold: ['plan', 'scheduler', 'stitch'],
   views: ['fold', 'scheduler', 'text'],
   ui: ['.', 'fold', 'inventory', 'plan', 'scheduler', 'transfer', 'views'],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InventoryError, StitchError, TransferError, UsageError } from '../../src/errors.js';
+import { InventoryError, LocalFault, StitchError, TransferError, UsageError } from '../../src/errors.js';
 import { exitCode, type Outcome } from '../../src/outcome.js';
 
 describe('exitCode, the one place statuses are decided', () => {
@@ -16,6 +16,12 @@ describe('exitCode, the one place statuses are decided', () => {
     ['check: some hosts usable', { kind: 'hosts', usable: 1, total: 3 }, 1],
     ['check: no host usable', { kind: 'hosts', usable: 0, total: 3 }, 3],
     ['a stitch error', { kind: 'error', error: new StitchError('x') }, 1],
+    ['a local fault', { kind: 'error', error: new LocalFault('/logs/a.log', 'ENOSPC', 'x') }, 4],
+    [
+      'a run stopped by a local fault, whatever else',
+      { kind: 'run', localFault: true, interrupted: true, noHostUsable: true, failed: true },
+      4,
+    ],
   ])('%s -> %i', (_name, outcome, code) => {
     expect(exitCode(outcome)).toBe(code);
   });

@@ -7,7 +7,7 @@ import { LOG_KEPT } from '../../../src/tuning.js';
 import { LocalSession } from '../../../src/hosts/localSession.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
-import type { AttemptSlot, FinalOutcome } from '../../../src/scheduler/scheduler.js';
+import type { AttemptSlot, AttemptOutcome } from '../../../src/scheduler/scheduler.js';
 
 // A renderer's output is kept as its tail: read at an offset, never whole (the same over SSH:
 // test/integration/bounds.test.ts).
@@ -22,7 +22,7 @@ afterEach(() => {
 
 const slot: AttemptSlot = { lane: 0, started: () => {} };
 
-async function attempt(script: string): Promise<FinalOutcome> {
+async function attempt(script: string): Promise<AttemptOutcome> {
   const plan = new Plan({
     frames: parseFrameSpec('1'),
     exec: 'sh',
@@ -34,8 +34,7 @@ async function attempt(script: string): Promise<FinalOutcome> {
   const session = await LocalSession.open('local', join(dir, 'work'), {}, 1, 0);
   try {
     const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
-    const o = await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot);
-    return o.kind === 'released' ? o.outcome : o;
+    return await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot);
   } finally {
     await session.close();
   }
@@ -46,7 +45,7 @@ describe("an attempt's log", () => {
     // The log is the renderer's stdout: truncate makes it 5 GB of holes, and >> writes after them.
     const outcome = await attempt('truncate -s 5G /dev/stdout && echo "last words" >>/dev/stdout; exit 3');
     expect(outcome).toMatchObject({ kind: 'failed', failure: { stage: 'render', exitCode: 3 } });
-    const failed = outcome as Extract<FinalOutcome, { kind: 'failed' }>;
+    const failed = outcome as Extract<AttemptOutcome, { kind: 'failed' }>;
     expect(failed.message).toMatch(/exited with status 3 .*; last output:\n[^]*last words$/);
     const size = 5 * 1024 ** 3 + 'last words\n'.length;
     expect(statSync(failed.log!).size).toBeLessThan(LOG_KEPT + 1024);
@@ -59,7 +58,7 @@ describe("an attempt's log", () => {
 
   it('of a renderer that wrote little is kept whole, with no word of cutting', async () => {
     const outcome = await attempt('echo "all of it"; exit 3');
-    const failed = outcome as Extract<FinalOutcome, { kind: 'failed' }>;
+    const failed = outcome as Extract<AttemptOutcome, { kind: 'failed' }>;
     const text = readFileSync(failed.log!, 'utf8');
     expect(text).toContain('all of it\n');
     expect(text).not.toContain('output cut');

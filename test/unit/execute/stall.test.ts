@@ -8,7 +8,7 @@ import { LocalSession } from '../../../src/hosts/localSession.js';
 import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
-import type { AttemptSlot, FinalOutcome } from '../../../src/scheduler/scheduler.js';
+import type { AttemptSlot, AttemptOutcome } from '../../../src/scheduler/scheduler.js';
 import { parseRunArgs } from '../../../src/cli/runArgs.js';
 import { runConfig, type RunConfig } from '../../../src/config.js';
 
@@ -32,17 +32,13 @@ function planOf(args: string[], outs: string[] = []): Plan {
   return new Plan({ frames: parseFrameSpec('1'), exec: 'sh', args, ins: [], outs, hostNames: ['local'] });
 }
 
-async function settle(o: Awaited<ReturnType<HostRunner['run']>>): Promise<FinalOutcome> {
-  return o.kind === 'released' ? o.outcome : o;
-}
-
 describe('an attempt stopped by --stall', () => {
   it('fails with stalled set, a message naming the host and the duration, and its log kept', async () => {
     const plan = planOf(['-c', 'echo loading scene; while [ ! -e go ]; do sleep 0.05; done'], ['f%d.png']);
     const session = await LocalSession.open('local', join(dir, 'work'), {}, 1, 0);
     try {
       const runner = new HostRunner(session, 1, { plan, stallMs: 1000, logDir: join(dir, 'logs'), graceMs: 0 });
-      const outcome = await settle(await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot));
+      const outcome = await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot);
       expect(outcome).toMatchObject({
         kind: 'failed',
         failure: {
@@ -54,7 +50,7 @@ describe('an attempt stopped by --stall', () => {
           notFound: false,
         },
       });
-      const failed = outcome as Extract<FinalOutcome, { kind: 'failed' }>;
+      const failed = outcome as Extract<AttemptOutcome, { kind: 'failed' }>;
       expect(failed.message).toMatch(
         /^sh stalled on local: no output and no change to its output files for 1s \(--stall\), so it was stopped; last output:\nloading scene$/,
       );
@@ -78,7 +74,7 @@ describe('an attempt stopped by --stall', () => {
       shell: () => Promise.resolve(shell),
     } as unknown as HostSession;
     const runner = new HostRunner(session, 1, { plan, stallMs: 1000, logDir: join(dir, 'logs'), graceMs: 0 });
-    expect(await settle(await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot))).toEqual({
+    expect(await runner.run(plan.tasks[0]!, 1, new AbortController().signal, slot)).toEqual({
       kind: 'done',
       bytes: { in: 0, out: 0 },
     });

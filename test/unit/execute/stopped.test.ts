@@ -6,6 +6,7 @@ import { HostRunner } from '../../../src/execute/attempt.js';
 import { KEEP_FINISHED_MS } from '../../../src/tuning.js';
 import { STOP_CONFIRM_MS } from '../../../src/execute/attempt.js';
 import type { HostSession } from '../../../src/hosts/session.js';
+import type { TaskOptions } from '../../../src/hostShell/hostShell.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { RUN_STOPPED, type AttemptSlot } from '../../../src/scheduler/scheduler.js';
@@ -44,7 +45,7 @@ describe('an attempt stopped while its inputs are being sent', () => {
       lost: new Promise<Error>(() => {}),
       shell: () => Promise.resolve({ token: 'tok', fileOp: () => Promise.resolve(['done']) }),
       unlink: () => Promise.resolve(),
-      putFile: (_local: string, _path: string, _mode: number, _size?: number, signal?: AbortSignal) =>
+      putFile: (_local: string, _path: string, { signal }: { signal?: AbortSignal }) =>
         new Promise<void>((_resolve, reject) => {
           sending();
           signal?.addEventListener('abort', () => reject(new Error('the transfer was stopped')));
@@ -79,15 +80,8 @@ describe('a chunk stopped with the run whose finished frames are still coming ba
       // frame 1 comes back at once, frame 2 is still coming when the bound runs out.
       const shell = {
         token: 'tok',
-        run: (
-          _lane: number,
-          _id: string,
-          _argv: string[],
-          signal: AbortSignal,
-          _outs: string[],
-          onStart: () => void,
-        ) => {
-          onStart();
+        run: (_lane: number, _id: string, _argv: string[], { signal, onStart }: TaskOptions) => {
+          onStart?.();
           return new Promise((resolve) =>
             signal.addEventListener('abort', () =>
               resolve({ code: 143, wrote: false, outputs: ['file', 'file', 'file'] }),
@@ -149,15 +143,8 @@ describe('the bound on bringing back finished work after a stop', () => {
       // is still coming back when the bound runs out.
       const shell = {
         token: 'tok',
-        run: (
-          _lane: number,
-          _id: string,
-          _argv: string[],
-          signal: AbortSignal,
-          _outs: string[],
-          onStart: () => void,
-        ) => {
-          onStart();
+        run: (_lane: number, _id: string, _argv: string[], { signal, onStart }: TaskOptions) => {
+          onStart?.();
           return new Promise((resolve) =>
             signal.addEventListener('abort', () =>
               setTimeout(() => resolve({ code: 0, wrote: false, outputs: ['file'] }), 5000),
@@ -218,15 +205,8 @@ describe('a host that goes silent while a finished output comes back and the run
       // removal asked of its host shell is never answered (keepalive gives the connection up only 22.5 s after the silence).
       const shell = {
         token: 'tok',
-        run: (
-          _lane: number,
-          _id: string,
-          _argv: string[],
-          _signal: AbortSignal,
-          _outs: string[],
-          onStart: () => void,
-        ) => {
-          onStart();
+        run: (_lane: number, _id: string, _argv: string[], { onStart }: TaskOptions) => {
+          onStart?.();
           return Promise.resolve({ code: 0, wrote: false, outputs: ['file'] });
         },
         forget: () => {},
@@ -248,11 +228,10 @@ describe('a host that goes silent while a finished output comes back and the run
       } as unknown as HostSession;
       const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
       const stop = new AbortController();
-      const running = runner.run(plan.tasks[0]!, 1, stop.signal, slot);
-      const released = await running;
-      expect(released.kind).toBe('released');
-      const outcome = released.kind === 'released' ? released.outcome : Promise.reject(new Error('not released'));
+      let released = false;
+      const outcome = runner.run(plan.tasks[0]!, 1, stop.signal, { ...slot, released: () => (released = true) });
       await fetchStarted;
+      expect(released).toBe(true);
       stop.abort(RUN_STOPPED);
       await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS);
       await removeAsked;
@@ -283,7 +262,7 @@ describe('a chunk sent ahead to its lane and never started when the run is stopp
     // and its outputs' paths hold what an earlier run killed outright left there (a frame cut short among them).
     const shell = {
       token: 'tok',
-      run: (_lane: number, _id: string, _argv: string[], signal: AbortSignal) =>
+      run: (_lane: number, _id: string, _argv: string[], { signal }: TaskOptions) =>
         new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143 }))),
       forget: () => {},
       fileOp: (_op: string, paths: readonly string[]) => Promise.resolve(paths.map(() => 'done')),
@@ -337,15 +316,8 @@ describe('an adopted chunk stopped with the run', () => {
       shell: () =>
         Promise.resolve({
           token: 'tok',
-          run: (
-            _lane: number,
-            _id: string,
-            _argv: string[],
-            _signal: AbortSignal,
-            _outs: string[],
-            onStart: () => void,
-          ) => {
-            onStart();
+          run: (_lane: number, _id: string, _argv: string[], { onStart }: TaskOptions) => {
+            onStart?.();
             return Promise.resolve({ code: null, lost: new Error('connection lost') });
           },
           forget: () => {},
@@ -361,7 +333,7 @@ describe('an adopted chunk stopped with the run', () => {
       shell: () =>
         Promise.resolve({
           token: 'tok2',
-          adopt: (_id: string, _token: string, signal: AbortSignal) => {
+          adopt: (_id: string, _token: string, { signal }: { signal: AbortSignal }) => {
             adopted();
             return new Promise((resolve) => signal.addEventListener('abort', () => resolve({ code: 143 })));
           },
@@ -397,15 +369,8 @@ describe('an attempt whose host does not confirm that its renderer stopped', () 
     const plan = new Plan({ frames: parseFrameSpec('1'), exec: 'r', args: [], ins: [], outs: [], hostNames: ['fake'] });
     const shell = {
       token: 'tok',
-      run: (
-        _lane: number,
-        _id: string,
-        _argv: string[],
-        _signal: AbortSignal,
-        _outs: string[],
-        onStart: () => void,
-      ) => {
-        onStart();
+      run: (_lane: number, _id: string, _argv: string[], { onStart }: TaskOptions) => {
+        onStart?.();
         return new Promise(() => {});
       },
       forget: () => {},

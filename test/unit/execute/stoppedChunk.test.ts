@@ -7,7 +7,7 @@ import { KEEP_FINISHED_MS } from '../../../src/tuning.js';
 import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
-import { RUN_STOPPED, type AttemptSlot, type FinalOutcome } from '../../../src/scheduler/scheduler.js';
+import { RUN_STOPPED, type AttemptSlot } from '../../../src/scheduler/scheduler.js';
 
 // A chunk whose frames are being brought back when the run is stopped keeps, for KEEP_FINISHED_MS,
 // bringing back what is finished. When that bound ends the download under way, the frames that had
@@ -61,11 +61,11 @@ describe('a chunk being brought back when the run is stopped', () => {
     } as unknown as HostSession;
     const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
     const stop = new AbortController();
-    const slot: AttemptSlot = { lane: 0, started: () => {} };
-    const first = await runner.run(plan.chunkTask(1, 2, 0), 1, stop.signal, slot);
-    expect(first.kind).toBe('released');
-    const outcome = (first as { outcome: Promise<FinalOutcome> }).outcome;
+    let released = false;
+    const slot: AttemptSlot = { lane: 0, started: () => {}, released: () => (released = true) };
+    const outcome = runner.run(plan.chunkTask(1, 2, 0), 1, stop.signal, slot);
     await secondAsked;
+    expect(released).toBe(true);
     stop.abort(RUN_STOPPED);
     await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS);
     const ended = await outcome;

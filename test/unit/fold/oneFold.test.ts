@@ -49,10 +49,7 @@ class LosableHost extends FakeHost {
   override async run(task: Task, attempt: number, signal: AbortSignal, slot: AttemptSlot): Promise<AttemptOutcome> {
     const away = (o: Final): Final =>
       o.kind === 'cancelled' && this.away ? { kind: 'lost', message: `${this.name}: connection lost` } : o;
-    const o = await Promise.race([super.run(task, attempt, signal, slot), this.gone.promise]);
-    return o.kind === 'released'
-      ? { kind: 'released', outcome: Promise.race([o.outcome, this.gone.promise]).then(away) }
-      : away(o);
+    return away(await Promise.race([super.run(task, attempt, signal, slot), this.gone.promise]));
   }
 }
 

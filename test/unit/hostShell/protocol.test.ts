@@ -28,7 +28,11 @@ describe('the host shell protocol', () => {
     print(`welcome\x1b[2J, no newline${line('ready')}`);
     await shell.ready(60_000);
     const started: string[] = [];
-    const exit = shell.run(0, 'a', ['true'], new AbortController().signal, ['o.png'], () => started.push('a'));
+    const exit = shell.run(0, 'a', ['true'], {
+      outputs: ['o.png'],
+      onStart: () => started.push('a'),
+      signal: new AbortController().signal,
+    });
     // A login's leftover prints one byte after the ready line, then another without a newline.
     print(`x${line('start a')}`);
     print(`\xff\x01${line('exit a 0 1f')}`);
@@ -43,7 +47,7 @@ describe('the host shell protocol', () => {
     const { shell, print, warnings } = fakeShell();
     print(`distray:tok-1 ready\n${line('ready')}`);
     await shell.ready(60_000);
-    const exit = shell.run(0, 'b', ['true'], new AbortController().signal);
+    const exit = shell.run(0, 'b', ['true'], { signal: new AbortController().signal });
     let settled = false;
     void exit.then(() => (settled = true));
     print(`exit b 0 0\n${protocolLine('tok-1', 'exit b 0 0')}\n`);

@@ -66,11 +66,6 @@ describe('attempt facts', () => {
       { exitCode: 2, stage: 'render', log: '.distray/logs/run/frame-7.a.1.log' },
     ],
     ['lost', { kind: 'lost', message: 'gone' }, { exitCode: null, signal: null, timedOut: false, stalled: false }],
-    [
-      'released',
-      { kind: 'released', outcome: Promise.resolve({ kind: 'done' }) },
-      { exitCode: 0, bytesIn: 0, bytesOut: 0 },
-    ],
   ])('%s', (_name, outcome, expected) => {
     const facts = attemptFacts(outcome, 1.23456);
     expect(facts).toMatchObject({ seconds: 1.235, ...expected });

@@ -252,19 +252,16 @@ describe('Scheduler with released slots', () => {
     const host: SchedulerHost = {
       name: 'a',
       slots: 1,
-      async run(): Promise<AttemptOutcome> {
+      async run(_task, _attempt, _signal, slot): Promise<AttemptOutcome> {
         running++;
         overlap = Math.max(overlap, collecting);
         await new Promise((r) => setTimeout(r, 10));
         running--;
         collecting++;
-        const outcome = new Promise<{ kind: 'done' }>((r) =>
-          setTimeout(() => {
-            collecting--;
-            r({ kind: 'done' });
-          }, 25),
-        );
-        return { kind: 'released', outcome };
+        slot.released?.();
+        await new Promise((r) => setTimeout(r, 25));
+        collecting--;
+        return { kind: 'done' };
       },
     };
     s.expectHost('a');

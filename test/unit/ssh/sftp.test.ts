@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { SFTPWrapper } from 'ssh2';
 import { describe, expect, it } from 'vitest';
 import { Sftp } from '../../../src/ssh/sftp.js';
@@ -30,6 +31,44 @@ describe('Sftp.fetchFile', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+});
+
+/** A host that never answers: every request is taken and left unanswered. */
+function stalledChannel(): SFTPWrapper {
+  const channel = new EventEmitter();
+  return new Proxy(channel, {
+    get: (target, key) => (key in target ? (target as never)[key] : () => {}),
+  }) as unknown as SFTPWrapper;
+}
+
+describe('every SFTP file operation on a host that never answers', () => {
+  const local = join(tmpdir(), 'distray-sftp-never');
+  it.each<[string, (sftp: Sftp, signal: AbortSignal) => Promise<unknown>]>([
+    ['lstat', (sftp, signal) => sftp.lstat('/x', { signal })],
+    ['statFollowing', (sftp, signal) => sftp.statFollowing('/x', { signal })],
+    ['realpath', (sftp, signal) => sftp.realpath('/x', { signal })],
+    ['readdir', (sftp, signal) => sftp.readdir('/x', { signal })],
+    ['mkdir', (sftp, signal) => sftp.mkdir('/x', { signal })],
+    ['unlink', (sftp, signal) => sftp.unlink('/x', { signal })],
+    ['writeFile', (sftp, signal) => sftp.writeFile('/x', 'data', { signal })],
+    ['readTail', (sftp, signal) => sftp.readTail('/x', 100, { signal })],
+    ['putFile', (sftp, signal) => sftp.putFile(fileURLToPath(import.meta.url), '/x', { mode: 0o644, signal })],
+    ['fetchFile', (sftp, signal) => sftp.fetchFile('/x', local, { signal })],
+  ])("%s settles once aborted, with the signal's reason as its cause", async (_name, call) => {
+    const sftp = new Sftp(stalledChannel(), 'h', true);
+    const stop = new AbortController();
+    const pending = call(sftp, stop.signal);
+    // Asked, and unanswered: it is waiting on the host now.
+    await new Promise((resolve) => setImmediate(resolve));
+    const reason = new Error('stopped by the test');
+    stop.abort(reason);
+    const err = (await pending.then(
+      () => new Error('it resolved'),
+      (e: unknown) => e,
+    )) as Error;
+    expect(err.message).toBe('h: the transfer was stopped');
+    expect(err.cause).toBe(reason);
   });
 });
 

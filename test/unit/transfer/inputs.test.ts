@@ -19,8 +19,8 @@ import { LocalHashes, syncInputs } from '../../../src/transfer/inputs.js';
 
 /** A host whose file writes come out wrong: one byte flipped, as a bad transfer would leave it. */
 class CorruptingSession extends LocalSession {
-  override async putFile(localPath: string, path: string, mode: number): Promise<void> {
-    await super.putFile(localPath, path, mode);
+  override async putFile(localPath: string, path: string, options: { mode: number }): Promise<void> {
+    await super.putFile(localPath, path, options);
     const target = join(this.root, path);
     const data = readFileSync(target);
     data[data.length >> 1] = data[data.length >> 1]! ^ 0xff;
