@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventually } from '../helpers/wait.js';
+import { eventually, WAIT_MS, within } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
 import { EXIT_NOT_STARTED, protocolLine, runLine } from '../../src/hostShell/protocol.js';
 import { SHELLS, talkToHostShell } from '../helpers/shells.js';
@@ -71,7 +71,7 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     let xStarted!: () => void;
     const started = new Promise<void>((resolve) => (xStarted = resolve));
     const x = first.run(0, 'x', ['sh', '-c', `${untilExists('go')}; echo x >> order.log`], never, [], () => xStarted());
-    await started;
+    await within(started, WAIT_MS, 'task x to start');
     const y = second.run(0, 'y', ['sh', '-c', 'echo y >> order.log'], never);
     // y is queued on the lease now (it cannot have started: x has not ended). Let x end.
     writeFileSync(join(dir, 'go'), '');
@@ -140,7 +140,7 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     const started = new Promise<void>((resolve) => (aStarted = resolve));
     const a = old.run(0, 'a', ['sh', '-c', untilExists('go')], never, [], () => aStarted());
     const b = old.run(0, 'b', ['sh', '-c', 'echo ran > b.txt'], never);
-    await started;
+    await within(started, WAIT_MS, 'task a to start');
     fresh.retire(old.token);
     // The other shell has retired it once it marked the old run directory (retire() in hostShell.sh).
     expect(await eventually(() => existsSync(join(dir, '.distray', 'run', old.token, 'eof')), 60_000)).toBe(true);
@@ -162,7 +162,7 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     const started = new Promise<void>((resolve) => (busyStarted = resolve));
     const busy = old.run(0, 'busy', ['sh', 'count.sh', 'go'], never, [], () => busyStarted());
     const queued = old.run(0, 'queued', ['sh', 'count.sh'], never);
-    await started;
+    await within(started, WAIT_MS, 'task busy to start');
     // Another shell (as after a reconnect) adopts both: the running one is picked up, the queued one given back.
     const fresh = await (await session(1)).shell();
     const adoptingBusy = fresh.adopt('busy', old.token, never);
@@ -249,7 +249,7 @@ describe('HostShell.command', () => {
     const busy = first.run(0, 'busy', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], never, [], () =>
       holding(),
     );
-    await held;
+    await within(held, WAIT_MS, 'task busy to take the lease');
     const s2 = await session(1);
     const stop = new AbortController();
     const cmd = s2.command(['sh', '-c', 'echo ran > cmd.txt'], stop.signal);

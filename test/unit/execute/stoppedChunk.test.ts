@@ -7,6 +7,7 @@ import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { RUN_STOPPED, type AttemptSlot, type FinalOutcome } from '../../../src/scheduler/scheduler.js';
+import { WAIT_MS, within } from '../../helpers/wait.js';
 
 // A chunk whose frames are being brought back when the run is stopped keeps, for KEEP_FINISHED_MS,
 // bringing back what is finished. When that bound ends the download under way, the frames that had
@@ -64,7 +65,7 @@ describe('a chunk being brought back when the run is stopped', () => {
     const first = await runner.run(plan.chunkTask(1, 2, 0), 1, stop.signal, slot);
     expect(first.kind).toBe('released');
     const outcome = (first as { outcome: Promise<FinalOutcome> }).outcome;
-    await secondAsked;
+    await within(secondAsked, WAIT_MS, "the chunk's second frame to be fetched");
     stop.abort(RUN_STOPPED);
     await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS);
     const ended = await outcome;
