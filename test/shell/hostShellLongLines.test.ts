@@ -83,7 +83,7 @@ describe.each(SHELLS)('long answers of the host shell under $name', ({ argv: sh 
         );
     }
     child.stdout.resume();
-    await within(allSaid, WAIT_MS, 'every answer of the host shell on its stdout');
+    await within(allSaid, 3 * WAIT_MS, 'every answer of the host shell on its stdout');
     // The shell's own reader has read the same bytes by now.
     await new Promise((r) => setImmediate(r));
     expect(answered).toBe(2 * asks);
