@@ -1,3 +1,4 @@
+import type { RunStartEvent } from '../../src/fold/runEvents.js';
 import type { AttemptFacts, SchedulerEvent, TaskRef } from '../../src/scheduler/events.js';
 
 /**
@@ -22,7 +23,8 @@ export function chunkRef(index: number, frame: number, last: number): TaskRef {
   return { index, frame, tile: null, label: `frames ${frame}-${last}`, last, count: last - frame + 1 };
 }
 
-export function runStart(e: Partial<Omit<Of<'run-start'>, 'type'>> = {}): Of<'run-start'> {
+/** The run-start as the run sends it to the folds (with the plan's size and the hosts' slots when given). */
+export function runStart(e: Partial<Omit<RunStartEvent, 'type'>> = {}): RunStartEvent {
   return { type: 'run-start', at: 0, tasks: 1, pending: 1, ...e };
 }
 
