@@ -282,3 +282,30 @@ describe('HostFigures, event by event', () => {
     expect(f.figure('a')).toMatchObject({ meanSeconds: 1.667, medianSeconds: 2 });
   });
 });
+
+describe('HostFigures, what the other tests left open', () => {
+  it('lists a host that has taken a task as ok, before any state of its own', () => {
+    expect(feed([attemptQueued({ task: taskRef(0), host: 'a', lane: 1 })]).figure('a')).toMatchObject({
+      state: 'ok',
+      slots: 2,
+    });
+    expect(feed([attemptEnded({ task: taskRef(0), host: 'b', outcome: 'failed' })]).figure('b')).toMatchObject({
+      state: 'ok',
+    });
+  });
+
+  it('keeps the slot time of each released attempt apart, however their ends interleave', () => {
+    const f = feed([
+      attemptEnded({ task: taskRef(0), host: 'a', outcome: 'released', seconds: 1 }),
+      attemptEnded({ task: taskRef(1), host: 'a', outcome: 'released', seconds: 2 }),
+      attemptEnded({ task: taskRef(0), host: 'a', outcome: 'done', seconds: 5 }),
+      attemptEnded({ task: taskRef(1), host: 'a', outcome: 'done', seconds: 6 }),
+    ]);
+    expect(f.figures()).toMatchObject({ taskSeconds: 3 });
+    expect(f.figure('a')).toMatchObject({ tasksDone: 2, meanSeconds: 5.5 });
+  });
+
+  it('has no makespan without a run start', () => {
+    expect(feed([hostState({ at: 5000, host: 'a', state: 'ok' })]).figures().makespan).toBeNull();
+  });
+});

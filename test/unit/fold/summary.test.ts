@@ -231,3 +231,16 @@ describe('endSummary', () => {
     expect(e.frameCounts).toEqual({ pending: 0, running: 0, done: 3, failed: 3, skipped: 0, cancelled: 0 });
   });
 });
+
+describe('tasksOfRecords, a list that mixes chunks and single frames', () => {
+  it('lists the frames not done of both', () => {
+    const p = plan('1,4', 2);
+    const single = plan('9').tasks[0]!;
+    const records = [
+      record(Scheduler.record(p.chunkTask(1, 2, 0)), { status: 'failed' }),
+      record(Scheduler.record(single), { status: 'failed' }),
+      record(Scheduler.record(p.chunkTask(3, 2, 1)), { status: 'done' }),
+    ];
+    expect(tasksOfRecords(records).missingFrames).toEqual([1, 2, 9]);
+  });
+});
