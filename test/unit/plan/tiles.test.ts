@@ -27,6 +27,9 @@ describe('parseGrid (--tiles)', () => {
       `--tiles "100x101" makes 10100 tiles per frame; at most ${MAX_TILES} (such as 100x100)`,
     );
     expect(() => parseGrid('10001x1')).toThrow('makes 10001 tiles per frame');
+    expect(() => parseGrid('10001x1')).toThrow(
+      'every tile is a renderer start and a download of its own, which past that outweigh the render they split',
+    );
   });
 });
 
@@ -40,7 +43,7 @@ describe('parseSize (--size)', () => {
     expect(parseSize(text)).toEqual(size);
   });
 
-  it.each(['0x5', '5x0', '1920', '1920x', 'x1080', '19.5x10', '1920*1080', ''])(
+  it.each(['0x5', '5x0', '1920', '1920x', 'x1080', '19.5x10', '1920*1080', '1920x1080x2', '1920x1080px', ''])(
     '%j is refused with the form it expects',
     (text) => {
       expect(() => parseSize(text)).toThrow(`--size "${text}": expected WxH in pixels, such as 1920x1080`);
