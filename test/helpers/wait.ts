@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+// Node's own timers, which a test's fake timers (vi.useFakeTimers) do not replace: a deadline runs on real time.
+import { clearTimeout, setTimeout } from 'node:timers';
 
 /**
  * Polls `check` every 100 ms until it holds or `ms` pass; returns whether it held.
@@ -14,6 +16,30 @@ export async function eventually(check: () => boolean, ms: number): Promise<bool
   }
   return check();
 }
+
+/**
+ * What `promise` settles to, or a rejection naming `what` was awaited when it
+ * has not settled within `ms`. Like `eventually`, `ms` only ends a test that
+ * would otherwise hang (until the suite's own limit, with no word of what it
+ * waited for): give it enough for a loaded machine at a quarter of its speed.
+ */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still waiting, after ${ms} ms, for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How long a test waits for something it is sure will happen: a limit for a hang, never a timing claim. */
+export const WAIT_MS = 60_000;
+
+/** How long a test waits for a distray run to end (as runCli does). */
+export const RUN_MS = 180_000;
 
 /**
  * A `sleep SECONDS` command whose command line no other process on this

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
+import { RUN_MS, within } from '../helpers/wait.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -186,6 +187,6 @@ describe('distray clean against a real sshd host', () => {
     expect(busy.stdout).toMatch(/^h1: busy/m);
     expect(existsSync(join(workdir, '.distray', 'run'))).toBe(true);
     writeFileSync(join(workdir, 'go'), '');
-    expect(await closed).toBe(0);
+    expect(await within(closed, RUN_MS, 'distray clean to exit')).toBe(0);
   });
 });

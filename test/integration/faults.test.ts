@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFi
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
+import { eventually, processesStartingWith, RUN_MS, uniqueSleep, within } from '../helpers/wait.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { startProxy } from '../helpers/proxy.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
@@ -177,7 +177,11 @@ describe('faults', () => {
     // Back only once distray has seen it go.
     expect(await eventually(() => /host victim: lost/.test(stderr), 120_000), stderr).toBe(true);
     await victim.restart();
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await within(
+      new Promise<number | null>((resolve) => child.on('close', resolve)),
+      RUN_MS,
+      'distray to exit',
+    );
     expect(code, stderr).toBe(0);
     expect(stderr).toMatch(/interrupted: victim was lost; it goes back to the queue/);
     expect(stderr).toMatch(/host victim is back after \d+ s/);
@@ -235,7 +239,11 @@ describe('faults', () => {
     const noticedAfter = (Date.now() - cutAt) / 1000;
     expect(noticedAfter).toBeGreaterThan(20);
     expect(noticedAfter).toBeLessThan(120);
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await within(
+      new Promise<number | null>((resolve) => child.on('close', resolve)),
+      RUN_MS,
+      'distray to exit',
+    );
     // Once lost: 5 s of grace, then the frame (1 s) on the other host. Under the default 30 s
     // of grace it would take more than 30 s: 28 leaves a loaded machine 22 s for the rest.
     expect((Date.now() - cutAt) / 1000 - noticedAfter).toBeLessThan(28);
@@ -318,7 +326,7 @@ describe('faults', () => {
     run.proxy.reset();
     expect(await eventually(() => /host blip is back/.test(run.stderr), 120_000), run.stderr).toBe(true);
     run.go();
-    const code = await run.exited;
+    const code = await within(run.exited, RUN_MS, 'distray to exit');
     expect(code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/host blip: lost/);
     expect(run.stderr).toMatch(/frame 1: picked up its result on blip after the connection came back/);
@@ -340,7 +348,7 @@ describe('faults', () => {
     // The frame ends while no controller is there.
     expect(await eventually(() => /host blip2: lost/.test(run.stderr), 120_000), run.stderr).toBe(true);
     run.go();
-    const code = await run.exited;
+    const code = await within(run.exited, RUN_MS, 'distray to exit');
     expect(code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/frame 1: picked up its result on blip2 after the connection came back/);
     expect(run.starts()).toEqual(['1']);

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
-import { eventually, processesStartingWith } from '../helpers/wait.js';
+import { eventually, processesStartingWith, RUN_MS, within } from '../helpers/wait.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 import { LISTED_AS } from '../helpers/hostileSftp.js';
 
@@ -360,7 +360,7 @@ describe('links that appear while a task runs', () => {
     ]);
     expect(await eventually(() => existsSync(join(wd, 'swapped')), 120_000), run.stderr()).toBe(true);
     run.child.kill('SIGINT');
-    expect(await run.closed, run.stderr()).toBe(130);
+    expect(await within(run.closed, RUN_MS, 'distray to exit'), run.stderr()).toBe(130);
     expect(report(cwd).tasks[0]!.status).toBe('cancelled');
     // The stopped attempt's output was not removed through the link: it is said instead.
     expect(readFileSync(join(outside, 'x.txt'), 'utf8')).toBe('keep me\n');
@@ -731,7 +731,7 @@ describe('size and time', () => {
     const cwd = workspace();
     const run = await bigDownload(cwd, 'big1');
     run.child.kill('SIGINT');
-    const code = await run.closed;
+    const code = await within(run.closed, RUN_MS, 'distray to exit');
     expect(code, run.stderr()).toBe(130);
     expect(partFiles(join(cwd, 'got'))).toEqual([]);
     // The renderer had finished: a stopped run brings its frame back for a few seconds more (how far it gets
@@ -746,7 +746,7 @@ describe('size and time', () => {
     const run = await bigDownload(cwd, 'big2');
     run.child.kill('SIGINT');
     run.child.kill('SIGINT');
-    const code = await run.closed;
+    const code = await within(run.closed, RUN_MS, 'distray to exit');
     expect(code, run.stderr()).toBe(130);
     expect(partFiles(join(cwd, 'got'))).toEqual([]);
   });
@@ -763,9 +763,9 @@ describe('stopping at any moment', () => {
       'connecting.yaml',
     );
     const run = background(cwd, ['run', inv, '0,3', 'true', '--report', 'r.json', '--plain']);
-    await arrived;
+    await within(arrived, RUN_MS, 'distray to connect to the silent server');
     run.child.kill('SIGINT');
-    const code = await run.closed;
+    const code = await within(run.closed, RUN_MS, 'distray to exit');
     await silent.close();
     expect(code, run.stderr()).toBe(130);
     const rep = report(cwd);
@@ -808,7 +808,7 @@ describe('stopping at any moment', () => {
     ]);
     expect(await eventually(() => /frame \d+ stitched/.test(run.stderr()), 120_000), run.stderr()).toBe(true);
     run.child.kill('SIGINT');
-    expect(await run.closed, run.stderr()).toBe(130);
+    expect(await within(run.closed, RUN_MS, 'distray to exit'), run.stderr()).toBe(130);
     expect(partFiles(join(cwd, 'anim'))).toEqual([]);
     const frames = (
       JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as {
@@ -833,7 +833,7 @@ describe('stopping at any moment', () => {
     const run = background(cwd, ['run', inv, '0', 'true', '--in', 'big.bin', '--report', 'r.json', '--plain']);
     expect(await eventually(() => partFiles(wd).length > 0, 30_000), run.stderr()).toBe(true);
     run.child.kill('SIGINT');
-    expect(await run.closed, run.stderr()).toBe(130);
+    expect(await within(run.closed, RUN_MS, 'distray to exit'), run.stderr()).toBe(130);
     expect(partFiles(wd)).toEqual([]);
     expect(existsSync(join(wd, 'big.bin'))).toBe(false);
     expect(report(cwd).tasks[0]!.status).toBe('cancelled');

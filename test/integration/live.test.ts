@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
-import { eventually } from '../helpers/wait.js';
+import { eventually, RUN_MS, within } from '../helpers/wait.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
@@ -93,7 +93,7 @@ describe('hosts that go away and come during a run', () => {
     // The victim has finished one frame and started its next: it dies in the middle of that one.
     expect(await eventually(() => started(workdir(victim)).length >= 2, 30_000)).toBe(true);
     await victim.crash();
-    const code = await run.exit;
+    const code = await within(run.exit, RUN_MS, 'distray to exit');
     expect(code, run.stderr()).toBe(0);
     expect(run.stderr()).toMatch(/host victim: lost/);
     expectFrames(cwd, 1, 12);
@@ -138,7 +138,7 @@ describe('hosts that go away and come during a run', () => {
     // What e2 had been given when it was removed: the frame it renders, and at most one queued behind it.
     const e2AtEdit = started(wd(e2)).length;
 
-    const code = await run.exit;
+    const code = await within(run.exit, RUN_MS, 'distray to exit');
     expect(code, run.stderr()).toBe(0);
     expectFrames(cwd, 1, 16);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as Report;
@@ -200,7 +200,7 @@ describe('hosts that go away and come during a run', () => {
     expect(
       await eventually(() => /grow\.yaml re-read \(changed\): grow \(slots 1 -> 3\)/.test(run.stderr()), 20_000),
     ).toBe(true);
-    const code = await run.exit;
+    const code = await within(run.exit, RUN_MS, 'distray to exit');
     expect(code, run.stderr()).toBe(0);
     expectFrames(cwd, 1, 12);
     const counts = readFileSync(join(workdir, 'concurrency.log'), 'utf8').trim().split('\n').map(Number);

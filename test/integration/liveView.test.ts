@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI } from '../helpers/cli.js';
-import { eventually } from '../helpers/wait.js';
+import { eventually, RUN_MS, within } from '../helpers/wait.js';
 import { MAX_HOST_ROWS } from '../../src/views/progress.js';
 import { shellJoin } from '../../src/ssh/quote.js';
 
@@ -89,7 +89,7 @@ describe.skipIf(!hasScript)('the live view on a terminal', () => {
     );
 
     writeFileSync(go, '');
-    expect(await run.exit, plain(run.tty())).toBe(0);
+    expect(await within(run.exit, RUN_MS, 'distray to exit'), plain(run.tty())).toBe(0);
     const view = plain(run.tty());
     // The rows' last counts are the report's.
     const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as {
@@ -110,7 +110,7 @@ describe.skipIf(!hasScript)('the live view on a terminal', () => {
       ['run', 'farm.yaml', '1,60', 'sh', '-c', 'echo "$0" > "o$0.txt"', '%d', '--out', 'o%d.txt=out/o%d.txt'],
       dir,
     );
-    expect(await run.exit, plain(run.tty())).toBe(0);
+    expect(await within(run.exit, RUN_MS, 'distray to exit'), plain(run.tty())).toBe(0);
     const tty = run.tty();
     // Each redraw first erases the lines drawn before (log-update: erase line, cursor up, ..., erase line): the view's
     // height. It never was more than the overall line, the host rows and the cursor's line.

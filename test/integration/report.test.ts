@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
 import { checkEventLines, checkReport } from '../helpers/schemas.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
-import { eventually } from '../helpers/wait.js';
+import { eventually, RUN_MS, within } from '../helpers/wait.js';
 import { shellJoin } from '../../src/ssh/quote.js';
 
 const fixtures = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -293,7 +293,11 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
       readFileSync(join(cwd, 'events.ndjson'), 'utf8').includes('"type":"attempt-started"');
     expect(await eventually(started, 120_000), stderr).toBe(true);
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await within(
+      new Promise<number | null>((resolve) => child.on('close', resolve)),
+      RUN_MS,
+      'distray to exit',
+    );
     expect(code, stderr).toBe(130);
     expect(readFileSync(join(cwd, 'hook.env'), 'utf8')).toContain('DISTRAY_EXIT_CODE=130\n');
     const xml = readFileSync(join(cwd, 'junit.xml'), 'utf8');
@@ -383,7 +387,11 @@ describe('events, JUnit and on-end against real sshd hosts', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     // The reader goes away at once: every write to the pipe fails.
     child.stdout.destroy();
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await within(
+      new Promise<number | null>((resolve) => child.on('close', resolve)),
+      RUN_MS,
+      'distray to exit',
+    );
     expect(code, stderr).toBe(0);
     expect(
       stderr.match(

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
+import { eventually, processesStartingWith, RUN_MS, uniqueSleep, within } from '../helpers/wait.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
 
@@ -100,7 +100,11 @@ describe('stopping renderers', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     expect(await eventually(() => running(marker).length === 4, 120_000)).toBe(true);
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await within(
+      new Promise<number | null>((resolve) => child.on('close', resolve)),
+      RUN_MS,
+      'distray to exit',
+    );
     expect(code, stderr).toBe(130);
     expect(await eventually(() => running(marker).length === 0, 60_000)).toBe(true);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as {
@@ -162,7 +166,11 @@ describe('stopping renderers', () => {
     // Frames 1-3 are written once the renderer blocks before frame 4.
     expect(await eventually(() => running(marker).length === 1, 120_000)).toBe(true);
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await within(
+      new Promise<number | null>((resolve) => child.on('close', resolve)),
+      RUN_MS,
+      'distray to exit',
+    );
     expect(code, stderr).toBe(130);
     expect(await eventually(() => running(marker).length === 0, 60_000)).toBe(true);
     const report = JSON.parse(readFileSync(join(cwd, 'r.json'), 'utf8')) as {

@@ -17,7 +17,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli } from '../helpers/cli.js';
 import { defaultsBlock, hostEntry, startFarm, type Farm, type SshdHost } from '../helpers/sshd.js';
-import { eventually, processesStartingWith } from '../helpers/wait.js';
+import { eventually, processesStartingWith, RUN_MS, within } from '../helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -238,7 +238,7 @@ describe('the live page (--ui)', () => {
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('confirm-yes');
     await page.keyboard.press('Enter');
-    expect(await exited, stderr).toBe(130);
+    expect(await within(exited, RUN_MS, 'distray to exit'), stderr).toBe(130);
     expect(stderr).toContain('stopping (asked from the live page)');
     expect(stderr).toContain('distray: frame 1: retried from the live page');
     // Counted done once retried, no longer failed.
@@ -318,7 +318,7 @@ describe('the live page (--ui)', () => {
       expect(errors).toEqual([]);
       await page.close();
       keep.kill('SIGINT');
-      expect(await exited, stderr).toBe(0);
+      expect(await within(exited, RUN_MS, 'distray to exit'), stderr).toBe(0);
     } finally {
       if (keep.exitCode === null) keep.kill('SIGKILL');
     }

@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventually } from '../helpers/wait.js';
+import { eventually, WAIT_MS, within } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
 import { EXIT_NOT_STARTED, protocolLine, runLine } from '../../src/hostShell/protocol.js';
 import { SHELLS, talkToHostShell } from '../helpers/shells.js';
@@ -78,7 +78,7 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
       onStart: () => xStarted(),
       signal: never,
     });
-    await started;
+    await within(started, WAIT_MS, 'task x to start');
     const y = second.run(0, 'y', ['sh', '-c', 'echo y >> order.log'], { signal: never });
     // y is queued on the lease now (it cannot have started: x has not ended). Let x end.
     writeFileSync(join(dir, 'go'), '');
@@ -147,7 +147,7 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     const started = new Promise<void>((resolve) => (aStarted = resolve));
     const a = old.run(0, 'a', ['sh', '-c', untilExists('go')], { onStart: () => aStarted(), signal: never });
     const b = old.run(0, 'b', ['sh', '-c', 'echo ran > b.txt'], { signal: never });
-    await started;
+    await within(started, WAIT_MS, 'task a to start');
     fresh.retire(old.token);
     // The other shell has retired it once it marked the old run directory (retire() in hostShell.sh).
     expect(await eventually(() => existsSync(join(dir, '.distray', 'run', old.token, 'eof')), 60_000)).toBe(true);
@@ -169,7 +169,7 @@ describe.each(SHELLS)('host shell under $name', ({ argv }) => {
     const started = new Promise<void>((resolve) => (busyStarted = resolve));
     const busy = old.run(0, 'busy', ['sh', 'count.sh', 'go'], { onStart: () => busyStarted(), signal: never });
     const queued = old.run(0, 'queued', ['sh', 'count.sh'], { signal: never });
-    await started;
+    await within(started, WAIT_MS, 'task busy to start');
     // Another shell (as after a reconnect) adopts both: the running one is picked up, the queued one given back.
     const fresh = await (await session(1)).shell();
     const adoptingBusy = fresh.adopt('busy', old.token, { signal: never });
@@ -257,7 +257,7 @@ describe('HostShell.command', () => {
       onStart: () => holding(),
       signal: never,
     });
-    await held;
+    await within(held, WAIT_MS, 'task busy to take the lease');
     const s2 = await session(1);
     const stop = new AbortController();
     const cmd = s2.command(['sh', '-c', 'echo ran > cmd.txt'], { signal: stop.signal });

@@ -18,7 +18,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HostShell } from '../../src/hostShell/hostShell.js';
 import { EXIT_NO_LEASE, hostShellArgv, runDir } from '../../src/hostShell/protocol.js';
 import { SHELLS } from '../helpers/shells.js';
-import { eventually } from '../helpers/wait.js';
+import { eventually, WAIT_MS, within } from '../helpers/wait.js';
 
 // The host shell's removals and writes (rm, mkdir, mv, and clearing a task's outputs): each checks the
 // way to its path for links at the moment it acts, so a directory swapped for a link at any moment
@@ -207,7 +207,7 @@ describe.each(SHELLS)('file operations of the host shell under $name', ({ argv: 
       onStart: () => holding(),
       signal: never,
     });
-    await held;
+    await within(held, WAIT_MS, 'task busy to take the lease');
     // The second shell's task waits for the lease; meanwhile its output directory becomes a link.
     const waiting = second.run(0, 'waits', ['sh', '-c', 'echo ran >ran.txt'], { outputs: ['out/f'], signal: never });
     // Once it has tried for the lease and failed, it is waiting.

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HostShell } from '../../src/hostShell/hostShell.js';
 import { hostShellArgv, protocolMark } from '../../src/hostShell/protocol.js';
 import { SHELLS } from '../helpers/shells.js';
+import { WAIT_MS, within } from '../helpers/wait.js';
 
 // An answer with a letter per path or output (a removal of thousands of paths, a chunk of thousands
 // of frames) made a line longer than PIPE_BUF (4 KiB), which the shells write in pieces (bash and
@@ -82,7 +83,7 @@ describe.each(SHELLS)('long answers of the host shell under $name', ({ argv: sh 
         );
     }
     child.stdout.resume();
-    await allSaid;
+    await within(allSaid, 3 * WAIT_MS, 'every answer of the host shell on its stdout');
     // The shell's own reader has read the same bytes by now.
     await new Promise((r) => setImmediate(r));
     expect(answered).toBe(2 * asks);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventually, processesStartingWith, uniqueSleep } from '../helpers/wait.js';
+import { eventually, processesStartingWith, uniqueSleep, WAIT_MS, within } from '../helpers/wait.js';
 import { LocalSession } from '../../src/hosts/localSession.js';
 import type { TaskExit } from '../../src/hostShell/hostShell.js';
 import { protocolLine, runLine, stallWatch } from '../../src/hostShell/protocol.js';
@@ -93,7 +93,7 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     start(0, 'printing', 'echo frame progress', ['a.png']);
     start(1, 'writing', 'echo x >> b.png', ['b.png']);
     start(2, 'into-dir', 'echo x >> frames/c.png', ['frames']);
-    await Promise.all(starts);
+    await within(Promise.all(starts), WAIT_MS, 'the three renderers to start');
     // A quiet renderer started after them, with the same --stall: once it is found stalled, the
     // busy ones have been watched at least as long, and would have been stopped if they were quiet.
     const quiet = await shell.run(3, 'quiet', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
@@ -105,7 +105,7 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     expect(quiet).toMatchObject({ code: 143, stalled: true });
     writeFileSync(join(dir, 'go'), '');
     for (const b of busy) {
-      const e = await b.exit;
+      const e = await within(b.exit, WAIT_MS, `task ${b.name} to end once go exists`);
       expect({ name: b.name, code: e.code, stalled: e.stalled }).toEqual({ name: b.name, code: 0, stalled: undefined });
     }
   });
@@ -118,7 +118,7 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
       onStart: () => started(),
       signal: never,
     });
-    await running;
+    await within(running, WAIT_MS, 'the first task to start');
     const watched = await shell.run(1, 'watched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
       onStart: undefined,
       stallMs: STALL_MS,
@@ -136,7 +136,7 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     const running = new Promise<void>((r) => (started = r));
     const marker = uniqueSleep(600);
     void first.run(0, 'quiet', ['sh', '-c', marker], { onStart: () => started(), stallMs: STALL_MS, signal: never });
-    await running;
+    await within(running, WAIT_MS, 'the first task to start');
     // Another shell (as after a reconnect) takes it over, and hears how it ended.
     const second = await shellOf(1);
     expect(await second.adopt('quiet', first.token, { signal: never })).toMatchObject({ code: 143, stalled: true });

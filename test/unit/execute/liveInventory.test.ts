@@ -9,6 +9,7 @@ import type { InventoryDiff } from '../../../src/inventory/diff.js';
 import { loadInventory } from '../../../src/inventory/load.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
+import { eventually, WAIT_MS } from '../../helpers/wait.js';
 
 function setup(yaml: string, opts: { only?: string; exclude?: string; outs?: string[] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'distray-live-'));
@@ -138,11 +139,11 @@ describe('LiveInventory', () => {
       const tmp = join(t.dir, '.hosts.yaml.swp');
       writeFileSync(tmp, 'hosts:\n  - a\n  - b\n');
       renameSync(tmp, t.file);
-      await waitFor(() => t.diffs.length === 1);
+      await waitFor(() => t.diffs.length === 1, 'the rename to be read as a first change');
       expect(names(t.diffs[0])).toEqual(['+b']);
       writeFileSync(t.file, 'hosts:\n  - a\n  - b\n  - c\n');
       process.kill(process.pid, 'SIGHUP');
-      await waitFor(() => t.diffs.length === 2);
+      await waitFor(() => t.diffs.length === 2, 'the SIGHUP to be read as a second change');
       expect(names(t.diffs[1])).toEqual(['+c']);
       // The write's own change notice comes after the SIGHUP's reading: it finds nothing new.
       await new Promise((r) => setTimeout(r, 100));
@@ -153,6 +154,6 @@ describe('LiveInventory', () => {
   });
 });
 
-async function waitFor(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 10));
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  if (!(await eventually(check, WAIT_MS))) throw new Error(`still waiting, after ${WAIT_MS} ms, for ${what}`);
 }

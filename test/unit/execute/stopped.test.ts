@@ -10,6 +10,7 @@ import type { TaskOptions } from '../../../src/hostShell/hostShell.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { RUN_STOPPED, type AttemptSlot } from '../../../src/scheduler/scheduler.js';
+import { WAIT_MS, within } from '../../helpers/wait.js';
 
 // An attempt the scheduler stops (a copy elsewhere replaced it, or won) ends `cancelled` whatever it
 // was doing: stopped while its per-task inputs are still being sent, it did not fail, and must not
@@ -54,7 +55,7 @@ describe('an attempt stopped while its inputs are being sent', () => {
     const runner = new HostRunner(session, 1, { plan, logDir: join(dir, 'logs'), graceMs: 0 });
     const stop = new AbortController();
     const running = runner.run(plan.tasks[0]!, 1, stop.signal, slot);
-    await sent;
+    await within(sent, WAIT_MS, 'the upload to start');
     stop.abort();
     expect(await running).toMatchObject({ kind: 'cancelled' });
   });
@@ -111,7 +112,7 @@ describe('a chunk stopped with the run whose finished frames are still coming ba
       const running = runner.run(task, 1, stop.signal, slot);
       await Promise.resolve();
       stop.abort(RUN_STOPPED);
-      await second;
+      await within(second, WAIT_MS, 'the second output to be fetched');
       await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS);
       const outcome = await running;
       // Frame 1 is here, whole: the report must count it done (a rerun skips it), not cancelled with the rest.
@@ -174,7 +175,7 @@ describe('the bound on bringing back finished work after a stop', () => {
       await Promise.resolve();
       stop.abort(RUN_STOPPED);
       await vi.advanceTimersByTimeAsync(5000);
-      await fetchStarted;
+      await within(fetchStarted, WAIT_MS, 'the fetch of the output to start');
       // KEEP_FINISHED_MS after the stop (the docs' "at most 10 seconds"), bringing it back is given up.
       await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS - 5000);
       expect(fetchStopped).toBe(true);
@@ -230,11 +231,11 @@ describe('a host that goes silent while a finished output comes back and the run
       const stop = new AbortController();
       let released = false;
       const outcome = runner.run(plan.tasks[0]!, 1, stop.signal, { ...slot, released: () => (released = true) });
-      await fetchStarted;
+      await within(fetchStarted, WAIT_MS, 'the fetch of the output to start');
       expect(released).toBe(true);
       stop.abort(RUN_STOPPED);
       await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS);
-      await removeAsked;
+      await within(removeAsked, WAIT_MS, 'the remote output to be removed');
       let ended = false;
       void outcome.then(() => (ended = true));
       await vi.advanceTimersByTimeAsync(STOP_CONFIRM_MS);
@@ -354,7 +355,7 @@ describe('an adopted chunk stopped with the run', () => {
     const runner = new HostRunner(first, 1, { ...options, rejoined: () => Promise.resolve(back) });
     const stop = new AbortController();
     const running = runner.run(task, 1, stop.signal, slot);
-    await adopting;
+    await within(adopting, WAIT_MS, 'the host that came back to adopt the attempt');
     stop.abort(RUN_STOPPED);
     const outcome = await running;
     expect(outcome).toMatchObject({ kind: 'cancelled', done: [1, 2] });

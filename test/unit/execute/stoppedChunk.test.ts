@@ -8,6 +8,7 @@ import type { HostSession } from '../../../src/hosts/session.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan } from '../../../src/plan/plan.js';
 import { RUN_STOPPED, type AttemptSlot } from '../../../src/scheduler/scheduler.js';
+import { WAIT_MS, within } from '../../helpers/wait.js';
 
 // A chunk whose frames are being brought back when the run is stopped keeps, for KEEP_FINISHED_MS,
 // bringing back what is finished. When that bound ends the download under way, the frames that had
@@ -64,7 +65,7 @@ describe('a chunk being brought back when the run is stopped', () => {
     let released = false;
     const slot: AttemptSlot = { lane: 0, started: () => {}, released: () => (released = true) };
     const outcome = runner.run(plan.chunkTask(1, 2, 0), 1, stop.signal, slot);
-    await secondAsked;
+    await within(secondAsked, WAIT_MS, "the chunk's second frame to be fetched");
     expect(released).toBe(true);
     stop.abort(RUN_STOPPED);
     await vi.advanceTimersByTimeAsync(KEEP_FINISHED_MS);

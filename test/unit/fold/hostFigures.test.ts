@@ -2,6 +2,16 @@ import { describe, expect, it } from 'vitest';
 import type { SchedulerEvent, TaskRef } from '../../../src/scheduler/events.js';
 import { HostFigures } from '../../../src/fold/hostFigures.js';
 import type { RunEvent } from '../../../src/fold/runEvents.js';
+import {
+  attemptEnded,
+  attemptQueued,
+  chunkRef,
+  chunkSplit,
+  hostState,
+  runEnd,
+  runStart,
+  taskRef,
+} from '../../helpers/events.js';
 
 const task = (index: number): TaskRef => ({ index, frame: index, tile: null, label: `frame ${index}` });
 
@@ -197,5 +207,105 @@ describe('HostFigures', () => {
     f.add({ type: 'run-start', at: 500, tasks: 1, pending: 1 });
     f.add({ type: 'host-state', at: 2500, host: 'a', state: 'ok' });
     expect(f.figures().makespan).toBe(2);
+  });
+});
+
+describe('HostFigures, event by event', () => {
+  it("keeps a host's last state and why, and counts a host usable only once it was ok or took a task", () => {
+    const f = feed([
+      runStart({
+        at: 1000,
+        hosts: [
+          { name: 'a', slots: 2 },
+          { name: 'b', slots: 3 },
+          { name: 'c', slots: 4 },
+        ],
+      }),
+      hostState({ at: 1000, host: 'a', state: 'ok' }),
+      hostState({ at: 1500, host: 'a', state: 'lost', reason: 'connection reset' }),
+      hostState({ at: 1000, host: 'b', state: 'unreachable', reason: 'refused' }),
+      attemptQueued({ at: 2000, task: taskRef(0), host: 'c', lane: 0 }),
+      attemptEnded({ at: 3000, task: taskRef(0), host: 'c', outcome: 'done', seconds: 2 }),
+    ]);
+    expect(f.figure('a')).toMatchObject({ state: 'lost', message: 'connection reset', slots: 2 });
+    expect(f.figure('b')).toMatchObject({ state: 'unreachable', message: 'refused', slots: 3 });
+    expect(f.figure('c')).toMatchObject({ state: 'ok', slots: 4, tasksDone: 1 });
+    expect(f.figure('c')).not.toHaveProperty('message');
+    expect(f.figure('nobody')).toBeUndefined();
+    // a and c were usable: 6 slots; b never was.
+    expect(f.figures()).toMatchObject({ slots: 6, taskSeconds: 2, ideal: 0.333, makespan: 2 });
+  });
+
+  it('counts from the first run start, to the run end', () => {
+    const f = feed([
+      runStart({ at: 1000 }),
+      runStart({ at: 5000 }),
+      runEnd({ at: 3000 }),
+      hostState({ at: 9000, host: 'a', state: 'done' }),
+    ]);
+    expect(f.figures().makespan).toBe(2);
+    expect(new HostFigures().figures()).toEqual({ hosts: [], makespan: null, ideal: null, taskSeconds: 0, slots: 0 });
+  });
+
+  it('counts a lost attempt against its host even when ignored, and neither a failure nor a cancel of a losing copy', () => {
+    const f = feed([
+      attemptEnded({ task: taskRef(0), host: 'a', outcome: 'lost', ignored: true }),
+      attemptEnded({ task: taskRef(1), host: 'a', outcome: 'failed', ignored: true }),
+      attemptEnded({ task: taskRef(2), host: 'a', outcome: 'done', ignored: true, seconds: 5 }),
+      attemptEnded({ task: taskRef(3), host: 'a', outcome: 'failed' }),
+      attemptEnded({ task: taskRef(4), host: 'a', outcome: 'cancelled' }),
+    ]);
+    expect(f.figure('a')).toMatchObject({ lost: 1, failures: 1, tasksDone: 0, meanSeconds: null, medianSeconds: null });
+    expect(f.figures().taskSeconds).toBe(0);
+  });
+
+  it("counts the frames a split chunk had finished as tasks done by its host, besides the attempt's failure", () => {
+    const f = feed([
+      attemptEnded({ task: chunkRef(0, 1, 6), host: 'a', outcome: 'failed' }),
+      chunkSplit({
+        task: chunkRef(0, 1, 6),
+        host: 'a',
+        parts: [
+          { ...chunkRef(0, 1, 2), done: true },
+          { ...chunkRef(1, 3, 3), done: false },
+          { ...chunkRef(2, 4, 6), done: true },
+        ],
+      }),
+    ]);
+    expect(f.figure('a')).toMatchObject({ tasksDone: 2, failures: 1 });
+  });
+
+  it('rounds the mean and median to the millisecond', () => {
+    const f = feed(
+      [1, 2, 2.0004].map((s, i) => attemptEnded({ task: taskRef(i), host: 'a', outcome: 'done', seconds: s })),
+    );
+    expect(f.figure('a')).toMatchObject({ meanSeconds: 1.667, medianSeconds: 2 });
+  });
+});
+
+describe('HostFigures, what the other tests left open', () => {
+  it('lists a host that has taken a task as ok, before any state of its own', () => {
+    expect(feed([attemptQueued({ task: taskRef(0), host: 'a', lane: 1 })]).figure('a')).toMatchObject({
+      state: 'ok',
+      slots: 2,
+    });
+    expect(feed([attemptEnded({ task: taskRef(0), host: 'b', outcome: 'failed' })]).figure('b')).toMatchObject({
+      state: 'ok',
+    });
+  });
+
+  it('keeps the slot time of each released attempt apart, however their ends interleave', () => {
+    const f = feed([
+      attemptEnded({ task: taskRef(0), host: 'a', outcome: 'released', seconds: 1 }),
+      attemptEnded({ task: taskRef(1), host: 'a', outcome: 'released', seconds: 2 }),
+      attemptEnded({ task: taskRef(0), host: 'a', outcome: 'done', seconds: 5 }),
+      attemptEnded({ task: taskRef(1), host: 'a', outcome: 'done', seconds: 6 }),
+    ]);
+    expect(f.figures()).toMatchObject({ taskSeconds: 3 });
+    expect(f.figure('a')).toMatchObject({ tasksDone: 2, meanSeconds: 5.5 });
+  });
+
+  it('has no makespan without a run start', () => {
+    expect(feed([hostState({ at: 5000, host: 'a', state: 'ok' })]).figures().makespan).toBeNull();
   });
 });

@@ -1,6 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChunkSizer } from '../../../src/plan/chunkSizer.js';
-import { describeFrames, framesOfChunk, parseChunk, runsOf, type ChunkSize } from '../../../src/plan/chunks.js';
+import {
+  chunkLabel,
+  describeFrames,
+  framesOfChunk,
+  lastOf,
+  MAX_CHUNK,
+  parseChunk,
+  runsOf,
+  type ChunkSize,
+} from '../../../src/plan/chunks.js';
 import { parseFrameSpec } from '../../../src/plan/frames.js';
 import { Plan, type PlanOptions, type Task } from '../../../src/plan/plan.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -311,4 +320,43 @@ describe('the command line', () => {
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+});
+
+describe('a chunk, its edges', () => {
+  it('takes 1 to MAX_CHUNK frames or auto, and says so when refusing', () => {
+    expect(parseChunk(undefined)).toBeUndefined();
+    expect(parseChunk('1')).toBe(1);
+    expect(parseChunk(`${MAX_CHUNK}`)).toBe(MAX_CHUNK);
+    for (const text of ['0', `${MAX_CHUNK + 1}`, '-1', '1.5', ' 4', 'Auto', ''])
+      expect(() => parseChunk(text)).toThrow(
+        `--chunk "${text}": expected a number of frames from 1 to ${MAX_CHUNK}, or auto (sized from the measured time per frame)`,
+      );
+  });
+
+  it('names its frames by its first and last, a step apart', () => {
+    expect(lastOf({ first: 10, count: 4, step: 3 })).toBe(19);
+    expect(lastOf({ first: 10, count: 1, step: 3 })).toBe(10);
+    expect(chunkLabel({ first: 10, count: 4, step: 3 })).toBe('frames 10-19');
+    expect(chunkLabel({ first: 7, count: 1, step: 1 })).toBe('frame 7');
+    expect(chunkLabel({ first: 9, count: 3, step: -2 })).toBe('frames 9-5');
+    expect(framesOfChunk({ first: 9, count: 3, step: -2 })).toEqual([9, 7, 5]);
+  });
+
+  it('cuts a chunk into runs of one state each', () => {
+    expect(runsOf({ first: 1, count: 5, step: 1 }, () => true)).toEqual([{ first: 1, count: 5, done: true }]);
+    expect(runsOf({ first: 1, count: 5, step: 1 }, (f) => f !== 3)).toEqual([
+      { first: 1, count: 2, done: true },
+      { first: 3, count: 1, done: false },
+      { first: 4, count: 2, done: true },
+    ]);
+  });
+
+  it('shows six runs at most, then how many frames in all', () => {
+    expect(describeFrames([1, 3, 5, 7, 9, 11], 1)).toBe('frames 1, 3, 5, 7, 9, 11');
+    expect(describeFrames([1, 2, 3, 5, 6, 9, 11, 13, 15, 20], 1)).toBe(
+      'frames 1-3, 5-6, 9, 11, 13, 15, ... (10 in all)',
+    );
+    expect(describeFrames([6, 4, 2], -2)).toBe('frames 6-2');
+    expect(describeFrames([1, 2], 1)).toBe('frames 1-2');
+  });
 });

@@ -59,3 +59,17 @@ describe('taskOrder', () => {
     expect(() => parseOrder('random')).toThrow(/expected sequential or preview/);
   });
 });
+
+describe('parseOrder', () => {
+  it('reads both orders, sequential by default, and names the choices when refusing', () => {
+    expect(parseOrder('sequential')).toBe('sequential');
+    expect(parseOrder('preview')).toBe('preview');
+    expect(() => parseOrder('')).toThrow('--order "": expected sequential or preview');
+    expect(() => parseOrder('Preview')).toThrow('--order "Preview": expected sequential or preview');
+  });
+
+  it('has no positions for no frames', () => {
+    expect(previewPositions(-3)).toEqual([]);
+    expect(taskOrder([], 'preview')).toEqual([]);
+  });
+});

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventStream } from '../../../src/report/eventStream.js';
+import { WAIT_MS, within } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-events-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -111,7 +112,7 @@ describe('EventStream to a FIFO', () => {
     const ended = new Promise((resolve) => reader.on('close', resolve));
     s.write({ type: 'b', at: 1 });
     await s.close();
-    await ended;
+    await within(ended, WAIT_MS, 'the reader (cat) to reach the end of the stream');
     expect(got).toBe('{"v":1,"type":"a","at":0}\n{"v":1,"type":"b","at":1}\n');
   });
 

@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { writeHtmlReport } from '../../../src/report/html.js';
-import type { SchedulerEvent } from '../../../src/scheduler/events.js';
+import type { TaskRef } from '../../../src/scheduler/events.js';
 import { RunModel } from '../../../src/ui/model.js';
-
-const ev = (e: Record<string, unknown>): SchedulerEvent => e as unknown as SchedulerEvent;
+import { attemptEnded, attemptQueued, attemptStarted, taskDone } from '../../helpers/events.js';
 
 describe('writeHtmlReport', () => {
   it('embeds thumbnails and the run, and a renderer printing </script> cannot end the script early', async () => {
@@ -23,10 +22,9 @@ describe('writeHtmlReport', () => {
       hosts: [{ name: 'h', slots: 1 }],
       tasks: [0, 1].map((i) => ({ index: i, frame: i, tile: null, label: `frame ${i}`, skipped: false, image: true })),
     });
-    const task = (i: number): Record<string, unknown> => ({ index: i, frame: i, tile: null, label: `frame ${i}` });
+    const task = (i: number): TaskRef => ({ index: i, frame: i, tile: null, label: `frame ${i}` });
     m.apply(
-      ev({
-        type: 'attempt-queued',
+      attemptQueued({
         at: 0,
         task: task(0),
         attempt: 1,
@@ -36,10 +34,9 @@ describe('writeHtmlReport', () => {
         speculative: false,
       }),
     );
-    m.apply(ev({ type: 'attempt-started', at: 0, task: task(0), attempt: 1, host: 'h', lane: 0 }));
+    m.apply(attemptStarted({ at: 0, task: task(0), attempt: 1, host: 'h', lane: 0 }));
     m.apply(
-      ev({
-        type: 'attempt-ended',
+      attemptEnded({
         at: 1000,
         task: task(0),
         attempt: 1,
@@ -52,8 +49,7 @@ describe('writeHtmlReport', () => {
       }),
     );
     m.apply(
-      ev({
-        type: 'task-done',
+      taskDone({
         at: 1000,
         task: task(0),
         status: 'done',
@@ -64,8 +60,7 @@ describe('writeHtmlReport', () => {
       }),
     );
     m.apply(
-      ev({
-        type: 'attempt-queued',
+      attemptQueued({
         at: 1000,
         task: task(1),
         attempt: 1,
@@ -75,10 +70,9 @@ describe('writeHtmlReport', () => {
         speculative: false,
       }),
     );
-    m.apply(ev({ type: 'attempt-started', at: 1000, task: task(1), attempt: 1, host: 'h', lane: 0 }));
+    m.apply(attemptStarted({ at: 1000, task: task(1), attempt: 1, host: 'h', lane: 0 }));
     m.apply(
-      ev({
-        type: 'attempt-ended',
+      attemptEnded({
         at: 2000,
         task: task(1),
         attempt: 1,

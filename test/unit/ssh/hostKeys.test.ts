@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../../src/inventory/types.js';
 import { addKnownHost, HostKeyChecker, KnownHostsCache, withFileLock } from '../../../src/ssh/hostKeys.js';
+import { WAIT_MS, within } from '../../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'distray-hostkeys-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -166,9 +167,9 @@ describe("accept-new's lock", () => {
       );
       return { ready: Promise.race([ready, exited.then(() => undefined)]), exited };
     });
-    await Promise.all(children.map((c) => c.ready));
+    await within(Promise.all(children.map((c) => c.ready)), WAIT_MS, 'every writer to be ready behind the lock');
     rmSync(`${file}.lock`);
-    const results = await Promise.all(children.map((c) => c.exited));
+    const results = await within(Promise.all(children.map((c) => c.exited)), WAIT_MS, 'every writer to exit');
     for (const r of results) expect(r.code, r.err).toBe(0);
     expect(results.filter((r) => r.out.includes('added'))).toHaveLength(1);
     expect(results.filter((r) => r.out.includes('known'))).toHaveLength(3);

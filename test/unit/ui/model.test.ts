@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import type { SchedulerEvent, TaskRef } from '../../../src/scheduler/events.js';
+import type { SchedulerEvent } from '../../../src/scheduler/events.js';
 import { RunModel } from '../../../src/ui/model.js';
 
-/** Events as the scheduler sends them, less the fields the model does not read (later issues add some). */
-const ev = (e: Record<string, unknown>): SchedulerEvent => e as unknown as SchedulerEvent;
-const ref = (index: number): TaskRef => ({ index, frame: index + 1, tile: null, label: `frame ${index + 1}` });
+import {
+  attemptEnded,
+  attemptQueued,
+  attemptStarted,
+  chunkFormed,
+  chunkRef,
+  hostState,
+  runStart,
+  speculationLost,
+  taskDone,
+  taskRef as ref,
+  taskRetried,
+} from '../../helpers/events.js';
+
+type Outcome = Extract<SchedulerEvent, { type: 'attempt-ended' }>['outcome'];
 
 function model(): RunModel {
   return new RunModel({
@@ -31,11 +43,10 @@ describe('RunModel', () => {
   it('folds a run: states, speculative copies, host rows, failures with their tail, timeline, progress', () => {
     const m = model();
     const events = [
-      { type: 'run-start', at: 1000, tasks: 3, pending: 2 },
-      { type: 'host-state', at: 1000, host: 'a', state: 'ok' },
-      { type: 'host-state', at: 1000, host: 'b', state: 'ok' },
-      {
-        type: 'attempt-queued',
+      runStart({ at: 1000, tasks: 3, pending: 2 }),
+      hostState({ at: 1000, host: 'a', state: 'ok' }),
+      hostState({ at: 1000, host: 'b', state: 'ok' }),
+      attemptQueued({
         at: 1000,
         task: ref(0),
         attempt: 1,
@@ -43,9 +54,8 @@ describe('RunModel', () => {
         lane: 0,
         behind: false,
         speculative: false,
-      },
-      {
-        type: 'attempt-queued',
+      }),
+      attemptQueued({
         at: 1000,
         task: ref(1),
         attempt: 1,
@@ -53,19 +63,18 @@ describe('RunModel', () => {
         lane: 1,
         behind: false,
         speculative: false,
-      },
-      { type: 'attempt-started', at: 1500, task: ref(0), attempt: 1, host: 'a', lane: 0 },
-      { type: 'attempt-started', at: 1500, task: ref(1), attempt: 1, host: 'a', lane: 1 },
+      }),
+      attemptStarted({ at: 1500, task: ref(0), attempt: 1, host: 'a', lane: 0 }),
+      attemptStarted({ at: 1500, task: ref(1), attempt: 1, host: 'a', lane: 1 }),
     ];
-    for (const e of events) m.apply(ev(e));
+    for (const e of events) m.apply(e);
     let s = m.snapshot();
     expect(s.tasks.map((t) => t.state)).toEqual(['running', 'running', 'skipped']);
     expect(s.hosts.find((h) => h.name === 'a')).toMatchObject({ state: 'ok', busy: 2, slots: 2 });
     expect(s.progress).toMatchObject({ total: 3, skipped: 1, running: 2, done: 0 });
 
     m.apply(
-      ev({
-        type: 'attempt-ended',
+      attemptEnded({
         at: 2000,
         task: ref(1),
         attempt: 1,
@@ -76,8 +85,7 @@ describe('RunModel', () => {
       }),
     );
     m.apply(
-      ev({
-        type: 'attempt-queued',
+      attemptQueued({
         at: 2000,
         task: ref(0),
         attempt: 2,
@@ -87,7 +95,7 @@ describe('RunModel', () => {
         speculative: true,
       }),
     );
-    m.apply(ev({ type: 'attempt-started', at: 2000, task: ref(0), attempt: 2, host: 'b', lane: 0 }));
+    m.apply(attemptStarted({ at: 2000, task: ref(0), attempt: 2, host: 'b', lane: 0 }));
     s = m.snapshot();
     expect(s.tasks[0]).toMatchObject({ state: 'running', live: 2, copies: 2 });
     expect(s.tasks[1]).toMatchObject({ state: 'retrying' });
@@ -96,12 +104,9 @@ describe('RunModel', () => {
     ]);
     expect(s.hosts.find((h) => h.name === 'a')).toMatchObject({ failures: 1, busy: 1 });
 
+    m.apply(attemptEnded({ at: 2500, task: ref(1), attempt: 1, host: 'a', outcome: 'released', ignored: false }));
     m.apply(
-      ev({ type: 'attempt-ended', at: 2500, task: ref(1), attempt: 1, host: 'a', outcome: 'released', ignored: false }),
-    );
-    m.apply(
-      ev({
-        type: 'task-done',
+      taskDone({
         at: 2500,
         task: ref(1),
         status: 'failed',
@@ -112,12 +117,9 @@ describe('RunModel', () => {
         error: 'exit 1',
       }),
     );
+    m.apply(attemptEnded({ at: 3000, task: ref(0), attempt: 2, host: 'b', outcome: 'released', ignored: false }));
     m.apply(
-      ev({ type: 'attempt-ended', at: 3000, task: ref(0), attempt: 2, host: 'b', outcome: 'released', ignored: false }),
-    );
-    m.apply(
-      ev({
-        type: 'attempt-ended',
+      attemptEnded({
         at: 3500,
         task: ref(0),
         attempt: 2,
@@ -130,8 +132,7 @@ describe('RunModel', () => {
       }),
     );
     m.apply(
-      ev({
-        type: 'task-done',
+      taskDone({
         at: 3500,
         task: ref(0),
         status: 'done',
@@ -141,9 +142,7 @@ describe('RunModel', () => {
         copies: 2,
       }),
     );
-    m.apply(
-      ev({ type: 'attempt-ended', at: 3600, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }),
-    );
+    m.apply(attemptEnded({ at: 3600, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }));
     s = m.snapshot();
     expect(s.tasks[0]).toMatchObject({ state: 'done', host: 'b', seconds: 1.5, live: 0 });
     expect(s.tasks[1]!.state).toBe('failed');
@@ -160,7 +159,7 @@ describe('RunModel', () => {
     expect(s.progress).toMatchObject({ done: 1, failed: 1, running: 0 });
     expect(s.retryable).toBe(true);
 
-    m.apply(ev({ type: 'task-retried', at: 3700, task: ref(1), attempts: 1 }));
+    m.apply(taskRetried({ at: 3700, task: ref(1), attempts: 1 }));
     expect(m.snapshot().tasks[1]!.state).toBe('retrying');
     expect(m.snapshot().progress.failed).toBe(0);
   });
@@ -168,8 +167,7 @@ describe('RunModel', () => {
   it("does not count a copy being stopped for a faster one among its task's live attempts", () => {
     const m = model();
     const queued = (attempt: number, host: string, lane: number): SchedulerEvent =>
-      ev({
-        type: 'attempt-queued',
+      attemptQueued({
         at: 1000,
         task: ref(0),
         attempt,
@@ -182,8 +180,7 @@ describe('RunModel', () => {
     expect(m.snapshot().tasks[0]).toMatchObject({ live: 3 });
     // Attempt 1 is replaced by a faster copy (4), then 2 and 3 fail while 1 is still being stopped.
     m.apply(
-      ev({
-        type: 'speculation-lost',
+      speculationLost({
         at: 1100,
         task: ref(0),
         attempt: 1,
@@ -195,8 +192,7 @@ describe('RunModel', () => {
     m.apply(queued(4, 'b', 1));
     expect(m.snapshot().tasks[0]).toMatchObject({ live: 3 });
     m.apply(
-      ev({
-        type: 'attempt-ended',
+      attemptEnded({
         at: 1200,
         task: ref(0),
         attempt: 2,
@@ -207,8 +203,7 @@ describe('RunModel', () => {
       }),
     );
     m.apply(
-      ev({
-        type: 'attempt-ended',
+      attemptEnded({
         at: 1200,
         task: ref(0),
         attempt: 4,
@@ -219,8 +214,7 @@ describe('RunModel', () => {
       }),
     );
     m.apply(
-      ev({
-        type: 'attempt-ended',
+      attemptEnded({
         at: 1200,
         task: ref(0),
         attempt: 3,
@@ -232,9 +226,7 @@ describe('RunModel', () => {
     );
     expect(m.snapshot().tasks[0]).toMatchObject({ live: 0, state: 'retrying' });
     // Its end, later, is told once and counts nothing.
-    m.apply(
-      ev({ type: 'attempt-ended', at: 1300, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }),
-    );
+    m.apply(attemptEnded({ at: 1300, task: ref(0), attempt: 1, host: 'a', outcome: 'cancelled', ignored: true }));
     expect(m.snapshot().tasks[0]).toMatchObject({ live: 0, state: 'retrying' });
   });
 
@@ -243,8 +235,7 @@ describe('RunModel', () => {
     expect(m.takeDelta()?.hosts.map((h) => h.name)).toEqual(['a', 'b']);
     expect(m.takeDelta()).toBeUndefined();
     m.apply(
-      ev({
-        type: 'attempt-queued',
+      attemptQueued({
         at: 1000,
         task: ref(0),
         attempt: 1,
@@ -255,7 +246,7 @@ describe('RunModel', () => {
       }),
     );
     expect(m.takeDelta()!.tasks.map((t) => t.i)).toEqual([0]);
-    m.apply(ev({ type: 'attempt-started', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0 }));
+    m.apply(attemptStarted({ at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0 }));
     const d = m.takeDelta()!;
     expect(d.tasks.map((t) => t.i)).toEqual([0]);
     expect(d.bars).toHaveLength(1);
@@ -281,10 +272,9 @@ describe('RunModel', () => {
       })),
     });
     const queued = (i: number, at: number, behind: boolean): SchedulerEvent =>
-      ev({ type: 'attempt-queued', at, task: ref(i), attempt: 1, host: 'a', lane: 0, behind, speculative: false });
-    const ended = (i: number, at: number, outcome: string): SchedulerEvent =>
-      ev({
-        type: 'attempt-ended',
+      attemptQueued({ at, task: ref(i), attempt: 1, host: 'a', lane: 0, behind, speculative: false });
+    const ended = (i: number, at: number, outcome: Outcome): SchedulerEvent =>
+      attemptEnded({
         at,
         task: ref(i),
         attempt: 1,
@@ -297,9 +287,9 @@ describe('RunModel', () => {
         bytesIn: 0,
         bytesOut: 0,
       });
-    m.apply(ev({ type: 'host-state', at: 0, host: 'a', state: 'ok' }));
+    m.apply(hostState({ at: 0, host: 'a', state: 'ok' }));
     m.apply(queued(0, 0, false));
-    m.apply(ev({ type: 'attempt-started', at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0 }));
+    m.apply(attemptStarted({ at: 1000, task: ref(0), attempt: 1, host: 'a', lane: 0 }));
     m.apply(queued(1, 1000, true));
     let s = m.snapshot();
     expect(s.bars.map((b) => [b.label, b.outcome])).toEqual([['frame 1', 'running']]);
@@ -316,8 +306,7 @@ describe('RunModel', () => {
   it('shows a task lost with its host as queued again, and one whose attempt failed as to retry', () => {
     const m = model();
     const started = (i: number, attempt: number): SchedulerEvent[] => [
-      ev({
-        type: 'attempt-queued',
+      attemptQueued({
         at: 1000,
         task: ref(i),
         attempt,
@@ -326,11 +315,10 @@ describe('RunModel', () => {
         behind: false,
         speculative: false,
       }),
-      ev({ type: 'attempt-started', at: 1000, task: ref(i), attempt, host: 'a', lane: i }),
+      attemptStarted({ at: 1000, task: ref(i), attempt, host: 'a', lane: i }),
     ];
-    const ended = (i: number, attempt: number, outcome: string): SchedulerEvent =>
-      ev({
-        type: 'attempt-ended',
+    const ended = (i: number, attempt: number, outcome: Outcome): SchedulerEvent =>
+      attemptEnded({
         at: 1500,
         task: ref(i),
         attempt,
@@ -355,14 +343,7 @@ describe('RunModel', () => {
   });
 
   it('counts frames: a chunk counts as its frames, done or not', () => {
-    const chunk = (index: number, frame: number, last: number): TaskRef => ({
-      index,
-      frame,
-      tile: null,
-      label: `frames ${frame}-${last}`,
-      last,
-      count: last - frame + 1,
-    });
+    const chunk = chunkRef;
     const m = new RunModel({
       title: 't',
       startedAt: new Date(0),
@@ -371,10 +352,9 @@ describe('RunModel', () => {
       tasks: [{ index: 0, frame: 1, tile: null, label: 'frames 1-12', skipped: false, image: false, count: 12 }],
     });
     expect(m.snapshot().progress).toMatchObject({ total: 12, done: 0 });
-    m.apply(ev({ type: 'chunk-formed', at: 0, from: chunk(0, 1, 12), task: chunk(1, 1, 4), rest: chunk(0, 5, 12) }));
+    m.apply(chunkFormed({ at: 0, from: chunk(0, 1, 12), task: chunk(1, 1, 4), rest: chunk(0, 5, 12) }));
     m.apply(
-      ev({
-        type: 'attempt-queued',
+      attemptQueued({
         at: 0,
         task: chunk(1, 1, 4),
         attempt: 1,
@@ -384,11 +364,10 @@ describe('RunModel', () => {
         speculative: false,
       }),
     );
-    m.apply(ev({ type: 'attempt-started', at: 0, task: chunk(1, 1, 4), attempt: 1, host: 'a', lane: 0 }));
+    m.apply(attemptStarted({ at: 0, task: chunk(1, 1, 4), attempt: 1, host: 'a', lane: 0 }));
     expect(m.snapshot().progress).toMatchObject({ total: 12, running: 4 });
     m.apply(
-      ev({
-        type: 'attempt-ended',
+      attemptEnded({
         at: 1000,
         task: chunk(1, 1, 4),
         attempt: 1,
@@ -403,8 +382,7 @@ describe('RunModel', () => {
       }),
     );
     m.apply(
-      ev({
-        type: 'task-done',
+      taskDone({
         at: 1000,
         task: chunk(1, 1, 4),
         status: 'done',

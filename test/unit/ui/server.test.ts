@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RunModel } from '../../../src/ui/model.js';
 import { LivePage } from '../../../src/ui/server.js';
 import { Thumbnails } from '../../../src/ui/thumbs.js';
+import { WAIT_MS, within } from '../../helpers/wait.js';
 
 interface Answer {
   status: number;
@@ -29,7 +30,7 @@ function call(url: string, method = 'GET'): Promise<Answer> {
 /** An open event stream: what came so far, and a wait for more. */
 function openStream(url: string): {
   text(): string;
-  waitFor(pred: (text: string) => boolean): Promise<void>;
+  waitFor(pred: (text: string) => boolean, what: string): Promise<void>;
   close(): void;
 } {
   let text = '';
@@ -44,8 +45,11 @@ function openStream(url: string): {
   req.end();
   return {
     text: () => text,
-    async waitFor(pred) {
-      while (!pred(text)) await new Promise<void>((resolve) => waiters.push(resolve));
+    async waitFor(pred, what) {
+      const more = async (): Promise<void> => {
+        while (!pred(text)) await new Promise<void>((resolve) => waiters.push(resolve));
+      };
+      await within(more(), WAIT_MS, `the event stream to bring ${what}`);
     },
     close: () => req.destroy(),
   };
@@ -103,7 +107,7 @@ describe('LivePage', () => {
     });
     // The snapshot comes first, then what changed.
     const stream = openStream(`${url}events`);
-    await stream.waitFor((t) => t.includes('event: snapshot'));
+    await stream.waitFor((t) => t.includes('event: snapshot'), 'its snapshot');
     expect(stream.text()).not.toContain('event: delta');
     m.apply({
       type: 'attempt-queued',
@@ -116,7 +120,7 @@ describe('LivePage', () => {
       speculative: false,
     });
     page.flush();
-    await stream.waitFor((t) => t.includes('event: delta'));
+    await stream.waitFor((t) => t.includes('event: delta'), 'a delta');
     const delta = /event: delta\ndata: (.*)\n/.exec(stream.text())![1]!;
     expect(JSON.parse(delta)).toMatchObject({ tasks: [{ i: 0, host: 'a' }] });
     stream.close();
