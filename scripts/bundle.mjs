@@ -5,7 +5,8 @@
  * start-up than anything else a run does before its first login (see
  * CONTRIBUTING.md, The command's bundle, and BENCHMARKS.md, Start-up).
  */
-import { copyFileSync, cpSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
 // The host shell is a script of its own, read beside the compiled code (dist/hostShell) by src/hostShell/protocol.ts.
@@ -69,3 +70,18 @@ await build({
   external: Object.keys(dependencies),
   logLevel: 'warning',
 });
+
+// The library's declarations: tsc writes one .d.ts per module, but the package ships only those
+// dist/index.d.ts reaches (the types of the public surface and what they name), not the rest.
+const reached = new Set();
+const pending = ['dist/index.d.ts'];
+while (pending.length > 0) {
+  const file = pending.pop();
+  if (reached.has(file)) continue;
+  reached.add(file);
+  const text = readFileSync(file, 'utf8');
+  for (const m of text.matchAll(/(?:from\s+|import\()\s*['"](\.{1,2}\/[^'"]+)\.js['"]/g))
+    pending.push(join(dirname(file), `${m[1]}.d.ts`));
+}
+for (const file of readdirSync('dist', { recursive: true, encoding: 'utf8' }))
+  if (file.endsWith('.d.ts') && !reached.has(join('dist', file))) rmSync(join('dist', file));
