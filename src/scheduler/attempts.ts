@@ -381,8 +381,8 @@ export class Attempts {
         rec.won = Object.freeze({ host: a.host.name, attempt: att.number });
         a.record.tasksDone++;
         clearStreak(a);
-        // The task has its result: its other copies are stopped here, not by the pass, since no choice is left (whatever
-        // they do now is ignored) and a copy left running holds a slot the pass would otherwise count as busy.
+        // Its other copies are stopped here, not by the pass: the task is done, so nothing is left to choose (whatever they
+        // do now is ignored), and each is told speculation-lost before the task-done that names the winner.
         for (const loser of att.run.atts) {
           // One replaced by a faster copy was told so (speculation-lost replaced) and is being stopped already.
           if (loser.controller.signal.aborted && !ctx.stop.aborted) continue;

@@ -7,12 +7,19 @@
  * taken out, when the run ends. Attempts are async; decisions are not, so a
  * fake farm and the simulation (bench/sim.ts) replay exactly.
  *
+ * Some things follow from an event with nothing left to choose, and are
+ * done in its handler: a host whose connection is gone leaves the run; a
+ * stopped run cancels its queued tasks and stops its attempts; a task done
+ * stops its other copies. Each says why where it is done.
+ *
  * Files: types.ts (the public types), events.ts (the frozen events),
  * hostStates.ts (a host's state machine), farm.ts (hosts, lanes, attempts as
  * the scheduler keeps them), queue.ts (the task queue), slots.ts (the lists
  * slots wait on), pace.ts (pace estimates, take/queue decisions),
- * speculation.ts (copy decisions), chunking.ts (chunk records), and this
- * file (handlers and the pass). Tuning constants: src/tuning.ts.
+ * speculation.ts (copy decisions), chunking.ts (chunk records), attempts.ts
+ * (an attempt's life: send, start, free, end, and its end applied to its
+ * task), stall.ts (each host's stall timer), and this file (the public API,
+ * the handlers and the pass). Tuning constants: src/tuning.ts.
  *
  * Glossary (one word per meaning, here and in every file of scheduler/):
  *
@@ -283,6 +290,8 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const atts = [...this.attempts.live.values()].flatMap((run) => run.atts);
     for (const att of atts) if (!att.rendering) att.controller.abort(RUN_STOPPED);
     for (const att of atts) if (att.rendering) att.controller.abort(RUN_STOPPED);
+    // Not left to the pass: a stopped run has nothing to choose for a queued task (none will start), and its
+    // task-done events come before any a stopped attempt's end makes.
     for (const r of this.queue.drain()) this.attempts.settle(r, 'cancelled');
     this.lostHostTasks.length = 0;
     this.schedule();
