@@ -46,7 +46,7 @@ export interface TaskRun {
   readonly seq: number;
 }
 
-/** The scheduler's side of an attempt's AttemptSlot calls: one per scheduler, not a closure per attempt. */
+/** What an attempt's AttemptSlot calls reach (Attempts, in attempts.ts): one per scheduler, not a closure per attempt. */
 export interface AttemptOwner {
   started(att: Attempt): void;
   released(att: Attempt): void;
@@ -123,12 +123,12 @@ export interface ActiveHost {
   estimate: number | undefined;
   /** What it adds to the dispatcher's rateSum now: slots / time, or 0 (untimed or taken out). */
   contribution: number;
-  /** Its task time now (see watchStall), once known. */
+  /** Its task time now (see StallWatch.watch), once known. */
   time: number | undefined;
   /** Its oldest render has run well past its estimate: its pace counts as that render's time so far. */
   overdue: boolean;
   /**
-   * When watchStall is next due for it, and the timer for that: armed no
+   * When StallWatch.watch is next due for it, and the timer for that: armed no
    * later than it is due, and kept when the check moves later (which most
    * changes do) to be re-armed when it fires, rather than made anew on
    * every change; `onStall` is its callback, one per host.

@@ -7,12 +7,19 @@
  * taken out, when the run ends. Attempts are async; decisions are not, so a
  * fake farm and the simulation (bench/sim.ts) replay exactly.
  *
+ * Some things follow from an event with nothing left to choose, and are
+ * done in its handler: a host whose connection is gone leaves the run; a
+ * stopped run cancels its queued tasks and stops its attempts; a task done
+ * stops its other copies. Each says why where it is done.
+ *
  * Files: types.ts (the public types), events.ts (the frozen events),
  * hostStates.ts (a host's state machine), farm.ts (hosts, lanes, attempts as
  * the scheduler keeps them), queue.ts (the task queue), slots.ts (the lists
  * slots wait on), pace.ts (pace estimates, take/queue decisions),
- * speculation.ts (copy decisions), chunking.ts (chunk records), and this
- * file (handlers and the pass). Tuning constants: src/tuning.ts.
+ * speculation.ts (copy decisions), chunking.ts (chunk records), attempts.ts
+ * (an attempt's life: send, start, free, end, and its end applied to its
+ * task), stall.ts (each host's stall timer), and this file (the public API,
+ * the handlers and the pass). Tuning constants: src/tuning.ts.
  *
  * Glossary (one word per meaning, here and in every file of scheduler/):
  *
@@ -43,23 +50,15 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Task } from '../plan/plan.js';
-import { attemptFacts, refOf, type SchedulerEvent } from './events.js';
-import {
-  Attempt,
-  clearStreak,
-  newActiveHost,
-  type ActiveHost,
-  type AttemptOwner,
-  type Lane,
-  type QueueYieldEntry,
-  type TaskRun,
-  type Timer,
-} from './farm.js';
+import { refOf, type SchedulerEvent } from './events.js';
+import { newActiveHost, type ActiveHost, type Lane, type QueueYieldEntry, type Timer } from './farm.js';
 import { NONE, TaskQueue } from './queue.js';
-import { carvePart, splitRecords } from './chunking.js';
+import { carvePart } from './chunking.js';
 import { SlotLists } from './slots.js';
 import { FarmPace, queueFactor, queuesBehind, takesFree, type Pace } from './pace.js';
 import { Expectations, type CopyDecision } from './speculation.js';
+import { Attempts } from './attempts.js';
+import { StallWatch } from './stall.js';
 import { MIN_RECHECK_MS, RECHECK_GROWTH, SPARE_RECHECK_MS } from '../tuning.js';
 import { HostStates, type HostState } from './hostStates.js';
 import {
@@ -90,10 +89,6 @@ function newHostRecord(name: string): HostRecord {
   return { name, state: 'connecting', tasksDone: 0, failures: 0 };
 }
 
-function internalError(err: unknown): AttemptOutcome {
-  return { kind: 'failed', message: `internal error: ${err instanceof Error ? err.message : String(err)}` };
-}
-
 /**
  * The dispatcher: a queue of tasks, lists of slots that can take one, and
  * one synchronous schedule() that pairs them whenever anything changes. A slot
@@ -111,19 +106,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly states: HostStates;
   /** Tasks waiting for a slot. */
   private readonly queue: TaskQueue;
-  /** The attempt moving a task's outputs into place, while it does (see AttemptSlot.claim). */
-  private readonly claims = new Map<TaskRecord, Attempt>();
-  /** Attempts not yet ended, and tasks with at least one of them (not yet settled: see TaskRun.open). */
-  private running = 0;
-  private openTasks = 0;
   private readonly abort = new AbortController();
-  /** Each task with attempts that have not ended: more than one while a speculative copy races the original. */
-  private readonly live = new Map<TaskRecord, TaskRun>();
-  /** Entries made in `live` so far. */
-  private runs = 0;
-  /** Attempts whose run has not returned (outputs in, or not), and who waits for there to be none. */
-  private unreturned = 0;
-  private readonly whenReturned: Array<() => void> = [];
   private resolveFinished!: () => void;
   readonly finished = new Promise<void>((resolve) => (this.resolveFinished = resolve));
   private isFinished = false;
@@ -152,8 +135,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private yieldDrain = 0;
   private yieldComplete = false;
   private yieldLookDue = false;
-  /** Renders started so far (see oldestOf). */
-  private renders = 0;
 
   /** Running attempts by when they are expected to end: kept only with speculation, while the queue is empty. */
   private readonly expectations = new Expectations();
@@ -161,16 +142,10 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly lostHostTasks: TaskRecord[] = [];
   /** With --chunk: see Chunks. */
   private readonly chunks: Chunks | undefined;
-  /** Failed tasks put back by retry(): the attempts they had used by then, which no longer count against --retries. */
-  private readonly retried = new Map<TaskRecord, number>();
-
-  /** What an attempt's AttemptSlot calls reach. */
-  private readonly owner: AttemptOwner = {
-    started: (att) => this.onStarted(att),
-    released: (att) => this.onReleased(att),
-    claim: (att) => this.claim(att),
-    unclaim: (att) => this.unclaim(att),
-  };
+  /** Each host's stall timer (see stall.ts). */
+  private readonly stall: StallWatch;
+  /** The attempts not yet ended, and how their ends are applied to their tasks (see attempts.ts). */
+  private readonly attempts: Attempts;
 
   constructor(
     records: TaskRecord[],
@@ -181,6 +156,29 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.states = new HostStates(options.onRefusedMove);
     this.chunks = options.chunks;
     this.queue = new TaskQueue(this.chunks, this.usable, this.states);
+    this.stall = new StallWatch(options, this.pace, this.slots, () => {
+      this.yieldLookDue = true;
+      this.schedule();
+    });
+    this.attempts = new Attempts({
+      options,
+      records,
+      chunks: this.chunks,
+      stop: this.abort.signal,
+      pace: this.pace,
+      slots: this.slots,
+      expectations: this.expectations,
+      stall: this.stall,
+      observed: () => this.observed,
+      event: (e) => this.event(e),
+      taskEnd: (rec, host, outcome) => this.emit('task-end', rec, host, outcome),
+      tellFirst: (work, first) => this.tellFirst(work, first),
+      requeue: (rec) => this.requeue(rec),
+      lost: (a, message) => this.takeOut(a, 'lost', message),
+      failed: (a, message) => this.failedHosts.push({ a, message }),
+      repaced: (a) => this.repaced.add(a),
+      schedule: () => this.schedule(),
+    });
     for (const i of options.order ?? records.keys()) {
       const r = records[i];
       if (r?.status === 'pending') this.queue.push(r);
@@ -249,7 +247,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (!this.states.move(record, 'ok', undefined, known === undefined)) return false;
     this.begin();
     this.hosts.set(host.name, record);
-    const a = newActiveHost(host, record, () => this.stallCheck(a));
+    const a = newActiveHost(host, record, () => this.stall.check(a));
     this.byName.set(host.name, a);
     this.usable.add(a);
     this.pace.joined();
@@ -289,10 +287,12 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     // Attempts waiting behind a running one on their slot are stopped first: a host is told to drop the
     // one queued in a lane before it is told to stop the renderer ahead of it, so the lane never starts
     // the queued one in between (to be stopped at once, and drawn as a render that ran).
-    const atts = [...this.live.values()].flatMap((run) => run.atts);
+    const atts = [...this.attempts.live.values()].flatMap((run) => run.atts);
     for (const att of atts) if (!att.rendering) att.controller.abort(RUN_STOPPED);
     for (const att of atts) if (att.rendering) att.controller.abort(RUN_STOPPED);
-    for (const r of this.queue.drain()) this.settle(r, 'cancelled');
+    // Not left to the pass: a stopped run has nothing to choose for a queued task (none will start), and its
+    // task-done events come before any a stopped attempt's end makes.
+    for (const r of this.queue.drain()) this.attempts.settle(r, 'cancelled');
     this.lostHostTasks.length = 0;
     this.schedule();
   }
@@ -316,7 +316,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.abort.signal.aborted) return 'the run is being stopped';
     if (rec.status !== 'failed')
       return `${rec.task.label} is ${rec.status === 'pending' ? 'waiting to run' : rec.status}, not failed`;
-    this.retried.set(rec, rec.attempts);
+    this.attempts.countAfresh(rec);
     rec.status = 'pending';
     rec.failedOn = NO_HOSTS;
     if (this.observed)
@@ -329,7 +329,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   /** Resolves when every attempt has returned (after finished, renderers and losing copies included). */
   async drained(): Promise<void> {
     await this.finished;
-    while (this.unreturned > 0) await new Promise<void>((resolve) => this.whenReturned.push(resolve));
+    await this.attempts.returned();
   }
 
   private get speculating(): boolean {
@@ -347,6 +347,23 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
    * task goes on comes first.
    */
   private buffered: SchedulerEvent[] | null = null;
+
+  /** Runs `work` with the events it makes buffered, then tells `first()` ahead of them (nested calls tell theirs in place). */
+  private tellFirst(work: () => void, first: () => SchedulerEvent): void {
+    const outer = this.buffered;
+    const buffer = (this.buffered ??= []);
+    const mark = buffer.length;
+    try {
+      work();
+    } finally {
+      if (!outer) this.buffered = null;
+      try {
+        if (this.observed) buffer.splice(mark, 0, Object.freeze(first()));
+      } finally {
+        if (!outer) for (const e of buffer) this.emit('event', e);
+      }
+    }
+  }
 
   private get observed(): boolean {
     return this.listenerCount('event') > 0;
@@ -371,7 +388,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     this.usable.delete(a);
     this.pace.left(a);
     this.slots.hostLeft(a);
-    this.armStall(a, undefined);
+    this.stall.stop(a);
     if (this.byName.get(a.host.name) === a) this.byName.delete(a.host.name);
     this.moveHost(a.host.name, state, message);
     if (state === 'lost' && this.speculating) {
@@ -420,9 +437,9 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     if (this.isFinished || this.abort.signal.aborted) return;
     if (this.lostHostTasks.length > 0) this.copyLostHostTasks();
     if (this.queue.length === 0) {
-      if (this.speculating && this.openTasks > 0) {
+      if (this.speculating && this.attempts.openTasks > 0) {
         // The heaps are filled from here on: until the queue is empty no copy is made, and they would only grow.
-        if (!this.expectations.active) this.expectations.begin(this.live.values());
+        if (!this.expectations.active) this.expectations.begin(this.attempts.live.values());
         this.speculate();
       }
       return;
@@ -544,7 +561,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       if (e !== e.a.queueYieldEntry) heap.pop();
       else if (queuesBehind(e.a, pace, this.queue.tasks)) queueing.push(heap.pop()!);
       else if (e.a.overdue) {
-        // It does not queue whatever its estimate until its render is no longer overdue (watchStall puts it back).
+        // It does not queue whatever its estimate until its render is no longer overdue (StallWatch.watch puts it back).
         heap.pop();
         e.a.queueYieldEntry = undefined;
       }
@@ -573,7 +590,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.slots.yieldLane(lane, queued ? 'queueYielding' : 'yielding');
       return;
     }
-    this.send(lane, this.chunks ? this.takeChunk(found, a) : this.queue.take(found));
+    this.attempts.send(lane, this.chunks ? this.takeChunk(found, a) : this.queue.take(found));
   }
 
   /** A slot of `a` takes the first part of the queued chunk at `i` (it stays queued with the rest), or all of it. */
@@ -599,57 +616,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * A chunk that produced some of its frames (see splitRecords): its parts
-   * done are settled done, won by this attempt; its parts not done go back
-   * to the front of the queue as chunks of their own (or are cancelled with
-   * a stopped run).
-   */
-  private splitChunk(att: Attempt, outcome: Extract<AttemptOutcome, { kind: 'failed' | 'cancelled' }>): void {
-    const { rec, host: a } = att;
-    const host = a.host.name;
-    const now = this.options.now();
-    const from = rec.task;
-    let next = this.records.length;
-    const parts = this.chunks!.split(from, new Set(outcome.done), () => next++);
-    const records = splitRecords(rec, parts, { host, attempt: att.number, start: att.start, now }, outcome);
-    for (const r of records) if (r !== rec) this.records.push(r);
-    // A chunk stopped with the run did not fail: its host is not blamed.
-    if (outcome.kind === 'failed') a.record.failures++;
-    if (this.observed) {
-      this.event({
-        type: 'chunk-split',
-        at: now,
-        task: refOf(from),
-        attempt: att.number,
-        host,
-        parts: parts.map((p) => ({ ...refOf(p.task), done: p.done })),
-      });
-    }
-    const again: TaskRecord[] = [];
-    let told = false;
-    records.forEach((r, i) => {
-      const run = r === rec ? att.run : undefined;
-      if (parts[i]!.done) {
-        a.record.tasksDone++;
-        this.settle(r, 'done', run);
-        this.emit('task-end', r, a.record, { kind: 'done' });
-        return;
-      }
-      if (this.abort.signal.aborted) this.settle(r, 'cancelled', run);
-      else {
-        r.status = 'pending';
-        this.close(r, run);
-        again.push(r);
-      }
-      // Said once, of the first part left: the message names every frame done and left.
-      if (!told) this.emit('task-end', r, a.record, outcome);
-      told = true;
-    });
-    // The front of the queue is taken last-in first: the chunk's first run goes first.
-    for (const r of again.reverse()) this.requeue(r);
-  }
-
-  /**
    * True when no yielding slot would take a task now: only fresh tasks are
    * queued, and every yielding host's estimate (yieldLeast is no more than the
    * least) is longer than the queue's drain time plus the fastest host's
@@ -670,7 +636,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     const waiting: TaskRecord[] = [];
     const skipped: Lane[] = [];
     for (const rec of this.lostHostTasks.splice(0)) {
-      const atts = this.live.get(rec)?.atts;
+      const atts = this.attempts.live.get(rec)?.atts;
       // Done meanwhile, or already copied to a host that is still there.
       if (!atts || atts.some((x) => !x.host.takenOut)) continue;
       let lane: Lane | undefined;
@@ -684,7 +650,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         waiting.push(rec);
         continue;
       }
-      this.send(lane, rec, atts[0]);
+      this.attempts.send(lane, rec, atts[0]);
     }
     for (const lane of skipped) this.slots.list(lane);
     this.lostHostTasks.push(...waiting);
@@ -700,7 +666,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     while (!this.again && (lane = this.slots.nextFree())) {
       const time = lane.host.time;
       const target =
-        time === undefined ? undefined : this.expectations.copyFor(now, lane.host, now + time, this.claims);
+        time === undefined ? undefined : this.expectations.copyFor(now, lane.host, now + time, this.attempts.claims);
       if (target) this.copy(lane, target);
       else {
         this.slots.spare(lane);
@@ -711,7 +677,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       this.respeculate(now);
     }
     // Renders that run on and on become worth a copy with nothing else changing: look again.
-    if (this.slots.spareHosts.size > 0 && this.openTasks > 0 && this.recheck === undefined) {
+    if (this.slots.spareHosts.size > 0 && this.attempts.openTasks > 0 && this.recheck === undefined) {
       let fastest = Infinity;
       for (const a of this.slots.spareHosts) fastest = Math.min(fastest, a.time ?? Infinity);
       this.lookAgainIn(Math.max(MIN_RECHECK_MS, Number.isFinite(fastest) ? fastest / 2 : SPARE_RECHECK_MS));
@@ -735,7 +701,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
           a.spare.pop();
           continue;
         }
-        const target = this.expectations.copyFor(now, a, now + a.time!, this.claims);
+        const target = this.expectations.copyFor(now, a, now + a.time!, this.attempts.claims);
         if (!target) return;
         a.spare.pop();
         lane.listed = null;
@@ -747,7 +713,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
 
   /** A copy of `target.against`'s task on `lane`; the attempt it replaces (see Expectations.copyFor) is stopped. */
   private copy(lane: Lane, target: CopyDecision): void {
-    const att = this.send(lane, target.against.rec, target.against);
+    const att = this.attempts.send(lane, target.against.rec, target.against);
     const old = target.replace;
     if (!old) return;
     if (this.observed) {
@@ -764,53 +730,22 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     old.controller.abort();
   }
 
-  /** Brings `a`'s task time and the farm's pace up to date (see FarmPace.watch), and times the next look at it. */
-  private watchStall(a: ActiveHost): void {
-    const wasOverdue = a.overdue;
-    this.armStall(a, this.pace.watch(a, this.options.now()));
-    // No longer overdue, it may queue again: it goes back among the queue-yielding hosts by its estimate.
-    if (wasOverdue && !a.overdue && this.slots.queueYieldingHosts.has(a) && !a.queueYieldEntry)
-      this.slots.enterQueueYielding(a);
-  }
-
-  /** Has watchStall look at `a` again at `due` (or never). */
-  private armStall(a: ActiveHost, due: number | undefined): void {
-    a.stallDue = due;
-    if (a.stallTimer !== undefined && due !== undefined && a.stallArmed <= due) return;
-    clearTimeout(a.stallTimer);
-    a.stallTimer = undefined;
-    if (due === undefined) return;
-    a.stallArmed = due;
-    a.stallTimer = setTimeout(a.onStall, due - this.options.now());
-  }
-
-  private stallCheck(a: ActiveHost): void {
-    a.stallTimer = undefined;
-    const due = a.stallDue;
-    if (due === undefined) return;
-    // Armed for a check that has since moved later: wait for that.
-    if (this.options.now() < due) return this.armStall(a, due);
-    this.watchStall(a);
-    this.yieldLookDue = true;
-    this.schedule();
-  }
-
   private checkFinished(): void {
     if (this.isFinished) return;
-    if (this.queue.length > 0 && this.usable.size === 0 && this.pendingHosts <= 0 && this.running === 0) {
+    if (this.queue.length > 0 && this.usable.size === 0 && this.pendingHosts <= 0 && this.attempts.running === 0) {
       const why = this.states.everReady
         ? 'no host is left to run it (every host was lost or taken out)'
         : 'no host was usable';
       for (const r of this.queue.drain()) {
         r.error = r.error ? `${r.error}; then ${why}` : why;
-        this.settle(r, 'failed');
+        this.attempts.settle(r, 'failed');
       }
     }
     // Losing copies still being stopped do not hold the run up: drained() waits for them.
-    if (this.queue.length === 0 && this.openTasks === 0) {
+    if (this.queue.length === 0 && this.attempts.openTasks === 0) {
       this.isFinished = true;
       clearTimeout(this.recheck);
-      for (const a of this.byName.values()) this.armStall(a, undefined);
+      for (const a of this.byName.values()) this.stall.stop(a);
       if (this.observed) {
         const count = (st: TaskStatus): number => this.records.filter((r) => r.status === st).length;
         this.event({
@@ -823,364 +758,6 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
         });
       }
       this.resolveFinished();
-    }
-  }
-
-  /** Sends `rec` to `lane` (behind its running attempt when the lane is busy); `against` makes it a speculative copy. */
-  private send(lane: Lane, rec: TaskRecord, against?: Attempt): Attempt {
-    const a = lane.host;
-    const behind = lane.sent > 0;
-    lane.sent++;
-    this.running++;
-    let run = this.live.get(rec);
-    if (!run) {
-      run = { atts: [], open: false, seq: this.runs++ };
-      this.live.set(rec, run);
-    }
-    if (!run.open) {
-      run.open = true;
-      this.openTasks++;
-    }
-    const att = new Attempt(this.owner, run, rec, a, lane, ++rec.copies, against !== undefined, this.options.now());
-    run.atts.push(att);
-    att.onHost = a.live.push(att) - 1;
-    rec.status = 'running';
-    rec.host = a.host.name;
-    rec.startedAt = att.start;
-    rec.endedAt = null;
-    if (this.observed) {
-      const task = refOf(rec.task);
-      this.event({
-        type: 'attempt-queued',
-        at: att.start,
-        task,
-        attempt: att.number,
-        host: a.host.name,
-        lane: lane.index,
-        behind,
-        speculative: att.speculative,
-      });
-      if (against) {
-        const reason = against.host.takenOut ? 'lost' : 'slow';
-        this.event({
-          type: 'speculation-started',
-          at: att.start,
-          task,
-          attempt: att.number,
-          host: a.host.name,
-          against: { host: against.host.host.name, attempt: against.number },
-          reason,
-        });
-      }
-    }
-    this.expectations.enter(att);
-    this.unreturned++;
-    this.run(att);
-    this.slots.list(lane);
-    return att;
-  }
-
-  /** AttemptSlot.started: the attempt's renderer has started on its host. */
-  private onStarted(att: Attempt): void {
-    if (att.rendering || att.ended) return;
-    const { rec, place: lane, host: a } = att;
-    // A queued attempt's time counts from when its renderer started.
-    att.start = this.options.now();
-    att.rendering = true;
-    rec.startedAt = att.start;
-    // A lane renders one task at a time: its previous one has ended, though its attempt may not have returned yet.
-    att.renderSeq = ++this.renders;
-    lane.rendering = att;
-    this.watchStall(a);
-    this.expectations.enter(att);
-    if (this.observed)
-      this.event({
-        type: 'attempt-started',
-        at: att.start,
-        task: refOf(rec.task),
-        attempt: att.number,
-        host: a.host.name,
-        lane: lane.index,
-      });
-  }
-
-  /** AttemptSlot.claim. */
-  private claim(att: Attempt): boolean {
-    const { rec } = att;
-    const claimant = this.claims.get(rec);
-    // A task settled failed or cancelled while a replaced attempt was still being stopped keeps what it was reported.
-    if (
-      rec.won !== null ||
-      rec.status === 'failed' ||
-      rec.status === 'cancelled' ||
-      (claimant !== undefined && claimant !== att)
-    )
-      return false;
-    this.claims.set(rec, att);
-    return true;
-  }
-
-  /** AttemptSlot.unclaim. */
-  private unclaim(att: Attempt): void {
-    if (this.claims.get(att.rec) === att) this.claims.delete(att.rec);
-  }
-
-  /**
-   * Runs the attempt on its host. Callbacks rather than an async function:
-   * with thousands of attempts in flight, an async frame and its await
-   * closures per attempt were much of what each scavenge copied. The steps
-   * take the same turns as the awaits did (a host that throws at once is
-   * answered at once).
-   */
-  private run(att: Attempt): void {
-    if (this.abort.signal.aborted) att.controller.abort(RUN_STOPPED);
-    let running: Promise<AttemptOutcome>;
-    try {
-      running = att.host.host.run(att.rec.task, att.number, att.controller.signal, att);
-    } catch (err) {
-      this.onReturn(att, internalError(err));
-      return;
-    }
-    void Promise.resolve(running).then(
-      (outcome) => this.onReturn(att, outcome),
-      (err: unknown) => this.onReturn(att, internalError(err)),
-    );
-  }
-
-  /** AttemptSlot.released: the renderer ended well; the slot is free, and the attempt ends once its outputs are in. */
-  private onReleased(att: Attempt): void {
-    if (att.freed || att.ended) return;
-    this.freeSlot(att, true);
-    // The slot is free now; the attempt still counts as running until its outputs are in.
-    const { rec, host: a } = att;
-    if (this.observed) {
-      const at = this.options.now();
-      this.event({
-        type: 'attempt-ended',
-        at,
-        task: refOf(rec.task),
-        attempt: att.number,
-        host: a.host.name,
-        outcome: 'released',
-        ignored: rec.won !== null,
-        attempts: rec.attempts,
-        settled: null,
-        ...attemptFacts({ kind: 'done' }, (at - att.start) / 1000),
-      });
-    }
-    this.schedule();
-  }
-
-  /** The host's run() has settled: the slot is free (if released() did not free it already), and the attempt ends. */
-  private onReturn(att: Attempt, outcome: AttemptOutcome): void {
-    try {
-      if (!att.freed) this.freeSlot(att, outcome.kind === 'done');
-      this.end(att, outcome);
-    } finally {
-      this.returned();
-    }
-  }
-
-  private returned(): void {
-    if (--this.unreturned === 0) for (const resolve of this.whenReturned.splice(0)) resolve();
-  }
-
-  private freeSlot(att: Attempt, succeeded: boolean): void {
-    const { place: lane, host: a } = att;
-    att.freed = true;
-    if (lane.rendering === att) lane.rendering = undefined;
-    lane.sent--;
-    if (att.rendering && succeeded) {
-      const ms = this.options.now() - att.start;
-      const estimate = this.pace.timed(a, ms);
-      this.chunks?.timed(att.rec.task, a.host.name, ms);
-      if (estimate < this.slots.yieldLeast && this.slots.yieldingHosts.has(a)) this.slots.yieldLeast = estimate;
-    }
-    this.watchStall(a);
-    this.slots.list(lane);
-    if (this.slots.queueYieldingHosts.has(a)) this.repaced.add(a);
-  }
-
-  private end(att: Attempt, outcome: AttemptOutcome): void {
-    const { rec, host: a } = att;
-    att.ended = true;
-    const last = a.live.pop()!;
-    if (last !== att) {
-      a.live[att.onHost] = last;
-      last.onHost = att.onHost;
-    }
-    if (this.claims.get(rec) === att) this.claims.delete(rec);
-    this.running--;
-    const atts = att.run.atts;
-    atts.splice(atts.indexOf(att), 1);
-    if (atts.length === 0) this.live.delete(rec);
-    // Attempts being stopped to make room for a faster copy end ignored: the task goes on only with the others (all of them
-    // once the run is stopped), and with the one moving its outputs into place (it may yet be done).
-    let others = atts.length;
-    if (!this.abort.signal.aborted)
-      for (const x of atts) if (x.controller.signal.aborted && this.claims.get(rec) !== x) others--;
-    // Once a copy has won, the others' outcomes change nothing (a losing copy is being stopped).
-    // A copy stopped to make room for a faster one (see Expectations.copyFor) is a losing copy too, unless its result came in complete first.
-    const replaced = outcome.kind !== 'done' && att.controller.signal.aborted && !this.abort.signal.aborted;
-    const ignored = rec.won !== null || (rec.status !== 'running' && rec.status !== 'pending') || replaced;
-    const at = this.options.now();
-    // The task as this attempt ran it: a chunk split by its outcome is its first part afterwards.
-    const task = rec.task;
-    let partial = false;
-    const ended = (): SchedulerEvent => {
-      const message = outcome.kind === 'failed' || outcome.kind === 'lost' ? outcome.message : undefined;
-      const settled =
-        !ignored && !partial && (rec.status === 'done' || rec.status === 'failed' || rec.status === 'cancelled')
-          ? rec.status
-          : null;
-      return {
-        type: 'attempt-ended',
-        at,
-        task: refOf(task),
-        attempt: att.number,
-        host: a.host.name,
-        outcome: outcome.kind,
-        message,
-        ignored,
-        attempts: rec.attempts,
-        settled,
-        ...attemptFacts(outcome, (at - att.start) / 1000),
-      };
-    };
-    if (ignored) {
-      // Lost with its host all the same (a copy elsewhere won meanwhile): the report counts it on the task and the host.
-      if (outcome.kind === 'lost') rec.lost++;
-      if (this.observed) this.event(ended());
-      if (outcome.kind === 'done') clearStreak(a);
-      // A replaced attempt that had claimed the outputs, and failed to move them, was the task's last: it goes back to the queue.
-      if (replaced && others === 0 && rec.status === 'running' && rec.won === null) {
-        rec.status = 'pending';
-        this.close(rec, att.run);
-        this.requeue(rec);
-      }
-      this.schedule();
-      return;
-    }
-    rec.endedAt = at;
-    rec.seconds += (rec.endedAt - att.start) / 1000;
-    // A chunk that failed with frames done is split (see splitChunk): it goes on as its parts, none of them final by this attempt.
-    // So is one stopped with the run after some of its frames were complete: those are kept, the rest cancelled.
-    partial =
-      (outcome.kind === 'failed' || outcome.kind === 'cancelled') &&
-      outcome.done !== undefined &&
-      outcome.done.length > 0 &&
-      this.chunks !== undefined &&
-      others === 0;
-    const outer = this.buffered;
-    const buffer = (this.buffered ??= []);
-    const mark = buffer.length;
-    try {
-      if (partial && (outcome.kind === 'failed' || outcome.kind === 'cancelled')) this.splitChunk(att, outcome);
-      else this.applyOutcome(att, outcome, others);
-    } finally {
-      if (!outer) this.buffered = null;
-      try {
-        if (this.observed) buffer.splice(mark, 0, Object.freeze(ended()));
-      } finally {
-        if (!outer) for (const e of buffer) this.emit('event', e);
-      }
-    }
-    if (!partial) this.emit('task-end', rec, a.record, outcome);
-    this.schedule();
-  }
-
-  private applyOutcome(att: Attempt, outcome: AttemptOutcome, others: number): void {
-    const { rec, host: a } = att;
-    switch (outcome.kind) {
-      case 'done':
-        rec.host = a.host.name;
-        rec.startedAt = att.start;
-        rec.attempts++;
-        rec.error = undefined;
-        rec.failure = undefined;
-        rec.won = Object.freeze({ host: a.host.name, attempt: att.number });
-        a.record.tasksDone++;
-        clearStreak(a);
-        for (const loser of att.run.atts) {
-          // One replaced by a faster copy was told so (speculation-lost replaced) and is being stopped already.
-          if (loser.controller.signal.aborted && !this.abort.signal.aborted) continue;
-          if (this.observed)
-            this.event({
-              type: 'speculation-lost',
-              at: this.options.now(),
-              task: refOf(rec.task),
-              attempt: loser.number,
-              host: loser.host.host.name,
-              winner: rec.won,
-            });
-          loser.controller.abort();
-        }
-        this.settle(rec, 'done', att.run);
-        return;
-      case 'cancelled':
-        if (others === 0) this.settle(rec, 'cancelled', att.run);
-        return;
-      case 'lost':
-        rec.error = outcome.message;
-        rec.lost++;
-        if (others === 0) {
-          if (this.abort.signal.aborted) this.settle(rec, 'cancelled', att.run);
-          else {
-            rec.status = 'pending';
-            this.close(rec, att.run);
-            this.requeue(rec);
-          }
-        }
-        if (!a.takenOut) this.takeOut(a, 'lost', outcome.message);
-        return;
-      case 'failed':
-        rec.attempts++;
-        rec.error = outcome.message;
-        rec.log = outcome.log;
-        rec.failure = outcome.failure;
-        rec.failedOn = new Set([...rec.failedOn, a.host.name]);
-        a.record.failures++;
-        a.streak.add(rec.task.index);
-        if (others > 0) {
-          // Another copy still runs: the task goes on there.
-        } else if (this.abort.signal.aborted) {
-          this.settle(rec, 'cancelled', att.run);
-        } else if (rec.attempts - Math.max(rec.partial ?? 0, this.retried.get(rec) ?? 0) > this.options.retries) {
-          this.settle(rec, 'failed', att.run);
-        } else {
-          rec.status = 'pending';
-          this.close(rec, att.run);
-          this.requeue(rec);
-        }
-        this.failedHosts.push({ a, message: outcome.message });
-        return;
-    }
-  }
-
-  /** The task is settled or back in the queue: the run no longer waits for it. */
-  private close(rec: TaskRecord, run = this.live.get(rec)): void {
-    if (run?.open) {
-      run.open = false;
-      this.openTasks--;
-    }
-  }
-
-  /** `run`: the task's live attempts, when settled by one of them (its entry may have left `live` already). */
-  private settle(rec: TaskRecord, status: 'done' | 'failed' | 'cancelled', run?: TaskRun): void {
-    rec.status = status;
-    this.close(rec, run);
-    if (this.observed) {
-      this.event({
-        type: 'task-done',
-        at: this.options.now(),
-        task: refOf(rec.task),
-        status,
-        host: rec.host,
-        attempts: rec.attempts,
-        winner: rec.won,
-        copies: rec.copies,
-        error: status === 'done' ? undefined : rec.error,
-      });
     }
   }
 
