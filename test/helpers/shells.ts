@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { HostShell } from '../../src/hostShell/hostShell.js';
 import { hostShellArgv } from '../../src/hostShell/protocol.js';
 
 /** The host shell script runs under any POSIX sh: its tests run under each of these (Debian's dash, bash, busybox). */
@@ -36,4 +37,32 @@ export function talkToHostShell(
   child.stdin.write(lines.join(''));
   if (enough([])) child.stdin.end();
   return new Promise((resolve) => child.on('close', () => resolve(said())));
+}
+
+/**
+ * A host shell started directly under `shell` in `workdir`, as the local host
+ * starts one, with the controller's side attached: `prelude` runs before the
+ * script (to plant a race, say). Not yet ready: await `shell.ready()`.
+ */
+export function spawnHostShell(
+  shell: readonly string[],
+  workdir: string,
+  opts: { token: string; slots?: number; prelude?: string },
+): { shell: HostShell; child: ChildProcessByStdio<Writable, Readable, Readable>; closed: Promise<Error> } {
+  const [program, ...before] = shell;
+  const argv = hostShellArgv({ workdir, env: {}, token: opts.token, slots: opts.slots ?? 1, graceSeconds: 0 });
+  if (opts.prelude) argv[1] = `${opts.prelude}\n${argv[1]}`;
+  const child = spawn(program!, [...before, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const closed = new Promise<Error>((resolve) =>
+    child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))),
+  );
+  const io = {
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    closed,
+    end: () => child.stdin.end(),
+    kill: () => child.kill(),
+  };
+  return { shell: new HostShell(io, opts.token, 'test'), child, closed };
 }

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HostShell } from '../../src/hostShell/hostShell.js';
-import { EXIT_NO_LEASE, hostShellArgv, runDir } from '../../src/hostShell/protocol.js';
-import { SHELLS } from '../helpers/shells.js';
+import { EXIT_NO_LEASE, runDir } from '../../src/hostShell/protocol.js';
+import { SHELLS, spawnHostShell } from '../helpers/shells.js';
 import { eventually, WAIT_MS, within } from '../helpers/wait.js';
 
 // The host shell's removals and writes (rm, mkdir, mv, and clearing a task's outputs): each checks the
@@ -54,24 +54,7 @@ afterEach(async () => {
  */
 async function hostShell(sh: readonly string[], prelude = '', slots = 1): Promise<HostShell> {
   const token = `t${shells.length}-${Date.now().toString(36)}`;
-  const argv = hostShellArgv({ workdir: wd, env: {}, token, slots, graceSeconds: 0 });
-  argv[1] = `${prelude}\n${argv[1]}`;
-  const child = spawn(sh[0]!, [...sh.slice(1), ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const closed = new Promise<Error>((resolve) =>
-    child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))),
-  );
-  const shell = new HostShell(
-    {
-      stdin: child.stdin,
-      stdout: child.stdout,
-      stderr: child.stderr,
-      closed,
-      end: () => child.stdin.end(),
-      kill: () => child.kill(),
-    },
-    token,
-    'test',
-  );
+  const { shell, closed } = spawnHostShell(sh, wd, { token, slots, prelude });
   shells.push(shell);
   ended.set(shell, closed);
   await shell.ready(60_000);

@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HostShell } from '../../src/hostShell/hostShell.js';
-import { hostShellArgv, protocolMark } from '../../src/hostShell/protocol.js';
-import { SHELLS } from '../helpers/shells.js';
+import { protocolMark } from '../../src/hostShell/protocol.js';
+import { SHELLS, spawnHostShell } from '../helpers/shells.js';
 import { WAIT_MS, within } from '../helpers/wait.js';
 
 // An answer with a letter per path or output (a removal of thousands of paths, a chunk of thousands
@@ -32,24 +30,8 @@ describe.each(SHELLS)('long answers of the host shell under $name', ({ argv: sh 
     mkdirSync(join(wd, 'd'), { recursive: true });
     const asks = 8;
     const token = `long-${Date.now().toString(36)}`;
-    const argv = hostShellArgv({ workdir: wd, env: {}, token, slots: asks, graceSeconds: 0 });
-    const child = spawn(sh[0]!, [...sh.slice(1), ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const { shell, child } = spawnHostShell(sh, wd, { token, slots: asks });
     kills.push(() => child.kill('SIGKILL'));
-    const closed = new Promise<Error>((resolve) =>
-      child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))),
-    );
-    const shell = new HostShell(
-      {
-        stdin: child.stdin,
-        stdout: child.stdout,
-        stderr: child.stderr,
-        closed,
-        end: () => child.stdin.end(),
-        kill: () => child.kill(),
-      },
-      token,
-      'test',
-    );
     await shell.ready(60_000);
     const mark = protocolMark(token);
     // Every path is a directory already there, every output missing: each is answered with one letter at once.
