@@ -40,7 +40,7 @@ export interface RunConfig {
   stallMs: number | undefined;
   /** How long renderers outlive a lost connection, waiting to be picked up again. */
   graceMs: number;
-  /** --tiles and --size: each frame split into cols x rows tiles of an image this size. */
+  /** --tiles, --size and --tile-align: each frame split into cols x rows tiles of an image this size, inner edges on multiples of `align`. */
   tiles: { grid: Grid; size: Size; align?: number | undefined } | undefined;
   /** With tiles: the local file each frame's tiles are stitched into (placeholders allowed). */
   stitch: string | undefined;

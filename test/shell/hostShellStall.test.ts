@@ -61,12 +61,16 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     const shell = await shellOf(1);
     const marker = uniqueSleep(600);
     // Prints once, then hangs in a child of its own (a plain kill of the renderer would leave it).
-    const exit = await shell.run(0, 'quiet', ['sh', '-c', `echo rendering; ${marker}`], {
-      outputs: ['out.png'],
-      onStart: undefined,
-      stallMs: STALL_MS,
-      signal: never,
-    });
+    const exit = await within(
+      shell.run(0, 'quiet', ['sh', '-c', `echo rendering; ${marker}`], {
+        outputs: ['out.png'],
+        onStart: undefined,
+        stallMs: STALL_MS,
+        signal: never,
+      }),
+      WAIT_MS,
+      'the quiet renderer to be stopped as stalled',
+    );
     expect(exit).toMatchObject({ code: 143, stalled: true });
     expect(await eventually(() => processesStartingWith(marker).length === 0, 60_000)).toBe(true);
   });
@@ -96,12 +100,16 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
     await within(Promise.all(starts), WAIT_MS, 'the three renderers to start');
     // A quiet renderer started after them, with the same --stall: once it is found stalled, the
     // busy ones have been watched at least as long, and would have been stopped if they were quiet.
-    const quiet = await shell.run(3, 'quiet', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
-      outputs: ['d.png'],
-      onStart: undefined,
-      stallMs: STALL_MS,
-      signal: never,
-    });
+    const quiet = await within(
+      shell.run(3, 'quiet', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
+        outputs: ['d.png'],
+        onStart: undefined,
+        stallMs: STALL_MS,
+        signal: never,
+      }),
+      WAIT_MS,
+      'the quiet renderer to be stopped as stalled',
+    );
     expect(quiet).toMatchObject({ code: 143, stalled: true });
     writeFileSync(join(dir, 'go'), '');
     for (const b of busy) {
@@ -119,15 +127,20 @@ describe.each(SHELLS)('--stall in the host shell under $name', ({ argv: sh }) =>
       signal: never,
     });
     await within(running, WAIT_MS, 'the first task to start');
-    const watched = await shell.run(1, 'watched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
-      onStart: undefined,
-      stallMs: STALL_MS,
-      signal: never,
-    });
+    const watched = await within(
+      shell.run(1, 'watched', ['sh', '-c', 'while [ ! -e go ]; do sleep 0.05; done'], {
+        onStart: undefined,
+        stallMs: STALL_MS,
+        signal: never,
+      }),
+      WAIT_MS,
+      'the watched renderer to be stopped as stalled',
+    );
     expect(watched.stalled).toBe(true);
     writeFileSync(join(dir, 'go'), '');
-    expect(await unwatched).toMatchObject({ code: 0 });
-    expect((await unwatched).stalled).toBeUndefined();
+    const ended = await within(unwatched, WAIT_MS, 'the unwatched renderer to end once go exists');
+    expect(ended).toMatchObject({ code: 0 });
+    expect(ended.stalled).toBeUndefined();
   });
 
   it('says a task stalled to the shell that adopted it', async () => {

@@ -86,3 +86,23 @@ describe('runConfig', () => {
     expect(() => validateRunConfig(config)).toThrow(/--retries must be a whole number of at least 0/);
   });
 });
+
+describe('tiles.align (--tile-align)', () => {
+  const tiles = (align: number) => ({ grid: { cols: 2, rows: 2 }, size: { width: 64, height: 64 }, align });
+
+  it.each([0, 2.5, -16, Number.NaN])('refuses %s from code in the words of --tile-align', (align) => {
+    expect(() => runConfig({ ...base, tiles: tiles(align) })).toThrow(
+      /^--tile-align ".*": expected a whole number of pixels from 1/,
+    );
+  });
+
+  it('keeps a whole number', () => {
+    expect(runConfig({ ...base, tiles: tiles(16) }).tiles?.align).toBe(16);
+  });
+
+  it('is refused on the command line without --tiles, and reaches the configuration with it', () => {
+    const words = { inventory: 'farm.yaml', frames: '1', exec: 'r', args: [] };
+    expect(() => parseRunArgs({ ...words, tileAlign: '16' })).toThrow(/--tile-align places the edges of --tiles/);
+    expect(parseRunArgs({ ...words, tileAlign: '16', tiles: '2x2', size: '64x64' }).tiles?.align).toBe(16);
+  });
+});
