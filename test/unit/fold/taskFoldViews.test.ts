@@ -6,6 +6,7 @@ import {
   attemptQueued,
   attemptStarted,
   chunkFormed,
+  chunkSplit,
   speculationLost,
   taskDone,
   taskRetried,
@@ -293,5 +294,103 @@ describe('TaskFold edges of events', () => {
     expect(f.standing(1)).toEqual({ status: 'pending', rendering: false, lastFailed: true });
     expect(f.counts().frames).toEqual(counts({ total: 10, pending: 10 }));
     expect(f.counts().tasks).toEqual(counts({ total: 2, pending: 2 }));
+  });
+});
+
+describe('TaskFold: what is kept of a task settled, and chunk events counted at once', () => {
+  const chunkTask = (index: number, first: number, count: number, step = 1): FoldTask => ({
+    index,
+    frame: first,
+    label: `chunk ${index}`,
+    chunk: { first, count, step },
+    tile: null,
+  });
+  const chunkOf = (index: number, frame: number, last: number, count: number): TaskRef => ({
+    index,
+    frame,
+    tile: null,
+    label: `chunk ${index}`,
+    last,
+    count,
+  });
+
+  it('a fold not begun lists nothing and counts nothing', () => {
+    const f = new TaskFold();
+    expect(f.list()).toStrictEqual({ tasks: [] });
+    expect(f.counts()).toEqual({ tasks: noCounts(), frames: noCounts() });
+    expect(f.standing(0)).toBeUndefined();
+    expect(f.tilesOf(1)).toBeUndefined();
+  });
+
+  it('a plan without tiles has no tiles per frame', () => {
+    const f = fold([frameTask(0), frameTask(1)]);
+    expect(f.tilesOf(1)).toBeUndefined();
+    expect(f.tilesOf(2)).toBeUndefined();
+  });
+
+  it('chunks planned downwards are listed downwards before any event', () => {
+    const f = fold([chunkTask(0, 9, 2, -2), chunkTask(1, 5, 2, -2), chunkTask(2, 1, 1, -2)]);
+    expect(f.list().tasks.map((t) => [t.frame, t.last, t.count])).toEqual([
+      [9, 7, 2],
+      [5, 3, 2],
+      [1, 1, 1],
+    ]);
+    expect(f.list().missingFrames).toEqual([1, 3, 5, 7, 9]);
+  });
+
+  it('a task done with no host, no winner or no times is listed as it was told', () => {
+    const f = fold([frameTask(0), frameTask(1), frameTask(2)], [], 0);
+    const [r0, r1, r2] = [0, 1, 2].map((i) => refOf(frameTask(i)));
+    // Done with no attempt seen: no start, no end.
+    f.add(taskDone({ task: r0!, status: 'done', host: 'a' }));
+    // Queued, then done without its attempt's end: a start, no end.
+    f.add(attemptQueued({ task: r1!, host: 'a', at: 2000 }));
+    f.add(taskDone({ task: r1!, status: 'done', host: 'a' }));
+    // Done, its host and winner not named.
+    f.add(attemptQueued({ task: r2!, host: 'a', at: 1000 }));
+    f.add(attemptEnded({ task: r2!, host: 'a', outcome: 'done', at: 3000 }));
+    f.add(taskDone({ task: r2!, status: 'done', host: null, winner: null }));
+    const [s0, s1, s2] = f.list().tasks;
+    expect(s0).not.toHaveProperty('start');
+    expect(s0).not.toHaveProperty('end');
+    expect(s1).toMatchObject({ start: 2 });
+    expect(s1).not.toHaveProperty('end');
+    expect(s2).toMatchObject({ status: 'done', host: null, start: 1, end: 3, seconds: 2 });
+    expect(s2).not.toHaveProperty('won');
+  });
+
+  it('a chunk split: its parts counted at once (done frames done), the first part listed with its own frames once done', () => {
+    const f = fold([chunkTask(0, 1, 10)], [], 0);
+    const whole = chunkOf(0, 1, 10, 10);
+    f.add(attemptQueued({ task: whole, host: 'a', at: 1000 }));
+    f.add(attemptStarted({ task: whole, host: 'a', at: 1000 }));
+    f.add(attemptEnded({ task: whole, host: 'a', outcome: 'failed', message: 'died at 5', at: 5000 }));
+    const done = { ...chunkOf(0, 1, 4, 4), done: true };
+    const rest = { ...chunkOf(1, 5, 10, 6), done: false };
+    f.add(chunkSplit({ task: whole, host: 'a', parts: [done, rest], at: 5000 }));
+    expect(f.counts().frames).toEqual(counts({ total: 10, done: 4, pending: 6 }));
+    expect(f.counts().tasks).toEqual(counts({ total: 2, done: 1, pending: 1 }));
+    f.add(taskDone({ task: chunkOf(0, 1, 4, 4), status: 'done', host: 'a', at: 5000 }));
+    const tasks = f.list().tasks;
+    expect(tasks.map((t) => [t.frame, t.last, t.count, t.status])).toEqual([
+      [1, 4, 4, 'done'],
+      [5, 10, 6, 'pending'],
+    ]);
+    expect(tasks[1]).toMatchObject({ error: 'died at 5', start: 1, end: 5, seconds: 4 });
+    expect(f.list().missingFrames).toEqual([5, 6, 7, 8, 9, 10]);
+  });
+
+  it('a chunk split whose later part is done: that part is counted done at once', () => {
+    const f = fold([chunkTask(0, 1, 10)], [], 0);
+    const whole = chunkOf(0, 1, 10, 10);
+    f.add(attemptQueued({ task: whole, host: 'a', at: 1000 }));
+    f.add(attemptEnded({ task: whole, host: 'a', outcome: 'failed', message: 'frames 1-3 missing', at: 4000 }));
+    const missing = { ...chunkOf(0, 1, 3, 3), done: false };
+    const done = { ...chunkOf(1, 4, 10, 7), done: true };
+    f.add(chunkSplit({ task: whole, host: 'a', parts: [missing, done], at: 4000 }));
+    expect(f.counts().frames).toEqual(counts({ total: 10, done: 7, pending: 3 }));
+    expect(f.counts().tasks).toEqual(counts({ total: 2, done: 1, pending: 1 }));
+    expect(f.standing(1)).toEqual({ status: 'done', rendering: false, lastFailed: false });
+    expect(f.standing(0)).toEqual({ status: 'pending', rendering: false, lastFailed: true });
   });
 });
