@@ -392,5 +392,40 @@ describe('TaskFold: what is kept of a task settled, and chunk events counted at 
     expect(f.counts().tasks).toEqual(counts({ total: 2, done: 1, pending: 1 }));
     expect(f.standing(1)).toEqual({ status: 'done', rendering: false, lastFailed: false });
     expect(f.standing(0)).toEqual({ status: 'pending', rendering: false, lastFailed: true });
+    // A part the plan never had, done: kept as it is (not as a task of the plan).
+    f.add(taskDone({ task: chunkOf(1, 4, 10, 7), status: 'done', host: 'a', at: 4000 }));
+    expect(f.list().tasks.map((t) => [t.frame, t.count, t.status])).toEqual([
+      [1, 3, 'pending'],
+      [4, 7, 'done'],
+    ]);
+  });
+
+  it('events naming a task settled for good change nothing and throw nothing', () => {
+    const t = frameTask(0);
+    const f = fold([t, frameTask(1)], [], 0);
+    const task = refOf(t);
+    f.add(attemptQueued({ task, host: 'a', at: 1000 }));
+    f.add(attemptEnded({ task, host: 'a', outcome: 'done', at: 2000 }));
+    f.add(taskDone({ task, status: 'done', host: 'a' }));
+    const before = f.list();
+    f.add(attemptStarted({ task, host: 'b', attempt: 2 }));
+    f.add(attemptEnded({ task, host: 'b', attempt: 2, outcome: 'failed', message: 'late' }));
+    f.add(taskRetried({ task }));
+    f.add(taskDone({ task, status: 'failed', host: 'b' }));
+    f.add(chunkFormed({ from: task, task: chunkOf(2, 1, 1, 1), rest: task }));
+    f.add(chunkSplit({ task, host: 'b', parts: [{ ...task, done: true }] }));
+    // The chunk's part formed is a task of its own; the two of the plan are as they were.
+    expect(f.list().tasks.filter((s) => s.count === undefined)).toStrictEqual(before.tasks);
+    expect(f.standing(0)).toEqual({ status: 'done', rendering: false, lastFailed: false });
+  });
+
+  it('a fold not begun lists the tasks its events name, chunks in their frames order (downwards here)', () => {
+    const f = new TaskFold();
+    f.add(attemptQueued({ task: chunkOf(1, 5, 3, 3), host: 'a' }));
+    f.add(attemptQueued({ task: chunkOf(0, 9, 7, 2), host: 'a' }));
+    expect(f.list().tasks.map((t) => t.frame)).toEqual([9, 5]);
+    const g = new TaskFold();
+    g.add(attemptQueued({ task: refOf(frameTask(2)), host: 'a' }));
+    expect(g.list().tasks.map((t) => [t.frame, t.status])).toEqual([[3, 'running']]);
   });
 });
