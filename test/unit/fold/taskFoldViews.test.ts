@@ -424,6 +424,11 @@ describe('TaskFold: what is kept of a task settled, and chunk events counted at 
     f.add(attemptQueued({ task: chunkOf(1, 5, 3, 3), host: 'a' }));
     f.add(attemptQueued({ task: chunkOf(0, 9, 7, 2), host: 'a' }));
     expect(f.list().tasks.map((t) => t.frame)).toEqual([9, 5]);
+    // A chunk of one frame says nothing of the step: the next chunk of several does.
+    const one = new TaskFold();
+    one.add(attemptQueued({ task: chunkOf(0, 1, 1, 1), host: 'a' }));
+    one.add(attemptQueued({ task: chunkOf(1, 9, 7, 2), host: 'a' }));
+    expect(one.list().tasks.map((t) => t.frame)).toEqual([9, 1]);
     const g = new TaskFold();
     g.add(attemptQueued({ task: refOf(frameTask(2)), host: 'a' }));
     expect(g.list().tasks.map((t) => [t.frame, t.status])).toEqual([[3, 'running']]);
