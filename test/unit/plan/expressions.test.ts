@@ -36,6 +36,7 @@ describe('expressions', () => {
     ['- 2 * 3', -6],
     ['3--2', 5],
     ['.5+1', 1.5],
+    ['.25*4', 1],
     ['2.', 2],
     ['2.25*4', 9],
     ['  7  ', 7],
@@ -177,6 +178,13 @@ describe('templates', () => {
     ],
   ])('%s is refused with the whole message', (t, message) => {
     expect(() => parseTemplate(t, 'test', plain)).toThrow(new UsageError(message));
+  });
+
+  it('quotes one character after a lone %, suggests the width typed, and makes no empty text parts', () => {
+    expect(() => parseTemplate('%qz', 'test', plain)).toThrow(/^test "%qz": "%q" is not a placeholder;/);
+    expect(() => parseTemplate('%15d', 'test', plain)).toThrow(/"%15d" is not a placeholder \(did you mean "%015d"\?/);
+    expect(parseTemplate('%d%{frame}', 'test', plain).parts.map((p) => p.kind)).toEqual(['frame', 'expr']);
+    expect(parseTemplate('%{frame}%d', 'test', plain).parts.map((p) => p.kind)).toEqual(['expr', 'frame']);
   });
 
   it('a chunk name is known with --chunk', () => {
