@@ -42,7 +42,9 @@ export function talkToHostShell(
 /**
  * A host shell started directly under `shell` in `workdir`, as the local host
  * starts one, with the controller's side attached: `prelude` runs before the
- * script (to plant a race, say). Not yet ready: await `shell.ready()`.
+ * script (to plant a race, say). Not yet ready: await `shell.ready()`. It runs
+ * in a process group of its own: `process.kill(-child.pid, 'SIGKILL')` ends it
+ * with its lanes.
  */
 export function spawnHostShell(
   shell: readonly string[],
@@ -52,7 +54,8 @@ export function spawnHostShell(
   const [program, ...before] = shell;
   const argv = hostShellArgv({ workdir, env: {}, token: opts.token, slots: opts.slots ?? 1, graceSeconds: 0 });
   if (opts.prelude) argv[1] = `${opts.prelude}\n${argv[1]}`;
-  const child = spawn(program!, [...before, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Its own process group: killing the group (-pid) takes its lanes too, which a kill of the shell alone leaves running.
+  const child = spawn(program!, [...before, ...argv], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const closed = new Promise<Error>((resolve) =>
     child.on('close', (code) => resolve(new Error(`the host shell exited (status ${code})`))),
   );

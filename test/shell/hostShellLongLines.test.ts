@@ -31,7 +31,7 @@ describe.each(SHELLS)('long answers of the host shell under $name', ({ argv: sh 
     const asks = 8;
     const token = `long-${Date.now().toString(36)}`;
     const { shell, child } = spawnHostShell(sh, wd, { token, slots: asks });
-    kills.push(() => child.kill('SIGKILL'));
+    kills.push(() => process.kill(-child.pid!, 'SIGKILL'));
     await shell.ready(60_000);
     const mark = protocolMark(token);
     // Every path is a directory already there, every output missing: each is answered with one letter at once.
