@@ -45,6 +45,13 @@ export interface CommandSpec<Table extends OptionTable = OptionTable> {
   ownWordsUntil?: number;
 }
 
+/** --ssh-config, an option of every command that connects. */
+const SSH_CONFIG = {
+  value: true,
+  arg: 'FILE',
+  help: 'the OpenSSH client config to read (default ~/.ssh/config)',
+} as const satisfies OptionSpec;
+
 /**
  * Options of `run`. Everything else after <exec> belongs to the renderer
  * (`-b`, `-o`, `-f` of Blender, `+W` of POV-Ray...), so distray takes only
@@ -181,12 +188,7 @@ export const RUN_OPTIONS = {
     help: 'refuse, without decoding it, an image output that declares more pixels than this (default 268402689, 16383x16383)',
     doc: 'an image output (PNG, JPEG, WebP, TIFF, GIF, AVIF) whose header declares more than N pixels is refused without being decoded: the attempt fails and is retried (default 268402689, 16383x16383; raise it for larger frames)',
   },
-  'ssh-config': {
-    value: true,
-    arg: 'FILE',
-    help: 'the OpenSSH client config to read (default ~/.ssh/config)',
-    doc: 'the OpenSSH client config to read (default `~/.ssh/config`)',
-  },
+  'ssh-config': { ...SSH_CONFIG, doc: 'the OpenSSH client config to read (default `~/.ssh/config`)' },
   speculate: {
     value: false,
     help: 'copy a running task to an idle faster slot when the queue is empty, first result wins (the default)',
@@ -252,12 +254,12 @@ export const CHECK_OPTIONS = {
     help: 'also check that this program is found on each host (in PATH, or relative to the workdir)',
   },
   json: { value: false, help: 'print the rows as JSON' },
-  'ssh-config': { value: true, arg: 'FILE', help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
+  'ssh-config': SSH_CONFIG,
 } as const satisfies OptionTable;
 
 export const CLEAN_OPTIONS = {
   'dry-run': { value: false, help: 'print what would be removed on each host, remove nothing' },
-  'ssh-config': { value: true, arg: 'FILE', help: 'the OpenSSH client config to read (default ~/.ssh/config)' },
+  'ssh-config': SSH_CONFIG,
 } as const satisfies OptionTable;
 
 export const RUN = {
